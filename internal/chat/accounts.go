@@ -1,0 +1,260 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/wschat/chat/internal/auth"
+)
+
+// Credentials are what a sign-in hands to a device.
+type Credentials struct {
+	SessionID      int64
+	AccessToken    string
+	AccessExpires  time.Time
+	RefreshToken   string
+	RefreshExpires time.Time
+}
+
+// SignIn is a registration or login attempt from one device.
+type SignIn struct {
+	Email     string
+	Name      string // registration only
+	Password  string
+	UserAgent string
+	Addr      string // the client's address, for rate limits
+}
+
+// SessionInfo is one of the caller's devices.
+type SessionInfo struct {
+	ID         int64  `json:"id"`
+	UserAgent  string `json:"user_agent"`
+	CreatedAt  Time   `json:"created_at"`
+	LastSeenAt Time   `json:"last_seen_at"`
+	Current    bool   `json:"current"`
+}
+
+// Register creates an account and signs it in.
+func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, error) {
+	if !s.opts.Signup {
+		return User{}, Credentials{}, Errorf(CodeSignupDisabled, "sign-up is disabled on this server")
+	}
+	email, err := normalizeEmail("body.email", in.Email)
+	if err != nil {
+		return User{}, Credentials{}, err
+	}
+	name, err := checkName("body.name", in.Name)
+	if err != nil {
+		return User{}, Credentials{}, err
+	}
+	if err := checkText("body.password", in.Password, MinPasswordChars, MaxPasswordChars, false); err != nil {
+		return User{}, Credentials{}, err
+	}
+	if ok, wait := s.signupByAddr.Allow(in.Addr, s.now()); !ok {
+		return User{}, Credentials{}, rateLimited(wait)
+	}
+	hash, err := auth.HashPassword(in.Password, s.opts.PasswordParams)
+	if err != nil {
+		return User{}, Credentials{}, err
+	}
+	u, err := s.store.CreateUser(ctx, User{Email: email, Name: name, PasswordHash: hash, CreatedAt: s.now()})
+	if errors.Is(err, ErrEmailTaken) {
+		return User{}, Credentials{}, &Error{Code: CodeEmailTaken, Field: "body.email", Message: "an account with this email already exists"}
+	}
+	if err != nil {
+		return User{}, Credentials{}, storeErr(err, "create user")
+	}
+	creds, err := s.startSession(ctx, u.ID, in.UserAgent)
+	return u, creds, err
+}
+
+// Login checks a password and starts a session. Unknown emails and wrong passwords get the same
+// answer in about the same time.
+func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	now := s.now()
+	if ok, wait := s.loginByAddr.Allow(in.Addr, now); !ok {
+		return User{}, Credentials{}, rateLimited(wait)
+	}
+	if ok, wait := s.loginByEmail.Peek(email, now); !ok {
+		return User{}, Credentials{}, rateLimited(wait)
+	}
+	if len(in.Password) > 4*MaxPasswordChars || len(email) > 4*MaxEmailChars {
+		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	hash := u.PasswordHash
+	if errors.Is(err, ErrNotFound) {
+		hash = s.dummyHash
+	} else if err != nil {
+		return User{}, Credentials{}, storeErr(err, "load user by email")
+	}
+	ok, herr := auth.CheckPassword(hash, in.Password)
+	if herr != nil {
+		s.log.Error("stored password hash is malformed", "user_id", u.ID, "err", herr)
+	}
+	if err != nil || !ok {
+		s.loginByEmail.Allow(email, now)
+		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
+	}
+	s.loginByEmail.Reset(email)
+	creds, err := s.startSession(ctx, u.ID, in.UserAgent)
+	return u, creds, err
+}
+
+func (s *Service) startSession(ctx context.Context, userID int64, userAgent string) (Credentials, error) {
+	token, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		return Credentials{}, err
+	}
+	now := s.now()
+	sess, err := s.store.CreateSession(ctx, Session{
+		UserID: userID, UserAgent: clip(userAgent, 256), CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL),
+	}, hash)
+	if err != nil {
+		return Credentials{}, storeErr(err, "create session")
+	}
+	return s.credentials(sess, token, now)
+}
+
+func (s *Service) credentials(sess Session, refresh string, now time.Time) (Credentials, error) {
+	access, err := s.tokens.Issue(sess.UserID, sess.ID, now)
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{
+		SessionID: sess.ID, AccessToken: access, AccessExpires: now.Add(s.tokens.TTL()),
+		RefreshToken: refresh, RefreshExpires: sess.ExpiresAt,
+	}, nil
+}
+
+// clip cuts s to at most n bytes on a rune boundary and drops invalid UTF-8 and NULs.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// Refresh rotates a refresh token: the old one stops working, and presenting it again revokes
+// the whole session (it can only have been stolen).
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials, error) {
+	bad := Errorf(CodeInvalidRefresh, "the refresh token is invalid, expired or revoked; sign in again")
+	if refreshToken == "" || len(refreshToken) > 256 {
+		return Credentials{}, bad
+	}
+	token, newHash, err := auth.NewRefreshToken()
+	if err != nil {
+		return Credentials{}, err
+	}
+	now := s.now()
+	sess, err := s.store.RotateRefresh(ctx, auth.HashRefreshToken(refreshToken), newHash, now, now.Add(s.opts.RefreshTTL))
+	switch {
+	case errors.Is(err, ErrRefreshReused):
+		s.log.Warn("refresh token reused; session revoked", "user_id", sess.UserID, "session_id", sess.ID)
+		s.pub.Publish(ctx, Event{Type: EventSessionRevoke, UserID: sess.UserID, Sessions: []int64{sess.ID}})
+		return Credentials{}, bad
+	case errors.Is(err, ErrNotFound):
+		return Credentials{}, bad
+	case err != nil:
+		return Credentials{}, storeErr(err, "rotate refresh token")
+	}
+	return s.credentials(sess, token, now)
+}
+
+// sessionTouchEvery is how stale a session's last_seen_at may get before a request updates it.
+const sessionTouchEvery = time.Minute
+
+// Authenticate verifies an access token and that its session is still live. The session is
+// read from the store on every call, so revocation takes effect at once on every instance.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
+	unauth := Errorf(CodeUnauthenticated, "missing, invalid or expired credentials")
+	if accessToken == "" {
+		return Principal{}, unauth
+	}
+	now := s.opts.Now()
+	claims, err := s.tokens.Verify(accessToken, now)
+	if err != nil {
+		return Principal{}, unauth
+	}
+	sess, err := s.store.SessionByID(ctx, claims.SessionID)
+	if errors.Is(err, ErrNotFound) {
+		return Principal{}, unauth
+	}
+	if err != nil {
+		return Principal{}, storeErr(err, "load session %d", claims.SessionID)
+	}
+	if sess.Revoked || sess.UserID != claims.UserID || !now.Before(sess.ExpiresAt) {
+		return Principal{}, unauth
+	}
+	if now.Sub(sess.LastSeenAt) > sessionTouchEvery {
+		if err := s.store.TouchSession(ctx, sess.ID, s.now()); err != nil {
+			s.log.Warn("touch session", "session_id", sess.ID, "err", err)
+		}
+	}
+	return Principal{UserID: sess.UserID, SessionID: sess.ID}, nil
+}
+
+// TokenExpiry returns when an access token that Authenticate accepted expires.
+func (s *Service) TokenExpiry(accessToken string) time.Time {
+	c, err := s.tokens.Verify(accessToken, s.opts.Now())
+	if err != nil {
+		return time.Time{}
+	}
+	return c.ExpiresAt
+}
+
+// Logout revokes the caller's session.
+func (s *Service) Logout(ctx context.Context, p Principal) error {
+	return s.revoke(ctx, p.UserID, p.SessionID)
+}
+
+// LogoutAll revokes every session of the caller.
+func (s *Service) LogoutAll(ctx context.Context, p Principal) error {
+	return s.revoke(ctx, p.UserID, 0)
+}
+
+// RevokeSession revokes one of the caller's sessions.
+func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID int64) error {
+	ids, err := s.store.RevokeSessions(ctx, p.UserID, sessionID, s.now())
+	if err != nil {
+		return storeErr(err, "revoke session %d", sessionID)
+	}
+	if len(ids) == 0 {
+		return Errorf(CodeNotFound, "session %d not found", sessionID)
+	}
+	s.pub.Publish(ctx, Event{Type: EventSessionRevoke, UserID: p.UserID, Sessions: ids})
+	return nil
+}
+
+func (s *Service) revoke(ctx context.Context, userID, sessionID int64) error {
+	ids, err := s.store.RevokeSessions(ctx, userID, sessionID, s.now())
+	if err != nil {
+		return storeErr(err, "revoke sessions")
+	}
+	if len(ids) > 0 {
+		s.pub.Publish(ctx, Event{Type: EventSessionRevoke, UserID: userID, Sessions: ids})
+	}
+	return nil
+}
+
+// Sessions lists the caller's live sessions, the current one marked.
+func (s *Service) Sessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
+	list, err := s.store.ListSessions(ctx, p.UserID, s.now())
+	if err != nil {
+		return nil, storeErr(err, "list sessions")
+	}
+	out := make([]SessionInfo, len(list))
+	for i, x := range list {
+		out[i] = SessionInfo{ID: x.ID, UserAgent: x.UserAgent, CreatedAt: Time{x.CreatedAt}, LastSeenAt: Time{x.LastSeenAt}, Current: x.ID == p.SessionID}
+	}
+	return out, nil
+}

@@ -1,0 +1,139 @@
+// Package chat holds the domain of the chat server: its types, its rules (Service) and the
+// interfaces of what the rules need (Store, Publisher, Presence). It knows nothing of HTTP,
+// WebSocket, SQL or Redis.
+package chat
+
+import "time"
+
+// Chat kinds and member roles.
+const (
+	KindPrivate = "private"
+	KindGroup   = "group"
+
+	RoleOwner  = "owner"
+	RoleMember = "member"
+
+	MessageText   = "text"
+	MessageSystem = "system"
+
+	// System message events.
+	SysChatCreated   = "chat_created"
+	SysMemberJoined  = "member_joined"
+	SysMemberLeft    = "member_left"
+	SysMemberInvited = "member_invited"
+)
+
+// Limits of API.md; the HTTP layer documents them in the OpenAPI schema.
+const (
+	MaxBodyChars     = 4000
+	MaxTitleChars    = 100
+	MaxNameChars     = 64
+	MinPasswordChars = 8
+	MaxPasswordChars = 128
+	MaxClientIDChars = 64
+	MaxEmailChars    = 254
+	DefaultPageSize  = 50
+	MaxPageSize      = 200
+	DefaultUserLimit = 20
+	MaxUserLimit     = 100
+	MaxGroupMembers  = 10000
+)
+
+// User is an account. PasswordHash never leaves the server.
+type User struct {
+	ID           int64
+	Email        string
+	Name         string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// Session is one signed-in device.
+type Session struct {
+	ID         int64
+	UserID     int64
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	Revoked    bool
+}
+
+// Message is one entry of a chat's history. System messages have no sender and carry an Event.
+type Message struct {
+	ID        int64        `json:"id"`
+	ChatID    int64        `json:"chat_id"`
+	Seq       int64        `json:"seq"`
+	Kind      string       `json:"kind" enum:"text,system"`
+	SenderID  *int64       `json:"sender_id"`
+	Body      string       `json:"body"`
+	ClientID  *string      `json:"client_id"`
+	CreatedAt Time         `json:"created_at"`
+	Event     *SystemEvent `json:"event,omitempty"`
+}
+
+// SystemEvent says what a system message records.
+type SystemEvent struct {
+	Type    string `json:"type" enum:"chat_created,member_joined,member_left,member_invited"`
+	UserID  int64  `json:"user_id"`
+	ActorID int64  `json:"actor_id"`
+}
+
+// Peer is the other member of a private chat.
+type Peer struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Online bool   `json:"online"`
+}
+
+// ChatSummary is a chat as one user sees it in their list.
+type ChatSummary struct {
+	ID            int64    `json:"id"`
+	Kind          string   `json:"kind" enum:"private,group"`
+	Title         string   `json:"title"`
+	Public        bool     `json:"public"`
+	CreatedAt     Time     `json:"created_at"`
+	MemberCount   int      `json:"member_count"`
+	Peer          *Peer    `json:"peer"`
+	LastMessage   *Message `json:"last_message"`
+	LastSeq       int64    `json:"last_seq"`
+	MyLastReadSeq int64    `json:"my_last_read_seq"`
+	ReadAllSeq    int64    `json:"read_all_seq"`
+	UnreadCount   int64    `json:"unread_count"`
+
+	// IsMember tells whether the viewer belongs to the chat (a public group can be seen by all).
+	IsMember bool `json:"-"`
+	// Activity orders the chat list: the time of the last message, else of creation.
+	Activity time.Time `json:"-"`
+}
+
+// Member is one member of a chat.
+type Member struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Role        string `json:"role" enum:"owner,member"`
+	JoinedAt    Time   `json:"joined_at"`
+	LastReadSeq int64  `json:"last_read_seq"`
+	Online      bool   `json:"online"`
+}
+
+// ChatDetail is a summary plus the member list.
+type ChatDetail struct {
+	ChatSummary
+	Members []Member `json:"members"`
+}
+
+// ReadState is a member's read progress in a chat after a read.
+type ReadState struct {
+	ChatID        int64 `json:"chat_id"`
+	MyLastReadSeq int64 `json:"my_last_read_seq"`
+	ReadAllSeq    int64 `json:"read_all_seq"`
+	UnreadCount   int64 `json:"unread_count"`
+}
+
+// DiscoveredChat is a public group found by search.
+type DiscoveredChat struct {
+	ID          int64  `json:"id"`
+	Title       string `json:"title"`
+	MemberCount int    `json:"member_count"`
+}

@@ -1,0 +1,73 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes are the stable machine codes of API.md. The HTTP layer maps each to a status in one
+// place; the WebSocket layer sends them in error frames.
+const (
+	CodeInvalid            = "invalid"
+	CodeNotFound           = "not_found"
+	CodeNotMember          = "not_member"
+	CodeAlreadyMember      = "already_member"
+	CodePrivateChat        = "private_chat"
+	CodeUserNotFound       = "user_not_found"
+	CodeEmailTaken         = "email_taken"
+	CodeSignupDisabled     = "signup_disabled"
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeInvalidRefresh     = "invalid_refresh"
+	CodeUnauthenticated    = "unauthenticated"
+	CodeForbidden          = "forbidden"
+	CodeRateLimited        = "rate_limited"
+	CodeTooLarge           = "too_large"
+	CodeUnavailable        = "unavailable"
+	CodeInternal           = "internal"
+)
+
+// Error is the one domain error: a machine code from the list above and a message that is safe
+// to show to the user. Anything that is not an *Error is an internal error.
+type Error struct {
+	Code    string
+	Message string
+	// Field names the offending input for CodeInvalid ("body.email"), if any.
+	Field string
+	// RetryAfter is set with CodeRateLimited, in whole seconds.
+	RetryAfter int
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid reports a validation failure of one input field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err: the domain code of an *Error in its chain, CodeUnavailable
+// for an ErrUnavailable, else CodeInternal. A nil error has no code.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return CodeUnavailable
+	}
+	return CodeInternal
+}
+
+// ErrUnavailable wraps failures to reach the database or the broker: the request may be retried.
+var ErrUnavailable = errors.New("service unavailable")
+
+// ErrNotFound is what a store returns for a missing row; the service turns it into the right
+// domain error for the context ("chat 7 not found", "user 3 not found").
+var ErrNotFound = errors.New("not found")

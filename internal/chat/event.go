@@ -1,0 +1,98 @@
+package chat
+
+import "context"
+
+// Frame types of the WebSocket protocol that the service emits as events.
+const (
+	EventMessageNew    = "message.new"
+	EventReadUpdated   = "read.updated"
+	EventChatReadAll   = "chat.read_all"
+	EventTyping        = "typing"
+	EventPresence      = "presence"
+	EventChatAdded     = "chat.added"
+	EventChatRemoved   = "chat.removed"
+	EventMemberJoined  = "member.joined"
+	EventMemberLeft    = "member.left"
+	EventSessionRevoke = "session.revoked" // internal: closes the sessions' sockets, never sent
+)
+
+// Event is something that happened, published after the change is committed. It goes either to
+// the members of a chat (ChatID) or to every device of one user (UserID).
+type Event struct {
+	Type   string
+	ChatID int64 // the chat's members receive it
+	UserID int64 // when ChatID is 0: this user's devices receive it
+	// Seq is the seq of the message a message.new carries: receivers detect gaps by it.
+	Seq int64
+	// ExceptUser's devices do not receive it (typing, member.joined, member.left).
+	ExceptUser int64
+	// ExceptConn is the connection that sent a message over WebSocket: it got message.ack.
+	ExceptConn string
+	// Sessions are the revoked sessions of a session.revoked event.
+	Sessions []int64
+	Data     any
+}
+
+// Publisher carries events to the connected devices. Publishing is best effort: messages are
+// stored before they are published, and receivers heal gaps from the store.
+type Publisher interface {
+	Publish(ctx context.Context, ev Event)
+}
+
+// Presence tells who is online.
+type Presence interface {
+	Online(ctx context.Context, userIDs []int64) map[int64]bool
+}
+
+// Event payloads, as the WebSocket frames carry them.
+type (
+	MessageData struct {
+		Message Message `json:"message"`
+	}
+	ReadUpdatedData struct {
+		ChatID      int64 `json:"chat_id"`
+		UserID      int64 `json:"user_id"`
+		LastReadSeq int64 `json:"last_read_seq"`
+		UnreadCount int64 `json:"unread_count"`
+	}
+	ReadAllData struct {
+		ChatID     int64 `json:"chat_id"`
+		ReadAllSeq int64 `json:"read_all_seq"`
+	}
+	TypingData struct {
+		ChatID int64 `json:"chat_id"`
+		UserID int64 `json:"user_id"`
+	}
+	PresenceData struct {
+		UserID int64 `json:"user_id"`
+		Online bool  `json:"online"`
+	}
+	ChatAddedData struct {
+		Chat ChatSummary `json:"chat"`
+	}
+	ChatRemovedData struct {
+		ChatID int64 `json:"chat_id"`
+	}
+	MemberJoinedData struct {
+		ChatID int64   `json:"chat_id"`
+		User   UserRef `json:"user"`
+	}
+	MemberLeftData struct {
+		ChatID int64 `json:"chat_id"`
+		UserID int64 `json:"user_id"`
+	}
+)
+
+// UserRef names a user in events.
+type UserRef struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, Event) {}
+
+type nobodyOnline struct{}
+
+func (nobodyOnline) Online(context.Context, []int64) map[int64]bool { return nil }

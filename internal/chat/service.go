@@ -1,0 +1,560 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/limit"
+)
+
+// Options configure a Service. Zero values mean the defaults of PRODUCT.md.
+type Options struct {
+	Signup         bool
+	RateLimits     bool
+	RefreshTTL     time.Duration
+	PasswordParams auth.PasswordParams
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// Service is the chat's rules: who may do what, in which order things are stored and which
+// events follow. HTTP handlers and the WebSocket endpoint call it; it writes through a Store and
+// publishes through a Publisher after commit.
+type Service struct {
+	store    Store
+	tokens   *auth.Tokens
+	pub      Publisher
+	presence Presence
+	opts     Options
+	log      *slog.Logger
+
+	loginByEmail *limit.Limiter
+	loginByAddr  *limit.Limiter
+	signupByAddr *limit.Limiter
+	sendByUser   *limit.Limiter
+	typingGate   *limit.Limiter
+
+	dummyHash string
+}
+
+// Principal is an authenticated caller: a user on one session (device).
+type Principal struct {
+	UserID    int64
+	SessionID int64
+}
+
+// NewService builds the service. pub and presence may be nil until the real-time layer
+// provides them (SetPublisher, SetPresence).
+func NewService(store Store, tokens *auth.Tokens, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RefreshTTL == 0 {
+		opts.RefreshTTL = 720 * time.Hour
+	}
+	if opts.PasswordParams == (auth.PasswordParams{}) {
+		opts.PasswordParams = auth.DefaultPasswordParams
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		store:    store,
+		tokens:   tokens,
+		pub:      nopPublisher{},
+		presence: nobodyOnline{},
+		opts:     opts,
+		log:      opts.Logger,
+		// Typing events are ephemeral: at most one per user and chat every 2 s (API.md).
+		typingGate: limit.New(0.5, 1, 100_000),
+	}
+	if opts.RateLimits {
+		s.loginByEmail = limit.New(10.0/300, 10, 100_000) // 10 failures, then one per 30 s
+		s.loginByAddr = limit.New(1, 30, 100_000)         // 30 at once, then one per second
+		s.signupByAddr = limit.New(10.0/3600, 10, 100_000)
+		s.sendByUser = limit.New(20, 40, 100_000)
+	}
+	// A hash to check unknown emails against, so that they take as long as wrong passwords.
+	s.dummyHash, _ = auth.HashPassword("dummy password", opts.PasswordParams)
+	return s
+}
+
+// SetPublisher sets where events go after commit.
+func (s *Service) SetPublisher(p Publisher) { s.pub = p }
+
+// SetPresence sets who answers "is this user online".
+func (s *Service) SetPresence(p Presence) { s.presence = p }
+
+// Store returns the service's store, for the real-time layer's gap healing.
+func (s *Service) Store() Store { return s.store }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Millisecond) }
+
+// storeErr turns a store failure into the error the caller should see.
+func storeErr(err error, format string, args ...any) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnavailable):
+		return &Error{Code: CodeUnavailable, Message: "the database is unavailable; try again"}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+func rateLimited(wait time.Duration) error {
+	secs := int((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return &Error{Code: CodeRateLimited, Message: fmt.Sprintf("too many requests; retry in %d s", secs), RetryAfter: secs}
+}
+
+// UserInfo is another user as a caller sees them.
+type UserInfo struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Email  string `json:"email,omitempty"`
+	Online bool   `json:"online"`
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, Errorf(CodeUnauthenticated, "the account no longer exists")
+	}
+	return u, storeErr(err, "load user %d", p.UserID)
+}
+
+// SearchUsers finds users whose name or email starts with query, case-insensitively.
+func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, lim int) ([]UserInfo, error) {
+	if err := checkText("query.q", query, 0, 100, true); err != nil {
+		return nil, err
+	}
+	if lim == 0 {
+		lim = DefaultUserLimit
+	}
+	if lim < 1 || lim > MaxUserLimit {
+		return nil, Invalid("query.limit", "limit must be between 1 and %d", MaxUserLimit)
+	}
+	users, err := s.store.SearchUsers(ctx, query, lim)
+	if err != nil {
+		return nil, storeErr(err, "search users")
+	}
+	ids := make([]int64, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	online := s.presence.Online(ctx, ids)
+	out := make([]UserInfo, len(users))
+	for i, u := range users {
+		out[i] = UserInfo{ID: u.ID, Name: u.Name, Email: u.Email, Online: online[u.ID]}
+	}
+	return out, nil
+}
+
+// User returns one user's public profile.
+func (s *Service) User(ctx context.Context, p Principal, id int64) (UserInfo, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return UserInfo{}, Errorf(CodeNotFound, "user %d not found", id)
+	}
+	if err != nil {
+		return UserInfo{}, storeErr(err, "load user %d", id)
+	}
+	return UserInfo{ID: u.ID, Name: u.Name, Online: s.presence.Online(ctx, []int64{id})[id]}, nil
+}
+
+// Chats lists the caller's chats, most recent activity first.
+func (s *Service) Chats(ctx context.Context, p Principal) ([]ChatSummary, error) {
+	chats, err := s.store.ChatsOf(ctx, p.UserID)
+	if err != nil {
+		return nil, storeErr(err, "list chats of user %d", p.UserID)
+	}
+	s.fillPeersOnline(ctx, chats)
+	return chats, nil
+}
+
+func (s *Service) fillPeersOnline(ctx context.Context, chats []ChatSummary) {
+	var ids []int64
+	for _, c := range chats {
+		if c.Peer != nil {
+			ids = append(ids, c.Peer.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	online := s.presence.Online(ctx, ids)
+	for i := range chats {
+		if p := chats[i].Peer; p != nil {
+			p.Online = online[p.ID]
+		}
+	}
+}
+
+// visibleChat loads a chat the caller may see: a member sees it, everyone sees a public group.
+// Anything else answers as if the chat did not exist.
+func (s *Service) visibleChat(ctx context.Context, p Principal, chatID int64) (ChatSummary, error) {
+	c, err := s.store.ChatFor(ctx, p.UserID, chatID)
+	if errors.Is(err, ErrNotFound) || (err == nil && !c.IsMember && !(c.Kind == KindGroup && c.Public)) {
+		return ChatSummary{}, Errorf(CodeNotFound, "chat %d not found", chatID)
+	}
+	return c, storeErr(err, "load chat %d", chatID)
+}
+
+// memberChat loads a chat for a member-only action.
+func (s *Service) memberChat(ctx context.Context, p Principal, chatID int64) (ChatSummary, error) {
+	c, err := s.visibleChat(ctx, p, chatID)
+	if err != nil {
+		return c, err
+	}
+	if !c.IsMember {
+		return c, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	}
+	return c, nil
+}
+
+// Chat returns a chat with its members.
+func (s *Service) Chat(ctx context.Context, p Principal, chatID int64) (ChatDetail, error) {
+	c, err := s.visibleChat(ctx, p, chatID)
+	if err != nil {
+		return ChatDetail{}, err
+	}
+	return s.detail(ctx, c)
+}
+
+func (s *Service) detail(ctx context.Context, c ChatSummary) (ChatDetail, error) {
+	members, err := s.store.Members(ctx, c.ID)
+	if err != nil {
+		return ChatDetail{}, storeErr(err, "members of chat %d", c.ID)
+	}
+	ids := make([]int64, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	online := s.presence.Online(ctx, ids)
+	for i := range members {
+		members[i].Online = online[members[i].ID]
+	}
+	if c.Peer != nil {
+		c.Peer.Online = online[c.Peer.ID]
+	}
+	return ChatDetail{ChatSummary: c, Members: members}, nil
+}
+
+// chatFor reloads a chat as a user sees it, with its members.
+func (s *Service) chatFor(ctx context.Context, userID, chatID int64) (ChatDetail, error) {
+	c, err := s.store.ChatFor(ctx, userID, chatID)
+	if err != nil {
+		return ChatDetail{}, storeErr(err, "load chat %d", chatID)
+	}
+	return s.detail(ctx, c)
+}
+
+// CreateGroup creates a group owned by the caller, with memberIDs as its first members.
+func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, public bool, memberIDs []int64) (ChatDetail, error) {
+	title, err := checkTitle("body.title", title)
+	if err != nil {
+		return ChatDetail{}, err
+	}
+	ids := make([]int64, 0, len(memberIDs))
+	for _, id := range memberIDs {
+		if id != p.UserID && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids)+1 > MaxGroupMembers {
+		return ChatDetail{}, Invalid("body.member_ids", "a group has at most %d members", MaxGroupMembers)
+	}
+	id, err := s.store.CreateGroup(ctx, NewGroup{CreatorID: p.UserID, Title: title, Public: public, MemberIDs: ids, Now: s.now()})
+	if errors.Is(err, ErrUnknownUser) {
+		return ChatDetail{}, Errorf(CodeUserNotFound, "a user in member_ids does not exist")
+	}
+	if err != nil {
+		return ChatDetail{}, storeErr(err, "create group")
+	}
+	d, err := s.chatFor(ctx, p.UserID, id)
+	if err != nil {
+		return ChatDetail{}, err
+	}
+	s.announceChat(ctx, d, append(ids, p.UserID))
+	return d, nil
+}
+
+// OpenPrivate returns the private chat of the caller and the one other user in memberIDs,
+// creating it if needed.
+func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int64) (ChatDetail, bool, error) {
+	if len(memberIDs) != 1 {
+		return ChatDetail{}, false, Invalid("body.member_ids", "a private chat needs exactly one other member")
+	}
+	other := memberIDs[0]
+	if other == p.UserID {
+		return ChatDetail{}, false, Invalid("body.member_ids", "a private chat needs another user than yourself")
+	}
+	id, created, err := s.store.CreatePrivate(ctx, p.UserID, other, s.now())
+	if errors.Is(err, ErrUnknownUser) {
+		return ChatDetail{}, false, Errorf(CodeUserNotFound, "user %d not found", other)
+	}
+	if err != nil {
+		return ChatDetail{}, false, storeErr(err, "create private chat")
+	}
+	d, err := s.chatFor(ctx, p.UserID, id)
+	if err != nil {
+		return ChatDetail{}, false, err
+	}
+	if created {
+		s.announceChat(ctx, d, []int64{p.UserID, other})
+	}
+	return d, created, nil
+}
+
+// announceChat sends chat.added to every device of each user, with the chat as that user sees
+// it. Every user given has just joined, so nothing is unread for them.
+func (s *Service) announceChat(ctx context.Context, d ChatDetail, userIDs []int64) {
+	byID := make(map[int64]Member, len(d.Members))
+	for _, m := range d.Members {
+		byID[m.ID] = m
+	}
+	for _, uid := range userIDs {
+		m, ok := byID[uid]
+		if !ok {
+			continue
+		}
+		sum := d.ChatSummary
+		sum.IsMember = true
+		sum.MyLastReadSeq = m.LastReadSeq
+		sum.UnreadCount = 0
+		if sum.Kind == KindPrivate {
+			for _, o := range d.Members {
+				if o.ID != uid {
+					sum.Peer = &Peer{ID: o.ID, Name: o.Name, Online: o.Online}
+					sum.Title = o.Name
+				}
+			}
+		}
+		s.pub.Publish(ctx, Event{Type: EventChatAdded, UserID: uid, Data: ChatAddedData{Chat: sum}})
+	}
+}
+
+// Discover finds public groups the caller is not in, by title.
+func (s *Service) Discover(ctx context.Context, p Principal, query string) ([]DiscoveredChat, error) {
+	if err := checkText("query.q", query, 0, MaxTitleChars, true); err != nil {
+		return nil, err
+	}
+	chats, err := s.store.Discover(ctx, p.UserID, query, 50)
+	return chats, storeErr(err, "discover chats")
+}
+
+// Invite adds userID to a group the caller is a member of.
+func (s *Service) Invite(ctx context.Context, p Principal, chatID, userID int64) (ChatDetail, error) {
+	c, err := s.memberChat(ctx, p, chatID)
+	if err != nil {
+		return ChatDetail{}, err
+	}
+	if c.Kind == KindPrivate {
+		return ChatDetail{}, Errorf(CodePrivateChat, "nobody can be invited to a private chat")
+	}
+	return s.addMember(ctx, p, chatID, userID, SysMemberInvited)
+}
+
+// Join adds the caller to a public group.
+func (s *Service) Join(ctx context.Context, p Principal, chatID int64) (ChatDetail, error) {
+	c, err := s.visibleChat(ctx, p, chatID)
+	if err != nil {
+		return ChatDetail{}, err
+	}
+	if c.Kind != KindGroup || !c.Public {
+		return ChatDetail{}, Errorf(CodeNotFound, "chat %d not found", chatID)
+	}
+	if c.IsMember {
+		return ChatDetail{}, Errorf(CodeAlreadyMember, "you are already a member of chat %d", chatID)
+	}
+	return s.addMember(ctx, p, chatID, p.UserID, SysMemberJoined)
+}
+
+func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int64, event string) (ChatDetail, error) {
+	msg, err := s.store.AddMember(ctx, chatID, userID, p.UserID, event, s.now())
+	switch {
+	case errors.Is(err, ErrUnknownUser):
+		return ChatDetail{}, Errorf(CodeUserNotFound, "user %d not found", userID)
+	case errors.Is(err, ErrAlreadyMember):
+		return ChatDetail{}, Errorf(CodeAlreadyMember, "user %d is already a member of chat %d", userID, chatID)
+	case errors.Is(err, ErrPrivateChat):
+		return ChatDetail{}, Errorf(CodePrivateChat, "nobody can be invited to a private chat")
+	case errors.Is(err, ErrChatFull):
+		return ChatDetail{}, Errorf(CodeForbidden, "chat %d has reached %d members", chatID, MaxGroupMembers)
+	case errors.Is(err, ErrNotMember):
+		return ChatDetail{}, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	case err != nil:
+		return ChatDetail{}, storeErr(err, "add user %d to chat %d", userID, chatID)
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return ChatDetail{}, storeErr(err, "load user %d", userID)
+	}
+	// The newcomer is subscribed first (chat.added), so that they see the chat's own events.
+	d, err := s.chatFor(ctx, userID, chatID)
+	if err != nil {
+		return ChatDetail{}, err
+	}
+	s.announceChat(ctx, d, []int64{userID})
+	s.pub.Publish(ctx, Event{Type: EventMemberJoined, ChatID: chatID, ExceptUser: userID,
+		Data: MemberJoinedData{ChatID: chatID, User: UserRef{ID: u.ID, Name: u.Name}}})
+	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
+	if userID == p.UserID {
+		return d, nil
+	}
+	return s.chatFor(ctx, p.UserID, chatID)
+}
+
+// Leave takes the caller out of a group.
+func (s *Service) Leave(ctx context.Context, p Principal, chatID int64) error {
+	c, err := s.memberChat(ctx, p, chatID)
+	if err != nil {
+		return err
+	}
+	if c.Kind == KindPrivate {
+		return Errorf(CodePrivateChat, "a private chat cannot be left")
+	}
+	msg, ra, err := s.store.RemoveMember(ctx, chatID, p.UserID, s.now())
+	switch {
+	case errors.Is(err, ErrNotMember):
+		return Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	case errors.Is(err, ErrPrivateChat):
+		return Errorf(CodePrivateChat, "a private chat cannot be left")
+	case err != nil:
+		return storeErr(err, "remove user %d from chat %d", p.UserID, chatID)
+	}
+	s.pub.Publish(ctx, Event{Type: EventChatRemoved, UserID: p.UserID, Data: ChatRemovedData{ChatID: chatID}})
+	s.pub.Publish(ctx, Event{Type: EventMemberLeft, ChatID: chatID, ExceptUser: p.UserID,
+		Data: MemberLeftData{ChatID: chatID, UserID: p.UserID}})
+	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
+	s.publishReadAll(ctx, chatID, ra)
+	return nil
+}
+
+func (s *Service) publishReadAll(ctx context.Context, chatID int64, ra ReadAll) {
+	if ra.Grown {
+		s.pub.Publish(ctx, Event{Type: EventChatReadAll, ChatID: chatID, Data: ReadAllData{ChatID: chatID, ReadAllSeq: ra.Seq}})
+	}
+}
+
+// HistoryPage is what History takes from the caller.
+type HistoryPage struct {
+	BeforeSeq int64
+	AfterSeq  int64
+	HasAfter  bool
+	Limit     int
+}
+
+// History returns a page of a chat's messages in ascending seq order.
+func (s *Service) History(ctx context.Context, p Principal, chatID int64, pg HistoryPage) ([]Message, bool, error) {
+	if pg.Limit == 0 {
+		pg.Limit = DefaultPageSize
+	}
+	if pg.Limit < 1 || pg.Limit > MaxPageSize {
+		return nil, false, Invalid("query.limit", "limit must be between 1 and %d", MaxPageSize)
+	}
+	if pg.BeforeSeq < 0 {
+		return nil, false, Invalid("query.before_seq", "before_seq must not be negative")
+	}
+	if pg.AfterSeq < 0 {
+		return nil, false, Invalid("query.after_seq", "after_seq must not be negative")
+	}
+	if _, err := s.memberChat(ctx, p, chatID); err != nil {
+		return nil, false, err
+	}
+	msgs, more, err := s.store.History(ctx, HistoryQuery{ChatID: chatID, Before: pg.BeforeSeq, After: pg.AfterSeq, HasAfter: pg.HasAfter, Limit: pg.Limit})
+	if err != nil {
+		return nil, false, storeErr(err, "history of chat %d", chatID)
+	}
+	return msgs, more, nil
+}
+
+// SendInput is a message to send.
+type SendInput struct {
+	ChatID   int64
+	Body     string
+	ClientID string
+	// Conn is the WebSocket connection that sent it, if any: it gets message.ack, not message.new.
+	Conn string
+}
+
+// Send stores a message and publishes it. A repeated client id returns the first message and
+// created=false, and publishes nothing new.
+func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message, bool, error) {
+	if err := checkBody("body.body", in.Body); err != nil {
+		return Message{}, false, err
+	}
+	if err := checkText("body.client_id", in.ClientID, 1, MaxClientIDChars, true); err != nil {
+		return Message{}, false, err
+	}
+	if _, err := s.memberChat(ctx, p, in.ChatID); err != nil {
+		return Message{}, false, err
+	}
+	if ok, wait := s.sendByUser.Allow(fmt.Sprint(p.UserID), s.now()); !ok {
+		return Message{}, false, rateLimited(wait)
+	}
+	sent, err := s.store.SendMessage(ctx, NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, Now: s.now()})
+	if errors.Is(err, ErrNotMember) {
+		return Message{}, false, Errorf(CodeNotMember, "you are not a member of chat %d", in.ChatID)
+	}
+	if err != nil {
+		return Message{}, false, storeErr(err, "send to chat %d", in.ChatID)
+	}
+	if !sent.Created {
+		return sent.Message, false, nil
+	}
+	m := sent.Message
+	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: in.ChatID, Seq: m.Seq, ExceptConn: in.Conn, Data: MessageData{Message: m}})
+	s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID,
+		Data: ReadUpdatedData{ChatID: in.ChatID, UserID: p.UserID, LastReadSeq: m.Seq, UnreadCount: 0}})
+	s.publishReadAll(ctx, in.ChatID, sent.ReadAll)
+	return m, true, nil
+}
+
+// MarkRead moves the caller's read progress in a chat forward to seq (clamped to the chat's
+// last seq) and publishes the change.
+func (s *Service) MarkRead(ctx context.Context, p Principal, chatID, seq int64) (ReadState, error) {
+	if seq < 0 {
+		return ReadState{}, Invalid("body.seq", "seq must not be negative")
+	}
+	if _, err := s.memberChat(ctx, p, chatID); err != nil {
+		return ReadState{}, err
+	}
+	r, err := s.store.MarkRead(ctx, chatID, p.UserID, seq)
+	if errors.Is(err, ErrNotMember) {
+		return ReadState{}, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	}
+	if err != nil {
+		return ReadState{}, storeErr(err, "mark chat %d read", chatID)
+	}
+	if r.Changed {
+		s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID, Data: ReadUpdatedData{
+			ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount}})
+	}
+	s.publishReadAll(ctx, chatID, r.ReadAll)
+	return r.State, nil
+}
+
+// Typing tells the chat's other members that the caller is typing, at most once every 2 s.
+func (s *Service) Typing(ctx context.Context, p Principal, chatID int64) error {
+	if _, err := s.memberChat(ctx, p, chatID); err != nil {
+		return err
+	}
+	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.now()); !ok {
+		return nil
+	}
+	s.pub.Publish(ctx, Event{Type: EventTyping, ChatID: chatID, ExceptUser: p.UserID, Data: TypingData{ChatID: chatID, UserID: p.UserID}})
+	return nil
+}

@@ -1,0 +1,114 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors a Store returns; the Service turns them into *Error values with context.
+var (
+	ErrNotMember     = errors.New("not a member")
+	ErrAlreadyMember = errors.New("already a member")
+	ErrPrivateChat   = errors.New("private chat")
+	ErrEmailTaken    = errors.New("email taken")
+	ErrRefreshReused = errors.New("refresh token reused")
+	ErrChatFull      = errors.New("chat is full")
+	ErrUnknownUser   = errors.New("unknown user")
+)
+
+// Store is the durable state of the chat. Every method is one transaction; the implementations
+// (PostgreSQL and SQLite) pass one conformance suite. Times are passed in so that the service
+// owns the clock.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateUser(ctx context.Context, u User) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error)
+
+	CreateSession(ctx context.Context, s Session, refreshHash []byte) (Session, error)
+	SessionByID(ctx context.Context, id int64) (Session, error)
+	// RotateRefresh swaps the session's current refresh token oldHash for newHash. A token that
+	// was current once but has been rotated since revokes its session and yields ErrRefreshReused
+	// (with that session); an unknown, expired or revoked one yields ErrNotFound.
+	RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (Session, error)
+	TouchSession(ctx context.Context, id int64, now time.Time) error
+	// RevokeSessions revokes one session of the user (sessionID > 0) or all of them (0) and
+	// returns the ids of the sessions it revoked.
+	RevokeSessions(ctx context.Context, userID, sessionID int64, now time.Time) ([]int64, error)
+	ListSessions(ctx context.Context, userID int64, now time.Time) ([]Session, error)
+
+	// CreateGroup stores a group with its members and its chat_created message.
+	CreateGroup(ctx context.Context, g NewGroup) (int64, error)
+	// CreatePrivate returns the private chat of the pair, creating it when there is none.
+	CreatePrivate(ctx context.Context, a, b int64, now time.Time) (id int64, created bool, err error)
+	// ChatsOf lists the chats of a user, most recent activity first.
+	ChatsOf(ctx context.Context, userID int64) ([]ChatSummary, error)
+	// ChatFor returns a chat as the viewer sees it, whether a member or not.
+	ChatFor(ctx context.Context, viewerID, chatID int64) (ChatSummary, error)
+	Members(ctx context.Context, chatID int64) ([]Member, error)
+	MemberIDs(ctx context.Context, chatID int64) ([]int64, error)
+	Discover(ctx context.Context, userID int64, query string, limit int) ([]DiscoveredChat, error)
+	// AddMember adds a user to a group with a system message of the given event type.
+	AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (Message, error)
+	// RemoveMember takes a user out of a group with a member_left system message.
+	RemoveMember(ctx context.Context, chatID, userID int64, now time.Time) (Message, ReadAll, error)
+
+	// SendMessage stores a text message with the next seq of its chat, or returns the message the
+	// sender already stored with that client id (Sent.Created false).
+	SendMessage(ctx context.Context, m NewMessage) (Sent, error)
+	// History returns messages in ascending seq order; see HistoryQuery.
+	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
+	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
+}
+
+// NewGroup is a group to create.
+type NewGroup struct {
+	CreatorID int64
+	Title     string
+	Public    bool
+	MemberIDs []int64 // without the creator
+	Now       time.Time
+}
+
+// NewMessage is a text message to store.
+type NewMessage struct {
+	ChatID   int64
+	SenderID int64
+	Body     string
+	ClientID string
+	Now      time.Time
+}
+
+// ReadAll reports the chat-wide read mark after a change and whether the change raised it.
+type ReadAll struct {
+	Seq   int64
+	Grown bool
+}
+
+// Sent is the result of SendMessage.
+type Sent struct {
+	Message Message
+	Created bool
+	ReadAll ReadAll
+}
+
+// Read is the result of MarkRead.
+type Read struct {
+	State   ReadState
+	Changed bool // the member's own progress moved
+	ReadAll ReadAll
+}
+
+// HistoryQuery selects a page of a chat's history. With HasAfter the page starts right after
+// After and the returned flag says whether newer messages follow; otherwise it is the newest
+// Limit messages below Before (0: of the whole chat) and the flag says whether older ones precede.
+type HistoryQuery struct {
+	ChatID   int64
+	Before   int64
+	After    int64
+	HasAfter bool
+	Limit    int
+}

@@ -1,0 +1,69 @@
+package chat
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// checkText validates a user-supplied string: valid UTF-8, no NUL (PostgreSQL cannot store it),
+// and between min and max characters. singleLine also refuses other control characters.
+func checkText(field, v string, min, max int, singleLine bool) error {
+	if !utf8.ValidString(v) {
+		return Invalid(field, "%s is not valid UTF-8", field)
+	}
+	n := utf8.RuneCountInString(v)
+	if n < min {
+		if min == 1 {
+			return Invalid(field, "%s must not be empty", field)
+		}
+		return Invalid(field, "%s must be at least %d characters", field, min)
+	}
+	if n > max {
+		return Invalid(field, "%s must be at most %d characters", field, max)
+	}
+	for _, r := range v {
+		if r == 0 || (singleLine && unicode.IsControl(r)) {
+			return Invalid(field, "%s must not contain control characters", field)
+		}
+	}
+	return nil
+}
+
+// normalizeEmail lowercases and checks an email address: a bare addr-spec with a domain.
+func normalizeEmail(field, email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if err := checkText(field, email, 3, MaxEmailChars, true); err != nil {
+		return "", err
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" {
+		return "", Invalid(field, "%s is not a valid email address", field)
+	}
+	at := strings.LastIndexByte(email, '@')
+	if at < 1 || !strings.Contains(email[at+1:], ".") || strings.HasSuffix(email, ".") {
+		return "", Invalid(field, "%s is not a valid email address", field)
+	}
+	return strings.ToLower(email), nil
+}
+
+func checkName(field, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	return name, checkText(field, name, 1, MaxNameChars, true)
+}
+
+func checkTitle(field, title string) (string, error) {
+	title = strings.TrimSpace(title)
+	return title, checkText(field, title, 1, MaxTitleChars, true)
+}
+
+func checkBody(field, body string) error {
+	if err := checkText(field, body, 1, MaxBodyChars, false); err != nil {
+		return err
+	}
+	if strings.TrimSpace(body) == "" {
+		return Invalid(field, "%s must not be blank", field)
+	}
+	return nil
+}

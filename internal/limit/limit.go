@@ -1,0 +1,128 @@
+// Package limit holds the in-memory rate limiters of an instance: token buckets keyed by a
+// string (an address, an email, a user), with a cap on how many keys are remembered.
+package limit
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Limiter allows Burst events at once and Rate events per second after that, per key.
+// The zero Limiter is not usable; build one with New. A nil *Limiter allows everything.
+type Limiter struct {
+	rate    float64
+	burst   float64
+	maxKeys int
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// New makes a limiter that allows burst events per key at once, refilled at rate per second, and
+// remembers at most maxKeys keys: when it is full, keys whose bucket has refilled are forgotten
+// first (they carry no information), then the oldest half.
+func New(rate float64, burst int, maxKeys int) *Limiter {
+	return &Limiter{rate: rate, burst: float64(burst), maxKeys: maxKeys, buckets: make(map[string]*bucket)}
+}
+
+// Allow takes one token for key at time now. When none is left it returns false and how long
+// until one is.
+func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= l.maxKeys {
+			l.evict(now)
+		}
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	l.refill(b, now)
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	wait := time.Duration(math.Ceil((1 - b.tokens) / l.rate * float64(time.Second)))
+	return false, wait
+}
+
+// Peek reports whether key has a token left without taking it.
+func (l *Limiter) Peek(key string, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true, 0
+	}
+	l.refill(b, now)
+	if b.tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration(math.Ceil((1 - b.tokens) / l.rate * float64(time.Second)))
+}
+
+// Reset forgets key, as after a successful login.
+func (l *Limiter) Reset(key string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	delete(l.buckets, key)
+	l.mu.Unlock()
+}
+
+// Len is the number of keys remembered.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+func (l *Limiter) refill(b *bucket, now time.Time) {
+	if d := now.Sub(b.last).Seconds(); d > 0 {
+		b.tokens = math.Min(l.burst, b.tokens+d*l.rate)
+		b.last = now
+	}
+}
+
+func (l *Limiter) evict(now time.Time) {
+	for k, b := range l.buckets {
+		l.refill(b, now)
+		if b.tokens >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) < l.maxKeys {
+		return
+	}
+	// Every bucket is in use: forget the half that was touched longest ago.
+	times := make([]time.Time, 0, len(l.buckets))
+	for _, b := range l.buckets {
+		times = append(times, b.last)
+	}
+	cutoff := median(times)
+	for k, b := range l.buckets {
+		if !b.last.After(cutoff) {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+func median(ts []time.Time) time.Time {
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	return ts[len(ts)/2]
+}

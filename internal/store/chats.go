@@ -1,0 +1,342 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// summarySelect reads chats as one viewer ($1) sees them, with the last message, the viewer's
+// unread count and the peer of a private chat, in one query whatever the number of chats.
+const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.created_at, c.activity_at, c.member_count,
+	c.last_seq, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
+	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
+		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id) END,
+	p.id, p.name,
+	` + messageColumnsLM + `
+FROM chats c
+LEFT JOIN members m ON m.chat_id = c.id AND m.user_id = $1
+LEFT JOIN members pm ON c.kind = 'private' AND pm.chat_id = c.id AND pm.user_id <> $1
+LEFT JOIN users p ON p.id = pm.user_id
+LEFT JOIN messages lm ON lm.chat_id = c.id AND lm.seq = c.last_seq AND c.last_seq > 0`
+
+func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) {
+	var c chat.ChatSummary
+	var created, activity int64
+	var peerID sql.NullInt64
+	var peerName sql.NullString
+	var lm nullMessage
+	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &created, &activity, &c.MemberCount,
+		&c.LastSeq, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName}
+	if err := row.Scan(append(dest, lm.dest()...)...); err != nil {
+		return c, wrap(err)
+	}
+	c.CreatedAt, c.Activity = chat.MillisTime(created), fromMS(activity)
+	if peerID.Valid {
+		c.Peer = &chat.Peer{ID: peerID.Int64, Name: peerName.String}
+		c.Title = peerName.String
+	}
+	c.LastMessage = lm.message()
+	return c, nil
+}
+
+// ChatsOf implements chat.Store.
+func (s *Store) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
+	rows, err := s.db.QueryContext(ctx, summarySelect+` WHERE m.user_id IS NOT NULL ORDER BY c.activity_at DESC, c.id DESC`, userID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []chat.ChatSummary{}
+	for rows.Next() {
+		c, err := scanSummary(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, wrap(rows.Err())
+}
+
+// ChatFor implements chat.Store.
+func (s *Store) ChatFor(ctx context.Context, viewerID, chatID int64) (chat.ChatSummary, error) {
+	return scanSummary(s.db.QueryRowContext(ctx, summarySelect+` WHERE c.id = $2`, viewerID, chatID))
+}
+
+// Members lists a chat's members in the order they joined.
+func (s *Store) Members(ctx context.Context, chatID int64) ([]chat.Member, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.name, m.role, m.joined_at, m.last_read_seq
+		FROM members m JOIN users u ON u.id = m.user_id WHERE m.chat_id = $1 ORDER BY m.joined_at, u.id`, chatID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []chat.Member{}
+	for rows.Next() {
+		var m chat.Member
+		var joined int64
+		if err := rows.Scan(&m.ID, &m.Name, &m.Role, &joined, &m.LastReadSeq); err != nil {
+			return nil, wrap(err)
+		}
+		m.JoinedAt = chat.MillisTime(joined)
+		out = append(out, m)
+	}
+	return out, wrap(rows.Err())
+}
+
+// MemberIDs lists the ids of a chat's members.
+func (s *Store) MemberIDs(ctx context.Context, chatID int64) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id FROM members WHERE chat_id = $1 ORDER BY user_id`, chatID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, id)
+	}
+	return out, wrap(rows.Err())
+}
+
+// Discover finds public groups the user is not in whose title contains query.
+func (s *Store) Discover(ctx context.Context, userID int64, query string, limit int) ([]chat.DiscoveredChat, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, c.member_count FROM chats c
+		WHERE c.kind = 'group' AND c.public AND lower(c.title) LIKE $2 ESCAPE '\'
+		AND NOT EXISTS (SELECT 1 FROM members m WHERE m.chat_id = c.id AND m.user_id = $1)
+		ORDER BY c.member_count DESC, c.id LIMIT $3`, userID, "%"+likePrefix(query), limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []chat.DiscoveredChat{}
+	for rows.Next() {
+		var d chat.DiscoveredChat
+		if err := rows.Scan(&d.ID, &d.Title, &d.MemberCount); err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, d)
+	}
+	return out, wrap(rows.Err())
+}
+
+// CreateGroup implements chat.Store.
+func (s *Store) CreateGroup(ctx context.Context, g chat.NewGroup) (int64, error) {
+	var id int64
+	now := ms(g.Now)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO chats (kind, title, public, creator_id, created_at, activity_at, last_seq, read_all_seq, member_count)
+			VALUES ('group', $1, $2, $3, $4, $4, 1, 1, $5) RETURNING id`,
+			g.Title, g.Public, g.CreatorID, now, len(g.MemberIDs)+1).Scan(&id)
+		if err != nil {
+			return err
+		}
+		if err := insertMembers(ctx, tx, id, g.CreatorID, g.MemberIDs, now); err != nil {
+			return err
+		}
+		_, err = insertMessage(ctx, tx, chat.Message{ChatID: id, Seq: 1, Kind: chat.MessageSystem, CreatedAt: chat.Time{Time: g.Now},
+			Event: &chat.SystemEvent{Type: chat.SysChatCreated, UserID: g.CreatorID, ActorID: g.CreatorID}})
+		return err
+	})
+	return id, err
+}
+
+// insertMembers adds the owner and the members of a new group, in batches of rows.
+func insertMembers(ctx context.Context, tx *sql.Tx, chatID, ownerID int64, memberIDs []int64, now int64) error {
+	type row struct {
+		user int64
+		role string
+	}
+	all := append([]row{{ownerID, chat.RoleOwner}}, make([]row, 0, len(memberIDs))...)
+	for _, id := range memberIDs {
+		all = append(all, row{id, chat.RoleMember})
+	}
+	const batch = 500 // 5 parameters a row stay far below every driver's limit
+	for start := 0; start < len(all); start += batch {
+		part := all[start:min(start+batch, len(all))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES `)
+		args := make([]any, 0, 5*len(part))
+		for i, r := range part {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, chatID, r.user, r.role, now, 1)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			if isForeignKey(err) {
+				return chat.ErrUnknownUser
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// CreatePrivate implements chat.Store.
+func (s *Store) CreatePrivate(ctx context.Context, a, b int64, now time.Time) (int64, bool, error) {
+	lo, hi := min(a, b), max(a, b)
+	key := fmt.Sprintf("%d:%d", lo, hi)
+	var id int64
+	var created bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM chats WHERE pair_key = $1`, key).Scan(&id)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO chats (kind, title, public, creator_id, pair_key, created_at, activity_at, member_count)
+			VALUES ('private', '', FALSE, $1, $2, $3, $3, 2) ON CONFLICT (pair_key) WHERE pair_key IS NOT NULL DO NOTHING RETURNING id`,
+			a, key, ms(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) { // created meanwhile by the other user
+			return tx.QueryRowContext(ctx, `SELECT id FROM chats WHERE pair_key = $1`, key).Scan(&id)
+		}
+		if err != nil {
+			return err
+		}
+		created = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq)
+			VALUES ($1, $2, 'member', $4, 0), ($1, $3, 'member', $4, 0)`, id, lo, hi, ms(now))
+		if isForeignKey(err) {
+			return chat.ErrUnknownUser
+		}
+		return err
+	})
+	return id, created, err
+}
+
+// lockedChat is a chat row read under lock inside a write transaction.
+type lockedChat struct {
+	kind       string
+	lastSeq    int64
+	readAllSeq int64
+	members    int
+}
+
+func (s *Store) lockChat(ctx context.Context, tx *sql.Tx, chatID int64) (lockedChat, error) {
+	var c lockedChat
+	err := tx.QueryRowContext(ctx, `SELECT kind, last_seq, read_all_seq, member_count FROM chats WHERE id = $1`+s.forUpdate, chatID).
+		Scan(&c.kind, &c.lastSeq, &c.readAllSeq, &c.members)
+	return c, wrap(err)
+}
+
+// AddMember implements chat.Store.
+func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (chat.Message, error) {
+	var msg chat.Message
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.lockChat(ctx, tx, chatID)
+		if err != nil {
+			return err
+		}
+		if c.kind == chat.KindPrivate {
+			return chat.ErrPrivateChat
+		}
+		if c.members >= chat.MaxGroupMembers {
+			return chat.ErrChatFull
+		}
+		if actorID != userID {
+			if err := checkMember(ctx, tx, chatID, actorID); err != nil {
+				return err
+			}
+		}
+		seq := c.lastSeq + 1
+		_, err = tx.ExecContext(ctx, `INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES ($1, $2, 'member', $3, $4)`,
+			chatID, userID, ms(now), seq)
+		switch {
+		case isUnique(err):
+			return chat.ErrAlreadyMember
+		case isForeignKey(err):
+			return chat.ErrUnknownUser
+		case err != nil:
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2, member_count = member_count + 1 WHERE id = $3`,
+			seq, ms(now), chatID); err != nil {
+			return err
+		}
+		msg, err = insertMessage(ctx, tx, chat.Message{ChatID: chatID, Seq: seq, Kind: chat.MessageSystem, CreatedAt: chat.Time{Time: now},
+			Event: &chat.SystemEvent{Type: event, UserID: userID, ActorID: actorID}})
+		return err
+	})
+	return msg, err
+}
+
+func checkMember(ctx context.Context, tx *sql.Tx, chatID, userID int64) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM members WHERE chat_id = $1 AND user_id = $2`, chatID, userID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chat.ErrNotMember
+	}
+	return err
+}
+
+// RemoveMember implements chat.Store.
+func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, now time.Time) (chat.Message, chat.ReadAll, error) {
+	var msg chat.Message
+	var ra chat.ReadAll
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.lockChat(ctx, tx, chatID)
+		if err != nil {
+			return err
+		}
+		if c.kind == chat.KindPrivate {
+			return chat.ErrPrivateChat
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE chat_id = $1 AND user_id = $2`, chatID, userID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, chat.ErrNotMember)
+		}
+		seq := c.lastSeq + 1
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2, member_count = member_count - 1 WHERE id = $3`,
+			seq, ms(now), chatID); err != nil {
+			return err
+		}
+		msg, err = insertMessage(ctx, tx, chat.Message{ChatID: chatID, Seq: seq, Kind: chat.MessageSystem, CreatedAt: chat.Time{Time: now},
+			Event: &chat.SystemEvent{Type: chat.SysMemberLeft, UserID: userID, ActorID: userID}})
+		if err != nil {
+			return err
+		}
+		ra, err = raiseReadAll(ctx, tx, chatID, c.readAllSeq, seq)
+		return err
+	})
+	return msg, ra, err
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// raiseReadAll recomputes a chat's read_all_seq (the members' minimum last_read_seq; lastSeq
+// when nobody is left) and stores it when it grew from old.
+func raiseReadAll(ctx context.Context, tx *sql.Tx, chatID, old, lastSeq int64) (chat.ReadAll, error) {
+	var minRead sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(last_read_seq) FROM members WHERE chat_id = $1`, chatID).Scan(&minRead); err != nil {
+		return chat.ReadAll{}, err
+	}
+	v := lastSeq
+	if minRead.Valid {
+		v = minRead.Int64
+	}
+	if v <= old {
+		return chat.ReadAll{Seq: old}, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE chats SET read_all_seq = $1 WHERE id = $2`, v, chatID); err != nil {
+		return chat.ReadAll{}, err
+	}
+	return chat.ReadAll{Seq: v, Grown: true}, nil
+}

@@ -1,0 +1,56 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/store"
+)
+
+func TestDemoData(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, err := s.UserByEmail(ctx, "first@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := auth.CheckPassword(u.PasswordHash, "password"); !ok || err != nil {
+			t.Fatalf("demo password does not verify: %v %v", ok, err)
+		}
+		type want struct {
+			title           string
+			kind            string
+			public          bool
+			members         int
+			lastSeq, myRead int64
+			readAll, unread int64
+		}
+		for _, tc := range []struct {
+			user  int64
+			chats []want
+		}{
+			{1, []want{{"Random", "group", true, 2, 3, 3, 2, 0}, {"General", "group", false, 3, 4, 2, 2, 2}, {"Second", "private", false, 2, 3, 3, 2, 0}}},
+			{2, []want{{"General", "group", false, 3, 4, 3, 2, 1}, {"First", "private", false, 2, 3, 2, 2, 1}}},
+			{3, []want{{"Random", "group", true, 2, 3, 2, 2, 1}, {"General", "group", false, 3, 4, 4, 2, 0}}},
+		} {
+			chats, err := s.ChatsOf(ctx, tc.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(chats) != len(tc.chats) {
+				t.Fatalf("user %d: got %d chats, want %d", tc.user, len(chats), len(tc.chats))
+			}
+			for i, w := range tc.chats {
+				c := chats[i]
+				got := want{c.Title, c.Kind, c.Public, c.MemberCount, c.LastSeq, c.MyLastReadSeq, c.ReadAllSeq, c.UnreadCount}
+				if got != w {
+					t.Errorf("user %d chat %d:\n got  %+v\n want %+v", tc.user, i, got, w)
+				}
+				if c.LastMessage == nil || c.LastMessage.Seq != c.LastSeq {
+					t.Errorf("user %d chat %q: last message %+v, want seq %d", tc.user, c.Title, c.LastMessage, c.LastSeq)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+const messageColumns = `id, chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id`
+
+// messageColumnsLM are the message columns of the last message (alias lm) in summarySelect.
+const messageColumnsLM = `lm.id, lm.chat_id, lm.seq, lm.kind, lm.sender_id, lm.body, lm.client_id, lm.created_at,
+	lm.event_type, lm.event_user_id, lm.event_actor_id`
+
+// nullMessage scans a message that may be absent (a LEFT JOIN).
+type nullMessage struct {
+	id, chatID, seq, created        sql.NullInt64
+	kind, body, clientID, eventType sql.NullString
+	sender, eventUser, eventActor   sql.NullInt64
+}
+
+func (n *nullMessage) dest() []any {
+	return []any{&n.id, &n.chatID, &n.seq, &n.kind, &n.sender, &n.body, &n.clientID, &n.created, &n.eventType, &n.eventUser, &n.eventActor}
+}
+
+func (n *nullMessage) message() *chat.Message {
+	if !n.id.Valid {
+		return nil
+	}
+	m := &chat.Message{ID: n.id.Int64, ChatID: n.chatID.Int64, Seq: n.seq.Int64, Kind: n.kind.String, Body: n.body.String,
+		CreatedAt: chat.MillisTime(n.created.Int64)}
+	if n.sender.Valid {
+		m.SenderID = &n.sender.Int64
+	}
+	if n.clientID.Valid {
+		m.ClientID = &n.clientID.String
+	}
+	if n.eventType.Valid {
+		m.Event = &chat.SystemEvent{Type: n.eventType.String, UserID: n.eventUser.Int64, ActorID: n.eventActor.Int64}
+	}
+	return m
+}
+
+func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
+	var n nullMessage
+	if err := row.Scan(n.dest()...); err != nil {
+		return chat.Message{}, wrap(err)
+	}
+	return *n.message(), nil
+}
+
+// insertMessage stores m (its seq already taken) and returns it with its id.
+func insertMessage(ctx context.Context, tx *sql.Tx, m chat.Message) (chat.Message, error) {
+	var evType, clientID sql.NullString
+	var evUser, evActor, sender sql.NullInt64
+	if m.Event != nil {
+		evType = sql.NullString{String: m.Event.Type, Valid: true}
+		evUser = sql.NullInt64{Int64: m.Event.UserID, Valid: true}
+		evActor = sql.NullInt64{Int64: m.Event.ActorID, Valid: true}
+	}
+	if m.SenderID != nil {
+		sender = sql.NullInt64{Int64: *m.SenderID, Valid: true}
+	}
+	if m.ClientID != nil {
+		clientID = sql.NullString{String: *m.ClientID, Valid: true}
+	}
+	m.CreatedAt = chat.MillisTime(ms(m.CreatedAt.Time))
+	err := tx.QueryRowContext(ctx, `INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		m.ChatID, m.Seq, m.Kind, sender, m.Body, clientID, ms(m.CreatedAt.Time), evType, evUser, evActor).Scan(&m.ID)
+	return m, err
+}
+
+// SendMessage implements chat.Store. The chat row is locked while the seq is taken, so seqs
+// are gapless and follow commit order however many instances send at once.
+func (s *Store) SendMessage(ctx context.Context, nm chat.NewMessage) (chat.Sent, error) {
+	var out chat.Sent
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.lockChat(ctx, tx, nm.ChatID)
+		if err != nil {
+			return err
+		}
+		var myRead int64
+		err = tx.QueryRowContext(ctx, `SELECT last_read_seq FROM members WHERE chat_id = $1 AND user_id = $2`, nm.ChatID, nm.SenderID).Scan(&myRead)
+		if errors.Is(err, sql.ErrNoRows) {
+			return chat.ErrNotMember
+		}
+		if err != nil {
+			return err
+		}
+		prev, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE chat_id = $1 AND sender_id = $2 AND client_id = $3`, nm.ChatID, nm.SenderID, nm.ClientID))
+		if err == nil {
+			out = chat.Sent{Message: prev, ReadAll: chat.ReadAll{Seq: c.readAllSeq}}
+			return nil
+		}
+		if !errors.Is(err, chat.ErrNotFound) {
+			return err
+		}
+		seq := c.lastSeq + 1
+		sender, clientID := nm.SenderID, nm.ClientID
+		m, err := insertMessage(ctx, tx, chat.Message{ChatID: nm.ChatID, Seq: seq, Kind: chat.MessageText, SenderID: &sender,
+			Body: nm.Body, ClientID: &clientID, CreatedAt: chat.Time{Time: nm.Now}})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2 WHERE id = $3`, seq, ms(nm.Now), nm.ChatID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE members SET last_read_seq = $1 WHERE chat_id = $2 AND user_id = $3`, seq, nm.ChatID, nm.SenderID); err != nil {
+			return err
+		}
+		ra := chat.ReadAll{Seq: c.readAllSeq}
+		if myRead <= c.readAllSeq { // the sender may have been the one holding the minimum back
+			if ra, err = raiseReadAll(ctx, tx, nm.ChatID, c.readAllSeq, seq); err != nil {
+				return err
+			}
+		}
+		out = chat.Sent{Message: m, Created: true, ReadAll: ra}
+		return nil
+	})
+	return out, err
+}
+
+// History implements chat.Store.
+func (s *Store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Message, bool, error) {
+	var rows *sql.Rows
+	var err error
+	before := q.Before
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	if q.HasAfter {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ASC LIMIT $4`, q.ChatID, q.After, before, q.Limit+1)
+	} else {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+			WHERE chat_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, q.ChatID, before, q.Limit+1)
+	}
+	if err != nil {
+		return nil, false, wrap(err)
+	}
+	defer rows.Close()
+	msgs := make([]chat.Message, 0, q.Limit+1)
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, wrap(err)
+	}
+	more := len(msgs) > q.Limit
+	if more {
+		msgs = msgs[:q.Limit]
+	}
+	if !q.HasAfter {
+		slices.Reverse(msgs)
+	}
+	return msgs, more, nil
+}
+
+// MarkRead implements chat.Store: progress only moves forward and is clamped to the last seq.
+func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.Read, error) {
+	var r chat.Read
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.lockChat(ctx, tx, chatID)
+		if err != nil {
+			return err
+		}
+		var cur int64
+		err = tx.QueryRowContext(ctx, `SELECT last_read_seq FROM members WHERE chat_id = $1 AND user_id = $2`, chatID, userID).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return chat.ErrNotMember
+		}
+		if err != nil {
+			return err
+		}
+		target := min(seq, c.lastSeq)
+		r.ReadAll = chat.ReadAll{Seq: c.readAllSeq}
+		if target > cur {
+			if _, err := tx.ExecContext(ctx, `UPDATE members SET last_read_seq = $1 WHERE chat_id = $2 AND user_id = $3`, target, chatID, userID); err != nil {
+				return err
+			}
+			r.Changed = true
+			if cur <= c.readAllSeq {
+				if r.ReadAll, err = raiseReadAll(ctx, tx, chatID, c.readAllSeq, c.lastSeq); err != nil {
+					return err
+				}
+			}
+			cur = target
+		}
+		r.State = chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: r.ReadAll.Seq}
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM messages
+			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3`, chatID, cur, userID).Scan(&r.State.UnreadCount)
+	})
+	return r, err
+}

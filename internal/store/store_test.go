@@ -1,0 +1,43 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testdb"
+)
+
+// backends opens a freshly migrated store on each database: SQLite in a temporary file and
+// PostgreSQL in a database of its own.
+func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
+	return map[string]func(t *testing.T) *store.Store{
+		"sqlite":   func(t *testing.T) *store.Store { return open(t, "sqlite://"+filepath.Join(t.TempDir(), "chat.db")) },
+		"postgres": func(t *testing.T) *store.Store { return open(t, testdb.Postgres(t)) },
+	}
+}
+
+func open(t *testing.T, url string) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s
+}
+
+// eachBackend runs fn as a subtest on every backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, mk(t))
+		})
+	}
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// CreateUser stores a new account; the email must already be lowercased.
+func (s *Store) CreateUser(ctx context.Context, u chat.User) (chat.User, error) {
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		u.Email, u.Name, u.PasswordHash, ms(u.CreatedAt)).Scan(&u.ID)
+	if isUnique(err) {
+		return chat.User{}, chat.ErrEmailTaken
+	}
+	return u, wrap(err)
+}
+
+const userColumns = `id, email, name, password_hash, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (chat.User, error) {
+	var u chat.User
+	var created int64
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created)
+	u.CreatedAt = fromMS(created)
+	return u, wrap(err)
+}
+
+// UserByID loads a user.
+func (s *Store) UserByID(ctx context.Context, id int64) (chat.User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+// UserByEmail loads a user by lowercased email.
+func (s *Store) UserByEmail(ctx context.Context, email string) (chat.User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+}
+
+// likePrefix escapes the LIKE metacharacters of a user's query and appends %.
+func likePrefix(q string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
+}
+
+// SearchUsers finds users whose name or email starts with prefix, case-insensitively.
+func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+		WHERE lower(name) LIKE $1 ESCAPE '\' OR email LIKE $1 ESCAPE '\'
+		ORDER BY lower(name), id LIMIT $2`, likePrefix(prefix), limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []chat.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, wrap(rows.Err())
+}
+
+const sessionColumns = `id, user_id, user_agent, created_at, last_seen_at, expires_at, revoked_at`
+
+func scanSession(row interface{ Scan(...any) error }) (chat.Session, error) {
+	var x chat.Session
+	var created, seen, expires int64
+	var revoked sql.NullInt64
+	err := row.Scan(&x.ID, &x.UserID, &x.UserAgent, &created, &seen, &expires, &revoked)
+	x.CreatedAt, x.LastSeenAt, x.ExpiresAt, x.Revoked = fromMS(created), fromMS(seen), fromMS(expires), revoked.Valid
+	return x, wrap(err)
+}
+
+// CreateSession stores a new session with the hash of its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, x chat.Session, refreshHash []byte) (chat.Session, error) {
+	err := s.db.QueryRowContext(ctx, `INSERT INTO sessions (user_id, refresh_hash, user_agent, created_at, last_seen_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		x.UserID, refreshHash, x.UserAgent, ms(x.CreatedAt), ms(x.LastSeenAt), ms(x.ExpiresAt)).Scan(&x.ID)
+	return x, wrap(err)
+}
+
+// SessionByID loads a session.
+func (s *Store) SessionByID(ctx context.Context, id int64) (chat.Session, error) {
+	return scanSession(s.db.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+}
+
+// RotateRefresh implements chat.Store.
+func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (chat.Session, error) {
+	var sess chat.Session
+	var reused bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE refresh_hash = $1`+s.forUpdate, oldHash))
+		if errors.Is(err, chat.ErrNotFound) {
+			return s.revokeReused(ctx, tx, oldHash, now, &sess, &reused)
+		}
+		if err != nil {
+			return err
+		}
+		if sess.Revoked || !now.Before(sess.ExpiresAt) {
+			return chat.ErrNotFound
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET refresh_hash = $1, expires_at = $2, last_seen_at = $3 WHERE id = $4`,
+			newHash, ms(expires), ms(now), sess.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at) VALUES ($1, $2, $3)`,
+			oldHash, sess.ID, ms(now)); err != nil {
+			return err
+		}
+		sess.ExpiresAt, sess.LastSeenAt = expires, now
+		return nil
+	})
+	if err == nil && reused {
+		return sess, chat.ErrRefreshReused
+	}
+	return sess, err
+}
+
+// revokeReused looks hash up among rotated tokens and revokes its session if found.
+func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time, sess *chat.Session, reused *bool) error {
+	var sid int64
+	err := tx.QueryRowContext(ctx, `SELECT session_id FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid)
+	if err != nil {
+		return wrap(err)
+	}
+	x, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`+s.forUpdate, sid))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), sid); err != nil {
+		return err
+	}
+	*sess, *reused = x, true
+	return nil
+}
+
+// TouchSession records that the session was used.
+func (s *Store) TouchSession(ctx context.Context, id int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1`, ms(now), id)
+	return wrap(err)
+}
+
+// RevokeSessions implements chat.Store.
+func (s *Store) RevokeSessions(ctx context.Context, userID, sessionID int64, now time.Time) ([]int64, error) {
+	q := `UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $1`
+	args := []any{ms(now), userID}
+	if sessionID > 0 {
+		q += ` AND id = $3`
+		args = append(args, sessionID)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` RETURNING id`, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, wrap(rows.Err())
+}
+
+// ListSessions lists the user's live sessions, newest first.
+func (s *Store) ListSessions(ctx context.Context, userID int64, now time.Time) ([]chat.Session, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC`, userID, ms(now))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []chat.Session
+	for rows.Next() {
+		x, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, x)
+	}
+	return out, wrap(rows.Err())
+}
