@@ -14,6 +14,7 @@ type Credentials struct {
 	SessionID      int64
 	AccessToken    string
 	AccessExpires  time.Time
+	AccessTTL      time.Duration
 	RefreshToken   string
 	RefreshExpires time.Time
 }
@@ -125,7 +126,7 @@ func (s *Service) credentials(sess Session, refresh string, now time.Time) (Cred
 		return Credentials{}, err
 	}
 	return Credentials{
-		SessionID: sess.ID, AccessToken: access, AccessExpires: now.Add(s.tokens.TTL()),
+		SessionID: sess.ID, AccessToken: access, AccessExpires: now.Add(s.tokens.TTL()), AccessTTL: s.tokens.TTL(),
 		RefreshToken: refresh, RefreshExpires: sess.ExpiresAt,
 	}, nil
 }

@@ -1,0 +1,152 @@
+// Command chatd is the chat server: `chatd` (or `chatd serve`) serves, `chatd migrate` only
+// migrates, `chatd version` prints the version. Settings come from CHAT_* environment
+// variables, which flags override (`chatd -h` lists them).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/config"
+	"github.com/wschat/chat/internal/httpapi"
+	"github.com/wschat/chat/internal/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "chatd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "migrate" || args[0] == "version") {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, "chatd", buildVersion())
+		return nil
+	}
+	cfg, err := config.Load(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "\nEnvironment:")
+		config.Usage(stderr)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dbURL = cfg.SQLiteURL()
+	}
+	st, err := store.Open(ctx, dbURL, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	log.Info("database ready", "dialect", st.Dialect())
+	if cmd == "migrate" {
+		return nil
+	}
+	return serve(ctx, cfg, st, log)
+}
+
+func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) error {
+	secrets, err := cfg.Secrets()
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.NewTokens(secrets, cfg.AccessTTL)
+	if err != nil {
+		return err
+	}
+	svc := chat.NewService(st, tokens, chat.Options{
+		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
+		PasswordParams: passwordParams(cfg),
+	})
+	api := httpapi.NewServer(svc, log, httpapi.Options{
+		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
+		Ready: st.Ping,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return nil
+}
+
+// passwordParams lets test runs make password hashing cheap (CHAT_PASSWORD_COST=test).
+func passwordParams(cfg config.Config) auth.PasswordParams {
+	if cfg.PasswordCost == "test" {
+		return auth.FastPasswordParams
+	}
+	return auth.DefaultPasswordParams
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("instance", cfg.InstanceID)
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,269 @@
+// Package config loads the server's settings from environment variables, which flags override.
+// It is the one place that knows their names and defaults (PRODUCT.md lists them).
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything the server can be told.
+type Config struct {
+	Addr           string
+	DataDir        string
+	DatabaseURL    string
+	RedisURL       string
+	RedisPrefix    string
+	JWTSecret      string
+	JWTOldSecrets  []string
+	AllowedOrigins []string
+	AccessTTL      time.Duration
+	RefreshTTL     time.Duration
+	CookieSecure   string // "auto", "true" or "false"
+	Signup         bool
+	RateLimits     bool
+	TrustedProxies []netip.Prefix
+	LogLevel       string
+	LogFormat      string
+	InstanceID     string
+	PprofAddr      string
+	ShutdownGrace  time.Duration
+	PasswordCost   string // "default", or "test" for cheap hashes in test runs
+}
+
+// Embedded reports whether the server runs the single-node default (SQLite, no Redis).
+func (c Config) Embedded() bool {
+	return !strings.HasPrefix(c.DatabaseURL, "postgres") && c.RedisURL == ""
+}
+
+// SQLiteURL is the database of the embedded default.
+func (c Config) SQLiteURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return "sqlite://" + filepath.Join(c.DataDir, "chat.db")
+}
+
+type setting struct {
+	env, flag, def, usage string
+}
+
+// The table of PRODUCT.md, plus a few additions.
+var settings = []setting{
+	{"CHAT_ADDR", "addr", "127.0.0.1:8080", "listen address"},
+	{"CHAT_DATA_DIR", "data-dir", "./data", "where the embedded default keeps its SQLite file and generated secret"},
+	{"CHAT_DATABASE_URL", "database-url", "", "postgres://... selects PostgreSQL; sqlite:///path an explicit file; empty: SQLite in the data dir"},
+	{"CHAT_REDIS_URL", "redis-url", "", "redis://[:password@]host:port/db selects Redis; empty: in-process broker"},
+	{"CHAT_REDIS_PREFIX", "redis-prefix", "chat", "prefix of every Redis key and channel"},
+	{"CHAT_JWT_SECRET", "jwt-secret", "", "HMAC key for access tokens (at least 32 bytes); generated in the data dir for the embedded default, required otherwise"},
+	{"CHAT_JWT_OLD_SECRETS", "jwt-old-secrets", "", "comma-separated former secrets still accepted for verification, for key rotation"},
+	{"CHAT_ALLOWED_ORIGINS", "allowed-origins", "", "comma-separated origins allowed for cookie requests and WebSocket handshakes (the server's own origin always is)"},
+	{"CHAT_ACCESS_TTL", "access-ttl", "15m", "access token lifetime"},
+	{"CHAT_REFRESH_TTL", "refresh-ttl", "720h", "refresh token (session) lifetime"},
+	{"CHAT_COOKIE_SECURE", "cookie-secure", "auto", "Secure cookies: true, false or auto (when the request came over https)"},
+	{"CHAT_SIGNUP", "signup", "true", "allow sign-up"},
+	{"CHAT_RATE_LIMITS", "rate-limits", "on", "off turns off the limits on sign-up, login and sending"},
+	{"CHAT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-* headers are believed"},
+	{"CHAT_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
+	{"CHAT_LOG_FORMAT", "log-format", "text", "text or json"},
+	{"CHAT_INSTANCE_ID", "instance-id", "", "names the instance in logs and metrics (default: host name and port)"},
+	{"CHAT_PPROF_ADDR", "pprof-addr", "", "serve pprof on this local address (off when empty)"},
+	{"CHAT_SHUTDOWN_GRACE", "shutdown-grace", "10s", "how long a graceful shutdown may take"},
+	{"CHAT_PASSWORD_COST", "password-cost", "default", "argon2id cost of new password hashes: default (19 MiB, 2 passes) or test (cheap; never in production)"},
+}
+
+// Load reads the settings from getenv, then args (flags) override them.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("chatd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	get := func(env string) string { return strings.TrimSpace(*vals[env]) }
+
+	c := Config{
+		Addr:           get("CHAT_ADDR"),
+		DataDir:        get("CHAT_DATA_DIR"),
+		DatabaseURL:    get("CHAT_DATABASE_URL"),
+		RedisURL:       get("CHAT_REDIS_URL"),
+		RedisPrefix:    get("CHAT_REDIS_PREFIX"),
+		JWTSecret:      get("CHAT_JWT_SECRET"),
+		JWTOldSecrets:  list(get("CHAT_JWT_OLD_SECRETS")),
+		AllowedOrigins: list(get("CHAT_ALLOWED_ORIGINS")),
+		CookieSecure:   get("CHAT_COOKIE_SECURE"),
+		LogLevel:       get("CHAT_LOG_LEVEL"),
+		LogFormat:      get("CHAT_LOG_FORMAT"),
+		InstanceID:     get("CHAT_INSTANCE_ID"),
+		PprofAddr:      get("CHAT_PPROF_ADDR"),
+		PasswordCost:   get("CHAT_PASSWORD_COST"),
+	}
+	var errs []error
+	dur := func(env string, dst *time.Duration) {
+		d, err := time.ParseDuration(get(env))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration like 15m", env, get(env)))
+		}
+		*dst = d
+	}
+	dur("CHAT_ACCESS_TTL", &c.AccessTTL)
+	dur("CHAT_REFRESH_TTL", &c.RefreshTTL)
+	dur("CHAT_SHUTDOWN_GRACE", &c.ShutdownGrace)
+	var err error
+	if c.Signup, err = boolean(get("CHAT_SIGNUP")); err != nil {
+		errs = append(errs, fmt.Errorf("CHAT_SIGNUP: %w", err))
+	}
+	if c.RateLimits, err = boolean(get("CHAT_RATE_LIMITS")); err != nil {
+		errs = append(errs, fmt.Errorf("CHAT_RATE_LIMITS: %w", err))
+	}
+	switch c.CookieSecure {
+	case "auto", "true", "false":
+	default:
+		errs = append(errs, fmt.Errorf("CHAT_COOKIE_SECURE=%q: want true, false or auto", c.CookieSecure))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("CHAT_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.PasswordCost != "default" && c.PasswordCost != "test" {
+		errs = append(errs, fmt.Errorf("CHAT_PASSWORD_COST=%q: want default or test", c.PasswordCost))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("CHAT_LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	for _, o := range c.AllowedOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") || strings.Count(o, "/") != 2 {
+			errs = append(errs, fmt.Errorf("CHAT_ALLOWED_ORIGINS: %q is not an origin like https://chat.example.com", o))
+		}
+	}
+	for _, p := range list(get("CHAT_TRUSTED_PROXIES")) {
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CHAT_TRUSTED_PROXIES: %w", err))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("CHAT_ADDR=%q: %w", c.Addr, err))
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(c.Addr)
+		c.InstanceID = host + ":" + port
+	}
+	return c, errors.Join(errs...)
+}
+
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func boolean(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "1", "true", "on", "yes":
+		return true, nil
+	case "0", "false", "off", "no":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: want on or off", v)
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// Secrets returns the JWT keys, the signing one first. The embedded default generates a secret
+// on first start and keeps it in the data dir; any other setup must be given one.
+func (c Config) Secrets() ([][]byte, error) {
+	secret := c.JWTSecret
+	if secret == "" {
+		if !c.Embedded() {
+			return nil, errors.New("CHAT_JWT_SECRET is required with PostgreSQL or Redis (a shared secret for all instances, at least 32 bytes)")
+		}
+		var err error
+		if secret, err = c.generatedSecret(); err != nil {
+			return nil, err
+		}
+	}
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("CHAT_JWT_SECRET is %d bytes; use at least 32 (e.g. openssl rand -hex 32)", len(secret))
+	}
+	out := [][]byte{[]byte(secret)}
+	for _, s := range c.JWTOldSecrets {
+		out = append(out, []byte(s))
+	}
+	return out, nil
+}
+
+func (c Config) generatedSecret() (string, error) {
+	path := filepath.Join(c.DataDir, "jwt-secret")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(b)
+	// O_EXCL: of two processes starting at once, one writes and both read the same secret.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		time.Sleep(50 * time.Millisecond)
+		return c.generatedSecret()
+	}
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, nil
+}
+
+// Usage writes the table of settings, for `chatd -h`.
+func Usage(w io.Writer) {
+	for _, s := range settings {
+		fmt.Fprintf(w, "  %-22s -%-16s %-14q %s\n", s.env, s.flag, s.def, s.usage)
+	}
+}

@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// UserOut is the caller's own account.
+type UserOut struct {
+	ID        int64     `json:"id"`
+	Email     string    `json:"email" example:"first@example.com"`
+	Name      string    `json:"name" example:"First"`
+	CreatedAt chat.Time `json:"created_at"`
+}
+
+func userOut(u chat.User) UserOut {
+	return UserOut{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}}
+}
+
+// TokenBody is the answer of login and refresh.
+type TokenBody struct {
+	User        *UserOut `json:"user,omitempty"`
+	AccessToken string   `json:"access_token"`
+	TokenType   string   `json:"token_type" example:"bearer"`
+	ExpiresIn   int      `json:"expires_in" example:"900" doc:"seconds until the access token expires"`
+}
+
+type tokenOut struct {
+	SetCookie []http.Cookie `header:"Set-Cookie"`
+	Body      TokenBody
+}
+
+type registerIn struct {
+	UserAgent string `header:"User-Agent"`
+	Body      struct {
+		Email    string `json:"email" maxLength:"254" format:"email" example:"fourth@example.com"`
+		Name     string `json:"name" minLength:"1" maxLength:"64" example:"Fourth"`
+		Password string `json:"password" minLength:"8" maxLength:"128" example:"correct horse battery"`
+	}
+}
+
+type loginIn struct {
+	UserAgent   string `header:"User-Agent"`
+	ContentType string `header:"Content-Type"`
+	RawBody     []byte
+}
+
+// LoginJSON is the JSON form of a login.
+type LoginJSON struct {
+	Email    string `json:"email" example:"first@example.com"`
+	Password string `json:"password" example:"password"`
+}
+
+// LoginForm is the OAuth2 password-flow form of a login (what the docs page's Authorize sends).
+type LoginForm struct {
+	Username  string `json:"username" example:"first@example.com"`
+	Password  string `json:"password" example:"password"`
+	GrantType string `json:"grant_type,omitempty" example:"password"`
+}
+
+type refreshIn struct {
+	Cookie string `cookie:"refresh_token"`
+	// The body is optional: {refresh_token} for clients that keep the token themselves.
+	RawBody []byte
+}
+
+type sessionOnly struct{}
+
+type noContentOut struct {
+	SetCookie []http.Cookie `header:"Set-Cookie"`
+}
+
+type sessionsOut struct {
+	Body struct {
+		Sessions []chat.SessionInfo `json:"sessions"`
+	}
+}
+
+type idPath struct {
+	ID int64 `path:"id" minimum:"1" doc:"an id"`
+}
+
+var authSecurity = []map[string][]string{{"oauth2": {}}, {"bearer": {}}, {"cookie": {}}}
+
+func (s *Server) authRoutes() {
+	huma.Register(s.api, huma.Operation{
+		OperationID: "register", Method: http.MethodPost, Path: "/api/v1/auth/register", Tags: []string{"auth"},
+		Summary: "Create an account", Description: "Creates an account and signs it in on this device, like login.",
+		DefaultStatus: http.StatusCreated, Errors: nil,
+		Responses: errorResponses(chat.CodeEmailTaken, chat.CodeInvalid, chat.CodeSignupDisabled, chat.CodeRateLimited),
+	}, func(ctx context.Context, in *registerIn) (*tokenOut, error) {
+		u, creds, err := s.svc.Register(ctx, chat.SignIn{Email: in.Body.Email, Name: in.Body.Name, Password: in.Body.Password,
+			UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
+		if err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		return s.tokens(ctx, &u, creds), nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "login", Method: http.MethodPost, Path: "/api/v1/auth/login", Tags: []string{"auth"},
+		Summary:     "Sign in",
+		Description: "Starts a session (one device). Takes JSON {email, password} or the OAuth2 password form (username, password). Sets the access_token and refresh_token cookies.",
+		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+			"application/json":                  {Schema: s.schema(LoginJSON{})},
+			"application/x-www-form-urlencoded": {Schema: s.schema(LoginForm{})},
+		}},
+		Responses: errorResponses(chat.CodeInvalidCredentials, chat.CodeRateLimited, chat.CodeInvalid),
+	}, func(ctx context.Context, in *loginIn) (*tokenOut, error) {
+		email, password, err := parseLogin(in.ContentType, in.RawBody)
+		if err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		u, creds, err := s.svc.Login(ctx, chat.SignIn{Email: email, Password: password, UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
+		if err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		return s.tokens(ctx, &u, creds), nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "refresh", Method: http.MethodPost, Path: "/api/v1/auth/refresh", Tags: []string{"auth"},
+		Summary:     "Rotate the refresh token",
+		Description: "Takes the refresh_token cookie (or {refresh_token}) and returns a new access token with rotated cookies. A refresh token works once: presenting a rotated one again revokes its session.",
+		RequestBody: &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Schema: s.schema(struct {
+			RefreshToken string `json:"refresh_token"`
+		}{})}}},
+		Responses: errorResponses(chat.CodeInvalidRefresh),
+	}, func(ctx context.Context, in *refreshIn) (*tokenOut, error) {
+		token := in.Cookie
+		if len(in.RawBody) > 0 {
+			var b struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			if err := json.Unmarshal(in.RawBody, &b); err != nil {
+				return nil, problemFor(ctx, s.log, chat.Invalid("body", "the body must be JSON {\"refresh_token\": \"...\"}"))
+			}
+			if b.RefreshToken != "" {
+				token = b.RefreshToken
+			}
+		}
+		creds, err := s.svc.Refresh(ctx, token)
+		if err != nil {
+			p := problemFor(ctx, s.log, err)
+			return nil, p
+		}
+		return s.tokens(ctx, nil, creds), nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "logout", Method: http.MethodPost, Path: "/api/v1/auth/logout", Tags: []string{"auth"},
+		Summary: "Sign out this device", Description: "Revokes this session, clears the cookies and closes this session's WebSockets.",
+		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
+	}, func(ctx context.Context, _ *sessionOnly) (*noContentOut, error) {
+		if err := s.svc.Logout(ctx, principal(ctx)); err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		return &noContentOut{SetCookie: s.clearedCookies(ctx)}, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "logout-all", Method: http.MethodPost, Path: "/api/v1/auth/logout-all", Tags: []string{"auth"},
+		Summary: "Sign out every device", Description: "Revokes every session of the user and closes all their WebSockets.",
+		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
+	}, func(ctx context.Context, _ *sessionOnly) (*noContentOut, error) {
+		if err := s.svc.LogoutAll(ctx, principal(ctx)); err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		return &noContentOut{SetCookie: s.clearedCookies(ctx)}, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "list-sessions", Method: http.MethodGet, Path: "/api/v1/auth/sessions", Tags: []string{"auth"},
+		Summary: "List my devices", Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
+	}, func(ctx context.Context, _ *sessionOnly) (*sessionsOut, error) {
+		list, err := s.svc.Sessions(ctx, principal(ctx))
+		if err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		out := &sessionsOut{}
+		out.Body.Sessions = list
+		return out, nil
+	})
+
+	huma.Register(s.api, huma.Operation{
+		OperationID: "revoke-session", Method: http.MethodDelete, Path: "/api/v1/auth/sessions/{id}", Tags: []string{"auth"},
+		Summary: "Sign out one device", Description: "Revokes one of my sessions and closes its WebSockets.",
+		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound),
+	}, func(ctx context.Context, in *idPath) (*noContentOut, error) {
+		p := principal(ctx)
+		if err := s.svc.RevokeSession(ctx, p, in.ID); err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		out := &noContentOut{}
+		if in.ID == p.SessionID {
+			out.SetCookie = s.clearedCookies(ctx)
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) tokens(ctx context.Context, u *chat.User, c chat.Credentials) *tokenOut {
+	out := &tokenOut{SetCookie: s.authCookies(ctx, c)}
+	out.Body = TokenBody{AccessToken: c.AccessToken, TokenType: "bearer", ExpiresIn: int(c.AccessTTL.Seconds())}
+	if u != nil {
+		uo := userOut(*u)
+		out.Body.User = &uo
+	}
+	return out
+}
+
+// parseLogin reads a login body: JSON {email, password} or the OAuth2 password form.
+func parseLogin(contentType string, body []byte) (email, password string, err error) {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return "", "", chat.Invalid("body", "the form is malformed")
+		}
+		if gt := v.Get("grant_type"); gt != "" && gt != "password" {
+			return "", "", chat.Invalid("body.grant_type", "grant_type must be password")
+		}
+		email, password = v.Get("username"), v.Get("password")
+		if email == "" {
+			return "", "", chat.Invalid("body.username", "username (your email) is required")
+		}
+	case "application/json", "":
+		var b LoginJSON
+		if err := json.Unmarshal(body, &b); err != nil {
+			return "", "", chat.Invalid("body", "the body must be JSON {\"email\": \"...\", \"password\": \"...\"}")
+		}
+		email, password = b.Email, b.Password
+		if email == "" {
+			return "", "", chat.Invalid("body.email", "email is required")
+		}
+	default:
+		return "", "", chat.Invalid("header.Content-Type", "send application/json or application/x-www-form-urlencoded")
+	}
+	if password == "" {
+		return "", "", chat.Invalid("body.password", "password is required")
+	}
+	return email, password, nil
+}

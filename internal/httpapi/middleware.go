@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/docsui"
+)
+
+const (
+	accessCookie  = "access_token"
+	refreshCookie = "refresh_token"
+	refreshPath   = "/api/v1/auth"
+)
+
+// RequestInfo is what the middleware learns about a request; inner layers add the user.
+type RequestInfo struct {
+	Addr   string // the client's address, behind trusted proxies too
+	HTTPS  bool
+	Origin string // the server's own origin as the client reached it
+	UserID int64
+}
+
+type infoKey struct{}
+
+// Info returns the request's info, or an empty one outside the middleware.
+func Info(ctx context.Context) *RequestInfo {
+	if i, ok := ctx.Value(infoKey{}).(*RequestInfo); ok {
+		return i
+	}
+	return &RequestInfo{}
+}
+
+// clientInfo works out the client's address and scheme, believing X-Forwarded-For and
+// X-Forwarded-Proto only from trusted proxies.
+func (s *Server) clientInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &RequestInfo{HTTPS: r.TLS != nil}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		info.Addr = host
+		if s.trusted(host) {
+			// The rightmost address that is not a trusted proxy is the client.
+			hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+			for i := len(hops) - 1; i >= 0; i-- {
+				h := strings.TrimSpace(hops[i])
+				if h == "" {
+					continue
+				}
+				info.Addr = h
+				if !s.trusted(h) {
+					break
+				}
+			}
+			if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+				info.HTTPS = strings.EqualFold(p, "https")
+			}
+		}
+		scheme := "http"
+		if info.HTTPS {
+			scheme = "https"
+		}
+		info.Origin = scheme + "://" + r.Host
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	})
+}
+
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// OriginAllowed reports whether a browser request comes from a page the server trusts: its own
+// origin or one of the allowed ones. Requests without Origin and Referer (curl, native apps)
+// are not from a foreign page and pass.
+func (s *Server) OriginAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		if ref := r.Header.Get("Referer"); ref != "" {
+			if u, err := url.Parse(ref); err == nil && u.Host != "" {
+				origin = u.Scheme + "://" + u.Host
+			} else {
+				return false
+			}
+		}
+	}
+	if origin == "" {
+		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+	}
+	return strings.EqualFold(origin, Info(r.Context()).Origin) || s.origins[origin]
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", docsui.CSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status for the log line. It passes Flush and Hijack through (via
+// Unwrap and http.ResponseController) so that WebSockets work behind it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests writes one line per request: method, route, status, duration, user. A panic in a
+// handler becomes a 500 and a log line, never a crash.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				if sw.status == 0 {
+					writeProblem(sw, newProblem(http.StatusInternalServerError, chat.CodeInternal, "internal error"))
+				}
+			}
+			d := time.Since(start)
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			info := Info(r.Context())
+			s.log.Info("request", "method", r.Method, "route", route, "status", sw.status,
+				"duration_ms", float64(d.Microseconds())/1000, "user_id", info.UserID, "addr", info.Addr)
+			if s.opts.Observe != nil {
+				s.opts.Observe(route, sw.status, d)
+			}
+		}()
+		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+		next.ServeHTTP(sw, r)
+	})
+}
+
+type principalKey struct{}
+
+// principal is the authenticated caller of an operation that declares security.
+func principal(ctx context.Context) chat.Principal {
+	p, _ := ctx.Value(principalKey{}).(chat.Principal)
+	return p
+}
+
+// Credential returns the access token of a request: the Bearer header wins over the cookie.
+func Credential(r *http.Request) (token string, fromCookie bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return strings.TrimSpace(h[7:]), false
+		}
+		return "", false
+	}
+	if c, err := r.Cookie(accessCookie); err == nil {
+		return c.Value, true
+	}
+	return "", false
+}
+
+// authenticate runs before every operation: it refuses state-changing requests from foreign
+// pages when they carry our cookies, and authenticates operations that declare security.
+func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
+	r, _ := humago.Unwrap(ctx)
+	token, fromCookie := Credential(r)
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions
+	_, noRefresh := r.Cookie(refreshCookie)
+	carriesCookies := fromCookie || noRefresh == nil || strings.HasPrefix(r.URL.Path, refreshPath+"/")
+	if !safe && carriesCookies && !s.OriginAllowed(r) {
+		s.writeHumaProblem(ctx, newProblem(http.StatusForbidden, chat.CodeForbidden, "cross-origin request refused: the Origin is not allowed"))
+		return
+	}
+	if len(ctx.Operation().Security) == 0 {
+		next(ctx)
+		return
+	}
+	p, err := s.svc.Authenticate(ctx.Context(), token)
+	if err != nil {
+		s.writeHumaProblem(ctx, problemFor(ctx.Context(), s.log, err))
+		return
+	}
+	Info(ctx.Context()).UserID = p.UserID
+	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+func (s *Server) writeHumaProblem(ctx huma.Context, p *Problem) {
+	for k, v := range p.GetHeaders() {
+		for _, x := range v {
+			ctx.AppendHeader(k, x)
+		}
+	}
+	ctx.SetHeader("Content-Type", "application/problem+json")
+	ctx.SetStatus(p.Status)
+	json.NewEncoder(ctx.BodyWriter()).Encode(p)
+}
+
+func (s *Server) secure(ctx context.Context) bool {
+	switch s.opts.CookieSecure {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return Info(ctx).HTTPS
+}
+
+// authCookies are the cookies of fresh credentials.
+func (s *Server) authCookies(ctx context.Context, c chat.Credentials) []http.Cookie {
+	sec := s.secure(ctx)
+	now := time.Now()
+	return []http.Cookie{
+		{Name: accessCookie, Value: c.AccessToken, Path: "/", HttpOnly: true, Secure: sec, SameSite: http.SameSiteLaxMode,
+			MaxAge: int(c.AccessExpires.Sub(now).Seconds()), Expires: c.AccessExpires},
+		{Name: refreshCookie, Value: c.RefreshToken, Path: refreshPath, HttpOnly: true, Secure: sec, SameSite: http.SameSiteStrictMode,
+			MaxAge: int(c.RefreshExpires.Sub(now).Seconds()), Expires: c.RefreshExpires},
+	}
+}
+
+// clearedCookies remove both cookies from the browser.
+func (s *Server) clearedCookies(ctx context.Context) []http.Cookie {
+	sec := s.secure(ctx)
+	return []http.Cookie{
+		{Name: accessCookie, Value: "", Path: "/", HttpOnly: true, Secure: sec, SameSite: http.SameSiteLaxMode, MaxAge: -1},
+		{Name: refreshCookie, Value: "", Path: refreshPath, HttpOnly: true, Secure: sec, SameSite: http.SameSiteStrictMode, MaxAge: -1},
+	}
+}

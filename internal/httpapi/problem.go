@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// Problem is an RFC 9457 problem document with the stable code of API.md.
+type Problem struct {
+	Type   string              `json:"type" example:"about:blank"`
+	Title  string              `json:"title" example:"Not Found"`
+	Status int                 `json:"status" example:"404"`
+	Code   string              `json:"code" example:"not_found"`
+	Detail string              `json:"detail,omitempty" example:"chat 7 not found"`
+	Errors []*huma.ErrorDetail `json:"errors,omitempty"`
+
+	retryAfter int
+}
+
+func (p *Problem) Error() string             { return p.Detail }
+func (p *Problem) GetStatus() int            { return p.Status }
+func (p *Problem) ContentType(string) string { return "application/problem+json" }
+
+// GetHeaders adds Retry-After to rate-limit answers.
+func (p *Problem) GetHeaders() http.Header {
+	if p.retryAfter <= 0 {
+		return nil
+	}
+	return http.Header{"Retry-After": []string{strconv.Itoa(p.retryAfter)}}
+}
+
+var (
+	_ huma.StatusError  = (*Problem)(nil)
+	_ huma.HeadersError = (*Problem)(nil)
+)
+
+// statusOf maps each domain code to its HTTP status: the one place that does.
+func statusOf(code string) int {
+	switch code {
+	case chat.CodeInvalid:
+		return http.StatusUnprocessableEntity
+	case chat.CodeNotFound, chat.CodeUserNotFound:
+		return http.StatusNotFound
+	case chat.CodeNotMember, chat.CodeSignupDisabled, chat.CodeForbidden:
+		return http.StatusForbidden
+	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken:
+		return http.StatusConflict
+	case chat.CodeInvalidCredentials, chat.CodeInvalidRefresh, chat.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case chat.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case chat.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case chat.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// codeOf is the code of a status that huma or the router produced without a domain error.
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusUnauthorized:
+		return chat.CodeUnauthenticated
+	case http.StatusForbidden:
+		return chat.CodeForbidden
+	case http.StatusNotFound:
+		return chat.CodeNotFound
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusNotAcceptable:
+		return "not_acceptable"
+	case http.StatusRequestEntityTooLarge:
+		return chat.CodeTooLarge
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusUnprocessableEntity:
+		return chat.CodeInvalid
+	case http.StatusTooManyRequests:
+		return chat.CodeRateLimited
+	case http.StatusServiceUnavailable:
+		return chat.CodeUnavailable
+	}
+	if status >= 500 {
+		return chat.CodeInternal
+	}
+	return "error"
+}
+
+func newProblem(status int, code, detail string) *Problem {
+	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, Detail: detail}
+}
+
+// installHumaErrors makes huma's own errors (validation, body too large, bad JSON) problem
+// documents with codes too. huma keeps this hook in a package variable; setting it is
+// idempotent, so any number of servers can share it.
+var installHumaErrors = sync.OnceFunc(func() {
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		p := newProblem(status, codeOf(status), msg)
+		if status >= 500 {
+			p.Detail = "internal error"
+			return p
+		}
+		for _, e := range errs {
+			if e == nil {
+				continue
+			}
+			var d huma.ErrorDetailer
+			if errors.As(e, &d) {
+				p.Errors = append(p.Errors, d.ErrorDetail())
+			} else {
+				p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
+			}
+		}
+		if status == http.StatusBadRequest || status == http.StatusUnprocessableEntity {
+			// A body that is not JSON is as much a client mistake as a bad field: 422 invalid.
+			p.Status, p.Title, p.Code = http.StatusUnprocessableEntity, http.StatusText(http.StatusUnprocessableEntity), chat.CodeInvalid
+			if p.Detail == "" || strings.HasPrefix(p.Detail, "validation failed") {
+				p.Detail = "the request is invalid"
+			}
+		}
+		return p
+	}
+})
+
+// problemFor turns any error from the service into a problem, logging the internal ones: users
+// see "internal error" and nothing more for those.
+func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var e *chat.Error
+	if errors.As(err, &e) {
+		p := newProblem(statusOf(e.Code), e.Code, e.Message)
+		if e.Field != "" {
+			p.Errors = []*huma.ErrorDetail{{Location: e.Field, Message: e.Message}}
+		}
+		p.retryAfter = e.RetryAfter
+		if e.Code == chat.CodeUnavailable {
+			p.retryAfter = 1
+		}
+		return p
+	}
+	if chat.ErrorCode(err) == chat.CodeUnavailable {
+		log.WarnContext(ctx, "unavailable", "err", err)
+		p := newProblem(http.StatusServiceUnavailable, chat.CodeUnavailable, "the service is unavailable; try again")
+		p.retryAfter = 1
+		return p
+	}
+	log.ErrorContext(ctx, "internal error", "err", err)
+	return newProblem(http.StatusInternalServerError, chat.CodeInternal, "internal error")
+}
+
+// errorResponses documents the problem answers an operation can give.
+func errorResponses(codes ...string) map[string]*huma.Response {
+	byStatus := map[int][]string{}
+	for _, c := range codes {
+		st := statusOf(c)
+		if c == "bad_request" {
+			st = http.StatusBadRequest
+		}
+		byStatus[st] = append(byStatus[st], c)
+	}
+	out := map[string]*huma.Response{}
+	for st, cs := range byStatus {
+		out[strconv.Itoa(st)] = &huma.Response{
+			Description: fmt.Sprintf("%s (code: %s)", http.StatusText(st), strings.Join(cs, ", ")),
+			Content: map[string]*huma.MediaType{"application/problem+json": {
+				Schema: &huma.Schema{Ref: "#/components/schemas/Problem"},
+			}},
+		}
+	}
+	return out
+}
