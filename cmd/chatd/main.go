@@ -19,6 +19,10 @@ import (
 	"time"
 
 	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/broker/redisbroker"
+	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/web"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/config"
 	"github.com/wschat/chat/internal/httpapi"
@@ -89,10 +93,39 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
 		PasswordParams: passwordParams(cfg),
 	})
+	var b broker.Broker
+	var presence broker.Presence
+	if cfg.RedisURL != "" {
+		rb, err := redisbroker.New(redisbroker.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log, InstanceID: cfg.InstanceID})
+		if err != nil {
+			return err
+		}
+		b, presence = rb, rb.Presence()
+	} else {
+		b, presence = broker.NewMemory(), broker.NewMemoryPresence(time.Now)
+	}
+	h, err := hub.New(svc, b, presence, log, hub.Options{InstanceID: cfg.InstanceID})
+	if err != nil {
+		b.Close()
+		return fmt.Errorf("start broker: %w", err)
+	}
+	svc.SetPublisher(h)
+	svc.SetPresence(h)
+
 	api := httpapi.NewServer(svc, log, httpapi.Options{
 		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
-		Ready: st.Ping,
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if err := b.Ping(ctx); err != nil {
+				return fmt.Errorf("broker: %w", err)
+			}
+			return nil
+		},
 	})
+	api.Handle("GET /api/v1/ws", h.Handler(api))
+	api.Handle("/", web.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -100,21 +133,30 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion())
+	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(), "embedded", cfg.Embedded())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
 	select {
 	case err := <-errc:
+		h.Shutdown(context.Background())
+		b.Close()
 		return err
 	case <-ctx.Done():
 	}
+	// Shutdown order: stop accepting, close sockets with 1012, stop the broker, close the store.
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	ln.Close()
+	h.Shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
+	if err := b.Close(); err != nil {
+		log.Warn("close broker", "err", err)
+	}
+	log.Info("stopped")
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"log/slog"
 	"slices"
 	"time"
@@ -222,6 +223,22 @@ func (s *Service) memberChat(ctx context.Context, p Principal, chatID int64) (Ch
 		return c, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
 	}
 	return c, nil
+}
+
+// refusal is the error for a member-only action the store refused: 404 for a chat the caller
+// cannot see, else 403.
+func (s *Service) refusal(ctx context.Context, p Principal, chatID int64) error {
+	if _, err := s.memberChat(ctx, p, chatID); err != nil {
+		return err
+	}
+	// Became a member meanwhile: refuse all the same, the caller may retry.
+	return Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+}
+
+// IsMember reports whether the user belongs to the chat, for frames that need no other data.
+func (s *Service) IsMember(ctx context.Context, p Principal, chatID int64) error {
+	_, err := s.memberChat(ctx, p, chatID)
+	return err
 }
 
 // Chat returns a chat with its members.
@@ -499,15 +516,14 @@ func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message,
 	if err := checkText("body.client_id", in.ClientID, 1, MaxClientIDChars, true); err != nil {
 		return Message{}, false, err
 	}
-	if _, err := s.memberChat(ctx, p, in.ChatID); err != nil {
-		return Message{}, false, err
-	}
-	if ok, wait := s.sendByUser.Allow(fmt.Sprint(p.UserID), s.now()); !ok {
+	if ok, wait := s.sendByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
 		return Message{}, false, rateLimited(wait)
 	}
+	// The store checks membership inside the transaction; only a refusal costs a second query,
+	// to tell "not a member" (403) from "no such chat" (404).
 	sent, err := s.store.SendMessage(ctx, NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, Now: s.now()})
-	if errors.Is(err, ErrNotMember) {
-		return Message{}, false, Errorf(CodeNotMember, "you are not a member of chat %d", in.ChatID)
+	if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
+		return Message{}, false, s.refusal(ctx, p, in.ChatID)
 	}
 	if err != nil {
 		return Message{}, false, storeErr(err, "send to chat %d", in.ChatID)
@@ -529,12 +545,9 @@ func (s *Service) MarkRead(ctx context.Context, p Principal, chatID, seq int64) 
 	if seq < 0 {
 		return ReadState{}, Invalid("body.seq", "seq must not be negative")
 	}
-	if _, err := s.memberChat(ctx, p, chatID); err != nil {
-		return ReadState{}, err
-	}
 	r, err := s.store.MarkRead(ctx, chatID, p.UserID, seq)
-	if errors.Is(err, ErrNotMember) {
-		return ReadState{}, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
+		return ReadState{}, s.refusal(ctx, p, chatID)
 	}
 	if err != nil {
 		return ReadState{}, storeErr(err, "mark chat %d read", chatID)

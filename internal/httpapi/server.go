@@ -27,14 +27,13 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Ready reports whether the database and the broker answer, for /readyz.
 	Ready func(ctx context.Context) error
-	// Handlers mounted beside the API: "/" (the web client), "/api/v1/ws", "/metrics".
-	Mount map[string]http.Handler
 	// Observe, if set, is told about every request, for metrics.
 	Observe func(route string, status int, d time.Duration)
 }
 
 // Server is the HTTP handler of one instance.
 type Server struct {
+	mux     *http.ServeMux
 	svc     *chat.Service
 	log     *slog.Logger
 	opts    Options
@@ -54,6 +53,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 		s.origins[o] = true
 	}
 	mux := http.NewServeMux()
+	s.mux = mux
 
 	cfg := huma.DefaultConfig("Chat API", "1.0.0")
 	cfg.Info.Description = "Real-time chat: accounts, sessions, group and private chats, messages and read progress. " +
@@ -82,15 +82,15 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	for pattern, h := range opts.Mount {
-		mux.Handle(pattern, h)
-	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, chat.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
 	s.handler = s.clientInfo(s.logRequests(securityHeaders(mux)))
 	return s
 }
+
+// Handle mounts a handler beside the API, behind the same middleware.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // ServeHTTP serves a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

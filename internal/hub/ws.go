@@ -1,0 +1,375 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// MaxFrameBytes is the largest frame a client may send (1009 beyond it).
+const MaxFrameBytes = 64 << 10
+
+// Gate decides who may open a socket; the HTTP layer provides it (credentials, Origin check).
+type Gate interface {
+	// Admit authenticates the handshake, or returns the HTTP status and error to refuse it with.
+	Admit(r *http.Request) (chat.Principal, int, error)
+	// Refuse writes a refused handshake's answer.
+	Refuse(w http.ResponseWriter, r *http.Request, status int, err error)
+}
+
+// Handler serves GET /api/v1/ws.
+func (h *Hub) Handler(gate Gate) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, status, err := gate.Admit(r)
+		if err != nil {
+			gate.Refuse(w, r, status, err)
+			return
+		}
+		token := credentialOf(r)
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+			InsecureSkipVerify: true, // the gate has checked the Origin against our own list
+			CompressionMode:    websocket.CompressionDisabled,
+		})
+		if err != nil {
+			return // Accept has answered the client
+		}
+		ws.SetReadLimit(MaxFrameBytes)
+		h.serve(ws, p, h.svc.TokenExpiry(token))
+	})
+}
+
+// credentialOf finds the access token a handshake was admitted with, for its expiry.
+func credentialOf(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); len(a) > 7 {
+		return a[7:]
+	}
+	if c, err := r.Cookie("access_token"); err == nil {
+		return c.Value
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+func (h *Hub) serve(ws *websocket.Conn, p chat.Principal, expires time.Time) {
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
+		ws: ws, ctx: ctx, cancel: cancel, send: make(chan []byte, h.opts.SendQueue),
+		streams: map[int64]*stream{}, presence: map[int64]bool{}}
+	if err := h.addConn(c); err != nil {
+		code := closeRestart
+		if errors.Is(err, errTooManyConns) {
+			code = closePolicy
+		}
+		ws.Close(code, err.Error())
+		return
+	}
+	defer h.removeConn(c)
+
+	hello, cameOnline, chats, err := h.hello(ctx, c, p)
+	if err != nil {
+		h.log.Warn("websocket hello", "user_id", p.UserID, "err", err)
+		ws.Close(closeTryLater, "could not load your chats: try again")
+		return
+	}
+	if !expires.IsZero() {
+		t := time.AfterFunc(time.Until(expires), func() { c.close(closeRevoked, "token expired: refresh, then reconnect") })
+		defer t.Stop()
+	}
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); c.writer(hello) }()
+	if cameOnline {
+		go h.comeOnline(ctx, p.UserID, chats)
+	}
+	c.reader(p)
+	c.close(websocket.StatusNormalClosure, "")
+	<-writerDone
+}
+
+// hello attaches the connection to its chats and builds its first frame.
+func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, bool, []int64, error) {
+	u, err := h.svc.Me(ctx, p)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	list, err := h.svc.Chats(ctx, p)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
+		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, len(list))}
+	last := make(map[int64]int64, len(list))
+	for i, ch := range list {
+		data.Chats[i] = helloChat{ID: ch.ID, LastSeq: ch.LastSeq, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq}
+		last[ch.ID] = ch.LastSeq
+	}
+	cameOnline, chats := h.attach(c, last)
+	frame, err := encodeFrame("hello", nil, data)
+	return frame, cameOnline, chats, err
+}
+
+// writer is the only goroutine that writes to the socket: queued frames, then pings.
+func (c *conn) writer(first []byte) {
+	write := func(b []byte) bool {
+		ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
+		defer cancel()
+		if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+			c.close(closeTryLater, "write failed")
+			return false
+		}
+		return true
+	}
+	if !write(first) {
+		return
+	}
+	ping := time.NewTicker(c.h.opts.PingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case f := <-c.send:
+			if !write(f) {
+				return
+			}
+		case <-ping.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PongWait)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusGoingAway, "ping timeout")
+				return
+			}
+		}
+	}
+}
+
+// reader reads and answers the client's frames until the socket closes.
+func (c *conn) reader(p chat.Principal) {
+	tokens, last := float64(c.h.opts.FrameBurst), time.Now()
+	strikes := 0
+	for {
+		typ, b, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		tokens = min(float64(c.h.opts.FrameBurst), tokens+now.Sub(last).Seconds()*c.h.opts.FramesPerSecond)
+		last = now
+		if tokens < 1 {
+			// Answer the first excess with an error; only persistent abuse disconnects.
+			if strikes++; strikes > c.h.opts.FrameBurst {
+				c.close(closePolicy, "too many frames")
+				return
+			}
+			c.sendError(nil, chat.CodeRateLimited, "too many frames; slow down")
+			continue
+		}
+		tokens--
+		strikes = 0
+		if typ != websocket.MessageText {
+			c.sendError(nil, chat.CodeInvalid, "frames must be JSON text frames")
+			continue
+		}
+		c.handle(p, b)
+	}
+}
+
+func (c *conn) sendError(ref json.RawMessage, code, msg string) {
+	f, err := encodeFrame("error", ref, errorData{Code: code, Message: msg})
+	if err == nil {
+		c.enqueue(f)
+	}
+}
+
+func (c *conn) sendFrame(typ string, ref json.RawMessage, data any) {
+	f, err := encodeFrame(typ, ref, data)
+	if err != nil {
+		c.h.log.Error("encode frame", "type", typ, "err", err)
+		return
+	}
+	c.enqueue(f)
+}
+
+// refOK accepts a ref that is a short JSON string or number, so that echoing it is safe.
+func refOK(ref json.RawMessage) bool {
+	if len(ref) == 0 {
+		return true
+	}
+	if len(ref) > 130 {
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(ref, &v); err != nil {
+		return false
+	}
+	switch v.(type) {
+	case string, float64:
+		return true
+	}
+	return false
+}
+
+// handle answers one client frame.
+func (c *conn) handle(p chat.Principal, b []byte) {
+	if !utf8.Valid(b) {
+		c.sendError(nil, chat.CodeInvalid, "the frame is not valid UTF-8")
+		return
+	}
+	var f inFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.sendError(nil, chat.CodeInvalid, "the frame is not a JSON object {type, ref, data}")
+		return
+	}
+	if !refOK(f.Ref) {
+		c.sendError(nil, chat.CodeInvalid, "ref must be a string or a number of at most 128 characters")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	decode := func(v any) bool {
+		if len(f.Data) == 0 || string(f.Data) == "null" {
+			c.sendError(f.Ref, chat.CodeInvalid, f.Type+" needs data")
+			return false
+		}
+		if err := json.Unmarshal(f.Data, v); err != nil {
+			c.sendError(f.Ref, chat.CodeInvalid, "invalid data for "+f.Type+": "+err.Error())
+			return false
+		}
+		return true
+	}
+	fail := func(err error) {
+		code := chat.ErrorCode(err)
+		msg := "internal error"
+		var e *chat.Error
+		if errors.As(err, &e) {
+			msg = e.Message
+		} else if code == chat.CodeUnavailable {
+			msg = "the service is unavailable; try again"
+		} else {
+			c.h.log.Error("frame failed", "type", f.Type, "user_id", p.UserID, "err", err)
+		}
+		c.sendError(f.Ref, code, msg)
+	}
+
+	switch f.Type {
+	case "ping":
+		c.sendFrame("pong", f.Ref, struct{}{})
+	case "message.send":
+		var d sendData
+		if !decode(&d) {
+			return
+		}
+		m, _, err := c.h.svc.Send(ctx, p, chat.SendInput{ChatID: d.ChatID, Body: d.Body, ClientID: d.ClientID, Conn: c.id})
+		if err != nil {
+			fail(err)
+			return
+		}
+		c.markAcked(m.ChatID, m.Seq)
+		c.sendFrame("message.ack", f.Ref, chat.MessageData{Message: m})
+	case "read":
+		var d readData
+		if !decode(&d) {
+			return
+		}
+		if _, err := c.h.svc.MarkRead(ctx, p, d.ChatID, d.Seq); err != nil {
+			fail(err)
+		}
+	case "typing":
+		var d typingData
+		if !decode(&d) {
+			return
+		}
+		if err := c.h.svc.Typing(ctx, p, d.ChatID); err != nil {
+			fail(err)
+		}
+	case "sync":
+		var d syncData
+		if !decode(&d) {
+			return
+		}
+		c.sync(ctx, p, f.Ref, d.Cursors)
+	default:
+		c.sendError(f.Ref, "unknown_type", "unknown frame type "+strconv.Quote(f.Type))
+	}
+}
+
+// maxSyncChats bounds the cursors of one sync frame.
+const maxSyncChats = 1000
+
+// sync sends, per chat, the messages after the client's cursor that this connection has not
+// been sent live, in seq order, then sync.done.
+func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, cursors map[string]int64) {
+	if len(cursors) > maxSyncChats {
+		c.sendError(ref, chat.CodeInvalid, "at most 1000 chats per sync")
+		return
+	}
+	ids := make([]int64, 0, len(cursors))
+	for k, cur := range cursors {
+		id, err := strconv.ParseInt(k, 10, 64)
+		if err != nil || id <= 0 {
+			c.sendError(ref, chat.CodeInvalid, "cursor keys must be chat ids, got "+strconv.Quote(k))
+			return
+		}
+		if cur < 0 {
+			c.sendError(ref, chat.CodeInvalid, "cursor of chat "+k+" must not be negative")
+			return
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		cur := cursors[strconv.FormatInt(id, 10)]
+		c.mu.Lock()
+		st := c.streams[id]
+		if st == nil {
+			c.mu.Unlock()
+			err := c.h.svc.IsMember(ctx, p, id)
+			if err == nil {
+				err = chat.Errorf(chat.CodeUnavailable, "chat %d is being set up on this connection; sync it again", id)
+			}
+			c.sendError(ref, chat.ErrorCode(err), err.Error())
+			continue
+		}
+		upto := st.sent
+		st.paused = true
+		c.mu.Unlock()
+
+		if cur < upto {
+			page, err := c.h.fetch(ctx, id, cur, upto+1)
+			if err != nil {
+				c.resume(id)
+				c.sendError(ref, chat.CodeUnavailable, "could not read chat "+strconv.FormatInt(id, 10)+"; sync it again")
+				continue
+			}
+			for _, m := range page.msgs {
+				c.enqueue(m.frame)
+			}
+			if page.more {
+				c.sendFrame("sync.truncated", ref, syncTruncatedData{ChatID: id, FromSeq: page.msgs[len(page.msgs)-1].seq + 1})
+			}
+		}
+		c.resume(id)
+	}
+	c.sendFrame("sync.done", ref, struct{}{})
+}
+
+// resume ends a sync's pause of a chat and releases what arrived meanwhile.
+func (c *conn) resume(chatID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.streams[chatID]
+	if st == nil || st.lag { // a catch-up owns the pause
+		return
+	}
+	c.releaseHeldLocked(st)
+	if st.lag {
+		c.startCatchUpLocked()
+	}
+}
