@@ -21,12 +21,12 @@ import (
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/broker/redisbroker"
-	"github.com/wschat/chat/internal/hub"
-	"github.com/wschat/chat/internal/web"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/config"
 	"github.com/wschat/chat/internal/httpapi"
+	"github.com/wschat/chat/internal/hub"
 	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

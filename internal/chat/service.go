@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/wschat/chat/internal/auth"
