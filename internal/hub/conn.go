@@ -74,17 +74,36 @@ func (c *conn) enqueue(frame []byte) {
 // close ends the connection with a code; the first call wins.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
-		c.cancel()
-		go c.ws.Close(code, reason)
+		// Close first, so that the close frame goes out; cancelling the context of a pending
+		// Read would drop the TCP connection without one.
+		go func() {
+			c.ws.Close(code, reason)
+			c.cancel()
+		}()
 	})
 }
 
+// follow starts (or moves forward) the connection's stream of a chat: every message up to
+// lastSeq is known to the client.
 func (c *conn) follow(chatID, lastSeq int64) {
 	c.mu.Lock()
-	if _, ok := c.streams[chatID]; !ok {
+	if st, ok := c.streams[chatID]; !ok {
 		c.streams[chatID] = &stream{sent: lastSeq}
+	} else if lastSeq > st.sent && !st.paused {
+		st.sent = lastSeq
 	}
 	c.mu.Unlock()
+}
+
+// catchUpChat reads a chat's messages after the stream's position from the store, for what was
+// published before the chat's subscription was live.
+func (c *conn) catchUpChat(chatID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.streams[chatID]; st != nil {
+		st.paused, st.lag = true, true
+		c.startCatchUpLocked()
+	}
 }
 
 func (c *conn) unfollow(chatID int64) {

@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +86,13 @@ type Hub struct {
 	ctx      context.Context // ends at Shutdown: background work stops with it
 	cancel   context.CancelFunc
 
+	// subMu serializes broker subscription changes, made outside mu: a Subscribe waits for the
+	// broker's confirmation, which arrives on the goroutine that calls Deliver.
+	subMu      sync.Mutex
+	subscribed map[string]bool
+	// ctrl runs membership changes that arrive as events, in order, off the delivery goroutine.
+	ctrl chan func()
+
 	mu      sync.Mutex
 	users   map[int64]*userState
 	chats   map[int64]*chatState
@@ -127,12 +136,13 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{svc: svc, store: svc.Store(), broker: b, presence: p, log: log, opts: opts, ctx: ctx, cancel: cancel,
-		users: map[int64]*userState{}, chats: map[int64]*chatState{}}
+		users: map[int64]*userState{}, chats: map[int64]*chatState{}, subscribed: map[string]bool{}, ctrl: make(chan func(), 1<<16)}
 	if err := b.Start(ctx, h); err != nil {
 		cancel()
 		return nil, err
 	}
 	go h.refreshPresence()
+	go h.control()
 	return h, nil
 }
 
@@ -209,11 +219,9 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 			}
 		}
 	case chat.EventChatAdded:
-		h.follow(e.UserID, e.AddChat, e.AddLastSeq)
-		h.toUser(e.UserID, e.frame)
+		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.frame) }
 	case chat.EventChatRemoved:
-		h.toUser(e.UserID, e.frame)
-		h.unfollow(e.UserID, e.RemoveChat)
+		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.frame) }
 	default:
 		h.toUser(e.UserID, e.frame)
 	}
@@ -277,22 +285,67 @@ func (h *Hub) chatConns(chatID int64) []*conn {
 	return cs.conns
 }
 
-// subscribe and unsubscribe talk to the broker; failures are logged, and the broker's own
-// reconnect logic restores the subscriptions it knows of.
-func (h *Hub) subscribe(topic string) {
-	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
-	defer cancel()
-	if err := h.broker.Subscribe(ctx, topic); err != nil && !errors.Is(err, context.Canceled) {
-		h.log.Warn("subscribe", "topic", topic, "err", err)
+// control runs membership changes in the order their events arrived.
+func (h *Hub) control() {
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case f := <-h.ctrl:
+			f()
+		}
 	}
 }
 
-func (h *Hub) unsubscribe(topic string) {
-	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
-	defer cancel()
-	if err := h.broker.Unsubscribe(ctx, topic); err != nil && !errors.Is(err, context.Canceled) {
-		h.log.Warn("unsubscribe", "topic", topic, "err", err)
+// reconcile brings the broker's subscriptions of topics in line with what the local
+// connections need. It is called after every change, without mu held; calls may come in any
+// order, since each applies the state of the moment.
+func (h *Hub) reconcile(topics ...string) {
+	h.subMu.Lock()
+	defer h.subMu.Unlock()
+	var sub, unsub []string
+	h.mu.Lock()
+	for _, t := range topics {
+		if want := h.wantsLocked(t); want != h.subscribed[t] {
+			if want {
+				sub = append(sub, t)
+			} else {
+				unsub = append(unsub, t)
+			}
+		}
 	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	if len(unsub) > 0 {
+		if err := h.broker.Unsubscribe(ctx, unsub...); err != nil && h.ctx.Err() == nil {
+			h.log.Warn("unsubscribe", "topics", len(unsub), "err", err)
+		}
+		for _, t := range unsub {
+			delete(h.subscribed, t)
+		}
+	}
+	if len(sub) > 0 {
+		if err := h.broker.Subscribe(ctx, sub...); err != nil {
+			if h.ctx.Err() == nil {
+				h.log.Warn("subscribe", "topics", len(sub), "err", err)
+			}
+			return
+		}
+		for _, t := range sub {
+			h.subscribed[t] = true
+		}
+	}
+}
+
+func (h *Hub) wantsLocked(topic string) bool {
+	kind, id, _ := strings.Cut(topic, ".")
+	n, _ := strconv.ParseInt(id, 10, 64)
+	if kind == "chat" {
+		return h.chats[n] != nil
+	}
+	u := h.users[n]
+	return u != nil
 }
 
 // addConn registers a connection of a user, subscribing to the user's topic on first use.
@@ -306,7 +359,6 @@ func (h *Hub) addConn(c *conn) error {
 	if u == nil {
 		u = &userState{conns: map[*conn]struct{}{}, chats: map[int64]struct{}{}}
 		h.users[c.userID] = u
-		h.subscribe(userTopic(c.userID))
 	}
 	if len(u.conns) >= h.opts.MaxConnsPerUser {
 		return errTooManyConns
@@ -356,32 +408,40 @@ func (h *Hub) followLocked(u *userState, userID, chatID int64) {
 	if cs == nil {
 		cs = &chatState{users: map[int64]struct{}{}}
 		h.chats[chatID] = cs
-		h.subscribe(chatTopic(chatID))
 	}
 	cs.users[userID] = struct{}{}
 	cs.dirty = true
 }
 
-// follow starts live delivery of a chat the user just joined to their local connections.
-func (h *Hub) follow(userID, chatID, lastSeq int64) {
+// follow starts live delivery of a chat the user just joined to their local connections,
+// then tells them (chat.added) once the subscription is live, and catches up whatever was
+// published before it was.
+func (h *Hub) follow(userID, chatID, lastSeq int64, frame []byte) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	u := h.users[userID]
 	if u == nil || len(u.conns) == 0 {
+		h.mu.Unlock()
 		return
 	}
 	for c := range u.conns {
 		c.follow(chatID, lastSeq)
 	}
 	h.followLocked(u, userID, chatID)
+	h.mu.Unlock()
+	h.reconcile(chatTopic(chatID))
+	for _, c := range h.userConns(userID) {
+		c.enqueue(frame)
+		c.catchUpChat(chatID)
+	}
 }
 
-// unfollow stops delivery of a chat the user left.
-func (h *Hub) unfollow(userID, chatID int64) {
+// unfollow stops delivery of a chat the user left, after telling them (chat.removed).
+func (h *Hub) unfollow(userID, chatID int64, frame []byte) {
+	h.toUser(userID, frame)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	u := h.users[userID]
 	if u == nil {
+		h.mu.Unlock()
 		return
 	}
 	for c := range u.conns {
@@ -389,6 +449,8 @@ func (h *Hub) unfollow(userID, chatID int64) {
 	}
 	delete(u.chats, chatID)
 	h.dropChatUserLocked(chatID, userID)
+	h.mu.Unlock()
+	h.reconcile(chatTopic(chatID))
 }
 
 func (h *Hub) dropChatUserLocked(chatID, userID int64) {
@@ -400,43 +462,46 @@ func (h *Hub) dropChatUserLocked(chatID, userID int64) {
 	cs.dirty = true
 	if len(cs.users) == 0 {
 		delete(h.chats, chatID)
-		h.unsubscribe(chatTopic(chatID))
 	}
 }
 
 // removeConn unregisters a closed connection. When it was the user's last one here, the user
 // goes offline after a grace period (a reload is not a disconnect).
 func (h *Hub) removeConn(c *conn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	defer h.conns.Done()
 	h.stats.Connections.Add(-1)
+	h.mu.Lock()
 	u := h.users[c.userID]
 	if u == nil {
+		h.mu.Unlock()
 		return
 	}
 	delete(u.conns, c)
+	topics := []string{userTopic(c.userID)}
 	for id := range u.chats {
 		if cs := h.chats[id]; cs != nil {
 			cs.dirty = true
 		}
 	}
 	if len(u.conns) > 0 {
+		h.mu.Unlock()
 		return
 	}
 	chats := make([]int64, 0, len(u.chats))
 	for id := range u.chats {
 		chats = append(chats, id)
 		h.dropChatUserLocked(id, c.userID)
+		topics = append(topics, chatTopic(id))
 	}
 	u.chats = map[int64]struct{}{}
 	if h.closing {
 		delete(h.users, c.userID)
-		h.unsubscribe(userTopic(c.userID))
-		return
+	} else {
+		userID := c.userID
+		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
 	}
-	userID := c.userID
-	u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
+	h.mu.Unlock()
+	h.reconcile(topics...)
 }
 
 func (h *Hub) goOffline(userID int64, chats []int64) {
@@ -447,8 +512,8 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 		return
 	}
 	delete(h.users, userID)
-	h.unsubscribe(userTopic(userID))
 	h.mu.Unlock()
+	h.reconcile(userTopic(userID))
 
 	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
 	defer cancel()

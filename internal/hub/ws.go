@@ -93,24 +93,46 @@ func (h *Hub) serve(ws *websocket.Conn, p chat.Principal, expires time.Time) {
 	<-writerDone
 }
 
-// hello attaches the connection to its chats and builds its first frame.
+// hello attaches the connection to its chats and builds its first frame. The chats are read
+// twice: once to subscribe their topics, then again for the hello, so that every message is
+// either counted in the hello's last_seq or delivered live.
 func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, bool, []int64, error) {
+	h.reconcile(userTopic(p.UserID))
 	u, err := h.svc.Me(ctx, p)
 	if err != nil {
 		return nil, false, nil, err
 	}
-	list, err := h.svc.Chats(ctx, p)
-	if err != nil {
-		return nil, false, nil, err
+	var list []chat.ChatSummary
+	known := map[int64]bool{}
+	var cameOnline bool
+	var chats []int64
+	for round := 0; ; round++ {
+		if list, err = h.svc.Chats(ctx, p); err != nil {
+			return nil, false, nil, err
+		}
+		last := make(map[int64]int64, len(list))
+		var topics []string
+		for _, ch := range list {
+			last[ch.ID] = ch.LastSeq
+			if !known[ch.ID] {
+				known[ch.ID] = true
+				topics = append(topics, chatTopic(ch.ID))
+			}
+		}
+		online, ids := h.attach(c, last)
+		if round == 0 {
+			cameOnline, chats = online, ids
+		}
+		if len(topics) == 0 || round == 3 {
+			break
+		}
+		h.reconcile(topics...)
 	}
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
 		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, len(list))}
-	last := make(map[int64]int64, len(list))
 	for i, ch := range list {
 		data.Chats[i] = helloChat{ID: ch.ID, LastSeq: ch.LastSeq, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq}
-		last[ch.ID] = ch.LastSeq
 	}
-	cameOnline, chats := h.attach(c, last)
 	frame, err := encodeFrame("hello", nil, data)
 	return frame, cameOnline, chats, err
 }

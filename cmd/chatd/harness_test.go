@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/client"
+)
+
+// instance is a chatd started in-process by run, as the binary would be.
+type instance struct {
+	URL    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs chatd with env (plus test defaults) and waits until /healthz answers.
+func start(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	addr := freeAddr(t)
+	full := map[string]string{
+		"CHAT_ADDR":          addr,
+		"CHAT_DATA_DIR":      t.TempDir(),
+		"CHAT_RATE_LIMITS":   "off",
+		"CHAT_PASSWORD_COST": "test",
+		"CHAT_LOG_LEVEL":     "warn",
+		"CHAT_INSTANCE_ID":   addr,
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	inst := &instance{URL: "http://" + addr, cancel: cancel, done: make(chan error, 1)}
+	logw := io.Discard
+	if testing.Verbose() {
+		logw = os.Stderr
+	}
+	go func() { inst.done <- run(ctx, nil, func(k string) string { return full[k] }, io.Discard, logw) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(inst.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-inst.done:
+			t.Fatalf("chatd exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chatd at %s did not become healthy: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(inst.stop)
+	return inst
+}
+
+// stop shuts the instance down gracefully and waits for run to return.
+func (i *instance) stop() {
+	i.cancel()
+	select {
+	case <-i.done:
+	case <-time.After(15 * time.Second):
+	}
+}
+
+// signIn logs a demo user in on inst.
+func signIn(t *testing.T, inst *instance, email string) *client.Client {
+	t.Helper()
+	c := client.New(inst.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Login(ctx, email, "password"); err != nil {
+		t.Fatalf("login %s: %v", email, err)
+	}
+	return c
+}
+
+// device is one open WebSocket of a signed-in client, with its hello read.
+type device struct {
+	t     *testing.T
+	c     *client.Client
+	conn  *client.Conn
+	hello helloFrame
+}
+
+type helloFrame struct {
+	User struct {
+		ID int64 `json:"id"`
+	} `json:"user"`
+	SessionID int64 `json:"session_id"`
+	Chats     []struct {
+		ID            int64 `json:"id"`
+		LastSeq       int64 `json:"last_seq"`
+		MyLastReadSeq int64 `json:"my_last_read_seq"`
+		ReadAllSeq    int64 `json:"read_all_seq"`
+	} `json:"chats"`
+}
+
+func connect(t *testing.T, c *client.Client) *device {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := c.Dial(ctx)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	d := &device{t: t, c: c, conn: conn}
+	f, err := conn.Next(ctx)
+	if err != nil || f.Type != "hello" {
+		t.Fatalf("first frame: %+v, %v; want hello", f, err)
+	}
+	if err := json.Unmarshal(f.Data, &d.hello); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// await returns the next frame of type typ within a few seconds, failing the test otherwise.
+func (d *device) await(typ string) client.Frame {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f, err := d.conn.Await(ctx, typ)
+	if err != nil {
+		d.t.Fatalf("user %d: %v", d.hello.User.ID, err)
+	}
+	return f
+}
+
+// awaitWhere returns the first frame of type typ whose data satisfies ok.
+func (d *device) awaitWhere(typ string, ok func(json.RawMessage) bool) client.Frame {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		f, err := d.conn.Await(ctx, typ)
+		if err != nil {
+			d.t.Fatalf("user %d: %v", d.hello.User.ID, err)
+		}
+		if ok(f.Data) {
+			return f
+		}
+	}
+}
+
+// quiet asserts that no frame of type typ arrives within d.
+func (d *device) quiet(typ string, wait time.Duration) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for {
+		f, err := d.conn.Next(ctx)
+		if err != nil {
+			return
+		}
+		if f.Type == typ {
+			d.t.Fatalf("user %d got an unexpected %s: %s", d.hello.User.ID, typ, f.Data)
+		}
+	}
+}
+
+func (d *device) send(typ, ref string, data any) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.conn.Send(ctx, typ, ref, data); err != nil {
+		d.t.Fatalf("send %s: %v", typ, err)
+	}
+}
+
+type message struct {
+	ID       int64  `json:"id"`
+	ChatID   int64  `json:"chat_id"`
+	Seq      int64  `json:"seq"`
+	Kind     string `json:"kind"`
+	SenderID *int64 `json:"sender_id"`
+	Body     string `json:"body"`
+	ClientID string `json:"client_id"`
+}
+
+func messageOf(t *testing.T, f client.Frame) message {
+	t.Helper()
+	var d struct {
+		Message message `json:"message"`
+	}
+	if err := json.Unmarshal(f.Data, &d); err != nil {
+		t.Fatalf("decode %s: %v", f.Data, err)
+	}
+	return d.Message
+}
+
+func decode[T any](t *testing.T, raw json.RawMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+func uniq(prefix string) string { return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()) }
+
+func strconvI(v int64) string { return fmt.Sprint(v) }
