@@ -188,6 +188,16 @@ func (c *Conn) read() {
 	}
 }
 
+// Dropped reports whether the connection has ended.
+func (c *Conn) Dropped() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Frames delivers received frames; it is closed when the connection ends.
 func (c *Conn) Frames() <-chan Frame { return c.frames }
 

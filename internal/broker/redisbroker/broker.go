@@ -49,8 +49,9 @@ const (
 	// maxBatch bounds the publishes sent in one pipeline.
 	maxBatch = 256
 	// Reconnect backoff: doubles from minBackoff up to maxBackoff, with jitter.
-	minBackoff = 50 * time.Millisecond
-	maxBackoff = 2 * time.Second
+	minBackoff  = 50 * time.Millisecond
+	maxBackoff  = 2 * time.Second
+	stableAfter = time.Second // a connection up this long ends a run of failures
 )
 
 // Broker is the Redis broker. It holds two pools: one for publishes, presence and Ping, and
@@ -199,6 +200,8 @@ func (b *Broker) Start(ctx context.Context, h broker.Handler) error {
 // Subscribe subscribes the topics and waits until Redis has confirmed them, so that anything
 // published after it returns is delivered. While the connection is down it waits for the
 // reconnection, as long as ctx allows. When it fails, the topics it added are dropped again.
+// It must not be called from the Handler: the confirmation is read by the goroutine that
+// calls the Handler.
 func (b *Broker) Subscribe(ctx context.Context, topics ...string) error {
 	if len(topics) == 0 {
 		return nil
@@ -213,7 +216,7 @@ func (b *Broker) Subscribe(ctx context.Context, topics ...string) error {
 		return errors.New("redis broker: subscribe before start")
 	}
 	var added []string
-	waits := make([]*subscription, 0, len(topics))
+	waits := make([]chan struct{}, 0, len(topics))
 	for _, topic := range topics {
 		ch := b.channel(topic)
 		s := b.subs[ch]
@@ -223,14 +226,14 @@ func (b *Broker) Subscribe(ctx context.Context, topics ...string) error {
 			b.pending++
 			added = append(added, ch)
 		}
-		waits = append(waits, s)
+		waits = append(waits, s.ready) // read here: connect replaces it, under b.mu
 	}
 	b.send("subscribe", added)
 	b.mu.Unlock()
 
-	for _, s := range waits {
+	for _, ready := range waits {
 		select {
-		case <-s.ready:
+		case <-ready:
 		case <-ctx.Done():
 			b.drop(added)
 			return fmt.Errorf("subscribe %q: %w", topics, ctx.Err())
@@ -339,13 +342,14 @@ func (b *Broker) Close() error {
 }
 
 // receiveLoop owns the subscriber connection: it connects, reads until the connection is lost,
-// and reconnects until Close. The first reconnection after a working connection is immediate;
-// further ones back off, whether the dial failed or the connection failed before all its
-// topics were subscribed (a server refusing one), so that a failing server is not hammered.
+// and reconnects until Close. The first reconnection after a connection that worked (every
+// topic confirmed, and up for stableAfter) is immediate, to lose little; further ones back
+// off, whether the dial failed or the connection did (a server refusing a topic, or dropping
+// every new connection), so that a failing server is not hammered.
 func (b *Broker) receiveLoop(h broker.Handler) {
 	defer b.wg.Done()
 	lost := false // a connection was up and went down: Resubscribed is due
-	failures := 0 // consecutive attempts that did not give a working connection
+	failures := 0 // consecutive attempts that did not give a connection that worked
 	for {
 		if failures > 0 && !sleep(b.ctx, backoff(failures-1)) {
 			return
@@ -362,12 +366,13 @@ func (b *Broker) receiveLoop(h broker.Handler) {
 			continue
 		}
 		b.maybeResubscribed(h)
-		worked, err := b.receive(ps, gen, h)
+		began := time.Now()
+		confirmed, err := b.receive(ps, gen, h)
 		b.disconnect(ps)
 		if b.ctx.Err() != nil {
 			return
 		}
-		if worked {
+		if confirmed && time.Since(began) >= stableAfter {
 			failures = 0
 		} else {
 			failures++
@@ -422,29 +427,30 @@ func (b *Broker) disconnect(ps *redis.PubSub) {
 }
 
 // receive reads ps until it fails, is replaced underneath by go-redis, or stays silent past a
-// ping. It returns why, and whether the connection worked: every wanted topic got confirmed.
-func (b *Broker) receive(ps *redis.PubSub, gen uint64, h broker.Handler) (worked bool, err error) {
+// ping. It returns why, and whether every wanted topic got confirmed on it.
+func (b *Broker) receive(ps *redis.PubSub, gen uint64, h broker.Handler) (bool, error) {
+	confirmed := b.allConfirmed()
 	pinged := false
 	for {
-		worked = worked || b.allConfirmed()
 		msg, err := ps.ReceiveTimeout(b.ctx, b.idle)
 		if err != nil {
 			var netErr net.Error
-			if errors.As(err, &netErr) && netErr.Timeout() && (!pinged || true) {
-				pinged = true
-				ctx, cancel := context.WithTimeout(b.ctx, opTimeout)
-				err = ps.Ping(ctx)
-				cancel()
-				if err == nil {
-					continue
-				}
+			if !errors.As(err, &netErr) || !netErr.Timeout() || pinged {
+				return confirmed, err
 			}
-			return worked, err
+			pinged = true
+			ctx, cancel := context.WithTimeout(b.ctx, opTimeout)
+			err = ps.Ping(ctx)
+			cancel()
+			if err != nil {
+				return confirmed, err
+			}
+			continue
 		}
 		if b.connGen.Load() != gen {
 			// go-redis redialled and resubscribed on its own after a failed write: what was
 			// published in between is lost, and our reply counts no longer match the wire.
-			return worked, errors.New("connection replaced by go-redis")
+			return confirmed, errors.New("connection replaced by go-redis")
 		}
 		pinged = false
 		switch msg := msg.(type) {
@@ -452,6 +458,7 @@ func (b *Broker) receive(ps *redis.PubSub, gen uint64, h broker.Handler) (worked
 			b.deliver(h, msg)
 		case *redis.Subscription:
 			b.confirm(msg)
+			confirmed = confirmed || b.allConfirmed()
 			b.maybeResubscribed(h)
 		}
 	}

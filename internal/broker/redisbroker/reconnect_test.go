@@ -18,7 +18,8 @@ import (
 )
 
 // resubscribeChecker is a handler that, when told Resubscribed, asks the server whether every
-// channel really has its subscriber back: the broker must not call it early.
+// channel has its subscriber back. It is coarse, since the SUBSCRIBE may already be on its way
+// when a broker calls too early; TestResubscribedWaitsForEveryTopic is the exact check.
 type resubscribeChecker struct {
 	*brokertest.Recorder
 	raw      *redis.Client

@@ -327,6 +327,7 @@ func (s *testServer) start() {
 	cmd := exec.Command("redis-server",
 		"--port", port, "--bind", "127.0.0.1", "--requirepass", s.password,
 		"--save", "", "--appendonly", "no", "--loglevel", "warning")
+	bindToTest(cmd)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -409,6 +410,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 	url := sharedRedis(b)
 	br := newBroker(b, redisbroker.Options{URL: url, Prefix: testPrefix(b)})
 	payload := []byte(strings.Repeat("x", 200))
+	b.SetParallelism(32) // many sockets publishing at once, as in a busy server
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := br.Publish(context.Background(), "chat.bench", payload); err != nil {
