@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -25,6 +26,7 @@ import (
 	"github.com/wschat/chat/internal/config"
 	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/metrics"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/web"
 )
@@ -89,7 +91,8 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	svc := chat.NewService(st, tokens, chat.Options{
+	m := metrics.New(cfg.InstanceID)
+	svc := chat.NewService(m.Store(st), tokens, chat.Options{
 		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
 		PasswordParams: passwordParams(cfg),
 	})
@@ -104,16 +107,18 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	} else {
 		b, presence = broker.NewMemory(), broker.NewMemoryPresence(time.Now)
 	}
-	h, err := hub.New(svc, b, presence, log, hub.Options{InstanceID: cfg.InstanceID})
+	h, err := hub.New(svc, b, presence, log, hub.Options{InstanceID: cfg.InstanceID, Observer: m.HubObserver()})
 	if err != nil {
 		b.Close()
 		return fmt.Errorf("start broker: %w", err)
 	}
 	svc.SetPublisher(h)
 	svc.SetPresence(h)
+	m.WatchHub(h.Stats(), cfg.InstanceID)
 
 	api := httpapi.NewServer(svc, log, httpapi.Options{
 		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
+		Observe: m.ObserveHTTP,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -125,11 +130,20 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		},
 	})
 	api.Handle("GET /api/v1/ws", h.Handler(api))
+	api.Handle("GET /metrics", m.Handler())
 	api.Handle("/", web.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopPprof()
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -158,6 +172,32 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// servePprof serves net/http/pprof on a loopback address only: profiles reveal too much to be
+// served on the public listener.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("CHAT_PPROF_ADDR=%q: pprof is served on loopback addresses only", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 // passwordParams lets test runs make password hashing cheap (CHAT_PASSWORD_COST=test).

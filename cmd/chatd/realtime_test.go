@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -384,3 +385,36 @@ func equal(a, b []int64) bool {
 }
 
 func itoa(v int64) string { return strconvI(v) }
+
+func TestMetrics(t *testing.T) {
+	tp := start(t, nil)
+	first := connect(t, signIn(t, tp, "first@example.com"))
+	second := connect(t, signIn(t, tp, "second@example.com"))
+	first.send("message.send", "", map[string]any{"chat_id": privateChat, "client_id": "m", "body": "counted"})
+	first.await("message.ack")
+	second.await("message.new")
+	resp, err := http.Get(tp.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
+	for _, want := range []string{
+		`chat_ws_connections{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 2`,
+		`chat_deliveries_total{instance_id=`,
+		`chat_ws_frames_in_total{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `",type="message.send"} 1`,
+		`route="POST /api/v1/auth/login"`,
+		`chat_store_query_duration_seconds_count{instance_id=`,
+		`chat_delivery_lag_seconds_bucket`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `chat_deliveries_total{instance_id="`+strings.TrimPrefix(tp.URL, "http://")+`"} 0`) {
+		t.Error("no delivery counted")
+	}
+}

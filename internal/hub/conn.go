@@ -58,13 +58,13 @@ type heldMsg struct {
 
 // enqueue queues a frame without ever blocking: a client too slow to take its frames is
 // dropped with 1013 and will sync after reconnecting.
-func (c *conn) enqueue(frame []byte) {
+func (c *conn) enqueue(typ string, frame []byte) {
 	if len(frame) == 0 {
 		return
 	}
 	select {
 	case c.send <- frame:
-		c.h.stats.Delivered.Add(1)
+		c.h.stats.FramesOut.Add(typ)
 	default:
 		c.h.stats.SlowDropped.Add(1)
 		c.close(closeTryLater, "too slow: reconnect and sync")
@@ -146,7 +146,8 @@ func (c *conn) advanceLocked(st *stream, seq int64, frame []byte, own bool) {
 		own = true
 	}
 	if !own {
-		c.enqueue(frame)
+		c.h.stats.Delivered.Add(1)
+		c.enqueue(chat.EventMessageNew, frame)
 	}
 }
 
@@ -171,7 +172,7 @@ func (c *conn) deliverPresence(userID int64, online bool, frame []byte) {
 	c.presence[userID] = online
 	c.mu.Unlock()
 	if !known || prev != online {
-		c.enqueue(frame)
+		c.enqueue(chat.EventPresence, frame)
 	}
 }
 

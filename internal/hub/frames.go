@@ -54,7 +54,10 @@ type envelope struct {
 	// For presence: the user whose state it is.
 	PresenceUser int64 `json:"pu,omitempty"`
 	Online       bool  `json:"on,omitempty"`
-	frame        []byte
+	// PublishedAt (µs) and CommittedAt (ms, messages only) since the epoch, for metrics.
+	PublishedAt int64 `json:"pt,omitempty"`
+	CommittedAt int64 `json:"ct,omitempty"`
+	frame       []byte
 }
 
 func (e *envelope) marshal() ([]byte, error) {
@@ -91,6 +94,8 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 	e := &envelope{Type: ev.Type, ChatID: ev.ChatID, UserID: ev.UserID, Seq: ev.Seq, ExceptUser: ev.ExceptUser,
 		ExceptConn: ev.ExceptConn, Sessions: ev.Sessions}
 	switch d := ev.Data.(type) {
+	case chat.MessageData:
+		e.CommittedAt = d.Message.CreatedAt.UnixMilli()
 	case chat.ChatAddedData:
 		e.AddChat, e.AddLastSeq = d.Chat.ID, d.Chat.LastSeq
 	case chat.ChatRemovedData:

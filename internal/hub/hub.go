@@ -45,6 +45,8 @@ type Options struct {
 	MaxConnsPerUser int
 	// SyncLimit is how many missed messages of one chat a sync sends before sync.truncated.
 	SyncLimit int
+	// Observer gets timings for metrics.
+	Observer Observer
 }
 
 func (o *Options) defaults() {
@@ -107,10 +109,48 @@ type Hub struct {
 // Stats are counters for metrics and tests.
 type Stats struct {
 	Connections  atomic.Int64
-	Delivered    atomic.Int64 // frames queued to connections
+	Users        atomic.Int64 // users with a connection here
+	Delivered    atomic.Int64 // message.new frames queued to connections
 	GapsHealed   atomic.Int64
 	SlowDropped  atomic.Int64
 	PublishFails atomic.Int64
+	FramesIn     FrameCounts
+	FramesOut    FrameCounts
+}
+
+// FrameTypes are the frame types counted by FrameCounts; anything else counts as "other".
+var FrameTypes = []string{"hello", "message.send", "message.new", "message.ack", "read", "read.updated", "chat.read_all",
+	"typing", "presence", "chat.added", "chat.removed", "member.joined", "member.left", "sync", "sync.truncated",
+	"sync.done", "ping", "pong", "error", "other"}
+
+var frameIndex = func() map[string]int {
+	m := make(map[string]int, len(FrameTypes))
+	for i, t := range FrameTypes {
+		m[t] = i
+	}
+	return m
+}()
+
+// FrameCounts counts frames by type without locks or allocation.
+type FrameCounts [20]atomic.Int64
+
+// Add counts one frame of type typ.
+func (f *FrameCounts) Add(typ string) {
+	i, ok := frameIndex[typ]
+	if !ok {
+		i = len(FrameTypes) - 1
+	}
+	f[i].Add(1)
+}
+
+// Observer receives timings, for metrics. Nil fields are skipped.
+type Observer struct {
+	// Publish is how long a broker publish took.
+	Publish func(d time.Duration)
+	// Receive is the time from publish (on any instance) to delivery here.
+	Receive func(d time.Duration)
+	// Commit is the time from a message's commit to its fan-out here, once per message.
+	Commit func(d time.Duration)
 }
 
 type userState struct {
@@ -160,6 +200,7 @@ func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
 }
 
 func (h *Hub) publish(ctx context.Context, topic string, e *envelope) {
+	e.PublishedAt = time.Now().UnixMicro()
 	payload, err := e.marshal()
 	if err != nil {
 		h.log.Error("encode envelope", "type", e.Type, "err", err)
@@ -167,7 +208,12 @@ func (h *Hub) publish(ctx context.Context, topic string, e *envelope) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	if err := h.broker.Publish(ctx, topic, payload); err != nil {
+	start := time.Now()
+	err = h.broker.Publish(ctx, topic, payload)
+	if f := h.opts.Observer.Publish; f != nil {
+		f(time.Since(start))
+	}
+	if err != nil {
 		// Not fatal: the store has the data and receivers heal gaps from it.
 		h.stats.PublishFails.Add(1)
 		h.log.Warn("publish failed", "topic", topic, "type", e.Type, "err", err)
@@ -193,6 +239,13 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		h.log.Warn("malformed broker payload", "topic", topic, "err", err)
 		return
 	}
+	now := time.Now()
+	if f := h.opts.Observer.Receive; f != nil && e.PublishedAt > 0 {
+		f(now.Sub(time.UnixMicro(e.PublishedAt)))
+	}
+	if f := h.opts.Observer.Commit; f != nil && e.CommittedAt > 0 {
+		f(now.Sub(time.UnixMilli(e.CommittedAt)))
+	}
 	if e.ChatID != 0 {
 		for _, c := range h.chatConns(e.ChatID) {
 			if c.userID == e.ExceptUser {
@@ -204,7 +257,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 			case chat.EventPresence:
 				c.deliverPresence(e.PresenceUser, e.Online, e.frame)
 			default:
-				c.enqueue(e.frame)
+				c.enqueue(e.Type, e.frame)
 			}
 		}
 		return
@@ -223,7 +276,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.frame) }
 	default:
-		h.toUser(e.UserID, e.frame)
+		h.toUser(e.UserID, e.Type, e.frame)
 	}
 }
 
@@ -244,9 +297,9 @@ func (h *Hub) Resubscribed() {
 	}
 }
 
-func (h *Hub) toUser(userID int64, frame []byte) {
+func (h *Hub) toUser(userID int64, typ string, frame []byte) {
 	for _, c := range h.userConns(userID) {
-		c.enqueue(frame)
+		c.enqueue(typ, frame)
 	}
 }
 
@@ -359,6 +412,7 @@ func (h *Hub) addConn(c *conn) error {
 	if u == nil {
 		u = &userState{conns: map[*conn]struct{}{}, chats: map[int64]struct{}{}}
 		h.users[c.userID] = u
+		h.stats.Users.Add(1)
 	}
 	if len(u.conns) >= h.opts.MaxConnsPerUser {
 		return errTooManyConns
@@ -430,14 +484,14 @@ func (h *Hub) follow(userID, chatID, lastSeq int64, frame []byte) {
 	h.mu.Unlock()
 	h.reconcile(chatTopic(chatID))
 	for _, c := range h.userConns(userID) {
-		c.enqueue(frame)
+		c.enqueue(chat.EventChatAdded, frame)
 		c.catchUpChat(chatID)
 	}
 }
 
 // unfollow stops delivery of a chat the user left, after telling them (chat.removed).
 func (h *Hub) unfollow(userID, chatID int64, frame []byte) {
-	h.toUser(userID, frame)
+	h.toUser(userID, chat.EventChatRemoved, frame)
 	h.mu.Lock()
 	u := h.users[userID]
 	if u == nil {
@@ -496,6 +550,7 @@ func (h *Hub) removeConn(c *conn) {
 	u.chats = map[int64]struct{}{}
 	if h.closing {
 		delete(h.users, c.userID)
+		h.stats.Users.Add(-1)
 	} else {
 		userID := c.userID
 		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
@@ -512,6 +567,7 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 		return
 	}
 	delete(h.users, userID)
+	h.stats.Users.Add(-1)
 	h.mu.Unlock()
 	h.reconcile(userTopic(userID))
 

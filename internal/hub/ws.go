@@ -207,7 +207,7 @@ func (c *conn) reader(p chat.Principal) {
 func (c *conn) sendError(ref json.RawMessage, code, msg string) {
 	f, err := encodeFrame("error", ref, errorData{Code: code, Message: msg})
 	if err == nil {
-		c.enqueue(f)
+		c.enqueue("error", f)
 	}
 }
 
@@ -217,7 +217,7 @@ func (c *conn) sendFrame(typ string, ref json.RawMessage, data any) {
 		c.h.log.Error("encode frame", "type", typ, "err", err)
 		return
 	}
-	c.enqueue(f)
+	c.enqueue(typ, f)
 }
 
 // refOK accepts a ref that is a short JSON string or number, so that echoing it is safe.
@@ -247,9 +247,11 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 	}
 	var f inFrame
 	if err := json.Unmarshal(b, &f); err != nil {
+		c.h.stats.FramesIn.Add("other")
 		c.sendError(nil, chat.CodeInvalid, "the frame is not a JSON object {type, ref, data}")
 		return
 	}
+	c.h.stats.FramesIn.Add(f.Type)
 	if !refOK(f.Ref) {
 		c.sendError(nil, chat.CodeInvalid, "ref must be a string or a number of at most 128 characters")
 		return
@@ -371,7 +373,8 @@ func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, 
 				continue
 			}
 			for _, m := range page.msgs {
-				c.enqueue(m.frame)
+				c.h.stats.Delivered.Add(1)
+				c.enqueue(chat.EventMessageNew, m.frame)
 			}
 			if page.more {
 				c.sendFrame("sync.truncated", ref, syncTruncatedData{ChatID: id, FromSeq: page.msgs[len(page.msgs)-1].seq + 1})
