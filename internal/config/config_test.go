@@ -1,0 +1,68 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.RedisPrefix != "chat" || c.AccessTTL != 15*time.Minute ||
+		c.RefreshTTL != 720*time.Hour || c.CookieSecure != "auto" || !c.Signup || !c.RateLimits || !c.Embedded() {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	c, err := Load([]string{"-addr", "127.0.0.1:9", "-signup=false"}, env(map[string]string{"CHAT_ADDR": "127.0.0.1:1", "CHAT_ACCESS_TTL": "5m"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9" || c.AccessTTL != 5*time.Minute || c.Signup {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestInvalidSettings(t *testing.T) {
+	for k, v := range map[string]string{
+		"CHAT_ACCESS_TTL": "soon", "CHAT_COOKIE_SECURE": "maybe", "CHAT_SIGNUP": "perhaps", "CHAT_LOG_LEVEL": "loud",
+		"CHAT_ALLOWED_ORIGINS": "evil.example", "CHAT_TRUSTED_PROXIES": "not-an-ip", "CHAT_ADDR": "nowhere", "CHAT_RATE_LIMITS": "x",
+	} {
+		if _, err := Load(nil, env(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	dir := t.TempDir()
+	c, _ := Load(nil, env(map[string]string{"CHAT_DATA_DIR": dir}), io.Discard)
+	s1, err := c.Secrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := c.Secrets()
+	if string(s1[0]) != string(s2[0]) || len(s1[0]) < 32 {
+		t.Error("the generated secret is not kept")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "jwt-secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file: %v %v", fi, err)
+	}
+	scaled, _ := Load(nil, env(map[string]string{"CHAT_DATABASE_URL": "postgres://x/y"}), io.Discard)
+	if _, err := scaled.Secrets(); err == nil {
+		t.Error("PostgreSQL without CHAT_JWT_SECRET started")
+	}
+	short, _ := Load(nil, env(map[string]string{"CHAT_REDIS_URL": "redis://x", "CHAT_JWT_SECRET": "short"}), io.Discard)
+	if _, err := short.Secrets(); err == nil {
+		t.Error("a short secret was accepted")
+	}
+}
