@@ -1,0 +1,212 @@
+// Shared helpers of the browser tests: the server under test, Chromium, signed-in pages and a
+// small REST client for arranging data from the test side.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const BASE = (process.env.CHAT_E2E_BASE_URL || '').replace(/\/$/, '');
+if (!BASE) throw new Error('CHAT_E2E_BASE_URL is not set: run the suite with e2e/browser/run.sh');
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHOTS = path.join(REPO, 'test-output', 'screenshots');
+export const PASSWORD = 'password';
+export const WIDE = { width: 1280, height: 800 };
+export const NARROW = { width: 390, height: 844 };
+
+/** launch starts Debian's Chromium (never a downloaded browser). */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+let uniq = 0;
+/** unique returns a string no other test run uses. */
+export function unique(prefix = 'x') {
+  uniq += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${uniq}`;
+}
+
+/**
+ * newPage opens a page in a fresh context (its own cookies: one "device") and watches it: page
+ * errors, CSP violations and JavaScript dialogs are collected, and assertClean() fails on any.
+ */
+export async function newPage(browser, { viewport = WIDE, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, baseURL: BASE, locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  const problems = [];
+  const dialogs = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(text)) problems.push(`CSP: ${text}`);
+  });
+  page.on('dialog', (d) => {
+    dialogs.push(`${d.type()}: ${d.message()}`);
+    d.dismiss().catch(() => {});
+  });
+  page.problems = problems;
+  page.dialogs = dialogs;
+  page.assertClean = () => {
+    assert.deepEqual(dialogs, [], 'no JavaScript dialog may open');
+    assert.deepEqual(problems, [], 'no page errors or CSP violations');
+  };
+  return { context, page };
+}
+
+/** signIn opens the app in a new context and signs in through the form. */
+export async function signIn(browser, email, opts = {}) {
+  const { context, page } = await newPage(browser, opts);
+  await page.goto('/');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(opts.password || PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('chat-list').waitFor();
+  await waitOnline(page);
+  return { context, page };
+}
+
+/** waitOnline waits until the tab's WebSocket said hello (the banner is gone and stays gone). */
+export async function waitOnline(page, timeout = 15000) {
+  await page.waitForFunction(() => {
+    const b = document.querySelector('[data-testid="conn-banner"]');
+    return b && ['online'].includes(b.dataset.state);
+  }, null, { timeout });
+}
+
+export function chatItem(page, title) {
+  return page.getByTestId('chat-item').filter({ has: page.getByTestId('chat-title').getByText(title, { exact: true }) });
+}
+
+export async function openChat(page, title) {
+  await chatItem(page, title).click();
+  await page.getByTestId('pane-title').getByText(title, { exact: true }).waitFor();
+  await page.locator('[data-testid="history-status"]:not(:has(.spinner))').waitFor();
+}
+
+/** messages returns the message bubbles of the open chat that contain text. */
+export function message(page, text) {
+  return page.getByTestId('message').filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) });
+}
+
+export async function send(page, text) {
+  const box = page.getByLabel('Message', { exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+// ---- REST from the test side (Bearer tokens, like a non-browser client) ----------------------
+
+export class Api {
+  constructor(token, user) {
+    this.token = token;
+    this.user = user;
+  }
+
+  static async login(email, password = PASSWORD) {
+    const r = await call('POST', '/auth/login', { email, password });
+    return new Api(r.access_token, r.user);
+  }
+
+  static async register(name, email = `${unique('u')}@example.com`, password = PASSWORD) {
+    const r = await call('POST', '/auth/register', { name, email, password });
+    return new Api(r.access_token, r.user);
+  }
+
+  req(method, p, body) {
+    return call(method, p, body, this.token);
+  }
+
+  chats() {
+    return this.req('GET', '/chats').then((r) => r.chats);
+  }
+
+  send(chatId, body, clientId = unique('c')) {
+    return this.req('POST', `/chats/${chatId}/messages`, { body, client_id: clientId });
+  }
+
+  group(title, memberIds = [], isPublic = false) {
+    return this.req('POST', '/chats', { kind: 'group', title, public: isPublic, member_ids: memberIds });
+  }
+
+  private(userId) {
+    return this.req('POST', '/chats', { kind: 'private', member_ids: [userId] });
+  }
+
+  read(chatId, seq) {
+    return this.req('POST', `/chats/${chatId}/read`, { seq });
+  }
+
+  async chatByTitle(title) {
+    const c = (await this.chats()).find((x) => x.title === title);
+    assert.ok(c, `chat ${title} exists`);
+    return c;
+  }
+}
+
+async function call(method, p, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(`${BASE}/api/v1${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return data;
+}
+
+// ---- the server process (run.sh starts it; tests may restart it) ------------------------------
+
+export async function waitHealthy(timeout = 20000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    try {
+      const r = await fetch(`${BASE}/healthz`);
+      if (r.ok) return;
+    } catch { /* not up yet */ }
+    if (Date.now() > until) throw new Error('chatd did not become healthy');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** stopServer stops chatd gracefully (SIGTERM: its sockets close with 1012). */
+export async function stopServer() {
+  const pidFile = process.env.CHAT_E2E_PID_FILE;
+  assert.ok(pidFile, 'CHAT_E2E_PID_FILE is set by run.sh');
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  process.kill(pid, 'SIGTERM');
+  const until = Date.now() + 15000;
+  while (alive(pid)) {
+    if (Date.now() > until) throw new Error(`chatd ${pid} did not stop`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** startServer starts chatd again with the same binary, address and data directory. */
+export async function startServer() {
+  const env = { ...process.env };
+  const log = openSync(process.env.CHAT_E2E_LOG, 'a');
+  const child = spawn(process.env.CHAT_E2E_BIN, [], { env, stdio: ['ignore', log, log], detached: true });
+  child.unref();
+  writeFileSync(process.env.CHAT_E2E_PID_FILE, String(child.pid));
+  await waitHealthy();
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), animations: 'disabled', caret: 'hide' });
+}

@@ -1,0 +1,79 @@
+// The account dialog: who you are, your devices (sessions), and signing out.
+
+import { api, describe } from './api.js';
+import { h, icon } from './dom.js';
+import { avatar } from './avatar.js';
+import { confirmDialog, openDialog } from './dialogs.js';
+import { ago, dateOf, describeAgent } from './format.js';
+
+/** accountDialog opens the dialog; signOut(all) signs this device (or all) out. */
+export function accountDialog(ctx, signOut) {
+  const { store } = ctx;
+  const me = store.me;
+  const list = h('ul', { class: 'device-list', 'aria-label': 'Devices', 'data-testid': 'device-list' }, h('li', { class: 'muted', text: 'Loading…' }));
+  const err = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+
+  const load = async () => {
+    try {
+      const { sessions } = await api.sessions();
+      sessions.sort((a, b) => Number(b.current) - Number(a.current) || b.last_seen_at.localeCompare(a.last_seen_at));
+      list.replaceChildren(...sessions.map((s) => {
+        const row = h('li', { class: 'device', 'data-testid': 'device', dataset: { sessionId: s.id, current: String(!!s.current) } },
+          h('span', { class: 'device-icon' }, icon('devices')),
+          h('span', { class: 'pick-text' },
+            h('span', { class: 'pick-name' }, describeAgent(s.user_agent), s.current ? h('span', { class: 'tag', text: 'This device' }) : null),
+            h('span', { class: 'pick-sub', text: `Signed in ${dateOf(s.created_at)} · active ${s.current ? 'now' : ago(s.last_seen_at)}` })));
+        if (!s.current) {
+          row.append(h('button', {
+            type: 'button', class: 'btn btn-small', text: 'Sign out', 'aria-label': `Sign out ${describeAgent(s.user_agent)}`,
+            onclick: async (ev) => {
+              ev.currentTarget.disabled = true;
+              try {
+                await api.revokeSession(s.id);
+                row.remove();
+              } catch (ex) {
+                err.textContent = describe(ex);
+                err.hidden = false;
+              }
+            },
+          }));
+        }
+        return row;
+      }));
+    } catch (ex) {
+      list.replaceChildren(h('li', { class: 'error', text: describe(ex) }));
+    }
+  };
+
+  const outOne = h('button', { type: 'button', class: 'btn', 'data-testid': 'sign-out' }, icon('logout'), 'Sign out');
+  const outAll = h('button', { type: 'button', class: 'btn btn-danger-outline', 'data-testid': 'sign-out-all' }, 'Sign out of all devices');
+  outOne.addEventListener('click', () => {
+    d.close();
+    signOut(false);
+  });
+  outAll.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: 'Sign out everywhere?', message: 'Every device signed in to this account, this one included, will be signed out.',
+      confirmText: 'Sign out everywhere', danger: true,
+    });
+    if (!ok) return;
+    d.close();
+    signOut(true);
+  });
+
+  const d = openDialog({
+    title: 'Account',
+    className: 'dialog-account',
+    testid: 'account-dialog',
+    content: [
+      h('div', { class: 'profile' }, avatar(me.id, me.name, { size: 'lg' }),
+        h('span', { class: 'pick-text' }, h('span', { class: 'profile-name', text: me.name }), h('span', { class: 'pick-sub', text: me.email || '' }))),
+      h('h3', { class: 'section-title', text: 'Devices' }),
+      err,
+      list,
+      h('div', { class: 'dialog-actions' }, outAll, outOne),
+    ],
+  });
+  load();
+  return d;
+}

@@ -1,0 +1,138 @@
+// The chat list: title, presence, last message preview and time, unread badge; sorted by
+// activity, live, with a filter box.
+
+import { h, icon, reconcile } from './dom.js';
+import { avatar } from './avatar.js';
+import { listTime, systemText } from './format.js';
+
+/** who names a user for previews and system notes: "You" for the current user. */
+export function who(store, id) {
+  if (store.me && id === store.me.id) return 'You';
+  return store.name(id) || 'Someone';
+}
+
+function typingText(store, chat) {
+  const ids = store.typists(chat.id);
+  if (!ids.length) return '';
+  if (chat.kind === 'private') return 'typing…';
+  if (ids.length === 1) return `${who(store, ids[0])} is typing…`;
+  return 'several people are typing…';
+}
+
+function preview(ctx, chat) {
+  const { store, client } = ctx;
+  const m = chat.last_message;
+  if (m?.sender_id) client.ensureName(m.sender_id);
+  if (m?.event) {
+    client.ensureName(m.event.user_id);
+    client.ensureName(m.event.actor_id);
+  }
+  if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
+  if (m.kind === 'system') return systemText(m.event, (id) => who(store, id));
+  const firstLine = m.body.split('\n').find((l) => l.trim()) || m.body;
+  if (m.sender_id === store.me.id) return `You: ${firstLine}`;
+  if (chat.kind === 'group') return `${who(store, m.sender_id)}: ${firstLine}`;
+  return firstLine;
+}
+
+/**
+ * mountChatList renders the sidebar into el. actions: go(chatId), newChat(), account().
+ * Returns {focusFilter, destroy}.
+ */
+export function mountChatList(ctx, el, actions) {
+  const { store } = ctx;
+  const meBtn = h('button', { type: 'button', class: 'me-btn', 'aria-label': 'Account and devices', 'data-testid': 'account-button', onclick: () => actions.account() });
+  const newBtn = h('button', { type: 'button', class: 'icon-btn accent', 'aria-label': 'New chat', title: 'New chat', 'data-testid': 'new-chat', onclick: () => actions.newChat() }, icon('plus'));
+  const filter = h('input', { type: 'search', id: 'chat-filter', class: 'filter', placeholder: 'Search chats', autocomplete: 'off', 'aria-label': 'Filter chats' });
+  const list = h('ul', { class: 'chat-list', 'aria-label': 'Chats', 'data-testid': 'chat-list' });
+  const empty = h('div', { class: 'list-empty', hidden: true });
+
+  el.replaceChildren(
+    h('header', { class: 'side-head' }, meBtn, newBtn),
+    h('div', { class: 'filter-wrap' }, icon('search', 'icon filter-icon'), filter),
+    list,
+    empty);
+
+  const drawMe = () => {
+    const me = store.me;
+    if (!me) return;
+    meBtn.setAttribute('aria-label', `${me.name}: account and devices`);
+    meBtn.replaceChildren(avatar(me.id, me.name, { size: 'sm' }), h('span', { class: 'me-name', text: me.name }));
+  };
+
+  const draw = () => {
+    const term = filter.value.trim().toLowerCase();
+    const chats = store.sortedChats().filter((c) => !term || (c.title || '').toLowerCase().includes(term));
+    reconcile(list, chats.map((c) => ({
+      key: String(c.id),
+      create: () => {
+        const btn = h('button', { type: 'button', class: 'chat-item', 'data-testid': 'chat-item', dataset: { chatId: c.id }, onclick: () => actions.go(c.id) });
+        fill(btn, c);
+        return h('li', {}, btn);
+      },
+      update: (li) => fill(li.firstElementChild, c),
+    })));
+    if (!store.chats.size) {
+      empty.replaceChildren(h('p', { text: 'No chats yet.' }),
+        h('button', { type: 'button', class: 'btn btn-primary', text: 'Start a chat', onclick: () => actions.newChat() }));
+      empty.hidden = false;
+    } else if (!chats.length) {
+      empty.replaceChildren(h('p', { text: `No chat matches “${filter.value.trim()}”.` }));
+      empty.hidden = false;
+    } else {
+      empty.hidden = true;
+    }
+  };
+
+  const fill = (btn, c) => {
+    const active = store.activeChatId === c.id;
+    const typing = typingText(store, c);
+    const unread = c.unread_count || 0;
+    const online = c.kind === 'private' && c.peer ? store.isOnline(c.peer.id) : undefined;
+    const text = typing || preview(ctx, c);
+    const when = listTime(c.last_message?.created_at);
+    const sig = [active, typing, unread, online, c.title, c.public, text, when].join('\u0001');
+    if (btn.sig === sig) return;
+    btn.sig = sig;
+    if (active) btn.setAttribute('aria-current', 'true');
+    else btn.removeAttribute('aria-current');
+    btn.classList.toggle('has-unread', unread > 0);
+    btn.dataset.unread = String(unread);
+    const label = [c.title, c.kind === 'private' ? (online ? 'online' : '') : 'group', unread ? `${unread} unread` : ''].filter(Boolean).join(', ');
+    btn.setAttribute('aria-label', label);
+    btn.replaceChildren(
+      c.kind === 'private' && c.peer
+        ? avatar(c.peer.id, c.title, { online })
+        : avatar(c.id, c.title, { group: true }),
+      h('span', { class: 'ci-main' },
+        h('span', { class: 'ci-top' },
+          h('span', { class: 'ci-title', 'data-testid': 'chat-title', text: c.title }),
+          c.public ? h('span', { class: 'ci-public', title: 'Public group', text: 'public' }) : null,
+          h('time', { class: 'ci-time', datetime: c.last_message?.created_at || '', text: when })),
+        h('span', { class: 'ci-bottom' },
+          typing
+            ? h('span', { class: 'ci-preview typing', text: typing })
+            : h('span', { class: 'ci-preview', 'data-testid': 'chat-preview', text }),
+          unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null)));
+  };
+
+  filter.addEventListener('input', draw);
+  filter.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && filter.value) {
+      filter.value = '';
+      draw();
+    }
+  });
+  const unsubs = [store.on('chats', draw), store.on('me', drawMe)];
+  drawMe();
+  draw();
+  // Relative times ("Tue", "10:04") age; redraw them now and then.
+  const timer = setInterval(draw, 60000);
+  return {
+    focusFilter: () => filter.focus(),
+    destroy: () => {
+      clearInterval(timer);
+      for (const u of unsubs) u();
+    },
+  };
+}

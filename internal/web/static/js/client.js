@@ -1,0 +1,548 @@
+// The chat client's behaviour: it turns WebSocket frames and REST answers into store changes,
+// and user actions into frames or requests. One instance per signed-in tab.
+//
+// Guarantees it keeps: messages are deduplicated by (chat, seq) and unsent ones by client_id;
+// every (re)connect syncs from the last seq seen per chat; unacknowledged messages are resent
+// with their client_id (the server makes that idempotent); gaps in a loaded chat are healed
+// over REST.
+
+import { api, ApiError, describe } from './api.js';
+import { Connection } from './connection.js';
+
+const SEND_TIMEOUT = 10000;
+const TYPING_EVERY = 2000;
+const PAGE = 50;
+const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']);
+
+/** uuid is crypto.randomUUID where the page is a secure context, a random v4 UUID otherwise. */
+export function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+export class Client {
+  /** hooks: onSignedOut(), onChatGone(chatId), onMessage(msg) for each message newer than the chat's last. */
+  constructor(store, hooks = {}) {
+    this.s = store;
+    this.hooks = hooks;
+    this.conn = new Connection({
+      onFrame: (f) => this.onFrame(f),
+      onStatus: (status) => {
+        this.s.conn = status;
+        this.s.notify('conn');
+      },
+      onSignedOut: () => this.hooks.onSignedOut?.(),
+    });
+    this.hellos = 0;
+    this.syncRef = null;
+    this.readQueue = new Map();
+    this.readTimer = null;
+    this.typingSent = new Map();
+    this.sendTimers = new Map();
+    this.nameFetches = new Set();
+    this.chatFetches = new Map();
+    this.filling = new Set();
+  }
+
+  async start() {
+    const s = this.s;
+    s.me = await api.me();
+    const { chats } = await api.chats();
+    for (const c of chats) s.setChat(c);
+    s.notify('me', 'chats');
+    this.restorePending();
+    this.conn.start();
+    this.typingTimer = setInterval(() => s.expireTyping(), 1000);
+  }
+
+  stop() {
+    this.conn.stop();
+    clearInterval(this.typingTimer);
+    clearTimeout(this.readTimer);
+    for (const t of this.sendTimers.values()) clearTimeout(t);
+  }
+
+  // ---- frames -------------------------------------------------------------------------------
+
+  onFrame(f) {
+    const d = f.data || {};
+    switch (f.type) {
+      case 'hello': return this.onHello(d);
+      case 'message.new':
+      case 'message.ack': return this.ingest(d.message);
+      case 'read.updated': return this.onReadUpdated(d);
+      case 'chat.read_all': return this.onReadAll(d);
+      case 'typing':
+        if (d.user_id !== this.s.me?.id && this.s.chats.has(d.chat_id)) this.s.setTyping(d.chat_id, d.user_id);
+        return;
+      case 'presence': return this.onPresence(d);
+      case 'chat.added':
+        if (d.chat) this.s.setChat(d.chat);
+        return;
+      case 'chat.removed': return this.chatGone(d.chat_id);
+      case 'member.joined': return this.onMemberJoined(d);
+      case 'member.left': return this.onMemberLeft(d);
+      case 'sync.done': return this.onSyncDone(f);
+      case 'sync.truncated': return this.pageRest(d.chat_id, d.from_seq);
+      case 'error': return this.onError(f);
+      default:
+    }
+  }
+
+  onHello(d) {
+    const s = this.s;
+    this.hellos += 1;
+    s.sessionId = d.session_id ?? s.sessionId;
+    if (d.user) s.me = { ...s.me, ...d.user };
+    const chats = Array.isArray(d.chats) ? d.chats : [];
+    const ids = new Set(chats.map((c) => c.id));
+    for (const id of [...s.chats.keys()]) if (!ids.has(id)) this.chatGone(id);
+    const cursors = {};
+    for (const c of chats) {
+      const local = s.chats.get(c.id);
+      if (!local) {
+        this.fetchChat(c.id);
+        continue;
+      }
+      cursors[c.id] = s.seen.get(c.id) ?? local.last_seq ?? 0;
+      local.read_all_seq = Math.max(local.read_all_seq || 0, c.read_all_seq || 0);
+      if ((local.my_last_read_seq || 0) > (c.my_last_read_seq || 0)) {
+        // Read here while the server could not hear it: tell it again.
+        this.readQueue.set(c.id, local.my_last_read_seq);
+      } else if ((c.my_last_read_seq || 0) > (local.my_last_read_seq || 0)) {
+        local.my_last_read_seq = c.my_last_read_seq;
+        if (c.my_last_read_seq >= (local.last_seq || 0)) local.unread_count = 0;
+      }
+    }
+    this.syncRef = this.conn.nextRef('sync');
+    this.conn.send('sync', { cursors }, this.syncRef);
+    this.resendPending();
+    this.flushReads();
+    s.notify('chats', 'pane', 'me');
+  }
+
+  onSyncDone(f) {
+    if (f.ref && f.ref !== this.syncRef) return;
+    // The summaries (unread counts, previews) may have moved while this tab was away.
+    if (this.hellos > 1 || this.truncated) {
+      this.truncated = false;
+      this.refreshChats();
+    }
+  }
+
+  async refreshChats() {
+    let chats;
+    try {
+      ({ chats } = await api.chats());
+    } catch {
+      return;
+    }
+    for (const c of chats) {
+      this.s.setChat(c);
+      if (this.s.messages.get(c.id)?.loaded) this.catchUp(c.id);
+      else this.s.seen.set(c.id, Math.max(this.s.seen.get(c.id) || 0, c.last_seq || 0));
+    }
+  }
+
+  /** ingest takes one message from any source (live, ack, sync, history) exactly once. */
+  ingest(msg) {
+    const s = this.s;
+    if (!msg || !s.me) return;
+    const chat = s.chats.get(msg.chat_id);
+    if (!chat) {
+      this.fetchChat(msg.chat_id);
+      return;
+    }
+    s.seen.set(chat.id, Math.max(s.seen.get(chat.id) || 0, msg.seq));
+    const mine = msg.sender_id === s.me.id;
+    if (mine && msg.client_id && s.pending.has(msg.client_id)) {
+      s.pending.delete(msg.client_id);
+      clearTimeout(this.sendTimers.get(msg.client_id));
+      this.sendTimers.delete(msg.client_id);
+      this.savePending();
+    }
+    const box = s.messages.get(chat.id);
+    if (box && box.add(msg) && box.loaded && box.firstMissing()) this.fillGaps(chat.id);
+    const isNew = msg.seq > (chat.last_seq || 0);
+    if (isNew) {
+      chat.last_seq = msg.seq;
+      chat.last_message = msg;
+      if (mine) {
+        chat.my_last_read_seq = Math.max(chat.my_last_read_seq || 0, msg.seq);
+        chat.unread_count = 0;
+      } else if (msg.kind === 'text' && msg.seq > (chat.my_last_read_seq || 0)) {
+        chat.unread_count = (chat.unread_count || 0) + 1;
+      }
+    }
+    if (msg.sender_id) {
+      const mem = s.members.get(chat.id)?.get(msg.sender_id);
+      if (mem) mem.last_read_seq = Math.max(mem.last_read_seq || 0, msg.seq);
+      if (!mine) s.clearTyping(chat.id, msg.sender_id);
+      this.ensureName(msg.sender_id);
+    }
+    if (msg.event) {
+      this.ensureName(msg.event.user_id);
+      this.ensureName(msg.event.actor_id);
+    }
+    if (isNew) this.hooks.onMessage?.(msg);
+    s.notify('chats', 'pane');
+  }
+
+  onReadUpdated(d) {
+    const s = this.s;
+    const chat = s.chats.get(d.chat_id);
+    if (!chat || d.user_id !== s.me.id) return;
+    if ((d.last_read_seq || 0) >= (chat.my_last_read_seq || 0)) {
+      chat.my_last_read_seq = d.last_read_seq;
+      chat.unread_count = d.unread_count;
+    }
+    const mem = s.members.get(chat.id)?.get(s.me.id);
+    if (mem) mem.last_read_seq = Math.max(mem.last_read_seq || 0, d.last_read_seq || 0);
+    s.notify('chats', 'pane');
+  }
+
+  onReadAll(d) {
+    const chat = this.s.chats.get(d.chat_id);
+    if (!chat) return;
+    chat.read_all_seq = Math.max(chat.read_all_seq || 0, d.read_all_seq || 0);
+    // Everyone has read up to read_all_seq, so each member's progress is at least that.
+    const mems = this.s.members.get(chat.id);
+    if (mems) for (const m of mems.values()) m.last_read_seq = Math.max(m.last_read_seq || 0, chat.read_all_seq);
+    this.s.notify('chats', 'pane', 'members');
+  }
+
+  onPresence(d) {
+    const s = this.s;
+    s.online.set(d.user_id, !!d.online);
+    for (const mems of s.members.values()) {
+      const m = mems.get(d.user_id);
+      if (m) m.online = !!d.online;
+    }
+    for (const c of s.chats.values()) if (c.peer?.id === d.user_id) c.peer = { ...c.peer, online: !!d.online };
+    s.notify('chats', 'pane', 'members');
+  }
+
+  onMemberJoined(d) {
+    const s = this.s;
+    const chat = s.chats.get(d.chat_id);
+    if (!chat || !d.user) return;
+    s.names.set(d.user.id, d.user.name);
+    const mems = s.members.get(chat.id);
+    if (mems && !mems.has(d.user.id)) {
+      mems.set(d.user.id, {
+        id: d.user.id, name: d.user.name, role: 'member', joined_at: new Date().toISOString(),
+        last_read_seq: chat.last_seq || 0, online: s.isOnline(d.user.id),
+      });
+      chat.member_count = mems.size;
+    } else if (!mems) {
+      chat.member_count = (chat.member_count || 0) + 1;
+    }
+    s.notify('chats', 'pane', 'members');
+  }
+
+  onMemberLeft(d) {
+    const s = this.s;
+    const chat = s.chats.get(d.chat_id);
+    if (!chat) return;
+    const mems = s.members.get(chat.id);
+    if (mems) {
+      mems.delete(d.user_id);
+      chat.member_count = mems.size;
+    } else {
+      chat.member_count = Math.max(0, (chat.member_count || 1) - 1);
+    }
+    s.clearTyping(chat.id, d.user_id);
+    s.notify('chats', 'pane', 'members');
+  }
+
+  onError(f) {
+    const code = f.data?.code || 'error';
+    const message = f.data?.message || 'The server refused this.';
+    if (f.ref?.startsWith('send:')) {
+      const p = this.s.pending.get(f.ref.slice(5));
+      if (!p) return;
+      clearTimeout(this.sendTimers.get(p.client_id));
+      p.state = 'failed';
+      p.error = message;
+      p.hard = !TRANSIENT.has(code);
+      this.savePending();
+      this.s.notify('pane', 'chats');
+      return;
+    }
+    console.warn('chat: server error frame', code, message, f.ref || '');
+  }
+
+  chatGone(id) {
+    if (!this.s.chats.has(id)) return;
+    this.s.removeChat(id);
+    this.hooks.onChatGone?.(id);
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /** send queues a message and sends it; it shows as "sending" until acknowledged. */
+  send(chatId, body) {
+    const p = { client_id: uuid(), chat_id: chatId, body, state: 'sending', created_at: new Date().toISOString() };
+    this.s.pending.set(p.client_id, p);
+    this.savePending();
+    this.dispatch(p);
+    return p;
+  }
+
+  retry(clientId) {
+    const p = this.s.pending.get(clientId);
+    if (p) this.dispatch(p);
+  }
+
+  /** discard drops an unsent message for good. */
+  discard(clientId) {
+    clearTimeout(this.sendTimers.get(clientId));
+    this.s.pending.delete(clientId);
+    this.savePending();
+    this.s.notify('pane');
+  }
+
+  dispatch(p) {
+    p.state = 'sending';
+    p.error = null;
+    p.hard = false;
+    clearTimeout(this.sendTimers.get(p.client_id));
+    this.sendTimers.set(p.client_id, setTimeout(() => this.timedOut(p.client_id), SEND_TIMEOUT));
+    const sent = this.conn.send('message.send', { chat_id: p.chat_id, client_id: p.client_id, body: p.body }, 'send:' + p.client_id);
+    if (!sent) this.sendRest(p);
+    this.s.notify('pane');
+  }
+
+  async sendRest(p) {
+    try {
+      this.ingest(await api.send(p.chat_id, p.body, p.client_id));
+    } catch (err) {
+      if (!this.s.pending.has(p.client_id)) return;
+      if (err instanceof ApiError && !err.network && err.status < 500 && err.code !== 'rate_limited') {
+        clearTimeout(this.sendTimers.get(p.client_id));
+        p.state = 'failed';
+        p.error = describe(err);
+        p.hard = true;
+        this.savePending();
+        this.s.notify('pane');
+      }
+      // Otherwise it stays queued: the next connection resends it.
+    }
+  }
+
+  timedOut(clientId) {
+    const p = this.s.pending.get(clientId);
+    if (!p || p.state !== 'sending') return;
+    p.state = 'failed';
+    p.error = this.conn.online ? 'No answer from the server.' : 'Not sent: you are offline. It will be sent when you reconnect.';
+    this.s.notify('pane');
+  }
+
+  resendPending() {
+    const list = [...this.s.pending.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+    for (const p of list) if (this.s.chats.has(p.chat_id) && !p.hard) this.dispatch(p);
+  }
+
+  pendingKey() {
+    return 'chat.pending.' + (this.s.me?.id ?? '');
+  }
+
+  /** savePending keeps unsent messages in this tab's session storage, so a reload resends them. */
+  savePending() {
+    try {
+      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, created_at }) => ({ client_id, chat_id, body, created_at }));
+      if (list.length) sessionStorage.setItem(this.pendingKey(), JSON.stringify(list));
+      else sessionStorage.removeItem(this.pendingKey());
+    } catch { /* storage full or disabled: keep them in memory */ }
+  }
+
+  restorePending() {
+    let list = [];
+    try {
+      list = JSON.parse(sessionStorage.getItem(this.pendingKey()) || '[]');
+    } catch { /* ignore */ }
+    for (const p of list) {
+      if (!p?.client_id || !this.s.chats.has(p.chat_id)) continue;
+      this.s.pending.set(p.client_id, { ...p, state: 'sending' });
+    }
+    for (const p of this.s.pending.values()) this.dispatch(p);
+  }
+
+  // ---- reading and typing -------------------------------------------------------------------
+
+  /** markRead records that this user has seen chatId up to seq, on every device. */
+  markRead(chatId, seq) {
+    const chat = this.s.chats.get(chatId);
+    if (!chat || !seq || seq <= (chat.my_last_read_seq || 0)) return;
+    chat.my_last_read_seq = seq;
+    if (seq >= (chat.last_seq || 0)) chat.unread_count = 0;
+    this.readQueue.set(chatId, seq);
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => this.flushReads(), 150);
+    this.s.notify('chats');
+  }
+
+  flushReads() {
+    clearTimeout(this.readTimer);
+    for (const [chatId, seq] of this.readQueue) {
+      if (this.conn.send('read', { chat_id: chatId, seq })) continue;
+      api.read(chatId, seq).then((r) => {
+        this.onReadUpdated({ chat_id: chatId, user_id: this.s.me.id, last_read_seq: r.my_last_read_seq, unread_count: r.unread_count });
+        this.onReadAll({ chat_id: chatId, read_all_seq: r.read_all_seq });
+      }).catch(() => { /* resent after the next hello */ });
+    }
+    this.readQueue.clear();
+  }
+
+  typing(chatId) {
+    const now = Date.now();
+    if (now - (this.typingSent.get(chatId) || 0) < TYPING_EVERY) return;
+    if (this.conn.send('typing', { chat_id: chatId })) this.typingSent.set(chatId, now);
+  }
+
+  // ---- history ------------------------------------------------------------------------------
+
+  /** openHistory loads the newest page of a chat the first time it is shown. */
+  async openHistory(chatId) {
+    const box = this.s.messagesOf(chatId);
+    if (box.loaded || box.loading) return;
+    box.loading = true;
+    // Load enough to reach the first unread message (for the "new messages" divider).
+    const chat = this.s.chats.get(chatId);
+    const unreadSpan = chat ? (chat.last_seq || 0) - (chat.my_last_read_seq || 0) : 0;
+    const limit = Math.min(200, Math.max(PAGE, unreadSpan + 10));
+    try {
+      const r = await api.history(chatId, { limit });
+      box.hasOlder = r.has_more;
+      box.loaded = true;
+      for (const m of r.messages) this.ingest(m);
+      if (box.firstMissing()) this.fillGaps(chatId);
+    } catch (err) {
+      box.error = describe(err);
+      this.s.messages.delete(chatId);
+    } finally {
+      box.loading = false;
+      this.s.notify('pane');
+    }
+  }
+
+  /** loadOlder fetches the page before the oldest loaded message. */
+  async loadOlder(chatId) {
+    const box = this.s.messages.get(chatId);
+    if (!box || !box.loaded || !box.hasOlder || box.loadingOlder) return;
+    box.loadingOlder = true;
+    this.s.notify('pane');
+    try {
+      const r = await api.history(chatId, { before_seq: box.oldest, limit: PAGE });
+      for (const m of r.messages) this.ingest(m);
+      box.hasOlder = r.has_more && r.messages.length > 0;
+    } catch { /* the next scroll tries again */ } finally {
+      box.loadingOlder = false;
+      this.s.notify('pane');
+    }
+  }
+
+  /** fillGaps fetches any seqs missing between the loaded messages. */
+  async fillGaps(chatId) {
+    if (this.filling.has(chatId)) return;
+    this.filling.add(chatId);
+    try {
+      for (let i = 0; i < 50; i++) {
+        const box = this.s.messages.get(chatId);
+        const miss = box?.firstMissing();
+        if (!miss) break;
+        const r = await api.history(chatId, { after_seq: miss - 1, limit: 200 });
+        if (!r.messages.length) break;
+        for (const m of r.messages) this.ingest(m);
+      }
+    } catch { /* next event retries */ } finally {
+      this.filling.delete(chatId);
+    }
+  }
+
+  /** catchUp fetches everything after the newest loaded message of a chat. */
+  async catchUp(chatId, after) {
+    const box = this.s.messages.get(chatId);
+    if (!box?.loaded) return;
+    let cursor = after ?? box.newest;
+    try {
+      for (let i = 0; i < 100; i++) {
+        const r = await api.history(chatId, { after_seq: cursor, limit: 200 });
+        for (const m of r.messages) this.ingest(m);
+        if (!r.has_more || !r.messages.length) break;
+        cursor = r.messages[r.messages.length - 1].seq;
+      }
+    } catch { /* the next sync tries again */ }
+  }
+
+  /** pageRest handles sync.truncated: the rest of that chat comes over REST. */
+  pageRest(chatId, fromSeq) {
+    this.truncated = true;
+    const box = this.s.messages.get(chatId);
+    if (box?.loaded) {
+      this.catchUp(chatId, Math.max(0, (fromSeq || 1) - 1));
+    } else {
+      // Not on screen: drop what we had; opening the chat loads its newest page.
+      this.s.messages.delete(chatId);
+    }
+  }
+
+  // ---- chats and users ----------------------------------------------------------------------
+
+  async loadDetail(chatId) {
+    try {
+      this.s.setChat(await api.chat(chatId));
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 404 || err.status === 403)) this.chatGone(chatId);
+    }
+  }
+
+  fetchChat(id) {
+    if (this.chatFetches.has(id)) return this.chatFetches.get(id);
+    const p = api.chat(id).then((c) => {
+      const known = this.s.chats.has(id);
+      this.s.setChat(c);
+      if (!known) this.s.seen.set(id, c.last_seq || 0);
+    }).catch(() => {}).finally(() => this.chatFetches.delete(id));
+    this.chatFetches.set(id, p);
+    return p;
+  }
+
+  ensureName(id) {
+    if (!id || this.s.name(id) || this.nameFetches.has(id)) return;
+    this.nameFetches.add(id);
+    api.user(id).then((u) => {
+      this.s.names.set(id, u.name);
+      if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
+      this.s.notify('pane', 'chats', 'members');
+    }).catch(() => {
+      this.s.names.set(id, 'Someone');
+      this.s.notify('pane');
+    });
+  }
+
+  async createPrivate(userId) {
+    return this.s.setChat(await api.createPrivate(userId)).id;
+  }
+
+  async createGroup(title, isPublic, memberIds) {
+    return this.s.setChat(await api.createGroup(title, isPublic, memberIds)).id;
+  }
+
+  async join(chatId) {
+    return this.s.setChat(await api.join(chatId)).id;
+  }
+
+  async invite(chatId, userId) {
+    this.s.setChat(await api.invite(chatId, userId));
+  }
+
+  async leave(chatId) {
+    await api.leave(chatId);
+    this.chatGone(chatId);
+  }
+}

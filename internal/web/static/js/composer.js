@@ -1,0 +1,72 @@
+// The message composer: Enter sends, Shift+Enter starts a new line; drafts are kept per chat.
+
+import { h, icon } from './dom.js';
+
+const MAX = 4000;
+
+export function mountComposer(ctx, { getChat, onSent }) {
+  const { client } = ctx;
+  const drafts = new Map();
+  const input = h('textarea', {
+    class: 'composer-input', rows: 1, 'aria-label': 'Message', placeholder: 'Write a message…',
+    'aria-describedby': 'composer-hint', 'data-testid': 'composer', enterkeyhint: 'send',
+  });
+  const hint = h('span', { id: 'composer-hint', class: 'sr-only', text: 'Enter sends, Shift+Enter starts a new line.' });
+  const counter = h('span', { class: 'counter', 'aria-live': 'polite', hidden: true });
+  const send = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', title: 'Send (Enter)', 'data-testid': 'send' }, icon('send'));
+  const form = h('form', { class: 'composer', 'aria-label': 'Write a message' }, input, hint, counter, send);
+
+  const autosize = () => {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 180)}px`;
+  };
+  const update = () => {
+    const n = input.value.trim().length;
+    send.disabled = n === 0 || n > MAX;
+    counter.hidden = n < MAX - 500;
+    counter.textContent = `${n} / ${MAX}`;
+    counter.classList.toggle('over', n > MAX);
+  };
+
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.isComposing) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  input.addEventListener('input', () => {
+    autosize();
+    update();
+    const id = getChat();
+    if (id != null && input.value.trim()) client.typing(id);
+  });
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const id = getChat();
+    const body = input.value.trim();
+    if (id == null || !body || body.length > MAX) return;
+    client.send(id, body);
+    input.value = '';
+    drafts.delete(id);
+    autosize();
+    update();
+    onSent?.();
+    input.focus();
+  });
+  update();
+
+  return {
+    el: form,
+    focus: () => input.focus(),
+    /** switchTo keeps the draft of the chat being left and restores the one of chatId. */
+    switchTo(from, to) {
+      if (from != null) {
+        if (input.value) drafts.set(from, input.value);
+        else drafts.delete(from);
+      }
+      input.value = (to != null && drafts.get(to)) || '';
+      autosize();
+      update();
+    },
+  };
+}

@@ -1,0 +1,114 @@
+// Formatting of times, names and system events for display.
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long' });
+const dayYearFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'long', year: 'numeric' });
+const weekdayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short' });
+const shortDateFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function startOfDay(d) {
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+/** dayKey identifies the local calendar day of an RFC 3339 time. */
+export function dayKey(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+/** dayLabel is the text of a day separator: Today, Yesterday, or the date. */
+export function dayLabel(iso, now = new Date()) {
+  const d = new Date(iso);
+  const days = Math.round((startOfDay(now) - startOfDay(d)) / 86400000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  return (d.getFullYear() === now.getFullYear() ? dayFmt : dayYearFmt).format(d);
+}
+
+export function timeOf(iso) {
+  return timeFmt.format(new Date(iso));
+}
+
+export function fullTime(iso) {
+  return fullFmt.format(new Date(iso));
+}
+
+/** listTime is the compact time of a chat list row: the time today, else weekday or date. */
+export function listTime(iso, now = new Date()) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const days = Math.round((startOfDay(now) - startOfDay(d)) / 86400000);
+  if (days <= 0) return timeFmt.format(d);
+  if (days < 7) return weekdayFmt.format(d);
+  return shortDateFmt.format(d);
+}
+
+export function initials(name) {
+  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  const chars = parts.length > 1 ? [parts[0], parts[parts.length - 1]] : [parts[0] || '?'];
+  return chars.map((p) => Array.from(p)[0]).join('').toUpperCase();
+}
+
+/** hue gives each id a stable avatar colour. */
+export function hue(id) {
+  return (Number(id) * 137.508) % 360;
+}
+
+/**
+ * systemText renders a system message event ({type, user_id, actor_id}) as a sentence;
+ * name(id) gives a display name ("You" for the current user is left to the caller).
+ */
+export function systemText(event, name) {
+  if (!event) return 'Something happened';
+  const user = name(event.user_id);
+  const actor = name(event.actor_id);
+  switch (event.type) {
+    case 'chat_created':
+      return `${actor} created the group`;
+    case 'member_joined':
+      return `${user} joined`;
+    case 'member_invited':
+      return `${actor} invited ${user === 'You' ? 'you' : user}`;
+    case 'member_left':
+      return `${user} left`;
+    default:
+      return `${actor} changed the chat`;
+  }
+}
+
+/** plural: plural(3, 'member') → '3 members'. */
+export function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function describeAgent(ua) {
+  if (!ua) return 'Unknown device';
+  const browser = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox'
+    : /Chrom(e|ium)\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari'
+    : /curl\//.test(ua) ? 'curl' : null;
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS'
+    : /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS'
+    : /Linux/.test(ua) ? 'Linux' : null;
+  if (browser && os) return `${browser} on ${os}`;
+  return browser || os || ua.slice(0, 60);
+}
+
+const relFmt = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+
+/** ago says how long ago a time was: "just now", "5 minutes ago", "yesterday". */
+export function ago(iso, now = Date.now()) {
+  const s = Math.round((now - Date.parse(iso)) / 1000);
+  if (s < 90) return 'just now';
+  const m = Math.round(s / 60);
+  if (m < 60) return relFmt.format(-m, 'minute');
+  const h = Math.round(m / 60);
+  if (h < 24) return relFmt.format(-h, 'hour');
+  return relFmt.format(-Math.round(h / 24), 'day');
+}
+
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+
+export function dateOf(iso) {
+  return dateFmt.format(new Date(iso));
+}

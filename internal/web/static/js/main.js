@@ -1,0 +1,161 @@
+// Entry point: signs in (or restores the session), then lays out the chat list and the message
+// pane, routes between chats with the URL hash (#/chat/7), and shows the connection banner.
+
+import { api, ApiError, describe, onSignedOut } from './api.js';
+import { h, icon } from './dom.js';
+import { Store } from './store.js';
+import { Client } from './client.js';
+import { renderAuth } from './auth.js';
+import { mountChatList } from './chatlist.js';
+import { mountPane } from './pane.js';
+import { newChatDialog } from './newchat.js';
+import { accountDialog } from './account.js';
+
+const root = document.getElementById('app');
+let app = null; // the signed-in app, or null on the auth screens
+
+function chatFromHash() {
+  const m = location.hash.match(/^#\/chat\/(\d+)$/);
+  return m ? Number(m[1]) : null;
+}
+
+function go(chatId) {
+  const target = chatId == null ? '#/' : `#/chat/${chatId}`;
+  if (location.hash !== target) location.hash = target;
+  else app?.route();
+}
+
+function showAuth(notice = '') {
+  if (app) {
+    app.destroy();
+    app = null;
+  }
+  document.title = 'Chat — sign in';
+  renderAuth(root, { notice, onSignedIn: () => startApp() });
+}
+
+async function startApp() {
+  const store = new Store();
+  const ctx = { store };
+  const client = new Client(store, {
+    onSignedOut: () => showAuth('Your session has ended. Please sign in again.'),
+    onChatGone: (id) => {
+      if (store.activeChatId === id) go(null);
+    },
+    onMessage: (msg) => app?.pane.onMessage(msg),
+  });
+  ctx.client = client;
+
+  const banner = h('div', { class: 'banner', role: 'status', 'data-testid': 'conn-banner', hidden: true });
+  const side = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });
+  const main = h('main', { class: 'pane' });
+  const shell = h('div', { class: 'shell', dataset: { view: 'list' } }, banner, h('div', { class: 'columns' }, side, main));
+
+  root.replaceChildren(h('p', { class: 'boot', role: 'status', text: 'Loading your chats…' }));
+  try {
+    await client.start();
+  } catch (err) {
+    client.stop();
+    if (err instanceof ApiError && err.status === 401) {
+      showAuth();
+      return;
+    }
+    root.replaceChildren(h('div', { class: 'auth' }, h('div', { class: 'auth-card' },
+      h('h1', { text: 'Cannot load your chats' }),
+      h('p', { class: 'form-alert', role: 'alert', text: describe(err) }),
+      h('button', { type: 'button', class: 'btn btn-primary', text: 'Try again', onclick: () => startApp() }))));
+    return;
+  }
+
+  const signOut = async (all) => {
+    client.stop();
+    try {
+      await (all ? api.logoutAll() : api.logout());
+    } catch { /* the cookies may be gone already */ }
+    try {
+      sessionStorage.clear();
+    } catch { /* ignore */ }
+    showAuth(all ? 'You signed out of all devices.' : 'You signed out.');
+  };
+
+  const list = mountChatList(ctx, side, {
+    go,
+    newChat: () => newChatDialog(ctx, go),
+    account: () => accountDialog(ctx, signOut),
+  });
+  const pane = mountPane(ctx, main, { back: () => go(null) });
+
+  // The banner waits a moment before it shows, so routine reconnects (the access token expired:
+  // 4001, refresh, reconnect) do not flash it.
+  let bannerTimer = null;
+  const drawConn = () => {
+    const st = store.conn;
+    if (st === banner.dataset.state) return;
+    banner.dataset.state = st;
+    clearTimeout(bannerTimer);
+    if (st === 'reconnecting' || st === 'connecting') {
+      const text = st === 'reconnecting' ? 'Connection lost. Reconnecting…' : 'Connecting…';
+      bannerTimer = setTimeout(() => {
+        banner.replaceChildren(h('span', { class: 'banner-dot' }), h('span', { text }),
+          h('button', { type: 'button', class: 'link', text: 'Retry now', onclick: () => client.conn.reconnectNow() }));
+        banner.hidden = false;
+      }, st === 'reconnecting' ? 800 : 2000);
+    } else {
+      banner.hidden = true;
+    }
+  };
+
+  const drawTitle = () => {
+    let n = 0;
+    for (const c of store.chats.values()) n += c.unread_count || 0;
+    document.title = n ? `(${n}) Chat` : 'Chat';
+  };
+
+  const route = () => {
+    let id = chatFromHash();
+    if (id != null && !store.chats.has(id)) {
+      id = null;
+      if (location.hash !== '#/') history.replaceState(null, '', '#/');
+    }
+    store.activeChatId = id;
+    shell.dataset.view = id == null ? 'list' : 'chat';
+    pane.setChat(id);
+    store.notify('chats');
+  };
+
+  const onKey = (ev) => {
+    if (ev.key === 'Escape' && !ev.defaultPrevented && !document.querySelector('dialog[open]') && store.activeChatId != null
+      && matchMedia('(max-width: 759px)').matches) {
+      go(null);
+    }
+  };
+
+  const unsubs = [store.on('conn', drawConn), store.on('chats', drawTitle)];
+  window.addEventListener('hashchange', route);
+  document.addEventListener('keydown', onKey);
+  const stopSignedOut = onSignedOut(() => {
+    if (app) showAuth('Your session has ended. Please sign in again.');
+  });
+
+  app = {
+    pane,
+    route,
+    destroy() {
+      client.stop();
+      list.destroy();
+      pane.destroy();
+      for (const u of unsubs) u();
+      stopSignedOut();
+      window.removeEventListener('hashchange', route);
+      document.removeEventListener('keydown', onKey);
+      clearTimeout(bannerTimer);
+      for (const d of document.querySelectorAll('dialog')) d.remove();
+    },
+  };
+  root.replaceChildren(shell);
+  drawConn();
+  drawTitle();
+  route();
+}
+
+startApp();

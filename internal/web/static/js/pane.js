@@ -1,0 +1,329 @@
+// The message pane: header, history with upward infinite scroll, day separators, the "new
+// messages" divider, delivery marks, typing indicator and the composer.
+
+import { h, icon, reconcile } from './dom.js';
+import { avatar } from './avatar.js';
+import { dayKey, dayLabel, fullTime, hue, plural, systemText, timeOf } from './format.js';
+import { ReadTracker, windowActive } from './reading.js';
+import { who } from './chatlist.js';
+import { membersDialog, readByDialog } from './members.js';
+import { mountComposer } from './composer.js';
+
+const RUN_GAP = 5 * 60 * 1000;
+const LOAD_OLDER_AT = 300;
+
+function typingSentence(store, ids) {
+  const names = ids.map((id) => store.name(id) || 'Someone');
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+/** mountPane renders the pane into el; back() returns to the list on narrow screens. */
+export function mountPane(ctx, el, { back }) {
+  const { store, client } = ctx;
+  let chatId = null;
+  let openReadSeq = 0;
+  let dividerSeq = null;
+  let dividerDone = false;
+  let initialScroll = true;
+  let stickToBottom = false;
+
+  const empty = h('div', { class: 'pane-empty' },
+    h('div', { class: 'empty-art' }, icon('chat')),
+    h('h2', { text: 'Your messages' }),
+    h('p', { text: 'Pick a chat from the list, or start a new one.' }));
+
+  const backBtn = h('button', { type: 'button', class: 'icon-btn back-btn', 'aria-label': 'Back to chats', onclick: () => back() }, icon('back'));
+  const headAvatar = h('span', { class: 'head-avatar' });
+  const title = h('h2', { class: 'pane-title', id: 'pane-title', 'data-testid': 'pane-title' });
+  const subtitle = h('p', { class: 'pane-sub', 'data-testid': 'pane-sub' });
+  const inviteBtn = h('button', {
+    type: 'button', class: 'icon-btn', 'aria-label': 'Invite people', title: 'Invite people', 'data-testid': 'invite-button',
+    onclick: () => membersDialog(ctx, chatId, { focusInvite: true }),
+  }, icon('userPlus'));
+  const membersBtn = h('button', {
+    type: 'button', class: 'icon-btn', 'aria-label': 'Members', title: 'Members', 'data-testid': 'members-button',
+    onclick: () => membersDialog(ctx, chatId),
+  }, icon('users'));
+  const header = h('header', { class: 'pane-head' }, backBtn, headAvatar,
+    h('div', { class: 'title-text' }, title, subtitle), h('div', { class: 'head-actions' }, inviteBtn, membersBtn));
+
+  const top = h('div', { class: 'history-status', 'data-testid': 'history-status' });
+  const list = h('div', { class: 'msg-list' });
+  const scroller = h('div', { class: 'scroller', role: 'log', 'aria-label': 'Messages', tabindex: '0', 'data-testid': 'messages' },
+    h('div', { class: 'scroll-inner' }, top, list));
+  const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true, onclick: () => toBottom(true) }, icon('down'));
+  const typingLine = h('div', { class: 'typing-line', 'data-testid': 'typing', 'aria-live': 'polite' });
+  const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; } });
+  const view = h('section', { class: 'pane-chat', 'aria-labelledby': 'pane-title' },
+    header, h('div', { class: 'scroll-wrap' }, scroller, jump), typingLine, composer.el);
+
+  const tracker = new ReadTracker(scroller, (seq) => {
+    if (chatId != null) client.markRead(chatId, seq);
+  });
+
+  const fromBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
+  const toBottom = (smooth) => {
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
+  };
+
+  scroller.addEventListener('scroll', () => {
+    jump.hidden = fromBottom() < 400;
+    maybeLoadOlder();
+  }, { passive: true });
+
+  function maybeLoadOlder() {
+    const box = store.messages.get(chatId);
+    if (box?.loaded && box.hasOlder && !box.loadingOlder && scroller.scrollTop < LOAD_OLDER_AT) client.loadOlder(chatId);
+  }
+
+  function setChat(id) {
+    if (id === chatId) return;
+    composer.switchTo(chatId, id);
+    chatId = id;
+    tracker.reset();
+    list.replaceChildren();
+    initialScroll = true;
+    dividerSeq = null;
+    dividerDone = false;
+    if (id == null) {
+      el.replaceChildren(empty);
+      return;
+    }
+    openReadSeq = store.chats.get(id)?.my_last_read_seq || 0;
+    el.replaceChildren(view);
+    client.openHistory(id);
+    client.loadDetail(id);
+    render();
+    if (!matchMedia('(pointer: coarse)').matches) composer.focus();
+  }
+
+  /** A message from someone else that arrives unseen marks where the unread part starts. */
+  function onMessage(msg) {
+    if (msg.chat_id !== chatId || msg.sender_id === store.me.id || msg.kind !== 'text') return;
+    if (dividerDone && dividerSeq == null && !windowActive()) dividerSeq = msg.seq;
+  }
+
+  function renderHeader(chat) {
+    title.textContent = chat.title;
+    const peer = chat.kind === 'private' ? chat.peer : null;
+    headAvatar.replaceChildren(peer
+      ? avatar(peer.id, chat.title, { online: store.isOnline(peer.id) })
+      : avatar(chat.id, chat.title, { group: true }));
+    if (peer) {
+      const on = store.isOnline(peer.id);
+      subtitle.textContent = on ? 'online' : 'offline';
+      subtitle.classList.toggle('is-online', on);
+    } else {
+      const mems = store.members.get(chat.id);
+      const parts = [plural(mems ? mems.size : chat.member_count, 'member')];
+      if (mems) {
+        const on = [...mems.keys()].filter((id) => id !== store.me.id && store.isOnline(id)).length;
+        if (on) parts.push(`${on} online`);
+      }
+      if (chat.public) parts.push('public');
+      subtitle.textContent = parts.join(' · ');
+      subtitle.classList.remove('is-online');
+    }
+    inviteBtn.hidden = chat.kind !== 'group';
+    membersBtn.setAttribute('aria-label', chat.kind === 'group' ? 'Members' : 'Contact info');
+  }
+
+  function statusEl(chat, m) {
+    if (m.pending) {
+      if (m.pending.state === 'failed') return h('span', { class: 'status failed', 'data-testid': 'msg-status', dataset: { state: 'failed' }, text: 'Not sent' });
+      return h('span', { class: 'status sending', 'data-testid': 'msg-status', dataset: { state: 'sending' }, text: 'Sending…' });
+    }
+    const read = m.seq <= (chat.read_all_seq || 0);
+    const props = {
+      class: `status ${read ? 'read' : 'sent'}`, 'data-testid': 'msg-status', dataset: { state: read ? 'read' : 'sent' },
+      title: read ? 'Read by everyone' : 'Sent',
+    };
+    const marks = read ? '✓✓' : '✓';
+    if (chat.kind === 'group') {
+      return h('button', { ...props, type: 'button', 'aria-label': `${read ? 'Read by everyone' : 'Sent'}. Show who has read it`, onclick: () => readByDialog(ctx, chat.id, m) }, marks);
+    }
+    return h('span', { ...props, role: 'img', 'aria-label': read ? 'Read' : 'Sent' }, marks);
+  }
+
+  function messageItem(chat, m, cont) {
+    const mine = m.sender_id === store.me.id;
+    const group = chat.kind === 'group';
+    const state = m.pending ? m.pending.state : m.seq <= (chat.read_all_seq || 0) ? 'read' : 'sent';
+    const senderName = store.name(m.sender_id) || '…';
+    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || ''].join('|');
+    const fill = (el) => {
+      if (el.sig === sig) return;
+      el.sig = sig;
+      el.className = `msg ${mine ? 'mine' : 'theirs'}${cont ? ' cont' : ''}${m.pending ? ' pending' : ''}`;
+      if (m.seq) el.dataset.seq = String(m.seq);
+      else delete el.dataset.seq;
+      el.dataset.own = String(mine);
+      el.dataset.senderId = String(m.sender_id ?? '');
+      if (m.client_id) el.dataset.clientId = m.client_id;
+      const bubble = h('div', { class: 'bubble' },
+        group && !mine && !cont ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
+        h('div', { class: 'text', 'data-testid': 'message-text', text: m.body }),
+        h('span', { class: 'meta' },
+          h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: timeOf(m.created_at) }),
+          mine ? statusEl(chat, m) : null));
+      const sender = bubble.querySelector('.sender');
+      if (sender) sender.style.setProperty('--hue', String(Math.round(hue(m.sender_id))));
+      const kids = [];
+      if (group && !mine) kids.push(cont ? h('span', { class: 'msg-avatar spacer' }) : h('span', { class: 'msg-avatar' }, avatar(m.sender_id, senderName, { size: 'xs' })));
+      kids.push(bubble);
+      if (m.pending?.state === 'failed') {
+        kids.push(h('div', { class: 'failed-row', role: 'alert' },
+          h('span', { text: m.pending.error || 'Not sent.' }),
+          h('button', { type: 'button', class: 'link', 'data-testid': 'retry', text: 'Retry', onclick: () => client.retry(m.client_id) }),
+          h('button', { type: 'button', class: 'link muted', text: 'Delete', onclick: () => client.discard(m.client_id) })));
+      }
+      el.replaceChildren(...kids);
+    };
+    return {
+      key: mine && m.client_id ? `c:${m.client_id}` : `s:${m.seq}`,
+      create: () => {
+        const el = h('div', { 'data-testid': 'message' });
+        fill(el);
+        return el;
+      },
+      update: fill,
+    };
+  }
+
+  function systemItem(m) {
+    const text = systemText(m.event, (id) => who(store, id));
+    const fill = (el) => {
+      if (el.sig === text) return;
+      el.sig = text;
+      el.replaceChildren(h('span', { text }), h('time', { datetime: m.created_at, title: fullTime(m.created_at), class: 'sr-only', text: timeOf(m.created_at) }));
+    };
+    return {
+      key: `s:${m.seq}`,
+      create: () => {
+        const el = h('div', { class: 'system-note', 'data-testid': 'system-message', dataset: { seq: m.seq } });
+        fill(el);
+        return el;
+      },
+      update: fill,
+    };
+  }
+
+  function dayItem(iso) {
+    const label = dayLabel(iso);
+    return {
+      key: `d:${dayKey(iso)}`,
+      create: () => h('div', { class: 'day-sep', role: 'separator', 'aria-label': label }, h('span', { text: label })),
+      update: (el) => {
+        if (el.firstChild.textContent !== label) {
+          el.firstChild.textContent = label;
+          el.setAttribute('aria-label', label);
+        }
+      },
+    };
+  }
+
+  function buildItems(chat, box) {
+    const me = store.me.id;
+    const pending = store.pendingOf(chat.id)
+      .sort((a, b) => a.created_at.localeCompare(b.created_at))
+      .map((p) => ({ pending: p, sender_id: me, kind: 'text', body: p.body, created_at: p.created_at, client_id: p.client_id }));
+    const items = [];
+    let prevDay = null;
+    let prev = null;
+    for (const m of [...box.list(), ...pending]) {
+      const day = dayKey(m.created_at);
+      if (day !== prevDay) {
+        items.push(dayItem(m.created_at));
+        prevDay = day;
+        prev = null;
+      }
+      if (dividerSeq && m.seq === dividerSeq) {
+        items.push({ key: 'unread', create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: 'New messages' })) });
+        prev = null;
+      }
+      if (m.kind === 'system') {
+        items.push(systemItem(m));
+        prev = null;
+        continue;
+      }
+      const cont = !!prev && prev.sender_id === m.sender_id && Date.parse(m.created_at) - Date.parse(prev.created_at) < RUN_GAP;
+      items.push(messageItem(chat, m, cont));
+      prev = m;
+    }
+    return items;
+  }
+
+  function render() {
+    if (chatId == null) return;
+    const chat = store.chats.get(chatId);
+    if (!chat) return;
+    renderHeader(chat);
+    const typists = store.typists(chat.id);
+    typingLine.textContent = typists.length ? typingSentence(store, typists) : '';
+    typingLine.classList.toggle('on', typists.length > 0);
+
+    const box = store.messages.get(chatId);
+    if (!box) {
+      list.replaceChildren();
+      top.replaceChildren(h('span', { text: 'Could not load the messages. ' }),
+        h('button', { type: 'button', class: 'link', text: 'Try again', onclick: () => client.openHistory(chatId) }));
+      return;
+    }
+    if (!box.loaded) {
+      top.replaceChildren(h('span', { class: 'spinner', text: 'Loading messages…' }));
+      return;
+    }
+    if (box.loadingOlder) top.replaceChildren(h('span', { class: 'spinner', text: 'Loading earlier messages…' }));
+    else if (!box.hasOlder) top.replaceChildren(h('span', { class: 'beginning', text: chat.kind === 'group' ? 'This is the beginning of the group.' : 'This is the beginning of your conversation.' }));
+    else top.replaceChildren();
+
+    if (!dividerDone) {
+      dividerDone = true;
+      const first = box.list().find((m) => m.seq > openReadSeq && m.kind === 'text' && m.sender_id !== store.me.id);
+      dividerSeq = first ? first.seq : null;
+    }
+
+    const atBottom = fromBottom() < 80;
+    let anchor = null;
+    let anchorOffset = 0;
+    if (!atBottom && !initialScroll) {
+      for (const child of list.children) {
+        if (child.offsetTop + child.offsetHeight > scroller.scrollTop) {
+          anchor = child;
+          anchorOffset = child.offsetTop - scroller.scrollTop;
+          break;
+        }
+      }
+    }
+    reconcile(list, buildItems(chat, box));
+    tracker.observe(list.querySelectorAll('[data-seq]'));
+
+    if (initialScroll) {
+      initialScroll = false;
+      const divider = list.querySelector('.unread-divider');
+      if (divider) scroller.scrollTop = Math.max(0, divider.offsetTop - 40);
+      else toBottom(false);
+    } else if (stickToBottom || atBottom) {
+      toBottom(false);
+    } else if (anchor?.isConnected) {
+      scroller.scrollTop = anchor.offsetTop - anchorOffset;
+    }
+    stickToBottom = false;
+    jump.hidden = fromBottom() < 400;
+    maybeLoadOlder();
+  }
+
+  const unsubs = [store.on('pane', render), store.on('members', () => chatId != null && render())];
+  el.replaceChildren(empty);
+  return {
+    setChat,
+    onMessage,
+    focusComposer: () => composer.focus(),
+    destroy() {
+      tracker.destroy();
+      for (const u of unsubs) u();
+    },
+  };
+}

@@ -1,0 +1,204 @@
+// The client's state: chats, loaded messages, unsent messages, members, presence and typing.
+// Views subscribe to topics and re-render once per batch of changes.
+
+const TYPING_MS = 5000;
+
+/** Messages of one chat that the client has loaded: contiguous from some seq up to the newest. */
+export class ChatMessages {
+  constructor() {
+    this.bySeq = new Map();
+    this.hasOlder = true;
+    this.loaded = false;
+    this.loadingOlder = false;
+    this.sorted = null;
+  }
+  add(msg) {
+    if (this.bySeq.has(msg.seq)) return false;
+    this.bySeq.set(msg.seq, msg);
+    this.sorted = null;
+    return true;
+  }
+  list() {
+    if (!this.sorted) this.sorted = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
+    return this.sorted;
+  }
+  get oldest() {
+    const l = this.list();
+    return l.length ? l[0].seq : 0;
+  }
+  get newest() {
+    const l = this.list();
+    return l.length ? l[l.length - 1].seq : 0;
+  }
+  /** firstMissing is the smallest seq absent between the oldest and newest loaded, or 0. */
+  firstMissing() {
+    const l = this.list();
+    for (let i = 1; i < l.length; i++) if (l[i].seq !== l[i - 1].seq + 1) return l[i - 1].seq + 1;
+    return 0;
+  }
+}
+
+export class Store {
+  constructor() {
+    this.reset();
+    this.subs = new Map();
+    this.dirty = new Set();
+    this.flushing = false;
+  }
+
+  reset() {
+    this.me = null;
+    this.sessionId = null;
+    this.chats = new Map(); // id -> ChatSummary (kept up to date)
+    this.members = new Map(); // chat id -> Map(user id -> member)
+    this.messages = new Map(); // chat id -> ChatMessages
+    this.pending = new Map(); // client_id -> {chat_id, client_id, body, state, error, created_at}
+    this.names = new Map(); // user id -> name
+    this.online = new Map(); // user id -> bool
+    this.typing = new Map(); // chat id -> Map(user id -> expiry ms)
+    this.seen = new Map(); // chat id -> highest seq received (the sync cursor)
+    this.conn = 'closed';
+    this.activeChatId = null;
+  }
+
+  /** on subscribes fn to a topic: 'chats', 'pane', 'conn', 'members', 'me'. */
+  on(topic, fn) {
+    if (!this.subs.has(topic)) this.subs.set(topic, new Set());
+    this.subs.get(topic).add(fn);
+    return () => this.subs.get(topic).delete(fn);
+  }
+
+  /** notify marks topics changed; subscribers run once, after the current task. */
+  notify(...topics) {
+    for (const t of topics) this.dirty.add(t);
+    if (this.flushing) return;
+    this.flushing = true;
+    queueMicrotask(() => {
+      this.flushing = false;
+      const topicsNow = [...this.dirty];
+      this.dirty.clear();
+      for (const t of topicsNow) for (const fn of this.subs.get(t) || []) {
+        try {
+          fn();
+        } catch (err) {
+          console.error('render', t, err);
+        }
+      }
+    });
+  }
+
+  /** name is a user's display name, if known. */
+  name(id) {
+    if (this.me && id === this.me.id) return this.me.name;
+    return this.names.get(id);
+  }
+
+  isOnline(id) {
+    return this.online.get(id) === true;
+  }
+
+  setChat(summary) {
+    const old = this.chats.get(summary.id);
+    const c = { ...old, ...summary };
+    if (old) {
+      // Progress only moves forward: a stale snapshot never takes it back.
+      c.my_last_read_seq = Math.max(old.my_last_read_seq || 0, summary.my_last_read_seq || 0);
+      c.read_all_seq = Math.max(old.read_all_seq || 0, summary.read_all_seq || 0);
+      if ((old.last_seq || 0) > (summary.last_seq || 0)) {
+        c.last_seq = old.last_seq;
+        c.last_message = old.last_message;
+        c.unread_count = old.unread_count;
+      }
+      if ((old.my_last_read_seq || 0) > (summary.my_last_read_seq || 0)) c.unread_count = old.unread_count;
+    }
+    delete c.members;
+    this.chats.set(c.id, c);
+    if (c.peer) {
+      this.names.set(c.peer.id, c.peer.name);
+      this.online.set(c.peer.id, !!c.peer.online);
+    }
+    if (!this.seen.has(c.id)) this.seen.set(c.id, c.last_seq || 0);
+    if (summary.members) this.setMembers(c.id, summary.members);
+    this.notify('chats', 'pane');
+    return c;
+  }
+
+  removeChat(id) {
+    this.chats.delete(id);
+    this.members.delete(id);
+    this.messages.delete(id);
+    this.typing.delete(id);
+    this.seen.delete(id);
+    for (const [cid, p] of this.pending) if (p.chat_id === id) this.pending.delete(cid);
+    this.notify('chats', 'pane', 'members');
+  }
+
+  setMembers(chatId, list) {
+    const m = new Map();
+    for (const mem of list) {
+      m.set(mem.id, { ...mem });
+      this.names.set(mem.id, mem.name);
+      this.online.set(mem.id, !!mem.online);
+    }
+    this.members.set(chatId, m);
+    this.notify('members', 'pane');
+  }
+
+  /** sortedChats lists chats by latest activity, newest first. */
+  sortedChats() {
+    const at = (c) => Date.parse(c.last_message?.created_at || c.created_at) || 0;
+    return [...this.chats.values()].sort((a, b) => at(b) - at(a) || b.id - a.id);
+  }
+
+  messagesOf(chatId) {
+    let m = this.messages.get(chatId);
+    if (!m) {
+      m = new ChatMessages();
+      this.messages.set(chatId, m);
+    }
+    return m;
+  }
+
+  pendingOf(chatId) {
+    return [...this.pending.values()].filter((p) => p.chat_id === chatId);
+  }
+
+  setTyping(chatId, userId) {
+    if (!this.typing.has(chatId)) this.typing.set(chatId, new Map());
+    this.typing.get(chatId).set(userId, Date.now() + TYPING_MS);
+    this.notify('chats', 'pane');
+  }
+
+  clearTyping(chatId, userId) {
+    const t = this.typing.get(chatId);
+    if (t && t.delete(userId)) this.notify('chats', 'pane');
+  }
+
+  /** typists lists who is typing in a chat now. */
+  typists(chatId) {
+    const t = this.typing.get(chatId);
+    if (!t) return [];
+    const now = Date.now();
+    const ids = [];
+    for (const [id, exp] of t) {
+      if (exp > now) ids.push(id);
+      else t.delete(id);
+    }
+    return ids;
+  }
+
+  /** expireTyping drops typing states that ran out; returns whether any did. */
+  expireTyping() {
+    let changed = false;
+    const now = Date.now();
+    for (const t of this.typing.values()) {
+      for (const [id, exp] of t) {
+        if (exp <= now) {
+          t.delete(id);
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.notify('chats', 'pane');
+  }
+}
