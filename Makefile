@@ -32,3 +32,50 @@ fmt:
 
 clean:
 	rm -rf bin data test-output
+
+# The scaled topology on this machine, without Docker: N chatd (CLUSTER_N=3) on 127.0.0.1:18081..,
+# local PostgreSQL (database chat_cluster) and Redis (prefix chat-cluster), nginx on
+# 127.0.0.1:8080 from a config generated in CLUSTER_DIR (/tmp/chat-cluster). See docs/SCALING.md.
+.PHONY: cluster cluster-down cluster-logs cluster-status
+
+## cluster: start (or complete) the local cluster; running it again starts no duplicates
+cluster:
+	bash scripts/cluster.sh up
+
+## cluster-down: stop the local cluster (instances say 1012 to their clients)
+cluster-down:
+	bash scripts/cluster.sh down
+
+## cluster-logs: follow the instances' and nginx's logs
+cluster-logs:
+	bash scripts/cluster.sh logs -f
+
+## cluster-status: which processes run, their readiness, Redis channels and users online
+cluster-status:
+	bash scripts/cluster.sh status
+
+# Load tests: cmd/chatbench against the local cluster; see docs/PERFORMANCE.md.
+.PHONY: bench bench-smoke
+
+## bench: the standard load suite (starts the cluster if needed); results in bench/results, tables in docs/PERFORMANCE.md
+bench:
+	bash bench/run.sh
+
+## bench-smoke: a few seconds of tiny load on an embedded instance; fails on any lost or duplicated delivery
+bench-smoke:
+	bash bench/run.sh smoke
+
+# Fuzzing (docs/SECURITY.md): `make test` runs every target's seeds and testdata/fuzz corpus;
+# this runs the fuzzer itself for FUZZTIME per target. A failing input lands in the package's
+# testdata/fuzz/<target>/ and stays there as a regression test.
+FUZZTIME ?= 10s
+FUZZ = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+.PHONY: fuzz
+
+## fuzz: run each fuzz target for FUZZTIME (default 10s): WebSocket frames and sync cursors, HTTP bodies, JWTs, input rules
+fuzz:
+	$(FUZZ) -fuzz '^FuzzFrame$$' ./internal/hub
+	$(FUZZ) -fuzz '^FuzzSyncCursors$$' ./internal/hub
+	$(FUZZ) -fuzz '^FuzzRequestBody$$' ./internal/httpapi
+	$(FUZZ) -fuzz '^FuzzVerify$$' ./internal/auth
+	$(FUZZ) -fuzz '^FuzzValidation$$' ./internal/chat
