@@ -2,9 +2,11 @@ package chat
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wschat/chat/internal/auth"
 )
@@ -56,7 +58,10 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 	if ok, wait := s.signupByAddr.Allow(in.Addr, s.now()); !ok {
 		return User{}, Credentials{}, rateLimited(wait)
 	}
-	hash, err := auth.HashPassword(in.Password, s.opts.PasswordParams)
+	var hash string
+	if err := s.hashing(ctx, func() { hash, err = auth.HashPassword(in.Password, s.opts.PasswordParams) }); err != nil {
+		return User{}, Credentials{}, err
+	}
 	if err != nil {
 		return User{}, Credentials{}, err
 	}
@@ -79,10 +84,12 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, erro
 	if ok, wait := s.loginByAddr.Allow(in.Addr, now); !ok {
 		return User{}, Credentials{}, rateLimited(wait)
 	}
-	if ok, wait := s.loginByEmail.Peek(email, now); !ok {
+	emailKey := limiterKey(email)
+	if ok, wait := s.loginByEmail.Peek(emailKey, now); !ok {
 		return User{}, Credentials{}, rateLimited(wait)
 	}
-	if len(in.Password) > 4*MaxPasswordChars || len(email) > 4*MaxEmailChars {
+	// An email no account can have (PostgreSQL refuses NUL and invalid UTF-8) is just wrong.
+	if len(in.Password) > 4*MaxPasswordChars || len(email) > 4*MaxEmailChars || !utf8.ValidString(email) || strings.IndexByte(email, 0) >= 0 {
 		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
 	}
 	u, err := s.store.UserByEmail(ctx, email)
@@ -92,17 +99,41 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, erro
 	} else if err != nil {
 		return User{}, Credentials{}, storeErr(err, "load user by email")
 	}
-	ok, herr := auth.CheckPassword(hash, in.Password)
+	var ok bool
+	var herr error
+	if err := s.hashing(ctx, func() { ok, herr = auth.CheckPassword(hash, in.Password) }); err != nil {
+		return User{}, Credentials{}, err
+	}
 	if herr != nil {
 		s.log.Error("stored password hash is malformed", "user_id", u.ID, "err", herr)
 	}
 	if err != nil || !ok {
-		s.loginByEmail.Allow(email, now)
+		s.loginByEmail.Allow(emailKey, now)
 		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
 	}
-	s.loginByEmail.Reset(email)
+	s.loginByEmail.Reset(emailKey)
 	creds, err := s.startSession(ctx, u.ID, in.UserAgent)
 	return u, creds, err
+}
+
+// hashing runs fn, an argon2id computation, in one of the service's hash slots, waiting for a
+// free one as long as ctx allows.
+func (s *Service) hashing(ctx context.Context, fn func()) error {
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return &Error{Code: CodeUnavailable, Message: "the server is busy; try again"}
+	}
+	defer func() { <-s.hashSlots }()
+	fn()
+	return nil
+}
+
+// limiterKey is the login limiter's key for an email: a fixed-size digest, so that the
+// limiter's table stays small however long the attempted addresses are.
+func limiterKey(email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return string(sum[:16])
 }
 
 func (s *Service) startSession(ctx context.Context, userID int64, userAgent string) (Credentials, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -15,13 +16,59 @@ import (
 
 // Options configure a Service. Zero values mean the defaults of PRODUCT.md.
 type Options struct {
-	Signup         bool
-	RateLimits     bool
+	Signup     bool
+	RateLimits bool
+	// Limits shape the rate limiters (when RateLimits is on) and cap group sizes; zero fields
+	// take DefaultLimits.
+	Limits         Limits
 	RefreshTTL     time.Duration
 	PasswordParams auth.PasswordParams
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
+
+// Limits are the service's abuse limits (docs/SECURITY.md lists them all).
+type Limits struct {
+	LoginPerAddr       limit.Rate // login attempts per client address
+	LoginFailsPerEmail limit.Rate // failed logins per email; a success resets it
+	SignupsPerAddr     limit.Rate // accounts created per client address
+	SendsPerUser       limit.Rate // messages sent per user, over HTTP and WebSocket together
+	// ChatsPerUser limits the membership changes a user makes: groups created, private chats
+	// opened, invitations and joins (an invitation needs no consent, so it must not flood).
+	ChatsPerUser limit.Rate
+	// GroupMembers caps a group's members. The store enforces it when members join; give the
+	// store the same value (store.Options.MaxGroupMembers).
+	GroupMembers int
+}
+
+// DefaultLimits are the limits of docs/API-NOTES.md.
+var DefaultLimits = Limits{
+	LoginPerAddr:       limit.Rate{Burst: 30, Per: 30 * time.Second}, // 30 at once, then one a second
+	LoginFailsPerEmail: limit.Rate{Burst: 10, Per: 5 * time.Minute},  // 10 failures, then one per 30 s
+	SignupsPerAddr:     limit.Rate{Burst: 10, Per: time.Hour},
+	SendsPerUser:       limit.Rate{Burst: 40, Per: 2 * time.Second}, // 40 at once, then 20 a second
+	ChatsPerUser:       limit.Rate{Burst: 30, Per: time.Minute},
+	GroupMembers:       MaxGroupMembers,
+}
+
+func (l *Limits) defaults() {
+	rate := func(r *limit.Rate, def limit.Rate) {
+		if r.Burst <= 0 || r.Per <= 0 {
+			*r = def
+		}
+	}
+	rate(&l.LoginPerAddr, DefaultLimits.LoginPerAddr)
+	rate(&l.LoginFailsPerEmail, DefaultLimits.LoginFailsPerEmail)
+	rate(&l.SignupsPerAddr, DefaultLimits.SignupsPerAddr)
+	rate(&l.SendsPerUser, DefaultLimits.SendsPerUser)
+	rate(&l.ChatsPerUser, DefaultLimits.ChatsPerUser)
+	if l.GroupMembers <= 0 {
+		l.GroupMembers = DefaultLimits.GroupMembers
+	}
+}
+
+// limiterKeys caps the keys each rate limiter remembers.
+const limiterKeys = 100_000
 
 // Service is the chat's rules: who may do what, in which order things are stored and which
 // events follow. HTTP handlers and the WebSocket endpoint call it; it writes through a Store and
@@ -38,9 +85,13 @@ type Service struct {
 	loginByAddr  *limit.Limiter
 	signupByAddr *limit.Limiter
 	sendByUser   *limit.Limiter
+	chatsByUser  *limit.Limiter
 	typingGate   *limit.Limiter
 
 	dummyHash string
+	// hashSlots bounds the argon2id computations running at once: each takes the cost's memory
+	// (19 MiB by default), so a burst of logins must queue rather than exhaust memory.
+	hashSlots chan struct{}
 }
 
 // Principal is an authenticated caller: a user on one session (device).
@@ -64,6 +115,7 @@ func NewService(store Store, tokens *auth.Tokens, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Limits.defaults()
 	s := &Service{
 		store:    store,
 		tokens:   tokens,
@@ -72,13 +124,15 @@ func NewService(store Store, tokens *auth.Tokens, opts Options) *Service {
 		opts:     opts,
 		log:      opts.Logger,
 		// Typing events are ephemeral: at most one per user and chat every 2 s (API.md).
-		typingGate: limit.New(0.5, 1, 100_000),
+		typingGate: limit.New(0.5, 1, limiterKeys),
+		hashSlots:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
-	if opts.RateLimits {
-		s.loginByEmail = limit.New(10.0/300, 10, 100_000) // 10 failures, then one per 30 s
-		s.loginByAddr = limit.New(1, 30, 100_000)         // 30 at once, then one per second
-		s.signupByAddr = limit.New(10.0/3600, 10, 100_000)
-		s.sendByUser = limit.New(20, 40, 100_000)
+	if l := opts.Limits; opts.RateLimits {
+		s.loginByEmail = limit.NewRate(l.LoginFailsPerEmail, limiterKeys)
+		s.loginByAddr = limit.NewRate(l.LoginPerAddr, limiterKeys)
+		s.signupByAddr = limit.NewRate(l.SignupsPerAddr, limiterKeys)
+		s.sendByUser = limit.NewRate(l.SendsPerUser, limiterKeys)
+		s.chatsByUser = limit.NewRate(l.ChatsPerUser, limiterKeys)
 	}
 	// A hash to check unknown emails against, so that they take as long as wrong passwords.
 	s.dummyHash, _ = auth.HashPassword("dummy password", opts.PasswordParams)
@@ -290,8 +344,11 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, pu
 			ids = append(ids, id)
 		}
 	}
-	if len(ids)+1 > MaxGroupMembers {
-		return ChatDetail{}, Invalid("body.member_ids", "a group has at most %d members", MaxGroupMembers)
+	if len(ids)+1 > s.opts.Limits.GroupMembers {
+		return ChatDetail{}, Invalid("body.member_ids", "a group has at most %d members", s.opts.Limits.GroupMembers)
+	}
+	if err := s.allowChatChange(p); err != nil {
+		return ChatDetail{}, err
 	}
 	id, err := s.store.CreateGroup(ctx, NewGroup{CreatorID: p.UserID, Title: title, Public: public, MemberIDs: ids, Now: s.now()})
 	if errors.Is(err, ErrUnknownUser) {
@@ -317,6 +374,9 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 	other := memberIDs[0]
 	if other == p.UserID {
 		return ChatDetail{}, false, Invalid("body.member_ids", "a private chat needs another user than yourself")
+	}
+	if err := s.allowChatChange(p); err != nil {
+		return ChatDetail{}, false, err
 	}
 	id, created, err := s.store.CreatePrivate(ctx, p.UserID, other, s.now())
 	if errors.Is(err, ErrUnknownUser) {
@@ -363,6 +423,14 @@ func (s *Service) announceChat(ctx context.Context, d ChatDetail, userIDs []int6
 	}
 }
 
+// allowChatChange takes one of the caller's membership changes from the rate limiter.
+func (s *Service) allowChatChange(p Principal) error {
+	if ok, wait := s.chatsByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
+		return rateLimited(wait)
+	}
+	return nil
+}
+
 // Discover finds public groups the caller is not in, by title.
 func (s *Service) Discover(ctx context.Context, p Principal, query string) ([]DiscoveredChat, error) {
 	if err := checkText("query.q", query, 0, MaxTitleChars, true); err != nil {
@@ -381,6 +449,9 @@ func (s *Service) Invite(ctx context.Context, p Principal, chatID, userID int64)
 	if c.Kind == KindPrivate {
 		return ChatDetail{}, Errorf(CodePrivateChat, "nobody can be invited to a private chat")
 	}
+	if err := s.allowChatChange(p); err != nil {
+		return ChatDetail{}, err
+	}
 	return s.addMember(ctx, p, chatID, userID, SysMemberInvited)
 }
 
@@ -396,6 +467,9 @@ func (s *Service) Join(ctx context.Context, p Principal, chatID int64) (ChatDeta
 	if c.IsMember {
 		return ChatDetail{}, Errorf(CodeAlreadyMember, "you are already a member of chat %d", chatID)
 	}
+	if err := s.allowChatChange(p); err != nil {
+		return ChatDetail{}, err
+	}
 	return s.addMember(ctx, p, chatID, p.UserID, SysMemberJoined)
 }
 
@@ -409,7 +483,7 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 	case errors.Is(err, ErrPrivateChat):
 		return ChatDetail{}, Errorf(CodePrivateChat, "nobody can be invited to a private chat")
 	case errors.Is(err, ErrChatFull):
-		return ChatDetail{}, Errorf(CodeForbidden, "chat %d has reached %d members", chatID, MaxGroupMembers)
+		return ChatDetail{}, Errorf(CodeForbidden, "chat %d has reached %d members", chatID, s.opts.Limits.GroupMembers)
 	case errors.Is(err, ErrNotMember):
 		return ChatDetail{}, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
 	case err != nil:

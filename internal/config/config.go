@@ -13,8 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wschat/chat/internal/limit"
 )
 
 // Config is everything the server can be told.
@@ -39,6 +42,21 @@ type Config struct {
 	PprofAddr      string
 	ShutdownGrace  time.Duration
 	PasswordCost   string // "default", or "test" for cheap hashes in test runs
+	Limits         Limits
+}
+
+// Limits are the abuse limits an operator may tune (docs/SECURITY.md lists every limit).
+// Rates are token buckets written "N/period": N at once, refilled at N per period.
+type Limits struct {
+	LoginPerAddr       limit.Rate
+	LoginFailsPerEmail limit.Rate
+	SignupsPerAddr     limit.Rate
+	SendsPerUser       limit.Rate
+	ChatsPerUser       limit.Rate
+	WSFrames           limit.Rate // frames a WebSocket connection may send
+	WSConnsPerUser     int        // WebSocket connections of one user on one instance
+	WSQueue            int        // frames queued for a slow client before it is dropped (1013)
+	GroupMembers       int
 }
 
 // Embedded reports whether the server runs the single-node default (SQLite, no Redis).
@@ -80,6 +98,15 @@ var settings = []setting{
 	{"CHAT_PPROF_ADDR", "pprof-addr", "", "serve pprof on this local address (off when empty)"},
 	{"CHAT_SHUTDOWN_GRACE", "shutdown-grace", "10s", "how long a graceful shutdown may take"},
 	{"CHAT_PASSWORD_COST", "password-cost", "default", "argon2id cost of new password hashes: default (19 MiB, 2 passes) or test (cheap; never in production)"},
+	{"CHAT_LIMIT_LOGIN_ADDR", "limit-login-addr", "30/30s", "login attempts per client address, N/period: N at once, refilled at N per period"},
+	{"CHAT_LIMIT_LOGIN_EMAIL", "limit-login-email", "10/5m", "failed logins per email, N/period"},
+	{"CHAT_LIMIT_SIGNUP_ADDR", "limit-signup-addr", "10/1h", "sign-ups per client address, N/period"},
+	{"CHAT_LIMIT_SEND_USER", "limit-send-user", "40/2s", "messages sent per user, N/period"},
+	{"CHAT_LIMIT_CHATS_USER", "limit-chats-user", "30/1m", "groups created, private chats opened, invitations and joins per user, N/period"},
+	{"CHAT_LIMIT_WS_FRAMES", "limit-ws-frames", "200/4s", "frames per WebSocket connection, N/period (always on)"},
+	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
+	{"CHAT_LIMIT_WS_QUEUE", "limit-ws-queue", "1024", "frames queued for a slow WebSocket client before it is closed with 1013"},
+	{"CHAT_LIMIT_GROUP_MEMBERS", "limit-group-members", "10000", "members per group"},
 }
 
 // Load reads the settings from getenv, then args (flags) override them.
@@ -165,6 +192,29 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		}
 		c.TrustedProxies = append(c.TrustedProxies, pfx)
 	}
+	rate := func(env string, dst *limit.Rate) {
+		r, err := limit.ParseRate(get(env))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", env, err))
+		}
+		*dst = r
+	}
+	count := func(env string, dst *int) {
+		n, err := strconv.Atoi(get(env))
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive number", env, get(env)))
+		}
+		*dst = n
+	}
+	rate("CHAT_LIMIT_LOGIN_ADDR", &c.Limits.LoginPerAddr)
+	rate("CHAT_LIMIT_LOGIN_EMAIL", &c.Limits.LoginFailsPerEmail)
+	rate("CHAT_LIMIT_SIGNUP_ADDR", &c.Limits.SignupsPerAddr)
+	rate("CHAT_LIMIT_SEND_USER", &c.Limits.SendsPerUser)
+	rate("CHAT_LIMIT_CHATS_USER", &c.Limits.ChatsPerUser)
+	rate("CHAT_LIMIT_WS_FRAMES", &c.Limits.WSFrames)
+	count("CHAT_LIMIT_WS_CONNS", &c.Limits.WSConnsPerUser)
+	count("CHAT_LIMIT_WS_QUEUE", &c.Limits.WSQueue)
+	count("CHAT_LIMIT_GROUP_MEMBERS", &c.Limits.GroupMembers)
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_ADDR=%q: %w", c.Addr, err))
 	}
@@ -220,14 +270,43 @@ func (c Config) Secrets() ([][]byte, error) {
 			return nil, err
 		}
 	}
-	if len(secret) < 32 {
-		return nil, fmt.Errorf("CHAT_JWT_SECRET is %d bytes; use at least 32 (e.g. openssl rand -hex 32)", len(secret))
+	if err := checkSecret("CHAT_JWT_SECRET", secret); err != nil {
+		return nil, err
 	}
 	out := [][]byte{[]byte(secret)}
-	for _, s := range c.JWTOldSecrets {
+	for i, s := range c.JWTOldSecrets {
+		if err := checkSecret(fmt.Sprintf("CHAT_JWT_OLD_SECRETS entry %d", i+1), s); err != nil {
+			return nil, err
+		}
 		out = append(out, []byte(s))
 	}
 	return out, nil
+}
+
+// placeholders are words of the example secrets in documentation and .env.example files: a
+// server keyed with a published value would accept anyone's forged tokens.
+var placeholders = []string{"change-me", "changeme", "change_me", "replace-me", "replaceme", "replace_me",
+	"example", "placeholder", "your-secret", "your_secret", "yoursecret", "insecure"}
+
+// checkSecret refuses a JWT secret that is short, a placeholder, or has almost no variety.
+func checkSecret(name, secret string) error {
+	if len(secret) < 32 {
+		return fmt.Errorf("%s is %d bytes; use at least 32 (e.g. openssl rand -hex 32)", name, len(secret))
+	}
+	lower := strings.ToLower(secret)
+	for _, p := range placeholders {
+		if strings.Contains(lower, p) {
+			return fmt.Errorf("%s looks like an example value (it contains %q); generate one with openssl rand -hex 32", name, p)
+		}
+	}
+	distinct := map[rune]bool{}
+	for _, r := range secret {
+		distinct[r] = true
+	}
+	if len(distinct) < 8 {
+		return fmt.Errorf("%s uses only %d distinct characters; generate one with openssl rand -hex 32", name, len(distinct))
+	}
+	return nil
 }
 
 func (c Config) generatedSecret() (string, error) {

@@ -67,8 +67,11 @@ type LoginForm struct {
 
 type refreshIn struct {
 	Cookie string `cookie:"refresh_token"`
-	// The body is optional: {refresh_token} for clients that keep the token themselves.
-	RawBody []byte
+	// The body is optional (a pointer, so huma does not require it): {refresh_token} for
+	// clients that keep the token themselves; browsers send none and use the cookie.
+	Body *struct {
+		RefreshToken string `json:"refresh_token,omitempty"`
+	}
 }
 
 type sessionOnly struct{}
@@ -112,7 +115,10 @@ func (s *Server) authRoutes() {
 			"application/json":                  {Schema: s.schema(LoginJSON{})},
 			"application/x-www-form-urlencoded": {Schema: s.schema(LoginForm{})},
 		}},
-		Responses: errorResponses(chat.CodeInvalidCredentials, chat.CodeRateLimited, chat.CodeInvalid),
+		// parseLogin validates both media types; huma would check every body against the JSON
+		// schema and answer 415 to the form.
+		SkipValidateBody: true,
+		Responses:        errorResponses(chat.CodeInvalidCredentials, chat.CodeRateLimited, chat.CodeInvalid),
 	}, func(ctx context.Context, in *loginIn) (*tokenOut, error) {
 		email, password, err := parseLogin(in.ContentType, in.RawBody)
 		if err != nil {
@@ -129,22 +135,11 @@ func (s *Server) authRoutes() {
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/v1/auth/refresh", Tags: []string{"auth"},
 		Summary:     "Rotate the refresh token",
 		Description: "Takes the refresh_token cookie (or {refresh_token}) and returns a new access token with rotated cookies. A refresh token works once: presenting a rotated one again revokes its session.",
-		RequestBody: &huma.RequestBody{Content: map[string]*huma.MediaType{"application/json": {Schema: s.schema(struct {
-			RefreshToken string `json:"refresh_token"`
-		}{})}}},
-		Responses: errorResponses(chat.CodeInvalidRefresh),
+		Responses:   errorResponses(chat.CodeInvalidRefresh),
 	}, func(ctx context.Context, in *refreshIn) (*tokenOut, error) {
 		token := in.Cookie
-		if len(in.RawBody) > 0 {
-			var b struct {
-				RefreshToken string `json:"refresh_token"`
-			}
-			if err := json.Unmarshal(in.RawBody, &b); err != nil {
-				return nil, problemFor(ctx, s.log, chat.Invalid("body", "the body must be JSON {\"refresh_token\": \"...\"}"))
-			}
-			if b.RefreshToken != "" {
-				token = b.RefreshToken
-			}
+		if in.Body != nil && in.Body.RefreshToken != "" {
+			token = in.Body.RefreshToken
 		}
 		creds, err := s.svc.Refresh(ctx, token)
 		if err != nil {

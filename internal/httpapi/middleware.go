@@ -125,6 +125,38 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// cors lets the pages of CHAT_ALLOWED_ORIGINS call the API from the browser, with credentials.
+// Any other origin gets no Access-Control-Allow-* header, so the browser keeps every answer
+// from it and refuses its preflights: CORS is closed unless an origin is listed.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.origins) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		if origin == "" || !s.origins[origin] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Add("Vary", "Access-Control-Request-Method")
+			h.Add("Vary", "Access-Control-Request-Headers")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // statusWriter remembers the status for the log line. It passes Flush and Hijack through (via
 // Unwrap and http.ResponseController) so that WebSockets work behind it.
 type statusWriter struct {

@@ -108,6 +108,15 @@ func newProblem(status int, code, detail string) *Problem {
 // idempotent, so any number of servers can share it.
 var installHumaErrors = sync.OnceFunc(func() {
 	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		for _, e := range errs {
+			// The body outgrew MaxBodyBytes (the limit of logRequests): huma calls that a failed
+			// read, 500, but it is the client's mistake.
+			var tooLarge *http.MaxBytesError
+			if errors.As(e, &tooLarge) {
+				return newProblem(http.StatusRequestEntityTooLarge, chat.CodeTooLarge,
+					fmt.Sprintf("the request body exceeds %d bytes", tooLarge.Limit))
+			}
+		}
 		p := newProblem(status, codeOf(status), msg)
 		if status >= 500 {
 			p.Detail = "internal error"

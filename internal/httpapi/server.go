@@ -85,7 +85,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, chat.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
-	s.handler = s.clientInfo(s.logRequests(securityHeaders(mux)))
+	s.handler = s.clientInfo(s.logRequests(securityHeaders(s.cors(mux))))
 	return s
 }
 

@@ -3,11 +3,41 @@
 package limit
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
+
+// Rate is the shape of a token bucket written as "N/period": N events at once, refilled at N
+// per period ("30/30s": 30 at once, then one a second).
+type Rate struct {
+	Burst int
+	Per   time.Duration
+}
+
+// ParseRate reads "N/period", e.g. "10/5m" or "40/2s".
+func ParseRate(s string) (Rate, error) {
+	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
+	burst, err := strconv.Atoi(n)
+	if !ok || err != nil || burst < 1 {
+		return Rate{}, fmt.Errorf("%q: want N/period, like 30/30s", s)
+	}
+	d, err := time.ParseDuration(per)
+	if err != nil || d <= 0 {
+		return Rate{}, fmt.Errorf("%q: want N/period, like 30/30s", s)
+	}
+	return Rate{Burst: burst, Per: d}, nil
+}
+
+// PerSecond is the refill rate.
+func (r Rate) PerSecond() float64 { return float64(r.Burst) / r.Per.Seconds() }
+
+// NewRate makes a limiter of the given shape; see New.
+func NewRate(r Rate, maxKeys int) *Limiter { return New(r.PerSecond(), r.Burst, maxKeys) }
 
 // Limiter allows Burst events at once and Rate events per second after that, per key.
 // The zero Limiter is not usable; build one with New. A nil *Limiter allows everything.

@@ -1,0 +1,173 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// TestBadInput sends malformed, hostile and out-of-range input to every kind of endpoint: the
+// answer is always a 4xx problem (never a 5xx; do checks that), with the status API.md gives.
+func TestBadInput(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		a, b := e.newUser(t, "Ann"), e.newUser(t, "Ben")
+		g := e.group(t, a, "Team", true, b)
+		e.send(t, b, g, "hello")
+		huge := `{"body":"` + strings.Repeat("x", 70<<10) + `","client_id":"huge"}`
+		const overflow = "99999999999999999999"
+		msgs := chatPath(g, "/messages")
+		const invalid, notFound, tooLarge = http.StatusUnprocessableEntity, http.StatusNotFound, http.StatusRequestEntityTooLarge
+
+		for _, tc := range []struct {
+			name string
+			r    req
+			want []int // acceptable statuses; the first is what API.md prescribes
+		}{
+			// Malformed and mistyped JSON.
+			{"malformed JSON", req{method: "POST", path: "/api/v1/chats", body: `{"kind":`}, []int{invalid}},
+			{"not an object", req{method: "POST", path: "/api/v1/chats", body: `[1,2,3]`}, []int{invalid}},
+			{"JSON null", req{method: "POST", path: "/api/v1/chats", body: `null`}, []int{invalid}},
+			{"empty body", req{method: "POST", path: "/api/v1/chats", body: ``}, []int{invalid}},
+			{"title of the wrong type", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":123}`}, []int{invalid}},
+			{"member_ids of the wrong type", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":"1,2"}`}, []int{invalid}},
+			{"member id as a float", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":[1.5]}`}, []int{invalid}},
+			{"member id overflowing", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":[` + overflow + `]}`}, []int{invalid}},
+			{"negative member id", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"private","member_ids":[-5]}`}, []int{invalid, notFound}},
+			{"body of the wrong type", req{method: "POST", path: msgs, body: `{"body":["x"],"client_id":"t1"}`}, []int{invalid}},
+			{"seq as a string", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":"1"}`}, []int{invalid}},
+			{"seq as a float", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":1.5}`}, []int{invalid}},
+			{"seq overflowing", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":` + overflow + `}`}, []int{invalid}},
+			{"negative seq", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":-1}`}, []int{invalid}},
+			{"user_id as a string", req{method: "POST", path: chatPath(g, "/members"), body: `{"user_id":"2"}`}, []int{invalid}},
+			{"user_id overflowing", req{method: "POST", path: chatPath(g, "/members"), body: `{"user_id":` + overflow + `}`}, []int{invalid}},
+			{"negative user_id", req{method: "POST", path: chatPath(g, "/members"), body: `{"user_id":-1}`}, []int{invalid, notFound}},
+			{"deeply nested JSON", req{method: "POST", path: msgs, body: strings.Repeat("[", 5000) + strings.Repeat("]", 5000)}, []int{invalid}},
+			{"JSON sent as text/plain", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x"}`, contentType: "text/plain"}, []int{http.StatusUnsupportedMediaType, invalid, http.StatusCreated}},
+			{"form sent to a JSON endpoint", req{method: "POST", path: "/api/v1/chats", body: "kind=group&title=x", contentType: "application/x-www-form-urlencoded"}, []int{http.StatusUnsupportedMediaType, invalid}},
+			{"login with a malformed body", req{method: "POST", path: loginPath, body: `{"email":`}, []int{invalid}},
+			{"login with an email of the wrong type", req{method: "POST", path: loginPath, body: `{"email":1,"password":"x"}`}, []int{invalid}},
+			{"login with a malformed form", req{method: "POST", path: loginPath, body: "username=%zz&password=x", contentType: "application/x-www-form-urlencoded"}, []int{invalid}},
+			{"login as XML", req{method: "POST", path: loginPath, body: "<login/>", contentType: "application/xml"}, []int{invalid, http.StatusUnsupportedMediaType}},
+			{"register with a malformed body", req{method: "POST", path: registerPath, body: `{"email":"a@b.c",`}, []int{invalid}},
+			{"refresh with a malformed body", req{method: "POST", path: refreshPath, body: `{"refresh_token":`}, []int{invalid, http.StatusUnauthorized}},
+			{"refresh with a token of the wrong type", req{method: "POST", path: refreshPath, body: `{"refresh_token":5}`}, []int{invalid, http.StatusUnauthorized}},
+
+			// Bodies over 64 KiB.
+			{"huge message", req{method: "POST", path: msgs, body: huge}, []int{tooLarge, invalid}},
+			{"huge login", req{method: "POST", path: loginPath, body: `{"email":"a@b.c","password":"` + strings.Repeat("p", 70<<10) + `"}`}, []int{tooLarge, invalid}},
+			{"huge register", req{method: "POST", path: registerPath, body: `{"email":"a@b.c","name":"x","password":"` + strings.Repeat("p", 70<<10) + `"}`}, []int{tooLarge, invalid}},
+			{"huge refresh", req{method: "POST", path: refreshPath, body: `{"refresh_token":"` + strings.Repeat("r", 70<<10) + `"}`}, []int{tooLarge, invalid}},
+			{"huge group", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"` + strings.Repeat("t", 70<<10) + `"}`}, []int{tooLarge, invalid}},
+
+			// Unknown, negative and huge ids, seqs and limits.
+			{"unknown chat", req{method: "GET", path: chatPath(987654321, "")}, []int{notFound}},
+			{"chat id zero", req{method: "GET", path: "/api/v1/chats/0"}, []int{invalid, notFound}},
+			{"negative chat id", req{method: "GET", path: "/api/v1/chats/-1"}, []int{invalid, notFound}},
+			{"chat id overflowing", req{method: "GET", path: "/api/v1/chats/" + overflow}, []int{invalid, notFound}},
+			{"chat id not a number", req{method: "GET", path: "/api/v1/chats/abc"}, []int{invalid, notFound}},
+			{"chat id max int64", req{method: "GET", path: "/api/v1/chats/9223372036854775807"}, []int{notFound}},
+			{"send to max int64", req{method: "POST", path: "/api/v1/chats/9223372036854775807/messages", body: `{"body":"x","client_id":"m"}`}, []int{notFound}},
+			{"read max int64 seq", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":9223372036854775807}`}, []int{http.StatusOK}},
+			{"user id overflowing", req{method: "GET", path: "/api/v1/users/" + overflow}, []int{invalid, notFound}},
+			{"unknown user", req{method: "GET", path: "/api/v1/users/987654321"}, []int{notFound}},
+			{"session id overflowing", req{method: "DELETE", path: sessionsPath + "/" + overflow}, []int{invalid, notFound}},
+			{"limit overflowing", req{method: "GET", path: msgs + "?limit=" + overflow}, []int{invalid}},
+			{"before_seq overflowing", req{method: "GET", path: msgs + "?before_seq=" + overflow}, []int{invalid}},
+			{"after_seq overflowing", req{method: "GET", path: msgs + "?after_seq=" + overflow}, []int{invalid}},
+			{"negative before_seq", req{method: "GET", path: msgs + "?before_seq=-3"}, []int{invalid}},
+			{"negative after_seq", req{method: "GET", path: msgs + "?after_seq=-3"}, []int{invalid}},
+			{"user search limit overflowing", req{method: "GET", path: "/api/v1/users?limit=" + overflow}, []int{invalid}},
+			{"unknown endpoint", req{method: "GET", path: "/api/v1/nothing"}, []int{notFound}},
+			{"wrong method", req{method: "PUT", path: chatPath(g, "")}, []int{http.StatusMethodNotAllowed, notFound}},
+
+			// Invalid UTF-8 and NUL characters (PostgreSQL cannot store NUL).
+			{"search with invalid UTF-8", req{method: "GET", path: "/api/v1/users?q=%FF%FE"}, []int{invalid}},
+			{"search with NUL", req{method: "GET", path: "/api/v1/users?q=a%00b"}, []int{invalid}},
+			{"discover with invalid UTF-8", req{method: "GET", path: "/api/v1/chats/discover?q=%C3%28"}, []int{invalid}},
+			{"discover with NUL", req{method: "GET", path: "/api/v1/chats/discover?q=%00"}, []int{invalid}},
+			{"message with NUL", req{method: "POST", path: msgs, body: `{"body":"a\u0000b","client_id":"nul1"}`}, []int{invalid}},
+			{"client id with NUL", req{method: "POST", path: msgs, body: `{"body":"ab","client_id":"n\u0000l"}`}, []int{invalid}},
+			{"title with NUL", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"a\u0000b"}`}, []int{invalid}},
+			{"register with a NUL name", req{method: "POST", path: registerPath, body: `{"email":"nul@example.test","name":"a\u0000b","password":"password1"}`}, []int{invalid}},
+			{"register with a NUL email", req{method: "POST", path: registerPath, body: `{"email":"n\u0000l@example.test","name":"n","password":"password1"}`}, []int{invalid}},
+			{"register with a NUL password", req{method: "POST", path: registerPath, body: `{"email":"nulpw@example.test","name":"n","password":"pass\u0000word"}`}, []int{invalid}},
+			{"login with a NUL email", req{method: "POST", path: loginPath, body: `{"email":"a\u0000@example.test","password":"password1"}`}, []int{http.StatusUnauthorized, invalid}},
+			{"login with a NUL password", req{method: "POST", path: loginPath, body: `{"email":"a@example.test","password":"pass\u0000word"}`}, []int{http.StatusUnauthorized, invalid}},
+			{"form login with a NUL username", req{method: "POST", path: loginPath, body: "username=a%00b%40example.test&password=x", contentType: "application/x-www-form-urlencoded"}, []int{http.StatusUnauthorized, invalid}},
+			{"form login with invalid UTF-8", req{method: "POST", path: loginPath, body: "username=%FF%40example.test&password=x", contentType: "application/x-www-form-urlencoded"}, []int{http.StatusUnauthorized, invalid}},
+			{"login with invalid UTF-8 in JSON", req{method: "POST", path: loginPath, body: []byte("{\"email\":\"\xff@example.test\",\"password\":\"x\"}")}, []int{http.StatusUnauthorized, invalid}},
+			{"refresh with NUL", req{method: "POST", path: refreshPath, body: `{"refresh_token":"\u0000"}`}, []int{http.StatusUnauthorized, invalid}},
+			{"refresh cookie with invalid UTF-8", req{method: "POST", path: refreshPath, header: map[string]string{"Cookie": "refresh_token=\xff\xfe"}}, []int{http.StatusUnauthorized, invalid}},
+			{"bearer token of garbage", req{method: "GET", path: mePath, header: map[string]string{"Authorization": "Bearer \xff.\xfe.x"}}, []int{http.StatusUnauthorized}},
+			{"authorization of another scheme", req{method: "GET", path: mePath, header: map[string]string{"Authorization": "Basic YTpi"}}, []int{http.StatusUnauthorized}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := tc.r
+				if r.token == "" && r.header["Authorization"] == "" {
+					r.token = a.Token
+				}
+				got := e.do(t, r)
+				if !slices.Contains(tc.want, got.status) {
+					t.Errorf("got %d, want one of %v: %s", got.status, tc.want, got.body)
+				}
+			})
+		}
+
+		// Hostile text is stored and returned as it was sent.
+		for _, text := range []string{
+			`'; DROP TABLE messages; --`,
+			`" OR 1=1 --`,
+			`%_\` + "\\%",
+			`<script>alert(1)</script>`,
+			"emoji 🎉 and RTL \u202e text",
+		} {
+			r := e.do(t, req{method: "POST", path: msgs, token: a.Token, body: map[string]string{"body": text, "client_id": "hostile " + text}})
+			r.want(t, http.StatusCreated, "")
+			if got := decode[wireMessage](t, r); got.Body != text || got.ClientID == nil || *got.ClientID != "hostile "+text {
+				t.Errorf("stored %q as %q", text, got.Body)
+			}
+			r = e.do(t, req{method: "POST", path: "/api/v1/chats", token: a.Token, body: map[string]any{"kind": "group", "title": text, "public": true}})
+			r.want(t, http.StatusCreated, "")
+			if got := decode[wireChat](t, r); got.Title != text {
+				t.Errorf("title %q stored as %q", text, got.Title)
+			}
+			r = e.do(t, req{method: "GET", path: "/api/v1/users?q=" + url.QueryEscape(text), token: a.Token})
+			r.want(t, http.StatusOK, "")
+			if n := len(decode[struct {
+				Users []wireUser `json:"users"`
+			}](t, r).Users); n != 0 {
+				t.Errorf("search %q found %d users", text, n)
+			}
+			r = e.do(t, req{method: "GET", path: "/api/v1/chats/discover?q=" + url.QueryEscape(text), token: b.Token})
+			r.want(t, http.StatusOK, "")
+			found := decode[struct {
+				Chats []chat.DiscoveredChat `json:"chats"`
+			}](t, r).Chats
+			if len(found) != 1 || found[0].Title != text {
+				t.Errorf("discover %q: got %+v, want exactly the group titled so", text, found)
+			}
+		}
+
+		// Invalid UTF-8 inside a JSON string becomes U+FFFD; what is stored is valid UTF-8.
+		raw := []byte("{\"body\":\"bad \xff\xfe byte\",\"client_id\":\"utf8\"}")
+		r := e.do(t, req{method: "POST", path: msgs, token: a.Token, body: raw})
+		if r.status == http.StatusCreated {
+			if got := decode[wireMessage](t, r).Body; !utf8.ValidString(got) || !strings.HasPrefix(got, "bad ") {
+				t.Errorf("stored %q", got)
+			}
+		} else if r.status != http.StatusUnprocessableEntity {
+			t.Errorf("invalid UTF-8 in a body: got %d, want 201 or 422", r.status)
+		}
+
+		// Nothing of the above corrupted the chat: its seqs are still 1..n without gaps.
+		hist := decode[wireHistory](t, e.do(t, req{method: "GET", path: msgs + "?limit=200", token: a.Token}))
+		if s := seqs(hist.Messages); len(s) == 0 || !slices.Equal(s, seqRange(1, int64(len(s)))) {
+			t.Errorf("seqs after the bad input: %v", s)
+		}
+	})
+}
