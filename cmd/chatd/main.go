@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if dbURL == "" {
 		dbURL = cfg.SQLiteURL()
 	}
-	st, err := store.Open(ctx, dbURL, store.Options{Logger: log})
+	st, err := store.Open(ctx, dbURL, store.Options{Logger: log, MaxGroupMembers: cfg.Limits.GroupMembers})
 	if err != nil {
 		return err
 	}
@@ -92,9 +92,12 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		return err
 	}
 	m := metrics.New(cfg.InstanceID)
+	l := cfg.Limits
 	svc := chat.NewService(m.Store(st), tokens, chat.Options{
 		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
 		PasswordParams: passwordParams(cfg),
+		Limits: chat.Limits{LoginPerAddr: l.LoginPerAddr, LoginFailsPerEmail: l.LoginFailsPerEmail,
+			SignupsPerAddr: l.SignupsPerAddr, SendsPerUser: l.SendsPerUser, ChatsPerUser: l.ChatsPerUser, GroupMembers: l.GroupMembers},
 	})
 	var b broker.Broker
 	var presence broker.Presence
@@ -107,7 +110,8 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	} else {
 		b, presence = broker.NewMemory(), broker.NewMemoryPresence(time.Now)
 	}
-	h, err := hub.New(svc, b, presence, log, hub.Options{InstanceID: cfg.InstanceID, Observer: m.HubObserver()})
+	h, err := hub.New(svc, b, presence, log, hub.Options{InstanceID: cfg.InstanceID, Observer: m.HubObserver(),
+		FramesPerSecond: l.WSFrames.PerSecond(), FrameBurst: l.WSFrames.Burst, MaxConnsPerUser: l.WSConnsPerUser, SendQueue: l.WSQueue})
 	if err != nil {
 		b.Close()
 		return fmt.Errorf("start broker: %w", err)

@@ -19,11 +19,12 @@ const (
 	closeRevoked  = websocket.StatusCode(4001) // session revoked or token expired
 )
 
-// maxHeld bounds the live messages a connection holds for one chat while it catches up.
-const maxHeld = 4096
+// maxPresence bounds the presence states a connection remembers (to send each change once);
+// past it the memory is dropped, which at worst repeats a presence frame.
+const maxPresence = 10_000
 
-// conn is one device's WebSocket. Its reader is the HTTP handler's goroutine; its writer is the
-// one other goroutine; nothing else writes to the socket.
+// conn is one device's WebSocket. Its reader is the goroutine that the HTTP handler starts
+// (serve); its writer is the one other goroutine; nothing else writes messages to the socket.
 type conn struct {
 	h         *Hub
 	id        string
@@ -32,7 +33,8 @@ type conn struct {
 	ws        *websocket.Conn
 	ctx       context.Context
 	cancel    context.CancelFunc
-	send      chan []byte
+	nc        *corkConn // the socket under ws; nil if the handshake did not go through hijacker
+	out       *outbox
 	closeOnce sync.Once
 
 	mu       sync.Mutex
@@ -62,13 +64,12 @@ func (c *conn) enqueue(typ string, frame []byte) {
 	if len(frame) == 0 {
 		return
 	}
-	select {
-	case c.send <- frame:
+	if c.out.push(frame) {
 		c.h.stats.FramesOut.Add(typ)
-	default:
-		c.h.stats.SlowDropped.Add(1)
-		c.close(closeTryLater, "too slow: reconnect and sync")
+		return
 	}
+	c.h.stats.SlowDropped.Add(1)
+	c.close(closeTryLater, "too slow: reconnect and sync")
 }
 
 // close ends the connection with a code; the first call wins.
@@ -126,7 +127,7 @@ func (c *conn) deliverMessage(chatID, seq int64, frame []byte, own bool) {
 		return
 	}
 	// A gap (or a catch-up in progress): hold it and let the store fill in what is missing.
-	if len(st.held) >= maxHeld {
+	if len(st.held) >= c.h.opts.MaxPending {
 		c.close(closeTryLater, "too far behind: reconnect and sync")
 		return
 	}
@@ -164,11 +165,20 @@ func (c *conn) markAcked(chatID, seq int64) {
 		st.acked = map[int64]struct{}{}
 	}
 	st.acked[seq] = struct{}{}
+	if len(st.acked) >= c.h.opts.MaxPending && !st.paused {
+		// The live events of this connection's own messages are not arriving (the broker
+		// loses them): read them from the store instead, which consumes the acks.
+		st.paused, st.lag = true, true
+		c.startCatchUpLocked()
+	}
 }
 
 func (c *conn) deliverPresence(userID int64, online bool, frame []byte) {
 	c.mu.Lock()
 	prev, known := c.presence[userID]
+	if !known && len(c.presence) >= maxPresence {
+		clear(c.presence)
+	}
 	c.presence[userID] = online
 	c.mu.Unlock()
 	if !known || prev != online {

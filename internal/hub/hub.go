@@ -45,6 +45,10 @@ type Options struct {
 	MaxConnsPerUser int
 	// SyncLimit is how many missed messages of one chat a sync sends before sync.truncated.
 	SyncLimit int
+	// MaxPending bounds, per connection and chat, the live messages held while a gap is
+	// filled from the store (beyond it the client is dropped with 1013), and the own messages
+	// acknowledged before their live event came back (beyond it they are read from the store).
+	MaxPending int
 	// Observer gets timings for metrics.
 	Observer Observer
 }
@@ -75,6 +79,9 @@ func (o *Options) defaults() {
 	if o.SyncLimit == 0 {
 		o.SyncLimit = 500
 	}
+	if o.MaxPending == 0 {
+		o.MaxPending = 4096
+	}
 }
 
 // Hub owns the instance's connections and its broker subscriptions.
@@ -102,6 +109,7 @@ type Hub struct {
 	conns   sync.WaitGroup
 
 	nextConn atomic.Uint64
+	order    reorderer // puts each chat's message events back in seq order (reorder.go)
 	fetches  singleflight.Group
 	stats    Stats
 }
@@ -177,6 +185,7 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{svc: svc, store: svc.Store(), broker: b, presence: p, log: log, opts: opts, ctx: ctx, cancel: cancel,
 		users: map[int64]*userState{}, chats: map[int64]*chatState{}, subscribed: map[string]bool{}, ctrl: make(chan func(), 1<<16)}
+	h.order.release = h.fanOut
 	if err := b.Start(ctx, h); err != nil {
 		cancel()
 		return nil, err
@@ -206,18 +215,32 @@ func (h *Hub) publish(ctx context.Context, topic string, e *envelope) {
 		h.log.Error("encode envelope", "type", e.Type, "err", err)
 		return
 	}
+	start := time.Now()
+	done := func(err error) {
+		if f := h.opts.Observer.Publish; f != nil {
+			f(time.Since(start))
+		}
+		if err != nil {
+			// Not fatal: the store has the data and receivers heal gaps from it.
+			h.stats.PublishFails.Add(1)
+			h.log.Warn("publish failed", "topic", topic, "type", e.Type, "err", err)
+		}
+	}
+	if ap, ok := h.broker.(asyncPublisher); ok {
+		// The event is committed already: queue it and answer the sender (message.ack)
+		// without waiting for the broker's round trip. Queue order is publish order.
+		ap.PublishAsync(topic, payload, done)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	start := time.Now()
-	err = h.broker.Publish(ctx, topic, payload)
-	if f := h.opts.Observer.Publish; f != nil {
-		f(time.Since(start))
-	}
-	if err != nil {
-		// Not fatal: the store has the data and receivers heal gaps from it.
-		h.stats.PublishFails.Add(1)
-		h.log.Warn("publish failed", "topic", topic, "type", e.Type, "err", err)
-	}
+	done(h.broker.Publish(ctx, topic, payload))
+}
+
+// asyncPublisher is a broker that can queue a publish without waiting for it (the Redis
+// broker); others are waited for.
+type asyncPublisher interface {
+	PublishAsync(topic string, payload []byte, then func(error))
 }
 
 // Online answers from the shared presence marks.
@@ -247,19 +270,11 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		f(now.Sub(time.UnixMilli(e.CommittedAt)))
 	}
 	if e.ChatID != 0 {
-		for _, c := range h.chatConns(e.ChatID) {
-			if c.userID == e.ExceptUser {
-				continue
-			}
-			switch e.Type {
-			case chat.EventMessageNew:
-				c.deliverMessage(e.ChatID, e.Seq, e.frame, e.ExceptConn == c.id)
-			case chat.EventPresence:
-				c.deliverPresence(e.PresenceUser, e.Online, e.frame)
-			default:
-				c.enqueue(e.Type, e.frame)
-			}
+		if e.Type == chat.EventMessageNew && e.Seq > 0 {
+			h.fanOut(h.order.admit(e, now))
+			return
 		}
+		h.fanOut([]*envelope{e})
 		return
 	}
 	switch e.Type {
@@ -277,6 +292,25 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.frame) }
 	default:
 		h.toUser(e.UserID, e.Type, e.frame)
+	}
+}
+
+// fanOut delivers chat events to the local connections of the chat's members.
+func (h *Hub) fanOut(es []*envelope) {
+	for _, e := range es {
+		for _, c := range h.chatConns(e.ChatID) {
+			if c.userID == e.ExceptUser {
+				continue
+			}
+			switch e.Type {
+			case chat.EventMessageNew:
+				c.deliverMessage(e.ChatID, e.Seq, e.frame, e.ExceptConn == c.id)
+			case chat.EventPresence:
+				c.deliverPresence(e.PresenceUser, e.Online, e.frame)
+			default:
+				c.enqueue(e.Type, e.frame)
+			}
+		}
 	}
 }
 
@@ -516,6 +550,7 @@ func (h *Hub) dropChatUserLocked(chatID, userID int64) {
 	cs.dirty = true
 	if len(cs.users) == 0 {
 		delete(h.chats, chatID)
+		h.order.forget(chatID)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +35,8 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			return
 		}
 		token := credentialOf(r)
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		hj := &hijacker{ResponseWriter: w}
+		ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true, // the gate has checked the Origin against our own list
 			CompressionMode:    websocket.CompressionDisabled,
 		})
@@ -42,26 +44,36 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			return // Accept has answered the client
 		}
 		ws.SetReadLimit(MaxFrameBytes)
-		h.serve(ws, p, h.svc.TokenExpiry(token))
+		// The connection outlives this request on a goroutine of its own: returning lets
+		// net/http drop what it holds per request (its buffers, the request, the handler's
+		// stack), which would otherwise stay for the life of every idle connection.
+		go h.serve(ws, hj.conn, p, h.svc.TokenExpiry(token))
 	})
 }
 
-// credentialOf finds the access token a handshake was admitted with, for its expiry.
+// credentialOf finds the access token a handshake was admitted with, for its expiry. It picks
+// the token as the gate does (httpapi.Admit): a Bearer header, else the cookie, else the query;
+// a header that is not Bearer counts as none.
 func credentialOf(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); len(a) > 7 {
-		return a[7:]
+	token := ""
+	if a := r.Header.Get("Authorization"); a != "" {
+		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			token = strings.TrimSpace(a[7:])
+		}
+	} else if c, err := r.Cookie("access_token"); err == nil {
+		token = c.Value
 	}
-	if c, err := r.Cookie("access_token"); err == nil {
-		return c.Value
+	if token == "" {
+		token = r.URL.Query().Get("access_token")
 	}
-	return r.URL.Query().Get("access_token")
+	return token
 }
 
-func (h *Hub) serve(ws *websocket.Conn, p chat.Principal, expires time.Time) {
+func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires time.Time) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
-		ws: ws, ctx: ctx, cancel: cancel, send: make(chan []byte, h.opts.SendQueue),
+		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.SendQueue),
 		streams: map[int64]*stream{}, presence: map[int64]bool{}}
 	if err := h.addConn(c); err != nil {
 		code := closeRestart
@@ -135,42 +147,6 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 	}
 	frame, err := encodeFrame("hello", nil, data)
 	return frame, cameOnline, chats, err
-}
-
-// writer is the only goroutine that writes to the socket: queued frames, then pings.
-func (c *conn) writer(first []byte) {
-	write := func(b []byte) bool {
-		ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
-		defer cancel()
-		if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-			c.close(closeTryLater, "write failed")
-			return false
-		}
-		return true
-	}
-	if !write(first) {
-		return
-	}
-	ping := time.NewTicker(c.h.opts.PingEvery)
-	defer ping.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case f := <-c.send:
-			if !write(f) {
-				return
-			}
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PongWait)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.close(websocket.StatusGoingAway, "ping timeout")
-				return
-			}
-		}
-	}
 }
 
 // reader reads and answers the client's frames until the socket closes.
@@ -256,7 +232,10 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		c.sendError(nil, chat.CodeInvalid, "ref must be a string or a number of at most 128 characters")
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	// A frame in progress finishes even if the connection closes meanwhile (a graceful
+	// shutdown): a send is stored and published; the client retries it elsewhere with the same
+	// client_id and gets the stored message back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
 	defer cancel()
 	decode := func(v any) bool {
 		if len(f.Data) == 0 || string(f.Data) == "null" {
@@ -275,8 +254,8 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		var e *chat.Error
 		if errors.As(err, &e) {
 			msg = e.Message
-		} else if code == chat.CodeUnavailable {
-			msg = "the service is unavailable; try again"
+		} else if code == chat.CodeUnavailable || errors.Is(err, context.DeadlineExceeded) {
+			code, msg = chat.CodeUnavailable, "the service is unavailable; try again"
 		} else {
 			c.h.log.Error("frame failed", "type", f.Type, "user_id", p.UserID, "err", err)
 		}
@@ -335,10 +314,12 @@ func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, 
 		c.sendError(ref, chat.CodeInvalid, "at most 1000 chats per sync")
 		return
 	}
-	ids := make([]int64, 0, len(cursors))
+	type cursor struct{ chatID, seq int64 }
+	list := make([]cursor, 0, len(cursors))
 	for k, cur := range cursors {
+		// Only the canonical spelling of an id: "02" and "+2" would sync chat 2 twice.
 		id, err := strconv.ParseInt(k, 10, 64)
-		if err != nil || id <= 0 {
+		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != k {
 			c.sendError(ref, chat.CodeInvalid, "cursor keys must be chat ids, got "+strconv.Quote(k))
 			return
 		}
@@ -346,10 +327,10 @@ func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, 
 			c.sendError(ref, chat.CodeInvalid, "cursor of chat "+k+" must not be negative")
 			return
 		}
-		ids = append(ids, id)
+		list = append(list, cursor{id, cur})
 	}
-	for _, id := range ids {
-		cur := cursors[strconv.FormatInt(id, 10)]
+	for _, cs := range list {
+		id, cur := cs.chatID, cs.seq
 		c.mu.Lock()
 		st := c.streams[id]
 		if st == nil {

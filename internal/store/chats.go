@@ -240,7 +240,7 @@ func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, ev
 		if c.kind == chat.KindPrivate {
 			return chat.ErrPrivateChat
 		}
-		if c.members >= chat.MaxGroupMembers {
+		if c.members >= s.maxMembers {
 			return chat.ErrChatFull
 		}
 		if actorID != userID {
@@ -262,6 +262,11 @@ func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, ev
 		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2, member_count = member_count + 1 WHERE id = $3`,
 			seq, ms(now), chatID); err != nil {
 			return err
+		}
+		if c.members == 0 { // a group everyone had left: the newcomer alone is the minimum
+			if _, err := tx.ExecContext(ctx, `UPDATE chats SET read_all_seq = $1 WHERE id = $2`, seq, chatID); err != nil {
+				return err
+			}
 		}
 		msg, err = insertMessage(ctx, tx, chat.Message{ChatID: chatID, Seq: seq, Kind: chat.MessageSystem, CreatedAt: chat.Time{Time: now},
 			Event: &chat.SystemEvent{Type: event, UserID: userID, ActorID: actorID}})

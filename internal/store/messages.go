@@ -74,57 +74,6 @@ func insertMessage(ctx context.Context, tx *sql.Tx, m chat.Message) (chat.Messag
 	return m, err
 }
 
-// SendMessage implements chat.Store. The chat row is locked while the seq is taken, so seqs
-// are gapless and follow commit order however many instances send at once.
-func (s *Store) SendMessage(ctx context.Context, nm chat.NewMessage) (chat.Sent, error) {
-	var out chat.Sent
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		c, err := s.lockChat(ctx, tx, nm.ChatID)
-		if err != nil {
-			return err
-		}
-		var myRead int64
-		err = tx.QueryRowContext(ctx, `SELECT last_read_seq FROM members WHERE chat_id = $1 AND user_id = $2`, nm.ChatID, nm.SenderID).Scan(&myRead)
-		if errors.Is(err, sql.ErrNoRows) {
-			return chat.ErrNotMember
-		}
-		if err != nil {
-			return err
-		}
-		prev, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages
-			WHERE chat_id = $1 AND sender_id = $2 AND client_id = $3`, nm.ChatID, nm.SenderID, nm.ClientID))
-		if err == nil {
-			out = chat.Sent{Message: prev, ReadAll: chat.ReadAll{Seq: c.readAllSeq}}
-			return nil
-		}
-		if !errors.Is(err, chat.ErrNotFound) {
-			return err
-		}
-		seq := c.lastSeq + 1
-		sender, clientID := nm.SenderID, nm.ClientID
-		m, err := insertMessage(ctx, tx, chat.Message{ChatID: nm.ChatID, Seq: seq, Kind: chat.MessageText, SenderID: &sender,
-			Body: nm.Body, ClientID: &clientID, CreatedAt: chat.Time{Time: nm.Now}})
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2 WHERE id = $3`, seq, ms(nm.Now), nm.ChatID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE members SET last_read_seq = $1 WHERE chat_id = $2 AND user_id = $3`, seq, nm.ChatID, nm.SenderID); err != nil {
-			return err
-		}
-		ra := chat.ReadAll{Seq: c.readAllSeq}
-		if myRead <= c.readAllSeq { // the sender may have been the one holding the minimum back
-			if ra, err = raiseReadAll(ctx, tx, nm.ChatID, c.readAllSeq, seq); err != nil {
-				return err
-			}
-		}
-		out = chat.Sent{Message: m, Created: true, ReadAll: ra}
-		return nil
-	})
-	return out, err
-}
-
 // History implements chat.Store.
 func (s *Store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Message, bool, error) {
 	var rows *sql.Rows

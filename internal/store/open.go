@@ -34,9 +34,11 @@ var migrations embed.FS
 
 // Store implements chat.Store.
 type Store struct {
-	db        *sql.DB
-	dialect   dialect
-	forUpdate string
+	db         *sql.DB
+	dialect    dialect
+	forUpdate  string
+	maxMembers int
+	sends      sendQueues // group commit of concurrent sends to one chat (sendbatch.go)
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -74,7 +76,10 @@ var (
 type Options struct {
 	// MaxConns caps the connection pool (PostgreSQL; SQLite uses fewer).
 	MaxConns int
-	Logger   *slog.Logger
+	// MaxGroupMembers caps a group's members when someone joins or is invited (default
+	// chat.MaxGroupMembers); the chat service should be given the same value.
+	MaxGroupMembers int
+	Logger          *slog.Logger
 }
 
 // Open connects to the database named by rawURL: postgres://... or postgresql://... for
@@ -116,6 +121,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		s = &Store{db: db, dialect: sqliteDialect}
 	}
 	s.forUpdate = s.dialect.forUpdate
+	s.maxMembers = opts.MaxGroupMembers
+	if s.maxMembers <= 0 {
+		s.maxMembers = chat.MaxGroupMembers
+	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("connect to %s: %w", s.dialect.name, err)

@@ -139,7 +139,7 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		prefix:   opts.Prefix,
 		instance: opts.InstanceID,
-		log:      opts.Logger.With("instance", opts.InstanceID),
+		log:      opts.Logger, // the caller's logger names the instance already
 		idle:     defaultIdleTimeout,
 		client:   redis.NewClient(ropts),
 		pubs:     make(chan *pubRequest, maxBatch),

@@ -14,8 +14,31 @@ import (
 type pubRequest struct {
 	ctx     context.Context
 	channel string
-	payload string     // a copy: the caller may reuse its slice once Publish returns
-	done    chan error // capacity 1, so that publishLoop never waits for a caller that gave up
+	payload string      // a copy: the caller may reuse its slice once Publish returns
+	done    chan error  // capacity 1, so that publishLoop never waits for a caller that gave up
+	then    func(error) // instead of done, for PublishAsync
+}
+
+// answer tells the publisher how its request went.
+func (r *pubRequest) answer(err error) {
+	if r.then != nil {
+		r.then(err)
+		return
+	}
+	r.done <- err
+}
+
+// PublishAsync queues payload for topic and returns without waiting for Redis; then runs
+// with the outcome on the publishing goroutine, so it must be quick. Publishes queued from
+// one goroutine reach Redis in the order they were queued, like those of Publish, and
+// concurrent ones share round trips. It waits only while the queue is full.
+func (b *Broker) PublishAsync(topic string, payload []byte, then func(error)) {
+	req := &pubRequest{ctx: b.ctx, channel: b.channel(topic), payload: string(payload), then: then}
+	select {
+	case b.pubs <- req:
+	case <-b.ctx.Done():
+		then(broker.ErrClosed)
+	}
 }
 
 // Publish sends payload to topic and waits for Redis to accept it, or for ctx. Concurrent
@@ -103,9 +126,9 @@ func (b *Broker) flush(batch []*pubRequest) {
 	}
 	for i, req := range batch {
 		if cmds[i] == nil {
-			req.done <- req.ctx.Err()
+			req.answer(req.ctx.Err())
 			continue
 		}
-		req.done <- cmds[i].Err()
+		req.answer(cmds[i].Err())
 	}
 }

@@ -1,0 +1,371 @@
+package hub_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/chat"
+)
+
+// TestWebSocketAuthorizationMatrix sends every client frame that names a chat (message.send,
+// read, typing, sync) as every kind of caller, about every kind of chat, and checks the answer
+// API.md gives: a member is served; a non-member of a chat they can see (a public group) gets
+// not_member; anyone else gets not_found, exactly as for a chat that does not exist. Refused
+// frames store nothing, tell the members nothing, and sync sends no message of the chat.
+func TestWebSocketAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann, ben := s.newUser(t, "Ann"), s.newUser(t, "Ben")
+	stranger := s.newUser(t, "Stranger") // never a member of anything
+	left := s.newUser(t, "Left")         // a member who left
+	invited := s.newUser(t, "Invited")   // invited by a member, then left
+
+	priv, _, err := s.Svc.OpenPrivate(t.Context(), ann.p(), []int64{ben.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chats := map[string]int64{
+		"private chat":  priv.ID,
+		"private group": s.group(t, ann, "Closed", false, ben, left),
+		"public group":  s.group(t, ann, "Open", true, ben),
+		"missing chat":  987654,
+	}
+	if _, err := s.Svc.Join(t.Context(), left.p(), chats["public group"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"private group", "public group"} {
+		if _, err := s.Svc.Invite(t.Context(), ann.p(), chats[k], invited.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []int64{chats["private chat"], chats["private group"], chats["public group"]} {
+		if _, _, err := s.Svc.Send(t.Context(), ann.p(), chat.SendInput{ChatID: id, Body: "before", ClientID: "before"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	conns := map[string]*wsConn{}
+	for name, u := range map[string]*testUser{"member": ann, "stranger": stranger, "ex-member": left, "invited, then left": invited} {
+		conns[name] = s.dial(t, u)
+	}
+	observer := s.dial(t, ben) // a member who must hear nothing from refused frames
+	// The leavers leave while connected: their open socket must stop serving the chat too.
+	for name, u := range map[string]*testUser{"ex-member": left, "invited, then left": invited} {
+		for _, k := range []string{"private group", "public group"} {
+			if err := s.Svc.Leave(t.Context(), u.p(), chats[k]); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				f := conns[name].next(5 * time.Second)
+				if f.Type == "chat.removed" && chatOf(f) == chats[k] {
+					break
+				}
+			}
+		}
+	}
+	observer.quiet(300 * time.Millisecond)
+
+	// expect is API.md's answer: "" for served.
+	expect := func(caller, kind string) string {
+		switch {
+		case kind == "missing chat":
+			return chat.CodeNotFound
+		case caller == "member":
+			return ""
+		case kind == "public group":
+			return chat.CodeNotMember
+		}
+		return chat.CodeNotFound
+	}
+	frames := []struct {
+		typ  string
+		data func(chatID int64) any
+	}{
+		{"message.send", func(id int64) any { return map[string]any{"chat_id": id, "client_id": "matrix", "body": "intruder?"} }},
+		{"read", func(id int64) any { return map[string]any{"chat_id": id, "seq": 1} }},
+		{"typing", func(id int64) any { return map[string]any{"chat_id": id} }},
+		{"sync", func(id int64) any { return map[string]any{"cursors": map[string]int64{strconv.FormatInt(id, 10): 0}} }},
+	}
+	n := 0
+	for _, caller := range []string{"member", "stranger", "ex-member", "invited, then left"} {
+		for _, kind := range []string{"private chat", "private group", "public group", "missing chat"} {
+			if kind == "private chat" && (caller == "ex-member" || caller == "invited, then left") {
+				continue // a private chat cannot be left
+			}
+			for _, fr := range frames {
+				t.Run(caller+"/"+kind+"/"+fr.typ, func(t *testing.T) {
+					c, id, want := conns[caller], chats[kind], expect(caller, kind)
+					n++
+					ref := fmt.Sprintf("m%d", n)
+					c.tb = t
+					got := c.roundTrip(fr.typ, ref, fr.data(id))
+					code, refused := errorOf(got, ref)
+					if want == "" {
+						if refused {
+							t.Fatalf("a member got error %q", code)
+						}
+					} else if code != want {
+						t.Fatalf("got error %q (frames %s), want %q", code, raws(got), want)
+					}
+					switch fr.typ {
+					case "message.send":
+						if acked := len(ofType(got, "message.ack")) == 1; acked != (want == "") {
+							t.Errorf("message.ack: %v, want %v", acked, want == "")
+						}
+					case "sync":
+						if len(ofType(got, "sync.done")) != 1 {
+							t.Errorf("no sync.done: %s", raws(got))
+						}
+						synced := 0
+						for _, f := range ofType(got, "message.new") {
+							if chatOf(f) == id {
+								synced++
+							}
+						}
+						if (synced > 0) != (want == "") {
+							t.Errorf("sync sent %d messages of the chat; want some: %v", synced, want == "")
+						}
+					case "typing":
+						wait := 100 * time.Millisecond
+						if want == "" {
+							wait = 3 * time.Second
+						}
+						if heard := heardTyping(observer, id, wait); heard != (want == "") {
+							t.Errorf("the other member heard the typing: %v, want %v", heard, want == "")
+						}
+					}
+				})
+			}
+		}
+	}
+
+	// Nothing the outsiders sent was stored, and they hear nothing of the chats' new messages.
+	for kind, id := range chats {
+		if kind == "missing chat" {
+			continue
+		}
+		msgs, _, err := s.Svc.History(t.Context(), ann.p(), id, chat.HistoryPage{Limit: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.SenderID != nil && *m.SenderID != ann.ID && *m.SenderID != ben.ID {
+				t.Errorf("%s holds a message from user %d: %q", kind, *m.SenderID, m.Body)
+			}
+		}
+		if _, _, err := s.Svc.Send(t.Context(), ann.p(), chat.SendInput{ChatID: id, Body: "after", ClientID: "after"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Svc.Typing(t.Context(), ann.p(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"stranger", "ex-member", "invited, then left"} {
+		conns[name].tb = t
+		for _, f := range conns[name].quiet(500 * time.Millisecond) {
+			if id := chatOf(f); id != 0 && (f.Type == "message.new" || f.Type == "typing" || f.Type == "read.updated" || f.Type == "chat.read_all") {
+				t.Errorf("%s got %s of chat %d: %s", name, f.Type, id, f.raw)
+			}
+		}
+	}
+}
+
+// heardTyping reports whether c gets a typing frame of a chat within wait.
+func heardTyping(c *wsConn, chatID int64, wait time.Duration) bool {
+	deadline := time.After(wait)
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				return false
+			}
+			if f.Type == "typing" && chatOf(f) == chatID {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+func raws(fs []frame) string {
+	out := ""
+	for _, f := range fs {
+		out += string(f.raw) + " "
+	}
+	return out
+}
+
+// TestHandshakeAuthentication: the WebSocket handshake admits a live session's access token
+// only, and only from an allowed page.
+func TestHandshakeAuthentication(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{origins: []string{"https://app.example"}})
+	ann, ben := s.newUser(t, "Ann"), s.newUser(t, "Ben")
+	revoked := s.login(t, ann)
+	if err := s.Svc.Logout(t.Context(), revoked.p()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	issue := func(secret []byte, ttl time.Duration, at time.Time) string {
+		tok, err := auth.NewTokens([][]byte{secret}, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tok.Issue(ann.ID, ann.SessionID, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	claims := jwt.MapClaims{"sub": strconv.FormatInt(ann.ID, 10), "sid": ann.SessionID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "x"}
+	sign := func(m jwt.SigningMethod, key any, kid string) string {
+		tok := jwt.NewWithClaims(m, claims)
+		tok.Header["kid"] = kid
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	otherKey := []byte("another-secret-0123456789abcdef-0123456789")
+	enc := base64.RawURLEncoding
+	payload, _ := json.Marshal(claims)
+	algNone := enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT","kid":"`+auth.KeyID(testSecret)+`"}`)) + "." + enc.EncodeToString(payload) + "."
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	cookie := func(tok string) http.Header { return http.Header{"Cookie": {"access_token=" + tok}} }
+	with := func(h http.Header, k, v string) http.Header { h.Set(k, v); return h }
+
+	for _, tc := range []struct {
+		name   string
+		query  string
+		header http.Header
+		status int // 0: admitted
+		code   string
+	}{
+		{"no credentials", "", nil, 401, chat.CodeUnauthenticated},
+		{"garbage token", "", bearer("not.a.token"), 401, chat.CodeUnauthenticated},
+		{"revoked session", "", bearer(revoked.Token), 401, chat.CodeUnauthenticated},
+		{"expired access token", "", bearer(issue(testSecret, time.Hour, now.Add(-2*time.Hour))), 401, chat.CodeUnauthenticated},
+		{"token signed with another key", "", bearer(issue(otherKey, time.Hour, now)), 401, chat.CodeUnauthenticated},
+		{"another key under our kid", "", bearer(sign(jwt.SigningMethodHS256, otherKey, auth.KeyID(testSecret))), 401, chat.CodeUnauthenticated},
+		{"alg none", "", bearer(algNone), 401, chat.CodeUnauthenticated},
+		{"HS512 with our key", "", bearer(sign(jwt.SigningMethodHS512, testSecret, auth.KeyID(testSecret))), 401, chat.CodeUnauthenticated},
+		{"another user's refresh token as Bearer", "", bearer(ben.Refresh), 401, chat.CodeUnauthenticated},
+		{"another user's refresh token as cookie", "", cookie(ben.Refresh), 401, chat.CodeUnauthenticated},
+		{"another user's refresh token as query", "?access_token=" + ben.Refresh, nil, 401, chat.CodeUnauthenticated},
+		{"cross-site Origin with the cookie", "", with(cookie(ann.Token), "Origin", "https://evil.example"), 403, chat.CodeForbidden},
+		{"cross-site Origin with a Bearer token", "", with(bearer(ann.Token), "Origin", "https://evil.example"), 403, chat.CodeForbidden},
+		{"Origin null", "", with(cookie(ann.Token), "Origin", "null"), 403, chat.CodeForbidden},
+		{"our host on another port", "", with(cookie(ann.Token), "Origin", "http://127.0.0.1:1"), 403, chat.CodeForbidden},
+		{"cookie, own Origin", "", with(cookie(ann.Token), "Origin", s.URL), 0, ""},
+		{"cookie, allowed Origin", "", with(cookie(ann.Token), "Origin", "https://app.example"), 0, ""},
+		{"Bearer, no Origin", "", bearer(ann.Token), 0, ""},
+		{"query token", "?access_token=" + ann.Token, nil, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, res, err := s.handshake(t, tc.query, tc.header)
+			if tc.status == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if f := c.next(5 * time.Second); f.Type != "hello" {
+					t.Fatalf("first frame %s, want hello", f.raw)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("admitted")
+			}
+			if res == nil || res.StatusCode != tc.status {
+				t.Fatalf("answer %v, want %d", res, tc.status)
+			}
+			if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type %q, want application/problem+json", ct)
+			}
+			var p struct {
+				Code string `json:"code"`
+			}
+			json.NewDecoder(res.Body).Decode(&p)
+			if p.Code != tc.code {
+				t.Errorf("code %q, want %q", p.Code, tc.code)
+			}
+		})
+	}
+}
+
+// TestRevocationClosesSockets: revoking a session (logout, revoking it from another device,
+// logout-all) closes its open sockets with 4001 and leaves the other sessions' sockets open;
+// an access token that expires under an open socket closes it with 4001 too.
+func TestRevocationClosesSockets(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann := s.newUser(t, "Ann")
+	phone, laptop, tablet := s.login(t, ann), s.login(t, ann), s.login(t, ann)
+	pc, lc, tc := s.dial(t, phone), s.dial(t, laptop), s.dial(t, tablet)
+
+	if r := s.call(t, "POST", "/api/v1/auth/logout", phone.Token, nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", r.status, r.body)
+	}
+	if got := pc.closeStatus(5 * time.Second); got != 4001 {
+		t.Errorf("after logout: close %d, want 4001", got)
+	}
+	path := "/api/v1/auth/sessions/" + strconv.FormatInt(laptop.SessionID, 10)
+	if r := s.call(t, "DELETE", path, tablet.Token, nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	if got := lc.closeStatus(5 * time.Second); got != 4001 {
+		t.Errorf("after revocation from another device: close %d, want 4001", got)
+	}
+	if got := tc.untilPong("still"); len(errorsIn(got)) > 0 {
+		t.Errorf("the revoking device got %s", raws(got))
+	}
+	// The revoked socket's token no longer opens one.
+	if _, res, err := s.handshake(t, "", http.Header{"Authorization": {"Bearer " + laptop.Token}}); err == nil || res.StatusCode != 401 {
+		t.Errorf("handshake with a revoked session: %v", err)
+	}
+	if r := s.call(t, "POST", "/api/v1/auth/logout-all", tablet.Token, nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout-all: %d %s", r.status, r.body)
+	}
+	if got := tc.closeStatus(5 * time.Second); got != 4001 {
+		t.Errorf("after logout-all: close %d, want 4001", got)
+	}
+
+	// A token that expires in a second or two.
+	bob := s.newUser(t, "Bob")
+	short, err := auth.NewTokens([][]byte{testSecret}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, dial := range map[string]func(tok string) (*wsConn, *http.Response, error){
+		"Bearer": func(tok string) (*wsConn, *http.Response, error) {
+			return s.handshake(t, "", http.Header{"Authorization": {"Bearer " + tok}})
+		},
+		// The gate ignores a header that is not Bearer and takes the query; so must the timer.
+		"query, beside a Basic header": func(tok string) (*wsConn, *http.Response, error) {
+			return s.handshake(t, "?access_token="+tok, http.Header{"Authorization": {"Basic Zm9vOmJhcg=="}})
+		},
+	} {
+		tok, err := short.Issue(bob.ID, bob.SessionID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := dial(tok)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := c.closeStatus(5 * time.Second); got != 4001 {
+			t.Errorf("%s: token expired under the socket: close %d, want 4001", name, got)
+		}
+	}
+}
+
+func errorsIn(fs []frame) []frame { return ofType(fs, "error") }

@@ -1,0 +1,133 @@
+package hub
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Message events reach an instance out of seq order all the time: instances publish what
+// they committed independently, and the sends committed together in one batch are published
+// by as many goroutines. Each connection would heal every such gap from the store (a pause,
+// a goroutine and a query per gap). The hub therefore puts each chat's events back in order
+// before the fan-out: an event that arrives ahead of its predecessor waits up to reorderWait
+// for it. Only a gap that outlasts the wait (an event the broker really lost) reaches the
+// connections, which heal it from the store as before. This is an optimization only: the
+// connections still drop repeats and heal gaps themselves.
+
+const (
+	reorderWait = 25 * time.Millisecond
+	// maxEarly bounds the events held for one chat; beyond it they go out as they are.
+	maxEarly = 1024
+	// reorderIdle: after this long without events the next expected seq is forgotten.
+	reorderIdle = 2 * time.Second
+)
+
+type reorderer struct {
+	mu    sync.Mutex
+	chats map[int64]*chatOrder
+	// release fans events out; called without mu held, in seq order for each call.
+	release func(es []*envelope)
+}
+
+type chatOrder struct {
+	next  int64 // the seq expected next; 0 when unknown
+	early map[int64]*envelope
+	timer *time.Timer
+	last  time.Time
+}
+
+// admit takes a chat's message event and returns the events that may be fanned out now,
+// in seq order.
+func (r *reorderer) admit(e *envelope, now time.Time) []*envelope {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.chats == nil {
+		r.chats = map[int64]*chatOrder{}
+	}
+	co := r.chats[e.ChatID]
+	if co == nil {
+		co = &chatOrder{}
+		r.chats[e.ChatID] = co
+	}
+	if now.Sub(co.last) > reorderIdle && len(co.early) == 0 {
+		co.next = 0
+	}
+	co.last = now
+	switch {
+	case co.next == 0 || e.Seq == co.next:
+		out := []*envelope{e}
+		co.next = e.Seq + 1
+		for {
+			x, ok := co.early[co.next]
+			if !ok {
+				break
+			}
+			out = append(out, x)
+			delete(co.early, co.next)
+			co.next++
+		}
+		if len(co.early) == 0 && co.timer != nil {
+			co.timer.Stop()
+			co.timer = nil
+		}
+		return out
+	case e.Seq < co.next: // late, or a repeat: the connections know what they have sent
+		return []*envelope{e}
+	}
+	if co.early == nil {
+		co.early = map[int64]*envelope{}
+	}
+	co.early[e.Seq] = e
+	if len(co.early) >= maxEarly {
+		return co.flushLocked()
+	}
+	if co.timer == nil {
+		chatID := e.ChatID
+		co.timer = time.AfterFunc(reorderWait, func() { r.expire(chatID) })
+	}
+	return nil
+}
+
+// expire gives up waiting for a chat's missing event: what was held goes out in order, and
+// the connections heal the gap from the store.
+func (r *reorderer) expire(chatID int64) {
+	r.mu.Lock()
+	var out []*envelope
+	if co := r.chats[chatID]; co != nil {
+		out = co.flushLocked()
+	}
+	r.mu.Unlock()
+	if len(out) > 0 {
+		r.release(out)
+	}
+}
+
+func (co *chatOrder) flushLocked() []*envelope {
+	out := make([]*envelope, 0, len(co.early))
+	for _, e := range co.early {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *envelope) int { return int(a.Seq - b.Seq) })
+	clear(co.early)
+	if n := len(out); n > 0 {
+		co.next = out[n-1].Seq + 1
+	}
+	if co.timer != nil {
+		co.timer.Stop()
+		co.timer = nil
+	}
+	return out
+}
+
+// forget drops a chat's state when the instance stops following it.
+func (r *reorderer) forget(chatID int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if co := r.chats[chatID]; co != nil {
+		if co.timer != nil {
+			co.timer.Stop()
+		}
+		delete(r.chats, chatID)
+	}
+}

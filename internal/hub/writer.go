@@ -1,0 +1,231 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The write path of a connection. Frames wait in an outbox (a slice that holds nothing while
+// the connection is idle, instead of a channel whose buffer of SendQueue slots lives as long
+// as the connection). The writer takes everything queued at once and writes it with one
+// system call: coder/websocket flushes after every message, so while the writer encodes a
+// batch the socket is "corked" and the flushes only collect bytes. A client that keeps up
+// gets each frame at once; one that is behind gets its backlog in a few large writes, which
+// also costs Nginx and the client fewer reads.
+
+// outbox is a connection's queue of encoded frames, bounded by limit.
+type outbox struct {
+	mu     sync.Mutex
+	frames [][]byte
+	limit  int
+	ready  chan struct{} // holds a token while frames wait
+}
+
+func newOutbox(limit int) *outbox { return &outbox{limit: limit, ready: make(chan struct{}, 1)} }
+
+// push queues f, or reports false when the outbox is full.
+func (o *outbox) push(f []byte) bool {
+	o.mu.Lock()
+	if len(o.frames) >= o.limit {
+		o.mu.Unlock()
+		return false
+	}
+	o.frames = append(o.frames, f)
+	first := len(o.frames) == 1
+	o.mu.Unlock()
+	if first {
+		select {
+		case o.ready <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take returns every queued frame, leaving spare (emptied) as the queue.
+func (o *outbox) take(spare [][]byte) [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.frames
+	o.frames = spare[:0]
+	return out
+}
+
+func (o *outbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.frames)
+}
+
+// corkConn is the socket under coder/websocket. While corked, writes collect in a pooled
+// buffer; Uncork sends them in one write.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    *[]byte
+}
+
+var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.corked {
+		*c.buf = append(*c.buf, p...)
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// Cork starts collecting writes.
+func (c *corkConn) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.buf = corkBuffers.Get().(*[]byte)
+	c.mu.Unlock()
+}
+
+// Uncork writes what was collected, within timeout, and stops collecting.
+func (c *corkConn) Uncork(timeout time.Duration) error {
+	c.mu.Lock()
+	buf := c.buf
+	c.buf, c.corked = nil, false
+	c.mu.Unlock()
+	if buf == nil {
+		return nil
+	}
+	var err error
+	if len(*buf) > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+		_, err = c.Conn.Write(*buf)
+		c.Conn.SetWriteDeadline(time.Time{})
+	}
+	if cap(*buf) <= 256<<10 { // a rare huge backlog is not kept
+		*buf = (*buf)[:0]
+		corkBuffers.Put(buf)
+	}
+	return err
+}
+
+// Small buffers for coder/websocket: client frames are small and large ones bypass a bufio
+// buffer, and every server write goes through the cork buffer; net/http would hand over 4 KiB
+// for each direction, held for the life of the connection.
+const (
+	connReadBuffer  = 1 << 10
+	connWriteBuffer = 512
+)
+
+// hijacker gives coder/websocket the corkConn and the small buffers when it hijacks the
+// connection at Accept.
+type hijacker struct {
+	http.ResponseWriter
+	conn *corkConn
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &corkConn{Conn: nc}
+	r := bufio.NewReaderSize(h.conn, connReadBuffer)
+	if brw.Reader.Buffered() > 0 {
+		// The client sent more than the handshake before its answer: keep the reader that
+		// holds it (Accept chains it in front of the connection).
+		r = brw.Reader
+	}
+	return h.conn, bufio.NewReadWriter(r, bufio.NewWriterSize(h.conn, connWriteBuffer)), nil
+}
+
+func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// maxBatchBytes bounds one write, so that a long backlog goes out in several.
+const maxBatchBytes = 64 << 10
+
+// writer is the only goroutine that writes messages to the socket: queued frames, then pings.
+func (c *conn) writer(first []byte) {
+	if !c.writeFrames([][]byte{first}) {
+		return
+	}
+	ping := time.NewTicker(c.h.opts.PingEvery)
+	defer ping.Stop()
+	var spare [][]byte
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.out.ready:
+			frames := c.out.take(spare)
+			ok := c.writeFrames(frames)
+			clear(frames) // let the frames go
+			spare = frames[:0]
+			if cap(spare) > 256 {
+				spare = nil
+			}
+			if !ok {
+				return
+			}
+		case <-ping.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PongWait)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				c.close(websocket.StatusGoingAway, "ping timeout")
+				return
+			}
+		}
+	}
+}
+
+// writeFrames writes frames as text messages, batched into few system calls.
+func (c *conn) writeFrames(frames [][]byte) bool {
+	for len(frames) > 0 {
+		n, size := 0, 0
+		for n < len(frames) && (n == 0 || size+len(frames[n]) <= maxBatchBytes) {
+			size += len(frames[n])
+			n++
+		}
+		if !c.writeBatch(frames[:n]) {
+			return false
+		}
+		frames = frames[n:]
+	}
+	return true
+}
+
+func (c *conn) writeBatch(frames [][]byte) bool {
+	if c.nc == nil { // not hijacked through the wrapper (tests that build a conn by hand)
+		for _, f := range frames {
+			ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, f)
+			cancel()
+			if err != nil {
+				c.close(closeTryLater, "write failed")
+				return false
+			}
+		}
+		return true
+	}
+	c.nc.Cork()
+	for _, f := range frames {
+		// Corked, a write only copies into the buffer: no deadline is needed until Uncork.
+		if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+			c.nc.Uncork(c.h.opts.WriteTimeout)
+			c.close(closeTryLater, "write failed")
+			return false
+		}
+	}
+	if err := c.nc.Uncork(c.h.opts.WriteTimeout); err != nil {
+		c.close(closeTryLater, "write failed")
+		return false
+	}
+	return true
+}
