@@ -154,6 +154,9 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(), "embedded", cfg.Embedded())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	janitorCtx, stopJanitor := context.WithCancel(ctx)
+	defer stopJanitor()
+	go svc.RunJanitor(janitorCtx)
 
 	select {
 	case err := <-errc:

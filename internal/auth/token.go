@@ -98,6 +98,8 @@ func (t *Tokens) Verify(token string, now time.Time) (Claims, error) {
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		// Instances on different hosts may disagree on the time by a little.
+		jwt.WithLeeway(30*time.Second),
 	)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)

@@ -290,3 +290,28 @@ func (s *Service) Sessions(ctx context.Context, p Principal) ([]SessionInfo, err
 	}
 	return out, nil
 }
+
+// pruneEvery is how often RunJanitor deletes dead sessions.
+const pruneEvery = time.Hour
+
+// RunJanitor deletes sessions that expired or were revoked more than a day ago, and rotated
+// refresh tokens older than the refresh lifetime (a reuse that old meets an expired session
+// anyway), every hour until ctx ends. Several instances may run it at once.
+func (s *Service) RunJanitor(ctx context.Context) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		now := s.now()
+		n, err := s.store.PruneSessions(ctx, now.Add(-24*time.Hour), now.Add(-s.opts.RefreshTTL))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("prune sessions", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned sessions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -39,6 +39,9 @@ type Store interface {
 	// returns the ids of the sessions it revoked.
 	RevokeSessions(ctx context.Context, userID, sessionID int64, now time.Time) ([]int64, error)
 	ListSessions(ctx context.Context, userID int64, now time.Time) ([]Session, error)
+	// PruneSessions deletes sessions that expired or were revoked before sessionsBefore, and
+	// forgets refresh tokens rotated before tokensBefore. It returns the sessions deleted.
+	PruneSessions(ctx context.Context, sessionsBefore, tokensBefore time.Time) (int64, error)
 
 	// CreateGroup stores a group with its members and its chat_created message.
 	CreateGroup(ctx context.Context, g NewGroup) (int64, error)

@@ -44,10 +44,7 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			return // Accept has answered the client
 		}
 		ws.SetReadLimit(MaxFrameBytes)
-		// The connection outlives this request on a goroutine of its own: returning lets
-		// net/http drop what it holds per request (its buffers, the request, the handler's
-		// stack), which would otherwise stay for the life of every idle connection.
-		go h.serve(ws, hj.conn, p, h.svc.TokenExpiry(token))
+		h.serve(ws, hj.conn, p, h.svc.TokenExpiry(token))
 	})
 }
 
@@ -69,13 +66,17 @@ func credentialOf(r *http.Request) string {
 	return token
 }
 
+// serve sets a connection up (hello) on the handler's goroutine, then hands it to a reader
+// and a writer goroutine of its own and returns: the connection outlives the request, and
+// returning lets net/http drop what it holds per request (its buffers, the request, and the
+// stack that setting up grew), which would otherwise stay for the life of every connection.
 func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires time.Time) {
 	ctx, cancel := context.WithCancel(h.ctx)
-	defer cancel()
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
 		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.SendQueue),
 		streams: map[int64]*stream{}, presence: map[int64]bool{}}
 	if err := h.addConn(c); err != nil {
+		cancel()
 		code := closeRestart
 		if errors.Is(err, errTooManyConns) {
 			code = closePolicy
@@ -83,26 +84,35 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 		ws.Close(code, err.Error())
 		return
 	}
-	defer h.removeConn(c)
-
 	hello, cameOnline, chats, err := h.hello(ctx, c, p)
 	if err != nil {
 		h.log.Warn("websocket hello", "user_id", p.UserID, "err", err)
 		ws.Close(closeTryLater, "could not load your chats: try again")
+		cancel()
+		h.removeConn(c)
 		return
 	}
+	var expiry *time.Timer
 	if !expires.IsZero() {
-		t := time.AfterFunc(time.Until(expires), func() { c.close(closeRevoked, "token expired: refresh, then reconnect") })
-		defer t.Stop()
+		expiry = time.AfterFunc(time.Until(expires), func() { c.close(closeRevoked, "token expired: refresh, then reconnect") })
 	}
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); c.writer(hello) }()
 	if cameOnline {
 		go h.comeOnline(ctx, p.UserID, chats)
 	}
-	c.reader(p)
-	c.close(websocket.StatusNormalClosure, "")
-	<-writerDone
+	// The reader ends the connection: when the socket closes, it closes the connection, waits
+	// for the writer and unregisters it.
+	go func() {
+		defer cancel()
+		defer h.removeConn(c)
+		if expiry != nil {
+			defer expiry.Stop()
+		}
+		c.reader(p)
+		c.close(websocket.StatusNormalClosure, "")
+		<-writerDone
+	}()
 }
 
 // hello attaches the connection to its chats and builds its first frame. The chats are read

@@ -179,3 +179,10 @@ func (st store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	st.observe("MarkRead", start, err)
 	return r0, err
 }
+
+func (st store) PruneSessions(ctx context.Context, sessionsBefore, tokensBefore time.Time) (int64, error) {
+	start := time.Now()
+	n, err := st.s.PruneSessions(ctx, sessionsBefore, tokensBefore)
+	st.observe("PruneSessions", start, err)
+	return n, err
+}

@@ -110,7 +110,7 @@ func (s *Store) MemberIDs(ctx context.Context, chatID int64) ([]int64, error) {
 // Discover finds public groups the user is not in whose title contains query.
 func (s *Store) Discover(ctx context.Context, userID int64, query string, limit int) ([]chat.DiscoveredChat, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, c.member_count FROM chats c
-		WHERE c.kind = 'group' AND c.public AND lower(c.title) LIKE $2 ESCAPE '\'
+		WHERE c.kind = 'group' AND c.public AND c.title_fold LIKE $2 ESCAPE '\'
 		AND NOT EXISTS (SELECT 1 FROM members m WHERE m.chat_id = c.id AND m.user_id = $1)
 		ORDER BY c.member_count DESC, c.id LIMIT $3`, userID, "%"+likePrefix(query), limit)
 	if err != nil {
@@ -133,9 +133,9 @@ func (s *Store) CreateGroup(ctx context.Context, g chat.NewGroup) (int64, error)
 	var id int64
 	now := ms(g.Now)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO chats (kind, title, public, creator_id, created_at, activity_at, last_seq, read_all_seq, member_count)
-			VALUES ('group', $1, $2, $3, $4, $4, 1, 1, $5) RETURNING id`,
-			g.Title, g.Public, g.CreatorID, now, len(g.MemberIDs)+1).Scan(&id)
+		err := tx.QueryRowContext(ctx, `INSERT INTO chats (kind, title, title_fold, public, creator_id, created_at, activity_at, last_seq, read_all_seq, member_count)
+			VALUES ('group', $1, $6, $2, $3, $4, $4, 1, 1, $5) RETURNING id`,
+			g.Title, g.Public, g.CreatorID, now, len(g.MemberIDs)+1, strings.ToLower(g.Title)).Scan(&id)
 		if err != nil {
 			return err
 		}

@@ -1110,3 +1110,68 @@ func eachBackendURL(t *testing.T, fn func(t *testing.T, handles [2]*store.Store)
 		})
 	}
 }
+
+func TestPruneSessions(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		mk := func(expires time.Time, h string) chat.Session {
+			x, err := s.CreateSession(ctx, chat.Session{UserID: 1, CreatedAt: now.Add(-48 * time.Hour), LastSeenAt: now, ExpiresAt: expires}, []byte(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		live := mk(now.Add(time.Hour), "live")
+		dead := mk(now.Add(-30*time.Hour), "dead")
+		revoked := mk(now.Add(time.Hour), "revoked")
+		if _, err := s.RevokeSessions(ctx, 1, revoked.ID, now.Add(-25*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RotateRefresh(ctx, []byte("live"), []byte("live2"), now.Add(-40*time.Hour), now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.PruneSessions(ctx, now.Add(-24*time.Hour), now.Add(-24*time.Hour))
+		if err != nil || n != 2 {
+			t.Fatalf("PruneSessions = %d, %v; want 2 deleted", n, err)
+		}
+		if _, err := s.SessionByID(ctx, live.ID); err != nil {
+			t.Errorf("the live session was deleted: %v", err)
+		}
+		for _, id := range []int64{dead.ID, revoked.ID} {
+			if _, err := s.SessionByID(ctx, id); !errors.Is(err, chat.ErrNotFound) {
+				t.Errorf("session %d: %v, want deleted", id, err)
+			}
+		}
+		// The old rotated token is forgotten: presenting it is merely invalid now.
+		if _, err := s.RotateRefresh(ctx, []byte("live"), []byte("x"), now, now.Add(time.Hour)); !errors.Is(err, chat.ErrNotFound) {
+			t.Errorf("old token after pruning: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestUnicodeSearch: search folds case beyond ASCII the same way on both backends.
+func TestUnicodeSearch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u, err := s.CreateUser(ctx, chat.User{Email: "elodie@example.com", Name: "Élodie", PasswordHash: "x", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"élo", "ÉLO", "Élodie"} {
+			users, err := s.SearchUsers(ctx, q, 10)
+			if err != nil || len(users) != 1 || users[0].ID != u.ID {
+				t.Errorf("SearchUsers(%q) = %v, %v; want Élodie", q, users, err)
+			}
+		}
+		if _, err := s.CreateGroup(ctx, chat.NewGroup{CreatorID: 1, Title: "Ünïcode Club", Public: true, Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"ünï", "ÜNÏCODE", "code cl"} {
+			found, err := s.Discover(ctx, 2, q, 10)
+			if err != nil || len(found) != 1 || found[0].Title != "Ünïcode Club" {
+				t.Errorf("Discover(%q) = %v, %v; want the club", q, found, err)
+			}
+		}
+	})
+}

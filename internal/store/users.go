@@ -13,8 +13,8 @@ import (
 // CreateUser stores a new account; the email must already be lowercased.
 func (s *Store) CreateUser(ctx context.Context, u chat.User) (chat.User, error) {
 	err := s.db.QueryRowContext(ctx,
-		`INSERT INTO users (email, name, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-		u.Email, u.Name, u.PasswordHash, ms(u.CreatedAt)).Scan(&u.ID)
+		`INSERT INTO users (email, name, name_fold, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		u.Email, u.Name, strings.ToLower(u.Name), u.PasswordHash, ms(u.CreatedAt)).Scan(&u.ID)
 	if isUnique(err) {
 		return chat.User{}, chat.ErrEmailTaken
 	}
@@ -49,8 +49,8 @@ func likePrefix(q string) string {
 // SearchUsers finds users whose name or email starts with prefix, case-insensitively.
 func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE lower(name) LIKE $1 ESCAPE '\' OR email LIKE $1 ESCAPE '\'
-		ORDER BY lower(name), id LIMIT $2`, likePrefix(prefix), limit)
+		WHERE name_fold LIKE $1 ESCAPE '\' OR email LIKE $1 ESCAPE '\'
+		ORDER BY name_fold, id LIMIT $2`, likePrefix(prefix), limit)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -188,4 +188,21 @@ func (s *Store) ListSessions(ctx context.Context, userID int64, now time.Time) (
 		out = append(out, x)
 	}
 	return out, wrap(rows.Err())
+}
+
+// PruneSessions implements chat.Store.
+func (s *Store) PruneSessions(ctx context.Context, sessionsBefore, tokensBefore time.Time) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1`, ms(sessionsBefore))
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM refresh_rotated WHERE rotated_at < $1`, ms(tokensBefore))
+		return err
+	})
+	return n, err
 }

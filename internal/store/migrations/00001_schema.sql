@@ -6,11 +6,12 @@ CREATE TABLE users (
     id            {{ID}},
     email         TEXT NOT NULL,           -- stored lowercased: emails compare case-insensitively
     name          TEXT NOT NULL,
+    name_fold     TEXT NOT NULL,           -- lowercased by the server (Unicode), for search
     password_hash TEXT NOT NULL,
     created_at    BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX users_email ON users (email);
-CREATE INDEX users_name_prefix ON users (lower(name){{PATTERN_OPS}});
+CREATE INDEX users_name_prefix ON users (name_fold{{PATTERN_OPS}});
 --pg CREATE INDEX users_email_prefix ON users (email text_pattern_ops);
 
 CREATE TABLE sessions (
@@ -38,6 +39,7 @@ CREATE TABLE chats (
     id           {{ID}},
     kind         TEXT NOT NULL CHECK (kind IN ('private', 'group')),
     title        TEXT NOT NULL DEFAULT '',
+    title_fold   TEXT NOT NULL DEFAULT '', -- lowercased by the server (Unicode), for search
     public       BOOLEAN NOT NULL DEFAULT FALSE,
     creator_id   BIGINT REFERENCES users (id) ON DELETE SET NULL,
     pair_key     TEXT,                     -- 'low:high' user ids of a private chat; NULL for groups
@@ -48,7 +50,7 @@ CREATE TABLE chats (
     member_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX chats_pair ON chats (pair_key) WHERE pair_key IS NOT NULL;
-CREATE INDEX chats_public ON chats (lower(title)) WHERE public AND kind = 'group';
+CREATE INDEX chats_public ON chats (title_fold) WHERE public AND kind = 'group';
 
 CREATE TABLE members (
     chat_id       BIGINT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,

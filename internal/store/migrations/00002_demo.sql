@@ -3,15 +3,15 @@
 -- group "General" with all three and the public group "Random" with First and Third, a few
 -- messages in each. Read progress follows the rules: senders have read their own messages,
 -- read_all_seq is the members' minimum. {{NOW_MS}} is the time of migration in milliseconds.
-INSERT INTO users (id, email, name, password_hash, created_at) VALUES
-    (1, 'first@example.com',  'First',  '$argon2id$v=19$m=19456,t=2,p=1$HroKhCcqDSM0rhQoA44aig$MarbjPJaR28bX0nI9dMVOLfGC9X4ZPw0fo5MjdsHDfE', {{NOW_MS}} - 3600000),
-    (2, 'second@example.com', 'Second', '$argon2id$v=19$m=19456,t=2,p=1$HroKhCcqDSM0rhQoA44aig$MarbjPJaR28bX0nI9dMVOLfGC9X4ZPw0fo5MjdsHDfE', {{NOW_MS}} - 3600000),
-    (3, 'third@example.com',  'Third',  '$argon2id$v=19$m=19456,t=2,p=1$HroKhCcqDSM0rhQoA44aig$MarbjPJaR28bX0nI9dMVOLfGC9X4ZPw0fo5MjdsHDfE', {{NOW_MS}} - 3600000);
+INSERT INTO users (id, email, name, name_fold, password_hash, created_at) VALUES
+    (1, 'first@example.com',  'First', 'first', '$argon2id$v=19$m=19456,t=2,p=1$HroKhCcqDSM0rhQoA44aig$MarbjPJaR28bX0nI9dMVOLfGC9X4ZPw0fo5MjdsHDfE', {{NOW_MS}} - 3600000),
+    (2, 'second@example.com', 'Second', 'second', '$argon2id$v=19$m=19456,t=2,p=1$HroKhCcqDSM0rhQoA44aig$MarbjPJaR28bX0nI9dMVOLfGC9X4ZPw0fo5MjdsHDfE', {{NOW_MS}} - 3600000),
+    (3, 'third@example.com',  'Third', 'third', '$argon2id$v=19$m=19456,t=2,p=1$HroKhCcqDSM0rhQoA44aig$MarbjPJaR28bX0nI9dMVOLfGC9X4ZPw0fo5MjdsHDfE', {{NOW_MS}} - 3600000);
 
-INSERT INTO chats (id, kind, title, public, creator_id, pair_key, created_at, activity_at, last_seq, read_all_seq, member_count) VALUES
-    (1, 'private', '',        FALSE, 1,    '1:2', {{NOW_MS}} - 3000000, {{NOW_MS}} - 600000, 3, 2, 2),
-    (2, 'group',   'General', FALSE, 1,    NULL,  {{NOW_MS}} - 2400000, {{NOW_MS}} - 300000, 4, 2, 3),
-    (3, 'group',   'Random',  TRUE,  1,    NULL,  {{NOW_MS}} - 1800000, {{NOW_MS}} - 120000, 3, 2, 2);
+INSERT INTO chats (id, kind, title, title_fold, public, creator_id, pair_key, created_at, activity_at, last_seq, read_all_seq, member_count) VALUES
+    (1, 'private', '',        '',        FALSE, 1,    '1:2', {{NOW_MS}} - 3000000, {{NOW_MS}} - 600000, 3, 2, 2),
+    (2, 'group',   'General', 'general', FALSE, 1,    NULL,  {{NOW_MS}} - 2400000, {{NOW_MS}} - 300000, 4, 2, 3),
+    (3, 'group',   'Random',  'random',  TRUE,  1,    NULL,  {{NOW_MS}} - 1800000, {{NOW_MS}} - 120000, 3, 2, 2);
 
 INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES
     (1, 1, 'member', {{NOW_MS}} - 3000000, 3),
