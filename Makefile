@@ -24,11 +24,11 @@ test-browser:
 	bash e2e/browser/run.sh
 
 vet:
-	@test -z "$$(gofmt -l cmd internal)" || (echo "gofmt needed:"; gofmt -l cmd internal; exit 1)
+	@test -z "$$(gofmt -l cmd internal deploy e2e)" || (echo "gofmt needed:"; gofmt -l cmd internal deploy e2e; exit 1)
 	$(GO) vet ./...
 
 fmt:
-	gofmt -w cmd internal
+	gofmt -w cmd internal deploy e2e
 
 clean:
 	rm -rf bin data test-output
