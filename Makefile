@@ -19,9 +19,11 @@ test: vet test-go test-browser
 test-go:
 	$(GO) test -race -count=1 -timeout 10m ./...
 
-## test-browser: the web client in headless Chromium (needs chromium and node; see README)
+## test-browser: the web client in headless Chromium (needs chromium and node; see README), then
+## one suite against a private 2-instance cluster behind nginx (needs nginx, PostgreSQL, Redis)
 test-browser:
 	bash e2e/browser/run.sh
+	bash e2e/browser/run-cluster.sh
 
 vet:
 	@test -z "$$(gofmt -l cmd internal deploy e2e)" || (echo "gofmt needed:"; gofmt -l cmd internal deploy e2e; exit 1)

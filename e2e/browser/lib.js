@@ -35,9 +35,10 @@ export function unique(prefix = 'x') {
 /**
  * newPage opens a page in a fresh context (its own cookies: one "device") and watches it: page
  * errors, CSP violations and JavaScript dialogs are collected, and assertClean() fails on any.
+ * base is the server the page talks to (BASE unless a cluster test pins it to one instance).
  */
-export async function newPage(browser, { viewport = WIDE, colorScheme = 'light' } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme, baseURL: BASE, locale: 'en-US', timezoneId: 'UTC' });
+export async function newPage(browser, { viewport = WIDE, colorScheme = 'light', base = BASE } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, baseURL: base, locale: 'en-US', timezoneId: 'UTC' });
   const page = await context.newPage();
   const problems = [];
   const dialogs = [];
