@@ -9,7 +9,8 @@ import (
 // send each change once; however many users it hears of, that memory stays under maxPresence,
 // and a change is still sent.
 func TestPresenceMemoryIsBounded(t *testing.T) {
-	c := &conn{h: &Hub{}, out: newOutbox(3 * maxPresence), presence: map[int64]bool{}}
+	// An outbox whose writer "runs": frames stay queued for the test to count.
+	c := &conn{h: &Hub{}, out: &outbox{limit: 3 * maxPresence, writing: true}, presence: map[int64]bool{}}
 	for id := int64(1); id <= 2*maxPresence+5; id++ {
 		c.deliverPresence(id, true, []byte(`{"type":"presence"}`))
 	}

@@ -24,7 +24,8 @@ const (
 const maxPresence = 10_000
 
 // conn is one device's WebSocket. Its reader is the goroutine that the HTTP handler starts
-// (serve); its writer is the one other goroutine; nothing else writes messages to the socket.
+// (serve); its writer runs while frames wait (writer.go); nothing else writes messages to the
+// socket.
 type conn struct {
 	h         *Hub
 	id        string
@@ -35,17 +36,23 @@ type conn struct {
 	cancel    context.CancelFunc
 	nc        *corkConn // the socket under ws; nil if the handshake did not go through hijacker
 	out       *outbox
+	pingMu    sync.Mutex
+	pinger    *time.Timer
 	closeOnce sync.Once
 
 	mu       sync.Mutex
 	streams  map[int64]*stream
 	presence map[int64]bool // last presence sent per user, to send each change once
 	catching bool           // a catch-up goroutine runs
+	// settingUp holds live messages while hello is built: the hello's last seqs decide which
+	// of them are history and which follow it (finishSetup).
+	settingUp bool
 }
 
 // stream is a connection's position in one chat.
 type stream struct {
 	sent   int64              // every message up to this seq has been sent (or acked)
+	base   int64              // up to this seq the messages are history: not sent on this connection
 	acked  map[int64]struct{} // seqs answered with message.ack, beyond sent
 	paused bool               // a catch-up or sync is filling a gap: hold live messages
 	held   []heldMsg
@@ -64,12 +71,16 @@ func (c *conn) enqueue(typ string, frame []byte) {
 	if len(frame) == 0 {
 		return
 	}
-	if c.out.push(frame) {
+	switch c.out.push(frame) {
+	case pushStartWriter:
+		go c.writer()
+		fallthrough
+	case pushQueued:
 		c.h.stats.FramesOut.Add(typ)
-		return
+	case pushFull:
+		c.h.stats.SlowDropped.Add(1)
+		c.close(closeTryLater, "too slow: reconnect and sync")
 	}
-	c.h.stats.SlowDropped.Add(1)
-	c.close(closeTryLater, "too slow: reconnect and sync")
 }
 
 // close ends the connection with a code; the first call wins.
@@ -89,11 +100,32 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 func (c *conn) follow(chatID, lastSeq int64) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
-		c.streams[chatID] = &stream{sent: lastSeq}
+		c.streams[chatID] = &stream{sent: lastSeq, base: lastSeq, paused: c.settingUp}
 	} else if lastSeq > st.sent && !st.paused {
-		st.sent = lastSeq
+		st.sent, st.base = lastSeq, lastSeq
 	}
 	c.mu.Unlock()
+}
+
+// finishSetup ends the hello: every message up to a chat's last seq in it is history; those
+// held meanwhile that come after it are released in order (a gap is healed from the store).
+// Without the hold, a message committed between the reads of the chats that build the hello
+// would be both counted in hello's last seq and delivered live.
+func (c *conn) finishSetup(last map[int64]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.settingUp = false
+	for id, st := range c.streams {
+		st.sent = max(st.sent, last[id])
+		st.base = max(st.base, last[id])
+		if st.lag { // a catch-up owns the stream; it starts from sent and resumes it
+			continue
+		}
+		c.releaseHeldLocked(st)
+		if st.lag {
+			c.startCatchUpLocked()
+		}
+	}
 }
 
 // catchUpChat reads a chat's messages after the stream's position from the store, for what was

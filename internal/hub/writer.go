@@ -13,48 +13,100 @@ import (
 
 // The write path of a connection. Frames wait in an outbox (a slice that holds nothing while
 // the connection is idle, instead of a channel whose buffer of SendQueue slots lives as long
-// as the connection). The writer takes everything queued at once and writes it with one
-// system call: coder/websocket flushes after every message, so while the writer encodes a
-// batch the socket is "corked" and the flushes only collect bytes. A client that keeps up
-// gets each frame at once; one that is behind gets its backlog in a few large writes, which
-// also costs Nginx and the client fewer reads.
+// as the connection). A writer goroutine runs only while there is something to write: the
+// first frame queued starts one, and it ends when the outbox is empty, so an idle connection
+// costs one goroutine (its reader), not two. The writer takes everything queued at once and
+// writes it with one system call: coder/websocket flushes after every message, so while the
+// writer encodes a batch the socket is "corked" and the flushes only collect bytes. A client
+// that keeps up gets each frame at once; one that is behind gets its backlog in a few large
+// writes, which also costs Nginx and the client fewer reads. Pings come from a timer.
 
 // outbox is a connection's queue of encoded frames, bounded by limit.
 type outbox struct {
-	mu     sync.Mutex
-	frames [][]byte
-	limit  int
-	ready  chan struct{} // holds a token while frames wait
+	mu      sync.Mutex
+	frames  [][]byte
+	limit   int
+	writing bool // a writer goroutine runs
+	closed  bool
+	writers sync.WaitGroup
 }
 
-func newOutbox(limit int) *outbox { return &outbox{limit: limit, ready: make(chan struct{}, 1)} }
+// newOutbox returns an outbox that holds what is queued until start: a connection's first
+// frame must be its hello, while its chats' events may already arrive.
+func newOutbox(limit int) *outbox {
+	o := &outbox{limit: limit, writing: true}
+	o.writers.Add(1) // the writer that start lets run
+	return o
+}
 
-// push queues f, or reports false when the outbox is full.
-func (o *outbox) push(f []byte) bool {
+// start puts first ahead of what is queued; the caller then starts the writer.
+func (o *outbox) start(first []byte) {
 	o.mu.Lock()
-	if len(o.frames) >= o.limit {
-		o.mu.Unlock()
-		return false
-	}
-	o.frames = append(o.frames, f)
-	first := len(o.frames) == 1
+	o.frames = append([][]byte{first}, o.frames...)
 	o.mu.Unlock()
-	if first {
-		select {
-		case o.ready <- struct{}{}:
-		default:
-		}
-	}
-	return true
 }
 
-// take returns every queued frame, leaving spare (emptied) as the queue.
-func (o *outbox) take(spare [][]byte) [][]byte {
+// discard gives up a connection that never started: nothing is written.
+func (o *outbox) discard() {
+	o.abandon()
+	o.writers.Done()
+}
+
+type pushed int
+
+const (
+	pushQueued      pushed = iota // a writer runs and will take it
+	pushStartWriter               // queued; the caller must start a writer
+	pushFull                      // refused: the client is too slow
+	pushClosed                    // dropped: the connection is ending
+)
+
+// push queues f.
+func (o *outbox) push(f []byte) pushed {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	switch {
+	case o.closed:
+		return pushClosed
+	case len(o.frames) >= o.limit:
+		return pushFull
+	}
+	o.frames = append(o.frames, f)
+	if o.writing {
+		return pushQueued
+	}
+	o.writing = true
+	o.writers.Add(1) // under mu and before closed: close's Wait never races it
+	return pushStartWriter
+}
+
+// next returns every queued frame, leaving spare (emptied) as the queue; when there is none
+// it returns nil and the writer must end (writerDone).
+func (o *outbox) next(spare [][]byte) [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.frames) == 0 {
+		o.writing = false
+		return nil
+	}
 	out := o.frames
 	o.frames = spare[:0]
 	return out
+}
+
+// abandon drops what is queued and ends the writer (the connection is ending).
+func (o *outbox) abandon() {
+	o.mu.Lock()
+	o.frames, o.writing = nil, false
+	o.mu.Unlock()
+}
+
+// close refuses every later frame and waits for the writer to end.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed, o.frames = true, nil
+	o.mu.Unlock()
+	o.writers.Wait()
 }
 
 func (o *outbox) len() int {
@@ -150,38 +202,58 @@ func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 // maxBatchBytes bounds one write, so that a long backlog goes out in several.
 const maxBatchBytes = 64 << 10
 
-// writer is the only goroutine that writes messages to the socket: queued frames, then pings.
-func (c *conn) writer(first []byte) {
-	if !c.writeFrames([][]byte{first}) {
-		return
-	}
-	ping := time.NewTicker(c.h.opts.PingEvery)
-	defer ping.Stop()
+// writer writes what is queued until the outbox is empty; at most one runs at a time.
+func (c *conn) writer() {
+	defer c.out.writers.Done()
 	var spare [][]byte
 	for {
-		select {
-		case <-c.ctx.Done():
+		if c.ctx.Err() != nil {
+			c.out.abandon()
 			return
-		case <-c.out.ready:
-			frames := c.out.take(spare)
-			ok := c.writeFrames(frames)
-			clear(frames) // let the frames go
-			spare = frames[:0]
-			if cap(spare) > 256 {
-				spare = nil
-			}
-			if !ok {
-				return
-			}
-		case <-ping.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PongWait)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				c.close(websocket.StatusGoingAway, "ping timeout")
-				return
-			}
 		}
+		frames := c.out.next(spare)
+		if frames == nil {
+			return
+		}
+		ok := c.writeFrames(frames)
+		clear(frames) // let the frames go
+		if spare = frames[:0]; cap(spare) > 256 {
+			spare = nil
+		}
+		if !ok {
+			c.out.abandon()
+			return
+		}
+	}
+}
+
+// schedulePing pings the client after PingEvery; a pong must come within PongWait.
+func (c *conn) schedulePing() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.ctx.Err() == nil {
+		c.pinger = time.AfterFunc(c.h.opts.PingEvery, c.ping)
+	}
+}
+
+func (c *conn) ping() {
+	ctx, cancel := context.WithTimeout(c.ctx, c.h.opts.PongWait)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.close(websocket.StatusGoingAway, "ping timeout")
+		}
+		return
+	}
+	c.schedulePing()
+}
+
+func (c *conn) stopPing() {
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.pinger != nil {
+		c.pinger.Stop()
 	}
 }
 

@@ -74,9 +74,10 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
 		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.SendQueue),
-		streams: map[int64]*stream{}, presence: map[int64]bool{}}
+		streams: map[int64]*stream{}, presence: map[int64]bool{}, settingUp: true}
 	if err := h.addConn(c); err != nil {
 		cancel()
+		c.out.discard()
 		code := closeRestart
 		if errors.Is(err, errTooManyConns) {
 			code = closePolicy
@@ -89,6 +90,7 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 		h.log.Warn("websocket hello", "user_id", p.UserID, "err", err)
 		ws.Close(closeTryLater, "could not load your chats: try again")
 		cancel()
+		c.out.discard()
 		h.removeConn(c)
 		return
 	}
@@ -96,8 +98,10 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 	if !expires.IsZero() {
 		expiry = time.AfterFunc(time.Until(expires), func() { c.close(closeRevoked, "token expired: refresh, then reconnect") })
 	}
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); c.writer(hello) }()
+	c.out.start(hello)
+	c.h.stats.FramesOut.Add("hello")
+	go c.writer()
+	c.schedulePing()
 	if cameOnline {
 		go h.comeOnline(ctx, p.UserID, chats)
 	}
@@ -111,7 +115,8 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 		}
 		c.reader(p)
 		c.close(websocket.StatusNormalClosure, "")
-		<-writerDone
+		c.stopPing()
+		c.out.close()
 	}()
 }
 
@@ -128,11 +133,12 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 	known := map[int64]bool{}
 	var cameOnline bool
 	var chats []int64
+	var last map[int64]int64
 	for round := 0; ; round++ {
 		if list, err = h.svc.Chats(ctx, p); err != nil {
 			return nil, false, nil, err
 		}
-		last := make(map[int64]int64, len(list))
+		last = make(map[int64]int64, len(list))
 		var topics []string
 		for _, ch := range list {
 			last[ch.ID] = ch.LastSeq
@@ -150,6 +156,7 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		}
 		h.reconcile(topics...)
 	}
+	c.finishSetup(last)
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
 		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, len(list))}
 	for i, ch := range list {
@@ -318,7 +325,8 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 const maxSyncChats = 1000
 
 // sync sends, per chat, the messages after the client's cursor that this connection has not
-// been sent live, in seq order, then sync.done.
+// been sent live (up to the chat's last seq in hello, or when it was followed), in seq order,
+// then sync.done.
 func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, cursors map[string]int64) {
 	if len(cursors) > maxSyncChats {
 		c.sendError(ref, chat.CodeInvalid, "at most 1000 chats per sync")
@@ -352,7 +360,9 @@ func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, 
 			c.sendError(ref, chat.ErrorCode(err), err.Error())
 			continue
 		}
-		upto := st.sent
+		// History only: what came after it was sent live on this connection already, and
+		// sending it again would deliver it twice.
+		upto := min(st.sent, st.base)
 		st.paused = true
 		c.mu.Unlock()
 

@@ -1,0 +1,186 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/httpapi"
+	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/store"
+)
+
+// sendDuringHello is a store that, on the second reading of a user's chats (the hello reads
+// them twice), first has another member send a message to one of them: the message is
+// committed after the connection follows the chat and before hello's last seqs are read.
+type sendDuringHello struct {
+	chat.Store
+	user  int64
+	calls atomic.Int32
+	send  func()
+}
+
+func (s *sendDuringHello) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
+	if userID == s.user && s.calls.Add(1) == 2 {
+		s.send()
+		time.Sleep(100 * time.Millisecond) // the live event reaches the connection
+	}
+	return s.Store.ChatsOf(ctx, userID)
+}
+
+// TestHelloRace: a message committed while the hello is being built is either history (at
+// most hello's last_seq) or delivered live, never both.
+func TestHelloRace(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.NewTokens([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := st.UserByEmail(ctx, "first@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := st.UserByEmail(ctx, "second@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := &sendDuringHello{Store: st, user: first.ID}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := chat.NewService(wrapped, tokens, chat.Options{PasswordParams: auth.FastPasswordParams})
+	b := broker.NewMemory()
+	h, err := hub.New(svc, b, broker.NewMemoryPresence(time.Now), log, hub.Options{InstanceID: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.SetPublisher(h)
+	svc.SetPresence(h)
+	api := httpapi.NewServer(svc, log, httpapi.Options{CookieSecure: "false"})
+	api.Handle("GET /api/v1/ws", h.Handler(api))
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Shutdown(ctx)
+		srv.Close()
+		b.Close()
+	})
+
+	chats, err := st.ChatsOf(ctx, first.ID)
+	if err != nil || len(chats) == 0 {
+		t.Fatalf("chats of the first demo user: %v, %v", chats, err)
+	}
+	var shared int64
+	for _, c := range chats {
+		if err := svc.IsMember(ctx, chat.Principal{UserID: second.ID}, c.ID); err == nil {
+			shared = c.ID
+			break
+		}
+	}
+	if shared == 0 {
+		t.Fatal("the demo users share no chat")
+	}
+	wrapped.send = func() {
+		if _, _, err := svc.Send(ctx, chat.Principal{UserID: second.ID}, chat.SendInput{ChatID: shared, Body: "during hello", ClientID: "race"}); err != nil {
+			t.Errorf("send during hello: %v", err)
+		}
+	}
+
+	conn, err := login(t, srv.URL, "first@example.com").Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f, err := conn.Next(ctx)
+	if err != nil || f.Type != "hello" {
+		t.Fatalf("first frame: %v %v", f.Type, err)
+	}
+	var hello struct {
+		Chats []struct {
+			ID      int64 `json:"id"`
+			LastSeq int64 `json:"last_seq"`
+		} `json:"chats"`
+	}
+	json.Unmarshal(f.Data, &hello)
+	var last int64
+	for _, c := range hello.Chats {
+		if c.ID == shared {
+			last = c.LastSeq
+		}
+	}
+	if wrapped.calls.Load() < 2 || last == 0 {
+		t.Fatalf("the hello read the chats %d times; chat %d last seq %d", wrapped.calls.Load(), shared, last)
+	}
+	wait, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	for {
+		f, err := conn.Next(wait)
+		if err != nil {
+			return // nothing more: right
+		}
+		if f.Type != "message.new" {
+			continue
+		}
+		var m msg
+		json.Unmarshal(f.Data, &m)
+		if m.Message.Seq <= last {
+			t.Fatalf("message seq %d delivered live although hello's last_seq is %d", m.Message.Seq, last)
+		}
+	}
+}
+
+// TestSyncAfterLive: a client that reconnects sends sync with the last seq it had; messages
+// sent live on the new connection before the server reads that sync are not sent again by
+// it: the sync fills in history only, up to hello's last_seq.
+func TestSyncAfterLive(t *testing.T) {
+	s := startServer(t, serverConfig{})
+	a, b := s.newUser(t, "A"), s.newUser(t, "B")
+	id := s.group(t, a, "G", false, b)
+	send := func(client string) int64 {
+		m, _, err := s.Svc.Send(context.Background(), a.p(), chat.SendInput{ChatID: id, Body: client, ClientID: client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Seq
+	}
+	send("h1")
+	last := send("h2") // the client missed h1 and h2 while it was away
+	c := s.dial(t, b)
+	live1, live2 := send("l1"), send("l2")
+	for _, want := range []int64{live1, live2} { // delivered live before the client syncs
+		f := c.next(5 * time.Second)
+		var m msg
+		json.Unmarshal(f.Data, &m)
+		if f.Type != "message.new" || m.Message.Seq != want {
+			t.Fatalf("got %s seq %d, want message.new %d", f.Type, m.Message.Seq, want)
+		}
+	}
+	got := c.roundTrip("sync", "s", map[string]any{"cursors": map[string]int64{strconv.FormatInt(id, 10): last - 2}})
+	var seqs []int64
+	for _, f := range ofType(got, "message.new") {
+		var m msg
+		json.Unmarshal(f.Data, &m)
+		seqs = append(seqs, m.Message.Seq)
+	}
+	if want := []int64{last - 1, last}; !slices.Equal(seqs, want) || len(ofType(got, "sync.done")) != 1 {
+		t.Fatalf("sync sent seqs %v and %d sync.done, want %v and one", seqs, len(ofType(got, "sync.done")), want)
+	}
+}
