@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: the standard load suite (cmd/chatbench suite) against the local cluster of
 # scripts/cluster.sh (3 instances behind nginx on 127.0.0.1:8080, PostgreSQL, Redis), started
-# here if it is not running. Writes bench/results/<date>-<host>.json and its charts, and
-# updates the tables of docs/PERFORMANCE.md.
+# afresh for the run on a benchmark database of its own and stopped afterwards (BENCH_KEEP=1
+# keeps it). Writes bench/results/<date>-<host>.json and its charts, and updates the tables
+# of docs/PERFORMANCE.md.
 #
 #   bench/run.sh [chatbench suite flags]      e.g. bench/run.sh -only fanout-200,chats
 #
@@ -43,24 +44,33 @@ if [ "${1:-}" = smoke ]; then
 fi
 
 # The suite registers thousands of users and sends thousands of messages a second: the
-# instances must run without rate limits and with cheap password hashes. scripts/cluster.sh
-# passes CHAT_* variables on to the instances it starts.
-export CLUSTER_RATE_LIMITS=off CHAT_PASSWORD_COST=test
-running_ok=1
-for ((i = 1; i <= N; i++)); do
-  pidf=$DIR/chatd$i.pid
-  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-    env=$(tr '\0' '\n' < "/proc/$(cat "$pidf")/environ" 2>/dev/null || true)
-    if ! grep -qx 'CHAT_RATE_LIMITS=off' <<< "$env" || ! grep -qx 'CHAT_PASSWORD_COST=test' <<< "$env"; then
-      running_ok=0
-    fi
-  fi
-done
-if [ $running_ok = 0 ]; then
-  say "the running cluster has rate limits on or full-cost password hashes: restarting it for the benchmark"
+# instances run without rate limits, with cheap password hashes and quiet logs, on a database
+# and Redis prefix of their own, made afresh for every run (the chat list and history queries
+# depend on how much is stored, so each run starts from the same empty database).
+# scripts/cluster.sh passes CHAT_* variables on to the instances it starts.
+export CLUSTER_RATE_LIMITS=off CHAT_PASSWORD_COST=test CHAT_LOG_LEVEL=warn
+export CLUSTER_DB=${BENCH_DB:-chat_bench} CLUSTER_PREFIX=${BENCH_PREFIX:-chat-bench}
+PG=${CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
+REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
+if [ -d "$DIR" ]; then
+  say "stopping the cluster to start it afresh for the benchmark"
   bash scripts/cluster.sh down
 fi
+psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS \"$CLUSTER_DB\"" > /dev/null
+redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" --scan --pattern "$CLUSTER_PREFIX:*" | xargs -r redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" del > /dev/null
 bash scripts/cluster.sh up
+
+# 10,000 idle WebSockets through nginx take 20,000 of its connections (client and upstream
+# sides), more than deploy/nginx's worker_connections allow: raise it in this cluster's
+# generated configuration only (the open-file limit raised above is inherited by nginx).
+conf=$DIR/nginx/nginx.conf
+if grep -qE 'worker_connections [0-9]{1,4};' "$conf"; then
+  sed -i -E 's/worker_connections [0-9]+;/worker_connections 16384;/' "$conf"
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  "$nginx" -p "$DIR/nginx" -c "$conf" -e "$DIR/nginx/error.log" -s reload
+  sleep 1
+  say "nginx: worker_connections 16384 for the benchmark"
+fi
 
 metrics=""
 for ((i = 1; i <= N; i++)); do
@@ -68,6 +78,14 @@ for ((i = 1; i <= N; i++)); do
 done
 say "suite against http://$LISTEN (metrics: $metrics); open files: $(ulimit -n)"
 # reconnect kills the first instance and starts it again afterwards.
+status=0
 bin/chatbench suite -url "http://$LISTEN" -metrics "$metrics" \
   -kill-cmd "kill -9 \$(cat '$DIR/chatd1.pid')" \
-  -restart-cmd "bash scripts/cluster.sh up > /dev/null" "$@"
+  -restart-cmd "bash scripts/cluster.sh up > /dev/null" "$@" || status=$?
+if [ "${BENCH_KEEP:-}" = 1 ]; then
+  say "the benchmark cluster keeps running (database $CLUSTER_DB); make cluster-down stops it"
+else
+  bash scripts/cluster.sh down > /dev/null
+  say "cluster stopped; make cluster starts the usual one"
+fi
+exit $status

@@ -60,6 +60,7 @@ func Idle(ctx context.Context, env Env, cfg IdleConfig) (*Result, error) {
 		if ok > 0 {
 			res.Add("rss_per_conn", (rss1-rss0)/float64(ok)/1024, "KiB")
 			res.Add("heap_per_conn", (heap1-heap0)/float64(ok)/1024, "KiB")
+			res.Add("stack_per_conn", (after.Sum(mStack)-before.Sum(mStack))/float64(ok)/1024, "KiB")
 			res.Add("goroutines_per_conn", (after.Sum(mGoroutines)-before.Sum(mGoroutines))/float64(ok), "")
 		}
 		res.Usage = usage(before, after)

@@ -18,6 +18,7 @@ const (
 	mCPU         = "process_cpu_seconds_total"
 	mRSS         = "process_resident_memory_bytes"
 	mHeap        = "go_memstats_heap_inuse_bytes"
+	mStack       = "go_memstats_stack_inuse_bytes"
 	mGoroutines  = "go_goroutines"
 	mConns       = "chat_ws_connections"
 	mDeliveries  = "chat_deliveries_total"
@@ -25,7 +26,7 @@ const (
 	mGapsHealed  = "chat_gaps_healed_total"
 )
 
-var wantedMetrics = map[string]bool{mCPU: true, mRSS: true, mHeap: true, mGoroutines: true, mConns: true,
+var wantedMetrics = map[string]bool{mCPU: true, mRSS: true, mHeap: true, mStack: true, mGoroutines: true, mConns: true,
 	mDeliveries: true, mSlowDropped: true, mGapsHealed: true}
 
 // Scrape reads one instance's /metrics and returns the wanted metrics.

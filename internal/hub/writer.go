@@ -3,6 +3,7 @@ package hub
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"sync"
@@ -116,18 +117,24 @@ func (o *outbox) len() int {
 }
 
 // corkConn is the socket under coder/websocket. While corked, writes collect in a pooled
-// buffer; Uncork sends them in one write.
+// buffer; Uncork sends them in one write. The writer frames its messages itself (WriteText,
+// a header and the payload, unmasked from a server); coder/websocket still reads, and writes
+// the control frames (pings, pongs, close), each in one Write.
 type corkConn struct {
 	net.Conn
-	mu     sync.Mutex
-	corked bool
-	buf    *[]byte
+	mu        sync.Mutex
+	corked    bool
+	buf       *[]byte
+	closeSent bool // a close frame went through: no message may follow it
 }
 
 var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
+	if len(p) > 0 && p[0] == 0x88 { // FIN and the close opcode
+		c.closeSent = true
+	}
 	if c.corked {
 		*c.buf = append(*c.buf, p...)
 		c.mu.Unlock()
@@ -135,6 +142,26 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	return c.Conn.Write(p)
+}
+
+// WriteText adds one text message to what Uncork sends.
+func (c *corkConn) WriteText(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent || !c.corked {
+		return net.ErrClosed
+	}
+	b := append(*c.buf, 0x81) // FIN, text
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n < 1<<16:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+	*c.buf = append(b, p...)
+	return nil
 }
 
 // Cork starts collecting writes.
@@ -288,8 +315,7 @@ func (c *conn) writeBatch(frames [][]byte) bool {
 	}
 	c.nc.Cork()
 	for _, f := range frames {
-		// Corked, a write only copies into the buffer: no deadline is needed until Uncork.
-		if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+		if err := c.nc.WriteText(f); err != nil {
 			c.nc.Uncork(c.h.opts.WriteTimeout)
 			c.close(closeTryLater, "write failed")
 			return false

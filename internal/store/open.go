@@ -95,6 +95,13 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse database url: %w", err)
 		}
+		// PostgreSQL compiles a query with LLVM when its estimated cost is high: the chat list
+		// of a user in a large database crossed jit_above_cost and spent seconds compiling a
+		// query that runs in a millisecond. Short OLTP queries never gain from it; a URL that
+		// sets jit itself wins.
+		if _, ok := cfg.RuntimeParams["jit"]; !ok {
+			cfg.RuntimeParams["jit"] = "off"
+		}
 		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(opts.MaxConns)
 		db.SetMaxIdleConns(opts.MaxConns)
