@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/wschat/chat/internal/chat"
 )
 
@@ -158,78 +161,57 @@ type senderClient struct {
 // sendBatch stores the sends of one chat in one transaction, in queue order, and answers
 // each: it has the effect of sendOne on each in turn. Round trips to the database are what a
 // busy chat waits for, above all those made while its row is locked, so the statements are
-// few: the client ids already stored are looked up before the lock; the lock and the
-// senders' memberships are one query; on PostgreSQL the insert and both updates are one
-// statement. If the batch fails on a unique client id (a retry racing on another instance),
-// each send is stored alone instead.
+// few: the client ids already stored are looked up with the lock, in the same round trip;
+// the insert and both updates are one statement. On PostgreSQL the whole transaction takes
+// two round trips (sendBatchPG); SQLite, in-process, runs the same steps one by one. If the
+// batch fails on a unique client id (a retry racing on another instance), each send is stored
+// alone instead.
 func (s *Store) sendBatch(chatID int64, batch []*sendReq) {
 	// Callers wait for this commit; none of their contexts may cut it short for the others.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), 15*time.Second)
 	defer cancel()
-	outs := make([]chat.Sent, len(batch))
-	errs := make([]error, len(batch))
-	dupOf := map[int]int{} // batch index -> the earlier index with the same sender and client id
-	var readAll int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		clear(errs)
-		clear(dupOf)
-		prev, err := storedByClientID(ctx, tx, chatID, batch)
-		if err != nil {
-			return err
-		}
-		lastSeq, readAllSeq, myRead, err := s.lockForSend(ctx, tx, chatID, batch)
-		if err != nil {
-			return err
-		}
-		readAll = readAllSeq
-		seq := lastSeq
-		var fresh []int // batch indexes of the messages to insert
-		first := map[senderClient]int{}
-		holdsMin := false
-		var latest time.Time
-		for i, r := range batch {
-			read, member := myRead[r.nm.SenderID]
-			if !member {
-				errs[i] = chat.ErrNotMember
-				continue
-			}
-			key := senderClient{r.nm.SenderID, r.nm.ClientID}
-			if m, ok := prev[key]; ok {
-				outs[i] = chat.Sent{Message: m, ReadAll: chat.ReadAll{Seq: readAllSeq}}
-				continue
-			}
-			if j, ok := first[key]; ok { // the same send twice in this batch: the first wins
-				dupOf[i] = j
-				continue
-			}
-			first[key] = i
-			seq++
-			sender, clientID := r.nm.SenderID, r.nm.ClientID
-			outs[i] = chat.Sent{Message: chat.Message{ChatID: chatID, Seq: seq, Kind: chat.MessageText, SenderID: &sender,
-				Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now))}, Created: true,
-				ReadAll: chat.ReadAll{Seq: readAllSeq}}
-			fresh = append(fresh, i)
-			holdsMin = holdsMin || read <= readAllSeq
-			myRead[r.nm.SenderID] = seq
-			if r.nm.Now.After(latest) {
-				latest = r.nm.Now
-			}
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		if err := s.writeBatch(ctx, tx, chatID, seq, latest, outs, fresh); err != nil {
-			return err
-		}
-		if holdsMin { // a sender may have been the one holding the minimum back
-			ra, err := raiseReadAll(ctx, tx, chatID, readAllSeq, seq)
+	var p *sendPlan
+	var err error
+	if s.dialect.name == postgres.name {
+		p, err = s.sendBatchPG(ctx, chatID, batch)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			prev, err := storedByClientID(ctx, tx, chatID, batch)
 			if err != nil {
 				return err
 			}
-			outs[fresh[len(fresh)-1]].ReadAll = ra // one chat.read_all, with the final mark
-		}
-		return nil
-	})
+			lastSeq, readAllSeq, marks, err := s.lockForSend(ctx, tx, chatID, batch)
+			if err != nil {
+				return err
+			}
+			p = planBatch(chatID, batch, prev, lastSeq, readAllSeq, marks)
+			if len(p.fresh) == 0 {
+				return nil
+			}
+			for _, q := range []*query{p.updateChat(), p.updateMarks()} {
+				if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+					return err
+				}
+			}
+			ins := p.insert()
+			rows, err := tx.QueryContext(ctx, ins.String(), ins.args...)
+			if err != nil {
+				return err
+			}
+			if err := p.setIDs(sqlRows{rows}); err != nil {
+				return err
+			}
+			if p.holdsMin { // a sender may have been the one holding the minimum back
+				ra, err := raiseReadAll(ctx, tx, chatID, readAllSeq, p.seq)
+				if err != nil {
+					return err
+				}
+				p.outs[p.fresh[len(p.fresh)-1]].ReadAll = ra // one chat.read_all, with the final mark
+			}
+			return nil
+		})
+		err = wrap(err)
+	}
 	if err != nil && isUniqueErr(err) {
 		for _, r := range batch {
 			r.out, r.err = s.sendOne(ctx, r.nm)
@@ -238,20 +220,189 @@ func (s *Store) sendBatch(chatID int64, batch []*sendReq) {
 		return
 	}
 	for i, r := range batch {
-		j, dup := dupOf[i]
 		switch {
 		case err != nil:
 			r.err = err
-		case dup:
-			r.out = chat.Sent{Message: outs[j].Message, ReadAll: chat.ReadAll{Seq: readAll}}
-		case errs[i] != nil:
-			r.err = errs[i]
 		default:
-			r.out = outs[i]
+			r.out, r.err = p.answer(i)
 		}
 		close(r.done)
 	}
 }
+
+// sendPlan is what a batch does, decided under the chat's lock: which sends are stored under
+// which seqs, which were stored before, which are refused.
+type sendPlan struct {
+	chatID   int64
+	outs     []chat.Sent
+	errs     []error
+	dupOf    map[int]int // batch index -> the earlier index with the same sender and client id
+	fresh    []int       // batch indexes of the messages to insert
+	seq      int64       // the chat's last seq after the batch
+	latest   time.Time
+	readAll  int64
+	holdsMin bool // a sender may have held read_all_seq back: it may rise
+}
+
+func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Message, lastSeq, readAll int64, marks map[int64]int64) *sendPlan {
+	p := &sendPlan{chatID: chatID, outs: make([]chat.Sent, len(batch)), errs: make([]error, len(batch)),
+		dupOf: map[int]int{}, seq: lastSeq, readAll: readAll}
+	first := map[senderClient]int{}
+	for i, r := range batch {
+		read, member := marks[r.nm.SenderID]
+		if !member {
+			p.errs[i] = chat.ErrNotMember
+			continue
+		}
+		key := senderClient{r.nm.SenderID, r.nm.ClientID}
+		if m, ok := prev[key]; ok {
+			p.outs[i] = chat.Sent{Message: m, ReadAll: chat.ReadAll{Seq: readAll}}
+			continue
+		}
+		if j, ok := first[key]; ok { // the same send twice in this batch: the first wins
+			p.dupOf[i] = j
+			continue
+		}
+		first[key] = i
+		p.seq++
+		sender, clientID := r.nm.SenderID, r.nm.ClientID
+		p.outs[i] = chat.Sent{Message: chat.Message{ChatID: chatID, Seq: p.seq, Kind: chat.MessageText, SenderID: &sender,
+			Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now))}, Created: true,
+			ReadAll: chat.ReadAll{Seq: readAll}}
+		p.fresh = append(p.fresh, i)
+		p.holdsMin = p.holdsMin || read <= readAll
+		marks[r.nm.SenderID] = p.seq
+		if r.nm.Now.After(p.latest) {
+			p.latest = r.nm.Now
+		}
+	}
+	return p
+}
+
+// answer is what the send at batch index i gets once the batch has committed.
+func (p *sendPlan) answer(i int) (chat.Sent, error) {
+	if j, ok := p.dupOf[i]; ok {
+		return chat.Sent{Message: p.outs[j].Message, ReadAll: chat.ReadAll{Seq: p.readAll}}, nil
+	}
+	if p.errs[i] != nil {
+		return chat.Sent{}, p.errs[i]
+	}
+	return p.outs[i], nil
+}
+
+// sendBatchPG runs the batch's transaction in two round trips, pipelined on one connection:
+// BEGIN, the stored client ids and the lock with the senders' read marks; then the writes,
+// the read-all mark and COMMIT. The chat's row is locked for one round trip and the commit.
+func (s *Store) sendBatchPG(ctx context.Context, chatID int64, batch []*sendReq) (*sendPlan, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer conn.Close()
+	var p *sendPlan
+	err = conn.Raw(func(dc any) error {
+		c := dc.(*stdlib.Conn).Conn()
+		inTx := false
+		fail := func(err error) error {
+			if inTx {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil {
+					c.Close(rctx) // never hand the pool a connection left in a transaction
+				}
+				cancel()
+			}
+			return err
+		}
+		prevQ := storedByClientIDQuery(chatID, batch)
+		lockQ := s.lockForSendQuery(chatID, batch)
+		var b pgx.Batch
+		b.Queue("BEGIN")
+		b.Queue(prevQ.String(), prevQ.args...)
+		b.Queue(lockQ.String(), lockQ.args...)
+		res := c.SendBatch(ctx, &b)
+		_, err := res.Exec()
+		inTx = err == nil
+		var prev map[senderClient]chat.Message
+		var lastSeq, readAll int64
+		var marks map[int64]int64
+		if err == nil {
+			prev, err = scanStored(batchRows(res))
+		}
+		if err == nil {
+			lastSeq, readAll, marks, err = scanLock(batchRows(res))
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(err)
+		}
+		p = planBatch(chatID, batch, prev, lastSeq, readAll, marks)
+		b = pgx.Batch{}
+		if len(p.fresh) > 0 {
+			w := p.writeAll()
+			b.Queue(w.String(), w.args...)
+			if p.holdsMin {
+				b.Queue(`UPDATE chats SET read_all_seq = m.v FROM (SELECT min(last_read_seq) AS v FROM members WHERE chat_id = $1) m
+					WHERE chats.id = $1 AND m.v > chats.read_all_seq RETURNING chats.read_all_seq`, chatID)
+			}
+		}
+		b.Queue("COMMIT")
+		res = c.SendBatch(ctx, &b)
+		if len(p.fresh) > 0 {
+			err = p.setIDs(batchRows(res))
+			if err == nil && p.holdsMin {
+				var v int64
+				switch err = res.QueryRow().Scan(&v); {
+				case err == nil:
+					p.outs[p.fresh[len(p.fresh)-1]].ReadAll = chat.ReadAll{Seq: v, Grown: true}
+				case errors.Is(err, pgx.ErrNoRows):
+					err = nil
+				}
+			}
+		}
+		if err == nil {
+			_, err = res.Exec()
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fail(err)
+		}
+		return nil
+	})
+	return p, wrap(err)
+}
+
+// rowSet is what the scanners need of database/sql's and pgx's row sets.
+type rowSet interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+// batchRows is the next result of a pipelined batch as a rowSet; a query that failed shows
+// its error from Err, after a Next that returns false.
+func batchRows(res pgx.BatchResults) rowSet {
+	rs, err := res.Query()
+	if err != nil {
+		return errRows{err}
+	}
+	return rs
+}
+
+type errRows struct{ err error }
+
+func (e errRows) Next() bool        { return false }
+func (e errRows) Scan(...any) error { return e.err }
+func (e errRows) Err() error        { return e.err }
+func (e errRows) Close()            {}
 
 // isUniqueErr sees a unique violation through wrap.
 func isUniqueErr(err error) bool { return isUnique(err) || isUnique(errors.Unwrap(err)) }
@@ -277,9 +428,9 @@ func (q *query) list(vs []int64) {
 	}
 }
 
-// lockForSend locks the chat row and reads the chat's last seq and read-all mark, and the
-// read mark of each sender who is a member, in one query.
-func (s *Store) lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (lastSeq, readAll int64, marks map[int64]int64, err error) {
+// lockForSendQuery locks the chat row and reads the chat's last seq and read-all mark, and
+// the read mark of each sender who is a member, in one query.
+func (s *Store) lockForSendQuery(chatID int64, batch []*sendReq) *query {
 	var senders []int64
 	seen := map[int64]bool{}
 	for _, r := range batch {
@@ -288,7 +439,7 @@ func (s *Store) lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch
 			senders = append(senders, r.nm.SenderID)
 		}
 	}
-	var q query
+	q := &query{}
 	q.WriteString(`SELECT c.last_seq, c.read_all_seq, m.user_id, m.last_read_seq FROM chats c
 		LEFT JOIN members m ON m.chat_id = c.id AND m.user_id IN (`)
 	q.list(senders)
@@ -296,16 +447,25 @@ func (s *Store) lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch
 	if s.forUpdate != "" {
 		q.WriteString(s.forUpdate + " OF c")
 	}
-	rows, err := tx.QueryContext(ctx, q.String(), q.args...)
+	return q
+}
+
+func (s *Store) lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (lastSeq, readAll int64, marks map[int64]int64, err error) {
+	q := s.lockForSendQuery(chatID, batch)
+	rs, err := tx.QueryContext(ctx, q.String(), q.args...)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	defer rows.Close()
-	marks = make(map[int64]int64, len(senders))
+	return scanLock(sqlRows{rs})
+}
+
+func scanLock(rs rowSet) (lastSeq, readAll int64, marks map[int64]int64, err error) {
+	defer rs.Close()
+	marks = map[int64]int64{}
 	found := false
-	for rows.Next() {
+	for rs.Next() {
 		var user, read sql.NullInt64
-		if err := rows.Scan(&lastSeq, &readAll, &user, &read); err != nil {
+		if err := rs.Scan(&lastSeq, &readAll, &user, &read); err != nil {
 			return 0, 0, nil, err
 		}
 		found = true
@@ -313,7 +473,7 @@ func (s *Store) lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch
 			marks[user.Int64] = read.Int64
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := rs.Err(); err != nil {
 		return 0, 0, nil, err
 	}
 	if !found {
@@ -322,9 +482,10 @@ func (s *Store) lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch
 	return lastSeq, readAll, marks, nil
 }
 
-// storedByClientID returns the messages already stored under the batch's (sender, client id).
-func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (map[senderClient]chat.Message, error) {
-	var q query
+// storedByClientIDQuery selects the messages already stored under the batch's (sender,
+// client id).
+func storedByClientIDQuery(chatID int64, batch []*sendReq) *query {
+	q := &query{}
 	q.WriteString(`SELECT ` + messageColumns + ` FROM messages WHERE chat_id = ` + q.arg(chatID) + ` AND (`)
 	for i, r := range batch {
 		if i > 0 {
@@ -333,105 +494,121 @@ func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*se
 		q.WriteString("(sender_id = " + q.arg(r.nm.SenderID) + " AND client_id = " + q.arg(r.nm.ClientID) + ")")
 	}
 	q.WriteString(")")
-	rows, err := tx.QueryContext(ctx, q.String(), q.args...)
+	return q
+}
+
+func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (map[senderClient]chat.Message, error) {
+	q := storedByClientIDQuery(chatID, batch)
+	rs, err := tx.QueryContext(ctx, q.String(), q.args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	return scanStored(sqlRows{rs})
+}
+
+func scanStored(rs rowSet) (map[senderClient]chat.Message, error) {
+	defer rs.Close()
 	out := map[senderClient]chat.Message{}
-	for rows.Next() {
-		m, err := scanMessage(rows)
+	for rs.Next() {
+		m, err := scanMessage(rs)
 		if err != nil {
 			return nil, err
 		}
 		out[senderClient{*m.SenderID, *m.ClientID}] = m
 	}
-	return out, rows.Err()
+	return out, rs.Err()
 }
 
-// writeBatch inserts outs[i] for i in fresh (setting their ids), moves the chat's last seq and
-// activity, and moves each sender's read mark to their last message of the batch: on
-// PostgreSQL in one statement, on SQLite (no round trips to save) in three.
-func (s *Store) writeBatch(ctx context.Context, tx *sql.Tx, chatID, lastSeq int64, latest time.Time, outs []chat.Sent, fresh []int) error {
-	insert := func(q *query) {
-		q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES `)
-		for k, i := range fresh {
-			m := outs[i].Message
-			if k > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
-				q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ")")
+// insert inserts the plan's new messages, returning their ids and seqs.
+func (p *sendPlan) insert() *query {
+	q := &query{}
+	p.writeInsert(q)
+	return q
+}
+
+func (p *sendPlan) writeInsert(q *query) {
+	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES `)
+	for k, i := range p.fresh {
+		m := p.outs[i].Message
+		if k > 0 {
+			q.WriteString(", ")
 		}
-		q.WriteString(` RETURNING id, seq`)
+		q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
+			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ")")
 	}
-	updateChat := func(q *query) {
-		q.WriteString(`UPDATE chats SET last_seq = ` + q.arg(lastSeq) + `, activity_at = ` + q.arg(ms(latest)) + ` WHERE id = ` + q.arg(chatID))
-	}
+	q.WriteString(` RETURNING id, seq`)
+}
+
+// updateChat moves the chat's last seq and activity.
+func (p *sendPlan) updateChat() *query {
+	q := &query{}
+	p.writeUpdateChat(q)
+	return q
+}
+
+func (p *sendPlan) writeUpdateChat(q *query) {
+	q.WriteString(`UPDATE chats SET last_seq = ` + q.arg(p.seq) + `, activity_at = ` + q.arg(ms(p.latest)) + ` WHERE id = ` + q.arg(p.chatID))
+}
+
+// updateMarks moves each sender's read mark to their last message of the batch.
+func (p *sendPlan) updateMarks() *query {
+	q := &query{}
+	p.writeUpdateMarks(q)
+	return q
+}
+
+func (p *sendPlan) writeUpdateMarks(q *query) {
 	last := map[int64]int64{}
 	var senders []int64
-	for _, i := range fresh {
-		m := outs[i].Message
+	for _, i := range p.fresh {
+		m := p.outs[i].Message
 		if _, ok := last[*m.SenderID]; !ok {
 			senders = append(senders, *m.SenderID)
 		}
 		last[*m.SenderID] = m.Seq
 	}
-	updateMarks := func(q *query) {
-		q.WriteString(`UPDATE members SET last_read_seq = CASE user_id`)
-		for _, u := range senders {
-			q.WriteString(" WHEN " + q.arg(u) + " THEN " + q.arg(last[u]))
-		}
-		q.WriteString(` ELSE last_read_seq END WHERE chat_id = ` + q.arg(chatID) + ` AND user_id IN (`)
-		q.list(senders)
-		q.WriteString(")")
+	q.WriteString(`UPDATE members SET last_read_seq = CASE user_id`)
+	for _, u := range senders {
+		q.WriteString(" WHEN " + q.arg(u) + " THEN " + q.arg(last[u]))
 	}
+	q.WriteString(` ELSE last_read_seq END WHERE chat_id = ` + q.arg(p.chatID) + ` AND user_id IN (`)
+	q.list(senders)
+	q.WriteString(")")
+}
 
-	var ids *sql.Rows
-	var err error
-	if s.dialect.name == postgres.name {
-		var q query
-		q.WriteString("WITH ins AS (")
-		insert(&q)
-		q.WriteString("), c AS (")
-		updateChat(&q)
-		q.WriteString("), m AS (")
-		updateMarks(&q)
-		q.WriteString(") SELECT id, seq FROM ins")
-		ids, err = tx.QueryContext(ctx, q.String(), q.args...)
-	} else {
-		for _, part := range []func(*query){updateChat, updateMarks} {
-			var q query
-			part(&q)
-			if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-				return err
-			}
-		}
-		var q query
-		insert(&q)
-		ids, err = tx.QueryContext(ctx, q.String(), q.args...)
-	}
-	if err != nil {
-		return err
-	}
-	defer ids.Close()
-	bySeq := make(map[int64]int, len(fresh))
-	for _, i := range fresh {
-		bySeq[outs[i].Message.Seq] = i
+// writeAll is insert and both updates in one PostgreSQL statement (data-modifying CTEs).
+func (p *sendPlan) writeAll() *query {
+	q := &query{}
+	q.WriteString("WITH ins AS (")
+	p.writeInsert(q)
+	q.WriteString("), c AS (")
+	p.writeUpdateChat(q)
+	q.WriteString("), m AS (")
+	p.writeUpdateMarks(q)
+	q.WriteString(") SELECT id, seq FROM ins")
+	return q
+}
+
+// setIDs reads the ids of the inserted messages.
+func (p *sendPlan) setIDs(rs rowSet) error {
+	defer rs.Close()
+	bySeq := make(map[int64]int, len(p.fresh))
+	for _, i := range p.fresh {
+		bySeq[p.outs[i].Message.Seq] = i
 	}
 	n := 0
-	for ids.Next() {
+	for rs.Next() {
 		var id, seq int64
-		if err := ids.Scan(&id, &seq); err != nil {
+		if err := rs.Scan(&id, &seq); err != nil {
 			return err
 		}
-		outs[bySeq[seq]].Message.ID = id
+		p.outs[bySeq[seq]].Message.ID = id
 		n++
 	}
-	if err := ids.Err(); err != nil {
+	if err := rs.Err(); err != nil {
 		return err
 	}
-	if n != len(fresh) {
+	if n != len(p.fresh) {
 		return errors.New("insert messages: fewer rows returned than inserted")
 	}
 	return nil
