@@ -79,7 +79,7 @@ func TestParseMessage(t *testing.T) {
 		t.Fatalf("type %q", got)
 	}
 	m, ok = parseMessage(other)
-	if !ok || m.chatID != 4 || m.seq != 78 || m.sentAt != 5 || m.ref != 12 {
+	if !ok || m.chatID != 4 || m.seq != 78 || m.sentAt != 5 {
 		t.Fatalf("parsed %+v %v", m, ok)
 	}
 	b := appendSend(nil, 7, 4, "run-1-", 99, 3)

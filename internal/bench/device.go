@@ -15,11 +15,11 @@ import (
 
 // Stats are the counters and histograms shared by the devices of a scenario (or of one step).
 type Stats struct {
-	Delivery Hist // per (message, recipient): send to receipt of message.new
-	Ack      Hist // send to message.ack, for the sender
-	Connect  Hist // dial to hello
+	Delivery ShardedHist // per (message, recipient): send to receipt of message.new
+	Ack      Hist        // send to message.ack, for the sender
+	Connect  Hist        // dial to hello
 
-	Delivered    atomic.Int64 // message.new received for the first time by a device
+	Delivered    Counter      // message.new received for the first time by a device
 	Acked        atomic.Int64 // message.ack received
 	Dups         atomic.Int64 // a connection got a seq twice: exactly-once broken
 	OutOfOrder   atomic.Int64 // a connection got a seq after a later one (outside sync)
@@ -72,7 +72,8 @@ type Device struct {
 	conn      map[int64]*seqSet // what the current connection got
 	syncing   bool              // a sync is in progress on the current connection
 	pages     int               // REST pages still to fetch after sync.truncated
-	closing   bool              //
+	closing   bool              // Close was called
+	killed    bool              // Kill was called: the next drop is intended
 	droppedAt time.Time         // the last drop
 	syncedAt  time.Time         // the last sync.done after a drop
 	hello     map[int64]int64   // last seqs in the current connection's hello
@@ -188,7 +189,9 @@ func (d *Device) Run(ctx context.Context) {
 		st := d.statsNow()
 		st.Drops.Add(1)
 		code := CloseCode(err)
-		st.Note("device %d dropped: %v", d.Index, err)
+		if !d.takeKilled() {
+			st.Note("device %d dropped: %v", d.Index, err)
+		}
 		if !d.Reconnect {
 			st.Note("connection dropped: %v", err)
 			return
@@ -226,6 +229,15 @@ func (d *Device) Run(ctx context.Context) {
 			backoff = min(2*backoff, 5*time.Second)
 		}
 	}
+}
+
+// takeKilled reports (once) whether the last drop was Kill's doing.
+func (d *Device) takeKilled() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := d.killed
+	d.killed = false
+	return k
 }
 
 func (d *Device) isClosing() bool {
@@ -297,9 +309,9 @@ func (d *Device) handle(b []byte) {
 			st.Redelivered.Add(1)
 			return
 		}
-		st.Delivered.Add(1)
+		st.Delivered.Add(d.Index, 1)
 		if m.sentAt >= 0 {
-			st.Delivery.RecordMicros(t - m.sentAt)
+			st.Delivery.RecordMicros(d.Index, t-m.sentAt)
 		}
 	case "message.ack":
 		m, ok := parseMessage(b)
@@ -458,6 +470,7 @@ func (d *Device) Close() {
 func (d *Device) Kill() {
 	d.mu.Lock()
 	ws := d.ws
+	d.killed = true
 	d.mu.Unlock()
 	if ws != nil {
 		ws.Abort()

@@ -60,9 +60,18 @@ func internType(b []byte) string {
 
 // intAfter parses the integer that follows key in b.
 func intAfter(b, key []byte) (int64, bool) {
-	i := bytes.Index(b, key)
-	if i < 0 {
-		return 0, false
+	v, _, ok := intAfterFrom(b, key, 0)
+	return v, ok
+}
+
+// intAfterFrom is intAfter searching from offset from (and from the start if not found
+// there); it also returns where the number ended.
+func intAfterFrom(b, key []byte, from int) (int64, int, bool) {
+	i := bytes.Index(b[from:], key)
+	if i >= 0 {
+		i += from
+	} else if i = bytes.Index(b, key); i < 0 {
+		return 0, 0, false
 	}
 	j := i + len(key)
 	for j < len(b) && b[j] == ' ' {
@@ -74,43 +83,42 @@ func intAfter(b, key []byte) (int64, bool) {
 		v = v*10 + int64(b[k]-'0')
 		k++
 	}
-	return v, k > j
+	return v, k, k > j
 }
 
 var (
 	keyChatID = []byte(`"chat_id":`)
 	keySeq    = []byte(`"seq":`)
 	keyBody   = []byte(`"body":"t`)
-	keyRef    = []byte(`"ref":`)
 )
 
 // msgInfo is what the tool needs of a message.new or message.ack.
 type msgInfo struct {
 	chatID, seq int64
 	sentAt      int64 // µs since the tool's epoch, from the body; -1 for a body the tool did not write
-	ref         int64
 }
 
-// parseMessage reads a message.new or message.ack frame.
+// parseMessage reads a message.new or message.ack frame. The server writes a message's
+// fields in the order chat_id, seq, body; each search starts where the last ended (and falls
+// back to the whole frame), so most bytes are looked at once.
 func parseMessage(b []byte) (msgInfo, bool) {
 	var m msgInfo
 	var ok1, ok2 bool
-	m.chatID, ok1 = intAfter(b, keyChatID)
-	m.seq, ok2 = intAfter(b, keySeq)
+	var at int
+	m.chatID, at, ok1 = intAfterFrom(b, keyChatID, 0)
+	m.seq, at, ok2 = intAfterFrom(b, keySeq, at)
 	if !ok1 || !ok2 {
 		return slowParseMessage(b)
 	}
 	m.sentAt = -1
-	if t, ok := intAfter(b, keyBody); ok {
+	if t, _, ok := intAfterFrom(b, keyBody, at); ok {
 		m.sentAt = t
 	}
-	m.ref, _ = intAfter(b, keyRef)
 	return m, true
 }
 
 func slowParseMessage(b []byte) (msgInfo, bool) {
 	var f struct {
-		Ref  json.RawMessage `json:"ref"`
 		Data struct {
 			Message struct {
 				ChatID int64  `json:"chat_id"`
@@ -126,7 +134,6 @@ func slowParseMessage(b []byte) (msgInfo, bool) {
 	if v, ok := intAfter([]byte(f.Data.Message.Body), []byte("t")); ok {
 		m.sentAt = v
 	}
-	m.ref, _ = strconv.ParseInt(string(f.Ref), 10, 64)
 	return m, true
 }
 
