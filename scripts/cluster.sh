@@ -17,6 +17,7 @@
 #   CLUSTER_REDIS=127.0.0.1:6379    Redis
 #   CLUSTER_PREFIX=chat-cluster     Redis key and channel prefix
 #   CLUSTER_RATE_LIMITS=on          off for load tests
+#   CLUSTER_PPROF_BASE_PORT=        e.g. 6061: instance i serves pprof on 127.0.0.1:6061+i-1
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ DB=${CLUSTER_DB:-chat_cluster}
 REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
 PREFIX=${CLUSTER_PREFIX:-chat-cluster}
 RATE_LIMITS=${CLUSTER_RATE_LIMITS:-on}
+PPROF_BASE_PORT=${CLUSTER_PPROF_BASE_PORT:-}
 BIN=$DIR/bin/chatd
 NGINX_DIR=$DIR/nginx
 SETSID=$(command -v setsid || true)
@@ -168,7 +170,9 @@ up() {
       die "something else listens on $addr; stop it or set CLUSTER_BASE_PORT"
     fi
     # Its own session: a Ctrl-C in this terminal later does not reach it.
-    CHAT_ADDR=$addr CHAT_INSTANCE_ID=chatd$i CHAT_DATA_DIR="$DIR/data$i" \
+    pprof=""
+    [ -n "$PPROF_BASE_PORT" ] && pprof=127.0.0.1:$((PPROF_BASE_PORT + i - 1))
+    CHAT_ADDR=$addr CHAT_INSTANCE_ID=chatd$i CHAT_DATA_DIR="$DIR/data$i" CHAT_PPROF_ADDR=$pprof \
       $SETSID nohup "$BIN" serve >> "$DIR/chatd$i.log" 2>&1 < /dev/null &
     echo $! > "$DIR/chatd$i.pid"
     say "chatd$i starting on $addr (pid $!)"

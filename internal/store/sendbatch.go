@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,24 +19,41 @@ import (
 
 // Group commit. Every send to a chat takes the chat's row lock for its whole transaction, so
 // the sends of one busy chat run one after another, each paying several round trips to the
-// database while it holds the lock. Concurrent sends to the same chat therefore wait in one
-// queue per chat; whoever finds the queue idle starts a committer that stores everything
-// queued in one transaction (one lock, one multi-row insert, one update of the chat and of
-// the senders' read marks) and answers every caller once it has committed. A lone send is a
-// batch of one; under load the batches grow with the queue, so throughput grows with it while
-// nothing is answered before its commit.
+// database while it holds the lock; and every transaction, whatever it holds, takes a pooled
+// connection for those round trips and a commit. Sends therefore wait in one queue per chat,
+// and a few committers (maxCommitters) store what is queued: each takes the queues of up to
+// maxCommitChats ready chats (at most maxSendBatch sends of each), stores them in one
+// transaction (per chat: one lock, one multi-row insert, one update of the chat and of the
+// senders' read marks) and answers every caller once it has committed. A chat is in one
+// committer's hands at a time, so its sends are stored in queue order. A lone send is a
+// batch of one; under load the batches grow with the queues, so throughput grows with the
+// load while nothing is answered before its commit.
 
-// maxSendBatch bounds the messages stored in one transaction (10 parameters each).
-const maxSendBatch = 100
+const (
+	// maxSendBatch bounds the messages of one chat stored in one transaction (one insert
+	// statement of 7 parameters each).
+	maxSendBatch = 100
+	// maxCommitChats bounds the chats stored in one transaction.
+	maxCommitChats = 64
+	// maxCommitters bounds the transactions of sends in flight at once on one instance:
+	// enough to keep the database busy, few enough that queued sends wait for the next
+	// transaction (and share it) rather than for a pooled connection.
+	maxCommitters = 4
+)
 
 // sendQueues holds the per-chat queues; its zero value is ready to use.
 type sendQueues struct {
-	mu    sync.Mutex
-	chats map[int64]*sendQueue
+	mu         sync.Mutex
+	chats      map[int64]*sendQueue // chats with sends queued or being stored
+	ready      []*sendQueue         // chats with sends queued and no committer, oldest first
+	committers int
 }
 
 type sendQueue struct {
+	chatID  int64
 	pending []*sendReq
+	busy    bool // a committer is storing this chat's sends
+	ready   bool // in sendQueues.ready
 }
 
 type sendReq struct {
@@ -43,6 +62,12 @@ type sendReq struct {
 	out  chat.Sent
 	err  error
 	done chan struct{}
+}
+
+// chatSends are the sends of one chat stored together.
+type chatSends struct {
+	chatID int64
+	reqs   []*sendReq
 }
 
 // SendMessage implements chat.Store. The chat row is locked while seqs are taken, so seqs are
@@ -55,15 +80,22 @@ func (s *Store) SendMessage(ctx context.Context, nm chat.NewMessage) (chat.Sent,
 		q.chats = map[int64]*sendQueue{}
 	}
 	cq := q.chats[nm.ChatID]
-	lead := cq == nil
-	if lead {
-		cq = &sendQueue{}
+	if cq == nil {
+		cq = &sendQueue{chatID: nm.ChatID}
 		q.chats[nm.ChatID] = cq
 	}
 	cq.pending = append(cq.pending, req)
+	if !cq.busy && !cq.ready {
+		cq.ready = true
+		q.ready = append(q.ready, cq)
+	}
+	start := q.committers < maxCommitters
+	if start {
+		q.committers++
+	}
 	q.mu.Unlock()
-	if lead {
-		go s.commitQueued(nm.ChatID, cq)
+	if start {
+		go s.commitQueued()
 	}
 	select {
 	case <-req.done:
@@ -74,31 +106,60 @@ func (s *Store) SendMessage(ctx context.Context, nm chat.NewMessage) (chat.Sent,
 	}
 }
 
-// commitQueued stores the chat's queued sends, a batch per transaction, until none is left.
-func (s *Store) commitQueued(chatID int64, cq *sendQueue) {
+// commitQueued stores queued sends, a transaction at a time, until no chat is ready.
+func (s *Store) commitQueued() {
 	q := &s.sends
 	for {
 		q.mu.Lock()
-		batch := cq.pending[:min(len(cq.pending), maxSendBatch)]
-		cq.pending = cq.pending[len(batch):]
-		if len(batch) == 0 {
-			delete(q.chats, chatID)
+		n := min(len(q.ready), maxCommitChats)
+		if n == 0 {
+			q.committers--
 			q.mu.Unlock()
 			return
 		}
+		taken := make([]*sendQueue, n)
+		copy(taken, q.ready)
+		q.ready = append(q.ready[:0], q.ready[n:]...)
+		groups := make([]chatSends, 0, n)
+		for _, cq := range taken {
+			cq.ready, cq.busy = false, true
+			batch := cq.pending[:min(len(cq.pending), maxSendBatch)]
+			cq.pending = cq.pending[len(batch):]
+			groups = append(groups, chatSends{cq.chatID, batch})
+		}
 		q.mu.Unlock()
-		live := batch[:0:0]
-		for _, r := range batch {
-			if r.ctx.Err() != nil { // its caller is gone: do not store what nobody waits for
-				r.err = wrap(r.ctx.Err())
-				close(r.done)
-				continue
+
+		live := groups[:0]
+		for _, g := range groups {
+			reqs := g.reqs[:0:0]
+			for _, r := range g.reqs {
+				if r.ctx.Err() != nil { // its caller is gone: do not store what nobody waits for
+					r.err = wrap(r.ctx.Err())
+					close(r.done)
+					continue
+				}
+				reqs = append(reqs, r)
 			}
-			live = append(live, r)
+			if len(reqs) > 0 {
+				live = append(live, chatSends{g.chatID, reqs})
+			}
 		}
 		if len(live) > 0 {
-			s.sendBatch(chatID, live)
+			s.sendBatch(live)
 		}
+
+		q.mu.Lock()
+		for _, cq := range taken {
+			cq.busy = false
+			switch {
+			case len(cq.pending) > 0:
+				cq.ready = true
+				q.ready = append(q.ready, cq)
+			default:
+				delete(q.chats, cq.chatID)
+			}
+		}
+		q.mu.Unlock()
 	}
 }
 
@@ -158,76 +219,106 @@ type senderClient struct {
 	clientID string
 }
 
-// sendBatch stores the sends of one chat in one transaction, in queue order, and answers
-// each: it has the effect of sendOne on each in turn. Round trips to the database are what a
-// busy chat waits for, above all those made while its row is locked, so the statements are
-// few: the client ids already stored are looked up with the lock, in the same round trip;
-// the insert and both updates are one statement. On PostgreSQL the whole transaction takes
-// two round trips (sendBatchPG); SQLite, in-process, runs the same steps one by one. If the
-// batch fails on a unique client id (a retry racing on another instance), each send is stored
-// alone instead.
-func (s *Store) sendBatch(chatID int64, batch []*sendReq) {
+// sendBatch stores the sends of several chats in one transaction, each chat's in queue
+// order, and answers each: it has the effect of sendOne on each in turn. Round trips to the
+// database are what a busy chat waits for, above all those made while its row is locked, so
+// the statements are few: the client ids already stored are looked up with the lock, in the
+// same round trip; the insert and both updates are one statement. On PostgreSQL the whole
+// transaction takes two round trips however many chats it holds (sendBatchPG); SQLite,
+// in-process, runs the same steps one by one. The chats are locked in id order, so two
+// transactions of sends never wait for each other in a cycle. If the transaction fails on a
+// unique client id (a retry racing on another instance), each send is stored alone instead.
+func (s *Store) sendBatch(groups []chatSends) {
+	slices.SortFunc(groups, func(a, b chatSends) int { return cmp.Compare(a.chatID, b.chatID) })
 	// Callers wait for this commit; none of their contexts may cut it short for the others.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(groups[0].reqs[0].ctx), 15*time.Second)
 	defer cancel()
-	var p *sendPlan
+	var plans []*sendPlan
 	var err error
 	if s.dialect.name == postgres.name {
-		p, err = s.sendBatchPG(ctx, chatID, batch)
+		plans, err = s.sendBatchPG(ctx, groups)
 	} else {
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
-			prev, err := storedByClientID(ctx, tx, chatID, batch)
-			if err != nil {
-				return err
-			}
-			lastSeq, readAllSeq, marks, err := s.lockForSend(ctx, tx, chatID, batch)
-			if err != nil {
-				return err
-			}
-			p = planBatch(chatID, batch, prev, lastSeq, readAllSeq, marks)
-			if len(p.fresh) == 0 {
-				return nil
-			}
-			for _, q := range []*query{p.updateChat(), p.updateMarks()} {
-				if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-					return err
-				}
-			}
-			ins := p.insert()
-			rows, err := tx.QueryContext(ctx, ins.String(), ins.args...)
-			if err != nil {
-				return err
-			}
-			if err := p.setIDs(sqlRows{rows}); err != nil {
-				return err
-			}
-			if p.holdsMin { // a sender may have been the one holding the minimum back
-				ra, err := raiseReadAll(ctx, tx, chatID, readAllSeq, p.seq)
+			plans = plans[:0]
+			for _, g := range groups {
+				p, err := s.sendChatTx(ctx, tx, g)
 				if err != nil {
 					return err
 				}
-				p.outs[p.fresh[len(p.fresh)-1]].ReadAll = ra // one chat.read_all, with the final mark
+				plans = append(plans, p)
 			}
 			return nil
 		})
 		err = wrap(err)
 	}
 	if err != nil && isUniqueErr(err) {
-		for _, r := range batch {
-			r.out, r.err = s.sendOne(ctx, r.nm)
-			close(r.done)
+		for _, g := range groups {
+			for _, r := range g.reqs {
+				r.out, r.err = s.sendOne(ctx, r.nm)
+				close(r.done)
+			}
 		}
 		return
 	}
-	for i, r := range batch {
-		switch {
-		case err != nil:
-			r.err = err
-		default:
-			r.out, r.err = p.answer(i)
+	for k, g := range groups {
+		for i, r := range g.reqs {
+			if err != nil {
+				r.err = err
+			} else {
+				r.out, r.err = plans[k].answer(i)
+			}
+			close(r.done)
 		}
-		close(r.done)
 	}
+}
+
+// sendChatTx stores one chat's sends in tx, statement by statement (SQLite).
+func (s *Store) sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error) {
+	prev, err := storedByClientID(ctx, tx, g.chatID, g.reqs)
+	if err != nil {
+		return nil, err
+	}
+	lastSeq, readAllSeq, marks, err := s.lockForSend(ctx, tx, g.chatID, g.reqs)
+	if errors.Is(err, chat.ErrNotFound) {
+		return missingChat(g), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := planBatch(g.chatID, g.reqs, prev, lastSeq, readAllSeq, marks)
+	if len(p.fresh) == 0 {
+		return p, nil
+	}
+	for _, q := range []*query{p.updateChat(), p.updateMarks()} {
+		if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return nil, err
+		}
+	}
+	ins := p.insert()
+	rows, err := tx.QueryContext(ctx, ins.String(), ins.args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.setIDs(sqlRows{rows}); err != nil {
+		return nil, err
+	}
+	if p.holdsMin { // a sender may have been the one holding the minimum back
+		ra, err := raiseReadAll(ctx, tx, g.chatID, readAllSeq, p.seq)
+		if err != nil {
+			return nil, err
+		}
+		p.outs[p.fresh[len(p.fresh)-1]].ReadAll = ra // one chat.read_all, with the final mark
+	}
+	return p, nil
+}
+
+// missingChat is the plan for the sends to a chat that does not exist: each is refused.
+func missingChat(g chatSends) *sendPlan {
+	p := &sendPlan{chatID: g.chatID, outs: make([]chat.Sent, len(g.reqs)), errs: make([]error, len(g.reqs))}
+	for i := range p.errs {
+		p.errs[i] = chat.ErrNotFound
+	}
+	return p
 }
 
 // sendPlan is what a batch does, decided under the chat's lock: which sends are stored under
@@ -290,16 +381,17 @@ func (p *sendPlan) answer(i int) (chat.Sent, error) {
 	return p.outs[i], nil
 }
 
-// sendBatchPG runs the batch's transaction in two round trips, pipelined on one connection:
-// BEGIN, the stored client ids and the lock with the senders' read marks; then the writes,
-// the read-all mark and COMMIT. The chat's row is locked for one round trip and the commit.
-func (s *Store) sendBatchPG(ctx context.Context, chatID int64, batch []*sendReq) (*sendPlan, error) {
+// sendBatchPG runs the transaction in two round trips, pipelined on one connection: BEGIN,
+// then for each chat the stored client ids and the lock with the senders' read marks; then
+// each chat's writes and read-all mark, and COMMIT. The chats' rows are locked for one round
+// trip and the commit.
+func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) ([]*sendPlan, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer conn.Close()
-	var p *sendPlan
+	plans := make([]*sendPlan, len(groups))
 	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
 		inTx := false
@@ -313,23 +405,35 @@ func (s *Store) sendBatchPG(ctx context.Context, chatID int64, batch []*sendReq)
 			}
 			return err
 		}
-		prevQ := storedByClientIDQuery(chatID, batch)
-		lockQ := s.lockForSendQuery(chatID, batch)
 		var b pgx.Batch
 		b.Queue("BEGIN")
-		b.Queue(prevQ.String(), prevQ.args...)
-		b.Queue(lockQ.String(), lockQ.args...)
+		for _, g := range groups {
+			prevQ := storedByClientIDQuery(g.chatID, g.reqs)
+			lockQ := s.lockForSendQuery(g.chatID, g.reqs)
+			b.Queue(prevQ.String(), prevQ.args...)
+			b.Queue(lockQ.String(), lockQ.args...)
+		}
 		res := c.SendBatch(ctx, &b)
 		_, err := res.Exec()
 		inTx = err == nil
-		var prev map[senderClient]chat.Message
-		var lastSeq, readAll int64
-		var marks map[int64]int64
-		if err == nil {
+		for k, g := range groups {
+			if err != nil {
+				break
+			}
+			var prev map[senderClient]chat.Message
 			prev, err = scanStored(batchRows(res))
-		}
-		if err == nil {
-			lastSeq, readAll, marks, err = scanLock(batchRows(res))
+			if err != nil {
+				break
+			}
+			lastSeq, readAll, marks, lerr := scanLock(batchRows(res))
+			switch {
+			case errors.Is(lerr, chat.ErrNotFound):
+				plans[k] = missingChat(g)
+			case lerr != nil:
+				err = lerr
+			default:
+				plans[k] = planBatch(g.chatID, g.reqs, prev, lastSeq, readAll, marks)
+			}
 		}
 		if cerr := res.Close(); err == nil {
 			err = cerr
@@ -337,19 +441,24 @@ func (s *Store) sendBatchPG(ctx context.Context, chatID int64, batch []*sendReq)
 		if err != nil {
 			return fail(err)
 		}
-		p = planBatch(chatID, batch, prev, lastSeq, readAll, marks)
 		b = pgx.Batch{}
-		if len(p.fresh) > 0 {
+		for _, p := range plans {
+			if len(p.fresh) == 0 {
+				continue
+			}
 			w := p.writeAll()
 			b.Queue(w.String(), w.args...)
 			if p.holdsMin {
 				b.Queue(`UPDATE chats SET read_all_seq = m.v FROM (SELECT min(last_read_seq) AS v FROM members WHERE chat_id = $1) m
-					WHERE chats.id = $1 AND m.v > chats.read_all_seq RETURNING chats.read_all_seq`, chatID)
+					WHERE chats.id = $1 AND m.v > chats.read_all_seq RETURNING chats.read_all_seq`, p.chatID)
 			}
 		}
 		b.Queue("COMMIT")
 		res = c.SendBatch(ctx, &b)
-		if len(p.fresh) > 0 {
+		for _, p := range plans {
+			if err != nil || len(p.fresh) == 0 {
+				continue
+			}
 			err = p.setIDs(batchRows(res))
 			if err == nil && p.holdsMin {
 				var v int64
@@ -372,7 +481,7 @@ func (s *Store) sendBatchPG(ctx context.Context, chatID int64, batch []*sendReq)
 		}
 		return nil
 	})
-	return p, wrap(err)
+	return plans, wrap(err)
 }
 
 // rowSet is what the scanners need of database/sql's and pgx's row sets.

@@ -127,3 +127,97 @@ func TestGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupCommitAcrossChats fires sends at many chats at once, so that one transaction
+// stores the sends of several chats: among them a chat that does not exist and a chat the
+// sender left. Each chat's seqs must be gapless and every caller answered as if alone.
+func TestGroupCommitAcrossChats(t *testing.T) {
+	eachBackendURL(t, func(t *testing.T, handles [2]*store.Store) {
+		ctx := context.Background()
+		const chats, each = 12, 15
+		a, b := mkUser(t, handles[0], "A"), mkUser(t, handles[0], "B")
+		ids := make([]int64, chats)
+		for i := range ids {
+			ids[i] = mkGroup(t, handles[0], a, fmt.Sprint("G", i), false, at(0), b)
+		}
+		left := mkGroup(t, handles[0], a, "Left", false, at(0), b)
+		if _, _, err := handles[0].RemoveMember(ctx, left, b.ID, at(1)); err != nil {
+			t.Fatal(err)
+		}
+		const missing = int64(1 << 40)
+
+		type call struct {
+			chatID int64
+			user   chat.User
+			client string
+			sent   chat.Sent
+			err    error
+		}
+		var calls []*call
+		for i := range each {
+			for _, id := range ids {
+				calls = append(calls, &call{chatID: id, user: []chat.User{a, b}[i%2], client: fmt.Sprint("c", i)})
+			}
+			calls = append(calls, &call{chatID: missing, user: a, client: fmt.Sprint("m", i)})
+			calls = append(calls, &call{chatID: left, user: b, client: fmt.Sprint("l", i)})
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, c := range calls {
+			wg.Go(func() {
+				<-start
+				c.sent, c.err = handles[i%2].SendMessage(ctx, chat.NewMessage{ChatID: c.chatID, SenderID: c.user.ID,
+					Body: fmt.Sprint(c.chatID, "/", c.client), ClientID: c.client, Now: time.Now()})
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		seqs := map[int64]map[int64]string{} // chat -> seq -> body
+		for _, c := range calls {
+			switch c.chatID {
+			case missing:
+				if !errors.Is(c.err, chat.ErrNotFound) {
+					t.Errorf("send to a missing chat: got %v, want not found", c.err)
+				}
+				continue
+			case left:
+				if !errors.Is(c.err, chat.ErrNotMember) {
+					t.Errorf("send by an ex-member: got %v, want not a member", c.err)
+				}
+				continue
+			}
+			if c.err != nil {
+				t.Fatalf("send %d/%s: %v", c.chatID, c.client, c.err)
+			}
+			m := c.sent.Message
+			if !c.sent.Created || m.ChatID != c.chatID || m.Body != fmt.Sprint(c.chatID, "/", c.client) || m.ID == 0 {
+				t.Errorf("send %d/%s: got %+v", c.chatID, c.client, c.sent)
+			}
+			if seqs[m.ChatID] == nil {
+				seqs[m.ChatID] = map[int64]string{}
+			}
+			if other, dup := seqs[m.ChatID][m.Seq]; dup {
+				t.Errorf("chat %d: seq %d given to %q and %q", m.ChatID, m.Seq, other, m.Body)
+			}
+			seqs[m.ChatID][m.Seq] = m.Body
+		}
+		for _, id := range ids {
+			page, _, err := handles[1].History(ctx, chat.HistoryQuery{ChatID: id, HasAfter: true, Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) != each+1 {
+				t.Fatalf("chat %d: %d messages stored, want %d", id, len(page), each+1)
+			}
+			for k, m := range page {
+				if m.Seq != int64(k+1) {
+					t.Fatalf("chat %d: message %d has seq %d: seqs must be gapless", id, k, m.Seq)
+				}
+				if k > 0 && seqs[id][m.Seq] != m.Body {
+					t.Errorf("chat %d seq %d: stored %q, answered %q", id, m.Seq, m.Body, seqs[id][m.Seq])
+				}
+			}
+		}
+	})
+}
