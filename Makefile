@@ -57,11 +57,15 @@ cluster-status:
 	bash scripts/cluster.sh status
 
 # Load tests: cmd/chatbench against the local cluster; see docs/PERFORMANCE.md.
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke soak
 
 ## bench: the standard load suite (starts the cluster if needed); results in bench/results, tables in docs/PERFORMANCE.md
 bench:
 	bash bench/run.sh
+
+## soak: 30 minutes of churning connections, chats and REST reads against the cluster (not in CI); memory over time in bench/results
+soak:
+	bash bench/run.sh soak
 
 ## bench-smoke: a few seconds of tiny load on an embedded instance; fails on any lost or duplicated delivery
 bench-smoke:

@@ -6,6 +6,9 @@
 # of docs/PERFORMANCE.md.
 #
 #   bench/run.sh [chatbench suite flags]      e.g. bench/run.sh -only fanout-200,chats
+#   bench/run.sh soak [chatbench soak flags]  make soak: 30 minutes of churn against the same
+#                                             cluster; bench/results/<date>-<host>-soak.json,
+#                                             and the instances' warnings and errors counted
 #
 # make bench-smoke (bench/run.sh smoke) runs the tool for a few seconds against an embedded
 # instance it starts itself, and fails on any lost or duplicated delivery.
@@ -25,6 +28,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 mkdir -p bin
 $GO build -o bin/chatbench ./cmd/chatbench
+
+mode=suite
+if [ "${1:-}" = soak ]; then
+  mode=soak
+  shift
+fi
 
 if [ "${1:-}" = smoke ]; then
   shift
@@ -77,11 +86,25 @@ for ((i = 1; i <= N; i++)); do
   metrics+="${metrics:+,}http://127.0.0.1:$((BASE_PORT + i - 1))/metrics"
 done
 say "suite against http://$LISTEN (metrics: $metrics); open files: $(ulimit -n)"
-# reconnect kills the first instance and starts it again afterwards.
 status=0
-bin/chatbench suite -url "http://$LISTEN" -metrics "$metrics" \
-  -kill-cmd "kill -9 \$(cat '$DIR/chatd1.pid')" \
-  -restart-cmd "bash scripts/cluster.sh up > /dev/null" "$@" || status=$?
+if [ "$mode" = soak ]; then
+  # The instances log warnings and errors only (CHAT_LOG_LEVEL=warn): whatever they logged
+  # during the soak is listed afterwards, grouped by message.
+  for ((i = 1; i <= N; i++)); do wc -l < "$DIR/chatd$i.log" > "$DIR/chatd$i.log.soak-start"; done
+  out=bench/results/$(date -u +%F)-$(hostname -s)-soak.json
+  bin/chatbench soak -url "http://$LISTEN" -metrics "$metrics" -users 3000 -rate 300 -reads 50 -churn 10 \
+    -d 30m -interval 30s -json "$out" "$@" || status=$?
+  logged=$(for ((i = 1; i <= N; i++)); do
+    tail -n +"$(( $(cat "$DIR/chatd$i.log.soak-start") + 1 ))" "$DIR/chatd$i.log"
+  done | grep -E 'level=(WARN|ERROR)' | sed -E 's/^time=[^ ]+ //; s/ (instance|chat_id|user_id|conn|err)=[^ ]+//g' \
+    | sort | uniq -c | sort -rn | head -40 || true)
+  say "instance log lines at WARN or above during the soak: ${logged:-none}"
+else
+  # reconnect kills the first instance and starts it again afterwards.
+  bin/chatbench suite -url "http://$LISTEN" -metrics "$metrics" \
+    -kill-cmd "kill -9 \$(cat '$DIR/chatd1.pid')" \
+    -restart-cmd "bash scripts/cluster.sh up > /dev/null" "$@" || status=$?
+fi
 if [ "${BENCH_KEEP:-}" = 1 ]; then
   say "the benchmark cluster keeps running (database $CLUSTER_DB); make cluster-down stops it"
 else

@@ -536,8 +536,12 @@ func (s *Service) Leave(ctx context.Context, p Principal, chatID int64) error {
 
 func (s *Service) publishReadAll(ctx context.Context, chatID int64, ra ReadAll) {
 	if ra.Grown {
-		s.pub.Publish(ctx, Event{Type: EventChatReadAll, ChatID: chatID, Data: ReadAllData{ChatID: chatID, ReadAllSeq: ra.Seq}})
+		s.pub.Publish(ctx, readAllEvent(chatID, ra.Seq))
 	}
+}
+
+func readAllEvent(chatID, seq int64) Event {
+	return Event{Type: EventChatReadAll, ChatID: chatID, Data: ReadAllData{ChatID: chatID, ReadAllSeq: seq}}
 }
 
 // HistoryPage is what History takes from the caller.
@@ -606,10 +610,15 @@ func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message,
 		return sent.Message, false, nil
 	}
 	m := sent.Message
-	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: in.ChatID, Seq: m.Seq, ExceptConn: in.Conn, Data: MessageData{Message: m}})
-	s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID,
-		Data: ReadUpdatedData{ChatID: in.ChatID, UserID: p.UserID, LastReadSeq: m.Seq, UnreadCount: 0}})
-	s.publishReadAll(ctx, in.ChatID, sent.ReadAll)
+	// Sending reads everything before: the sender's devices learn their new read mark, and
+	// the chat its read-all mark when the sender was the last to hold it back.
+	ev := Event{Type: EventMessageNew, ChatID: in.ChatID, Seq: m.Seq, ExceptConn: in.Conn, Data: MessageData{Message: m},
+		Then: []Event{{Type: EventReadUpdated, UserID: p.UserID,
+			Data: ReadUpdatedData{ChatID: in.ChatID, UserID: p.UserID, LastReadSeq: m.Seq, UnreadCount: 0}}}}
+	if ra := sent.ReadAll; ra.Grown {
+		ev.Then = append(ev.Then, readAllEvent(in.ChatID, ra.Seq))
+	}
+	s.pub.Publish(ctx, ev)
 	return m, true, nil
 }
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/wschat/chat/internal/chat"
@@ -57,7 +58,11 @@ type envelope struct {
 	// PublishedAt (µs) and CommittedAt (ms, messages only) since the epoch, for metrics.
 	PublishedAt int64 `json:"pt,omitempty"`
 	CommittedAt int64 `json:"ct,omitempty"`
-	frame       []byte
+	// Then are the envelopes of the events that travel with this one (chat.Event.Then), each
+	// with its frame in F; they are delivered after it, in order.
+	Then  []*envelope     `json:"th,omitempty"`
+	F     json.RawMessage `json:"f,omitempty"`
+	frame []byte
 }
 
 func (e *envelope) marshal() ([]byte, error) {
@@ -86,6 +91,12 @@ func unmarshalEnvelope(b []byte) (*envelope, error) {
 		return nil, err
 	}
 	e.frame = b[i+1:]
+	for _, t := range e.Then {
+		if t == nil || len(t.Then) > 0 || (t.ChatID == 0 && t.UserID == 0) {
+			return nil, errBadEnvelope
+		}
+		t.frame, t.F = t.F, nil
+	}
 	return &e, nil
 }
 
@@ -111,6 +122,20 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 	topic := userTopic(ev.UserID)
 	if ev.ChatID != 0 {
 		topic = chatTopic(ev.ChatID)
+	}
+	if len(ev.Then) > 0 && ev.ChatID == 0 {
+		return nil, "", errors.New("events travel with a chat's event only")
+	}
+	for _, tev := range ev.Then {
+		if len(tev.Then) > 0 || tev.Type == chat.EventSessionRevoke || tev.Type == chat.EventChatAdded || tev.Type == chat.EventChatRemoved {
+			return nil, "", fmt.Errorf("%s cannot travel with another event", tev.Type)
+		}
+		t, _, err := envelopeFor(tev)
+		if err != nil {
+			return nil, "", err
+		}
+		t.F, t.frame = t.frame, nil
+		e.Then = append(e.Then, t)
 	}
 	return e, topic, nil
 }

@@ -269,6 +269,14 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 	if f := h.opts.Observer.Commit; f != nil && e.CommittedAt > 0 {
 		f(now.Sub(time.UnixMilli(e.CommittedAt)))
 	}
+	h.dispatch(e, now)
+	for _, t := range e.Then {
+		h.dispatch(t, now)
+	}
+}
+
+// dispatch delivers one event to the local connections it is for.
+func (h *Hub) dispatch(e *envelope, now time.Time) {
 	if e.ChatID != 0 {
 		if e.Type == chat.EventMessageNew && e.Seq > 0 {
 			h.fanOut(h.order.admit(e, now))
