@@ -21,6 +21,7 @@ type Stats struct {
 
 	Delivered    Counter      // message.new received for the first time by a device
 	Acked        atomic.Int64 // message.ack received
+	LastAck      atomic.Int64 // when the latest message.ack came (µs, the tool's clock: now())
 	Dups         atomic.Int64 // a connection got a seq twice: exactly-once broken
 	OutOfOrder   atomic.Int64 // a connection got a seq after a later one (outside sync)
 	Redelivered  atomic.Int64 // got again on a later connection (overlap the client drops)
@@ -329,6 +330,8 @@ func (d *Device) handle(b []byte) {
 		}
 		d.mu.Unlock()
 		st.Acked.Add(1)
+		for prev := st.LastAck.Load(); t > prev && !st.LastAck.CompareAndSwap(prev, t); prev = st.LastAck.Load() {
+		}
 		if m.sentAt >= 0 {
 			st.Ack.RecordMicros(t - m.sentAt)
 		}
