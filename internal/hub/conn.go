@@ -211,6 +211,9 @@ func (c *conn) deliverPresence(userID int64, online bool, frame []byte) {
 	if !known && len(c.presence) >= maxPresence {
 		clear(c.presence)
 	}
+	if c.presence == nil { // made on first use: most connections never get a presence frame
+		c.presence = map[int64]bool{}
+	}
 	c.presence[userID] = online
 	c.mu.Unlock()
 	if !known || prev != online {

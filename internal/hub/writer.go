@@ -198,8 +198,8 @@ func (c *corkConn) Uncork(timeout time.Duration) error {
 // buffer, and every server write goes through the cork buffer; net/http would hand over 4 KiB
 // for each direction, held for the life of the connection.
 const (
-	connReadBuffer  = 1 << 10
-	connWriteBuffer = 512
+	connReadBuffer  = 256
+	connWriteBuffer = 160
 )
 
 // hijacker gives coder/websocket the corkConn and the small buffers when it hijacks the

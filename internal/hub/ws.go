@@ -74,7 +74,7 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
 		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.SendQueue),
-		streams: map[int64]*stream{}, presence: map[int64]bool{}, settingUp: true}
+		streams: map[int64]*stream{}, settingUp: true}
 	if err := h.addConn(c); err != nil {
 		cancel()
 		c.out.discard()
