@@ -97,7 +97,8 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
 		PasswordParams: passwordParams(cfg),
 		Limits: chat.Limits{LoginPerAddr: l.LoginPerAddr, LoginFailsPerEmail: l.LoginFailsPerEmail,
-			SignupsPerAddr: l.SignupsPerAddr, SendsPerUser: l.SendsPerUser, ChatsPerUser: l.ChatsPerUser, GroupMembers: l.GroupMembers},
+			SignupsPerAddr: l.SignupsPerAddr, SendsPerUser: l.SendsPerUser, ChatsPerUser: l.ChatsPerUser, ReadsPerUser: l.ReadsPerUser,
+			GroupMembers: l.GroupMembers},
 	})
 	var b broker.Broker
 	var presence broker.Presence

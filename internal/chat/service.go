@@ -36,6 +36,11 @@ type Limits struct {
 	// ChatsPerUser limits the membership changes a user makes: groups created, private chats
 	// opened, invitations and joins (an invitation needs no consent, so it must not flood).
 	ChatsPerUser limit.Rate
+	// ReadsPerUser limits the REST reads that query the database (chat list, chat, history,
+	// user search, discover, sessions); the HTTP layer takes them through AllowRead. The
+	// WebSocket endpoint's own reads (hello, sync, gap healing) are not counted. The default
+	// leaves room for a client's start, infinite scroll and paging after sync.truncated.
+	ReadsPerUser limit.Rate
 	// GroupMembers caps a group's members. The store enforces it when members join; give the
 	// store the same value (store.Options.MaxGroupMembers).
 	GroupMembers int
@@ -48,6 +53,7 @@ var DefaultLimits = Limits{
 	SignupsPerAddr:     limit.Rate{Burst: 10, Per: time.Hour},
 	SendsPerUser:       limit.Rate{Burst: 40, Per: 2 * time.Second}, // 40 at once, then 20 a second
 	ChatsPerUser:       limit.Rate{Burst: 30, Per: time.Minute},
+	ReadsPerUser:       limit.Rate{Burst: 300, Per: 30 * time.Second}, // 300 at once, then 10 a second
 	GroupMembers:       MaxGroupMembers,
 }
 
@@ -62,6 +68,7 @@ func (l *Limits) defaults() {
 	rate(&l.SignupsPerAddr, DefaultLimits.SignupsPerAddr)
 	rate(&l.SendsPerUser, DefaultLimits.SendsPerUser)
 	rate(&l.ChatsPerUser, DefaultLimits.ChatsPerUser)
+	rate(&l.ReadsPerUser, DefaultLimits.ReadsPerUser)
 	if l.GroupMembers <= 0 {
 		l.GroupMembers = DefaultLimits.GroupMembers
 	}
@@ -86,6 +93,7 @@ type Service struct {
 	signupByAddr *limit.Limiter
 	sendByUser   *limit.Limiter
 	chatsByUser  *limit.Limiter
+	readsByUser  *limit.Limiter
 	typingGate   *limit.Limiter
 
 	dummyHash string
@@ -133,6 +141,7 @@ func NewService(store Store, tokens *auth.Tokens, opts Options) *Service {
 		s.signupByAddr = limit.NewRate(l.SignupsPerAddr, limiterKeys)
 		s.sendByUser = limit.NewRate(l.SendsPerUser, limiterKeys)
 		s.chatsByUser = limit.NewRate(l.ChatsPerUser, limiterKeys)
+		s.readsByUser = limit.NewRate(l.ReadsPerUser, limiterKeys)
 	}
 	// A hash to check unknown emails against, so that they take as long as wrong passwords.
 	s.dummyHash, _ = auth.HashPassword("dummy password", opts.PasswordParams)
@@ -426,6 +435,16 @@ func (s *Service) announceChat(ctx context.Context, d ChatDetail, userIDs []int6
 // allowChatChange takes one of the caller's membership changes from the rate limiter.
 func (s *Service) allowChatChange(p Principal) error {
 	if ok, wait := s.chatsByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
+		return rateLimited(wait)
+	}
+	return nil
+}
+
+// AllowRead takes one of the caller's REST reads from the rate limiter (Limits.ReadsPerUser).
+// The HTTP layer calls it before each read that queries the database; the WebSocket endpoint
+// does not, so that paging and reconnecting never cost a client its hello or its sync.
+func (s *Service) AllowRead(p Principal) error {
+	if ok, wait := s.readsByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
 		return rateLimited(wait)
 	}
 	return nil

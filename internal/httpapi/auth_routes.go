@@ -173,8 +173,8 @@ func (s *Server) authRoutes() {
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "list-sessions", Method: http.MethodGet, Path: "/api/v1/auth/sessions", Tags: []string{"auth"},
-		Summary: "List my devices", Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
-	}, func(ctx context.Context, _ *sessionOnly) (*sessionsOut, error) {
+		Summary: "List my devices", Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeRateLimited),
+	}, readLimited(s, func(ctx context.Context, _ *sessionOnly) (*sessionsOut, error) {
 		list, err := s.svc.Sessions(ctx, principal(ctx))
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
@@ -182,7 +182,7 @@ func (s *Server) authRoutes() {
 		out := &sessionsOut{}
 		out.Body.Sessions = list
 		return out, nil
-	})
+	}))
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "revoke-session", Method: http.MethodDelete, Path: "/api/v1/auth/sessions/{id}", Tags: []string{"auth"},

@@ -40,6 +40,7 @@ type env struct {
 type envOptions struct {
 	noSignup       bool
 	rateLimits     bool
+	limits         chat.Limits // zero fields take chat.DefaultLimits
 	tls            bool
 	allowedOrigins []string
 }
@@ -72,7 +73,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc := chat.NewService(st, tokens, chat.Options{Signup: !o.noSignup, RateLimits: o.rateLimits,
+	svc := chat.NewService(st, tokens, chat.Options{Signup: !o.noSignup, RateLimits: o.rateLimits, Limits: o.limits,
 		PasswordParams: auth.FastPasswordParams, Logger: logger})
 	h := httpapi.NewServer(svc, logger, httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins})
 	var srv *httptest.Server

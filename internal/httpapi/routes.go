@@ -18,6 +18,18 @@ func (s *Server) routes() {
 	s.chatRoutes()
 }
 
+// readLimited wraps the handler of a read that queries the database: the caller's read budget
+// (chat.Limits.ReadsPerUser) is taken first, and an exhausted one answers 429. The WebSocket
+// endpoint's reads do not come through here.
+func readLimited[I, O any](s *Server, h func(context.Context, *I) (*O, error)) func(context.Context, *I) (*O, error) {
+	return func(ctx context.Context, in *I) (*O, error) {
+		if err := s.svc.AllowRead(principal(ctx)); err != nil {
+			return nil, problemFor(ctx, s.log, err)
+		}
+		return h(ctx, in)
+	}
+}
+
 func (s *Server) schema(v any) *huma.Schema {
 	return s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeOf(v), true, "")
 }
@@ -58,8 +70,8 @@ func (s *Server) userRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "search-users", Method: http.MethodGet, Path: "/api/v1/users", Tags: []string{"users"},
 		Summary: "Find users", Description: "Case-insensitive prefix search on name or email.",
-		Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid),
-	}, func(ctx context.Context, in *usersIn) (*usersOut, error) {
+		Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeRateLimited),
+	}, readLimited(s, func(ctx context.Context, in *usersIn) (*usersOut, error) {
 		users, err := s.svc.SearchUsers(ctx, principal(ctx), in.Q, in.Limit)
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
@@ -67,7 +79,7 @@ func (s *Server) userRoutes() {
 		out := &usersOut{}
 		out.Body.Users = append(users, []chat.UserInfo{}...)
 		return out, nil
-	})
+	}))
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-user", Method: http.MethodGet, Path: "/api/v1/users/{id}", Tags: []string{"users"},
@@ -171,8 +183,8 @@ func (s *Server) chatRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "list-chats", Method: http.MethodGet, Path: "/api/v1/chats", Tags: []string{"chats"},
 		Summary: "My chats", Description: "Every chat I am a member of, most recent activity first, with unread counts and the last message.",
-		Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
-	}, func(ctx context.Context, _ *sessionOnly) (*chatsOut, error) {
+		Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeRateLimited),
+	}, readLimited(s, func(ctx context.Context, _ *sessionOnly) (*chatsOut, error) {
 		chats, err := s.svc.Chats(ctx, principal(ctx))
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
@@ -180,7 +192,7 @@ func (s *Server) chatRoutes() {
 		out := &chatsOut{}
 		out.Body.Chats = chats
 		return out, nil
-	})
+	}))
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "create-chat", Method: http.MethodPost, Path: "/api/v1/chats", Tags: []string{"chats"},
@@ -210,8 +222,8 @@ func (s *Server) chatRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "discover-chats", Method: http.MethodGet, Path: "/api/v1/chats/discover", Tags: []string{"chats"},
 		Summary: "Find public groups", Description: "Public groups I am not a member of, by title.",
-		Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid),
-	}, func(ctx context.Context, in *discoverIn) (*discoverOut, error) {
+		Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeRateLimited),
+	}, readLimited(s, func(ctx context.Context, in *discoverIn) (*discoverOut, error) {
 		chats, err := s.svc.Discover(ctx, principal(ctx), in.Q)
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
@@ -219,19 +231,19 @@ func (s *Server) chatRoutes() {
 		out := &discoverOut{}
 		out.Body.Chats = chats
 		return out, nil
-	})
+	}))
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-chat", Method: http.MethodGet, Path: "/api/v1/chats/{id}", Tags: []string{"chats"},
 		Summary: "A chat with its members", Description: "404 for a chat that does not exist or that I may not see.",
-		Security: authSecurity, Responses: errorResponses(visibility...),
-	}, func(ctx context.Context, in *idPath) (*detailOut, error) {
+		Security: authSecurity, Responses: errorResponses(append(visibility, chat.CodeRateLimited)...),
+	}, readLimited(s, func(ctx context.Context, in *idPath) (*detailOut, error) {
 		d, err := s.svc.Chat(ctx, principal(ctx), in.ID)
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
 		}
 		return &detailOut{Status: http.StatusOK, Body: d}, nil
-	})
+	}))
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "invite", Method: http.MethodPost, Path: "/api/v1/chats/{id}/members", Tags: []string{"chats"},
@@ -274,8 +286,8 @@ func (s *Server) chatRoutes() {
 		OperationID: "history", Method: http.MethodGet, Path: "/api/v1/chats/{id}/messages", Tags: []string{"messages"},
 		Summary:     "Message history",
 		Description: "Ascending by seq. Without cursors: the newest `limit`. With before_seq: the newest `limit` below it (has_more: older exist). With after_seq: the oldest `limit` above it (has_more: newer exist).",
-		Security:    authSecurity, Responses: errorResponses(append(member, chat.CodeInvalid)...),
-	}, func(ctx context.Context, in *historyIn) (*historyOut, error) {
+		Security:    authSecurity, Responses: errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited)...),
+	}, readLimited(s, func(ctx context.Context, in *historyIn) (*historyOut, error) {
 		msgs, more, err := s.svc.History(ctx, principal(ctx), in.ID, chat.HistoryPage{
 			BeforeSeq: in.BeforeSeq, AfterSeq: in.AfterSeq, HasAfter: in.afterSet, Limit: in.Limit})
 		if err != nil {
@@ -284,7 +296,7 @@ func (s *Server) chatRoutes() {
 		out := &historyOut{}
 		out.Body.Messages, out.Body.HasMore = msgs, more
 		return out, nil
-	})
+	}))
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "send", Method: http.MethodPost, Path: "/api/v1/chats/{id}/messages", Tags: []string{"messages"},
