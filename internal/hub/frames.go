@@ -58,11 +58,15 @@ type envelope struct {
 	// PublishedAt (µs) and CommittedAt (ms, messages only) since the epoch, for metrics.
 	PublishedAt int64 `json:"pt,omitempty"`
 	CommittedAt int64 `json:"ct,omitempty"`
-	// Then are the envelopes of the events that travel with this one (chat.Event.Then), each
-	// with its frame in F; they are delivered after it, in order.
-	Then  []*envelope     `json:"th,omitempty"`
-	F     json.RawMessage `json:"f,omitempty"`
+	// The effects of a sent message that travel with it (chat.Event.Then), as numbers: each
+	// instance builds their small frames once. ReadBy is the sender, whose devices get
+	// read.updated (their read mark is the message's seq); ReadAll is the chat's new read-all
+	// mark, for chat.read_all to the chat's members.
+	ReadBy  int64 `json:"rb,omitempty"`
+	ReadAll int64 `json:"ra,omitempty"`
 	frame []byte
+	// readAllFrame is ReadAll's chat.read_all frame, built by the instance that received it.
+	readAllFrame []byte
 }
 
 func (e *envelope) marshal() ([]byte, error) {
@@ -91,11 +95,8 @@ func unmarshalEnvelope(b []byte) (*envelope, error) {
 		return nil, err
 	}
 	e.frame = b[i+1:]
-	for _, t := range e.Then {
-		if t == nil || len(t.Then) > 0 || (t.ChatID == 0 && t.UserID == 0) {
-			return nil, errBadEnvelope
-		}
-		t.frame, t.F = t.F, nil
+	if (e.ReadBy != 0 || e.ReadAll != 0) && (e.Type != chat.EventMessageNew || e.ChatID == 0 || e.Seq <= 0 || e.ReadBy < 0 || e.ReadAll < 0) {
+		return nil, errBadEnvelope
 	}
 	return &e, nil
 }
@@ -123,21 +124,38 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 	if ev.ChatID != 0 {
 		topic = chatTopic(ev.ChatID)
 	}
-	if len(ev.Then) > 0 && ev.ChatID == 0 {
-		return nil, "", errors.New("events travel with a chat's event only")
-	}
-	for _, tev := range ev.Then {
-		if len(tev.Then) > 0 || tev.Type == chat.EventSessionRevoke || tev.Type == chat.EventChatAdded || tev.Type == chat.EventChatRemoved {
-			return nil, "", fmt.Errorf("%s cannot travel with another event", tev.Type)
-		}
-		t, _, err := envelopeFor(tev)
-		if err != nil {
+	for _, t := range ev.Then {
+		if err := e.attach(ev, t); err != nil {
 			return nil, "", err
 		}
-		t.F, t.frame = t.frame, nil
-		e.Then = append(e.Then, t)
 	}
 	return e, topic, nil
+}
+
+// attach records an event that travels with a message event: the sender's read.updated at the
+// message, or the chat's chat.read_all. No other event can travel with another.
+func (e *envelope) attach(ev, t chat.Event) error {
+	if ev.Type == chat.EventMessageNew && ev.ChatID != 0 && ev.Seq > 0 {
+		switch d := t.Data.(type) {
+		case chat.ReadUpdatedData:
+			if t.Type == chat.EventReadUpdated && t.UserID != 0 && d.UserID == t.UserID && d.ChatID == ev.ChatID &&
+				d.LastReadSeq == ev.Seq && d.UnreadCount == 0 && e.ReadBy == 0 {
+				e.ReadBy = t.UserID
+				return nil
+			}
+		case chat.ReadAllData:
+			if t.Type == chat.EventChatReadAll && t.ChatID == ev.ChatID && d.ChatID == ev.ChatID && d.ReadAllSeq > 0 && e.ReadAll == 0 {
+				e.ReadAll = d.ReadAllSeq
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s cannot travel with %s", t.Type, ev.Type)
+}
+
+// readUpdatedFrame is the read.updated frame of ReadBy's devices.
+func (e *envelope) readUpdatedFrame() ([]byte, error) {
+	return encodeFrame(chat.EventReadUpdated, nil, chat.ReadUpdatedData{ChatID: e.ChatID, UserID: e.ReadBy, LastReadSeq: e.Seq})
 }
 
 // Client frame payloads.

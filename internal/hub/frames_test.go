@@ -7,26 +7,26 @@ import (
 	"github.com/wschat/chat/internal/chat"
 )
 
-// TestEnvelopeThen: events that travel together come out of the broker payload as they went
-// in, each with its own frame; a payload whose companion events are malformed is refused.
+// TestEnvelopeThen: the effects that travel with a message (the sender's read mark, the
+// chat's read-all mark) come out of the broker payload as the frames they would have had
+// alone; nothing else can travel with an event, and a payload that claims them for anything
+// but a message is refused.
 func TestEnvelopeThen(t *testing.T) {
+	readUpdated := chat.Event{Type: chat.EventReadUpdated, UserID: 5, Data: chat.ReadUpdatedData{ChatID: 7, UserID: 5, LastReadSeq: 3}}
+	readAll := chat.Event{Type: chat.EventChatReadAll, ChatID: 7, Data: chat.ReadAllData{ChatID: 7, ReadAllSeq: 2}}
 	ev := chat.Event{Type: chat.EventMessageNew, ChatID: 7, Seq: 3, ExceptConn: "c1",
 		Data: chat.MessageData{Message: chat.Message{ChatID: 7, Seq: 3, Body: "line\nbreak \"quoted\""}},
-		Then: []chat.Event{
-			{Type: chat.EventReadUpdated, UserID: 5, Data: chat.ReadUpdatedData{ChatID: 7, UserID: 5, LastReadSeq: 3}},
-			{Type: chat.EventChatReadAll, ChatID: 7, Data: chat.ReadAllData{ChatID: 7, ReadAllSeq: 2}},
-		}}
+		Then: []chat.Event{readUpdated, readAll}}
 	e, topic, err := envelopeFor(ev)
 	if err != nil || topic != chatTopic(7) {
 		t.Fatalf("envelopeFor: %q, %v", topic, err)
 	}
-	want := [][]byte{e.frame}
-	for _, tev := range ev.Then {
-		te, _, err := envelopeFor(tev)
+	alone := func(ev chat.Event) []byte {
+		e, _, err := envelopeFor(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, te.frame)
+		return e.frame
 	}
 	payload, err := e.marshal()
 	if err != nil {
@@ -36,34 +36,38 @@ func TestEnvelopeThen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Type != chat.EventMessageNew || got.ChatID != 7 || got.Seq != 3 || got.ExceptConn != "c1" || !bytes.Equal(got.frame, want[0]) {
+	if got.Type != chat.EventMessageNew || got.ChatID != 7 || got.Seq != 3 || got.ExceptConn != "c1" || !bytes.Equal(got.frame, e.frame) {
 		t.Fatalf("main event: %+v frame %s", got, got.frame)
 	}
-	if len(got.Then) != 2 {
-		t.Fatalf("%d events with it, want 2", len(got.Then))
+	if got.ReadBy != 5 || got.ReadAll != 2 {
+		t.Fatalf("read by %d, read all %d; want 5 and 2", got.ReadBy, got.ReadAll)
 	}
-	if th := got.Then[0]; th.Type != chat.EventReadUpdated || th.UserID != 5 || th.ChatID != 0 || !bytes.Equal(th.frame, want[1]) || th.F != nil {
-		t.Errorf("read.updated: %+v frame %s", th, th.frame)
-	}
-	if th := got.Then[1]; th.Type != chat.EventChatReadAll || th.ChatID != 7 || !bytes.Equal(th.frame, want[2]) {
-		t.Errorf("chat.read_all: %+v frame %s", th, th.frame)
+	if f, err := got.readUpdatedFrame(); err != nil || !bytes.Equal(f, alone(readUpdated)) {
+		t.Errorf("read.updated frame %s, want %s (%v)", f, alone(readUpdated), err)
 	}
 
+	for _, bad := range []chat.Event{
+		{Type: chat.EventMessageNew, ChatID: 7, Seq: 3, Data: ev.Data, Then: []chat.Event{ // not at the message
+			{Type: chat.EventReadUpdated, UserID: 5, Data: chat.ReadUpdatedData{ChatID: 7, UserID: 5, LastReadSeq: 2}}}},
+		{Type: chat.EventMessageNew, ChatID: 7, Seq: 3, Data: ev.Data, Then: []chat.Event{ // another chat
+			{Type: chat.EventChatReadAll, ChatID: 8, Data: chat.ReadAllData{ChatID: 8, ReadAllSeq: 2}}}},
+		{Type: chat.EventMessageNew, ChatID: 7, Seq: 3, Data: ev.Data, Then: []chat.Event{readAll, readAll}},
+		{Type: chat.EventMessageNew, ChatID: 7, Seq: 3, Data: ev.Data, Then: []chat.Event{
+			{Type: chat.EventChatRemoved, UserID: 5, Data: chat.ChatRemovedData{ChatID: 7}}}},
+		{Type: chat.EventTyping, ChatID: 7, Data: chat.TypingData{ChatID: 7, UserID: 5}, Then: []chat.Event{readAll}},
+	} {
+		if _, _, err := envelopeFor(bad); err == nil {
+			t.Errorf("%s with %s: accepted", bad.Then[0].Type, bad.Type)
+		}
+	}
 	for _, bad := range []string{
-		`{"t":"message.new","c":7,"th":[null]}` + "\n{}",
-		`{"t":"message.new","c":7,"th":[{"t":"typing","f":{}}]}` + "\n{}",                       // to nobody
-		`{"t":"message.new","c":7,"th":[{"t":"typing","c":7,"th":[{"t":"x","c":7}]}]}` + "\n{}", // nested twice
+		`{"t":"typing","c":7,"ra":2}` + "\n{}",
+		`{"t":"message.new","u":5,"s":3,"rb":5}` + "\n{}",
+		`{"t":"message.new","c":7,"rb":5}` + "\n{}",
+		`{"t":"message.new","c":7,"s":3,"ra":-1}` + "\n{}",
 	} {
 		if _, err := unmarshalEnvelope([]byte(bad)); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
-	}
-	// Only a chat's event carries others, and never a subscription change.
-	if _, _, err := envelopeFor(chat.Event{Type: chat.EventReadUpdated, UserID: 5, Then: ev.Then[:1]}); err == nil {
-		t.Error("a user's event carried another")
-	}
-	if _, _, err := envelopeFor(chat.Event{Type: chat.EventMessageNew, ChatID: 7, Data: ev.Data,
-		Then: []chat.Event{{Type: chat.EventChatRemoved, UserID: 5, Data: chat.ChatRemovedData{ChatID: 7}}}}); err == nil {
-		t.Error("chat.removed travelled with a message")
 	}
 }

@@ -269,14 +269,21 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 	if f := h.opts.Observer.Commit; f != nil && e.CommittedAt > 0 {
 		f(now.Sub(time.UnixMilli(e.CommittedAt)))
 	}
-	h.dispatch(e, now)
-	for _, t := range e.Then {
-		h.dispatch(t, now)
+	if e.ReadAll > 0 {
+		if e.readAllFrame, err = encodeFrame(chat.EventChatReadAll, nil, chat.ReadAllData{ChatID: e.ChatID, ReadAllSeq: e.ReadAll}); err != nil {
+			h.log.Warn("encode chat.read_all", "err", err)
+		}
 	}
-}
-
-// dispatch delivers one event to the local connections it is for.
-func (h *Hub) dispatch(e *envelope, now time.Time) {
+	if e.ReadBy != 0 {
+		// The sender's devices learn their read mark right after the message's fan-out (or
+		// without it, when the message waits for its predecessor: the mark need not wait).
+		f, err := e.readUpdatedFrame()
+		if err != nil {
+			h.log.Warn("encode read.updated", "err", err)
+		} else {
+			defer h.toUser(e.ReadBy, chat.EventReadUpdated, f)
+		}
+	}
 	if e.ChatID != 0 {
 		if e.Type == chat.EventMessageNew && e.Seq > 0 {
 			h.fanOut(h.order.admit(e, now))
@@ -313,6 +320,8 @@ func (h *Hub) fanOut(es []*envelope) {
 			switch e.Type {
 			case chat.EventMessageNew:
 				c.deliverMessage(e.ChatID, e.Seq, e.frame, e.ExceptConn == c.id)
+				// Queued right behind the message, so that both usually go out in one write.
+				c.enqueue(chat.EventChatReadAll, e.readAllFrame)
 			case chat.EventPresence:
 				c.deliverPresence(e.PresenceUser, e.Online, e.frame)
 			default:
