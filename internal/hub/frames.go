@@ -64,7 +64,7 @@ type envelope struct {
 	// mark, for chat.read_all to the chat's members.
 	ReadBy  int64 `json:"rb,omitempty"`
 	ReadAll int64 `json:"ra,omitempty"`
-	frame []byte
+	frame   []byte
 	// readAllFrame is ReadAll's chat.read_all frame, built by the instance that received it.
 	readAllFrame []byte
 }
