@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +44,22 @@ func TestReadLimitSparesWebSocket(t *testing.T) {
 			t.Errorf("round %d: sync sent %d messages, want 10", round, n)
 		}
 		dev.conn.Close()
+	}
+}
+
+// TestUserChatLimitSetting: CHAT_LIMIT_USER_CHATS reaches the store, which refuses, and the
+// service, which says why: the demo's First belongs to 3 chats.
+func TestUserChatLimitSetting(t *testing.T) {
+	t.Parallel()
+	inst := start(t, map[string]string{"CHAT_LIMIT_USER_CHATS": "3"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ce *client.Error
+	err := signIn(t, inst, "first@example.com").Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Fourth"}, nil)
+	if !errors.As(err, &ce) || ce.Status != http.StatusForbidden || ce.Code != "forbidden" || !strings.Contains(ce.Detail, "3 chats") {
+		t.Errorf("First creates a 4th chat: %v, want 403 forbidden naming 3 chats", err)
+	}
+	if err := signIn(t, inst, "second@example.com").Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Third"}, nil); err != nil {
+		t.Errorf("Second creates a 3rd chat: %v", err)
 	}
 }

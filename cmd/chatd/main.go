@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if dbURL == "" {
 		dbURL = cfg.SQLiteURL()
 	}
-	st, err := store.Open(ctx, dbURL, store.Options{Logger: log, MaxGroupMembers: cfg.Limits.GroupMembers})
+	st, err := store.Open(ctx, dbURL, store.Options{Logger: log, MaxGroupMembers: cfg.Limits.GroupMembers, MaxUserChats: cfg.Limits.UserChats})
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		PasswordParams: passwordParams(cfg),
 		Limits: chat.Limits{LoginPerAddr: l.LoginPerAddr, LoginFailsPerEmail: l.LoginFailsPerEmail,
 			SignupsPerAddr: l.SignupsPerAddr, SendsPerUser: l.SendsPerUser, ChatsPerUser: l.ChatsPerUser, ReadsPerUser: l.ReadsPerUser,
-			GroupMembers: l.GroupMembers},
+			GroupMembers: l.GroupMembers, UserChats: l.UserChats},
 	})
 	var b broker.Broker
 	var presence broker.Presence

@@ -39,6 +39,10 @@ const (
 	MaxGroupMembers  = 10000
 )
 
+// MaxUserChats caps the chats one user belongs to (API.md is silent): each of them is state on
+// every one of the user's connections and an entry of their hello and chat list.
+const MaxUserChats = 5000
+
 // User is an account. PasswordHash never leaves the server.
 type User struct {
 	ID           int64

@@ -18,8 +18,8 @@ import (
 type Options struct {
 	Signup     bool
 	RateLimits bool
-	// Limits shape the rate limiters (when RateLimits is on) and cap group sizes; zero fields
-	// take DefaultLimits.
+	// Limits shape the rate limiters (when RateLimits is on) and cap group sizes and the chats
+	// of a user; zero fields take DefaultLimits.
 	Limits         Limits
 	RefreshTTL     time.Duration
 	PasswordParams auth.PasswordParams
@@ -44,6 +44,9 @@ type Limits struct {
 	// GroupMembers caps a group's members. The store enforces it when members join; give the
 	// store the same value (store.Options.MaxGroupMembers).
 	GroupMembers int
+	// UserChats caps the chats one user belongs to. The store enforces it when someone joins
+	// a chat in any way; give the store the same value (store.Options.MaxUserChats).
+	UserChats int
 }
 
 // DefaultLimits are the limits of docs/API-NOTES.md.
@@ -55,6 +58,7 @@ var DefaultLimits = Limits{
 	ChatsPerUser:       limit.Rate{Burst: 30, Per: time.Minute},
 	ReadsPerUser:       limit.Rate{Burst: 300, Per: 30 * time.Second}, // 300 at once, then 10 a second
 	GroupMembers:       MaxGroupMembers,
+	UserChats:          MaxUserChats,
 }
 
 func (l *Limits) defaults() {
@@ -71,6 +75,9 @@ func (l *Limits) defaults() {
 	rate(&l.ReadsPerUser, DefaultLimits.ReadsPerUser)
 	if l.GroupMembers <= 0 {
 		l.GroupMembers = DefaultLimits.GroupMembers
+	}
+	if l.UserChats <= 0 {
+		l.UserChats = DefaultLimits.UserChats
 	}
 }
 
@@ -364,7 +371,7 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, pu
 		return ChatDetail{}, Errorf(CodeUserNotFound, "a user in member_ids does not exist")
 	}
 	if err != nil {
-		return ChatDetail{}, storeErr(err, "create group")
+		return ChatDetail{}, s.membershipErr(p, err, "create group")
 	}
 	d, err := s.chatFor(ctx, p.UserID, id)
 	if err != nil {
@@ -392,7 +399,7 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 		return ChatDetail{}, false, Errorf(CodeUserNotFound, "user %d not found", other)
 	}
 	if err != nil {
-		return ChatDetail{}, false, storeErr(err, "create private chat")
+		return ChatDetail{}, false, s.membershipErr(p, err, "create private chat")
 	}
 	d, err := s.chatFor(ctx, p.UserID, id)
 	if err != nil {
@@ -430,6 +437,20 @@ func (s *Service) announceChat(ctx context.Context, d ChatDetail, userIDs []int6
 		}
 		s.pub.Publish(ctx, Event{Type: EventChatAdded, UserID: uid, Data: ChatAddedData{Chat: sum}})
 	}
+}
+
+// membershipErr is storeErr for a change that makes users members of a chat: the store's
+// refusal to make someone a member of more chats than one may belong to becomes 403
+// forbidden, like a full group.
+func (s *Service) membershipErr(p Principal, err error, format string, args ...any) error {
+	var full *TooManyChatsError
+	if !errors.As(err, &full) {
+		return storeErr(err, format, args...)
+	}
+	if full.UserID == p.UserID {
+		return Errorf(CodeForbidden, "you already belong to %d chats, the most one may; leave a group first", s.opts.Limits.UserChats)
+	}
+	return Errorf(CodeForbidden, "user %d already belongs to %d chats, the most one may", full.UserID, s.opts.Limits.UserChats)
 }
 
 // allowChatChange takes one of the caller's membership changes from the rate limiter.
@@ -506,7 +527,7 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 	case errors.Is(err, ErrNotMember):
 		return ChatDetail{}, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
 	case err != nil:
-		return ChatDetail{}, storeErr(err, "add user %d to chat %d", userID, chatID)
+		return ChatDetail{}, s.membershipErr(p, err, "add user %d to chat %d", userID, chatID)
 	}
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {

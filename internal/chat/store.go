@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -16,6 +17,16 @@ var (
 	ErrChatFull      = errors.New("chat is full")
 	ErrUnknownUser   = errors.New("unknown user")
 )
+
+// TooManyChatsError is what a Store returns when a change would make a user a member of more
+// chats than one may belong to; nothing is stored.
+type TooManyChatsError struct {
+	UserID int64
+}
+
+func (e *TooManyChatsError) Error() string {
+	return fmt.Sprintf("user %d already belongs to the most chats one may", e.UserID)
+}
 
 // Store is the durable state of the chat. Every method is one transaction; the implementations
 // (PostgreSQL and SQLite) pass one conformance suite. Times are passed in so that the service

@@ -58,6 +58,7 @@ type Limits struct {
 	WSConnsPerUser     int        // WebSocket connections of one user on one instance
 	WSQueue            int        // frames queued for a slow client before it is dropped (1013)
 	GroupMembers       int
+	UserChats          int // chats one user may belong to
 }
 
 // Embedded reports whether the server runs the single-node default (SQLite, no Redis).
@@ -109,6 +110,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
 	{"CHAT_LIMIT_WS_QUEUE", "limit-ws-queue", "1024", "frames queued for a slow WebSocket client before it is closed with 1013"},
 	{"CHAT_LIMIT_GROUP_MEMBERS", "limit-group-members", "10000", "members per group"},
+	{"CHAT_LIMIT_USER_CHATS", "limit-user-chats", "5000", "chats one user may belong to (groups and private chats)"},
 }
 
 // Load reads the settings from getenv, then args (flags) override them.
@@ -218,6 +220,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	count("CHAT_LIMIT_WS_CONNS", &c.Limits.WSConnsPerUser)
 	count("CHAT_LIMIT_WS_QUEUE", &c.Limits.WSQueue)
 	count("CHAT_LIMIT_GROUP_MEMBERS", &c.Limits.GroupMembers)
+	count("CHAT_LIMIT_USER_CHATS", &c.Limits.UserChats)
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_ADDR=%q: %w", c.Addr, err))
 	}

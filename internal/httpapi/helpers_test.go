@@ -59,7 +59,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 	default:
 		t.Fatalf("unknown backend %q", backend)
 	}
-	st, err := store.Open(ctx, url, store.Options{})
+	st, err := store.Open(ctx, url, store.Options{MaxGroupMembers: o.limits.GroupMembers, MaxUserChats: o.limits.UserChats})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,5 +73,46 @@ func TestReadRateLimited(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+// TestUserChatLimit: whoever would become a member of one chat more than CHAT_LIMIT_USER_CHATS
+// allows is refused with 403 forbidden, however they would join; leaving frees a place.
+func TestUserChatLimit(t *testing.T) {
+	bothBackends(t, envOptions{limits: chat.Limits{UserChats: 2}}, func(t *testing.T, e *env) {
+		ann, ben, cid, dan := e.newUser(t, "Ann"), e.newUser(t, "Ben"), e.newUser(t, "Cid"), e.newUser(t, "Dan")
+		create := func(u *user, body map[string]any) resp {
+			return e.do(t, req{method: "POST", path: "/api/v1/chats", token: u.Token, body: body})
+		}
+		create(ann, map[string]any{"kind": "group", "title": "One"}).want(t, http.StatusCreated, "")
+		two := decode[struct{ ID int64 }](t, create(ann, map[string]any{"kind": "group", "title": "Two"})).ID
+		open := e.group(t, dan, "Open", true)
+
+		for _, tc := range []struct {
+			name string
+			r    resp
+			who  string
+		}{
+			{"create a group", create(ann, map[string]any{"kind": "group", "title": "Three"}), "you already belong to 2 chats"},
+			{"open a private chat", create(ann, map[string]any{"kind": "private", "member_ids": []int64{ben.ID}}), "you already belong to 2 chats"},
+			{"be opened a private chat", create(ben, map[string]any{"kind": "private", "member_ids": []int64{ann.ID}}), fmt.Sprintf("user %d already belongs to 2 chats", ann.ID)},
+			{"be a first member", create(cid, map[string]any{"kind": "group", "title": "With Ann", "member_ids": []int64{ben.ID, ann.ID}}), fmt.Sprintf("user %d already belongs to 2 chats", ann.ID)},
+			{"join", e.do(t, req{method: "POST", path: chatPath(open, "/join"), token: ann.Token}), "you already belong to 2 chats"},
+			{"be invited", e.do(t, req{method: "POST", path: chatPath(open, "/members"), token: dan.Token, body: map[string]int64{"user_id": ann.ID}}), fmt.Sprintf("user %d already belongs to 2 chats", ann.ID)},
+		} {
+			tc.r.want(t, http.StatusForbidden, chat.CodeForbidden)
+			if tc.r.status == http.StatusForbidden && !strings.Contains(tc.r.problem(t).Detail, tc.who) {
+				t.Errorf("%s: detail %q, want it to say %q", tc.name, tc.r.problem(t).Detail, tc.who)
+			}
+		}
+		for _, u := range []*user{ben, cid} {
+			list := decode[struct{ Chats []struct{ ID int64 } }](t, e.do(t, req{method: "GET", path: "/api/v1/chats", token: u.Token}))
+			if len(list.Chats) != 0 {
+				t.Errorf("user %s is in %d chats after refused creations, want 0", u.Name, len(list.Chats))
+			}
+		}
+
+		e.do(t, req{method: "POST", path: chatPath(two, "/leave"), token: ann.Token}).want(t, http.StatusNoContent, "")
+		e.do(t, req{method: "POST", path: chatPath(open, "/join"), token: ann.Token}).want(t, http.StatusOK, "")
 	})
 }

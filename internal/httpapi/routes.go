@@ -199,7 +199,7 @@ func (s *Server) chatRoutes() {
 		Summary:       "Create a group or open a private chat",
 		Description:   "A group: 201 with the new chat. A private chat: 201 when new, 200 with the existing chat of the pair.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
-		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeUserNotFound, chat.CodeRateLimited),
+		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeUserNotFound, chat.CodeForbidden, chat.CodeRateLimited),
 	}, func(ctx context.Context, in *createChatIn) (*detailOut, error) {
 		p := principal(ctx)
 		var d chat.ChatDetail
@@ -249,7 +249,7 @@ func (s *Server) chatRoutes() {
 		OperationID: "invite", Method: http.MethodPost, Path: "/api/v1/chats/{id}/members", Tags: []string{"chats"},
 		Summary: "Invite a user to a group", Description: "Any member may invite; the invitee joins at once.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
-		Responses: errorResponses(append(member, chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeUserNotFound, chat.CodeRateLimited)...),
+		Responses: errorResponses(append(member, chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeUserNotFound, chat.CodeForbidden, chat.CodeRateLimited)...),
 	}, func(ctx context.Context, in *inviteIn) (*detailOut, error) {
 		d, err := s.svc.Invite(ctx, principal(ctx), in.ID, in.Body.UserID)
 		if err != nil {
@@ -261,7 +261,7 @@ func (s *Server) chatRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "join", Method: http.MethodPost, Path: "/api/v1/chats/{id}/join", Tags: []string{"chats"},
 		Summary: "Join a public group", Security: authSecurity,
-		Responses: errorResponses(append(visibility, chat.CodeAlreadyMember, chat.CodeRateLimited)...),
+		Responses: errorResponses(append(visibility, chat.CodeAlreadyMember, chat.CodeForbidden, chat.CodeRateLimited)...),
 	}, func(ctx context.Context, in *idPath) (*detailOut, error) {
 		d, err := s.svc.Join(ctx, principal(ctx), in.ID)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,6 +143,9 @@ func (s *Store) CreateGroup(ctx context.Context, g chat.NewGroup) (int64, error)
 		if err := insertMembers(ctx, tx, id, g.CreatorID, g.MemberIDs, now); err != nil {
 			return err
 		}
+		if err := s.joinChats(ctx, tx, append([]int64{g.CreatorID}, g.MemberIDs...)...); err != nil {
+			return err
+		}
 		_, err = insertMessage(ctx, tx, chat.Message{ChatID: id, Seq: 1, Kind: chat.MessageSystem, CreatedAt: chat.Time{Time: g.Now},
 			Event: &chat.SystemEvent{Type: chat.SysChatCreated, UserID: g.CreatorID, ActorID: g.CreatorID}})
 		return err
@@ -209,7 +213,10 @@ func (s *Store) CreatePrivate(ctx context.Context, a, b int64, now time.Time) (i
 		if isForeignKey(err) {
 			return chat.ErrUnknownUser
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.joinChats(ctx, tx, lo, hi)
 	})
 	return id, created, err
 }
@@ -259,6 +266,9 @@ func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, ev
 		case err != nil:
 			return err
 		}
+		if err := s.joinChats(ctx, tx, userID); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2, member_count = member_count + 1 WHERE id = $3`,
 			seq, ms(now), chatID); err != nil {
 			return err
@@ -273,6 +283,65 @@ func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, ev
 		return err
 	})
 	return msg, err
+}
+
+// joinChats counts one more chat for each of userIDs, who have just become members of one. It
+// refuses with a *chat.TooManyChatsError when one of them already belongs to s.maxUserChats
+// chats, and with chat.ErrUnknownUser when one does not exist. The users' rows are locked in id
+// order, so that concurrent changes on any instance count exactly and never deadlock each
+// other; on SQLite the write transaction holds the whole database anyway.
+func (s *Store) joinChats(ctx context.Context, tx *sql.Tx, userIDs ...int64) error {
+	ids := slices.Compact(slices.Sorted(slices.Values(userIDs)))
+	const batch = 500
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(start+batch, len(ids))]
+		in, args := idList(part)
+		rows, err := tx.QueryContext(ctx, `SELECT id, chat_count FROM users WHERE id IN (`+in+`) ORDER BY id`+s.dialect.forCount, args...)
+		if err != nil {
+			return err
+		}
+		found, full := 0, int64(0)
+		for rows.Next() {
+			var id int64
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			found++
+			if n >= s.maxUserChats && full == 0 {
+				full = id
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		switch {
+		case found < len(part):
+			return chat.ErrUnknownUser
+		case full != 0:
+			return &chat.TooManyChatsError{UserID: full}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET chat_count = chat_count + 1 WHERE id IN (`+in+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idList is the placeholders "$1, $2, ..." for ids, with ids as arguments.
+func idList(ids []int64) (string, []any) {
+	var sb strings.Builder
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "$%d", i+1)
+		args[i] = id
+	}
+	return sb.String(), args
 }
 
 func checkMember(ctx context.Context, tx *sql.Tx, chatID, userID int64) error {
@@ -302,6 +371,9 @@ func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, now time
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return cmpErr(err, chat.ErrNotMember)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET chat_count = chat_count - 1 WHERE id = $1`, userID); err != nil {
+			return err
 		}
 		seq := c.lastSeq + 1
 		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2, member_count = member_count - 1 WHERE id = $3`,

@@ -20,8 +20,14 @@ func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
 
 func open(t *testing.T, url string) *store.Store {
 	t.Helper()
+	return openWith(t, url, store.Options{})
+}
+
+// openWith opens and migrates the store at url with opts.
+func openWith(t *testing.T, url string, opts store.Options) *store.Store {
+	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, url, store.Options{})
+	s, err := store.Open(ctx, url, opts)
 	if err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
