@@ -99,6 +99,10 @@ func codeOf(status int) string {
 	return "error"
 }
 
+// statusClientClosed is what the logs and metrics record for a request whose client left
+// before the answer (nginx's 499); no client ever reads it.
+const statusClientClosed = 499
+
 func newProblem(status int, code, detail string) *Problem {
 	return &Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Code: code, Detail: detail}
 }
@@ -161,6 +165,14 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		if e.Code == chat.CodeUnavailable {
 			p.retryAfter = 1
 		}
+		return p
+	}
+	if ctx.Err() != nil {
+		// The client went away (or the server is shutting down) while the request ran: what
+		// failed failed because of it. Nobody reads the answer; it is not the server's error.
+		log.DebugContext(ctx, "request abandoned", "err", err)
+		p := newProblem(statusClientClosed, chat.CodeUnavailable, "the request was abandoned")
+		p.Title = "Client Closed Request"
 		return p
 	}
 	if chat.ErrorCode(err) == chat.CodeUnavailable {

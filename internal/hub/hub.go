@@ -249,7 +249,7 @@ func (h *Hub) Online(ctx context.Context, userIDs []int64) map[int64]bool {
 		return nil
 	}
 	m, err := h.presence.Online(ctx, userIDs)
-	if err != nil {
+	if err != nil && ctx.Err() == nil { // not a connection that went away meanwhile
 		h.log.Warn("presence lookup", "err", err)
 	}
 	return m
@@ -637,7 +637,7 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 // comeOnline marks the user online and tells their chats if nobody knew yet.
 func (h *Hub) comeOnline(ctx context.Context, userID int64, chats []int64) {
 	was := h.Online(ctx, []int64{userID})[userID]
-	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, userID); err != nil {
+	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, userID); err != nil && ctx.Err() == nil {
 		h.log.Warn("presence online", "user_id", userID, "err", err)
 	}
 	if !was {
