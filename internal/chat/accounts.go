@@ -176,8 +176,15 @@ func clip(s string, n int) string {
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
+// RefreshRetryGrace is how long after a rotation the token it replaced still rotates (once)
+// instead of revoking the session: a client whose refresh answer was lost on the way (a dropped
+// connection, a timeout) retries with the token it still holds, and must not be signed out for
+// it. Later, or after another rotation, that token can only have been stolen.
+const RefreshRetryGrace = 30 * time.Second
+
 // Refresh rotates a refresh token: the old one stops working, and presenting it again revokes
-// the whole session (it can only have been stolen).
+// the whole session (it can only have been stolen), unless it is a prompt retry of the last
+// rotation (RefreshRetryGrace).
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials, error) {
 	bad := Errorf(CodeInvalidRefresh, "the refresh token is invalid, expired or revoked; sign in again")
 	if refreshToken == "" || len(refreshToken) > 256 {

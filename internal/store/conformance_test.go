@@ -303,6 +303,56 @@ func TestSessions(t *testing.T) {
 			wantErr(t, "token offered during reuse", err, chat.ErrNotFound)
 		})
 
+		t.Run("retry of a lost refresh answer", func(t *testing.T) {
+			// rr-1 is rotated to rr-2, whose answer the client never gets: it retries with rr-1.
+			x := newSession(at(1), time.Hour, "rr-1")
+			if _, err := s.RotateRefresh(ctx, []byte("rr-1"), []byte("rr-2"), at(100), at(100).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.RotateRefresh(ctx, []byte("rr-1"), []byte("rr-3"), at(120), at(120).Add(2*time.Hour))
+			if err != nil || got.ID != x.ID || !got.ExpiresAt.Equal(at(120).Add(2*time.Hour)) {
+				t.Fatalf("a retry within %v: got %+v, %v; want session %d rotated again", chat.RefreshRetryGrace, got, err, x.ID)
+			}
+			if sess, err := s.SessionByID(ctx, x.ID); err != nil || sess.Revoked {
+				t.Fatalf("after the retry: %+v, %v; want the session live", sess, err)
+			}
+			// The retry's token is current; the lost answer's token is dead, and a second retry
+			// of rr-1 is not a lost answer any more: both revoke the session.
+			if _, err := s.RotateRefresh(ctx, []byte("rr-3"), []byte("rr-4"), at(121), at(121).Add(time.Hour)); err != nil {
+				t.Fatalf("the retry's token: %v", err)
+			}
+			_, err = s.RotateRefresh(ctx, []byte("rr-2"), []byte("rr-z"), at(122), at(122).Add(time.Hour))
+			wantErr(t, "the lost answer's token", err, chat.ErrRefreshReused)
+			if sess, _ := s.SessionByID(ctx, x.ID); !sess.Revoked {
+				t.Errorf("the lost answer's token did not revoke the session")
+			}
+
+			y := newSession(at(1), time.Hour, "rt-1")
+			if _, err := s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-2"), at(200), at(200).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-3"), at(205), at(205).Add(time.Hour)); err != nil {
+				t.Fatalf("first retry: %v", err)
+			}
+			_, err = s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-4"), at(206), at(206).Add(time.Hour))
+			wantErr(t, "a second retry", err, chat.ErrRefreshReused)
+			if sess, _ := s.SessionByID(ctx, y.ID); !sess.Revoked {
+				t.Errorf("a second retry did not revoke the session")
+			}
+
+			// Too late for a retry: theft.
+			z := newSession(at(1), time.Hour, "rl-1")
+			if _, err := s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-2"), at(300), at(300).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			late := at(300).Add(chat.RefreshRetryGrace + time.Second)
+			_, err = s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-3"), late, late.Add(time.Hour))
+			wantErr(t, "a retry after the grace", err, chat.ErrRefreshReused)
+			if sess, _ := s.SessionByID(ctx, z.ID); !sess.Revoked {
+				t.Errorf("a late retry did not revoke the session")
+			}
+		})
+
 		t.Run("unknown and expired", func(t *testing.T) {
 			_, err := s.RotateRefresh(ctx, []byte("never-issued"), []byte("n2"), at(1), at(2))
 			wantErr(t, "unknown token", err, chat.ErrNotFound)

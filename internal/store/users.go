@@ -98,7 +98,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now,
 		var err error
 		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE refresh_hash = $1`+s.forUpdate, oldHash))
 		if errors.Is(err, chat.ErrNotFound) {
-			return s.revokeReused(ctx, tx, oldHash, now, &sess, &reused)
+			return s.revokeReused(ctx, tx, oldHash, newHash, now, expires, &sess, &reused)
 		}
 		if err != nil {
 			return err
@@ -123,16 +123,43 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now,
 	return sess, err
 }
 
-// revokeReused looks hash up among rotated tokens and revokes its session if found.
-func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time, sess *chat.Session, reused *bool) error {
-	var sid int64
-	err := tx.QueryRowContext(ctx, `SELECT session_id FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid)
+// revokeReused looks hash up among rotated tokens and revokes its session if found, unless
+// it is a prompt retry of the session's last rotation (chat.RefreshRetryGrace): then the
+// session is rotated again to newHash, and the token of the answer the client lost is
+// recorded as rotated, so that it revokes the session if it ever shows up.
+func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []byte, now, expires time.Time, sess *chat.Session, reused *bool) error {
+	var sid, rotatedAt int64
+	err := tx.QueryRowContext(ctx, `SELECT session_id, rotated_at FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid, &rotatedAt)
 	if err != nil {
 		return wrap(err)
 	}
 	x, err := scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`+s.forUpdate, sid))
 	if err != nil {
 		return err
+	}
+	if !x.Revoked && now.Before(x.ExpiresAt) && now.Sub(fromMS(rotatedAt)) <= chat.RefreshRetryGrace {
+		var later int
+		var current []byte
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_rotated WHERE session_id = $1 AND rotated_at >= $2 AND hash <> $3`,
+			sid, rotatedAt, hash).Scan(&later); err != nil {
+			return err
+		}
+		if later == 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT refresh_hash FROM sessions WHERE id = $1`, sid).Scan(&current); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET refresh_hash = $1, expires_at = $2, last_seen_at = $3 WHERE id = $4`,
+				newHash, ms(expires), ms(now), sid); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at) VALUES ($1, $2, $3)`,
+				current, sid, ms(now)); err != nil {
+				return err
+			}
+			x.ExpiresAt, x.LastSeenAt = expires, now
+			*sess = x
+			return nil
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), sid); err != nil {
 		return err
