@@ -96,7 +96,7 @@ if [ "$mode" = soak ]; then
     -d 30m -interval 30s -json "$out" "$@" || status=$?
   logged=$(for ((i = 1; i <= N; i++)); do
     tail -n +"$(( $(cat "$DIR/chatd$i.log.soak-start") + 1 ))" "$DIR/chatd$i.log"
-  done | grep -E 'level=(WARN|ERROR)' | sed -E 's/^time=[^ ]+ //; s/ (instance|chat_id|user_id|conn|err)=[^ ]+//g' \
+  done | grep -E 'level=(WARN|ERROR)' | sed -E 's/^time=[^ ]+ //; s/ instance=[^ ]+//; s/[0-9]+/N/g' \
     | sort | uniq -c | sort -rn | head -40 || true)
   say "instance log lines at WARN or above during the soak: ${logged:-none}"
 else
