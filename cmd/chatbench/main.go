@@ -142,13 +142,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	env := c.env(stderr)
+	machine := machineInfo() // before the run: the commit measured, not the one at the end
 	res, err := scenario(ctx, env)
 	if err != nil {
 		return err
 	}
 	res.Print(stdout)
 	if c.json != "" {
-		if err := writeResults(c.json, []*bench.Result{res}, machineInfo()); err != nil {
+		if err := writeResults(c.json, []*bench.Result{res}, machine); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "\nwrote %s and its charts\n", c.json)

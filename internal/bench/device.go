@@ -20,6 +20,7 @@ type Stats struct {
 	Connect  Hist        // dial to hello
 
 	Delivered    Counter      // message.new received for the first time by a device
+	Expired      atomic.Int64 // connections closed with 4001 (the access token expired), among Drops
 	Acked        atomic.Int64 // message.ack received
 	LastAck      atomic.Int64 // when the latest message.ack came (µs, the tool's clock: now())
 	Dups         atomic.Int64 // a connection got a seq twice: exactly-once broken
@@ -190,6 +191,9 @@ func (d *Device) Run(ctx context.Context) {
 		st := d.statsNow()
 		st.Drops.Add(1)
 		code := CloseCode(err)
+		if code == 4001 {
+			st.Expired.Add(1)
+		}
 		if !d.takeKilled() {
 			st.Note("device %d dropped: %v", d.Index, err)
 		}

@@ -165,9 +165,12 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+	if w.status >= 200 || w.status == http.StatusSwitchingProtocols {
+		// Too late: the answer has begun. coder/websocket answers 500 after its 101 when the
+		// client is gone before the hijack; net/http would only log "superfluous WriteHeader".
+		return
 	}
+	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
