@@ -103,18 +103,7 @@ func Chats(ctx context.Context, env Env, cfg ChatsConfig) (*Result, error) {
 			mu.Unlock()
 			return nil
 		})
-		drained := waitFor(ctx, cfg.Drain, func() bool {
-			for i, dv := range ds {
-				if !dv.Has(chatOf[i], final[chatOf[i]]) {
-					return false
-				}
-			}
-			return true
-		})
-		var lost int64
-		for i, dv := range ds {
-			lost += dv.Missing(chatOf[i], final[chatOf[i]])
-		}
+		drained, lost := settle(ctx, cfg.Drain, ds, chatOf, final)
 		return st, sent.Load(), failed.Load(), sendEnd, time.Now(), drained, lost
 	}
 

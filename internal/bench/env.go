@@ -128,6 +128,24 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool 
 	}
 }
 
+// settle waits up to timeout for device i to have every seq of its chat chatOf[i] up to that
+// chat's final seq, and returns whether they all did and how many (device, seq) pairs are
+// still missing: the deliveries lost for good.
+func settle(ctx context.Context, timeout time.Duration, ds []*Device, chatOf []int64, final map[int64]int64) (drained bool, lost int64) {
+	drained = waitFor(ctx, timeout, func() bool {
+		for i, d := range ds {
+			if !d.Has(chatOf[i], final[chatOf[i]]) {
+				return false
+			}
+		}
+		return true
+	})
+	for i, d := range ds {
+		lost += d.Missing(chatOf[i], final[chatOf[i]])
+	}
+	return drained, lost
+}
+
 // correctness adds lost/duplicated/out-of-order values and their checks; unless drops are
 // part of the scenario, a dropped connection fails a check too.
 func correctness(r *Result, st *Stats, lost int64, dropsExpected bool) {

@@ -140,18 +140,7 @@ func Reconnect(ctx context.Context, env Env, cfg ReconnectConfig) (*Result, erro
 		}
 		final[id] = seq
 	}
-	drained := waitFor(ctx, 15*time.Second, func() bool {
-		for i, d := range ds {
-			if !d.Has(chatOf[i], final[chatOf[i]]) {
-				return false
-			}
-		}
-		return true
-	})
-	var lost int64
-	for i, d := range ds {
-		lost += d.Missing(chatOf[i], final[chatOf[i]])
-	}
+	drained, lost := settle(ctx, 15*time.Second, ds, chatOf, final)
 	res.Seconds = time.Since(killAt).Seconds()
 	res.Add("clients", float64(cfg.Clients), "")
 	res.Add("dropped", float64(dropped), "clients")

@@ -185,18 +185,7 @@ loop:
 		}
 		final[c] = seq
 	}
-	waitFor(ctx, 15*time.Second, func() bool {
-		for i, d := range ds {
-			if !d.Has(chatOf[i], final[chatOf[i]]) {
-				return false
-			}
-		}
-		return true
-	})
-	var lost int64
-	for i, d := range ds {
-		lost += d.Missing(chatOf[i], final[chatOf[i]])
-	}
+	_, lost := settle(ctx, 15*time.Second, ds, chatOf, final)
 	res.Seconds = s1.At.Sub(first.At).Seconds()
 	res.Add("messages_acked", float64(total.Acked.Load()), "")
 	res.Add("acked_per_s", float64(total.Acked.Load())/res.Seconds, "msg/s")

@@ -31,12 +31,11 @@ type Event struct {
 	// Sessions are the revoked sessions of a session.revoked event.
 	Sessions []int64
 	Data     any
-	// Then are events that travel with this one, in the same broker message, and are
-	// delivered right after it, each by its own rule: the effects of one change on the same
-	// chat (a message, the sender's read mark, the chat's read-all mark). One broker message
-	// instead of three costs every instance one receive instead of three. This event must
-	// have a ChatID; an event in Then that goes to a user (UserID) must go to a member of it,
-	// whose instances all follow the chat.
+	// Then are the effects of a sent message that travel with its message.new, in the same
+	// broker message, and are delivered right after it: the sender's read.updated at the
+	// message's seq and the chat's chat.read_all. One broker message instead of three costs
+	// every instance one receive instead of three. Nothing else may travel with an event (the
+	// hub refuses it), since the receivers of Then must be reached through the chat's topic.
 	Then []Event
 }
 
