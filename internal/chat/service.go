@@ -113,6 +113,9 @@ type Service struct {
 type Principal struct {
 	UserID    int64
 	SessionID int64
+	// Expires is when the access token that authenticated the caller expires (the claims
+	// Authenticate verified): a WebSocket is closed with 4001 then.
+	Expires time.Time
 }
 
 // NewService builds the service. pub and presence may be nil until the real-time layer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/hub"
 )
 
 // TestWebSocketAuthorizationMatrix sends every client frame that names a chat (message.send,
@@ -369,3 +371,45 @@ func TestRevocationClosesSockets(t *testing.T) {
 }
 
 func errorsIn(fs []frame) []frame { return ofType(fs, "error") }
+
+// clockGate admits a handshake, then moves the service's clock forward: whatever checks the
+// token again after the admission sees it long expired.
+type clockGate struct {
+	hub.Gate
+	offset *atomic.Int64 // added to the service's clock, in nanoseconds
+}
+
+func (g clockGate) Admit(r *http.Request) (chat.Principal, int, error) {
+	p, status, err := g.Gate.Admit(r)
+	g.offset.Store(int64(time.Hour))
+	return p, status, err
+}
+
+// TestSocketExpiresWithTheVerifiedToken: a socket's end comes from the token its handshake
+// verified. A handshake whose token expires while it is being set up (a second verification
+// of the token would fail) still gets its expiry: it is closed with 4001 when the token
+// expires, and cannot send past it.
+func TestSocketExpiresWithTheVerifiedToken(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64
+	s := startServer(t, serverConfig{
+		chat: chat.Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }},
+		gate: func(g hub.Gate) hub.Gate { return clockGate{g, &offset} },
+	})
+	ann := s.newUser(t, "Ann")
+	short, err := auth.NewTokens([][]byte{testSecret}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := short.Issue(ann.ID, ann.SessionID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := s.handshake(t, "", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.closeStatus(15 * time.Second); got != 4001 {
+		t.Errorf("token expired under a socket set up as it expired: close %d, want 4001", got)
+	}
+}

@@ -41,6 +41,8 @@ type serverConfig struct {
 	origins []string     // CHAT_ALLOWED_ORIGINS
 	proxies []netip.Prefix
 	broker  broker.Broker // default: a fresh in-process broker
+	// gate wraps the HTTP layer's WebSocket gate, to act between a handshake's steps.
+	gate func(hub.Gate) hub.Gate
 }
 
 type testServer struct {
@@ -89,7 +91,11 @@ func startServer(tb testing.TB, cfg serverConfig) *testServer {
 	svc.SetPublisher(h)
 	svc.SetPresence(h)
 	api := httpapi.NewServer(svc, log, httpapi.Options{CookieSecure: "false", AllowedOrigins: cfg.origins, TrustedProxies: cfg.proxies})
-	api.Handle("GET /api/v1/ws", h.Handler(api))
+	var gate hub.Gate = api
+	if cfg.gate != nil {
+		gate = cfg.gate(api)
+	}
+	api.Handle("GET /api/v1/ws", h.Handler(gate))
 	srv := httptest.NewServer(api)
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +33,6 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			gate.Refuse(w, r, status, err)
 			return
 		}
-		token := credentialOf(r)
 		hj := &hijacker{ResponseWriter: w}
 		ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true, // the gate has checked the Origin against our own list
@@ -44,33 +42,15 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			return // Accept has answered the client
 		}
 		ws.SetReadLimit(MaxFrameBytes)
-		h.serve(ws, hj.conn, p, h.svc.TokenExpiry(token))
+		h.serve(ws, hj.conn, p)
 	})
-}
-
-// credentialOf finds the access token a handshake was admitted with, for its expiry. It picks
-// the token as the gate does (httpapi.Admit): a Bearer header, else the cookie, else the query;
-// a header that is not Bearer counts as none.
-func credentialOf(r *http.Request) string {
-	token := ""
-	if a := r.Header.Get("Authorization"); a != "" {
-		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-			token = strings.TrimSpace(a[7:])
-		}
-	} else if c, err := r.Cookie("access_token"); err == nil {
-		token = c.Value
-	}
-	if token == "" {
-		token = r.URL.Query().Get("access_token")
-	}
-	return token
 }
 
 // serve sets a connection up (hello) on the handler's goroutine, then hands it to a reader
 // and a writer goroutine of its own and returns: the connection outlives the request, and
 // returning lets net/http drop what it holds per request (its buffers, the request, and the
 // stack that setting up grew), which would otherwise stay for the life of every connection.
-func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires time.Time) {
+func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
 		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.SendQueue),
@@ -94,10 +74,9 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 		h.removeConn(c)
 		return
 	}
-	var expiry *time.Timer
-	if !expires.IsZero() {
-		expiry = time.AfterFunc(time.Until(expires), func() { c.close(closeRevoked, "token expired: refresh, then reconnect") })
-	}
+	// Every socket ends with its access token, whose expiry the handshake verified. A token
+	// with no expiry is not admitted; a zero time closes the socket at once.
+	expiry := time.AfterFunc(time.Until(p.Expires), func() { c.close(closeRevoked, "token expired: refresh, then reconnect") })
 	c.out.start(hello)
 	c.h.stats.FramesOut.Add("hello")
 	go c.writer()
@@ -110,9 +89,7 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal, expires 
 	go func() {
 		defer cancel()
 		defer h.removeConn(c)
-		if expiry != nil {
-			defer expiry.Stop()
-		}
+		defer expiry.Stop()
 		c.reader(p)
 		c.close(websocket.StatusNormalClosure, "")
 		c.stopPing()
