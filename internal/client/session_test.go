@@ -4,12 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,88 +14,40 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wschat/chat/internal/auth"
-	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/client"
-	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
-	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testserver"
 )
 
 // server is an in-process chat server whose WebSockets the test can cut and whose WebSocket
 // endpoint it can refuse, as an instance that died would.
 type server struct {
-	URL  string
+	*testserver.Server
 	down atomic.Bool // refuse WebSocket handshakes with 503
-
-	mu      sync.Mutex
-	sockets []net.Conn // hijacked connections: the WebSockets
 }
 
 // cut drops every WebSocket without a close frame.
-func (s *server) cut() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.sockets {
-		c.Close()
-	}
-	s.sockets = nil
-}
+func (s *server) cut() { s.CutSockets() }
 
 // newServer starts a server whose access tokens last accessTTL and whose sync sends at most
 // syncLimit messages per chat before sync.truncated (0: the default, 500).
 func newServer(t *testing.T, accessTTL time.Duration, syncLimit int) *server {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewTokens([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, accessTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := chat.NewService(st, tokens, chat.Options{PasswordParams: auth.FastPasswordParams, RefreshTTL: time.Hour})
-	b := broker.NewMemory()
-	h, err := hub.New(svc, b, broker.NewMemoryPresence(time.Now), log, hub.Options{InstanceID: "test", SyncLimit: syncLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.SetPublisher(h)
-	svc.SetPresence(h)
-	api := httpapi.NewServer(svc, log, httpapi.Options{CookieSecure: "false"})
 	s := &server{}
-	ws := h.Handler(api)
-	api.Handle("GET /api/v1/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		ws.ServeHTTP(w, r)
-	}))
-	srv := httptest.NewUnstartedServer(api)
-	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateHijacked {
-			s.mu.Lock()
-			s.sockets = append(s.sockets, c)
-			s.mu.Unlock()
-		}
-	}
-	srv.Start()
-	s.URL = srv.URL
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		h.Shutdown(ctx)
-		s.cut()
-		srv.Close()
-		b.Close()
+	s.Server = testserver.Start(t, testserver.Config{
+		AccessTTL: accessTTL,
+		Chat:      chat.Options{RefreshTTL: time.Hour},
+		Hub:       hub.Options{SyncLimit: syncLimit},
+		WrapWS: func(ws http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if s.down.Load() {
+					http.Error(w, "down", http.StatusServiceUnavailable)
+					return
+				}
+				ws.ServeHTTP(w, r)
+			})
+		},
 	})
 	return s
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/testserver"
 )
 
 // TestWebSocketAuthorizationMatrix sends every client frame that names a chat (message.send,
@@ -25,55 +27,55 @@ import (
 func TestWebSocketAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, serverConfig{})
-	ann, ben := s.newUser(t, "Ann"), s.newUser(t, "Ben")
-	stranger := s.newUser(t, "Stranger") // never a member of anything
-	left := s.newUser(t, "Left")         // a member who left
-	invited := s.newUser(t, "Invited")   // invited by a member, then left
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	stranger := s.NewUser(t, "Stranger") // never a member of anything
+	left := s.NewUser(t, "Left")         // a member who left
+	invited := s.NewUser(t, "Invited")   // invited by a member, then left
 
-	priv, _, err := s.Svc.OpenPrivate(t.Context(), ann.p(), []int64{ben.ID})
+	priv, _, err := s.Svc.OpenPrivate(t.Context(), ann.P(), []int64{ben.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	chats := map[string]int64{
 		"private chat":  priv.ID,
-		"private group": s.group(t, ann, "Closed", false, ben, left),
-		"public group":  s.group(t, ann, "Open", true, ben),
+		"private group": s.Group(t, ann, "Closed", false, ben, left),
+		"public group":  s.Group(t, ann, "Open", true, ben),
 		"missing chat":  987654,
 	}
-	if _, err := s.Svc.Join(t.Context(), left.p(), chats["public group"]); err != nil {
+	if _, err := s.Svc.Join(t.Context(), left.P(), chats["public group"]); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"private group", "public group"} {
-		if _, err := s.Svc.Invite(t.Context(), ann.p(), chats[k], invited.ID); err != nil {
+		if _, err := s.Svc.Invite(t.Context(), ann.P(), chats[k], invited.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, id := range []int64{chats["private chat"], chats["private group"], chats["public group"]} {
-		if _, _, err := s.Svc.Send(t.Context(), ann.p(), chat.SendInput{ChatID: id, Body: "before", ClientID: "before"}); err != nil {
+		if _, _, err := s.Svc.Send(t.Context(), ann.P(), chat.SendInput{ChatID: id, Body: "before", ClientID: "before"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	conns := map[string]*wsConn{}
 	for name, u := range map[string]*testUser{"member": ann, "stranger": stranger, "ex-member": left, "invited, then left": invited} {
-		conns[name] = s.dial(t, u)
+		conns[name] = s.Dial(t, u)
 	}
-	observer := s.dial(t, ben) // a member who must hear nothing from refused frames
+	observer := s.Dial(t, ben) // a member who must hear nothing from refused frames
 	// The leavers leave while connected: their open socket must stop serving the chat too.
 	for name, u := range map[string]*testUser{"ex-member": left, "invited, then left": invited} {
 		for _, k := range []string{"private group", "public group"} {
-			if err := s.Svc.Leave(t.Context(), u.p(), chats[k]); err != nil {
+			if err := s.Svc.Leave(t.Context(), u.P(), chats[k]); err != nil {
 				t.Fatal(err)
 			}
 			for {
-				f := conns[name].next(5 * time.Second)
+				f := conns[name].Next(5 * time.Second)
 				if f.Type == "chat.removed" && chatOf(f) == chats[k] {
 					break
 				}
 			}
 		}
 	}
-	observer.quiet(300 * time.Millisecond)
+	observer.Quiet(300 * time.Millisecond)
 
 	// expect is API.md's answer: "" for served.
 	expect := func(caller, kind string) string {
@@ -107,8 +109,8 @@ func TestWebSocketAuthorizationMatrix(t *testing.T) {
 					c, id, want := conns[caller], chats[kind], expect(caller, kind)
 					n++
 					ref := fmt.Sprintf("m%d", n)
-					c.tb = t
-					got := c.roundTrip(fr.typ, ref, fr.data(id))
+					c.Bind(t)
+					got := c.RoundTrip(fr.typ, ref, fr.data(id))
 					code, refused := errorOf(got, ref)
 					if want == "" {
 						if refused {
@@ -154,7 +156,7 @@ func TestWebSocketAuthorizationMatrix(t *testing.T) {
 		if kind == "missing chat" {
 			continue
 		}
-		msgs, _, err := s.Svc.History(t.Context(), ann.p(), id, chat.HistoryPage{Limit: 200})
+		msgs, _, err := s.Svc.History(t.Context(), ann.P(), id, chat.HistoryPage{Limit: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,18 +165,18 @@ func TestWebSocketAuthorizationMatrix(t *testing.T) {
 				t.Errorf("%s holds a message from user %d: %q", kind, *m.SenderID, m.Body)
 			}
 		}
-		if _, _, err := s.Svc.Send(t.Context(), ann.p(), chat.SendInput{ChatID: id, Body: "after", ClientID: "after"}); err != nil {
+		if _, _, err := s.Svc.Send(t.Context(), ann.P(), chat.SendInput{ChatID: id, Body: "after", ClientID: "after"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Svc.Typing(t.Context(), ann.p(), id); err != nil {
+		if err := s.Svc.Typing(t.Context(), ann.P(), id); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, name := range []string{"stranger", "ex-member", "invited, then left"} {
-		conns[name].tb = t
-		for _, f := range conns[name].quiet(500 * time.Millisecond) {
+		conns[name].Bind(t)
+		for _, f := range conns[name].Quiet(500 * time.Millisecond) {
 			if id := chatOf(f); id != 0 && (f.Type == "message.new" || f.Type == "typing" || f.Type == "read.updated" || f.Type == "chat.read_all") {
-				t.Errorf("%s got %s of chat %d: %s", name, f.Type, id, f.raw)
+				t.Errorf("%s got %s of chat %d: %s", name, f.Type, id, f.Raw)
 			}
 		}
 	}
@@ -185,7 +187,7 @@ func heardTyping(c *wsConn, chatID int64, wait time.Duration) bool {
 	deadline := time.After(wait)
 	for {
 		select {
-		case f, ok := <-c.frames:
+		case f, ok := <-c.Frames():
 			if !ok {
 				return false
 			}
@@ -198,22 +200,16 @@ func heardTyping(c *wsConn, chatID int64, wait time.Duration) bool {
 	}
 }
 
-func raws(fs []frame) string {
-	out := ""
-	for _, f := range fs {
-		out += string(f.raw) + " "
-	}
-	return out
-}
+var raws = testserver.Raws
 
 // TestHandshakeAuthentication: the WebSocket handshake admits a live session's access token
 // only, and only from an allowed page.
 func TestHandshakeAuthentication(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{origins: []string{"https://app.example"}})
-	ann, ben := s.newUser(t, "Ann"), s.newUser(t, "Ben")
-	revoked := s.login(t, ann)
-	if err := s.Svc.Logout(t.Context(), revoked.p()); err != nil {
+	s := startServer(t, serverConfig{HTTP: httpapi.Options{AllowedOrigins: []string{"https://app.example"}}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	revoked := s.Login(t, ann)
+	if err := s.Svc.Logout(t.Context(), revoked.P()); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -274,13 +270,13 @@ func TestHandshakeAuthentication(t *testing.T) {
 		{"query token", "?access_token=" + ann.Token, nil, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, res, err := s.handshake(t, tc.query, tc.header)
+			c, res, err := s.Handshake(t, tc.query, tc.header)
 			if tc.status == 0 {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
-				if f := c.next(5 * time.Second); f.Type != "hello" {
-					t.Fatalf("first frame %s, want hello", f.raw)
+				if f := c.Next(5 * time.Second); f.Type != "hello" {
+					t.Fatalf("first frame %s, want hello", f.Raw)
 				}
 				return
 			}
@@ -310,50 +306,50 @@ func TestHandshakeAuthentication(t *testing.T) {
 func TestRevocationClosesSockets(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, serverConfig{})
-	ann := s.newUser(t, "Ann")
-	phone, laptop, tablet := s.login(t, ann), s.login(t, ann), s.login(t, ann)
-	pc, lc, tc := s.dial(t, phone), s.dial(t, laptop), s.dial(t, tablet)
+	ann := s.NewUser(t, "Ann")
+	phone, laptop, tablet := s.Login(t, ann), s.Login(t, ann), s.Login(t, ann)
+	pc, lc, tc := s.Dial(t, phone), s.Dial(t, laptop), s.Dial(t, tablet)
 
-	if r := s.call(t, "POST", "/api/v1/auth/logout", phone.Token, nil, nil); r.status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", r.status, r.body)
+	if r := s.Call(t, "POST", "/api/v1/auth/logout", phone.Token, nil, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}
-	if got := pc.closeStatus(5 * time.Second); got != 4001 {
+	if got := pc.CloseStatus(5 * time.Second); got != 4001 {
 		t.Errorf("after logout: close %d, want 4001", got)
 	}
 	path := "/api/v1/auth/sessions/" + strconv.FormatInt(laptop.SessionID, 10)
-	if r := s.call(t, "DELETE", path, tablet.Token, nil, nil); r.status != http.StatusNoContent {
-		t.Fatalf("revoke: %d %s", r.status, r.body)
+	if r := s.Call(t, "DELETE", path, tablet.Token, nil, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", r.Status, r.Body)
 	}
-	if got := lc.closeStatus(5 * time.Second); got != 4001 {
+	if got := lc.CloseStatus(5 * time.Second); got != 4001 {
 		t.Errorf("after revocation from another device: close %d, want 4001", got)
 	}
-	if got := tc.untilPong("still"); len(errorsIn(got)) > 0 {
+	if got := tc.UntilPong("still"); len(errorsIn(got)) > 0 {
 		t.Errorf("the revoking device got %s", raws(got))
 	}
 	// The revoked socket's token no longer opens one.
-	if _, res, err := s.handshake(t, "", http.Header{"Authorization": {"Bearer " + laptop.Token}}); err == nil || res.StatusCode != 401 {
+	if _, res, err := s.Handshake(t, "", http.Header{"Authorization": {"Bearer " + laptop.Token}}); err == nil || res.StatusCode != 401 {
 		t.Errorf("handshake with a revoked session: %v", err)
 	}
-	if r := s.call(t, "POST", "/api/v1/auth/logout-all", tablet.Token, nil, nil); r.status != http.StatusNoContent {
-		t.Fatalf("logout-all: %d %s", r.status, r.body)
+	if r := s.Call(t, "POST", "/api/v1/auth/logout-all", tablet.Token, nil, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("logout-all: %d %s", r.Status, r.Body)
 	}
-	if got := tc.closeStatus(5 * time.Second); got != 4001 {
+	if got := tc.CloseStatus(5 * time.Second); got != 4001 {
 		t.Errorf("after logout-all: close %d, want 4001", got)
 	}
 
 	// A token that expires in a second or two.
-	bob := s.newUser(t, "Bob")
+	bob := s.NewUser(t, "Bob")
 	short, err := auth.NewTokens([][]byte{testSecret}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, dial := range map[string]func(tok string) (*wsConn, *http.Response, error){
 		"Bearer": func(tok string) (*wsConn, *http.Response, error) {
-			return s.handshake(t, "", http.Header{"Authorization": {"Bearer " + tok}})
+			return s.Handshake(t, "", http.Header{"Authorization": {"Bearer " + tok}})
 		},
 		// The gate ignores a header that is not Bearer and takes the query; so must the timer.
 		"query, beside a Basic header": func(tok string) (*wsConn, *http.Response, error) {
-			return s.handshake(t, "?access_token="+tok, http.Header{"Authorization": {"Basic Zm9vOmJhcg=="}})
+			return s.Handshake(t, "?access_token="+tok, http.Header{"Authorization": {"Basic Zm9vOmJhcg=="}})
 		},
 	} {
 		tok, err := short.Issue(bob.ID, bob.SessionID, time.Now())
@@ -364,7 +360,7 @@ func TestRevocationClosesSockets(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if got := c.closeStatus(5 * time.Second); got != 4001 {
+		if got := c.CloseStatus(5 * time.Second); got != 4001 {
 			t.Errorf("%s: token expired under the socket: close %d, want 4001", name, got)
 		}
 	}
@@ -393,10 +389,10 @@ func TestSocketExpiresWithTheVerifiedToken(t *testing.T) {
 	t.Parallel()
 	var offset atomic.Int64
 	s := startServer(t, serverConfig{
-		chat: chat.Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }},
-		gate: func(g hub.Gate) hub.Gate { return clockGate{g, &offset} },
+		Chat: chat.Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }},
+		Gate: func(g hub.Gate) hub.Gate { return clockGate{g, &offset} },
 	})
-	ann := s.newUser(t, "Ann")
+	ann := s.NewUser(t, "Ann")
 	short, err := auth.NewTokens([][]byte{testSecret}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -405,11 +401,11 @@ func TestSocketExpiresWithTheVerifiedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _, err := s.handshake(t, "", http.Header{"Authorization": {"Bearer " + tok}})
+	c, _, err := s.Handshake(t, "", http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.closeStatus(15 * time.Second); got != 4001 {
+	if got := c.CloseStatus(15 * time.Second); got != 4001 {
 		t.Errorf("token expired under a socket set up as it expired: close %d, want 4001", got)
 	}
 }

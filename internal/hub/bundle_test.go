@@ -42,10 +42,10 @@ func (c *countingBroker) count(typ string) int {
 // frames, in that order.
 func TestSendEffectsTravelTogether(t *testing.T) {
 	cb := &countingBroker{Broker: broker.NewMemory(), byType: map[string]int{}}
-	s := startServer(t, serverConfig{broker: cb})
-	a, b := s.newUser(t, "Ann"), s.newUser(t, "Bob")
-	g := s.group(t, a, "Pair", false, b)
-	a1, a2, b1 := s.dial(t, a), s.dial(t, s.login(t, a)), s.dial(t, b)
+	s := startServer(t, serverConfig{Broker: cb})
+	a, b := s.NewUser(t, "Ann"), s.NewUser(t, "Bob")
+	g := s.Group(t, a, "Pair", false, b)
+	a1, a2, b1 := s.Dial(t, a), s.Dial(t, s.Login(t, a)), s.Dial(t, b)
 	before := cb.count("message.new")
 
 	type msg struct {
@@ -58,7 +58,7 @@ func TestSendEffectsTravelTogether(t *testing.T) {
 	parse := func(f frame) msg {
 		var m msg
 		if err := json.Unmarshal(f.Data, &m); err != nil {
-			t.Fatalf("%s: %v", f.raw, err)
+			t.Fatalf("%s: %v", f.Raw, err)
 		}
 		return m
 	}
@@ -66,7 +66,7 @@ func TestSendEffectsTravelTogether(t *testing.T) {
 	until := func(c *wsConn, typ string) []frame {
 		var got []frame
 		for {
-			f := c.next(5 * time.Second)
+			f := c.Next(5 * time.Second)
 			if f.Type == "presence" || f.Type == "pong" {
 				continue
 			}
@@ -77,7 +77,7 @@ func TestSendEffectsTravelTogether(t *testing.T) {
 		}
 	}
 
-	got := a1.roundTrip("message.send", "s1", map[string]any{"chat_id": g, "client_id": "c1", "body": "hello"})
+	got := a1.RoundTrip("message.send", "s1", map[string]any{"chat_id": g, "client_id": "c1", "body": "hello"})
 	acks := ofType(got, "message.ack")
 	if len(acks) != 1 {
 		t.Fatalf("sender got %s, want one message.ack", got)
@@ -102,7 +102,7 @@ func TestSendEffectsTravelTogether(t *testing.T) {
 	}
 
 	// Bob answers: he read everything, so Ann's message is now read by all.
-	b1.roundTrip("message.send", "s2", map[string]any{"chat_id": g, "client_id": "c2", "body": "hi"})
+	b1.RoundTrip("message.send", "s2", map[string]any{"chat_id": g, "client_id": "c2", "body": "hi"})
 	for name, c := range map[string]*wsConn{"Ann's first device": a1, "Ann's second device": a2} {
 		fs := until(c, "chat.read_all")
 		if len(fs) != 2 || fs[0].Type != "message.new" || parse(fs[0]).Message.Seq != seqA+1 || parse(fs[1]).ReadAllSeq != seqA {

@@ -25,17 +25,17 @@ import (
 // fuzzServer is a server without frame or send rate limits (the fuzzer sends as fast as it
 // can) and with a small sync page, so that sync.truncated is reached.
 func fuzzServer(f *testing.F) (*testServer, *testUser, map[string]int64) {
-	s := startServer(f, serverConfig{hub: hub.Options{FramesPerSecond: 1e9, FrameBurst: 1 << 30, SendQueue: 1 << 16, SyncLimit: 3}})
-	ann, ben := s.newUser(f, "Ann"), s.newUser(f, "Ben")
-	priv, _, err := s.Svc.OpenPrivate(f.Context(), ann.p(), []int64{ben.ID})
+	s := startServer(f, serverConfig{Hub: hub.Options{FramesPerSecond: 1e9, FrameBurst: 1 << 30, SendQueue: 1 << 16, SyncLimit: 3}})
+	ann, ben := s.NewUser(f, "Ann"), s.NewUser(f, "Ben")
+	priv, _, err := s.Svc.OpenPrivate(f.Context(), ann.P(), []int64{ben.ID})
 	if err != nil {
 		f.Fatal(err)
 	}
-	chats := map[string]int64{"private": priv.ID, "group": s.group(f, ann, "Team", false, ben),
-		"public": s.group(f, ben, "Open", true), "hidden": s.group(f, ben, "Hidden", false)}
+	chats := map[string]int64{"private": priv.ID, "group": s.Group(f, ann, "Team", false, ben),
+		"public": s.Group(f, ben, "Open", true), "hidden": s.Group(f, ben, "Hidden", false)}
 	for i := range 5 {
 		for _, k := range []string{"private", "group"} {
-			if _, _, err := s.Svc.Send(f.Context(), ben.p(), chat.SendInput{ChatID: chats[k], Body: "seed " + strconv.Itoa(i), ClientID: k + strconv.Itoa(i)}); err != nil {
+			if _, _, err := s.Svc.Send(f.Context(), ben.P(), chat.SendInput{ChatID: chats[k], Body: "seed " + strconv.Itoa(i), ClientID: k + strconv.Itoa(i)}); err != nil {
 				f.Fatal(err)
 			}
 		}
@@ -55,16 +55,16 @@ var clientErrorCodes = []string{chat.CodeInvalid, "unknown_type", chat.CodeNotFo
 func checkServerFrame(t *testing.T, f frame) {
 	t.Helper()
 	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(f.raw, &raw); err != nil {
-		t.Fatalf("not a JSON object: %q", f.raw)
+	if err := json.Unmarshal(f.Raw, &raw); err != nil {
+		t.Fatalf("not a JSON object: %q", f.Raw)
 	}
 	for k := range raw {
 		if k != "type" && k != "ref" && k != "data" {
-			t.Fatalf("unknown member %q in %q", k, f.raw)
+			t.Fatalf("unknown member %q in %q", k, f.Raw)
 		}
 	}
 	if !slices.Contains(serverFrameTypes, f.Type) {
-		t.Fatalf("undocumented frame type %q: %q", f.Type, f.raw)
+		t.Fatalf("undocumented frame type %q: %q", f.Type, f.Raw)
 	}
 	if len(f.Ref) > 0 {
 		var v any
@@ -77,7 +77,7 @@ func checkServerFrame(t *testing.T, f frame) {
 	}
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(f.Data, &data); err != nil || data == nil {
-		t.Fatalf("data is not an object: %q", f.raw)
+		t.Fatalf("data is not an object: %q", f.Raw)
 	}
 	if f.Type == "error" {
 		var e struct {
@@ -86,7 +86,7 @@ func checkServerFrame(t *testing.T, f frame) {
 		}
 		json.Unmarshal(f.Data, &e)
 		if !slices.Contains(clientErrorCodes, e.Code) || e.Message == "" {
-			t.Fatalf("error frame %q", f.raw)
+			t.Fatalf("error frame %q", f.Raw)
 		}
 	}
 }
@@ -122,22 +122,22 @@ func FuzzFrame(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"ping"}`), true)
 
-	c := s.dial(f, ann)
+	c := s.Dial(f, ann)
 	n := 0
 	f.Fuzz(func(t *testing.T, b []byte, binary bool) {
 		if len(b) > hub.MaxFrameBytes {
 			return // closes with 1009: TestSizeLimits
 		}
-		c.tb = t
+		c.Bind(t)
 		typ := websocket.MessageText
 		if binary {
 			typ = websocket.MessageBinary
 		}
-		if err := c.ws.Write(t.Context(), typ, b); err != nil {
+		if err := c.WS.Write(t.Context(), typ, b); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 		n++
-		for _, fr := range c.untilPong("fuzz-" + strconv.Itoa(n)) {
+		for _, fr := range c.UntilPong("fuzz-" + strconv.Itoa(n)) {
 			checkServerFrame(t, fr)
 		}
 	})
@@ -162,23 +162,23 @@ func FuzzSyncCursors(f *testing.F) {
 	}
 	member := map[int64]bool{chats["group"]: true, chats["private"]: true}
 
-	c := s.dial(f, ann)
+	c := s.Dial(f, ann)
 	n := 0
 	f.Fuzz(func(t *testing.T, cursors string) {
 		if !json.Valid([]byte(cursors)) || !utf8.ValidString(cursors) {
 			return // not a value: FuzzFrame covers malformed frames
 		}
-		c.tb = t
+		c.Bind(t)
 		n++
 		ref := "s" + strconv.Itoa(n)
 		frame, err := json.Marshal(map[string]any{"type": "sync", "ref": ref, "data": map[string]json.RawMessage{"cursors": json.RawMessage(cursors)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.sendRaw(frame); err != nil {
+		if err := c.SendRaw(frame); err != nil {
 			t.Fatal(err)
 		}
-		got := c.untilPong("sync-pong-" + strconv.Itoa(n))
+		got := c.UntilPong("sync-pong-" + strconv.Itoa(n))
 		for _, fr := range got {
 			checkServerFrame(t, fr)
 		}
@@ -226,7 +226,7 @@ func FuzzSyncCursors(f *testing.F) {
 				}
 				json.Unmarshal(fr.Data, &d)
 				if d.Code != chat.CodeNotFound && d.Code != chat.CodeNotMember {
-					t.Fatalf("cursors %s: error %s", cursors, fr.raw)
+					t.Fatalf("cursors %s: error %s", cursors, fr.Raw)
 				}
 			}
 		}

@@ -3,22 +3,13 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/wschat/chat/internal/auth"
-	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/chat"
-	"github.com/wschat/chat/internal/httpapi"
-	"github.com/wschat/chat/internal/hub"
-	"github.com/wschat/chat/internal/store"
 )
 
 // sendDuringHello is a store that, on the second reading of a user's chats (the hello reads
@@ -43,18 +34,9 @@ func (s *sendDuringHello) ChatsOf(ctx context.Context, userID int64) ([]chat.Cha
 // most hello's last_seq) or delivered live, never both.
 func TestHelloRace(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewTokens([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wrapped := &sendDuringHello{}
+	srv := startServer(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	st, svc := srv.Store, srv.Svc
 	first, err := st.UserByEmail(ctx, "first@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -63,26 +45,7 @@ func TestHelloRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrapped := &sendDuringHello{Store: st, user: first.ID}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := chat.NewService(wrapped, tokens, chat.Options{PasswordParams: auth.FastPasswordParams})
-	b := broker.NewMemory()
-	h, err := hub.New(svc, b, broker.NewMemoryPresence(time.Now), log, hub.Options{InstanceID: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.SetPublisher(h)
-	svc.SetPresence(h)
-	api := httpapi.NewServer(svc, log, httpapi.Options{CookieSecure: "false"})
-	api.Handle("GET /api/v1/ws", h.Handler(api))
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		h.Shutdown(ctx)
-		srv.Close()
-		b.Close()
-	})
+	wrapped.user = first.ID
 
 	chats, err := st.ChatsOf(ctx, first.ID)
 	if err != nil || len(chats) == 0 {
@@ -152,10 +115,10 @@ func TestHelloRace(t *testing.T) {
 // it: the sync fills in history only, up to hello's last_seq.
 func TestSyncAfterLive(t *testing.T) {
 	s := startServer(t, serverConfig{})
-	a, b := s.newUser(t, "A"), s.newUser(t, "B")
-	id := s.group(t, a, "G", false, b)
+	a, b := s.NewUser(t, "A"), s.NewUser(t, "B")
+	id := s.Group(t, a, "G", false, b)
 	send := func(client string) int64 {
-		m, _, err := s.Svc.Send(context.Background(), a.p(), chat.SendInput{ChatID: id, Body: client, ClientID: client})
+		m, _, err := s.Svc.Send(context.Background(), a.P(), chat.SendInput{ChatID: id, Body: client, ClientID: client})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,17 +126,17 @@ func TestSyncAfterLive(t *testing.T) {
 	}
 	send("h1")
 	last := send("h2") // the client missed h1 and h2 while it was away
-	c := s.dial(t, b)
+	c := s.Dial(t, b)
 	live1, live2 := send("l1"), send("l2")
 	for _, want := range []int64{live1, live2} { // delivered live before the client syncs
-		f := c.next(5 * time.Second)
+		f := c.Next(5 * time.Second)
 		var m msg
 		json.Unmarshal(f.Data, &m)
 		if f.Type != "message.new" || m.Message.Seq != want {
 			t.Fatalf("got %s seq %d, want message.new %d", f.Type, m.Message.Seq, want)
 		}
 	}
-	got := c.roundTrip("sync", "s", map[string]any{"cursors": map[string]int64{strconv.FormatInt(id, 10): last - 2}})
+	got := c.RoundTrip("sync", "s", map[string]any{"cursors": map[string]int64{strconv.FormatInt(id, 10): last - 2}})
 	var seqs []int64
 	for _, f := range ofType(got, "message.new") {
 		var m msg

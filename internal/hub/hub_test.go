@@ -5,11 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,13 +13,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/broker"
-	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/client"
-	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
-	"github.com/wschat/chat/internal/store"
 )
 
 // lossy is a broker that loses and reorders message events on purpose: of every five
@@ -65,42 +57,12 @@ func (l *lossy) Publish(ctx context.Context, topic string, payload []byte) error
 
 func newServer(t *testing.T, b broker.Broker, opts ...hub.Options) (string, *hub.Hub) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := auth.NewTokens([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := chat.NewService(st, tokens, chat.Options{PasswordParams: auth.FastPasswordParams})
-	o := hub.Options{InstanceID: "test"}
+	cfg := serverConfig{Broker: b}
 	if len(opts) > 0 {
-		o = opts[0]
+		cfg.Hub = opts[0]
 	}
-	h, err := hub.New(svc, b, broker.NewMemoryPresence(time.Now), log, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.SetPublisher(h)
-	svc.SetPresence(h)
-	api := httpapi.NewServer(svc, log, httpapi.Options{CookieSecure: "false"})
-	api.Handle("GET /api/v1/ws", h.Handler(api))
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		h.Shutdown(ctx)
-		srv.Close()
-		b.Close()
-	})
-	return srv.URL, h
+	s := startServer(t, cfg)
+	return s.URL, s.Hub
 }
 
 func login(t *testing.T, url, email string) *client.Client {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
 	"github.com/wschat/chat/internal/limit"
 )
@@ -32,87 +33,87 @@ var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustP
 
 func wantLimited(t *testing.T, r reply) {
 	t.Helper()
-	if r.status != http.StatusTooManyRequests || r.code() != chat.CodeRateLimited {
-		t.Fatalf("got %d %s, want 429 rate_limited", r.status, r.body)
+	if r.Status != http.StatusTooManyRequests || r.Code() != chat.CodeRateLimited {
+		t.Fatalf("got %d %s, want 429 rate_limited", r.Status, r.Body)
 	}
-	if n, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || n < 1 {
-		t.Errorf("Retry-After %q, want whole seconds", r.header.Get("Retry-After"))
+	if n, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || n < 1 {
+		t.Errorf("Retry-After %q, want whole seconds", r.Header.Get("Retry-After"))
 	}
 }
 
 func TestLoginLimits(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{proxies: loopback, chat: chat.Options{RateLimits: true,
+	s := startServer(t, serverConfig{HTTP: httpapi.Options{TrustedProxies: loopback}, Chat: chat.Options{RateLimits: true,
 		Limits: chat.Limits{LoginPerAddr: rate(5), LoginFailsPerEmail: rate(3)}}})
-	ann := s.newUser(t, "Ann")
+	ann := s.NewUser(t, "Ann")
 	login := func(email, password, addr string) reply {
-		return s.call(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password}, from(addr))
+		return s.Call(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": email, "password": password}, from(addr))
 	}
 	t.Run("per address", func(t *testing.T) {
 		for i := range 5 {
-			if r := login(fmt.Sprintf("nobody%d@test.example", i), "wrong password", "10.0.0.1"); r.status != http.StatusUnauthorized {
-				t.Fatalf("attempt %d: %d %s", i+1, r.status, r.body)
+			if r := login(fmt.Sprintf("nobody%d@test.example", i), "wrong password", "10.0.0.1"); r.Status != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: %d %s", i+1, r.Status, r.Body)
 			}
 		}
 		wantLimited(t, login("nobody9@test.example", "wrong password", "10.0.0.1"))
 		wantLimited(t, login(ann.Email, ann.Password, "10.0.0.1")) // even the right password
-		if r := login(ann.Email, ann.Password, "10.0.0.2"); r.status != http.StatusOK {
-			t.Errorf("another address: %d %s", r.status, r.body)
+		if r := login(ann.Email, ann.Password, "10.0.0.2"); r.Status != http.StatusOK {
+			t.Errorf("another address: %d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("failures per email", func(t *testing.T) {
 		for i := range 3 {
-			if r := login(strings.ToUpper(ann.Email), "guess", fmt.Sprintf("10.0.1.%d", i)); r.status != http.StatusUnauthorized {
-				t.Fatalf("attempt %d: %d %s", i+1, r.status, r.body)
+			if r := login(strings.ToUpper(ann.Email), "guess", fmt.Sprintf("10.0.1.%d", i)); r.Status != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: %d %s", i+1, r.Status, r.Body)
 			}
 		}
 		wantLimited(t, login(ann.Email, ann.Password, "10.0.1.9"))
-		if r := login(s.newUser(t, "Bea").Email, "password Bea", "10.0.1.9"); r.status != http.StatusOK {
-			t.Errorf("another account: %d %s", r.status, r.body)
+		if r := login(s.NewUser(t, "Bea").Email, "password Bea", "10.0.1.9"); r.Status != http.StatusOK {
+			t.Errorf("another account: %d %s", r.Status, r.Body)
 		}
 	})
 }
 
 func TestSignupLimitPerAddress(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{proxies: loopback, chat: chat.Options{RateLimits: true, Limits: chat.Limits{SignupsPerAddr: rate(3)}}})
+	s := startServer(t, serverConfig{HTTP: httpapi.Options{TrustedProxies: loopback}, Chat: chat.Options{RateLimits: true, Limits: chat.Limits{SignupsPerAddr: rate(3)}}})
 	register := func(n int, addr string) reply {
-		return s.call(t, "POST", "/api/v1/auth/register", "", map[string]string{
+		return s.Call(t, "POST", "/api/v1/auth/register", "", map[string]string{
 			"email": fmt.Sprintf("new%d@test.example", n), "name": "New", "password": "password"}, from(addr))
 	}
 	for i := range 3 {
-		if r := register(i, "10.0.0.1"); r.status != http.StatusCreated {
-			t.Fatalf("sign-up %d: %d %s", i+1, r.status, r.body)
+		if r := register(i, "10.0.0.1"); r.Status != http.StatusCreated {
+			t.Fatalf("sign-up %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
 	wantLimited(t, register(3, "10.0.0.1"))
-	if r := register(4, "10.0.0.2"); r.status != http.StatusCreated {
-		t.Errorf("another address: %d %s", r.status, r.body)
+	if r := register(4, "10.0.0.2"); r.Status != http.StatusCreated {
+		t.Errorf("another address: %d %s", r.Status, r.Body)
 	}
 }
 
 // TestSendLimitPerUser: the limit counts a user's messages over WebSocket and HTTP together.
 func TestSendLimitPerUser(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{chat: chat.Options{RateLimits: true, Limits: chat.Limits{SendsPerUser: rate(5)}}})
-	ann, ben := s.newUser(t, "Ann"), s.newUser(t, "Ben")
-	g := s.group(t, ann, "Team", false, ben)
-	c := s.dial(t, ann)
+	s := startServer(t, serverConfig{Chat: chat.Options{RateLimits: true, Limits: chat.Limits{SendsPerUser: rate(5)}}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	g := s.Group(t, ann, "Team", false, ben)
+	c := s.Dial(t, ann)
 	for i := range 4 {
 		ref := fmt.Sprintf("s%d", i)
-		if got := c.roundTrip("message.send", ref, map[string]any{"chat_id": g, "client_id": ref, "body": "hi"}); len(ofType(got, "message.ack")) != 1 {
+		if got := c.RoundTrip("message.send", ref, map[string]any{"chat_id": g, "client_id": ref, "body": "hi"}); len(ofType(got, "message.ack")) != 1 {
 			t.Fatalf("send %d: %s", i+1, raws(got))
 		}
 	}
-	if r := s.call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/messages", g), ann.Token, map[string]string{"body": "hi", "client_id": "h"}, nil); r.status != http.StatusCreated {
-		t.Fatalf("5th send over HTTP: %d %s", r.status, r.body)
+	if r := s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/messages", g), ann.Token, map[string]string{"body": "hi", "client_id": "h"}, nil); r.Status != http.StatusCreated {
+		t.Fatalf("5th send over HTTP: %d %s", r.Status, r.Body)
 	}
-	got := c.roundTrip("message.send", "over", map[string]any{"chat_id": g, "client_id": "over", "body": "hi"})
+	got := c.RoundTrip("message.send", "over", map[string]any{"chat_id": g, "client_id": "over", "body": "hi"})
 	if code, _ := errorOf(got, "over"); code != chat.CodeRateLimited {
 		t.Errorf("6th send: %s, want error rate_limited", raws(got))
 	}
-	wantLimited(t, s.call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/messages", g), ann.Token, map[string]string{"body": "hi", "client_id": "h2"}, nil))
-	if _, _, err := s.Svc.Send(t.Context(), ben.p(), chat.SendInput{ChatID: g, Body: "me too", ClientID: "b"}); err != nil {
+	wantLimited(t, s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/messages", g), ann.Token, map[string]string{"body": "hi", "client_id": "h2"}, nil))
+	if _, _, err := s.Svc.Send(t.Context(), ben.P(), chat.SendInput{ChatID: g, Body: "me too", ClientID: "b"}); err != nil {
 		t.Errorf("another user: %v", err)
 	}
 }
@@ -121,22 +122,22 @@ func TestSendLimitPerUser(t *testing.T) {
 // count against one limit per user, so that nobody can flood others with invitations.
 func TestChatChangeLimitPerUser(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{chat: chat.Options{RateLimits: true, Limits: chat.Limits{ChatsPerUser: rate(4)}}})
-	ann, ben, cid := s.newUser(t, "Ann"), s.newUser(t, "Ben"), s.newUser(t, "Cid")
-	open := s.group(t, ben, "Open", true)
+	s := startServer(t, serverConfig{Chat: chat.Options{RateLimits: true, Limits: chat.Limits{ChatsPerUser: rate(4)}}})
+	ann, ben, cid := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cid")
+	open := s.Group(t, ben, "Open", true)
 	for i, r := range []reply{
-		s.call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "group", "title": "One"}, nil),
-		s.call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "private", "member_ids": []int64{ben.ID}}, nil),
-		s.call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/join", open), ann.Token, nil, nil),
-		s.call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/members", open), ann.Token, map[string]int64{"user_id": cid.ID}, nil),
+		s.Call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "group", "title": "One"}, nil),
+		s.Call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "private", "member_ids": []int64{ben.ID}}, nil),
+		s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/join", open), ann.Token, nil, nil),
+		s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/members", open), ann.Token, map[string]int64{"user_id": cid.ID}, nil),
 	} {
-		if r.status >= 300 {
-			t.Fatalf("change %d: %d %s", i+1, r.status, r.body)
+		if r.Status >= 300 {
+			t.Fatalf("change %d: %d %s", i+1, r.Status, r.Body)
 		}
 	}
-	wantLimited(t, s.call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "group", "title": "Five"}, nil))
-	if r := s.call(t, "POST", "/api/v1/chats", cid.Token, map[string]any{"kind": "group", "title": "Mine"}, nil); r.status != http.StatusCreated {
-		t.Errorf("another user: %d %s", r.status, r.body)
+	wantLimited(t, s.Call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "group", "title": "Five"}, nil))
+	if r := s.Call(t, "POST", "/api/v1/chats", cid.Token, map[string]any{"kind": "group", "title": "Mine"}, nil); r.Status != http.StatusCreated {
+		t.Errorf("another user: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -144,51 +145,51 @@ func TestChatChangeLimitPerUser(t *testing.T) {
 // with rate_limited, and a client that keeps going is closed with 1008.
 func TestFrameLimit(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{hub: hub.Options{FrameBurst: 10, FramesPerSecond: 0.01}})
-	c := s.dial(t, s.newUser(t, "Ann"))
+	s := startServer(t, serverConfig{Hub: hub.Options{FrameBurst: 10, FramesPerSecond: 0.01}})
+	c := s.Dial(t, s.NewUser(t, "Ann"))
 	for i := range 10 {
-		c.send("ping", strconv.Itoa(i), nil)
-		if f := c.next(5 * time.Second); f.Type != "pong" {
-			t.Fatalf("frame %d within the burst: %s", i+1, f.raw)
+		c.Send("ping", strconv.Itoa(i), nil)
+		if f := c.Next(5 * time.Second); f.Type != "pong" {
+			t.Fatalf("frame %d within the burst: %s", i+1, f.Raw)
 		}
 	}
-	c.send("ping", "over", nil)
-	if f := c.next(5 * time.Second); f.Type != "error" || !strings.Contains(string(f.Data), chat.CodeRateLimited) {
-		t.Fatalf("frame 11: %s, want error rate_limited", f.raw)
+	c.Send("ping", "over", nil)
+	if f := c.Next(5 * time.Second); f.Type != "error" || !strings.Contains(string(f.Data), chat.CodeRateLimited) {
+		t.Fatalf("frame 11: %s, want error rate_limited", f.Raw)
 	}
 	for i := range 10 {
-		if err := c.sendRaw([]byte(`{"type":"ping"}`)); err != nil {
+		if err := c.SendRaw([]byte(`{"type":"ping"}`)); err != nil {
 			t.Logf("write %d: %v", i, err)
 			break
 		}
 	}
-	if got := c.closeStatus(5 * time.Second); got != websocket.StatusPolicyViolation {
+	if got := c.CloseStatus(5 * time.Second); got != websocket.StatusPolicyViolation {
 		t.Errorf("close %d, want 1008", got)
 	}
 }
 
 func TestConnectionsPerUser(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{hub: hub.Options{MaxConnsPerUser: 3}})
-	ann := s.newUser(t, "Ann")
+	s := startServer(t, serverConfig{Hub: hub.Options{MaxConnsPerUser: 3}})
+	ann := s.NewUser(t, "Ann")
 	var open []*wsConn
 	for range 3 {
-		open = append(open, s.dial(t, ann))
+		open = append(open, s.Dial(t, ann))
 	}
-	c, _, err := s.handshake(t, "", http.Header{"Authorization": {"Bearer " + ann.Token}})
+	c, _, err := s.Handshake(t, "", http.Header{"Authorization": {"Bearer " + ann.Token}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.closeStatus(5 * time.Second); got != websocket.StatusPolicyViolation {
+	if got := c.CloseStatus(5 * time.Second); got != websocket.StatusPolicyViolation {
 		t.Errorf("4th connection: close %d, want 1008", got)
 	}
-	s.dial(t, s.newUser(t, "Ben")) // other users are not affected
-	open[0].ws.Close(websocket.StatusNormalClosure, "")
+	s.Dial(t, s.NewUser(t, "Ben")) // other users are not affected
+	open[0].WS.Close(websocket.StatusNormalClosure, "")
 	deadline := time.Now().Add(5 * time.Second)
 	for s.Hub.Stats().Connections.Load() > 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.dial(t, ann) // a freed place can be taken again
+	s.Dial(t, ann) // a freed place can be taken again
 }
 
 // padFrame is a ping whose ref pads it to exactly n bytes.
@@ -200,20 +201,20 @@ func padFrame(n int) []byte {
 func TestSizeLimits(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, serverConfig{})
-	ann := s.newUser(t, "Ann")
-	g := s.group(t, ann, "Team", true)
+	ann := s.NewUser(t, "Ann")
+	g := s.Group(t, ann, "Team", true)
 
 	t.Run("frame of 64 KiB", func(t *testing.T) {
-		c := s.dial(t, ann)
-		if err := c.sendRaw(padFrame(hub.MaxFrameBytes)); err != nil {
+		c := s.Dial(t, ann)
+		if err := c.SendRaw(padFrame(hub.MaxFrameBytes)); err != nil {
 			t.Fatal(err)
 		}
-		if f := c.next(5 * time.Second); f.Type != "error" {
-			t.Fatalf("got %.200s, want an error frame (the ref is too long)", f.raw)
+		if f := c.Next(5 * time.Second); f.Type != "error" {
+			t.Fatalf("got %.200s, want an error frame (the ref is too long)", f.Raw)
 		}
-		c.untilPong("open") // the connection stays open
-		c.sendRaw(padFrame(hub.MaxFrameBytes + 1))
-		if got := c.closeStatus(5 * time.Second); got != websocket.StatusMessageTooBig {
+		c.UntilPong("open") // the connection stays open
+		c.SendRaw(padFrame(hub.MaxFrameBytes + 1))
+		if got := c.CloseStatus(5 * time.Second); got != websocket.StatusMessageTooBig {
 			t.Errorf("a frame of 64 KiB + 1: close %d, want 1009", got)
 		}
 	})
@@ -223,61 +224,61 @@ func TestSizeLimits(t *testing.T) {
 			return head + strings.Repeat("x", n-len(head)-len(tail)) + tail
 		}
 		path := fmt.Sprintf("/api/v1/chats/%d/messages", g)
-		if r := s.call(t, "POST", path, ann.Token, body(64<<10), nil); r.status != http.StatusUnprocessableEntity {
-			t.Errorf("a body of 64 KiB: %d %s, want 422 (read whole, the message is too long)", r.status, r.body)
+		if r := s.Call(t, "POST", path, ann.Token, body(64<<10), nil); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("a body of 64 KiB: %d %s, want 422 (read whole, the message is too long)", r.Status, r.Body)
 		}
-		if r := s.call(t, "POST", path, ann.Token, body(64<<10+1), nil); r.status != http.StatusRequestEntityTooLarge || r.code() != chat.CodeTooLarge {
-			t.Errorf("a body of 64 KiB + 1: %d %s, want 413 too_large", r.status, r.body)
+		if r := s.Call(t, "POST", path, ann.Token, body(64<<10+1), nil); r.Status != http.StatusRequestEntityTooLarge || r.Code() != chat.CodeTooLarge {
+			t.Errorf("a body of 64 KiB + 1: %d %s, want 413 too_large", r.Status, r.Body)
 		}
 	})
 	t.Run("message length", func(t *testing.T) {
-		c := s.dial(t, ann)
-		got := c.roundTrip("message.send", "max", map[string]any{"chat_id": g, "client_id": "max", "body": strings.Repeat("é", chat.MaxBodyChars)})
+		c := s.Dial(t, ann)
+		got := c.RoundTrip("message.send", "max", map[string]any{"chat_id": g, "client_id": "max", "body": strings.Repeat("é", chat.MaxBodyChars)})
 		if len(ofType(got, "message.ack")) != 1 {
 			t.Errorf("4000 characters: %.300s", raws(got))
 		}
-		got = c.roundTrip("message.send", "over", map[string]any{"chat_id": g, "client_id": "over", "body": strings.Repeat("é", chat.MaxBodyChars+1)})
+		got = c.RoundTrip("message.send", "over", map[string]any{"chat_id": g, "client_id": "over", "body": strings.Repeat("é", chat.MaxBodyChars+1)})
 		if code, _ := errorOf(got, "over"); code != chat.CodeInvalid {
 			t.Errorf("4001 characters: %.300s, want error invalid", raws(got))
 		}
-		got = c.roundTrip("message.send", "cid", map[string]any{"chat_id": g, "client_id": strings.Repeat("c", chat.MaxClientIDChars+1), "body": "x"})
+		got = c.RoundTrip("message.send", "cid", map[string]any{"chat_id": g, "client_id": strings.Repeat("c", chat.MaxClientIDChars+1), "body": "x"})
 		if code, _ := errorOf(got, "cid"); code != chat.CodeInvalid {
 			t.Errorf("a client_id of 65: %.300s, want error invalid", raws(got))
 		}
 	})
 	t.Run("ref length", func(t *testing.T) {
-		c := s.dial(t, ann)
+		c := s.Dial(t, ann)
 		long := strings.Repeat("r", 128)
-		got := c.roundTrip("ping", long, nil)
+		got := c.RoundTrip("ping", long, nil)
 		if len(got) != 1 || got[0].Type != "pong" || string(got[0].Ref) != `"`+long+`"` {
 			t.Errorf("a ref of 128: %s, want pong with it", raws(got))
 		}
-		got = c.roundTrip("ping", long+"r", nil)
+		got = c.RoundTrip("ping", long+"r", nil)
 		if len(got) != 1 || got[0].Type != "error" || len(got[0].Ref) != 0 {
 			t.Errorf("a ref of 129: %s, want an error without it", raws(got))
 		}
 	})
 	t.Run("history page", func(t *testing.T) {
 		path := fmt.Sprintf("/api/v1/chats/%d/messages?limit=", g)
-		if r := s.call(t, "GET", path+"200", ann.Token, nil, nil); r.status != http.StatusOK {
-			t.Errorf("limit=200: %d %s", r.status, r.body)
+		if r := s.Call(t, "GET", path+"200", ann.Token, nil, nil); r.Status != http.StatusOK {
+			t.Errorf("limit=200: %d %s", r.Status, r.Body)
 		}
-		if r := s.call(t, "GET", path+"201", ann.Token, nil, nil); r.status != http.StatusUnprocessableEntity {
-			t.Errorf("limit=201: %d %s, want 422", r.status, r.body)
+		if r := s.Call(t, "GET", path+"201", ann.Token, nil, nil); r.Status != http.StatusUnprocessableEntity {
+			t.Errorf("limit=201: %d %s, want 422", r.Status, r.Body)
 		}
 	})
 	t.Run("sync cursors", func(t *testing.T) {
-		c := s.dial(t, ann)
+		c := s.Dial(t, ann)
 		cursors := map[string]int64{}
 		for i := range 1000 {
 			cursors[strconv.FormatInt(g+int64(i), 10)] = 0
 		}
-		got := c.roundTrip("sync", "most", map[string]any{"cursors": cursors})
+		got := c.RoundTrip("sync", "most", map[string]any{"cursors": cursors})
 		if len(ofType(got, "sync.done")) != 1 {
 			t.Errorf("1000 cursors: no sync.done")
 		}
 		cursors["999999"] = 0
-		got = c.roundTrip("sync", "over", map[string]any{"cursors": cursors})
+		got = c.RoundTrip("sync", "over", map[string]any{"cursors": cursors})
 		if code, _ := errorOf(got, "over"); code != chat.CodeInvalid || len(got) != 1 {
 			t.Errorf("1001 cursors: %d frames, error %q; want one error invalid", len(got), code)
 		}
@@ -286,24 +287,24 @@ func TestSizeLimits(t *testing.T) {
 
 func TestGroupMemberLimit(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{chat: chat.Options{Limits: chat.Limits{GroupMembers: 3}}})
-	ann, ben, cid, dan := s.newUser(t, "Ann"), s.newUser(t, "Ben"), s.newUser(t, "Cid"), s.newUser(t, "Dan")
-	g := s.group(t, ann, "Full", true, ben, cid)
-	r := s.call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/members", g), ann.Token, map[string]int64{"user_id": dan.ID}, nil)
-	if r.status != http.StatusForbidden || r.code() != chat.CodeForbidden {
-		t.Errorf("invite into a full group: %d %s, want 403 forbidden", r.status, r.body)
+	s := startServer(t, serverConfig{Chat: chat.Options{Limits: chat.Limits{GroupMembers: 3}}})
+	ann, ben, cid, dan := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cid"), s.NewUser(t, "Dan")
+	g := s.Group(t, ann, "Full", true, ben, cid)
+	r := s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/members", g), ann.Token, map[string]int64{"user_id": dan.ID}, nil)
+	if r.Status != http.StatusForbidden || r.Code() != chat.CodeForbidden {
+		t.Errorf("invite into a full group: %d %s, want 403 forbidden", r.Status, r.Body)
 	}
-	if r := s.call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/join", g), dan.Token, nil, nil); r.status != http.StatusForbidden {
-		t.Errorf("join a full group: %d %s, want 403", r.status, r.body)
+	if r := s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/join", g), dan.Token, nil, nil); r.Status != http.StatusForbidden {
+		t.Errorf("join a full group: %d %s, want 403", r.Status, r.Body)
 	}
-	r = s.call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "group", "title": "Too big", "member_ids": []int64{ben.ID, cid.ID, dan.ID}}, nil)
-	if r.status != http.StatusUnprocessableEntity {
-		t.Errorf("create a group of 4: %d %s, want 422", r.status, r.body)
+	r = s.Call(t, "POST", "/api/v1/chats", ann.Token, map[string]any{"kind": "group", "title": "Too big", "member_ids": []int64{ben.ID, cid.ID, dan.ID}}, nil)
+	if r.Status != http.StatusUnprocessableEntity {
+		t.Errorf("create a group of 4: %d %s, want 422", r.Status, r.Body)
 	}
-	if err := s.Svc.Leave(t.Context(), cid.p(), g); err != nil {
+	if err := s.Svc.Leave(t.Context(), cid.P(), g); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Svc.Join(t.Context(), dan.p(), g); err != nil {
+	if _, err := s.Svc.Join(t.Context(), dan.P(), g); err != nil {
 		t.Errorf("join after someone left: %v", err)
 	}
 }
@@ -323,14 +324,14 @@ func (d dropMessages) Publish(ctx context.Context, topic string, payload []byte)
 // messages are read back from the store instead), and the sender still sees no duplicate.
 func TestPendingAcksAreBounded(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{broker: dropMessages{broker.NewMemory()}, hub: hub.Options{MaxPending: 8}})
-	ann := s.newUser(t, "Ann")
-	g := s.group(t, ann, "Solo", false)
-	c := s.dial(t, ann)
+	s := startServer(t, serverConfig{Broker: dropMessages{broker.NewMemory()}, Hub: hub.Options{MaxPending: 8}})
+	ann := s.NewUser(t, "Ann")
+	g := s.Group(t, ann, "Solo", false)
+	c := s.Dial(t, ann)
 	var got []frame
 	for i := range 40 {
 		ref := "a" + strconv.Itoa(i)
-		got = append(got, c.roundTrip("message.send", ref, map[string]any{"chat_id": g, "client_id": ref, "body": "x"})...)
+		got = append(got, c.RoundTrip("message.send", ref, map[string]any{"chat_id": g, "client_id": ref, "body": "x"})...)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for s.Hub.PendingAcks(ann.ID) >= 8 && time.Now().Before(deadline) {
@@ -339,7 +340,7 @@ func TestPendingAcksAreBounded(t *testing.T) {
 	if n := s.Hub.PendingAcks(ann.ID); n >= 8 {
 		t.Errorf("%d acks pending, want fewer than 8", n)
 	}
-	got = append(got, c.quiet(200*time.Millisecond)...)
+	got = append(got, c.Quiet(200*time.Millisecond)...)
 	if n := len(ofType(got, "message.new")); n != 0 {
 		t.Errorf("the sender got %d message.new of its own messages", n)
 	}

@@ -21,8 +21,8 @@ func TestLoginTiming(t *testing.T) {
 	if os.Getenv("CHAT_LOGIN_TIMING") == "" {
 		t.Skip("set CHAT_LOGIN_TIMING=1 to measure")
 	}
-	s := startServer(t, serverConfig{chat: chat.Options{PasswordParams: auth.DefaultPasswordParams}})
-	u := s.newUser(t, "Timed")
+	s := startServer(t, serverConfig{Chat: chat.Options{PasswordParams: auth.DefaultPasswordParams}})
+	u := s.NewUser(t, "Timed")
 	const n = 50
 	cases := []struct {
 		name, email string
@@ -31,10 +31,10 @@ func TestLoginTiming(t *testing.T) {
 	for i := range n + 5 {
 		for j, c := range cases { // interleaved, so that drift hits every case alike
 			start := time.Now()
-			r := s.call(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": c.email, "password": fmt.Sprintf("wrong %d", i)}, nil)
+			r := s.Call(t, "POST", "/api/v1/auth/login", "", map[string]string{"email": c.email, "password": fmt.Sprintf("wrong %d", i)}, nil)
 			d := time.Since(start)
-			if r.status != http.StatusUnauthorized || r.code() != chat.CodeInvalidCredentials {
-				t.Fatalf("%s: %d %s", c.name, r.status, r.body)
+			if r.Status != http.StatusUnauthorized || r.Code() != chat.CodeInvalidCredentials {
+				t.Fatalf("%s: %d %s", c.name, r.Status, r.Body)
 			}
 			if i >= 5 { // warm-up
 				times[j] = append(times[j], d)
