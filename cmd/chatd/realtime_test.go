@@ -136,15 +136,16 @@ func TestMembershipChangesAreLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		thirdDev.await("chat.added")
+		// The join's system message comes first, member.joined right after it.
+		if m := messageOf(t, firstDev.await("message.new")); m.Kind != "system" {
+			t.Errorf("want the join's system message, got %+v", m)
+		}
 		joined := decode[struct {
 			ChatID int64 `json:"chat_id"`
 			User   struct{ ID int64 }
 		}](t, firstDev.await("member.joined").Data)
 		if joined.ChatID != g.ID || joined.User.ID != thirdDev.hello.User.ID {
 			t.Errorf("member.joined = %+v", joined)
-		}
-		if m := messageOf(t, firstDev.await("message.new")); m.Kind != "system" {
-			t.Errorf("want the join's system message, got %+v", m)
 		}
 		// Now third receives the group's messages live.
 		firstDev.send("message.send", "", map[string]any{"chat_id": g.ID, "client_id": "m1", "body": "welcome"})

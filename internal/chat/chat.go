@@ -23,6 +23,10 @@ const (
 	SysMemberInvited = "member_invited"
 )
 
+// EndsMembership reports whether a system message of this event type ends the membership of
+// its user: from that message on, nothing of the chat reaches them.
+func EndsMembership(event string) bool { return event == SysMemberLeft }
+
 // Limits of API.md; the HTTP layer documents them in the OpenAPI schema.
 const (
 	MaxBodyChars     = 4000

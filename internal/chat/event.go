@@ -22,8 +22,13 @@ type Event struct {
 	Type   string
 	ChatID int64 // the chat's members receive it
 	UserID int64 // when ChatID is 0: this user's devices receive it
-	// Seq is the seq of the message a message.new carries: receivers detect gaps by it.
+	// Seq is the seq of the message a message.new carries: receivers detect gaps by it. For
+	// chat.removed it is the seq of the system message that ended the membership.
 	Seq int64
+	// At is, for a chat event that is not a message (read marks, typing, members joining and
+	// leaving), the chat's last seq when it happened: each device gets it right after that
+	// message, so nothing that happened after a member left reaches them.
+	At int64
 	// ExceptUser's devices do not receive it (typing, member.joined, member.left).
 	ExceptUser int64
 	// ExceptConn is the connection that sent a message over WebSocket: it got message.ack.

@@ -542,9 +542,9 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 		return ChatDetail{}, err
 	}
 	s.announceChat(ctx, d, []int64{userID})
-	s.pub.Publish(ctx, Event{Type: EventMemberJoined, ChatID: chatID, ExceptUser: userID,
-		Data: MemberJoinedData{ChatID: chatID, User: UserRef{ID: u.ID, Name: u.Name}}})
 	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
+	s.pub.Publish(ctx, Event{Type: EventMemberJoined, ChatID: chatID, ExceptUser: userID, At: msg.Seq,
+		Data: MemberJoinedData{ChatID: chatID, User: UserRef{ID: u.ID, Name: u.Name}}})
 	if userID == p.UserID {
 		return d, nil
 	}
@@ -569,17 +569,22 @@ func (s *Service) Leave(ctx context.Context, p Principal, chatID int64) error {
 	case err != nil:
 		return storeErr(err, "remove user %d from chat %d", p.UserID, chatID)
 	}
-	s.pub.Publish(ctx, Event{Type: EventChatRemoved, UserID: p.UserID, Data: ChatRemovedData{ChatID: chatID}})
-	s.pub.Publish(ctx, Event{Type: EventMemberLeft, ChatID: chatID, ExceptUser: p.UserID,
-		Data: MemberLeftData{ChatID: chatID, UserID: p.UserID}})
+	// The leaver's devices stop at the leave's message (its seq travels with chat.removed);
+	// the members learn of it right after that message.
+	s.pub.Publish(ctx, Event{Type: EventChatRemoved, UserID: p.UserID, Seq: msg.Seq, Data: ChatRemovedData{ChatID: chatID}})
 	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
-	s.publishReadAll(ctx, chatID, ra)
+	s.pub.Publish(ctx, Event{Type: EventMemberLeft, ChatID: chatID, ExceptUser: p.UserID, At: msg.Seq,
+		Data: MemberLeftData{ChatID: chatID, UserID: p.UserID}})
+	s.publishReadAll(ctx, chatID, ra, msg.Seq)
 	return nil
 }
 
-func (s *Service) publishReadAll(ctx context.Context, chatID int64, ra ReadAll) {
+// publishReadAll tells the members of a grown read-all mark, right after message at.
+func (s *Service) publishReadAll(ctx context.Context, chatID int64, ra ReadAll, at int64) {
 	if ra.Grown {
-		s.pub.Publish(ctx, readAllEvent(chatID, ra.Seq))
+		ev := readAllEvent(chatID, ra.Seq)
+		ev.At = max(at, ra.Seq)
+		s.pub.Publish(ctx, ev)
 	}
 }
 
@@ -682,18 +687,20 @@ func (s *Service) MarkRead(ctx context.Context, p Principal, chatID, seq int64) 
 		s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID, Data: ReadUpdatedData{
 			ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount}})
 	}
-	s.publishReadAll(ctx, chatID, r.ReadAll)
+	s.publishReadAll(ctx, chatID, r.ReadAll, r.ReadAll.Seq)
 	return r.State, nil
 }
 
 // Typing tells the chat's other members that the caller is typing, at most once every 2 s.
 func (s *Service) Typing(ctx context.Context, p Principal, chatID int64) error {
-	if _, err := s.memberChat(ctx, p, chatID); err != nil {
+	c, err := s.memberChat(ctx, p, chatID)
+	if err != nil {
 		return err
 	}
 	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.now()); !ok {
 		return nil
 	}
-	s.pub.Publish(ctx, Event{Type: EventTyping, ChatID: chatID, ExceptUser: p.UserID, Data: TypingData{ChatID: chatID, UserID: p.UserID}})
+	s.pub.Publish(ctx, Event{Type: EventTyping, ChatID: chatID, ExceptUser: p.UserID, At: c.LastSeq,
+		Data: TypingData{ChatID: chatID, UserID: p.UserID}})
 	return nil
 }

@@ -56,7 +56,8 @@ type Limits struct {
 	ReadsPerUser       limit.Rate // REST reads that query the database, per user
 	WSFrames           limit.Rate // frames a WebSocket connection may send
 	WSConnsPerUser     int        // WebSocket connections of one user on one instance
-	WSQueue            int        // frames queued for a slow client before it is dropped (1013)
+	WSQueueBytes       int64      // bytes queued for one WebSocket before it is dropped (1013)
+	WSQueueTotal       int64      // bytes queued for all of an instance's WebSockets together
 	GroupMembers       int
 	UserChats          int // chats one user may belong to
 }
@@ -108,7 +109,8 @@ var settings = []setting{
 	{"CHAT_LIMIT_READS_USER", "limit-reads-user", "300/30s", "REST reads per user (chat list, chat, history, user search, discover, sessions), N/period"},
 	{"CHAT_LIMIT_WS_FRAMES", "limit-ws-frames", "200/4s", "frames per WebSocket connection, N/period (always on)"},
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
-	{"CHAT_LIMIT_WS_QUEUE", "limit-ws-queue", "1024", "frames queued for a slow WebSocket client before it is closed with 1013"},
+	{"CHAT_LIMIT_WS_QUEUE_BYTES", "limit-ws-queue-bytes", "1MiB", "bytes of frames queued and being written for one WebSocket; a client that lets more pile up is closed with 1013"},
+	{"CHAT_LIMIT_WS_QUEUE_TOTAL", "limit-ws-queue-total", "64MiB", "bytes queued for all of the instance's WebSockets; beyond it those holding the most are closed with 1013"},
 	{"CHAT_LIMIT_GROUP_MEMBERS", "limit-group-members", "10000", "members per group"},
 	{"CHAT_LIMIT_USER_CHATS", "limit-user-chats", "5000", "chats one user may belong to (groups and private chats)"},
 }
@@ -218,7 +220,18 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	rate("CHAT_LIMIT_READS_USER", &c.Limits.ReadsPerUser)
 	rate("CHAT_LIMIT_WS_FRAMES", &c.Limits.WSFrames)
 	count("CHAT_LIMIT_WS_CONNS", &c.Limits.WSConnsPerUser)
-	count("CHAT_LIMIT_WS_QUEUE", &c.Limits.WSQueue)
+	size := func(env string, dst *int64) {
+		n, err := ParseSize(get(env))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", env, err))
+		}
+		*dst = n
+	}
+	size("CHAT_LIMIT_WS_QUEUE_BYTES", &c.Limits.WSQueueBytes)
+	size("CHAT_LIMIT_WS_QUEUE_TOTAL", &c.Limits.WSQueueTotal)
+	if getenv("CHAT_LIMIT_WS_QUEUE") != "" {
+		errs = append(errs, errors.New("CHAT_LIMIT_WS_QUEUE (a number of frames) was replaced by CHAT_LIMIT_WS_QUEUE_BYTES (a size, e.g. 1MiB)"))
+	}
 	count("CHAT_LIMIT_GROUP_MEMBERS", &c.Limits.GroupMembers)
 	count("CHAT_LIMIT_USER_CHATS", &c.Limits.UserChats)
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
@@ -230,6 +243,27 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		c.InstanceID = host + ":" + port
 	}
 	return c, errors.Join(errs...)
+}
+
+// ParseSize reads a positive size in bytes: a number, optionally followed by KiB, MiB or GiB
+// (or KB, MB, GB, also powers of 1024 here).
+func ParseSize(v string) (int64, error) {
+	num := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: want a positive size like 65536, 64KiB or 1MiB", v)
+	}
+	return n * mult, nil
 }
 
 func list(v string) []string {

@@ -17,6 +17,7 @@ import (
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/config"
+	"github.com/wschat/chat/internal/hub"
 	"github.com/wschat/chat/internal/limit"
 )
 
@@ -38,8 +39,22 @@ func TestLimitDefaults(t *testing.T) {
 	if d.ReadsPerUser.Burst != 300 || d.ReadsPerUser.PerSecond() != 10 {
 		t.Errorf("reads per user %+v, want 300 at once then 10/s", d.ReadsPerUser)
 	}
-	if l.WSFrames.Burst != 200 || l.WSFrames.PerSecond() != 50 || l.WSConnsPerUser != 64 || l.WSQueue != 1024 {
-		t.Errorf("WebSocket limits %+v, want 200 frames at once then 50/s, 64 connections, 1024 queued", l)
+	if l.WSFrames.Burst != 200 || l.WSFrames.PerSecond() != 50 || l.WSConnsPerUser != 64 ||
+		l.WSQueueBytes != hub.DefaultQueueBytes || l.WSQueueTotal != hub.DefaultQueueTotal || hub.DefaultQueueBytes != 1<<20 || hub.DefaultQueueTotal != 64<<20 {
+		t.Errorf("WebSocket limits %+v, want 200 frames at once then 50/s, 64 connections, 1 MiB queued per socket, 64 MiB per instance", l)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"65536": 65536, "64KiB": 64 << 10, "1MiB": 1 << 20, "1 MiB": 1 << 20, "2GB": 2 << 30, "512B": 512} {
+		if got, err := config.ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "1.5MiB", "MiB", "1TiB", "99999999999GiB"} {
+		if got, err := config.ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		}
 	}
 }
 
@@ -56,7 +71,7 @@ func TestLimitSettings(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"CHAT_LIMIT_LOGIN_ADDR": "30", "CHAT_LIMIT_LOGIN_EMAIL": "0/1m", "CHAT_LIMIT_SIGNUP_ADDR": "10/-1h", "CHAT_LIMIT_SEND_USER": "x/1s", "CHAT_LIMIT_CHATS_USER": "1/0s",
-		"CHAT_LIMIT_READS_USER": "300", "CHAT_LIMIT_WS_FRAMES": "200/forever", "CHAT_LIMIT_WS_CONNS": "0", "CHAT_LIMIT_WS_QUEUE": "-1", "CHAT_LIMIT_GROUP_MEMBERS": "many",
+		"CHAT_LIMIT_READS_USER": "300", "CHAT_LIMIT_WS_FRAMES": "200/forever", "CHAT_LIMIT_WS_CONNS": "0", "CHAT_LIMIT_WS_QUEUE_BYTES": "-1", "CHAT_LIMIT_WS_QUEUE_TOTAL": "lots", "CHAT_LIMIT_WS_QUEUE": "1024", "CHAT_LIMIT_GROUP_MEMBERS": "many",
 		"CHAT_LIMIT_USER_CHATS": "0",
 	} {
 		if _, err := config.Load(nil, getenv(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {

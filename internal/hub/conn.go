@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -23,6 +25,10 @@ const (
 // past it the memory is dropped, which at worst repeats a presence frame.
 const maxPresence = 10_000
 
+// pageSize is how many messages one read from the store brings for a sync or a catch-up: the
+// page is in memory (up to 24 KiB a message) until the client has taken it, so it is small.
+const pageSize = 64
+
 // conn is one device's WebSocket. Its reader is the goroutine that the HTTP handler starts
 // (serve); its writer runs while frames wait (writer.go); nothing else writes messages to the
 // socket.
@@ -39,6 +45,12 @@ type conn struct {
 	pingMu    sync.Mutex
 	pinger    *time.Timer
 	closeOnce sync.Once
+	closing   atomic.Bool // close was called
+	// syncs counts the sync frames running or waiting (at most maxSyncs); syncMu runs them
+	// one at a time, off the reader.
+	syncs  atomic.Int32
+	syncMu sync.Mutex
+	ops    ops // frames answered off the reader, for the pong barrier (ops.go)
 
 	mu       sync.Mutex
 	streams  map[int64]*stream
@@ -47,23 +59,38 @@ type conn struct {
 	// settingUp holds live messages while hello is built: the hello's last seqs decide which
 	// of them are history and which follow it (finishSetup).
 	settingUp bool
+	// heldBytes is what the streams hold while a gap is filled; it is bounded like the outbox.
+	heldBytes int64
 }
 
-// stream is a connection's position in one chat.
+// A stream is a connection's position in one chat. Everything of a chat reaches the client
+// in the chat's seq order: messages by their seq, and the chat's other events (read marks,
+// members joining and leaving, typing) right after the message they followed (their "at").
+// So a membership ends at a seq: when the stream reaches the system message that removes the
+// connection's user (a leave, a kick), it ends there, and nothing that follows it in the chat
+// is sent, whatever order the broker delivered things in and whatever a read from the store
+// brings.
 type stream struct {
 	sent   int64              // every message up to this seq has been sent (or acked)
 	base   int64              // up to this seq the messages are history: not sent on this connection
 	acked  map[int64]struct{} // seqs answered with message.ack, beyond sent
 	paused bool               // a catch-up or sync is filling a gap: hold live messages
-	held   []heldMsg
+	held   []item
 	lag    bool // needs a catch-up from the store
 }
 
-type heldMsg struct {
-	seq   int64
+// item is a message or a chat event waiting in a stream, or read from the store.
+type item struct {
+	seq   int64 // the message's seq; for an event, the seq of the message it follows
+	event bool  // a chat event, not a message
+	typ   string
 	frame []byte
-	own   bool
+	own   bool   // a message this connection sent itself (it got message.ack)
+	rm    int64  // the user whose membership this (system) message ends
+	then  []byte // the chat.read_all that follows this message
 }
+
+func (it item) size() int64 { return cost(it.frame) + cost(it.then) }
 
 // enqueue queues a frame without ever blocking: a client too slow to take its frames is
 // dropped with 1013 and will sync after reconnecting.
@@ -77,15 +104,29 @@ func (c *conn) enqueue(typ string, frame []byte) {
 		fallthrough
 	case pushQueued:
 		c.h.stats.FramesOut.Add(typ)
+		c.h.noteQueued()
 	case pushFull:
 		c.h.stats.SlowDropped.Add(1)
 		c.close(closeTryLater, "too slow: reconnect and sync")
 	}
 }
 
+// enqueueAll queues frames whose room was waited for (outbox.waitRoom).
+func (c *conn) enqueueAll(typ string, frames [][]byte) {
+	if len(frames) == 0 {
+		return
+	}
+	if c.out.pushAll(frames) == pushStartWriter {
+		go c.writer()
+	}
+	c.h.stats.FramesOut[frameIndex[typ]].Add(int64(len(frames)))
+	c.h.noteQueued()
+}
+
 // close ends the connection with a code; the first call wins.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		// Close first, so that the close frame goes out; cancelling the context of a pending
 		// Read would drop the TCP connection without one.
 		go func() {
@@ -121,7 +162,7 @@ func (c *conn) finishSetup(last map[int64]int64) {
 		if st.lag { // a catch-up owns the stream; it starts from sent and resumes it
 			continue
 		}
-		c.releaseHeldLocked(st)
+		c.releaseHeldLocked(id, st)
 		if st.lag {
 			c.startCatchUpLocked()
 		}
@@ -139,31 +180,47 @@ func (c *conn) catchUpChat(chatID int64) {
 	}
 }
 
+// unfollow ends the connection's stream of a chat.
 func (c *conn) unfollow(chatID int64) {
 	c.mu.Lock()
-	delete(c.streams, chatID)
+	c.endStreamLocked(chatID)
 	c.mu.Unlock()
+}
+
+func (c *conn) endStreamLocked(chatID int64) {
+	if st := c.streams[chatID]; st != nil {
+		for _, it := range st.held {
+			c.heldBytes -= it.size()
+		}
+		delete(c.streams, chatID)
+	}
+}
+
+// follows reports whether the connection follows a chat, for events about it that reach the
+// user's devices (read.updated).
+func (c *conn) follows(chatID int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[chatID] != nil
 }
 
 // deliverMessage sends a chat's message.new in seq order, exactly once. own marks the event of
 // a message this connection sent itself (it got message.ack instead).
-func (c *conn) deliverMessage(chatID, seq int64, frame []byte, own bool) {
+func (c *conn) deliverMessage(chatID int64, it item) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.streams[chatID]
-	if st == nil || seq <= st.sent {
+	if st == nil || it.seq <= st.sent {
 		return
 	}
-	if !st.paused && seq == st.sent+1 {
-		c.advanceLocked(st, seq, frame, own)
+	if !st.paused && it.seq == st.sent+1 {
+		c.advanceLocked(chatID, st, it)
 		return
 	}
 	// A gap (or a catch-up in progress): hold it and let the store fill in what is missing.
-	if len(st.held) >= c.h.opts.MaxPending {
-		c.close(closeTryLater, "too far behind: reconnect and sync")
+	if !c.holdLocked(st, it) {
 		return
 	}
-	st.held = append(st.held, heldMsg{seq, frame, own})
 	if !st.paused {
 		st.paused, st.lag = true, true
 		c.h.stats.GapsHealed.Add(1)
@@ -171,17 +228,74 @@ func (c *conn) deliverMessage(chatID, seq int64, frame []byte, own bool) {
 	}
 }
 
-// advanceLocked sends one message that is next in line.
-func (c *conn) advanceLocked(st *stream, seq int64, frame []byte, own bool) {
-	st.sent = seq
-	if _, ok := st.acked[seq]; ok {
-		delete(st.acked, seq)
+// deliverEvent sends a chat event (not a message) once the stream has sent the message it
+// follows. An ephemeral one (typing) that comes ahead of its message is dropped; any other is
+// held, and the missing messages are read from the store (the hub's reorderer has already
+// waited for them).
+func (c *conn) deliverEvent(chatID int64, it item, ephemeral bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.streams[chatID]
+	if st == nil {
+		return
+	}
+	if !st.paused && st.known(it.seq) {
+		c.enqueue(it.typ, it.frame)
+		return
+	}
+	if ephemeral || !c.holdLocked(st, it) {
+		return
+	}
+	if !st.paused {
+		st.paused, st.lag = true, true
+		c.h.stats.GapsHealed.Add(1)
+		c.startCatchUpLocked()
+	}
+}
+
+// known reports whether the client has every message up to seq: sent, or acked to it.
+func (st *stream) known(seq int64) bool {
+	for s := st.sent + 1; s <= seq; s++ {
+		if _, ok := st.acked[s]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// holdLocked keeps an item until the gap before it is filled; a client that falls too far
+// behind is dropped with 1013 instead.
+func (c *conn) holdLocked(st *stream, it item) bool {
+	n := it.size()
+	if len(st.held) >= c.h.opts.MaxPending || c.heldBytes+n > c.h.opts.QueueBytes {
+		c.close(closeTryLater, "too far behind: reconnect and sync")
+		return false
+	}
+	st.held = append(st.held, it)
+	c.heldBytes += n
+	return true
+}
+
+// advanceLocked sends one message that is next in line, and the read mark that follows it. A
+// system message that ends the user's membership ends the stream: it and everything after it
+// stay unsent (the user's devices get chat.removed).
+func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
+	st.sent = it.seq
+	if it.rm == c.userID {
+		c.endStreamLocked(chatID)
+		return false
+	}
+	own := it.own
+	if _, ok := st.acked[it.seq]; ok {
+		delete(st.acked, it.seq)
 		own = true
 	}
 	if !own {
 		c.h.stats.Delivered.Add(1)
-		c.enqueue(chat.EventMessageNew, frame)
+		c.enqueue(chat.EventMessageNew, it.frame)
 	}
+	c.enqueue(chat.EventChatReadAll, it.then)
+	return true
 }
 
 // markAcked records that this connection got message.ack for seq, so that neither the live
@@ -205,8 +319,12 @@ func (c *conn) markAcked(chatID, seq int64) {
 	}
 }
 
-func (c *conn) deliverPresence(userID int64, online bool, frame []byte) {
+func (c *conn) deliverPresence(chatID, userID int64, online bool, frame []byte) {
 	c.mu.Lock()
+	if chatID != 0 && c.streams[chatID] == nil {
+		c.mu.Unlock()
+		return
+	}
 	prev, known := c.presence[userID]
 	if !known && len(c.presence) >= maxPresence {
 		clear(c.presence)
@@ -239,7 +357,8 @@ func (c *conn) startCatchUpLocked() {
 	go c.catchUp()
 }
 
-// catchUp fills every lagging stream from the store, then releases what it held, in order.
+// catchUp fills every lagging stream from the store, a page at a time and only as fast as
+// the client takes it, then releases what it held, in order.
 func (c *conn) catchUp() {
 	backoff := 100 * time.Millisecond
 	attempts := 0
@@ -264,16 +383,24 @@ func (c *conn) catchUp() {
 		}
 		c.mu.Unlock()
 
-		page, err := c.h.fetch(c.ctx, chatID, after, 0)
+		if c.out.waitRoom(c.ctx, 0) != nil {
+			c.mu.Lock()
+			c.catching = false
+			c.mu.Unlock()
+			return
+		}
+		page, err := c.h.fetch(c.ctx, chatID, after, 0, pageSize)
 		if err != nil {
 			if c.ctx.Err() != nil {
+				c.mu.Lock()
+				c.catching = false
+				c.mu.Unlock()
 				return
 			}
 			c.h.log.Warn("catch-up from store", "chat_id", chatID, "err", err)
 			select {
 			case <-time.After(backoff):
 			case <-c.ctx.Done():
-				return
 			}
 			backoff = min(backoff*2, 5*time.Second)
 			continue
@@ -285,12 +412,15 @@ func (c *conn) catchUp() {
 		stuck := false
 		if st != nil {
 			for _, m := range page.msgs {
-				if m.seq == st.sent+1 {
-					c.advanceLocked(st, m.seq, m.frame, false)
+				if m.seq == st.sent+1 && !c.advanceLocked(chatID, st, m) {
+					st = nil // the membership ended at this message
+					break
 				}
 			}
+		}
+		if st != nil {
 			if !page.more {
-				c.releaseHeldLocked(st)
+				c.releaseHeldLocked(chatID, st)
 			}
 			stuck = st.lag && st.sent == after
 		}
@@ -300,12 +430,14 @@ func (c *conn) catchUp() {
 			// with one database, so wait a little, and give up on the connection if it lasts.
 			if attempts++; attempts > 20 {
 				c.close(closeTryLater, "could not heal a gap: reconnect and sync")
+				c.mu.Lock()
+				c.catching = false
+				c.mu.Unlock()
 				return
 			}
 			select {
 			case <-time.After(backoff):
 			case <-c.ctx.Done():
-				return
 			}
 			backoff = min(backoff*2, time.Second)
 		} else {
@@ -314,18 +446,33 @@ func (c *conn) catchUp() {
 	}
 }
 
-// releaseHeldLocked sends the held live messages that now follow in order and ends the pause;
-// if a gap remains (the store had not yet shown a message), the stream stays lagging.
-func (c *conn) releaseHeldLocked(st *stream) {
-	slices.SortFunc(st.held, func(a, b heldMsg) int { return int(a.seq - b.seq) })
-	rest := st.held[:0]
-	for _, m := range st.held {
+// releaseHeldLocked sends the held messages and events that now follow in order and ends the
+// pause; if a gap remains (the store had not yet shown a message), the stream stays lagging.
+func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
+	items := st.held
+	st.held = nil
+	for _, it := range items {
+		c.heldBytes -= it.size()
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if r := cmp.Compare(a.seq, b.seq); r != 0 {
+			return r
+		}
+		return cmp.Compare(boolInt(a.event), boolInt(b.event)) // a message before its events
+	})
+	var rest []item
+	for _, it := range items {
 		switch {
-		case m.seq <= st.sent:
-		case m.seq == st.sent+1:
-			c.advanceLocked(st, m.seq, m.frame, m.own)
+		case it.event && st.known(it.seq):
+			c.enqueue(it.typ, it.frame)
+		case !it.event && it.seq <= st.sent:
+		case !it.event && it.seq == st.sent+1:
+			if !c.advanceLocked(chatID, st, it) {
+				return // the stream ended
+			}
 		default:
-			rest = append(rest, m)
+			rest = append(rest, it)
+			c.heldBytes += it.size()
 		}
 	}
 	st.held = rest
@@ -333,36 +480,41 @@ func (c *conn) releaseHeldLocked(st *stream) {
 	st.paused = st.lag
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // fetched is a page of messages read from the store, encoded once as message.new frames and
 // shared by every connection that asked for the same page at the same time.
 type fetched struct {
-	msgs []fetchedMsg
-	more bool
+	msgs  []item
+	more  bool
+	bytes int64
 }
 
-type fetchedMsg struct {
-	seq   int64
-	frame []byte
-}
-
-// fetch reads the messages of a chat after a seq (below before, if set), coalescing identical
-// concurrent reads: after a broker reconnect a thousand connections of one chat cost one query.
-func (h *Hub) fetch(ctx context.Context, chatID, after, before int64) (*fetched, error) {
-	key := chatTopic(chatID) + "/" + itoa(after) + "/" + itoa(before)
+// fetch reads up to limit messages of a chat after a seq (below before, if set), coalescing
+// identical concurrent reads: after a broker reconnect a thousand connections of one chat
+// cost one query.
+func (h *Hub) fetch(ctx context.Context, chatID, after, before int64, limit int) (*fetched, error) {
+	key := chatTopic(chatID) + "/" + itoa(after) + "/" + itoa(before) + "/" + itoa(int64(limit))
 	v, err, _ := h.fetches.Do(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		msgs, more, err := h.store.History(ctx, chat.HistoryQuery{ChatID: chatID, After: after, HasAfter: true, Before: before, Limit: h.opts.SyncLimit})
+		msgs, more, err := h.store.History(ctx, chat.HistoryQuery{ChatID: chatID, After: after, HasAfter: true, Before: before, Limit: limit})
 		if err != nil {
 			return nil, err
 		}
-		out := &fetched{more: more, msgs: make([]fetchedMsg, len(msgs))}
+		out := &fetched{more: more, msgs: make([]item, len(msgs))}
 		for i, m := range msgs {
 			f, err := encodeFrame(chat.EventMessageNew, nil, chat.MessageData{Message: m})
 			if err != nil {
 				return nil, err
 			}
-			out.msgs[i] = fetchedMsg{seq: m.Seq, frame: f}
+			out.msgs[i] = item{seq: m.Seq, frame: f, rm: removedBy(m)}
+			out.bytes += cost(f)
 		}
 		return out, nil
 	})
@@ -370,4 +522,12 @@ func (h *Hub) fetch(ctx context.Context, chatID, after, before int64) (*fetched,
 		return nil, err
 	}
 	return v.(*fetched), nil
+}
+
+// removedBy is the user whose membership a system message ends, if any.
+func removedBy(m chat.Message) int64 {
+	if m.Kind == chat.MessageSystem && m.Event != nil && chat.EndsMembership(m.Event.Type) {
+		return m.Event.UserID
+	}
+	return 0
 }

@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -20,12 +22,23 @@ type inFrame struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// encodeFrame builds a server frame {"type":..., "ref":..., "data":...}.
+// encodeFrame builds a server frame {"type":..., "ref":..., "data":...}. Frames are not
+// HTML-escaped (a "<" stays one byte, not six): they are never embedded in HTML, and the
+// client inserts text with textContent.
 func encodeFrame(typ string, ref json.RawMessage, data any) ([]byte, error) {
-	d, err := json.Marshal(data)
-	if err != nil {
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // a rare big frame's buffer is not kept
+			encodeBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
 		return nil, err
 	}
+	d := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	b := make([]byte, 0, len(d)+len(typ)+len(ref)+32)
 	b = append(b, `{"type":`...)
 	b = strconv.AppendQuote(b, typ)
@@ -48,10 +61,21 @@ type envelope struct {
 	ExceptUser int64   `json:"xu,omitempty"`
 	ExceptConn string  `json:"xc,omitempty"`
 	Sessions   []int64 `json:"ss,omitempty"`
-	// For chat.added/chat.removed: the chat whose subscription changes, and its last seq.
+	// For chat.added/chat.removed: the chat whose subscription changes, and the seq of the
+	// change (the chat's last seq in chat.added, the leave's system message in chat.removed).
 	AddChat    int64 `json:"ac,omitempty"`
 	AddLastSeq int64 `json:"al,omitempty"`
 	RemoveChat int64 `json:"rc,omitempty"`
+	RemoveSeq  int64 `json:"rs,omitempty"`
+	// At is, for a chat event that is not a message, the seq of the message it follows: it
+	// reaches a connection right after that message (conn.go's streams).
+	At int64 `json:"at,omitempty"`
+	// Rm is, for a system message that ends a user's membership, that user: their streams of
+	// the chat end at it.
+	Rm int64 `json:"rm,omitempty"`
+	// About is, for an event to a user's devices (read.updated), the chat it is about: only
+	// the connections that follow that chat get it.
+	About int64 `json:"ab,omitempty"`
 	// For presence: the user whose state it is.
 	PresenceUser int64 `json:"pu,omitempty"`
 	Online       bool  `json:"on,omitempty"`
@@ -104,14 +128,17 @@ func unmarshalEnvelope(b []byte) (*envelope, error) {
 // envelopeFor turns a service event into an envelope with its frame.
 func envelopeFor(ev chat.Event) (*envelope, string, error) {
 	e := &envelope{Type: ev.Type, ChatID: ev.ChatID, UserID: ev.UserID, Seq: ev.Seq, ExceptUser: ev.ExceptUser,
-		ExceptConn: ev.ExceptConn, Sessions: ev.Sessions}
+		ExceptConn: ev.ExceptConn, Sessions: ev.Sessions, At: ev.At}
 	switch d := ev.Data.(type) {
 	case chat.MessageData:
 		e.CommittedAt = d.Message.CreatedAt.UnixMilli()
+		e.Rm = removedBy(d.Message)
 	case chat.ChatAddedData:
 		e.AddChat, e.AddLastSeq = d.Chat.ID, d.Chat.LastSeq
 	case chat.ChatRemovedData:
-		e.RemoveChat = d.ChatID
+		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
+	case chat.ReadUpdatedData:
+		e.About = d.ChatID
 	}
 	if ev.Type != chat.EventSessionRevoke {
 		f, err := encodeFrame(ev.Type, nil, ev.Data)
@@ -202,5 +229,7 @@ type (
 		FromSeq int64 `json:"from_seq"`
 	}
 )
+
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }

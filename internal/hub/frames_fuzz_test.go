@@ -25,7 +25,7 @@ import (
 // fuzzServer is a server without frame or send rate limits (the fuzzer sends as fast as it
 // can) and with a small sync page, so that sync.truncated is reached.
 func fuzzServer(f *testing.F) (*testServer, *testUser, map[string]int64) {
-	s := startServer(f, serverConfig{Hub: hub.Options{FramesPerSecond: 1e9, FrameBurst: 1 << 30, SendQueue: 1 << 16, SyncLimit: 3}})
+	s := startServer(f, serverConfig{Hub: hub.Options{FramesPerSecond: 1e9, FrameBurst: 1 << 30, QueueBytes: 1 << 30, SyncLimit: 3}})
 	ann, ben := s.NewUser(f, "Ann"), s.NewUser(f, "Ben")
 	priv, _, err := s.Svc.OpenPrivate(f.Context(), ann.P(), []int64{ben.ID})
 	if err != nil {

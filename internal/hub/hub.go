@@ -9,9 +9,10 @@
 package hub
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,13 @@ import (
 // Options tune a Hub. Zero values take the defaults.
 type Options struct {
 	InstanceID string
-	// SendQueue is how many frames may wait for a slow client before it is dropped (1013).
-	SendQueue int
+	// QueueBytes bounds the bytes of frames queued for one connection and being written to it
+	// (outbox.go): a live event beyond it drops the client with 1013; a sync waits for room.
+	QueueBytes int64
+	// QueueTotal bounds the bytes queued for all of the instance's connections together:
+	// beyond it the connections holding the most are dropped with 1013 until it is back
+	// under 90 %.
+	QueueTotal int64
 	// PingEvery is the server's ping period; a pong must come within PongWait.
 	PingEvery time.Duration
 	PongWait  time.Duration
@@ -64,8 +70,11 @@ func (o *Options) defaults() {
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.OfflineGrace, 3*time.Second)
 	def(&o.PresenceTTL, 30*time.Second)
-	if o.SendQueue == 0 {
-		o.SendQueue = 1024
+	if o.QueueBytes == 0 {
+		o.QueueBytes = DefaultQueueBytes
+	}
+	if o.QueueTotal == 0 {
+		o.QueueTotal = DefaultQueueTotal
 	}
 	if o.FramesPerSecond == 0 {
 		o.FramesPerSecond = 50
@@ -83,6 +92,12 @@ func (o *Options) defaults() {
 		o.MaxPending = 4096
 	}
 }
+
+// The defaults of the byte budgets (Options.QueueBytes, Options.QueueTotal).
+const (
+	DefaultQueueBytes = 1 << 20
+	DefaultQueueTotal = 64 << 20
+)
 
 // Hub owns the instance's connections and its broker subscriptions.
 type Hub struct {
@@ -109,6 +124,10 @@ type Hub struct {
 	conns   sync.WaitGroup
 
 	nextConn atomic.Uint64
+	// queued is the bytes queued and in flight over every connection (outbox.go); shedding
+	// is set while shed runs.
+	queued   atomic.Int64
+	shedding atomic.Bool
 	order    reorderer // puts each chat's message events back in seq order (reorder.go)
 	fetches  singleflight.Group
 	stats    Stats
@@ -122,8 +141,12 @@ type Stats struct {
 	GapsHealed   atomic.Int64
 	SlowDropped  atomic.Int64
 	PublishFails atomic.Int64
-	FramesIn     FrameCounts
-	FramesOut    FrameCounts
+	// Shed counts the connections closed because the instance's queued bytes passed
+	// Options.QueueTotal; QueuedPeak is the most bytes ever queued at once.
+	Shed       atomic.Int64
+	QueuedPeak atomic.Int64
+	FramesIn   FrameCounts
+	FramesOut  FrameCounts
 }
 
 // FrameTypes are the frame types counted by FrameCounts; anything else counts as "other".
@@ -161,18 +184,6 @@ type Observer struct {
 	Commit func(d time.Duration)
 }
 
-type userState struct {
-	conns   map[*conn]struct{}
-	chats   map[int64]struct{}
-	offline *time.Timer // pending "offline" after the last device left
-}
-
-type chatState struct {
-	users map[int64]struct{}
-	conns []*conn // local connections of the members; rebuilt when dirty
-	dirty bool
-}
-
 var (
 	_ chat.Publisher = (*Hub)(nil)
 	_ chat.Presence  = (*Hub)(nil)
@@ -197,6 +208,61 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 
 // Stats exposes the hub's counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
+
+// Queued is the bytes queued and being written for all of the instance's connections.
+func (h *Hub) Queued() int64 { return h.queued.Load() }
+
+// noteQueued records the instance's queued bytes after a push: the peak, and shedding when
+// they pass the instance's budget.
+func (h *Hub) noteQueued() {
+	n := h.queued.Load()
+	for {
+		peak := h.stats.QueuedPeak.Load()
+		if n <= peak || h.stats.QueuedPeak.CompareAndSwap(peak, n) {
+			break
+		}
+	}
+	if n > h.opts.QueueTotal && h.shedding.CompareAndSwap(false, true) {
+		go h.shed()
+	}
+}
+
+// shed closes, with 1013, the connections holding the most queued bytes until what stays
+// queued is under 90 % of the instance's budget. A connection that is closed gives its bytes
+// back as its writer ends, so the count is of what the closed ones held.
+func (h *Hub) shed() {
+	defer h.shedding.Store(false)
+	type held struct {
+		c *conn
+		n int64
+	}
+	h.mu.Lock()
+	all := make([]held, 0, len(h.users))
+	for _, u := range h.users {
+		for c := range u.conns {
+			all = append(all, held{c: c})
+		}
+	}
+	h.mu.Unlock()
+	excess := h.queued.Load() - h.opts.QueueTotal*9/10
+	for i := range all {
+		all[i].n = all[i].c.out.queued()
+		if all[i].c.closing.Load() { // already going: its bytes are on their way out
+			excess -= all[i].n
+			all[i].n = 0
+		}
+	}
+	slices.SortFunc(all, func(a, b held) int { return cmp.Compare(b.n, a.n) })
+	for _, x := range all {
+		if excess <= 0 || x.n == 0 {
+			break
+		}
+		excess -= x.n
+		h.stats.Shed.Add(1)
+		h.stats.SlowDropped.Add(1)
+		x.c.close(closeTryLater, "the server is short of memory: reconnect and sync")
+	}
+}
 
 // Publish sends a service event through the broker to every instance that needs it.
 func (h *Hub) Publish(ctx context.Context, ev chat.Event) {
@@ -281,15 +347,18 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		if err != nil {
 			h.log.Warn("encode read.updated", "err", err)
 		} else {
-			defer h.toUser(e.ReadBy, chat.EventReadUpdated, f)
+			defer h.toUser(e.ReadBy, e.ChatID, chat.EventReadUpdated, f)
 		}
 	}
 	if e.ChatID != 0 {
-		if e.Type == chat.EventMessageNew && e.Seq > 0 {
+		switch {
+		case e.Type == chat.EventMessageNew && e.Seq > 0:
 			h.fanOut(h.order.admit(e, now))
-			return
+		case e.At > 0:
+			h.fanOut(h.order.admitEvent(e))
+		default:
+			h.fanOut([]*envelope{e})
 		}
-		h.fanOut([]*envelope{e})
 		return
 	}
 	switch e.Type {
@@ -304,9 +373,9 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 	case chat.EventChatAdded:
 		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.frame) }
 	case chat.EventChatRemoved:
-		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.frame) }
+		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
 	default:
-		h.toUser(e.UserID, e.Type, e.frame)
+		h.toUser(e.UserID, e.About, e.Type, e.frame)
 	}
 }
 
@@ -319,13 +388,14 @@ func (h *Hub) fanOut(es []*envelope) {
 			}
 			switch e.Type {
 			case chat.EventMessageNew:
-				c.deliverMessage(e.ChatID, e.Seq, e.frame, e.ExceptConn == c.id)
-				// Queued right behind the message, so that both usually go out in one write.
-				c.enqueue(chat.EventChatReadAll, e.readAllFrame)
+				// The chat.read_all that travels with it is queued right behind it, so that
+				// both usually go out in one write.
+				c.deliverMessage(e.ChatID, item{seq: e.Seq, typ: e.Type, frame: e.frame, own: e.ExceptConn == c.id,
+					rm: e.Rm, then: e.readAllFrame})
 			case chat.EventPresence:
-				c.deliverPresence(e.PresenceUser, e.Online, e.frame)
+				c.deliverPresence(e.ChatID, e.PresenceUser, e.Online, e.frame)
 			default:
-				c.enqueue(e.Type, e.frame)
+				c.deliverEvent(e.ChatID, item{seq: e.At, event: true, typ: e.Type, frame: e.frame}, e.Type == chat.EventTyping)
 			}
 		}
 	}
@@ -348,9 +418,13 @@ func (h *Hub) Resubscribed() {
 	}
 }
 
-func (h *Hub) toUser(userID int64, typ string, frame []byte) {
+// toUser sends a frame to every connection of a user; when it is about a chat (about > 0),
+// only to those that follow the chat.
+func (h *Hub) toUser(userID, about int64, typ string, frame []byte) {
 	for _, c := range h.userConns(userID) {
-		c.enqueue(typ, frame)
+		if about == 0 || c.follows(about) {
+			c.enqueue(typ, frame)
+		}
 	}
 }
 
@@ -450,239 +524,6 @@ func (h *Hub) wantsLocked(topic string) bool {
 	}
 	u := h.users[n]
 	return u != nil
-}
-
-// addConn registers a connection of a user, subscribing to the user's topic on first use.
-func (h *Hub) addConn(c *conn) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing {
-		return errShuttingDown
-	}
-	u := h.users[c.userID]
-	if u == nil {
-		u = &userState{conns: map[*conn]struct{}{}, chats: map[int64]struct{}{}}
-		h.users[c.userID] = u
-		h.stats.Users.Add(1)
-	}
-	if len(u.conns) >= h.opts.MaxConnsPerUser {
-		return errTooManyConns
-	}
-	u.conns[c] = struct{}{}
-	for id := range u.chats {
-		h.chats[id].dirty = true
-	}
-	h.conns.Add(1)
-	h.stats.Connections.Add(1)
-	return nil
-}
-
-var (
-	errShuttingDown = errors.New("shutting down")
-	errTooManyConns = errors.New("too many connections for this user")
-)
-
-// attach makes a new connection follow its user's chats, starting after the given last seqs,
-// and reports whether the user just came online on this instance.
-func (h *Hub) attach(c *conn, lastSeqs map[int64]int64) (cameOnline bool, chats []int64) {
-	h.mu.Lock()
-	u := h.users[c.userID]
-	for id, last := range lastSeqs {
-		c.follow(id, last)
-		h.followLocked(u, c.userID, id)
-	}
-	cameOnline = len(u.conns) == 1 && u.offline == nil
-	if u.offline != nil {
-		u.offline.Stop()
-		u.offline = nil
-	}
-	for id := range u.chats {
-		chats = append(chats, id)
-	}
-	h.mu.Unlock()
-	return cameOnline, chats
-}
-
-func (h *Hub) followLocked(u *userState, userID, chatID int64) {
-	if _, ok := u.chats[chatID]; ok {
-		h.chats[chatID].dirty = true
-		return
-	}
-	u.chats[chatID] = struct{}{}
-	cs := h.chats[chatID]
-	if cs == nil {
-		cs = &chatState{users: map[int64]struct{}{}}
-		h.chats[chatID] = cs
-	}
-	cs.users[userID] = struct{}{}
-	cs.dirty = true
-}
-
-// follow starts live delivery of a chat the user just joined to their local connections,
-// then tells them (chat.added) once the subscription is live, and catches up whatever was
-// published before it was.
-func (h *Hub) follow(userID, chatID, lastSeq int64, frame []byte) {
-	h.mu.Lock()
-	u := h.users[userID]
-	if u == nil || len(u.conns) == 0 {
-		h.mu.Unlock()
-		return
-	}
-	for c := range u.conns {
-		c.follow(chatID, lastSeq)
-	}
-	h.followLocked(u, userID, chatID)
-	h.mu.Unlock()
-	h.reconcile(chatTopic(chatID))
-	for _, c := range h.userConns(userID) {
-		c.enqueue(chat.EventChatAdded, frame)
-		c.catchUpChat(chatID)
-	}
-}
-
-// unfollow stops delivery of a chat the user left, after telling them (chat.removed).
-func (h *Hub) unfollow(userID, chatID int64, frame []byte) {
-	h.toUser(userID, chat.EventChatRemoved, frame)
-	h.mu.Lock()
-	u := h.users[userID]
-	if u == nil {
-		h.mu.Unlock()
-		return
-	}
-	for c := range u.conns {
-		c.unfollow(chatID)
-	}
-	delete(u.chats, chatID)
-	h.dropChatUserLocked(chatID, userID)
-	h.mu.Unlock()
-	h.reconcile(chatTopic(chatID))
-}
-
-func (h *Hub) dropChatUserLocked(chatID, userID int64) {
-	cs := h.chats[chatID]
-	if cs == nil {
-		return
-	}
-	delete(cs.users, userID)
-	cs.dirty = true
-	if len(cs.users) == 0 {
-		delete(h.chats, chatID)
-		h.order.forget(chatID)
-	}
-}
-
-// removeConn unregisters a closed connection. When it was the user's last one here, the user
-// goes offline after a grace period (a reload is not a disconnect).
-func (h *Hub) removeConn(c *conn) {
-	defer h.conns.Done()
-	h.stats.Connections.Add(-1)
-	h.mu.Lock()
-	u := h.users[c.userID]
-	if u == nil {
-		h.mu.Unlock()
-		return
-	}
-	delete(u.conns, c)
-	topics := []string{userTopic(c.userID)}
-	for id := range u.chats {
-		if cs := h.chats[id]; cs != nil {
-			cs.dirty = true
-		}
-	}
-	if len(u.conns) > 0 {
-		h.mu.Unlock()
-		return
-	}
-	chats := make([]int64, 0, len(u.chats))
-	for id := range u.chats {
-		chats = append(chats, id)
-		h.dropChatUserLocked(id, c.userID)
-		topics = append(topics, chatTopic(id))
-	}
-	u.chats = map[int64]struct{}{}
-	if h.closing {
-		delete(h.users, c.userID)
-		h.stats.Users.Add(-1)
-	} else {
-		userID := c.userID
-		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
-	}
-	h.mu.Unlock()
-	h.reconcile(topics...)
-}
-
-func (h *Hub) goOffline(userID int64, chats []int64) {
-	h.mu.Lock()
-	u := h.users[userID]
-	if u == nil || len(u.conns) > 0 || u.offline == nil {
-		h.mu.Unlock()
-		return
-	}
-	delete(h.users, userID)
-	h.stats.Users.Add(-1)
-	h.mu.Unlock()
-	h.reconcile(userTopic(userID))
-
-	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
-	defer cancel()
-	if err := h.presence.SetOffline(ctx, userID); err != nil {
-		h.log.Warn("presence offline", "user_id", userID, "err", err)
-	}
-	if h.Online(ctx, []int64{userID})[userID] {
-		return // still connected through another instance
-	}
-	h.announcePresence(ctx, userID, false, chats)
-}
-
-// comeOnline marks the user online and tells their chats if nobody knew yet.
-func (h *Hub) comeOnline(ctx context.Context, userID int64, chats []int64) {
-	was := h.Online(ctx, []int64{userID})[userID]
-	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, userID); err != nil && ctx.Err() == nil {
-		h.log.Warn("presence online", "user_id", userID, "err", err)
-	}
-	if !was {
-		h.announcePresence(ctx, userID, true, chats)
-	}
-}
-
-func (h *Hub) announcePresence(ctx context.Context, userID int64, online bool, chats []int64) {
-	frame, err := encodeFrame(chat.EventPresence, nil, chat.PresenceData{UserID: userID, Online: online})
-	if err != nil {
-		return
-	}
-	for _, id := range chats {
-		h.publish(ctx, chatTopic(id), &envelope{Type: chat.EventPresence, ChatID: id, ExceptUser: userID,
-			PresenceUser: userID, Online: online, frame: frame})
-	}
-}
-
-// refreshPresence renews this instance's presence marks well within their TTL.
-func (h *Hub) refreshPresence() {
-	t := time.NewTicker(h.opts.PresenceTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.ctx.Done():
-			return
-		case <-t.C:
-		}
-		h.mu.Lock()
-		ids := make([]int64, 0, len(h.users))
-		for id, u := range h.users {
-			if len(u.conns) > 0 {
-				ids = append(ids, id)
-			}
-		}
-		h.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
-		if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, ids...); err != nil {
-			h.log.Warn("presence refresh", "err", err)
-		}
-		cancel()
-	}
 }
 
 // Shutdown closes every connection with 1012 (service restart: reconnect elsewhere now), waits

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/client"
 	"github.com/wschat/chat/internal/hub"
 )
@@ -155,78 +158,75 @@ func TestGapHealing(t *testing.T) {
 	}
 }
 
-// TestSlowConsumerIsDropped: a client that does not read is closed with 1013 while the others
-// keep receiving.
+// TestSlowConsumerIsDropped: a client that does not read is closed with 1013 once the frames
+// waiting for it pass its byte budget, while the others keep receiving. Nothing races the
+// clock: the writer of the silent client blocks when the kernel's socket buffers are full,
+// and from then on every message adds to its queue, so a bounded number of messages (the
+// buffers and the budget over the frame size) must drop it.
 func TestSlowConsumerIsDropped(t *testing.T) {
-	url, h := newServer(t, broker.NewMemory(), hub.Options{InstanceID: "test", SendQueue: 8})
-	sender := login(t, url, "first@example.com")
-	fast, err := login(t, url, "third@example.com").Dial(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fast.Close()
-	var fastGot sync.WaitGroup
-	fastGot.Add(1)
-	go func() { // the fast client reads everything and notices the last message
-		defer fastGot.Done()
-		for f := range fast.Frames() {
-			if f.Type == "message.new" && bytes.Contains(f.Data, []byte(`"after"`)) {
-				return
-			}
-		}
-	}()
-	second := login(t, url, "second@example.com")
-	slow, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/api/v1/ws",
-		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": []string{"Bearer " + second.Token()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.CloseNow() // never read: frames pile up in the socket buffers, then in the queue
+	const budget = 64 << 10
+	s := startServer(t, serverConfig{Hub: hub.Options{QueueBytes: budget}})
+	ann, fast, slow := s.NewUser(t, "Ann"), s.NewUser(t, "Fast"), s.NewUser(t, "Slow")
+	id := s.Group(t, ann, "G", false, fast, slow)
+	fc := s.Dial(t, fast)
+	sc := s.Stall(t, slow) // never reads: frames pile up in the socket buffers, then in its queue
 
-	body := strings.Repeat("x", 3900)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	body := strings.Repeat("字", chat.MaxBodyChars) // 12,000 bytes of UTF-8
+	frameSize := len(body) + 200
+	limit := (socketBuffers(t) + budget) / frameSize * 2
 	sent := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				mu.Lock()
-				sent++
-				mu.Unlock()
-				if err := sender.Do(context.Background(), http.MethodPost, "/api/v1/chats/2/messages",
-					map[string]string{"body": body, "client_id": fmt.Sprintf("s%d-%d", w, i)}, nil); err != nil {
-					t.Error(err)
-					return
-				}
-				if h.Stats().SlowDropped.Load() > 0 {
-					return
-				}
-			}
-		}()
+	for s.Hub.Stats().SlowDropped.Load() == 0 {
+		if sent++; sent > limit {
+			t.Fatalf("the silent client was not dropped after %d messages of %d bytes (budget %d)", sent-1, frameSize, budget)
+		}
+		if _, _, err := s.Svc.Send(t.Context(), ann.P(), chat.SendInput{ChatID: id, Body: body, ClientID: itoa(sent)}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	wg.Wait()
-	if h.Stats().SlowDropped.Load() == 0 {
-		t.Fatalf("the slow client was not dropped after %d messages", sent)
+	if got := s.Hub.Stats().QueuedPeak.Load(); got > 2*(budget+int64(frameSize)) {
+		t.Errorf("%d bytes were queued at the peak for two clients with a budget of %d each", got, budget)
 	}
-	// Reading now, the slow client finds its frames, then the close: 1013.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Reading now, the silent client finds some of its frames, then the close: 1013.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		if _, _, err := slow.Read(ctx); err != nil {
+		if _, _, err := sc.WS.Read(ctx); err != nil {
 			if got := websocket.CloseStatus(err); got != websocket.StatusTryAgainLater {
-				t.Errorf("slow client: %v; want close status 1013", err)
+				t.Errorf("silent client: %v; want close status 1013", err)
 			}
 			break
 		}
 	}
-	// The fast one still gets messages.
-	if err := sender.Do(context.Background(), http.MethodPost, "/api/v1/chats/2/messages", map[string]string{"body": "after", "client_id": "after"}, nil); err != nil {
-		t.Fatal(err)
+	// The fast one got everything and still gets messages.
+	s.Send(t, ann, id, "after")
+	for n := 0; ; {
+		f := fc.NextOf("message.new", 30*time.Second)
+		if n++; strings.Contains(string(f.Data), `"after"`) {
+			if n != sent+1 {
+				t.Errorf("the fast client got %d messages, want %d", n, sent+1)
+			}
+			break
+		}
 	}
-	fastGot.Wait()
+}
+
+// socketBuffers is the most the kernel may buffer on one loopback connection: the sender's
+// and the receiver's TCP buffers at their largest.
+func socketBuffers(t *testing.T) int {
+	total := 0
+	for _, f := range []string{"/proc/sys/net/ipv4/tcp_wmem", "/proc/sys/net/ipv4/tcp_rmem"} {
+		b, err := os.ReadFile(f)
+		fields := strings.Fields(string(b))
+		n := 0
+		if err == nil && len(fields) == 3 {
+			n, err = strconv.Atoi(fields[2])
+		}
+		if err != nil || n == 0 {
+			n = 8 << 20 // not Linux: a generous guess
+		}
+		total += n
+	}
+	return total
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -14,6 +15,11 @@ import (
 // for it. Only a gap that outlasts the wait (an event the broker really lost) reaches the
 // connections, which heal it from the store as before. This is an optimization only: the
 // connections still drop repeats and heal gaps themselves.
+//
+// A chat's other events (read marks, members joining and leaving) name the message they
+// follow (envelope.At); one that comes ahead of that message waits for it here too, and goes
+// out right behind it, so that connections rarely see an event before its message (they would
+// hold it and read the store).
 
 const (
 	reorderWait = 25 * time.Millisecond
@@ -31,10 +37,11 @@ type reorderer struct {
 }
 
 type chatOrder struct {
-	next  int64 // the seq expected next; 0 when unknown
-	early map[int64]*envelope
-	timer *time.Timer
-	last  time.Time
+	next   int64 // the seq expected next; 0 when unknown
+	early  map[int64]*envelope
+	events []*envelope // events that follow a message not yet released
+	timer  *time.Timer
+	last   time.Time
 }
 
 // admit takes a chat's message event and returns the events that may be fanned out now,
@@ -67,7 +74,8 @@ func (r *reorderer) admit(e *envelope, now time.Time) []*envelope {
 			delete(co.early, co.next)
 			co.next++
 		}
-		if len(co.early) == 0 && co.timer != nil {
+		out = co.withEventsLocked(out)
+		if len(co.early) == 0 && len(co.events) == 0 && co.timer != nil {
 			co.timer.Stop()
 			co.timer = nil
 		}
@@ -87,6 +95,43 @@ func (r *reorderer) admit(e *envelope, now time.Time) []*envelope {
 		co.timer = time.AfterFunc(reorderWait, func() { r.expire(chatID) })
 	}
 	return nil
+}
+
+// admitEvent takes a chat event that follows message e.At and returns what may be fanned out
+// now.
+func (r *reorderer) admitEvent(e *envelope) []*envelope {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	co := r.chats[e.ChatID]
+	if co == nil || co.next == 0 || e.At < co.next || len(co.events) >= maxEarly {
+		return []*envelope{e}
+	}
+	co.events = append(co.events, e)
+	if co.timer == nil {
+		chatID := e.ChatID
+		co.timer = time.AfterFunc(reorderWait, func() { r.expire(chatID) })
+	}
+	return nil
+}
+
+// withEventsLocked puts the waiting events whose message is among msgs (released in seq
+// order) right behind it.
+func (co *chatOrder) withEventsLocked(msgs []*envelope) []*envelope {
+	if len(co.events) == 0 {
+		return msgs
+	}
+	slices.SortStableFunc(co.events, func(a, b *envelope) int { return cmp.Compare(a.At, b.At) })
+	out := make([]*envelope, 0, len(msgs)+len(co.events))
+	k := 0
+	for _, m := range msgs {
+		out = append(out, m)
+		for k < len(co.events) && co.events[k].At <= m.Seq {
+			out = append(out, co.events[k])
+			k++
+		}
+	}
+	co.events = append(co.events[:0], co.events[k:]...)
+	return out
 }
 
 // expire gives up waiting for a chat's missing event: what was held goes out in order, and
@@ -113,6 +158,9 @@ func (co *chatOrder) flushLocked() []*envelope {
 	if n := len(out); n > 0 {
 		co.next = out[n-1].Seq + 1
 	}
+	out = co.withEventsLocked(out)
+	out = append(out, co.events...) // their message never came: the connections read it
+	co.events = nil
 	if co.timer != nil {
 		co.timer.Stop()
 		co.timer = nil

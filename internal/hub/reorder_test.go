@@ -81,33 +81,3 @@ func TestReorder(t *testing.T) {
 		t.Fatal("forget kept the chat")
 	}
 }
-
-// TestOutbox: frames wait until start puts the first frame ahead of them; then the writer
-// takes them in order; a full outbox refuses more; an empty one ends the writer, and the next
-// frame asks for a new one; a closed one drops.
-func TestOutbox(t *testing.T) {
-	o := newOutbox(3)
-	for i, w := range []pushed{pushQueued, pushQueued, pushQueued, pushFull} {
-		if got := o.push([]byte{byte(i + 1)}); got != w {
-			t.Fatalf("push %d: %v, want %v", i, got, w)
-		}
-	}
-	o.start([]byte{0})
-	got := o.next(nil)
-	if len(got) != 4 || got[0][0] != 0 || got[1][0] != 1 || got[3][0] != 3 {
-		t.Fatalf("took %v, want [0 1 2 3]", got)
-	}
-	if o.next(nil) != nil {
-		t.Fatal("an empty outbox gave frames")
-	}
-	o.writers.Done() // the writer ended
-	if got := o.push([]byte{5}); got != pushStartWriter {
-		t.Fatalf("push after the writer ended: %v, want a new writer", got)
-	}
-	o.abandon()
-	o.writers.Done()
-	o.close()
-	if got := o.push([]byte{6}); got != pushClosed {
-		t.Fatalf("push after close: %v", got)
-	}
-}

@@ -12,109 +12,15 @@ import (
 	"github.com/coder/websocket"
 )
 
-// The write path of a connection. Frames wait in an outbox (a slice that holds nothing while
-// the connection is idle, instead of a channel whose buffer of SendQueue slots lives as long
-// as the connection). A writer goroutine runs only while there is something to write: the
+// The write path of a connection. Frames wait in an outbox (outbox.go: a slice that holds
+// nothing while the connection is idle, bounded in bytes). A writer goroutine runs only while
+// there is something to write: the
 // first frame queued starts one, and it ends when the outbox is empty, so an idle connection
 // costs one goroutine (its reader), not two. The writer takes everything queued at once and
 // writes it with one system call: coder/websocket flushes after every message, so while the
 // writer encodes a batch the socket is "corked" and the flushes only collect bytes. A client
 // that keeps up gets each frame at once; one that is behind gets its backlog in a few large
 // writes, which also costs Nginx and the client fewer reads. Pings come from a timer.
-
-// outbox is a connection's queue of encoded frames, bounded by limit.
-type outbox struct {
-	mu      sync.Mutex
-	frames  [][]byte
-	limit   int
-	writing bool // a writer goroutine runs
-	closed  bool
-	writers sync.WaitGroup
-}
-
-// newOutbox returns an outbox that holds what is queued until start: a connection's first
-// frame must be its hello, while its chats' events may already arrive.
-func newOutbox(limit int) *outbox {
-	o := &outbox{limit: limit, writing: true}
-	o.writers.Add(1) // the writer that start lets run
-	return o
-}
-
-// start puts first ahead of what is queued; the caller then starts the writer.
-func (o *outbox) start(first []byte) {
-	o.mu.Lock()
-	o.frames = append([][]byte{first}, o.frames...)
-	o.mu.Unlock()
-}
-
-// discard gives up a connection that never started: nothing is written.
-func (o *outbox) discard() {
-	o.abandon()
-	o.writers.Done()
-}
-
-type pushed int
-
-const (
-	pushQueued      pushed = iota // a writer runs and will take it
-	pushStartWriter               // queued; the caller must start a writer
-	pushFull                      // refused: the client is too slow
-	pushClosed                    // dropped: the connection is ending
-)
-
-// push queues f.
-func (o *outbox) push(f []byte) pushed {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch {
-	case o.closed:
-		return pushClosed
-	case len(o.frames) >= o.limit:
-		return pushFull
-	}
-	o.frames = append(o.frames, f)
-	if o.writing {
-		return pushQueued
-	}
-	o.writing = true
-	o.writers.Add(1) // under mu and before closed: close's Wait never races it
-	return pushStartWriter
-}
-
-// next returns every queued frame, leaving spare (emptied) as the queue; when there is none
-// it returns nil and the writer must end (writerDone).
-func (o *outbox) next(spare [][]byte) [][]byte {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.frames) == 0 {
-		o.writing = false
-		return nil
-	}
-	out := o.frames
-	o.frames = spare[:0]
-	return out
-}
-
-// abandon drops what is queued and ends the writer (the connection is ending).
-func (o *outbox) abandon() {
-	o.mu.Lock()
-	o.frames, o.writing = nil, false
-	o.mu.Unlock()
-}
-
-// close refuses every later frame and waits for the writer to end.
-func (o *outbox) close() {
-	o.mu.Lock()
-	o.closed, o.frames = true, nil
-	o.mu.Unlock()
-	o.writers.Wait()
-}
-
-func (o *outbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.frames)
-}
 
 // corkConn is the socket under coder/websocket. While corked, writes collect in a pooled
 // buffer; Uncork sends them in one write. The writer frames its messages itself (WriteText,
@@ -243,6 +149,7 @@ func (c *conn) writer() {
 			return
 		}
 		ok := c.writeFrames(frames)
+		c.out.written(frames)
 		clear(frames) // let the frames go
 		if spare = frames[:0]; cap(spare) > 256 {
 			spare = nil

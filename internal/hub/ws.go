@@ -53,7 +53,7 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
-		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.SendQueue),
+		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.QueueBytes, &h.queued),
 		streams: map[int64]*stream{}, settingUp: true}
 	if err := h.addConn(c); err != nil {
 		cancel()
@@ -98,8 +98,9 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 }
 
 // hello attaches the connection to its chats and builds its first frame. The chats are read
-// twice: once to subscribe their topics, then again for the hello, so that every message is
-// either counted in the hello's last_seq or delivered live.
+// until a read brings no chat whose topic was not subscribed yet (at most four times), so that
+// every message is either counted in the hello's last_seq or delivered live; a chat an
+// earlier read listed and a later one does not was left meanwhile, and is not followed.
 func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, bool, []int64, error) {
 	h.reconcile(userTopic(p.UserID))
 	u, err := h.svc.Me(ctx, p)
@@ -110,12 +111,12 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 	known := map[int64]bool{}
 	var cameOnline bool
 	var chats []int64
-	var last map[int64]int64
+	var followed map[int64]int64
 	for round := 0; ; round++ {
 		if list, err = h.svc.Chats(ctx, p); err != nil {
 			return nil, false, nil, err
 		}
-		last = make(map[int64]int64, len(list))
+		last := make(map[int64]int64, len(list))
 		var topics []string
 		for _, ch := range list {
 			last[ch.ID] = ch.LastSeq
@@ -124,7 +125,16 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 				topics = append(topics, chatTopic(ch.ID))
 			}
 		}
-		online, ids := h.attach(c, last)
+		var dropped []int64
+		for id := range known {
+			if _, ok := last[id]; !ok {
+				dropped = append(dropped, id)
+				delete(known, id)
+			}
+		}
+		var online bool
+		var ids []int64
+		followed, online, ids = h.attach(c, last, dropped)
 		if round == 0 {
 			cameOnline, chats = online, ids
 		}
@@ -133,11 +143,13 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		}
 		h.reconcile(topics...)
 	}
-	c.finishSetup(last)
+	c.finishSetup(followed)
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
-		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, len(list))}
-	for i, ch := range list {
-		data.Chats[i] = helloChat{ID: ch.ID, LastSeq: ch.LastSeq, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq}
+		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, 0, len(list))}
+	for _, ch := range list {
+		if _, ok := followed[ch.ID]; ok {
+			data.Chats = append(data.Chats, helloChat{ID: ch.ID, LastSeq: ch.LastSeq, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq})
+		}
 	}
 	frame, err := encodeFrame("hello", nil, data)
 	return frame, cameOnline, chats, err
@@ -258,7 +270,7 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 
 	switch f.Type {
 	case "ping":
-		c.sendFrame("pong", f.Ref, struct{}{})
+		c.pongFor(f.Ref)
 	case "message.send":
 		var d sendData
 		if !decode(&d) {
@@ -292,87 +304,8 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		if !decode(&d) {
 			return
 		}
-		c.sync(ctx, p, f.Ref, d.Cursors)
+		c.startSync(p, f.Ref, d.Cursors)
 	default:
 		c.sendError(f.Ref, "unknown_type", "unknown frame type "+strconv.Quote(f.Type))
-	}
-}
-
-// maxSyncChats bounds the cursors of one sync frame.
-const maxSyncChats = 1000
-
-// sync sends, per chat, the messages after the client's cursor that this connection has not
-// been sent live (up to the chat's last seq in hello, or when it was followed), in seq order,
-// then sync.done.
-func (c *conn) sync(ctx context.Context, p chat.Principal, ref json.RawMessage, cursors map[string]int64) {
-	if len(cursors) > maxSyncChats {
-		c.sendError(ref, chat.CodeInvalid, "at most 1000 chats per sync")
-		return
-	}
-	type cursor struct{ chatID, seq int64 }
-	list := make([]cursor, 0, len(cursors))
-	for k, cur := range cursors {
-		// Only the canonical spelling of an id: "02" and "+2" would sync chat 2 twice.
-		id, err := strconv.ParseInt(k, 10, 64)
-		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != k {
-			c.sendError(ref, chat.CodeInvalid, "cursor keys must be chat ids, got "+strconv.Quote(k))
-			return
-		}
-		if cur < 0 {
-			c.sendError(ref, chat.CodeInvalid, "cursor of chat "+k+" must not be negative")
-			return
-		}
-		list = append(list, cursor{id, cur})
-	}
-	for _, cs := range list {
-		id, cur := cs.chatID, cs.seq
-		c.mu.Lock()
-		st := c.streams[id]
-		if st == nil {
-			c.mu.Unlock()
-			err := c.h.svc.IsMember(ctx, p, id)
-			if err == nil {
-				err = chat.Errorf(chat.CodeUnavailable, "chat %d is being set up on this connection; sync it again", id)
-			}
-			c.sendError(ref, chat.ErrorCode(err), err.Error())
-			continue
-		}
-		// History only: what came after it was sent live on this connection already, and
-		// sending it again would deliver it twice.
-		upto := min(st.sent, st.base)
-		st.paused = true
-		c.mu.Unlock()
-
-		if cur < upto {
-			page, err := c.h.fetch(ctx, id, cur, upto+1)
-			if err != nil {
-				c.resume(id)
-				c.sendError(ref, chat.CodeUnavailable, "could not read chat "+strconv.FormatInt(id, 10)+"; sync it again")
-				continue
-			}
-			for _, m := range page.msgs {
-				c.h.stats.Delivered.Add(1)
-				c.enqueue(chat.EventMessageNew, m.frame)
-			}
-			if page.more {
-				c.sendFrame("sync.truncated", ref, syncTruncatedData{ChatID: id, FromSeq: page.msgs[len(page.msgs)-1].seq + 1})
-			}
-		}
-		c.resume(id)
-	}
-	c.sendFrame("sync.done", ref, struct{}{})
-}
-
-// resume ends a sync's pause of a chat and releases what arrived meanwhile.
-func (c *conn) resume(chatID int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := c.streams[chatID]
-	if st == nil || st.lag { // a catch-up owns the pause
-		return
-	}
-	c.releaseHeldLocked(st)
-	if st.lag {
-		c.startCatchUpLocked()
 	}
 }

@@ -1,0 +1,231 @@
+package hub
+
+import (
+	"errors"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// Which chats each user's local connections follow. The facts come from several places that
+// may race: the hello's reads of the chat list, and chat.added and chat.removed events that
+// travel through the broker and may arrive late or out of order. Each fact carries the seq it
+// holds at (a list's last seq of the chat, the chat's last seq in chat.added, the leave's
+// system message in chat.removed), and a fact older than what the hub already knows of that
+// chat is ignored: a leave is never undone by a list read before it, nor a join by a removal
+// before it. Within a chat, each connection's stream ends at the system message that ends its
+// user's membership (conn.go), so nothing after a leave reaches the leaver even before its
+// chat.removed arrives.
+
+type userState struct {
+	conns map[*conn]struct{}
+	chats map[int64]membership
+	// gone remembers, per chat the user left while connected here, the seq of the leave.
+	gone    map[int64]int64
+	offline *time.Timer // pending "offline" after the last device left
+}
+
+// membership is a chat a user follows, and the seq of the fact that says so.
+type membership struct {
+	seq    int64
+	listed bool // from a hello's read of the chat list (else from chat.added)
+}
+
+// maxGone bounds the leaves a user's state remembers; past it the memory is dropped, which
+// only reopens the races that it closes.
+const maxGone = 10_000
+
+type chatState struct {
+	users map[int64]struct{}
+	conns []*conn // local connections of the members; rebuilt when dirty
+	dirty bool
+}
+
+// addConn registers a connection of a user, subscribing to the user's topic on first use.
+func (h *Hub) addConn(c *conn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return errShuttingDown
+	}
+	u := h.users[c.userID]
+	if u == nil {
+		u = &userState{conns: map[*conn]struct{}{}, chats: map[int64]membership{}}
+		h.users[c.userID] = u
+		h.stats.Users.Add(1)
+	}
+	if len(u.conns) >= h.opts.MaxConnsPerUser {
+		return errTooManyConns
+	}
+	u.conns[c] = struct{}{}
+	for id := range u.chats {
+		h.chats[id].dirty = true
+	}
+	h.conns.Add(1)
+	h.stats.Connections.Add(1)
+	return nil
+}
+
+var (
+	errShuttingDown = errors.New("shutting down")
+	errTooManyConns = errors.New("too many connections for this user")
+)
+
+// attach makes a connection in its hello follow the chats of a read of its user's chat list
+// (last: each chat's last seq then), and stop following those that an earlier read listed and
+// this one does not (the user left them meanwhile). It returns the chats the connection
+// follows now, leaving out those whose leave the hub already knows of (the read came before
+// it), and reports whether the user just came online on this instance.
+func (h *Hub) attach(c *conn, last map[int64]int64, dropped []int64) (followed map[int64]int64, cameOnline bool, chats []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[c.userID]
+	followed = make(map[int64]int64, len(last))
+	for id, seq := range last {
+		if h.joinLocked(u, c.userID, id, seq, true) {
+			c.follow(id, seq)
+			followed[id] = seq
+		}
+	}
+	for _, id := range dropped {
+		c.unfollow(id)
+		if m, ok := u.chats[id]; ok && m.listed {
+			delete(u.chats, id)
+			h.dropChatUserLocked(id, c.userID)
+		}
+	}
+	cameOnline = len(u.conns) == 1 && u.offline == nil
+	if u.offline != nil {
+		u.offline.Stop()
+		u.offline = nil
+	}
+	for id := range u.chats {
+		chats = append(chats, id)
+	}
+	return followed, cameOnline, chats
+}
+
+// joinLocked records that the user follows a chat as of seq, unless a leave at or after seq
+// is known; it reports whether the user follows the chat.
+func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64, listed bool) bool {
+	if left, ok := u.gone[chatID]; ok && left >= seq {
+		return false
+	}
+	if m, ok := u.chats[chatID]; !ok || m.seq < seq {
+		u.chats[chatID] = membership{seq: seq, listed: listed}
+	}
+	cs := h.chats[chatID]
+	if cs == nil {
+		cs = &chatState{users: map[int64]struct{}{}}
+		h.chats[chatID] = cs
+	}
+	cs.users[userID] = struct{}{}
+	cs.dirty = true
+	return true
+}
+
+// follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
+// when it was announced) to their local connections, then tells them (chat.added) once the
+// subscription is live, and catches up whatever was published before it was.
+func (h *Hub) follow(userID, chatID, lastSeq int64, frame []byte) {
+	h.mu.Lock()
+	u := h.users[userID]
+	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, lastSeq, false) {
+		h.mu.Unlock()
+		return
+	}
+	for c := range u.conns {
+		c.follow(chatID, lastSeq)
+	}
+	h.mu.Unlock()
+	h.reconcile(chatTopic(chatID))
+	for _, c := range h.userConns(userID) {
+		c.enqueue(chat.EventChatAdded, frame)
+		c.catchUpChat(chatID)
+	}
+}
+
+// unfollow stops delivery of a chat the user left (at the system message seq), and tells
+// their devices (chat.removed). A leave older than what the hub knows of the chat (the user
+// joined again since) changes nothing.
+func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
+	h.mu.Lock()
+	u := h.users[userID]
+	if u == nil {
+		h.mu.Unlock()
+		return
+	}
+	if m, ok := u.chats[chatID]; ok && m.seq > seq {
+		h.mu.Unlock()
+		return
+	}
+	if u.gone == nil || len(u.gone) >= maxGone {
+		u.gone = map[int64]int64{}
+	}
+	u.gone[chatID] = max(u.gone[chatID], seq)
+	conns := make([]*conn, 0, len(u.conns))
+	for c := range u.conns {
+		c.unfollow(chatID)
+		conns = append(conns, c)
+	}
+	delete(u.chats, chatID)
+	h.dropChatUserLocked(chatID, userID)
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.enqueue(chat.EventChatRemoved, frame)
+	}
+	h.reconcile(chatTopic(chatID))
+}
+
+func (h *Hub) dropChatUserLocked(chatID, userID int64) {
+	cs := h.chats[chatID]
+	if cs == nil {
+		return
+	}
+	delete(cs.users, userID)
+	cs.dirty = true
+	if len(cs.users) == 0 {
+		delete(h.chats, chatID)
+		h.order.forget(chatID)
+	}
+}
+
+// removeConn unregisters a closed connection. When it was the user's last one here, the user
+// goes offline after a grace period (a reload is not a disconnect).
+func (h *Hub) removeConn(c *conn) {
+	defer h.conns.Done()
+	h.stats.Connections.Add(-1)
+	h.mu.Lock()
+	u := h.users[c.userID]
+	if u == nil {
+		h.mu.Unlock()
+		return
+	}
+	delete(u.conns, c)
+	topics := []string{userTopic(c.userID)}
+	for id := range u.chats {
+		if cs := h.chats[id]; cs != nil {
+			cs.dirty = true
+		}
+	}
+	if len(u.conns) > 0 {
+		h.mu.Unlock()
+		return
+	}
+	chats := make([]int64, 0, len(u.chats))
+	for id := range u.chats {
+		chats = append(chats, id)
+		h.dropChatUserLocked(id, c.userID)
+		topics = append(topics, chatTopic(id))
+	}
+	u.chats = map[int64]membership{}
+	if h.closing {
+		delete(h.users, c.userID)
+		h.stats.Users.Add(-1)
+	} else {
+		userID := c.userID
+		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
+	}
+	h.mu.Unlock()
+	h.reconcile(topics...)
+}
