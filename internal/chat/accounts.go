@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -55,8 +56,8 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 	if err := checkText("body.password", in.Password, MinPasswordChars, MaxPasswordChars, false); err != nil {
 		return User{}, Credentials{}, err
 	}
-	if ok, wait := s.signupByAddr.Allow(in.Addr, s.now()); !ok {
-		return User{}, Credentials{}, rateLimited(wait)
+	if err := s.take(ctx, s.signupByAddr, in.Addr, 1); err != nil {
+		return User{}, Credentials{}, err
 	}
 	var hash string
 	if err := s.hashing(ctx, func() { hash, err = auth.HashPassword(in.Password, s.opts.PasswordParams) }); err != nil {
@@ -80,13 +81,15 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 // answer in about the same time.
 func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	now := s.now()
-	if ok, wait := s.loginByAddr.Allow(in.Addr, now); !ok {
-		return User{}, Credentials{}, rateLimited(wait)
+	if err := s.take(ctx, s.loginByAddr, in.Addr, 1); err != nil {
+		return User{}, Credentials{}, err
 	}
+	// The email's token is taken before the password is checked, not after it failed: a
+	// check made first let 20 concurrent guesses through on one token. A success gives the
+	// email all its tokens back.
 	emailKey := limiterKey(email)
-	if ok, wait := s.loginByEmail.Peek(emailKey, now); !ok {
-		return User{}, Credentials{}, rateLimited(wait)
+	if err := s.take(ctx, s.loginByEmail, emailKey, 1); err != nil {
+		return User{}, Credentials{}, err
 	}
 	// An email no account can have (PostgreSQL refuses NUL and invalid UTF-8) is just wrong.
 	if len(in.Password) > 4*MaxPasswordChars || len(email) > 4*MaxEmailChars || !utf8.ValidString(email) || strings.IndexByte(email, 0) >= 0 {
@@ -108,10 +111,9 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, erro
 		s.log.Error("stored password hash is malformed", "user_id", u.ID, "err", herr)
 	}
 	if err != nil || !ok {
-		s.loginByEmail.Allow(emailKey, now)
 		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
 	}
-	s.loginByEmail.Reset(emailKey)
+	s.loginByEmail.Reset(ctx, emailKey)
 	creds, err := s.startSession(ctx, u.ID, in.UserAgent)
 	return u, creds, err
 }
@@ -130,10 +132,11 @@ func (s *Service) hashing(ctx context.Context, fn func()) error {
 }
 
 // limiterKey is the login limiter's key for an email: a fixed-size digest, so that the
-// limiter's table stays small however long the attempted addresses are.
+// limiter's table stays small however long the attempted addresses are, and a shared
+// limiter's keys name no email.
 func limiterKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
-	return string(sum[:16])
+	return hex.EncodeToString(sum[:16])
 }
 
 func (s *Service) startSession(ctx context.Context, userID int64, userAgent string) (Credentials, error) {
