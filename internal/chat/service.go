@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wschat/chat/internal/auth"
@@ -136,7 +137,7 @@ func rateLimited(wait time.Duration) error {
 type UserInfo struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`
-	Email  string `json:"email,omitempty"`
+	Email  string `json:"email,omitempty" doc:"shown only for you, users who share a chat with you, and a user whose exact email you searched for"`
 	Online bool   `json:"online"`
 }
 
@@ -149,7 +150,10 @@ func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 	return u, storeErr(err, "load user %d", p.UserID)
 }
 
-// SearchUsers finds users whose name or email starts with query, case-insensitively.
+// SearchUsers finds users whose name starts with query, case-insensitively. Emails are
+// private: an email prefix finds, and a result shows the email of, only the caller and users
+// who share a chat with the caller; anyone else is found by email only when query is exactly
+// their email (as someone who knows it would look them up).
 func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, lim int) ([]UserInfo, error) {
 	if err := checkText("query.q", query, 0, 100, true); err != nil {
 		return nil, err
@@ -160,7 +164,11 @@ func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, li
 	if lim < 1 || lim > MaxUserLimit {
 		return nil, Invalid("query.limit", "limit must be between 1 and %d", MaxUserLimit)
 	}
-	users, err := s.store.SearchUsers(ctx, query, lim)
+	exact := strings.ToLower(strings.TrimSpace(query))
+	if !strings.Contains(exact, "@") {
+		exact = ""
+	}
+	users, err := s.store.SearchUsers(ctx, UserSearch{ViewerID: p.UserID, Prefix: query, Email: exact, Limit: lim})
 	if err != nil {
 		return nil, storeErr(err, "search users")
 	}
@@ -171,7 +179,10 @@ func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, li
 	online := s.presence.Online(ctx, ids)
 	out := make([]UserInfo, len(users))
 	for i, u := range users {
-		out[i] = UserInfo{ID: u.ID, Name: u.Name, Email: u.Email, Online: online[u.ID]}
+		out[i] = UserInfo{ID: u.ID, Name: u.Name, Online: online[u.ID]}
+		if u.Shared || (exact != "" && u.Email == exact) {
+			out[i].Email = u.Email
+		}
 	}
 	return out, nil
 }

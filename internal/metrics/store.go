@@ -47,9 +47,9 @@ func (st store) UserByEmail(ctx context.Context, email string) (chat.User, error
 	return r0, err
 }
 
-func (st store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+func (st store) SearchUsers(ctx context.Context, q chat.UserSearch) ([]chat.FoundUser, error) {
 	start := time.Now()
-	r0, err := st.s.SearchUsers(ctx, prefix, limit)
+	r0, err := st.s.SearchUsers(ctx, q)
 	st.observe("SearchUsers", start, err)
 	return r0, err
 }

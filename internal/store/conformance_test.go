@@ -184,6 +184,16 @@ func TestSearchUsers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		viewer := mkUser(t, s, "Viewer")
+		search := func(q chat.UserSearch) []chat.FoundUser {
+			t.Helper()
+			q.ViewerID = viewer.ID
+			users, err := s.SearchUsers(ctx, q)
+			if err != nil {
+				t.Fatalf("search %+v: %v", q, err)
+			}
+			return users
+		}
 		for _, tc := range []struct {
 			q     string
 			limit int
@@ -199,14 +209,10 @@ func TestSearchUsers(t *testing.T) {
 			{"_", 10, []string{}},
 			{`\`, 10, []string{}},
 			{"real", 10, []string{}}, // a prefix search, not a substring search
-			{"zq_mail%", 10, []string{"Mailonly"}},
-			{"zq_mailx", 10, []string{}},
-			{"ZQ", 3, []string{"Mailonly", "Zq100 percent", "Zq100% real"}}, // name or email
+			{"zq_mail%", 10, []string{}}, // the email of a stranger
+			{"ZQ", 3, []string{"Zq100 percent", "Zq100% real", "Zqa_b"}},
 		} {
-			users, err := s.SearchUsers(ctx, tc.q, tc.limit)
-			if err != nil {
-				t.Fatalf("search %q: %v", tc.q, err)
-			}
+			users := search(chat.UserSearch{Prefix: tc.q, Limit: tc.limit})
 			got := []string{}
 			for _, u := range users {
 				got = append(got, u.Name)
@@ -219,12 +225,22 @@ func TestSearchUsers(t *testing.T) {
 			}
 		}
 		// The empty query is a prefix of everything: the limit bounds it.
-		users, err := s.SearchUsers(ctx, "", 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := len(users), 2; got != want {
+		if got, want := len(search(chat.UserSearch{Limit: 2})), 2; got != want {
 			t.Errorf("search \"\" limit 2: got %d users, want %d", got, want)
+		}
+		// An exact email finds its user, whoever they are; a stranger is not Shared.
+		if got := search(chat.UserSearch{Prefix: mail.Email, Email: mail.Email, Limit: 10}); len(got) != 1 || got[0].ID != mail.ID || got[0].Shared {
+			t.Errorf("search by exact email: got %+v, want Mailonly, not shared", got)
+		}
+		if got := search(chat.UserSearch{Prefix: "viewer", Limit: 10}); len(got) != 1 || !got[0].Shared {
+			t.Errorf("the viewer finds themselves: got %+v, want shared", got)
+		}
+		// Sharing a chat, the email prefix finds them too.
+		mkGroup(t, s, viewer, "Shared", false, at(1), mail)
+		for _, q := range []string{"zq_mail%", "ZQ_MAIL"} {
+			if got := search(chat.UserSearch{Prefix: q, Limit: 10}); len(got) != 1 || got[0].ID != mail.ID || !got[0].Shared {
+				t.Errorf("search %q sharing a chat: got %+v, want Mailonly, shared", q, got)
+			}
 		}
 	})
 }
@@ -1209,7 +1225,7 @@ func TestUnicodeSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, q := range []string{"élo", "ÉLO", "Élodie"} {
-			users, err := s.SearchUsers(ctx, q, 10)
+			users, err := s.SearchUsers(ctx, chat.UserSearch{ViewerID: 1, Prefix: q, Limit: 10})
 			if err != nil || len(users) != 1 || users[0].ID != u.ID {
 				t.Errorf("SearchUsers(%q) = %v, %v; want Élodie", q, users, err)
 			}

@@ -46,22 +46,31 @@ func likePrefix(q string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
 }
 
-// SearchUsers finds users whose name or email starts with prefix, case-insensitively.
-func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE name_fold LIKE $1 ESCAPE '\' OR email LIKE $1 ESCAPE '\'
-		ORDER BY name_fold, id LIMIT $2`, likePrefix(prefix), limit)
+// sharesChat is true when users.id (u) shares a chat with the viewer ($1), or is the viewer.
+const sharesChat = `(u.id = $1 OR EXISTS (SELECT 1 FROM members a JOIN members b ON b.chat_id = a.chat_id
+	WHERE a.user_id = $1 AND b.user_id = u.id))`
+
+// SearchUsers implements chat.Store. An email prefix matches only users who share a chat
+// with the viewer: otherwise a stranger's email could be spelled out prefix by prefix from
+// whether a name-only result appears.
+func (s *Store) SearchUsers(ctx context.Context, q chat.UserSearch) ([]chat.FoundUser, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.created_at, `+sharesChat+`
+		FROM users u
+		WHERE u.name_fold LIKE $2 ESCAPE '\' OR u.email = $3 OR (u.email LIKE $2 ESCAPE '\' AND `+sharesChat+`)
+		ORDER BY u.name_fold, u.id LIMIT $4`, q.ViewerID, likePrefix(q.Prefix), q.Email, q.Limit)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []chat.User
+	var out []chat.FoundUser
 	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
+		var f chat.FoundUser
+		var created int64
+		if err := rows.Scan(&f.ID, &f.Email, &f.Name, &f.PasswordHash, &created, &f.Shared); err != nil {
+			return nil, wrap(err)
 		}
-		out = append(out, u)
+		f.CreatedAt = fromMS(created)
+		out = append(out, f)
 	}
 	return out, wrap(rows.Err())
 }
