@@ -97,4 +97,3 @@ func TestMarkReadRateLimited(t *testing.T) {
 		e.do(t, req{method: "POST", path: chatPath(g, "/read"), token: ann.Token, body: map[string]int64{"seq": 1}}).want(t, http.StatusOK, "")
 	})
 }
-

@@ -208,7 +208,7 @@ func TestSearchUsers(t *testing.T) {
 			{"%", 10, []string{}},
 			{"_", 10, []string{}},
 			{`\`, 10, []string{}},
-			{"real", 10, []string{}}, // a prefix search, not a substring search
+			{"real", 10, []string{}},     // a prefix search, not a substring search
 			{"zq_mail%", 10, []string{}}, // the email of a stranger
 			{"ZQ", 3, []string{"Zq100 percent", "Zq100% real", "Zqa_b"}},
 		} {
