@@ -180,15 +180,31 @@ func clip(s string, n int) string {
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // RefreshRetryGrace is how long after a rotation the token it replaced still rotates (once)
-// instead of revoking the session: a client whose refresh answer was lost on the way (a dropped
-// connection, a timeout) retries with the token it still holds, and must not be signed out for
-// it. Later, or after another rotation, that token can only have been stolen.
+// instead of revoking the session, when the same client (user agent and address) presents it:
+// a client whose refresh answer was lost on the way (a dropped connection, a timeout) retries
+// with the token it still holds, and must not be signed out for it. From another client, later,
+// or after another rotation, that token can only have been stolen.
 const RefreshRetryGrace = 30 * time.Second
+
+// Client is where a request came from, as far as the server can tell.
+type Client struct {
+	UserAgent string
+	Addr      string
+}
+
+// digest is what the store keeps of a client: it need only tell two apart.
+func (c Client) digest() []byte {
+	h := sha256.New()
+	h.Write([]byte(c.UserAgent))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Addr))
+	return h.Sum(nil)[:16]
+}
 
 // Refresh rotates a refresh token: the old one stops working, and presenting it again revokes
 // the whole session (it can only have been stolen), unless it is a prompt retry of the last
-// rotation (RefreshRetryGrace).
-func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials, error) {
+// rotation by the client that made it (RefreshRetryGrace).
+func (s *Service) Refresh(ctx context.Context, refreshToken string, from Client) (Credentials, error) {
 	bad := Errorf(CodeInvalidRefresh, "the refresh token is invalid, expired or revoked; sign in again")
 	if refreshToken == "" || len(refreshToken) > 256 {
 		return Credentials{}, bad
@@ -198,7 +214,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials
 		return Credentials{}, err
 	}
 	now := s.now()
-	sess, err := s.store.RotateRefresh(ctx, auth.HashRefreshToken(refreshToken), newHash, now, now.Add(s.opts.RefreshTTL))
+	sess, err := s.store.RotateRefresh(ctx, auth.HashRefreshToken(refreshToken), newHash, from.digest(), now, now.Add(s.opts.RefreshTTL))
 	switch {
 	case errors.Is(err, ErrRefreshReused):
 		s.log.Warn("refresh token reused; session revoked", "user_id", sess.UserID, "session_id", sess.ID)

@@ -43,12 +43,13 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s Session, refreshHash []byte) (Session, error)
 	SessionByID(ctx context.Context, id int64) (Session, error)
-	// RotateRefresh swaps the session's current refresh token oldHash for newHash. A token that
-	// was current once but has been rotated since revokes its session and yields ErrRefreshReused
-	// (with that session), except the session's last rotated token within RefreshRetryGrace of
-	// its rotation, which is rotated again (the client retrying a refresh whose answer it lost);
-	// an unknown, expired or revoked one yields ErrNotFound.
-	RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (Session, error)
+	// RotateRefresh swaps the session's current refresh token oldHash for newHash, recording
+	// that client (a digest of its user agent and address) rotated it. A token that was
+	// current once but has been rotated since revokes its session and yields ErrRefreshReused
+	// (with that session), except the session's last rotated token presented by the client
+	// that rotated it within RefreshRetryGrace, which is rotated again (the client retrying a
+	// refresh whose answer it lost); an unknown, expired or revoked one yields ErrNotFound.
+	RotateRefresh(ctx context.Context, oldHash, newHash, client []byte, now, expires time.Time) (Session, error)
 	TouchSession(ctx context.Context, id int64, now time.Time) error
 	// RevokeSessions revokes one session of the user (sessionID > 0) or all of them (0) and
 	// returns the ids of the sessions it revoked.

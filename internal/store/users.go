@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -100,14 +101,14 @@ func (s *Store) SessionByID(ctx context.Context, id int64) (chat.Session, error)
 }
 
 // RotateRefresh implements chat.Store.
-func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (chat.Session, error) {
+func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash, client []byte, now, expires time.Time) (chat.Session, error) {
 	var sess chat.Session
 	var reused bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE refresh_hash = $1`+s.forUpdate, oldHash))
 		if errors.Is(err, chat.ErrNotFound) {
-			return s.revokeReused(ctx, tx, oldHash, newHash, now, expires, &sess, &reused)
+			return s.revokeReused(ctx, tx, oldHash, newHash, client, now, expires, &sess, &reused)
 		}
 		if err != nil {
 			return err
@@ -119,8 +120,8 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now,
 			newHash, ms(expires), ms(now), sess.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at) VALUES ($1, $2, $3)`,
-			oldHash, sess.ID, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at, client) VALUES ($1, $2, $3, $4)`,
+			oldHash, sess.ID, ms(now), client); err != nil {
 			return err
 		}
 		sess.ExpiresAt, sess.LastSeenAt = expires, now
@@ -133,12 +134,14 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now,
 }
 
 // revokeReused looks hash up among rotated tokens and revokes its session if found, unless
-// it is a prompt retry of the session's last rotation (chat.RefreshRetryGrace): then the
-// session is rotated again to newHash, and the token of the answer the client lost is
-// recorded as rotated, so that it revokes the session if it ever shows up.
-func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []byte, now, expires time.Time, sess *chat.Session, reused *bool) error {
+// it is a prompt retry of the session's last rotation (chat.RefreshRetryGrace) by the client
+// that rotation came from: then the session is rotated again to newHash, and the token of the
+// answer the client lost is recorded as rotated, so that it revokes the session if it ever
+// shows up.
+func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash, client []byte, now, expires time.Time, sess *chat.Session, reused *bool) error {
 	var sid, rotatedAt int64
-	err := tx.QueryRowContext(ctx, `SELECT session_id, rotated_at FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid, &rotatedAt)
+	var rotatedBy []byte
+	err := tx.QueryRowContext(ctx, `SELECT session_id, rotated_at, client FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid, &rotatedAt, &rotatedBy)
 	if err != nil {
 		return wrap(err)
 	}
@@ -146,7 +149,8 @@ func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []by
 	if err != nil {
 		return err
 	}
-	if !x.Revoked && now.Before(x.ExpiresAt) && now.Sub(fromMS(rotatedAt)) <= chat.RefreshRetryGrace {
+	sameClient := len(rotatedBy) > 0 && bytes.Equal(rotatedBy, client)
+	if sameClient && !x.Revoked && now.Before(x.ExpiresAt) && now.Sub(fromMS(rotatedAt)) <= chat.RefreshRetryGrace {
 		var later int
 		var current []byte
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_rotated WHERE session_id = $1 AND rotated_at >= $2 AND hash <> $3`,
@@ -161,8 +165,8 @@ func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []by
 				newHash, ms(expires), ms(now), sid); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at) VALUES ($1, $2, $3)`,
-				current, sid, ms(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at, client) VALUES ($1, $2, $3, $4)`,
+				current, sid, ms(now), client); err != nil {
 				return err
 			}
 			x.ExpiresAt, x.LastSeenAt = expires, now
