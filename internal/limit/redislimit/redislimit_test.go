@@ -186,14 +186,15 @@ func TestTwoInstancesShareLimits(t *testing.T) {
 		_, _, err := s.Register(ctx, chat.SignIn{Email: fmt.Sprintf("u%d@example.test", i), Name: "U", Password: "long enough", Addr: "10.3.0.1"})
 		return err
 	})
-	var g int64
+	var group atomic.Int64
 	run("chat changes of one user", "", func(i int, s *chat.Service) error {
 		d, err := s.CreateGroup(ctx, p, fmt.Sprint("G", i), false, nil)
 		if err == nil {
-			g = d.ID
+			group.Store(d.ID)
 		}
 		return err
 	})
+	g := group.Load()
 	run("sends of one user", "", func(i int, s *chat.Service) error {
 		_, _, err := s.Send(ctx, p, chat.SendInput{ChatID: g, Body: "hi", ClientID: fmt.Sprint("c", i)})
 		return err
@@ -247,10 +248,9 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logins counts
-	for i := range 6 {
+	for range 6 {
 		_, _, err := s.Login(ctx, chat.SignIn{Email: "ann@example.test", Password: "wrong guess", Addr: "10.2.0.1"})
 		logins.add(t, err, chat.CodeInvalidCredentials)
-		_ = i
 	}
 	if logins.ok.Load() != 3 || logins.limited.Load() != 3 {
 		t.Errorf("wrong logins with Redis down: %d checked, %d limited; want the local 3 and 3", logins.ok.Load(), logins.limited.Load())
