@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +160,30 @@ func TestGroupFirstMembersAreCharged(t *testing.T) {
 			e.do(t, req{method: "POST", path: chatPath(g.ID, "/members"), token: ann.Token, body: map[string]int64{"user_id": eve.ID}}).want(t, http.StatusCreated, "")
 			wantLimited(t, "the 5th change", create())
 		})
+	})
+}
+
+// TestConcurrentWrongLogins: 20 wrong logins of one email at once, with one attempt left,
+// check one password; the rest answer 429. (The email's token used to be taken after the
+// check failed: 11 of 20 were checked.)
+func TestConcurrentWrongLogins(t *testing.T) {
+	limits := chat.Limits{LoginFailsPerEmail: limit.Rate{Burst: 1, Per: time.Hour}}
+	bothBackends(t, envOptions{rateLimits: true, limits: limits}, func(t *testing.T, e *env) {
+		ann := e.newUser(t, "Ann")
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				r := e.do(t, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": ann.Email, "password": "wrong guess"}})
+				mu.Lock()
+				statuses[r.status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if statuses[http.StatusUnauthorized] != 1 || statuses[http.StatusTooManyRequests] != 19 {
+			t.Errorf("20 concurrent wrong logins with one attempt left: %v; want one 401 and nineteen 429", statuses)
+		}
 	})
 }
