@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wschat/chat/internal/client"
+	"github.com/wschat/chat/internal/testdb"
 )
 
 // TestReadLimitSparesWebSocket: CHAT_LIMIT_READS_USER reaches the REST reads, and a user who
@@ -61,5 +62,55 @@ func TestUserChatLimitSetting(t *testing.T) {
 	}
 	if err := signIn(t, inst, "second@example.com").Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Third"}, nil); err != nil {
 		t.Errorf("Second creates a 3rd chat: %v", err)
+	}
+}
+
+// TestLimitsHoldAcrossInstances: with Redis configured, two instances share their rate
+// limits: wrong logins of one email spread over both are checked CHAT_LIMIT_LOGIN_EMAIL
+// times in all, not that many on each.
+func TestLimitsHoldAcrossInstances(t *testing.T) {
+	t.Parallel()
+	addr, prefix := testdb.Redis(t)
+	env := map[string]string{
+		"CHAT_DATABASE_URL": testdb.Postgres(t), "CHAT_REDIS_URL": "redis://" + addr + "/0", "CHAT_REDIS_PREFIX": prefix,
+		"CHAT_JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256", "CHAT_RATE_LIMITS": "on", "CHAT_LIMIT_LOGIN_EMAIL": "3/1h",
+	}
+	insts := []*instance{start(t, env), start(t, env)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	statuses := map[int]int{}
+	for i := range 8 {
+		err := client.New(insts[i%2].URL).Login(ctx, "second@example.com", "wrong guess")
+		var ce *client.Error
+		if !errors.As(err, &ce) {
+			t.Fatalf("wrong login %d: %v", i+1, err)
+		}
+		statuses[ce.Status]++
+	}
+	if statuses[http.StatusUnauthorized] != 3 || statuses[http.StatusTooManyRequests] != 5 {
+		t.Errorf("8 wrong logins over two instances: %v; want 3 checked (401) and 5 refused (429)", statuses)
+	}
+}
+
+// TestReadMarkLimitOverWebSocket: CHAT_LIMIT_READ_MARKS_USER reaches the WebSocket read frame,
+// which answers an error frame rate_limited beyond it, and the HTTP read, which answers 429.
+func TestReadMarkLimitOverWebSocket(t *testing.T) {
+	t.Parallel()
+	inst := start(t, map[string]string{"CHAT_RATE_LIMITS": "on", "CHAT_LIMIT_READ_MARKS_USER": "2/1h"})
+	first := signIn(t, inst, "first@example.com")
+	dev := connect(t, first)
+	for _, ref := range []string{"r1", "r2", "r3"} {
+		dev.send("read", ref, map[string]int64{"chat_id": general, "seq": 1})
+	}
+	f := dev.await("error")
+	e := decode[struct{ Code string }](t, f.Data)
+	if string(f.Ref) != `"r3"` || e.Code != "rate_limited" {
+		t.Errorf("the third read frame: %s %s, want error rate_limited with ref r3", f.Ref, f.Data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ce *client.Error
+	if err := first.Do(ctx, http.MethodPost, "/api/v1/chats/2/read", map[string]int64{"seq": 1}, nil); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests {
+		t.Errorf("an HTTP mark after the WebSocket's: %v, want 429", err)
 	}
 }

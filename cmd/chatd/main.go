@@ -26,6 +26,8 @@ import (
 	"github.com/wschat/chat/internal/config"
 	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/limit"
+	"github.com/wschat/chat/internal/limit/redislimit"
 	"github.com/wschat/chat/internal/metrics"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/web"
@@ -93,12 +95,22 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	}
 	m := metrics.New(cfg.InstanceID)
 	l := cfg.Limits
+	// With Redis the rate limits hold across the cluster; embedded, they are this process's.
+	var newLimiter chat.LimiterFactory
+	if cfg.RedisURL != "" {
+		rl, err := redislimit.New(redislimit.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer rl.Close()
+		newLimiter = func(name string, r limit.Rate, o limit.Outage) chat.RateLimiter { return rl.Limiter(name, r, o) }
+	}
 	svc := chat.NewService(m.Store(st), tokens, chat.Options{
 		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
-		PasswordParams: passwordParams(cfg),
+		PasswordParams: passwordParams(cfg), NewLimiter: newLimiter,
 		Limits: chat.Limits{LoginPerAddr: l.LoginPerAddr, LoginFailsPerEmail: l.LoginFailsPerEmail,
 			SignupsPerAddr: l.SignupsPerAddr, SendsPerUser: l.SendsPerUser, ChatsPerUser: l.ChatsPerUser, ReadsPerUser: l.ReadsPerUser,
-			GroupMembers: l.GroupMembers, UserChats: l.UserChats},
+			ReadMarksPerUser: l.ReadMarksPerUser, GroupMembers: l.GroupMembers, UserChats: l.UserChats},
 	})
 	var b broker.Broker
 	var presence broker.Presence
@@ -124,15 +136,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	api := httpapi.NewServer(svc, log, httpapi.Options{
 		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
 		Observe: m.ObserveHTTP,
-		Ready: func(ctx context.Context) error {
-			if err := st.Ping(ctx); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if err := b.Ping(ctx); err != nil {
-				return fmt.Errorf("broker: %w", err)
-			}
-			return nil
-		},
+		Ready:   []httpapi.ReadyCheck{{Part: "database", Check: st.Ping}, {Part: "broker", Check: b.Ping}},
 	})
 	api.Handle("GET /api/v1/ws", h.Handler(api))
 	api.Handle("GET /metrics", m.Handler())

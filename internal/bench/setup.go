@@ -71,7 +71,11 @@ func Register(ctx context.Context, base, tag string, n, concurrency int) ([]*Use
 	return users, err
 }
 
-// CreateGroup makes a group owned by owner with the other members, in one call.
+// firstMembers is the most member_ids one POST /chats may carry (chat.MaxFirstMembers).
+const firstMembers = 100
+
+// CreateGroup makes a group owned by owner with the other members: the first 100 in the
+// creating call, the rest by invitation (the server takes at most 100 first members).
 func CreateGroup(ctx context.Context, owner *User, title string, members []*User) (int64, error) {
 	ids := make([]int64, 0, len(members))
 	for _, m := range members {
@@ -79,22 +83,44 @@ func CreateGroup(ctx context.Context, owner *User, title string, members []*User
 			ids = append(ids, m.ID)
 		}
 	}
+	first, rest := ids, []int64(nil)
+	if len(ids) > firstMembers {
+		first, rest = ids[:firstMembers], ids[firstMembers:]
+	}
 	var out struct {
 		ID int64 `json:"id"`
 	}
-	body := map[string]any{"kind": "group", "title": title, "member_ids": ids}
+	if err := retry(func() error {
+		return owner.Client.Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": title, "member_ids": first}, &out)
+	}); err != nil {
+		return 0, fmt.Errorf("create group %q: %w", title, err)
+	}
+	path := "/api/v1/chats/" + strconv.FormatInt(out.ID, 10) + "/members"
+	err := parallel(ctx, len(rest), 8, func(ctx context.Context, i int) error {
+		return retry(func() error {
+			return owner.Client.Do(ctx, http.MethodPost, path, map[string]int64{"user_id": rest[i]}, nil)
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("invite to group %q: %w", title, err)
+	}
+	return out.ID, nil
+}
+
+// retry runs call up to 3 times while it fails with a server error or no answer.
+func retry(call func() error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = owner.Client.Do(ctx, http.MethodPost, "/api/v1/chats", body, &out); err == nil {
-			return out.ID, nil
+		if err = call(); err == nil {
+			return nil
 		}
 		var ae *client.Error
 		if errors.As(err, &ae) && ae.Status < 500 {
-			break
+			return err
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("create group %q: %w", title, err)
+	return err
 }
 
 // LastSeq reads a chat's last seq over REST.

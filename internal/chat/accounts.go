@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -55,8 +56,8 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 	if err := checkText("body.password", in.Password, MinPasswordChars, MaxPasswordChars, false); err != nil {
 		return User{}, Credentials{}, err
 	}
-	if ok, wait := s.signupByAddr.Allow(in.Addr, s.now()); !ok {
-		return User{}, Credentials{}, rateLimited(wait)
+	if err := s.take(ctx, s.signupByAddr, in.Addr, 1); err != nil {
+		return User{}, Credentials{}, err
 	}
 	var hash string
 	if err := s.hashing(ctx, func() { hash, err = auth.HashPassword(in.Password, s.opts.PasswordParams) }); err != nil {
@@ -80,13 +81,15 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 // answer in about the same time.
 func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	now := s.now()
-	if ok, wait := s.loginByAddr.Allow(in.Addr, now); !ok {
-		return User{}, Credentials{}, rateLimited(wait)
+	if err := s.take(ctx, s.loginByAddr, in.Addr, 1); err != nil {
+		return User{}, Credentials{}, err
 	}
+	// The email's token is taken before the password is checked, not after it failed: a
+	// check made first let 20 concurrent guesses through on one token. A success gives the
+	// email all its tokens back.
 	emailKey := limiterKey(email)
-	if ok, wait := s.loginByEmail.Peek(emailKey, now); !ok {
-		return User{}, Credentials{}, rateLimited(wait)
+	if err := s.take(ctx, s.loginByEmail, emailKey, 1); err != nil {
+		return User{}, Credentials{}, err
 	}
 	// An email no account can have (PostgreSQL refuses NUL and invalid UTF-8) is just wrong.
 	if len(in.Password) > 4*MaxPasswordChars || len(email) > 4*MaxEmailChars || !utf8.ValidString(email) || strings.IndexByte(email, 0) >= 0 {
@@ -108,10 +111,9 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, erro
 		s.log.Error("stored password hash is malformed", "user_id", u.ID, "err", herr)
 	}
 	if err != nil || !ok {
-		s.loginByEmail.Allow(emailKey, now)
 		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
 	}
-	s.loginByEmail.Reset(emailKey)
+	s.loginByEmail.Reset(ctx, emailKey)
 	creds, err := s.startSession(ctx, u.ID, in.UserAgent)
 	return u, creds, err
 }
@@ -130,10 +132,11 @@ func (s *Service) hashing(ctx context.Context, fn func()) error {
 }
 
 // limiterKey is the login limiter's key for an email: a fixed-size digest, so that the
-// limiter's table stays small however long the attempted addresses are.
+// limiter's table stays small however long the attempted addresses are, and a shared
+// limiter's keys name no email.
 func limiterKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
-	return string(sum[:16])
+	return hex.EncodeToString(sum[:16])
 }
 
 func (s *Service) startSession(ctx context.Context, userID int64, userAgent string) (Credentials, error) {
@@ -177,15 +180,31 @@ func clip(s string, n int) string {
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // RefreshRetryGrace is how long after a rotation the token it replaced still rotates (once)
-// instead of revoking the session: a client whose refresh answer was lost on the way (a dropped
-// connection, a timeout) retries with the token it still holds, and must not be signed out for
-// it. Later, or after another rotation, that token can only have been stolen.
+// instead of revoking the session, when the same client (user agent and address) presents it:
+// a client whose refresh answer was lost on the way (a dropped connection, a timeout) retries
+// with the token it still holds, and must not be signed out for it. From another client, later,
+// or after another rotation, that token can only have been stolen.
 const RefreshRetryGrace = 30 * time.Second
+
+// Client is where a request came from, as far as the server can tell.
+type Client struct {
+	UserAgent string
+	Addr      string
+}
+
+// digest is what the store keeps of a client: it need only tell two apart.
+func (c Client) digest() []byte {
+	h := sha256.New()
+	h.Write([]byte(c.UserAgent))
+	h.Write([]byte{0})
+	h.Write([]byte(c.Addr))
+	return h.Sum(nil)[:16]
+}
 
 // Refresh rotates a refresh token: the old one stops working, and presenting it again revokes
 // the whole session (it can only have been stolen), unless it is a prompt retry of the last
-// rotation (RefreshRetryGrace).
-func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials, error) {
+// rotation by the client that made it (RefreshRetryGrace).
+func (s *Service) Refresh(ctx context.Context, refreshToken string, from Client) (Credentials, error) {
 	bad := Errorf(CodeInvalidRefresh, "the refresh token is invalid, expired or revoked; sign in again")
 	if refreshToken == "" || len(refreshToken) > 256 {
 		return Credentials{}, bad
@@ -195,7 +214,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials
 		return Credentials{}, err
 	}
 	now := s.now()
-	sess, err := s.store.RotateRefresh(ctx, auth.HashRefreshToken(refreshToken), newHash, now, now.Add(s.opts.RefreshTTL))
+	sess, err := s.store.RotateRefresh(ctx, auth.HashRefreshToken(refreshToken), newHash, from.digest(), now, now.Add(s.opts.RefreshTTL))
 	switch {
 	case errors.Is(err, ErrRefreshReused):
 		s.log.Warn("refresh token reused; session revoked", "user_id", sess.UserID, "session_id", sess.ID)

@@ -41,6 +41,9 @@ const (
 	DefaultUserLimit = 20
 	MaxUserLimit     = 100
 	MaxGroupMembers  = 10000
+	// MaxFirstMembers caps a new group's member_ids (API.md is silent): larger groups grow
+	// by invitation or joining, each one a rate-limited change.
+	MaxFirstMembers = 100
 )
 
 // MaxUserChats caps the chats one user belongs to (API.md is silent): each of them is state on

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wschat/chat/internal/auth"
@@ -20,69 +20,16 @@ type Options struct {
 	RateLimits bool
 	// Limits shape the rate limiters (when RateLimits is on) and cap group sizes and the chats
 	// of a user; zero fields take DefaultLimits.
-	Limits         Limits
+	Limits Limits
+	// NewLimiter makes each rate limiter; nil makes this instance's in-memory ones. A cluster
+	// passes limiters shared through Redis (internal/limit/redislimit), so that N instances
+	// do not allow N times each rate.
+	NewLimiter     LimiterFactory
 	RefreshTTL     time.Duration
 	PasswordParams auth.PasswordParams
 	Now            func() time.Time
 	Logger         *slog.Logger
 }
-
-// Limits are the service's abuse limits (docs/SECURITY.md lists them all).
-type Limits struct {
-	LoginPerAddr       limit.Rate // login attempts per client address
-	LoginFailsPerEmail limit.Rate // failed logins per email; a success resets it
-	SignupsPerAddr     limit.Rate // accounts created per client address
-	SendsPerUser       limit.Rate // messages sent per user, over HTTP and WebSocket together
-	// ChatsPerUser limits the membership changes a user makes: groups created, private chats
-	// opened, invitations and joins (an invitation needs no consent, so it must not flood).
-	ChatsPerUser limit.Rate
-	// ReadsPerUser limits the REST reads that query the database (chat list, chat, history,
-	// user search, discover, sessions); the HTTP layer takes them through AllowRead. The
-	// WebSocket endpoint's own reads (hello, sync, gap healing) are not counted. The default
-	// leaves room for a client's start, infinite scroll and paging after sync.truncated.
-	ReadsPerUser limit.Rate
-	// GroupMembers caps a group's members. The store enforces it when members join; give the
-	// store the same value (store.Options.MaxGroupMembers).
-	GroupMembers int
-	// UserChats caps the chats one user belongs to. The store enforces it when someone joins
-	// a chat in any way; give the store the same value (store.Options.MaxUserChats).
-	UserChats int
-}
-
-// DefaultLimits are the limits of docs/API-NOTES.md.
-var DefaultLimits = Limits{
-	LoginPerAddr:       limit.Rate{Burst: 30, Per: 30 * time.Second}, // 30 at once, then one a second
-	LoginFailsPerEmail: limit.Rate{Burst: 10, Per: 5 * time.Minute},  // 10 failures, then one per 30 s
-	SignupsPerAddr:     limit.Rate{Burst: 10, Per: time.Hour},
-	SendsPerUser:       limit.Rate{Burst: 40, Per: 2 * time.Second}, // 40 at once, then 20 a second
-	ChatsPerUser:       limit.Rate{Burst: 30, Per: time.Minute},
-	ReadsPerUser:       limit.Rate{Burst: 300, Per: 30 * time.Second}, // 300 at once, then 10 a second
-	GroupMembers:       MaxGroupMembers,
-	UserChats:          MaxUserChats,
-}
-
-func (l *Limits) defaults() {
-	rate := func(r *limit.Rate, def limit.Rate) {
-		if r.Burst <= 0 || r.Per <= 0 {
-			*r = def
-		}
-	}
-	rate(&l.LoginPerAddr, DefaultLimits.LoginPerAddr)
-	rate(&l.LoginFailsPerEmail, DefaultLimits.LoginFailsPerEmail)
-	rate(&l.SignupsPerAddr, DefaultLimits.SignupsPerAddr)
-	rate(&l.SendsPerUser, DefaultLimits.SendsPerUser)
-	rate(&l.ChatsPerUser, DefaultLimits.ChatsPerUser)
-	rate(&l.ReadsPerUser, DefaultLimits.ReadsPerUser)
-	if l.GroupMembers <= 0 {
-		l.GroupMembers = DefaultLimits.GroupMembers
-	}
-	if l.UserChats <= 0 {
-		l.UserChats = DefaultLimits.UserChats
-	}
-}
-
-// limiterKeys caps the keys each rate limiter remembers.
-const limiterKeys = 100_000
 
 // Service is the chat's rules: who may do what, in which order things are stored and which
 // events follow. HTTP handlers and the WebSocket endpoint call it; it writes through a Store and
@@ -95,13 +42,14 @@ type Service struct {
 	opts     Options
 	log      *slog.Logger
 
-	loginByEmail *limit.Limiter
-	loginByAddr  *limit.Limiter
-	signupByAddr *limit.Limiter
-	sendByUser   *limit.Limiter
-	chatsByUser  *limit.Limiter
-	readsByUser  *limit.Limiter
-	typingGate   *limit.Limiter
+	loginByEmail RateLimiter
+	loginByAddr  RateLimiter
+	signupByAddr RateLimiter
+	sendByUser   RateLimiter
+	chatsByUser  RateLimiter
+	readsByUser  RateLimiter
+	marksByUser  RateLimiter
+	typingGate   *limit.Limiter // ephemeral, per instance
 
 	dummyHash string
 	// hashSlots bounds the argon2id computations running at once: each takes the cost's memory
@@ -145,14 +93,7 @@ func NewService(store Store, tokens *auth.Tokens, opts Options) *Service {
 		typingGate: limit.New(0.5, 1, limiterKeys),
 		hashSlots:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 	}
-	if l := opts.Limits; opts.RateLimits {
-		s.loginByEmail = limit.NewRate(l.LoginFailsPerEmail, limiterKeys)
-		s.loginByAddr = limit.NewRate(l.LoginPerAddr, limiterKeys)
-		s.signupByAddr = limit.NewRate(l.SignupsPerAddr, limiterKeys)
-		s.sendByUser = limit.NewRate(l.SendsPerUser, limiterKeys)
-		s.chatsByUser = limit.NewRate(l.ChatsPerUser, limiterKeys)
-		s.readsByUser = limit.NewRate(l.ReadsPerUser, limiterKeys)
-	}
+	s.newLimiters()
 	// A hash to check unknown emails against, so that they take as long as wrong passwords.
 	s.dummyHash, _ = auth.HashPassword("dummy password", opts.PasswordParams)
 	return s
@@ -196,7 +137,7 @@ func rateLimited(wait time.Duration) error {
 type UserInfo struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`
-	Email  string `json:"email,omitempty"`
+	Email  string `json:"email,omitempty" doc:"shown only for you, users who share a chat with you, and a user whose exact email you searched for"`
 	Online bool   `json:"online"`
 }
 
@@ -209,7 +150,10 @@ func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 	return u, storeErr(err, "load user %d", p.UserID)
 }
 
-// SearchUsers finds users whose name or email starts with query, case-insensitively.
+// SearchUsers finds users whose name starts with query, case-insensitively. Emails are
+// private: an email prefix finds, and a result shows the email of, only the caller and users
+// who share a chat with the caller; anyone else is found by email only when query is exactly
+// their email (as someone who knows it would look them up).
 func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, lim int) ([]UserInfo, error) {
 	if err := checkText("query.q", query, 0, 100, true); err != nil {
 		return nil, err
@@ -220,7 +164,11 @@ func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, li
 	if lim < 1 || lim > MaxUserLimit {
 		return nil, Invalid("query.limit", "limit must be between 1 and %d", MaxUserLimit)
 	}
-	users, err := s.store.SearchUsers(ctx, query, lim)
+	exact := strings.ToLower(strings.TrimSpace(query))
+	if !strings.Contains(exact, "@") {
+		exact = ""
+	}
+	users, err := s.store.SearchUsers(ctx, UserSearch{ViewerID: p.UserID, Prefix: query, Email: exact, Limit: lim})
 	if err != nil {
 		return nil, storeErr(err, "search users")
 	}
@@ -231,7 +179,10 @@ func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, li
 	online := s.presence.Online(ctx, ids)
 	out := make([]UserInfo, len(users))
 	for i, u := range users {
-		out[i] = UserInfo{ID: u.ID, Name: u.Name, Email: u.Email, Online: online[u.ID]}
+		out[i] = UserInfo{ID: u.ID, Name: u.Name, Online: online[u.ID]}
+		if u.Shared || (exact != "" && u.Email == exact) {
+			out[i].Email = u.Email
+		}
 	}
 	return out, nil
 }
@@ -357,6 +308,9 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, pu
 	if err != nil {
 		return ChatDetail{}, err
 	}
+	if len(memberIDs) > MaxFirstMembers {
+		return ChatDetail{}, Invalid("body.member_ids", "a group starts with at most %d other members; invite the others later", MaxFirstMembers)
+	}
 	ids := make([]int64, 0, len(memberIDs))
 	for _, id := range memberIDs {
 		if id != p.UserID && !slices.Contains(ids, id) {
@@ -366,7 +320,13 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, pu
 	if len(ids)+1 > s.opts.Limits.GroupMembers {
 		return ChatDetail{}, Invalid("body.member_ids", "a group has at most %d members", s.opts.Limits.GroupMembers)
 	}
-	if err := s.allowChatChange(p); err != nil {
+	// Each first member costs a membership change, like an invitation: three requests once
+	// forced 30,000 memberships on strangers for three tokens.
+	cost := max(1, len(ids))
+	if s.opts.RateLimits && cost > s.opts.Limits.ChatsPerUser.Burst {
+		return ChatDetail{}, Invalid("body.member_ids", "a group starts with at most %d other members on this server; invite the others later", s.opts.Limits.ChatsPerUser.Burst)
+	}
+	if err := s.allowChatChange(ctx, p, cost); err != nil {
 		return ChatDetail{}, err
 	}
 	id, err := s.store.CreateGroup(ctx, NewGroup{CreatorID: p.UserID, Title: title, Public: public, MemberIDs: ids, Now: s.now()})
@@ -394,7 +354,7 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 	if other == p.UserID {
 		return ChatDetail{}, false, Invalid("body.member_ids", "a private chat needs another user than yourself")
 	}
-	if err := s.allowChatChange(p); err != nil {
+	if err := s.allowChatChange(ctx, p, 1); err != nil {
 		return ChatDetail{}, false, err
 	}
 	id, created, err := s.store.CreatePrivate(ctx, p.UserID, other, s.now())
@@ -456,22 +416,16 @@ func (s *Service) membershipErr(p Principal, err error, format string, args ...a
 	return Errorf(CodeForbidden, "user %d already belongs to %d chats, the most one may", full.UserID, s.opts.Limits.UserChats)
 }
 
-// allowChatChange takes one of the caller's membership changes from the rate limiter.
-func (s *Service) allowChatChange(p Principal) error {
-	if ok, wait := s.chatsByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
-		return rateLimited(wait)
-	}
-	return nil
+// allowChatChange takes n of the caller's membership changes from the rate limiter.
+func (s *Service) allowChatChange(ctx context.Context, p Principal, n int) error {
+	return s.take(ctx, s.chatsByUser, userKey(p), n)
 }
 
 // AllowRead takes one of the caller's REST reads from the rate limiter (Limits.ReadsPerUser).
 // The HTTP layer calls it before each read that queries the database; the WebSocket endpoint
 // does not, so that paging and reconnecting never cost a client its hello or its sync.
-func (s *Service) AllowRead(p Principal) error {
-	if ok, wait := s.readsByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
-		return rateLimited(wait)
-	}
-	return nil
+func (s *Service) AllowRead(ctx context.Context, p Principal) error {
+	return s.take(ctx, s.readsByUser, userKey(p), 1)
 }
 
 // Discover finds public groups the caller is not in, by title.
@@ -492,7 +446,7 @@ func (s *Service) Invite(ctx context.Context, p Principal, chatID, userID int64)
 	if c.Kind == KindPrivate {
 		return ChatDetail{}, Errorf(CodePrivateChat, "nobody can be invited to a private chat")
 	}
-	if err := s.allowChatChange(p); err != nil {
+	if err := s.allowChatChange(ctx, p, 1); err != nil {
 		return ChatDetail{}, err
 	}
 	return s.addMember(ctx, p, chatID, userID, SysMemberInvited)
@@ -510,7 +464,7 @@ func (s *Service) Join(ctx context.Context, p Principal, chatID int64) (ChatDeta
 	if c.IsMember {
 		return ChatDetail{}, Errorf(CodeAlreadyMember, "you are already a member of chat %d", chatID)
 	}
-	if err := s.allowChatChange(p); err != nil {
+	if err := s.allowChatChange(ctx, p, 1); err != nil {
 		return ChatDetail{}, err
 	}
 	return s.addMember(ctx, p, chatID, p.UserID, SysMemberJoined)
@@ -642,8 +596,8 @@ func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message,
 	if err := checkText("body.client_id", in.ClientID, 1, MaxClientIDChars, true); err != nil {
 		return Message{}, false, err
 	}
-	if ok, wait := s.sendByUser.Allow(strconv.FormatInt(p.UserID, 10), s.now()); !ok {
-		return Message{}, false, rateLimited(wait)
+	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
+		return Message{}, false, err
 	}
 	// The store checks membership inside the transaction; only a refusal costs a second query,
 	// to tell "not a member" (403) from "no such chat" (404).
@@ -671,10 +625,14 @@ func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message,
 }
 
 // MarkRead moves the caller's read progress in a chat forward to seq (clamped to the chat's
-// last seq) and publishes the change.
+// last seq) and publishes the change. It is rate limited (Limits.ReadMarksPerUser), over
+// HTTP and WebSocket alike.
 func (s *Service) MarkRead(ctx context.Context, p Principal, chatID, seq int64) (ReadState, error) {
 	if seq < 0 {
 		return ReadState{}, Invalid("body.seq", "seq must not be negative")
+	}
+	if err := s.take(ctx, s.marksByUser, userKey(p), 1); err != nil {
+		return ReadState{}, err
 	}
 	r, err := s.store.MarkRead(ctx, chatID, p.UserID, seq)
 	if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {

@@ -37,16 +37,19 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
-	SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error)
+	// SearchUsers finds users by name prefix, by exact email, and by email prefix among those
+	// who share a chat with the viewer; see UserSearch.
+	SearchUsers(ctx context.Context, q UserSearch) ([]FoundUser, error)
 
 	CreateSession(ctx context.Context, s Session, refreshHash []byte) (Session, error)
 	SessionByID(ctx context.Context, id int64) (Session, error)
-	// RotateRefresh swaps the session's current refresh token oldHash for newHash. A token that
-	// was current once but has been rotated since revokes its session and yields ErrRefreshReused
-	// (with that session), except the session's last rotated token within RefreshRetryGrace of
-	// its rotation, which is rotated again (the client retrying a refresh whose answer it lost);
-	// an unknown, expired or revoked one yields ErrNotFound.
-	RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (Session, error)
+	// RotateRefresh swaps the session's current refresh token oldHash for newHash, recording
+	// that client (a digest of its user agent and address) rotated it. A token that was
+	// current once but has been rotated since revokes its session and yields ErrRefreshReused
+	// (with that session), except the session's last rotated token presented by the client
+	// that rotated it within RefreshRetryGrace, which is rotated again (the client retrying a
+	// refresh whose answer it lost); an unknown, expired or revoked one yields ErrNotFound.
+	RotateRefresh(ctx context.Context, oldHash, newHash, client []byte, now, expires time.Time) (Session, error)
 	TouchSession(ctx context.Context, id int64, now time.Time) error
 	// RevokeSessions revokes one session of the user (sessionID > 0) or all of them (0) and
 	// returns the ids of the sessions it revoked.
@@ -78,6 +81,24 @@ type Store interface {
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
+}
+
+// UserSearch is one viewer's search for users, in name order.
+type UserSearch struct {
+	ViewerID int64
+	// Prefix matches the start of a name, case-insensitively; and of an email, but only of
+	// the viewer and of users who share a chat with the viewer.
+	Prefix string
+	// Email, lowercased, finds the user with exactly that email, whoever they are; "" none.
+	Email string
+	Limit int
+}
+
+// FoundUser is a user a search found. Shared tells whether they share a chat with the viewer
+// (or are the viewer).
+type FoundUser struct {
+	User
+	Shared bool
 }
 
 // NewGroup is a group to create.

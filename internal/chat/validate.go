@@ -50,12 +50,33 @@ func normalizeEmail(field, email string) (string, error) {
 
 func checkName(field, name string) (string, error) {
 	name = strings.TrimSpace(name)
-	return name, checkText(field, name, 1, MaxNameChars, true)
+	if err := checkText(field, name, 1, MaxNameChars, true); err != nil {
+		return name, err
+	}
+	return name, checkVisible(field, name)
 }
 
 func checkTitle(field, title string) (string, error) {
 	title = strings.TrimSpace(title)
-	return title, checkText(field, title, 1, MaxTitleChars, true)
+	if err := checkText(field, title, 1, MaxTitleChars, true); err != nil {
+		return title, err
+	}
+	return title, checkVisible(field, title)
+}
+
+// checkVisible refuses the characters that make a name display as something else: Unicode
+// format characters (category Cf: bidi overrides, embeddings, isolates and marks, zero-width
+// space, joiner and non-joiner, word joiner, BOM, soft hyphen, tag characters) and line and
+// paragraph separators. "Alice" with a zero-width space is not Alice, and a right-to-left
+// override turns "evil‮gpj.exe" into "evilexe.jpg". They are refused, not stripped, so
+// that what is stored is what was asked for (docs/API-NOTES.md).
+func checkVisible(field, v string) error {
+	for _, r := range v {
+		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return Invalid(field, "%s must not contain invisible or text-direction characters (U+%04X)", field, r)
+		}
+	}
+	return nil
 }
 
 func checkBody(field, body string) error {

@@ -9,12 +9,13 @@ import (
 
 // FuzzValidation checks the input rules on any string: what is accepted can be stored by
 // PostgreSQL (valid UTF-8, no NUL), fits the limits of API.md, has no control characters where
-// a single line is expected, and is a fixed point (normalizing it again changes nothing).
+// a single line is expected, no invisible or text-direction characters in names and titles,
+// and is a fixed point (normalizing it again changes nothing).
 //
 //	go test ./internal/chat -run '^$' -fuzz FuzzValidation -fuzztime 30s
 func FuzzValidation(f *testing.F) {
 	for _, s := range []string{"first@example.com", " First@Example.COM ", "a@b", "a@b.c", "\"a b\"@c.d", "a@[1.2.3.4]",
-		"x\x00y@z.w", "é@é.é", "a@b.c.", "Ann <a@b.c>", "hello\nworld", "\t", " ", strings.Repeat("é", 4001), "\xff", "\u202e"} {
+		"x\x00y@z.w", "é@é.é", "a@b.c.", "Ann <a@b.c>", "hello\nworld", "\t", " ", strings.Repeat("é", 4001), "\xff", "\u202e", "Al\u200bice", "evil\u202egpj.exe", "\u2066x\u2069", "a\u00adb", "\ufeffBOM"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -45,8 +46,8 @@ func FuzzValidation(f *testing.F) {
 				t.Fatalf("accepted %q as %q", s, v)
 			}
 			for _, r := range v {
-				if unicode.IsControl(r) {
-					t.Fatalf("accepted %q with a control character", v)
+				if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+					t.Fatalf("accepted %q with a control, invisible or text-direction character", v)
 				}
 			}
 			if again, err := c.check("f", v); err != nil || again != v {

@@ -54,6 +54,7 @@ type Limits struct {
 	SendsPerUser       limit.Rate
 	ChatsPerUser       limit.Rate
 	ReadsPerUser       limit.Rate // REST reads that query the database, per user
+	ReadMarksPerUser   limit.Rate // marking read, HTTP and WebSocket, per user
 	WSFrames           limit.Rate // frames a WebSocket connection may send
 	WSConnsPerUser     int        // WebSocket connections of one user on one instance
 	WSQueueBytes       int64      // bytes queued for one WebSocket before it is dropped (1013)
@@ -93,7 +94,7 @@ var settings = []setting{
 	{"CHAT_REFRESH_TTL", "refresh-ttl", "720h", "refresh token (session) lifetime"},
 	{"CHAT_COOKIE_SECURE", "cookie-secure", "auto", "Secure cookies: true, false or auto (when the request came over https)"},
 	{"CHAT_SIGNUP", "signup", "true", "allow sign-up"},
-	{"CHAT_RATE_LIMITS", "rate-limits", "on", "off turns off the limits on sign-up, login, sending, chat changes and reads"},
+	{"CHAT_RATE_LIMITS", "rate-limits", "on", "off turns off the limits on sign-up, login, sending, chat changes, reads and read marks"},
 	{"CHAT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-* headers are believed"},
 	{"CHAT_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	{"CHAT_LOG_FORMAT", "log-format", "text", "text or json"},
@@ -105,8 +106,9 @@ var settings = []setting{
 	{"CHAT_LIMIT_LOGIN_EMAIL", "limit-login-email", "10/5m", "failed logins per email, N/period"},
 	{"CHAT_LIMIT_SIGNUP_ADDR", "limit-signup-addr", "10/1h", "sign-ups per client address, N/period"},
 	{"CHAT_LIMIT_SEND_USER", "limit-send-user", "40/2s", "messages sent per user, N/period"},
-	{"CHAT_LIMIT_CHATS_USER", "limit-chats-user", "30/1m", "groups created, private chats opened, invitations and joins per user, N/period"},
+	{"CHAT_LIMIT_CHATS_USER", "limit-chats-user", "120/4m", "chat changes per user, N/period: a group, a private chat, an invitation or a join costs one, a group one per first member beyond the first"},
 	{"CHAT_LIMIT_READS_USER", "limit-reads-user", "300/30s", "REST reads per user (chat list, chat, history, user search, discover, sessions), N/period"},
+	{"CHAT_LIMIT_READ_MARKS_USER", "limit-read-marks-user", "300/10s", "read marks per user (HTTP and the WebSocket read frame), N/period"},
 	{"CHAT_LIMIT_WS_FRAMES", "limit-ws-frames", "200/4s", "frames per WebSocket connection, N/period (always on)"},
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
 	{"CHAT_LIMIT_WS_QUEUE_BYTES", "limit-ws-queue-bytes", "1MiB", "bytes of frames queued and being written for one WebSocket; a client that lets more pile up is closed with 1013"},
@@ -218,6 +220,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	rate("CHAT_LIMIT_SEND_USER", &c.Limits.SendsPerUser)
 	rate("CHAT_LIMIT_CHATS_USER", &c.Limits.ChatsPerUser)
 	rate("CHAT_LIMIT_READS_USER", &c.Limits.ReadsPerUser)
+	rate("CHAT_LIMIT_READ_MARKS_USER", &c.Limits.ReadMarksPerUser)
 	rate("CHAT_LIMIT_WS_FRAMES", &c.Limits.WSFrames)
 	count("CHAT_LIMIT_WS_CONNS", &c.Limits.WSConnsPerUser)
 	size := func(env string, dst *int64) {

@@ -32,12 +32,19 @@ func TestLimitDefaults(t *testing.T) {
 	}
 	l, d := c.Limits, chat.DefaultLimits
 	if l.LoginPerAddr != d.LoginPerAddr || l.LoginFailsPerEmail != d.LoginFailsPerEmail || l.SignupsPerAddr != d.SignupsPerAddr ||
-		l.SendsPerUser != d.SendsPerUser || l.ChatsPerUser != d.ChatsPerUser || l.ReadsPerUser != d.ReadsPerUser ||
+		l.SendsPerUser != d.SendsPerUser || l.ChatsPerUser != d.ChatsPerUser || l.ReadsPerUser != d.ReadsPerUser || l.ReadMarksPerUser != d.ReadMarksPerUser ||
 		l.GroupMembers != d.GroupMembers || d.GroupMembers != 10_000 || l.UserChats != d.UserChats || d.UserChats != 5000 {
 		t.Errorf("config defaults %+v differ from the service's %+v", l, d)
 	}
 	if d.ReadsPerUser.Burst != 300 || d.ReadsPerUser.PerSecond() != 10 {
 		t.Errorf("reads per user %+v, want 300 at once then 10/s", d.ReadsPerUser)
+	}
+	if d.ReadMarksPerUser.Burst != 300 || d.ReadMarksPerUser.PerSecond() != 30 {
+		t.Errorf("read marks per user %+v, want 300 at once then 30/s", d.ReadMarksPerUser)
+	}
+	// A group's first members cost a chat change each: the burst pays for the most of them.
+	if d.ChatsPerUser.Burst < chat.MaxFirstMembers || d.ChatsPerUser.PerSecond() != 0.5 {
+		t.Errorf("chat changes per user %+v, want a burst of at least %d, then one per 2 s", d.ChatsPerUser, chat.MaxFirstMembers)
 	}
 	if l.WSFrames.Burst != 200 || l.WSFrames.PerSecond() != 50 || l.WSConnsPerUser != 64 ||
 		l.WSQueueBytes != hub.DefaultQueueBytes || l.WSQueueTotal != hub.DefaultQueueTotal || hub.DefaultQueueBytes != 1<<20 || hub.DefaultQueueTotal != 64<<20 {
@@ -60,19 +67,19 @@ func TestParseSize(t *testing.T) {
 
 func TestLimitSettings(t *testing.T) {
 	c, err := config.Load([]string{"-limit-ws-conns", "5"}, getenv(map[string]string{
-		"CHAT_LIMIT_LOGIN_ADDR": "3/1m", "CHAT_LIMIT_SEND_USER": "100/10s", "CHAT_LIMIT_READS_USER": "20/1m",
+		"CHAT_LIMIT_LOGIN_ADDR": "3/1m", "CHAT_LIMIT_SEND_USER": "100/10s", "CHAT_LIMIT_READS_USER": "20/1m", "CHAT_LIMIT_READ_MARKS_USER": "7/1s",
 		"CHAT_LIMIT_GROUP_MEMBERS": "50", "CHAT_LIMIT_USER_CHATS": "7", "CHAT_LIMIT_WS_CONNS": "9"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Limits.LoginPerAddr != (limit.Rate{Burst: 3, Per: time.Minute}) || c.Limits.SendsPerUser.PerSecond() != 10 ||
-		c.Limits.ReadsPerUser != (limit.Rate{Burst: 20, Per: time.Minute}) || c.Limits.GroupMembers != 50 || c.Limits.UserChats != 7 || c.Limits.WSConnsPerUser != 5 {
+		c.Limits.ReadsPerUser != (limit.Rate{Burst: 20, Per: time.Minute}) || c.Limits.ReadMarksPerUser != (limit.Rate{Burst: 7, Per: time.Second}) || c.Limits.GroupMembers != 50 || c.Limits.UserChats != 7 || c.Limits.WSConnsPerUser != 5 {
 		t.Errorf("got %+v", c.Limits)
 	}
 	for k, v := range map[string]string{
 		"CHAT_LIMIT_LOGIN_ADDR": "30", "CHAT_LIMIT_LOGIN_EMAIL": "0/1m", "CHAT_LIMIT_SIGNUP_ADDR": "10/-1h", "CHAT_LIMIT_SEND_USER": "x/1s", "CHAT_LIMIT_CHATS_USER": "1/0s",
 		"CHAT_LIMIT_READS_USER": "300", "CHAT_LIMIT_WS_FRAMES": "200/forever", "CHAT_LIMIT_WS_CONNS": "0", "CHAT_LIMIT_WS_QUEUE_BYTES": "-1", "CHAT_LIMIT_WS_QUEUE_TOTAL": "lots", "CHAT_LIMIT_WS_QUEUE": "1024", "CHAT_LIMIT_GROUP_MEMBERS": "many",
-		"CHAT_LIMIT_USER_CHATS": "0",
+		"CHAT_LIMIT_USER_CHATS": "0", "CHAT_LIMIT_READ_MARKS_USER": "fast",
 	} {
 		if _, err := config.Load(nil, getenv(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: %v, want an error naming it", k, v, err)

@@ -66,7 +66,8 @@ type LoginForm struct {
 }
 
 type refreshIn struct {
-	Cookie string `cookie:"refresh_token"`
+	UserAgent string `header:"User-Agent"`
+	Cookie    string `cookie:"refresh_token"`
 	// The body is optional (a pointer, so huma does not require it): {refresh_token} for
 	// clients that keep the token themselves; browsers send none and use the cookie.
 	Body *struct {
@@ -134,14 +135,14 @@ func (s *Server) authRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/v1/auth/refresh", Tags: []string{"auth"},
 		Summary:     "Rotate the refresh token",
-		Description: "Takes the refresh_token cookie (or {refresh_token}) and returns a new access token with rotated cookies. A refresh token works once: presenting a rotated one again revokes its session.",
+		Description: "Takes the refresh_token cookie (or {refresh_token}) and returns a new access token with rotated cookies. A refresh token works once: presenting a rotated one again revokes its session, except one retry of the last rotation within 30 s from the same client (user agent and address), whose answer was lost.",
 		Responses:   errorResponses(chat.CodeInvalidRefresh),
 	}, func(ctx context.Context, in *refreshIn) (*tokenOut, error) {
 		token := in.Cookie
 		if in.Body != nil && in.Body.RefreshToken != "" {
 			token = in.Body.RefreshToken
 		}
-		creds, err := s.svc.Refresh(ctx, token)
+		creds, err := s.svc.Refresh(ctx, token, chat.Client{UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
 		if err != nil {
 			p := problemFor(ctx, s.log, err)
 			return nil, p

@@ -449,3 +449,35 @@ func TestSessionsOfOneUserOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshRetryBoundToClient: the retry grace of a lost refresh answer is honoured only for
+// the client (user agent and address) that made the rotation. A replayed stolen token used to
+// yield a working session for up to 30 s after each rotation, from anywhere.
+func TestRefreshRetryBoundToClient(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		refresh := func(token, agent string) resp {
+			return e.do(t, req{method: "POST", path: "/api/v1/auth/refresh", body: map[string]string{"refresh_token": token},
+				header: map[string]string{"User-Agent": agent}})
+		}
+		// The owner rotates; a thief replays the old token at once from another client.
+		ann := e.newUser(t, "Ann")
+		owner := refresh(ann.Refresh, "Owner Browser/1.0")
+		owner.want(t, http.StatusOK, "")
+		refresh(ann.Refresh, "Thief Tool/2.0").want(t, http.StatusUnauthorized, chat.CodeInvalidRefresh)
+		if s, err := e.store.SessionByID(context.Background(), ann.SessionID); err != nil || !s.Revoked {
+			t.Errorf("a replay from another client: session %+v, %v; want it revoked", s, err)
+		}
+		if rc := cookie(owner.cookies, "refresh_token"); rc != nil {
+			refresh(rc.Value, "Owner Browser/1.0").want(t, http.StatusUnauthorized, chat.CodeInvalidRefresh)
+		}
+
+		// The same client retrying (its answer was lost) keeps its session.
+		ben := e.newUser(t, "Ben")
+		refresh(ben.Refresh, "Owner Browser/1.0").want(t, http.StatusOK, "")
+		retry := refresh(ben.Refresh, "Owner Browser/1.0")
+		retry.want(t, http.StatusOK, "")
+		if s, err := e.store.SessionByID(context.Background(), ben.SessionID); err != nil || s.Revoked {
+			t.Errorf("a retry from the same client: session %+v, %v; want it live", s, err)
+		}
+	})
+}

@@ -124,7 +124,7 @@ func TestBadInput(t *testing.T) {
 			`" OR 1=1 --`,
 			`%_\` + "\\%",
 			`<script>alert(1)</script>`,
-			"emoji 🎉 and RTL \u202e text",
+			"emoji 🎉 and RTL עברית text",
 		} {
 			r := e.do(t, req{method: "POST", path: msgs, token: a.Token, body: map[string]string{"body": text, "client_id": "hostile " + text}})
 			r.want(t, http.StatusCreated, "")
@@ -153,9 +153,16 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 
+		// A message body may hold a bidi override (names and titles may not: TestNamesRefuseInvisibleCharacters).
+		override := "RTL \u202e override"
+		r := e.do(t, req{method: "POST", path: msgs, token: a.Token, body: map[string]string{"body": override, "client_id": "override"}})
+		if r.want(t, http.StatusCreated, ""); r.status == http.StatusCreated && decode[wireMessage](t, r).Body != override {
+			t.Errorf("stored %q as %q", override, decode[wireMessage](t, r).Body)
+		}
+
 		// Invalid UTF-8 inside a JSON string becomes U+FFFD; what is stored is valid UTF-8.
 		raw := []byte("{\"body\":\"bad \xff\xfe byte\",\"client_id\":\"utf8\"}")
-		r := e.do(t, req{method: "POST", path: msgs, token: a.Token, body: raw})
+		r = e.do(t, req{method: "POST", path: msgs, token: a.Token, body: raw})
 		if r.status == http.StatusCreated {
 			if got := decode[wireMessage](t, r).Body; !utf8.ValidString(got) || !strings.HasPrefix(got, "bad ") {
 				t.Errorf("stored %q", got)

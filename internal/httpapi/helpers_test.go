@@ -43,6 +43,7 @@ type envOptions struct {
 	limits         chat.Limits // zero fields take chat.DefaultLimits
 	tls            bool
 	allowedOrigins []string
+	logs           io.Writer // also gets the server's log, from debug level up
 }
 
 const accessTTL = 15 * time.Minute
@@ -73,6 +74,9 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.logs != nil {
+		logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), o.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	svc := chat.NewService(st, tokens, chat.Options{Signup: !o.noSignup, RateLimits: o.rateLimits, Limits: o.limits,
 		PasswordParams: auth.FastPasswordParams, Logger: logger})
 	h := httpapi.NewServer(svc, logger, httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins})

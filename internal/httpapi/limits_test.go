@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,5 +115,75 @@ func TestUserChatLimit(t *testing.T) {
 
 		e.do(t, req{method: "POST", path: chatPath(two, "/leave"), token: ann.Token}).want(t, http.StatusNoContent, "")
 		e.do(t, req{method: "POST", path: chatPath(open, "/join"), token: ann.Token}).want(t, http.StatusOK, "")
+	})
+}
+
+// TestGroupFirstMembersAreCharged: a group's member_ids cost one chat change each and are
+// capped at 100. They cost one token per request: three requests forced 30,000 memberships on
+// strangers. With the default limits one creator can now force at most 120 at once.
+func TestGroupFirstMembersAreCharged(t *testing.T) {
+	bothBackends(t, envOptions{rateLimits: true}, func(t *testing.T, e *env) {
+		ann := e.newUser(t, "Ann")
+		strangers := make([]int64, chat.MaxFirstMembers+1)
+		for i := range strangers {
+			strangers[i] = e.newUser(t, fmt.Sprint("Stranger ", i)).ID
+		}
+		create := func(title string, ids []int64) resp {
+			return e.do(t, req{method: "POST", path: "/api/v1/chats", token: ann.Token,
+				body: map[string]any{"kind": "group", "title": title, "member_ids": ids}})
+		}
+		create("Too many", strangers).wantField(t, "body.member_ids")
+		create("Hundred", strangers[:chat.MaxFirstMembers]).want(t, http.StatusCreated, "")
+		// 100 of the 120 changes spent: another hundred is refused, twenty more are not.
+		wantLimited(t, "a second group of 100", create("Again", strangers[1:]))
+		create("Twenty", strangers[:20]).want(t, http.StatusCreated, "")
+		wantLimited(t, "a group once the budget is spent", create("Alone", nil))
+		var n int
+		if err := e.store.DB().QueryRow(`SELECT count(*) FROM members WHERE user_id > $1`, ann.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != chat.MaxFirstMembers+20 {
+			t.Errorf("%d memberships forced on others, want %d", n, chat.MaxFirstMembers+20)
+		}
+	})
+	t.Run("small burst", func(t *testing.T) {
+		limits := chat.Limits{ChatsPerUser: limit.Rate{Burst: 4, Per: time.Hour}}
+		bothBackends(t, envOptions{rateLimits: true, limits: limits}, func(t *testing.T, e *env) {
+			ann, ben, cid, dan, eve := e.newUser(t, "Ann"), e.newUser(t, "Ben"), e.newUser(t, "Cid"), e.newUser(t, "Dan"), e.newUser(t, "Eve")
+			create := func(ids ...int64) resp {
+				return e.do(t, req{method: "POST", path: "/api/v1/chats", token: ann.Token,
+					body: map[string]any{"kind": "group", "title": "G", "member_ids": ids}})
+			}
+			// More first members than the burst could ever pay for: refused as invalid, not 429.
+			create(ben.ID, cid.ID, dan.ID, eve.ID, e.newUser(t, "Fay").ID).wantField(t, "body.member_ids")
+			g := decode[struct{ ID int64 }](t, create(ben.ID, cid.ID, dan.ID))
+			e.do(t, req{method: "POST", path: chatPath(g.ID, "/members"), token: ann.Token, body: map[string]int64{"user_id": eve.ID}}).want(t, http.StatusCreated, "")
+			wantLimited(t, "the 5th change", create())
+		})
+	})
+}
+
+// TestConcurrentWrongLogins: 20 wrong logins of one email at once, with one attempt left,
+// check one password; the rest answer 429. (The email's token used to be taken after the
+// check failed: 11 of 20 were checked.)
+func TestConcurrentWrongLogins(t *testing.T) {
+	limits := chat.Limits{LoginFailsPerEmail: limit.Rate{Burst: 1, Per: time.Hour}}
+	bothBackends(t, envOptions{rateLimits: true, limits: limits}, func(t *testing.T, e *env) {
+		ann := e.newUser(t, "Ann")
+		var mu sync.Mutex
+		statuses := map[int]int{}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				r := e.do(t, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": ann.Email, "password": "wrong guess"}})
+				mu.Lock()
+				statuses[r.status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if statuses[http.StatusUnauthorized] != 1 || statuses[http.StatusTooManyRequests] != 19 {
+			t.Errorf("20 concurrent wrong logins with one attempt left: %v; want one 401 and nineteen 429", statuses)
+		}
 	})
 }

@@ -132,7 +132,7 @@ var installHumaErrors = sync.OnceFunc(func() {
 			}
 			var d huma.ErrorDetailer
 			if errors.As(e, &d) {
-				p.Errors = append(p.Errors, d.ErrorDetail())
+				p.Errors = append(p.Errors, withoutSecret(d.ErrorDetail()))
 			} else {
 				p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
 			}
@@ -147,6 +147,34 @@ var installHumaErrors = sync.OnceFunc(func() {
 		return p
 	}
 })
+
+// secretFields are the inputs whose values are secrets: a problem never echoes them, whatever
+// the operation (sign-up, login, refresh, and any later one with such a field).
+var secretFields = map[string]bool{"password": true, "refresh_token": true, "access_token": true, "token": true}
+
+// withoutSecret drops the echoed value of a validation error at a secret field, or at the
+// whole body: huma puts the offending value in each error's "value", which for a too-short
+// password is the password, and for a body that is not JSON the whole body.
+func withoutSecret(d *huma.ErrorDetail) *huma.ErrorDetail {
+	if d == nil {
+		return d
+	}
+	loc := d.Location
+	if loc == "body" {
+		c := *d
+		c.Value = nil
+		return &c
+	}
+	if i := strings.LastIndexByte(loc, '.'); i >= 0 {
+		loc = loc[i+1:]
+	}
+	if secretFields[strings.ToLower(loc)] {
+		c := *d
+		c.Value = nil
+		return &c
+	}
+	return d
+}
 
 // problemFor turns any error from the service into a problem, logging the internal ones: users
 // see "internal error" and nothing more for those.

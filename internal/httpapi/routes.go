@@ -23,7 +23,7 @@ func (s *Server) routes() {
 // endpoint's reads do not come through here.
 func readLimited[I, O any](s *Server, h func(context.Context, *I) (*O, error)) func(context.Context, *I) (*O, error) {
 	return func(ctx context.Context, in *I) (*O, error) {
-		if err := s.svc.AllowRead(principal(ctx)); err != nil {
+		if err := s.svc.AllowRead(ctx, principal(ctx)); err != nil {
 			return nil, problemFor(ctx, s.log, err)
 		}
 		return h(ctx, in)
@@ -106,7 +106,7 @@ type createChatIn struct {
 		Kind      string  `json:"kind" enum:"group,private"`
 		Title     string  `json:"title,omitempty" maxLength:"100" doc:"required for a group"`
 		Public    bool    `json:"public,omitempty" doc:"a public group can be found and joined by anyone"`
-		MemberIDs []int64 `json:"member_ids,omitempty" maxItems:"10000" doc:"a group's first members; for a private chat exactly the other user"`
+		MemberIDs []int64 `json:"member_ids,omitempty" maxItems:"100" doc:"a group's first members, at most 100 (larger groups grow by invitation or joining; each first member counts as one chat change against the rate limit); for a private chat exactly the other user"`
 	}
 }
 
@@ -320,7 +320,7 @@ func (s *Server) chatRoutes() {
 		OperationID: "mark-read", Method: http.MethodPost, Path: "/api/v1/chats/{id}/read", Tags: []string{"messages"},
 		Summary:     "Mark messages read",
 		Description: "Moves my read progress forward to seq (never back; clamped to the chat's last seq).",
-		Security:    authSecurity, Responses: errorResponses(append(member, chat.CodeInvalid)...),
+		Security:    authSecurity, Responses: errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited)...),
 	}, func(ctx context.Context, in *readIn) (*readOut, error) {
 		st, err := s.svc.MarkRead(ctx, principal(ctx), in.ID, in.Body.Seq)
 		if err != nil {

@@ -25,10 +25,17 @@ type Options struct {
 	AllowedOrigins []string
 	CookieSecure   string // "auto", "true" or "false"
 	TrustedProxies []netip.Prefix
-	// Ready reports whether the database and the broker answer, for /readyz.
-	Ready func(ctx context.Context) error
+	// Ready lists what /readyz checks (the database, the broker), in order.
+	Ready []ReadyCheck
 	// Observe, if set, is told about every request, for metrics.
 	Observe func(route string, status int, d time.Duration)
+}
+
+// ReadyCheck is one dependency /readyz checks. Its error is logged, never answered: it may
+// hold a DSN, a user, an address; the answer names only the part.
+type ReadyCheck struct {
+	Part  string // "database", "broker": what the answer says is unreachable
+	Check func(ctx context.Context) error
 }
 
 // Server is the HTTP handler of one instance.
@@ -101,10 +108,12 @@ func (s *Server) API() huma.API { return s.api }
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if s.opts.Ready != nil {
-		if err := s.opts.Ready(ctx); err != nil {
-			s.log.Warn("not ready", "err", err)
-			writeProblem(w, newProblem(http.StatusServiceUnavailable, chat.CodeUnavailable, "not ready: "+err.Error()))
+	for _, c := range s.opts.Ready {
+		if err := c.Check(ctx); err != nil {
+			s.log.Warn("not ready", "part", c.Part, "err", err)
+			p := newProblem(http.StatusServiceUnavailable, chat.CodeUnavailable, "not ready: the "+c.Part+" is unreachable")
+			p.retryAfter = 1
+			writeProblem(w, p)
 			return
 		}
 	}

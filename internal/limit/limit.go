@@ -1,8 +1,10 @@
 // Package limit holds the in-memory rate limiters of an instance: token buckets keyed by a
-// string (an address, an email, a user), with a cap on how many keys are remembered.
+// string (an address, an email, a user), with a cap on how many keys are remembered. The
+// limiters a cluster shares live in internal/limit/redislimit; both fit chat.RateLimiter.
 package limit
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -62,12 +64,44 @@ func New(rate float64, burst int, maxKeys int) *Limiter {
 	return &Limiter{rate: rate, burst: float64(burst), maxKeys: maxKeys, buckets: make(map[string]*bucket)}
 }
 
+// Outage says what a limiter shared through another service (Redis) does while that service
+// is unreachable. The in-memory Limiter has no outages.
+type Outage int
+
+const (
+	// FailOpen allows everything until the shared state is back: for limits whose outage
+	// must not stop the product (sends).
+	FailOpen Outage = iota
+	// FailLocal falls back to this instance's own in-memory limiter of the same rate: the
+	// cluster then allows up to N times the rate, but never unlimited (logins, sign-ups).
+	FailLocal
+)
+
+// Local is a Limiter seen through the chat service's RateLimiter interface: this instance's
+// buckets only. A Local with a nil Limiter allows everything.
+type Local struct{ L *Limiter }
+
+// AllowN takes n tokens of key; see Limiter.AllowN.
+func (l Local) AllowN(_ context.Context, key string, n int, now time.Time) (bool, time.Duration) {
+	return l.L.AllowN(key, n, now)
+}
+
+// Reset forgets key.
+func (l Local) Reset(_ context.Context, key string) { l.L.Reset(key) }
+
 // Allow takes one token for key at time now. When none is left it returns false and how long
 // until one is.
 func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
+	return l.AllowN(key, 1, now)
+}
+
+// AllowN takes n tokens for key at time now, or none: when fewer than n are left it returns
+// false and how long until n are. n above the burst is never allowed.
+func (l *Limiter) AllowN(key string, n int, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
+	need := float64(max(n, 1))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets[key]
@@ -79,11 +113,11 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 		l.buckets[key] = b
 	}
 	l.refill(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= need {
+		b.tokens -= need
 		return true, 0
 	}
-	wait := time.Duration(math.Ceil((1 - b.tokens) / l.rate * float64(time.Second)))
+	wait := time.Duration(math.Ceil((need - b.tokens) / l.rate * float64(time.Second)))
 	return false, wait
 }
 

@@ -56,3 +56,21 @@ func TestKeysAreCapped(t *testing.T) {
 		t.Error("cap exceeded")
 	}
 }
+
+func TestAllowN(t *testing.T) {
+	l := New(1, 5, 100)
+	now := time.Unix(0, 0)
+	if ok, _ := l.AllowN("a", 3, now); !ok {
+		t.Fatal("3 of a burst of 5 refused")
+	}
+	// 2 left: taking 3 takes nothing and waits for the one missing.
+	if ok, wait := l.AllowN("a", 3, now); ok || wait != time.Second {
+		t.Errorf("3 more: %v, wait %v; want refused, 1s", ok, wait)
+	}
+	if ok, _ := l.AllowN("a", 2, now); !ok {
+		t.Error("the 2 left were not taken by the refusal, yet are refused")
+	}
+	if ok, _ := l.AllowN("b", 6, now.Add(time.Hour)); ok {
+		t.Error("more than the burst allowed at once")
+	}
+}

@@ -47,9 +47,9 @@ func (st store) UserByEmail(ctx context.Context, email string) (chat.User, error
 	return r0, err
 }
 
-func (st store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+func (st store) SearchUsers(ctx context.Context, q chat.UserSearch) ([]chat.FoundUser, error) {
 	start := time.Now()
-	r0, err := st.s.SearchUsers(ctx, prefix, limit)
+	r0, err := st.s.SearchUsers(ctx, q)
 	st.observe("SearchUsers", start, err)
 	return r0, err
 }
@@ -68,9 +68,9 @@ func (st store) SessionByID(ctx context.Context, id int64) (chat.Session, error)
 	return r0, err
 }
 
-func (st store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (chat.Session, error) {
+func (st store) RotateRefresh(ctx context.Context, oldHash, newHash, client []byte, now, expires time.Time) (chat.Session, error) {
 	start := time.Now()
-	r0, err := st.s.RotateRefresh(ctx, oldHash, newHash, now, expires)
+	r0, err := st.s.RotateRefresh(ctx, oldHash, newHash, client, now, expires)
 	st.observe("RotateRefresh", start, err)
 	return r0, err
 }

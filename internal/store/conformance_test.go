@@ -184,6 +184,16 @@ func TestSearchUsers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		viewer := mkUser(t, s, "Viewer")
+		search := func(q chat.UserSearch) []chat.FoundUser {
+			t.Helper()
+			q.ViewerID = viewer.ID
+			users, err := s.SearchUsers(ctx, q)
+			if err != nil {
+				t.Fatalf("search %+v: %v", q, err)
+			}
+			return users
+		}
 		for _, tc := range []struct {
 			q     string
 			limit int
@@ -198,15 +208,11 @@ func TestSearchUsers(t *testing.T) {
 			{"%", 10, []string{}},
 			{"_", 10, []string{}},
 			{`\`, 10, []string{}},
-			{"real", 10, []string{}}, // a prefix search, not a substring search
-			{"zq_mail%", 10, []string{"Mailonly"}},
-			{"zq_mailx", 10, []string{}},
-			{"ZQ", 3, []string{"Mailonly", "Zq100 percent", "Zq100% real"}}, // name or email
+			{"real", 10, []string{}},     // a prefix search, not a substring search
+			{"zq_mail%", 10, []string{}}, // the email of a stranger
+			{"ZQ", 3, []string{"Zq100 percent", "Zq100% real", "Zqa_b"}},
 		} {
-			users, err := s.SearchUsers(ctx, tc.q, tc.limit)
-			if err != nil {
-				t.Fatalf("search %q: %v", tc.q, err)
-			}
+			users := search(chat.UserSearch{Prefix: tc.q, Limit: tc.limit})
 			got := []string{}
 			for _, u := range users {
 				got = append(got, u.Name)
@@ -219,15 +225,28 @@ func TestSearchUsers(t *testing.T) {
 			}
 		}
 		// The empty query is a prefix of everything: the limit bounds it.
-		users, err := s.SearchUsers(ctx, "", 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := len(users), 2; got != want {
+		if got, want := len(search(chat.UserSearch{Limit: 2})), 2; got != want {
 			t.Errorf("search \"\" limit 2: got %d users, want %d", got, want)
+		}
+		// An exact email finds its user, whoever they are; a stranger is not Shared.
+		if got := search(chat.UserSearch{Prefix: mail.Email, Email: mail.Email, Limit: 10}); len(got) != 1 || got[0].ID != mail.ID || got[0].Shared {
+			t.Errorf("search by exact email: got %+v, want Mailonly, not shared", got)
+		}
+		if got := search(chat.UserSearch{Prefix: "viewer", Limit: 10}); len(got) != 1 || !got[0].Shared {
+			t.Errorf("the viewer finds themselves: got %+v, want shared", got)
+		}
+		// Sharing a chat, the email prefix finds them too.
+		mkGroup(t, s, viewer, "Shared", false, at(1), mail)
+		for _, q := range []string{"zq_mail%", "ZQ_MAIL"} {
+			if got := search(chat.UserSearch{Prefix: q, Limit: 10}); len(got) != 1 || got[0].ID != mail.ID || !got[0].Shared {
+				t.Errorf("search %q sharing a chat: got %+v, want Mailonly, shared", q, got)
+			}
 		}
 	})
 }
+
+// clientA and clientB are digests of two clients (user agent and address) for RotateRefresh.
+var clientA, clientB = []byte("client-a-digest!"), []byte("client-b-digest!")
 
 func TestSessions(t *testing.T) {
 	t.Parallel()
@@ -275,18 +294,18 @@ func TestSessions(t *testing.T) {
 
 		t.Run("rotate", func(t *testing.T) {
 			x := newSession(at(1), time.Hour, "rot-1")
-			got, err := s.RotateRefresh(ctx, []byte("rot-1"), []byte("rot-2"), at(10), at(10).Add(2*time.Hour))
+			got, err := s.RotateRefresh(ctx, []byte("rot-1"), []byte("rot-2"), clientA, at(10), at(10).Add(2*time.Hour))
 			if err != nil {
 				t.Fatalf("rotate: %v", err)
 			}
 			if got.ID != x.ID || got.UserID != u.ID || !got.ExpiresAt.Equal(at(10).Add(2*time.Hour)) {
 				t.Errorf("rotate: got %+v, want session %d expiring at %v", got, x.ID, at(10).Add(2*time.Hour))
 			}
-			if got, err = s.RotateRefresh(ctx, []byte("rot-2"), []byte("rot-3"), at(11), at(11).Add(2*time.Hour)); err != nil || got.ID != x.ID {
+			if got, err = s.RotateRefresh(ctx, []byte("rot-2"), []byte("rot-3"), clientA, at(11), at(11).Add(2*time.Hour)); err != nil || got.ID != x.ID {
 				t.Fatalf("rotate the new token: got %+v, %v", got, err)
 			}
 			// rot-1 was rotated away: presenting it again is theft and revokes the session.
-			got, err = s.RotateRefresh(ctx, []byte("rot-1"), []byte("rot-x"), at(12), at(12).Add(time.Hour))
+			got, err = s.RotateRefresh(ctx, []byte("rot-1"), []byte("rot-x"), clientA, at(12), at(12).Add(time.Hour))
 			wantErr(t, "reuse of a rotated token", err, chat.ErrRefreshReused)
 			if got.ID != x.ID || got.UserID != u.ID {
 				t.Errorf("reuse: got session %+v, want session %d of user %d", got, x.ID, u.ID)
@@ -296,20 +315,20 @@ func TestSessions(t *testing.T) {
 				t.Errorf("after reuse: got %+v, %v; want the session revoked", sess, err)
 			}
 			// The current token of the revoked session is dead too.
-			_, err = s.RotateRefresh(ctx, []byte("rot-3"), []byte("rot-4"), at(13), at(13).Add(time.Hour))
+			_, err = s.RotateRefresh(ctx, []byte("rot-3"), []byte("rot-4"), clientA, at(13), at(13).Add(time.Hour))
 			wantErr(t, "current token of a revoked session", err, chat.ErrNotFound)
 			// The token that was to replace it on reuse was not stored.
-			_, err = s.RotateRefresh(ctx, []byte("rot-x"), []byte("rot-y"), at(13), at(13).Add(time.Hour))
+			_, err = s.RotateRefresh(ctx, []byte("rot-x"), []byte("rot-y"), clientA, at(13), at(13).Add(time.Hour))
 			wantErr(t, "token offered during reuse", err, chat.ErrNotFound)
 		})
 
 		t.Run("retry of a lost refresh answer", func(t *testing.T) {
 			// rr-1 is rotated to rr-2, whose answer the client never gets: it retries with rr-1.
 			x := newSession(at(1), time.Hour, "rr-1")
-			if _, err := s.RotateRefresh(ctx, []byte("rr-1"), []byte("rr-2"), at(100), at(100).Add(time.Hour)); err != nil {
+			if _, err := s.RotateRefresh(ctx, []byte("rr-1"), []byte("rr-2"), clientA, at(100), at(100).Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.RotateRefresh(ctx, []byte("rr-1"), []byte("rr-3"), at(120), at(120).Add(2*time.Hour))
+			got, err := s.RotateRefresh(ctx, []byte("rr-1"), []byte("rr-3"), clientA, at(120), at(120).Add(2*time.Hour))
 			if err != nil || got.ID != x.ID || !got.ExpiresAt.Equal(at(120).Add(2*time.Hour)) {
 				t.Fatalf("a retry within %v: got %+v, %v; want session %d rotated again", chat.RefreshRetryGrace, got, err, x.ID)
 			}
@@ -318,23 +337,23 @@ func TestSessions(t *testing.T) {
 			}
 			// The retry's token is current; the lost answer's token is dead, and a second retry
 			// of rr-1 is not a lost answer any more: both revoke the session.
-			if _, err := s.RotateRefresh(ctx, []byte("rr-3"), []byte("rr-4"), at(121), at(121).Add(time.Hour)); err != nil {
+			if _, err := s.RotateRefresh(ctx, []byte("rr-3"), []byte("rr-4"), clientA, at(121), at(121).Add(time.Hour)); err != nil {
 				t.Fatalf("the retry's token: %v", err)
 			}
-			_, err = s.RotateRefresh(ctx, []byte("rr-2"), []byte("rr-z"), at(122), at(122).Add(time.Hour))
+			_, err = s.RotateRefresh(ctx, []byte("rr-2"), []byte("rr-z"), clientA, at(122), at(122).Add(time.Hour))
 			wantErr(t, "the lost answer's token", err, chat.ErrRefreshReused)
 			if sess, _ := s.SessionByID(ctx, x.ID); !sess.Revoked {
 				t.Errorf("the lost answer's token did not revoke the session")
 			}
 
 			y := newSession(at(1), time.Hour, "rt-1")
-			if _, err := s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-2"), at(200), at(200).Add(time.Hour)); err != nil {
+			if _, err := s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-2"), clientA, at(200), at(200).Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-3"), at(205), at(205).Add(time.Hour)); err != nil {
+			if _, err := s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-3"), clientA, at(205), at(205).Add(time.Hour)); err != nil {
 				t.Fatalf("first retry: %v", err)
 			}
-			_, err = s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-4"), at(206), at(206).Add(time.Hour))
+			_, err = s.RotateRefresh(ctx, []byte("rt-1"), []byte("rt-4"), clientA, at(206), at(206).Add(time.Hour))
 			wantErr(t, "a second retry", err, chat.ErrRefreshReused)
 			if sess, _ := s.SessionByID(ctx, y.ID); !sess.Revoked {
 				t.Errorf("a second retry did not revoke the session")
@@ -342,23 +361,38 @@ func TestSessions(t *testing.T) {
 
 			// Too late for a retry: theft.
 			z := newSession(at(1), time.Hour, "rl-1")
-			if _, err := s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-2"), at(300), at(300).Add(time.Hour)); err != nil {
+			if _, err := s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-2"), clientA, at(300), at(300).Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			late := at(300).Add(chat.RefreshRetryGrace + time.Second)
-			_, err = s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-3"), late, late.Add(time.Hour))
+			_, err = s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-3"), clientA, late, late.Add(time.Hour))
 			wantErr(t, "a retry after the grace", err, chat.ErrRefreshReused)
 			if sess, _ := s.SessionByID(ctx, z.ID); !sess.Revoked {
 				t.Errorf("a late retry did not revoke the session")
 			}
+
+			// A retry from another client within the grace: a replayed stolen token, not a
+			// lost answer. It revokes the session, whoever comes first: the thief replaying
+			// after the owner's rotation, or the owner after the thief's.
+			for i, other := range [][]byte{clientB, nil} {
+				w := newSession(at(1), time.Hour, fmt.Sprint("rc-1-", i))
+				if _, err := s.RotateRefresh(ctx, []byte(fmt.Sprint("rc-1-", i)), []byte(fmt.Sprint("rc-2-", i)), clientA, at(400), at(400).Add(time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				_, err = s.RotateRefresh(ctx, []byte(fmt.Sprint("rc-1-", i)), []byte(fmt.Sprint("rc-3-", i)), other, at(401), at(401).Add(time.Hour))
+				wantErr(t, fmt.Sprintf("a retry from client %q", other), err, chat.ErrRefreshReused)
+				if sess, _ := s.SessionByID(ctx, w.ID); !sess.Revoked {
+					t.Errorf("a retry from client %q within the grace did not revoke the session", other)
+				}
+			}
 		})
 
 		t.Run("unknown and expired", func(t *testing.T) {
-			_, err := s.RotateRefresh(ctx, []byte("never-issued"), []byte("n2"), at(1), at(2))
+			_, err := s.RotateRefresh(ctx, []byte("never-issued"), []byte("n2"), clientA, at(1), at(2))
 			wantErr(t, "unknown token", err, chat.ErrNotFound)
 
 			x := newSession(at(1), time.Minute, "exp-1")
-			_, err = s.RotateRefresh(ctx, []byte("exp-1"), []byte("exp-2"), at(61), at(3600))
+			_, err = s.RotateRefresh(ctx, []byte("exp-1"), []byte("exp-2"), clientA, at(61), at(3600))
 			wantErr(t, "expired session", err, chat.ErrNotFound)
 			sess, _ := s.SessionByID(ctx, x.ID)
 			if sess.Revoked {
@@ -420,7 +454,7 @@ func TestSessions(t *testing.T) {
 					t.Errorf("session %d: not revoked", id)
 				}
 			}
-			_, err = s.RotateRefresh(ctx, []byte("rv-a"), []byte("rv-a2"), at(15), at(3600))
+			_, err = s.RotateRefresh(ctx, []byte("rv-a"), []byte("rv-a2"), clientA, at(15), at(3600))
 			wantErr(t, "refresh of a revoked session", err, chat.ErrNotFound)
 		})
 	})
@@ -1178,7 +1212,7 @@ func TestPruneSessions(t *testing.T) {
 		if _, err := s.RevokeSessions(ctx, 1, revoked.ID, now.Add(-25*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RotateRefresh(ctx, []byte("live"), []byte("live2"), now.Add(-40*time.Hour), now.Add(time.Hour)); err != nil {
+		if _, err := s.RotateRefresh(ctx, []byte("live"), []byte("live2"), clientA, now.Add(-40*time.Hour), now.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		n, err := s.PruneSessions(ctx, now.Add(-24*time.Hour), now.Add(-24*time.Hour))
@@ -1194,7 +1228,7 @@ func TestPruneSessions(t *testing.T) {
 			}
 		}
 		// The old rotated token is forgotten: presenting it is merely invalid now.
-		if _, err := s.RotateRefresh(ctx, []byte("live"), []byte("x"), now, now.Add(time.Hour)); !errors.Is(err, chat.ErrNotFound) {
+		if _, err := s.RotateRefresh(ctx, []byte("live"), []byte("x"), clientA, now, now.Add(time.Hour)); !errors.Is(err, chat.ErrNotFound) {
 			t.Errorf("old token after pruning: %v, want ErrNotFound", err)
 		}
 	})
@@ -1209,7 +1243,7 @@ func TestUnicodeSearch(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, q := range []string{"élo", "ÉLO", "Élodie"} {
-			users, err := s.SearchUsers(ctx, q, 10)
+			users, err := s.SearchUsers(ctx, chat.UserSearch{ViewerID: 1, Prefix: q, Limit: 10})
 			if err != nil || len(users) != 1 || users[0].ID != u.ID {
 				t.Errorf("SearchUsers(%q) = %v, %v; want Élodie", q, users, err)
 			}

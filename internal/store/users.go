@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,22 +47,31 @@ func likePrefix(q string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
 }
 
-// SearchUsers finds users whose name or email starts with prefix, case-insensitively.
-func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users
-		WHERE name_fold LIKE $1 ESCAPE '\' OR email LIKE $1 ESCAPE '\'
-		ORDER BY name_fold, id LIMIT $2`, likePrefix(prefix), limit)
+// sharesChat is true when users.id (u) shares a chat with the viewer ($1), or is the viewer.
+const sharesChat = `(u.id = $1 OR EXISTS (SELECT 1 FROM members a JOIN members b ON b.chat_id = a.chat_id
+	WHERE a.user_id = $1 AND b.user_id = u.id))`
+
+// SearchUsers implements chat.Store. An email prefix matches only users who share a chat
+// with the viewer: otherwise a stranger's email could be spelled out prefix by prefix from
+// whether a name-only result appears.
+func (s *Store) SearchUsers(ctx context.Context, q chat.UserSearch) ([]chat.FoundUser, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.created_at, `+sharesChat+`
+		FROM users u
+		WHERE u.name_fold LIKE $2 ESCAPE '\' OR u.email = $3 OR (u.email LIKE $2 ESCAPE '\' AND `+sharesChat+`)
+		ORDER BY u.name_fold, u.id LIMIT $4`, q.ViewerID, likePrefix(q.Prefix), q.Email, q.Limit)
 	if err != nil {
 		return nil, wrap(err)
 	}
 	defer rows.Close()
-	var out []chat.User
+	var out []chat.FoundUser
 	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
+		var f chat.FoundUser
+		var created int64
+		if err := rows.Scan(&f.ID, &f.Email, &f.Name, &f.PasswordHash, &created, &f.Shared); err != nil {
+			return nil, wrap(err)
 		}
-		out = append(out, u)
+		f.CreatedAt = fromMS(created)
+		out = append(out, f)
 	}
 	return out, wrap(rows.Err())
 }
@@ -91,14 +101,14 @@ func (s *Store) SessionByID(ctx context.Context, id int64) (chat.Session, error)
 }
 
 // RotateRefresh implements chat.Store.
-func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now, expires time.Time) (chat.Session, error) {
+func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash, client []byte, now, expires time.Time) (chat.Session, error) {
 	var sess chat.Session
 	var reused bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE refresh_hash = $1`+s.forUpdate, oldHash))
 		if errors.Is(err, chat.ErrNotFound) {
-			return s.revokeReused(ctx, tx, oldHash, newHash, now, expires, &sess, &reused)
+			return s.revokeReused(ctx, tx, oldHash, newHash, client, now, expires, &sess, &reused)
 		}
 		if err != nil {
 			return err
@@ -110,8 +120,8 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now,
 			newHash, ms(expires), ms(now), sess.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at) VALUES ($1, $2, $3)`,
-			oldHash, sess.ID, ms(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at, client) VALUES ($1, $2, $3, $4)`,
+			oldHash, sess.ID, ms(now), client); err != nil {
 			return err
 		}
 		sess.ExpiresAt, sess.LastSeenAt = expires, now
@@ -124,12 +134,14 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash []byte, now,
 }
 
 // revokeReused looks hash up among rotated tokens and revokes its session if found, unless
-// it is a prompt retry of the session's last rotation (chat.RefreshRetryGrace): then the
-// session is rotated again to newHash, and the token of the answer the client lost is
-// recorded as rotated, so that it revokes the session if it ever shows up.
-func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []byte, now, expires time.Time, sess *chat.Session, reused *bool) error {
+// it is a prompt retry of the session's last rotation (chat.RefreshRetryGrace) by the client
+// that rotation came from: then the session is rotated again to newHash, and the token of the
+// answer the client lost is recorded as rotated, so that it revokes the session if it ever
+// shows up.
+func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash, client []byte, now, expires time.Time, sess *chat.Session, reused *bool) error {
 	var sid, rotatedAt int64
-	err := tx.QueryRowContext(ctx, `SELECT session_id, rotated_at FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid, &rotatedAt)
+	var rotatedBy []byte
+	err := tx.QueryRowContext(ctx, `SELECT session_id, rotated_at, client FROM refresh_rotated WHERE hash = $1`, hash).Scan(&sid, &rotatedAt, &rotatedBy)
 	if err != nil {
 		return wrap(err)
 	}
@@ -137,7 +149,8 @@ func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []by
 	if err != nil {
 		return err
 	}
-	if !x.Revoked && now.Before(x.ExpiresAt) && now.Sub(fromMS(rotatedAt)) <= chat.RefreshRetryGrace {
+	sameClient := len(rotatedBy) > 0 && bytes.Equal(rotatedBy, client)
+	if sameClient && !x.Revoked && now.Before(x.ExpiresAt) && now.Sub(fromMS(rotatedAt)) <= chat.RefreshRetryGrace {
 		var later int
 		var current []byte
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM refresh_rotated WHERE session_id = $1 AND rotated_at >= $2 AND hash <> $3`,
@@ -152,8 +165,8 @@ func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash []by
 				newHash, ms(expires), ms(now), sid); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at) VALUES ($1, $2, $3)`,
-				current, sid, ms(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at, client) VALUES ($1, $2, $3, $4)`,
+				current, sid, ms(now), client); err != nil {
 				return err
 			}
 			x.ExpiresAt, x.LastSeenAt = expires, now
