@@ -85,23 +85,44 @@ async function startApp() {
   });
   const pane = mountPane(ctx, main, { back: () => go(null) });
 
-  // The banner waits a moment before it shows, so routine reconnects (the access token expired:
-  // 4001, refresh, reconnect) do not flash it.
+  // The connection banner. Offline (the browser says so) shows at once; a lost socket shows after
+  // a moment, so routine reconnects (the access token expired: 4001, refresh, reconnect) do not
+  // flash it; after either, "Back online" shows briefly. banner.dataset.state is the state:
+  // connecting | offline | reconnecting | back | online.
   let bannerTimer = null;
+  let troubleShown = false;
+  const showBanner = (state, text, ...extra) => {
+    banner.dataset.state = state;
+    banner.className = `banner banner-${state}`;
+    banner.replaceChildren(h('span', { class: 'banner-dot' }), h('span', { text }), ...extra);
+    banner.hidden = false;
+  };
   const drawConn = () => {
     const st = store.conn;
-    if (st === banner.dataset.state) return;
-    banner.dataset.state = st;
+    const was = banner.dataset.state;
+    if (st === was || (st === 'online' && was === 'back')) return;
     clearTimeout(bannerTimer);
-    if (st === 'reconnecting' || st === 'connecting') {
-      const text = st === 'reconnecting' ? 'Connection lost. Reconnecting…' : 'Connecting…';
+    if (st === 'offline') {
+      showBanner('offline', 'You are offline. Messages you write will be sent when the connection is back.');
+      troubleShown = true;
+    } else if (st === 'reconnecting' || st === 'connecting') {
+      banner.dataset.state = st;
+      if (was === 'offline') banner.hidden = true;
       bannerTimer = setTimeout(() => {
-        banner.replaceChildren(h('span', { class: 'banner-dot' }), h('span', { text }),
+        showBanner(st, st === 'reconnecting' ? 'Connection lost. Reconnecting…' : 'Connecting…',
           h('button', { type: 'button', class: 'link', text: 'Retry now', onclick: () => client.conn.reconnectNow() }));
-        banner.hidden = false;
+        troubleShown = true;
       }, st === 'reconnecting' ? 800 : 2000);
+    } else if (st === 'online' && troubleShown) {
+      troubleShown = false;
+      showBanner('back', 'Back online.');
+      bannerTimer = setTimeout(() => {
+        banner.hidden = true;
+        banner.dataset.state = 'online';
+      }, 2500);
     } else {
       banner.hidden = true;
+      banner.dataset.state = st;
     }
   };
 
