@@ -8,6 +8,7 @@ import { ReadTracker, windowActive } from './reading.js';
 import { who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
+import { hasBlocks, renderBody } from './markup.js';
 
 const RUN_GAP = 5 * 60 * 1000;
 const LOAD_OLDER_AT = 300;
@@ -177,7 +178,7 @@ export function mountPane(ctx, el, { back }) {
       if (m.client_id) el.dataset.clientId = m.client_id;
       const bubble = h('div', { class: 'bubble' },
         group && !mine && !cont ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
-        h('div', { class: 'text', 'data-testid': 'message-text', text: m.body }),
+        h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body)),
         h('span', { class: 'meta' },
           h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: timeOf(m.created_at) }),
           mine ? statusEl(chat, m) : null));
