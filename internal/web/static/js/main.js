@@ -25,13 +25,41 @@ function go(chatId) {
   else app?.route();
 }
 
+// The session cookies are HttpOnly, so the page cannot see them. This flag in localStorage says
+// whether this browser signed in (and has not signed out since): without it a visit shows the
+// sign-in screen at once instead of asking the server and logging a 401.
+const SIGNED_IN = 'chat.signedIn';
+
+function signedInHere() {
+  try {
+    return localStorage.getItem(SIGNED_IN) === '1';
+  } catch {
+    return true; // no storage: ask the server
+  }
+}
+
+function rememberSignedIn(yes) {
+  try {
+    if (yes) localStorage.setItem(SIGNED_IN, '1');
+    else localStorage.removeItem(SIGNED_IN);
+  } catch { /* storage disabled */ }
+}
+
 function showAuth(notice = '') {
+  rememberSignedIn(false);
   if (app) {
     app.destroy();
     app = null;
   }
   document.title = 'Chat — sign in';
-  renderAuth(root, { notice, onSignedIn: () => startApp() });
+  renderAuth(root, {
+    notice,
+    onSignedIn: () => {
+      rememberSignedIn(true);
+      if (signedInHere()) startApp();
+else showAuth();
+    },
+  });
 }
 
 async function startApp() {
@@ -179,4 +207,5 @@ async function startApp() {
   route();
 }
 
-startApp();
+if (signedInHere()) startApp();
+else showAuth();
