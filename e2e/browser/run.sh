@@ -18,7 +18,7 @@ if [ ! -x "$CHROMIUM" ]; then
   echo "run.sh: no Chromium at $CHROMIUM (install it: apt-get update && apt-get install -y chromium)" >&2
   exit 1
 fi
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
@@ -46,6 +46,13 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
+
+# The server embeds compressed copies of the client's files: stale ones would serve old code.
+if [ -z "${CHATD_BIN:-}" ]; then
+  (cd "$repo" && go run ./scripts/precompress -check -skip index.html internal/web/static \
+    && go run ./scripts/precompress -check internal/docsui/assets \
+    && go run ./scripts/precompress -check -skip index.html,protocol.html internal/docsui/page)
+fi
 
 if [ -n "${CHATD_BIN:-}" ]; then
   cp "$CHATD_BIN" "$CHAT_E2E_BIN" # a prebuilt chatd, e.g. of another revision
