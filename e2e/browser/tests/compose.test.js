@@ -92,13 +92,17 @@ test('create a public group with a member; filter the list; controls are labelle
   await context.close();
 });
 
-/** lines is how a message's text is laid out: its rendered lines, and its height in single lines. */
-function lines(locator) {
-  return locator.getByTestId('message-text').evaluate((el) => {
+/**
+ * lines is how the message with this text is laid out: its rendered lines, and its height in
+ * single lines. Found and measured in one step (a bubble is redrawn when its status changes).
+ */
+function lines(page, text) {
+  return page.evaluate((t) => {
+    const el = [...document.querySelectorAll('[data-testid="message-text"]')].find((e) => e.textContent === t);
     const style = getComputedStyle(el);
     const lineHeight = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.45;
     return { text: el.innerText.split('\n'), rows: Math.round(el.getBoundingClientRect().height / lineHeight) };
-  });
+  }, text);
 }
 
 test('on a phone Enter is a new line and the button sends; on desktop Shift+Enter; line breaks render', async () => {
@@ -126,9 +130,8 @@ test('on a phone Enter is a new line and the button sends; on desktop Shift+Ente
   await phone.page.getByTestId('send').tap();
   const fromPhone = 'first line\nsecond line';
   for (const { page } of [phone, desk]) {
-    const m = message(page, fromPhone);
-    await m.waitFor();
-    assert.deepEqual(await lines(m), { text: ['first line', 'second line'], rows: 2 });
+    await message(page, fromPhone).waitFor();
+    assert.deepEqual(await lines(page, fromPhone), { text: ['first line', 'second line'], rows: 2 });
   }
   assert.equal(await box.inputValue(), '');
 
@@ -142,9 +145,8 @@ test('on a phone Enter is a new line and the button sends; on desktop Shift+Ente
   await deskBox.press('Enter');
   const fromDesk = 'one\n\nthree';
   for (const { page } of [phone, desk]) {
-    const m = message(page, fromDesk);
-    await m.waitFor();
-    assert.deepEqual(await lines(m), { text: ['one', '', 'three'], rows: 3 });
+    await message(page, fromDesk).waitFor();
+    assert.deepEqual(await lines(page, fromDesk), { text: ['one', '', 'three'], rows: 3 });
   }
   const server = await vik.req('GET', `/chats/${(await vik.chatByTitle(`Uma ${tag}`)).id}/messages`);
   assert.deepEqual(server.messages.map((m) => m.body), [fromPhone, fromDesk]);

@@ -77,7 +77,8 @@ async function startApp() {
   const banner = h('div', { class: 'banner', role: 'status', 'data-testid': 'conn-banner', hidden: true });
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });
   const main = h('main', { class: 'pane' });
-  const shell = h('div', { class: 'shell', dataset: { view: 'list' } }, banner, h('div', { class: 'columns' }, side, main));
+  const shell = h('div', { class: 'shell', dataset: { view: 'list' } },
+    h('h1', { class: 'sr-only', text: 'Chat' }), banner, h('div', { class: 'columns' }, side, main));
 
   root.replaceChildren(h('p', { class: 'boot', role: 'status', text: 'Loading your chats…' }));
   try {

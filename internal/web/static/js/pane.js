@@ -176,8 +176,11 @@ export function mountPane(ctx, el, { back }) {
       el.dataset.own = String(mine);
       el.dataset.senderId = String(m.sender_id ?? '');
       if (m.client_id) el.dataset.clientId = m.client_id;
+      const showSender = group && !mine && !cont;
       const bubble = h('div', { class: 'bubble' },
-        group && !mine && !cont ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
+        showSender ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
+        // Who said it, for screen readers where the bubble does not show a name.
+        showSender ? null : h('span', { class: 'sr-only', text: `${mine ? 'You' : senderName}: ` }),
         h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body)),
         h('span', { class: 'meta' },
           h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: timeOf(m.created_at) }),
