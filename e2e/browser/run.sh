@@ -5,6 +5,7 @@
 #   bash e2e/browser/run.sh                 # every suite
 #   bash e2e/browser/run.sh tests/auth.test.js   # some suites
 #   CHATD_BIN=/path/to/chatd bash e2e/browser/run.sh   # test a prebuilt binary
+#   bash e2e/browser/run.sh --script screenshot.js       # run a script (not a suite) against a fresh chatd
 #
 # The tests find the server through CHAT_E2E_* variables; the reconnect test restarts it with
 # the same binary, address and data directory (CHAT_E2E_BIN, CHAT_E2E_PID_FILE).
@@ -94,7 +95,10 @@ show() {
   for name in "$@"; do cat "$work/$name.out"; done
 }
 
-if [ $# -gt 0 ]; then
+if [ "${1:-}" = "--script" ]; then
+  node "$2"
+  exit $?
+elif [ $# -gt 0 ]; then
   run_group picked "$@" || status=1
   show picked
 else
