@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-go test-browser vet fmt clean
+.PHONY: run build test test-go test-browser vet fmt clean screenshot generate
 
 ## run: serve the embedded default (SQLite + in-process broker) at http://127.0.0.1:8080
 run:
@@ -24,6 +24,14 @@ test-go:
 test-browser:
 	bash e2e/browser/run.sh
 	bash e2e/browser/run-cluster.sh
+
+## screenshot: remake docs/screenshot-chat.png (the demo data of a fresh chatd, in Chromium)
+screenshot:
+	bash e2e/browser/run.sh --script screenshot.js
+
+## generate: refresh the committed brotli and gzip copies of the web client and /docs files
+generate:
+	$(GO) generate ./internal/web ./internal/docsui
 
 vet:
 	@test -z "$$(gofmt -l cmd internal deploy e2e)" || (echo "gofmt needed:"; gofmt -l cmd internal deploy e2e; exit 1)

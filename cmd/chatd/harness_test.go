@@ -34,6 +34,12 @@ func freeAddr(t *testing.T) string {
 // start runs chatd with env (plus test defaults) and waits until /healthz answers.
 func start(t *testing.T, env map[string]string) *instance {
 	t.Helper()
+	return startWith(t, env, io.Discard)
+}
+
+// startWith is start with chatd's standard output going to stdout.
+func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance {
+	t.Helper()
 	addr := freeAddr(t)
 	full := map[string]string{
 		"CHAT_ADDR":          addr,
@@ -52,7 +58,7 @@ func start(t *testing.T, env map[string]string) *instance {
 	if testing.Verbose() {
 		logw = os.Stderr
 	}
-	go func() { inst.done <- run(ctx, nil, func(k string) string { return full[k] }, io.Discard, logw) }()
+	go func() { inst.done <- run(ctx, nil, func(k string) string { return full[k] }, stdout, logw) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get(inst.URL + "/healthz")

@@ -81,10 +81,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "migrate" {
 		return nil
 	}
-	return serve(ctx, cfg, st, log)
+	return serve(ctx, cfg, st, log, stdout)
 }
 
-func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) error {
+func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
 	secrets, err := cfg.Secrets()
 	if err != nil {
 		return err
@@ -157,6 +157,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(), "embedded", cfg.Embedded())
+	fmt.Fprint(stdout, startHint(ctx, cfg, st, ln.Addr()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	janitorCtx, stopJanitor := context.WithCancel(ctx)

@@ -35,11 +35,16 @@ export function unique(prefix = 'x') {
 /**
  * newPage opens a page in a fresh context (its own cookies: one "device") and watches it: page
  * errors, CSP violations and JavaScript dialogs are collected, and assertClean() fails on any.
- * base is the server the page talks to (BASE unless a cluster test pins it to one instance).
+ * base is the server the page talks to (BASE unless a cluster test pins it to one instance);
+ * clock installs Playwright's controllable clock; touch makes a phone (hasTouch, isMobile).
  */
-export async function newPage(browser, { viewport = WIDE, colorScheme = 'light', base = BASE } = {}) {
-  const context = await browser.newContext({ viewport, colorScheme, baseURL: base, locale: 'en-US', timezoneId: 'UTC' });
+export async function newPage(browser, { viewport = WIDE, colorScheme = 'light', base = BASE, clock = false, touch = false } = {}) {
+  const context = await browser.newContext({
+    viewport, colorScheme, baseURL: base, locale: 'en-US', timezoneId: 'UTC', hasTouch: touch, isMobile: touch,
+  });
   const page = await context.newPage();
+  // A page whose timers the test can fast-forward (page.clock.fastForward); time flows as usual otherwise.
+  if (clock) await page.clock.install();
   const problems = [];
   const dialogs = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -60,9 +65,13 @@ export async function newPage(browser, { viewport = WIDE, colorScheme = 'light',
   return { context, page };
 }
 
-/** signIn opens the app in a new context and signs in through the form. */
+/**
+ * signIn opens the app in a new context and signs in through the form; opts are newPage's, plus
+ * password and setup(page), which runs before the first navigation (routes, for instance).
+ */
 export async function signIn(browser, email, opts = {}) {
   const { context, page } = await newPage(browser, opts);
+  if (opts.setup) await opts.setup(page);
   await page.goto('/');
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(opts.password || PASSWORD);
@@ -76,7 +85,7 @@ export async function signIn(browser, email, opts = {}) {
 export async function waitOnline(page, timeout = 15000) {
   await page.waitForFunction(() => {
     const b = document.querySelector('[data-testid="conn-banner"]');
-    return b && ['online'].includes(b.dataset.state);
+    return b && ['online', 'back'].includes(b.dataset.state);
   }, null, { timeout });
 }
 

@@ -5,6 +5,7 @@
 #   bash e2e/browser/run.sh                 # every suite
 #   bash e2e/browser/run.sh tests/auth.test.js   # some suites
 #   CHATD_BIN=/path/to/chatd bash e2e/browser/run.sh   # test a prebuilt binary
+#   bash e2e/browser/run.sh --script screenshot.js       # run a script (not a suite) against a fresh chatd
 #
 # The tests find the server through CHAT_E2E_* variables; the reconnect test restarts it with
 # the same binary, address and data directory (CHAT_E2E_BIN, CHAT_E2E_PID_FILE).
@@ -18,7 +19,7 @@ if [ ! -x "$CHROMIUM" ]; then
   echo "run.sh: no Chromium at $CHROMIUM (install it: apt-get update && apt-get install -y chromium)" >&2
   exit 1
 fi
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
@@ -46,6 +47,13 @@ stop() {
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
+
+# The server embeds compressed copies of the client's files: stale ones would serve old code.
+if [ -z "${CHATD_BIN:-}" ]; then
+  (cd "$repo" && go run ./scripts/precompress -check -skip index.html internal/web/static \
+    && go run ./scripts/precompress -check internal/docsui/assets \
+    && go run ./scripts/precompress -check -skip index.html,protocol.html internal/docsui/page)
+fi
 
 if [ -n "${CHATD_BIN:-}" ]; then
   cp "$CHATD_BIN" "$CHAT_E2E_BIN" # a prebuilt chatd, e.g. of another revision
@@ -87,24 +95,33 @@ show() {
   for name in "$@"; do cat "$work/$name.out"; done
 }
 
-if [ $# -gt 0 ]; then
+if [ "${1:-}" = "--script" ]; then
+  node "$2"
+  exit $?
+elif [ $# -gt 0 ]; then
   run_group picked "$@" || status=1
   show picked
 else
   # demo: the suites that use the demo users First, Second and Third and assert on their
   # badges and lists. restart: the suite that restarts the server, alone at the end.
-  # rest: everything else works on users and chats of its own.
+  # rest1, rest2: everything else works on users and chats of its own; split in two (every
+  # other file) so that three browsers share the waiting.
   demo=(tests/chat.test.js tests/devices.test.js tests/xss.test.js)
   restart=(tests/reconnect.test.js)
-  rest=()
+  rest1=()
+  rest2=()
   for f in tests/*.test.js; do
-    case " ${demo[*]} ${restart[*]} " in *" $f "*) ;; *) rest+=("$f") ;; esac
+    case " ${demo[*]} ${restart[*]} " in *" $f "*) continue ;; esac
+    if [ $(( (${#rest1[@]} + ${#rest2[@]}) % 2 )) -eq 0 ]; then rest1+=("$f"); else rest2+=("$f"); fi
   done
   run_group demo "${demo[@]}" &
   demo_pid=$!
-  run_group rest "${rest[@]}" || status=1
+  run_group rest2 "${rest2[@]}" &
+  rest2_pid=$!
+  run_group rest1 "${rest1[@]}" || status=1
   wait "$demo_pid" || status=1
-  show demo rest
+  wait "$rest2_pid" || status=1
+  show demo rest1 rest2
   run_group restart "${restart[@]}" || status=1
   show restart
 fi

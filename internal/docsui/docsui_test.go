@@ -1,13 +1,22 @@
 package docsui
 
 import (
+	"bytes"
+	"html"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/wschat/chat/docs"
+	"github.com/wschat/chat/internal/precompress"
 )
 
 func do(t *testing.T, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
@@ -91,8 +100,8 @@ func TestPage(t *testing.T) {
 			t.Errorf("non-local URL %q", u)
 			continue
 		}
-		if u == SpecURL {
-			continue // <noscript> link to the spec
+		if u == SpecURL || u == "/" {
+			continue // links to the spec and to the app
 		}
 		if !strings.HasPrefix(u, Prefix+"/") {
 			t.Errorf("URL %q outside %s/", u, Prefix)
@@ -107,6 +116,76 @@ func TestPage(t *testing.T) {
 	}
 	if !sawBundle || !sawInit || !sawCSS {
 		t.Errorf("page misses bundle/init/css (bundle %v, init %v, css %v)", sawBundle, sawInit, sawCSS)
+	}
+	for _, want := range []string{"<title>Chat API docs</title>", `<a href="/docs/protocol">WebSocket protocol</a>`, `<a href="/openapi.json">`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(strings.ToLower(body), "wschat") {
+		t.Error("page still says wschat, not the product's name")
+	}
+}
+
+func TestProtocol(t *testing.T) {
+	rec := get(t, "/docs/protocol")
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /docs/protocol: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	body := rec.Body.String()
+	noExternalURLs(t, "protocol page (markup)", strings.ReplaceAll(body, html.EscapeString(string(docs.Protocol)), ""))
+	if !strings.Contains(body, "<title>Chat WebSocket protocol</title>") || !strings.Contains(body, `href="/docs"`) {
+		t.Error("protocol page lacks its title or the link back to /docs")
+	}
+	// The whole of docs/PROTOCOL.md, as text: escaped, never interpreted as markup.
+	if !strings.Contains(body, html.EscapeString(string(docs.Protocol))) {
+		t.Error("protocol page does not carry docs/PROTOCOL.md, escaped")
+	}
+	if inlineStyle.MatchString(body) || inlineEvent.MatchString(body) || scriptTag.MatchString(body) {
+		t.Error("protocol page has a script, an inline style or a handler")
+	}
+	md := get(t, "/docs/protocol.md")
+	if md.Code != http.StatusOK || md.Header().Get("Content-Type") != "text/markdown; charset=utf-8" || !bytes.Equal(md.Body.Bytes(), docs.Protocol) {
+		t.Errorf("GET /docs/protocol.md: %d %q, %d bytes (want %d)", md.Code, md.Header().Get("Content-Type"), md.Body.Len(), len(docs.Protocol))
+	}
+}
+
+// TestPrecompressedFilesAreFresh fails when a vendored or own file changed without `go generate`.
+func TestPrecompressedFilesAreFresh(t *testing.T) {
+	for _, dir := range []string{"assets", "page"} {
+		sub, err := fs.Sub(files, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems, err := precompress.Stale(sub, func(name string) bool { return dir == "page" && strings.HasSuffix(name, ".html") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Errorf("%s/%s: run go generate ./internal/docsui", dir, p)
+		}
+	}
+}
+
+// TestCompressed: what a browser loads for /docs comes brotli-compressed, with a length and Vary.
+func TestCompressed(t *testing.T) {
+	for _, p := range []string{"/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/init.js", "/docs/docs.css", "/docs/protocol"} {
+		plain := get(t, p)
+		rec := do(t, http.MethodGet, p, map[string]string{"Accept-Encoding": "gzip, deflate, br, zstd"})
+		if rec.Header().Get("Content-Encoding") != "br" || rec.Header().Get("Vary") != "Accept-Encoding" {
+			t.Errorf("GET %s: Content-Encoding %q, Vary %q", p, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"))
+			continue
+		}
+		if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(rec.Body.Len()); got != want {
+			t.Errorf("GET %s: Content-Length %q for %s bytes", p, got, want)
+		}
+		got, err := io.ReadAll(brotli.NewReader(rec.Body))
+		if err != nil || !bytes.Equal(got, plain.Body.Bytes()) {
+			t.Errorf("GET %s: brotli body does not decode to the file (%v)", p, err)
+		}
+		if p == "/docs/swagger-ui-bundle.js" && rec.Body.Len() > 500_000 {
+			t.Errorf("the bundle is %d bytes with brotli, want well under its 1.7 MB", rec.Body.Len())
+		}
 	}
 }
 

@@ -13,9 +13,18 @@
 // mixes modules of two releases. An asset asked for under another version is a 404 rather than
 // today's file, so a cache never keeps the wrong content under an immutable URL.
 //
+// Every response is brotli or gzip when the client accepts it (Vary: Accept-Encoding, an ETag
+// per encoding). The files below static/ are compressed ahead of time: `go generate
+// ./internal/web` writes name.br and name.gz next to each of them (scripts/precompress), and
+// TestPrecompressedFilesAreFresh fails when one is missing or stale. index.html is a template,
+// filled in and compressed once at start-up; it preloads every module (modulepreload), so a
+// first visit fetches the whole client in one round of requests.
+//
 // HEAD works wherever GET does; other methods get 405. The page needs no inline script or
 // style, so it runs under the server's strict Content-Security-Policy.
 package web
+
+//go:generate go run ../../scripts/precompress -skip index.html static
 
 import (
 	"bytes"
@@ -31,7 +40,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/wschat/chat/internal/precompress"
 )
 
 // AssetPrefix is the URL path below which the versioned assets live.
@@ -46,10 +56,9 @@ const (
 var static embed.FS
 
 type file struct {
-	body        []byte
+	*precompress.File
 	contentType string
 	cache       string
-	etag        string
 }
 
 type handler struct {
@@ -81,7 +90,7 @@ func build(fsys fs.FS) (*handler, error) {
 	h := &handler{assets: map[string]*file{}}
 	var names []string
 	err = fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || precompress.IsVariant(p) {
 			return err
 		}
 		names = append(names, p)
@@ -94,6 +103,7 @@ func build(fsys fs.FS) (*handler, error) {
 
 	all := sha256.New()
 	var page []byte
+	var modules []string
 	for _, name := range names {
 		b, err := fs.ReadFile(root, name)
 		if err != nil {
@@ -112,7 +122,14 @@ func build(fsys fs.FS) (*handler, error) {
 		if ctype == "" {
 			return nil, fmt.Errorf("no content type for %s", name)
 		}
-		h.assets[name] = newFile(b, ctype, cacheImmutable)
+		f, err := precompress.Load(root, name)
+		if err != nil {
+			return nil, err
+		}
+		h.assets[name] = &file{File: f, contentType: ctype, cache: cacheImmutable}
+		if strings.HasPrefix(name, "js/") && path.Ext(name) == ".js" && name != "js/main.js" {
+			modules = append(modules, name)
+		}
 	}
 	if page == nil {
 		return nil, fmt.Errorf("static/index.html is missing")
@@ -124,10 +141,10 @@ func build(fsys fs.FS) (*handler, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, map[string]string{"Assets": AssetPrefix + h.version}); err != nil {
+	if err := tmpl.Execute(&buf, map[string]any{"Assets": AssetPrefix + h.version, "Modules": modules}); err != nil {
 		return nil, err
 	}
-	h.page = newFile(buf.Bytes(), "text/html; charset=utf-8", cacheRevalidate)
+	h.page = &file{File: precompress.New(buf.Bytes()), contentType: "text/html; charset=utf-8", cache: cacheRevalidate}
 	return h, nil
 }
 
@@ -140,11 +157,6 @@ var contentTypes = map[string]string{
 	".json":        "application/json",
 	".txt":         "text/plain; charset=utf-8",
 	".webmanifest": "application/manifest+json",
-}
-
-func newFile(b []byte, ctype, cache string) *file {
-	sum := sha256.Sum256(b)
-	return &file{body: b, contentType: ctype, cache: cache, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -160,11 +172,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("method %s not allowed", r.Method), http.StatusMethodNotAllowed)
 		return
 	}
-	hdr.Set("Content-Type", f.contentType)
-	hdr.Set("Cache-Control", f.cache)
-	hdr.Set("ETag", f.etag)
-	// ServeContent answers HEAD, If-None-Match (304) and Range.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+	f.Serve(w, r, f.contentType, f.cache)
 }
 
 func (h *handler) lookup(p string) *file {

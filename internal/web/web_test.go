@@ -1,12 +1,22 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/wschat/chat/internal/precompress"
 )
 
 func get(t *testing.T, method, path string, hdr ...string) *httptest.ResponseRecorder {
@@ -92,6 +102,8 @@ func TestNotFound(t *testing.T) {
 		"/assets/" + v + "/../index.html",
 		"/assets/" + v + "/js/../index.html",
 		"/static/index.html",
+		"/assets/" + v + "/js/main.js.br", // variants are served by Accept-Encoding, not by name
+		"/assets/" + v + "/js/main.js.gz",
 	} {
 		if rec := get(t, http.MethodGet, p); rec.Code != http.StatusNotFound {
 			t.Errorf("GET %s = %d, want 404", p, rec.Code)
@@ -196,5 +208,142 @@ func TestStaticFilesAreCSPFriendly(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPrecompressedFilesAreFresh fails when a file below static/ changed without `go generate`.
+func TestPrecompressedFilesAreFresh(t *testing.T) {
+	root, err := fs.Sub(static, "static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := precompress.Stale(root, func(name string) bool { return name == "index.html" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("static/%s: run go generate ./internal/web", p)
+	}
+}
+
+func decoded(t *testing.T, enc string, b []byte) []byte {
+	t.Helper()
+	var r io.Reader = bytes.NewReader(b)
+	switch enc {
+	case "br":
+		r = brotli.NewReader(r)
+	case "gzip":
+		gr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = gr
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCompressed: every text file of the client, the page included, comes compressed in the
+// encoding the client prefers, with Vary, a Content-Length, and an ETag of its own.
+func TestCompressed(t *testing.T) {
+	paths := []string{"/"}
+	for name := range load().assets {
+		if ext := path.Ext(name); ext == ".js" || ext == ".css" {
+			paths = append(paths, AssetPrefix+Version()+"/"+name)
+		}
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		plain := get(t, http.MethodGet, p)
+		etags := map[string]string{"": plain.Header().Get("ETag")}
+		for _, tt := range []struct{ accept, enc string }{{"gzip, deflate, br, zstd", "br"}, {"gzip, deflate", "gzip"}} {
+			rec := get(t, http.MethodGet, p, "Accept-Encoding", tt.accept)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("GET %s (%s) = %d", p, tt.accept, rec.Code)
+			}
+			if got := rec.Header().Get("Content-Encoding"); got != tt.enc {
+				t.Errorf("GET %s (%s): Content-Encoding = %q, want %q", p, tt.accept, got, tt.enc)
+				continue
+			}
+			if got := rec.Header().Get("Vary"); got != "Accept-Encoding" {
+				t.Errorf("GET %s: Vary = %q", p, got)
+			}
+			if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(rec.Body.Len()); got != want {
+				t.Errorf("GET %s (%s): Content-Length = %q for %s bytes", p, tt.enc, got, want)
+			}
+			if !bytes.Equal(decoded(t, tt.enc, rec.Body.Bytes()), plain.Body.Bytes()) {
+				t.Errorf("GET %s (%s) does not decode to the file", p, tt.enc)
+			}
+			etags[tt.enc] = rec.Header().Get("ETag")
+			if rec := get(t, http.MethodGet, p, "Accept-Encoding", tt.accept, "If-None-Match", etags[tt.enc]); rec.Code != http.StatusNotModified {
+				t.Errorf("GET %s (%s) with its ETag = %d, want 304", p, tt.enc, rec.Code)
+			}
+		}
+		if etags[""] == etags["br"] || etags[""] == etags["gzip"] || etags["br"] == etags["gzip"] {
+			t.Errorf("GET %s: one ETag for two encodings: %v", p, etags)
+		}
+	}
+}
+
+var (
+	importRe     = regexp.MustCompile(`(?m)^\s*(?:import|export)\s[^;]*?from\s+'(\./[^']+)'|^\s*import\s+'(\./[^']+)'|import\('(\./[^']+)'\)`)
+	preloadRe    = regexp.MustCompile(`<link rel="modulepreload" href="([^"]+)">`)
+	mainScriptRe = regexp.MustCompile(`<script type="module" src="([^"]+)">`)
+)
+
+// TestEveryModuleIsPreloaded: the page names every module that main.js reaches through its
+// imports, so the browser fetches them all at once instead of discovering them import by import.
+func TestEveryModuleIsPreloaded(t *testing.T) {
+	root, err := fs.Sub(static, "static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := map[string]bool{}
+	var walk func(name string)
+	walk = func(name string) {
+		if reached[name] {
+			return
+		}
+		reached[name] = true
+		src, err := fs.ReadFile(root, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, m := range importRe.FindAllStringSubmatch(string(src), -1) {
+			rel := m[1] + m[2] + m[3]
+			walk(path.Join(path.Dir(name), rel))
+		}
+	}
+	walk("js/main.js")
+	if len(reached) < 10 {
+		t.Fatalf("found %d modules from main.js: the import pattern misses some", len(reached))
+	}
+
+	page := get(t, http.MethodGet, "/").Body.String()
+	prefix := AssetPrefix + Version() + "/"
+	loaded := map[string]bool{}
+	for _, m := range append(preloadRe.FindAllStringSubmatch(page, -1), mainScriptRe.FindAllStringSubmatch(page, -1)...) {
+		name, ok := strings.CutPrefix(m[1], prefix)
+		if !ok {
+			t.Errorf("%s is not a versioned asset", m[1])
+			continue
+		}
+		if get(t, http.MethodGet, m[1]).Code != http.StatusOK {
+			t.Errorf("the page preloads %s, which is not served", m[1])
+		}
+		loaded[name] = true
+	}
+	for name := range reached {
+		if !loaded[name] {
+			t.Errorf("%s is imported but not preloaded by the page", name)
+		}
+	}
+	for name := range loaded {
+		if !reached[name] {
+			t.Errorf("the page preloads %s, which nothing imports", name)
+		}
 	}
 }

@@ -163,3 +163,44 @@ async function assertCount(locator, n, timeout = 10000) {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** quiet collects what a visit logs as an error and every request that fails or answers >= 400. */
+function quiet(page) {
+  const noise = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') noise.push(`console: ${m.text()}`);
+  });
+  page.on('requestfailed', (r) => noise.push(`failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) noise.push(`${r.status()}: ${r.url()}`);
+  });
+  return noise;
+}
+
+test('a signed-out visit makes no failing request and logs no error', async () => {
+  const email = `${unique('quiet')}@example.com`;
+  await Api.register('Quinn', email);
+  const { context, page } = await newPage(browser);
+  const noise = quiet(page);
+  await page.goto('/');
+  await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual(noise, [], 'first visit');
+
+  // Signed in and out again: a reload is just as quiet.
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill('password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('chat-list').waitFor();
+  await waitOnline(page);
+  await page.getByTestId('account-button').click();
+  await page.getByTestId('sign-out').click();
+  await page.getByText('You signed out.').waitFor();
+  noise.length = 0;
+  await page.reload();
+  await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual(noise, [], 'visit after signing out');
+  page.assertClean();
+  await context.close();
+});

@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -90,4 +90,68 @@ test('create a public group with a member; filter the list; controls are labelle
   assert.deepEqual(unnamed, []);
   page.assertClean();
   await context.close();
+});
+
+/**
+ * lines is how the message with this text is laid out: its rendered lines, and its height in
+ * single lines. Found and measured in one step (a bubble is redrawn when its status changes).
+ */
+function lines(page, text) {
+  return page.evaluate((t) => {
+    const el = [...document.querySelectorAll('[data-testid="message-text"]')].find((e) => e.textContent === t);
+    const style = getComputedStyle(el);
+    const lineHeight = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.45;
+    return { text: el.innerText.split('\n'), rows: Math.round(el.getBoundingClientRect().height / lineHeight) };
+  }, text);
+}
+
+test('on a phone Enter is a new line and the button sends; on desktop Shift+Enter; line breaks render', async () => {
+  const tag = unique('p').slice(-6);
+  const phoneEmail = `uma.${tag}@example.com`;
+  const deskEmail = `vik.${tag}@example.com`;
+  const uma = await Api.register(`Uma ${tag}`, phoneEmail);
+  const vik = await Api.register(`Vik ${tag}`, deskEmail);
+  await uma.private(vik.user.id);
+  const phone = await signIn(browser, phoneEmail, { viewport: NARROW, touch: true });
+  const desk = await signIn(browser, deskEmail);
+  assert.ok(await phone.page.evaluate(() => matchMedia('(pointer: coarse), (hover: none)').matches), 'the phone context is a touch screen');
+  await openChat(phone.page, `Vik ${tag}`);
+  await openChat(desk.page, `Uma ${tag}`);
+
+  // Phone: Enter makes a new line, nothing is sent; the Send button sends both lines as one.
+  const box = phone.page.getByLabel('Message', { exact: true });
+  assert.equal(await box.getAttribute('enterkeyhint'), 'enter');
+  await box.tap();
+  await box.pressSequentially('first line');
+  await box.press('Enter');
+  await box.pressSequentially('second line');
+  assert.equal(await box.inputValue(), 'first line\nsecond line');
+  assert.equal(await phone.page.getByTestId('message').count(), 0, 'Enter sent nothing');
+  await phone.page.getByTestId('send').tap();
+  const fromPhone = 'first line\nsecond line';
+  for (const { page } of [phone, desk]) {
+    await message(page, fromPhone).waitFor();
+    assert.deepEqual(await lines(page, fromPhone), { text: ['first line', 'second line'], rows: 2 });
+  }
+  assert.equal(await box.inputValue(), '');
+
+  // Desktop: Shift+Enter is a new line, Enter sends.
+  const deskBox = desk.page.getByLabel('Message', { exact: true });
+  assert.equal(await deskBox.getAttribute('enterkeyhint'), 'send');
+  await deskBox.pressSequentially('one');
+  await deskBox.press('Shift+Enter');
+  await deskBox.press('Shift+Enter');
+  await deskBox.pressSequentially('three');
+  await deskBox.press('Enter');
+  const fromDesk = 'one\n\nthree';
+  for (const { page } of [phone, desk]) {
+    await message(page, fromDesk).waitFor();
+    assert.deepEqual(await lines(page, fromDesk), { text: ['one', '', 'three'], rows: 3 });
+  }
+  const server = await vik.req('GET', `/chats/${(await vik.chatByTitle(`Uma ${tag}`)).id}/messages`);
+  assert.deepEqual(server.messages.map((m) => m.body), [fromPhone, fromDesk]);
+  phone.page.assertClean();
+  desk.page.assertClean();
+  await phone.context.close();
+  await desk.context.close();
 });

@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -53,3 +53,96 @@ test('long history: unread divider, then older pages load as you scroll up', asy
   page.assertClean();
   await context.close();
 });
+
+/**
+ * scrollUp scrolls a chat of 150 messages from the bottom to the beginning in steps of `step` px
+ * while older pages answer after `delay` ms, and checks what the user sees: the message at the
+ * top of the view stays exactly where it was when a page arrives above it, and each approach to
+ * the top loads one page (so 150 messages take the first page and two more, one per approach).
+ */
+async function scrollUp({ step, delay, pause }) {
+  const tag = unique('sc').slice(-6);
+  const email = `sara.${tag}@example.com`;
+  const reader = await Api.register(`Sara ${tag}`, email);
+  const writer = await Api.register(`Tom ${tag}`);
+  const chat = await writer.private(reader.user.id);
+  const N = 150;
+  const text = (i) => `line ${String(i).padStart(3, '0')}`;
+  for (let i = 1; i <= N; i++) await writer.send(chat.id, text(i));
+  await reader.read(chat.id, N);
+
+  const { context, page } = await signIn(browser, email);
+  const scroller = page.getByTestId('messages');
+  // The first message whose bottom is inside the view, and how far its top is from the view's top.
+  const topVisible = () => scroller.evaluate((sc) => {
+    const top = sc.getBoundingClientRect().top;
+    for (const el of sc.querySelectorAll('[data-testid="message"][data-seq]')) {
+      const r = el.getBoundingClientRect();
+      if (r.bottom > top) return { seq: Number(el.dataset.seq), offset: r.top - top };
+    }
+    return null;
+  });
+  const offsetOf = (seq) => scroller.evaluate((sc, s) => {
+    const el = sc.querySelector(`[data-testid="message"][data-seq="${s}"]`);
+    return el ? el.getBoundingClientRect().top - sc.getBoundingClientRect().top : null;
+  }, seq);
+
+  const loads = []; // one entry per older page: {before_seq, anchor, offsetBefore, offsetAfter, step}
+  let steps = 0;
+  let busy = null; // while a page is being handed over, the "user" holds still
+  await page.route(/\/api\/v1\/chats\/\d+\/messages\?/, async (route) => {
+    const url = new URL(route.request().url());
+    const before = Number(url.searchParams.get('before_seq'));
+    if (!before) return route.continue();
+    const response = await route.fetch();
+    await new Promise((r) => setTimeout(r, delay));
+    let release;
+    busy = new Promise((r) => { release = r; });
+    try {
+      const load = { before, step: steps, anchor: await topVisible() };
+      loads.push(load);
+      await route.fulfill({ response });
+      await page.locator(`[data-testid="message"][data-seq="${before - 1}"]`).waitFor({ state: 'attached' });
+      load.after = await offsetOf(load.anchor.seq);
+      load.scrollTop = await scroller.evaluate((el) => el.scrollTop);
+    } finally {
+      busy = null;
+      release();
+    }
+  });
+
+  await openChat(page, `Tom ${tag}`);
+  await message(page, text(N)).waitFor();
+  const beginning = page.getByText('This is the beginning of your conversation.');
+  for (; steps < 400 && !(await beginning.isVisible()); steps++) {
+    if (busy) await busy;
+    await scroller.evaluate((el, dy) => el.scrollBy(0, -dy), step);
+    // Let the scroll event fire, then give the "user" a moment before the next step.
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await page.waitForTimeout(pause);
+    if (!delay) await page.locator('[data-testid="history-status"]:not(:has(.spinner))').waitFor();
+  }
+  await beginning.waitFor();
+  if (busy) await busy;
+  await scroller.evaluate((el) => { el.scrollTop = 0; });
+  await message(page, text(1)).waitFor();
+
+  assert.equal(loads.length, 2, `one request per older page: ${JSON.stringify(loads)}`);
+  for (const l of loads) {
+    assert.ok(l.anchor, 'a message was in view when the page arrived');
+    assert.ok(Math.abs(l.after - l.anchor.offset) < 1.5,
+      `message ${l.anchor.seq} stayed in place when seqs before ${l.before} arrived (${l.anchor.offset} → ${l.after})`);
+  }
+  // Each page put the view back outside the top zone (300 px), so the next page needed another
+  // approach: the two pages came at two steps, with the user scrolling in between.
+  for (const l of loads) assert.ok(l.scrollTop >= 300, `after a page the view is out of the top zone (${l.scrollTop})`);
+  assert.ok(loads[1].step - loads[0].step >= 2, `pages loaded at steps ${loads[0].step} and ${loads[1].step}`);
+  const texts = await page.getByTestId('message-text').allTextContents();
+  assert.deepEqual(texts, Array.from({ length: N }, (_, i) => text(i + 1)));
+  page.assertClean();
+  await context.close();
+}
+
+test('scrolling up 800 px at a time keeps the place and loads one page per approach', () => scrollUp({ step: 800, delay: 0, pause: 30 }));
+
+test('on a slow network (700 ms per page) gentle 200 px steps keep the place too', () => scrollUp({ step: 200, delay: 700, pause: 60 }));

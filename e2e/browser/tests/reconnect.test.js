@@ -28,10 +28,11 @@ test('server restart: banner, reconnect, sync, resend, no duplicates', async () 
   await stopServer();
   await banner.getByText('Reconnecting').waitFor();
 
-  // Written while offline: it waits as "sending" and goes out after the reconnect.
+  // Written while the server is away: it waits ("Waiting for network", not failed) and goes out
+  // after the reconnect.
   const offline = unique('offline');
   await send(page, offline);
-  await message(page, offline).locator('[data-testid="msg-status"][data-state="sending"]').waitFor();
+  await message(page, offline).locator('[data-testid="msg-status"][data-state="waiting"]').waitFor();
 
   await startServer();
   // Others write while this tab is still away (its next attempt is a backoff away).

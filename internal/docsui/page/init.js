@@ -66,7 +66,7 @@
   // "Authorization: Bearer <access_token>" on "Try it out" requests.
   // There is no OAuth client, so no client id/secret and no scopes.
   ui.initOAuth({
-    appName: "wschat",
+    appName: "Chat",
     clientId: "",
     clientSecret: "",
     scopes: [],

@@ -3,7 +3,7 @@
 
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
-import { listTime, systemText } from './format.js';
+import { fullTime, listTime, systemText } from './format.js';
 
 /** who names a user for previews and system notes: "You" for the current user. */
 export function who(store, id) {
@@ -41,10 +41,13 @@ function preview(ctx, chat) {
  */
 export function mountChatList(ctx, el, actions) {
   const { store } = ctx;
-  const meBtn = h('button', { type: 'button', class: 'me-btn', 'aria-label': 'Account and devices', 'data-testid': 'account-button', onclick: () => actions.account() });
+  const meBtn = h('button', { type: 'button', class: 'me-btn', title: 'Account and devices', 'data-testid': 'account-button', onclick: () => actions.account() });
   const newBtn = h('button', { type: 'button', class: 'icon-btn accent', 'aria-label': 'New chat', title: 'New chat', 'data-testid': 'new-chat', onclick: () => actions.newChat() }, icon('plus'));
   const filter = h('input', { type: 'search', id: 'chat-filter', class: 'filter', placeholder: 'Search chats', autocomplete: 'off', 'aria-label': 'Filter chats' });
   const list = h('ul', { class: 'chat-list', 'aria-label': 'Chats', 'data-testid': 'chat-list' });
+  // The list is one Tab stop (roving tabindex): Tab enters at the open chat (or the one last
+  // focused, or the first), the arrow keys, Home and End move within it.
+  let rover = null; // chat id of the button that takes the Tab stop
   const empty = h('div', { class: 'list-empty', hidden: true });
 
   el.replaceChildren(
@@ -56,8 +59,8 @@ export function mountChatList(ctx, el, actions) {
   const drawMe = () => {
     const me = store.me;
     if (!me) return;
-    meBtn.setAttribute('aria-label', `${me.name}: account and devices`);
-    meBtn.replaceChildren(avatar(me.id, me.name, { size: 'sm' }), h('span', { class: 'me-name', text: me.name }));
+    meBtn.replaceChildren(avatar(me.id, me.name, { size: 'sm' }), h('span', { class: 'me-name', text: me.name }),
+      h('span', { class: 'sr-only', text: ': account and devices' }));
   };
 
   const draw = () => {
@@ -72,6 +75,7 @@ export function mountChatList(ctx, el, actions) {
       },
       update: (li) => fill(li.firstElementChild, c),
     })));
+    rove();
     if (!store.chats.size) {
       empty.replaceChildren(h('p', { text: 'No chats yet.' }),
         h('button', { type: 'button', class: 'btn btn-primary', text: 'Start a chat', onclick: () => actions.newChat() }));
@@ -83,6 +87,29 @@ export function mountChatList(ctx, el, actions) {
       empty.hidden = true;
     }
   };
+
+  const buttons = () => [...list.querySelectorAll('.chat-item')];
+  const rove = () => {
+    const all = buttons();
+    const ids = all.map((b) => Number(b.dataset.chatId));
+    if (!ids.includes(rover)) rover = ids.includes(store.activeChatId) ? store.activeChatId : ids[0] ?? null;
+    for (const b of all) b.tabIndex = Number(b.dataset.chatId) === rover ? 0 : -1;
+  };
+  list.addEventListener('focusin', (ev) => {
+    const b = ev.target.closest?.('.chat-item');
+    if (!b) return;
+    rover = Number(b.dataset.chatId);
+    rove();
+  });
+  list.addEventListener('keydown', (ev) => {
+    const all = buttons();
+    const i = all.indexOf(document.activeElement);
+    if (i < 0 || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const j = { ArrowDown: i + 1, ArrowUp: i - 1, Home: 0, End: all.length - 1 }[ev.key];
+    if (j === undefined) return;
+    ev.preventDefault();
+    all[Math.max(0, Math.min(all.length - 1, j))].focus();
+  });
 
   const fill = (btn, c) => {
     const active = store.activeChatId === c.id;
@@ -98,8 +125,9 @@ export function mountChatList(ctx, el, actions) {
     else btn.removeAttribute('aria-current');
     btn.classList.toggle('has-unread', unread > 0);
     btn.dataset.unread = String(unread);
-    const label = [c.title, c.kind === 'private' ? (online ? 'online' : '') : 'group', unread ? `${unread} unread` : ''].filter(Boolean).join(', ');
-    btn.setAttribute('aria-label', label);
+    // The accessible name is the row's own text (what it shows, so voice control finds it by what
+    // is on screen), with the parts only a picture shows spelled out: "Ann, online, 10:04, Hi, 2 unread".
+    const status = c.kind === 'private' ? (online ? 'online' : '') : 'group';
     btn.replaceChildren(
       c.kind === 'private' && c.peer
         ? avatar(c.peer.id, c.title, { online })
@@ -107,13 +135,17 @@ export function mountChatList(ctx, el, actions) {
       h('span', { class: 'ci-main' },
         h('span', { class: 'ci-top' },
           h('span', { class: 'ci-title', 'data-testid': 'chat-title', text: c.title }),
+          status ? h('span', { class: 'sr-only', text: `, ${status}` }) : null,
           c.public ? h('span', { class: 'ci-public', title: 'Public group', text: 'public' }) : null,
-          h('time', { class: 'ci-time', datetime: c.last_message?.created_at || '', text: when })),
+          when ? h('span', { class: 'sr-only', text: ', ' }) : null,
+          h('time', { class: 'ci-time', datetime: c.last_message?.created_at || '', title: c.last_message ? fullTime(c.last_message.created_at) : '', text: when })),
         h('span', { class: 'ci-bottom' },
+          h('span', { class: 'sr-only', text: ', ' }),
           typing
             ? h('span', { class: 'ci-preview typing', text: typing })
             : h('span', { class: 'ci-preview', 'data-testid': 'chat-preview', text }),
-          unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null)));
+          unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
+          unread ? h('span', { class: 'sr-only', text: `, ${unread} unread` }) : null)));
   };
 
   filter.addEventListener('input', draw);

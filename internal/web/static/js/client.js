@@ -5,6 +5,10 @@
 // every (re)connect syncs from the last seq seen per chat; unacknowledged messages are resent
 // with their client_id (the server makes that idempotent); gaps in a loaded chat are healed
 // over REST.
+//
+// An unsent message is 'sending' (on its way), 'waiting' (no network, or no answer: it goes out
+// again by itself when the connection is back) or 'failed' (the server refused it, or a
+// transient error the user may retry). Only 'failed' asks the user to act.
 
 import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
@@ -284,7 +288,7 @@ export class Client {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** send queues a message and sends it; it shows as "sending" until acknowledged. */
+  /** send queues a message and sends it; it shows as "sending" (or "waiting") until acknowledged. */
   send(chatId, body) {
     const p = { client_id: uuid(), chat_id: chatId, body, state: 'sending', created_at: new Date().toISOString() };
     this.s.pending.set(p.client_id, p);
@@ -307,13 +311,13 @@ export class Client {
   }
 
   dispatch(p) {
-    p.state = 'sending';
+    p.state = navigator.onLine === false ? 'waiting' : 'sending';
     p.error = null;
     p.hard = false;
     clearTimeout(this.sendTimers.get(p.client_id));
     this.sendTimers.set(p.client_id, setTimeout(() => this.timedOut(p.client_id), SEND_TIMEOUT));
     const sent = this.conn.send('message.send', { chat_id: p.chat_id, client_id: p.client_id, body: p.body }, 'send:' + p.client_id);
-    if (!sent) this.sendRest(p);
+    if (!sent && p.state === 'sending') this.sendRest(p);
     this.s.notify('pane');
   }
 
@@ -329,17 +333,32 @@ export class Client {
         p.hard = true;
         this.savePending();
         this.s.notify('pane');
+        return;
       }
-      // Otherwise it stays queued: the next connection resends it.
+      // Otherwise it waits: the next connection resends it.
+      if (p.state === 'sending') {
+        p.state = 'waiting';
+        this.s.notify('pane');
+      }
     }
   }
 
+  /**
+   * timedOut: no acknowledgement in time. That is no failure: the message waits, and goes out
+   * again (same client_id, so once) on the next connection. A socket that looks open is probed,
+   * since a dead line can look open for a long time; if it answers, the message is sent again.
+   */
   timedOut(clientId) {
     const p = this.s.pending.get(clientId);
-    if (!p || p.state !== 'sending') return;
-    p.state = 'failed';
-    p.error = this.conn.online ? 'No answer from the server.' : 'Not sent: you are offline. It will be sent when you reconnect.';
+    if (!p || p.state === 'failed') return;
+    p.state = 'waiting';
     this.s.notify('pane');
+    if (!this.conn.online) return;
+    this.conn.probe();
+    this.sendTimers.set(clientId, setTimeout(() => {
+      const q = this.s.pending.get(clientId);
+      if (q && q.state === 'waiting' && this.conn.online) this.dispatch(q);
+    }, SEND_TIMEOUT));
   }
 
   resendPending() {

@@ -1,20 +1,33 @@
-// The message composer: Enter sends, Shift+Enter starts a new line; drafts are kept per chat.
+// The message composer; drafts are kept per chat. With a keyboard, Enter sends and Shift+Enter
+// starts a new line. On touch screens (coarse pointer, no hover: phones, tablets) Enter is a new
+// line, as in the messengers, and the button sends.
 
 import { h, icon } from './dom.js';
 
 const MAX = 4000;
+const TOUCH = '(pointer: coarse), (hover: none)';
 
 export function mountComposer(ctx, { getChat, onSent }) {
   const { client } = ctx;
   const drafts = new Map();
   const input = h('textarea', {
     class: 'composer-input', rows: 1, 'aria-label': 'Message', placeholder: 'Write a message…',
-    'aria-describedby': 'composer-hint', 'data-testid': 'composer', enterkeyhint: 'send',
+    'aria-describedby': 'composer-hint', 'data-testid': 'composer',
   });
-  const hint = h('span', { id: 'composer-hint', class: 'sr-only', text: 'Enter sends, Shift+Enter starts a new line.' });
+  const hint = h('span', { id: 'composer-hint', class: 'sr-only' });
   const counter = h('span', { class: 'counter', 'aria-live': 'polite', hidden: true });
-  const send = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', title: 'Send (Enter)', 'data-testid': 'send' }, icon('send'));
+  const send = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', 'data-testid': 'send' }, icon('send'));
   const form = h('form', { class: 'composer', 'aria-label': 'Write a message' }, input, hint, counter, send);
+
+  const touch = matchMedia(TOUCH);
+  const enterSends = () => !touch.matches;
+  const drawMode = () => {
+    input.setAttribute('enterkeyhint', enterSends() ? 'send' : 'enter');
+    hint.textContent = enterSends() ? 'Enter sends, Shift+Enter starts a new line.' : 'Enter starts a new line; the Send button sends.';
+    send.title = enterSends() ? 'Send (Enter)' : 'Send';
+  };
+  drawMode();
+  touch.addEventListener('change', drawMode);
 
   const autosize = () => {
     input.style.height = 'auto';
@@ -29,7 +42,7 @@ export function mountComposer(ctx, { getChat, onSent }) {
   };
 
   input.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.isComposing) {
+    if (ev.key === 'Enter' && enterSends() && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.isComposing) {
       ev.preventDefault();
       form.requestSubmit();
     }
@@ -51,6 +64,7 @@ export function mountComposer(ctx, { getChat, onSent }) {
     autosize();
     update();
     onSent?.();
+    // On a phone, a tap on Send keeps the keyboard up for the next message.
     input.focus();
   });
   update();

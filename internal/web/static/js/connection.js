@@ -1,6 +1,10 @@
 // The tab's one WebSocket to /api/v1/ws: frames {type, ref, data}, reconnection with
 // exponential backoff and jitter, heartbeats, and the close codes of the protocol.
 //
+// The browser's online/offline events count too: offline, the socket is dropped at once (so sends
+// queue instead of vanishing into a dead line) and no reconnect is tried until the network is back
+// (or BACKOFF_MAX passes, in case the event never comes); the status then reads 'offline'.
+//
 // Close codes: 4001 (session revoked or token expired) → refresh the session, then reconnect;
 // 1012 (server restart) → reconnect at once, with a little jitter; 1013 (too slow, dropped) and
 // anything else → reconnect with backoff. The owner syncs after every hello.
@@ -9,11 +13,13 @@ import { api, refresh, ApiError } from './api.js';
 
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 15000;
+const PROBE_TIMEOUT = 5000;
 
 export class Connection {
   /**
    * handlers: onFrame(frame), onStatus(status, info), onSignedOut().
-   * status is 'connecting' | 'online' | 'reconnecting' | 'closed'.
+   * status is 'connecting' | 'online' | 'reconnecting' | 'offline' | 'closed'; 'offline' is
+   * any state but online and closed while the browser says the network is down.
    */
   constructor(handlers) {
     this.h = handlers;
@@ -28,7 +34,14 @@ export class Connection {
     this.stopped = true;
     this.refCounter = 0;
     this.onOnline = () => {
-      if (!this.stopped && this.status !== 'online') this.reconnectNow();
+      if (this.stopped) return;
+      this.report();
+      if (this.status !== 'online') this.reconnectNow();
+    };
+    this.onOffline = () => {
+      if (this.stopped) return;
+      if (this.ws) this.drop('offline');
+      else this.report();
     };
     this.onVisible = () => {
       if (document.visibilityState === 'visible' && !this.stopped) this.checkAlive();
@@ -38,6 +51,7 @@ export class Connection {
   start() {
     this.stopped = false;
     window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
     document.addEventListener('visibilitychange', this.onVisible);
     this.open();
   }
@@ -46,8 +60,10 @@ export class Connection {
   stop() {
     this.stopped = true;
     window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
     document.removeEventListener('visibilitychange', this.onVisible);
     clearTimeout(this.timer);
+    clearTimeout(this.probeTimer);
     clearInterval(this.heartbeat);
     if (this.ws) {
       const ws = this.ws;
@@ -81,7 +97,39 @@ export class Connection {
 
   setStatus(status, info) {
     this.status = status;
-    this.h.onStatus?.(status, info);
+    this.report(info);
+  }
+
+  /** report tells the owner the status as the user should see it. */
+  report(info) {
+    const offline = navigator.onLine === false && this.status !== 'online' && this.status !== 'closed';
+    this.h.onStatus?.(offline ? 'offline' : this.status, info);
+  }
+
+  /** drop abandons the socket now, without waiting for a closing handshake a dead line never completes. */
+  drop(reason) {
+    const ws = this.ws;
+    if (!ws) return;
+    ws.onclose = ws.onmessage = ws.onerror = null;
+    try {
+      ws.close(4000, reason);
+    } catch { /* already closed */ }
+    this.closed(ws, { code: 4000 });
+  }
+
+  /**
+   * probe pings now (unless a ping is out) and drops the socket when no answer comes soon: a send
+   * that is not acknowledged may mean a dead line the browser has not noticed.
+   */
+  probe() {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || this.pingSent) return;
+    this.pingSent = Date.now();
+    this.ws.send(JSON.stringify({ type: 'ping' }));
+    const ws = this.ws;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (this.ws === ws && this.pingSent) this.drop('ping timeout');
+    }, PROBE_TIMEOUT);
   }
 
   open() {
@@ -137,7 +185,7 @@ export class Connection {
     const now = Date.now();
     if (this.pingSent && now - this.pingSent > Math.max(5000, this.heartbeatMs / 2)) {
       // No answer: the connection is dead even if the browser has not noticed.
-      this.ws.close(4000, 'ping timeout');
+      this.drop('ping timeout');
       return;
     }
     if (!this.pingSent && now - this.lastRecv >= this.heartbeatMs / 2) {
@@ -149,7 +197,9 @@ export class Connection {
   async closed(ws, ev) {
     if (ws !== this.ws) return;
     this.ws = null;
+    this.pingSent = 0;
     clearInterval(this.heartbeat);
+    clearTimeout(this.probeTimer);
     if (this.stopped) return;
     const code = ev.code;
     this.setStatus('reconnecting', { code });
@@ -197,7 +247,8 @@ export class Connection {
     const base = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** this.attempt);
     this.attempt += 1;
     // "Equal jitter": half the delay fixed, half random, so clients spread out but do not stall.
-    const delay = base / 2 + Math.random() * (base / 2);
+    // Offline, the 'online' event reconnects; the long wait is for a browser that never sends it.
+    const delay = navigator.onLine === false ? BACKOFF_MAX : base / 2 + Math.random() * (base / 2);
     this.timer = setTimeout(() => this.open(), delay);
     this.setStatus('reconnecting', { retryAt: Date.now() + delay });
   }

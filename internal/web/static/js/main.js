@@ -25,13 +25,41 @@ function go(chatId) {
   else app?.route();
 }
 
+// The session cookies are HttpOnly, so the page cannot see them. This flag in localStorage says
+// whether this browser signed in (and has not signed out since): without it a visit shows the
+// sign-in screen at once instead of asking the server and logging a 401.
+const SIGNED_IN = 'chat.signedIn';
+
+function signedInHere() {
+  try {
+    return localStorage.getItem(SIGNED_IN) === '1';
+  } catch {
+    return true; // no storage: ask the server
+  }
+}
+
+function rememberSignedIn(yes) {
+  try {
+    if (yes) localStorage.setItem(SIGNED_IN, '1');
+    else localStorage.removeItem(SIGNED_IN);
+  } catch { /* storage disabled */ }
+}
+
 function showAuth(notice = '') {
+  rememberSignedIn(false);
   if (app) {
     app.destroy();
     app = null;
   }
   document.title = 'Chat — sign in';
-  renderAuth(root, { notice, onSignedIn: () => startApp() });
+  renderAuth(root, {
+    notice,
+    onSignedIn: () => {
+      rememberSignedIn(true);
+      if (signedInHere()) startApp();
+else showAuth();
+    },
+  });
 }
 
 async function startApp() {
@@ -49,7 +77,8 @@ async function startApp() {
   const banner = h('div', { class: 'banner', role: 'status', 'data-testid': 'conn-banner', hidden: true });
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });
   const main = h('main', { class: 'pane' });
-  const shell = h('div', { class: 'shell', dataset: { view: 'list' } }, banner, h('div', { class: 'columns' }, side, main));
+  const shell = h('div', { class: 'shell', dataset: { view: 'list' } },
+    h('h1', { class: 'sr-only', text: 'Chat' }), banner, h('div', { class: 'columns' }, side, main));
 
   root.replaceChildren(h('p', { class: 'boot', role: 'status', text: 'Loading your chats…' }));
   try {
@@ -85,23 +114,44 @@ async function startApp() {
   });
   const pane = mountPane(ctx, main, { back: () => go(null) });
 
-  // The banner waits a moment before it shows, so routine reconnects (the access token expired:
-  // 4001, refresh, reconnect) do not flash it.
+  // The connection banner. Offline (the browser says so) shows at once; a lost socket shows after
+  // a moment, so routine reconnects (the access token expired: 4001, refresh, reconnect) do not
+  // flash it; after either, "Back online" shows briefly. banner.dataset.state is the state:
+  // connecting | offline | reconnecting | back | online.
   let bannerTimer = null;
+  let troubleShown = false;
+  const showBanner = (state, text, ...extra) => {
+    banner.dataset.state = state;
+    banner.className = `banner banner-${state}`;
+    banner.replaceChildren(h('span', { class: 'banner-dot' }), h('span', { text }), ...extra);
+    banner.hidden = false;
+  };
   const drawConn = () => {
     const st = store.conn;
-    if (st === banner.dataset.state) return;
-    banner.dataset.state = st;
+    const was = banner.dataset.state;
+    if (st === was || (st === 'online' && was === 'back')) return;
     clearTimeout(bannerTimer);
-    if (st === 'reconnecting' || st === 'connecting') {
-      const text = st === 'reconnecting' ? 'Connection lost. Reconnecting…' : 'Connecting…';
+    if (st === 'offline') {
+      showBanner('offline', 'You are offline. Messages you write will be sent when the connection is back.');
+      troubleShown = true;
+    } else if (st === 'reconnecting' || st === 'connecting') {
+      banner.dataset.state = st;
+      if (was === 'offline') banner.hidden = true;
       bannerTimer = setTimeout(() => {
-        banner.replaceChildren(h('span', { class: 'banner-dot' }), h('span', { text }),
+        showBanner(st, st === 'reconnecting' ? 'Connection lost. Reconnecting…' : 'Connecting…',
           h('button', { type: 'button', class: 'link', text: 'Retry now', onclick: () => client.conn.reconnectNow() }));
-        banner.hidden = false;
+        troubleShown = true;
       }, st === 'reconnecting' ? 800 : 2000);
+    } else if (st === 'online' && troubleShown) {
+      troubleShown = false;
+      showBanner('back', 'Back online.');
+      bannerTimer = setTimeout(() => {
+        banner.hidden = true;
+        banner.dataset.state = 'online';
+      }, 2500);
     } else {
       banner.hidden = true;
+      banner.dataset.state = st;
     }
   };
 
@@ -158,4 +208,5 @@ async function startApp() {
   route();
 }
 
-startApp();
+if (signedInHere()) startApp();
+else showAuth();

@@ -57,7 +57,7 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
       if (!users.length) return results.replaceChildren(h('li', { class: 'list-status muted', text: `No one to invite for “${q}”.` }));
       results.replaceChildren(...users.map((u) => h('li', {},
         h('button', {
-          type: 'button', class: 'pick-row', 'data-testid': 'invite-result', 'aria-label': `Invite ${u.name}`,
+          type: 'button', class: 'pick-row', 'data-testid': 'invite-result',
           onclick: async () => {
             msg.textContent = '';
             try {
@@ -71,7 +71,8 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
             }
           },
         }, avatar(u.id, u.name, { size: 'sm', online: u.online }),
-        h('span', { class: 'pick-text' }, h('span', { class: 'pick-name', text: u.name }), h('span', { class: 'pick-sub', text: u.email || '' })),
+        h('span', { class: 'pick-text' }, h('span', { class: 'sr-only', text: 'Invite ' }), h('span', { class: 'pick-name', text: u.name }),
+          h('span', { class: 'sr-only', text: ', ' }), h('span', { class: 'pick-sub', text: u.email || '' })),
         h('span', { class: 'pick-action' }, icon('userPlus'))))));
     });
     content.push(h('section', { class: 'invite' },

@@ -6,15 +6,18 @@ import { avatar } from './avatar.js';
 import { openDialog, searchBox } from './dialogs.js';
 import { plural } from './format.js';
 
+/** status is a line in a result list (a list holds only items: the line is one). */
 function status(text, cls = 'muted') {
-  return h('p', { class: `list-status ${cls}`, role: 'status', text });
+  return h('li', { class: `list-status ${cls}` }, h('span', { role: 'status', text }));
 }
 
-function userRow(u, { action, label, online }) {
+/** userRow is a person to pick; verb ("Message", "Add") starts its accessible name, before what it shows. */
+function userRow(u, { action, verb, online }) {
   return h('li', {},
-    h('button', { type: 'button', class: 'pick-row', onclick: action, 'aria-label': label, 'data-testid': 'user-result', dataset: { userId: u.id } },
+    h('button', { type: 'button', class: 'pick-row', onclick: action, 'data-testid': 'user-result', dataset: { userId: u.id } },
       avatar(u.id, u.name, { online, size: 'sm' }),
-      h('span', { class: 'pick-text' }, h('span', { class: 'pick-name', text: u.name }), h('span', { class: 'pick-sub', text: u.email || '' }))));
+      h('span', { class: 'pick-text' }, h('span', { class: 'sr-only', text: `${verb} ` }), h('span', { class: 'pick-name', text: u.name }),
+        h('span', { class: 'sr-only', text: ', ' }), h('span', { class: 'pick-sub', text: u.email || '' }))));
 }
 
 function directTab(ctx, done) {
@@ -27,7 +30,7 @@ function directTab(ctx, done) {
     if (!users.length) return list.replaceChildren(status(q ? `Nobody found for “${q}”.` : 'No one else here yet.'));
     list.replaceChildren(...users.map((u) => userRow(u, {
       online: u.online,
-      label: `Message ${u.name}`,
+      verb: 'Message',
       action: async () => {
         err.hidden = true;
         try {
@@ -75,7 +78,7 @@ function groupTab(ctx, done) {
     if (!users.length) return list.replaceChildren(status(s ? `Nobody found for “${s}”.` : 'Everyone is added.'));
     list.replaceChildren(...users.map((u) => userRow(u, {
       online: u.online,
-      label: `Add ${u.name}`,
+      verb: 'Add',
       action: () => {
         chosen.set(u.id, u);
         drawChips();

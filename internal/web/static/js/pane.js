@@ -8,6 +8,7 @@ import { ReadTracker, windowActive } from './reading.js';
 import { who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
+import { hasBlocks, renderBody } from './markup.js';
 
 const RUN_GAP = 5 * 60 * 1000;
 const LOAD_OLDER_AT = 300;
@@ -68,14 +69,20 @@ export function mountPane(ctx, el, { back }) {
     scroller.scrollTo({ top: scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
   };
 
+  // Older messages load one page per approach to the top: reaching the top zone loads a page and
+  // disarms; leaving the zone (scrolling down, or the page arriving above the view) arms again.
+  let armed = true;
   scroller.addEventListener('scroll', () => {
     jump.hidden = fromBottom() < 400;
-    maybeLoadOlder();
+    if (scroller.scrollTop >= LOAD_OLDER_AT) armed = true;
+    else if (armed && loadOlder()) armed = false;
   }, { passive: true });
 
-  function maybeLoadOlder() {
+  function loadOlder() {
     const box = store.messages.get(chatId);
-    if (box?.loaded && box.hasOlder && !box.loadingOlder && scroller.scrollTop < LOAD_OLDER_AT) client.loadOlder(chatId);
+    if (!box?.loaded || !box.hasOlder || box.loadingOlder) return false;
+    client.loadOlder(chatId);
+    return true;
   }
 
   function setChat(id) {
@@ -85,6 +92,7 @@ export function mountPane(ctx, el, { back }) {
     tracker.reset();
     list.replaceChildren();
     initialScroll = true;
+    armed = true;
     dividerSeq = null;
     dividerDone = false;
     if (id == null) {
@@ -133,6 +141,12 @@ export function mountPane(ctx, el, { back }) {
   function statusEl(chat, m) {
     if (m.pending) {
       if (m.pending.state === 'failed') return h('span', { class: 'status failed', 'data-testid': 'msg-status', dataset: { state: 'failed' }, text: 'Not sent' });
+      if (m.pending.state === 'waiting') {
+        return h('span', {
+          class: 'status waiting', 'data-testid': 'msg-status', dataset: { state: 'waiting' }, text: 'Waiting for network',
+          title: 'It will be sent when the connection is back.',
+        });
+      }
       return h('span', { class: 'status sending', 'data-testid': 'msg-status', dataset: { state: 'sending' }, text: 'Sending…' });
     }
     const read = m.seq <= (chat.read_all_seq || 0);
@@ -162,9 +176,12 @@ export function mountPane(ctx, el, { back }) {
       el.dataset.own = String(mine);
       el.dataset.senderId = String(m.sender_id ?? '');
       if (m.client_id) el.dataset.clientId = m.client_id;
+      const showSender = group && !mine && !cont;
       const bubble = h('div', { class: 'bubble' },
-        group && !mine && !cont ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
-        h('div', { class: 'text', 'data-testid': 'message-text', text: m.body }),
+        showSender ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
+        // Who said it, for screen readers where the bubble does not show a name.
+        showSender ? null : h('span', { class: 'sr-only', text: `${mine ? 'You' : senderName}: ` }),
+        h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body)),
         h('span', { class: 'meta' },
           h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: timeOf(m.created_at) }),
           mine ? statusEl(chat, m) : null));
@@ -275,6 +292,10 @@ export function mountPane(ctx, el, { back }) {
       top.replaceChildren(h('span', { class: 'spinner', text: 'Loading messages…' }));
       return;
     }
+    // Measured before anything on screen changes (the status line above the list included).
+    const atBottom = fromBottom() < 80;
+    const anchor = !atBottom && !initialScroll ? viewAnchor() : null;
+
     if (box.loadingOlder) top.replaceChildren(h('span', { class: 'spinner', text: 'Loading earlier messages…' }));
     else if (!box.hasOlder) top.replaceChildren(h('span', { class: 'beginning', text: chat.kind === 'group' ? 'This is the beginning of the group.' : 'This is the beginning of your conversation.' }));
     else top.replaceChildren();
@@ -285,18 +306,6 @@ export function mountPane(ctx, el, { back }) {
       dividerSeq = first ? first.seq : null;
     }
 
-    const atBottom = fromBottom() < 80;
-    let anchor = null;
-    let anchorOffset = 0;
-    if (!atBottom && !initialScroll) {
-      for (const child of list.children) {
-        if (child.offsetTop + child.offsetHeight > scroller.scrollTop) {
-          anchor = child;
-          anchorOffset = child.offsetTop - scroller.scrollTop;
-          break;
-        }
-      }
-    }
     reconcile(list, buildItems(chat, box));
     tracker.observe(list.querySelectorAll('[data-seq]'));
 
@@ -307,12 +316,29 @@ export function mountPane(ctx, el, { back }) {
       else toBottom(false);
     } else if (stickToBottom || atBottom) {
       toBottom(false);
-    } else if (anchor?.isConnected) {
-      scroller.scrollTop = anchor.offsetTop - anchorOffset;
+    } else if (anchor?.el.isConnected) {
+      scroller.scrollTop += offsetInView(anchor.el) - anchor.offset;
     }
     stickToBottom = false;
     jump.hidden = fromBottom() < 400;
-    maybeLoadOlder();
+    if (scroller.scrollTop >= LOAD_OLDER_AT) armed = true;
+    // A short chat that does not fill the view cannot be scrolled: fetch until it does.
+    if (scroller.scrollHeight <= scroller.clientHeight) loadOlder();
+  }
+
+  const offsetInView = (el) => el.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
+
+  /**
+   * viewAnchor is the message the user is looking at: the first one (not a day separator or the
+   * unread divider, which move when older messages arrive) whose bottom is inside the view.
+   */
+  function viewAnchor() {
+    const top = scroller.getBoundingClientRect().top;
+    for (const el of list.children) {
+      if (!/^[sc]:/.test(el.dataset.key || '')) continue;
+      if (el.getBoundingClientRect().bottom > top) return { el, offset: offsetInView(el) };
+    }
+    return null;
   }
 
   const unsubs = [store.on('pane', render), store.on('members', () => chatId != null && render())];

@@ -1,0 +1,220 @@
+// Accessibility: axe-core finds no serious or critical violation on any screen, in light and
+// dark; the page has an h1; the chat list is one Tab stop with arrow keys; focus rings are
+// never clipped; messages and chats carry what a screen reader needs.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Api, NARROW, chatItem, launch, newPage, openChat, signIn, unique } from '../lib.js';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let browser;
+let cast;
+before(async () => {
+  browser = await launch();
+  cast = await seed();
+});
+after(() => browser?.close());
+
+/** seed: Yara in a group with two others and in a private chat, with a message of hers in each. */
+async function seed() {
+  const tag = unique('a').slice(-6);
+  const email = `yara.${tag}@example.com`;
+  const yara = await Api.register(`Yara ${tag}`, email);
+  const zed = await Api.register(`Zed ${tag}`);
+  const abe = await Api.register(`Abe ${tag}`);
+  const group = await yara.group(`Orchard ${tag}`, [zed.user.id, abe.user.id]);
+  await zed.send(group.id, 'Apples are ripe — **pick** them this week.');
+  await yara.send(group.id, 'I will bring baskets: https://example.com/baskets');
+  const dm = await yara.private(zed.user.id);
+  await zed.send(dm.id, 'Thanks for the baskets!');
+  await yara.send(dm.id, 'Any time.');
+  return { tag, email, group: `Orchard ${tag}`, dm: `Zed ${tag}`, zedName: `Zed ${tag}` };
+}
+
+/** axe runs axe-core on the page and returns the serious and critical violations, described. */
+async function axe(page, screen) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  });
+  assert.deepEqual(violations, [], `axe on ${screen}`);
+  assert.ok(await page.locator('h1').count() >= 1, `${screen} has an h1`);
+}
+
+/** clippedRing describes the focused element when its focus ring is cut off by a scrolling or clipping ancestor. */
+function clippedRing(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const cs = getComputedStyle(el);
+    let ring = cs.outlineStyle === 'none' ? 0 : parseFloat(cs.outlineWidth) + (parseFloat(cs.outlineOffset) || 0);
+    for (const m of cs.boxShadow.matchAll(/(-?[\d.]+)px (-?[\d.]+)px (-?[\d.]+)px (-?[\d.]+)px/g)) ring = Math.max(ring, Number(m[4]));
+    const r = el.getBoundingClientRect();
+    const desc = (e) => `${e.localName}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}${e.getAttribute('aria-label') ? `[${e.getAttribute('aria-label')}]` : ''}`;
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const ps = getComputedStyle(p);
+      if (!/(auto|scroll|hidden|clip)/.test(ps.overflowX + ps.overflowY)) continue;
+      const pr = p.getBoundingClientRect();
+      const l = pr.left + p.clientLeft;
+      const t = pr.top + p.clientTop;
+      const cut = r.left - ring < l - 0.5 || r.top - ring < t - 0.5
+        || r.right + ring > l + p.clientWidth + 0.5 || r.bottom + ring > t + p.clientHeight + 0.5;
+      if (cut) return `${desc(el)} (ring ${ring}px) clipped by ${desc(p)}`;
+    }
+    return null;
+  });
+}
+
+/** tabThrough presses Tab up to n times and returns the focus rings that were clipped. */
+async function tabThrough(page, n) {
+  const bad = [];
+  for (let i = 0; i < n; i++) {
+    await page.keyboard.press('Tab');
+    const c = await clippedRing(page);
+    if (c) bad.push(c);
+  }
+  return bad;
+}
+
+for (const colorScheme of ['light', 'dark']) {
+  test(`axe: sign-in and sign-up screens (${colorScheme})`, async () => {
+    const { context, page } = await newPage(browser, { colorScheme });
+    await page.goto('/');
+    await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+    await axe(page, 'sign-in');
+    await page.getByLabel('Email').fill('nobody@example.com');
+    await page.getByLabel('Password').fill('wrong password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('auth-error').waitFor();
+    await axe(page, 'sign-in with an error');
+    await page.getByRole('button', { name: 'Create an account' }).click();
+    await page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    await axe(page, 'sign-up');
+    page.assertClean();
+    await context.close();
+  });
+
+  test(`axe: chat list, chats and every dialog (${colorScheme})`, async () => {
+    const { context, page } = await signIn(browser, cast.email, { colorScheme });
+    await chatItem(page, cast.group).waitFor();
+    await axe(page, 'chat list');
+    await openChat(page, cast.group);
+    await axe(page, 'group chat');
+    await openChat(page, cast.dm);
+    await axe(page, 'private chat');
+
+    await page.getByTestId('members-button').click();
+    await page.getByTestId('members-dialog').getByTestId('member').nth(1).waitFor();
+    await axe(page, 'contact dialog');
+    await page.keyboard.press('Escape');
+
+    await openChat(page, cast.group);
+    await page.getByTestId('members-button').click();
+    await page.getByTestId('members-dialog').getByTestId('member').nth(2).waitFor();
+    await axe(page, 'members dialog');
+    await page.getByTestId('leave-group').click();
+    await page.getByTestId('confirm-dialog').waitFor();
+    await axe(page, 'confirm dialog');
+    await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Cancel' }).click();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('members-dialog').waitFor({ state: 'detached' });
+
+    await page.locator('[data-own="true"] button[data-testid="msg-status"]').last().click();
+    await page.getByTestId('read-by-dialog').getByText(/Read by \d of 2/).waitFor();
+    await axe(page, 'read-by dialog');
+    await page.keyboard.press('Escape');
+
+    await page.getByTestId('new-chat').click();
+    const dlg = page.getByTestId('new-chat-dialog');
+    await dlg.getByTestId('user-result').first().waitFor();
+    await axe(page, 'new chat: direct');
+    await dlg.getByRole('tab', { name: 'New group' }).click();
+    await dlg.getByLabel('Members', { exact: true }).fill(cast.zedName);
+    await dlg.getByRole('button', { name: `Add ${cast.zedName}` }).click();
+    await axe(page, 'new chat: group');
+    await dlg.getByRole('tab', { name: 'Discover' }).click();
+    await dlg.getByLabel('Search public groups').waitFor();
+    await axe(page, 'new chat: discover');
+    await page.keyboard.press('Escape');
+
+    await page.getByTestId('account-button').click();
+    await page.getByTestId('account-dialog').getByTestId('device').first().waitFor();
+    await axe(page, 'account and devices');
+    await page.keyboard.press('Escape');
+    page.assertClean();
+    await context.close();
+  });
+}
+
+test('axe on a phone: the chat list and a chat (dark)', async () => {
+  const { context, page } = await signIn(browser, cast.email, { colorScheme: 'dark', viewport: NARROW, touch: true });
+  await chatItem(page, cast.group).waitFor();
+  await axe(page, 'phone: chat list');
+  await openChat(page, cast.dm);
+  await axe(page, 'phone: chat');
+  page.assertClean();
+  await context.close();
+});
+
+test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are never clipped', async () => {
+  const { context, page } = await signIn(browser, cast.email);
+  const items = page.getByTestId('chat-item');
+  await items.nth(1).waitFor();
+  assert.equal(await page.locator('[data-testid="chat-item"][tabindex="0"]').count(), 1, 'one item takes the Tab stop');
+
+  await page.getByLabel('Filter chats').focus();
+  await page.keyboard.press('Tab');
+  const focusedChat = () => page.evaluate(() => document.activeElement?.dataset?.chatId || null);
+  const first = await focusedChat();
+  assert.equal(first, await items.nth(0).getAttribute('data-chat-id'), 'Tab enters the list at its first chat');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await focusedChat(), await items.nth(1).getAttribute('data-chat-id'));
+  await page.keyboard.press('Home');
+  assert.equal(await focusedChat(), first);
+  await page.keyboard.press('End');
+  assert.equal(await focusedChat(), await items.last().getAttribute('data-chat-id'));
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedChat(), null, 'one Tab leaves the list');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focusedChat(), await items.last().getAttribute('data-chat-id'), 'Shift+Tab comes back to where it was');
+  await page.keyboard.press('Enter');
+  await page.getByTestId('pane-title').getByText(await items.last().getByTestId('chat-title').textContent()).waitFor();
+
+  // Every focus ring on the chat screen and in the dialogs is whole.
+  await openChat(page, cast.group);
+  await page.getByLabel('Filter chats').focus();
+  const clipped = await tabThrough(page, 25);
+  await page.getByTestId('new-chat').click();
+  const dlg = page.getByTestId('new-chat-dialog');
+  await dlg.getByRole('tab', { name: 'New group' }).click();
+  await dlg.getByLabel('Members', { exact: true }).fill(cast.tag);
+  await dlg.getByTestId('user-result').nth(1).waitFor();
+  clipped.push(...await tabThrough(page, 12));
+  await page.keyboard.press('Escape');
+  await page.getByTestId('account-button').click();
+  await page.getByTestId('account-dialog').getByTestId('device').first().waitFor();
+  clipped.push(...await tabThrough(page, 6));
+  assert.deepEqual([...new Set(clipped)], []);
+  page.assertClean();
+  await context.close();
+});
+
+test('screen readers: who sent each message, and a chat\'s preview and time in its name', async () => {
+  const { context, page } = await signIn(browser, cast.email);
+  // The private chat's row says who it is, the last message and when.
+  const row = chatItem(page, cast.dm);
+  await row.getByTestId('chat-preview').getByText('You: Any time.').waitFor();
+  const snapshot = (await row.ariaSnapshot()).replace(/\s+/g, ' ');
+  // (Chromium puts a space around the visually hidden commas; screen readers read the same.)
+  assert.match(snapshot, new RegExp(`button "${cast.dm} ?, \\d{1,2}:\\d\\d [AP]M ?, You: Any time\\."`), snapshot);
+  await openChat(page, cast.dm);
+  const said = await page.getByTestId('message').evaluateAll((els) => els.map((e) => e.querySelector('.bubble').innerText.split('\n')[0]));
+  assert.deepEqual(said.map((s) => s.replace(/^(.*?:) .*$/, '$1')), [`${cast.zedName}:`, 'You:']);
+  page.assertClean();
+  await context.close();
+});

@@ -1,0 +1,119 @@
+// Offline: the banner says so, a message written meanwhile waits (never "failed") and goes out
+// exactly once when the network is back; the same when the line dies without the browser noticing.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Api, launch, message, openChat, send, signIn, unique } from '../lib.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+const SENT = '[data-testid="msg-status"]:is([data-state="sent"], [data-state="read"])';
+
+async function pair(tag) {
+  const emailA = `olga.${tag}@example.com`;
+  const emailB = `piet.${tag}@example.com`;
+  const a = await Api.register(`Olga ${tag}`, emailA);
+  const b = await Api.register(`Piet ${tag}`, emailB);
+  const chat = await a.private(b.user.id);
+  return { emailA, emailB, a, b, chat };
+}
+
+async function stateOf(locator) {
+  return locator.getByTestId('msg-status').getAttribute('data-state');
+}
+
+test('network off for 45 s: offline banner, the message waits, then goes out once', async () => {
+  const tag = unique('o').slice(-6);
+  const { emailA, emailB, a, chat } = await pair(tag);
+  const A = await signIn(browser, emailA, { clock: true });
+  const B = await signIn(browser, emailB);
+  await openChat(A.page, `Piet ${tag}`);
+  await openChat(B.page, `Olga ${tag}`);
+  const banner = A.page.getByTestId('conn-banner');
+
+  await A.context.setOffline(true);
+  await A.page.locator('[data-testid="conn-banner"][data-state="offline"]').waitFor();
+  assert.match(await banner.textContent(), /You are offline/);
+  assert.ok(await banner.isVisible(), 'the offline banner shows at once');
+
+  const text = unique('while-offline');
+  await send(A.page, text);
+  const mine = message(A.page, text);
+  await mine.locator('[data-testid="msg-status"][data-state="waiting"]').waitFor();
+  assert.equal(await mine.getByTestId('msg-status').textContent(), 'Waiting for network');
+
+  // 45 s without network: every timer of the page runs; nothing turns into a failure.
+  for (let s = 0; s < 45; s += 5) await A.page.clock.fastForward(5000);
+  assert.equal(await stateOf(mine), 'waiting');
+  assert.equal(await mine.getByRole('alert').count(), 0, 'no "Not sent" alert');
+  assert.equal(await banner.getAttribute('data-state'), 'offline');
+  assert.ok(await banner.isVisible());
+
+  await A.context.setOffline(false);
+  await A.page.locator('[data-testid="conn-banner"][data-state="back"]').getByText('Back online.').waitFor();
+  await mine.locator(SENT).waitFor();
+  await message(B.page, text).waitFor();
+  await banner.waitFor({ state: 'hidden' });
+
+  // Exactly once, on both sides and on the server.
+  assert.equal(await message(B.page, text).count(), 1);
+  assert.equal(await message(A.page, text).count(), 1);
+  const history = await a.req('GET', `/chats/${chat.id}/messages?limit=10`);
+  assert.equal(history.messages.filter((m) => m.body === text).length, 1);
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('a line that dies silently: no "failed" after 10 s; the probe reconnects and the message lands once', async () => {
+  const tag = unique('d').slice(-6);
+  const { emailA, emailB, a, chat } = await pair(tag);
+  // A's WebSockets go through the test. The first one carries the send to the server and then
+  // goes silent both ways, without closing: the browser cannot tell.
+  let sockets = 0;
+  const text = unique('into-the-void');
+  const route = (ws) => {
+    sockets += 1;
+    const first = sockets === 1;
+    let dead = false;
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (dead) return;
+      server.send(m);
+      if (first && String(m).includes(text)) dead = true;
+    });
+    server.onMessage((m) => {
+      if (!dead) ws.send(m);
+    });
+  };
+  const A = await signIn(browser, emailA, { clock: true, setup: (page) => page.routeWebSocket(/\/api\/v1\/ws/, route) });
+  const B = await signIn(browser, emailB);
+  await openChat(A.page, `Piet ${tag}`);
+  await openChat(B.page, `Olga ${tag}`);
+  assert.equal(sockets, 1, 'the page is connected through the route');
+
+  await send(A.page, text);
+  const mine = message(A.page, text);
+  await message(B.page, text).waitFor(); // the server has it; its ack is lost on the way back
+  await A.page.clock.fastForward(10500);
+  await mine.locator('[data-testid="msg-status"][data-state="waiting"]').waitFor();
+  assert.equal(await mine.getByRole('alert').count(), 0, 'no "Not sent" alert after 10 s');
+
+  // The probe's ping gets no answer: the socket is dropped, a new one resends with the same client_id.
+  await A.page.clock.fastForward(5500);
+  await mine.locator(SENT).waitFor();
+  assert.ok(sockets >= 2, `reconnected (${sockets} sockets)`);
+  assert.equal(await message(B.page, text).count(), 1);
+  assert.equal(await message(A.page, text).count(), 1);
+  const history = await a.req('GET', `/chats/${chat.id}/messages?limit=10`);
+  assert.equal(history.messages.filter((m) => m.body === text).length, 1, 'the resend did not duplicate');
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
