@@ -232,12 +232,11 @@ type FileObserver struct {
 
 // Refusal reasons of FileObserver.Refused.
 const (
-	RefusedTooLarge   = "too_large"
-	RefusedUserQuota  = "user_quota"
-	RefusedChatQuota  = "chat_quota"
-	RefusedPixels     = "pixels"
-	RefusedBadImage   = "bad_image"
-	RefusedEmpty      = "empty"
-	RefusedNotMember  = "not_member"
-	RefusedBadRequest = "bad_request"
+	RefusedTooLarge  = "too_large"
+	RefusedUserQuota = "user_quota"
+	RefusedChatQuota = "chat_quota"
+	RefusedPixels    = "pixels"
+	RefusedBadImage  = "bad_image"
+	RefusedEmpty     = "empty"
+	RefusedNotMember = "not_member"
 )

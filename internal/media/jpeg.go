@@ -205,7 +205,7 @@ func orientationSegment(o int) []byte {
 	b := []byte{0xFF, mAPP1, 0, 34}
 	b = append(b, "Exif\x00\x00"...)
 	b = append(b, "MM\x00\x2A\x00\x00\x00\x08"...) // big-endian TIFF header, IFD0 at 8
-	b = append(b, 0, 1)                           // one entry
+	b = append(b, 0, 1)                            // one entry
 	b = append(b, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, byte(o), 0, 0)
 	b = append(b, 0, 0, 0, 0) // no next IFD
 	return b
