@@ -92,8 +92,8 @@ var inert = map[string]bool{
 	"font/woff": true, "font/woff2": true, "font/collection": true,
 }
 
-// ServedType is the Content-Type a file of type ct is served with: its own for inert types,
-// text/plain for plain text, application/octet-stream for everything else.
+// ServedType is the Content-Type a file of type ct is served with: its own for inert types and
+// plain text, application/octet-stream for everything else.
 func ServedType(ct string) string {
 	base, _, _ := strings.Cut(ct, ";")
 	base = strings.TrimSpace(base)
@@ -101,7 +101,7 @@ func ServedType(ct string) string {
 	case inert[base]:
 		return base
 	case base == "text/plain":
-		return "text/plain; charset=utf-8"
+		return ct
 	}
 	return "application/octet-stream"
 }
