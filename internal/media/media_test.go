@@ -27,7 +27,7 @@ func exifSegment(orientation uint16) []byte {
 		binary.Write(&t, binary.LittleEndian, count)
 		binary.Write(&t, binary.LittleEndian, value)
 	}
-	entry(0x010F, 2, 4, 0x00414141)         // Make "AAA"
+	entry(0x010F, 2, 4, 0x00414141)          // Make "AAA"
 	entry(0x0112, 3, 1, uint32(orientation)) // Orientation
 	entry(0x8825, 4, 1, 50)                  // GPS IFD at 50
 	binary.Write(&t, binary.LittleEndian, uint32(0))
