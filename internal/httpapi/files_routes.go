@@ -221,5 +221,36 @@ func serveDownload(w http.ResponseWriter, r *http.Request, d chat.Download) {
 	h.Set("Content-Type", d.ContentType)
 	h.Set("Content-Disposition", d.Disposition)
 	h.Set("ETag", d.ETag)
-	http.ServeContent(w, r, "", d.File.CreatedAt, d.Body)
+	http.ServeContent(&problemErrors{ResponseWriter: w}, r, "", d.File.CreatedAt, d.Body)
+}
+
+// problemErrors turns the plain-text errors of http.ServeContent (416 for a range past the
+// end, 500 for a store that fails mid-way) into problem documents.
+type problemErrors struct {
+	http.ResponseWriter
+	failed bool
+}
+
+func (p *problemErrors) WriteHeader(status int) {
+	if status < 400 {
+		p.ResponseWriter.WriteHeader(status)
+		return
+	}
+	p.failed = true
+	h := p.Header()
+	for _, k := range []string{"Content-Disposition", "ETag", "Cache-Control", "Last-Modified"} {
+		h.Del(k)
+	}
+	detail := "internal error"
+	if status < 500 {
+		detail = "the requested range is not satisfiable"
+	}
+	writeProblem(p.ResponseWriter, newProblem(status, codeOf(status), detail))
+}
+
+func (p *problemErrors) Write(b []byte) (int, error) {
+	if p.failed {
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
 }
