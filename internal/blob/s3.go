@@ -66,7 +66,7 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	}
 	if !ok {
 		err := c.MakeBucket(ctx, o.Bucket, minio.MakeBucketOptions{Region: o.Region})
-		if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
+		if code := minio.ToErrorResponse(err).Code; err != nil && code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
 			return nil, fmt.Errorf("create s3 bucket %s: %w", o.Bucket, err)
 		}
 	}
