@@ -646,3 +646,42 @@ func TestLargeUploadMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestFilesInOpenAPI: the upload, downloads and limits are described in /openapi.json, the
+// upload with its multipart body.
+func TestFilesInOpenAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	doc := decode[struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+			RequestBody struct {
+				Content map[string]struct {
+					Schema struct {
+						Required   []string                  `json:"required"`
+						Properties map[string]map[string]any `json:"properties"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}](t, e.get(t, nil, "/openapi.json", nil))
+	up := doc.Paths["/api/v1/chats/{id}/files"]["post"]
+	mp := up.RequestBody.Content["multipart/form-data"].Schema
+	if up.OperationID != "upload-file" || mp.Properties["file"]["format"] != "binary" || fmt.Sprint(mp.Required) != "[file]" {
+		t.Errorf("upload operation: %+v", up)
+	}
+	for _, code := range []string{"201", "413", "422", "429", "404", "403"} {
+		if _, ok := up.Responses[code]; !ok {
+			t.Errorf("the upload does not document %s", code)
+		}
+	}
+	for path, id := range map[string]string{"/api/v1/files/{id}": "download-file", "/api/v1/files/{id}/thumbnail": "download-thumbnail", "/api/v1/files/limits": "file-limits"} {
+		if got := doc.Paths[path]["get"].OperationID; got != id {
+			t.Errorf("GET %s: operation %q, want %q", path, got, id)
+		}
+	}
+	if _, ok := doc.Paths["/api/v1/files/{id}"]["get"].Responses["206"]; !ok {
+		t.Errorf("the download does not document 206")
+	}
+}
