@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +23,11 @@ func upload(t *testing.T, s *store.Store, chatID int64, by chat.User, size int64
 	return f
 }
 
-var keySeq int
+var keySeq atomic.Int64
 
 func tryUpload(s *store.Store, chatID int64, by chat.User, size int64, now time.Time, userDaily, chatTotal int64) (chat.File, error) {
 	ctx := context.Background()
-	keySeq++
-	key := fmt.Sprintf("k/%d-%d", keySeq, time.Now().UnixNano())
+	key := fmt.Sprintf("k/%d", keySeq.Add(1))
 	id, err := s.BeginUpload(ctx, chat.NewUpload{ChatID: chatID, UploaderID: by.ID, Key: key, Now: now})
 	if err != nil {
 		return chat.File{}, err
