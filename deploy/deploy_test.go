@@ -58,7 +58,7 @@ var chatInstances = []string{"chat1", "chat2", "chat3"}
 
 func TestComposeTopology(t *testing.T) {
 	c, _ := readCompose(t)
-	for _, name := range append([]string{"postgres", "redis", "migrate", "nginx", "redisinsight"}, chatInstances...) {
+	for _, name := range append([]string{"postgres", "redis", "s3", "migrate", "nginx", "redisinsight"}, chatInstances...) {
 		if _, ok := c.Services[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}
@@ -121,8 +121,14 @@ func TestComposeTopology(t *testing.T) {
 	ids := map[string]bool{}
 	for _, name := range chatInstances {
 		s := c.Services[name]
-		wantDeps(name, map[string]string{"migrate": "service_completed_successfully", "postgres": "service_healthy", "redis": "service_healthy"})
+		wantDeps(name, map[string]string{"migrate": "service_completed_successfully", "postgres": "service_healthy", "redis": "service_healthy",
+			"s3": "service_started"})
 		env := s.Environment
+		// Files: one bucket shared by every instance (a file uploaded through one is
+		// downloadable through the others), keys from .env.
+		if env["CHAT_FILES_URL"] != "s3+http://s3:7070/chat-files" || !strings.HasPrefix(env["CHAT_FILES_S3_SECRET_KEY"], "${S3_SECRET_KEY") {
+			t.Errorf("%s CHAT_FILES_URL = %q, secret %q: want the s3 service's bucket with keys from .env", name, env["CHAT_FILES_URL"], env["CHAT_FILES_S3_SECRET_KEY"])
+		}
 		if env["CHAT_ADDR"] != "0.0.0.0:8080" {
 			t.Errorf("%s CHAT_ADDR = %q", name, env["CHAT_ADDR"])
 		}
@@ -166,6 +172,14 @@ func TestComposeTopology(t *testing.T) {
 		return declared && path == "/var/lib/postgresql/data"
 	}) {
 		t.Errorf("postgres volumes %v: want a named volume for /var/lib/postgresql/data", pg.Volumes)
+	}
+	s3 := c.Services["s3"]
+	if !slices.ContainsFunc(s3.Volumes, func(v string) bool {
+		name, path, _ := strings.Cut(v, ":")
+		_, declared := c.Volumes[name]
+		return declared && path == "/data"
+	}) || s3.Environment["ROOT_SECRET_ACCESS_KEY"] != "${S3_SECRET_KEY:?set S3_SECRET_KEY in .env}" {
+		t.Errorf("s3: volumes %v, secret %q; want a named volume for /data and the key from .env", s3.Volumes, s3.Environment["ROOT_SECRET_ACCESS_KEY"])
 	}
 	rd := c.Services["redis"]
 	if !strings.Contains(strings.Join(rd.Command, " "), "--requirepass") || !strings.HasPrefix(rd.Environment["REDIS_PASSWORD"], "${REDIS_PASSWORD") {

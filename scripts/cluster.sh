@@ -18,6 +18,10 @@
 #   CLUSTER_PREFIX=chat-cluster     Redis key and channel prefix
 #   CLUSTER_RATE_LIMITS=on          off for load tests
 #   CLUSTER_PPROF_BASE_PORT=        e.g. 6061: instance i serves pprof on 127.0.0.1:6061+i-1
+#   CLUSTER_S3=off                  on: uploaded files go to an S3-compatible gateway (Versity's,
+#                                   built once by scripts/versitygw.sh) on CLUSTER_S3_ADDR; off:
+#                                   to the directory CLUSTER_DIR/files, shared by the instances
+#   CLUSTER_S3_ADDR=127.0.0.1:18090 the gateway's address
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,6 +35,8 @@ REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
 PREFIX=${CLUSTER_PREFIX:-chat-cluster}
 RATE_LIMITS=${CLUSTER_RATE_LIMITS:-on}
 PPROF_BASE_PORT=${CLUSTER_PPROF_BASE_PORT:-}
+S3=${CLUSTER_S3:-off}
+S3_ADDR=${CLUSTER_S3_ADDR:-127.0.0.1:18090}
 BIN=$DIR/bin/chatd
 NGINX_DIR=$DIR/nginx
 SETSID=$(command -v setsid || true)
@@ -158,6 +164,15 @@ up() {
   export CHAT_RATE_LIMITS="$RATE_LIMITS"
   "$BIN" migrate >> "$DIR/migrate.log" 2>&1 || { tail -n 20 "$DIR/migrate.log" >&2; die "migration failed"; }
 
+  # Files: every instance must see every file, so they share one store.
+  export CHAT_FILES_URL="$DIR/files"
+  if [ "$S3" = on ]; then
+    s3_up
+    CHAT_FILES_URL="s3+http://$S3_ADDR/chat-files"
+    export CHAT_FILES_S3_ACCESS_KEY=chat-cluster CHAT_FILES_S3_SECRET_KEY
+    CHAT_FILES_S3_SECRET_KEY=$(cat "$DIR/s3-secret")
+  fi
+
   local addr ups=""
   for ((i = 1; i <= N; i++)); do
     addr=$(addr_of "$i")
@@ -205,6 +220,30 @@ cluster: up: http://$LISTEN  ($N instances: $ups; database $DB; Redis prefix $PR
 EOF
 }
 
+# s3_up starts the S3-compatible gateway over CLUSTER_DIR/s3 unless it runs.
+s3_up() {
+  local gw
+  if [ ! -s "$DIR/s3-secret" ]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/s3-secret")
+  fi
+  if alive "$DIR/versitygw.pid" versitygw; then
+    say "versitygw already running on $S3_ADDR (pid $(cat "$DIR/versitygw.pid"))"
+    return
+  fi
+  gw=$(bash scripts/versitygw.sh)
+  mkdir -p "$DIR/s3/data" "$DIR/s3/meta"
+  $SETSID nohup "$gw" --access chat-cluster --secret "$(cat "$DIR/s3-secret")" --port "$S3_ADDR" \
+    posix --sidecar "$DIR/s3/meta" "$DIR/s3/data" >> "$DIR/versitygw.log" 2>&1 < /dev/null &
+  echo $! > "$DIR/versitygw.pid"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ "$(http_status "$S3_ADDR" /)" != 000 ] && { say "versitygw starting on $S3_ADDR (pid $!)"; return; }
+    sleep 0.1
+  done
+  tail -n 20 "$DIR/versitygw.log" >&2
+  die "versitygw did not start on $S3_ADDR"
+}
+
 down() {
   local f name pid i
   if alive "$NGINX_DIR/nginx.pid" nginx; then
@@ -230,7 +269,12 @@ down() {
     fi
     rm -f "$f"
   done
-  say "down (state kept in $DIR: the database $DB and the JWT secret stay)"
+  if alive "$DIR/versitygw.pid" versitygw; then
+    kill -TERM "$(cat "$DIR/versitygw.pid")"
+    rm -f "$DIR/versitygw.pid"
+    say "versitygw stopped"
+  fi
+  say "down (state kept in $DIR: the database $DB, the files and the JWT secret stay)"
 }
 
 status() {
@@ -244,6 +288,9 @@ status() {
       printf 'chatd%-3s %-16s down\n' "$i" "$addr"
     fi
   done
+  if alive "$DIR/versitygw.pid" versitygw; then
+    printf 'versitygw %-15s pid %s\n' "$S3_ADDR" "$(cat "$DIR/versitygw.pid")"
+  fi
   if alive "$NGINX_DIR/nginx.pid" nginx; then
     printf 'nginx    %-16s pid %-8s healthz %s\n' "$LISTEN" "$(cat "$NGINX_DIR/nginx.pid")" "$(http_status "$LISTEN" /healthz)"
   else

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/blob"
 	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/broker/redisbroker"
 	"github.com/wschat/chat/internal/chat"
@@ -133,9 +134,19 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	svc.SetPresence(h)
 	m.WatchHub(h.Stats(), cfg.InstanceID)
 
+	blobs, err := blob.Open(ctx, cfg.Files.URL, cfg.DataDir, cfg.Files.S3AccessKey, cfg.Files.S3SecretKey)
+	if err != nil {
+		h.Shutdown(context.Background())
+		b.Close()
+		return fmt.Errorf("file store: %w", err)
+	}
+	fl := cfg.Files
+	files := chat.NewFileService(svc, st, blobs, chat.FileOptions{Redirect: fl.Redirect, Observer: m.FileObserver(cfg.InstanceID),
+		Limits: chat.FileLimits{MaxFileBytes: fl.MaxFileBytes, UserDailyBytes: fl.UserDailyBytes, ChatBytes: fl.ChatBytes, MaxPixels: fl.MaxPixels}})
+
 	api := httpapi.NewServer(svc, log, httpapi.Options{
 		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
-		Observe: m.ObserveHTTP,
+		Observe: m.ObserveHTTP, Files: files,
 		Ready:   []httpapi.ReadyCheck{{Part: "database", Check: st.Ping}, {Part: "broker", Check: b.Ping}},
 	})
 	api.Handle("GET /api/v1/ws", h.Handler(api))
@@ -163,6 +174,9 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	defer stopJanitor()
 	go svc.RunJanitor(janitorCtx)
+	filesDone := make(chan struct{})
+	go func() { defer close(filesDone); files.Run(janitorCtx) }()
+	defer func() { stopJanitor(); <-filesDone }()
 
 	select {
 	case err := <-errc:

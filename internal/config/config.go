@@ -43,6 +43,7 @@ type Config struct {
 	ShutdownGrace  time.Duration
 	PasswordCost   string // "default", or "test" for cheap hashes in test runs
 	Limits         Limits
+	Files          Files
 }
 
 // Limits are the abuse limits an operator may tune (docs/SECURITY.md lists every limit).
@@ -115,6 +116,14 @@ var settings = []setting{
 	{"CHAT_LIMIT_WS_QUEUE_TOTAL", "limit-ws-queue-total", "64MiB", "bytes queued for all of the instance's WebSockets; beyond it those holding the most are closed with 1013"},
 	{"CHAT_LIMIT_GROUP_MEMBERS", "limit-group-members", "10000", "members per group"},
 	{"CHAT_LIMIT_USER_CHATS", "limit-user-chats", "5000", "chats one user may belong to (groups and private chats)"},
+	{"CHAT_FILES_URL", "files-url", "", "where uploaded files are kept: a directory, or s3://host/bucket (s3+http:// without TLS); empty: files/ in the data dir"},
+	{"CHAT_FILES_S3_ACCESS_KEY", "files-s3-access-key", "", "access key of the S3-compatible store (or in CHAT_FILES_URL's user info)"},
+	{"CHAT_FILES_S3_SECRET_KEY", "files-s3-secret-key", "", "secret key of the S3-compatible store"},
+	{"CHAT_FILES_REDIRECT", "files-redirect", "off", "off streams downloads through the server; a duration (5m) redirects them to presigned URLs of the S3 store valid that long"},
+	{"CHAT_LIMIT_FILE_SIZE", "limit-file-size", "25MiB", "bytes of one uploaded file"},
+	{"CHAT_LIMIT_FILES_USER_DAY", "limit-files-user-day", "1GiB", "bytes one user may upload in any 24 hours"},
+	{"CHAT_LIMIT_FILES_CHAT", "limit-files-chat", "10GiB", "bytes the files of one chat may take together"},
+	{"CHAT_LIMIT_IMAGE_PIXELS", "limit-image-pixels", "40000000", "pixels (width × height) of an uploaded image; larger ones are refused"},
 }
 
 // Load reads the settings from getenv, then args (flags) override them.
@@ -237,6 +246,8 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	}
 	count("CHAT_LIMIT_GROUP_MEMBERS", &c.Limits.GroupMembers)
 	count("CHAT_LIMIT_USER_CHATS", &c.Limits.UserChats)
+	files, ferrs := loadFiles(get)
+	c.Files, errs = files, append(errs, ferrs...)
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_ADDR=%q: %w", c.Addr, err))
 	}

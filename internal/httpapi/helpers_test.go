@@ -33,6 +33,7 @@ type env struct {
 	secret  []byte
 	tokens  *auth.Tokens
 	pwHash  string // of fixturePassword
+	files   *chat.FileService
 }
 
 // envOptions are the ways a test's server differs from the default one. The zero value is the
@@ -44,6 +45,9 @@ type envOptions struct {
 	tls            bool
 	allowedOrigins []string
 	logs           io.Writer // also gets the server's log, from debug level up
+	// blobs, when set, turns files on (files_test.go), with fileOpts.
+	blobs    func(t *testing.T) chat.Blobs
+	fileOpts chat.FileOptions
 }
 
 const accessTTL = 15 * time.Minute
@@ -79,7 +83,11 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 	}
 	svc := chat.NewService(st, tokens, chat.Options{Signup: !o.noSignup, RateLimits: o.rateLimits, Limits: o.limits,
 		PasswordParams: auth.FastPasswordParams, Logger: logger})
-	h := httpapi.NewServer(svc, logger, httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins})
+	var files *chat.FileService
+	if o.blobs != nil {
+		files = chat.NewFileService(svc, st, o.blobs(t), o.fileOpts)
+	}
+	h := httpapi.NewServer(svc, logger, httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, Files: files})
 	var srv *httptest.Server
 	if o.tls {
 		srv = httptest.NewTLSServer(h)
@@ -91,7 +99,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{backend: backend, srv: srv, svc: svc, store: st, secret: secret, tokens: tokens, pwHash: pwHash}
+	return &env{backend: backend, srv: srv, svc: svc, store: st, secret: secret, tokens: tokens, pwHash: pwHash, files: files}
 }
 
 var backendNames = []string{"sqlite", "postgres"}

@@ -211,7 +211,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				s.opts.Observe(route, sw.status, d)
 			}
 		}()
-		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+		r.Body = http.MaxBytesReader(sw, r.Body, s.bodyLimit(r))
 		next.ServeHTTP(sw, r)
 	})
 }

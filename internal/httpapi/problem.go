@@ -57,9 +57,9 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case chat.CodeInvalidCredentials, chat.CodeInvalidRefresh, chat.CodeUnauthenticated:
 		return http.StatusUnauthorized
-	case chat.CodeRateLimited:
+	case chat.CodeRateLimited, chat.CodeQuotaExceeded:
 		return http.StatusTooManyRequests
-	case chat.CodeTooLarge:
+	case chat.CodeTooLarge, chat.CodeStorageFull:
 		return http.StatusRequestEntityTooLarge
 	case chat.CodeUnavailable:
 		return http.StatusServiceUnavailable

@@ -16,6 +16,7 @@ func (s *Server) routes() {
 	s.authRoutes()
 	s.userRoutes()
 	s.chatRoutes()
+	s.fileRoutes()
 }
 
 // readLimited wraps the handler of a read that queries the database: the caller's read budget

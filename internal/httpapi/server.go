@@ -29,6 +29,8 @@ type Options struct {
 	Ready []ReadyCheck
 	// Observe, if set, is told about every request, for metrics.
 	Observe func(route string, status int, d time.Duration)
+	// Files serves uploads and downloads (files_routes.go); nil answers 404 to them.
+	Files *chat.FileService
 }
 
 // ReadyCheck is one dependency /readyz checks. Its error is logged, never answered: it may

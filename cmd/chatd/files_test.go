@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/client"
+	"github.com/wschat/chat/internal/testdb"
+)
+
+type uploadedFile struct {
+	ID           int64  `json:"id"`
+	Size         int64  `json:"size"`
+	URL          string `json:"url"`
+	ThumbnailURL string `json:"thumbnail_url"`
+}
+
+// uploadTo posts a file through inst as c's user and returns the status and the file.
+func uploadTo(t *testing.T, inst *instance, c *client.Client, chatID int64, name string, data []byte) (int, uploadedFile) {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	p, _ := w.CreateFormFile("file", name)
+	p.Write(data)
+	w.Close()
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/chats/%d/files", inst.URL, chatID), &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+c.Token())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct{ File uploadedFile }
+	json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out.File
+}
+
+func fetch(t *testing.T, inst *instance, c *client.Client, path string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", inst.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.Token())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// TestFilesAcrossInstances: two instances over PostgreSQL, Redis and a real S3-compatible
+// gateway. A file uploaded through one is downloadable, with its thumbnail, through the other;
+// the configured limit and the metrics work end to end.
+func TestFilesAcrossInstances(t *testing.T) {
+	addr, prefix := testdb.Redis(t)
+	s3 := testdb.S3(t)
+	db := testdb.Postgres(t)
+	env := map[string]string{
+		"CHAT_DATABASE_URL":    db,
+		"CHAT_REDIS_URL":       "redis://" + addr + "/0",
+		"CHAT_REDIS_PREFIX":    prefix,
+		"CHAT_JWT_SECRET":      "a-test-secret-that-is-long-enough-for-hs256",
+		"CHAT_FILES_URL":       s3.URL("cluster-files"),
+		"CHAT_LIMIT_FILE_SIZE": "100KiB",
+	}
+	a := start(t, env)
+	b := start(t, env)
+	firstA := signIn(t, a, "first@example.com")
+	firstB := signIn(t, b, "first@example.com")
+	secondB := signIn(t, b, "second@example.com")
+
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	for i := range img.Pix {
+		img.Pix[i] = 200
+	}
+	img.SetRGBA(1, 1, color.RGBA{1, 2, 3, 255})
+	var pb bytes.Buffer
+	png.Encode(&pb, img)
+	status, f := uploadTo(t, a, firstA, general, "pic.png", pb.Bytes())
+	if status != http.StatusCreated || f.ThumbnailURL == "" {
+		t.Fatalf("upload: %d %+v", status, f)
+	}
+	if st, got := fetch(t, b, firstB, f.URL); st != 200 || !bytes.Equal(got, pb.Bytes()) {
+		t.Errorf("the uploader through the other instance: %d, %d bytes", st, len(got))
+	}
+	if st, got := fetch(t, b, firstB, f.ThumbnailURL); st != 200 || len(got) == 0 {
+		t.Errorf("the thumbnail through the other instance: %d", st)
+	}
+	if st, _ := fetch(t, b, secondB, f.URL); st != 404 {
+		t.Errorf("another member before the file is attached: %d, want 404", st)
+	}
+	// Attached (as the send path's attach step will), every member downloads it anywhere.
+	var m struct{ ID int64 }
+	if err := firstA.Do(context.Background(), "POST", fmt.Sprintf("/api/v1/chats/%d/messages", general), map[string]string{"body": "pic", "client_id": "f1"}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testdb.OpenSQL(t, db).Exec(`UPDATE files SET message_id = $1, attached_at = $2 WHERE id = $3`, m.ID, time.Now().UnixMilli(), f.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, got := fetch(t, b, secondB, f.URL); st != 200 || !bytes.Equal(got, pb.Bytes()) {
+		t.Errorf("another member once attached: %d", st)
+	}
+
+	if st, _ := uploadTo(t, b, firstB, general, "big.bin", make([]byte, 101<<10)); st != http.StatusRequestEntityTooLarge {
+		t.Errorf("101 KiB under CHAT_LIMIT_FILE_SIZE=100KiB: %d, want 413", st)
+	}
+	_, ma := fetch(t, a, firstA, "/metrics")
+	_, mb := fetch(t, b, firstB, "/metrics")
+	id := func(i *instance) string { return strings.TrimPrefix(i.URL, "http://") }
+	if want := `chat_files_uploaded_total{instance_id="` + id(a) + `"} 1`; !strings.Contains(string(ma), want) {
+		t.Errorf("instance a's /metrics lacks %q", want)
+	}
+	if want := `chat_files_refused_total{instance_id="` + id(b) + `",reason="too_large"} 1`; !strings.Contains(string(mb), want) {
+		t.Errorf("instance b's /metrics lacks %q", want)
+	}
+	// One thumbnail was made, by whichever instance claimed it first.
+	made := strings.Count(string(ma), `chat_files_thumbnail_seconds_count{instance_id="`+id(a)+`",outcome="ok"} 1`) +
+		strings.Count(string(mb), `chat_files_thumbnail_seconds_count{instance_id="`+id(b)+`",outcome="ok"} 1`)
+	if made != 1 {
+		t.Errorf("thumbnails counted by the two instances: %d, want 1", made)
+	}
+}

@@ -1,0 +1,52 @@
+package chat_test
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+func TestCleanFileName(t *testing.T) {
+	long := strings.Repeat("é", 1000) + ".pdf"
+	for _, c := range []struct{ in, want string }{
+		{"report.pdf", "report.pdf"},
+		{"../../etc/passwd", "passwd"},
+		{`..\..\windows\system.ini`, "system.ini"},
+		{"a\x00b.txt", "ab.txt"},
+		{"invoice\u202Efdp.exe", "invoicefdp.exe"},
+		{"x\u2066y\u2069\u200F.png", "xy.png"},
+		{"  spaced . ", "spaced"},
+		{"..", "file"},
+		{"", "file"},
+		{"/", "file"},
+		{"bad\xffutf8.txt", "bad\uFFFDutf8.txt"},
+		{"line\nbreak\r.txt", "linebreak.txt"},
+		{long, strings.Repeat("é", chat.MaxFileNameChars-4) + ".pdf"},
+	} {
+		got := chat.CleanFileName(c.in)
+		if got != c.want {
+			t.Errorf("CleanFileName(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if n := utf8.RuneCountInString(got); n > chat.MaxFileNameChars || !utf8.ValidString(got) {
+			t.Errorf("CleanFileName(%q): %d characters, valid UTF-8 %v", c.in, n, utf8.ValidString(got))
+		}
+	}
+}
+
+func TestContentDisposition(t *testing.T) {
+	for _, c := range []struct {
+		inline     bool
+		name, want string
+	}{
+		{false, "a.txt", "attachment; filename=a.txt"},
+		{true, "photo 1.jpg", `inline; filename="photo 1.jpg"`},
+		{false, `quote".txt`, `attachment; filename="quote\".txt"`},
+		{false, "résumé.pdf", "attachment; filename*=utf-8''r%C3%A9sum%C3%A9.pdf"},
+	} {
+		if got := chat.ContentDisposition(c.inline, c.name); got != c.want {
+			t.Errorf("ContentDisposition(%v, %q) = %q, want %q", c.inline, c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,316 @@
+package chat_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/blob"
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testdb"
+)
+
+// fileWorld is two instances' file services over one database and one blob store, with a
+// clock the test moves.
+type fileWorld struct {
+	st     *store.Store
+	blobs  chat.Blobs
+	svc    *chat.Service
+	a, b   *chat.FileService
+	offset atomic.Int64 // added to the real clock
+	made   atomic.Int64 // thumbnails made, on either instance
+	owner  chat.Principal
+	chatID int64
+}
+
+func newFileWorld(t *testing.T, db string) *fileWorld {
+	t.Helper()
+	ctx := context.Background()
+	w := &fileWorld{}
+	var url string
+	if db == "sqlite" {
+		url = "sqlite://" + filepath.Join(t.TempDir(), "chat.db")
+		d, err := blob.NewDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.blobs = d
+	} else {
+		url = testdb.Postgres(t)
+		s3 := testdb.S3(t)
+		b, err := blob.Open(ctx, s3.URL("files"), "", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.blobs = b
+	}
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.st = st
+	now := func() time.Time { return time.Now().Add(time.Duration(w.offset.Load())) }
+	w.svc = chat.NewService(st, nil, chat.Options{PasswordParams: auth.FastPasswordParams, Now: now})
+	obs := chat.FileObserver{Thumbnail: func(time.Duration, bool) { w.made.Add(1) }}
+	w.a = chat.NewFileService(w.svc, st, w.blobs, chat.FileOptions{Observer: obs})
+	w.b = chat.NewFileService(w.svc, st, w.blobs, chat.FileOptions{Observer: obs})
+	u, err := st.CreateUser(ctx, chat.User{Email: "owner@files.test", Name: "Owner", PasswordHash: "x", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.owner = chat.Principal{UserID: u.ID}
+	d, err := w.svc.CreateGroup(ctx, w.owner, "files", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.chatID = d.ID
+	return w
+}
+
+func (w *fileWorld) upload(t *testing.T, fs *chat.FileService, name string, data []byte) chat.File {
+	t.Helper()
+	f, err := fs.Upload(context.Background(), w.owner, w.chatID, chat.UploadInput{Name: name, Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatalf("upload %s: %v", name, err)
+	}
+	return f
+}
+
+func (w *fileWorld) run(t *testing.T, fs ...*chat.FileService) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Run(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func squarePNG(t *testing.T, n int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, n, n))
+	for i := range n {
+		img.SetRGBA(i, i, color.RGBA{200, 10, 10, 255})
+	}
+	for i := range img.Pix {
+		if i%4 == 3 {
+			img.Pix[i] = 255
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func eachFileWorld(t *testing.T, fn func(t *testing.T, w *fileWorld)) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newFileWorld(t, db))
+		})
+	}
+}
+
+// TestThumbnailMadeOnce: an image uploaded through one instance gets one thumbnail, however
+// many instances are asked for it at once, and every instance serves it.
+func TestThumbnailMadeOnce(t *testing.T) {
+	eachFileWorld(t, func(t *testing.T, w *fileWorld) {
+		f := w.upload(t, w.a, "pic.png", squarePNG(t, 640)) // instance a's workers are not running
+		w.run(t, w.b)
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fs := []*chat.FileService{w.a, w.b}[i%2]
+				d, err := fs.Download(ctx, w.owner, f.ID, true)
+				if err != nil {
+					t.Errorf("thumbnail through instance %d: %v", i%2, err)
+					return
+				}
+				defer d.Body.Close()
+				img, _, err := image.Decode(d.Body)
+				if err != nil || img.Bounds().Dx() != 320 {
+					t.Errorf("thumbnail: %v, %v", img.Bounds(), err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := w.made.Load(); n != 1 {
+			t.Errorf("%d thumbnails made, want 1", n)
+		}
+		// The file itself through the other instance.
+		d, err := w.b.Download(ctx, w.owner, f.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(d.Body)
+		d.Body.Close()
+		if int64(len(got)) != f.Size {
+			t.Errorf("downloaded %d bytes through the other instance, want %d", len(got), f.Size)
+		}
+	})
+}
+
+// TestFileJanitor: files never attached go after a day (with their bytes and thumbnails),
+// attached ones stay until their message goes, and two instances sweeping at once delete each
+// file once.
+func TestFileJanitor(t *testing.T) {
+	eachFileWorld(t, func(t *testing.T, w *fileWorld) {
+		ctx := context.Background()
+		w.run(t, w.a)
+		unattached := w.upload(t, w.a, "a.txt", []byte("never attached"))
+		pic := w.upload(t, w.a, "p.png", squarePNG(t, 400))
+		if _, err := w.a.Download(ctx, w.owner, pic.ID, true); err != nil { // waits for the thumbnail
+			t.Fatal(err)
+		}
+		pic, _ = w.st.FileFor(ctx, w.owner.UserID, pic.ID)
+		kept := w.upload(t, w.a, "k.txt", []byte("attached"))
+		m, _, err := w.svc.Send(ctx, w.owner, chat.SendInput{ChatID: w.chatID, Body: "with a file", ClientID: "c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.st.DB().Exec(`UPDATE files SET message_id = $1, attached_at = $2 WHERE id = $3`, m.ID, time.Now().UnixMilli(), kept.ID); err != nil {
+			t.Fatal(err)
+		}
+		// An upload that died half-way: a row in 'uploading' with some bytes.
+		dead, err := w.st.BeginUpload(ctx, chat.NewUpload{ChatID: w.chatID, UploaderID: w.owner.UserID, Key: "de/dead", Now: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.blobs.Put(ctx, "de/dead", bytes.NewReader([]byte("half")), "")
+
+		sweep := func() int {
+			t.Helper()
+			var wg sync.WaitGroup
+			var total atomic.Int64
+			for _, fs := range []*chat.FileService{w.a, w.b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n, err := fs.Sweep(ctx)
+					if err != nil {
+						t.Errorf("sweep: %v", err)
+					}
+					total.Add(int64(n))
+				}()
+			}
+			wg.Wait()
+			return int(total.Load())
+		}
+		exists := func(key string) bool {
+			r, err := w.blobs.Open(ctx, key)
+			if err == nil {
+				r.Close()
+				return true
+			}
+			if !errors.Is(err, chat.ErrNotFound) {
+				t.Fatal(err)
+			}
+			return false
+		}
+
+		w.offset.Store(int64(time.Hour))
+		if n := sweep(); n != 0 {
+			t.Errorf("an hour later: %d files deleted, want 0", n)
+		}
+		w.offset.Store(int64(24 * time.Hour)) // still attachable; the dead upload goes
+		if n := sweep(); n != 1 {
+			t.Errorf("a day later: %d files deleted, want 1 (the dead upload)", n)
+		}
+		w.offset.Store(int64(25*time.Hour + time.Minute))
+		if n := sweep(); n != 2 {
+			t.Errorf("after the grace: %d files deleted, want 2 (unattached, image)", n)
+		}
+		for _, key := range []string{unattached.Key, pic.Key, pic.Thumb.Key, "de/dead"} {
+			if exists(key) {
+				t.Errorf("blob %s survived its file", key)
+			}
+		}
+		if pic.Thumb.Key == "" {
+			t.Errorf("the image had no thumbnail to delete")
+		}
+		if !exists(kept.Key) {
+			t.Errorf("the attached file's bytes were deleted")
+		}
+		if _, err := w.st.FileFor(ctx, w.owner.UserID, dead); !errors.Is(err, chat.ErrNotFound) {
+			t.Errorf("the dead upload: %v", err)
+		}
+		// Deleting its message (edit/delete, later) detaches the file: the next pass takes it.
+		if _, err := w.st.DB().Exec(`DELETE FROM messages WHERE id = $1`, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := sweep(); n != 1 || exists(kept.Key) {
+			t.Errorf("after its message went: %d deleted, bytes still there %v", n, exists(kept.Key))
+		}
+	})
+}
+
+// failingBlobs is a Blobs store that fails as told: an in-process fake, for error paths only.
+type failingBlobs struct {
+	chat.Blobs
+	put, open error
+}
+
+func (f failingBlobs) Put(ctx context.Context, key string, r io.Reader, ct string) (int64, error) {
+	if f.put != nil {
+		io.CopyN(io.Discard, r, 1000)
+		return 0, f.put
+	}
+	return f.Blobs.Put(ctx, key, r, ct)
+}
+
+func (f failingBlobs) Open(ctx context.Context, key string) (chat.BlobReader, error) {
+	if f.open != nil {
+		return nil, f.open
+	}
+	return f.Blobs.Open(ctx, key)
+}
+
+func TestFileStorageFailures(t *testing.T) {
+	w := newFileWorld(t, "sqlite")
+	ctx := context.Background()
+	broken := errors.New("disk on fire")
+	fs := chat.NewFileService(w.svc, w.st, failingBlobs{Blobs: w.blobs, put: broken}, chat.FileOptions{})
+	_, err := fs.Upload(ctx, w.owner, w.chatID, chat.UploadInput{Name: "x.txt", Body: bytes.NewReader(bytes.Repeat([]byte("x"), 5000))})
+	if !errors.Is(err, broken) || chat.ErrorCode(err) != chat.CodeInternal {
+		t.Errorf("upload to a failing store: %v (code %s), want the internal error", err, chat.ErrorCode(err))
+	}
+	var n int
+	w.st.DB().QueryRow(`SELECT count(*) FROM files`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d rows left by a failed upload", n)
+	}
+
+	f := w.upload(t, w.a, "y.txt", []byte("fine"))
+	fs = chat.NewFileService(w.svc, w.st, failingBlobs{Blobs: w.blobs, open: broken}, chat.FileOptions{})
+	if _, err := fs.Download(ctx, w.owner, f.ID, false); !errors.Is(err, broken) || chat.ErrorCode(err) != chat.CodeInternal {
+		t.Errorf("download from a failing store: %v, want the internal error", err)
+	}
+	// A thumbnail that cannot be read stays pending (the claim lapses, the janitor retries):
+	// the waiting download gives up with unavailable, never a wrong answer.
+	pic := w.upload(t, w.a, "p.png", squarePNG(t, 100))
+	w.run(t, fs)
+	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := fs.Download(dctx, w.owner, pic.ID, true); err == nil {
+		t.Errorf("a thumbnail was served from a store that cannot be read")
+	}
+}

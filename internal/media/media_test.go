@@ -1,0 +1,200 @@
+package media_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"testing"
+
+	"github.com/wschat/chat/internal/media"
+)
+
+// exifSegment builds an APP1 EXIF segment (little-endian) with an orientation and a GPS IFD
+// pointer and a camera make, as phones write them.
+func exifSegment(orientation uint16) []byte {
+	var t bytes.Buffer
+	t.WriteString("II*\x00")
+	binary.Write(&t, binary.LittleEndian, uint32(8))
+	binary.Write(&t, binary.LittleEndian, uint16(3)) // entries
+	entry := func(tag, typ uint16, count, value uint32) {
+		binary.Write(&t, binary.LittleEndian, tag)
+		binary.Write(&t, binary.LittleEndian, typ)
+		binary.Write(&t, binary.LittleEndian, count)
+		binary.Write(&t, binary.LittleEndian, value)
+	}
+	entry(0x010F, 2, 4, 0x00414141)          // Make "AAA"
+	entry(0x0112, 3, 1, uint32(orientation)) // Orientation
+	entry(0x8825, 4, 1, 50)                  // GPS IFD at 50
+	binary.Write(&t, binary.LittleEndian, uint32(0))
+	for t.Len() < 50 {
+		t.WriteByte(0)
+	}
+	t.WriteString("GPSLatitude=48.8584N GPSLongitude=2.2945E") // what must not leak
+	payload := append([]byte("Exif\x00\x00"), t.Bytes()...)
+	seg := []byte{0xFF, 0xE1, 0, 0}
+	binary.BigEndian.PutUint16(seg[2:], uint16(len(payload)+2))
+	return append(seg, payload...)
+}
+
+// photo is a w × h JPEG whose left half is red and right half blue, with EXIF (orientation,
+// GPS), a comment and trailing bytes after its end.
+func photo(t *testing.T, w, h int, orientation uint16) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := color.RGBA{255, 0, 0, 255}
+			if x >= w/2 {
+				c = color.RGBA{0, 0, 255, 255}
+			}
+			img.SetRGBA(x, y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	out := append([]byte{}, b[:2]...) // SOI
+	out = append(out, exifSegment(orientation)...)
+	out = append(out, 0xFF, 0xFE, 0, 12)
+	out = append(out, "secret note"...)[:len(out)+10]
+	out = append(out, b[2:]...)
+	return append(out, "TRAILER with GPS"...)
+}
+
+func TestStripJPEG(t *testing.T) {
+	in := photo(t, 64, 32, 6)
+	var out bytes.Buffer
+	o, err := media.StripJPEG(&out, bytes.NewReader(in))
+	if err != nil {
+		t.Fatalf("strip: %v", err)
+	}
+	if o != 6 {
+		t.Errorf("orientation: got %d, want 6", o)
+	}
+	for _, leak := range []string{"GPS", "secret", "AAA", "TRAILER"} {
+		if bytes.Contains(out.Bytes(), []byte(leak)) {
+			t.Errorf("the stripped JPEG still holds %q", leak)
+		}
+	}
+	img, err := jpeg.Decode(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatalf("the stripped JPEG does not decode: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 64 || b.Dy() != 32 {
+		t.Errorf("decoded %v, want 64 × 32", b)
+	}
+	// The orientation survives in a minimal EXIF that a second pass reads back.
+	var again bytes.Buffer
+	if o, err := media.StripJPEG(&again, bytes.NewReader(out.Bytes())); err != nil || o != 6 {
+		t.Errorf("second pass: orientation %d, %v; want 6", o, err)
+	}
+	if !bytes.Equal(again.Bytes(), out.Bytes()) {
+		t.Errorf("stripping is not idempotent")
+	}
+}
+
+func TestStripJPEGRefusesBrokenInput(t *testing.T) {
+	whole := photo(t, 64, 32, 1)
+	end := bytes.LastIndex(whole, []byte{0xFF, 0xD9})
+	for name, in := range map[string][]byte{
+		"truncated in the scan":   whole[:end-20],
+		"truncated in the header": whole[:30],
+		"not a JPEG":              []byte("GIF89a....."),
+		"empty":                   nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if _, err := media.StripJPEG(&out, bytes.NewReader(in)); !errors.Is(err, media.ErrBadJPEG) {
+				t.Errorf("got %v, want ErrBadJPEG", err)
+			}
+		})
+	}
+}
+
+// bombPNG is a valid PNG header declaring w × h pixels, followed by nothing decodable.
+func bombPNG(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	binary.Write(&b, binary.BigEndian, uint32(13))
+	start := b.Len()
+	b.WriteString("IHDR")
+	binary.Write(&b, binary.BigEndian, w)
+	binary.Write(&b, binary.BigEndian, h)
+	b.Write([]byte{8, 6, 0, 0, 0})
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(b.Bytes()[start:]))
+	return b.Bytes()
+}
+
+func TestConfigRefusesBombs(t *testing.T) {
+	_, _, err := media.Config(bombPNG(100_000, 100_000), 40_000_000)
+	var tm *media.TooManyPixelsError
+	if !errors.As(err, &tm) || tm.Width != 100_000 {
+		t.Errorf("got %v, want TooManyPixelsError for 100000 × 100000", err)
+	}
+	if _, _, err := media.Config([]byte("\x89PNG\r\n\x1a\nnot really"), 40_000_000); !errors.Is(err, media.ErrNotImage) {
+		t.Errorf("a broken header: got %v, want ErrNotImage", err)
+	}
+}
+
+func TestThumbnail(t *testing.T) {
+	var stripped bytes.Buffer
+	o, err := media.StripJPEG(&stripped, bytes.NewReader(photo(t, 800, 400, 6)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := media.Thumbnail(bytes.NewReader(stripped.Bytes()), o, 320, 40_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Orientation 6: turned 90° clockwise, so 800 × 400 becomes 160 × 320 with red on top.
+	if th.ContentType != media.JPEG || th.Width != 160 || th.Height != 320 {
+		t.Fatalf("got %s %d × %d, want image/jpeg 160 × 320", th.ContentType, th.Width, th.Height)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(th.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, bottom := img.At(80, 20), img.At(80, 300)
+	if r, _, b, _ := top.RGBA(); r < b {
+		t.Errorf("top of the upright thumbnail is %v, want red", top)
+	}
+	if r, _, b, _ := bottom.RGBA(); b < r {
+		t.Errorf("bottom of the upright thumbnail is %v, want blue", bottom)
+	}
+
+	// Transparency keeps a PNG; small images are not enlarged.
+	small := image.NewNRGBA(image.Rect(0, 0, 40, 30))
+	var pb bytes.Buffer
+	png.Encode(&pb, small)
+	th, err = media.Thumbnail(&pb, 1, 320, 40_000_000)
+	if err != nil || th.ContentType != media.PNG || th.Width != 40 || th.Height != 30 {
+		t.Errorf("transparent 40 × 30: got %s %d × %d, %v; want image/png 40 × 30", th.ContentType, th.Width, th.Height, err)
+	}
+
+	if _, err := media.Thumbnail(bytes.NewReader(bombPNG(100_000, 100_000)), 1, 320, 40_000_000); !errors.As(err, new(*media.TooManyPixelsError)) {
+		t.Errorf("a bomb: got %v, want TooManyPixelsError before decoding", err)
+	}
+}
+
+func TestServedType(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"image/png", "image/png"},
+		{"text/html; charset=utf-8", "application/octet-stream"},
+		{"text/xml; charset=utf-8", "application/octet-stream"},
+		{"image/svg+xml", "application/octet-stream"},
+		{"text/plain; charset=utf-16be", "text/plain; charset=utf-16be"},
+		{"application/pdf", "application/pdf"},
+		{"application/javascript", "application/octet-stream"},
+	} {
+		if got := media.ServedType(c.in); got != c.want {
+			t.Errorf("ServedType(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
