@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	api := httpapi.NewServer(svc, log, httpapi.Options{
 		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
 		Observe: m.ObserveHTTP, Files: files,
-		Ready:   []httpapi.ReadyCheck{{Part: "database", Check: st.Ping}, {Part: "broker", Check: b.Ping}},
+		Ready: []httpapi.ReadyCheck{{Part: "database", Check: st.Ping}, {Part: "broker", Check: b.Ping}},
 	})
 	api.Handle("GET /api/v1/ws", h.Handler(api))
 	api.Handle("GET /metrics", m.Handler())
