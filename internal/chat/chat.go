@@ -11,6 +11,7 @@ const (
 	KindGroup   = "group"
 
 	RoleOwner  = "owner"
+	RoleAdmin  = "admin"
 	RoleMember = "member"
 
 	MessageText   = "text"
@@ -21,16 +22,33 @@ const (
 	SysMemberJoined  = "member_joined"
 	SysMemberLeft    = "member_left"
 	SysMemberInvited = "member_invited"
+	// Running a group (admin.go): the event's user is the one concerned, its actor who did it.
+	SysMemberRemoved      = "member_removed"      // kicked by an owner or admin
+	SysChatRenamed        = "chat_renamed"        // SystemEvent.Title is the new title
+	SysVisibilityChanged  = "visibility_changed"  // SystemEvent.Public is the new visibility
+	SysDescriptionChanged = "description_changed" // the description itself is on the chat
+	SysRoleChanged        = "role_changed"        // SystemEvent.Role is the user's new role
+	SysOwnerTransferred   = "owner_transferred"   // the user is the new owner, the actor the old one
+	// SysChatDeleted ends every member's stream of a deleted group. It is never stored (the
+	// chat's messages are deleted with it) and never delivered: each stream ends at it.
+	SysChatDeleted = "chat_deleted"
 )
 
 // EndsMembership reports whether a system message of this event type ends the membership of
 // its user: from that message on, nothing of the chat reaches them.
-func EndsMembership(event string) bool { return event == SysMemberLeft }
+func EndsMembership(event string) bool {
+	return event == SysMemberLeft || event == SysMemberRemoved || event == SysChatDeleted
+}
+
+// EndsEveryMembership reports whether a system message of this event type ends the membership
+// of every member at once (a deleted group): from it on, nothing of the chat reaches anyone.
+func EndsEveryMembership(event string) bool { return event == SysChatDeleted }
 
 // Limits of API.md; the HTTP layer documents them in the OpenAPI schema.
 const (
 	MaxBodyChars     = 4000
 	MaxTitleChars    = 100
+	MaxDescChars     = 500
 	MaxNameChars     = 64
 	MinPasswordChars = 8
 	MaxPasswordChars = 128
@@ -57,6 +75,10 @@ type User struct {
 	Name         string
 	PasswordHash string
 	CreatedAt    time.Time
+	// LastSeenAt is when one of the user's WebSockets last closed (zero: never recorded).
+	LastSeenAt time.Time
+	// Deleted marks an account deleted by its user: its name is DeletedName, its email is freed.
+	Deleted bool
 }
 
 // Session is one signed-in device.
@@ -85,9 +107,15 @@ type Message struct {
 
 // SystemEvent says what a system message records.
 type SystemEvent struct {
-	Type    string `json:"type" enum:"chat_created,member_joined,member_left,member_invited"`
+	Type    string `json:"type" enum:"chat_created,member_joined,member_left,member_invited,member_removed,chat_renamed,visibility_changed,description_changed,role_changed,owner_transferred"`
 	UserID  int64  `json:"user_id"`
 	ActorID int64  `json:"actor_id"`
+	// Title is the new title of a chat_renamed.
+	Title string `json:"title,omitempty" doc:"chat_renamed: the new title"`
+	// Role is the new role of a role_changed.
+	Role string `json:"role,omitempty" enum:"admin,member" doc:"role_changed: the user's new role"`
+	// Public is the new visibility of a visibility_changed.
+	Public *bool `json:"public,omitempty" doc:"visibility_changed: whether the group is public now"`
 }
 
 // Peer is the other member of a private chat.
@@ -95,6 +123,8 @@ type Peer struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`
 	Online bool   `json:"online"`
+	// Deleted: the peer deleted their account (the chat is read-only).
+	Deleted bool `json:"deleted,omitempty" doc:"the other member deleted their account: the chat is read-only"`
 }
 
 // ChatSummary is a chat as one user sees it in their list.
@@ -103,6 +133,8 @@ type ChatSummary struct {
 	Kind          string   `json:"kind" enum:"private,group"`
 	Title         string   `json:"title"`
 	Public        bool     `json:"public"`
+	Description   string   `json:"description" maxLength:"500" doc:"a group's description (empty for private chats)"`
+	ReadOnly      bool     `json:"read_only" doc:"nobody can send: the other member of this private chat deleted their account"`
 	CreatedAt     Time     `json:"created_at"`
 	MemberCount   int      `json:"member_count"`
 	Peer          *Peer    `json:"peer"`
@@ -122,10 +154,13 @@ type ChatSummary struct {
 type Member struct {
 	ID          int64  `json:"id"`
 	Name        string `json:"name"`
-	Role        string `json:"role" enum:"owner,member"`
+	Role        string `json:"role" enum:"owner,admin,member" doc:"owner: created the group or had it handed over; admin: may rename it and manage members; private chats: member"`
 	JoinedAt    Time   `json:"joined_at"`
 	LastReadSeq int64  `json:"last_read_seq"`
 	Online      bool   `json:"online"`
+	// LastSeenAt is shown to the chat's members only, and only while the member is offline.
+	LastSeenAt *Time `json:"last_seen_at,omitempty" doc:"when the member was last connected; only while they are offline, and only to the chat's members"`
+	Deleted    bool  `json:"deleted,omitempty" doc:"the member deleted their account"`
 }
 
 // ChatDetail is a summary plus the member list.

@@ -35,6 +35,9 @@ type Event struct {
 	ExceptConn string
 	// Sessions are the revoked sessions of a session.revoked event.
 	Sessions []int64
+	// Chats are, for a user.updated event, the chats of its user: the devices of their
+	// members receive it (once each, however many of those chats they share).
+	Chats []int64
 	Data     any
 	// Then are the effects of a sent message that travel with its message.new, in the same
 	// broker message, and are delivered right after it: the sender's read.updated at the
@@ -83,6 +86,9 @@ type (
 	}
 	ChatRemovedData struct {
 		ChatID int64 `json:"chat_id"`
+		// Reason is why, when it was not the user's own leave: "removed" (by an owner or
+		// admin) or "deleted" (the group was deleted).
+		Reason string `json:"reason,omitempty"`
 	}
 	MemberJoinedData struct {
 		ChatID int64   `json:"chat_id"`

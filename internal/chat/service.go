@@ -139,6 +139,9 @@ type UserInfo struct {
 	Name   string `json:"name"`
 	Email  string `json:"email,omitempty" doc:"shown only for you, users who share a chat with you, and a user whose exact email you searched for"`
 	Online bool   `json:"online"`
+	// LastSeenAt and Deleted are set by User (GET /users/{id}) only.
+	LastSeenAt *Time `json:"last_seen_at,omitempty" doc:"when the user was last connected: only while they are offline, and only to users who share a chat with them"`
+	Deleted    bool  `json:"deleted,omitempty" doc:"the user deleted their account"`
 }
 
 // Me returns the caller's account.
@@ -185,18 +188,6 @@ func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, li
 		}
 	}
 	return out, nil
-}
-
-// User returns one user's public profile.
-func (s *Service) User(ctx context.Context, p Principal, id int64) (UserInfo, error) {
-	u, err := s.store.UserByID(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return UserInfo{}, Errorf(CodeNotFound, "user %d not found", id)
-	}
-	if err != nil {
-		return UserInfo{}, storeErr(err, "load user %d", id)
-	}
-	return UserInfo{ID: u.ID, Name: u.Name, Online: s.presence.Online(ctx, []int64{id})[id]}, nil
 }
 
 // Chats lists the caller's chats, most recent activity first.
@@ -252,8 +243,12 @@ func (s *Service) memberChat(ctx context.Context, p Principal, chatID int64) (Ch
 // refusal is the error for a member-only action the store refused: 404 for a chat the caller
 // cannot see, else 403.
 func (s *Service) refusal(ctx context.Context, p Principal, chatID int64) error {
-	if _, err := s.memberChat(ctx, p, chatID); err != nil {
+	c, err := s.memberChat(ctx, p, chatID)
+	if err != nil {
 		return err
+	}
+	if c.ReadOnly { // the store has no senders for a read-only chat
+		return readOnly(c)
 	}
 	// Became a member meanwhile: refuse all the same, the caller may retry.
 	return Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
@@ -285,7 +280,12 @@ func (s *Service) detail(ctx context.Context, c ChatSummary) (ChatDetail, error)
 	}
 	online := s.presence.Online(ctx, ids)
 	for i := range members {
-		members[i].Online = online[members[i].ID]
+		m := &members[i]
+		m.Online = online[m.ID]
+		// Last seen: for the chat's members to see, of those who are offline.
+		if m.Online || m.Deleted || !c.IsMember {
+			m.LastSeenAt = nil
+		}
 	}
 	if c.Peer != nil {
 		c.Peer.Online = online[c.Peer.ID]
@@ -514,7 +514,7 @@ func (s *Service) Leave(ctx context.Context, p Principal, chatID int64) error {
 	if c.Kind == KindPrivate {
 		return Errorf(CodePrivateChat, "a private chat cannot be left")
 	}
-	msg, ra, err := s.store.RemoveMember(ctx, chatID, p.UserID, s.now())
+	r, err := s.store.RemoveFromChat(ctx, Removal{ChatID: chatID, UserID: p.UserID, ActorID: p.UserID, Now: s.now()})
 	switch {
 	case errors.Is(err, ErrNotMember):
 		return Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
@@ -524,12 +524,8 @@ func (s *Service) Leave(ctx context.Context, p Principal, chatID int64) error {
 		return storeErr(err, "remove user %d from chat %d", p.UserID, chatID)
 	}
 	// The leaver's devices stop at the leave's message (its seq travels with chat.removed);
-	// the members learn of it right after that message.
-	s.pub.Publish(ctx, Event{Type: EventChatRemoved, UserID: p.UserID, Seq: msg.Seq, Data: ChatRemovedData{ChatID: chatID}})
-	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
-	s.pub.Publish(ctx, Event{Type: EventMemberLeft, ChatID: chatID, ExceptUser: p.UserID, At: msg.Seq,
-		Data: MemberLeftData{ChatID: chatID, UserID: p.UserID}})
-	s.publishReadAll(ctx, chatID, ra, msg.Seq)
+	// the members learn of it right after that message (admin.go).
+	s.publishRemoval(ctx, p.UserID, r, "")
 	return nil
 }
 
@@ -654,6 +650,9 @@ func (s *Service) Typing(ctx context.Context, p Principal, chatID int64) error {
 	c, err := s.memberChat(ctx, p, chatID)
 	if err != nil {
 		return err
+	}
+	if c.ReadOnly {
+		return readOnly(c)
 	}
 	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.now()); !ok {
 		return nil

@@ -72,7 +72,8 @@ type Store interface {
 	Discover(ctx context.Context, userID int64, query string, limit int) ([]DiscoveredChat, error)
 	// AddMember adds a user to a group with a system message of the given event type.
 	AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (Message, error)
-	// RemoveMember takes a user out of a group with a member_left system message.
+	// RemoveMember takes a user out of a group with a member_left system message, handing
+	// the group on as RemoveFromChat does; the service uses RemoveFromChat, which says to whom.
 	RemoveMember(ctx context.Context, chatID, userID int64, now time.Time) (Message, ReadAll, error)
 
 	// SendMessage stores a text message with the next seq of its chat, or returns the message the
@@ -81,6 +82,9 @@ type Store interface {
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
+
+	// Running groups and accounts (admin.go, profile.go).
+	AdminStore
 }
 
 // UserSearch is one viewer's search for users, in name order.

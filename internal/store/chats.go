@@ -14,11 +14,11 @@ import (
 
 // summarySelect reads chats as one viewer ($1) sees them, with the last message, the viewer's
 // unread count and the peer of a private chat, in one query whatever the number of chats.
-const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.created_at, c.activity_at, c.member_count,
+const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.read_only, c.created_at, c.activity_at, c.member_count,
 	c.last_seq, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
 	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
 		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id) END,
-	p.id, p.name,
+	p.id, p.name, p.deleted_at IS NOT NULL,
 	` + messageColumnsLM + `
 FROM chats c
 LEFT JOIN members m ON m.chat_id = c.id AND m.user_id = $1
@@ -31,15 +31,16 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 	var created, activity int64
 	var peerID sql.NullInt64
 	var peerName sql.NullString
+	var peerDeleted sql.NullBool
 	var lm nullMessage
-	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &created, &activity, &c.MemberCount,
-		&c.LastSeq, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName}
+	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &c.Description, &c.ReadOnly, &created, &activity, &c.MemberCount,
+		&c.LastSeq, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted}
 	if err := row.Scan(append(dest, lm.dest()...)...); err != nil {
 		return c, wrap(err)
 	}
 	c.CreatedAt, c.Activity = chat.MillisTime(created), fromMS(activity)
 	if peerID.Valid {
-		c.Peer = &chat.Peer{ID: peerID.Int64, Name: peerName.String}
+		c.Peer = &chat.Peer{ID: peerID.Int64, Name: peerName.String, Deleted: peerDeleted.Bool}
 		c.Title = peerName.String
 	}
 	c.LastMessage = lm.message()
@@ -71,7 +72,7 @@ func (s *Store) ChatFor(ctx context.Context, viewerID, chatID int64) (chat.ChatS
 
 // Members lists a chat's members in the order they joined.
 func (s *Store) Members(ctx context.Context, chatID int64) ([]chat.Member, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.name, m.role, m.joined_at, m.last_read_seq
+	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.name, m.role, m.joined_at, m.last_read_seq, u.last_seen_at, u.deleted_at IS NOT NULL
 		FROM members m JOIN users u ON u.id = m.user_id WHERE m.chat_id = $1 ORDER BY m.joined_at, u.id`, chatID)
 	if err != nil {
 		return nil, wrap(err)
@@ -81,10 +82,15 @@ func (s *Store) Members(ctx context.Context, chatID int64) ([]chat.Member, error
 	for rows.Next() {
 		var m chat.Member
 		var joined int64
-		if err := rows.Scan(&m.ID, &m.Name, &m.Role, &joined, &m.LastReadSeq); err != nil {
+		var seen sql.NullInt64
+		if err := rows.Scan(&m.ID, &m.Name, &m.Role, &joined, &m.LastReadSeq, &seen, &m.Deleted); err != nil {
 			return nil, wrap(err)
 		}
 		m.JoinedAt = chat.MillisTime(joined)
+		if seen.Valid {
+			t := chat.MillisTime(seen.Int64)
+			m.LastSeenAt = &t
+		}
 		out = append(out, m)
 	}
 	return out, wrap(rows.Err())
@@ -229,10 +235,15 @@ type lockedChat struct {
 	members    int
 }
 
+// lockChat locks a chat's row; a deleted group is chat.ErrNotFound.
 func (s *Store) lockChat(ctx context.Context, tx *sql.Tx, chatID int64) (lockedChat, error) {
 	var c lockedChat
-	err := tx.QueryRowContext(ctx, `SELECT kind, last_seq, read_all_seq, member_count FROM chats WHERE id = $1`+s.forUpdate, chatID).
-		Scan(&c.kind, &c.lastSeq, &c.readAllSeq, &c.members)
+	var deleted bool
+	err := tx.QueryRowContext(ctx, `SELECT kind, last_seq, read_all_seq, member_count, deleted_at IS NOT NULL FROM chats WHERE id = $1`+s.forUpdate, chatID).
+		Scan(&c.kind, &c.lastSeq, &c.readAllSeq, &c.members, &deleted)
+	if err == nil && deleted {
+		return c, chat.ErrNotFound
+	}
 	return c, wrap(err)
 }
 
@@ -256,8 +267,12 @@ func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, ev
 			}
 		}
 		seq := c.lastSeq + 1
-		_, err = tx.ExecContext(ctx, `INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES ($1, $2, 'member', $3, $4)`,
-			chatID, userID, ms(now), seq)
+		role := chat.RoleMember
+		if c.members == 0 { // a group everyone had left: the newcomer owns it
+			role = chat.RoleOwner
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES ($1, $2, $3, $4, $5)`,
+			chatID, userID, role, ms(now), seq)
 		switch {
 		case isUnique(err):
 			return chat.ErrAlreadyMember
@@ -296,7 +311,8 @@ func (s *Store) joinChats(ctx context.Context, tx *sql.Tx, userIDs ...int64) err
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(start+batch, len(ids))]
 		in, args := idList(part)
-		rows, err := tx.QueryContext(ctx, `SELECT id, chat_count FROM users WHERE id IN (`+in+`) ORDER BY id`+s.dialect.forCount, args...)
+		// A deleted account joins nothing: it counts as unknown.
+		rows, err := tx.QueryContext(ctx, `SELECT id, chat_count FROM users WHERE id IN (`+in+`) AND deleted_at IS NULL ORDER BY id`+s.dialect.forCount, args...)
 		if err != nil {
 			return err
 		}
@@ -351,51 +367,6 @@ func checkMember(ctx context.Context, tx *sql.Tx, chatID, userID int64) error {
 		return chat.ErrNotMember
 	}
 	return err
-}
-
-// RemoveMember implements chat.Store.
-func (s *Store) RemoveMember(ctx context.Context, chatID, userID int64, now time.Time) (chat.Message, chat.ReadAll, error) {
-	var msg chat.Message
-	var ra chat.ReadAll
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		c, err := s.lockChat(ctx, tx, chatID)
-		if err != nil {
-			return err
-		}
-		if c.kind == chat.KindPrivate {
-			return chat.ErrPrivateChat
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM members WHERE chat_id = $1 AND user_id = $2`, chatID, userID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmpErr(err, chat.ErrNotMember)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET chat_count = chat_count - 1 WHERE id = $1`, userID); err != nil {
-			return err
-		}
-		seq := c.lastSeq + 1
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET last_seq = $1, activity_at = $2, member_count = member_count - 1 WHERE id = $3`,
-			seq, ms(now), chatID); err != nil {
-			return err
-		}
-		msg, err = insertMessage(ctx, tx, chat.Message{ChatID: chatID, Seq: seq, Kind: chat.MessageSystem, CreatedAt: chat.Time{Time: now},
-			Event: &chat.SystemEvent{Type: chat.SysMemberLeft, UserID: userID, ActorID: userID}})
-		if err != nil {
-			return err
-		}
-		ra, err = raiseReadAll(ctx, tx, chatID, c.readAllSeq, seq)
-		return err
-	})
-	return msg, ra, err
-}
-
-func cmpErr(err, otherwise error) error {
-	if err != nil {
-		return err
-	}
-	return otherwise
 }
 
 // raiseReadAll recomputes a chat's read_all_seq (the members' minimum last_read_seq; lastSeq

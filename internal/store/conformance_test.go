@@ -655,13 +655,14 @@ func TestReadAllWhenMinimumLeaves(t *testing.T) {
 		if err != nil || ra != (chat.ReadAll{Seq: 2}) {
 			t.Errorf("leave of a tied minimum: got %+v, %v; want {2 false}", ra, err)
 		}
-		// owner now holds the minimum alone: owner leaving raises it to a's 3.
+		// owner now holds the minimum alone: owner leaving raises it to a's 3 (and hands the
+		// group to a: seq 6).
 		_, ra, err = s.RemoveMember(ctx, id, owner.ID, at(5))
 		if err != nil || ra != (chat.ReadAll{Seq: 3, Grown: true}) {
 			t.Errorf("leave of the minimum: got %+v, %v; want {3 true}", ra, err)
 		}
-		if got := chatFor(t, s, a, id); got.ReadAllSeq != 3 || got.MemberCount != 1 || got.LastSeq != 5 {
-			t.Errorf("after the minimum left: got read all %d, %d members, last seq %d; want 3, 1, 5", got.ReadAllSeq, got.MemberCount, got.LastSeq)
+		if got := chatFor(t, s, a, id); got.ReadAllSeq != 3 || got.MemberCount != 1 || got.LastSeq != 6 {
+			t.Errorf("after the minimum left: got read all %d, %d members, last seq %d; want 3, 1, 6", got.ReadAllSeq, got.MemberCount, got.LastSeq)
 		}
 	})
 }

@@ -5,25 +5,27 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strconv"
 
 	"github.com/wschat/chat/internal/chat"
 )
 
-const messageColumns = `id, chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id`
+const messageColumns = `id, chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id, event_text`
 
 // messageColumnsLM are the message columns of the last message (alias lm) in summarySelect.
 const messageColumnsLM = `lm.id, lm.chat_id, lm.seq, lm.kind, lm.sender_id, lm.body, lm.client_id, lm.created_at,
-	lm.event_type, lm.event_user_id, lm.event_actor_id`
+	lm.event_type, lm.event_user_id, lm.event_actor_id, lm.event_text`
 
 // nullMessage scans a message that may be absent (a LEFT JOIN).
 type nullMessage struct {
 	id, chatID, seq, created        sql.NullInt64
 	kind, body, clientID, eventType sql.NullString
 	sender, eventUser, eventActor   sql.NullInt64
+	eventText                       sql.NullString
 }
 
 func (n *nullMessage) dest() []any {
-	return []any{&n.id, &n.chatID, &n.seq, &n.kind, &n.sender, &n.body, &n.clientID, &n.created, &n.eventType, &n.eventUser, &n.eventActor}
+	return []any{&n.id, &n.chatID, &n.seq, &n.kind, &n.sender, &n.body, &n.clientID, &n.created, &n.eventType, &n.eventUser, &n.eventActor, &n.eventText}
 }
 
 func (n *nullMessage) message() *chat.Message {
@@ -40,8 +42,35 @@ func (n *nullMessage) message() *chat.Message {
 	}
 	if n.eventType.Valid {
 		m.Event = &chat.SystemEvent{Type: n.eventType.String, UserID: n.eventUser.Int64, ActorID: n.eventActor.Int64}
+		setEventText(m.Event, n.eventText.String)
 	}
 	return m
+}
+
+// eventText is what a system event says beyond its type and users, as stored in event_text.
+func eventText(e *chat.SystemEvent) sql.NullString {
+	switch {
+	case e.Title != "":
+		return sql.NullString{String: e.Title, Valid: true}
+	case e.Role != "":
+		return sql.NullString{String: e.Role, Valid: true}
+	case e.Public != nil:
+		return sql.NullString{String: strconv.FormatBool(*e.Public), Valid: true}
+	}
+	return sql.NullString{}
+}
+
+// setEventText is the inverse of eventText, by the event's type.
+func setEventText(e *chat.SystemEvent, text string) {
+	switch e.Type {
+	case chat.SysChatRenamed:
+		e.Title = text
+	case chat.SysRoleChanged:
+		e.Role = text
+	case chat.SysVisibilityChanged:
+		public := text == "true"
+		e.Public = &public
+	}
 }
 
 func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
@@ -54,12 +83,13 @@ func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
 
 // insertMessage stores m (its seq already taken) and returns it with its id.
 func insertMessage(ctx context.Context, tx *sql.Tx, m chat.Message) (chat.Message, error) {
-	var evType, clientID sql.NullString
+	var evType, evText, clientID sql.NullString
 	var evUser, evActor, sender sql.NullInt64
 	if m.Event != nil {
 		evType = sql.NullString{String: m.Event.Type, Valid: true}
 		evUser = sql.NullInt64{Int64: m.Event.UserID, Valid: true}
 		evActor = sql.NullInt64{Int64: m.Event.ActorID, Valid: true}
+		evText = eventText(m.Event)
 	}
 	if m.SenderID != nil {
 		sender = sql.NullInt64{Int64: *m.SenderID, Valid: true}
@@ -68,9 +98,9 @@ func insertMessage(ctx context.Context, tx *sql.Tx, m chat.Message) (chat.Messag
 		clientID = sql.NullString{String: *m.ClientID, Valid: true}
 	}
 	m.CreatedAt = chat.MillisTime(ms(m.CreatedAt.Time))
-	err := tx.QueryRowContext(ctx, `INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-		m.ChatID, m.Seq, m.Kind, sender, m.Body, clientID, ms(m.CreatedAt.Time), evType, evUser, evActor).Scan(&m.ID)
+	err := tx.QueryRowContext(ctx, `INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id, event_text)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		m.ChatID, m.Seq, m.Kind, sender, m.Body, clientID, ms(m.CreatedAt.Time), evType, evUser, evActor, evText).Scan(&m.ID)
 	return m, err
 }
 

@@ -72,7 +72,8 @@ var (
 			"{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 			"{{BYTES}}", "BLOB",
 			"{{PATTERN_OPS}}", "",
-			"{{NOW_MS}}", "(CAST(strftime('%s', 'now') AS INTEGER) * 1000)"),
+			"{{NOW_MS}}", "(CAST(strftime('%s', 'now') AS INTEGER) * 1000)",
+			"--sqlite ", ""),
 	}
 )
 

@@ -173,7 +173,8 @@ func (s *Store) sendOne(ctx context.Context, nm chat.NewMessage) (chat.Sent, err
 			return err
 		}
 		var myRead int64
-		err = tx.QueryRowContext(ctx, `SELECT last_read_seq FROM members WHERE chat_id = $1 AND user_id = $2`, nm.ChatID, nm.SenderID).Scan(&myRead)
+		err = tx.QueryRowContext(ctx, `SELECT m.last_read_seq FROM members m JOIN chats c ON c.id = m.chat_id
+			WHERE m.chat_id = $1 AND m.user_id = $2 AND NOT c.read_only`, nm.ChatID, nm.SenderID).Scan(&myRead)
 		if errors.Is(err, sql.ErrNoRows) {
 			return chat.ErrNotMember
 		}
@@ -549,8 +550,10 @@ func (s *Store) lockForSendQuery(chatID int64, batch []*sendReq) *query {
 		}
 	}
 	q := &query{}
+	// A read-only chat (a private chat whose peer deleted their account) has no senders: its
+	// members are not found here, and the service tells them why (peer_deleted).
 	q.WriteString(`SELECT c.last_seq, c.read_all_seq, m.user_id, m.last_read_seq FROM chats c
-		LEFT JOIN members m ON m.chat_id = c.id AND m.user_id IN (`)
+		LEFT JOIN members m ON m.chat_id = c.id AND NOT c.read_only AND m.user_id IN (`)
 	q.list(senders)
 	q.WriteString(`) WHERE c.id = ` + q.arg(chatID))
 	if s.forUpdate != "" {

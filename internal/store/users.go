@@ -22,13 +22,17 @@ func (s *Store) CreateUser(ctx context.Context, u chat.User) (chat.User, error) 
 	return u, wrap(err)
 }
 
-const userColumns = `id, email, name, password_hash, created_at`
+const userColumns = `id, email, name, password_hash, created_at, last_seen_at, deleted_at IS NOT NULL`
 
-func scanUser(row interface{ Scan(...any) error }) (chat.User, error) {
+func scanUser(row interface{ Scan(...any) error }, more ...any) (chat.User, error) {
 	var u chat.User
 	var created int64
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created)
+	var seen sql.NullInt64
+	err := row.Scan(append([]any{&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created, &seen, &u.Deleted}, more...)...)
 	u.CreatedAt = fromMS(created)
+	if seen.Valid {
+		u.LastSeenAt = fromMS(seen.Int64)
+	}
 	return u, wrap(err)
 }
 
@@ -37,9 +41,9 @@ func (s *Store) UserByID(ctx context.Context, id int64) (chat.User, error) {
 	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }
 
-// UserByEmail loads a user by lowercased email.
+// UserByEmail loads a user by lowercased email. A deleted account has none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (chat.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1 AND deleted_at IS NULL`, email))
 }
 
 // likePrefix escapes the LIKE metacharacters of a user's query and appends %.
@@ -57,7 +61,7 @@ const sharesChat = `(u.id = $1 OR EXISTS (SELECT 1 FROM members a JOIN members b
 func (s *Store) SearchUsers(ctx context.Context, q chat.UserSearch) ([]chat.FoundUser, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.created_at, `+sharesChat+`
 		FROM users u
-		WHERE u.name_fold LIKE $2 ESCAPE '\' OR u.email = $3 OR (u.email LIKE $2 ESCAPE '\' AND `+sharesChat+`)
+		WHERE (u.name_fold LIKE $2 ESCAPE '\' OR u.email = $3 OR (u.email LIKE $2 ESCAPE '\' AND `+sharesChat+`)) AND u.deleted_at IS NULL
 		ORDER BY u.name_fold, u.id LIMIT $4`, q.ViewerID, likePrefix(q.Prefix), q.Email, q.Limit)
 	if err != nil {
 		return nil, wrap(err)

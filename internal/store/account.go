@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// Accounts (chat.AdminStore): names, passwords, deletion and last seen.
+
+// UserFor implements chat.AdminStore.
+func (s *Store) UserFor(ctx context.Context, viewerID, userID int64) (chat.User, bool, error) {
+	var shared bool
+	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+`, `+sharesChat+` FROM users u WHERE u.id = $2`,
+		viewerID, userID), &shared)
+	return u, shared, err
+}
+
+// RenameUser implements chat.AdminStore.
+func (s *Store) RenameUser(ctx context.Context, userID int64, name string) error {
+	return s.updateUser(ctx, `UPDATE users SET name = $1, name_fold = $2 WHERE id = $3 AND deleted_at IS NULL`,
+		name, strings.ToLower(name), userID)
+}
+
+// SetPasswordHash implements chat.AdminStore.
+func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string) error {
+	return s.updateUser(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND deleted_at IS NULL`, hash, userID)
+}
+
+// updateUser runs an update of one user's row: chat.ErrNotFound when it changed none.
+func (s *Store) updateUser(ctx context.Context, q string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap(err)
+	} else if n == 0 {
+		return chat.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeOtherSessions implements chat.AdminStore.
+func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keep int64, now time.Time) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `UPDATE sessions SET revoked_at = $1
+		WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL AND expires_at > $1 RETURNING id`, ms(now), userID, keep)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return scanIDs(rows)
+}
+
+func scanIDs(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, wrap(rows.Err())
+}
+
+// TouchUser implements chat.AdminStore.
+func (s *Store) TouchUser(ctx context.Context, userID int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE users SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $1)`,
+		ms(now), userID)
+	return wrap(err)
+}
+
+// ChatIDsOf implements chat.AdminStore.
+func (s *Store) ChatIDsOf(ctx context.Context, userID int64) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return scanIDs(rows)
+}
+
+// DeleteUser implements chat.AdminStore. Locks are taken in the order every other change
+// takes them, chats before users: the user's groups (in id order), then the user's row, so
+// that a leave, an invitation or a send racing with the deletion waits rather than deadlocks.
+func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (chat.DeletedAccount, error) {
+	var out chat.DeletedAccount
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out = chat.DeletedAccount{}
+		groups, err := s.groupsOf(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if len(groups) > 0 {
+			in, args := idList(groups)
+			if _, err := tx.ExecContext(ctx, `SELECT id FROM chats WHERE id IN (`+in+`) ORDER BY id`+s.forUpdate, args...); err != nil {
+				return err
+			}
+		}
+		var deleted sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT deleted_at FROM users WHERE id = $1`+s.forUpdate, userID).Scan(&deleted); err != nil {
+			return err
+		}
+		if deleted.Valid {
+			return chat.ErrNotFound
+		}
+		// Joined meanwhile (before the lock): read again.
+		if groups, err = s.groupsOf(ctx, tx, userID); err != nil {
+			return err
+		}
+		for _, id := range groups {
+			r, err := s.removeTx(ctx, tx, chat.Removal{ChatID: id, UserID: userID, ActorID: userID, Now: now})
+			if err != nil {
+				return fmt.Errorf("leave chat %d: %w", id, err)
+			}
+			out.Groups = append(out.Groups, r)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE chats SET read_only = TRUE
+			WHERE kind = 'private' AND id IN (SELECT chat_id FROM members WHERE user_id = $1) RETURNING id`, userID)
+		if err != nil {
+			return err
+		}
+		if out.Private, err = scanIDs(rows); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING id`, ms(now), userID)
+		if err != nil {
+			return err
+		}
+		if out.Sessions, err = scanIDs(rows); err != nil {
+			return err
+		}
+		// The email is freed for a new sign-up; what replaces it holds no "@", so it can be
+		// neither signed up with nor logged in with.
+		_, err = tx.ExecContext(ctx, `UPDATE users SET name = $1, name_fold = '', email = $2, password_hash = '', deleted_at = $3
+			WHERE id = $4`, chat.DeletedName, fmt.Sprintf("deleted-%d", userID), ms(now), userID)
+		return err
+	})
+	return out, err
+}
+
+// groupsOf lists the groups a user is a member of, in id order.
+func (s *Store) groupsOf(ctx context.Context, tx *sql.Tx, userID int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT m.chat_id FROM members m JOIN chats c ON c.id = m.chat_id
+		WHERE m.user_id = $1 AND c.kind = 'group' ORDER BY m.chat_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	return scanIDs(rows)
+}
