@@ -38,7 +38,7 @@ type Event struct {
 	// Chats are, for a user.updated event, the chats of its user: the devices of their
 	// members receive it (once each, however many of those chats they share).
 	Chats []int64
-	Data     any
+	Data  any
 	// Then are the effects of a sent message that travel with its message.new, in the same
 	// broker message, and are delivered right after it: the sender's read.updated at the
 	// message's seq and the chat's chat.read_all. One broker message instead of three costs

@@ -51,7 +51,8 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case chat.CodeNotFound, chat.CodeUserNotFound:
 		return http.StatusNotFound
-	case chat.CodeNotMember, chat.CodeSignupDisabled, chat.CodeForbidden:
+	case chat.CodeNotMember, chat.CodeSignupDisabled, chat.CodeForbidden, chat.CodeNotAdmin, chat.CodeNotOwner,
+		chat.CodePeerDeleted, chat.CodeWrongPassword:
 		return http.StatusForbidden
 	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken:
 		return http.StatusConflict
@@ -148,9 +149,13 @@ var installHumaErrors = sync.OnceFunc(func() {
 	}
 })
 
-// secretFields are the inputs whose values are secrets: a problem never echoes them, whatever
-// the operation (sign-up, login, refresh, and any later one with such a field).
-var secretFields = map[string]bool{"password": true, "refresh_token": true, "access_token": true, "token": true}
+// secretField reports whether an input's values are secrets, which a problem never echoes,
+// whatever the operation: every field whose name holds "password" (password,
+// current_password, new_password...) or ends in "token" (refresh_token, access_token...).
+func secretField(name string) bool {
+	name = strings.ToLower(name)
+	return strings.Contains(name, "password") || strings.HasSuffix(name, "token")
+}
 
 // withoutSecret drops the echoed value of a validation error at a secret field, or at the
 // whole body: huma puts the offending value in each error's "value", which for a too-short
@@ -168,7 +173,7 @@ func withoutSecret(d *huma.ErrorDetail) *huma.ErrorDetail {
 	if i := strings.LastIndexByte(loc, '.'); i >= 0 {
 		loc = loc[i+1:]
 	}
-	if secretFields[strings.ToLower(loc)] {
+	if secretField(loc) {
 		c := *d
 		c.Value = nil
 		return &c

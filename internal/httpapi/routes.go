@@ -17,6 +17,7 @@ func (s *Server) routes() {
 	s.userRoutes()
 	s.chatRoutes()
 	s.fileRoutes()
+	s.adminRoutes()
 }
 
 // readLimited wraps the handler of a read that queries the database: the caller's read budget
@@ -50,9 +51,11 @@ type usersOut struct {
 
 type userOutPub struct {
 	Body struct {
-		ID     int64  `json:"id"`
-		Name   string `json:"name"`
-		Online bool   `json:"online"`
+		ID         int64      `json:"id"`
+		Name       string     `json:"name"`
+		Online     bool       `json:"online"`
+		LastSeenAt *chat.Time `json:"last_seen_at,omitempty" doc:"when the user was last connected: only while they are offline, and only to users who share a chat with them"`
+		Deleted    bool       `json:"deleted,omitempty" doc:"the user deleted their account (their name is \"Deleted user\")"`
 	}
 }
 
@@ -92,6 +95,7 @@ func (s *Server) userRoutes() {
 		}
 		out := &userOutPub{}
 		out.Body.ID, out.Body.Name, out.Body.Online = u.ID, u.Name, u.Online
+		out.Body.LastSeenAt, out.Body.Deleted = u.LastSeenAt, u.Deleted
 		return out, nil
 	})
 }

@@ -281,7 +281,7 @@ func (c *conn) holdLocked(st *stream, it item) bool {
 // stay unsent (the user's devices get chat.removed).
 func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 	st.sent = it.seq
-	if it.rm == c.userID {
+	if it.rm == c.userID || it.rm == rmEveryone {
 		c.endStreamLocked(chatID)
 		return false
 	}
@@ -524,9 +524,19 @@ func (h *Hub) fetch(ctx context.Context, chatID, after, before int64, limit int)
 	return v.(*fetched), nil
 }
 
-// removedBy is the user whose membership a system message ends, if any.
+// rmEveryone is item.rm (envelope.Rm) of a system message that ends every member's
+// membership (a deleted group): every stream of the chat ends at it.
+const rmEveryone = -1
+
+// removedBy is the user whose membership a system message ends, if any (rmEveryone: all).
 func removedBy(m chat.Message) int64 {
-	if m.Kind == chat.MessageSystem && m.Event != nil && chat.EndsMembership(m.Event.Type) {
+	if m.Kind != chat.MessageSystem || m.Event == nil {
+		return 0
+	}
+	switch {
+	case chat.EndsEveryMembership(m.Event.Type):
+		return rmEveryone
+	case chat.EndsMembership(m.Event.Type):
 		return m.Event.UserID
 	}
 	return 0

@@ -15,6 +15,10 @@ import (
 func chatTopic(id int64) string { return "chat." + strconv.FormatInt(id, 10) }
 func userTopic(id int64) string { return "user." + strconv.FormatInt(id, 10) }
 
+// usersTopic carries user.updated to every instance: each delivers it to its connections that
+// share a chat with the user (envelope.Chats), once per connection.
+const usersTopic = "users"
+
 // inFrame is a frame from a client.
 type inFrame struct {
 	Type string          `json:"type"`
@@ -71,8 +75,10 @@ type envelope struct {
 	// reaches a connection right after that message (conn.go's streams).
 	At int64 `json:"at,omitempty"`
 	// Rm is, for a system message that ends a user's membership, that user: their streams of
-	// the chat end at it.
+	// the chat end at it (rmEveryone: every member's, a deleted group).
 	Rm int64 `json:"rm,omitempty"`
+	// Chats are, for user.updated, the chats of the user it is about.
+	Chats []int64 `json:"cs,omitempty"`
 	// About is, for an event to a user's devices (read.updated), the chat it is about: only
 	// the connections that follow that chat get it.
 	About int64 `json:"ab,omitempty"`
@@ -148,8 +154,11 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 		e.frame = f
 	}
 	topic := userTopic(ev.UserID)
-	if ev.ChatID != 0 {
+	switch {
+	case ev.ChatID != 0:
 		topic = chatTopic(ev.ChatID)
+	case ev.Type == chat.EventUserUpdated:
+		topic, e.Chats = usersTopic, ev.Chats
 	}
 	for _, t := range ev.Then {
 		if err := e.attach(ev, t); err != nil {

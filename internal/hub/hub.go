@@ -152,7 +152,7 @@ type Stats struct {
 // FrameTypes are the frame types counted by FrameCounts; anything else counts as "other".
 var FrameTypes = []string{"hello", "message.send", "message.new", "message.ack", "read", "read.updated", "chat.read_all",
 	"typing", "presence", "chat.added", "chat.removed", "member.joined", "member.left", "sync", "sync.truncated",
-	"sync.done", "ping", "pong", "error", "other"}
+	"sync.done", "ping", "pong", "error", "chat.updated", "member.role", "user.updated", "other"}
 
 var frameIndex = func() map[string]int {
 	m := make(map[string]int, len(FrameTypes))
@@ -163,7 +163,7 @@ var frameIndex = func() map[string]int {
 }()
 
 // FrameCounts counts frames by type without locks or allocation.
-type FrameCounts [20]atomic.Int64
+type FrameCounts [23]atomic.Int64
 
 // Add counts one frame of type typ.
 func (f *FrameCounts) Add(typ string) {
@@ -203,6 +203,7 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	}
 	go h.refreshPresence()
 	go h.control()
+	h.reconcile(usersTopic)
 	return h, nil
 }
 
@@ -374,6 +375,10 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.frame) }
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
+	case chat.EventUserUpdated:
+		for _, c := range h.sharers(e.UserID, e.Chats) {
+			c.enqueue(e.Type, e.frame)
+		}
 	default:
 		h.toUser(e.UserID, e.About, e.Type, e.frame)
 	}
@@ -426,6 +431,46 @@ func (h *Hub) toUser(userID, about int64, typ string, frame []byte) {
 			c.enqueue(typ, frame)
 		}
 	}
+}
+
+// sharers are the local connections of a user and of everyone who shares one of chats with
+// them, each once: what user.updated reaches. It walks whichever is smaller, the chats or the
+// local users, so that a user in thousands of chats costs at most one look at each local user.
+func (h *Hub) sharers(userID int64, chats []int64) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	users := map[int64]struct{}{userID: {}}
+	if len(chats) <= len(h.users) {
+		for _, id := range chats {
+			if cs := h.chats[id]; cs != nil {
+				for uid := range cs.users {
+					users[uid] = struct{}{}
+				}
+			}
+		}
+	} else {
+		in := make(map[int64]struct{}, len(chats))
+		for _, id := range chats {
+			in[id] = struct{}{}
+		}
+		for uid, u := range h.users {
+			for id := range u.chats {
+				if _, ok := in[id]; ok {
+					users[uid] = struct{}{}
+					break
+				}
+			}
+		}
+	}
+	var out []*conn
+	for uid := range users {
+		if u := h.users[uid]; u != nil {
+			for c := range u.conns {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 func (h *Hub) userConns(userID int64) []*conn {
@@ -517,6 +562,9 @@ func (h *Hub) reconcile(topics ...string) {
 }
 
 func (h *Hub) wantsLocked(topic string) bool {
+	if topic == usersTopic {
+		return true
+	}
 	kind, id, _ := strings.Cut(topic, ".")
 	n, _ := strconv.ParseInt(id, 10, 64)
 	if kind == "chat" {

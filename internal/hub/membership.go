@@ -202,6 +202,9 @@ func (h *Hub) removeConn(c *conn) {
 		return
 	}
 	delete(u.conns, c)
+	if !h.closing { // a restart hands its users over; they are not gone
+		defer h.svc.Seen(h.ctx, c.userID)
+	}
 	topics := []string{userTopic(c.userID)}
 	for id := range u.chats {
 		if cs := h.chats[id]; cs != nil {
