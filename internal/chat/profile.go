@@ -14,8 +14,8 @@ import (
 const DeletedName = "Deleted user"
 
 // readOnly is the refusal of a send (or typing) to a private chat whose peer is gone.
-func readOnly(c ChatSummary) error {
-	return Errorf(CodePeerDeleted, "%s deleted their account: this chat is read-only", DeletedName)
+func readOnly(ChatSummary) error {
+	return Errorf(CodePeerDeleted, "the other member deleted their account: this chat is read-only")
 }
 
 // User returns one user's public profile. Their last seen time is shown only to users who

@@ -84,36 +84,37 @@ func dial(t *testing.T, c *client.Client) *client.Conn {
 }
 
 // TestSubscriptionsFollowConnectionsAndMembership: a topic is subscribed while a local connection
-// needs it, once however many need it, and dropped when the last one goes.
+// needs it, once however many need it, and dropped when the last one goes. The "users" topic
+// (user.updated, rare) is subscribed for the hub's whole life.
 func TestSubscriptionsFollowConnectionsAndMembership(t *testing.T) {
 	r := &recording{Broker: broker.NewMemory(), subs: map[string]int{}}
 	url, _ := newServer(t, r, hub.Options{InstanceID: "test", OfflineGrace: 50 * time.Millisecond})
 	third := login(t, url, "third@example.com") // member of General (2) and Random (3)
 
 	a := dial(t, third)
-	r.waitTopics(t, "user.3", "chat.2", "chat.3")
+	r.waitTopics(t, "users", "user.3", "chat.2", "chat.3")
 	b := dial(t, third) // a second device subscribes nothing new
-	r.waitTopics(t, "user.3", "chat.2", "chat.3")
+	r.waitTopics(t, "users", "user.3", "chat.2", "chat.3")
 
 	second := login(t, url, "second@example.com") // General (2) and the private chat (1)
 	s := dial(t, second)
-	r.waitTopics(t, "user.3", "chat.2", "chat.3", "user.2", "chat.1")
+	r.waitTopics(t, "users", "user.3", "chat.2", "chat.3", "user.2", "chat.1")
 
 	// Leaving Random drops its topic; third is its only local member.
 	if err := third.Do(context.Background(), http.MethodPost, "/api/v1/chats/3/leave", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	r.waitTopics(t, "user.3", "chat.2", "user.2", "chat.1")
+	r.waitTopics(t, "users", "user.3", "chat.2", "user.2", "chat.1")
 	// Second joins Random: subscribed again.
 	if err := second.Do(context.Background(), http.MethodPost, "/api/v1/chats/3/join", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	r.waitTopics(t, "user.3", "chat.2", "user.2", "chat.1", "chat.3")
+	r.waitTopics(t, "users", "user.3", "chat.2", "user.2", "chat.1", "chat.3")
 
 	a.Close()
-	r.waitTopics(t, "user.3", "chat.2", "user.2", "chat.1", "chat.3") // b is still there
+	r.waitTopics(t, "users", "user.3", "chat.2", "user.2", "chat.1", "chat.3") // b is still there
 	b.Close()
-	r.waitTopics(t, "chat.2", "user.2", "chat.1", "chat.3") // third is gone after the grace period
+	r.waitTopics(t, "users", "chat.2", "user.2", "chat.1", "chat.3") // third is gone after the grace period
 	s.Close()
-	r.waitTopics(t)
+	r.waitTopics(t, "users")
 }

@@ -300,19 +300,25 @@ func OfType(frames []Frame, typ string) []Frame {
 	return out
 }
 
-// ChatOf is the chat_id of a frame's data (or of its message).
+// ChatOf is the chat_id of a frame's data (or of its message, or the id of its chat).
 func ChatOf(f Frame) int64 {
 	var d struct {
 		ChatID  int64 `json:"chat_id"`
 		Message struct {
 			ChatID int64 `json:"chat_id"`
 		} `json:"message"`
+		Chat struct {
+			ID int64 `json:"id"`
+		} `json:"chat"`
 	}
 	json.Unmarshal(f.Data, &d)
-	if d.ChatID != 0 {
+	switch {
+	case d.ChatID != 0:
 		return d.ChatID
+	case d.Message.ChatID != 0:
+		return d.Message.ChatID
 	}
-	return d.Message.ChatID
+	return d.Chat.ID
 }
 
 // Raws shows frames for a failure message.
