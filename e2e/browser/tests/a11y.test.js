@@ -117,6 +117,16 @@ for (const colorScheme of ['light', 'dark']) {
     await page.getByTestId('members-button').click();
     await page.getByTestId('members-dialog').getByTestId('member').nth(2).waitFor();
     await axe(page, 'members dialog');
+    // The owner's view of the group's details: its settings, a member's actions, deleting it.
+    const members = page.getByTestId('members-dialog');
+    await members.getByLabel('Group name').waitFor();
+    await members.getByTestId('member').filter({ hasText: cast.zedName }).getByTestId('member-menu').click();
+    await members.getByRole('button', { name: 'Make admin', exact: true }).waitFor();
+    await axe(page, 'group details: settings and member actions');
+    await page.getByTestId('delete-group').click();
+    await page.getByTestId('confirm-dialog').waitFor();
+    await axe(page, 'delete group confirmation');
+    await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Cancel' }).click();
     await page.getByTestId('leave-group').click();
     await page.getByTestId('confirm-dialog').waitFor();
     await axe(page, 'confirm dialog');
@@ -144,7 +154,12 @@ for (const colorScheme of ['light', 'dark']) {
 
     await page.getByTestId('account-button').click();
     await page.getByTestId('account-dialog').getByTestId('device').first().waitFor();
-    await axe(page, 'account and devices');
+    await axe(page, 'account: name, devices, password');
+    await page.getByTestId('delete-account').click();
+    await page.getByTestId('delete-account-dialog').getByLabel('Your password').waitFor();
+    await axe(page, 'delete account dialog');
+    await page.keyboard.press('Escape');
+    await page.getByTestId('delete-account-dialog').waitFor({ state: 'detached' });
     await page.keyboard.press('Escape');
     page.assertClean();
     await context.close();
@@ -199,6 +214,12 @@ test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are n
   await page.getByTestId('account-button').click();
   await page.getByTestId('account-dialog').getByTestId('device').first().waitFor();
   clipped.push(...await tabThrough(page, 6));
+  await page.keyboard.press('Escape');
+  await page.getByTestId('members-button').click();
+  const details = page.getByTestId('members-dialog');
+  await details.getByTestId('member').nth(2).waitFor();
+  await details.getByTestId('member-menu').first().click();
+  clipped.push(...await tabThrough(page, 16));
   assert.deepEqual([...new Set(clipped)], []);
   page.assertClean();
   await context.close();

@@ -1,13 +1,18 @@
-// The account dialog: who you are, your devices (sessions), and signing out.
+// The account dialog: who you are, your name, your devices (sessions), your password, signing
+// out, and deleting the account (settings.js).
 
 import { api, describe } from './api.js';
 import { h, icon } from './dom.js';
 import { avatar } from './avatar.js';
 import { confirmDialog, openDialog } from './dialogs.js';
 import { ago, dateOf, describeAgent } from './format.js';
+import { deleteAccountButton, nameSection, passwordSection } from './settings.js';
 
-/** accountDialog opens the dialog; signOut(all) signs this device (or all) out. */
-export function accountDialog(ctx, signOut) {
+/**
+ * accountDialog opens the dialog; signOut(all) signs this device (or all) out, gone(notice)
+ * leaves the app once the account is deleted.
+ */
+export function accountDialog(ctx, signOut, gone) {
   const { store } = ctx;
   const me = store.me;
   const list = h('ul', { class: 'device-list', 'aria-label': 'Devices', 'data-testid': 'device-list' }, h('li', { class: 'muted', text: 'Loading…' }));
@@ -61,18 +66,34 @@ export function accountDialog(ctx, signOut) {
     signOut(true);
   });
 
+  const profileName = h('span', { class: 'profile-name', text: me.name });
+  const profileAvatar = h('span', {}, avatar(me.id, me.name, { size: 'lg' }));
   const d = openDialog({
     title: 'Account',
     className: 'dialog-account',
     testid: 'account-dialog',
+    onClose: () => unsub(),
     content: [
-      h('div', { class: 'profile' }, avatar(me.id, me.name, { size: 'lg' }),
-        h('span', { class: 'pick-text' }, h('span', { class: 'profile-name', text: me.name }), h('span', { class: 'pick-sub', text: me.email || '' }))),
+      h('div', { class: 'profile' }, profileAvatar,
+        h('span', { class: 'pick-text' }, profileName, h('span', { class: 'pick-sub', text: me.email || '' }))),
+      h('h3', { class: 'section-title', text: 'Profile' }),
+      nameSection(ctx),
       h('h3', { class: 'section-title', text: 'Devices' }),
       err,
       list,
       h('div', { class: 'dialog-actions' }, outAll, outOne),
+      h('h3', { class: 'section-title', text: 'Password' }),
+      passwordSection((others) => others && load()),
+      h('h3', { class: 'section-title', text: 'Delete account' }),
+      h('div', { class: 'dialog-actions start' }, deleteAccountButton(() => {
+        d.close();
+        gone('Your account was deleted.');
+      })),
     ],
+  });
+  const unsub = store.on('me', () => {
+    profileName.textContent = store.me.name;
+    profileAvatar.replaceChildren(avatar(store.me.id, store.me.name, { size: 'lg' }));
   });
   load();
   return d;

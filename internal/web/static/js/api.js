@@ -157,6 +157,15 @@ export const api = {
   history: (id, params) => get(`/chats/${id}/messages` + q(params)),
   send: (id, body, clientId) => post(`/chats/${id}/messages`, { body, client_id: clientId }),
   read: (id, seq) => post(`/chats/${id}/read`, { seq }),
+  // Running a group and the account (admin.js, settings.js).
+  updateChat: (id, fields) => request('PATCH', `/chats/${id}`, fields),
+  deleteChat: (id) => del(`/chats/${id}`),
+  removeMember: (id, userId) => del(`/chats/${id}/members/${userId}`),
+  setRole: (id, userId, role) => request('PUT', `/chats/${id}/members/${userId}/role`, { role }),
+  transfer: (id, userId) => post(`/chats/${id}/transfer`, { user_id: userId }),
+  rename: (name) => request('PATCH', '/users/me', { name }),
+  changePassword: (current, next, signOutOthers) => post('/users/me/password', { current_password: current, new_password: next, sign_out_others: signOutOthers }),
+  deleteAccount: (password) => request('DELETE', '/users/me', { password }),
 };
 
 /** describe turns an error into one sentence for the user. */

@@ -12,6 +12,7 @@
 
 import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
+import { chatUpdated, memberRole, userUpdated } from './changes.js';
 
 const SEND_TIMEOUT = 10000;
 const TYPING_EVERY = 2000;
@@ -87,9 +88,12 @@ export class Client {
       case 'chat.added':
         if (d.chat) this.s.setChat(d.chat);
         return;
-      case 'chat.removed': return this.chatGone(d.chat_id);
+      case 'chat.removed': return this.chatGone(d.chat_id, d.reason);
       case 'member.joined': return this.onMemberJoined(d);
       case 'member.left': return this.onMemberLeft(d);
+      case 'chat.updated': return chatUpdated(this.s, d);
+      case 'member.role': return memberRole(this.s, d);
+      case 'user.updated': return userUpdated(this.s, d);
       case 'sync.done': return this.onSyncDone(f);
       case 'sync.truncated': return this.pageRest(d.chat_id, d.from_seq);
       case 'error': return this.onError(f);
@@ -222,6 +226,7 @@ export class Client {
   onPresence(d) {
     const s = this.s;
     s.online.set(d.user_id, !!d.online);
+    if (!d.online) s.lastSeen.set(d.user_id, new Date().toISOString());
     for (const mems of s.members.values()) {
       const m = mems.get(d.user_id);
       if (m) m.online = !!d.online;
@@ -280,10 +285,12 @@ export class Client {
     console.warn('chat: server error frame', code, message, f.ref || '');
   }
 
-  chatGone(id) {
-    if (!this.s.chats.has(id)) return;
+  /** chatGone drops a chat the user is no longer in; reason is chat.removed's ("removed", "deleted"). */
+  chatGone(id, reason) {
+    const chat = this.s.chats.get(id);
+    if (!chat) return;
     this.s.removeChat(id);
-    this.hooks.onChatGone?.(id);
+    this.hooks.onChatGone?.(id, reason, chat.title);
   }
 
   // ---- sending ------------------------------------------------------------------------------
@@ -537,6 +544,7 @@ export class Client {
     api.user(id).then((u) => {
       this.s.names.set(id, u.name);
       if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
+      if (u.last_seen_at) this.s.lastSeen.set(id, u.last_seen_at);
       this.s.notify('pane', 'chats', 'members');
     }).catch(() => {
       this.s.names.set(id, 'Someone');

@@ -69,8 +69,23 @@ export function mountComposer(ctx, { getChat, onSent }) {
   });
   update();
 
+  // A read-only chat (its other member deleted their account) keeps the composer, closed, with
+  // the reason in its place.
+  let readOnly = '';
+  const setReadOnly = (reason) => {
+    if (reason !== readOnly) {
+      readOnly = reason;
+      input.disabled = !!reason;
+      input.placeholder = reason || 'Write a message…';
+      form.classList.toggle('read-only', !!reason);
+      if (!reason) update();
+    }
+    if (reason) send.disabled = true;
+  };
+
   return {
     el: form,
+    setReadOnly,
     focus: () => input.focus(),
     /** switchTo keeps the draft of the chat being left and restores the one of chatId. */
     switchTo(from, to) {

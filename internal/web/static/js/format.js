@@ -63,18 +63,52 @@ export function systemText(event, name) {
   if (!event) return 'Something happened';
   const user = name(event.user_id);
   const actor = name(event.actor_id);
+  const them = user === 'You' ? 'you' : user;
   switch (event.type) {
     case 'chat_created':
       return `${actor} created the group`;
     case 'member_joined':
       return `${user} joined`;
     case 'member_invited':
-      return `${actor} invited ${user === 'You' ? 'you' : user}`;
+      return `${actor} invited ${them}`;
     case 'member_left':
       return `${user} left`;
+    case 'member_removed':
+      return `${actor} removed ${them}`;
+    case 'chat_renamed':
+      return `${actor} renamed the group to “${event.title || ''}”`;
+    case 'visibility_changed':
+      return `${actor} made the group ${event.public ? 'public' : 'private'}`;
+    case 'description_changed':
+      return `${actor} changed the group's description`;
+    case 'role_changed':
+      if (event.user_id === event.actor_id && event.role !== 'admin') return `${user} ${user === 'You' ? 'are' : 'is'} no longer an admin`;
+      return event.role === 'admin' ? `${actor} made ${them} an admin` : `${actor} removed ${them} as admin`;
+    case 'owner_transferred':
+      return `${actor} made ${them} the owner`;
     default:
       return `${actor} changed the chat`;
   }
+}
+
+/**
+ * lastSeen says, coarsely, when someone offline was last connected: "last seen today at 14:05",
+ * "last seen yesterday", "last seen on 3 March"; "offline" when nobody knows.
+ */
+export function lastSeen(iso, now = new Date()) {
+  if (!iso) return 'offline';
+  const d = new Date(iso);
+  const days = Math.round((startOfDay(now) - startOfDay(d)) / 86400000);
+  if (days <= 0) return `last seen today at ${timeFmt.format(d)}`;
+  if (days === 1) return 'last seen yesterday';
+  return `last seen on ${(d.getFullYear() === now.getFullYear() ? shortDateFmt : dateFmtLong).format(d)}`;
+}
+
+const dateFmtLong = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+
+/** roleLabel is the badge of a group role: "Owner", "Admin", or none for members. */
+export function roleLabel(role) {
+  return role === 'owner' ? 'Owner' : role === 'admin' ? 'Admin' : '';
 }
 
 /** plural: plural(3, 'member') → '3 members'. */

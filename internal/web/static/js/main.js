@@ -67,18 +67,31 @@ async function startApp() {
   const ctx = { store };
   const client = new Client(store, {
     onSignedOut: () => showAuth('Your session has ended. Please sign in again.'),
-    onChatGone: (id) => {
+    onChatGone: (id, reason, title) => {
       if (store.activeChatId === id) go(null);
+      if (reason === 'removed') notice(`You were removed from “${title}”.`);
+      else if (reason === 'deleted') notice(`“${title}” was deleted.`);
     },
     onMessage: (msg) => app?.pane.onMessage(msg),
   });
   ctx.client = client;
+  ctx.go = (id) => go(id);
+
+  // A short notice of what happened to a chat elsewhere (removed, deleted), read out politely.
+  const toast = h('p', { class: 'toast', role: 'status', 'data-testid': 'notice', hidden: true });
+  let toastTimer = null;
+  const notice = (text) => {
+    toast.textContent = text;
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.hidden = true; }, 6000);
+  };
 
   const banner = h('div', { class: 'banner', role: 'status', 'data-testid': 'conn-banner', hidden: true });
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });
   const main = h('main', { class: 'pane' });
   const shell = h('div', { class: 'shell', dataset: { view: 'list' } },
-    h('h1', { class: 'sr-only', text: 'Chat' }), banner, h('div', { class: 'columns' }, side, main));
+    h('h1', { class: 'sr-only', text: 'Chat' }), banner, h('div', { class: 'columns' }, side, main), toast);
 
   root.replaceChildren(h('p', { class: 'boot', role: 'status', text: 'Loading your chats…' }));
   try {
@@ -110,7 +123,13 @@ async function startApp() {
   const list = mountChatList(ctx, side, {
     go,
     newChat: () => newChatDialog(ctx, go),
-    account: () => accountDialog(ctx, signOut),
+    account: () => accountDialog(ctx, signOut, (text) => {
+      client.stop();
+      try {
+        sessionStorage.clear();
+      } catch { /* ignore */ }
+      showAuth(text);
+    }),
   });
   const pane = mountPane(ctx, main, { back: () => go(null) });
 
@@ -199,6 +218,7 @@ async function startApp() {
       window.removeEventListener('hashchange', route);
       document.removeEventListener('keydown', onKey);
       clearTimeout(bannerTimer);
+      clearTimeout(toastTimer);
       for (const d of document.querySelectorAll('dialog')) d.remove();
     },
   };

@@ -1,23 +1,36 @@
-// Member list of a chat (roles, presence, invite, leave) and "read by" of a group message.
+// Member list of a chat (roles, presence or last seen, invite, leave) with what its owner and
+// admins may do (admin.js), and "read by" of a group message.
 
 import { api, describe } from './api.js';
-import { h, icon } from './dom.js';
+import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { confirmDialog, openDialog, searchBox } from './dialogs.js';
-import { plural } from './format.js';
+import { lastSeen, plural, roleLabel } from './format.js';
+import { aboutSection, deleteGroupButton, memberActions, myRole } from './admin.js';
 
-function memberRow(store, m) {
-  const me = m.id === store.me.id;
-  const online = store.isOnline(m.id);
-  return h('li', { class: 'member', 'data-testid': 'member', dataset: { userId: m.id } },
-    avatar(m.id, m.name, { online, size: 'sm' }),
-    h('span', { class: 'pick-text' },
-      h('span', { class: 'pick-name' }, m.name, me ? h('span', { class: 'muted', text: ' (you)' }) : null),
-      h('span', { class: `pick-sub ${online ? 'is-online' : ''}`, text: online ? 'online' : 'offline' })),
-    m.role === 'owner' ? h('span', { class: 'role-badge', text: 'Owner' }) : null);
+/** presenceText is "online", or when someone offline was last seen (coarse). */
+export function presenceText(store, id) {
+  return store.isOnline(id) ? 'online' : lastSeen(store.lastSeen.get(id));
 }
 
-/** membersDialog shows who is in a chat; in a group it also invites and leaves. */
+function memberRow(store, m, actions = null) {
+  const me = m.id === store.me.id;
+  const online = store.isOnline(m.id);
+  const badge = roleLabel(m.role);
+  return h('li', { class: 'member', 'data-testid': 'member', dataset: { userId: m.id, role: m.role || '' } },
+    h('div', { class: 'member-main' },
+      avatar(m.id, m.name, { online, size: 'sm' }),
+      h('span', { class: 'pick-text' },
+        h('span', { class: 'pick-name' }, m.name, me ? h('span', { class: 'muted', text: ' (you)' }) : null),
+        h('span', { class: `pick-sub ${online ? 'is-online' : ''}`, 'data-testid': 'member-presence', text: presenceText(store, m.id) })),
+      badge ? h('span', { class: `role-badge role-${m.role}`, 'data-testid': 'role-badge', text: badge }) : null,
+      actions?.toggle || null),
+    actions?.panel || null);
+}
+
+const rank = { owner: 0, admin: 1, member: 2 };
+
+/** membersDialog shows who is in a chat; in a group it also invites, leaves, and runs the group. */
 export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
   const { store, client } = ctx;
   const chat = store.chats.get(chatId);
@@ -25,6 +38,34 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
   const group = chat.kind === 'group';
   const list = h('ul', { class: 'member-list', 'aria-label': 'Members' });
   const heading = h('h3', { class: 'section-title' });
+  const alert = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+  const announce = (text) => {
+    alert.textContent = text;
+    alert.hidden = !text;
+  };
+  const open = new Set(); // members whose actions are shown
+  const about = group ? aboutSection(ctx, chatId) : null;
+  const ownerOnly = h('div', { class: 'dialog-actions start', hidden: true });
+
+  const rowActions = (m) => {
+    if (!group) return null;
+    const buttons = memberActions(ctx, chatId, m, { close: () => d.close(), announce });
+    if (!buttons.length) return null;
+    const shown = open.has(m.id);
+    const panelId = `member-actions-${chatId}-${m.id}`;
+    const toggle = h('button', {
+      type: 'button', class: 'icon-btn small', 'aria-expanded': String(shown), 'aria-controls': panelId,
+      'aria-label': `Actions for ${m.name}`, title: 'Actions', 'data-testid': 'member-menu',
+      onclick: () => {
+        if (open.has(m.id)) open.delete(m.id);
+        else open.add(m.id);
+        draw();
+        list.querySelector(`[aria-controls="${panelId}"]`)?.focus();
+      },
+    }, icon('menu'));
+    const panel = h('div', { id: panelId, class: 'member-actions', role: 'group', 'aria-label': `Actions for ${m.name}`, hidden: !shown }, buttons);
+    return { toggle, panel };
+  };
 
   const draw = () => {
     const c = store.chats.get(chatId);
@@ -33,17 +74,31 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
       d.close();
       return;
     }
+    d.dialog.querySelector('.dialog-head h2').textContent = group ? c.title : 'Contact';
+    about?.draw();
     if (!mems) {
       list.replaceChildren(h('li', { class: 'muted', text: 'Loading…' }));
       return;
     }
-    const sorted = [...mems.values()].sort((a, b) => (a.role === 'owner' ? -1 : 0) - (b.role === 'owner' ? -1 : 0)
+    const sorted = [...mems.values()].sort((a, b) => (rank[a.role] ?? 3) - (rank[b.role] ?? 3)
       || Number(store.isOnline(b.id)) - Number(store.isOnline(a.id)) || a.name.localeCompare(b.name));
     heading.textContent = plural(sorted.length, 'member');
-    list.replaceChildren(...sorted.map((m) => memberRow(store, m)));
+    const focused = document.activeElement;
+    const keep = list.contains(focused) ? focused.getAttribute('aria-controls') || focused.textContent : null;
+    reconcile(list, sorted.map((m) => ({
+      key: `${m.id}:${m.role}:${m.name}:${store.isOnline(m.id)}:${open.has(m.id)}:${myRole(store, chatId)}:${presenceText(store, m.id)}`,
+      create: () => memberRow(store, m, rowActions(m)),
+    })));
+    // A redrawn row takes the focus back where it was (its toggle, or the same action).
+    if (keep && !list.contains(document.activeElement)) {
+      const again = [...list.querySelectorAll('button')].find((b) => b.getAttribute('aria-controls') === keep || b.textContent === keep);
+      again?.focus();
+    }
+    ownerOnly.hidden = !group || myRole(store, chatId) !== 'owner';
   };
 
   const content = [];
+  if (about) content.push(about.el);
   let inviteInput = null;
   if (group) {
     inviteInput = h('input', { id: 'inv-q', type: 'search', placeholder: 'Name or email', autocomplete: 'off' });
@@ -78,22 +133,26 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
     content.push(h('section', { class: 'invite' },
       h('div', { class: 'field' }, h('label', { for: 'inv-q', text: 'Invite someone' }), inviteInput), msg, results));
   }
-  content.push(h('section', {}, heading, list));
+  content.push(alert, h('section', {}, heading, list));
   if (group) {
     const leave = h('button', { type: 'button', class: 'btn btn-danger-outline', 'data-testid': 'leave-group' }, icon('leave'), 'Leave group');
     leave.addEventListener('click', async () => {
+      const mine = myRole(store, chatId);
       const ok = await confirmDialog({
-        title: 'Leave group?', message: `You will stop receiving messages from “${chat.title}”.`, confirmText: 'Leave', danger: true,
+        title: 'Leave group?',
+        message: `You will stop receiving messages from “${store.chats.get(chatId)?.title || chat.title}”.${mine === 'owner' ? ' An admin, or else the member here longest, will own it.' : ''}`,
+        confirmText: 'Leave', danger: true,
       });
       if (!ok) return;
       try {
         await client.leave(chatId);
         d.close();
       } catch (ex) {
-        leave.after(h('p', { class: 'error', role: 'alert', text: describe(ex) }));
+        announce(describe(ex));
       }
     });
     content.push(h('div', { class: 'dialog-actions start' }, leave));
+    content.push(ownerOnly);
   }
 
   const d = openDialog({
@@ -101,7 +160,9 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
     onClose: () => unsub(),
     initialFocus: focusInvite ? inviteInput : undefined,
   });
-  const unsub = store.on('members', draw);
+  if (group) ownerOnly.append(deleteGroupButton(ctx, chatId, { close: () => d.close(), announce }));
+  const unsubs = [store.on('members', draw), store.on('chats', draw)];
+  const unsub = () => unsubs.forEach((u) => u());
   draw();
   client.loadDetail(chatId);
   return d;

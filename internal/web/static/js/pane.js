@@ -3,7 +3,7 @@
 
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
-import { dayKey, dayLabel, fullTime, hue, plural, systemText, timeOf } from './format.js';
+import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemText, timeOf } from './format.js';
 import { ReadTracker, windowActive } from './reading.js';
 import { who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
@@ -120,8 +120,8 @@ export function mountPane(ctx, el, { back }) {
       ? avatar(peer.id, chat.title, { online: store.isOnline(peer.id) })
       : avatar(chat.id, chat.title, { group: true }));
     if (peer) {
-      const on = store.isOnline(peer.id);
-      subtitle.textContent = on ? 'online' : 'offline';
+      const on = store.isOnline(peer.id) && !chat.read_only;
+      subtitle.textContent = chat.read_only ? 'deleted account' : on ? 'online' : lastSeen(store.lastSeen.get(peer.id));
       subtitle.classList.toggle('is-online', on);
     } else {
       const mems = store.members.get(chat.id);
@@ -135,7 +135,10 @@ export function mountPane(ctx, el, { back }) {
       subtitle.classList.remove('is-online');
     }
     inviteBtn.hidden = chat.kind !== 'group';
-    membersBtn.setAttribute('aria-label', chat.kind === 'group' ? 'Members' : 'Contact info');
+    const info = chat.kind === 'group' ? 'Group info' : 'Contact info';
+    membersBtn.setAttribute('aria-label', info);
+    membersBtn.title = info;
+    composer.setReadOnly(chat.read_only ? 'This account was deleted: you can read this chat, not reply.' : '');
   }
 
   function statusEl(chat, m) {

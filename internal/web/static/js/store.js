@@ -55,6 +55,7 @@ export class Store {
     this.pending = new Map(); // client_id -> {chat_id, client_id, body, state, error, created_at}
     this.names = new Map(); // user id -> name
     this.online = new Map(); // user id -> bool
+    this.lastSeen = new Map(); // user id -> when they were last connected (offline users only)
     this.typing = new Map(); // chat id -> Map(user id -> expiry ms)
     this.seen = new Map(); // chat id -> highest seq received (the sync cursor)
     this.conn = 'closed';
@@ -139,6 +140,7 @@ export class Store {
       m.set(mem.id, { ...mem });
       this.names.set(mem.id, mem.name);
       this.online.set(mem.id, !!mem.online);
+      if (mem.last_seen_at) this.lastSeen.set(mem.id, mem.last_seen_at);
     }
     this.members.set(chatId, m);
     this.notify('members', 'pane');

@@ -1,0 +1,297 @@
+// Running a group and the account (issue 14), live in two browsers: renaming, describing and
+// making a group public, roles, removing a member (whose chat goes at once, with nothing more
+// of it arriving), handing a group over, deleting it, messaging a member privately; changing
+// one's name, password (signing out the other devices) and deleting the account; last seen.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Api, PASSWORD, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+/** people registers fresh users named "<Name> <tag>" (the demo users stay as they are). */
+async function people(...names) {
+  const tag = unique('t').slice(-5);
+  const out = {};
+  for (const n of names) out[n] = await Api.register(`${n} ${tag}`);
+  return { tag, ...out };
+}
+
+const name = (a) => a.user.name;
+
+/** details opens the group's details (members and settings) of the open chat. */
+async function details(page) {
+  await page.getByTestId('members-button').click();
+  const d = page.getByTestId('members-dialog');
+  await d.getByTestId('member').first().waitFor();
+  return d;
+}
+
+/** memberAction runs one action of a member's row in the open details dialog. */
+async function memberAction(d, who, action) {
+  const row = d.getByTestId('member').filter({ hasText: who });
+  const menu = row.getByTestId('member-menu');
+  if (await menu.getAttribute('aria-expanded') !== 'true') await menu.click();
+  await row.getByRole('button', { name: action, exact: true }).click();
+}
+
+/**
+ * watchFrames records the WebSocket frames a page receives (parsed), so that a test can check
+ * that nothing of a chat arrives after it left.
+ */
+function watchFrames(page) {
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (ev) => {
+    try {
+      frames.push(JSON.parse(ev.payload));
+    } catch { /* not ours */ }
+  }));
+  return frames;
+}
+
+const chatOf = (f) => f.data?.chat_id ?? f.data?.message?.chat_id ?? f.data?.chat?.id;
+
+test('an admin renames, describes and opens up a group; the other member sees it live and becomes an admin', async () => {
+  const p = await people('Olive', 'Milo');
+  const title = `Plans ${p.tag}`;
+  const g = await p.Olive.group(title, [p.Milo.user.id]);
+  const owner = await signIn(browser, p.Olive.user.email);
+  const member = await signIn(browser, p.Milo.user.email);
+  const O = owner.page;
+  const M = member.page;
+  await openChat(M, title);
+  await openChat(O, title);
+
+  const d = await details(O);
+  const renamed = `Grand plans ${p.tag}`;
+  await d.getByLabel('Group name').fill(renamed);
+  await d.getByLabel('Description').fill('Where we plan.\nAnd do.');
+  await d.getByLabel('Public group').check();
+  await d.getByRole('button', { name: 'Save changes' }).click();
+  await d.getByText('Saved.').waitFor();
+
+  // Milo's browser: the title, the system messages, the chat list, at once.
+  await M.getByTestId('pane-title').getByText(renamed, { exact: true }).waitFor();
+  await M.getByTestId('system-message').getByText(`${name(p.Olive)} renamed the group to “${renamed}”`).waitFor();
+  await M.getByTestId('system-message').getByText(`${name(p.Olive)} made the group public`).waitFor();
+  await M.getByTestId('system-message').getByText(`${name(p.Olive)} changed the group's description`).waitFor();
+  await chatItem(M, renamed).waitFor();
+  await M.getByTestId('pane-sub').getByText(/public/).waitFor();
+
+  // Milo reads the description; he is no admin: no settings form.
+  const md = await details(M);
+  await md.getByTestId('group-description').getByText('Where we plan.').waitFor();
+  assert.equal(await md.getByLabel('Group name').count(), 0);
+
+  // Olive makes him an admin: his open dialog shows the badge and the form, live.
+  await memberAction(d, name(p.Milo), 'Make admin');
+  await md.getByTestId('member').filter({ hasText: name(p.Milo) }).getByTestId('role-badge').getByText('Admin').waitFor();
+  await md.getByLabel('Group name').waitFor();
+  await M.getByTestId('system-message').getByText(`${name(p.Olive)} made you an admin`).waitFor();
+  assert.equal((await (await Api.login(p.Milo.user.email)).req('GET', `/chats/${g.id}`)).members.find((m) => m.id === p.Milo.user.id).role, 'admin');
+
+  O.assertClean();
+  M.assertClean();
+  await owner.context.close();
+  await member.context.close();
+});
+
+test('a removed member\'s chat disappears at once and nothing more of it arrives', async () => {
+  const p = await people('Ada', 'Kai', 'Tess');
+  const title = `Crew ${p.tag}`;
+  const g = await p.Ada.group(title, [p.Kai.user.id, p.Tess.user.id]);
+  const owner = await signIn(browser, p.Ada.user.email);
+  let kaiFrames = [];
+  const kicked = await signIn(browser, p.Kai.user.email, { setup: (page) => { kaiFrames = watchFrames(page); } });
+  const other = await signIn(browser, p.Tess.user.email);
+  const A = owner.page;
+  const K = kicked.page;
+  const T = other.page;
+  await openChat(K, title);
+  await openChat(T, title);
+  await openChat(A, title);
+
+  const d = await details(A);
+  await memberAction(d, name(p.Kai), 'Remove');
+  await A.getByTestId('confirm-dialog').getByRole('button', { name: 'Remove' }).click();
+  await d.getByTestId('member').filter({ hasText: name(p.Kai) }).waitFor({ state: 'detached' });
+  await A.keyboard.press('Escape');
+
+  // Kai: the chat leaves his list and his screen, with a word of why.
+  await chatItem(K, title).waitFor({ state: 'detached' });
+  await K.getByText('Pick a chat from the list').waitFor();
+  await K.getByTestId('notice').getByText(`You were removed from “${title}”.`).waitFor();
+  await T.getByTestId('system-message').getByText(`${name(p.Ada)} removed ${name(p.Kai)}`).waitFor();
+
+  // The group goes on; Tess gets it all, Kai nothing.
+  const after1 = unique('after removal');
+  await p.Ada.send(g.id, after1);
+  await p.Ada.req('PATCH', `/chats/${g.id}`, { title: `${title}!` });
+  await message(T, after1).waitFor();
+  await T.getByTestId('pane-title').getByText(`${title}!`).waitFor();
+  await p.Tess.send(g.id, unique('tess too'));
+  await chatItem(T, `${title}!`).getByTestId('chat-preview').getByText(/^You: tess too/).waitFor();
+  await K.waitForTimeout(300); // anything in flight to Kai lands by now (it came to Tess first)
+  const removedAt = kaiFrames.findIndex((f) => f.type === 'chat.removed' && f.data.chat_id === g.id);
+  assert.ok(removedAt >= 0, 'Kai got chat.removed');
+  const leaked = kaiFrames.slice(removedAt + 1).filter((f) => chatOf(f) === g.id);
+  assert.deepEqual(leaked, [], 'nothing of the group after chat.removed');
+  assert.equal(await chatItem(K, `${title}!`).count(), 0);
+
+  A.assertClean();
+  K.assertClean();
+  T.assertClean();
+  for (const x of [owner, kicked, other]) await x.context.close();
+});
+
+test('the owner deletes a group after confirming; it disappears for every member', async () => {
+  const p = await people('Ivy', 'Nils');
+  const title = `Doomed ${p.tag}`;
+  await p.Ivy.group(title, [p.Nils.user.id]);
+  const owner = await signIn(browser, p.Ivy.user.email);
+  const member = await signIn(browser, p.Nils.user.email);
+  const O = owner.page;
+  const N = member.page;
+  await openChat(N, title);
+  await openChat(O, title);
+
+  const d = await details(O);
+  await d.getByTestId('delete-group').click();
+  const confirm = O.getByTestId('confirm-dialog');
+  await confirm.getByText(`“${title}” and all its messages will be deleted for everyone.`).waitFor();
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal(await chatItem(N, title).count(), 1, 'cancelled: nothing happens');
+  await d.getByTestId('delete-group').click();
+  await confirm.getByRole('button', { name: 'Delete group' }).click();
+
+  await chatItem(O, title).waitFor({ state: 'detached' });
+  await d.waitFor({ state: 'detached' });
+  await chatItem(N, title).waitFor({ state: 'detached' });
+  await N.getByTestId('notice').getByText(`“${title}” was deleted.`).waitFor();
+  await N.getByText('Pick a chat from the list').waitFor();
+  // A member does not see the button at all.
+  O.assertClean();
+  N.assertClean();
+  await owner.context.close();
+  await member.context.close();
+});
+
+test('the owner hands the group over; a member row starts a private chat', async () => {
+  const p = await people('Rosa', 'Theo');
+  const title = `Keys ${p.tag}`;
+  await p.Rosa.group(title, [p.Theo.user.id]);
+  const owner = await signIn(browser, p.Rosa.user.email);
+  const member = await signIn(browser, p.Theo.user.email);
+  const R = owner.page;
+  const T = member.page;
+  await openChat(T, title);
+  const td = await details(T);
+  assert.equal(await td.getByTestId('delete-group').isVisible(), false, 'a member cannot delete the group');
+  await openChat(R, title);
+
+  const d = await details(R);
+  await memberAction(d, name(p.Theo), 'Make owner');
+  await R.getByTestId('confirm-dialog').getByRole('button', { name: 'Make owner' }).click();
+  const theoRow = (dlg) => dlg.getByTestId('member').filter({ hasText: name(p.Theo) });
+  const rosaRow = (dlg) => dlg.getByTestId('member').filter({ hasText: name(p.Rosa) });
+  await theoRow(d).getByTestId('role-badge').getByText('Owner').waitFor();
+  await rosaRow(d).getByTestId('role-badge').getByText('Admin').waitFor();
+  // Theo's open dialog follows, and the delete button is his now.
+  await theoRow(td).getByTestId('role-badge').getByText('Owner').waitFor();
+  await td.getByTestId('delete-group').waitFor();
+  await d.getByTestId('delete-group').waitFor({ state: 'hidden' });
+  await T.keyboard.press('Escape');
+
+  // Message Theo privately from his row.
+  await memberAction(d, name(p.Theo), 'Message');
+  await d.waitFor({ state: 'detached' });
+  await R.getByTestId('pane-title').getByText(name(p.Theo), { exact: true }).waitFor();
+  await R.getByText('This is the beginning of your conversation.').waitFor();
+  R.assertClean();
+  T.assertClean();
+  await owner.context.close();
+  await member.context.close();
+});
+
+test('account: a new name shows live; a new password signs the other devices out; deleting leaves a read-only chat', async () => {
+  const p = await people('Una', 'Pip');
+  const dm = await p.Una.private(p.Pip.user.id);
+  await p.Una.send(dm.id, 'see you around');
+  const una = await signIn(browser, p.Una.user.email);
+  const unaPhone = await signIn(browser, p.Una.user.email);
+  const pip = await signIn(browser, p.Pip.user.email);
+  const U = una.page;
+  const P = pip.page;
+  await openChat(P, name(p.Una));
+
+  // A new name: Pip's open chat is retitled at once.
+  await U.getByTestId('account-button').click();
+  const acc = U.getByTestId('account-dialog');
+  const newName = `Una Bright ${p.tag}`;
+  await acc.getByLabel('Display name', { exact: true }).fill(newName);
+  await acc.getByRole('button', { name: 'Save name' }).click();
+  await acc.getByText('Saved.').waitFor();
+  await P.getByTestId('pane-title').getByText(newName, { exact: true }).waitFor();
+  await chatItem(P, newName).waitFor();
+  await U.getByTestId('account-button').getByText(newName).waitFor();
+
+  // A new password, signing the other device out.
+  await acc.getByLabel('Current password').fill('not my password');
+  await acc.getByLabel('New password').fill('brand new password');
+  await acc.getByRole('button', { name: 'Change password' }).click();
+  await acc.getByText('The current password is wrong.').waitFor();
+  await acc.getByLabel('Current password').fill(PASSWORD);
+  await acc.getByLabel('New password').fill('brand new password');
+  assert.ok(await acc.getByLabel('Sign out my other devices').isChecked());
+  await acc.getByRole('button', { name: 'Change password' }).click();
+  await acc.getByText('Password changed. Your other devices were signed out.').waitFor();
+  await unaPhone.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  await U.getByTestId('chat-list').waitFor(); // this device stays
+
+  // Deleting the account: the password confirms it.
+  await acc.getByTestId('delete-account').click();
+  const del = U.getByTestId('delete-account-dialog');
+  await del.getByLabel('Your password').fill(PASSWORD);
+  await del.getByRole('button', { name: 'Delete my account' }).click();
+  await del.getByText('The password is wrong.').waitFor();
+  await del.getByLabel('Your password').fill('brand new password');
+  await del.getByRole('button', { name: 'Delete my account' }).click();
+  await U.getByText('Your account was deleted.').waitFor();
+  await U.getByRole('heading', { name: 'Welcome back' }).waitFor();
+
+  // Pip: the chat stays, with Una's words, read-only.
+  await P.getByTestId('pane-title').getByText('Deleted user', { exact: true }).waitFor();
+  await P.getByTestId('pane-sub').getByText('deleted account').waitFor();
+  await message(P, 'see you around').waitFor();
+  assert.ok(await P.getByTestId('composer').isDisabled(), 'the composer is closed');
+  await P.getByPlaceholder('This account was deleted: you can read this chat, not reply.').waitFor();
+
+  U.assertClean();
+  P.assertClean();
+  for (const x of [una, unaPhone, pip]) await x.context.close();
+});
+
+test('last seen: a contact who goes offline shows when, coarsely', async () => {
+  const p = await people('Lena', 'Vic');
+  await p.Lena.private(p.Vic.user.id);
+  const lena = await signIn(browser, p.Lena.user.email);
+  const vic = await signIn(browser, p.Vic.user.email);
+  await openChat(vic.page, name(p.Lena));
+  await vic.page.getByTestId('pane-sub').getByText('online', { exact: true }).waitFor();
+  await lena.context.close();
+  // Offline a few seconds after the last device leaves (a reload is not a disconnect).
+  await vic.page.getByTestId('pane-sub').getByText(/^last seen today at \d{1,2}:\d\d/).waitFor({ timeout: 15000 });
+  // It is the server's record too: a fresh look at the contact says the same.
+  await vic.page.reload();
+  await vic.page.getByTestId('chat-list').waitFor();
+  await openChat(vic.page, name(p.Lena));
+  await vic.page.getByTestId('pane-sub').getByText(/^last seen today at \d{1,2}:\d\d/).waitFor();
+  await vic.page.getByTestId('members-button').click();
+  await vic.page.getByTestId('members-dialog').getByTestId('member-presence').getByText(/^last seen today at/).waitFor();
+  vic.page.assertClean();
+  await vic.context.close();
+});
