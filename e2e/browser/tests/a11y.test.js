@@ -123,6 +123,12 @@ for (const colorScheme of ['light', 'dark']) {
     await members.getByTestId('member').filter({ hasText: cast.zedName }).getByTestId('member-menu').click();
     await members.getByRole('button', { name: 'Make admin', exact: true }).waitFor();
     await axe(page, 'group details: settings and member actions');
+    // An admin's badge, then back as it was (the next run starts from the same cast).
+    await members.getByRole('button', { name: 'Make admin', exact: true }).click();
+    await members.getByTestId('member').filter({ hasText: cast.zedName }).getByTestId('role-badge').getByText('Admin').waitFor();
+    await axe(page, 'group details: an admin');
+    await members.getByRole('button', { name: 'Remove as admin', exact: true }).click();
+    await members.getByTestId('member').filter({ hasText: cast.zedName }).getByTestId('role-badge').waitFor({ state: 'detached' });
     await page.getByTestId('delete-group').click();
     await page.getByTestId('confirm-dialog').waitFor();
     await axe(page, 'delete group confirmation');
