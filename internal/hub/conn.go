@@ -362,6 +362,7 @@ func (c *conn) startCatchUpLocked() {
 func (c *conn) catchUp() {
 	backoff := 100 * time.Millisecond
 	attempts := 0
+	var avg int64 // the size of the last page's frames
 	for {
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
@@ -389,7 +390,7 @@ func (c *conn) catchUp() {
 			c.mu.Unlock()
 			return
 		}
-		page, err := c.h.fetch(c.ctx, chatID, after, 0, pageSize)
+		page, err := c.h.fetch(c.ctx, chatID, after, 0, c.out.pageFor(avg))
 		if err != nil {
 			if c.ctx.Err() != nil {
 				c.mu.Lock()
@@ -406,6 +407,9 @@ func (c *conn) catchUp() {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if len(page.msgs) > 0 {
+			avg = page.bytes / int64(len(page.msgs))
+		}
 
 		c.mu.Lock()
 		st := c.streams[chatID]

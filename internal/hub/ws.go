@@ -53,7 +53,7 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
-		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.QueueBytes, &h.queued),
+		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.QueueBytes, &h.queued, h.opts.QueueTotal),
 		streams: map[int64]*stream{}, settingUp: true}
 	if err := h.addConn(c); err != nil {
 		cancel()
