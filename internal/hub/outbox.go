@@ -26,17 +26,17 @@ func cost(f []byte) int64 { return int64(len(f)) + frameOverhead }
 // outbox is a connection's queue of encoded frames, bounded by limit bytes queued and in
 // flight.
 type outbox struct {
-	mu      sync.Mutex
-	frames  [][]byte
-	bytes   int64 // queued and being written
-	limit   int64
-	total   *atomic.Int64 // the hub's sum over every outbox (nil in tests that build one)
+	mu     sync.Mutex
+	frames [][]byte
+	bytes  int64 // queued and being written
+	limit  int64
+	total  *atomic.Int64 // the hub's sum over every outbox (nil in tests that build one)
 	// totalLimit is the instance's budget: work that waits for room also waits while the
 	// instance holds more than half of it.
 	totalLimit int64
-	writing bool          // a writer goroutine runs
-	closed  bool
-	writers sync.WaitGroup
+	writing    bool // a writer goroutine runs
+	closed     bool
+	writers    sync.WaitGroup
 	// room is signalled when bytes drop, for work that waits for room (waitRoom).
 	room chan struct{}
 }
