@@ -55,6 +55,7 @@ type sendQueues struct {
 	chats      map[int64]*sendQueue // chats with sends queued or being stored
 	ready      []*sendQueue         // chats with sends queued and no committer, oldest first
 	committers int
+	batches    int64 // calls made: how far sends share them (tests read it)
 }
 
 type sendQueue struct {
@@ -138,6 +139,7 @@ func (s *Store) commitQueued() {
 			return
 		}
 		q.ready = append(q.ready[:0], q.ready[len(taken):]...)
+		q.batches++
 		q.mu.Unlock()
 
 		live := groups[:0]

@@ -24,7 +24,11 @@
 -- +goose StatementBegin
 CREATE FUNCTION send_messages(p_chat BIGINT[], p_sender BIGINT[], p_client TEXT[], p_body TEXT[], p_at BIGINT[])
 RETURNS TABLE (k INT, status SMALLINT, id BIGINT, seq BIGINT, body TEXT, created_at BIGINT, read_all BIGINT, grown BOOLEAN)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- One plan for every batch: the plan does not depend on the batch's size (each send is a few
+-- index lookups), and planning the statement anew for each call costs more than running it.
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM 1 FROM chats c WHERE c.id = ANY (p_chat) ORDER BY c.id FOR NO KEY UPDATE;
