@@ -18,6 +18,8 @@
 #   CLUSTER_PREFIX=chat-cluster     Redis key and channel prefix
 #   CLUSTER_RATE_LIMITS=on          off for load tests
 #   CLUSTER_PPROF_BASE_PORT=        e.g. 6061: instance i serves pprof on 127.0.0.1:6061+i-1
+#   CLUSTER_CHATD=                  a chatd binary to run instead of building this checkout's
+#                                   (e.g. an older build, to measure before and after a change)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,6 +33,7 @@ REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
 PREFIX=${CLUSTER_PREFIX:-chat-cluster}
 RATE_LIMITS=${CLUSTER_RATE_LIMITS:-on}
 PPROF_BASE_PORT=${CLUSTER_PPROF_BASE_PORT:-}
+CHATD=${CLUSTER_CHATD:-}
 BIN=$DIR/bin/chatd
 NGINX_DIR=$DIR/nginx
 SETSID=$(command -v setsid || true)
@@ -139,8 +142,13 @@ up() {
   local i missing=0
   for ((i = 1; i <= N; i++)); do alive "$DIR/chatd$i.pid" "$BIN" || missing=1; done
   if [ $missing = 1 ] || [ ! -x "$BIN" ]; then
-    say "building chatd"
-    go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o "$BIN.new" ./cmd/chatd
+    if [ -n "$CHATD" ]; then
+      say "using chatd $CHATD"
+      cp -f "$CHATD" "$BIN.new"
+    else
+      say "building chatd"
+      go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o "$BIN.new" ./cmd/chatd
+    fi
     mv -f "$BIN.new" "$BIN"
   fi
 
