@@ -152,7 +152,7 @@ if [ "$mode" = anchor ]; then
         rm -rf "$centro" && cp -r "${ANCHOR_DIR:-../shared/anchors/centrifugo}" "$centro" && chmod -R u+w "$centro"
         CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin bash "$centro/start.sh"
         bin/chatbench anchor -centrifugo "$centro/config.json" -label centrifugo \
-          -server-build "Centrifugo $("$cbin" version 2>/dev/null | head -1), 2 nodes on Redis behind nginx" \
+          -server-build "Centrifugo $($GO version -m "$cbin" | awk '$1 == "mod" {print $3}'), 2 nodes on Redis behind nginx" \
           -url http://127.0.0.1:8090 -metrics http://127.0.0.1:9100/metrics,http://127.0.0.1:9101/metrics \
           -procs centrifugo,nginx,redis-server -json "$stem-centrifugo.json" "${args[@]}" || status=$?
         files+=("$stem-centrifugo.json")

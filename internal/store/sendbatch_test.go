@@ -13,6 +13,7 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testdb"
 )
 
 // TestGroupCommit fires many sends at one chat at once, so that they are stored in batches:
@@ -482,4 +483,68 @@ func TestSendBatchGrowsWithQueue(t *testing.T) {
 			t.Errorf("last seq %d, want %d", got, queued+2)
 		}
 	})
+}
+
+// TestSendMessagesUsesIndexes: send_messages keeps the plan it makes at its first call in a
+// session, and that call may come on a fresh database whose tables look empty, where scanning
+// a table whole looks cheapest; such a plan would scan every stored message at every send
+// later on. No call may scan chats, members or messages whole (the counters of the
+// transaction tell; a session's counters of earlier transactions may not have been flushed
+// yet, hence the difference).
+func TestSendMessagesUsesIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, testdb.Postgres(t))
+	a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
+	id := mkGroup(t, s, a, "Fresh", false, at(0), b)
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	scans := func() map[string]int64 {
+		t.Helper()
+		rows, err := tx.QueryContext(ctx, `SELECT relname, seq_scan FROM pg_stat_xact_user_tables WHERE relname IN ('chats', 'members', 'messages')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int64{}
+		for rows.Next() {
+			var table string
+			var n int64
+			if err := rows.Scan(&table, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = n
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	before := scans()
+	for i := range 3 {
+		rows, err := tx.QueryContext(ctx, `SELECT * FROM send_messages($1, $2, $3, $4, $5)`,
+			[]int64{id, id}, []int64{a.ID, b.ID}, []string{fmt.Sprint("a", i), fmt.Sprint("b", i)}, []string{"x", "y"}, []int64{1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil || n != 2 {
+			t.Fatalf("call %d: %d rows, %v", i, n, err)
+		}
+	}
+	after := scans()
+	if len(after) != 3 {
+		t.Fatalf("counters of %v, want chats, members and messages", after)
+	}
+	for table, n := range after {
+		if d := n - before[table]; d != 0 {
+			t.Errorf("%s scanned whole %d times in 3 calls", table, d)
+		}
+	}
 }

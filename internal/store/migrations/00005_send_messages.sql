@@ -25,9 +25,13 @@
 CREATE FUNCTION send_messages(p_chat BIGINT[], p_sender BIGINT[], p_client TEXT[], p_body TEXT[], p_at BIGINT[])
 RETURNS TABLE (k INT, status SMALLINT, id BIGINT, seq BIGINT, body TEXT, created_at BIGINT, read_all BIGINT, grown BOOLEAN)
 LANGUAGE plpgsql
--- One plan for every batch: the plan does not depend on the batch's size (each send is a few
--- index lookups), and planning the statement anew for each call costs more than running it.
+-- One plan for every call, made once per session: planning the statement anew costs more than
+-- running it. That plan must stay right however the tables grow after it is made (a plan made
+-- on a fresh database, whose tables look empty, would scan messages whole at every call), so
+-- it may not scan a table: every row is found through an index (the lookups below are LATERAL
+-- ... LIMIT 1, run per send, so that they cannot become hash joins over a whole table).
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -44,9 +48,11 @@ BEGIN
         SELECT q.*, c.id IS NOT NULL AS chat_found, c.last_seq, c.read_all_seq, m.last_read_seq AS mark,
             p.id AS prev_id, p.seq AS prev_seq, p.body AS prev_body, p.created_at AS prev_at
         FROM req q
-        LEFT JOIN chats c ON c.id = q.chat_id
-        LEFT JOIN members m ON m.chat_id = q.chat_id AND m.user_id = q.sender_id
-        LEFT JOIN messages p ON p.chat_id = q.chat_id AND p.sender_id = q.sender_id AND p.client_id = q.client_id
+        LEFT JOIN LATERAL (SELECT c.id, c.last_seq, c.read_all_seq FROM chats c WHERE c.id = q.chat_id LIMIT 1) c ON TRUE
+        LEFT JOIN LATERAL (SELECT m.last_read_seq FROM members m
+            WHERE m.chat_id = q.chat_id AND m.user_id = q.sender_id LIMIT 1) m ON TRUE
+        LEFT JOIN LATERAL (SELECT p.id, p.seq, p.body, p.created_at FROM messages p
+            WHERE p.chat_id = q.chat_id AND p.sender_id = q.sender_id AND p.client_id = q.client_id LIMIT 1) p ON TRUE
     ),
     firsts AS (
         SELECT s.*, row_number() OVER (PARTITION BY s.chat_id, s.sender_id, s.client_id ORDER BY s.k) AS nth
