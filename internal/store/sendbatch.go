@@ -83,6 +83,14 @@ type chatSends struct {
 // SendMessage implements chat.Store: it queues the send behind the chat's others and waits
 // for the commit that stores it.
 func (s *Store) SendMessage(ctx context.Context, nm chat.NewMessage) (chat.Sent, error) {
+	return s.QueueMessage(ctx, nm)()
+}
+
+// QueueMessage queues a send and returns at once; wait waits for the commit that stores it and
+// answers as SendMessage would. Sends to a chat queued one after another get their seqs in that
+// order, so a connection with several sends in flight keeps them in the order it read them by
+// queueing each before reading the next. The caller must call wait.
+func (s *Store) QueueMessage(ctx context.Context, nm chat.NewMessage) (wait func() (chat.Sent, error)) {
 	req := &sendReq{ctx: ctx, nm: nm, done: make(chan struct{})}
 	q := &s.sends
 	q.mu.Lock()
@@ -107,12 +115,14 @@ func (s *Store) SendMessage(ctx context.Context, nm chat.NewMessage) (chat.Sent,
 	if start {
 		go s.commitQueued()
 	}
-	select {
-	case <-req.done:
-		return req.out, req.err
-	case <-ctx.Done():
-		// The committer may still store it; a retry with the same client id finds it.
-		return chat.Sent{}, wrap(ctx.Err())
+	return func() (chat.Sent, error) {
+		select {
+		case <-req.done:
+			return req.out, req.err
+		case <-ctx.Done():
+			// The committer may still store it; a retry with the same client id finds it.
+			return chat.Sent{}, wrap(ctx.Err())
+		}
 	}
 }
 

@@ -548,3 +548,44 @@ func TestSendMessagesUsesIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueMessageKeepsOrder queues sends one after another without waiting, as a connection
+// with several sends in flight would, while others send to the same chat through both handles:
+// the queued sends get their seqs in the order they were queued.
+func TestQueueMessageKeepsOrder(t *testing.T) {
+	eachBackendURL(t, func(t *testing.T, handles [2]*store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, handles[0], "A"), mkUser(t, handles[0], "B")
+		id := mkGroup(t, handles[0], a, "Pipelined", false, at(0), b)
+		var wg sync.WaitGroup
+		for w := range 4 { // the others: B sends one at a time through both handles
+			wg.Go(func() {
+				for i := range 25 {
+					if _, err := handles[(w+i)%2].SendMessage(ctx, chat.NewMessage{ChatID: id, SenderID: b.ID, Body: "other",
+						ClientID: fmt.Sprintf("o%d-%d", w, i), Now: time.Now()}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		const n = 200
+		waits := make([]func() (chat.Sent, error), n)
+		for i := range waits {
+			waits[i] = handles[0].QueueMessage(ctx, chat.NewMessage{ChatID: id, SenderID: a.ID, Body: fmt.Sprint(i),
+				ClientID: fmt.Sprint("p", i), Now: time.Now()})
+		}
+		var prev int64
+		for i, wait := range waits {
+			sent, err := wait()
+			if err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+			if sent.Message.Seq <= prev || sent.Message.Body != fmt.Sprint(i) || !sent.Created {
+				t.Errorf("send %d: seq %d after %d, body %q, created %v", i, sent.Message.Seq, prev, sent.Message.Body, sent.Created)
+			}
+			prev = sent.Message.Seq
+		}
+		wg.Wait()
+	})
+}
