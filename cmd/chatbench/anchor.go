@@ -107,8 +107,8 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		results = append(results, rs...)
 		time.Sleep(10 * time.Second) // presence and the like settle before the next point
 	}
-	if c.json != "" {
-		if err := writeResults(c.json, results, machine); err != nil {
+	if c.json != "" { // anchor-table draws the charts, every server's on one
+		if err := writeJSON(c.json, results, machine); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "\nwrote %s\n", c.json)
@@ -166,11 +166,71 @@ func runAnchorTable(args []string, stdout, stderr io.Writer) error {
 		runs = append(runs, anchorRun{path: path, file: f})
 	}
 	table := anchorTable(runs, *doc)
+	charts, err := anchorCharts(runs, *doc)
+	if err != nil {
+		return err
+	}
+	table += "\n" + charts
 	fmt.Fprintln(stdout, table)
 	if *doc == "" {
 		return nil
 	}
 	return replaceBetween(*doc, anchorBegin, anchorEnd, table)
+}
+
+// anchorCharts draws, for each point, every server's delivery and ack latency by percentile
+// on one chart, next to the first results file, and returns the markdown that shows them.
+func anchorCharts(runs []anchorRun, doc string) (string, error) {
+	stem := strings.TrimSuffix(runs[0].path, ".json")
+	if l := runs[0].file.Machine["label"]; l != "" {
+		stem = strings.TrimSuffix(stem, "-"+l)
+	}
+	var md strings.Builder
+	for _, name := range pointNames(runs) {
+		var series []bench.Series
+		for _, r := range runs {
+			for _, res := range r.file.Results {
+				if res.Name != name {
+					continue
+				}
+				for _, kind := range []string{"delivery", "ack"} {
+					if s := res.Latency[kind]; len(s.Curve) > 0 {
+						series = append(series, bench.Series{Name: r.file.Machine["label"] + " " + kind, Points: s.Curve})
+					}
+				}
+			}
+		}
+		if len(series) == 0 {
+			continue
+		}
+		file := stem + "-" + slug(name) + ".svg"
+		if err := os.WriteFile(file, bench.LatencyChart(name+": latency by percentile", series), 0o644); err != nil {
+			return "", err
+		}
+		rel := file
+		if doc != "" {
+			if p, err := filepath.Rel(filepath.Dir(doc), file); err == nil {
+				rel = p
+			}
+		}
+		fmt.Fprintf(&md, "![%s](%s) ", name, rel)
+	}
+	return md.String(), nil
+}
+
+// pointNames are the results' names in the order the runs first list them.
+func pointNames(runs []anchorRun) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		for _, res := range r.file.Results {
+			if !seen[res.Name] {
+				seen[res.Name] = true
+				names = append(names, res.Name)
+			}
+		}
+	}
+	return names
 }
 
 type anchorRun struct {
@@ -199,17 +259,7 @@ func anchorTable(runs []anchorRun, doc string) string {
 	}
 	b.WriteString("\n| point | server | throughput | delivery p50 / p99 (ms) | ack p50 / p99 (ms) | server CPU | machine busy | lost / dup / out of order |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|\n")
-	var names []string
-	seen := map[string]bool{}
-	for _, r := range runs {
-		for _, res := range r.file.Results {
-			if !seen[res.Name] {
-				seen[res.Name] = true
-				names = append(names, res.Name)
-			}
-		}
-	}
-	for _, name := range names {
+	for _, name := range pointNames(runs) {
 		for _, r := range runs {
 			for _, res := range r.file.Results {
 				if res.Name == name {

@@ -262,6 +262,14 @@ func writeResults(path string, results []*bench.Result, machine map[string]strin
 			r.Charts = append(r.Charts, filepath.Base(file))
 		}
 	}
+	return writeJSON(path, results, machine)
+}
+
+// writeJSON writes the results file alone.
+func writeJSON(path string, results []*bench.Result, machine map[string]string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(resultsFile{Machine: machine, Results: results}, "", "  ")
 	if err != nil {
 		return err
