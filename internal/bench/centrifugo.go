@@ -116,12 +116,6 @@ func (r centRoom) lastSeq(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-func (r centRoom) close() {
-	for _, d := range r {
-		d.close()
-	}
-}
-
 // centDevice is one Centrifugo client subscribed to the room's channel: one reader
 // goroutine; Send may be called from any goroutine.
 type centDevice struct {

@@ -41,7 +41,6 @@ const (
 type room interface {
 	devices() []member
 	lastSeq(ctx context.Context) (int64, error)
-	close()
 }
 
 // member is one online member's device.
@@ -99,7 +98,6 @@ func (r chatRoom) devices() []member {
 }
 
 func (r chatRoom) lastSeq(ctx context.Context) (int64, error) { return LastSeq(ctx, r.owner, r.chatID) }
-func (r chatRoom) close()                                     { closeAll(r.ds) }
 
 func (cfg *FanoutConfig) check() error {
 	if cfg.Members < 2 || len(cfg.Rates) == 0 {
