@@ -78,6 +78,10 @@ type Store interface {
 	// SendMessage stores a text message with the next seq of its chat, or returns the message the
 	// sender already stored with that client id (Sent.Created false).
 	SendMessage(ctx context.Context, m NewMessage) (Sent, error)
+	// QueueMessage queues a send behind the chat's others and returns at once; wait waits for
+	// the commit that stores it and answers as SendMessage would. Sends to a chat queued one
+	// after another get their seqs in that order. The caller must call wait.
+	QueueMessage(ctx context.Context, m NewMessage) (wait func() (Sent, error))
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)

@@ -51,6 +51,10 @@ type conn struct {
 	syncs  atomic.Int32
 	syncMu sync.Mutex
 	ops    ops // frames answered off the reader, for the pong barrier (ops.go)
+	// inflight holds a slot per frame in progress off the reader (inflight.go); work counts
+	// those frames and the syncs, so that the connection ends after them.
+	inflight chan struct{}
+	work     sync.WaitGroup
 
 	mu       sync.Mutex
 	streams  map[int64]*stream

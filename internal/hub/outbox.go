@@ -154,6 +154,40 @@ func (o *outbox) waitRoom(ctx context.Context, need int64) error {
 	}
 }
 
+// reserve counts n bytes of work in progress (a send in flight) against the budget, waiting
+// until they fit (or nothing else is counted); release gives them back. It fails when ctx
+// ends.
+func (o *outbox) reserve(ctx context.Context, n int64) error {
+	for {
+		o.mu.Lock()
+		if o.closed {
+			o.mu.Unlock()
+			return context.Canceled
+		}
+		if o.bytes == 0 || o.bytes+n <= o.limit {
+			o.addLocked(n)
+			o.mu.Unlock()
+			return nil
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (o *outbox) release(n int64) {
+	o.mu.Lock()
+	o.addLocked(-n)
+	o.mu.Unlock()
+	select {
+	case o.room <- struct{}{}:
+	default:
+	}
+}
+
 // pageFor is how many messages the next read of a sync or catch-up asks for: as many as fit
 // in half the budget at the size of the last page's frames (avg), between 4 and pageSize, so
 // that a page of big messages is small.

@@ -25,7 +25,9 @@ func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[stri
 		return
 	}
 	op := c.ops.begin()
+	c.work.Add(1)
 	go func() {
+		defer c.work.Done()
 		defer c.syncs.Add(-1)
 		defer c.ops.end(op)
 		c.syncMu.Lock()
