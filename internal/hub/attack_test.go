@@ -113,14 +113,8 @@ func TestInstanceBudgetShedsTheSlowest(t *testing.T) {
 		}
 	}
 	s.Send(t, owner, id, "after")
-	for n := 0; ; {
-		f := rc.NextOf("message.new", 30*time.Second)
-		if n++; strings.Contains(string(f.Data), `"after"`) {
-			if n != sent+1 {
-				t.Errorf("the reading client got %d messages, want %d", n, sent+1)
-			}
-			break
-		}
+	if n := messagesUntil(t, rc, "after"); n != sent+1 {
+		t.Errorf("the reading client got %d messages, want %d", n, sent+1)
 	}
 }
 

@@ -182,10 +182,7 @@ func (o *outbox) release(n int64) {
 	o.mu.Lock()
 	o.addLocked(-n)
 	o.mu.Unlock()
-	select {
-	case o.room <- struct{}{}:
-	default:
-	}
+	o.signalRoom()
 }
 
 // pageFor is how many messages the next read of a sync or catch-up asks for: as many as fit
@@ -221,6 +218,11 @@ func (o *outbox) written(fs [][]byte) {
 	o.mu.Lock()
 	o.addLocked(-n)
 	o.mu.Unlock()
+	o.signalRoom()
+}
+
+// signalRoom wakes work that waits for room (waitRoom, reserve).
+func (o *outbox) signalRoom() {
 	select {
 	case o.room <- struct{}{}:
 	default:
@@ -242,10 +244,7 @@ func (o *outbox) dropLocked() {
 	}
 	o.addLocked(-n)
 	o.frames = nil
-	select {
-	case o.room <- struct{}{}:
-	default:
-	}
+	o.signalRoom()
 }
 
 // close refuses every later frame and waits for the writer to end.
