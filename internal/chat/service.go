@@ -611,8 +611,15 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 		return fail(err)
 	}
 	// The store checks membership inside the transaction; only a refusal costs a second query,
-	// to tell "not a member" (403) from "no such chat" (404).
-	stored := s.store.QueueMessage(ctx, NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, Now: s.now()})
+	// to tell "not a member" (403) from "no such chat" (404). The message is published as soon
+	// as it is committed, by the committer, so that a chat's messages leave in seq order.
+	nm := NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, Now: s.now()}
+	nm.Committed = func(sent Sent, err error) {
+		if err == nil && sent.Created {
+			s.publishSent(ctx, p, in, sent)
+		}
+	}
+	stored := s.store.QueueMessage(ctx, nm)
 	return func() (Message, bool, error) {
 		sent, err := stored()
 		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
@@ -621,21 +628,22 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 		if err != nil {
 			return Message{}, false, storeErr(err, "send to chat %d", in.ChatID)
 		}
-		if !sent.Created {
-			return sent.Message, false, nil
-		}
-		m := sent.Message
-		// Sending reads everything before: the sender's devices learn their new read mark, and
-		// the chat its read-all mark when the sender was the last to hold it back.
-		ev := Event{Type: EventMessageNew, ChatID: in.ChatID, Seq: m.Seq, ExceptConn: in.Conn, Data: MessageData{Message: m},
-			Then: []Event{{Type: EventReadUpdated, UserID: p.UserID,
-				Data: ReadUpdatedData{ChatID: in.ChatID, UserID: p.UserID, LastReadSeq: m.Seq, UnreadCount: 0}}}}
-		if ra := sent.ReadAll; ra.Grown {
-			ev.Then = append(ev.Then, readAllEvent(in.ChatID, ra.Seq))
-		}
-		s.pub.Publish(ctx, ev)
-		return m, true, nil
+		return sent.Message, sent.Created, nil
 	}
+}
+
+// publishSent publishes a stored message. Sending reads everything before: the sender's
+// devices learn their new read mark, and the chat its read-all mark when the sender was the
+// last to hold it back; both travel with the message.
+func (s *Service) publishSent(ctx context.Context, p Principal, in SendInput, sent Sent) {
+	m := sent.Message
+	ev := Event{Type: EventMessageNew, ChatID: in.ChatID, Seq: m.Seq, ExceptConn: in.Conn, Data: MessageData{Message: m},
+		Then: []Event{{Type: EventReadUpdated, UserID: p.UserID,
+			Data: ReadUpdatedData{ChatID: in.ChatID, UserID: p.UserID, LastReadSeq: m.Seq, UnreadCount: 0}}}}
+	if ra := sent.ReadAll; ra.Grown {
+		ev.Then = append(ev.Then, readAllEvent(in.ChatID, ra.Seq))
+	}
+	s.pub.Publish(ctx, ev)
 }
 
 // MarkRead moves the caller's read progress in a chat forward to seq (clamped to the chat's

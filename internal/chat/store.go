@@ -121,6 +121,11 @@ type NewMessage struct {
 	Body     string
 	ClientID string
 	Now      time.Time
+	// Committed, if set, is called with the result as soon as it is known, before anyone
+	// waiting for it is answered: for the sends a store commits together, one after another in
+	// seq order, on the goroutine that committed them. It must not block (the service publishes
+	// from it, so that a chat's events leave in seq order).
+	Committed func(Sent, error)
 }
 
 // ReadAll reports the chat-wide read mark after a change and whether the change raised it.

@@ -158,7 +158,7 @@ func (s *Store) commitQueued() {
 			for _, r := range g.reqs {
 				if r.ctx.Err() != nil { // its caller is gone: do not store what nobody waits for
 					r.err = wrap(r.ctx.Err())
-					close(r.done)
+					r.answer()
 					continue
 				}
 				reqs = append(reqs, r)
@@ -206,7 +206,16 @@ func (s *Store) sendBatch(groups []chatSends) {
 			if err != nil {
 				r.out, r.err = chat.Sent{}, err
 			}
-			close(r.done)
+			r.answer()
 		}
 	}
+}
+
+// answer tells the send's result: first its Committed callback, in the batch's seq order,
+// then whoever waits.
+func (r *sendReq) answer() {
+	if f := r.nm.Committed; f != nil {
+		f(r.out, r.err)
+	}
+	close(r.done)
 }
