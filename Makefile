@@ -65,11 +65,15 @@ cluster-status:
 	bash scripts/cluster.sh status
 
 # Load tests: cmd/chatbench against the local cluster; see docs/PERFORMANCE.md.
-.PHONY: bench bench-smoke soak
+.PHONY: bench bench-smoke bench-anchor soak
 
 ## bench: the standard load suite (starts the cluster if needed); results in bench/results, tables in docs/PERFORMANCE.md
 bench:
 	bash bench/run.sh
+
+## bench-anchor: the fanout points against this checkout's cluster and against Centrifugo (ANCHOR_BEFORE=<commit> adds an older build); side-by-side table in docs/PERFORMANCE.md
+bench-anchor:
+	bash bench/run.sh anchor
 
 ## soak: 30 minutes of churning connections, chats and REST reads against the cluster (not in CI); memory over time in bench/results
 soak:

@@ -9,6 +9,17 @@
 #   bench/run.sh soak [chatbench soak flags]  make soak: 30 minutes of churn against the same
 #                                             cluster; bench/results/<date>-<host>-soak.json,
 #                                             and the instances' warnings and errors counted
+#   bench/run.sh anchor [chatbench anchor flags]
+#                                             make bench-anchor: the fanout points against this
+#                                             checkout's cluster (2 instances, as Centrifugo runs 2
+#                                             nodes) and against Centrifugo, one after the other;
+#                                             bench/results/<date>-<host>-anchor-<label>.json and the
+#                                             side-by-side table of docs/PERFORMANCE.md. Settings:
+#                                             ANCHOR_BEFORE=<commit> also runs chatd built from that
+#                                             commit (label "before"); ANCHOR_RUNS="before chat
+#                                             centrifugo" picks the runs; CENTRIFUGO_BIN (default
+#                                             $(go env GOPATH)/bin/centrifugo); ANCHOR_DIR (default
+#                                             ../shared/anchors/centrifugo: config and scripts).
 #
 # make bench-smoke (bench/run.sh smoke) runs the tool for a few seconds against an embedded
 # instance it starts itself, and fails on any lost or duplicated delivery.
@@ -30,8 +41,8 @@ mkdir -p bin
 $GO build -o bin/chatbench ./cmd/chatbench
 
 mode=suite
-if [ "${1:-}" = soak ]; then
-  mode=soak
+if [ "${1:-}" = soak ] || [ "${1:-}" = anchor ]; then
+  mode=$1
   shift
 fi
 
@@ -55,38 +66,107 @@ fi
 # The suite registers thousands of users and sends thousands of messages a second: the
 # instances run without rate limits, with cheap password hashes and quiet logs, on a database
 # and Redis prefix of their own, made afresh for every run (the chat list and history queries
-# depend on how much is stored, so each run starts from the same empty database).
-# scripts/cluster.sh passes CHAT_* variables on to the instances it starts.
+# depend on how much is stored, so each run starts from the same empty database). One
+# connection sends 2,000 messages a second in the one-chat shape: the per-connection frame
+# limit is raised for it. scripts/cluster.sh passes CHAT_* variables on to the instances it
+# starts.
 export CLUSTER_RATE_LIMITS=off CHAT_PASSWORD_COST=test CHAT_LOG_LEVEL=warn
+export CHAT_LIMIT_WS_FRAMES=${BENCH_WS_FRAMES:-20000/4s}
 export CLUSTER_DB=${BENCH_DB:-chat_bench} CLUSTER_PREFIX=${BENCH_PREFIX:-chat-bench}
 PG=${CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
 REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
-if [ -d "$DIR" ]; then
-  say "stopping the cluster to start it afresh for the benchmark"
-  bash scripts/cluster.sh down
+if [ "$mode" = anchor ]; then
+  N=${CLUSTER_N:-2}
+  export CLUSTER_N=$N
 fi
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS \"$CLUSTER_DB\"" > /dev/null
-redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" --scan --pattern "$CLUSTER_PREFIX:*" | xargs -r redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" del > /dev/null
-bash scripts/cluster.sh up
 
-# 10,000 idle WebSockets through nginx take 20,000 of its connections (client and upstream
-# sides), more than deploy/nginx's worker_connections allow: raise it in this cluster's
-# generated configuration only (the open-file limit raised above is inherited by nginx).
-conf=$DIR/nginx/nginx.conf
-if grep -qE 'worker_connections [0-9]{1,4};' "$conf"; then
-  sed -i -E 's/worker_connections [0-9]+;/worker_connections 16384;/' "$conf"
-  nginx=$(command -v nginx || echo /usr/sbin/nginx)
-  "$nginx" -p "$DIR/nginx" -c "$conf" -e "$DIR/nginx/error.log" -s reload
-  sleep 1
-  say "nginx: worker_connections 16384 for the benchmark"
-fi
+# start_cluster starts the cluster afresh: a new database, no Redis keys.
+start_cluster() {
+  if [ -d "$DIR" ]; then
+    say "stopping the cluster to start it afresh for the benchmark"
+    bash scripts/cluster.sh down
+  fi
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS \"$CLUSTER_DB\"" > /dev/null
+  redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" --scan --pattern "$CLUSTER_PREFIX:*" | xargs -r redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" del > /dev/null
+  bash scripts/cluster.sh up
+
+  # 10,000 idle WebSockets through nginx take 20,000 of its connections (client and upstream
+  # sides), more than deploy/nginx's worker_connections allow: raise it in this cluster's
+  # generated configuration only (the open-file limit raised above is inherited by nginx).
+  conf=$DIR/nginx/nginx.conf
+  if grep -qE 'worker_connections [0-9]{1,4};' "$conf"; then
+    sed -i -E 's/worker_connections [0-9]+;/worker_connections 16384;/' "$conf"
+    nginx=$(command -v nginx || echo /usr/sbin/nginx)
+    "$nginx" -p "$DIR/nginx" -c "$conf" -e "$DIR/nginx/error.log" -s reload
+    sleep 1
+    say "nginx: worker_connections 16384 for the benchmark"
+  fi
+}
+
+stop_cluster() {
+  if [ "${BENCH_KEEP:-}" = 1 ]; then
+    say "the benchmark cluster keeps running (database $CLUSTER_DB); make cluster-down stops it"
+  else
+    bash scripts/cluster.sh down > /dev/null
+    say "cluster stopped; make cluster starts the usual one"
+  fi
+}
 
 metrics=""
 for ((i = 1; i <= N; i++)); do
   metrics+="${metrics:+,}http://127.0.0.1:$((BASE_PORT + i - 1))/metrics"
 done
-say "suite against http://$LISTEN (metrics: $metrics); open files: $(ulimit -n)"
 status=0
+if [ "$mode" = anchor ]; then
+  stem=bench/results/$(date -u +%F)-$(hostname -s)-anchor
+  runs=${ANCHOR_RUNS:-${ANCHOR_BEFORE:+before }chat centrifugo}
+  files=()
+  tmp=$(mktemp -d)
+  centro=$DIR-centrifugo
+  cbin=${CENTRIFUGO_BIN:-$($GO env GOPATH)/bin/centrifugo}
+  trap 'rm -rf "$tmp"' EXIT
+  # anchor_chat LABEL BUILD-NOTE [CHATD]: the points against the cluster, running CHATD if given.
+  anchor_chat() {
+    CLUSTER_CHATD=${3:-} start_cluster
+    bin/chatbench anchor -label "$1" -server-build "$2" -url "http://$LISTEN" -metrics "$metrics" \
+      -procs chatd,nginx,postgres,redis-server -json "$stem-$1.json" "${args[@]}" || status=$?
+    files+=("$stem-$1.json")
+    stop_cluster
+  }
+  args=("$@")
+  for run in $runs; do
+    case $run in
+      before)
+        [ -n "${ANCHOR_BEFORE:-}" ] || { say "ANCHOR_BEFORE=<commit> names the build to measure as before"; exit 1; }
+        say "building chatd from $ANCHOR_BEFORE"
+        git archive "$ANCHOR_BEFORE" | tar -x -C "$tmp"
+        (cd "$tmp" && $GO build -o "$tmp/chatd-before" ./cmd/chatd)
+        anchor_chat before "chatd built from $(git rev-parse --short "$ANCHOR_BEFORE")" "$tmp/chatd-before"
+        ;;
+      chat)
+        anchor_chat chat "chatd built from $(git describe --always --dirty)"
+        ;;
+      centrifugo)
+        [ -x "$cbin" ] || { say "no Centrifugo at $cbin: go install github.com/centrifugal/centrifugo/v6@v6.9.1, or set CENTRIFUGO_BIN"; exit 1; }
+        # The anchor's folder may be read-only: its scripts keep their state in a copy.
+        rm -rf "$centro" && cp -r "${ANCHOR_DIR:-../shared/anchors/centrifugo}" "$centro" && chmod -R u+w "$centro"
+        CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin bash "$centro/start.sh"
+        bin/chatbench anchor -centrifugo "$centro/config.json" -label centrifugo \
+          -server-build "Centrifugo $($GO version -m "$cbin" | awk '$1 == "mod" {print $3}'), 2 nodes on Redis behind nginx" \
+          -url http://127.0.0.1:8090 -metrics http://127.0.0.1:9100/metrics,http://127.0.0.1:9101/metrics \
+          -procs centrifugo,nginx,redis-server -json "$stem-centrifugo.json" "${args[@]}" || status=$?
+        files+=("$stem-centrifugo.json")
+        CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin bash "$centro/stop.sh"
+        ;;
+      *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
+    esac
+  done
+  bin/chatbench anchor-table -doc docs/PERFORMANCE.md "${files[@]}" || status=$?
+  exit $status
+fi
+
+start_cluster
+say "suite against http://$LISTEN (metrics: $metrics); open files: $(ulimit -n)"
 if [ "$mode" = soak ]; then
   # The instances log warnings and errors only (CHAT_LOG_LEVEL=warn): whatever they logged
   # during the soak is listed afterwards, grouped by message.
@@ -105,10 +185,5 @@ else
     -kill-cmd "kill -9 \$(cat '$DIR/chatd1.pid')" \
     -restart-cmd "bash scripts/cluster.sh up > /dev/null" "$@" || status=$?
 fi
-if [ "${BENCH_KEEP:-}" = 1 ]; then
-  say "the benchmark cluster keeps running (database $CLUSTER_DB); make cluster-down stops it"
-else
-  bash scripts/cluster.sh down > /dev/null
-  say "cluster stopped; make cluster starts the usual one"
-fi
+stop_cluster
 exit $status

@@ -22,6 +22,8 @@
 #                                   built once by scripts/versitygw.sh) on CLUSTER_S3_ADDR; off:
 #                                   to the directory CLUSTER_DIR/files, shared by the instances
 #   CLUSTER_S3_ADDR=127.0.0.1:18090 the gateway's address
+#   CLUSTER_CHATD=                  a chatd binary to run instead of building this checkout's
+#                                   (e.g. an older build, to measure before and after a change)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -37,6 +39,7 @@ RATE_LIMITS=${CLUSTER_RATE_LIMITS:-on}
 PPROF_BASE_PORT=${CLUSTER_PPROF_BASE_PORT:-}
 S3=${CLUSTER_S3:-off}
 S3_ADDR=${CLUSTER_S3_ADDR:-127.0.0.1:18090}
+CHATD=${CLUSTER_CHATD:-}
 BIN=$DIR/bin/chatd
 NGINX_DIR=$DIR/nginx
 SETSID=$(command -v setsid || true)
@@ -145,8 +148,13 @@ up() {
   local i missing=0
   for ((i = 1; i <= N; i++)); do alive "$DIR/chatd$i.pid" "$BIN" || missing=1; done
   if [ $missing = 1 ] || [ ! -x "$BIN" ]; then
-    say "building chatd"
-    go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o "$BIN.new" ./cmd/chatd
+    if [ -n "$CHATD" ]; then
+      say "using chatd $CHATD"
+      cp -f "$CHATD" "$BIN.new"
+    else
+      say "building chatd"
+      go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o "$BIN.new" ./cmd/chatd
+    fi
     mv -f "$BIN.new" "$BIN"
   fi
 

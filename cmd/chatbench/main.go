@@ -4,6 +4,8 @@
 //
 //	chatbench [flags] idle|fanout|chats|reconnect|soak|smoke
 //	chatbench suite [flags]      the standard suite of `make bench`
+//	chatbench anchor [flags]     the fanout points of `make bench-anchor`, against the chat or Centrifugo
+//	chatbench anchor-table FILE...  the side-by-side table of anchor runs, into docs/PERFORMANCE.md
 //
 // Users and chats are created through the API before anything is measured; the server must
 // run with CHAT_RATE_LIMITS=off (and, for quick setup, CHAT_PASSWORD_COST=test).
@@ -47,12 +49,15 @@ const usage = `usage: chatbench <scenario> [flags]
 
 scenarios:
   idle       N authenticated connections held open: connect time, failures, server memory per connection
-  fanout     one group of M online members, S senders at total rate R: delivery latency, deliveries/s, loss, CPU per delivery
+  fanout     one group of M online members, S senders at total rate R: delivery and ack latency, deliveries/s, loss, CPU per delivery
+             (-m 2 -senders 1: the one-chat shape; -centrifugo CONFIG: against Centrifugo)
   chats      many small chats (2-10 members) at a human pace: sends/s stored+acked+delivered, ack latency
   reconnect  N clients, one instance killed: time until all are back and synced, loss, duplicates
   soak       chats + REST reads + churn over time: memory, goroutines and latency over time (alias: mixed)
   smoke      a few seconds of tiny fanout and chats; fails unless nothing is lost or duplicated
   suite      the standard suite (make bench): writes results JSON and charts, updates docs/PERFORMANCE.md
+  anchor     the fanout points run side by side with Centrifugo (make bench-anchor), against either server
+  anchor-table  writes the side-by-side table of anchor results files into docs/PERFORMANCE.md
 
 Run "chatbench <scenario> -h" for its flags.
 `
@@ -63,8 +68,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	name, args := args[0], args[1:]
-	if name == "suite" {
+	switch name {
+	case "suite":
 		return runSuite(ctx, args, stdout, stderr)
+	case "anchor":
+		return runAnchor(ctx, args, stdout, stderr)
+	case "anchor-table":
+		return runAnchorTable(args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -82,14 +92,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg := bench.FanoutConfig{}
 		rates := fs.String("rate", "100", "messages per second into the group; a comma-separated list runs one step per rate")
 		fs.IntVar(&cfg.Members, "m", 200, "members of the group, all online")
-		fs.IntVar(&cfg.Senders, "s", 0, "senders (0: one per 5 msg/s; raised so that none sends more than 40/s, the server's frame limit being 50/s)")
+		fs.IntVar(&cfg.Senders, "senders", 0, "distinct sending connections, each sending at rate/N (0: one per 5 msg/s, raised so that none sends more than 40/s, under the server's default frame limit of 50/s)")
+		fs.IntVar(&cfg.Senders, "s", 0, "short for -senders")
 		fs.DurationVar(&cfg.Duration, "d", 20*time.Second, "duration of each step")
 		fs.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured sending before the first step")
+		fs.DurationVar(&cfg.Drain, "drain", 15*time.Second, "after a step, how long to wait for answers and deliveries while none arrive")
 		fs.IntVar(&cfg.Pad, "pad", 40, "extra bytes in each message body")
+		fs.StringVar(&cfg.Name, "name", "", "name of the result (default fanout-<m>)")
+		centrifugo := fs.String("centrifugo", "", "Centrifugo's config.json: run against Centrifugo at -url (its JSON protocol) instead of the chat")
 		scenario = func(ctx context.Context, env bench.Env) (*bench.Result, error) {
 			var err error
 			if cfg.Rates, err = floats(*rates); err != nil {
 				return nil, err
+			}
+			if *centrifugo != "" {
+				cc, err := bench.ReadCentrifugoConfig(*centrifugo)
+				if err != nil {
+					return nil, err
+				}
+				return bench.CentrifugoFanout(ctx, env, cfg, cc)
 			}
 			return bench.Fanout(ctx, env, cfg)
 		}
@@ -240,6 +261,14 @@ func writeResults(path string, results []*bench.Result, machine map[string]strin
 			}
 			r.Charts = append(r.Charts, filepath.Base(file))
 		}
+	}
+	return writeJSON(path, results, machine)
+}
+
+// writeJSON writes the results file alone.
+func writeJSON(path string, results []*bench.Result, machine map[string]string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(resultsFile{Machine: machine, Results: results}, "", "  ")
 	if err != nil {

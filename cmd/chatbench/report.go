@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wschat/chat/internal/bench"
 )
@@ -79,7 +80,8 @@ func slug(s string) string {
 
 // machineInfo describes where the numbers were measured.
 func machineInfo() map[string]string {
-	m := map[string]string{"nproc": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH}
+	m := map[string]string{"nproc": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "os": runtime.GOOS + "/" + runtime.GOARCH,
+		"time": time.Now().UTC().Format("2006-01-02 15:04 UTC")}
 	if h, err := os.Hostname(); err == nil {
 		m["host"] = h
 	}

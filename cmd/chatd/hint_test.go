@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/config"
 )
 
@@ -69,5 +71,19 @@ func TestOpenURL(t *testing.T) {
 		if got := openURL(tt.addr); got != tt.want {
 			t.Errorf("openURL(%v) = %q, want %q", tt.addr, got, tt.want)
 		}
+	}
+}
+
+// TestDemoHashIsTheMigrations: the hash the start hint compares is the demo password's.
+func TestDemoHashIsTheMigrations(t *testing.T) {
+	if ok, err := auth.CheckPassword(demoHash, demoPassword); err != nil || !ok {
+		t.Fatalf("demoHash does not check against %q: %v %v", demoPassword, ok, err)
+	}
+	b, err := os.ReadFile("../../internal/store/migrations/00002_demo.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "'first@example.com',  'First', 'first', '"+demoHash+"'") {
+		t.Fatal("migration 00002 does not store demoHash for first@example.com")
 	}
 }

@@ -128,6 +128,26 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool 
 	}
 }
 
+// waitProgress polls cond every 50 ms until it holds, while count keeps moving: it gives up
+// once count has not moved for idle, or after limit in all. It reports whether cond held.
+func waitProgress(ctx context.Context, idle, limit time.Duration, count func() int64, cond func() bool) bool {
+	start := time.Now()
+	last, moved := count(), start
+	for {
+		if cond() {
+			return true
+		}
+		now := time.Now()
+		if c := count(); c != last {
+			last, moved = c, now
+		}
+		if now.Sub(moved) > idle || now.Sub(start) > limit || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // settle waits up to timeout for device i to have every seq of its chat chatOf[i] up to that
 // chat's final seq, and returns whether they all did and how many (device, seq) pairs are
 // still missing: the deliveries lost for good.

@@ -57,6 +57,11 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // DialWS opens base (http://host:port) + /api/v1/ws with the access token as a Bearer header.
 func DialWS(ctx context.Context, base, token string) (*WS, error) {
+	return dialWS(ctx, base, "/api/v1/ws", "Authorization: Bearer "+token+"\r\n")
+}
+
+// dialWS opens base + path with the extra header lines (each ending in CRLF).
+func dialWS(ctx context.Context, base, path, header string) (*WS, error) {
 	host := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
 	host = strings.TrimRight(host, "/")
 	var d net.Dialer
@@ -70,8 +75,8 @@ func DialWS(ctx context.Context, base, token string) (*WS, error) {
 	var key [16]byte
 	rand.Read(key[:])
 	k := base64.StdEncoding.EncodeToString(key[:])
-	req := "GET /api/v1/ws HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + k + "\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + k + "\r\nSec-WebSocket-Version: 13\r\n" + header + "\r\n"
 	if _, err := io.WriteString(nc, req); err != nil {
 		nc.Close()
 		return nil, err

@@ -118,6 +118,17 @@ func squarePNG(t *testing.T, n int) []byte {
 	return b.Bytes()
 }
 
+// thumbnail downloads a file's thumbnail, asking again while it is still being made (each ask
+// waits up to 10 s; a busy machine may need several).
+func thumbnail(ctx context.Context, fs *chat.FileService, p chat.Principal, id int64) (chat.Download, error) {
+	for i := 0; ; i++ {
+		d, err := fs.Download(ctx, p, id, true)
+		if chat.ErrorCode(err) != chat.CodeUnavailable || i == 20 {
+			return d, err
+		}
+	}
+}
+
 func eachFileWorld(t *testing.T, fn func(t *testing.T, w *fileWorld)) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
@@ -140,7 +151,7 @@ func TestThumbnailMadeOnce(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				fs := []*chat.FileService{w.a, w.b}[i%2]
-				d, err := fs.Download(ctx, w.owner, f.ID, true)
+				d, err := thumbnail(ctx, fs, w.owner, f.ID)
 				if err != nil {
 					t.Errorf("thumbnail through instance %d: %v", i%2, err)
 					return
@@ -178,7 +189,7 @@ func TestFileJanitor(t *testing.T) {
 		w.run(t, w.a)
 		unattached := w.upload(t, w.a, "a.txt", []byte("never attached"))
 		pic := w.upload(t, w.a, "p.png", squarePNG(t, 400))
-		if _, err := w.a.Download(ctx, w.owner, pic.ID, true); err != nil { // waits for the thumbnail
+		if _, err := thumbnail(ctx, w.a, w.owner, pic.ID); err != nil { // waits for the thumbnail
 			t.Fatal(err)
 		}
 		pic, _ = w.st.FileFor(ctx, w.owner.UserID, pic.ID)

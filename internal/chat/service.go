@@ -586,30 +586,53 @@ type SendInput struct {
 // Send stores a message and publishes it. A repeated client id returns the first message and
 // created=false, and publishes nothing new.
 func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message, bool, error) {
+	return s.SendAsync(ctx, p, in)()
+}
+
+// SendAsync checks a send, takes it from the rate limit and queues it behind the chat's other
+// sends at once; wait waits for its commit, publishes it and answers as Send does. A
+// connection with several sends in flight queues each before it reads its next frame, so its
+// messages to a chat are stored in the order it sent them.
+func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wait func() (Message, bool, error)) {
+	fail := func(err error) func() (Message, bool, error) {
+		return func() (Message, bool, error) { return Message{}, false, err }
+	}
 	if err := checkBody("body.body", in.Body); err != nil {
-		return Message{}, false, err
+		return fail(err)
 	}
 	if err := checkText("body.client_id", in.ClientID, 1, MaxClientIDChars, true); err != nil {
-		return Message{}, false, err
+		return fail(err)
 	}
 	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
-		return Message{}, false, err
+		return fail(err)
 	}
 	// The store checks membership inside the transaction; only a refusal costs a second query,
-	// to tell "not a member" (403) from "no such chat" (404).
-	sent, err := s.store.SendMessage(ctx, NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, Now: s.now()})
-	if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
-		return Message{}, false, s.refusal(ctx, p, in.ChatID)
+	// to tell "not a member" (403) from "no such chat" (404). The message is published as soon
+	// as it is committed, by the committer, so that a chat's messages leave in seq order.
+	nm := NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, Now: s.now()}
+	nm.Committed = func(sent Sent, err error) {
+		if err == nil && sent.Created {
+			s.publishSent(ctx, p, in, sent)
+		}
 	}
-	if err != nil {
-		return Message{}, false, storeErr(err, "send to chat %d", in.ChatID)
+	stored := s.store.QueueMessage(ctx, nm)
+	return func() (Message, bool, error) {
+		sent, err := stored()
+		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
+			return Message{}, false, s.refusal(ctx, p, in.ChatID)
+		}
+		if err != nil {
+			return Message{}, false, storeErr(err, "send to chat %d", in.ChatID)
+		}
+		return sent.Message, sent.Created, nil
 	}
-	if !sent.Created {
-		return sent.Message, false, nil
-	}
+}
+
+// publishSent publishes a stored message. Sending reads everything before: the sender's
+// devices learn their new read mark, and the chat its read-all mark when the sender was the
+// last to hold it back; both travel with the message.
+func (s *Service) publishSent(ctx context.Context, p Principal, in SendInput, sent Sent) {
 	m := sent.Message
-	// Sending reads everything before: the sender's devices learn their new read mark, and
-	// the chat its read-all mark when the sender was the last to hold it back.
 	ev := Event{Type: EventMessageNew, ChatID: in.ChatID, Seq: m.Seq, ExceptConn: in.Conn, Data: MessageData{Message: m},
 		Then: []Event{{Type: EventReadUpdated, UserID: p.UserID,
 			Data: ReadUpdatedData{ChatID: in.ChatID, UserID: p.UserID, LastReadSeq: m.Seq, UnreadCount: 0}}}}
@@ -617,32 +640,50 @@ func (s *Service) Send(ctx context.Context, p Principal, in SendInput) (Message,
 		ev.Then = append(ev.Then, readAllEvent(in.ChatID, ra.Seq))
 	}
 	s.pub.Publish(ctx, ev)
-	return m, true, nil
 }
 
 // MarkRead moves the caller's read progress in a chat forward to seq (clamped to the chat's
 // last seq) and publishes the change. It is rate limited (Limits.ReadMarksPerUser), over
 // HTTP and WebSocket alike.
 func (s *Service) MarkRead(ctx context.Context, p Principal, chatID, seq int64) (ReadState, error) {
+	return s.MarkReadAsync(ctx, p, chatID, seq)()
+}
+
+// MarkReadAsync checks a read mark and takes it from the rate limit at once; wait stores and
+// publishes it and answers as MarkRead does. A connection marks in the order it reads its
+// frames, so its limit is spent in that order too.
+func (s *Service) MarkReadAsync(ctx context.Context, p Principal, chatID, seq int64) (wait func() (ReadState, error)) {
 	if seq < 0 {
-		return ReadState{}, Invalid("body.seq", "seq must not be negative")
+		return func() (ReadState, error) { return ReadState{}, Invalid("body.seq", "seq must not be negative") }
 	}
 	if err := s.take(ctx, s.marksByUser, userKey(p), 1); err != nil {
-		return ReadState{}, err
+		return func() (ReadState, error) { return ReadState{}, err }
 	}
-	r, err := s.store.MarkRead(ctx, chatID, p.UserID, seq)
-	if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
-		return ReadState{}, s.refusal(ctx, p, chatID)
+	return func() (ReadState, error) {
+		r, err := s.store.MarkRead(ctx, chatID, p.UserID, seq)
+		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
+			return ReadState{}, s.refusal(ctx, p, chatID)
+		}
+		if err != nil {
+			return ReadState{}, storeErr(err, "mark chat %d read", chatID)
+		}
+		if r.Changed {
+			s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID, Data: ReadUpdatedData{
+				ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount}})
+		}
+		s.publishReadAll(ctx, chatID, r.ReadAll, r.ReadAll.Seq)
+		return r.State, nil
 	}
-	if err != nil {
-		return ReadState{}, storeErr(err, "mark chat %d read", chatID)
+}
+
+// TypingMember is Typing for a caller known to be a member of the chat as of message at (a
+// WebSocket connection that follows the chat): it costs no query.
+func (s *Service) TypingMember(ctx context.Context, p Principal, chatID, at int64) {
+	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.now()); !ok {
+		return
 	}
-	if r.Changed {
-		s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID, Data: ReadUpdatedData{
-			ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount}})
-	}
-	s.publishReadAll(ctx, chatID, r.ReadAll, r.ReadAll.Seq)
-	return r.State, nil
+	s.pub.Publish(ctx, Event{Type: EventTyping, ChatID: chatID, ExceptUser: p.UserID, At: at,
+		Data: TypingData{ChatID: chatID, UserID: p.UserID}})
 }
 
 // Typing tells the chat's other members that the caller is typing, at most once every 2 s.

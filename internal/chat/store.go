@@ -79,6 +79,10 @@ type Store interface {
 	// SendMessage stores a text message with the next seq of its chat, or returns the message the
 	// sender already stored with that client id (Sent.Created false).
 	SendMessage(ctx context.Context, m NewMessage) (Sent, error)
+	// QueueMessage queues a send behind the chat's others and returns at once; wait waits for
+	// the commit that stores it and answers as SendMessage would. Sends to a chat queued one
+	// after another get their seqs in that order. The caller must call wait.
+	QueueMessage(ctx context.Context, m NewMessage) (wait func() (Sent, error))
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
@@ -121,6 +125,11 @@ type NewMessage struct {
 	Body     string
 	ClientID string
 	Now      time.Time
+	// Committed, if set, is called with the result as soon as it is known, before anyone
+	// waiting for it is answered: for the sends a store commits together, one after another in
+	// seq order, on the goroutine that committed them. It must not block (the service publishes
+	// from it, so that a chat's events leave in seq order).
+	Committed func(Sent, error)
 }
 
 // ReadAll reports the chat-wide read mark after a change and whether the change raised it.

@@ -79,7 +79,7 @@ func TestLimitSettings(t *testing.T) {
 	for k, v := range map[string]string{
 		"CHAT_LIMIT_LOGIN_ADDR": "30", "CHAT_LIMIT_LOGIN_EMAIL": "0/1m", "CHAT_LIMIT_SIGNUP_ADDR": "10/-1h", "CHAT_LIMIT_SEND_USER": "x/1s", "CHAT_LIMIT_CHATS_USER": "1/0s",
 		"CHAT_LIMIT_READS_USER": "300", "CHAT_LIMIT_WS_FRAMES": "200/forever", "CHAT_LIMIT_WS_CONNS": "0", "CHAT_LIMIT_WS_QUEUE_BYTES": "-1", "CHAT_LIMIT_WS_QUEUE_TOTAL": "lots", "CHAT_LIMIT_WS_QUEUE": "1024", "CHAT_LIMIT_GROUP_MEMBERS": "many",
-		"CHAT_LIMIT_USER_CHATS": "0", "CHAT_LIMIT_READ_MARKS_USER": "fast",
+		"CHAT_LIMIT_USER_CHATS": "0", "CHAT_LIMIT_READ_MARKS_USER": "fast", "CHAT_WS_WRITE_DELAY": "2s",
 	} {
 		if _, err := config.Load(nil, getenv(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: %v, want an error naming it", k, v, err)

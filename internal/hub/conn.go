@@ -51,6 +51,10 @@ type conn struct {
 	syncs  atomic.Int32
 	syncMu sync.Mutex
 	ops    ops // frames answered off the reader, for the pong barrier (ops.go)
+	// inflight holds a slot per frame in progress off the reader (inflight.go); work counts
+	// those frames and the syncs, so that the connection ends after them.
+	inflight chan struct{}
+	work     sync.WaitGroup
 
 	mu       sync.Mutex
 	streams  map[int64]*stream
@@ -362,6 +366,7 @@ func (c *conn) startCatchUpLocked() {
 func (c *conn) catchUp() {
 	backoff := 100 * time.Millisecond
 	attempts := 0
+	var avg int64 // the size of the last page's frames
 	for {
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
@@ -389,7 +394,7 @@ func (c *conn) catchUp() {
 			c.mu.Unlock()
 			return
 		}
-		page, err := c.h.fetch(c.ctx, chatID, after, 0, pageSize)
+		page, err := c.h.fetch(c.ctx, chatID, after, 0, c.out.pageFor(avg))
 		if err != nil {
 			if c.ctx.Err() != nil {
 				c.mu.Lock()
@@ -406,6 +411,9 @@ func (c *conn) catchUp() {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		if len(page.msgs) > 0 {
+			avg = page.bytes / int64(len(page.msgs))
+		}
 
 		c.mu.Lock()
 		st := c.streams[chatID]

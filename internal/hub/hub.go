@@ -40,6 +40,9 @@ type Options struct {
 	PongWait  time.Duration
 	// WriteTimeout bounds every write.
 	WriteTimeout time.Duration
+	// WriteDelay, if set, is how long a connection's writer waits after its first frame for
+	// more, so that they go out in one write (0: at once).
+	WriteDelay time.Duration
 	// OfflineGrace is how long after a user's last device leaves before others see them offline.
 	OfflineGrace time.Duration
 	// PresenceTTL is how long a presence mark lives without a refresh (an instance crash).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A connection's memory is bounded in bytes, not frames: a frame may be 40 bytes or 24 KiB
@@ -25,22 +26,25 @@ func cost(f []byte) int64 { return int64(len(f)) + frameOverhead }
 // outbox is a connection's queue of encoded frames, bounded by limit bytes queued and in
 // flight.
 type outbox struct {
-	mu      sync.Mutex
-	frames  [][]byte
-	bytes   int64 // queued and being written
-	limit   int64
-	total   *atomic.Int64 // the hub's sum over every outbox (nil in tests that build one)
-	writing bool          // a writer goroutine runs
-	closed  bool
-	writers sync.WaitGroup
+	mu     sync.Mutex
+	frames [][]byte
+	bytes  int64 // queued and being written
+	limit  int64
+	total  *atomic.Int64 // the hub's sum over every outbox (nil in tests that build one)
+	// totalLimit is the instance's budget: work that waits for room also waits while the
+	// instance holds more than half of it.
+	totalLimit int64
+	writing    bool // a writer goroutine runs
+	closed     bool
+	writers    sync.WaitGroup
 	// room is signalled when bytes drop, for work that waits for room (waitRoom).
 	room chan struct{}
 }
 
 // newOutbox returns an outbox that holds what is queued until start: a connection's first
 // frame must be its hello, while its chats' events may already arrive.
-func newOutbox(limit int64, total *atomic.Int64) *outbox {
-	o := &outbox{limit: limit, total: total, writing: true, room: make(chan struct{}, 1)}
+func newOutbox(limit int64, total *atomic.Int64, totalLimit int64) *outbox {
+	o := &outbox{limit: limit, total: total, totalLimit: totalLimit, writing: true, room: make(chan struct{}, 1)}
 	o.writers.Add(1) // the writer that start lets run
 	return o
 }
@@ -121,7 +125,9 @@ func (o *outbox) addLocked(n int64) {
 }
 
 // waitRoom waits until need more bytes fit in half the budget (the other half stays free for
-// live events), or nothing is queued; it fails when ctx ends.
+// live events), or nothing is queued, and until the instance holds less than half of its own
+// budget (so that many sockets syncing at once wait rather than get shed); it fails when ctx
+// ends.
 func (o *outbox) waitRoom(ctx context.Context, need int64) error {
 	for {
 		o.mu.Lock()
@@ -131,15 +137,62 @@ func (o *outbox) waitRoom(ctx context.Context, need int64) error {
 		if closed {
 			return context.Canceled
 		}
-		if fits {
+		crowded := o.total != nil && o.totalLimit > 0 && o.total.Load()+need > o.totalLimit/2
+		if fits && !crowded {
 			return nil
 		}
+		var poll <-chan time.Time
+		if fits { // waiting for other sockets' writers, which do not wake this one
+			poll = time.After(20 * time.Millisecond)
+		}
+		select {
+		case <-o.room:
+		case <-poll:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// reserve counts n bytes of work in progress (a send in flight) against the budget, waiting
+// until they fit (or nothing else is counted); release gives them back. It fails when ctx
+// ends.
+func (o *outbox) reserve(ctx context.Context, n int64) error {
+	for {
+		o.mu.Lock()
+		if o.closed {
+			o.mu.Unlock()
+			return context.Canceled
+		}
+		if o.bytes == 0 || o.bytes+n <= o.limit {
+			o.addLocked(n)
+			o.mu.Unlock()
+			return nil
+		}
+		o.mu.Unlock()
 		select {
 		case <-o.room:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+func (o *outbox) release(n int64) {
+	o.mu.Lock()
+	o.addLocked(-n)
+	o.mu.Unlock()
+	o.signalRoom()
+}
+
+// pageFor is how many messages the next read of a sync or catch-up asks for: as many as fit
+// in half the budget at the size of the last page's frames (avg), between 4 and pageSize, so
+// that a page of big messages is small.
+func (o *outbox) pageFor(avg int64) int {
+	if avg <= 0 {
+		return 16
+	}
+	return int(min(max(o.limit/2/avg, 4), pageSize))
 }
 
 // next returns every queued frame, leaving spare (emptied) as the queue; when there is none
@@ -165,6 +218,11 @@ func (o *outbox) written(fs [][]byte) {
 	o.mu.Lock()
 	o.addLocked(-n)
 	o.mu.Unlock()
+	o.signalRoom()
+}
+
+// signalRoom wakes work that waits for room (waitRoom, reserve).
+func (o *outbox) signalRoom() {
 	select {
 	case o.room <- struct{}{}:
 	default:
@@ -186,10 +244,7 @@ func (o *outbox) dropLocked() {
 	}
 	o.addLocked(-n)
 	o.frames = nil
-	select {
-	case o.room <- struct{}{}:
-	default:
-	}
+	o.signalRoom()
 }
 
 // close refuses every later frame and waits for the writer to end.

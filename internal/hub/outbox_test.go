@@ -12,7 +12,7 @@ import (
 // takes them in order; an empty outbox ends the writer, and the next frame asks for a new one;
 // a closed one drops.
 func TestOutbox(t *testing.T) {
-	o := newOutbox(1<<20, nil)
+	o := newOutbox(1<<20, nil, 0)
 	for i := range 3 {
 		if got := o.push([]byte{byte(i + 1)}); got != pushQueued {
 			t.Fatalf("push %d: %v, want queued", i, got)
@@ -45,7 +45,7 @@ func TestOutbox(t *testing.T) {
 func TestOutboxBudget(t *testing.T) {
 	var total atomic.Int64
 	const limit = 10 * (100 + frameOverhead)
-	o := newOutbox(limit, &total)
+	o := newOutbox(limit, &total, 0)
 	o.start(nil) // a zero-byte hello: only its overhead
 	frame := bytes.Repeat([]byte("x"), 100)
 	pushed := 0
@@ -85,7 +85,7 @@ func TestOutboxBudget(t *testing.T) {
 // TestOutboxWaitRoom: work that waits for room (a sync) waits until the queue is under half
 // the budget, wakes when the writer has written, and gives up when the connection ends.
 func TestOutboxWaitRoom(t *testing.T) {
-	o := newOutbox(1000, nil)
+	o := newOutbox(1000, nil, 0)
 	o.start(bytes.Repeat([]byte("h"), 600))
 	taken := o.next(nil)
 	done := make(chan error, 1)

@@ -25,7 +25,9 @@ func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[stri
 		return
 	}
 	op := c.ops.begin()
+	c.work.Add(1)
 	go func() {
+		defer c.work.Done()
 		defer c.syncs.Add(-1)
 		defer c.ops.end(op)
 		c.syncMu.Lock()
@@ -79,12 +81,13 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 		c.mu.Unlock()
 
 		sent := 0
+		var avg int64
 		for cur < upto && sent < c.h.opts.SyncLimit {
 			if c.out.waitRoom(c.ctx, 0) != nil {
 				c.resume(id)
 				return // the connection is ending
 			}
-			page, err := c.h.fetch(c.ctx, id, cur, upto+1, min(pageSize, c.h.opts.SyncLimit-sent))
+			page, err := c.h.fetch(c.ctx, id, cur, upto+1, min(c.out.pageFor(avg), c.h.opts.SyncLimit-sent))
 			if err != nil {
 				if c.ctx.Err() != nil {
 					c.resume(id)
@@ -100,6 +103,7 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 			for i, m := range page.msgs {
 				frames[i] = m.frame
 			}
+			avg = page.bytes / int64(len(frames))
 			c.h.stats.Delivered.Add(int64(len(frames)))
 			c.enqueueAll(chat.EventMessageNew, frames)
 			sent += len(frames)

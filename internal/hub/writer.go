@@ -144,6 +144,11 @@ func (c *conn) writer() {
 			c.out.abandon()
 			return
 		}
+		if d := c.h.opts.WriteDelay; d > 0 {
+			// Let what follows the first frame join it: fewer, larger writes for the
+			// server, nginx and the client, for at most d more latency.
+			time.Sleep(d)
+		}
 		frames := c.out.next(spare)
 		if frames == nil {
 			return

@@ -53,8 +53,8 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := &conn{h: h, id: h.opts.InstanceID + "/" + strconv.FormatUint(h.nextConn.Add(1), 10), userID: p.UserID, sessionID: p.SessionID,
-		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.QueueBytes, &h.queued),
-		streams: map[int64]*stream{}, settingUp: true}
+		ws: ws, nc: nc, ctx: ctx, cancel: cancel, out: newOutbox(h.opts.QueueBytes, &h.queued, h.opts.QueueTotal),
+		streams: map[int64]*stream{}, settingUp: true, inflight: make(chan struct{}, maxInFlight)}
 	if err := h.addConn(c); err != nil {
 		cancel()
 		c.out.discard()
@@ -85,7 +85,8 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 		go h.comeOnline(ctx, p.UserID, chats)
 	}
 	// The reader ends the connection: when the socket closes, it closes the connection, waits
-	// for the writer and unregisters it.
+	// for the frames in progress (a send in flight is stored and published) and the writer,
+	// and unregisters it.
 	go func() {
 		defer cancel()
 		defer h.removeConn(c)
@@ -93,6 +94,7 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 		c.reader(p)
 		c.close(websocket.StatusNormalClosure, "")
 		c.stopPing()
+		c.work.Wait()
 		c.out.close()
 	}()
 }
@@ -238,11 +240,6 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		c.sendError(nil, chat.CodeInvalid, "ref must be a string or a number of at most 128 characters")
 		return
 	}
-	// A frame in progress finishes even if the connection closes meanwhile (a graceful
-	// shutdown): a send is stored and published; the client retries it elsewhere with the same
-	// client_id and gets the stored message back.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
-	defer cancel()
 	decode := func(v any) bool {
 		if len(f.Data) == 0 || string(f.Data) == "null" {
 			c.sendError(f.Ref, chat.CodeInvalid, f.Type+" needs data")
@@ -254,19 +251,6 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		}
 		return true
 	}
-	fail := func(err error) {
-		code := chat.ErrorCode(err)
-		msg := "internal error"
-		var e *chat.Error
-		if errors.As(err, &e) {
-			msg = e.Message
-		} else if code == chat.CodeUnavailable || errors.Is(err, context.DeadlineExceeded) {
-			code, msg = chat.CodeUnavailable, "the service is unavailable; try again"
-		} else {
-			c.h.log.Error("frame failed", "type", f.Type, "user_id", p.UserID, "err", err)
-		}
-		c.sendError(f.Ref, code, msg)
-	}
 
 	switch f.Type {
 	case "ping":
@@ -276,29 +260,19 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		if !decode(&d) {
 			return
 		}
-		m, _, err := c.h.svc.Send(ctx, p, chat.SendInput{ChatID: d.ChatID, Body: d.Body, ClientID: d.ClientID, Conn: c.id})
-		if err != nil {
-			fail(err)
-			return
-		}
-		c.markAcked(m.ChatID, m.Seq)
-		c.sendFrame("message.ack", f.Ref, chat.MessageData{Message: m})
+		c.send(p, f.Ref, d)
 	case "read":
 		var d readData
 		if !decode(&d) {
 			return
 		}
-		if _, err := c.h.svc.MarkRead(ctx, p, d.ChatID, d.Seq); err != nil {
-			fail(err)
-		}
+		c.read(p, f.Ref, d)
 	case "typing":
 		var d typingData
 		if !decode(&d) {
 			return
 		}
-		if err := c.h.svc.Typing(ctx, p, d.ChatID); err != nil {
-			fail(err)
-		}
+		c.typing(p, f.Ref, d.ChatID)
 	case "sync":
 		var d syncData
 		if !decode(&d) {

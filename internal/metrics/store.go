@@ -159,6 +159,16 @@ func (st store) RemoveMember(ctx context.Context, chatID, userID int64, now time
 	return r0, r1, err
 }
 
+func (st store) QueueMessage(ctx context.Context, m chat.NewMessage) func() (chat.Sent, error) {
+	start := time.Now()
+	wait := st.s.QueueMessage(ctx, m)
+	return func() (chat.Sent, error) {
+		r0, err := wait()
+		st.observe("SendMessage", start, err)
+		return r0, err
+	}
+}
+
 func (st store) SendMessage(ctx context.Context, m chat.NewMessage) (chat.Sent, error) {
 	start := time.Now()
 	r0, err := st.s.SendMessage(ctx, m)

@@ -72,8 +72,7 @@ var (
 			"{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
 			"{{BYTES}}", "BLOB",
 			"{{PATTERN_OPS}}", "",
-			"{{NOW_MS}}", "(CAST(strftime('%s', 'now') AS INTEGER) * 1000)",
-			"--sqlite ", ""),
+			"{{NOW_MS}}", "(CAST(strftime('%s', 'now') AS INTEGER) * 1000)"),
 	}
 )
 
@@ -200,7 +199,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(s.dialect.goose, s.db, templateFS{fsys, s.dialect.sql}, opts...)
+	p, err := goose.NewProvider(s.dialect.goose, s.db, templateFS{fsys, s.dialect}, opts...)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
@@ -210,10 +209,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// templateFS rewrites the .sql files of a directory with a replacer as they are read.
+// templateFS rewrites the .sql files of a directory for a dialect as they are read: it keeps
+// the dialect's own blocks (dialectBlocks), then applies the dialect's replacer.
 type templateFS struct {
 	fs.FS
-	r *strings.Replacer
+	d dialect
 }
 
 func (t templateFS) Open(name string) (fs.File, error) {
@@ -230,7 +230,41 @@ func (t templateFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &memFile{Reader: strings.NewReader(t.r.Replace(string(b))), info: st}, nil
+	text, err := dialectBlocks(string(b), t.d.name)
+	if err != nil {
+		return nil, fmt.Errorf("migration %s: %w", name, err)
+	}
+	return &memFile{Reader: strings.NewReader(t.d.sql.Replace(text)), info: st}, nil
+}
+
+// dialectBlocks keeps the lines between "-- +<dialect> begin" and "-- +<dialect> end" for
+// the named dialect and drops them for the other: the form for what one dialect cannot say at
+// all (a PL/pgSQL function), where a "--pg " prefix on every line would hide the code.
+func dialectBlocks(text, name string) (string, error) {
+	var out strings.Builder
+	open := "" // the dialect of the block being read
+	for n, line := range strings.SplitAfter(text, "\n") {
+		mark := strings.TrimSpace(line)
+		d, edge, ok := strings.Cut(strings.TrimPrefix(mark, "-- +"), " ")
+		if ok && strings.HasPrefix(mark, "-- +") && (d == postgres.name || d == sqliteDialect.name) && (edge == "begin" || edge == "end") {
+			switch {
+			case edge == "begin" && open == "":
+				open = d
+			case edge == "end" && open == d:
+				open = ""
+			default:
+				return "", fmt.Errorf("line %d: %q out of place", n+1, mark)
+			}
+			continue
+		}
+		if open == "" || open == name {
+			out.WriteString(line)
+		}
+	}
+	if open != "" {
+		return "", fmt.Errorf("no \"-- +%s end\"", open)
+	}
+	return out.String(), nil
 }
 
 type memFile struct {

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// SendBatch stores nms as one batch, past the queue (what one committer's call does with
+// them: grouped by chat, each chat's in the given order), and returns each send's answer.
+func SendBatch(s *Store, nms []chat.NewMessage) ([]chat.Sent, []error) {
+	var groups []chatSends
+	at := map[int64]int{}
+	reqs := make([]*sendReq, len(nms))
+	for i, nm := range nms {
+		reqs[i] = &sendReq{ctx: context.Background(), nm: nm, done: make(chan struct{})}
+		k, ok := at[nm.ChatID]
+		if !ok {
+			k = len(groups)
+			at[nm.ChatID] = k
+			groups = append(groups, chatSends{chatID: nm.ChatID})
+		}
+		groups[k].reqs = append(groups[k].reqs, reqs[i])
+	}
+	s.sendBatch(groups)
+	outs, errs := make([]chat.Sent, len(nms)), make([]error, len(nms))
+	for i, r := range reqs {
+		<-r.done
+		outs[i], errs[i] = r.out, r.err
+	}
+	return outs, errs
+}
+
+// SendQueue reports how many sends of a chat are queued and whether a batch of it is being
+// stored, and how many batches the store has made in all.
+func SendQueue(s *Store, chatID int64) (pending int, busy bool, batches int64) {
+	q := &s.sends
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if cq := q.chats[chatID]; cq != nil {
+		pending, busy = len(cq.pending), cq.busy
+	}
+	return pending, busy, q.batches
+}

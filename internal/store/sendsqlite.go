@@ -1,0 +1,314 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// sendBatchSQLite stores the batch in one immediate transaction, statement by statement: what
+// send_messages does on PostgreSQL. The transaction holds the database's write lock from its
+// BEGIN, so what it reads (stored client ids, members, the counters) stays true until it commits.
+func (s *Store) sendBatchSQLite(ctx context.Context, groups []chatSends) error {
+	plans := make([]*sendPlan, len(groups))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for k, g := range groups {
+			p, err := sendChatTx(ctx, tx, g)
+			if err != nil {
+				return err
+			}
+			plans[k] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, g := range groups {
+		for i, r := range g.reqs {
+			r.out, r.err = plans[k].answer(i)
+		}
+	}
+	return nil
+}
+
+// sendChatTx stores one chat's sends in tx.
+func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error) {
+	lastSeq, readAllSeq, marks, err := lockForSend(ctx, tx, g.chatID, g.reqs)
+	if errors.Is(err, chat.ErrNotFound) {
+		return missingChat(g), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	prev, err := storedByClientID(ctx, tx, g.chatID, g.reqs)
+	if err != nil {
+		return nil, err
+	}
+	p := planBatch(g.chatID, g.reqs, prev, lastSeq, readAllSeq, marks)
+	if len(p.fresh) == 0 {
+		return p, nil
+	}
+	for _, q := range []*query{p.updateChat(), p.updateMarks()} {
+		if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return nil, err
+		}
+	}
+	ins := p.insert()
+	rows, err := tx.QueryContext(ctx, ins.String(), ins.args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.setIDs(rows); err != nil {
+		return nil, err
+	}
+	if p.holdsMin { // a sender may have been the one holding the minimum back
+		ra, err := raiseReadAll(ctx, tx, g.chatID, readAllSeq, p.seq)
+		if err != nil {
+			return nil, err
+		}
+		p.outs[p.fresh[len(p.fresh)-1]].ReadAll = ra // one chat.read_all, with the final mark
+	}
+	return p, nil
+}
+
+// missingChat is the plan for the sends to a chat that does not exist: each is refused.
+func missingChat(g chatSends) *sendPlan {
+	p := &sendPlan{chatID: g.chatID, outs: make([]chat.Sent, len(g.reqs)), errs: make([]error, len(g.reqs))}
+	for i := range p.errs {
+		p.errs[i] = chat.ErrNotFound
+	}
+	return p
+}
+
+// sendPlan is what a batch does, decided with the chat's counters in hand: which sends are
+// stored under which seqs, which were stored before, which are refused.
+type sendPlan struct {
+	chatID   int64
+	outs     []chat.Sent
+	errs     []error
+	dupOf    map[int]int // batch index -> the earlier index with the same sender and client id
+	fresh    []int       // batch indexes of the messages to insert
+	seq      int64       // the chat's last seq after the batch
+	latest   time.Time
+	readAll  int64
+	holdsMin bool // a sender may have held read_all_seq back: it may rise
+}
+
+func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Message, lastSeq, readAll int64, marks map[int64]int64) *sendPlan {
+	p := &sendPlan{chatID: chatID, outs: make([]chat.Sent, len(batch)), errs: make([]error, len(batch)),
+		dupOf: map[int]int{}, seq: lastSeq, readAll: readAll}
+	first := map[senderClient]int{}
+	for i, r := range batch {
+		read, member := marks[r.nm.SenderID]
+		if !member {
+			p.errs[i] = chat.ErrNotMember
+			continue
+		}
+		key := senderClient{r.nm.SenderID, r.nm.ClientID}
+		if m, ok := prev[key]; ok {
+			p.outs[i] = chat.Sent{Message: m, ReadAll: chat.ReadAll{Seq: readAll}}
+			continue
+		}
+		if j, ok := first[key]; ok { // the same send twice in this batch: the first wins
+			p.dupOf[i] = j
+			continue
+		}
+		first[key] = i
+		p.seq++
+		sender, clientID := r.nm.SenderID, r.nm.ClientID
+		p.outs[i] = chat.Sent{Message: chat.Message{ChatID: chatID, Seq: p.seq, Kind: chat.MessageText, SenderID: &sender,
+			Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now))}, Created: true,
+			ReadAll: chat.ReadAll{Seq: readAll}}
+		p.fresh = append(p.fresh, i)
+		p.holdsMin = p.holdsMin || read <= readAll
+		marks[r.nm.SenderID] = p.seq
+		if r.nm.Now.After(p.latest) {
+			p.latest = r.nm.Now
+		}
+	}
+	return p
+}
+
+// answer is what the send at batch index i gets once the batch has committed.
+func (p *sendPlan) answer(i int) (chat.Sent, error) {
+	if j, ok := p.dupOf[i]; ok {
+		return chat.Sent{Message: p.outs[j].Message, ReadAll: chat.ReadAll{Seq: p.readAll}}, nil
+	}
+	if p.errs[i] != nil {
+		return chat.Sent{}, p.errs[i]
+	}
+	return p.outs[i], nil
+}
+
+type senderClient struct {
+	sender   int64
+	clientID string
+}
+
+// query is SQL built with its parameters: arg appends a value and returns its placeholder.
+type query struct {
+	strings.Builder
+	args []any
+}
+
+func (q *query) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// list writes the values as a comma-separated list of placeholders.
+func (q *query) list(vs []int64) {
+	for i, v := range vs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(q.arg(v))
+	}
+}
+
+// lockForSend reads the chat's last seq and read-all mark, and the read mark of each sender
+// who is a member, in one query (the transaction already holds the write lock).
+func lockForSend(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (lastSeq, readAll int64, marks map[int64]int64, err error) {
+	var senders []int64
+	seen := map[int64]bool{}
+	for _, r := range batch {
+		if !seen[r.nm.SenderID] {
+			seen[r.nm.SenderID] = true
+			senders = append(senders, r.nm.SenderID)
+		}
+	}
+	// A read-only chat (a private chat whose peer deleted their account) has no senders: its
+	// members are not found here, and the service tells them why (peer_deleted).
+	q := &query{}
+	q.WriteString(`SELECT c.last_seq, c.read_all_seq, m.user_id, m.last_read_seq FROM chats c
+		LEFT JOIN members m ON m.chat_id = c.id AND NOT c.read_only AND m.user_id IN (`)
+	q.list(senders)
+	q.WriteString(`) WHERE c.id = ` + q.arg(chatID))
+	rs, err := tx.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer rs.Close()
+	marks = map[int64]int64{}
+	found := false
+	for rs.Next() {
+		var user, read sql.NullInt64
+		if err := rs.Scan(&lastSeq, &readAll, &user, &read); err != nil {
+			return 0, 0, nil, err
+		}
+		found = true
+		if user.Valid {
+			marks[user.Int64] = read.Int64
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return 0, 0, nil, err
+	}
+	if !found {
+		return 0, 0, nil, chat.ErrNotFound
+	}
+	return lastSeq, readAll, marks, nil
+}
+
+// storedByClientID finds the messages already stored under the batch's (sender, client id).
+func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (map[senderClient]chat.Message, error) {
+	q := &query{}
+	q.WriteString(`SELECT ` + messageColumns + ` FROM messages WHERE chat_id = ` + q.arg(chatID) + ` AND (`)
+	for i, r := range batch {
+		if i > 0 {
+			q.WriteString(" OR ")
+		}
+		q.WriteString("(sender_id = " + q.arg(r.nm.SenderID) + " AND client_id = " + q.arg(r.nm.ClientID) + ")")
+	}
+	q.WriteString(")")
+	rs, err := tx.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := map[senderClient]chat.Message{}
+	for rs.Next() {
+		m, err := scanMessage(rs)
+		if err != nil {
+			return nil, err
+		}
+		out[senderClient{*m.SenderID, *m.ClientID}] = m
+	}
+	return out, rs.Err()
+}
+
+// insert inserts the plan's new messages, returning their ids and seqs.
+func (p *sendPlan) insert() *query {
+	q := &query{}
+	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES `)
+	for k, i := range p.fresh {
+		m := p.outs[i].Message
+		if k > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
+			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ")")
+	}
+	q.WriteString(` RETURNING id, seq`)
+	return q
+}
+
+// updateChat moves the chat's last seq and activity.
+func (p *sendPlan) updateChat() *query {
+	q := &query{}
+	q.WriteString(`UPDATE chats SET last_seq = ` + q.arg(p.seq) + `, activity_at = ` + q.arg(ms(p.latest)) + ` WHERE id = ` + q.arg(p.chatID))
+	return q
+}
+
+// updateMarks moves each sender's read mark to their last message of the batch.
+func (p *sendPlan) updateMarks() *query {
+	last := map[int64]int64{}
+	var senders []int64
+	for _, i := range p.fresh {
+		m := p.outs[i].Message
+		if _, ok := last[*m.SenderID]; !ok {
+			senders = append(senders, *m.SenderID)
+		}
+		last[*m.SenderID] = m.Seq
+	}
+	q := &query{}
+	q.WriteString(`UPDATE members SET last_read_seq = CASE user_id`)
+	for _, u := range senders {
+		q.WriteString(" WHEN " + q.arg(u) + " THEN " + q.arg(last[u]))
+	}
+	q.WriteString(` ELSE last_read_seq END WHERE chat_id = ` + q.arg(p.chatID) + ` AND user_id IN (`)
+	q.list(senders)
+	q.WriteString(")")
+	return q
+}
+
+// setIDs reads the ids of the inserted messages.
+func (p *sendPlan) setIDs(rs *sql.Rows) error {
+	defer rs.Close()
+	bySeq := make(map[int64]int, len(p.fresh))
+	for _, i := range p.fresh {
+		bySeq[p.outs[i].Message.Seq] = i
+	}
+	n := 0
+	for rs.Next() {
+		var id, seq int64
+		if err := rs.Scan(&id, &seq); err != nil {
+			return err
+		}
+		p.outs[bySeq[seq]].Message.ID = id
+		n++
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	if n != len(p.fresh) {
+		return errors.New("insert messages: fewer rows returned than inserted")
+	}
+	return nil
+}
