@@ -187,26 +187,35 @@ func (s *Store) Ping(ctx context.Context) error { return wrap(s.db.PingContext(c
 // Migrate applies the embedded migrations that have not run yet. On PostgreSQL it holds an
 // advisory lock meanwhile, so instances starting together migrate once, one after another.
 func (s *Store) Migrate(ctx context.Context) error {
-	fsys, err := fs.Sub(migrations, "migrations")
+	p, err := s.migrations()
 	if err != nil {
 		return err
-	}
-	opts := []goose.ProviderOption{}
-	if s.dialect.name == postgres.name {
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-		if err != nil {
-			return err
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	p, err := goose.NewProvider(s.dialect.goose, s.db, templateFS{fsys, s.dialect}, opts...)
-	if err != nil {
-		return fmt.Errorf("load migrations: %w", err)
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// migrations is the goose provider of the embedded migrations for this store's dialect.
+func (s *Store) migrations() (*goose.Provider, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	opts := []goose.ProviderOption{}
+	if s.dialect.name == postgres.name {
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(s.dialect.goose, s.db, templateFS{fsys, s.dialect}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return p, nil
 }
 
 // templateFS rewrites the .sql files of a directory for a dialect as they are read: it keeps

@@ -245,6 +245,7 @@ ALTER TABLE messages DROP COLUMN event_text;
 ALTER TABLE chats DROP COLUMN deleted_at;
 ALTER TABLE chats DROP COLUMN read_only;
 ALTER TABLE chats DROP COLUMN description;
+-- Admins become members again; SQLite keeps the wider check (a table copy buys nothing here).
 UPDATE members SET role = 'member' WHERE role = 'admin';
 -- +postgres begin
 ALTER TABLE members DROP CONSTRAINT members_role_check;
