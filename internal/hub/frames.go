@@ -85,6 +85,9 @@ type envelope struct {
 	// For presence: the user whose state it is.
 	PresenceUser int64 `json:"pu,omitempty"`
 	Online       bool  `json:"on,omitempty"`
+	LastSeen     int64 `json:"ls,omitempty"` // ms since the epoch, of an offline user
+	// AddMembers is, for chat.added, the chat's member count: whether it is a big group.
+	AddMembers int `json:"am,omitempty"`
 	// PublishedAt (µs) and CommittedAt (ms, messages only) since the epoch, for metrics.
 	PublishedAt int64 `json:"pt,omitempty"`
 	CommittedAt int64 `json:"ct,omitempty"`
@@ -140,7 +143,7 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 		e.CommittedAt = d.Message.CreatedAt.UnixMilli()
 		e.Rm = removedBy(d.Message)
 	case chat.ChatAddedData:
-		e.AddChat, e.AddLastSeq = d.Chat.ID, d.Chat.LastSeq
+		e.AddChat, e.AddLastSeq, e.AddMembers = d.Chat.ID, d.Chat.LastSeq, d.Chat.MemberCount
 	case chat.ChatRemovedData:
 		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
 	case chat.ReadUpdatedData:
@@ -207,6 +210,12 @@ type (
 	}
 	typingData struct {
 		ChatID int64 `json:"chat_id"`
+	}
+	presenceSubscribeData struct {
+		UserIDs []int64 `json:"user_ids"`
+	}
+	chatOpenData struct {
+		ChatID *int64 `json:"chat_id"` // 0 or null: no chat open
 	}
 	syncData struct {
 		Cursors map[string]int64 `json:"cursors"`
