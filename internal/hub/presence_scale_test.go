@@ -6,12 +6,17 @@ package hub_test
 // chats keep telling every member.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/broker/redisbroker"
 	"github.com/wschat/chat/internal/hub"
 	"github.com/wschat/chat/internal/testdb"
@@ -301,5 +306,74 @@ func TestBigGroupPresenceAcrossInstances(t *testing.T) {
 	collectOnline(t, w, []int64{users[1].ID})
 	if p := ofType(bystander.UntilPong("b"), "presence"); len(p) > 0 {
 		t.Errorf("a member who did not subscribe got presence: %s", testserver.Raws(p))
+	}
+}
+
+// gatedSubscribes is a broker that counts Subscribe calls and, once held, keeps each waiting
+// until the gate opens: a round trip that lasts while a storm of handshakes comes in.
+type gatedSubscribes struct {
+	broker.Broker
+	calls atomic.Int64
+	hold  atomic.Bool
+	gate  chan struct{}
+}
+
+func (b *gatedSubscribes) Subscribe(ctx context.Context, topics ...string) error {
+	b.calls.Add(1)
+	if b.hold.Load() {
+		select {
+		case <-b.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return b.Broker.Subscribe(ctx, topics...)
+}
+
+// TestConnectStormBatchesSubscriptions: sixty members of one group connect while the
+// broker's first subscribe is still waiting for its answer. They do not each wait for a round
+// trip of their own in a row (as before: a call each, one after another): the topics they need
+// are subscribed in a few batched calls, the shared group's once.
+func TestConnectStormBatchesSubscriptions(t *testing.T) {
+	bus := &gatedSubscribes{Broker: broker.NewMemory(), gate: make(chan struct{})}
+	s := startServer(t, serverConfig{Broker: bus})
+	const n = 60
+	users := make([]*testUser, n)
+	for i := range users {
+		users[i] = s.NewUser(t, fmt.Sprintf("member %d", i))
+	}
+	s.Group(t, users[0], "everyone", false, users[1:]...)
+	before := bus.calls.Load()
+	bus.hold.Store(true)
+	conns := make([]*wsConn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() {
+			conns[i], _, errs[i] = s.Handshake(t, "", http.Header{"Authorization": {"Bearer " + u.Token}})
+		})
+	}
+	// Every handshake is in (registered, its hello waiting) before the first answer comes.
+	deadline := time.Now().Add(wait)
+	for s.Hub.Stats().Connections.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections registered", s.Hub.Stats().Connections.Load(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(bus.gate)
+	wg.Wait()
+	for i, c := range conns {
+		if errs[i] != nil {
+			t.Fatalf("handshake %d: %v", i, errs[i])
+		}
+		if f := c.Next(wait); f.Type != "hello" {
+			t.Fatalf("first frame %s, want hello", f.Raw)
+		}
+	}
+	if calls := bus.calls.Load() - before; calls > 10 {
+		t.Errorf("%d broker subscribe calls for %d handshakes, want at most 10 (batched)", calls, n)
+	} else {
+		t.Logf("%d broker subscribe calls for %d handshakes", calls, n)
 	}
 }
