@@ -61,6 +61,10 @@ type Config struct {
 	TLS bool
 	// Log receives the server's log (default: discarded).
 	Log io.Writer
+	// Blobs, when set, turns files on (uploads, downloads, attachments) with FileOptions; the
+	// file service's thumbnail workers and janitor run until the test ends.
+	Blobs       chat.Blobs
+	FileOptions chat.FileOptions
 }
 
 // Server is a running test server.
@@ -72,6 +76,7 @@ type Server struct {
 	Tokens *auth.Tokens
 	API    *httpapi.Server
 	HTTP   *httptest.Server
+	Files  *chat.FileService // nil unless Config.Blobs was set
 
 	users   atomic.Int64
 	mu      sync.Mutex
@@ -153,6 +158,15 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if ho2.CookieSecure == "" {
 		ho2.CookieSecure = "false"
 	}
+	var files *chat.FileService
+	if cfg.Blobs != nil {
+		files = chat.NewFileService(svc, st, cfg.Blobs, cfg.FileOptions)
+		ho2.Files = files
+		fctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); files.Run(fctx) }()
+		tb.Cleanup(func() { stop(); <-done })
+	}
 	api := httpapi.NewServer(svc, log, ho2)
 	var gate hub.Gate = api
 	if cfg.Gate != nil {
@@ -163,7 +177,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 		ws = cfg.WrapWS(ws)
 	}
 	api.Handle("GET /api/v1/ws", ws)
-	s := &Server{Hub: h, Svc: svc, Store: st, Tokens: tokens, API: api}
+	s := &Server{Hub: h, Svc: svc, Store: st, Tokens: tokens, API: api, Files: files}
 	srv := httptest.NewUnstartedServer(api)
 	srv.Config.ConnState = func(c net.Conn, state http.ConnState) {
 		if state == http.StateHijacked {
