@@ -103,6 +103,11 @@ type Message struct {
 	ClientID  *string      `json:"client_id"`
 	CreatedAt Time         `json:"created_at"`
 	Event     *SystemEvent `json:"event,omitempty"`
+	// Files are the files the message carries, in the order they were attached.
+	Files []File `json:"files,omitempty" doc:"the files the message carries (at most 10), in order"`
+	// FileCount is how many files the message carries, as stored: the store reads Files only
+	// for messages that have some.
+	FileCount int `json:"-"`
 }
 
 // SystemEvent says what a system message records.

@@ -60,7 +60,8 @@ type Config struct {
 	WrapWS func(http.Handler) http.Handler
 	// TLS serves https.
 	TLS bool
-	// Blobs, when set, turns files on, with FileOptions.
+	// Blobs, when set, turns files on (uploads, downloads, attachments) with FileOptions; the
+	// file service's thumbnail workers and janitor run until the test ends.
 	Blobs       chat.Blobs
 	FileOptions chat.FileOptions
 	// Log receives the server's log (default: discarded), from LogLevel up (default warn).
@@ -74,10 +75,10 @@ type Server struct {
 	Hub    *hub.Hub
 	Svc    *chat.Service
 	Store  *store.Store
-	Files  *chat.FileService // nil unless Config.Blobs
 	Tokens *auth.Tokens
 	API    *httpapi.Server
 	HTTP   *httptest.Server
+	Files  *chat.FileService // nil unless Config.Blobs was set
 
 	users   atomic.Int64
 	mu      sync.Mutex
@@ -167,6 +168,10 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if cfg.Blobs != nil {
 		files = chat.NewFileService(svc, st, cfg.Blobs, cfg.FileOptions)
 		ho2.Files = files
+		fctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); files.Run(fctx) }()
+		tb.Cleanup(func() { stop(); <-done })
 	}
 	api := httpapi.NewServer(svc, log, ho2)
 	var gate hub.Gate = api
