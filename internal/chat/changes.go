@@ -151,3 +151,97 @@ type (
 		Count  int    `json:"count" doc:"how many members reacted with this emoji after the change"`
 	}
 )
+
+// editWindow is the window the store checks (0: none).
+func (s *Service) editWindow() time.Duration {
+	switch w := s.opts.EditWindow; {
+	case w < 0:
+		return 0
+	case w == 0:
+		return DefaultEditWindow
+	default:
+		return w
+	}
+}
+
+// changeErr turns a refusal of a change store method into the caller's error.
+func (s *Service) changeErr(ctx context.Context, p Principal, chatID, seq int64, err error) error {
+	switch {
+	case errors.Is(err, ErrNoMessage):
+		return Errorf(CodeNotFound, "message %d of chat %d not found", seq, chatID)
+	case errors.Is(err, ErrNotAuthor):
+		return Errorf(CodeNotAuthor, "only the author of message %d may do this", seq)
+	case errors.Is(err, ErrEditWindow):
+		return Errorf(CodeEditWindow, "message %d can no longer be edited: the edit window is %s", seq, s.editWindow())
+	case errors.Is(err, ErrSystemMessage):
+		return Errorf(CodeSystemMessage, "message %d is a system message: it cannot be changed", seq)
+	case errors.Is(err, ErrMessageDeleted):
+		return Errorf(CodeMessageDeleted, "message %d was deleted", seq)
+	case errors.Is(err, ErrTooManyReaction):
+		return Errorf(CodeTooManyReactions, "message %d has %d different reactions already", seq, MaxReactions)
+	case errors.Is(err, ErrNotMember), errors.Is(err, ErrNotFound):
+		return s.refusal(ctx, p, chatID)
+	}
+	return storeErr(err, "change message %d of chat %d", seq, chatID)
+}
+
+// EditMessage replaces the body of the caller's message and tells every member's devices
+// (message.updated). The same body changes nothing and publishes nothing.
+func (s *Service) EditMessage(ctx context.Context, p Principal, chatID, seq int64, body string) (Message, error) {
+	if err := checkBody("body.body", body); err != nil {
+		return Message{}, err
+	}
+	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
+		return Message{}, err
+	}
+	c, err := s.store.EditMessage(ctx, MessageEdit{ChatID: chatID, Seq: seq, UserID: p.UserID, Body: body, Now: s.now(), Window: s.editWindow()})
+	if err != nil {
+		return Message{}, s.changeErr(ctx, p, chatID, seq, err)
+	}
+	s.publishChanged(ctx, c)
+	return c.Message, nil
+}
+
+// DeleteMessage makes a message a tombstone (its author, or a group's owner or admin) and
+// tells every member's devices (message.updated with deleted_at). Deleting a deleted message
+// changes nothing.
+func (s *Service) DeleteMessage(ctx context.Context, p Principal, chatID, seq int64) error {
+	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
+		return err
+	}
+	c, err := s.store.DeleteMessage(ctx, chatID, seq, p.UserID, s.now())
+	if err != nil {
+		return s.changeErr(ctx, p, chatID, seq, err)
+	}
+	s.publishChanged(ctx, c)
+	return nil
+}
+
+func (s *Service) publishChanged(ctx context.Context, c Changed) {
+	if !c.Changed {
+		return
+	}
+	m := c.Message
+	s.pub.Publish(ctx, Event{Type: EventMessageUpdated, ChatID: m.ChatID, At: c.At, Rev: m.Rev, Data: MessageData{Message: m}})
+}
+
+// React adds (add) or removes the caller's reaction with an emoji to a message, and tells
+// every member's devices (reaction.updated). What is already so changes nothing; the answer
+// is the reaction's state either way (Added: the caller's reaction is there now).
+func (s *Service) React(ctx context.Context, p Principal, chatID, seq int64, emoji string, add bool) (ReactionUpdatedData, error) {
+	if err := CheckEmoji("path.emoji", emoji); err != nil {
+		return ReactionUpdatedData{}, err
+	}
+	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
+		return ReactionUpdatedData{}, err
+	}
+	r, err := s.store.React(ctx, ReactionChange{ChatID: chatID, Seq: seq, UserID: p.UserID, Emoji: emoji, Add: add, Now: s.now()})
+	if err != nil {
+		return ReactionUpdatedData{}, s.changeErr(ctx, p, chatID, seq, err)
+	}
+	d := ReactionUpdatedData{ChatID: chatID, Seq: seq, Rev: r.Rev, Emoji: emoji, UserID: p.UserID, Added: add, Count: r.Count}
+	if r.Changed {
+		s.pub.Publish(ctx, Event{Type: EventReactionUpdated, ChatID: chatID, At: r.At, Rev: r.Rev, Data: d})
+	}
+	return d, nil
+}

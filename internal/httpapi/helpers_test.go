@@ -48,6 +48,8 @@ type envOptions struct {
 	// blobs, when set, turns files on (files_test.go), with fileOpts.
 	blobs    func(t *testing.T) chat.Blobs
 	fileOpts chat.FileOptions
+	// editWindow is chat.Options.EditWindow (0: the default).
+	editWindow time.Duration
 }
 
 const accessTTL = 15 * time.Minute
@@ -82,7 +84,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 		logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), o.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	svc := chat.NewService(st, tokens, chat.Options{Signup: !o.noSignup, RateLimits: o.rateLimits, Limits: o.limits,
-		PasswordParams: auth.FastPasswordParams, Logger: logger})
+		PasswordParams: auth.FastPasswordParams, Logger: logger, EditWindow: o.editWindow})
 	var files *chat.FileService
 	if o.blobs != nil {
 		files = chat.NewFileService(svc, st, o.blobs(t), o.fileOpts)
