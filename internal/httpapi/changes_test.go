@@ -159,7 +159,7 @@ func TestChangesAuthz(t *testing.T) {
 						chatID = e.private(t, au, ot)
 					} else {
 						chatID = e.group(t, o, "g", kind == kPublicGroup, au, ot, ad)
-						if _, err := e.svc.SetRole(ctx, o.p(), chatID, ad.ID, chat.RoleAdmin); err != nil {
+						if _, err := e.svc.SetRole(ctx, o.P(), chatID, ad.ID, chat.RoleAdmin); err != nil {
 							t.Fatal(err)
 						}
 					}

@@ -47,7 +47,8 @@ var (
 // statusOf maps each domain code to its HTTP status: the one place that does.
 func statusOf(code string) int {
 	switch code {
-	case chat.CodeInvalid:
+	case chat.CodeInvalid, chat.CodeFileNotFound, chat.CodeFileNotYours, chat.CodeFileOtherChat, chat.CodeFileAttached,
+		chat.CodeFileExpired:
 		return http.StatusUnprocessableEntity
 	case chat.CodeNotFound, chat.CodeUserNotFound:
 		return http.StatusNotFound

@@ -206,9 +206,10 @@ func (e *envelope) readUpdatedFrame() ([]byte, error) {
 // Client frame payloads.
 type (
 	sendData struct {
-		ChatID   int64  `json:"chat_id"`
-		ClientID string `json:"client_id"`
-		Body     string `json:"body"`
+		ChatID   int64   `json:"chat_id"`
+		ClientID string  `json:"client_id"`
+		Body     string  `json:"body"`
+		FileIDs  []int64 `json:"file_ids"`
 	}
 	readData struct {
 		ChatID int64 `json:"chat_id"`

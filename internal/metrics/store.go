@@ -176,6 +176,13 @@ func (st store) SendMessage(ctx context.Context, m chat.NewMessage) (chat.Sent, 
 	return r0, err
 }
 
+func (st store) FileClaims(ctx context.Context, viewerID int64, ids []int64) ([]chat.FileClaim, error) {
+	start := time.Now()
+	r0, err := st.s.FileClaims(ctx, viewerID, ids)
+	st.observe("FileClaims", start, err)
+	return r0, err
+}
+
 func (st store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Message, bool, error) {
 	start := time.Now()
 	r0, r1, err := st.s.History(ctx, q)

@@ -63,12 +63,46 @@ func (s *Store) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, 
 		}
 		out = append(out, c)
 	}
-	return out, wrap(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	rows.Close()
+	if err := lastMessageFiles(ctx, s.db, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ChatFor implements chat.Store.
 func (s *Store) ChatFor(ctx context.Context, viewerID, chatID int64) (chat.ChatSummary, error) {
-	return scanSummary(s.db.QueryRowContext(ctx, summarySelect+` WHERE c.id = $2`, viewerID, chatID))
+	c, err := scanSummary(s.db.QueryRowContext(ctx, summarySelect+` WHERE c.id = $2`, viewerID, chatID))
+	if err != nil {
+		return c, err
+	}
+	cs := []chat.ChatSummary{c}
+	if err := lastMessageFiles(ctx, s.db, cs); err != nil {
+		return c, err
+	}
+	return cs[0], nil
+}
+
+// lastMessageFiles sets the files of the chats' last messages.
+func lastMessageFiles(ctx context.Context, db queryer, cs []chat.ChatSummary) error {
+	var msgs []chat.Message
+	var of []int
+	for i, c := range cs {
+		if c.LastMessage != nil && c.LastMessage.FileCount > 0 {
+			msgs = append(msgs, *c.LastMessage)
+			of = append(of, i)
+		}
+	}
+	if err := loadFiles(ctx, db, msgs); err != nil {
+		return err
+	}
+	for k, i := range of {
+		cs[i].LastMessage = &msgs[k]
+	}
+	return nil
 }
 
 // Members lists a chat's members in the order they joined.
