@@ -22,6 +22,85 @@ const (
 	CodeStorageFull = "storage_full"
 )
 
+// Error codes of a send's file_ids (422 each), in the order they are checked: the first that
+// applies to the first refused file is the answer.
+const (
+	// CodeFileNotFound: no such file, or one the sender cannot see (its chat is not theirs),
+	// or an upload that never finished.
+	CodeFileNotFound = "file_not_found"
+	// CodeFileNotYours: another member uploaded it; only the uploader attaches a file.
+	CodeFileNotYours = "file_not_yours"
+	// CodeFileOtherChat: the sender uploaded it into another chat.
+	CodeFileOtherChat = "file_other_chat"
+	// CodeFileAttached: it is attached to a message already (or was, to a deleted one).
+	CodeFileAttached = "file_attached"
+	// CodeFileExpired: uploaded more than FileAttachWindow ago; upload it again.
+	CodeFileExpired = "file_expired"
+)
+
+// FileClaim is how a file stands for a send that would attach it (Store.FileClaims).
+type FileClaim struct {
+	ID         int64
+	ChatID     int64
+	UploaderID int64
+	Stored     bool // its upload finished
+	Attached   bool // attached to a message, now or before (a deleted message's files stay taken)
+	CreatedAt  time.Time
+	// Visible: the viewer is a member of the file's chat.
+	Visible bool
+}
+
+// attachRefusal says why the files of a send by userID to chatID cannot be attached: the first
+// file of ids (in the client's order) that may not be, as a 422 on its place in body.file_ids.
+// Nil when every file may be (the files changed since the store refused them).
+func attachRefusal(claims []FileClaim, userID, chatID int64, ids []int64, now time.Time) error {
+	byID := make(map[int64]FileClaim, len(claims))
+	for _, c := range claims {
+		byID[c.ID] = c
+	}
+	for i, id := range ids {
+		c, ok := byID[id]
+		field := fmt.Sprintf("body.file_ids[%d]", i)
+		var code, msg string
+		switch {
+		case !ok || !c.Stored || (c.UploaderID != userID && !c.Visible):
+			code, msg = CodeFileNotFound, fmt.Sprintf("file %d not found", id)
+		case c.UploaderID != userID:
+			code, msg = CodeFileNotYours, fmt.Sprintf("file %d was uploaded by someone else: only its uploader can attach it", id)
+		case c.ChatID != chatID:
+			code, msg = CodeFileOtherChat, fmt.Sprintf("file %d was uploaded to another chat", id)
+		case c.Attached:
+			code, msg = CodeFileAttached, fmt.Sprintf("file %d is already attached to a message", id)
+		case !c.CreatedAt.After(now.Add(-FileAttachWindow)):
+			code, msg = CodeFileExpired, fmt.Sprintf("file %d was uploaded more than %s ago: upload it again", id, FileAttachWindow)
+		default:
+			continue
+		}
+		return &Error{Code: code, Field: field, Message: msg}
+	}
+	return nil
+}
+
+// checkFileIDs checks a send's file_ids: at most MaxFilesPerMessage ids, each positive and
+// named once.
+func checkFileIDs(ids []int64) error {
+	if len(ids) > MaxFilesPerMessage {
+		return Invalid("body.file_ids", "a message may carry at most %d files", MaxFilesPerMessage)
+	}
+	seen := make(map[int64]bool, len(ids))
+	for i, id := range ids {
+		field := fmt.Sprintf("body.file_ids[%d]", i)
+		if id <= 0 {
+			return Invalid(field, "%s must be a file id", field)
+		}
+		if seen[id] {
+			return Invalid(field, "file %d is named twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
 // File limits and timings.
 const (
 	// MaxFilesPerMessage is how many files one message may carry.

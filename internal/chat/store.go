@@ -16,6 +16,10 @@ var (
 	ErrRefreshReused = errors.New("refresh token reused")
 	ErrChatFull      = errors.New("chat is full")
 	ErrUnknownUser   = errors.New("unknown user")
+	// ErrNoReplyTarget: a send answers a seq its chat does not have.
+	ErrNoReplyTarget = errors.New("no message to reply to")
+	// ErrFilesRefused: a send's files cannot be attached (see NewMessage.FileIDs).
+	ErrFilesRefused = errors.New("files cannot be attached")
 )
 
 // TooManyChatsError is what a Store returns when a change would make a user a member of more
@@ -83,12 +87,18 @@ type Store interface {
 	// the commit that stores it and answers as SendMessage would. Sends to a chat queued one
 	// after another get their seqs in that order. The caller must call wait.
 	QueueMessage(ctx context.Context, m NewMessage) (wait func() (Sent, error))
+	// FileClaims tells how each of the files stands for a send by viewerID that would attach
+	// them (in no particular order; an unknown id is missing), so that the service can say
+	// why a send was refused with ErrFilesRefused.
+	FileClaims(ctx context.Context, viewerID int64, ids []int64) ([]FileClaim, error)
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
 
 	// Running groups and accounts (admin.go, profile.go).
 	AdminStore
+	// Edits, deletes and reactions (changes.go).
+	ChangeStore
 	// Presence subscriptions (presence.go).
 	PresenceStore
 }
@@ -126,7 +136,14 @@ type NewMessage struct {
 	SenderID int64
 	Body     string
 	ClientID string
-	Now      time.Time
+	// FileIDs are files to attach, in order: each must be a stored upload of the sender into
+	// this chat, unattached, uploaded within FileAttachWindow. If any is not (or another send
+	// of the same commit takes it first), the message is not stored: ErrFilesRefused.
+	FileIDs []int64
+	// ReplyToSeq is the seq of the message of the chat this one answers (0: none); one beyond
+	// the chat's last seq refuses the send (ErrNoReplyTarget).
+	ReplyToSeq int64
+	Now        time.Time
 	// Committed, if set, is called with the result as soon as it is known, before anyone
 	// waiting for it is answered: for the sends a store commits together, one after another in
 	// seq order, on the goroutine that committed them. It must not block (the service publishes

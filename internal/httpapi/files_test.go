@@ -132,14 +132,12 @@ func (e *env) get(t *testing.T, u *user, path string, header map[string]string) 
 	return e.do(t, r)
 }
 
-// attachFile stands in for the attach step of the send path (a later phase): it ties a file
-// to a new message the way that step will.
+// attachFile sends a message carrying the file, over HTTP.
 func (e *env) attachFile(t *testing.T, u *user, chatID, fileID int64) {
 	t.Helper()
-	m := e.send(t, u, chatID, "a file")
-	if _, err := e.store.DB().Exec(`UPDATE files SET message_id = $1, attached_at = $2 WHERE id = $3`, m.ID, time.Now().UnixMilli(), fileID); err != nil {
-		t.Fatal(err)
-	}
+	e.do(t, req{method: "POST", path: fmt.Sprintf("/api/v1/chats/%d/messages", chatID), token: u.Token,
+		body: map[string]any{"body": "a file", "client_id": fmt.Sprint("attach-", fileID), "file_ids": []int64{fileID}}}).
+		want(t, http.StatusCreated, "")
 }
 
 // checkDownloadHeaders checks what every download carries.

@@ -47,14 +47,16 @@ var (
 // statusOf maps each domain code to its HTTP status: the one place that does.
 func statusOf(code string) int {
 	switch code {
-	case chat.CodeInvalid:
+	case chat.CodeInvalid, chat.CodeFileNotFound, chat.CodeFileNotYours, chat.CodeFileOtherChat, chat.CodeFileAttached,
+		chat.CodeFileExpired:
 		return http.StatusUnprocessableEntity
 	case chat.CodeNotFound, chat.CodeUserNotFound:
 		return http.StatusNotFound
 	case chat.CodeNotMember, chat.CodeSignupDisabled, chat.CodeForbidden, chat.CodeNotAdmin, chat.CodeNotOwner,
-		chat.CodePeerDeleted, chat.CodeWrongPassword:
+		chat.CodePeerDeleted, chat.CodeWrongPassword, chat.CodeNotAuthor, chat.CodeEditWindow:
 		return http.StatusForbidden
-	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken:
+	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken, chat.CodeSystemMessage, chat.CodeMessageDeleted,
+		chat.CodeTooManyReactions:
 		return http.StatusConflict
 	case chat.CodeInvalidCredentials, chat.CodeInvalidRefresh, chat.CodeUnauthenticated:
 		return http.StatusUnauthorized

@@ -27,7 +27,8 @@ const frameTimeout = 10 * time.Second
 
 // send queues a message.send and answers it (message.ack or error) when it commits.
 func (c *conn) send(p chat.Principal, ref json.RawMessage, d sendData) {
-	n := int64(len(d.Body)+len(d.ClientID)) + 256
+	// A file in the answer takes a few hundred bytes (name, type, URLs).
+	n := int64(len(d.Body)+len(d.ClientID)) + 256 + int64(len(d.FileIDs))*(512+chat.MaxFileNameChars*4)
 	if c.out.reserve(c.ctx, n) != nil {
 		return // the connection is ending
 	}
@@ -38,7 +39,8 @@ func (c *conn) send(p chat.Principal, ref json.RawMessage, d sendData) {
 	op := c.ops.begin()
 	c.work.Add(1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), frameTimeout)
-	wait := c.h.svc.SendAsync(ctx, p, chat.SendInput{ChatID: d.ChatID, Body: d.Body, ClientID: d.ClientID, Conn: c.id})
+	wait := c.h.svc.SendAsync(ctx, p, chat.SendInput{ChatID: d.ChatID, Body: d.Body, ClientID: d.ClientID,
+		FileIDs: d.FileIDs, ReplyToSeq: d.ReplyToSeq, Conn: c.id})
 	go func() {
 		defer c.work.Done()
 		defer c.ops.end(op)

@@ -59,7 +59,7 @@ func bigGroup(t *testing.T, max, n int) (*testServer, int64, []*testUser) {
 	return s, s.Group(t, users[0], "big", false, users[1:]...), users
 }
 
-func ids(us []*testUser) []int64 {
+func userIDs(us []*testUser) []int64 {
 	out := make([]int64, len(us))
 	for i, u := range us {
 		out[i] = u.ID
@@ -109,7 +109,7 @@ func TestPresenceFramesGrowLinearly(t *testing.T) {
 			// The owner subscribes to everyone: once it has seen them all online, every
 			// presence event of the burst has been delivered on this instance.
 			watcher := s.Dial(t, users[0])
-			others := ids(users[1:])
+			others := userIDs(users[1:])
 			answer := watcher.RoundTrip("presence.subscribe", "sub", map[string]any{"user_ids": others})
 			if got := len(ofType(answer, "presence")); got != 1 {
 				t.Fatalf("presence.subscribe answered with %d presence frames, want 1: %s", got, testserver.Raws(answer))

@@ -312,9 +312,8 @@ func TestDeleteChat(t *testing.T) {
 		if _, _, err := setRole(s, id, owner, admin, chat.RoleAdmin, 2); err != nil { // seq 2
 			t.Fatal(err)
 		}
-		sent := send(t, s, id, m, "with a file", at(3)) // seq 3
 		f := upload(t, s, id, m, 10, at(3))
-		attach(t, s, f.ID, sent.Message.ID, at(3))
+		sendFiles(t, s, id, m, "with a file", at(3), f.ID) // seq 3
 		counts := map[int64]int{owner.ID: storedChatCount(t, s, owner), admin.ID: storedChatCount(t, s, admin), m.ID: storedChatCount(t, s, m)}
 
 		_, err := s.DeleteChat(ctx, id, admin.ID, at(4))

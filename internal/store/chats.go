@@ -15,9 +15,10 @@ import (
 // summarySelect reads chats as one viewer ($1) sees them, with the last message, the viewer's
 // unread count and the peer of a private chat, in one query whatever the number of chats.
 const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.read_only, c.created_at, c.activity_at, c.member_count,
-	c.last_seq, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
+	c.last_seq, c.last_rev, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
 	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
-		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id) END,
+		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id
+		AND x.deleted_at IS NULL) END,
 	p.id, p.name, p.deleted_at IS NOT NULL,
 	` + messageColumnsLM + `
 FROM chats c
@@ -34,7 +35,7 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 	var peerDeleted sql.NullBool
 	var lm nullMessage
 	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &c.Description, &c.ReadOnly, &created, &activity, &c.MemberCount,
-		&c.LastSeq, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted}
+		&c.LastSeq, &c.LastRev, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted}
 	if err := row.Scan(append(dest, lm.dest()...)...); err != nil {
 		return c, wrap(err)
 	}
@@ -62,12 +63,46 @@ func (s *Store) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, 
 		}
 		out = append(out, c)
 	}
-	return out, wrap(rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	rows.Close()
+	if err := lastMessageFiles(ctx, s.db, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ChatFor implements chat.Store.
 func (s *Store) ChatFor(ctx context.Context, viewerID, chatID int64) (chat.ChatSummary, error) {
-	return scanSummary(s.db.QueryRowContext(ctx, summarySelect+` WHERE c.id = $2`, viewerID, chatID))
+	c, err := scanSummary(s.db.QueryRowContext(ctx, summarySelect+` WHERE c.id = $2`, viewerID, chatID))
+	if err != nil {
+		return c, err
+	}
+	cs := []chat.ChatSummary{c}
+	if err := lastMessageFiles(ctx, s.db, cs); err != nil {
+		return c, err
+	}
+	return cs[0], nil
+}
+
+// lastMessageFiles sets the files of the chats' last messages.
+func lastMessageFiles(ctx context.Context, db queryer, cs []chat.ChatSummary) error {
+	var msgs []chat.Message
+	var of []int
+	for i, c := range cs {
+		if c.LastMessage != nil && c.LastMessage.FileCount > 0 {
+			msgs = append(msgs, *c.LastMessage)
+			of = append(of, i)
+		}
+	}
+	if err := loadFiles(ctx, db, msgs); err != nil {
+		return err
+	}
+	for k, i := range of {
+		cs[i].LastMessage = &msgs[k]
+	}
+	return nil
 }
 
 // Members lists a chat's members in the order they joined.

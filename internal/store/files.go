@@ -15,13 +15,14 @@ var _ chat.FileStore = (*Store)(nil)
 const fileColumns = `id, chat_id, uploader_id, state, blob_key, name, size, content_type, sha256, width, height,
 	orientation, created_at, message_id, thumb_state, thumb_key, thumb_type, thumb_size, thumb_sha256, thumb_claimed_at`
 
-func scanFile(row interface{ Scan(...any) error }) (chat.File, error) {
+// scanFile scans fileColumns, then the extra columns that follow them into extra.
+func scanFile(row interface{ Scan(...any) error }, extra ...any) (chat.File, error) {
 	var f chat.File
 	var uploader, message, claimed sql.NullInt64
 	var created int64
-	err := row.Scan(&f.ID, &f.ChatID, &uploader, &f.State, &f.Key, &f.Name, &f.Size, &f.ContentType, &f.SHA256,
+	err := row.Scan(append([]any{&f.ID, &f.ChatID, &uploader, &f.State, &f.Key, &f.Name, &f.Size, &f.ContentType, &f.SHA256,
 		&f.Width, &f.Height, &f.Orientation, &created, &message, &f.Thumb.State, &f.Thumb.Key, &f.Thumb.ContentType,
-		&f.Thumb.Size, &f.Thumb.SHA256, &claimed)
+		&f.Thumb.Size, &f.Thumb.SHA256, &claimed}, extra...)...)
 	if err != nil {
 		return chat.File{}, wrap(err)
 	}
@@ -133,6 +134,37 @@ func (s *Store) FileFor(ctx context.Context, viewerID, fileID int64) (chat.File,
 		WHERE id = $2 AND state = 'stored'
 		AND EXISTS (SELECT 1 FROM members m WHERE m.chat_id = files.chat_id AND m.user_id = $1)
 		AND (message_id IS NOT NULL OR (attached_at IS NULL AND uploader_id = $1))`, viewerID, fileID))
+}
+
+// FileClaims implements chat.Store.
+func (s *Store) FileClaims(ctx context.Context, viewerID int64, ids []int64) ([]chat.FileClaim, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q := &query{}
+	v := q.arg(viewerID)
+	q.WriteString(`SELECT f.id, f.chat_id, COALESCE(f.uploader_id, 0), f.state = 'stored',
+		f.message_id IS NOT NULL OR f.attached_at IS NOT NULL, f.created_at,
+		EXISTS (SELECT 1 FROM members m WHERE m.chat_id = f.chat_id AND m.user_id = ` + v + `)
+		FROM files f WHERE f.id IN (`)
+	q.list(ids)
+	q.WriteString(`)`)
+	rows, err := s.db.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []chat.FileClaim
+	for rows.Next() {
+		var c chat.FileClaim
+		var created int64
+		if err := rows.Scan(&c.ID, &c.ChatID, &c.UploaderID, &c.Stored, &c.Attached, &created, &c.Visible); err != nil {
+			return nil, wrap(err)
+		}
+		c.CreatedAt = fromMS(created)
+		out = append(out, c)
+	}
+	return out, wrap(rows.Err())
 }
 
 // ClaimThumbnail implements chat.FileStore.

@@ -37,13 +37,15 @@ func tryUpload(s *store.Store, chatID int64, by chat.User, size int64, now time.
 		Thumb: chat.Thumbnail{State: chat.ThumbPending}}, now.Add(-24*time.Hour), userDaily, chatTotal)
 }
 
-// attach stands in for the attach step of the send path (not built yet): it ties a file to a
-// message the way that step will.
-func attach(t *testing.T, s *store.Store, fileID, messageID int64, now time.Time) {
+// sendFiles sends a message carrying files through the send path.
+func sendFiles(t *testing.T, s *store.Store, chatID int64, from chat.User, body string, now time.Time, fileIDs ...int64) chat.Sent {
 	t.Helper()
-	if _, err := s.DB().Exec(`UPDATE files SET message_id = $1, attached_at = $2 WHERE id = $3`, messageID, now.UnixMilli(), fileID); err != nil {
-		t.Fatal(err)
+	sent, err := s.SendMessage(context.Background(), chat.NewMessage{ChatID: chatID, SenderID: from.ID, Body: body,
+		ClientID: fmt.Sprintf("c%d", clientSeq.Add(1)), FileIDs: fileIDs, Now: now})
+	if err != nil {
+		t.Fatalf("send with files %v to chat %d: %v", fileIDs, chatID, err)
 	}
+	return sent
 }
 
 func TestFileUploads(t *testing.T) {
@@ -74,8 +76,7 @@ func TestFileUploads(t *testing.T) {
 		if !visible(a) || visible(b) || visible(out) {
 			t.Errorf("unattached: uploader %v, member %v, outsider %v; want true, false, false", visible(a), visible(b), visible(out))
 		}
-		m := send(t, s, g, a, "with a file", at(3))
-		attach(t, s, f.ID, m.Message.ID, at(3))
+		sendFiles(t, s, g, a, "with a file", at(3), f.ID)
 		if !visible(a) || !visible(b) || visible(out) {
 			t.Errorf("attached: uploader %v, member %v, outsider %v; want true, true, false", visible(a), visible(b), visible(out))
 		}
@@ -219,8 +220,7 @@ func TestFileThumbnailsAndExpiry(t *testing.T) {
 		// Expiry: unattached files older than the cut-off and uploads that never finished;
 		// attached ones never, until their message is gone.
 		attached := upload(t, s, g, a, 10, at(1))
-		m := send(t, s, g, a, "x", at(2))
-		attach(t, s, attached.ID, m.Message.ID, at(2))
+		m := sendFiles(t, s, g, a, "x", at(2), attached.ID)
 		stale, err := s.BeginUpload(ctx, chat.NewUpload{ChatID: g, UploaderID: a.ID, Key: "x/stale", Now: at(1)})
 		if err != nil {
 			t.Fatal(err)

@@ -8,11 +8,11 @@ import (
 	"github.com/wschat/chat/internal/chat"
 )
 
-// sendMessagesSQL calls the function of migration 00005. Outside a transaction the call is a
+// sendMessagesSQL calls the function of migration 00005 (replaced in 00007 and 00008). Outside a transaction the call is a
 // transaction of its own: the chats are locked while it runs and committed at its end, all in
 // one round trip, and its rows are read to the end (pgx reads up to the commit's answer) before
 // anyone is answered.
-const sendMessagesSQL = `SELECT k, status, id, seq, body, created_at, read_all, grown FROM send_messages($1, $2, $3, $4, $5)`
+const sendMessagesSQL = `SELECT k, status, id, seq, body, created_at, read_all, grown FROM send_messages($1, $2, $3, $4, $5, $6, $7, $8)`
 
 // Statuses of send_messages' rows.
 const (
@@ -20,6 +20,8 @@ const (
 	sendStoredDup = 1
 	sendNotMember = 2
 	sendNoChat    = 3
+	sendNoFiles   = 4 // a file of the send cannot be attached
+	sendNoReply   = 5 // the send answers a seq the chat does not have (migration 00009)
 )
 
 // sendBatchPG stores the batch with one call of send_messages, the sends passed as arrays.
@@ -30,16 +32,22 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 	}
 	chats, senders := make([]int64, len(reqs)), make([]int64, len(reqs))
 	clients, bodies := make([]string, len(reqs)), make([]string, len(reqs))
-	ats := make([]int64, len(reqs))
+	ats, replies := make([]int64, len(reqs)), make([]int64, len(reqs))
+	fileSends, fileIDs := []int64{}, []int64{} // pairwise: the send's 1-based index, a file it attaches
 	for i, r := range reqs {
 		chats[i], senders[i], clients[i], bodies[i], ats[i] = r.nm.ChatID, r.nm.SenderID, r.nm.ClientID, r.nm.Body, ms(r.nm.Now)
+		replies[i] = r.nm.ReplyToSeq
+		for _, id := range r.nm.FileIDs {
+			fileSends, fileIDs = append(fileSends, int64(i+1)), append(fileIDs, id)
+		}
 	}
-	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats)
+	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats, fileSends, fileIDs, replies)
 	if err != nil {
 		return wrap(err)
 	}
 	defer rows.Close()
 	answered := 0
+	var withFiles []*sendReq // stored now with files, or before (with files or not)
 	for rows.Next() {
 		var k int
 		var status int16
@@ -59,6 +67,16 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 			r.out = chat.Sent{Message: chat.Message{ID: id.Int64, ChatID: r.nm.ChatID, Seq: seq.Int64, Kind: chat.MessageText,
 				SenderID: &sender, Body: body.String, ClientID: &clientID, CreatedAt: chat.MillisTime(at.Int64)},
 				Created: status == sendStored, ReadAll: chat.ReadAll{Seq: readAll.Int64, Grown: grown}}
+			if status == sendStored {
+				r.out.Message.ReplyToSeq = r.nm.ReplyToSeq
+			}
+			if status == sendStoredDup || len(r.nm.FileIDs) > 0 {
+				withFiles = append(withFiles, r)
+			}
+		case sendNoReply:
+			r.err = chat.ErrNoReplyTarget
+		case sendNoFiles:
+			r.err = chat.ErrFilesRefused
 		case sendNotMember:
 			r.err = chat.ErrNotMember
 		case sendNoChat:
@@ -74,6 +92,33 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 	}
 	if answered != len(reqs) {
 		return fmt.Errorf("send_messages answered %d of %d sends", answered, len(reqs))
+	}
+	rows.Close()
+	return s.sentFiles(ctx, withFiles)
+}
+
+// sentFiles reads the files of stored messages, after the commit: the lock on the chat is
+// not held for it. A message stored before (a repeat) may or may not have files; the query
+// says. If it fails, those sends are answered with the error (their messages are stored: a
+// retry with the same client id gets them); the others' answers stand.
+func (s *Store) sentFiles(ctx context.Context, reqs []*sendReq) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	msgs := make([]chat.Message, len(reqs))
+	for i, r := range reqs {
+		msgs[i] = r.out.Message
+		msgs[i].FileCount = 1 // look
+	}
+	if err := loadFiles(ctx, s.db, msgs); err != nil {
+		for _, r := range reqs {
+			r.out, r.err = chat.Sent{}, fmt.Errorf("files of sent messages: %w", err)
+		}
+		return nil
+	}
+	for i, r := range reqs {
+		r.out.Message.Files = msgs[i].Files
+		r.out.Message.FileCount = len(msgs[i].Files)
 	}
 	return nil
 }

@@ -50,7 +50,14 @@ func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	p := planBatch(g.chatID, g.reqs, prev, lastSeq, readAllSeq, marks)
+	files, err := filesToAttach(ctx, tx, g.reqs)
+	if err != nil {
+		return nil, err
+	}
+	p := planBatch(g.chatID, g.reqs, prev, files, lastSeq, readAllSeq, marks)
+	if err := p.prevFiles(ctx, tx); err != nil {
+		return nil, err
+	}
 	if len(p.fresh) == 0 {
 		return p, nil
 	}
@@ -65,6 +72,9 @@ func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error)
 		return nil, err
 	}
 	if err := p.setIDs(rows); err != nil {
+		return nil, err
+	}
+	if err := p.attach(ctx, tx, g.reqs); err != nil {
 		return nil, err
 	}
 	if p.holdsMin { // a sender may have been the one holding the minimum back
@@ -100,10 +110,16 @@ type sendPlan struct {
 	holdsMin bool // a sender may have held read_all_seq back: it may rise
 }
 
-func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Message, lastSeq, readAll int64, marks map[int64]int64) *sendPlan {
+// planBatch decides the batch as send_messages does: a send by a non-member is refused; one
+// stored before is answered with that message; one whose files cannot all be attached (see
+// fileFree) is refused, and so is one naming a file an earlier send of the batch names (unless
+// it repeats that send); a repeat within the batch gets the first's message; the others are
+// stored in queue order.
+func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Message, files map[int64]fileRow, lastSeq, readAll int64, marks map[int64]int64) *sendPlan {
 	p := &sendPlan{chatID: chatID, outs: make([]chat.Sent, len(batch)), errs: make([]error, len(batch)),
 		dupOf: map[int]int{}, seq: lastSeq, readAll: readAll}
 	first := map[senderClient]int{}
+	owner := map[int64]senderClient{}
 	for i, r := range batch {
 		read, member := marks[r.nm.SenderID]
 		if !member {
@@ -115,6 +131,28 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 			p.outs[i] = chat.Sent{Message: m, ReadAll: chat.ReadAll{Seq: readAll}}
 			continue
 		}
+		if r.nm.ReplyToSeq > lastSeq {
+			p.errs[i] = chat.ErrNoReplyTarget
+			continue
+		}
+		free := true
+		for _, id := range r.nm.FileIDs {
+			free = free && fileFree(files[id], chatID, r.nm.SenderID, r.nm.Now)
+		}
+		if !free {
+			p.errs[i] = chat.ErrFilesRefused
+			continue
+		}
+		for _, id := range r.nm.FileIDs { // a file goes to the first send naming it, and its repeats
+			if _, ok := owner[id]; !ok {
+				owner[id] = key
+			}
+			free = free && owner[id] == key
+		}
+		if !free {
+			p.errs[i] = chat.ErrFilesRefused
+			continue
+		}
 		if j, ok := first[key]; ok { // the same send twice in this batch: the first wins
 			p.dupOf[i] = j
 			continue
@@ -122,9 +160,13 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 		first[key] = i
 		p.seq++
 		sender, clientID := r.nm.SenderID, r.nm.ClientID
+		var attached []chat.File
+		for _, id := range r.nm.FileIDs {
+			attached = append(attached, files[id].file)
+		}
 		p.outs[i] = chat.Sent{Message: chat.Message{ChatID: chatID, Seq: p.seq, Kind: chat.MessageText, SenderID: &sender,
-			Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now))}, Created: true,
-			ReadAll: chat.ReadAll{Seq: readAll}}
+			Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now)), Files: attached,
+			FileCount: len(attached), ReplyToSeq: r.nm.ReplyToSeq}, Created: true, ReadAll: chat.ReadAll{Seq: readAll}}
 		p.fresh = append(p.fresh, i)
 		p.holdsMin = p.holdsMin || read <= readAll
 		marks[r.nm.SenderID] = p.seq
@@ -133,6 +175,86 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 		}
 	}
 	return p
+}
+
+// fileRow is a file a send of the batch names, as it stands.
+type fileRow struct {
+	file     chat.File
+	found    bool
+	attached bool // attached now or before (attached_at set)
+}
+
+// fileFree reports whether a send by sender to chatID at now may attach the file: a stored
+// upload of the sender into that chat, never attached, uploaded less than FileAttachWindow
+// before (send_messages checks the same).
+func fileFree(f fileRow, chatID, sender int64, now time.Time) bool {
+	return f.found && !f.attached && f.file.State == chat.FileStored && f.file.ChatID == chatID &&
+		f.file.UploaderID == sender && f.file.CreatedAt.After(now.Add(-chat.FileAttachWindow))
+}
+
+// filesToAttach reads the files the batch's sends name; nil when they name none.
+func filesToAttach(ctx context.Context, tx *sql.Tx, batch []*sendReq) (map[int64]fileRow, error) {
+	var ids []int64
+	for _, r := range batch {
+		ids = append(ids, r.nm.FileIDs...)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q := &query{}
+	q.WriteString(`SELECT ` + fileColumns + `, attached_at IS NOT NULL FROM files WHERE id IN (`)
+	q.list(ids)
+	q.WriteString(`)`)
+	rs, err := tx.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := map[int64]fileRow{}
+	for rs.Next() {
+		var attached bool
+		f, err := scanFile(rs, &attached)
+		if err != nil {
+			return nil, err
+		}
+		out[f.ID] = fileRow{file: f, found: true, attached: attached || f.MessageID != 0}
+	}
+	return out, rs.Err()
+}
+
+// prevFiles reads the files of the messages stored before that the batch's repeats get.
+func (p *sendPlan) prevFiles(ctx context.Context, tx *sql.Tx) error {
+	var msgs []chat.Message
+	var of []int
+	for i, o := range p.outs {
+		if p.errs[i] == nil && !o.Created && o.Message.FileCount > 0 {
+			msgs = append(msgs, o.Message)
+			of = append(of, i)
+		}
+	}
+	if err := loadFiles(ctx, tx, msgs); err != nil {
+		return err
+	}
+	for k, i := range of {
+		p.outs[i].Message = msgs[k]
+	}
+	return nil
+}
+
+// attach makes the new messages' files theirs.
+func (p *sendPlan) attach(ctx context.Context, tx *sql.Tx, batch []*sendReq) error {
+	for _, i := range p.fresh {
+		m := p.outs[i].Message
+		for pos, id := range batch[i].nm.FileIDs {
+			_, err := tx.ExecContext(ctx, `UPDATE files SET message_id = $1, position = $2, attached_at = $3 WHERE id = $4`,
+				m.ID, pos, ms(m.CreatedAt.Time), id)
+			if err != nil {
+				return err
+			}
+			p.outs[i].Message.Files[pos].MessageID = m.ID
+		}
+	}
+	return nil
 }
 
 // answer is what the send at batch index i gets once the batch has committed.
@@ -246,14 +368,14 @@ func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*se
 // insert inserts the plan's new messages, returning their ids and seqs.
 func (p *sendPlan) insert() *query {
 	q := &query{}
-	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES `)
+	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, file_count, reply_to_seq) VALUES `)
 	for k, i := range p.fresh {
 		m := p.outs[i].Message
 		if k > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
-			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ")")
+			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ", " + q.arg(replyTo(m.ReplyToSeq)) + ")")
 	}
 	q.WriteString(` RETURNING id, seq`)
 	return q
@@ -312,3 +434,6 @@ func (p *sendPlan) setIDs(rs *sql.Rows) error {
 	}
 	return nil
 }
+
+// replyTo is a message's reply_to_seq as stored: NULL for none.
+func replyTo(seq int64) sql.NullInt64 { return sql.NullInt64{Int64: seq, Valid: seq > 0} }

@@ -43,8 +43,9 @@ type Config struct {
 	// WrapStore, if set, wraps the store the service uses (to act between its calls).
 	WrapStore func(chat.Store) chat.Store
 	// Chat configures the service; PasswordParams defaults to the fast test parameters and
-	// Signup is always on.
-	Chat chat.Options
+	// Signup is on unless NoSignup.
+	Chat     chat.Options
+	NoSignup bool
 	// AccessTTL is the access tokens' lifetime (default an hour).
 	AccessTTL time.Duration
 	Hub       hub.Options
@@ -59,8 +60,13 @@ type Config struct {
 	WrapWS func(http.Handler) http.Handler
 	// TLS serves https.
 	TLS bool
-	// Log receives the server's log (default: discarded).
-	Log io.Writer
+	// Blobs, when set, turns files on (uploads, downloads, attachments) with FileOptions; the
+	// file service's thumbnail workers and janitor run until the test ends.
+	Blobs       chat.Blobs
+	FileOptions chat.FileOptions
+	// Log receives the server's log (default: discarded), from LogLevel up (default warn).
+	Log      io.Writer
+	LogLevel slog.Level
 }
 
 // Server is a running test server.
@@ -72,6 +78,7 @@ type Server struct {
 	Tokens *auth.Tokens
 	API    *httpapi.Server
 	HTTP   *httptest.Server
+	Files  *chat.FileService // nil unless Config.Blobs was set
 
 	users   atomic.Int64
 	mu      sync.Mutex
@@ -117,9 +124,13 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if cfg.Log != nil {
 		logOut = cfg.Log
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := cfg.LogLevel
+	if level == 0 {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	opts := cfg.Chat
-	opts.Signup = true
+	opts.Signup = !cfg.NoSignup
 	if opts.PasswordParams == (auth.PasswordParams{}) {
 		opts.PasswordParams = auth.FastPasswordParams
 	}
@@ -153,6 +164,15 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if ho2.CookieSecure == "" {
 		ho2.CookieSecure = "false"
 	}
+	var files *chat.FileService
+	if cfg.Blobs != nil {
+		files = chat.NewFileService(svc, st, cfg.Blobs, cfg.FileOptions)
+		ho2.Files = files
+		fctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); files.Run(fctx) }()
+		tb.Cleanup(func() { stop(); <-done })
+	}
 	api := httpapi.NewServer(svc, log, ho2)
 	var gate hub.Gate = api
 	if cfg.Gate != nil {
@@ -163,7 +183,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 		ws = cfg.WrapWS(ws)
 	}
 	api.Handle("GET /api/v1/ws", ws)
-	s := &Server{Hub: h, Svc: svc, Store: st, Tokens: tokens, API: api}
+	s := &Server{Hub: h, Svc: svc, Store: st, Files: files, Tokens: tokens, API: api}
 	srv := httptest.NewUnstartedServer(api)
 	srv.Config.ConnState = func(c net.Conn, state http.ConnState) {
 		if state == http.StateHijacked {

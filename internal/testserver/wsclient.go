@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
@@ -338,3 +339,18 @@ func (c *Conn) Frames() <-chan Frame { return c.frames }
 
 // Bind makes c report failures to tb (a subtest) from now on.
 func (c *Conn) Bind(tb testing.TB) { c.tb = tb }
+
+// Upload posts one file into a chat as u (multipart, as a browser sends it).
+func (s *Server) Upload(tb testing.TB, u *User, chatID int64, name string, data []byte) Reply {
+	tb.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	p, err := w.CreateFormFile("file", name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.Write(data)
+	w.Close()
+	return s.Call(tb, "POST", fmt.Sprintf("/api/v1/chats/%d/files", chatID), u.Token, buf.String(),
+		http.Header{"Content-Type": {w.FormDataContentType()}})
+}
