@@ -176,7 +176,9 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	go svc.RunJanitor(janitorCtx)
 	filesDone := make(chan struct{})
 	go func() { defer close(filesDone); files.Run(janitorCtx) }()
-	defer func() { stopJanitor(); <-filesDone }()
+	indexDone := make(chan struct{})
+	go func() { defer close(indexDone); st.RunSearchIndexer(janitorCtx, cfg.SearchInterval, log) }()
+	defer func() { stopJanitor(); <-filesDone; <-indexDone }()
 
 	select {
 	case err := <-errc:

@@ -86,6 +86,8 @@ type Store interface {
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
+	// SearchMessages finds candidates of a message search (search.go).
+	SearchMessages(ctx context.Context, q SearchQuery) (SearchBatch, error)
 
 	// Running groups and accounts (admin.go, profile.go).
 	AdminStore

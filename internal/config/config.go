@@ -42,6 +42,7 @@ type Config struct {
 	PprofAddr      string
 	ShutdownGrace  time.Duration
 	WSWriteDelay   time.Duration // a WebSocket writer's wait for more frames (0: none)
+	SearchInterval time.Duration // how often the search indexer looks for new messages
 	PasswordCost   string        // "default", or "test" for cheap hashes in test runs
 	Limits         Limits
 	Files          Files
@@ -114,6 +115,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_WS_FRAMES", "limit-ws-frames", "200/4s", "frames per WebSocket connection, N/period (always on)"},
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
 	{"CHAT_WS_WRITE_DELAY", "ws-write-delay", "0s", "how long a WebSocket's writer waits after a first frame for more to send them in one write (0: at once)"},
+	{"CHAT_SEARCH_INDEX_INTERVAL", "search-index-interval", "500ms", "how often the search indexer looks for new messages (a backlog is indexed without waiting): how long a new message may take to be found"},
 	{"CHAT_LIMIT_WS_QUEUE_BYTES", "limit-ws-queue-bytes", "1MiB", "bytes of frames queued and being written for one WebSocket; a client that lets more pile up is closed with 1013"},
 	{"CHAT_LIMIT_WS_QUEUE_TOTAL", "limit-ws-queue-total", "64MiB", "bytes queued for all of the instance's WebSockets; beyond it those holding the most are closed with 1013"},
 	{"CHAT_LIMIT_GROUP_MEMBERS", "limit-group-members", "10000", "members per group"},
@@ -175,6 +177,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	dur("CHAT_ACCESS_TTL", &c.AccessTTL)
 	dur("CHAT_REFRESH_TTL", &c.RefreshTTL)
 	dur("CHAT_SHUTDOWN_GRACE", &c.ShutdownGrace)
+	dur("CHAT_SEARCH_INDEX_INTERVAL", &c.SearchInterval)
 	if d, err := time.ParseDuration(get("CHAT_WS_WRITE_DELAY")); err != nil || d < 0 || d > time.Second {
 		errs = append(errs, fmt.Errorf("CHAT_WS_WRITE_DELAY=%q: want a duration from 0s to 1s, like 2ms", get("CHAT_WS_WRITE_DELAY")))
 	} else {

@@ -105,6 +105,11 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatalf("migrate: %v", err)
 	}
+	// The search indexer, often: a test waits for a message to be found, never for a timer.
+	indexCtx, stopIndex := context.WithCancel(ctx)
+	indexDone := make(chan struct{})
+	go func() { defer close(indexDone); st.RunSearchIndexer(indexCtx, 20*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	tb.Cleanup(func() { stopIndex(); <-indexDone })
 	ttl := cfg.AccessTTL
 	if ttl == 0 {
 		ttl = time.Hour
