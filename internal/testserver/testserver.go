@@ -108,7 +108,10 @@ func Start(tb testing.TB, cfg Config) *Server {
 	// The search indexer, often: a test waits for a message to be found, never for a timer.
 	indexCtx, stopIndex := context.WithCancel(ctx)
 	indexDone := make(chan struct{})
-	go func() { defer close(indexDone); st.RunSearchIndexer(indexCtx, 20*time.Millisecond, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		defer close(indexDone)
+		st.RunSearchIndexer(indexCtx, 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	}()
 	tb.Cleanup(func() { stopIndex(); <-indexDone })
 	ttl := cfg.AccessTTL
 	if ttl == 0 {
