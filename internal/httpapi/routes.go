@@ -19,6 +19,7 @@ func (s *Server) routes() {
 	s.fileRoutes()
 	s.adminRoutes()
 	s.searchRoutes()
+	s.settingsRoutes()
 }
 
 // readLimited wraps the handler of a read that queries the database: the caller's read budget

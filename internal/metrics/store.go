@@ -197,6 +197,13 @@ func (st store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 	return r0, err
 }
 
+func (st store) UpdateChatSettings(ctx context.Context, c chat.SettingsChange) (chat.ChatSettings, error) {
+	start := time.Now()
+	r0, err := st.s.UpdateChatSettings(ctx, c)
+	st.observe("UpdateChatSettings", start, err)
+	return r0, err
+}
+
 func (st store) PruneSessions(ctx context.Context, sessionsBefore, tokensBefore time.Time) (int64, error) {
 	start := time.Now()
 	n, err := st.s.PruneSessions(ctx, sessionsBefore, tokensBefore)

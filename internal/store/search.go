@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,12 +15,12 @@ import (
 // Short queries. A term the index cannot serve (fewer than three characters, or on
 // PostgreSQL no run of three letters or digits, which is all pg_trgm keys on) is checked on
 // the rows the index found. A query of such terms only (a two-character Chinese word, an
-// emoji) has no index to start from: it scans the caller's newest messages instead, at most
-// shortScanRows of them among the next shortScanIDs message ids, and the page says where to go
-// on. Each page of such a search costs a bounded scan, however large the history.
+// emoji) has no index to start from: it reads the caller's newest messages instead, about
+// shortScanRows of them in all (at least shortScanMin of each chat), and the page says where
+// to go on. Each page of such a search costs a bounded read, however large the history.
 const (
 	shortScanRows = 2000
-	shortScanIDs  = 200_000
+	shortScanMin  = 10
 )
 
 // searchColumns are a hit's columns: the message (m), its chat (c) and a private chat's peer (p).
@@ -111,37 +113,92 @@ func (s *Store) indexable(term string) bool {
 	return false
 }
 
-// scanRecent returns the caller's newest text messages below q.Before within a bounded window
-// as candidates: the service checks each against the terms. Messages are read from their
-// table, so what was sent a moment ago is found before the indexer gets to it.
+// scanRecent returns the newest text messages of each of the caller's chats below q.Before,
+// at most perChat of each, as candidates: the service checks each against the terms. It
+// returns them down to the point where every chat's messages are complete (the oldest of the
+// chat whose perChat-th message is the newest such), so paging on from Next skips nothing.
+// Messages are read from their table: what was sent a moment ago is found before the indexer
+// gets to it.
 func (s *Store) scanRecent(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
-	if q.Before == 1<<63-1 { // the window starts at the newest message
-		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(max(id), 0) + 1 FROM messages`).Scan(&q.Before); err != nil {
+	var chats []int64
+	if q.ChatID != 0 {
+		chats = []int64{q.ChatID}
+	} else {
+		rows, err := s.db.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1`, q.UserID)
+		if err != nil {
+			return chat.SearchBatch{}, wrap(err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return chat.SearchBatch{}, wrap(err)
+			}
+			chats = append(chats, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return chat.SearchBatch{}, wrap(err)
 		}
 	}
-	floor := max(q.Before-shortScanIDs, 0)
-	var b query
-	user := b.arg(q.UserID)
-	b.WriteString(`SELECT ` + searchColumns + ` FROM messages m` + searchJoins + `
-		WHERE m.id < ` + b.arg(q.Before) + ` AND m.id >= ` + b.arg(floor) + ` AND m.kind = 'text'`)
-	if q.ChatID != 0 {
-		b.WriteString(` AND m.chat_id = ` + b.arg(q.ChatID) + ` AND EXISTS (SELECT 1 FROM members mb
-			WHERE mb.chat_id = m.chat_id AND mb.user_id = ` + user + `)`)
+	if len(chats) == 0 {
+		return chat.SearchBatch{}, nil
+	}
+	perChat := max(shortScanMin, shortScanRows/len(chats))
+	var hits []chat.SearchHit
+	if s.dialect.name == postgres.name {
+		// One statement: each chat's newest through its (chat_id, seq) index.
+		var b query
+		user := b.arg(q.UserID)
+		b.WriteString(`SELECT ` + searchColumns + ` FROM members mb
+			CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.chat_id = mb.chat_id AND x.id < ` + b.arg(q.Before) + `
+				AND x.kind = 'text' ORDER BY x.seq DESC LIMIT ` + b.arg(perChat) + `) m` + searchJoins + `
+			WHERE mb.user_id = ` + user)
+		if q.ChatID != 0 {
+			b.WriteString(` AND mb.chat_id = ` + b.arg(q.ChatID))
+		}
+		var err error
+		if hits, err = s.searchRows(ctx, &b); err != nil {
+			return chat.SearchBatch{}, err
+		}
 	} else {
-		b.WriteString(` AND m.chat_id IN (SELECT mb.chat_id FROM members mb WHERE mb.user_id = ` + user + `)`)
+		// SQLite has no LATERAL; its queries cost no round trip.
+		for _, id := range chats {
+			var b query
+			user := b.arg(q.UserID)
+			b.WriteString(`SELECT ` + searchColumns + ` FROM messages m` + searchJoins + `
+				WHERE m.chat_id = ` + b.arg(id) + ` AND m.id < ` + b.arg(q.Before) + ` AND m.kind = 'text'
+				AND EXISTS (SELECT 1 FROM members mb WHERE mb.chat_id = m.chat_id AND mb.user_id = ` + user + `)
+				ORDER BY m.seq DESC LIMIT ` + b.arg(perChat))
+			h, err := s.searchRows(ctx, &b)
+			if err != nil {
+				return chat.SearchBatch{}, err
+			}
+			hits = append(hits, h...)
+		}
 	}
-	b.WriteString(` ORDER BY m.id DESC LIMIT ` + b.arg(shortScanRows))
-	hits, err := s.searchRows(ctx, &b)
-	if err != nil {
-		return chat.SearchBatch{}, err
+	// The cut: below the oldest message of a chat that had perChat of them, that chat's
+	// older messages were not read.
+	count, oldest := map[int64]int{}, map[int64]int64{}
+	for _, h := range hits {
+		count[h.Message.ChatID]++
+		if o, ok := oldest[h.Message.ChatID]; !ok || h.Message.ID < o {
+			oldest[h.Message.ChatID] = h.Message.ID
+		}
 	}
-	out := chat.SearchBatch{Hits: hits}
-	switch {
-	case len(hits) == shortScanRows:
-		out.Next = hits[len(hits)-1].Message.ID
-	case floor > 1: // the window ended before the history did
-		out.Next = floor
+	var cut int64
+	for c, n := range count {
+		if n == perChat {
+			cut = max(cut, oldest[c])
+		}
+	}
+	slices.SortFunc(hits, func(a, b chat.SearchHit) int { return cmp.Compare(b.Message.ID, a.Message.ID) })
+	out := chat.SearchBatch{Next: cut}
+	for _, h := range hits {
+		if h.Message.ID < cut {
+			break
+		}
+		out.Hits = append(out.Hits, h)
 	}
 	return out, nil
 }

@@ -24,6 +24,13 @@ CREATE TABLE search_state (
 );
 INSERT INTO search_state (id, indexed_to) VALUES (1, 0);
 
+-- Notification settings of a member (issue 16): notify NULL until the member chooses (the
+-- default depends on the chat, chat.DefaultNotify); muted_until in ms, NULL when not muted.
+ALTER TABLE members ADD COLUMN notify TEXT CHECK (notify IN ('all', 'mentions', 'none'));
+ALTER TABLE members ADD COLUMN muted_until BIGINT;
+
 -- +goose Down
+ALTER TABLE members DROP COLUMN muted_until;
+ALTER TABLE members DROP COLUMN notify;
 DROP TABLE search_state;
 DROP TABLE message_search;
