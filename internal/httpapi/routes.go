@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	s.adminRoutes()
 	s.searchRoutes()
 	s.settingsRoutes()
+	s.pushRoutes()
 }
 
 // readLimited wraps the handler of a read that queries the database: the caller's read budget
