@@ -20,8 +20,11 @@ import (
 // message after the gap was stored: a missing id is then a transaction that rolled back (a
 // send commits within moments), never one still to come.
 const (
-	searchBatch    = 500
-	searchGapGrace = 5 * time.Second
+	searchBatch = 500
+	// searchBatchSQLite is smaller: SQLite's indexer batch holds the database's one write
+	// lock, which every send waits for, while it writes the full-text index.
+	searchBatchSQLite = 100
+	searchGapGrace    = 5 * time.Second
 )
 
 // IndexSearch indexes the next batch of messages stored since the last call and reports how
@@ -42,7 +45,7 @@ func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, kind, body, created_at FROM messages
-			WHERE id > $1 ORDER BY id LIMIT $2`, mark, searchBatch)
+			WHERE id > $1 ORDER BY id LIMIT $2`, mark, s.searchBatch())
 		if err != nil {
 			return err
 		}
@@ -101,6 +104,13 @@ func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
 	return moved, err
 }
 
+func (s *Store) searchBatch() int {
+	if s.dialect.name == postgres.name {
+		return searchBatch
+	}
+	return searchBatchSQLite
+}
+
 // RunSearchIndexer indexes new messages until ctx ends: at once while there is a backlog,
 // then every interval. Every instance runs one; they take turns through search_state.
 func (s *Store) RunSearchIndexer(ctx context.Context, interval time.Duration, log *slog.Logger) {
@@ -110,7 +120,7 @@ func (s *Store) RunSearchIndexer(ctx context.Context, interval time.Duration, lo
 			log.Warn("search indexer", "err", err)
 		}
 		wait := interval
-		if n >= searchBatch {
+		if n >= s.searchBatch() {
 			wait = 0
 		}
 		select {

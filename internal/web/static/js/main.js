@@ -122,6 +122,10 @@ async function startApp() {
 
   const list = mountChatList(ctx, side, {
     go,
+    openMessage: (chatId, seq) => {
+      app?.pane.showMessage(chatId, seq);
+      go(chatId);
+    },
     newChat: () => newChatDialog(ctx, go),
     account: () => accountDialog(ctx, signOut, (text) => {
       client.stop();

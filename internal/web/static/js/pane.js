@@ -29,6 +29,8 @@ export function mountPane(ctx, el, { back }) {
   let dividerDone = false;
   let initialScroll = true;
   let stickToBottom = false;
+  // A message to show once its page is loaded (a search result): { chatId, seq }.
+  let target = null;
 
   const empty = h('div', { class: 'pane-empty' },
     h('div', { class: 'empty-art' }, icon('chat')),
@@ -312,6 +314,25 @@ export function mountPane(ctx, el, { back }) {
     reconcile(list, buildItems(chat, box));
     tracker.observe(list.querySelectorAll('[data-seq]'));
 
+    if (target && target.chatId === chatId) {
+      // Page back until the message is loaded, then bring it to the middle of the view.
+      const el = list.querySelector(`[data-seq="${target.seq}"]`);
+      if (el) {
+        target = null;
+        initialScroll = false;
+        el.scrollIntoView({ block: 'center' });
+        el.classList.add('hit');
+        setTimeout(() => el.classList.remove('hit'), 2500);
+        stickToBottom = false;
+        jump.hidden = fromBottom() < 400;
+        return;
+      } else if (box.hasOlder && box.oldest > target.seq) {
+        if (!box.loadingOlder) client.loadOlder(chatId);
+        return;
+      } else {
+        target = null; // not in the history any more (deleted)
+      }
+    }
     if (initialScroll) {
       initialScroll = false;
       const divider = list.querySelector('.unread-divider');
@@ -349,6 +370,11 @@ export function mountPane(ctx, el, { back }) {
   return {
     setChat,
     onMessage,
+    /** showMessage makes the next render of chatId bring its message seq into view. */
+    showMessage(id, seq) {
+      target = { chatId: id, seq };
+      if (id === chatId) render();
+    },
     focusComposer: () => composer.focus(),
     destroy() {
       tracker.destroy();
