@@ -1,6 +1,7 @@
 // The message pane: header, history with upward infinite scroll, day separators, the "new
 // messages" divider, delivery marks, typing indicator and the composer.
 
+import { chatSettingsDialog } from './chatsettings.js';
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemText, timeOf } from './format.js';
@@ -49,8 +50,12 @@ export function mountPane(ctx, el, { back }) {
     type: 'button', class: 'icon-btn', 'aria-label': 'Members', title: 'Members', 'data-testid': 'members-button',
     onclick: () => membersDialog(ctx, chatId),
   }, icon('users'));
+  const bellBtn = h('button', {
+    type: 'button', class: 'icon-btn', 'aria-label': 'Notifications', title: 'Notifications', 'data-testid': 'bell-button',
+    onclick: () => chatSettingsDialog(ctx, chatId),
+  }, icon('bell'));
   const header = h('header', { class: 'pane-head' }, backBtn, headAvatar,
-    h('div', { class: 'title-text' }, title, subtitle), h('div', { class: 'head-actions' }, inviteBtn, membersBtn));
+    h('div', { class: 'title-text' }, title, subtitle), h('div', { class: 'head-actions' }, bellBtn, inviteBtn, membersBtn));
 
   const top = h('div', { class: 'history-status', 'data-testid': 'history-status' });
   const list = h('div', { class: 'msg-list' });
