@@ -67,7 +67,7 @@ type file struct {
 type handler struct {
 	version string
 	page    *file
-	worker  *file // sw.js at /sw.js
+	worker  *file            // sw.js at /sw.js
 	assets  map[string]*file // by path below AssetPrefix + version + "/"
 }
 
