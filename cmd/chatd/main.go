@@ -236,7 +236,7 @@ func startPush(cfg config.Config, st *store.Store, presence chat.Presence, log *
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
 	return push.New(st, presence, push.Options{PrivateKey: key, Subject: cfg.VAPIDSubject, Delay: cfg.PushDelay, Lease: cfg.PushLease,
-		Instance: cfg.InstanceID + "-" + hex.EncodeToString(suffix), Logger: log})
+		Instance: cfg.InstanceID + "-" + hex.EncodeToString(suffix), AllowPrivate: cfg.PushPrivate, Logger: log})
 }
 
 // servePprof serves net/http/pprof on a loopback address only: profiles reveal too much to be

@@ -26,13 +26,14 @@ func TestPushAcrossInstances(t *testing.T) {
 	addr, prefix := testdb.Redis(t)
 	dbURL := testdb.Postgres(t)
 	env := map[string]string{
-		"CHAT_DATABASE_URL":      dbURL,
-		"CHAT_REDIS_URL":         "redis://" + addr + "/0",
-		"CHAT_REDIS_PREFIX":      prefix,
-		"CHAT_JWT_SECRET":        "a-test-secret-that-is-long-enough-for-hs256",
-		"CHAT_VAPID_PRIVATE_KEY": "7VVMtOmsDAPGB4hzfD0gOH2nN3YyKdaPEUmoZcuw0hE",
-		"CHAT_PUSH_DELAY":        delay.String(),
-		"CHAT_PUSH_LEASE":        "2s",
+		"CHAT_DATABASE_URL":       dbURL,
+		"CHAT_REDIS_URL":          "redis://" + addr + "/0",
+		"CHAT_REDIS_PREFIX":       prefix,
+		"CHAT_JWT_SECRET":         "a-test-secret-that-is-long-enough-for-hs256",
+		"CHAT_VAPID_PRIVATE_KEY":  "7VVMtOmsDAPGB4hzfD0gOH2nN3YyKdaPEUmoZcuw0hE",
+		"CHAT_PUSH_DELAY":         delay.String(),
+		"CHAT_PUSH_LEASE":         "2s",
+		"CHAT_PUSH_ALLOW_PRIVATE": "true", // the test's push service is on 127.0.0.1
 	}
 	a, b := start(t, env), start(t, env)
 	first, second := signIn(t, a, "first@example.com"), signIn(t, b, "second@example.com")

@@ -49,6 +49,7 @@ type Config struct {
 	PushLease      time.Duration // how long a claimed push job is an instance's
 	VAPIDKey       string        // CHAT_VAPID_PRIVATE_KEY; see VAPIDPrivateKey
 	VAPIDSubject   string
+	PushPrivate    bool   // push endpoints on loopback and private addresses (tests, local push services)
 	PasswordCost   string // "default", or "test" for cheap hashes in test runs
 	Limits         Limits
 	Files          Files
@@ -125,6 +126,7 @@ var settings = []setting{
 	{"CHAT_PUSH_DELAY", "push-delay", "10s", "how long after a message a Web Push waits for the member to read it on another device before it is sent"},
 	{"CHAT_PUSH_LEASE", "push-lease", "1m", "how long an instance holds a push job it took; a crashed instance's jobs are taken by another after it"},
 	{"CHAT_VAPID_PRIVATE_KEY", "vapid-private-key", "", "the Web Push (VAPID) P-256 private key, base64url; generated in the data dir for the embedded default; with PostgreSQL or Redis, Web Push is off without it (every instance needs the same)"},
+	{"CHAT_PUSH_ALLOW_PRIVATE", "push-allow-private", "false", "accept Web Push endpoints over plain http and on loopback or private addresses (tests and local push services only: a subscription could make the server post into its own network)"},
 	{"CHAT_VAPID_SUBJECT", "vapid-subject", "mailto:admin@localhost", "the contact push services see in VAPID: mailto:... or https://..."},
 	{"CHAT_LIMIT_WS_QUEUE_BYTES", "limit-ws-queue-bytes", "1MiB", "bytes of frames queued and being written for one WebSocket; a client that lets more pile up is closed with 1013"},
 	{"CHAT_LIMIT_WS_QUEUE_TOTAL", "limit-ws-queue-total", "64MiB", "bytes queued for all of the instance's WebSockets; beyond it those holding the most are closed with 1013"},
@@ -207,6 +209,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	var err error
 	if c.Signup, err = boolean(get("CHAT_SIGNUP")); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_SIGNUP: %w", err))
+	}
+	if c.PushPrivate, err = boolean(get("CHAT_PUSH_ALLOW_PRIVATE")); err != nil {
+		errs = append(errs, fmt.Errorf("CHAT_PUSH_ALLOW_PRIVATE: %w", err))
 	}
 	if c.RateLimits, err = boolean(get("CHAT_RATE_LIMITS")); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_RATE_LIMITS: %w", err))

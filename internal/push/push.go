@@ -15,9 +15,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -55,10 +59,15 @@ type Options struct {
 	Instance string
 	// TTL is how long a push service keeps an undelivered push.
 	TTL time.Duration
-	// HTTPClient sends the pushes (default: one with a 10 s timeout).
+	// HTTPClient sends the pushes (default: one with a 10 s timeout that connects to public
+	// addresses only, unless AllowPrivate).
 	HTTPClient *http.Client
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// AllowPrivate accepts endpoints over plain http and on loopback or private addresses
+	// (tests and local push services). Off, a subscription cannot make the server post to
+	// its own network: endpoints are https and every address dialed must be public.
+	AllowPrivate bool
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Service sends Web Push notifications and keeps subscriptions.
@@ -102,6 +111,11 @@ func New(store Store, presence chat.Presence, opts Options) (*Service, error) {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		if !opts.AllowPrivate {
+			d := &net.Dialer{Timeout: 5 * time.Second, Control: publicOnly}
+			opts.HTTPClient.Transport = &http.Transport{DialContext: d.DialContext, ForceAttemptHTTP2: true,
+				TLSHandshakeTimeout: 5 * time.Second, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -121,7 +135,7 @@ func (s *Service) PublicKey() string { return s.public }
 
 // Subscribe keeps a browser's subscription for the caller.
 func (s *Service) Subscribe(ctx context.Context, p chat.Principal, sub chat.PushSubscription) error {
-	u, err := parseEndpoint(sub.Endpoint)
+	u, err := parseEndpoint(sub.Endpoint, s.opts.AllowPrivate)
 	if err != nil {
 		return chat.Invalid("body.endpoint", "%s", err)
 	}
@@ -153,14 +167,42 @@ func (s *Service) Unsubscribe(ctx context.Context, p chat.Principal, endpoint st
 	return nil
 }
 
-func parseEndpoint(raw string) (string, error) {
+func parseEndpoint(raw string, allowPrivate bool) (string, error) {
 	if raw == "" || len(raw) > MaxEndpointChars {
 		return "", fmt.Errorf("endpoint must be a URL of at most %d characters", MaxEndpointChars)
 	}
-	if !strings.HasPrefix(raw, "https://") && !strings.HasPrefix(raw, "http://") {
-		return "", errors.New("endpoint must be an http(s) URL")
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && (u.Scheme != "http" || !allowPrivate)) {
+		return "", errors.New("endpoint must be an https URL of a push service")
+	}
+	if !allowPrivate {
+		host := u.Hostname()
+		if ip, err := netip.ParseAddr(host); (err == nil && !public(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			return "", errors.New("endpoint must be a push service on a public address")
+		}
 	}
 	return raw, nil
+}
+
+// publicOnly refuses to connect to an address that is not public (loopback, private,
+// link-local, ...): a push endpoint is a URL a user gave, and must not reach the server's own
+// network, whatever its name resolves to.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !public(ip) {
+		return fmt.Errorf("push endpoint address %s is not public", host)
+	}
+	return nil
+}
+
+func public(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
+		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && !netip.MustParsePrefix("fc00::/7").Contains(ip)
 }
 
 func decodeKey(k string) ([]byte, error) {

@@ -70,7 +70,7 @@ func send(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64, 
 func TestPush(t *testing.T) {
 	t.Parallel()
 	ps := pushtest.Start(t)
-	s := testserver.Start(t, testserver.Config{Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test"}})
+	s := testserver.Start(t, testserver.Config{Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
 	ps.VAPIDKey = s.Push.PublicKey()
 	ann, ben, eve, dan := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
 
@@ -161,6 +161,22 @@ func TestPush(t *testing.T) {
 	})
 
 	t.Run("bad subscriptions", func(t *testing.T) {
+		// A server that sends to public push services only refuses local endpoints.
+		strict, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := ps.Subscribe()
+		for _, ep := range []string{keys.Endpoint, "https://127.0.0.1/x", "https://10.1.2.3/x", "https://[::1]/x", "https://localhost/x",
+			"https://169.254.169.254/latest", "http://push.example.com/x", "https://user@push.example.com/x"} {
+			err := strict.Subscribe(context.Background(), ben.P(), chat.PushSubscription{Endpoint: ep, P256dh: keys.P256dh, Auth: keys.Auth})
+			if chat.ErrorCode(err) != chat.CodeInvalid {
+				t.Errorf("endpoint %s: got %v, want invalid", ep, err)
+			}
+		}
+		if err := strict.Subscribe(context.Background(), ben.P(), chat.PushSubscription{Endpoint: "https://push.example.com/x", P256dh: keys.P256dh, Auth: keys.Auth}); err != nil {
+			t.Errorf("a public https endpoint: %v", err)
+		}
 		good := ps.Subscribe()
 		for _, c := range []struct {
 			body  map[string]any
