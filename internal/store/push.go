@@ -68,6 +68,9 @@ const notifiesAll = `COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member
 // the message unread. It walks messages by id as the search indexer does (searchindex.go),
 // and reports how many ids it moved past.
 func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error) {
+	if behind, err := s.behind(ctx, `SELECT scanned_to FROM push_state WHERE id = 1`); err != nil || !behind {
+		return 0, err
+	}
 	greatest := "GREATEST"
 	if s.dialect.name != postgres.name {
 		greatest = "max"
@@ -144,8 +147,15 @@ func (s *Store) ClaimPushJobs(ctx context.Context, owner string, now time.Time, 
 	if s.dialect.name == postgres.name {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
+	// Nothing due: no transaction (on SQLite it would take the write lock sends wait for).
+	var due int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM push_jobs
+		WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1) x`, ms(now)).Scan(&due)
+	if err != nil || due == 0 {
+		return nil, wrap(err)
+	}
 	var jobs []chat.PushJob
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE push_jobs SET lease_until = $1, claimed_by = $2, attempts = attempts + 1
 			WHERE (user_id, chat_id) IN (SELECT user_id, chat_id FROM push_jobs
 				WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $4`+lock+`)

@@ -30,6 +30,10 @@ const (
 // IndexSearch indexes the next batch of messages stored since the last call and reports how
 // many ids it moved past (0: nothing to do, or another instance is at it).
 func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
+	// Nothing new: no transaction (on SQLite it would take the write lock sends wait for).
+	if behind, err := s.behind(ctx, `SELECT indexed_to FROM search_state WHERE id = 1`); err != nil || !behind {
+		return 0, err
+	}
 	moved := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		lock := ""
@@ -102,6 +106,19 @@ func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
 		return nil
 	})
 	return moved, err
+}
+
+// behind reports whether messages were stored after the high-water mark that markQuery reads.
+func (s *Store) behind(ctx context.Context, markQuery string) (bool, error) {
+	var mark int64
+	var last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, markQuery).Scan(&mark); err != nil {
+		return false, wrap(err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT max(id) FROM messages`).Scan(&last); err != nil {
+		return false, wrap(err)
+	}
+	return last.Int64 > mark, nil
 }
 
 func (s *Store) searchBatch() int {
