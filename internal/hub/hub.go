@@ -181,7 +181,9 @@ var frameIndex = func() map[string]int {
 }()
 
 // FrameCounts counts frames by type without locks or allocation.
-type FrameCounts [25]atomic.Int64
+// Its size is len(FrameTypes) (TestFrameCountsFitFrameTypes checks it: two branches that each
+// added frame types once left it one short).
+type FrameCounts [27]atomic.Int64
 
 // Add counts one frame of type typ.
 func (f *FrameCounts) Add(typ string) {
