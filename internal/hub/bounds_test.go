@@ -56,3 +56,15 @@ func TestPresenceIsCoalesced(t *testing.T) {
 		t.Errorf("%d presence frames for two intervals, want 2", got)
 	}
 }
+
+// TestFrameCountsFitFrameTypes: every counted frame type has its counter (a type added to
+// FrameTypes without growing FrameCounts made "other" count out of range: a panic).
+func TestFrameCountsFitFrameTypes(t *testing.T) {
+	var f FrameCounts
+	if len(f) != len(FrameTypes) {
+		t.Fatalf("FrameCounts has %d counters for %d FrameTypes", len(f), len(FrameTypes))
+	}
+	for _, typ := range append(FrameTypes, "never-heard-of") {
+		f.Add(typ)
+	}
+}

@@ -181,8 +181,6 @@ var frameIndex = func() map[string]int {
 }()
 
 // FrameCounts counts frames by type without locks or allocation.
-// Its size is len(FrameTypes) (TestFrameCountsFitFrameTypes checks it: two branches that each
-// added frame types once left it one short).
 type FrameCounts [27]atomic.Int64
 
 // Add counts one frame of type typ.
@@ -382,8 +380,6 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		switch {
 		case e.Type == chat.EventMessageNew && e.Seq > 0:
 			h.fanOut(h.order.admit(e, now))
-		case isChange(e.Type):
-			h.fanOut(h.order.admitChange(e, now))
 		case e.At > 0:
 			h.fanOut(h.order.admitEvent(e))
 		default:
