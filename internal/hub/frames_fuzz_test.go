@@ -46,7 +46,7 @@ func fuzzServer(f *testing.F) (*testServer, *testUser, map[string]int64) {
 // serverFrameTypes are the frames API.md lets a server send.
 var serverFrameTypes = []string{"hello", "message.new", "message.ack", "read.updated", "chat.read_all", "typing", "presence",
 	"chat.added", "chat.removed", "member.joined", "member.left", "sync.truncated", "sync.done", "error", "pong",
-	"chat.updated", "member.role", "user.updated"}
+	"chat.updated", "member.role", "user.updated", "message.updated", "reaction.updated"}
 
 // clientErrorCodes are the codes an error frame may carry; "internal" is a server bug.
 var clientErrorCodes = []string{chat.CodeInvalid, "unknown_type", chat.CodeNotFound, chat.CodeNotMember, chat.CodeRateLimited, chat.CodeUnavailable}

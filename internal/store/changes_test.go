@@ -449,3 +449,45 @@ func TestReplies(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteMessageFiles: a deleted message's files are nobody's: no member may download them
+// and the janitor's next pass deletes them.
+func TestDeleteMessageFiles(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", false, at(0), b)
+		f1, f2 := upload(t, s, g, a, 10, at(1)), upload(t, s, g, a, 20, at(1))
+		m := sendFiles(t, s, g, a, "two files", at(2), f1.ID, f2.ID).Message
+		keep := sendFiles(t, s, g, a, "one file", at(2), upload(t, s, g, a, 30, at(1)).ID).Message
+		if got := messageAt(t, s, g, m.Seq); len(got.Files) != 2 {
+			t.Fatalf("before the delete: %d files", len(got.Files))
+		}
+		if _, err := s.DeleteMessage(ctx, g, m.Seq, a.ID, at(3)); err != nil {
+			t.Fatal(err)
+		}
+		if got := messageAt(t, s, g, m.Seq); len(got.Files) != 0 {
+			t.Errorf("a deleted message shows %d files", len(got.Files))
+		}
+		for _, f := range []chat.File{f1, f2} {
+			_, err := s.FileFor(ctx, b.ID, f.ID)
+			wantErr(t, "a member downloads a deleted message's file", err, chat.ErrNotFound)
+		}
+		exp, err := s.ExpiredFiles(ctx, at(0), at(0), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, f := range exp {
+			ids = append(ids, f.ID)
+		}
+		slices.Sort(ids)
+		if want := []int64{f1.ID, f2.ID}; !slices.Equal(ids, want) {
+			t.Errorf("the janitor finds %v, want the deleted message's files %v", ids, want)
+		}
+		if got := messageAt(t, s, g, keep.Seq); len(got.Files) != 1 {
+			t.Errorf("another message lost its file: %+v", got.Files)
+		}
+	})
+}
