@@ -60,6 +60,9 @@ const ICONS = {
   down: 'M6 9l6 6 6-6',
   retry: 'M4 12a8 8 0 0114-5.3M20 12a8 8 0 01-14 5.3M18 3v4h-4M6 21v-4h4',
   chat: 'M4 5h16v11H9l-5 4z',
+  clip: 'M20 11.5l-8.1 8.1a5 5 0 01-7.1-7.1l8.5-8.5a3.3 3.3 0 014.7 4.7l-8.5 8.5a1.7 1.7 0 01-2.4-2.4l7.8-7.8',
+  file: 'M6 3h8l4 4v14H6zM14 3v4h4',
+  download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
 };
 
 /** icon returns an inline SVG icon; it is decorative (aria-hidden) unless given a title. */
