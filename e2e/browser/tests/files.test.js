@@ -6,7 +6,21 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Api, BASE, launch, openChat, signIn, unique } from '../lib.js';
+import { createRequire } from 'node:module';
+import { Api, BASE, launch, openChat, screenshot, signIn, unique } from '../lib.js';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe fails on any serious or critical violation axe-core finds on the page. */
+async function axe(page, screen) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  });
+  assert.deepEqual(violations, [], `axe on ${screen}`);
+}
 
 let browser;
 before(async () => {
@@ -79,6 +93,8 @@ test('a pasted image reaches the other member live, opens in the lightbox; a PDF
     const img = document.querySelector('[data-testid="lightbox"] img');
     return img && img.complete && img.naturalWidth === 800 && img.naturalHeight === 600;
   }, null, { timeout: 15000 });
+  await axe(b.page, 'the lightbox');
+  await screenshot(b.page, 'files-lightbox');
   await b.page.keyboard.press('Escape');
   await box.waitFor({ state: 'detached' });
 
@@ -90,6 +106,8 @@ test('a pasted image reaches the other member live, opens in the lightbox; a PDF
   const card = b.page.getByTestId('file-card').filter({ hasText: 'paper.pdf' });
   await card.waitFor();
   assert.match(await card.textContent(), /PDF/);
+  await axe(b.page, 'a chat with an image and a PDF');
+  await screenshot(b.page, 'files-chat');
   const [download] = await Promise.all([b.page.waitForEvent('download'), card.click()]);
   assert.equal(download.suggestedFilename(), 'paper.pdf');
   assert.deepEqual(readFileSync(await download.path()), PDF);
@@ -128,6 +146,8 @@ test('an upload can be cancelled, a failed one retried, a dropped file over the 
   await page.getByTestId('file-input').setInputFiles({ name: 'slow.txt', mimeType: 'text/plain', buffer: Buffer.from('slow\n') });
   const slow = page.locator('[data-testid="upload"][data-state="uploading"]').filter({ hasText: 'slow.txt' });
   await slow.waitFor();
+  await axe(page, 'the composer with an upload');
+  await screenshot(page, 'files-uploading');
   assert.ok(await page.getByTestId('send').isDisabled(), 'nothing can be sent while a file uploads');
   await slow.getByTestId('upload-cancel').click();
   await slow.waitFor({ state: 'detached' });

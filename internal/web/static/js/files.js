@@ -28,16 +28,19 @@ export function fileLimits() {
   return limits;
 }
 
-/** formatSize says a byte count the way people read it: 12 KB, 3.4 MB. */
+/**
+ * formatSize says a byte count the way file managers do: 12 KB, 3.4 MB (binary units, so that
+ * the 25 MiB limit reads "25 MB").
+ */
 export function formatSize(n) {
-  if (n < 1000) return `${n} B`;
+  if (n < 1024) return `${n} B`;
   const units = ['KB', 'MB', 'GB'];
   let v = n;
   let u = -1;
   do {
-    v /= 1000;
+    v /= 1024;
     u += 1;
-  } while (v >= 1000 && u < units.length - 1);
+  } while (v >= 1024 && u < units.length - 1);
   return `${v >= 10 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
 }
 
