@@ -332,6 +332,24 @@ func TestImageUploads(t *testing.T) {
 		d := e.get(t, a, p.URL, nil)
 		checkDownloadHeaders(t, d, "image/png", true)
 
+		// A PNG's text, EXIF and time chunks are gone from what is served; its pixels stay.
+		plain := pngOf(t, twoTone(40, 20))
+		ihdrEnd := 8 + 8 + 13 + 4
+		var meta bytes.Buffer
+		meta.Write(plain[:ihdrEnd])
+		for _, c := range []struct{ typ, data string }{{"tEXt", "Author\x00secret author"}, {"eXIf", "MM\x00*GPS 48.85N"}} {
+			binary.Write(&meta, binary.BigEndian, uint32(len(c.data)))
+			meta.WriteString(c.typ + c.data)
+			binary.Write(&meta, binary.BigEndian, crc32.ChecksumIEEE([]byte(c.typ+c.data)))
+		}
+		meta.Write(plain[ihdrEnd:])
+		mp := uploaded(t, e.upload(t, a, g, "meta.png", meta.Bytes()))
+		if d := e.get(t, a, mp.URL, nil); !bytes.Equal(d.body, plain) || mp.Size != int64(len(plain)) {
+			t.Errorf("the served PNG: %d bytes (size %d), want the %d of the PNG without its metadata", len(d.body), mp.Size, len(plain))
+		}
+		// A truncated PNG is refused, like a truncated JPEG.
+		e.upload(t, a, g, "cut.png", plain[:len(plain)-20]).want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
+
 		// A photo: turned upright by its orientation, its EXIF and GPS gone from what is served.
 		j := uploaded(t, e.upload(t, a, g, "photo.jpg", photoJPEG(t, 800, 400, 6)))
 		if j.ContentType != "image/jpeg" || j.Width != 400 || j.Height != 800 {
