@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -68,6 +69,24 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	}
 	return &FileService{svc: svc, store: store, blobs: blobs, opts: opts, log: svc.log,
 		uploads: make(chan struct{}, opts.MaxUploads), thumbs: make(chan int64, 1024)}
+}
+
+// RedirectOrigin is the origin (scheme://host[:port]) downloads are redirected to, or "" when
+// the server streams them: pages that show images of this server (the web client) must allow
+// it. It is read from a presigned URL, as the store makes them.
+func (f *FileService) RedirectOrigin(ctx context.Context) string {
+	if f.opts.Redirect <= 0 {
+		return ""
+	}
+	raw, err := f.blobs.PresignGet(ctx, "origin", f.opts.Redirect, "image/png", "inline")
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Limits are the limits in force, for clients to show before an upload.

@@ -445,6 +445,52 @@ func TestFileAuthorization(t *testing.T) {
 	})
 }
 
+// TestRedirectOriginInCSP: with downloads redirected to the object store, the app's CSP lets
+// images come from the store's origin (the web client shows thumbnails from there), and from
+// nowhere else; without redirects, from this origin only.
+func TestRedirectOriginInCSP(t *testing.T) {
+	t.Parallel()
+	for _, redirect := range []time.Duration{0, 5 * time.Minute} {
+		e := newFilesEnv(t, "sqlite", fileBackends[1].blobs, envOptions{fileOpts: chat.FileOptions{Redirect: redirect}})
+		csp := e.get(t, nil, "/healthz", nil).header.Get("Content-Security-Policy")
+		imgSrc := ""
+		for _, d := range strings.Split(csp, ";") {
+			if d = strings.TrimSpace(d); strings.HasPrefix(d, "img-src ") {
+				imgSrc = d
+			}
+		}
+		want := "img-src 'self' data:"
+		if redirect > 0 {
+			want += " http://" // the gateway's origin, plain http in the tests
+		}
+		if !strings.HasPrefix(imgSrc, want) || (redirect == 0) != (imgSrc == want) {
+			t.Errorf("redirect %v: %q, want %q...", redirect, imgSrc, want)
+		}
+
+		a := e.newUser(t, "A")
+		g := e.group(t, a, "redirected", false)
+		f := uploaded(t, e.upload(t, a, g, "r.png", pngOf(t, twoTone(20, 20))))
+		hr, _ := http.NewRequest("GET", e.srv.URL+f.URL, nil)
+		hr.Header.Set("Authorization", "Bearer "+a.Token)
+		c := *e.srv.Client()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := c.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		r := resp{status: res.StatusCode, header: res.Header}
+		if redirect > 0 {
+			loc := r.header.Get("Location")
+			if r.status != http.StatusFound || !strings.HasPrefix(loc, strings.TrimPrefix(imgSrc, "img-src 'self' data: ")) {
+				t.Errorf("redirected download: %d to %q, not to the origin the CSP allows (%s)", r.status, loc, imgSrc)
+			}
+		} else if r.status != http.StatusOK {
+			t.Errorf("streamed download: %d", r.status)
+		}
+	}
+}
+
 // An upload carried by our cookies from a foreign page is refused before it is read.
 func TestFileUploadCrossOrigin(t *testing.T) {
 	t.Parallel()
