@@ -389,6 +389,25 @@ func (c *cluster) attachFile(t *testing.T, ctx context.Context, from, reader *me
 		map[string]any{"body": "a file after " + phase, "client_id": "file-" + phase, "file_ids": []int64{up.File.ID}}, &sent); err != nil || len(sent.Files) != 1 {
 		t.Fatalf("attach after %s: %v (%d files)", phase, err, len(sent.Files))
 	}
+	// The reader's session got it live, with its file.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		reader.mu.Lock()
+		i := slices.IndexFunc(reader.got[chatID], func(m client.Message) bool { return m.ID == sent.ID })
+		var files []client.File
+		if i >= 0 {
+			files = reader.got[chatID][i].Files
+		}
+		reader.mu.Unlock()
+		if i >= 0 {
+			if len(files) != 1 || files[0].ID != up.File.ID || files[0].Size != int64(len(data)) {
+				t.Errorf("the message with the file after %s reached client %d with files %+v", phase, reader.i, files)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message with the file after %s never reached client %d", phase, reader.i)
+		}
+	}
 	for range 3 {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+up.File.URL, nil)
 		req.Header.Set("Authorization", "Bearer "+reader.c.Token())
