@@ -103,6 +103,16 @@ type Message struct {
 	ClientID  *string      `json:"client_id"`
 	CreatedAt Time         `json:"created_at"`
 	Event     *SystemEvent `json:"event,omitempty"`
+	// Rev is the chat's change number of the message's last edit, delete or reaction (0:
+	// never changed); see changes.go.
+	Rev       int64      `json:"rev" doc:"the chat's change number (rev) of this message's last edit, delete or reaction; 0: never changed"`
+	EditedAt  *Time      `json:"edited_at,omitempty" doc:"when the body was last edited; absent: never edited"`
+	DeletedAt *Time      `json:"deleted_at,omitempty" doc:"when the message was deleted; its body is then empty and it has no reactions"`
+	Reactions []Reaction `json:"reactions,omitempty" doc:"the reactions, in the order their emoji were first used; absent: none"`
+	ReplyTo   *ReplyRef  `json:"reply_to,omitempty" doc:"the message this one answers; absent: not a reply"`
+	// ReplyToSeq is the seq of the answered message as stored (0: none); the store fills
+	// ReplyTo from it.
+	ReplyToSeq int64 `json:"-"`
 	// Files are the files the message carries, in the order they were attached.
 	Files []File `json:"files,omitempty" doc:"the files the message carries (at most 10), in order"`
 	// FileCount is how many files the message carries, as stored: the store reads Files only
@@ -145,9 +155,12 @@ type ChatSummary struct {
 	Peer          *Peer    `json:"peer"`
 	LastMessage   *Message `json:"last_message"`
 	LastSeq       int64    `json:"last_seq"`
+	LastRev       int64    `json:"last_rev" doc:"the chat's last change number: every edit, delete and reaction up to it has happened"`
 	MyLastReadSeq int64    `json:"my_last_read_seq"`
 	ReadAllSeq    int64    `json:"read_all_seq"`
 	UnreadCount   int64    `json:"unread_count"`
+	Notify        string   `json:"notify" enum:"all,mentions,none" doc:"my notification setting of this chat (PATCH /chats/{id}/settings); until I choose: all in private chats and groups of up to 50 members, mentions in larger groups"`
+	MutedUntil    *Time    `json:"muted_until" doc:"I am not notified of this chat until then (null: not muted)"`
 
 	// IsMember tells whether the viewer belongs to the chat (a public group can be seen by all).
 	IsMember bool `json:"-"`

@@ -16,6 +16,8 @@ var (
 	ErrRefreshReused = errors.New("refresh token reused")
 	ErrChatFull      = errors.New("chat is full")
 	ErrUnknownUser   = errors.New("unknown user")
+	// ErrNoReplyTarget: a send answers a seq its chat does not have.
+	ErrNoReplyTarget = errors.New("no message to reply to")
 	// ErrFilesRefused: a send's files cannot be attached (see NewMessage.FileIDs).
 	ErrFilesRefused = errors.New("files cannot be attached")
 )
@@ -92,9 +94,18 @@ type Store interface {
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
+	// UpdateChatSettings changes a member's notification settings of a chat and returns them
+	// (ErrNotMember when the user is not a member).
+	UpdateChatSettings(ctx context.Context, c SettingsChange) (ChatSettings, error)
+	// SearchMessages finds candidates of a message search (search.go).
+	SearchMessages(ctx context.Context, q SearchQuery) (SearchBatch, error)
 
 	// Running groups and accounts (admin.go, profile.go).
 	AdminStore
+	// Edits, deletes and reactions (changes.go).
+	ChangeStore
+	// Presence subscriptions (presence.go).
+	PresenceStore
 }
 
 // UserSearch is one viewer's search for users, in name order.
@@ -134,7 +145,10 @@ type NewMessage struct {
 	// this chat, unattached, uploaded within FileAttachWindow. If any is not (or another send
 	// of the same commit takes it first), the message is not stored: ErrFilesRefused.
 	FileIDs []int64
-	Now     time.Time
+	// ReplyToSeq is the seq of the message of the chat this one answers (0: none); one beyond
+	// the chat's last seq refuses the send (ErrNoReplyTarget).
+	ReplyToSeq int64
+	Now        time.Time
 	// Committed, if set, is called with the result as soon as it is known, before anyone
 	// waiting for it is answered: for the sends a store commits together, one after another in
 	// seq order, on the goroutine that committed them. It must not block (the service publishes

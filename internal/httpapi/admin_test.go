@@ -82,7 +82,7 @@ func (e *env) messagesAs(t *testing.T, u *user, id int64) []wireMessageX {
 
 func (e *env) promote(t *testing.T, owner, u *user, chatID int64) {
 	t.Helper()
-	if _, err := e.svc.SetRole(context.Background(), owner.p(), chatID, u.ID, chat.RoleAdmin); err != nil {
+	if _, err := e.svc.SetRole(context.Background(), owner.P(), chatID, u.ID, chat.RoleAdmin); err != nil {
 		t.Fatalf("promote user %d: %v", u.ID, err)
 	}
 }
@@ -286,11 +286,11 @@ func TestAdminAuthorizationMatrix(t *testing.T) {
 							if kind == kPrivate { // nobody leaves a private chat: a stranger
 								break
 							}
-							if _, err := e.svc.Invite(ctx, owner.p(), id, ex.ID); err != nil {
+							if _, err := e.svc.Invite(ctx, owner.P(), id, ex.ID); err != nil {
 								t.Fatal(err)
 							}
 							if caller == aKicked {
-								if err := e.svc.RemoveMember(ctx, admin.p(), id, ex.ID); err != nil {
+								if err := e.svc.RemoveMember(ctx, admin.P(), id, ex.ID); err != nil {
 									t.Fatal(err)
 								}
 							} else {

@@ -136,7 +136,7 @@ func buildWorld(t *testing.T, e *env, caller, kind string) world {
 	case cExMember:
 		ex := e.newUser(t, "Ex")
 		if kind != kPrivate { // nobody can leave a private chat: its ex-member is a stranger
-			if _, err := e.svc.Invite(ctx, owner.p(), w.chatID, ex.ID); err != nil {
+			if _, err := e.svc.Invite(ctx, owner.P(), w.chatID, ex.ID); err != nil {
 				t.Fatal(err)
 			}
 			e.leave(t, ex, w.chatID)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -21,12 +20,14 @@ import (
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
+	"github.com/wschat/chat/internal/testserver"
 )
 
-// env is one in-process server on a fresh database.
+// env is one in-process server on a fresh database (internal/testserver, with the hub), as the
+// HTTP tests see it.
 type env struct {
 	backend string
+	ts      *testserver.Server
 	srv     *httptest.Server
 	svc     *chat.Service
 	store   *store.Store
@@ -48,58 +49,39 @@ type envOptions struct {
 	// blobs, when set, turns files on (files_test.go), with fileOpts.
 	blobs    func(t *testing.T) chat.Blobs
 	fileOpts chat.FileOptions
+	// editWindow is chat.Options.EditWindow (0: the default).
+	editWindow time.Duration
 }
 
 const accessTTL = 15 * time.Minute
 
 func newEnv(t *testing.T, backend string, o envOptions) *env {
 	t.Helper()
-	ctx := context.Background()
-	var url string
-	switch backend {
-	case "sqlite":
-		url = "sqlite://" + filepath.Join(t.TempDir(), "chat.db")
-	case "postgres":
-		url = testdb.Postgres(t)
-	default:
+	cfg := testserver.Config{
+		Postgres:  backend == "postgres",
+		NoSignup:  o.noSignup,
+		Chat:      chat.Options{RateLimits: o.rateLimits, Limits: o.limits, EditWindow: o.editWindow},
+		AccessTTL: accessTTL,
+		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins},
+		TLS:       o.tls,
+		Log:       t.Output(),
+	}
+	if backend != "sqlite" && backend != "postgres" {
 		t.Fatalf("unknown backend %q", backend)
 	}
-	st, err := store.Open(ctx, url, store.Options{MaxGroupMembers: o.limits.GroupMembers, MaxUserChats: o.limits.UserChats})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	secret := []byte("httpapi-test-secret-0123456789abcdef-" + backend)
-	tokens, err := auth.NewTokens([][]byte{secret}, accessTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if o.logs != nil {
-		logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), o.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Log, cfg.LogLevel = io.MultiWriter(t.Output(), o.logs), slog.LevelDebug
 	}
-	svc := chat.NewService(st, tokens, chat.Options{Signup: !o.noSignup, RateLimits: o.rateLimits, Limits: o.limits,
-		PasswordParams: auth.FastPasswordParams, Logger: logger})
-	var files *chat.FileService
 	if o.blobs != nil {
-		files = chat.NewFileService(svc, st, o.blobs(t), o.fileOpts)
+		cfg.Blobs, cfg.FileOptions = o.blobs(t), o.fileOpts
 	}
-	h := httpapi.NewServer(svc, logger, httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, Files: files})
-	var srv *httptest.Server
-	if o.tls {
-		srv = httptest.NewTLSServer(h)
-	} else {
-		srv = httptest.NewServer(h)
-	}
-	t.Cleanup(srv.Close)
+	ts := testserver.Start(t, cfg)
 	pwHash, err := auth.HashPassword(fixturePassword, auth.FastPasswordParams)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{backend: backend, srv: srv, svc: svc, store: st, secret: secret, tokens: tokens, pwHash: pwHash, files: files}
+	return &env{backend: backend, ts: ts, srv: ts.HTTP, svc: ts.Svc, store: ts.Store, secret: testserver.Secret,
+		tokens: ts.Tokens, pwHash: pwHash, files: ts.Files}
 }
 
 var backendNames = []string{"sqlite", "postgres"}
@@ -295,17 +277,7 @@ func checkTime(t *testing.T, what, v string) {
 }
 
 // user is a signed-up account with one session.
-type user struct {
-	ID        int64
-	Email     string
-	Name      string
-	Password  string
-	Token     string
-	Refresh   string
-	SessionID int64
-}
-
-func (u *user) p() chat.Principal { return chat.Principal{UserID: u.ID, SessionID: u.SessionID} }
+type user = testserver.User
 
 var userSeq atomic.Int64
 
@@ -341,40 +313,22 @@ func (e *env) newUser(t *testing.T, name string) *user {
 
 func (e *env) group(t *testing.T, owner *user, title string, public bool, members ...*user) int64 {
 	t.Helper()
-	ids := make([]int64, len(members))
-	for i, m := range members {
-		ids[i] = m.ID
-	}
-	d, err := e.svc.CreateGroup(context.Background(), owner.p(), title, public, ids)
-	if err != nil {
-		t.Fatalf("create group %q: %v", title, err)
-	}
-	return d.ID
+	return e.ts.Group(t, owner, title, public, members...)
 }
 
 func (e *env) private(t *testing.T, a, b *user) int64 {
 	t.Helper()
-	d, _, err := e.svc.OpenPrivate(context.Background(), a.p(), []int64{b.ID})
-	if err != nil {
-		t.Fatalf("open private chat: %v", err)
-	}
-	return d.ID
+	return e.ts.Private(t, a, b)
 }
-
-var clientSeq atomic.Int64
 
 func (e *env) send(t *testing.T, from *user, chatID int64, body string) chat.Message {
 	t.Helper()
-	m, _, err := e.svc.Send(context.Background(), from.p(), chat.SendInput{ChatID: chatID, Body: body, ClientID: fmt.Sprint("fixture-", clientSeq.Add(1))})
-	if err != nil {
-		t.Fatalf("send to chat %d: %v", chatID, err)
-	}
-	return m
+	return e.ts.Send(t, from, chatID, body)
 }
 
 func (e *env) leave(t *testing.T, u *user, chatID int64) {
 	t.Helper()
-	if err := e.svc.Leave(context.Background(), u.p(), chatID); err != nil {
+	if err := e.svc.Leave(context.Background(), u.P(), chatID); err != nil {
 		t.Fatalf("leave chat %d: %v", chatID, err)
 	}
 }

@@ -27,7 +27,7 @@ func TestUserSearchHidesEmails(t *testing.T) {
 		}
 		victor := mk("Victor", "hidden.person@example.test")
 		fred := mk("Fred", "friend.mail@example.test")
-		if _, err := e.svc.CreateGroup(context.Background(), me.p(), "Us", false, []int64{fred}); err != nil {
+		if _, err := e.svc.CreateGroup(context.Background(), me.P(), "Us", false, []int64{fred}); err != nil {
 			t.Fatal(err)
 		}
 		search := func(q string) []wireUser {

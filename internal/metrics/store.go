@@ -197,9 +197,58 @@ func (st store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	return r0, err
 }
 
+func (st store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
+	start := time.Now()
+	r0, err := st.s.SearchMessages(ctx, q)
+	st.observe("SearchMessages", start, err)
+	return r0, err
+}
+
+func (st store) UpdateChatSettings(ctx context.Context, c chat.SettingsChange) (chat.ChatSettings, error) {
+	start := time.Now()
+	r0, err := st.s.UpdateChatSettings(ctx, c)
+	st.observe("UpdateChatSettings", start, err)
+	return r0, err
+}
+
 func (st store) PruneSessions(ctx context.Context, sessionsBefore, tokensBefore time.Time) (int64, error) {
 	start := time.Now()
 	n, err := st.s.PruneSessions(ctx, sessionsBefore, tokensBefore)
 	st.observe("PruneSessions", start, err)
 	return n, err
+}
+
+func (st store) EditMessage(ctx context.Context, e chat.MessageEdit) (chat.Changed, error) {
+	start := time.Now()
+	r0, err := st.s.EditMessage(ctx, e)
+	st.observe("EditMessage", start, err)
+	return r0, err
+}
+
+func (st store) DeleteMessage(ctx context.Context, chatID, seq, actorID int64, now time.Time) (chat.Changed, error) {
+	start := time.Now()
+	r0, err := st.s.DeleteMessage(ctx, chatID, seq, actorID, now)
+	st.observe("DeleteMessage", start, err)
+	return r0, err
+}
+
+func (st store) React(ctx context.Context, r chat.ReactionChange) (chat.Reacted, error) {
+	start := time.Now()
+	r0, err := st.s.React(ctx, r)
+	st.observe("React", start, err)
+	return r0, err
+}
+
+func (st store) Changes(ctx context.Context, chatID, afterRev int64, limit int) (chat.ChangePage, error) {
+	start := time.Now()
+	r0, err := st.s.Changes(ctx, chatID, afterRev, limit)
+	st.observe("Changes", start, err)
+	return r0, err
+}
+
+func (st store) Message(ctx context.Context, chatID, seq int64) (chat.Message, error) {
+	start := time.Now()
+	r0, err := st.s.Message(ctx, chatID, seq)
+	st.observe("Message", start, err)
+	return r0, err
 }

@@ -63,6 +63,7 @@ const ICONS = {
   clip: 'M20 11.5l-8.1 8.1a5 5 0 01-7.1-7.1l8.5-8.5a3.3 3.3 0 014.7 4.7l-8.5 8.5a1.7 1.7 0 01-2.4-2.4l7.8-7.8',
   file: 'M6 3h8l4 4v14H6zM14 3v4h4',
   download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
+  bell: 'M6 16V11a6 6 0 0112 0v5l2 2H4zM10 20a2 2 0 004 0',
 };
 
 /** icon returns an inline SVG icon; it is decorative (aria-hidden) unless given a title. */
