@@ -328,6 +328,8 @@ func TestNginxTemplate(t *testing.T) {
 		"proxy_set_header X-Forwarded-Proto $scheme;",
 		"client_max_body_size 64k;",
 		"error_page 413 @too_large;",
+		// Uploads stream through, uncapped and unbuffered: the instance enforces the limit.
+		"location ~ ^/api/v1/chats/[0-9]+/files$ {\n        client_max_body_size 0;\n        proxy_request_buffering off;",
 		"proxy_next_upstream error timeout;",
 		"location = /api/v1/ws",
 		"proxy_read_timeout 1h;",

@@ -9,10 +9,14 @@
 package failover_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -83,6 +87,8 @@ func startCluster(t *testing.T) *cluster {
 		"CHAT_PASSWORD_COST=test",
 		"CHAT_SHUTDOWN_GRACE=5s",
 		"CHAT_LOG_LEVEL=info",
+		// Files in the S3-compatible gateway, which every instance shares.
+		"CHAT_FILES_URL="+testdb.S3(t).URL("failover"),
 	)
 	c.inst = make([]*proc, nInstances)
 	for i := range nInstances {
@@ -330,6 +336,9 @@ func TestFailover(t *testing.T) {
 					}
 				}
 			}
+			// Once the break is over, a file goes through nginx to whichever instance, is
+			// attached and is downloaded by another member, from whichever instance.
+			c.attachFile(t, ctx, members[0], members[1], chats[0], ph.name)
 			c.verify(t, ctx, members, chats, all)
 			t.Logf("%d messages sent in %v; %s", len(sends), time.Since(phaseBegin).Round(time.Millisecond), summary(members))
 		})
@@ -338,6 +347,80 @@ func TestFailover(t *testing.T) {
 		}
 	}
 	t.Logf("total %v", time.Since(begin).Round(time.Millisecond))
+}
+
+// attachFile uploads a file of 200 KiB (over nginx's 64 KiB cap on other bodies) as from,
+// sends it in chatID, and checks that reader downloads the same bytes three times (nginx
+// spreads the requests over the instances that are up) and finds it in the history.
+func (c *cluster) attachFile(t *testing.T, ctx context.Context, from, reader *member, chatID int64, phase string) {
+	t.Helper()
+	data := make([]byte, 200<<10)
+	for i := range data {
+		data[i] = byte(i*7 + len(phase))
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("file", phase+".bin")
+	part.Write(data)
+	mw.Close()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/api/v1/chats/%d/files", c.base, chatID), &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+from.c.Token())
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("upload through nginx: %v", err)
+	}
+	var up struct {
+		File struct {
+			ID  int64  `json:"id"`
+			URL string `json:"url"`
+		} `json:"file"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&up)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated || err != nil {
+		t.Fatalf("upload through nginx: %d, %v", res.StatusCode, err)
+	}
+	var sent struct {
+		ID    int64             `json:"id"`
+		Files []json.RawMessage `json:"files"`
+	}
+	if err := from.c.Do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/chats/%d/messages", chatID),
+		map[string]any{"body": "a file after " + phase, "client_id": "file-" + phase, "file_ids": []int64{up.File.ID}}, &sent); err != nil || len(sent.Files) != 1 {
+		t.Fatalf("attach after %s: %v (%d files)", phase, err, len(sent.Files))
+	}
+	// The reader's session got it live, with its file.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		reader.mu.Lock()
+		i := slices.IndexFunc(reader.got[chatID], func(m client.Message) bool { return m.ID == sent.ID })
+		var files []client.File
+		if i >= 0 {
+			files = reader.got[chatID][i].Files
+		}
+		reader.mu.Unlock()
+		if i >= 0 {
+			if len(files) != 1 || files[0].ID != up.File.ID || files[0].Size != int64(len(data)) {
+				t.Errorf("the message with the file after %s reached client %d with files %+v", phase, reader.i, files)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message with the file after %s never reached client %d", phase, reader.i)
+		}
+	}
+	for range 3 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+up.File.URL, nil)
+		req.Header.Set("Authorization", "Bearer "+reader.c.Token())
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("download through nginx: %v", err)
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || err != nil || !bytes.Equal(got, data) {
+			t.Errorf("download after %s: %d, %d bytes, %v", phase, res.StatusCode, len(got), err)
+		}
+	}
 }
 
 // populate registers the users, makes the chats and connects everyone.

@@ -135,7 +135,7 @@ const (
 type File struct {
 	ID           int64  `json:"id"`
 	Name         string `json:"name" doc:"the uploader's file name, made safe: no path, no control or bidi characters, at most 255 characters"`
-	Size         int64  `json:"size" doc:"bytes, as stored (a JPEG's metadata is removed before)"`
+	Size         int64  `json:"size" doc:"bytes, as stored (an image's metadata is removed before)"`
 	ContentType  string `json:"content_type" doc:"detected from the bytes, never taken from the client"`
 	Width        int    `json:"width,omitempty" doc:"images: width in pixels, upright"`
 	Height       int    `json:"height,omitempty" doc:"images: height in pixels, upright"`

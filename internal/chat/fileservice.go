@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/wschat/chat/internal/media"
@@ -67,6 +69,24 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	}
 	return &FileService{svc: svc, store: store, blobs: blobs, opts: opts, log: svc.log,
 		uploads: make(chan struct{}, opts.MaxUploads), thumbs: make(chan int64, 1024)}
+}
+
+// RedirectOrigin is the origin (scheme://host[:port]) downloads are redirected to, or "" when
+// the server streams them: pages that show images of this server (the web client) must allow
+// it. It is read from a presigned URL, as the store makes them.
+func (f *FileService) RedirectOrigin(ctx context.Context) string {
+	if f.opts.Redirect <= 0 {
+		return ""
+	}
+	raw, err := f.blobs.PresignGet(ctx, "origin", f.opts.Redirect, "image/png", "inline")
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // Limits are the limits in force, for clients to show before an upload.
@@ -213,11 +233,11 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 
 	var src io.Reader = br
 	var stripped chan stripResult
-	if file.ContentType == media.JPEG {
+	if strip := stripperOf(file.ContentType); strip != nil {
 		pr, pw := io.Pipe()
 		stripped = make(chan stripResult, 1)
 		go func() {
-			o, err := media.StripJPEG(pw, br)
+			o, err := strip(pw, br)
 			pw.CloseWithError(err)
 			stripped <- stripResult{o, err}
 		}()
@@ -240,7 +260,7 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 		return File{}, bodyErr(body.err)
 	case strip.err != nil:
 		f.refused(RefusedBadImage)
-		return File{}, Invalid("body.file", "the JPEG image is truncated or malformed")
+		return File{}, Invalid("body.file", "the %s image is truncated or malformed", imageKind(file.ContentType))
 	case err != nil:
 		return File{}, fmt.Errorf("store upload: %w", err)
 	}
@@ -264,6 +284,29 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 		return File{}, storeErr(err, "finish upload %d", id)
 	}
 	return stored, nil
+}
+
+// stripperOf returns what copies an image of type ct without its metadata, returning the
+// orientation it read (JPEG; 1 for the others); nil for a type that has none to remove (GIF
+// has no place for a location or a camera; comments in it are not removed).
+func stripperOf(ct string) func(io.Writer, io.Reader) (int, error) {
+	switch ct {
+	case media.JPEG:
+		return media.StripJPEG
+	case media.PNG:
+		return func(w io.Writer, r io.Reader) (int, error) { return 1, media.StripPNG(w, r) }
+	case media.WebP:
+		return func(w io.Writer, r io.Reader) (int, error) { return 1, media.StripWebP(w, r) }
+	}
+	return nil
+}
+
+// imageKind names an image type for people: "JPEG", "PNG".
+func imageKind(ct string) string {
+	if k, ok := strings.CutPrefix(ct, "image/"); ok {
+		return strings.ToUpper(k)
+	}
+	return ct
 }
 
 type stripResult struct {

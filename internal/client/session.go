@@ -29,6 +29,19 @@ type Message struct {
 	ClientID  *string         `json:"client_id"`
 	CreatedAt string          `json:"created_at"`
 	Event     json.RawMessage `json:"event,omitempty"`
+	Files     []File          `json:"files,omitempty"`
+}
+
+// File is a file a message carries (docs/PROTOCOL.md, "Files").
+type File struct {
+	ID           int64  `json:"id"`
+	Name         string `json:"name"`
+	Size         int64  `json:"size"`
+	ContentType  string `json:"content_type"`
+	Width        int    `json:"width,omitempty"`
+	Height       int    `json:"height,omitempty"`
+	ThumbnailURL string `json:"thumbnail_url,omitempty"`
+	URL          string `json:"url"`
 }
 
 // SessionOptions tune a Session. Zero values take the defaults.

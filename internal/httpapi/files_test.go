@@ -332,6 +332,24 @@ func TestImageUploads(t *testing.T) {
 		d := e.get(t, a, p.URL, nil)
 		checkDownloadHeaders(t, d, "image/png", true)
 
+		// A PNG's text, EXIF and time chunks are gone from what is served; its pixels stay.
+		plain := pngOf(t, twoTone(40, 20))
+		ihdrEnd := 8 + 8 + 13 + 4
+		var meta bytes.Buffer
+		meta.Write(plain[:ihdrEnd])
+		for _, c := range []struct{ typ, data string }{{"tEXt", "Author\x00secret author"}, {"eXIf", "MM\x00*GPS 48.85N"}} {
+			binary.Write(&meta, binary.BigEndian, uint32(len(c.data)))
+			meta.WriteString(c.typ + c.data)
+			binary.Write(&meta, binary.BigEndian, crc32.ChecksumIEEE([]byte(c.typ+c.data)))
+		}
+		meta.Write(plain[ihdrEnd:])
+		mp := uploaded(t, e.upload(t, a, g, "meta.png", meta.Bytes()))
+		if d := e.get(t, a, mp.URL, nil); !bytes.Equal(d.body, plain) || mp.Size != int64(len(plain)) {
+			t.Errorf("the served PNG: %d bytes (size %d), want the %d of the PNG without its metadata", len(d.body), mp.Size, len(plain))
+		}
+		// A truncated PNG is refused, like a truncated JPEG.
+		e.upload(t, a, g, "cut.png", plain[:len(plain)-20]).want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
+
 		// A photo: turned upright by its orientation, its EXIF and GPS gone from what is served.
 		j := uploaded(t, e.upload(t, a, g, "photo.jpg", photoJPEG(t, 800, 400, 6)))
 		if j.ContentType != "image/jpeg" || j.Width != 400 || j.Height != 800 {
@@ -425,6 +443,52 @@ func TestFileAuthorization(t *testing.T) {
 		e.leave(t, b, g)
 		can(b, f, false)
 	})
+}
+
+// TestRedirectOriginInCSP: with downloads redirected to the object store, the app's CSP lets
+// images come from the store's origin (the web client shows thumbnails from there), and from
+// nowhere else; without redirects, from this origin only.
+func TestRedirectOriginInCSP(t *testing.T) {
+	t.Parallel()
+	for _, redirect := range []time.Duration{0, 5 * time.Minute} {
+		e := newFilesEnv(t, "sqlite", fileBackends[1].blobs, envOptions{fileOpts: chat.FileOptions{Redirect: redirect}})
+		csp := e.get(t, nil, "/healthz", nil).header.Get("Content-Security-Policy")
+		imgSrc := ""
+		for _, d := range strings.Split(csp, ";") {
+			if d = strings.TrimSpace(d); strings.HasPrefix(d, "img-src ") {
+				imgSrc = d
+			}
+		}
+		want := "img-src 'self' data:"
+		if redirect > 0 {
+			want += " http://" // the gateway's origin, plain http in the tests
+		}
+		if !strings.HasPrefix(imgSrc, want) || (redirect == 0) != (imgSrc == want) {
+			t.Errorf("redirect %v: %q, want %q...", redirect, imgSrc, want)
+		}
+
+		a := e.newUser(t, "A")
+		g := e.group(t, a, "redirected", false)
+		f := uploaded(t, e.upload(t, a, g, "r.png", pngOf(t, twoTone(20, 20))))
+		hr, _ := http.NewRequest("GET", e.srv.URL+f.URL, nil)
+		hr.Header.Set("Authorization", "Bearer "+a.Token)
+		c := *e.srv.Client()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := c.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		r := resp{status: res.StatusCode, header: res.Header}
+		if redirect > 0 {
+			loc := r.header.Get("Location")
+			if r.status != http.StatusFound || !strings.HasPrefix(loc, strings.TrimPrefix(imgSrc, "img-src 'self' data: ")) {
+				t.Errorf("redirected download: %d to %q, not to the origin the CSP allows (%s)", r.status, loc, imgSrc)
+			}
+		} else if r.status != http.StatusOK {
+			t.Errorf("streamed download: %d", r.status)
+		}
+	}
 }
 
 // An upload carried by our cookies from a foreign page is refused before it is read.

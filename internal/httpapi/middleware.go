@@ -14,7 +14,6 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/wschat/chat/internal/chat"
-	"github.com/wschat/chat/internal/docsui"
 )
 
 const (
@@ -111,10 +110,13 @@ func (s *Server) OriginAllowed(r *http.Request) bool {
 	return strings.EqualFold(origin, Info(r.Context()).Origin) || s.origins[origin]
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets the headers every answer carries; csp is docsui.CSP, with the object
+// store's origin among the image sources when downloads are redirected there (the web client
+// shows thumbnails and images from it).
+func securityHeaders(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", docsui.CSP)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")

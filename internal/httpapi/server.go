@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -97,7 +98,13 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, newProblem(http.StatusNotFound, chat.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
 	})
-	s.handler = s.clientInfo(s.logRequests(securityHeaders(s.cors(mux))))
+	csp := docsui.CSP
+	if opts.Files != nil {
+		if o := opts.Files.RedirectOrigin(context.Background()); o != "" {
+			csp = strings.Replace(csp, "img-src 'self' data:;", "img-src 'self' data: "+o+";", 1)
+		}
+	}
+	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.cors(mux))))
 	return s
 }
 

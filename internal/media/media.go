@@ -1,6 +1,7 @@
 // Package media knows what uploaded bytes are: their content type read from the bytes
-// themselves, the dimensions of an image read from its header before anything is decoded, a
-// JPEG copied without its metadata (EXIF with GPS, XMP, IPTC, comments), and thumbnails. It
+// themselves, the dimensions of an image read from its header before anything is decoded,
+// images copied without their metadata (a JPEG's EXIF with GPS, XMP, IPTC and comments; a PNG's
+// text, EXIF and time chunks; a WebP's EXIF and XMP), and thumbnails. It
 // holds no state and knows nothing of chats or storage.
 package media
 

@@ -2,6 +2,7 @@ package media_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -9,9 +10,11 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"testing"
 
 	"github.com/wschat/chat/internal/media"
+	"golang.org/x/image/webp"
 )
 
 // exifSegment builds an APP1 EXIF segment (little-endian) with an orientation and a GPS IFD
@@ -195,6 +198,130 @@ func TestServedType(t *testing.T) {
 	} {
 		if got := media.ServedType(c.in); got != c.want {
 			t.Errorf("ServedType(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// pngChunk is one PNG chunk with its CRC.
+func pngChunk(typ string, data []byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, uint32(len(data)))
+	b.WriteString(typ)
+	b.Write(data)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	return b.Bytes()
+}
+
+// pngWithMetadata is a PNG with text, EXIF and time chunks after its header, and a trailer.
+func pngWithMetadata(t *testing.T) (withMeta, plain []byte) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 20, 10))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	plain = buf.Bytes()
+	ihdrEnd := 8 + 8 + 13 + 4
+	var b bytes.Buffer
+	b.Write(plain[:ihdrEnd])
+	b.Write(pngChunk("tEXt", []byte("Author\x00secret author")))
+	b.Write(pngChunk("eXIf", []byte("MM\x00*GPS 48.85N 2.35E")))
+	b.Write(pngChunk("tIME", []byte{7, 234, 12, 2, 10, 0, 0}))
+	b.Write(pngChunk("iTXt", []byte("Comment\x00\x00\x00\x00\x00secret comment")))
+	b.Write(plain[ihdrEnd:])
+	b.WriteString("TRAILER with GPS")
+	return b.Bytes(), plain
+}
+
+func TestStripPNG(t *testing.T) {
+	in, plain := pngWithMetadata(t)
+	var out bytes.Buffer
+	if err := media.StripPNG(&out, bytes.NewReader(in)); err != nil {
+		t.Fatalf("strip: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), plain) {
+		t.Errorf("stripped: %d bytes, want the %d of the PNG without its metadata", out.Len(), len(plain))
+	}
+	for _, leak := range []string{"secret", "GPS", "TRAILER", "tIME"} {
+		if bytes.Contains(out.Bytes(), []byte(leak)) {
+			t.Errorf("the stripped PNG still holds %q", leak)
+		}
+	}
+	end := bytes.Index(plain, []byte("IEND"))
+	for name, bad := range map[string][]byte{
+		"truncated in the data": plain[:end-10],
+		"no IEND":               plain[:end-4],
+		"not a PNG":             []byte("GIF89a....."),
+		"empty":                 nil,
+	} {
+		if err := media.StripPNG(io.Discard, bytes.NewReader(bad)); !errors.Is(err, media.ErrBadImage) {
+			t.Errorf("%s: got %v, want ErrBadImage", name, err)
+		}
+	}
+}
+
+// webpWithMetadata is a 1 × 1 lossless WebP in the extended format, with EXIF and XMP chunks.
+func webpWithMetadata(t *testing.T) []byte {
+	t.Helper()
+	simple, err := base64.StdEncoding.DecodeString("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vp8l := simple[12:]
+	chunk := func(fcc string, data []byte) []byte {
+		b := append([]byte(fcc), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+		b = append(b, data...)
+		if len(data)%2 == 1 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	body := []byte("WEBP")
+	body = append(body, chunk("VP8X", []byte{0x10 | 0x08 | 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0})...)
+	body = append(body, vp8l...)
+	body = append(body, chunk("EXIF", []byte("MM\x00*GPS 48.85N 2.35E secret"))...)
+	body = append(body, chunk("XMP ", []byte("<x:xmpmeta>secret author</x:xmpmeta>"))...)
+	out := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	return append(append(out, body...), "TRAILER"...)
+}
+
+func TestStripWebP(t *testing.T) {
+	in := webpWithMetadata(t)
+	if _, err := webp.Decode(bytes.NewReader(in)); err != nil {
+		t.Fatalf("the test WebP does not decode: %v", err)
+	}
+	var out bytes.Buffer
+	if err := media.StripWebP(&out, bytes.NewReader(in)); err != nil {
+		t.Fatalf("strip: %v", err)
+	}
+	if got, want := out.Len(), len(in)-len("TRAILER"); got != want {
+		t.Errorf("stripped: %d bytes, want %d (the same chunks, no trailer)", got, want)
+	}
+	for _, leak := range []string{"secret", "GPS", "xmpmeta", "EXIF", "XMP ", "TRAILER"} {
+		if bytes.Contains(out.Bytes(), []byte(leak)) {
+			t.Errorf("the stripped WebP still holds %q", leak)
+		}
+	}
+	if flags := out.Bytes()[20]; flags != 0x10 {
+		t.Errorf("VP8X flags %#x, want only alpha (0x10)", flags)
+	}
+	img, err := webp.Decode(bytes.NewReader(out.Bytes()))
+	if err != nil {
+		t.Fatalf("the stripped WebP does not decode: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 1 || b.Dy() != 1 {
+		t.Errorf("decoded %v, want 1 × 1", b)
+	}
+	for name, bad := range map[string][]byte{
+		"truncated":     in[:len(in)-30],
+		"not a WebP":    []byte("RIFF\x04\x00\x00\x00WAVE"),
+		"chunk too big": append(append([]byte{}, in[:12]...), "VP8L\xff\xff\xff\x00"...),
+	} {
+		if err := media.StripWebP(io.Discard, bytes.NewReader(bad)); !errors.Is(err, media.ErrBadImage) {
+			t.Errorf("%s: got %v, want ErrBadImage", name, err)
 		}
 	}
 }

@@ -30,7 +30,10 @@ function preview(ctx, chat) {
   }
   if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
   if (m.kind === 'system') return systemText(m.event, (id) => who(store, id));
-  const firstLine = m.body.split('\n').find((l) => l.trim()) || m.body;
+  let firstLine = m.body.split('\n').find((l) => l.trim()) || m.body;
+  if (!firstLine && m.files?.length) {
+    firstLine = m.files.length === 1 ? `📎 ${m.files[0].name}` : `📎 ${m.files.length} files`;
+  }
   if (m.sender_id === store.me.id) return `You: ${firstLine}`;
   if (chat.kind === 'group') return `${who(store, m.sender_id)}: ${firstLine}`;
   return firstLine;

@@ -318,8 +318,8 @@ export class Client {
   // ---- sending ------------------------------------------------------------------------------
 
   /** send queues a message and sends it; it shows as "sending" (or "waiting") until acknowledged. */
-  send(chatId, body) {
-    const p = { client_id: uuid(), chat_id: chatId, body, state: 'sending', created_at: new Date().toISOString() };
+  send(chatId, body, files = []) {
+    const p = { client_id: uuid(), chat_id: chatId, body, files, state: 'sending', created_at: new Date().toISOString() };
     this.s.pending.set(p.client_id, p);
     this.savePending();
     this.dispatch(p);
@@ -345,14 +345,16 @@ export class Client {
     p.hard = false;
     clearTimeout(this.sendTimers.get(p.client_id));
     this.sendTimers.set(p.client_id, setTimeout(() => this.timedOut(p.client_id), SEND_TIMEOUT));
-    const sent = this.conn.send('message.send', { chat_id: p.chat_id, client_id: p.client_id, body: p.body }, 'send:' + p.client_id);
+    const data = { chat_id: p.chat_id, client_id: p.client_id, body: p.body };
+    if (p.files?.length) data.file_ids = p.files.map((f) => f.id);
+    const sent = this.conn.send('message.send', data, 'send:' + p.client_id);
     if (!sent && p.state === 'sending') this.sendRest(p);
     this.s.notify('pane');
   }
 
   async sendRest(p) {
     try {
-      this.ingest(await api.send(p.chat_id, p.body, p.client_id));
+      this.ingest(await api.send(p.chat_id, p.body, p.client_id, p.files?.map((f) => f.id)));
     } catch (err) {
       if (!this.s.pending.has(p.client_id)) return;
       if (err instanceof ApiError && !err.network && err.status < 500 && err.code !== 'rate_limited') {
@@ -402,7 +404,7 @@ export class Client {
   /** savePending keeps unsent messages in this tab's session storage, so a reload resends them. */
   savePending() {
     try {
-      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, created_at }) => ({ client_id, chat_id, body, created_at }));
+      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, files, created_at }) => ({ client_id, chat_id, body, files, created_at }));
       if (list.length) sessionStorage.setItem(this.pendingKey(), JSON.stringify(list));
       else sessionStorage.removeItem(this.pendingKey());
     } catch { /* storage full or disabled: keep them in memory */ }

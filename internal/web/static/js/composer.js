@@ -1,8 +1,11 @@
 // The message composer; drafts are kept per chat. With a keyboard, Enter sends and Shift+Enter
 // starts a new line. On touch screens (coarse pointer, no hover: phones, tablets) Enter is a new
-// line, as in the messengers, and the button sends.
+// line, as in the messengers, and the button sends. Files are attached with the clip button, by
+// pasting or by dropping them on the chat (pane.js): each chat's draft keeps its uploads, and a
+// message goes once they are all stored, with or without text.
 
 import { h, icon } from './dom.js';
+import { UploadTray, fileLimits, limitsText } from './files.js';
 
 const MAX = 4000;
 const TOUCH = '(pointer: coarse), (hover: none)';
@@ -17,8 +20,55 @@ export function mountComposer(ctx, { getChat, onSent }) {
   const hint = h('span', { id: 'composer-hint', class: 'sr-only' });
   const counter = h('span', { class: 'counter', 'aria-live': 'polite', hidden: true });
   const send = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', 'data-testid': 'send' }, icon('send'));
-  const form = h('form', { class: 'composer', 'aria-label': 'Write a message' }, input, hint, counter, send);
+  const picker = h('input', { type: 'file', multiple: true, hidden: true, tabindex: '-1', 'aria-hidden': 'true', 'data-testid': 'file-input' });
+  const attach = h('button', {
+    type: 'button', class: 'icon-btn attach-btn', 'aria-label': 'Attach files', title: 'Attach files', 'data-testid': 'attach',
+    'aria-describedby': 'attach-limits', onclick: () => picker.click(),
+  }, icon('clip'));
+  const limitsLine = h('span', { id: 'attach-limits', class: 'attach-limits', 'data-testid': 'file-limits' });
+  const trayEl = h('div', { class: 'uploads', 'data-testid': 'uploads', 'aria-live': 'polite', hidden: true });
+  const form = h('form', { class: 'composer', 'aria-label': 'Write a message' },
+    h('div', { class: 'composer-files' }, trayEl, limitsLine),
+    h('div', { class: 'composer-row' }, attach, picker, input, hint, counter, send));
+  fileLimits().then((l) => {
+    const text = limitsText(l);
+    limitsLine.textContent = text;
+    attach.title = `Attach files (${text.charAt(0).toLowerCase()}${text.slice(1)})`;
+  });
 
+  // The uploads of each chat's draft; the one of the open chat is shown.
+  const trays = new Map();
+  let current = null;
+  const trayOf = (id) => {
+    let t = trays.get(id);
+    if (!t) {
+      t = new UploadTray(id, () => {
+        if (t === current) {
+          t.render(trayEl);
+          update();
+        }
+      });
+      trays.set(id, t);
+    }
+    return t;
+  };
+  const addFiles = (files) => {
+    const id = getChat();
+    if (id == null || readOnly || !files.length) return;
+    trayOf(id).add(files);
+  };
+  picker.addEventListener('change', () => {
+    addFiles([...picker.files]);
+    picker.value = '';
+  });
+  input.addEventListener('paste', (ev) => {
+    const files = [...(ev.clipboardData?.files || [])];
+    if (!files.length) return;
+    ev.preventDefault();
+    addFiles(files);
+  });
+
+  let readOnly = '';
   const touch = matchMedia(TOUCH);
   const enterSends = () => !touch.matches;
   const drawMode = () => {
@@ -35,7 +85,8 @@ export function mountComposer(ctx, { getChat, onSent }) {
   };
   const update = () => {
     const n = input.value.trim().length;
-    send.disabled = n === 0 || n > MAX;
+    const files = current ? current.done.length : 0;
+    send.disabled = (n === 0 && files === 0) || n > MAX || !!current?.busy;
     counter.hidden = n < MAX - 500;
     counter.textContent = `${n} / ${MAX}`;
     counter.classList.toggle('over', n > MAX);
@@ -57,8 +108,10 @@ export function mountComposer(ctx, { getChat, onSent }) {
     ev.preventDefault();
     const id = getChat();
     const body = input.value.trim();
-    if (id == null || !body || body.length > MAX) return;
-    client.send(id, body);
+    if (id == null) return;
+    const tray = trayOf(id);
+    if ((!body && !tray.done.length) || body.length > MAX || tray.busy) return;
+    client.send(id, body, tray.takeDone());
     input.value = '';
     drafts.delete(id);
     autosize();
@@ -71,11 +124,11 @@ export function mountComposer(ctx, { getChat, onSent }) {
 
   // A read-only chat (its other member deleted their account) keeps the composer, closed, with
   // the reason in its place.
-  let readOnly = '';
   const setReadOnly = (reason) => {
     if (reason !== readOnly) {
       readOnly = reason;
       input.disabled = !!reason;
+      attach.disabled = !!reason;
       input.placeholder = reason || 'Write a message…';
       form.classList.toggle('read-only', !!reason);
       if (!reason) update();
@@ -87,6 +140,7 @@ export function mountComposer(ctx, { getChat, onSent }) {
     el: form,
     setReadOnly,
     focus: () => input.focus(),
+    addFiles,
     /** switchTo keeps the draft of the chat being left and restores the one of chatId. */
     switchTo(from, to) {
       if (from != null) {
@@ -94,6 +148,9 @@ export function mountComposer(ctx, { getChat, onSent }) {
         else drafts.delete(from);
       }
       input.value = (to != null && drafts.get(to)) || '';
+      current = to != null ? trayOf(to) : null;
+      if (current) current.render(trayEl);
+      else trayEl.hidden = true;
       autosize();
       update();
     },

@@ -10,6 +10,7 @@ import { who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
 import { hasBlocks, renderBody } from './markup.js';
+import { renderFiles } from './files.js';
 
 const RUN_GAP = 5 * 60 * 1000;
 const LOAD_OLDER_AT = 300;
@@ -66,6 +67,29 @@ export function mountPane(ctx, el, { back }) {
   const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; } });
   const view = h('section', { class: 'pane-chat', 'aria-labelledby': 'pane-title' },
     header, h('div', { class: 'scroll-wrap' }, scroller, jump), typingLine, composer.el);
+
+  // Files dropped anywhere on the open chat are attached to the draft.
+  let dragDepth = 0;
+  const hasFiles = (ev) => [...(ev.dataTransfer?.types || [])].includes('Files');
+  view.addEventListener('dragenter', (ev) => {
+    if (!hasFiles(ev)) return;
+    dragDepth += 1;
+    view.classList.add('dropping');
+  });
+  view.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) view.classList.remove('dropping');
+  });
+  view.addEventListener('dragover', (ev) => {
+    if (hasFiles(ev)) ev.preventDefault();
+  });
+  view.addEventListener('drop', (ev) => {
+    dragDepth = 0;
+    view.classList.remove('dropping');
+    if (!ev.dataTransfer?.files?.length) return;
+    ev.preventDefault();
+    composer.addFiles([...ev.dataTransfer.files]);
+  });
 
   const tracker = new ReadTracker(scroller, (seq) => {
     if (chatId != null) client.markRead(chatId, seq);
@@ -177,7 +201,7 @@ export function mountPane(ctx, el, { back }) {
     const group = chat.kind === 'group';
     const state = m.pending ? m.pending.state : m.seq <= (chat.read_all_seq || 0) ? 'read' : 'sent';
     const senderName = store.name(m.sender_id) || '…';
-    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || ''].join('|');
+    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || '', (m.files || []).map((f) => f.id).join(',')].join('|');
     const fill = (el) => {
       if (el.sig === sig) return;
       el.sig = sig;
@@ -192,7 +216,8 @@ export function mountPane(ctx, el, { back }) {
         showSender ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
         // Who said it, for screen readers where the bubble does not show a name.
         showSender ? null : h('span', { class: 'sr-only', text: `${mine ? 'You' : senderName}: ` }),
-        h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body)),
+        renderFiles(m.files),
+        m.body ? h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body)) : null,
         h('span', { class: 'meta' },
           h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: timeOf(m.created_at) }),
           mine ? statusEl(chat, m) : null));
@@ -256,7 +281,7 @@ export function mountPane(ctx, el, { back }) {
     const me = store.me.id;
     const pending = store.pendingOf(chat.id)
       .sort((a, b) => a.created_at.localeCompare(b.created_at))
-      .map((p) => ({ pending: p, sender_id: me, kind: 'text', body: p.body, created_at: p.created_at, client_id: p.client_id }));
+      .map((p) => ({ pending: p, sender_id: me, kind: 'text', body: p.body, files: p.files, created_at: p.created_at, client_id: p.client_id }));
     const items = [];
     let prevDay = null;
     let prev = null;
