@@ -108,7 +108,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	}
 	svc := chat.NewService(m.Store(st), tokens, chat.Options{
 		Signup: cfg.Signup, RateLimits: cfg.RateLimits, RefreshTTL: cfg.RefreshTTL, Logger: log,
-		PasswordParams: passwordParams(cfg), NewLimiter: newLimiter,
+		PasswordParams: passwordParams(cfg), NewLimiter: newLimiter, EditWindow: editWindow(cfg.EditWindow),
 		Limits: chat.Limits{LoginPerAddr: l.LoginPerAddr, LoginFailsPerEmail: l.LoginFailsPerEmail,
 			SignupsPerAddr: l.SignupsPerAddr, SendsPerUser: l.SendsPerUser, ChatsPerUser: l.ChatsPerUser, ReadsPerUser: l.ReadsPerUser,
 			ReadMarksPerUser: l.ReadMarksPerUser, GroupMembers: l.GroupMembers, UserChats: l.UserChats},
@@ -258,4 +258,12 @@ func buildVersion() string {
 		}
 	}
 	return "dev"
+}
+
+// editWindow is CHAT_EDIT_WINDOW as the service takes it: 0 (no limit) is a negative window.
+func editWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

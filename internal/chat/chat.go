@@ -108,6 +108,16 @@ type Message struct {
 	// FileCount is how many files the message carries, as stored: the store reads Files only
 	// for messages that have some.
 	FileCount int `json:"-"`
+	// Rev is the chat's change number of the message's last edit, delete or reaction (0:
+	// never changed); see changes.go.
+	Rev       int64      `json:"rev" doc:"the chat's change number (rev) of this message's last edit, delete or reaction; 0: never changed"`
+	EditedAt  *Time      `json:"edited_at,omitempty" doc:"when the body was last edited; absent: never edited"`
+	DeletedAt *Time      `json:"deleted_at,omitempty" doc:"when the message was deleted; its body is then empty and it has no reactions"`
+	Reactions []Reaction `json:"reactions,omitempty" doc:"the reactions, in the order their emoji were first used; absent: none"`
+	ReplyTo   *ReplyRef  `json:"reply_to,omitempty" doc:"the message this one answers; absent: not a reply"`
+	// ReplyToSeq is the seq of the answered message as stored (0: none); the store fills
+	// ReplyTo from it.
+	ReplyToSeq int64 `json:"-"`
 }
 
 // SystemEvent says what a system message records.

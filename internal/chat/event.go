@@ -29,6 +29,10 @@ type Event struct {
 	// leaving), the chat's last seq when it happened: each device gets it right after that
 	// message, so nothing that happened after a member left reaches them.
 	At int64
+	// Rev is the chat's change number of a message.updated or reaction.updated: receivers
+	// order changes by it and heal gaps from the store (ChangeStore.Changes). Such an event
+	// also has At, the chat's last seq when the change was made.
+	Rev int64
 	// ExceptUser's devices do not receive it (typing, member.joined, member.left).
 	ExceptUser int64
 	// ExceptConn is the connection that sent a message over WebSocket: it got message.ack.

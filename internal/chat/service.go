@@ -29,6 +29,9 @@ type Options struct {
 	PasswordParams auth.PasswordParams
 	Now            func() time.Time
 	Logger         *slog.Logger
+	// EditWindow is how long after sending an author may edit a message: 0 takes
+	// DefaultEditWindow, a negative value means forever (CHAT_EDIT_WINDOW=0).
+	EditWindow time.Duration
 }
 
 // Service is the chat's rules: who may do what, in which order things are stored and which

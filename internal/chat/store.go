@@ -95,6 +95,8 @@ type Store interface {
 
 	// Running groups and accounts (admin.go, profile.go).
 	AdminStore
+	// Edits, deletes and reactions (changes.go).
+	ChangeStore
 }
 
 // UserSearch is one viewer's search for users, in name order.

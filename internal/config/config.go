@@ -42,6 +42,7 @@ type Config struct {
 	PprofAddr      string
 	ShutdownGrace  time.Duration
 	WSWriteDelay   time.Duration // a WebSocket writer's wait for more frames (0: none)
+	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
 	PasswordCost   string        // "default", or "test" for cheap hashes in test runs
 	Limits         Limits
 	Files          Files
@@ -103,6 +104,7 @@ var settings = []setting{
 	{"CHAT_INSTANCE_ID", "instance-id", "", "names the instance in logs and metrics (default: host name and port)"},
 	{"CHAT_PPROF_ADDR", "pprof-addr", "", "serve pprof on this local address (off when empty)"},
 	{"CHAT_SHUTDOWN_GRACE", "shutdown-grace", "10s", "how long a graceful shutdown may take"},
+	{"CHAT_EDIT_WINDOW", "edit-window", "24h", "how long after sending a message its author may edit it (0: forever)"},
 	{"CHAT_PASSWORD_COST", "password-cost", "default", "argon2id cost of new password hashes: default (19 MiB, 2 passes) or test (cheap; never in production)"},
 	{"CHAT_LIMIT_LOGIN_ADDR", "limit-login-addr", "30/30s", "login attempts per client address, N/period: N at once, refilled at N per period"},
 	{"CHAT_LIMIT_LOGIN_EMAIL", "limit-login-email", "10/5m", "failed logins per email, N/period"},
@@ -179,6 +181,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		errs = append(errs, fmt.Errorf("CHAT_WS_WRITE_DELAY=%q: want a duration from 0s to 1s, like 2ms", get("CHAT_WS_WRITE_DELAY")))
 	} else {
 		c.WSWriteDelay = d
+	}
+	if d, err := time.ParseDuration(get("CHAT_EDIT_WINDOW")); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("CHAT_EDIT_WINDOW=%q: want a duration like 24h, or 0 for no limit", get("CHAT_EDIT_WINDOW")))
+	} else {
+		c.EditWindow = d
 	}
 	var err error
 	if c.Signup, err = boolean(get("CHAT_SIGNUP")); err != nil {

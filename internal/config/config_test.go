@@ -17,7 +17,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.RedisPrefix != "chat" || c.AccessTTL != 15*time.Minute ||
-		c.RefreshTTL != 720*time.Hour || c.CookieSecure != "auto" || !c.Signup || !c.RateLimits || !c.Embedded() {
+		c.RefreshTTL != 720*time.Hour || c.CookieSecure != "auto" || !c.Signup || !c.RateLimits || !c.Embedded() || c.EditWindow != 24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -36,6 +36,7 @@ func TestInvalidSettings(t *testing.T) {
 	for k, v := range map[string]string{
 		"CHAT_ACCESS_TTL": "soon", "CHAT_COOKIE_SECURE": "maybe", "CHAT_SIGNUP": "perhaps", "CHAT_LOG_LEVEL": "loud",
 		"CHAT_ALLOWED_ORIGINS": "evil.example", "CHAT_TRUSTED_PROXIES": "not-an-ip", "CHAT_ADDR": "nowhere", "CHAT_RATE_LIMITS": "x",
+		"CHAT_EDIT_WINDOW": "-1h",
 	} {
 		if _, err := Load(nil, env(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)
@@ -64,5 +65,14 @@ func TestSecrets(t *testing.T) {
 	short, _ := Load(nil, env(map[string]string{"CHAT_REDIS_URL": "redis://x", "CHAT_JWT_SECRET": "short"}), io.Discard)
 	if _, err := short.Secrets(); err == nil {
 		t.Error("a short secret was accepted")
+	}
+}
+
+func TestEditWindow(t *testing.T) {
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "15m": 15 * time.Minute, "720h": 720 * time.Hour} {
+		c, err := Load(nil, env(map[string]string{"CHAT_EDIT_WINDOW": v}), io.Discard)
+		if err != nil || c.EditWindow != want {
+			t.Errorf("CHAT_EDIT_WINDOW=%q: %v, %v; want %v", v, c.EditWindow, err, want)
+		}
 	}
 }

@@ -49,6 +49,8 @@ type envOptions struct {
 	// blobs, when set, turns files on (files_test.go), with fileOpts.
 	blobs    func(t *testing.T) chat.Blobs
 	fileOpts chat.FileOptions
+	// editWindow is chat.Options.EditWindow (0: the default).
+	editWindow time.Duration
 }
 
 const accessTTL = 15 * time.Minute
@@ -58,7 +60,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 	cfg := testserver.Config{
 		Postgres:  backend == "postgres",
 		NoSignup:  o.noSignup,
-		Chat:      chat.Options{RateLimits: o.rateLimits, Limits: o.limits},
+		Chat:      chat.Options{RateLimits: o.rateLimits, Limits: o.limits, EditWindow: o.editWindow},
 		AccessTTL: accessTTL,
 		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins},
 		TLS:       o.tls,

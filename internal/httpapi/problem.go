@@ -53,9 +53,10 @@ func statusOf(code string) int {
 	case chat.CodeNotFound, chat.CodeUserNotFound:
 		return http.StatusNotFound
 	case chat.CodeNotMember, chat.CodeSignupDisabled, chat.CodeForbidden, chat.CodeNotAdmin, chat.CodeNotOwner,
-		chat.CodePeerDeleted, chat.CodeWrongPassword:
+		chat.CodePeerDeleted, chat.CodeWrongPassword, chat.CodeNotAuthor, chat.CodeEditWindow:
 		return http.StatusForbidden
-	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken:
+	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken, chat.CodeSystemMessage, chat.CodeMessageDeleted,
+		chat.CodeTooManyReactions:
 		return http.StatusConflict
 	case chat.CodeInvalidCredentials, chat.CodeInvalidRefresh, chat.CodeUnauthenticated:
 		return http.StatusUnauthorized

@@ -18,6 +18,7 @@ func (s *Server) routes() {
 	s.chatRoutes()
 	s.fileRoutes()
 	s.adminRoutes()
+	s.changeRoutes()
 }
 
 // readLimited wraps the handler of a read that queries the database: the caller's read budget

@@ -203,3 +203,38 @@ func (st store) PruneSessions(ctx context.Context, sessionsBefore, tokensBefore 
 	st.observe("PruneSessions", start, err)
 	return n, err
 }
+
+func (st store) EditMessage(ctx context.Context, e chat.MessageEdit) (chat.Changed, error) {
+	start := time.Now()
+	r0, err := st.s.EditMessage(ctx, e)
+	st.observe("EditMessage", start, err)
+	return r0, err
+}
+
+func (st store) DeleteMessage(ctx context.Context, chatID, seq, actorID int64, now time.Time) (chat.Changed, error) {
+	start := time.Now()
+	r0, err := st.s.DeleteMessage(ctx, chatID, seq, actorID, now)
+	st.observe("DeleteMessage", start, err)
+	return r0, err
+}
+
+func (st store) React(ctx context.Context, r chat.ReactionChange) (chat.Reacted, error) {
+	start := time.Now()
+	r0, err := st.s.React(ctx, r)
+	st.observe("React", start, err)
+	return r0, err
+}
+
+func (st store) Changes(ctx context.Context, chatID, afterRev int64, limit int) (chat.ChangePage, error) {
+	start := time.Now()
+	r0, err := st.s.Changes(ctx, chatID, afterRev, limit)
+	st.observe("Changes", start, err)
+	return r0, err
+}
+
+func (st store) Message(ctx context.Context, chatID, seq int64) (chat.Message, error) {
+	start := time.Now()
+	r0, err := st.s.Message(ctx, chatID, seq)
+	st.observe("Message", start, err)
+	return r0, err
+}

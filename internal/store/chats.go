@@ -17,7 +17,8 @@ import (
 const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.read_only, c.created_at, c.activity_at, c.member_count,
 	c.last_seq, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
 	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
-		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id) END,
+		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id
+		AND x.deleted_at IS NULL) END,
 	p.id, p.name, p.deleted_at IS NOT NULL,
 	` + messageColumnsLM + `
 FROM chats c

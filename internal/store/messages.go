@@ -11,11 +11,11 @@ import (
 )
 
 const messageColumns = `id, chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id, event_text,
-	file_count`
+	file_count, rev, edited_at, deleted_at, reply_to_seq`
 
 // messageColumnsLM are the message columns of the last message (alias lm) in summarySelect.
 const messageColumnsLM = `lm.id, lm.chat_id, lm.seq, lm.kind, lm.sender_id, lm.body, lm.client_id, lm.created_at,
-	lm.event_type, lm.event_user_id, lm.event_actor_id, lm.event_text, lm.file_count`
+	lm.event_type, lm.event_user_id, lm.event_actor_id, lm.event_text, lm.file_count, lm.rev, lm.edited_at, lm.deleted_at, lm.reply_to_seq`
 
 // nullMessage scans a message that may be absent (a LEFT JOIN).
 type nullMessage struct {
@@ -24,10 +24,12 @@ type nullMessage struct {
 	sender, eventUser, eventActor   sql.NullInt64
 	eventText                       sql.NullString
 	fileCount                       sql.NullInt64
+	rev, edited, deleted, replyTo   sql.NullInt64
 }
 
 func (n *nullMessage) dest() []any {
-	return []any{&n.id, &n.chatID, &n.seq, &n.kind, &n.sender, &n.body, &n.clientID, &n.created, &n.eventType, &n.eventUser, &n.eventActor, &n.eventText, &n.fileCount}
+	return []any{&n.id, &n.chatID, &n.seq, &n.kind, &n.sender, &n.body, &n.clientID, &n.created, &n.eventType, &n.eventUser, &n.eventActor, &n.eventText,
+		&n.fileCount, &n.rev, &n.edited, &n.deleted, &n.replyTo}
 }
 
 func (n *nullMessage) message() *chat.Message {
@@ -35,7 +37,15 @@ func (n *nullMessage) message() *chat.Message {
 		return nil
 	}
 	m := &chat.Message{ID: n.id.Int64, ChatID: n.chatID.Int64, Seq: n.seq.Int64, Kind: n.kind.String, Body: n.body.String,
-		CreatedAt: chat.MillisTime(n.created.Int64), FileCount: int(n.fileCount.Int64)}
+		CreatedAt: chat.MillisTime(n.created.Int64), FileCount: int(n.fileCount.Int64), Rev: n.rev.Int64, ReplyToSeq: n.replyTo.Int64}
+	if n.edited.Valid {
+		t := chat.MillisTime(n.edited.Int64)
+		m.EditedAt = &t
+	}
+	if n.deleted.Valid {
+		t := chat.MillisTime(n.deleted.Int64)
+		m.DeletedAt = &t
+	}
 	if n.sender.Valid {
 		m.SenderID = &n.sender.Int64
 	}
@@ -146,6 +156,9 @@ func (s *Store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Messag
 	if err := loadFiles(ctx, s.db, msgs); err != nil {
 		return nil, false, err
 	}
+	if err := fillMessages(ctx, s.db, q.ChatID, msgs); err != nil {
+		return nil, false, wrap(err)
+	}
 	return msgs, more, nil
 }
 
@@ -170,7 +183,7 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	if min(seq, lastSeq) <= cur {
 		r := chat.Read{State: chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: readAll}, ReadAll: chat.ReadAll{Seq: readAll}}
 		err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM messages
-			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3`, chatID, cur, userID).Scan(&r.State.UnreadCount)
+			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3 AND deleted_at IS NULL`, chatID, cur, userID).Scan(&r.State.UnreadCount)
 		return r, wrap(err)
 	}
 	var r chat.Read
@@ -203,7 +216,7 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 		}
 		r.State = chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: r.ReadAll.Seq}
 		return tx.QueryRowContext(ctx, `SELECT count(*) FROM messages
-			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3`, chatID, cur, userID).Scan(&r.State.UnreadCount)
+			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3 AND deleted_at IS NULL`, chatID, cur, userID).Scan(&r.State.UnreadCount)
 	})
 	return r, err
 }

@@ -1,0 +1,404 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testdb"
+)
+
+func edit(s *store.Store, chatID, seq int64, by chat.User, body string, n int, window time.Duration) (chat.Changed, error) {
+	return s.EditMessage(context.Background(), chat.MessageEdit{ChatID: chatID, Seq: seq, UserID: by.ID, Body: body, Now: at(n), Window: window})
+}
+
+func react(s *store.Store, chatID, seq int64, by chat.User, emoji string, add bool, n int) (chat.Reacted, error) {
+	return s.React(context.Background(), chat.ReactionChange{ChatID: chatID, Seq: seq, UserID: by.ID, Emoji: emoji, Add: add, Now: at(n)})
+}
+
+func lastRev(t *testing.T, s *store.Store, chatID int64) int64 {
+	t.Helper()
+	var rev int64
+	if err := s.DB().QueryRow(`SELECT last_rev FROM chats WHERE id = $1`, chatID).Scan(&rev); err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+func messageAt(t *testing.T, s *store.Store, chatID, seq int64) chat.Message {
+	t.Helper()
+	m, err := s.Message(context.Background(), chatID, seq)
+	if err != nil {
+		t.Fatalf("message %d of chat %d: %v", seq, chatID, err)
+	}
+	return m
+}
+
+func TestEditMessage(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		a, b, out := mkUser(t, s, "a"), mkUser(t, s, "b"), mkUser(t, s, "out")
+		g := mkGroup(t, s, a, "g", true, at(0), b)
+		m := send(t, s, g, a, "helo", at(1)).Message
+		day := 24 * time.Hour
+
+		c, err := edit(s, g, m.Seq, a, "hello", 2, day)
+		if err != nil || !c.Changed || c.Message.Body != "hello" || c.Message.Rev != 1 || c.Message.EditedAt == nil || c.At != m.Seq {
+			t.Fatalf("edit: %+v, %v; want body hello, rev 1, edited, at %d", c, err, m.Seq)
+		}
+		if got := messageAt(t, s, g, m.Seq); got.Body != "hello" || got.Rev != 1 || !got.EditedAt.Equal(at(2)) {
+			t.Errorf("history after edit: %+v", got)
+		}
+		// The same body is no change and takes no rev.
+		if c, err := edit(s, g, m.Seq, a, "hello", 3, day); err != nil || c.Changed || c.Message.Rev != 1 {
+			t.Errorf("same body: %+v, %v; want unchanged at rev 1", c, err)
+		}
+		_, err = edit(s, g, m.Seq, b, "mine now", 3, day)
+		wantErr(t, "another member edits", err, chat.ErrNotAuthor)
+		_, err = edit(s, g, m.Seq, out, "x", 3, day)
+		wantErr(t, "a non-member edits", err, chat.ErrNotMember)
+		_, err = edit(s, g, 1, a, "x", 3, day)
+		wantErr(t, "edit of the chat_created message", err, chat.ErrSystemMessage)
+		_, err = edit(s, g, 99, a, "x", 3, day)
+		wantErr(t, "edit of an unknown seq", err, chat.ErrNoMessage)
+		_, err = edit(s, g, m.Seq, a, "late", 1+int(day/time.Second)+1, day)
+		wantErr(t, "edit after the window", err, chat.ErrEditWindow)
+		if c, err := edit(s, g, m.Seq, a, "forever", 1+int(day/time.Second)+1, 0); err != nil || !c.Changed {
+			t.Errorf("edit with no window: %+v, %v", c, err)
+		}
+		if _, err := s.DeleteMessage(context.Background(), g, m.Seq, a.ID, at(5)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = edit(s, g, m.Seq, a, "back", 6, 0)
+		wantErr(t, "edit of a deleted message", err, chat.ErrMessageDeleted)
+		if got := lastRev(t, s, g); got != 3 {
+			t.Errorf("last_rev %d, want 3 (two edits and a delete)", got)
+		}
+		// An ex-member edits nothing, not even their own message.
+		bm := send(t, s, g, b, "bye", at(7)).Message
+		if _, err := kick(s, g, a, b, 8); err != nil {
+			t.Fatal(err)
+		}
+		_, err = edit(s, g, bm.Seq, b, "x", 9, 0)
+		wantErr(t, "an ex-member edits", err, chat.ErrNotMember)
+	})
+}
+
+func TestDeleteMessage(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		owner, admin, a, b := mkUser(t, s, "owner"), mkUser(t, s, "admin"), mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, owner, "g", false, at(0), admin, a, b)
+		if _, _, err := setRole(s, g, owner, admin, chat.RoleAdmin, 1); err != nil {
+			t.Fatal(err)
+		}
+		m1 := send(t, s, g, a, "secret one", at(2)).Message
+		m2 := send(t, s, g, a, "secret two", at(3)).Message
+		m3 := send(t, s, g, a, "secret three", at(4)).Message
+		if _, err := react(s, g, m3.Seq, b, "👍", true, 5); err != nil {
+			t.Fatal(err)
+		}
+		before := chatFor(t, s, b, g).UnreadCount
+
+		_, err := s.DeleteMessage(ctx, g, m1.Seq, b.ID, at(6))
+		wantErr(t, "another member deletes", err, chat.ErrNotAuthor)
+		_, err = s.DeleteMessage(ctx, g, 1, owner.ID, at(6))
+		wantErr(t, "delete of a system message", err, chat.ErrSystemMessage)
+		_, err = s.DeleteMessage(ctx, g, 99, a.ID, at(6))
+		wantErr(t, "delete of an unknown seq", err, chat.ErrNoMessage)
+		for _, x := range []struct {
+			seq int64
+			by  chat.User
+		}{{m1.Seq, a}, {m2.Seq, admin}, {m3.Seq, owner}} {
+			c, err := s.DeleteMessage(ctx, g, x.seq, x.by.ID, at(7))
+			if err != nil || !c.Changed || c.Message.DeletedAt == nil || c.Message.Body != "" {
+				t.Fatalf("delete of %d by %s: %+v, %v", x.seq, x.by.Name, c, err)
+			}
+		}
+		if c, err := s.DeleteMessage(ctx, g, m1.Seq, a.ID, at(8)); err != nil || c.Changed {
+			t.Errorf("a second delete: %+v, %v; want no change", c, err)
+		}
+		// Erased everywhere: history, changes, the chat list, the database's rows.
+		msgs, _, err := s.History(ctx, chat.HistoryQuery{ChatID: g, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if strings.Contains(m.Body, "secret") || len(m.Reactions) > 0 {
+				t.Errorf("history shows a deleted message: %+v", m)
+			}
+		}
+		page, err := s.Changes(ctx, g, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Messages {
+			if m.Body != "" || m.DeletedAt == nil || len(m.Reactions) > 0 {
+				t.Errorf("changes show a deleted message's content: %+v", m)
+			}
+		}
+		sum := chatFor(t, s, b, g)
+		if lm := sum.LastMessage; lm == nil || lm.Seq != m3.Seq || lm.DeletedAt == nil || lm.Body != "" {
+			t.Errorf("last_message %+v; want seq %d deleted", lm, m3.Seq)
+		}
+		if sum.UnreadCount != before-3 || sum.UnreadCount != 0 {
+			t.Errorf("unread %d (before %d); deleted messages are not unread", sum.UnreadCount, before)
+		}
+		var n int
+		if err := s.DB().QueryRow(`SELECT count(*) FROM messages WHERE body LIKE '%secret%'`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d rows still hold a deleted body (%v)", n, err)
+		}
+		if err := s.DB().QueryRow(`SELECT count(*) FROM reactions WHERE chat_id = $1`, g).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d reactions of deleted messages remain (%v)", n, err)
+		}
+		// In a private chat only the author deletes.
+		p := mkPrivate(t, s, a, b, at(9))
+		pm := send(t, s, p, a, "hi", at(10)).Message
+		_, err = s.DeleteMessage(ctx, p, pm.Seq, b.ID, at(11))
+		wantErr(t, "the peer deletes in a private chat", err, chat.ErrNotAuthor)
+	})
+}
+
+func TestReactions(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		a, b, out := mkUser(t, s, "a"), mkUser(t, s, "b"), mkUser(t, s, "out")
+		g := mkGroup(t, s, a, "g", true, at(0), b)
+		m := send(t, s, g, a, "hi", at(1)).Message
+
+		r, err := react(s, g, m.Seq, a, "👍", true, 2)
+		if err != nil || !r.Changed || r.Count != 1 || r.Rev != 1 {
+			t.Fatalf("first reaction: %+v, %v", r, err)
+		}
+		if r, err := react(s, g, m.Seq, a, "👍", true, 3); err != nil || r.Changed || r.Count != 1 || r.Rev != 1 {
+			t.Errorf("the same reaction again: %+v, %v; want no change", r, err)
+		}
+		if r, err := react(s, g, m.Seq, b, "👍", true, 4); err != nil || !r.Changed || r.Count != 2 || r.Rev != 2 {
+			t.Errorf("a second user: %+v, %v", r, err)
+		}
+		if r, err := react(s, g, m.Seq, b, "🎉", true, 5); err != nil || !r.Changed || r.Count != 1 {
+			t.Errorf("a second emoji: %+v, %v", r, err)
+		}
+		got := messageAt(t, s, g, m.Seq).Reactions
+		want := []chat.Reaction{{Emoji: "👍", Count: 2, UserIDs: []int64{a.ID, b.ID}}, {Emoji: "🎉", Count: 1, UserIDs: []int64{b.ID}}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("reactions %v, want %v", got, want)
+		}
+		if r, err := react(s, g, m.Seq, a, "🎉", false, 6); err != nil || r.Changed {
+			t.Errorf("removing a reaction one never made: %+v, %v; want no change", r, err)
+		}
+		if r, err := react(s, g, m.Seq, a, "👍", false, 6); err != nil || !r.Changed || r.Count != 1 || r.Rev != 4 {
+			t.Errorf("removing: %+v, %v", r, err)
+		}
+		_, err = react(s, g, m.Seq, out, "👍", true, 7)
+		wantErr(t, "a non-member reacts", err, chat.ErrNotMember)
+		_, err = react(s, g, 1, a, "👍", true, 7)
+		wantErr(t, "a reaction to a system message", err, chat.ErrSystemMessage)
+		_, err = react(s, g, 42, a, "👍", true, 7)
+		wantErr(t, "a reaction to an unknown seq", err, chat.ErrNoMessage)
+		// At most MaxReactions distinct emoji; more users of one already there are fine.
+		emojis := []rune("😀😁😂🤣😃😄😅😆😉😊😋😎😍😘🥰😗😙😚🙂🤗🤩🤔")
+		for i := 0; len(messageAt(t, s, g, m.Seq).Reactions) < chat.MaxReactions; i++ {
+			if _, err := react(s, g, m.Seq, a, string(emojis[i]), true, 8); err != nil {
+				t.Fatalf("reaction %d: %v", i, err)
+			}
+		}
+		_, err = react(s, g, m.Seq, b, "🙈", true, 9)
+		wantErr(t, "one emoji too many", err, chat.ErrTooManyReaction)
+		if _, err := react(s, g, m.Seq, a, "🎉", true, 9); err != nil {
+			t.Errorf("another user of an emoji already there: %v", err)
+		}
+	})
+}
+
+// TestRevGapless: edits, reactions and deletes from many goroutines on two handles (two
+// instances) of one database, while sends go on: every change takes its own rev, and the revs
+// are 1..N with no gap; sends keep gapless seqs.
+func TestRevGapless(t *testing.T) {
+	eachBackendURL(t, func(t *testing.T, h [2]*store.Store) {
+		ctx := context.Background()
+		users := []chat.User{mkUser(t, h[0], "a"), mkUser(t, h[0], "b"), mkUser(t, h[0], "c"), mkUser(t, h[0], "d")}
+		g := mkGroup(t, h[0], users[0], "g", false, at(0), users[1:]...)
+		var targets []int64
+		for i := range 8 {
+			targets = append(targets, send(t, h[0], g, users[i%4], "m", at(1)).Message.Seq)
+		}
+		var mu sync.Mutex
+		var revs []int64
+		var sends int
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, u := h[w%2], users[w%4]
+				for i := range 20 {
+					seq := targets[(w+i)%len(targets)]
+					var rev int64
+					var changed bool
+					var err error
+					switch i % 4 {
+					case 0, 1:
+						var r chat.Reacted
+						r, err = react(s, g, seq, u, []string{"👍", "🎉", "❤️"}[i%3], i%2 == 0, 2+i)
+						rev, changed = r.Rev, r.Changed
+					case 2:
+						var c chat.Changed
+						c, err = edit(s, g, seq, u, fmt.Sprintf("w%d i%d", w, i), 2+i, 0)
+						if err == chat.ErrNotAuthor || err == chat.ErrMessageDeleted {
+							err = nil
+						}
+						rev, changed = c.Message.Rev, c.Changed
+					case 3:
+						_, err = s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: u.ID, Body: "x", ClientID: fmt.Sprintf("w%d-%d", w, i), Now: at(2 + i)})
+						mu.Lock()
+						sends++
+						mu.Unlock()
+					}
+					if err != nil && err != chat.ErrMessageDeleted {
+						t.Errorf("worker %d step %d: %v", w, i, err)
+					}
+					if changed {
+						mu.Lock()
+						revs = append(revs, rev)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		slices.Sort(revs)
+		for i, r := range revs {
+			if r != int64(i+1) {
+				t.Fatalf("revs %v: not 1..%d", revs, len(revs))
+			}
+		}
+		if got := lastRev(t, h[0], g); got != int64(len(revs)) {
+			t.Errorf("last_rev %d, want %d", got, len(revs))
+		}
+		seqs, _ := history(t, h[0], chat.HistoryQuery{ChatID: g, Limit: 200})
+		if want := seqRange(1, int64(1+8+sends)); !slices.Equal(seqs, want) {
+			t.Errorf("seqs %v, want %v", seqs, want)
+		}
+	})
+}
+
+// TestChanges: the latest state of each message changed after a rev, once each, in rev
+// order, in pages; with the chat's last seq as of the read.
+func TestChanges(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a := mkUser(t, s, "a")
+		g := mkGroup(t, s, a, "g", false, at(0))
+		var seqs []int64
+		for i := range 5 {
+			seqs = append(seqs, send(t, s, g, a, fmt.Sprint("m", i), at(1)).Message.Seq)
+		}
+		// rev 1..10: two edits of each message, in turns.
+		for round := range 2 {
+			for i, seq := range seqs {
+				if _, err := edit(s, g, seq, a, fmt.Sprintf("m%d v%d", i, round+1), 2, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		page, err := s.Changes(ctx, g, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range page.Messages {
+			got = append(got, fmt.Sprintf("%d@%d:%s", m.Seq, m.Rev, m.Body))
+		}
+		want := []string{"2@6:m0 v2", "3@7:m1 v2", "4@8:m2 v2", "5@9:m3 v2", "6@10:m4 v2"}
+		if !slices.Equal(got, want) || page.More || page.LastSeq != 6 {
+			t.Errorf("changes after 0: %v more=%v last_seq=%d; want %v, no more, last seq 6", got, page.More, page.LastSeq, want)
+		}
+		page, err = s.Changes(ctx, g, 8, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Messages) != 1 || page.Messages[0].Rev != 9 || !page.More {
+			t.Errorf("a page of one after rev 8: %+v", page)
+		}
+		if page, err = s.Changes(ctx, g, 10, 10); err != nil || len(page.Messages) != 0 || page.More {
+			t.Errorf("changes after the last rev: %+v, %v", page, err)
+		}
+	})
+}
+
+// TestMigration00009: the migration adds revs to a database with messages, which keep their
+// bodies and seqs and have rev 0; it goes down and up again.
+func TestMigration00009(t *testing.T) {
+	t.Parallel()
+	for name, url := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
+		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, err := store.Open(ctx, url(t), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			const before = 8 // the version before 00009
+			if err := store.MigrateTo(ctx, s, before); err != nil {
+				t.Fatal(err)
+			}
+			a := mkUserRaw(t, s, "a@m9.test")
+			g := mkGroup(t, s, a, "g", false, at(0))
+			if _, err := s.DB().Exec(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES ($1, 2, 'text', $2, 'old', 'c1', 0)`, g, a.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 { // up, then down and up again
+				if err := s.Migrate(ctx); err != nil {
+					t.Fatal(err)
+				}
+				m := messageAt(t, s, g, 2)
+				if m.Body != "old" || m.Rev != 0 || m.EditedAt != nil || m.DeletedAt != nil {
+					t.Errorf("an old message after the migration: %+v", m)
+				}
+				if c, err := edit(s, g, 2, a, "new", 1, 0); err != nil || c.Message.Rev != 1 {
+					t.Errorf("edit after the migration: %+v, %v", c, err)
+				}
+				if _, err := react(s, g, 2, a, "👍", true, 1); err != nil {
+					t.Errorf("react after the migration: %v", err)
+				}
+				if _, err := s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: a.ID, Body: "hi", ClientID: fmt.Sprint("m9-", time.Now().UnixNano()), Now: at(1)}); err != nil {
+					t.Errorf("send after the migration: %v", err)
+				}
+				if err := store.MigrateTo(ctx, s, before); err != nil {
+					t.Fatalf("down to %d: %v", before, err)
+				}
+				if _, err := s.DB().Exec(`UPDATE messages SET body = 'old' WHERE chat_id = $1 AND seq = 2`, g); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// mkUserRaw stores a user with plain SQL, which any schema version takes.
+func mkUserRaw(t *testing.T, s *store.Store, email string) chat.User {
+	t.Helper()
+	u := chat.User{Email: email, Name: "a"}
+	if err := s.DB().QueryRow(`INSERT INTO users (email, name, name_fold, password_hash, created_at) VALUES ($1, 'a', 'a', 'x', 0) RETURNING id`,
+		email).Scan(&u.ID); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
