@@ -155,7 +155,7 @@ export const api = {
   leave: (id) => post(`/chats/${id}/leave`),
   invite: (id, userId) => post(`/chats/${id}/members`, { user_id: userId }),
   history: (id, params) => get(`/chats/${id}/messages` + q(params)),
-  send: (id, body, clientId) => post(`/chats/${id}/messages`, { body, client_id: clientId }),
+  send: (id, body, clientId, more) => post(`/chats/${id}/messages`, { body, client_id: clientId, ...more }),
   read: (id, seq) => post(`/chats/${id}/read`, { seq }),
   // Running a group and the account (admin.js, settings.js).
   updateChat: (id, fields) => request('PATCH', `/chats/${id}`, fields),

@@ -29,6 +29,7 @@ function preview(ctx, chat) {
   }
   if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
   if (m.kind === 'system') return systemText(m.event, (id) => who(store, id));
+  if (m.deleted_at) return m.sender_id === store.me.id ? 'You deleted a message' : 'Message deleted';
   const firstLine = m.body.split('\n').find((l) => l.trim()) || m.body;
   if (m.sender_id === store.me.id) return `You: ${firstLine}`;
   if (chat.kind === 'group') return `${who(store, m.sender_id)}: ${firstLine}`;
