@@ -155,6 +155,7 @@ type ChatSummary struct {
 	Peer          *Peer    `json:"peer"`
 	LastMessage   *Message `json:"last_message"`
 	LastSeq       int64    `json:"last_seq"`
+	LastRev       int64    `json:"last_rev" doc:"the chat's last change number: every edit, delete and reaction up to it has happened"`
 	MyLastReadSeq int64    `json:"my_last_read_seq"`
 	ReadAllSeq    int64    `json:"read_all_seq"`
 	UnreadCount   int64    `json:"unread_count"`

@@ -74,9 +74,16 @@ type conn struct {
 // connection's user (a leave, a kick), it ends there, and nothing that follows it in the chat
 // is sent, whatever order the broker delivered things in and whatever a read from the store
 // brings.
+//
+// A chat's changes (edits, deletes, reactions) follow the same rules by their rev: each is
+// sent once, in rev order, right after the message it followed (its "at"); a gap is healed
+// from the store, which gives the latest state of each message changed since, as one
+// message.updated each.
 type stream struct {
 	sent   int64              // every message up to this seq has been sent (or acked)
 	base   int64              // up to this seq the messages are history: not sent on this connection
+	rev    int64              // every change up to this rev has been sent, or is history
+	revBas int64              // up to this rev the changes are history (hello, chat.added)
 	acked  map[int64]struct{} // seqs answered with message.ack, beyond sent
 	paused bool               // a catch-up or sync is filling a gap: hold live messages
 	held   []item
@@ -87,11 +94,14 @@ type stream struct {
 type item struct {
 	seq   int64 // the message's seq; for an event, the seq of the message it follows
 	event bool  // a chat event, not a message
-	typ   string
-	frame []byte
-	own   bool   // a message this connection sent itself (it got message.ack)
-	rm    int64  // the user whose membership this (system) message ends
-	then  []byte // the chat.read_all that follows this message
+	rev   int64 // a change's rev (message.updated, reaction.updated); 0 for anything else
+	// stateRev is, for a message read from the store, the rev of the state its frame shows.
+	stateRev int64
+	typ      string
+	frame    []byte
+	own      bool   // a message this connection sent itself (it got message.ack)
+	rm       int64  // the user whose membership this (system) message ends
+	then     []byte // the chat.read_all that follows this message
 }
 
 func (it item) size() int64 { return cost(it.frame) + cost(it.then) }
@@ -142,12 +152,13 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 
 // follow starts (or moves forward) the connection's stream of a chat: every message up to
 // lastSeq is known to the client.
-func (c *conn) follow(chatID, lastSeq int64) {
+func (c *conn) follow(chatID, lastSeq, lastRev int64) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
-		c.streams[chatID] = &stream{sent: lastSeq, base: lastSeq, paused: c.settingUp}
+		c.streams[chatID] = &stream{sent: lastSeq, base: lastSeq, rev: lastRev, revBas: lastRev, paused: c.settingUp}
 	} else if lastSeq > st.sent && !st.paused {
 		st.sent, st.base = lastSeq, lastSeq
+		st.rev, st.revBas = max(st.rev, lastRev), max(st.revBas, lastRev)
 	}
 	c.mu.Unlock()
 }
@@ -156,13 +167,15 @@ func (c *conn) follow(chatID, lastSeq int64) {
 // held meanwhile that come after it are released in order (a gap is healed from the store).
 // Without the hold, a message committed between the reads of the chats that build the hello
 // would be both counted in hello's last seq and delivered live.
-func (c *conn) finishSetup(last map[int64]int64) {
+func (c *conn) finishSetup(last, revs map[int64]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.settingUp = false
 	for id, st := range c.streams {
 		st.sent = max(st.sent, last[id])
 		st.base = max(st.base, last[id])
+		st.rev = max(st.rev, revs[id])
+		st.revBas = max(st.revBas, revs[id])
 		if st.lag { // a catch-up owns the stream; it starts from sent and resumes it
 			continue
 		}
@@ -248,6 +261,32 @@ func (c *conn) deliverEvent(chatID int64, it item, ephemeral bool) {
 		return
 	}
 	if ephemeral || !c.holdLocked(st, it) {
+		return
+	}
+	if !st.paused {
+		st.paused, st.lag = true, true
+		c.h.stats.GapsHealed.Add(1)
+		c.startCatchUpLocked()
+	}
+}
+
+// deliverChange sends a chat's change (message.updated, reaction.updated) in rev order,
+// exactly once, after the message it follows. A gap in revs, or a change ahead of its
+// message, is held while the store fills in what is missing.
+func (c *conn) deliverChange(chatID int64, it item) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.streams[chatID]
+	if st == nil || it.rev <= st.rev {
+		return
+	}
+	if !st.paused && it.rev == st.rev+1 && st.known(it.seq) {
+		st.rev = it.rev
+		c.h.stats.Changes.Add(1)
+		c.enqueue(it.typ, it.frame)
+		return
+	}
+	if !c.holdLocked(st, it) {
 		return
 	}
 	if !st.paused {
@@ -374,10 +413,10 @@ func (c *conn) catchUp() {
 			c.mu.Unlock()
 			return
 		}
-		var chatID, after int64
+		var chatID, after, afterRev int64
 		for id, st := range c.streams {
 			if st.lag {
-				chatID, after = id, st.sent
+				chatID, after, afterRev = id, st.sent, st.rev
 				break
 			}
 		}
@@ -426,13 +465,38 @@ func (c *conn) catchUp() {
 				}
 			}
 		}
+		var caughtUp bool // every message the store had is out: the changes are next
 		if st != nil {
-			if !page.more {
-				c.releaseHeldLocked(chatID, st)
-			}
-			stuck = st.lag && st.sent == after
+			caughtUp = !page.more
+			afterRev = st.rev
 		}
 		c.mu.Unlock()
+		if caughtUp {
+			done, err := c.catchUpChanges(chatID, afterRev, avg)
+			if err != nil {
+				if c.ctx.Err() != nil {
+					c.mu.Lock()
+					c.catching = false
+					c.mu.Unlock()
+					return
+				}
+				c.h.log.Warn("catch-up of changes from store", "chat_id", chatID, "err", err)
+				select {
+				case <-time.After(backoff):
+				case <-c.ctx.Done():
+				}
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			c.mu.Lock()
+			if st = c.streams[chatID]; st != nil {
+				if done {
+					c.releaseHeldLocked(chatID, st)
+				}
+				stuck = st.lag && st.sent == after && st.rev == afterRev
+			}
+			c.mu.Unlock()
+		}
 		if stuck {
 			// The store does not show a message that the broker announced: it cannot happen
 			// with one database, so wait a little, and give up on the connection if it lasts.
@@ -454,6 +518,34 @@ func (c *conn) catchUp() {
 	}
 }
 
+// catchUpChanges sends, as one message.updated each, the latest state of a page of the
+// chat's messages changed after rev, if the stream has sent every message that the page's
+// changes followed (else the messages come first: done false, and the caller reads them). It
+// reports whether the stream has every change the store had.
+func (c *conn) catchUpChanges(chatID, afterRev, avg int64) (done bool, err error) {
+	if err := c.out.waitRoom(c.ctx, 0); err != nil {
+		return false, err
+	}
+	page, err := c.h.fetchChanges(c.ctx, chatID, afterRev, c.out.pageFor(avg))
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.streams[chatID]
+	if st == nil || st.rev != afterRev || page.lastSeq > st.sent {
+		return false, nil
+	}
+	for _, m := range page.msgs {
+		if m.rev > st.rev {
+			st.rev = m.rev
+			c.h.stats.Changes.Add(1)
+			c.enqueue(chat.EventMessageUpdated, m.frame)
+		}
+	}
+	return !page.more, nil
+}
+
 // releaseHeldLocked sends the held messages and events that now follow in order and ends the
 // pause; if a gap remains (the store had not yet shown a message), the stream stays lagging.
 func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
@@ -466,11 +558,22 @@ func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
 		if r := cmp.Compare(a.seq, b.seq); r != 0 {
 			return r
 		}
-		return cmp.Compare(boolInt(a.event), boolInt(b.event)) // a message before its events
+		if r := cmp.Compare(boolInt(a.event), boolInt(b.event)); r != 0 {
+			return r // a message before its events
+		}
+		return cmp.Compare(a.rev, b.rev) // changes that follow one message in rev order
 	})
 	var rest []item
 	for _, it := range items {
 		switch {
+		case it.rev > 0 && it.rev <= st.rev: // a change the store brought already
+		case it.rev > 0 && it.rev == st.rev+1 && st.known(it.seq):
+			st.rev = it.rev
+			c.h.stats.Changes.Add(1)
+			c.enqueue(it.typ, it.frame)
+		case it.rev > 0:
+			rest = append(rest, it)
+			c.heldBytes += it.size()
 		case it.event && st.known(it.seq):
 			c.enqueue(it.typ, it.frame)
 		case !it.event && it.seq <= st.sent:
@@ -521,7 +624,7 @@ func (h *Hub) fetch(ctx context.Context, chatID, after, before int64, limit int)
 			if err != nil {
 				return nil, err
 			}
-			out.msgs[i] = item{seq: m.Seq, frame: f, rm: removedBy(m)}
+			out.msgs[i] = item{seq: m.Seq, frame: f, rm: removedBy(m), stateRev: m.Rev}
 			out.bytes += cost(f)
 		}
 		return out, nil
@@ -530,6 +633,41 @@ func (h *Hub) fetch(ctx context.Context, chatID, after, before int64, limit int)
 		return nil, err
 	}
 	return v.(*fetched), nil
+}
+
+// fetchedChanges is a page of changed messages read from the store, encoded once as
+// message.updated frames and shared like fetched.
+type fetchedChanges struct {
+	msgs    []item
+	more    bool
+	lastSeq int64 // the chat's last seq as of the read: every change read followed it or less
+}
+
+// fetchChanges reads up to limit of a chat's messages changed after rev, in rev order,
+// coalescing identical concurrent reads.
+func (h *Hub) fetchChanges(ctx context.Context, chatID, afterRev int64, limit int) (*fetchedChanges, error) {
+	key := "rev/" + chatTopic(chatID) + "/" + itoa(afterRev) + "/" + itoa(int64(limit))
+	v, err, _ := h.fetches.Do(key, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		page, err := h.store.Changes(ctx, chatID, afterRev, limit)
+		if err != nil {
+			return nil, err
+		}
+		out := &fetchedChanges{more: page.More, lastSeq: page.LastSeq, msgs: make([]item, len(page.Messages))}
+		for i, m := range page.Messages {
+			f, err := encodeFrame(chat.EventMessageUpdated, nil, chat.MessageData{Message: m})
+			if err != nil {
+				return nil, err
+			}
+			out.msgs[i] = item{seq: m.Seq, event: true, rev: m.Rev, typ: chat.EventMessageUpdated, frame: f}
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*fetchedChanges), nil
 }
 
 // rmEveryone is item.rm (envelope.Rm) of a system message that ends every member's

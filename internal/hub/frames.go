@@ -69,11 +69,15 @@ type envelope struct {
 	// change (the chat's last seq in chat.added, the leave's system message in chat.removed).
 	AddChat    int64 `json:"ac,omitempty"`
 	AddLastSeq int64 `json:"al,omitempty"`
+	AddLastRev int64 `json:"ar,omitempty"` // and its last rev
 	RemoveChat int64 `json:"rc,omitempty"`
 	RemoveSeq  int64 `json:"rs,omitempty"`
 	// At is, for a chat event that is not a message, the seq of the message it follows: it
 	// reaches a connection right after that message (conn.go's streams).
 	At int64 `json:"at,omitempty"`
+	// Rev is, for message.updated and reaction.updated, the change's rev: a connection sends
+	// a chat's changes in rev order and heals gaps from the store (conn.go).
+	Rev int64 `json:"rv,omitempty"`
 	// Rm is, for a system message that ends a user's membership, that user: their streams of
 	// the chat end at it (rmEveryone: every member's, a deleted group).
 	Rm int64 `json:"rm,omitempty"`
@@ -128,19 +132,24 @@ func unmarshalEnvelope(b []byte) (*envelope, error) {
 	if (e.ReadBy != 0 || e.ReadAll != 0) && (e.Type != chat.EventMessageNew || e.ChatID == 0 || e.Seq <= 0 || e.ReadBy < 0 || e.ReadAll < 0) {
 		return nil, errBadEnvelope
 	}
+	if isChange(e.Type) && (e.ChatID <= 0 || e.Rev <= 0 || e.At <= 0) {
+		return nil, errBadEnvelope
+	}
 	return &e, nil
 }
 
 // envelopeFor turns a service event into an envelope with its frame.
 func envelopeFor(ev chat.Event) (*envelope, string, error) {
 	e := &envelope{Type: ev.Type, ChatID: ev.ChatID, UserID: ev.UserID, Seq: ev.Seq, ExceptUser: ev.ExceptUser,
-		ExceptConn: ev.ExceptConn, Sessions: ev.Sessions, At: ev.At}
+		ExceptConn: ev.ExceptConn, Sessions: ev.Sessions, At: ev.At, Rev: ev.Rev}
 	switch d := ev.Data.(type) {
 	case chat.MessageData:
-		e.CommittedAt = d.Message.CreatedAt.UnixMilli()
-		e.Rm = removedBy(d.Message)
+		if ev.Type == chat.EventMessageNew {
+			e.CommittedAt = d.Message.CreatedAt.UnixMilli()
+			e.Rm = removedBy(d.Message)
+		}
 	case chat.ChatAddedData:
-		e.AddChat, e.AddLastSeq = d.Chat.ID, d.Chat.LastSeq
+		e.AddChat, e.AddLastSeq, e.AddLastRev = d.Chat.ID, d.Chat.LastSeq, d.Chat.LastRev
 	case chat.ChatRemovedData:
 		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
 	case chat.ReadUpdatedData:
@@ -210,7 +219,9 @@ type (
 		ChatID int64 `json:"chat_id"`
 	}
 	syncData struct {
-		Cursors map[string]int64 `json:"cursors"`
+		// Cursors are per chat the last seq seen (a number), or {"seq": S, "rev": R}: the
+		// last seq and the last rev seen (syncCursor).
+		Cursors map[string]syncCursor `json:"cursors"`
 	}
 	errorData struct {
 		Code    string `json:"code"`
@@ -219,6 +230,7 @@ type (
 	helloChat struct {
 		ID            int64 `json:"id"`
 		LastSeq       int64 `json:"last_seq"`
+		LastRev       int64 `json:"last_rev"`
 		MyLastReadSeq int64 `json:"my_last_read_seq"`
 		ReadAllSeq    int64 `json:"read_all_seq"`
 	}
@@ -243,3 +255,36 @@ type (
 var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// isChange reports whether a frame type is a change of messages, ordered by rev.
+func isChange(typ string) bool {
+	return typ == chat.EventMessageUpdated || typ == chat.EventReactionUpdated
+}
+
+// syncCursor is one chat's cursor of a sync frame: a plain number (the last seq seen; no
+// changes asked for) or {"seq": S, "rev": R} (and every change after rev R).
+type syncCursor struct {
+	Seq     int64
+	Rev     int64
+	WithRev bool
+}
+
+func (c *syncCursor) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var v struct {
+			Seq *int64 `json:"seq"`
+			Rev *int64 `json:"rev"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		if v.Seq == nil || v.Rev == nil {
+			return errors.New("a cursor object needs seq and rev")
+		}
+		*c = syncCursor{Seq: *v.Seq, Rev: *v.Rev, WithRev: true}
+		return nil
+	}
+	*c = syncCursor{}
+	return json.Unmarshal(b, &c.Seq)
+}

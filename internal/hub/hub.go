@@ -141,6 +141,7 @@ type Stats struct {
 	Connections  atomic.Int64
 	Users        atomic.Int64 // users with a connection here
 	Delivered    atomic.Int64 // message.new frames queued to connections
+	Changes      atomic.Int64 // message.updated and reaction.updated frames queued to connections
 	GapsHealed   atomic.Int64
 	SlowDropped  atomic.Int64
 	PublishFails atomic.Int64
@@ -155,7 +156,7 @@ type Stats struct {
 // FrameTypes are the frame types counted by FrameCounts; anything else counts as "other".
 var FrameTypes = []string{"hello", "message.send", "message.new", "message.ack", "read", "read.updated", "chat.read_all",
 	"typing", "presence", "chat.added", "chat.removed", "member.joined", "member.left", "sync", "sync.truncated",
-	"sync.done", "ping", "pong", "error", "chat.updated", "member.role", "user.updated", "other"}
+	"sync.done", "ping", "pong", "error", "chat.updated", "member.role", "user.updated", "message.updated", "reaction.updated", "other"}
 
 var frameIndex = func() map[string]int {
 	m := make(map[string]int, len(FrameTypes))
@@ -166,7 +167,7 @@ var frameIndex = func() map[string]int {
 }()
 
 // FrameCounts counts frames by type without locks or allocation.
-type FrameCounts [23]atomic.Int64
+type FrameCounts [25]atomic.Int64
 
 // Add counts one frame of type typ.
 func (f *FrameCounts) Add(typ string) {
@@ -375,7 +376,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 			}
 		}
 	case chat.EventChatAdded:
-		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.frame) }
+		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.AddLastRev, e.frame) }
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
 	case chat.EventUserUpdated:
@@ -402,6 +403,8 @@ func (h *Hub) fanOut(es []*envelope) {
 					rm: e.Rm, then: e.readAllFrame})
 			case chat.EventPresence:
 				c.deliverPresence(e.ChatID, e.PresenceUser, e.Online, e.frame)
+			case chat.EventMessageUpdated, chat.EventReactionUpdated:
+				c.deliverChange(e.ChatID, item{seq: e.At, event: true, rev: e.Rev, typ: e.Type, frame: e.frame})
 			default:
 				c.deliverEvent(e.ChatID, item{seq: e.At, event: true, typ: e.Type, frame: e.frame}, e.Type == chat.EventTyping)
 			}

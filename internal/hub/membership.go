@@ -83,7 +83,7 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped []int64) (followed m
 	followed = make(map[int64]int64, len(last))
 	for id, seq := range last {
 		if h.joinLocked(u, c.userID, id, seq, true) {
-			c.follow(id, seq)
+			c.follow(id, seq, 0) // its rev is set by finishSetup
 			followed[id] = seq
 		}
 	}
@@ -127,7 +127,7 @@ func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64, listed bool) b
 // follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
 // when it was announced) to their local connections, then tells them (chat.added) once the
 // subscription is live, and catches up whatever was published before it was.
-func (h *Hub) follow(userID, chatID, lastSeq int64, frame []byte) {
+func (h *Hub) follow(userID, chatID, lastSeq, lastRev int64, frame []byte) {
 	h.mu.Lock()
 	u := h.users[userID]
 	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, lastSeq, false) {
@@ -135,7 +135,7 @@ func (h *Hub) follow(userID, chatID, lastSeq int64, frame []byte) {
 		return
 	}
 	for c := range u.conns {
-		c.follow(chatID, lastSeq)
+		c.follow(chatID, lastSeq, lastRev)
 	}
 	h.mu.Unlock()
 	h.reconcile(chatTopic(chatID))

@@ -18,7 +18,7 @@ const maxSyncs = 2
 
 // startSync runs a sync frame off the reader, so that the connection's other frames are
 // answered meanwhile; a connection's syncs run one at a time, in order.
-func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[string]int64) {
+func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[string]syncCursor) {
 	if c.syncs.Add(1) > maxSyncs {
 		c.syncs.Add(-1)
 		c.sendError(ref, chat.CodeRateLimited, "a sync is running and another waits; send the next after a sync.done")
@@ -43,12 +43,18 @@ func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[stri
 // page, whatever it asks for. A cursor of a chat the connection does not follow costs no
 // query: the connection follows exactly its user's chats, so such a chat is answered as one
 // that does not exist (one error frame names them all).
-func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
+//
+// A cursor with a rev asks for changes too: after the messages, the latest state of each
+// message changed after that rev, as one message.updated each (changesSince).
+func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor) {
 	if len(cursors) > maxSyncChats {
 		c.sendError(ref, chat.CodeInvalid, fmt.Sprintf("at most %d chats per sync", maxSyncChats))
 		return
 	}
-	type cursor struct{ chatID, seq int64 }
+	type cursor struct {
+		chatID int64
+		syncCursor
+	}
 	list := make([]cursor, 0, len(cursors))
 	for k, cur := range cursors {
 		// Only the canonical spelling of an id: "02" and "+2" would sync chat 2 twice.
@@ -57,7 +63,7 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 			c.sendError(ref, chat.CodeInvalid, "cursor keys must be chat ids, got "+strconv.Quote(k))
 			return
 		}
-		if cur < 0 {
+		if cur.Seq < 0 || cur.Rev < 0 {
 			c.sendError(ref, chat.CodeInvalid, "cursor of chat "+k+" must not be negative")
 			return
 		}
@@ -66,7 +72,7 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 	slices.SortFunc(list, func(a, b cursor) int { return int(a.chatID - b.chatID) })
 	var unknown []int64
 	for _, cs := range list {
-		id, cur := cs.chatID, cs.seq
+		id, cur := cs.chatID, cs.Seq
 		c.mu.Lock()
 		st := c.streams[id]
 		if st == nil {
@@ -77,11 +83,14 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 		// History only: what came after it was sent live on this connection already, and
 		// sending it again would deliver it twice.
 		upto := min(st.sent, st.base)
+		revUpto := min(st.rev, st.revBas)
 		st.paused = true
 		c.mu.Unlock()
 
 		sent := 0
 		var avg int64
+		from := cur
+		var sentRevs map[int64]int64 // the rev of each changed message sent here, by seq
 		for cur < upto && sent < c.h.opts.SyncLimit {
 			if c.out.waitRoom(c.ctx, 0) != nil {
 				c.resume(id)
@@ -102,6 +111,12 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 			frames := make([][]byte, len(page.msgs))
 			for i, m := range page.msgs {
 				frames[i] = m.frame
+				if m.stateRev > 0 {
+					if sentRevs == nil {
+						sentRevs = map[int64]int64{}
+					}
+					sentRevs[m.seq] = m.stateRev
+				}
 			}
 			avg = page.bytes / int64(len(frames))
 			c.h.stats.Delivered.Add(int64(len(frames)))
@@ -114,6 +129,10 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]int64) {
 		}
 		if cur < upto && sent >= c.h.opts.SyncLimit {
 			c.sendFrame("sync.truncated", ref, syncTruncatedData{ChatID: id, FromSeq: cur + 1})
+		}
+		if cs.WithRev && c.changesSince(ref, id, cs.Rev, revUpto, from, cur, sentRevs) != nil {
+			c.resume(id)
+			return // the connection is ending
 		}
 		c.resume(id)
 	}
@@ -151,5 +170,57 @@ func (c *conn) resume(chatID int64) {
 	c.releaseHeldLocked(chatID, st)
 	if st.lag {
 		c.startCatchUpLocked()
+	}
+}
+
+// changesSince sends, for a sync, the latest state of each message of a chat changed after
+// rev, in rev order, as message.updated: of the messages the client had (seq up to known)
+// and of those this sync sent (up to sentUpto) in an older state than the change's. A message
+// after sentUpto is the client's to read over REST (sync.truncated) or came live, with its
+// changes after it. Changes up to revUpto (the rev of the connection's hello) are history;
+// a later one is sent here only once the stream has sent every message that the read's
+// changes followed, which proves the user a member when they were made; otherwise the live
+// stream brings it (it can repeat one that came live, with the same rev).
+func (c *conn) changesSince(ref json.RawMessage, chatID, rev, revUpto, known, sentUpto int64, sentRevs map[int64]int64) error {
+	var avg int64
+	for {
+		if err := c.out.waitRoom(c.ctx, 0); err != nil {
+			return err
+		}
+		page, err := c.h.fetchChanges(c.ctx, chatID, rev, c.out.pageFor(avg))
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return err
+			}
+			c.sendError(ref, chat.CodeUnavailable, "could not read the changes of chat "+strconv.FormatInt(chatID, 10)+"; sync it again")
+			return nil
+		}
+		c.mu.Lock()
+		st := c.streams[chatID]
+		proven := st != nil && page.lastSeq <= st.sent
+		c.mu.Unlock()
+		if st == nil {
+			return nil // the membership ended meanwhile
+		}
+		var frames [][]byte
+		var bytes int64
+		for _, m := range page.msgs {
+			if m.rev > revUpto && !proven {
+				return nil
+			}
+			if m.seq <= known || (m.seq <= sentUpto && m.rev > sentRevs[m.seq]) {
+				frames = append(frames, m.frame)
+				bytes += cost(m.frame)
+			}
+			rev = m.rev
+		}
+		if len(frames) > 0 {
+			avg = bytes / int64(len(frames))
+			c.h.stats.Changes.Add(int64(len(frames)))
+			c.enqueueAll(chat.EventMessageUpdated, frames)
+		}
+		if !page.more || len(page.msgs) == 0 {
+			return nil
+		}
 	}
 }

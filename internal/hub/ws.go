@@ -145,12 +145,16 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		}
 		h.reconcile(topics...)
 	}
-	c.finishSetup(followed)
+	revs := make(map[int64]int64, len(list))
+	for _, ch := range list {
+		revs[ch.ID] = ch.LastRev
+	}
+	c.finishSetup(followed, revs)
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
 		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, 0, len(list))}
 	for _, ch := range list {
 		if _, ok := followed[ch.ID]; ok {
-			data.Chats = append(data.Chats, helloChat{ID: ch.ID, LastSeq: ch.LastSeq, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq})
+			data.Chats = append(data.Chats, helloChat{ID: ch.ID, LastSeq: ch.LastSeq, LastRev: ch.LastRev, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq})
 		}
 	}
 	frame, err := encodeFrame("hello", nil, data)

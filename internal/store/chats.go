@@ -15,7 +15,7 @@ import (
 // summarySelect reads chats as one viewer ($1) sees them, with the last message, the viewer's
 // unread count and the peer of a private chat, in one query whatever the number of chats.
 const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.read_only, c.created_at, c.activity_at, c.member_count,
-	c.last_seq, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
+	c.last_seq, c.last_rev, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
 	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
 		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id
 		AND x.deleted_at IS NULL) END,
@@ -35,7 +35,7 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 	var peerDeleted sql.NullBool
 	var lm nullMessage
 	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &c.Description, &c.ReadOnly, &created, &activity, &c.MemberCount,
-		&c.LastSeq, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted}
+		&c.LastSeq, &c.LastRev, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted}
 	if err := row.Scan(append(dest, lm.dest()...)...); err != nil {
 		return c, wrap(err)
 	}
