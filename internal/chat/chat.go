@@ -103,11 +103,6 @@ type Message struct {
 	ClientID  *string      `json:"client_id"`
 	CreatedAt Time         `json:"created_at"`
 	Event     *SystemEvent `json:"event,omitempty"`
-	// Files are the files the message carries, in the order they were attached.
-	Files []File `json:"files,omitempty" doc:"the files the message carries (at most 10), in order"`
-	// FileCount is how many files the message carries, as stored: the store reads Files only
-	// for messages that have some.
-	FileCount int `json:"-"`
 	// Rev is the chat's change number of the message's last edit, delete or reaction (0:
 	// never changed); see changes.go.
 	Rev       int64      `json:"rev" doc:"the chat's change number (rev) of this message's last edit, delete or reaction; 0: never changed"`
@@ -118,6 +113,11 @@ type Message struct {
 	// ReplyToSeq is the seq of the answered message as stored (0: none); the store fills
 	// ReplyTo from it.
 	ReplyToSeq int64 `json:"-"`
+	// Files are the files the message carries, in the order they were attached.
+	Files []File `json:"files,omitempty" doc:"the files the message carries (at most 10), in order"`
+	// FileCount is how many files the message carries, as stored: the store reads Files only
+	// for messages that have some.
+	FileCount int `json:"-"`
 }
 
 // SystemEvent says what a system message records.

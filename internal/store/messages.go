@@ -153,11 +153,11 @@ func (s *Store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Messag
 	if !q.HasAfter {
 		slices.Reverse(msgs)
 	}
-	if err := loadFiles(ctx, s.db, msgs); err != nil {
-		return nil, false, err
-	}
 	if err := fillMessages(ctx, s.db, q.ChatID, msgs); err != nil {
 		return nil, false, wrap(err)
+	}
+	if err := loadFiles(ctx, s.db, msgs); err != nil {
+		return nil, false, err
 	}
 	return msgs, more, nil
 }
