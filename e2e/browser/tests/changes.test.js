@@ -188,6 +188,47 @@ test('reply: the quote on both screens, a click shows the quoted message, the qu
   await B.context.close();
 });
 
+test('in a group, the owner deletes a member\'s message; a member edits and deletes only their own', async () => {
+  const tag = unique('g').slice(-6);
+  const emails = { a: `olga-${tag}@example.com`, b: `max-${tag}@example.com` };
+  const a = await Api.register(`Olga ${tag}`, emails.a);
+  const b = await Api.register(`Max ${tag}`, emails.b);
+  const title = `Crew ${tag}`;
+  const group = await a.group(title, [b.user.id]);
+  const hers = await a.send(group.id, unique('hers'));
+  const his = await b.send(group.id, unique('his'));
+  const A = await signIn(browser, emails.a);
+  const B = await signIn(browser, emails.b);
+  await openChat(A.page, title);
+  await openChat(B.page, title);
+  // Wait for the member list (roles), which the pane loads with the chat's details.
+  await A.page.getByTestId('pane-sub').getByText('2 members').waitFor();
+
+  // Max, a member: no Edit or Delete on Olga's message; both on his own.
+  let m = await menu(B.page, message(B.page, hers.body));
+  assert.equal(await m.getByTestId('menu-edit').count(), 0);
+  assert.equal(await m.getByTestId('menu-delete').count(), 0);
+  await B.page.keyboard.press('Escape');
+  m = await menu(B.page, message(B.page, his.body));
+  await m.getByTestId('menu-edit').waitFor();
+  await m.getByTestId('menu-delete').waitFor();
+  await B.page.keyboard.press('Escape');
+
+  // Olga, the owner: Delete (no Edit) on Max's message; it goes on both screens.
+  m = await menu(A.page, message(A.page, his.body));
+  assert.equal(await m.getByTestId('menu-edit').count(), 0);
+  await m.getByTestId('menu-delete').click();
+  await A.page.getByTestId('confirm-dialog').getByRole('button', { name: 'Delete' }).click();
+  for (const p of [A.page, B.page]) {
+    await message(p, his.body).waitFor({ state: 'detached' });
+    await p.getByTestId('message-deleted').waitFor();
+  }
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
 test('a quote jumps to a message far back, loading older history', async () => {
   const { a, b, chat, A, B, aName, bName } = await pair();
   const origin = unique('origin');

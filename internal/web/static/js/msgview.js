@@ -218,13 +218,15 @@ export function mountChanges(ctx, { composer, getChat }) {
         onclick: run(() => toggleReaction(store, chat.id, m.seq, e)),
       }));
     } else {
+      // A read-only chat (the other member deleted their account) takes no reply, reaction or edit.
+      const open = !chat.read_only;
       kids = [
-        item('Reply', 'menu-reply', () => {
+        open ? item('Reply', 'menu-reply', () => {
           closeMenu(false);
           startReply(chat.id, m);
-        }),
-        item('React…', 'menu-react', () => openMenu(chat, m, at, opener, true)),
-        mine ? item('Edit', 'menu-edit', () => startEdit(chat.id, m)) : null,
+        }) : null,
+        open ? item('React…', 'menu-react', () => openMenu(chat, m, at, opener, true)) : null,
+        mine && open ? item('Edit', 'menu-edit', () => startEdit(chat.id, m)) : null,
         mine || role === 'owner' || role === 'admin'
           ? item('Delete', 'menu-delete', run(async () => {
             const ok = await confirmDialog({
