@@ -5,11 +5,15 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, send, serverTakes, signIn, unique } from '../lib.js';
 
 let browser;
+// Replies need the server's reply_to_seq on sends (issue 13's server side); until it takes it,
+// the reply tests say so and skip.
+let replies = true;
 before(async () => {
   browser = await launch();
+  replies = await serverTakes('reply_to_seq');
 });
 after(() => browser?.close());
 
@@ -140,7 +144,8 @@ test('react and toggle, edit and delete, live on the other screen', async () => 
   await B.context.close();
 });
 
-test('reply: the quote on both screens, a click shows the quoted message, the quote follows edits and deletes', async () => {
+test('reply: the quote on both screens, a click shows the quoted message, the quote follows edits and deletes', async (t) => {
+  if (!replies) return t.skip('the server takes no reply_to_seq yet');
   const { A, B, aName, bName } = await pair();
   const a = A.page;
   const b = B.page;
@@ -201,8 +206,9 @@ test('in a group, the owner deletes a member\'s message; a member edits and dele
   const B = await signIn(browser, emails.b);
   await openChat(A.page, title);
   await openChat(B.page, title);
-  // Wait for the member list (roles), which the pane loads with the chat's details.
-  await A.page.getByTestId('pane-sub').getByText('2 members').waitFor();
+  // Wait for the member list (roles), which the pane loads with the chat's details: the header
+  // counts who is online only from it.
+  await A.page.getByTestId('pane-sub').getByText('1 online', { exact: false }).waitFor();
 
   // Max, a member: no Edit or Delete on Olga's message; both on his own.
   let m = await menu(B.page, message(B.page, hers.body));
@@ -229,7 +235,8 @@ test('in a group, the owner deletes a member\'s message; a member edits and dele
   await B.context.close();
 });
 
-test('a quote jumps to a message far back, loading older history', async () => {
+test('a quote jumps to a message far back, loading older history', async (t) => {
+  if (!replies) return t.skip('the server takes no reply_to_seq yet');
   const { a, b, chat, A, B, aName, bName } = await pair();
   const origin = unique('origin');
   const o = await a.send(chat.id, origin);
