@@ -585,6 +585,8 @@ type SendInput struct {
 	// FileIDs are uploads of the sender into this chat to attach (at most
 	// MaxFilesPerMessage); with files the body may be empty.
 	FileIDs []int64
+	// ReplyToSeq is the seq of the message of the chat this one answers (0: none).
+	ReplyToSeq int64
 	// Conn is the WebSocket connection that sent it, if any: it gets message.ack, not message.new.
 	Conn string
 }
@@ -617,13 +619,16 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 	if err := checkText("body.client_id", in.ClientID, 1, MaxClientIDChars, true); err != nil {
 		return fail(err)
 	}
+	if in.ReplyToSeq < 0 {
+		return fail(Invalid("body.reply_to_seq", "reply_to_seq must not be negative"))
+	}
 	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
 		return fail(err)
 	}
 	// The store checks membership inside the transaction; only a refusal costs a second query,
 	// to tell "not a member" (403) from "no such chat" (404). The message is published as soon
 	// as it is committed, by the committer, so that a chat's messages leave in seq order.
-	nm := NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, FileIDs: in.FileIDs, Now: s.now()}
+	nm := NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, FileIDs: in.FileIDs, ReplyToSeq: in.ReplyToSeq, Now: s.now()}
 	nm.Committed = func(sent Sent, err error) {
 		if err == nil && sent.Created {
 			s.publishSent(ctx, p, in, sent)
@@ -634,6 +639,9 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 		sent, err := stored()
 		if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) {
 			return Message{}, false, s.refusal(ctx, p, in.ChatID)
+		}
+		if errors.Is(err, ErrNoReplyTarget) {
+			return Message{}, false, Invalid("body.reply_to_seq", "chat %d has no message %d to reply to", in.ChatID, in.ReplyToSeq)
 		}
 		if errors.Is(err, ErrFilesRefused) {
 			return Message{}, false, s.filesRefusal(ctx, p, in, nm.Now)

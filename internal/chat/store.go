@@ -16,6 +16,8 @@ var (
 	ErrRefreshReused = errors.New("refresh token reused")
 	ErrChatFull      = errors.New("chat is full")
 	ErrUnknownUser   = errors.New("unknown user")
+	// ErrNoReplyTarget: a send answers a seq its chat does not have.
+	ErrNoReplyTarget = errors.New("no message to reply to")
 	// ErrFilesRefused: a send's files cannot be attached (see NewMessage.FileIDs).
 	ErrFilesRefused = errors.New("files cannot be attached")
 )
@@ -136,7 +138,10 @@ type NewMessage struct {
 	// this chat, unattached, uploaded within FileAttachWindow. If any is not (or another send
 	// of the same commit takes it first), the message is not stored: ErrFilesRefused.
 	FileIDs []int64
-	Now     time.Time
+	// ReplyToSeq is the seq of the message of the chat this one answers (0: none); one beyond
+	// the chat's last seq refuses the send (ErrNoReplyTarget).
+	ReplyToSeq int64
+	Now        time.Time
 	// Committed, if set, is called with the result as soon as it is known, before anyone
 	// waiting for it is answered: for the sends a store commits together, one after another in
 	// seq order, on the goroutine that committed them. It must not block (the service publishes

@@ -245,3 +245,33 @@ func TestChangesBadInput(t *testing.T) {
 		e.do(t, req{method: "PUT", path: reactionPath(g, m.Seq, "🙈"), token: b.Token}).want(t, conflict, chat.CodeTooManyReactions)
 	})
 }
+
+// TestReplies: POST .../messages with reply_to_seq answers a message of the chat; the answer
+// and history carry reply_to; a seq the chat does not have is a 422 naming the field.
+func TestReplies(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		a, b := e.newUser(t, "Ann"), e.newUser(t, "Ben")
+		g := e.group(t, a, "Team", false, b)
+		q := e.send(t, a, g, "question?")
+		r := e.do(t, req{method: "POST", path: chatPath(g, "/messages"), token: b.Token,
+			body: map[string]any{"body": "answer", "client_id": "r1", "reply_to_seq": q.Seq}})
+		r.want(t, http.StatusCreated, "")
+		m := decode[wireChangedMessage](t, r)
+		if m.ReplyTo == nil || m.ReplyTo.Seq != q.Seq || m.ReplyTo.BodyPreview != "question?" || m.ReplyTo.Deleted ||
+			m.ReplyTo.SenderID == nil || *m.ReplyTo.SenderID != a.ID {
+			t.Errorf("reply: %s", r.body)
+		}
+		e.do(t, req{method: "POST", path: chatPath(g, "/messages"), token: b.Token,
+			body: map[string]any{"body": "x", "client_id": "r2", "reply_to_seq": 999}}).wantField(t, "body.reply_to_seq")
+		e.do(t, req{method: "POST", path: chatPath(g, "/messages"), token: b.Token,
+			body: map[string]any{"body": "x", "client_id": "r3", "reply_to_seq": -1}}).want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
+		e.do(t, req{method: "DELETE", path: messagePath(g, q.Seq), token: a.Token}).want(t, http.StatusNoContent, "")
+		h := decode[struct {
+			Messages []wireChangedMessage `json:"messages"`
+		}](t, e.do(t, req{method: "GET", path: chatPath(g, "/messages"), token: b.Token}))
+		last := h.Messages[len(h.Messages)-1]
+		if last.ReplyTo == nil || !last.ReplyTo.Deleted || last.ReplyTo.BodyPreview != "" {
+			t.Errorf("a reply to a deleted message: %+v", last.ReplyTo)
+		}
+	})
+}

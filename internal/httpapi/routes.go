@@ -163,9 +163,10 @@ type historyOut struct {
 type sendIn struct {
 	ID   int64 `path:"id" minimum:"1"`
 	Body struct {
-		Body     string  `json:"body,omitempty" maxLength:"4000" doc:"the text; may be empty (or left out) when the message carries files"`
-		ClientID string  `json:"client_id" minLength:"1" maxLength:"64" doc:"the sender's id for this message: a retry with the same client_id returns the first message"`
-		FileIDs  []int64 `json:"file_ids,omitempty" maxItems:"10" doc:"files to attach, in order: each one the sender uploaded into this chat (POST /api/v1/chats/{id}/files) in the last 24 hours and not attached yet"`
+		Body       string  `json:"body,omitempty" maxLength:"4000" doc:"the text; may be empty (or left out) when the message carries files"`
+		ClientID   string  `json:"client_id" minLength:"1" maxLength:"64" doc:"the sender's id for this message: a retry with the same client_id returns the first message"`
+		FileIDs    []int64 `json:"file_ids,omitempty" maxItems:"10" doc:"files to attach, in order: each one the sender uploaded into this chat (POST /api/v1/chats/{id}/files) in the last 24 hours and not attached yet"`
+		ReplyToSeq int64   `json:"reply_to_seq,omitempty" minimum:"0" doc:"the seq of the message of this chat that this one answers; the message carries reply_to, a quote of it"`
 	}
 }
 
@@ -314,7 +315,7 @@ func (s *Server) chatRoutes() {
 			chat.CodeFileOtherChat, chat.CodeFileAttached, chat.CodeFileExpired)...),
 	}, func(ctx context.Context, in *sendIn) (*messageOut, error) {
 		m, created, err := s.svc.Send(ctx, principal(ctx), chat.SendInput{ChatID: in.ID, Body: in.Body.Body, ClientID: in.Body.ClientID,
-			FileIDs: in.Body.FileIDs})
+			FileIDs: in.Body.FileIDs, ReplyToSeq: in.Body.ReplyToSeq})
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
 		}

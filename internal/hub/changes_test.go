@@ -371,3 +371,30 @@ func TestChangesSync(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyOverWebSocket: message.send takes reply_to_seq; the ack and the other devices'
+// message.new carry the quote; a seq the chat does not have is an error frame.
+func TestReplyOverWebSocket(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	id := s.Group(t, ann, "G", false, ben)
+	q := s.Send(t, ann, id, "question?")
+	bc, ac := s.Dial(t, ben), s.Dial(t, ann)
+	frames := bc.RoundTrip("message.send", "r1", map[string]any{"chat_id": id, "client_id": "r1", "body": "answer", "reply_to_seq": q.Seq})
+	acks := ofType(frames, "message.ack")
+	if len(acks) != 1 {
+		t.Fatalf("no ack: %s", testserver.Raws(frames))
+	}
+	for _, f := range []frame{acks[0], ac.NextOf("message.new", 10*time.Second)} {
+		var m chat.MessageData
+		json.Unmarshal(f.Data, &m)
+		if r := m.Message.ReplyTo; r == nil || r.Seq != q.Seq || r.BodyPreview != "question?" || r.Deleted {
+			t.Errorf("%s: reply_to %+v", f.Type, r)
+		}
+	}
+	frames = bc.RoundTrip("message.send", "r2", map[string]any{"chat_id": id, "client_id": "r2", "body": "x", "reply_to_seq": 999})
+	if code, ok := errorOf(frames, "r2"); !ok || code != chat.CodeInvalid {
+		t.Errorf("a reply to no message: %s", testserver.Raws(frames))
+	}
+}

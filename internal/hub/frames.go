@@ -210,6 +210,8 @@ type (
 		ClientID string  `json:"client_id"`
 		Body     string  `json:"body"`
 		FileIDs  []int64 `json:"file_ids"`
+		// ReplyToSeq is the seq of the message of the chat this one answers (0: none).
+		ReplyToSeq int64 `json:"reply_to_seq"`
 	}
 	readData struct {
 		ChatID int64 `json:"chat_id"`

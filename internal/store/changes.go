@@ -129,12 +129,18 @@ func (s *Store) DeleteMessage(ctx context.Context, chatID, seq, actorID int64, n
 			if err != nil {
 				return err
 			}
-			// Erased, not hidden: the body, the edit and the reply go, and the reactions.
+			// Erased, not hidden: the body, the edit and the reply go, and the reactions; its
+			// files are nobody's any more (message_id NULL, attached_at set), so that no one
+			// may download them and the janitor deletes them with their blobs.
 			if _, err := tx.ExecContext(ctx, `DELETE FROM reactions WHERE chat_id = $1 AND seq = $2`, chatID, seq); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = '', edited_at = NULL, reply_to_seq = NULL, deleted_at = $1, rev = $2
-				WHERE chat_id = $3 AND seq = $4`, ms(now), rev, chatID, seq); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE files SET message_id = NULL
+				WHERE message_id = (SELECT id FROM messages WHERE chat_id = $1 AND seq = $2)`, chatID, seq); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = '', edited_at = NULL, reply_to_seq = NULL, file_count = 0,
+				deleted_at = $1, rev = $2 WHERE chat_id = $3 AND seq = $4`, ms(now), rev, chatID, seq); err != nil {
 				return err
 			}
 			if err := s.reindexMessage(ctx, tx, chatID, seq, "", true); err != nil {
@@ -227,7 +233,10 @@ func (s *Store) Changes(ctx context.Context, chatID, afterRev int64, limit int) 
 	if page.More = len(page.Messages) > limit; page.More {
 		page.Messages = page.Messages[:limit]
 	}
-	return page, wrap(fillMessages(ctx, s.db, chatID, page.Messages))
+	if err := fillMessages(ctx, s.db, chatID, page.Messages); err != nil {
+		return page, wrap(err)
+	}
+	return page, wrap(loadFiles(ctx, s.db, page.Messages))
 }
 
 // Message implements chat.ChangeStore.
@@ -237,7 +246,10 @@ func (s *Store) Message(ctx context.Context, chatID, seq int64) (chat.Message, e
 		return m, err
 	}
 	msgs := []chat.Message{m}
-	err = fillMessages(ctx, s.db, chatID, msgs)
+	if err := fillMessages(ctx, s.db, chatID, msgs); err != nil {
+		return m, wrap(err)
+	}
+	err = loadFiles(ctx, s.db, msgs)
 	return msgs[0], wrap(err)
 }
 
@@ -248,7 +260,10 @@ func messageAt(ctx context.Context, tx *sql.Tx, chatID, seq int64) (chat.Message
 		return m, err
 	}
 	msgs := []chat.Message{m}
-	err = fillMessages(ctx, tx, chatID, msgs)
+	if err := fillMessages(ctx, tx, chatID, msgs); err != nil {
+		return m, err
+	}
+	err = loadFiles(ctx, tx, msgs)
 	return msgs[0], err
 }
 

@@ -402,3 +402,92 @@ func mkUserRaw(t *testing.T, s *store.Store, email string) chat.User {
 	}
 	return u
 }
+
+// TestReplies: a send may answer a message of its chat; the reply carries a quote of it (the
+// first 100 characters), which follows the answered message's delete. A reply to a seq the
+// chat does not have stores nothing.
+func TestReplies(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", false, at(0), b)
+		long := strings.Repeat("é", 99) + "xyz"
+		q := send(t, s, g, a, long, at(1)).Message
+		r, err := s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: b.ID, Body: "answer", ClientID: "r1", ReplyToSeq: q.Seq, Now: at(2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(what string, m chat.Message, deleted bool) {
+			t.Helper()
+			want := strings.Repeat("é", 99) + "x"
+			if deleted {
+				want = ""
+			}
+			if m.ReplyTo == nil || m.ReplyTo.Seq != q.Seq || m.ReplyTo.SenderID == nil || *m.ReplyTo.SenderID != a.ID ||
+				m.ReplyTo.BodyPreview != want || m.ReplyTo.Deleted != deleted {
+				t.Errorf("%s: reply_to %+v, want a quote of %d (deleted %v)", what, m.ReplyTo, q.Seq, deleted)
+			}
+		}
+		check("the send's answer", r.Message, false)
+		check("history", messageAt(t, s, g, r.Message.Seq), false)
+		_, err = s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: b.ID, Body: "to the future", ClientID: "r2", ReplyToSeq: r.Message.Seq + 5, Now: at(3)})
+		wantErr(t, "a reply to a seq the chat does not have", err, chat.ErrNoReplyTarget)
+		if got := chatFor(t, s, a, g).LastSeq; got != r.Message.Seq {
+			t.Errorf("last seq %d after a refused reply, want %d", got, r.Message.Seq)
+		}
+		if _, err := s.DeleteMessage(ctx, g, q.Seq, a.ID, at(4)); err != nil {
+			t.Fatal(err)
+		}
+		check("history after the answered message was deleted", messageAt(t, s, g, r.Message.Seq), true)
+		// A deleted reply quotes nothing.
+		if _, err := s.DeleteMessage(ctx, g, r.Message.Seq, b.ID, at(5)); err != nil {
+			t.Fatal(err)
+		}
+		if m := messageAt(t, s, g, r.Message.Seq); m.ReplyTo != nil {
+			t.Errorf("a deleted reply still quotes: %+v", m.ReplyTo)
+		}
+	})
+}
+
+// TestDeleteMessageFiles: a deleted message's files are nobody's: no member may download them
+// and the janitor's next pass deletes them.
+func TestDeleteMessageFiles(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", false, at(0), b)
+		f1, f2 := upload(t, s, g, a, 10, at(1)), upload(t, s, g, a, 20, at(1))
+		m := sendFiles(t, s, g, a, "two files", at(2), f1.ID, f2.ID).Message
+		keep := sendFiles(t, s, g, a, "one file", at(2), upload(t, s, g, a, 30, at(1)).ID).Message
+		if got := messageAt(t, s, g, m.Seq); len(got.Files) != 2 {
+			t.Fatalf("before the delete: %d files", len(got.Files))
+		}
+		if _, err := s.DeleteMessage(ctx, g, m.Seq, a.ID, at(3)); err != nil {
+			t.Fatal(err)
+		}
+		if got := messageAt(t, s, g, m.Seq); len(got.Files) != 0 {
+			t.Errorf("a deleted message shows %d files", len(got.Files))
+		}
+		for _, f := range []chat.File{f1, f2} {
+			_, err := s.FileFor(ctx, b.ID, f.ID)
+			wantErr(t, "a member downloads a deleted message's file", err, chat.ErrNotFound)
+		}
+		exp, err := s.ExpiredFiles(ctx, at(0), at(0), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, f := range exp {
+			ids = append(ids, f.ID)
+		}
+		slices.Sort(ids)
+		if want := []int64{f1.ID, f2.ID}; !slices.Equal(ids, want) {
+			t.Errorf("the janitor finds %v, want the deleted message's files %v", ids, want)
+		}
+		if got := messageAt(t, s, g, keep.Seq); len(got.Files) != 1 {
+			t.Errorf("another message lost its file: %+v", got.Files)
+		}
+	})
+}

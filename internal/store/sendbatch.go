@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -201,12 +202,44 @@ func (s *Store) sendBatch(groups []chatSends) {
 	} else {
 		err = s.sendBatchSQLite(ctx, groups)
 	}
+	if err == nil {
+		s.sentReplies(ctx, groups)
+	}
 	for _, g := range groups {
 		for _, r := range g.reqs {
 			if err != nil {
 				r.out, r.err = chat.Sent{}, err
 			}
 			r.answer()
+		}
+	}
+}
+
+// sentReplies adds to the stored messages that answer another the quote of it (ReplyTo),
+// after the commit: the chat's lock is not held for it. If the read fails, those sends are
+// answered with the error (their messages are stored: a retry with the same client id gets
+// them); the others' answers stand.
+func (s *Store) sentReplies(ctx context.Context, groups []chatSends) {
+	for _, g := range groups {
+		var reqs []*sendReq
+		var msgs []chat.Message
+		var seqs []int64
+		for _, r := range g.reqs {
+			if r.err == nil && r.out.Created && r.out.Message.ReplyToSeq > 0 {
+				reqs, msgs, seqs = append(reqs, r), append(msgs, r.out.Message), append(seqs, r.out.Message.ReplyToSeq)
+			}
+		}
+		if len(reqs) == 0 {
+			continue
+		}
+		if err := fillReplies(ctx, s.db, g.chatID, seqs, msgs); err != nil {
+			for _, r := range reqs {
+				r.out, r.err = chat.Sent{}, fmt.Errorf("quotes of sent replies: %w", err)
+			}
+			continue
+		}
+		for i, r := range reqs {
+			r.out.Message.ReplyTo = msgs[i].ReplyTo
 		}
 	}
 }

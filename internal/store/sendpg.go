@@ -12,7 +12,7 @@ import (
 // transaction of its own: the chats are locked while it runs and committed at its end, all in
 // one round trip, and its rows are read to the end (pgx reads up to the commit's answer) before
 // anyone is answered.
-const sendMessagesSQL = `SELECT k, status, id, seq, body, created_at, read_all, grown FROM send_messages($1, $2, $3, $4, $5, $6, $7)`
+const sendMessagesSQL = `SELECT k, status, id, seq, body, created_at, read_all, grown FROM send_messages($1, $2, $3, $4, $5, $6, $7, $8)`
 
 // Statuses of send_messages' rows.
 const (
@@ -21,6 +21,7 @@ const (
 	sendNotMember = 2
 	sendNoChat    = 3
 	sendNoFiles   = 4 // a file of the send cannot be attached
+	sendNoReply   = 5 // the send answers a seq the chat does not have (migration 00009)
 )
 
 // sendBatchPG stores the batch with one call of send_messages, the sends passed as arrays.
@@ -31,15 +32,16 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 	}
 	chats, senders := make([]int64, len(reqs)), make([]int64, len(reqs))
 	clients, bodies := make([]string, len(reqs)), make([]string, len(reqs))
-	ats := make([]int64, len(reqs))
+	ats, replies := make([]int64, len(reqs)), make([]int64, len(reqs))
 	fileSends, fileIDs := []int64{}, []int64{} // pairwise: the send's 1-based index, a file it attaches
 	for i, r := range reqs {
 		chats[i], senders[i], clients[i], bodies[i], ats[i] = r.nm.ChatID, r.nm.SenderID, r.nm.ClientID, r.nm.Body, ms(r.nm.Now)
+		replies[i] = r.nm.ReplyToSeq
 		for _, id := range r.nm.FileIDs {
 			fileSends, fileIDs = append(fileSends, int64(i+1)), append(fileIDs, id)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats, fileSends, fileIDs)
+	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats, fileSends, fileIDs, replies)
 	if err != nil {
 		return wrap(err)
 	}
@@ -65,9 +67,14 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 			r.out = chat.Sent{Message: chat.Message{ID: id.Int64, ChatID: r.nm.ChatID, Seq: seq.Int64, Kind: chat.MessageText,
 				SenderID: &sender, Body: body.String, ClientID: &clientID, CreatedAt: chat.MillisTime(at.Int64)},
 				Created: status == sendStored, ReadAll: chat.ReadAll{Seq: readAll.Int64, Grown: grown}}
+			if status == sendStored {
+				r.out.Message.ReplyToSeq = r.nm.ReplyToSeq
+			}
 			if status == sendStoredDup || len(r.nm.FileIDs) > 0 {
 				withFiles = append(withFiles, r)
 			}
+		case sendNoReply:
+			r.err = chat.ErrNoReplyTarget
 		case sendNoFiles:
 			r.err = chat.ErrFilesRefused
 		case sendNotMember:

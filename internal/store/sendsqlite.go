@@ -131,6 +131,10 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 			p.outs[i] = chat.Sent{Message: m, ReadAll: chat.ReadAll{Seq: readAll}}
 			continue
 		}
+		if r.nm.ReplyToSeq > lastSeq {
+			p.errs[i] = chat.ErrNoReplyTarget
+			continue
+		}
 		free := true
 		for _, id := range r.nm.FileIDs {
 			free = free && fileFree(files[id], chatID, r.nm.SenderID, r.nm.Now)
@@ -162,7 +166,7 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 		}
 		p.outs[i] = chat.Sent{Message: chat.Message{ChatID: chatID, Seq: p.seq, Kind: chat.MessageText, SenderID: &sender,
 			Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now)), Files: attached,
-			FileCount: len(attached)}, Created: true, ReadAll: chat.ReadAll{Seq: readAll}}
+			FileCount: len(attached), ReplyToSeq: r.nm.ReplyToSeq}, Created: true, ReadAll: chat.ReadAll{Seq: readAll}}
 		p.fresh = append(p.fresh, i)
 		p.holdsMin = p.holdsMin || read <= readAll
 		marks[r.nm.SenderID] = p.seq
@@ -364,14 +368,14 @@ func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*se
 // insert inserts the plan's new messages, returning their ids and seqs.
 func (p *sendPlan) insert() *query {
 	q := &query{}
-	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, file_count) VALUES `)
+	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, file_count, reply_to_seq) VALUES `)
 	for k, i := range p.fresh {
 		m := p.outs[i].Message
 		if k > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
-			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ")")
+			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ", " + q.arg(replyTo(m.ReplyToSeq)) + ")")
 	}
 	q.WriteString(` RETURNING id, seq`)
 	return q
@@ -430,3 +434,6 @@ func (p *sendPlan) setIDs(rs *sql.Rows) error {
 	}
 	return nil
 }
+
+// replyTo is a message's reply_to_seq as stored: NULL for none.
+func replyTo(seq int64) sql.NullInt64 { return sql.NullInt64{Int64: seq, Valid: seq > 0} }
