@@ -170,15 +170,6 @@ async function call(method, p, body, token) {
   return data;
 }
 
-/**
- * serverTakes says whether the server's OpenAPI document names a property (e.g. reply_to_seq):
- * a suite runs the part of a feature whose server side may not have landed yet only once it has.
- */
-export async function serverTakes(property) {
-  const res = await fetch(`${BASE}/openapi.json`);
-  return (await res.text()).includes(`"${property}"`);
-}
-
 // ---- the server process (run.sh starts it; tests may restart it) ------------------------------
 
 export async function waitHealthy(timeout = 20000) {

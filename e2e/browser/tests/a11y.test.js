@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Api, NARROW, chatItem, launch, newPage, openChat, serverTakes, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, launch, newPage, openChat, signIn, unique } from '../lib.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -191,9 +191,7 @@ test('axe and keyboard: the message menu, emoji picker, editing, replying, react
   const lunch = await vic.send(dm.id, 'Lunch at noon?');
   await uma.send(dm.id, 'Sounds good.');
   const gone = await vic.send(dm.id, 'Never mind this one.');
-  // A reply, once the server takes reply_to_seq (issue 13's server side).
-  const replies = await serverTakes('reply_to_seq');
-  if (replies) await vic.req('POST', `/chats/${dm.id}/messages`, { body: 'See you there.', client_id: unique('c'), reply_to_seq: lunch.seq });
+  await vic.req('POST', `/chats/${dm.id}/messages`, { body: 'See you there.', client_id: unique('c'), reply_to_seq: lunch.seq });
   await vic.req('PATCH', `/chats/${dm.id}/messages/${lunch.seq}`, { body: 'Lunch at one?' });
   await uma.req('PUT', `/chats/${dm.id}/messages/${lunch.seq}/reactions/${encodeURIComponent('👍')}`);
   await vic.req('PUT', `/chats/${dm.id}/messages/${lunch.seq}/reactions/${encodeURIComponent('🎉')}`);
@@ -205,7 +203,7 @@ test('axe and keyboard: the message menu, emoji picker, editing, replying, react
     await openChat(page, `Vic ${tag}`);
     await page.getByTestId('reaction').nth(1).waitFor();
     await page.getByTestId('message-deleted').waitFor();
-    if (replies) await page.getByTestId('reply-quote').waitFor();
+    await page.getByTestId('reply-quote').waitFor();
     await page.getByTestId('edited').waitFor();
     await axe(page, `reactions, a quote, edited and deleted messages (${colorScheme})`);
 

@@ -5,15 +5,11 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, send, serverTakes, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
 
 let browser;
-// Replies need the server's reply_to_seq on sends (issue 13's server side); until it takes it,
-// the reply tests say so and skip.
-let replies = true;
 before(async () => {
   browser = await launch();
-  replies = await serverTakes('reply_to_seq');
 });
 after(() => browser?.close());
 
@@ -144,8 +140,7 @@ test('react and toggle, edit and delete, live on the other screen', async () => 
   await B.context.close();
 });
 
-test('reply: the quote on both screens, a click shows the quoted message, the quote follows edits and deletes', async (t) => {
-  if (!replies) return t.skip('the server takes no reply_to_seq yet');
+test('reply: the quote on both screens, a click shows the quoted message, the quote follows edits and deletes', async () => {
   const { A, B, aName, bName } = await pair();
   const a = A.page;
   const b = B.page;
@@ -235,8 +230,7 @@ test('in a group, the owner deletes a member\'s message; a member edits and dele
   await B.context.close();
 });
 
-test('a quote jumps to a message far back, loading older history', async (t) => {
-  if (!replies) return t.skip('the server takes no reply_to_seq yet');
+test('a quote jumps to a message far back, loading older history', async () => {
   const { a, b, chat, A, B, aName, bName } = await pair();
   const origin = unique('origin');
   const o = await a.send(chat.id, origin);
