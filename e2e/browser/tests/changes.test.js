@@ -5,7 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -228,6 +228,31 @@ test('in a group, the owner deletes a member\'s message; a member edits and dele
   B.page.assertClean();
   await A.context.close();
   await B.context.close();
+});
+
+test('on a phone, a long press opens the message menu', async () => {
+  const tag = unique('p').slice(-6);
+  const email = `pia-${tag}@example.com`;
+  const a = await Api.register(`Pia ${tag}`, email);
+  const b = await Api.register(`Rob ${tag}`);
+  const chat = await a.private(b.user.id);
+  const hi = await b.send(chat.id, unique('hi'));
+  const P = await signIn(browser, email, { viewport: NARROW, touch: true });
+  await openChat(P.page, b.user.name);
+  const msg = message(P.page, hi.body);
+  // Touch screens have no hover: the More actions button is not shown; a press of 500 ms opens the menu.
+  assert.equal(await msg.getByTestId('message-more').isVisible(), false);
+  const box = await msg.locator('.bubble').boundingBox();
+  const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: box.x + 10, clientY: box.y + 10 };
+  await msg.locator('.bubble').dispatchEvent('pointerdown', at);
+  const m = P.page.getByTestId('message-menu');
+  await m.waitFor();
+  await msg.locator('.bubble').dispatchEvent('pointerup', at);
+  await m.getByTestId('menu-react').click();
+  await P.page.getByTestId('emoji-picker').getByRole('menuitem', { name: 'React with 🎉' }).click();
+  await chip(msg, '🎉').and(P.page.locator('[aria-pressed="true"]')).waitFor();
+  P.page.assertClean();
+  await P.context.close();
 });
 
 test('a quote jumps to a message far back, loading older history', async () => {
