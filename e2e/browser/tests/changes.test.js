@@ -240,6 +240,7 @@ test('on a phone, a long press opens the message menu', async () => {
   const P = await signIn(browser, email, { viewport: NARROW, touch: true });
   await openChat(P.page, b.user.name);
   const msg = message(P.page, hi.body);
+  await msg.locator('.bubble').waitFor();
   // Touch screens have no hover: the More actions button is not shown; a press of 500 ms opens the menu.
   assert.equal(await msg.getByTestId('message-more').isVisible(), false);
   const box = await msg.locator('.bubble').boundingBox();

@@ -185,7 +185,7 @@ export class Client {
       if (mine) {
         chat.my_last_read_seq = Math.max(chat.my_last_read_seq || 0, msg.seq);
         chat.unread_count = 0;
-      } else if (msg.kind === 'text' && msg.seq > (chat.my_last_read_seq || 0)) {
+      } else if (msg.kind === 'text' && !msg.deleted_at && msg.seq > (chat.my_last_read_seq || 0)) {
         chat.unread_count = (chat.unread_count || 0) + 1;
       }
     }
