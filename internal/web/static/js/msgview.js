@@ -361,7 +361,7 @@ export function mountChanges(ctx, { composer, getChat }) {
     if (!m.seq || m.kind !== 'text') {
       if (m.pending?.reply_to_seq) {
         const q = store.messages.get(chat.id)?.bySeq.get(m.pending.reply_to_seq);
-        if (q) bubble.insertBefore(quoteEl(chat.id, quoteOf(q)), bubble.querySelector('[data-testid="message-text"]') || bubble.lastChild);
+        if (q) bubble.insertBefore(quoteEl(chat.id, quoteOf(q)), bubble.querySelector(':scope > .files, [data-testid="message-text"]') || bubble.lastChild);
       }
       return;
     }
@@ -384,7 +384,8 @@ export function mountChanges(ctx, { composer, getChat }) {
       for (const f of bubble.querySelectorAll('.files, .file-card, .thumb')) f.remove();
       return;
     }
-    if (m.reply_to) bubble.insertBefore(quoteEl(chat.id, m.reply_to), text || meta);
+    // The quote goes above the files (files.js) and the text.
+    if (m.reply_to) bubble.insertBefore(quoteEl(chat.id, m.reply_to), bubble.querySelector(':scope > .files') || text || meta);
     if (isEditing(m)) {
       const ed = editorOf(el, m);
       if (text) text.replaceWith(ed);
