@@ -99,6 +99,9 @@ func (d *device) apply(t *testing.T, f frame) {
 		d.change(t, r.Rev, r.Seq)
 		s := d.msgs[r.Seq]
 		s.Reactions = maps.Clone(s.Reactions)
+		if s.Reactions == nil { // a message from before the device connected
+			s.Reactions = map[string]int{}
+		}
 		if r.Count == 0 {
 			delete(s.Reactions, r.Emoji)
 		} else {
@@ -396,5 +399,50 @@ func TestReplyOverWebSocket(t *testing.T) {
 	frames = bc.RoundTrip("message.send", "r2", map[string]any{"chat_id": id, "client_id": "r2", "body": "x", "reply_to_seq": 999})
 	if code, ok := errorOf(frames, "r2"); !ok || code != chat.CodeInvalid {
 		t.Errorf("a reply to no message: %s", testserver.Raws(frames))
+	}
+}
+
+// TestChangesEndWithMembership: changes reach a member's devices until their leave, and none
+// after it (live or by sync), while the other members get them.
+func TestChangesEndWithMembership(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann, ben, cat := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cat")
+	id := s.Group(t, ann, "G", false, ben, cat)
+	m := s.Send(t, ann, id, "hello")
+	bc, hello := s.DialHello(t, ben)
+	bd := newDevice("Ben's device", bc, id, hello)
+	cc := s.Dial(t, cat)
+	ctx := context.Background()
+	if _, err := s.Svc.React(ctx, cat.P(), id, m.Seq, "👍", true); err != nil {
+		t.Fatal(err)
+	}
+	if f := cc.NextOf("reaction.updated", 10*time.Second); chatOf(f) != id {
+		t.Fatalf("cat's own reaction: %s", f.Raw)
+	}
+	if err := s.Svc.Leave(ctx, cat.P(), id); err != nil {
+		t.Fatal(err)
+	}
+	cc.NextOf("chat.removed", 10*time.Second)
+	if _, err := s.Svc.EditMessage(ctx, ann.P(), id, m.Seq, "hello again"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Svc.React(ctx, ann.P(), id, m.Seq, "🎉", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Svc.DeleteMessage(ctx, ann.P(), id, m.Seq); err != nil {
+		t.Fatal(err)
+	}
+	_, lastSeq, lastRev := storeView(t, s, ann, id)
+	bd.catchUp(t, lastSeq, lastRev) // the others got everything
+	frames := append(cc.Quiet(300*time.Millisecond), cc.RoundTrip("sync", "s", map[string]any{"cursors": map[string]any{
+		fmt.Sprint(id): map[string]int64{"seq": m.Seq, "rev": 0}}})...)
+	for _, f := range frames {
+		if (f.Type == "message.updated" || f.Type == "reaction.updated" || f.Type == "message.new") && chatOf(f) == id {
+			t.Errorf("after the leave: %s", f.Raw)
+		}
+	}
+	if code, _ := errorOf(frames, "s"); code != chat.CodeNotFound {
+		t.Errorf("a sync of the chat left: %s", testserver.Raws(frames))
 	}
 }

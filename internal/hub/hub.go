@@ -359,6 +359,8 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		switch {
 		case e.Type == chat.EventMessageNew && e.Seq > 0:
 			h.fanOut(h.order.admit(e, now))
+		case isChange(e.Type):
+			h.fanOut(h.order.admitChange(e, now))
 		case e.At > 0:
 			h.fanOut(h.order.admitEvent(e))
 		default:

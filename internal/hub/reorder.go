@@ -20,6 +20,10 @@ import (
 // follow (envelope.At); one that comes ahead of that message waits for it here too, and goes
 // out right behind it, so that connections rarely see an event before its message (they would
 // hold it and read the store).
+//
+// A chat's changes (message.updated, reaction.updated) are put back in rev order the same
+// way (admitChange): one that arrives ahead of its predecessor's rev waits up to reorderWait,
+// then each goes out as an event of the message it follows.
 
 const (
 	reorderWait = 25 * time.Millisecond
@@ -42,6 +46,15 @@ type chatOrder struct {
 	events []*envelope // events that follow a message not yet released
 	timer  *time.Timer
 	last   time.Time
+	// The same for changes, by rev.
+	nextRev  int64
+	earlyRev map[int64]*envelope
+	lastRev  time.Time
+}
+
+// waiting reports whether the chat holds anything (and so needs its timer).
+func (co *chatOrder) waiting() bool {
+	return len(co.early) > 0 || len(co.events) > 0 || len(co.earlyRev) > 0
 }
 
 // admit takes a chat's message event and returns the events that may be fanned out now,
@@ -75,7 +88,7 @@ func (r *reorderer) admit(e *envelope, now time.Time) []*envelope {
 			co.next++
 		}
 		out = co.withEventsLocked(out)
-		if len(co.early) == 0 && len(co.events) == 0 && co.timer != nil {
+		if !co.waiting() && co.timer != nil {
 			co.timer.Stop()
 			co.timer = nil
 		}
@@ -97,11 +110,81 @@ func (r *reorderer) admit(e *envelope, now time.Time) []*envelope {
 	return nil
 }
 
+// admitChange takes a chat's change (message.updated, reaction.updated) and returns what may
+// be fanned out now: the changes that follow in rev order, each as an event of its message.
+func (r *reorderer) admitChange(e *envelope, now time.Time) []*envelope {
+	r.mu.Lock()
+	if r.chats == nil {
+		r.chats = map[int64]*chatOrder{}
+	}
+	co := r.chats[e.ChatID]
+	if co == nil {
+		co = &chatOrder{}
+		r.chats[e.ChatID] = co
+	}
+	if now.Sub(co.lastRev) > reorderIdle && len(co.earlyRev) == 0 {
+		co.nextRev = 0
+	}
+	co.lastRev = now
+	var ready []*envelope
+	switch {
+	case co.nextRev == 0 || e.Rev == co.nextRev:
+		ready = append(ready, e)
+		co.nextRev = e.Rev + 1
+		for {
+			x, ok := co.earlyRev[co.nextRev]
+			if !ok {
+				break
+			}
+			ready = append(ready, x)
+			delete(co.earlyRev, co.nextRev)
+			co.nextRev++
+		}
+	case e.Rev < co.nextRev: // late, or a repeat: the connections know what they have sent
+		ready = append(ready, e)
+	default:
+		if co.earlyRev == nil {
+			co.earlyRev = map[int64]*envelope{}
+		}
+		co.earlyRev[e.Rev] = e
+		if len(co.earlyRev) >= maxEarly {
+			ready = co.flushRevLocked()
+		} else if co.timer == nil {
+			chatID := e.ChatID
+			co.timer = time.AfterFunc(reorderWait, func() { r.expire(chatID) })
+		}
+	}
+	var out []*envelope
+	for _, x := range ready {
+		out = append(out, r.admitEventLocked(x)...)
+	}
+	r.mu.Unlock()
+	return out
+}
+
+// flushRevLocked gives up waiting for a missing rev: the changes held go out in rev order.
+func (co *chatOrder) flushRevLocked() []*envelope {
+	out := make([]*envelope, 0, len(co.earlyRev))
+	for _, e := range co.earlyRev {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *envelope) int { return cmp.Compare(a.Rev, b.Rev) })
+	clear(co.earlyRev)
+	if n := len(out); n > 0 {
+		co.nextRev = out[n-1].Rev + 1
+	}
+	return out
+}
+
 // admitEvent takes a chat event that follows message e.At and returns what may be fanned out
 // now.
 func (r *reorderer) admitEvent(e *envelope) []*envelope {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.admitEventLocked(e)
+}
+
+func (r *reorderer) admitEventLocked(e *envelope) []*envelope {
 	co := r.chats[e.ChatID]
 	if co == nil || co.next == 0 || e.At < co.next || len(co.events) >= maxEarly {
 		return []*envelope{e}
@@ -140,7 +223,9 @@ func (r *reorderer) expire(chatID int64) {
 	r.mu.Lock()
 	var out []*envelope
 	if co := r.chats[chatID]; co != nil {
+		changes := co.flushRevLocked()
 		out = co.flushLocked()
+		out = append(out, changes...) // after every message held: the connections heal the rest
 	}
 	r.mu.Unlock()
 	if len(out) > 0 {
