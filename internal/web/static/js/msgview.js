@@ -326,13 +326,16 @@ export function mountChanges(ctx, { composer, getChat }) {
 
   function quoteEl(chatId, q) {
     const who = nameOf(q.sender_id);
-    const label = q.deleted ? `Reply to a deleted message of ${who}` : `Reply to ${who}: ${q.body_preview}. Show the message`;
+    // The name is the visible text, with what it is for screen readers around it.
     return h('button', {
-      type: 'button', class: `reply-quote${q.deleted ? ' deleted' : ''}`, 'data-testid': 'reply-quote', 'aria-label': label,
+      type: 'button', class: `reply-quote${q.deleted ? ' deleted' : ''}`, 'data-testid': 'reply-quote',
       onclick: (ev) => jumpTo(chatId, q.seq, ev.currentTarget),
     },
+    h('span', { class: 'sr-only', text: 'In reply to ' }),
     h('span', { class: 'reply-quote-who', text: who === 'you' ? 'You' : who }),
-    h('span', { class: 'reply-quote-text', text: q.deleted ? 'Message deleted' : q.body_preview }));
+    h('span', { class: 'sr-only', text: ': ' }),
+    h('span', { class: 'reply-quote-text', text: q.deleted ? 'Message deleted' : q.body_preview }),
+    h('span', { class: 'sr-only', text: '. Show it.' }));
   }
 
   function reactionsEl(chat, m) {
