@@ -17,7 +17,7 @@ build:
 test: vet test-go test-browser
 
 test-go:
-	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
 
 ## test-browser: the web client in headless Chromium (needs chromium and node; see README), then
 ## one suite against a private 2-instance cluster behind nginx (needs nginx, PostgreSQL, Redis)

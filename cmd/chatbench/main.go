@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg := bench.IdleConfig{}
 		fs.IntVar(&cfg.Conns, "n", 1000, "connections (one user each)")
 		fs.IntVar(&cfg.ChatSize, "chat-size", 10, "users per group chat (0: no chats)")
+		fs.BoolVar(&cfg.OneGroup, "one-group", false, "all users in one group (a big group coming online at once); -chat-size is ignored")
 		fs.IntVar(&cfg.ConnConc, "conc", 200, "connections opened at a time")
 		fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "how long to hold the connections before measuring memory")
 		scenario = func(ctx context.Context, env bench.Env) (*bench.Result, error) { return bench.Idle(ctx, env, cfg) }

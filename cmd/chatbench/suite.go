@@ -20,6 +20,7 @@ import (
 // Redis, Nginx and three instances; it takes a few minutes.
 type suiteConfig struct {
 	idleConns       int
+	oneGroupConns   int
 	fanout200Rate   float64
 	fanout1000Rates string
 	onechatRate     float64
@@ -95,6 +96,14 @@ var targets = []target{
 		v := num(r, "rss_per_conn")
 		return fmt.Sprintf("%.1f KiB", v), v <= 16
 	}},
+	{"onegroup", "members of one group connecting, zero failures and drops", "5000", func(r *bench.Result) (string, bool) {
+		ok, failed, dropped := num(r, "connections_ok"), num(r, "connect_failures"), num(r, "dropped_while_held")
+		return fmt.Sprintf("%.0f (%.0f failed, %.0f dropped)", ok, failed, dropped), ok >= 5000 && failed == 0 && dropped == 0
+	}},
+	{"onegroup", "presence frames per connection", "<= 5", func(r *bench.Result) (string, bool) {
+		v := num(r, "presence_frames_per_conn")
+		return fmt.Sprintf("%.2f", v), v <= 5
+	}},
 	{"reconnect", "3000 clients back and synced", "<= 10 s", func(r *bench.Result) (string, bool) {
 		v, n := num(r, "back_and_synced_s"), num(r, "clients")
 		ok := len(r.Checks) > 0
@@ -122,6 +131,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c := commonFlags(fs)
 	var s suiteConfig
 	fs.IntVar(&s.idleConns, "idle", 10000, "idle connections (lowered to what the open-file limit allows)")
+	fs.IntVar(&s.oneGroupConns, "onegroup", 5000, "members of the one group of the onegroup scenario (idle connections, all in one group)")
 	fs.Float64Var(&s.fanout200Rate, "fanout200-rate", 503, "messages/s into the 200-member group from 20 senders (x199 deliveries: 100,097/s)")
 	fs.StringVar(&s.fanout1000Rates, "fanout1000-rate", "40,60", "messages/s into the 1000-member group from 50 senders, one step per rate (x999 deliveries)")
 	fs.Float64Var(&s.onechatRate, "onechat-rate", 2000, "messages/s from one connection into a chat of two (the server's CHAT_LIMIT_WS_FRAMES must allow it)")
@@ -134,7 +144,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&s.restartCmd, "restart-cmd", "", "shell command that brings the killed instance back")
 	fs.StringVar(&s.out, "out", "bench/results", "directory of the results file and charts")
 	fs.StringVar(&s.doc, "doc", "docs/PERFORMANCE.md", "document whose tables are updated (empty: none)")
-	fs.StringVar(&s.only, "only", "", "comma-separated scenarios to run (idle,fanout-200,fanout-1000,chats,onechat,reconnect)")
+	fs.StringVar(&s.only, "only", "", "comma-separated scenarios to run (idle,onegroup,fanout-200,fanout-1000,chats,onechat,reconnect)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -188,6 +198,11 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stderr, "idle: the open-file limit is %d: holding %d connections (raise it with ulimit -n)\n", lim, n)
 		}
 		return bench.Idle(ctx, env, bench.IdleConfig{Conns: n, ChatSize: 10, ConnConc: 200, Hold: 10 * time.Second})
+	})
+	// A big group coming online at once (issue 17): held longer than the server's ping period
+	// (25 s), so that a connection starved while the group connects would be dropped.
+	step("onegroup", func() (*bench.Result, error) {
+		return bench.Idle(ctx, env, bench.IdleConfig{Conns: s.oneGroupConns, OneGroup: true, ConnConc: 200, Hold: 60 * time.Second})
 	})
 	steps("fanout-200", func() ([]*bench.Result, error) {
 		return fanoutPoint{"fanout-200", 200, 20, []float64{s.fanout200Rate}}.run(ctx, env, s.duration, nil)

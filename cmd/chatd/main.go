@@ -125,7 +125,8 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		b, presence = broker.NewMemory(), broker.NewMemoryPresence(time.Now)
 	}
 	h, err := hub.New(svc, b, presence, log, hub.Options{InstanceID: cfg.InstanceID, Observer: m.HubObserver(),
-		FramesPerSecond: l.WSFrames.PerSecond(), FrameBurst: l.WSFrames.Burst, MaxConnsPerUser: l.WSConnsPerUser, QueueBytes: l.WSQueueBytes, QueueTotal: l.WSQueueTotal, WriteDelay: cfg.WSWriteDelay})
+		FramesPerSecond: l.WSFrames.PerSecond(), FrameBurst: l.WSFrames.Burst, MaxConnsPerUser: l.WSConnsPerUser, QueueBytes: l.WSQueueBytes, QueueTotal: l.WSQueueTotal, WriteDelay: cfg.WSWriteDelay,
+		PresenceGroupMax: cfg.PresenceGroupMax})
 	if err != nil {
 		b.Close()
 		return fmt.Errorf("start broker: %w", err)

@@ -27,6 +27,7 @@ type Stats struct {
 	OutOfOrder   atomic.Int64 // a connection got a seq after a later one (outside sync)
 	Redelivered  atomic.Int64 // got again on a later connection (overlap the client drops)
 	ErrorFrames  atomic.Int64
+	Presence     atomic.Int64 // presence frames received
 	Drops        atomic.Int64 // connections that ended while the scenario wanted them open
 	ConnectFails atomic.Int64
 	Reconnects   atomic.Int64
@@ -280,6 +281,8 @@ func (d *Device) readLoop() error {
 
 func (d *Device) handle(b []byte) {
 	switch frameType(b) {
+	case "presence":
+		d.stats.Presence.Add(1)
 	case "message.new":
 		m, ok := parseMessage(b)
 		if !ok {

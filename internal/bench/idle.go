@@ -10,6 +10,9 @@ import (
 type IdleConfig struct {
 	Conns    int
 	ChatSize int // 0: no chats
+	// OneGroup puts every user into one group instead (ChatSize is ignored): the shape of a
+	// big group coming online at once, whose presence must cost O(N) frames, not O(N²).
+	OneGroup bool
 	ConnConc int
 	Hold     time.Duration
 }
@@ -17,14 +20,18 @@ type IdleConfig struct {
 // Idle opens the connections, holds them and reports connect times, failures and the
 // server's memory per connection (RSS and Go heap of every instance, before and after).
 func Idle(ctx context.Context, env Env, cfg IdleConfig) (*Result, error) {
+	size := cfg.ChatSize
+	if cfg.OneGroup {
+		size = cfg.Conns
+	}
 	res := &Result{Name: fmt.Sprintf("idle-%d", cfg.Conns), Scenario: "idle", Started: time.Now(),
-		Params: map[string]any{"conns": cfg.Conns, "chat_size": cfg.ChatSize, "conc": cfg.ConnConc, "hold_s": cfg.Hold.Seconds()}}
+		Params: map[string]any{"conns": cfg.Conns, "chat_size": size, "one_group": cfg.OneGroup, "conc": cfg.ConnConc, "hold_s": cfg.Hold.Seconds()}}
 	env.logf("idle: registering %d users", cfg.Conns)
 	users, err := Register(ctx, env.Base, env.Tag+"-i", cfg.Conns, env.setupConc())
 	if err != nil {
 		return nil, err
 	}
-	if err := makeGroups(ctx, env, users, cfg.ChatSize, cfg.ChatSize, 0); err != nil {
+	if err := makeGroups(ctx, env, users, size, size, 0); err != nil {
 		return nil, err
 	}
 	stats := &Stats{}
@@ -43,12 +50,17 @@ func Idle(ctx context.Context, env Env, cfg IdleConfig) (*Result, error) {
 	env.logf("idle: %d open (%d failed) in %.1f s; holding %s", ok, failed, connectSecs, cfg.Hold)
 	time.Sleep(cfg.Hold)
 	after := env.snap(ctx)
+	presence := stats.Presence.Load()
 	res.Seconds = after.At.Sub(start).Seconds()
 
 	res.Add("connections_ok", float64(ok), "")
 	res.Add("connect_failures", float64(failed), "")
 	res.Add("dropped_while_held", float64(stats.Drops.Load()), "")
 	res.Add("connects_per_s", float64(ok)/connectSecs, "/s")
+	res.Add("presence_frames", float64(presence), "")
+	if ok > 0 {
+		res.Add("presence_frames_per_conn", float64(presence)/float64(ok), "")
+	}
 	if after.Answered() > 0 {
 		res.Add("server_connections", after.Sum(mConns), "")
 		rss0, rss1 := before.Sum(mRSS), after.Sum(mRSS)
@@ -67,6 +79,13 @@ func Idle(ctx context.Context, env Env, cfg IdleConfig) (*Result, error) {
 	}
 	res.Latency = map[string]Summary{"connect": stats.Connect.Summarize(true)}
 	res.Check("connect failures", "0", fmt.Sprint(failed), failed == 0)
+	res.Check("dropped while held", "0", fmt.Sprint(stats.Drops.Load()), stats.Drops.Load() == 0)
+	if cfg.OneGroup && ok > 0 {
+		// Nobody subscribed: a member of a big group hears of no other's presence. A few
+		// per connection leaves room for the chats the users share besides (none here).
+		per := float64(presence) / float64(ok)
+		res.Check("presence frames per connection", "<= 5 (O(N) in all)", fmt.Sprintf("%.2f", per), per <= 5)
+	}
 	res.Errors = stats.Samples()
 	return res, nil
 }

@@ -99,6 +99,8 @@ type Store interface {
 	AdminStore
 	// Edits, deletes and reactions (changes.go).
 	ChangeStore
+	// Presence subscriptions (presence.go).
+	PresenceStore
 }
 
 // UserSearch is one viewer's search for users, in name order.

@@ -43,9 +43,12 @@ type Config struct {
 	ShutdownGrace  time.Duration
 	WSWriteDelay   time.Duration // a WebSocket writer's wait for more frames (0: none)
 	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
-	PasswordCost   string        // "default", or "test" for cheap hashes in test runs
-	Limits         Limits
-	Files          Files
+	// PresenceGroupMax is the largest group whose members all get each other's presence and
+	// typing; in a bigger one only connections that asked do (hub.Options.PresenceGroupMax).
+	PresenceGroupMax int
+	PasswordCost     string // "default", or "test" for cheap hashes in test runs
+	Limits           Limits
+	Files            Files
 }
 
 // Limits are the abuse limits an operator may tune (docs/SECURITY.md lists every limit).
@@ -115,6 +118,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_READ_MARKS_USER", "limit-read-marks-user", "300/10s", "read marks per user (HTTP and the WebSocket read frame), N/period"},
 	{"CHAT_LIMIT_WS_FRAMES", "limit-ws-frames", "200/4s", "frames per WebSocket connection, N/period (always on)"},
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
+	{"CHAT_PRESENCE_GROUP_MAX", "presence-group-max", "50", "largest group whose members all get each other's presence and typing; in a bigger one a client gets the presence of the users it subscribed to and the typing of the chat it has open"},
 	{"CHAT_WS_WRITE_DELAY", "ws-write-delay", "0s", "how long a WebSocket's writer waits after a first frame for more to send them in one write (0: at once)"},
 	{"CHAT_LIMIT_WS_QUEUE_BYTES", "limit-ws-queue-bytes", "1MiB", "bytes of frames queued and being written for one WebSocket; a client that lets more pile up is closed with 1013"},
 	{"CHAT_LIMIT_WS_QUEUE_TOTAL", "limit-ws-queue-total", "64MiB", "bytes queued for all of the instance's WebSockets; beyond it those holding the most are closed with 1013"},
@@ -259,6 +263,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		errs = append(errs, errors.New("CHAT_LIMIT_WS_QUEUE (a number of frames) was replaced by CHAT_LIMIT_WS_QUEUE_BYTES (a size, e.g. 1MiB)"))
 	}
 	count("CHAT_LIMIT_GROUP_MEMBERS", &c.Limits.GroupMembers)
+	count("CHAT_PRESENCE_GROUP_MAX", &c.PresenceGroupMax)
 	count("CHAT_LIMIT_USER_CHATS", &c.Limits.UserChats)
 	files, ferrs := loadFiles(get)
 	c.Files, errs = files, append(errs, ferrs...)

@@ -122,7 +122,10 @@ func TestUserChatLimit(t *testing.T) {
 // capped at 100. They cost one token per request: three requests forced 30,000 memberships on
 // strangers. With the default limits one creator can now force at most 120 at once.
 func TestGroupFirstMembersAreCharged(t *testing.T) {
-	bothBackends(t, envOptions{rateLimits: true}, func(t *testing.T, e *env) {
+	// The default burst (120), refilled so slowly that a busy machine cannot earn a token back
+	// during the test (the default refills one every 2 s).
+	slow := chat.Limits{ChatsPerUser: limit.Rate{Burst: chat.DefaultLimits.ChatsPerUser.Burst, Per: 24 * time.Hour}}
+	bothBackends(t, envOptions{rateLimits: true, limits: slow}, func(t *testing.T, e *env) {
 		ann := e.newUser(t, "Ann")
 		strangers := make([]int64, chat.MaxFirstMembers+1)
 		for i := range strangers {

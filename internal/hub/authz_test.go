@@ -20,7 +20,7 @@ import (
 )
 
 // TestWebSocketAuthorizationMatrix sends every client frame that names a chat (message.send,
-// read, typing, sync) as every kind of caller, about every kind of chat, and checks the answer
+// read, typing, chat.open, sync) as every kind of caller, about every kind of chat, and checks the answer
 // API.md gives: a member is served; a non-member of a chat they can see (a public group) gets
 // not_member; anyone else gets not_found, exactly as for a chat that does not exist. Refused
 // frames store nothing, tell the members nothing, and sync sends no message of the chat.
@@ -96,6 +96,7 @@ func TestWebSocketAuthorizationMatrix(t *testing.T) {
 		{"message.send", func(id int64) any { return map[string]any{"chat_id": id, "client_id": "matrix", "body": "intruder?"} }},
 		{"read", func(id int64) any { return map[string]any{"chat_id": id, "seq": 1} }},
 		{"typing", func(id int64) any { return map[string]any{"chat_id": id} }},
+		{"chat.open", func(id int64) any { return map[string]any{"chat_id": id} }},
 		{"sync", func(id int64) any { return map[string]any{"cursors": map[string]int64{strconv.FormatInt(id, 10): 0}} }},
 	}
 	n := 0

@@ -59,12 +59,23 @@ type conn struct {
 	mu       sync.Mutex
 	streams  map[int64]*stream
 	presence map[int64]bool // last presence sent per user, to send each change once
-	catching bool           // a catch-up goroutine runs
+	// pending are the presence changes for the next presence frame, sent when the timer
+	// armed by the first of them fires (presence.go); batched: the client subscribed, and
+	// gets them in one frame.
+	pending    map[int64]pendingPresence
+	flushArmed bool
+	batched    bool
+	catching   bool // a catch-up goroutine runs
 	// settingUp holds live messages while hello is built: the hello's last seqs decide which
 	// of them are history and which follow it (finishSetup).
 	settingUp bool
 	// heldBytes is what the streams hold while a gap is filled; it is bounded like the outbox.
 	heldBytes int64
+
+	// Guarded by the hub's mu: the users this connection subscribed to (presence.subscribe)
+	// and the chat its client shows (chat.open; 0 none).
+	watching []int64
+	open     int64
 }
 
 // A stream is a connection's position in one chat. Everything of a chat reaches the client
@@ -359,26 +370,6 @@ func (c *conn) markAcked(chatID, seq int64) {
 		// loses them): read them from the store instead, which consumes the acks.
 		st.paused, st.lag = true, true
 		c.startCatchUpLocked()
-	}
-}
-
-func (c *conn) deliverPresence(chatID, userID int64, online bool, frame []byte) {
-	c.mu.Lock()
-	if chatID != 0 && c.streams[chatID] == nil {
-		c.mu.Unlock()
-		return
-	}
-	prev, known := c.presence[userID]
-	if !known && len(c.presence) >= maxPresence {
-		clear(c.presence)
-	}
-	if c.presence == nil { // made on first use: most connections never get a presence frame
-		c.presence = map[int64]bool{}
-	}
-	c.presence[userID] = online
-	c.mu.Unlock()
-	if !known || prev != online {
-		c.enqueue(chat.EventPresence, frame)
 	}
 }
 

@@ -89,6 +89,9 @@ type envelope struct {
 	// For presence: the user whose state it is.
 	PresenceUser int64 `json:"pu,omitempty"`
 	Online       bool  `json:"on,omitempty"`
+	LastSeen     int64 `json:"ls,omitempty"` // ms since the epoch, of an offline user
+	// AddMembers is, for chat.added, the chat's member count: whether it is a big group.
+	AddMembers int `json:"am,omitempty"`
 	// PublishedAt (µs) and CommittedAt (ms, messages only) since the epoch, for metrics.
 	PublishedAt int64 `json:"pt,omitempty"`
 	CommittedAt int64 `json:"ct,omitempty"`
@@ -149,7 +152,7 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 			e.Rm = removedBy(d.Message)
 		}
 	case chat.ChatAddedData:
-		e.AddChat, e.AddLastSeq, e.AddLastRev = d.Chat.ID, d.Chat.LastSeq, d.Chat.LastRev
+		e.AddChat, e.AddLastSeq, e.AddLastRev, e.AddMembers = d.Chat.ID, d.Chat.LastSeq, d.Chat.LastRev, d.Chat.MemberCount
 	case chat.ChatRemovedData:
 		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
 	case chat.ReadUpdatedData:
@@ -219,6 +222,12 @@ type (
 	}
 	typingData struct {
 		ChatID int64 `json:"chat_id"`
+	}
+	presenceSubscribeData struct {
+		UserIDs []int64 `json:"user_ids"`
+	}
+	chatOpenData struct {
+		ChatID *int64 `json:"chat_id"` // 0 or null: no chat open
 	}
 	syncData struct {
 		// Cursors are per chat the last seq seen (a number), or {"seq": S, "rev": R}: the

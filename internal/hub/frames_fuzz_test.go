@@ -46,7 +46,7 @@ func fuzzServer(f *testing.F) (*testServer, *testUser, map[string]int64) {
 // serverFrameTypes are the frames API.md lets a server send.
 var serverFrameTypes = []string{"hello", "message.new", "message.ack", "read.updated", "chat.read_all", "typing", "presence",
 	"chat.added", "chat.removed", "member.joined", "member.left", "sync.truncated", "sync.done", "error", "pong",
-	"chat.updated", "member.role", "user.updated"}
+	"chat.updated", "member.role", "user.updated", "message.updated", "reaction.updated"}
 
 // clientErrorCodes are the codes an error frame may carry; "internal" is a server bug.
 var clientErrorCodes = []string{chat.CodeInvalid, "unknown_type", chat.CodeNotFound, chat.CodeNotMember, chat.CodeRateLimited, chat.CodeUnavailable}
@@ -108,6 +108,12 @@ func FuzzFrame(f *testing.F) {
 		`{"type":"read","data":{"chat_id":` + itoa64(chats["group"]) + `,"seq":-1}}`,
 		`{"type":"typing","data":{"chat_id":` + itoa64(chats["private"]) + `}}`,
 		`{"type":"typing","data":{"chat_id":"1"}}`,
+		`{"type":"chat.open","data":{"chat_id":` + itoa64(chats["group"]) + `}}`,
+		`{"type":"chat.open","data":{"chat_id":null}}`,
+		`{"type":"chat.open","data":{"chat_id":` + itoa64(chats["hidden"]) + `}}`,
+		`{"type":"presence.subscribe","ref":"ps","data":{"user_ids":[1,2,3,-1]}}`,
+		`{"type":"presence.subscribe","data":{"user_ids":[]}}`,
+		`{"type":"presence.subscribe","data":{"user_ids":null}}`,
 		`{"type":"sync","ref":"s","data":{"cursors":{"` + itoa64(chats["group"]) + `":0,"` + itoa64(chats["public"]) + `":1}}}`,
 		`{"type":"sync","data":{"cursors":{"x":1}}}`,
 		`{"type":"sync","data":null}`,

@@ -13,8 +13,6 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +45,13 @@ type Options struct {
 	OfflineGrace time.Duration
 	// PresenceTTL is how long a presence mark lives without a refresh (an instance crash).
 	PresenceTTL time.Duration
+	// PresenceGroupMax is the most members a group may have for every member to get the
+	// presence of every other and their typing (presence.go); in a bigger one, a connection
+	// gets the presence of the users it subscribed to and the typing of the chat it has open.
+	PresenceGroupMax int
+	// PresenceEvery is how long a connection's presence changes, and a big group's typing,
+	// are collected before they go out in one frame.
+	PresenceEvery time.Duration
 	// FramesPerSecond and FrameBurst limit what one connection may send.
 	FramesPerSecond float64
 	FrameBurst      int
@@ -73,6 +78,10 @@ func (o *Options) defaults() {
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.OfflineGrace, 3*time.Second)
 	def(&o.PresenceTTL, 30*time.Second)
+	def(&o.PresenceEvery, 200*time.Millisecond)
+	if o.PresenceGroupMax == 0 {
+		o.PresenceGroupMax = DefaultPresenceGroupMax
+	}
 	if o.QueueBytes == 0 {
 		o.QueueBytes = DefaultQueueBytes
 	}
@@ -96,10 +105,12 @@ func (o *Options) defaults() {
 	}
 }
 
-// The defaults of the byte budgets (Options.QueueBytes, Options.QueueTotal).
+// The defaults of the byte budgets (Options.QueueBytes, Options.QueueTotal) and of
+// Options.PresenceGroupMax.
 const (
-	DefaultQueueBytes = 1 << 20
-	DefaultQueueTotal = 64 << 20
+	DefaultQueueBytes       = 1 << 20
+	DefaultQueueTotal       = 64 << 20
+	DefaultPresenceGroupMax = 50
 )
 
 // Hub owns the instance's connections and its broker subscriptions.
@@ -113,10 +124,7 @@ type Hub struct {
 	ctx      context.Context // ends at Shutdown: background work stops with it
 	cancel   context.CancelFunc
 
-	// subMu serializes broker subscription changes, made outside mu: a Subscribe waits for the
-	// broker's confirmation, which arrives on the goroutine that calls Deliver.
-	subMu      sync.Mutex
-	subscribed map[string]bool
+	subs subscriptions // the broker topics wanted, sent by subscribeLoop (subscribe.go)
 	// ctrl runs membership changes that arrive as events, in order, off the delivery goroutine.
 	ctrl chan func()
 
@@ -125,6 +133,11 @@ type Hub struct {
 	chats   map[int64]*chatState
 	closing bool
 	conns   sync.WaitGroup
+	// watchers are the local connections subscribed to each user's presence; opens those
+	// that show each chat (chat.open). Both serve big groups only.
+	watchers map[int64]map[*conn]struct{}
+	opens    map[int64]map[*conn]struct{}
+	typists  typists // a big group's typing, collected per chat (typing.go)
 
 	nextConn atomic.Uint64
 	// queued is the bytes queued and in flight over every connection (outbox.go); shedding
@@ -156,7 +169,8 @@ type Stats struct {
 // FrameTypes are the frame types counted by FrameCounts; anything else counts as "other".
 var FrameTypes = []string{"hello", "message.send", "message.new", "message.ack", "read", "read.updated", "chat.read_all",
 	"typing", "presence", "chat.added", "chat.removed", "member.joined", "member.left", "sync", "sync.truncated",
-	"sync.done", "ping", "pong", "error", "chat.updated", "member.role", "user.updated", "message.updated", "reaction.updated", "other"}
+	"sync.done", "ping", "pong", "error", "chat.updated", "member.role", "user.updated", "message.updated", "reaction.updated",
+	"presence.subscribe", "chat.open", "other"}
 
 var frameIndex = func() map[string]int {
 	m := make(map[string]int, len(FrameTypes))
@@ -167,7 +181,7 @@ var frameIndex = func() map[string]int {
 }()
 
 // FrameCounts counts frames by type without locks or allocation.
-type FrameCounts [25]atomic.Int64
+type FrameCounts [27]atomic.Int64
 
 // Add counts one frame of type typ.
 func (f *FrameCounts) Add(typ string) {
@@ -199,15 +213,22 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	opts.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{svc: svc, store: svc.Store(), broker: b, presence: p, log: log, opts: opts, ctx: ctx, cancel: cancel,
-		users: map[int64]*userState{}, chats: map[int64]*chatState{}, subscribed: map[string]bool{}, ctrl: make(chan func(), 1<<16)}
+		users: map[int64]*userState{}, chats: map[int64]*chatState{}, watchers: map[int64]map[*conn]struct{}{},
+		opens: map[int64]map[*conn]struct{}{}, ctrl: make(chan func(), 1<<16)}
 	h.order.release = h.fanOut
+	h.subs.topics, h.subs.kick = map[string]*topicSub{}, make(chan struct{}, 1)
 	if err := b.Start(ctx, h); err != nil {
 		cancel()
 		return nil, err
 	}
 	go h.refreshPresence()
 	go h.control()
-	h.reconcile(usersTopic)
+	go h.subscribeLoop()
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	defer scancel()
+	if err := h.await(sctx, h.reconcile(usersTopic)); err != nil {
+		h.log.Warn("subscribe", "topic", usersTopic, "err", err)
+	}
 	return h, nil
 }
 
@@ -359,8 +380,6 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		switch {
 		case e.Type == chat.EventMessageNew && e.Seq > 0:
 			h.fanOut(h.order.admit(e, now))
-		case isChange(e.Type):
-			h.fanOut(h.order.admitChange(e, now))
 		case e.At > 0:
 			h.fanOut(h.order.admitEvent(e))
 		default:
@@ -378,7 +397,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 			}
 		}
 	case chat.EventChatAdded:
-		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.AddLastRev, e.frame) }
+		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.AddLastRev, e.AddMembers, e.frame) }
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
 	case chat.EventUserUpdated:
@@ -393,6 +412,20 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 // fanOut delivers chat events to the local connections of the chat's members.
 func (h *Hub) fanOut(es []*envelope) {
 	for _, e := range es {
+		switch e.Type {
+		case chat.EventPresence:
+			h.fanOutPresence(e)
+			continue
+		case chat.EventTyping:
+			if h.bigChat(e.ChatID) {
+				h.typists.add(h, e)
+				continue
+			}
+		case chat.EventMemberJoined:
+			h.resize(e.ChatID, 1)
+		case chat.EventMemberLeft:
+			h.resize(e.ChatID, -1)
+		}
 		for _, c := range h.chatConns(e.ChatID) {
 			if c.userID == e.ExceptUser {
 				continue
@@ -403,8 +436,6 @@ func (h *Hub) fanOut(es []*envelope) {
 				// both usually go out in one write.
 				c.deliverMessage(e.ChatID, item{seq: e.Seq, typ: e.Type, frame: e.frame, own: e.ExceptConn == c.id,
 					rm: e.Rm, then: e.readAllFrame})
-			case chat.EventPresence:
-				c.deliverPresence(e.ChatID, e.PresenceUser, e.Online, e.frame)
 			case chat.EventMessageUpdated, chat.EventReactionUpdated:
 				c.deliverChange(e.ChatID, item{seq: e.At, event: true, rev: e.Rev, typ: e.Type, frame: e.frame})
 			default:
@@ -526,60 +557,6 @@ func (h *Hub) control() {
 			f()
 		}
 	}
-}
-
-// reconcile brings the broker's subscriptions of topics in line with what the local
-// connections need. It is called after every change, without mu held; calls may come in any
-// order, since each applies the state of the moment.
-func (h *Hub) reconcile(topics ...string) {
-	h.subMu.Lock()
-	defer h.subMu.Unlock()
-	var sub, unsub []string
-	h.mu.Lock()
-	for _, t := range topics {
-		if want := h.wantsLocked(t); want != h.subscribed[t] {
-			if want {
-				sub = append(sub, t)
-			} else {
-				unsub = append(unsub, t)
-			}
-		}
-	}
-	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
-	defer cancel()
-	if len(unsub) > 0 {
-		if err := h.broker.Unsubscribe(ctx, unsub...); err != nil && h.ctx.Err() == nil {
-			h.log.Warn("unsubscribe", "topics", len(unsub), "err", err)
-		}
-		for _, t := range unsub {
-			delete(h.subscribed, t)
-		}
-	}
-	if len(sub) > 0 {
-		if err := h.broker.Subscribe(ctx, sub...); err != nil {
-			if h.ctx.Err() == nil {
-				h.log.Warn("subscribe", "topics", len(sub), "err", err)
-			}
-			return
-		}
-		for _, t := range sub {
-			h.subscribed[t] = true
-		}
-	}
-}
-
-func (h *Hub) wantsLocked(topic string) bool {
-	if topic == usersTopic {
-		return true
-	}
-	kind, id, _ := strings.Cut(topic, ".")
-	n, _ := strconv.ParseInt(id, 10, 64)
-	if kind == "chat" {
-		return h.chats[n] != nil
-	}
-	u := h.users[n]
-	return u != nil
 }
 
 // Shutdown closes every connection with 1012 (service restart: reconnect elsewhere now), waits

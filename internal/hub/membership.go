@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -23,6 +24,7 @@ type userState struct {
 	// gone remembers, per chat the user left while connected here, the seq of the leave.
 	gone    map[int64]int64
 	offline *time.Timer // pending "offline" after the last device left
+	leftAt  time.Time   // when the last device left
 }
 
 // membership is a chat a user follows, and the seq of the fact that says so.
@@ -39,6 +41,7 @@ type chatState struct {
 	users map[int64]struct{}
 	conns []*conn // local connections of the members; rebuilt when dirty
 	dirty bool
+	size  int // the chat's member count, as this instance last heard (presence.go)
 }
 
 // addConn registers a connection of a user, subscribing to the user's topic on first use.
@@ -127,18 +130,27 @@ func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64, listed bool) b
 // follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
 // when it was announced) to their local connections, then tells them (chat.added) once the
 // subscription is live, and catches up whatever was published before it was.
-func (h *Hub) follow(userID, chatID, lastSeq, lastRev int64, frame []byte) {
+func (h *Hub) follow(userID, chatID, lastSeq, lastRev int64, members int, frame []byte) {
 	h.mu.Lock()
 	u := h.users[userID]
 	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, lastSeq, false) {
 		h.mu.Unlock()
 		return
 	}
+	if members > 0 {
+		h.chats[chatID].size = members
+	}
 	for c := range u.conns {
 		c.follow(chatID, lastSeq, lastRev)
 	}
 	h.mu.Unlock()
-	h.reconcile(chatTopic(chatID))
+	// chat.added goes out once the subscription is live, and the catch-up reads what was
+	// published before.
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	if err := h.await(ctx, h.reconcile(chatTopic(chatID))); err != nil && h.ctx.Err() == nil {
+		h.log.Warn("subscribe", "chat_id", chatID, "err", err)
+	}
 	for _, c := range h.userConns(userID) {
 		c.enqueue(chat.EventChatAdded, frame)
 		c.catchUpChat(chatID)
@@ -202,6 +214,7 @@ func (h *Hub) removeConn(c *conn) {
 		return
 	}
 	delete(u.conns, c)
+	h.forgetConnLocked(c)
 	if !h.closing { // a restart hands its users over; they are not gone
 		defer h.svc.Seen(h.ctx, c.userID)
 	}
@@ -227,6 +240,7 @@ func (h *Hub) removeConn(c *conn) {
 		h.stats.Users.Add(-1)
 	} else {
 		userID := c.userID
+		u.leftAt = time.Now()
 		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
 	}
 	h.mu.Unlock()

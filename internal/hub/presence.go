@@ -1,15 +1,30 @@
 package hub
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
 )
 
 // Presence: a user is online while they have a connection on some instance. Each instance
-// keeps expiring marks of its users in the shared presence store and tells the members of
-// their chats when a user comes online or, after a grace, goes offline.
+// keeps expiring marks of its users in the shared presence store and tells the chats of a
+// user when they come online or, after a grace, go offline: one broker event per chat.
+//
+// Who hears it is decided where it is delivered, so that a group of thousands does not cost
+// every member a frame for every other member (O(N²) when they all connect at once):
+//   - private chats and groups of at most Options.PresenceGroupMax members: every member's
+//     connections, as always;
+//   - bigger groups: only the member connections that subscribed to the user
+//     (presence.subscribe: the client asks for the users it shows).
+//
+// Each connection's presence is coalesced: changes are collected for Options.PresenceEvery
+// and sent together, the last state of each user once. A client that subscribed gets them in
+// one frame, presence {users:[...]}; a client that never did (it predates the frame) gets the
+// single-user form, presence {user_id, online}, one frame per user that changed.
 
 func (h *Hub) goOffline(userID int64, chats []int64) {
 	h.mu.Lock()
@@ -18,6 +33,7 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 		h.mu.Unlock()
 		return
 	}
+	left := u.leftAt
 	delete(h.users, userID)
 	h.stats.Users.Add(-1)
 	h.mu.Unlock()
@@ -31,7 +47,7 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 	if h.Online(ctx, []int64{userID})[userID] {
 		return // still connected through another instance
 	}
-	h.announcePresence(ctx, userID, false, chats)
+	h.announcePresence(ctx, chat.PresenceState{UserID: userID, LastSeenAt: &chat.Time{Time: left.UTC().Truncate(time.Millisecond)}}, chats)
 }
 
 // comeOnline marks the user online and tells their chats if nobody knew yet.
@@ -41,19 +57,214 @@ func (h *Hub) comeOnline(ctx context.Context, userID int64, chats []int64) {
 		h.log.Warn("presence online", "user_id", userID, "err", err)
 	}
 	if !was {
-		h.announcePresence(ctx, userID, true, chats)
+		h.announcePresence(ctx, chat.PresenceState{UserID: userID, Online: true}, chats)
 	}
 }
 
-func (h *Hub) announcePresence(ctx context.Context, userID int64, online bool, chats []int64) {
-	frame, err := encodeFrame(chat.EventPresence, nil, chat.PresenceData{UserID: userID, Online: online})
+func (h *Hub) announcePresence(ctx context.Context, st chat.PresenceState, chats []int64) {
+	frame, err := encodeFrame(chat.EventPresence, nil, st)
 	if err != nil {
 		return
 	}
-	for _, id := range chats {
-		h.publish(ctx, chatTopic(id), &envelope{Type: chat.EventPresence, ChatID: id, ExceptUser: userID,
-			PresenceUser: userID, Online: online, frame: frame})
+	var seen int64
+	if st.LastSeenAt != nil {
+		seen = st.LastSeenAt.UnixMilli()
 	}
+	for _, id := range chats {
+		h.publish(ctx, chatTopic(id), &envelope{Type: chat.EventPresence, ChatID: id, ExceptUser: st.UserID,
+			PresenceUser: st.UserID, Online: st.Online, LastSeen: seen, frame: frame})
+	}
+}
+
+// fanOutPresence delivers a presence event of a chat: to every member's connection in a small
+// chat, to the member connections subscribed to the user in a big one.
+func (h *Hub) fanOutPresence(e *envelope) {
+	st := chat.PresenceState{UserID: e.PresenceUser, Online: e.Online}
+	if !e.Online && e.LastSeen > 0 {
+		st.LastSeenAt = &chat.Time{Time: time.UnixMilli(e.LastSeen).UTC()}
+	}
+	var conns []*conn
+	if h.bigChat(e.ChatID) {
+		conns = h.watchersOf(e.PresenceUser)
+	} else {
+		conns = h.chatConns(e.ChatID)
+	}
+	for _, c := range conns {
+		if c.userID != e.ExceptUser {
+			c.deliverPresence(e.ChatID, st, e.frame)
+		}
+	}
+}
+
+// bigChat reports whether a chat has more members than Options.PresenceGroupMax, as far as
+// this instance knows (the count of the last chat list read or chat.added, moved by the
+// member.joined and member.left events since).
+func (h *Hub) bigChat(chatID int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cs := h.chats[chatID]
+	return cs != nil && cs.size > h.opts.PresenceGroupMax
+}
+
+// setSizes records the member counts of chats with local members.
+func (h *Hub) setSizes(sizes map[int64]int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, n := range sizes {
+		if cs := h.chats[id]; cs != nil {
+			cs.size = n
+		}
+	}
+}
+
+func (h *Hub) resize(chatID int64, delta int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cs := h.chats[chatID]; cs != nil {
+		cs.size = max(cs.size+delta, 0)
+	}
+}
+
+// watchersOf returns the local connections subscribed to a user's presence.
+func (h *Hub) watchersOf(userID int64) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.watchers[userID]
+	out := make([]*conn, 0, len(w))
+	for c := range w {
+		out = append(out, c)
+	}
+	return out
+}
+
+// watch replaces the users a connection is subscribed to. It runs on the connection's reader,
+// which removeConn (forgetConnLocked) waits for, so a closed connection is never indexed.
+func (h *Hub) watch(c *conn, ids []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unwatchLocked(c)
+	c.watching = ids
+	for _, id := range ids {
+		w := h.watchers[id]
+		if w == nil {
+			w = map[*conn]struct{}{}
+			h.watchers[id] = w
+		}
+		w[c] = struct{}{}
+	}
+}
+
+func (h *Hub) unwatchLocked(c *conn) {
+	for _, id := range c.watching {
+		if w := h.watchers[id]; w != nil {
+			delete(w, c)
+			if len(w) == 0 {
+				delete(h.watchers, id)
+			}
+		}
+	}
+	c.watching = nil
+}
+
+// presenceSubscribe answers presence.subscribe: it replaces the connection's subscriptions
+// with the users named who share a chat with the caller (the others are ignored) and answers
+// at once with their current state. The subscription is in place before the state is read,
+// so that no change falls between the answer and the first live frame.
+func (c *conn) presenceSubscribe(p chat.Principal, ref json.RawMessage, ids []int64) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), frameTimeout)
+	defer cancel()
+	users, err := c.h.svc.PresenceSharers(ctx, p, ids)
+	if err != nil {
+		c.fail(p, ref, "presence.subscribe", err)
+		return
+	}
+	accepted := make([]int64, len(users))
+	for i, u := range users {
+		accepted[i] = u.ID
+	}
+	c.mu.Lock()
+	c.batched = true
+	c.mu.Unlock()
+	c.h.watch(c, accepted)
+	online := c.h.Online(ctx, accepted)
+	states := make([]chat.PresenceState, len(users))
+	c.mu.Lock()
+	for i, u := range users {
+		st := chat.PresenceState{UserID: u.ID, Online: online[u.ID]}
+		if !st.Online && !u.LastSeenAt.IsZero() {
+			st.LastSeenAt = &chat.Time{Time: u.LastSeenAt}
+		}
+		states[i] = st
+		c.rememberPresenceLocked(st)
+		delete(c.pending, u.ID) // older than the answer
+	}
+	c.mu.Unlock()
+	c.sendFrame(chat.EventPresence, ref, chat.PresenceBatchData{Users: states})
+}
+
+// pendingPresence is a change waiting for the connection's next presence frame.
+type pendingPresence struct {
+	st    chat.PresenceState
+	frame []byte // the single-user form, for a client that never subscribed
+}
+
+// deliverPresence queues a user's presence change for the connection's next presence frame.
+func (c *conn) deliverPresence(chatID int64, st chat.PresenceState, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if chatID != 0 && c.streams[chatID] == nil {
+		return
+	}
+	if c.pending == nil {
+		c.pending = map[int64]pendingPresence{}
+	}
+	c.pending[st.UserID] = pendingPresence{st: st, frame: frame}
+	if !c.flushArmed {
+		c.flushArmed = true
+		time.AfterFunc(c.h.opts.PresenceEvery, c.flushPresence)
+	}
+}
+
+// rememberPresenceLocked records the state last sent of a user, so that each change is sent
+// once however many chats announce it; it reports whether st is news to the client.
+func (c *conn) rememberPresenceLocked(st chat.PresenceState) bool {
+	prev, known := c.presence[st.UserID]
+	if !known && len(c.presence) >= maxPresence {
+		clear(c.presence)
+	}
+	if c.presence == nil { // made on first use: most connections never get a presence frame
+		c.presence = map[int64]bool{}
+	}
+	c.presence[st.UserID] = st.Online
+	return !known || prev != st.Online
+}
+
+// flushPresence sends the changes collected since the last presence frame.
+func (c *conn) flushPresence() {
+	c.mu.Lock()
+	pending := c.pending
+	c.pending, c.flushArmed = nil, false
+	batched := c.batched
+	var states []chat.PresenceState
+	var frames [][]byte
+	for _, pp := range pending {
+		if c.rememberPresenceLocked(pp.st) {
+			states = append(states, pp.st)
+			frames = append(frames, pp.frame)
+		}
+	}
+	c.mu.Unlock()
+	if len(states) == 0 || c.ctx.Err() != nil {
+		return
+	}
+	if !batched {
+		for _, f := range frames {
+			c.enqueue(chat.EventPresence, f)
+		}
+		return
+	}
+	slices.SortFunc(states, func(a, b chat.PresenceState) int { return cmp.Compare(a.UserID, b.UserID) })
+	c.sendFrame(chat.EventPresence, nil, chat.PresenceBatchData{Users: states})
 }
 
 // refreshPresence renews this instance's presence marks well within their TTL.

@@ -104,10 +104,15 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 // every message is either counted in the hello's last_seq or delivered live; a chat an
 // earlier read listed and a later one does not was left meanwhile, and is not followed.
 func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, bool, []int64, error) {
-	h.reconcile(userTopic(p.UserID))
+	// The user's topic must be live before the chat list is read (a join meanwhile is then
+	// either in the list or announced); reading the account meanwhile costs no wait.
+	userSub := h.reconcile(userTopic(p.UserID))
 	u, err := h.svc.Me(ctx, p)
 	if err != nil {
 		return nil, false, nil, err
+	}
+	if err := h.await(ctx, userSub); err != nil && ctx.Err() == nil {
+		h.log.Warn("subscribe", "user_id", p.UserID, "err", err)
 	}
 	var list []chat.ChatSummary
 	known := map[int64]bool{}
@@ -119,9 +124,11 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 			return nil, false, nil, err
 		}
 		last := make(map[int64]int64, len(list))
+		sizes := make(map[int64]int, len(list))
 		var topics []string
 		for _, ch := range list {
 			last[ch.ID] = ch.LastSeq
+			sizes[ch.ID] = ch.MemberCount
 			if !known[ch.ID] {
 				known[ch.ID] = true
 				topics = append(topics, chatTopic(ch.ID))
@@ -137,13 +144,16 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		var online bool
 		var ids []int64
 		followed, online, ids = h.attach(c, last, dropped)
+		h.setSizes(sizes)
 		if round == 0 {
 			cameOnline, chats = online, ids
 		}
 		if len(topics) == 0 || round == 3 {
 			break
 		}
-		h.reconcile(topics...)
+		if err := h.await(ctx, h.reconcile(topics...)); err != nil && ctx.Err() == nil {
+			h.log.Warn("subscribe", "topics", len(topics), "err", err)
+		}
 	}
 	revs := make(map[int64]int64, len(list))
 	for _, ch := range list {
@@ -277,6 +287,22 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 			return
 		}
 		c.typing(p, f.Ref, d.ChatID)
+	case "presence.subscribe":
+		var d presenceSubscribeData
+		if !decode(&d) {
+			return
+		}
+		c.presenceSubscribe(p, f.Ref, d.UserIDs)
+	case "chat.open":
+		var d chatOpenData
+		if !decode(&d) {
+			return
+		}
+		var id int64
+		if d.ChatID != nil {
+			id = *d.ChatID
+		}
+		c.chatOpen(p, f.Ref, id)
 	case "sync":
 		var d syncData
 		if !decode(&d) {

@@ -48,6 +48,10 @@ const (
 	defaultIdleTimeout = 10 * time.Second
 	// maxBatch bounds the publishes sent in one pipeline.
 	maxBatch = 256
+	// maxChannels bounds the channels of one SUBSCRIBE or UNSUBSCRIBE: a reconnection with
+	// tens of thousands of topics sends them in commands of this size, each confirmed as it
+	// comes, instead of one command that Redis answers only as a whole.
+	maxChannels = 1000
 	// Reconnect backoff: doubles from minBackoff up to maxBackoff, with jitter.
 	minBackoff  = 50 * time.Millisecond
 	maxBackoff  = 2 * time.Second
@@ -291,15 +295,20 @@ func (b *Broker) send(kind string, chans []string) {
 	// redial that go-redis attempts when the write finds the connection dead.
 	ctx, cancel := context.WithTimeout(b.ctx, opTimeout)
 	defer cancel()
-	var err error
-	if kind == "subscribe" {
-		err = b.ps.Subscribe(ctx, chans...)
-	} else {
-		err = b.ps.Unsubscribe(ctx, chans...)
-	}
-	if err != nil {
-		// receiveLoop sees the same failure and reconnects; nothing to do here.
-		b.log.Debug("redis broker: "+kind+" write failed", "err", err)
+	for len(chans) > 0 {
+		n := min(len(chans), maxChannels)
+		var err error
+		if kind == "subscribe" {
+			err = b.ps.Subscribe(ctx, chans[:n]...)
+		} else {
+			err = b.ps.Unsubscribe(ctx, chans[:n]...)
+		}
+		if err != nil {
+			// receiveLoop sees the same failure and reconnects; nothing to do here.
+			b.log.Debug("redis broker: "+kind+" write failed", "err", err)
+			return
+		}
+		chans = chans[n:]
 	}
 }
 

@@ -17,6 +17,7 @@ import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor
 
 const SEND_TIMEOUT = 10000;
 const TYPING_EVERY = 2000;
+const PRESENCE_MAX = 500; // the most users one presence.subscribe may name
 const PAGE = 50;
 const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']);
 
@@ -52,6 +53,10 @@ export class Client {
     this.nameFetches = new Set();
     this.chatFetches = new Map();
     this.filling = new Set();
+    // The chat on screen (chat.open) and the users whose presence is asked for
+    // (presence.subscribe): in a big group the server sends typing and presence only for them.
+    this.openId = null;
+    this.watched = '';
   }
 
   async start() {
@@ -63,11 +68,13 @@ export class Client {
     this.restorePending();
     this.conn.start();
     this.typingTimer = setInterval(() => s.expireTyping(), 1000);
+    this.unwatch = s.on('members', () => this.watchMembers());
   }
 
   stop() {
     this.conn.stop();
     clearInterval(this.typingTimer);
+    this.unwatch?.();
     clearTimeout(this.readTimer);
     for (const t of this.sendTimers.values()) clearTimeout(t);
   }
@@ -82,10 +89,19 @@ export class Client {
       case 'message.ack': return this.ingest(d.message);
       case 'read.updated': return this.onReadUpdated(d);
       case 'chat.read_all': return this.onReadAll(d);
-      case 'typing':
-        if (d.user_id !== this.s.me?.id && this.s.chats.has(d.chat_id)) this.s.setTyping(d.chat_id, d.user_id);
+      case 'typing': {
+        // A big group's typing names everyone who typed in the interval (user_ids).
+        if (!this.s.chats.has(d.chat_id)) return;
+        const ids = Array.isArray(d.user_ids) ? d.user_ids : [d.user_id];
+        for (const id of ids) if (id !== this.s.me?.id) this.s.setTyping(d.chat_id, id);
         return;
-      case 'presence': return this.onPresence(d);
+      }
+      case 'presence':
+        // {users:[...]}: every change since the last frame, once presence.subscribe was sent;
+        // {user_id, online}: the single-user form.
+        if (Array.isArray(d.users)) for (const u of d.users) this.onPresence(u);
+        else this.onPresence(d);
+        return;
       case 'chat.added':
         if (d.chat) this.s.setChat(d.chat);
         return;
@@ -131,6 +147,10 @@ export class Client {
     }
     this.syncRef = this.conn.nextRef('sync');
     this.conn.send('sync', { cursors }, this.syncRef);
+    // What the server knew of this tab went with the old connection: tell the new one.
+    if (this.openId != null) this.conn.send('chat.open', { chat_id: this.openId });
+    this.watched = '';
+    this.watchMembers();
     this.resendPending();
     this.flushReads();
     s.notify('chats', 'pane', 'me');
@@ -229,7 +249,7 @@ export class Client {
   onPresence(d) {
     const s = this.s;
     s.online.set(d.user_id, !!d.online);
-    if (!d.online) s.lastSeen.set(d.user_id, new Date().toISOString());
+    if (!d.online) s.lastSeen.set(d.user_id, d.last_seen_at || new Date().toISOString());
     for (const mems of s.members.values()) {
       const m = mems.get(d.user_id);
       if (m) m.online = !!d.online;
@@ -426,6 +446,28 @@ export class Client {
       }).catch(() => { /* resent after the next hello */ });
     }
     this.readQueue.clear();
+  }
+
+  /** openChat tells the server which chat is on screen (null: none), for a big group's typing. */
+  openChat(chatId) {
+    if (chatId === this.openId) return;
+    this.openId = chatId ?? null;
+    this.conn.send('chat.open', { chat_id: this.openId });
+    this.watchMembers();
+  }
+
+  /**
+   * watchMembers subscribes to the presence of the members of the chat on screen (at most
+   * 500, the server's cap), and of nobody when none is; a call that changes nothing sends
+   * nothing.
+   */
+  watchMembers() {
+    const s = this.s;
+    const mems = this.openId == null ? null : s.members.get(this.openId);
+    const ids = mems ? [...mems.keys()].filter((id) => id !== s.me?.id).slice(0, PRESENCE_MAX) : [];
+    const key = ids.join(',');
+    if (key === this.watched) return;
+    if (this.conn.send('presence.subscribe', { user_ids: ids })) this.watched = key;
   }
 
   typing(chatId) {

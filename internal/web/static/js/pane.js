@@ -92,6 +92,7 @@ export function mountPane(ctx, el, { back }) {
     if (id === chatId) return;
     composer.switchTo(chatId, id);
     chatId = id;
+    client.openChat(id);
     tracker.reset();
     list.replaceChildren();
     initialScroll = true;
