@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +32,7 @@ import (
 	"github.com/wschat/chat/internal/limit"
 	"github.com/wschat/chat/internal/limit/redislimit"
 	"github.com/wschat/chat/internal/metrics"
+	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/web"
 )
@@ -145,9 +148,16 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	files := chat.NewFileService(svc, st, blobs, chat.FileOptions{Redirect: fl.Redirect, Observer: m.FileObserver(cfg.InstanceID),
 		Limits: chat.FileLimits{MaxFileBytes: fl.MaxFileBytes, UserDailyBytes: fl.UserDailyBytes, ChatBytes: fl.ChatBytes, MaxPixels: fl.MaxPixels}})
 
+	pushSvc, err := startPush(cfg, st, h, log)
+	if err != nil {
+		h.Shutdown(context.Background())
+		b.Close()
+		return err
+	}
+
 	api := httpapi.NewServer(svc, log, httpapi.Options{
 		AllowedOrigins: cfg.AllowedOrigins, CookieSecure: cfg.CookieSecure, TrustedProxies: cfg.TrustedProxies,
-		Observe: m.ObserveHTTP, Files: files,
+		Observe: m.ObserveHTTP, Files: files, Push: pushSvc,
 		Ready: []httpapi.ReadyCheck{{Part: "database", Check: st.Ping}, {Part: "broker", Check: b.Ping}},
 	})
 	api.Handle("GET /api/v1/ws", h.Handler(api))
@@ -177,7 +187,16 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	go svc.RunJanitor(janitorCtx)
 	filesDone := make(chan struct{})
 	go func() { defer close(filesDone); files.Run(janitorCtx) }()
-	defer func() { stopJanitor(); <-filesDone }()
+	indexDone := make(chan struct{})
+	go func() { defer close(indexDone); st.RunSearchIndexer(janitorCtx, cfg.SearchInterval, log) }()
+	pushDone := make(chan struct{})
+	go func() {
+		defer close(pushDone)
+		if pushSvc != nil {
+			pushSvc.Run(janitorCtx)
+		}
+	}()
+	defer func() { stopJanitor(); <-filesDone; <-indexDone; <-pushDone }()
 
 	select {
 	case err := <-errc:
@@ -200,6 +219,25 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// startPush builds the Web Push sender, or nil when there is no VAPID key (a cluster
+// without CHAT_VAPID_PRIVATE_KEY).
+func startPush(cfg config.Config, st *store.Store, presence chat.Presence, log *slog.Logger) (*push.Service, error) {
+	key, err := cfg.VAPIDPrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		log.Warn("Web Push is off: set CHAT_VAPID_PRIVATE_KEY, the same on every instance")
+		return nil, nil
+	}
+	// Claims name this process: two instances with the same CHAT_INSTANCE_ID must not finish
+	// each other's jobs.
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	return push.New(st, presence, push.Options{PrivateKey: key, Subject: cfg.VAPIDSubject, Delay: cfg.PushDelay, Lease: cfg.PushLease,
+		Instance: cfg.InstanceID + "-" + hex.EncodeToString(suffix), AllowPrivate: cfg.PushPrivate, Logger: log})
 }
 
 // servePprof serves net/http/pprof on a loopback address only: profiles reveal too much to be

@@ -159,6 +159,8 @@ type ChatSummary struct {
 	MyLastReadSeq int64    `json:"my_last_read_seq"`
 	ReadAllSeq    int64    `json:"read_all_seq"`
 	UnreadCount   int64    `json:"unread_count"`
+	Notify        string   `json:"notify" enum:"all,mentions,none" doc:"my notification setting of this chat (PATCH /chats/{id}/settings); until I choose: all in private chats and groups of up to 50 members, mentions in larger groups"`
+	MutedUntil    *Time    `json:"muted_until" doc:"I am not notified of this chat until then (null: not muted)"`
 
 	// IsMember tells whether the viewer belongs to the chat (a public group can be seen by all).
 	IsMember bool `json:"-"`

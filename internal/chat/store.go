@@ -94,6 +94,11 @@ type Store interface {
 	// History returns messages in ascending seq order; see HistoryQuery.
 	History(ctx context.Context, q HistoryQuery) ([]Message, bool, error)
 	MarkRead(ctx context.Context, chatID, userID, seq int64) (Read, error)
+	// UpdateChatSettings changes a member's notification settings of a chat and returns them
+	// (ErrNotMember when the user is not a member).
+	UpdateChatSettings(ctx context.Context, c SettingsChange) (ChatSettings, error)
+	// SearchMessages finds candidates of a message search (search.go).
+	SearchMessages(ctx context.Context, q SearchQuery) (SearchBatch, error)
 
 	// Running groups and accounts (admin.go, profile.go).
 	AdminStore

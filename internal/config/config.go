@@ -3,7 +3,9 @@
 package config
 
 import (
+	"crypto/ecdh"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -43,6 +45,12 @@ type Config struct {
 	ShutdownGrace  time.Duration
 	WSWriteDelay   time.Duration // a WebSocket writer's wait for more frames (0: none)
 	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
+	SearchInterval time.Duration // how often the search indexer looks for new messages
+	PushDelay      time.Duration // how long a push waits for the member to read elsewhere
+	PushLease      time.Duration // how long a claimed push job is an instance's
+	VAPIDKey       string        // CHAT_VAPID_PRIVATE_KEY; see VAPIDPrivateKey
+	VAPIDSubject   string
+	PushPrivate    bool // push endpoints on loopback and private addresses (tests, local push services)
 	// PresenceGroupMax is the largest group whose members all get each other's presence and
 	// typing; in a bigger one only connections that asked do (hub.Options.PresenceGroupMax).
 	PresenceGroupMax int
@@ -120,6 +128,12 @@ var settings = []setting{
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
 	{"CHAT_PRESENCE_GROUP_MAX", "presence-group-max", "50", "largest group whose members all get each other's presence and typing; in a bigger one a client gets the presence of the users it subscribed to and the typing of the chat it has open"},
 	{"CHAT_WS_WRITE_DELAY", "ws-write-delay", "0s", "how long a WebSocket's writer waits after a first frame for more to send them in one write (0: at once)"},
+	{"CHAT_SEARCH_INDEX_INTERVAL", "search-index-interval", "500ms", "how often the search indexer looks for new messages (a backlog is indexed without waiting): how long a new message may take to be found"},
+	{"CHAT_PUSH_DELAY", "push-delay", "10s", "how long after a message a Web Push waits for the member to read it on another device before it is sent"},
+	{"CHAT_PUSH_LEASE", "push-lease", "1m", "how long an instance holds a push job it took; a crashed instance's jobs are taken by another after it"},
+	{"CHAT_VAPID_PRIVATE_KEY", "vapid-private-key", "", "the Web Push (VAPID) P-256 private key, base64url; generated in the data dir for the embedded default; with PostgreSQL or Redis, Web Push is off without it (every instance needs the same)"},
+	{"CHAT_PUSH_ALLOW_PRIVATE", "push-allow-private", "false", "accept Web Push endpoints over plain http and on loopback or private addresses (tests and local push services only: a subscription could make the server post into its own network)"},
+	{"CHAT_VAPID_SUBJECT", "vapid-subject", "mailto:admin@localhost", "the contact push services see in VAPID: mailto:... or https://..."},
 	{"CHAT_LIMIT_WS_QUEUE_BYTES", "limit-ws-queue-bytes", "1MiB", "bytes of frames queued and being written for one WebSocket; a client that lets more pile up is closed with 1013"},
 	{"CHAT_LIMIT_WS_QUEUE_TOTAL", "limit-ws-queue-total", "64MiB", "bytes queued for all of the instance's WebSockets; beyond it those holding the most are closed with 1013"},
 	{"CHAT_LIMIT_GROUP_MEMBERS", "limit-group-members", "10000", "members per group"},
@@ -181,6 +195,18 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	dur("CHAT_ACCESS_TTL", &c.AccessTTL)
 	dur("CHAT_REFRESH_TTL", &c.RefreshTTL)
 	dur("CHAT_SHUTDOWN_GRACE", &c.ShutdownGrace)
+	dur("CHAT_SEARCH_INDEX_INTERVAL", &c.SearchInterval)
+	dur("CHAT_PUSH_DELAY", &c.PushDelay)
+	dur("CHAT_PUSH_LEASE", &c.PushLease)
+	c.VAPIDKey, c.VAPIDSubject = get("CHAT_VAPID_PRIVATE_KEY"), get("CHAT_VAPID_SUBJECT")
+	if c.VAPIDKey != "" {
+		if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(c.VAPIDKey, "=")); err != nil || len(b) != 32 {
+			errs = append(errs, errors.New("CHAT_VAPID_PRIVATE_KEY: want a P-256 private key of 32 bytes, base64url (e.g. from a key chatd generated in its data dir)"))
+		}
+	}
+	if !strings.HasPrefix(c.VAPIDSubject, "mailto:") && !strings.HasPrefix(c.VAPIDSubject, "https://") {
+		errs = append(errs, fmt.Errorf("CHAT_VAPID_SUBJECT=%q: want mailto:... or https://...", c.VAPIDSubject))
+	}
 	if d, err := time.ParseDuration(get("CHAT_WS_WRITE_DELAY")); err != nil || d < 0 || d > time.Second {
 		errs = append(errs, fmt.Errorf("CHAT_WS_WRITE_DELAY=%q: want a duration from 0s to 1s, like 2ms", get("CHAT_WS_WRITE_DELAY")))
 	} else {
@@ -194,6 +220,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	var err error
 	if c.Signup, err = boolean(get("CHAT_SIGNUP")); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_SIGNUP: %w", err))
+	}
+	if c.PushPrivate, err = boolean(get("CHAT_PUSH_ALLOW_PRIVATE")); err != nil {
+		errs = append(errs, fmt.Errorf("CHAT_PUSH_ALLOW_PRIVATE: %w", err))
 	}
 	if c.RateLimits, err = boolean(get("CHAT_RATE_LIMITS")); err != nil {
 		errs = append(errs, fmt.Errorf("CHAT_RATE_LIMITS: %w", err))
@@ -411,6 +440,42 @@ func (c Config) generatedSecret() (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return secret, nil
+}
+
+// VAPIDPrivateKey is the Web Push key: CHAT_VAPID_PRIVATE_KEY, else for the embedded default
+// one generated once in the data dir (vapid-private-key) as the JWT secret is; "" with
+// PostgreSQL or Redis and no key: Web Push is off (instances must share one key).
+func (c Config) VAPIDPrivateKey() (string, error) {
+	if c.VAPIDKey != "" || !c.Embedded() {
+		return strings.TrimRight(c.VAPIDKey, "="), nil
+	}
+	path := filepath.Join(c.DataDir, "vapid-private-key")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawURLEncoding.EncodeToString(key.Bytes())
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // another process wrote it first: use theirs
+		time.Sleep(50 * time.Millisecond)
+		return c.VAPIDPrivateKey()
+	}
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(enc + "\n"); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return enc, nil
 }
 
 // Usage writes the table of settings, for `chatd -h`.

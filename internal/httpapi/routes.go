@@ -19,6 +19,9 @@ func (s *Server) routes() {
 	s.fileRoutes()
 	s.adminRoutes()
 	s.changeRoutes()
+	s.searchRoutes()
+	s.settingsRoutes()
+	s.pushRoutes()
 }
 
 // readLimited wraps the handler of a read that queries the database: the caller's read budget

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/docsui"
+	"github.com/wschat/chat/internal/push"
 )
 
 // Options are the HTTP layer's settings.
@@ -31,6 +32,8 @@ type Options struct {
 	Observe func(route string, status int, d time.Duration)
 	// Files serves uploads and downloads (files_routes.go); nil answers 404 to them.
 	Files *chat.FileService
+	// Push keeps Web Push subscriptions (push_routes.go); nil answers 404 to them.
+	Push *push.Service
 }
 
 // ReadyCheck is one dependency /readyz checks. Its error is logged, never answered: it may

@@ -157,6 +157,8 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
 	case chat.ReadUpdatedData:
 		e.About = d.ChatID
+	case chat.ChatSettings:
+		e.About = d.ChatID
 	}
 	if ev.Type != chat.EventSessionRevoke {
 		f, err := encodeFrame(ev.Type, nil, ev.Data)

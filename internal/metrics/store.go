@@ -197,6 +197,20 @@ func (st store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	return r0, err
 }
 
+func (st store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
+	start := time.Now()
+	r0, err := st.s.SearchMessages(ctx, q)
+	st.observe("SearchMessages", start, err)
+	return r0, err
+}
+
+func (st store) UpdateChatSettings(ctx context.Context, c chat.SettingsChange) (chat.ChatSettings, error) {
+	start := time.Now()
+	r0, err := st.s.UpdateChatSettings(ctx, c)
+	st.observe("UpdateChatSettings", start, err)
+	return r0, err
+}
+
 func (st store) PruneSessions(ctx context.Context, sessionsBefore, tokensBefore time.Time) (int64, error) {
 	start := time.Now()
 	n, err := st.s.PruneSessions(ctx, sessionsBefore, tokensBefore)

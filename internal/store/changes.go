@@ -59,17 +59,6 @@ func nextRev(ctx context.Context, tx *sql.Tx, chatID int64) (int64, error) {
 	return rev, err
 }
 
-// reindexMessage is the one place that tells the search index of a changed message, inside
-// the transaction that changes it: an edit gives its new body, a delete deleted=true (the
-// body must then leave the index too).
-//
-// TODO(search): the search branch (issue 16) re-indexes the body here on edit and drops the
-// message from the index on delete; until then there is no index.
-func (s *Store) reindexMessage(ctx context.Context, tx *sql.Tx, chatID, seq int64, body string, deleted bool) error {
-	_, _, _, _, _, _ = ctx, tx, chatID, seq, body, deleted
-	return nil
-}
-
 // EditMessage implements chat.ChangeStore.
 func (s *Store) EditMessage(ctx context.Context, e chat.MessageEdit) (chat.Changed, error) {
 	var out chat.Changed
@@ -99,7 +88,7 @@ func (s *Store) EditMessage(ctx context.Context, e chat.MessageEdit) (chat.Chang
 				e.Body, ms(e.Now), rev, e.ChatID, e.Seq); err != nil {
 				return err
 			}
-			if err := s.reindexMessage(ctx, tx, e.ChatID, e.Seq, e.Body, false); err != nil {
+			if err := s.reindexMessage(ctx, tx, e.ChatID, e.Seq); err != nil {
 				return err
 			}
 			out.Changed, out.At = true, c.lastSeq
@@ -143,7 +132,7 @@ func (s *Store) DeleteMessage(ctx context.Context, chatID, seq, actorID int64, n
 				deleted_at = $1, rev = $2 WHERE chat_id = $3 AND seq = $4`, ms(now), rev, chatID, seq); err != nil {
 				return err
 			}
-			if err := s.reindexMessage(ctx, tx, chatID, seq, "", true); err != nil {
+			if err := s.reindexMessage(ctx, tx, chatID, seq); err != nil {
 				return err
 			}
 			out.Changed, out.At = true, c.lastSeq

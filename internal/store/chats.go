@@ -19,7 +19,7 @@ const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.
 	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
 		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id
 		AND x.deleted_at IS NULL) END,
-	p.id, p.name, p.deleted_at IS NOT NULL,
+	p.id, p.name, p.deleted_at IS NOT NULL, m.notify, m.muted_until,
 	` + messageColumnsLM + `
 FROM chats c
 LEFT JOIN members m ON m.chat_id = c.id AND m.user_id = $1
@@ -33,9 +33,11 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 	var peerID sql.NullInt64
 	var peerName sql.NullString
 	var peerDeleted sql.NullBool
+	var notify sql.NullString
+	var muted sql.NullInt64
 	var lm nullMessage
 	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &c.Description, &c.ReadOnly, &created, &activity, &c.MemberCount,
-		&c.LastSeq, &c.LastRev, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted}
+		&c.LastSeq, &c.LastRev, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted, &notify, &muted}
 	if err := row.Scan(append(dest, lm.dest()...)...); err != nil {
 		return c, wrap(err)
 	}
@@ -45,6 +47,8 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 		c.Title = peerName.String
 	}
 	c.LastMessage = lm.message()
+	st := settingsOf(c.ID, c.Kind, c.MemberCount, notify, muted)
+	c.Notify, c.MutedUntil = st.Notify, st.MutedUntil
 	return c, nil
 }
 

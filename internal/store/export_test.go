@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -41,4 +42,9 @@ func SendQueue(s *Store, chatID int64) (pending int, busy bool, batches int64) {
 		pending, busy = len(cq.pending), cq.busy
 	}
 	return pending, busy, q.batches
+}
+
+// ReindexMessage is reindexMessage in a transaction of its own: what an edit or a deletion does.
+func ReindexMessage(s *Store, chatID, seq int64) error {
+	return s.inTx(context.Background(), func(tx *sql.Tx) error { return s.reindexMessage(context.Background(), tx, chatID, seq) })
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/testdb"
 )
@@ -67,7 +68,13 @@ type Config struct {
 	// Log receives the server's log (default: discarded), from LogLevel up (default warn).
 	Log      io.Writer
 	LogLevel slog.Level
+	// Push, if set, runs a Web Push sender with these options (PrivateKey defaults to
+	// PushKey, Instance to a unique name, Interval to 20 ms).
+	Push *push.Options
 }
+
+// PushKey is the VAPID private key of test servers.
+const PushKey = "7VVMtOmsDAPGB4hzfD0gOH2nN3YyKdaPEUmoZcuw0hE"
 
 // Server is a running test server.
 type Server struct {
@@ -79,6 +86,7 @@ type Server struct {
 	API    *httpapi.Server
 	HTTP   *httptest.Server
 	Files  *chat.FileService // nil unless Config.Blobs was set
+	Push   *push.Service     // nil unless Config.Push
 
 	users   atomic.Int64
 	mu      sync.Mutex
@@ -112,6 +120,14 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatalf("migrate: %v", err)
 	}
+	// The search indexer, often: a test waits for a message to be found, never for a timer.
+	indexCtx, stopIndex := context.WithCancel(ctx)
+	indexDone := make(chan struct{})
+	go func() {
+		defer close(indexDone)
+		st.RunSearchIndexer(indexCtx, 20*time.Millisecond, slog.New(slog.DiscardHandler))
+	}()
+	tb.Cleanup(func() { stopIndex(); <-indexDone })
 	ttl := cfg.AccessTTL
 	if ttl == 0 {
 		ttl = time.Hour
@@ -173,6 +189,30 @@ func Start(tb testing.TB, cfg Config) *Server {
 		go func() { defer close(done); files.Run(fctx) }()
 		tb.Cleanup(func() { stop(); <-done })
 	}
+	var pushSvc *push.Service
+	if cfg.Push != nil {
+		po := *cfg.Push
+		if po.PrivateKey == "" {
+			po.PrivateKey = PushKey
+		}
+		if po.Instance == "" {
+			po.Instance = fmt.Sprintf("test-%d", time.Now().UnixNano())
+		}
+		if po.Interval == 0 {
+			po.Interval = 20 * time.Millisecond
+		}
+		if po.Logger == nil {
+			po.Logger = log
+		}
+		if pushSvc, err = push.New(st, h, po); err != nil {
+			tb.Fatal(err)
+		}
+		ho2.Push = pushSvc
+		pushCtx, stopPush := context.WithCancel(ctx)
+		pushDone := make(chan struct{})
+		go func() { defer close(pushDone); pushSvc.Run(pushCtx) }()
+		tb.Cleanup(func() { stopPush(); <-pushDone })
+	}
 	api := httpapi.NewServer(svc, log, ho2)
 	var gate hub.Gate = api
 	if cfg.Gate != nil {
@@ -183,7 +223,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 		ws = cfg.WrapWS(ws)
 	}
 	api.Handle("GET /api/v1/ws", ws)
-	s := &Server{Hub: h, Svc: svc, Store: st, Files: files, Tokens: tokens, API: api}
+	s := &Server{Hub: h, Svc: svc, Store: st, Files: files, Tokens: tokens, API: api, Push: pushSvc}
 	srv := httptest.NewUnstartedServer(api)
 	srv.Config.ConnState = func(c net.Conn, state http.ConnState) {
 		if state == http.StateHijacked {

@@ -6,6 +6,9 @@
 //	GET /                          index.html, Cache-Control: no-cache, with an ETag
 //	GET /assets/<version>/<file>   a file below static/ (not index.html), cached for a year
 //	                               as immutable; <version> is a hash of every embedded file
+//	GET /sw.js                     the service worker (Web Push), Cache-Control: no-cache: a
+//	                               worker's URL must stay the same, and its scope is the
+//	                               directory it is served from, so it lives at the root
 //	anything else                  404 (index.html is served for "/" only)
 //
 // The version is part of the path rather than a query so that relative module imports
@@ -64,6 +67,7 @@ type file struct {
 type handler struct {
 	version string
 	page    *file
+	worker  *file            // sw.js at /sw.js
 	assets  map[string]*file // by path below AssetPrefix + version + "/"
 }
 
@@ -135,6 +139,9 @@ func build(fsys fs.FS) (*handler, error) {
 		return nil, fmt.Errorf("static/index.html is missing")
 	}
 	h.version = hex.EncodeToString(all.Sum(nil))[:16]
+	if sw := h.assets["sw.js"]; sw != nil {
+		h.worker = &file{File: sw.File, contentType: sw.contentType, cache: cacheRevalidate}
+	}
 
 	tmpl, err := template.New("index.html").Delims("[[", "]]").Parse(string(page))
 	if err != nil {
@@ -178,6 +185,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) lookup(p string) *file {
 	if p == "/" {
 		return h.page
+	}
+	if p == "/sw.js" {
+		return h.worker
 	}
 	rest, ok := strings.CutPrefix(p, AssetPrefix+h.version+"/")
 	if !ok {

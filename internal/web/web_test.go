@@ -347,3 +347,14 @@ func TestEveryModuleIsPreloaded(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceWorker: the service worker is served at the root, so that its scope is the whole
+// app, and revalidated, so that a new release replaces it.
+func TestServiceWorker(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/sw.js", nil))
+	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-cache" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") ||
+		!strings.Contains(rec.Body.String(), "showNotification") {
+		t.Errorf("GET /sw.js: %d, %q, %q", rec.Code, rec.Header().Get("Cache-Control"), rec.Header().Get("Content-Type"))
+	}
+}

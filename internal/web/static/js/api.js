@@ -157,6 +157,10 @@ export const api = {
   history: (id, params) => get(`/chats/${id}/messages` + q(params)),
   send: (id, body, clientId, more) => post(`/chats/${id}/messages`, { body, client_id: clientId, ...more }),
   read: (id, seq) => post(`/chats/${id}/read`, { seq }),
+  searchMessages: (query, before, opts) => get('/search/messages' + q({ q: query, before, limit: 20 }), opts),
+  chatSettings: (id, fields) => request('PATCH', `/chats/${id}/settings`, fields),
+  pushKey: () => get('/push/key'),
+  pushSubscribe: (sub) => post('/push/subscriptions', sub),
   // Running a group and the account (admin.js, settings.js).
   updateChat: (id, fields) => request('PATCH', `/chats/${id}`, fields),
   deleteChat: (id) => del(`/chats/${id}`),

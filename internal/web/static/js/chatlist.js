@@ -4,6 +4,7 @@
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { fullTime, listTime, systemText } from './format.js';
+import { mountSearch } from './search.js';
 
 /** who names a user for previews and system notes: "You" for the current user. */
 export function who(store, id) {
@@ -50,12 +51,35 @@ export function mountChatList(ctx, el, actions) {
   // focused, or the first), the arrow keys, Home and End move within it.
   let rover = null; // chat id of the button that takes the Tab stop
   const empty = h('div', { class: 'list-empty', hidden: true });
+  // Message search: Enter in the filter, or this button, searches the messages of every chat.
+  const search = mountSearch({
+    open: (chatId, seq) => actions.openMessage(chatId, seq),
+    close: () => { list.hidden = false; draw(); filter.focus(); },
+  });
+  const searchBtn = h('button', { type: 'button', class: 'btn search-btn', 'data-testid': 'search-messages', hidden: true,
+    onclick: () => runSearch() });
+  const runSearch = () => {
+    const term = filter.value.trim();
+    if (!term) return;
+    list.hidden = true;
+    empty.hidden = true;
+    searchBtn.hidden = true;
+    search.run(term);
+  };
+  filter.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') {
+      ev.preventDefault();
+      runSearch();
+    }
+  });
 
   el.replaceChildren(
     h('header', { class: 'side-head' }, meBtn, newBtn),
     h('div', { class: 'filter-wrap' }, icon('search', 'icon filter-icon'), filter),
     list,
-    empty);
+    empty,
+    searchBtn,
+    search.el);
 
   const drawMe = () => {
     const me = store.me;
@@ -65,7 +89,15 @@ export function mountChatList(ctx, el, actions) {
   };
 
   const draw = () => {
-    const term = filter.value.trim().toLowerCase();
+    if (search.open) {
+      if (filter.value.trim()) return;
+      search.hide();
+      list.hidden = false;
+    }
+    const typed = filter.value.trim();
+    searchBtn.hidden = !typed;
+    searchBtn.textContent = `Search messages for “${typed}”`;
+    const term = typed.toLowerCase();
     const chats = store.sortedChats().filter((c) => !term || (c.title || '').toLowerCase().includes(term));
     reconcile(list, chats.map((c) => ({
       key: String(c.id),

@@ -10,6 +10,7 @@
 // again by itself when the connection is back) or 'failed' (the server refused it, or a
 // transient error the user may retry). Only 'failed' asks the user to act.
 
+import { applySettings } from './chatsettings.js';
 import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
 import { chatUpdated, memberRole, userUpdated } from './changes.js';
@@ -113,6 +114,7 @@ export class Client {
       case 'user.updated': return userUpdated(this.s, d);
       case 'message.updated': return messageUpdated(this.s, d.message);
       case 'reaction.updated': return reactionUpdated(this.s, d);
+      case 'chat.settings': return applySettings(this.s, d);
       case 'sync.done': return this.onSyncDone(f);
       case 'sync.truncated': return this.pageRest(d.chat_id, d.from_seq);
       case 'error': return this.onError(f);

@@ -60,6 +60,7 @@ const ICONS = {
   down: 'M6 9l6 6 6-6',
   retry: 'M4 12a8 8 0 0114-5.3M20 12a8 8 0 01-14 5.3M18 3v4h-4M6 21v-4h4',
   chat: 'M4 5h16v11H9l-5 4z',
+  bell: 'M6 16V11a6 6 0 0112 0v5l2 2H4zM10 20a2 2 0 004 0',
 };
 
 /** icon returns an inline SVG icon; it is decorative (aria-hidden) unless given a title. */

@@ -10,6 +10,7 @@ import { mountChatList } from './chatlist.js';
 import { mountPane } from './pane.js';
 import { newChatDialog } from './newchat.js';
 import { accountDialog } from './account.js';
+import { badge, mountNotifier, permission, subscribePush } from './notify.js';
 
 const root = document.getElementById('app');
 let app = null; // the signed-in app, or null on the auth screens
@@ -72,7 +73,10 @@ async function startApp() {
       if (reason === 'removed') notice(`You were removed from “${title}”.`);
       else if (reason === 'deleted') notice(`“${title}” was deleted.`);
     },
-    onMessage: (msg) => app?.pane.onMessage(msg),
+    onMessage: (msg) => {
+      app?.pane.onMessage(msg);
+      app?.notifier.onMessage(msg);
+    },
   });
   ctx.client = client;
   ctx.go = (id) => go(id);
@@ -123,6 +127,10 @@ async function startApp() {
 
   const list = mountChatList(ctx, side, {
     go,
+    openMessage: (chatId, seq) => {
+      app?.pane.showMessage(chatId, seq);
+      go(chatId);
+    },
     newChat: () => newChatDialog(ctx, go),
     account: () => accountDialog(ctx, signOut, (text) => {
       client.stop();
@@ -179,6 +187,7 @@ async function startApp() {
     let n = 0;
     for (const c of store.chats.values()) n += c.unread_count || 0;
     document.title = n ? `(${n}) Chat` : 'Chat';
+    badge(n);
   };
 
   const route = () => {
@@ -207,13 +216,20 @@ async function startApp() {
     if (app) showAuth('Your session has ended. Please sign in again.');
   });
 
+  const notifier = mountNotifier(store, { go, name: (id) => store.name(id) || 'Someone' });
+  // A browser that allowed notifications before renews its push subscription on each visit.
+  if (permission() === 'granted') subscribePush().catch(() => {});
+
   app = {
     pane,
+    notifier,
     route,
     destroy() {
       client.stop();
       list.destroy();
       pane.destroy();
+      notifier.destroy();
+      badge(0);
       for (const u of unsubs) u();
       stopSignedOut();
       window.removeEventListener('hashchange', route);

@@ -1,6 +1,7 @@
 // The message pane: header, history with upward infinite scroll, day separators, the "new
 // messages" divider, delivery marks, typing indicator and the composer.
 
+import { chatSettingsDialog } from './chatsettings.js';
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemText, timeOf } from './format.js';
@@ -30,6 +31,8 @@ export function mountPane(ctx, el, { back }) {
   let dividerDone = false;
   let initialScroll = true;
   let stickToBottom = false;
+  // A message to show once its page is loaded (a search result): { chatId, seq }.
+  let target = null;
 
   const empty = h('div', { class: 'pane-empty' },
     h('div', { class: 'empty-art' }, icon('chat')),
@@ -48,8 +51,12 @@ export function mountPane(ctx, el, { back }) {
     type: 'button', class: 'icon-btn', 'aria-label': 'Members', title: 'Members', 'data-testid': 'members-button',
     onclick: () => membersDialog(ctx, chatId),
   }, icon('users'));
+  const bellBtn = h('button', {
+    type: 'button', class: 'icon-btn', 'aria-label': 'Notifications', title: 'Notifications', 'data-testid': 'bell-button',
+    onclick: () => chatSettingsDialog(ctx, chatId),
+  }, icon('bell'));
   const header = h('header', { class: 'pane-head' }, backBtn, headAvatar,
-    h('div', { class: 'title-text' }, title, subtitle), h('div', { class: 'head-actions' }, inviteBtn, membersBtn));
+    h('div', { class: 'title-text' }, title, subtitle), h('div', { class: 'head-actions' }, bellBtn, inviteBtn, membersBtn));
 
   const top = h('div', { class: 'history-status', 'data-testid': 'history-status' });
   const list = h('div', { class: 'msg-list' });
@@ -317,6 +324,25 @@ export function mountPane(ctx, el, { back }) {
     reconcile(list, buildItems(chat, box));
     tracker.observe(list.querySelectorAll('[data-seq]'));
 
+    if (target && target.chatId === chatId) {
+      // Page back until the message is loaded, then bring it to the middle of the view.
+      const el = list.querySelector(`[data-seq="${target.seq}"]`);
+      if (el) {
+        target = null;
+        initialScroll = false;
+        el.scrollIntoView({ block: 'center' });
+        el.classList.add('hit');
+        setTimeout(() => el.classList.remove('hit'), 2500);
+        stickToBottom = false;
+        jump.hidden = fromBottom() < 400;
+        return;
+      } else if (box.hasOlder && box.oldest > target.seq) {
+        if (!box.loadingOlder) client.loadOlder(chatId);
+        return;
+      } else {
+        target = null; // not in the history any more (deleted)
+      }
+    }
     if (initialScroll) {
       initialScroll = false;
       const divider = list.querySelector('.unread-divider');
@@ -354,6 +380,11 @@ export function mountPane(ctx, el, { back }) {
   return {
     setChat,
     onMessage,
+    /** showMessage makes the next render of chatId bring its message seq into view. */
+    showMessage(id, seq) {
+      target = { chatId: id, seq };
+      if (id === chatId) render();
+    },
     focusComposer: () => composer.focus(),
     destroy() {
       tracker.destroy();

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/client"
+	"github.com/wschat/chat/internal/push"
+	"github.com/wschat/chat/internal/pushtest"
+	"github.com/wschat/chat/internal/testdb"
+)
+
+// TestPushAcrossInstances: Web Push on two instances sharing PostgreSQL and Redis. A member
+// with no socket gets exactly one push per burst of a chat, whichever instance the messages
+// came through; reading on another device, a live socket on either instance, and muting all
+// send nothing; a job queued by an instance that stopped, and one held by an instance that
+// crashed while sending it, are sent by another instance.
+func TestPushAcrossInstances(t *testing.T) {
+	t.Parallel()
+	const delay = 2 * time.Second
+	ps := pushtest.Start(t)
+	addr, prefix := testdb.Redis(t)
+	dbURL := testdb.Postgres(t)
+	env := map[string]string{
+		"CHAT_DATABASE_URL":       dbURL,
+		"CHAT_REDIS_URL":          "redis://" + addr + "/0",
+		"CHAT_REDIS_PREFIX":       prefix,
+		"CHAT_JWT_SECRET":         "a-test-secret-that-is-long-enough-for-hs256",
+		"CHAT_VAPID_PRIVATE_KEY":  "7VVMtOmsDAPGB4hzfD0gOH2nN3YyKdaPEUmoZcuw0hE",
+		"CHAT_PUSH_DELAY":         delay.String(),
+		"CHAT_PUSH_LEASE":         "2s",
+		"CHAT_PUSH_ALLOW_PRIVATE": "true", // the test's push service is on 127.0.0.1
+	}
+	a, b := start(t, env), start(t, env)
+	first, second := signIn(t, a, "first@example.com"), signIn(t, b, "second@example.com")
+	ctx := context.Background()
+
+	var key struct {
+		PublicKey string `json:"public_key"`
+	}
+	if err := second.Do(ctx, "GET", "/api/v1/push/key", nil, &key); err != nil {
+		t.Fatal(err)
+	}
+	ps.VAPIDKey = key.PublicKey
+	sub := ps.Subscribe()
+	if err := second.Do(ctx, "POST", "/api/v1/push/subscriptions", map[string]any{
+		"endpoint": sub.Endpoint, "keys": map[string]string{"p256dh": sub.P256dh, "auth": sub.Auth}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	say := func(c *client.Client, body string) message {
+		t.Helper()
+		n++
+		var m message
+		if err := c.Do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/chats/%d/messages", privateChat), map[string]string{"body": body, "client_id": fmt.Sprint("p", n)}, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// expect waits for the push service to hold want pushes in all, then a few delays more to
+	// see that no more come.
+	expect := func(want int) []pushtest.Push {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for len(ps.To(sub)) < want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(2 * delay)
+		got := ps.To(sub)
+		if len(got) != want {
+			var bodies []string
+			for _, p := range got {
+				bodies = append(bodies, string(p.Payload))
+			}
+			t.Fatalf("got %d pushes in all, want %d: %v", len(got), want, bodies)
+		}
+		return got
+	}
+	payload := func(p pushtest.Push) push.Payload {
+		t.Helper()
+		var v push.Payload
+		if err := json.Unmarshal(p.Payload, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	// A burst through both instances: one push.
+	say(first, "one")
+	firstB := signIn(t, b, "first@example.com") // first's other device, on the other instance
+	last := say(firstB, "two")
+	if p := payload(expect(1)[0]); p.ChatID != privateChat || p.Seq != last.Seq || p.Body != "two" {
+		t.Errorf("push %+v, want chat %d at seq %d saying two", p, privateChat, last.Seq)
+	}
+
+	// Read on another device before the delay: nothing.
+	m := say(first, "read me on the phone")
+	if err := second.Do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/chats/%d/read", privateChat), map[string]int64{"seq": m.Seq}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A live socket on either instance: nothing.
+	for _, inst := range []*instance{a, b} {
+		d := connect(t, signIn(t, inst, "second@example.com"))
+		say(first, "seen live")
+		time.Sleep(delay + time.Second)
+		d.conn.Close()
+	}
+	// Muted: nothing.
+	if err := second.Do(ctx, http.MethodPatch, fmt.Sprintf("/api/v1/chats/%d/settings", privateChat), map[string]any{"muted_until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	say(first, "muted")
+	expect(1)
+	if err := second.Do(ctx, http.MethodPatch, fmt.Sprintf("/api/v1/chats/%d/settings", privateChat), map[string]any{"muted_until": nil}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// An instance stops with a job queued, the other one crashes holding it: a third sends it.
+	b.stop()
+	queued := say(first, "queued")
+	db := testdb.OpenSQL(t, dbURL)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var k int
+		if err := db.QueryRow(`SELECT count(*) FROM push_jobs WHERE chat_id = $1 AND seq = $2`, privateChat, queued.Seq).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		if k == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message was never queued")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.stop()
+	// As if a had claimed it and died while sending: its lease holds the job a while.
+	if _, err := db.Exec(`UPDATE push_jobs SET claimed_by = 'crashed', lease_until = $1, due_at = 0 WHERE chat_id = $2`,
+		time.Now().Add(2*time.Second).UnixMilli(), privateChat); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(ps.To(sub)); got != 1 {
+		t.Fatalf("pushes before the third instance: %d, want 1", got)
+	}
+	start(t, env)
+	if p := payload(expect(2)[1]); p.Seq != queued.Seq || p.Body != "queued" {
+		t.Errorf("the queued push: %+v, want seq %d", p, queued.Seq)
+	}
+}

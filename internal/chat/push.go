@@ -1,0 +1,32 @@
+package chat
+
+// Web Push (issue 16): what the store keeps for the push sender (internal/push).
+
+// PushSubscription is one browser's push endpoint for a user (the PushSubscription of the
+// Push API): where to send, and the keys to encrypt for (RFC 8291).
+type PushSubscription struct {
+	UserID   int64
+	Endpoint string
+	P256dh   string // the browser's P-256 public key, base64url
+	Auth     string // the 16-byte authentication secret, base64url
+}
+
+// PushJob is a user to tell about a chat: Seq is the newest message of the burst.
+type PushJob struct {
+	UserID   int64
+	ChatID   int64
+	Seq      int64
+	Attempts int
+}
+
+// PushContext is what a push job needs when it is due: whether to send it at all, and what
+// to say. Member false: the user left the chat, nothing is sent.
+type PushContext struct {
+	Member      bool
+	LastReadSeq int64
+	Settings    ChatSettings
+	ChatKind    string
+	ChatTitle   string // a group's title; for a private chat the other member's name
+	SenderName  string
+	Body        string // the message's current body ("" when deleted)
+}

@@ -1,0 +1,362 @@
+// Package push tells members of new messages through Web Push (RFC 8030, encrypted per RFC
+// 8291, signed per RFC 8292 VAPID) while none of their devices is connected. Every instance
+// runs Run: it turns committed messages into durable jobs (one per member and chat, a burst
+// collapsed into one), and sends each job when it is due, a delay after its first message,
+// unless by then the member has read the chat, connected, muted it or left it. An instance
+// claims jobs with a lease, so the jobs of one that crashed are sent by another.
+package push
+
+import (
+	"context"
+	"crypto/ecdh"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	webpush "github.com/SherClockHolmes/webpush-go"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// Store is the durable part of push (implemented by internal/store).
+type Store interface {
+	SavePushSubscription(ctx context.Context, s chat.PushSubscription, now time.Time) error
+	DeletePushSubscription(ctx context.Context, userID int64, endpoint string) error
+	DropPushEndpoint(ctx context.Context, endpoint string) error
+	PushSubscriptions(ctx context.Context, userID int64) ([]chat.PushSubscription, error)
+	ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error)
+	ClaimPushJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]chat.PushJob, error)
+	FinishPushJob(ctx context.Context, j chat.PushJob, owner string, now time.Time, delay time.Duration) error
+	RetryPushJob(ctx context.Context, j chat.PushJob, owner string, due time.Time) error
+	PushContext(ctx context.Context, j chat.PushJob) (chat.PushContext, error)
+}
+
+// Options configure a Service.
+type Options struct {
+	// PrivateKey is the VAPID private key: the P-256 scalar, base64url (chatd generates one).
+	PrivateKey string
+	// Subject is the VAPID contact: mailto:... or https://...
+	Subject string
+	// Delay is how long after a message its push waits for the member to read it elsewhere.
+	Delay time.Duration
+	// Lease is how long a claimed job is an instance's before another may take it.
+	Lease time.Duration
+	// Interval is how often an idle worker looks for work.
+	Interval time.Duration
+	// Instance names this instance's claims.
+	Instance string
+	// TTL is how long a push service keeps an undelivered push.
+	TTL time.Duration
+	// HTTPClient sends the pushes (default: one with a 10 s timeout that connects to public
+	// addresses only, unless AllowPrivate).
+	HTTPClient *http.Client
+	// AllowPrivate accepts endpoints over plain http and on loopback or private addresses
+	// (tests and local push services). Off, a subscription cannot make the server post to
+	// its own network: endpoints are https and every address dialed must be public.
+	AllowPrivate bool
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Service sends Web Push notifications and keeps subscriptions.
+type Service struct {
+	store    Store
+	presence chat.Presence
+	opts     Options
+	public   string // the VAPID public key, base64url of the uncompressed point
+	log      *slog.Logger
+}
+
+// Limits of a subscription.
+const (
+	MaxEndpointChars = 2048
+	maxAttempts      = 5
+	claimBatch       = 20
+	previewChars     = 140
+)
+
+// New checks the key and builds the service. presence tells who has a live socket.
+func New(store Store, presence chat.Presence, opts Options) (*Service, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(opts.PrivateKey, "="))
+	if err != nil {
+		return nil, fmt.Errorf("VAPID private key: not base64url: %w", err)
+	}
+	key, err := ecdh.P256().NewPrivateKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("VAPID private key: %w", err)
+	}
+	if opts.Delay <= 0 {
+		opts.Delay = 10 * time.Second
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = time.Minute
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 12 * time.Hour
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		if !opts.AllowPrivate {
+			d := &net.Dialer{Timeout: 5 * time.Second, Control: publicOnly}
+			opts.HTTPClient.Transport = &http.Transport{DialContext: d.DialContext, ForceAttemptHTTP2: true,
+				TLSHandshakeTimeout: 5 * time.Second, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Subject == "" {
+		opts.Subject = "mailto:admin@localhost"
+	}
+	return &Service{store: store, presence: presence, opts: opts, public: base64.RawURLEncoding.EncodeToString(key.PublicKey().Bytes()),
+		log: opts.Logger}, nil
+}
+
+// PublicKey is the VAPID public key a browser subscribes with (applicationServerKey).
+func (s *Service) PublicKey() string { return s.public }
+
+// Subscribe keeps a browser's subscription for the caller.
+func (s *Service) Subscribe(ctx context.Context, p chat.Principal, sub chat.PushSubscription) error {
+	u, err := parseEndpoint(sub.Endpoint, s.opts.AllowPrivate)
+	if err != nil {
+		return chat.Invalid("body.endpoint", "%s", err)
+	}
+	sub.Endpoint = u
+	if b, err := decodeKey(sub.P256dh); err != nil || len(b) != 65 || b[0] != 4 {
+		return chat.Invalid("body.keys.p256dh", "p256dh must be an uncompressed P-256 public key, base64url")
+	} else if _, err := ecdh.P256().NewPublicKey(b); err != nil {
+		return chat.Invalid("body.keys.p256dh", "p256dh is not a point of P-256")
+	}
+	if b, err := decodeKey(sub.Auth); err != nil || len(b) != 16 {
+		return chat.Invalid("body.keys.auth", "auth must be 16 bytes, base64url")
+	}
+	sub.UserID = p.UserID
+	if err := s.store.SavePushSubscription(ctx, sub, s.opts.Now()); err != nil {
+		return fmt.Errorf("save push subscription: %w", err)
+	}
+	return nil
+}
+
+// Unsubscribe forgets one of the caller's subscriptions.
+func (s *Service) Unsubscribe(ctx context.Context, p chat.Principal, endpoint string) error {
+	err := s.store.DeletePushSubscription(ctx, p.UserID, endpoint)
+	if errors.Is(err, chat.ErrNotFound) {
+		return chat.Errorf(chat.CodeNotFound, "no such subscription")
+	}
+	if err != nil {
+		return fmt.Errorf("delete push subscription: %w", err)
+	}
+	return nil
+}
+
+func parseEndpoint(raw string, allowPrivate bool) (string, error) {
+	if raw == "" || len(raw) > MaxEndpointChars {
+		return "", fmt.Errorf("endpoint must be a URL of at most %d characters", MaxEndpointChars)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && (u.Scheme != "http" || !allowPrivate)) {
+		return "", errors.New("endpoint must be an https URL of a push service")
+	}
+	if !allowPrivate {
+		host := u.Hostname()
+		if ip, err := netip.ParseAddr(host); (err == nil && !public(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			return "", errors.New("endpoint must be a push service on a public address")
+		}
+	}
+	return raw, nil
+}
+
+// publicOnly refuses to connect to an address that is not public (loopback, private,
+// link-local, ...): a push endpoint is a URL a user gave, and must not reach the server's own
+// network, whatever its name resolves to.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !public(ip) {
+		return fmt.Errorf("push endpoint address %s is not public", host)
+	}
+	return nil
+}
+
+func public(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
+		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && !netip.MustParsePrefix("fc00::/7").Contains(ip)
+}
+
+func decodeKey(k string) ([]byte, error) {
+	k = strings.TrimRight(k, "=")
+	if b, err := base64.RawURLEncoding.DecodeString(k); err == nil {
+		return b, nil
+	}
+	return base64.RawStdEncoding.DecodeString(k)
+}
+
+// Run scans and sends until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	for {
+		busy := s.Step(ctx)
+		wait := s.opts.Interval
+		if busy {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Step does one round: turns new messages into jobs and sends the jobs that are due. It
+// reports whether there may be more to do at once.
+func (s *Service) Step(ctx context.Context) bool {
+	now := s.opts.Now()
+	n, err := s.store.ScanPushJobs(ctx, now, s.opts.Delay)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("push: scan messages", "err", err)
+	}
+	jobs, err := s.store.ClaimPushJobs(ctx, s.opts.Instance, now, s.opts.Lease, claimBatch)
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("push: claim jobs", "err", err)
+	}
+	for _, j := range jobs {
+		s.send(ctx, j)
+	}
+	return n > 0 || len(jobs) == claimBatch
+}
+
+// Payload is what a notification carries to the service worker.
+type Payload struct {
+	ChatID int64  `json:"chat_id"`
+	Seq    int64  `json:"seq"`
+	Title  string `json:"title"`
+	Body   string `json:"body"`
+	Tag    string `json:"tag"` // one notification per chat: a new one replaces it
+}
+
+// send sends one claimed job, or drops it when the member need not be told any more.
+func (s *Service) send(ctx context.Context, j chat.PushJob) {
+	finish := func() {
+		if err := s.store.FinishPushJob(ctx, j, s.opts.Instance, s.opts.Now(), s.opts.Delay); err != nil && ctx.Err() == nil {
+			s.log.Warn("push: finish job", "err", err)
+		}
+	}
+	pc, err := s.store.PushContext(ctx, j)
+	if err != nil {
+		s.retry(ctx, j, err)
+		return
+	}
+	now := s.opts.Now()
+	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || pc.Settings.Notify != chat.NotifyAll || pc.Body == "" {
+		finish()
+		return
+	}
+	if s.presence.Online(ctx, []int64{j.UserID})[j.UserID] {
+		finish() // a live socket shows it
+		return
+	}
+	subs, err := s.store.PushSubscriptions(ctx, j.UserID)
+	if err != nil {
+		s.retry(ctx, j, err)
+		return
+	}
+	payload, _ := json.Marshal(Payload{ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
+	var failed error
+	for _, sub := range subs {
+		if err := s.deliver(ctx, sub, j.ChatID, payload); err != nil {
+			failed = err
+		}
+	}
+	if failed != nil && j.Attempts < maxAttempts {
+		s.retry(ctx, j, failed)
+		return
+	}
+	finish()
+}
+
+func (s *Service) retry(ctx context.Context, j chat.PushJob, cause error) {
+	if ctx.Err() != nil {
+		return // the lease runs out; another instance or the next start takes it
+	}
+	s.log.Warn("push: will retry", "user", j.UserID, "chat", j.ChatID, "attempt", j.Attempts, "err", cause)
+	due := s.opts.Now().Add(time.Duration(j.Attempts*j.Attempts) * 5 * time.Second)
+	if err := s.store.RetryPushJob(ctx, j, s.opts.Instance, due); err != nil {
+		s.log.Warn("push: release job", "err", err)
+	}
+}
+
+// deliver sends one push. A subscription its push service calls gone is deleted; other
+// failures are returned, to be retried.
+func (s *Service) deliver(ctx context.Context, sub chat.PushSubscription, chatID int64, payload []byte) error {
+	res, err := webpush.SendNotificationWithContext(ctx, payload, &webpush.Subscription{Endpoint: sub.Endpoint,
+		Keys: webpush.Keys{P256dh: sub.P256dh, Auth: sub.Auth}}, &webpush.Options{
+		HTTPClient: s.opts.HTTPClient, Subscriber: strings.TrimPrefix(s.opts.Subject, "mailto:"),
+		VAPIDPublicKey: s.public, VAPIDPrivateKey: s.opts.PrivateKey,
+		TTL: int(s.opts.TTL / time.Second), Topic: topic(chatID), Urgency: webpush.UrgencyNormal,
+	})
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", host(sub.Endpoint), err)
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	switch {
+	case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusGone:
+		if err := s.store.DropPushEndpoint(ctx, sub.Endpoint); err != nil {
+			return fmt.Errorf("drop gone subscription: %w", err)
+		}
+		return nil
+	case res.StatusCode >= 200 && res.StatusCode < 300:
+		return nil
+	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests:
+		// The request is wrong for this subscription (too large, bad key): trying again
+		// would be wrong again.
+		s.log.Warn("push refused", "endpoint", host(sub.Endpoint), "status", res.StatusCode)
+		return nil
+	}
+	return fmt.Errorf("push to %s: status %d", host(sub.Endpoint), res.StatusCode)
+}
+
+// topic collapses the pushes of one chat in the push service (RFC 8030 Topic: at most 32
+// characters of the base64url alphabet) and names its notification in the browser.
+func topic(chatID int64) string { return "chat-" + strconv.FormatInt(chatID, 10) }
+
+func preview(pc chat.PushContext) string {
+	body := pc.Body
+	if utf8.RuneCountInString(body) > previewChars {
+		body = string([]rune(body)[:previewChars]) + "…"
+	}
+	if pc.ChatKind == chat.KindGroup && pc.SenderName != "" {
+		return pc.SenderName + ": " + body
+	}
+	return body
+}
+
+func host(endpoint string) string {
+	rest := endpoint[strings.Index(endpoint, "//")+2:]
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}

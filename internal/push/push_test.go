@@ -1,0 +1,195 @@
+package push_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/push"
+	"github.com/wschat/chat/internal/pushtest"
+	"github.com/wschat/chat/internal/testserver"
+)
+
+const delay = 1500 * time.Millisecond
+
+// subscribe registers a new subscription of the push service for u over HTTP.
+func subscribe(t *testing.T, s *testserver.Server, ps *pushtest.Server, u *testserver.User) *pushtest.Subscription {
+	t.Helper()
+	sub := ps.Subscribe()
+	r := s.Call(t, "POST", "/api/v1/push/subscriptions", u.Token, map[string]any{
+		"endpoint": sub.Endpoint, "keys": map[string]string{"p256dh": sub.P256dh, "auth": sub.Auth}}, nil)
+	if r.Status != http.StatusNoContent {
+		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
+	}
+	return sub
+}
+
+// waitPushes waits until sub got n pushes, then a while longer (several delays) to see that
+// no more come, and returns them.
+func waitPushes(t *testing.T, ps *pushtest.Server, sub *pushtest.Subscription, n int) []pushtest.Push {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ps.To(sub)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d pushes, want %d", len(ps.To(sub)), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3 * delay)
+	got := ps.To(sub)
+	if len(got) != n {
+		t.Errorf("got %d pushes, want %d: %+v", len(got), n, payloads(got))
+	}
+	return got
+}
+
+func payloads(ps []pushtest.Push) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, string(p.Payload))
+	}
+	return out
+}
+
+func send(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64, body string) chat.Message {
+	t.Helper()
+	m, _, err := s.Svc.Send(context.Background(), u.P(), chat.SendInput{ChatID: chatID, Body: body, ClientID: fmt.Sprint(time.Now().UnixNano())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestPush: who is pushed what, through a real push service that checks the VAPID
+// signature and decrypts the payload.
+func TestPush(t *testing.T) {
+	t.Parallel()
+	ps := pushtest.Start(t)
+	s := testserver.Start(t, testserver.Config{Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
+	ps.VAPIDKey = s.Push.PublicKey()
+	ann, ben, eve, dan := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
+
+	r := s.Call(t, "GET", "/api/v1/push/key", ben.Token, nil, nil)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), s.Push.PublicKey()) {
+		t.Fatalf("push key: %d %s", r.Status, r.Body)
+	}
+
+	t.Run("a burst is one push", func(t *testing.T) {
+		g := s.Group(t, ann, "Team", false, ben)
+		sub := subscribe(t, s, ps, ben)
+		var last chat.Message
+		for i := range 3 {
+			last = send(t, s, ann, g, fmt.Sprintf("burst %d", i))
+		}
+		got := waitPushes(t, ps, sub, 1)
+		var p push.Payload
+		if err := json.Unmarshal(got[0].Payload, &p); err != nil {
+			t.Fatalf("payload %s: %v", got[0].Payload, err)
+		}
+		tag := fmt.Sprintf("chat-%d", g)
+		if p.ChatID != g || p.Seq != last.Seq || p.Title != "Team" || p.Body != "Ann: burst 2" || p.Tag != tag {
+			t.Errorf("payload %+v, want chat %d, seq %d, title Team, body \"Ann: burst 2\", tag %s", p, g, last.Seq, tag)
+		}
+		if got[0].Topic != tag || got[0].TTL <= 0 || got[0].Urgency != "normal" || got[0].Subject != "mailto:ops@chat.test" {
+			t.Errorf("headers: topic %q, TTL %d, urgency %q, subject %q", got[0].Topic, got[0].TTL, got[0].Urgency, got[0].Subject)
+		}
+		s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil)
+	})
+
+	t.Run("read elsewhere, online, muted, none: nothing", func(t *testing.T) {
+		g := s.Group(t, ann, "Quiet", false, ben)
+		sub := subscribe(t, s, ps, ben)
+		m := send(t, s, ann, g, "read on the phone")
+		if _, err := s.Svc.MarkRead(context.Background(), ben.P(), g, m.Seq); err != nil {
+			t.Fatal(err)
+		}
+		ws, _ := s.DialHello(t, ben)
+		send(t, s, ann, g, "seen live")
+		time.Sleep(2 * delay)
+		ws.WS.CloseNow()
+		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"muted_until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
+		send(t, s, ann, g, "muted")
+		time.Sleep(2 * delay)
+		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"muted_until": nil, "notify": "none"}, nil)
+		send(t, s, ann, g, "notify none")
+		waitPushes(t, ps, sub, 0)
+		// And back to all: pushed again.
+		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"notify": "all"}, nil)
+		send(t, s, ann, g, "loud again")
+		waitPushes(t, ps, sub, 1)
+		s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil)
+	})
+
+	t.Run("strangers and ex-members: nothing", func(t *testing.T) {
+		g := s.Group(t, ann, "Private", false, dan)
+		eveSub, danSub := subscribe(t, s, ps, eve), subscribe(t, s, ps, dan)
+		if err := s.Svc.Leave(context.Background(), dan.P(), g); err != nil {
+			t.Fatal(err)
+		}
+		send(t, s, ann, g, "after dan left")
+		waitPushes(t, ps, eveSub, 0)
+		waitPushes(t, ps, danSub, 0)
+	})
+
+	t.Run("a gone subscription is deleted", func(t *testing.T) {
+		p := s.Private(t, ann, ben)
+		sub := subscribe(t, s, ps, ben)
+		ps.Gone(sub)
+		send(t, s, ann, p, "anyone there?")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			subs, err := s.Store.PushSubscriptions(context.Background(), ben.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(subs) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the gone subscription is still there: %+v", subs)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if r := s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil); r.Status != http.StatusNotFound {
+			t.Errorf("deleting it again: %d, want 404", r.Status)
+		}
+	})
+
+	t.Run("bad subscriptions", func(t *testing.T) {
+		// A server that sends to public push services only refuses local endpoints.
+		strict, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := ps.Subscribe()
+		for _, ep := range []string{keys.Endpoint, "https://127.0.0.1/x", "https://10.1.2.3/x", "https://[::1]/x", "https://localhost/x",
+			"https://169.254.169.254/latest", "http://push.example.com/x", "https://user@push.example.com/x"} {
+			err := strict.Subscribe(context.Background(), ben.P(), chat.PushSubscription{Endpoint: ep, P256dh: keys.P256dh, Auth: keys.Auth})
+			if chat.ErrorCode(err) != chat.CodeInvalid {
+				t.Errorf("endpoint %s: got %v, want invalid", ep, err)
+			}
+		}
+		if err := strict.Subscribe(context.Background(), ben.P(), chat.PushSubscription{Endpoint: "https://push.example.com/x", P256dh: keys.P256dh, Auth: keys.Auth}); err != nil {
+			t.Errorf("a public https endpoint: %v", err)
+		}
+		good := ps.Subscribe()
+		for _, c := range []struct {
+			body  map[string]any
+			field string
+		}{
+			{map[string]any{"endpoint": "ftp://x", "keys": map[string]string{"p256dh": good.P256dh, "auth": good.Auth}}, "body.endpoint"},
+			{map[string]any{"endpoint": good.Endpoint, "keys": map[string]string{"p256dh": "AAAA", "auth": good.Auth}}, "body.keys.p256dh"},
+			{map[string]any{"endpoint": good.Endpoint, "keys": map[string]string{"p256dh": good.P256dh, "auth": "AAAA"}}, "body.keys.auth"},
+		} {
+			r := s.Call(t, "POST", "/api/v1/push/subscriptions", ben.Token, c.body, nil)
+			if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), c.field) {
+				t.Errorf("%v: got %d %s, want 422 naming %s", c.body, r.Status, r.Body, c.field)
+			}
+		}
+	})
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// pushMaxAge: a message older than this when the scanner reaches it starts no push (an
+// instance that was down for a while does not ping everyone about old news).
+const pushMaxAge = 10 * time.Minute
+
+// SavePushSubscription stores a browser's subscription for a user; an endpoint seen before
+// (a browser subscribing again, or another user on the same browser) is taken over.
+func (s *Store) SavePushSubscription(ctx context.Context, sub chat.PushSubscription, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+		sub.UserID, sub.Endpoint, sub.P256dh, sub.Auth, ms(now))
+	return wrap(err)
+}
+
+// DeletePushSubscription deletes a user's subscription (ErrNotFound when they have none there).
+func (s *Store) DeletePushSubscription(ctx context.Context, userID int64, endpoint string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2`, userID, endpoint)
+	if err != nil {
+		return wrap(err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return chat.ErrNotFound
+	}
+	return wrap(err)
+}
+
+// DropPushEndpoint deletes the subscription of an endpoint its push service called gone.
+func (s *Store) DropPushEndpoint(ctx context.Context, endpoint string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM push_subscriptions WHERE endpoint = $1`, endpoint)
+	return wrap(err)
+}
+
+// PushSubscriptions lists a user's subscriptions.
+func (s *Store) PushSubscriptions(ctx context.Context, userID int64) ([]chat.PushSubscription, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE user_id = $1 ORDER BY id`, userID)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []chat.PushSubscription
+	for rows.Next() {
+		sub := chat.PushSubscription{UserID: userID}
+		if err := rows.Scan(&sub.Endpoint, &sub.P256dh, &sub.Auth); err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, sub)
+	}
+	return out, wrap(rows.Err())
+}
+
+// notifiesAll is true for a member (mb) of a chat (c) whose setting is all, the default
+// included (chat.DefaultNotify).
+const notifiesAll = `COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END) = 'all'`
+
+// ScanPushJobs turns the text messages committed since the last call into push jobs, due
+// delay after each message: one job per member to tell and chat, a later message of the
+// chat raising the job's seq. Members told are those with a subscription, notify all and
+// the message unread. It walks messages by id as the search indexer does (searchindex.go),
+// and reports how many ids it moved past.
+func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error) {
+	if behind, err := s.behind(ctx, `SELECT scanned_to FROM push_state WHERE id = 1`); err != nil || !behind {
+		return 0, err
+	}
+	greatest := "GREATEST"
+	if s.dialect.name != postgres.name {
+		greatest = "max"
+	}
+	moved := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		lock := ""
+		if s.dialect.name == postgres.name {
+			lock = " FOR UPDATE SKIP LOCKED"
+		}
+		var mark int64
+		err := tx.QueryRowContext(ctx, `SELECT scanned_to FROM push_state WHERE id = 1`+lock).Scan(&mark)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, seq, kind, sender_id, created_at FROM messages
+			WHERE id > $1 ORDER BY id LIMIT $2`, mark, searchBatch)
+		if err != nil {
+			return err
+		}
+		type msg struct{ id, chatID, seq, sender, created int64 }
+		var news []msg
+		next := mark
+		for rows.Next() {
+			var m msg
+			var kind string
+			var sender sql.NullInt64
+			if err := rows.Scan(&m.id, &m.chatID, &m.seq, &kind, &sender, &m.created); err != nil {
+				rows.Close()
+				return err
+			}
+			if m.id != next+1 && fromMS(m.created).After(now.Add(-searchGapGrace)) {
+				break
+			}
+			next = m.id
+			m.sender = sender.Int64
+			if kind == chat.MessageText && fromMS(m.created).After(now.Add(-pushMaxAge)) {
+				news = append(news, m)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if next == mark {
+			return nil
+		}
+		for _, m := range news {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs (user_id, chat_id, seq, due_at)
+				SELECT mb.user_id, mb.chat_id, $2, $4 FROM members mb JOIN chats c ON c.id = mb.chat_id
+				WHERE mb.chat_id = $1 AND mb.user_id <> $3 AND mb.last_read_seq < $2 AND `+notifiesAll+`
+					AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.user_id = mb.user_id)
+				ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+greatest+`(push_jobs.seq, excluded.seq)`,
+				m.chatID, m.seq, m.sender, m.created+delay.Milliseconds()); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE push_state SET scanned_to = $1 WHERE id = 1`, next); err != nil {
+			return err
+		}
+		moved = int(next - mark)
+		return nil
+	})
+	return moved, err
+}
+
+// ClaimPushJobs claims up to n due jobs for owner until now+lease: jobs nobody holds, or
+// whose holder's lease ran out (it crashed or hung).
+func (s *Store) ClaimPushJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]chat.PushJob, error) {
+	lock := ""
+	if s.dialect.name == postgres.name {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	// Nothing due: no transaction (on SQLite it would take the write lock sends wait for).
+	var due int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM push_jobs
+		WHERE due_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1) x`, ms(now)).Scan(&due)
+	if err != nil || due == 0 {
+		return nil, wrap(err)
+	}
+	var jobs []chat.PushJob
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE push_jobs SET lease_until = $1, claimed_by = $2, attempts = attempts + 1
+			WHERE (user_id, chat_id) IN (SELECT user_id, chat_id FROM push_jobs
+				WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $4`+lock+`)
+			RETURNING user_id, chat_id, seq, attempts`, ms(now.Add(lease)), owner, ms(now), n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var j chat.PushJob
+			if err := rows.Scan(&j.UserID, &j.ChatID, &j.Seq, &j.Attempts); err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return rows.Err()
+	})
+	return jobs, err
+}
+
+// FinishPushJob ends a claimed job. A job whose seq grew meanwhile (more messages came while
+// it was being sent) stays, released and due again delay later, for the rest of the burst.
+func (s *Store) FinishPushJob(ctx context.Context, j chat.PushJob, owner string, now time.Time, delay time.Duration) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM push_jobs WHERE user_id = $1 AND chat_id = $2 AND seq = $3 AND claimed_by = $4`,
+			j.UserID, j.ChatID, j.Seq, owner)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE push_jobs SET lease_until = NULL, claimed_by = NULL, attempts = 0, due_at = $3
+			WHERE user_id = $1 AND chat_id = $2 AND claimed_by = $4`, j.UserID, j.ChatID, ms(now.Add(delay)), owner)
+		return err
+	})
+}
+
+// RetryPushJob releases a claimed job to be tried again at due.
+func (s *Store) RetryPushJob(ctx context.Context, j chat.PushJob, owner string, due time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE push_jobs SET lease_until = NULL, claimed_by = NULL, due_at = $3
+		WHERE user_id = $1 AND chat_id = $2 AND claimed_by = $4`, j.UserID, j.ChatID, ms(due), owner)
+	return wrap(err)
+}
+
+// PushContext loads what a due job needs: the member's read mark and settings, and the chat
+// and message to tell of.
+func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushContext, error) {
+	var pc chat.PushContext
+	var notify sql.NullString
+	var muted sql.NullInt64
+	var members int
+	var peer, sender, body sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body
+		FROM members mb JOIN chats c ON c.id = mb.chat_id
+		LEFT JOIN members pm ON c.kind = 'private' AND pm.chat_id = c.id AND pm.user_id <> mb.user_id
+		LEFT JOIN users p ON p.id = pm.user_id
+		LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = $3
+		LEFT JOIN users su ON su.id = m.sender_id
+		WHERE mb.chat_id = $1 AND mb.user_id = $2`, j.ChatID, j.UserID, j.Seq).Scan(
+		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body)
+	if err == sql.ErrNoRows {
+		return pc, nil
+	}
+	if err != nil {
+		return pc, wrap(err)
+	}
+	pc.Member = true
+	pc.Settings = settingsOf(j.ChatID, pc.ChatKind, members, notify, muted)
+	if pc.ChatKind == chat.KindPrivate && peer.Valid {
+		pc.ChatTitle = peer.String
+	}
+	pc.SenderName, pc.Body = sender.String, body.String
+	return pc, nil
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// Short queries. A term the index cannot serve (fewer than three characters, or on
+// PostgreSQL no run of three letters or digits, which is all pg_trgm keys on) is checked on
+// the rows the index found. A query of such terms only (a two-character Chinese word, an
+// emoji) has no index to start from: it reads the caller's newest messages instead, about
+// shortScanRows of them in all (at least shortScanMin of each chat), and the page says where
+// to go on. Each page of such a search costs a bounded read, however large the history.
+const (
+	shortScanRows = 2000
+	shortScanMin  = 10
+)
+
+// searchColumns are a hit's columns: the message (m), its chat (c) and a private chat's peer (p).
+const searchColumns = `m.id, m.chat_id, m.seq, m.kind, m.sender_id, m.body, m.client_id, m.created_at,
+	m.event_type, m.event_user_id, m.event_actor_id, m.event_text, c.kind, c.title, p.name`
+
+// searchJoins add a hit's chat and the peer of a private chat; $1 is the caller.
+const searchJoins = ` JOIN chats c ON c.id = m.chat_id
+	LEFT JOIN members pm ON c.kind = 'private' AND pm.chat_id = c.id AND pm.user_id <> $1
+	LEFT JOIN users p ON p.id = pm.user_id`
+
+// SearchMessages implements chat.Store.
+func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
+	if q.Before <= 0 {
+		q.Before = 1<<63 - 1
+	}
+	var indexed, checked []string
+	for _, t := range q.Terms {
+		if s.indexable(t) {
+			indexed = append(indexed, t)
+		} else {
+			checked = append(checked, t)
+		}
+	}
+	if len(indexed) == 0 {
+		return s.scanRecent(ctx, q)
+	}
+	var b query
+	user := b.arg(q.UserID)
+	if s.dialect.name == postgres.name {
+		b.WriteString(`SELECT ` + searchColumns + ` FROM message_search s
+			JOIN members mb ON mb.chat_id = s.chat_id AND mb.user_id = ` + user + `
+			JOIN messages m ON m.id = s.id` + searchJoins + `
+			WHERE s.id < ` + b.arg(q.Before))
+		for _, t := range indexed {
+			b.WriteString(` AND s.body LIKE ` + b.arg("%"+likeEscape(t)+"%"))
+		}
+		for _, t := range checked {
+			b.WriteString(` AND strpos(s.body, ` + b.arg(t) + `) > 0`)
+		}
+		if q.ChatID != 0 {
+			b.WriteString(` AND s.chat_id = ` + b.arg(q.ChatID))
+		}
+		b.WriteString(` ORDER BY s.id DESC LIMIT ` + b.arg(q.Limit))
+	} else {
+		// CROSS JOIN keeps the full-text table the outer loop: SQLite would otherwise run the
+		// MATCH once per chat of the caller.
+		phrases := make([]string, len(indexed))
+		for i, t := range indexed {
+			phrases[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+		}
+		b.WriteString(`SELECT ` + searchColumns + ` FROM message_search s
+			CROSS JOIN members mb CROSS JOIN messages m` + searchJoins + `
+			WHERE message_search MATCH ` + b.arg(strings.Join(phrases, " ")) + ` AND s.rowid < ` + b.arg(q.Before) + `
+			AND mb.chat_id = s.chat_id AND mb.user_id = ` + user + ` AND m.id = s.rowid`)
+		for _, t := range checked {
+			b.WriteString(` AND instr(s.body, ` + b.arg(t) + `) > 0`)
+		}
+		if q.ChatID != 0 {
+			b.WriteString(` AND s.chat_id = ` + b.arg(q.ChatID))
+		}
+		b.WriteString(` ORDER BY s.rowid DESC LIMIT ` + b.arg(q.Limit))
+	}
+	hits, err := s.searchRows(ctx, &b)
+	if err != nil {
+		return chat.SearchBatch{}, err
+	}
+	out := chat.SearchBatch{Hits: hits}
+	if len(hits) == q.Limit {
+		out.Next = hits[len(hits)-1].Message.ID
+	}
+	return out, nil
+}
+
+// indexable reports whether the dialect's index can find the term by itself.
+func (s *Store) indexable(term string) bool {
+	if s.dialect.name != postgres.name {
+		return utf8.RuneCountInString(term) >= 3
+	}
+	run := 0
+	for _, r := range term {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if run++; run == 3 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// scanRecent returns the newest text messages of each of the caller's chats below q.Before,
+// at most perChat of each, as candidates: the service checks each against the terms. It
+// returns them down to the point where every chat's messages are complete (the oldest of the
+// chat whose perChat-th message is the newest such), so paging on from Next skips nothing.
+// Messages are read from their table: what was sent a moment ago is found before the indexer
+// gets to it.
+func (s *Store) scanRecent(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
+	var chats []int64
+	if q.ChatID != 0 {
+		chats = []int64{q.ChatID}
+	} else {
+		rows, err := s.db.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1`, q.UserID)
+		if err != nil {
+			return chat.SearchBatch{}, wrap(err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return chat.SearchBatch{}, wrap(err)
+			}
+			chats = append(chats, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return chat.SearchBatch{}, wrap(err)
+		}
+	}
+	if len(chats) == 0 {
+		return chat.SearchBatch{}, nil
+	}
+	perChat := max(shortScanMin, shortScanRows/len(chats))
+	var hits []chat.SearchHit
+	if s.dialect.name == postgres.name {
+		// One statement: each chat's newest through its (chat_id, seq) index.
+		var b query
+		user := b.arg(q.UserID)
+		b.WriteString(`SELECT ` + searchColumns + ` FROM members mb
+			CROSS JOIN LATERAL (SELECT * FROM messages x WHERE x.chat_id = mb.chat_id AND x.id < ` + b.arg(q.Before) + `
+				AND x.kind = 'text' ORDER BY x.seq DESC LIMIT ` + b.arg(perChat) + `) m` + searchJoins + `
+			WHERE mb.user_id = ` + user)
+		if q.ChatID != 0 {
+			b.WriteString(` AND mb.chat_id = ` + b.arg(q.ChatID))
+		}
+		var err error
+		if hits, err = s.searchRows(ctx, &b); err != nil {
+			return chat.SearchBatch{}, err
+		}
+	} else {
+		// SQLite has no LATERAL; its queries cost no round trip.
+		for _, id := range chats {
+			var b query
+			user := b.arg(q.UserID)
+			b.WriteString(`SELECT ` + searchColumns + ` FROM messages m` + searchJoins + `
+				WHERE m.chat_id = ` + b.arg(id) + ` AND m.id < ` + b.arg(q.Before) + ` AND m.kind = 'text'
+				AND EXISTS (SELECT 1 FROM members mb WHERE mb.chat_id = m.chat_id AND mb.user_id = ` + user + `)
+				ORDER BY m.seq DESC LIMIT ` + b.arg(perChat))
+			h, err := s.searchRows(ctx, &b)
+			if err != nil {
+				return chat.SearchBatch{}, err
+			}
+			hits = append(hits, h...)
+		}
+	}
+	// The cut: below the oldest message of a chat that had perChat of them, that chat's
+	// older messages were not read.
+	count, oldest := map[int64]int{}, map[int64]int64{}
+	for _, h := range hits {
+		count[h.Message.ChatID]++
+		if o, ok := oldest[h.Message.ChatID]; !ok || h.Message.ID < o {
+			oldest[h.Message.ChatID] = h.Message.ID
+		}
+	}
+	var cut int64
+	for c, n := range count {
+		if n == perChat {
+			cut = max(cut, oldest[c])
+		}
+	}
+	slices.SortFunc(hits, func(a, b chat.SearchHit) int { return cmp.Compare(b.Message.ID, a.Message.ID) })
+	out := chat.SearchBatch{Next: cut}
+	for _, h := range hits {
+		if h.Message.ID < cut {
+			break
+		}
+		out.Hits = append(out.Hits, h)
+	}
+	return out, nil
+}
+
+func (s *Store) searchRows(ctx context.Context, b *query) ([]chat.SearchHit, error) {
+	rows, err := s.db.QueryContext(ctx, b.String(), b.args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var hits []chat.SearchHit
+	for rows.Next() {
+		var n nullMessage
+		var h chat.SearchHit
+		var peer sql.NullString
+		if err := rows.Scan(append(n.dest(), &h.Chat.Kind, &h.Chat.Title, &peer)...); err != nil {
+			return nil, wrap(err)
+		}
+		h.Message = *n.message()
+		h.Chat.ID = h.Message.ChatID
+		if h.Chat.Kind == chat.KindPrivate && peer.Valid {
+			h.Chat.Title = peer.String
+		}
+		hits = append(hits, h)
+	}
+	return hits, wrap(rows.Err())
+}
+
+// likeEscape escapes LIKE's wildcards and its escape character (PostgreSQL's default: \).
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

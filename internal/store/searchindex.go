@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"time"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// The search indexer copies text messages into the search index after they are committed, so
+// that a send's transaction (which holds its chat's lock) never pays for the index. It walks
+// messages by id from search_state.indexed_to, in batches, each in one transaction that holds
+// the state row: one instance indexes at a time, the others skip the round.
+//
+// Ids are taken when a message is inserted, not when it commits: on PostgreSQL a message may
+// become visible after one with a larger id. So the indexer moves its mark only over ids it
+// has seen, and stops at the first missing id until searchGapGrace has passed since the
+// message after the gap was stored: a missing id is then a transaction that rolled back (a
+// send commits within moments), never one still to come.
+const (
+	searchBatch = 500
+	// searchBatchSQLite is smaller: SQLite's indexer batch holds the database's one write
+	// lock, which every send waits for, while it writes the full-text index.
+	searchBatchSQLite = 100
+	searchGapGrace    = 5 * time.Second
+)
+
+// IndexSearch indexes the next batch of messages stored since the last call and reports how
+// many ids it moved past (0: nothing to do, or another instance is at it).
+func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
+	// Nothing new: no transaction (on SQLite it would take the write lock sends wait for).
+	if behind, err := s.behind(ctx, `SELECT indexed_to FROM search_state WHERE id = 1`); err != nil || !behind {
+		return 0, err
+	}
+	moved := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		lock := ""
+		if s.dialect.name == postgres.name {
+			lock = " FOR UPDATE SKIP LOCKED"
+		}
+		var mark int64
+		err := tx.QueryRowContext(ctx, `SELECT indexed_to FROM search_state WHERE id = 1`+lock).Scan(&mark)
+		if err == sql.ErrNoRows { // another instance holds it
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, kind, body, created_at FROM messages
+			WHERE id > $1 ORDER BY id LIMIT $2`, mark, s.searchBatch())
+		if err != nil {
+			return err
+		}
+		type doc struct {
+			id, chatID int64
+			body       string
+		}
+		var docs []doc
+		next := mark
+		for rows.Next() {
+			var d doc
+			var kind string
+			var created int64
+			if err := rows.Scan(&d.id, &d.chatID, &kind, &d.body, &created); err != nil {
+				rows.Close()
+				return err
+			}
+			if d.id != next+1 && fromMS(created).After(now.Add(-searchGapGrace)) {
+				break // an id below it may still commit
+			}
+			next = d.id
+			if kind == chat.MessageText && d.body != "" {
+				docs = append(docs, d)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if next == mark {
+			return nil
+		}
+		if s.dialect.name == postgres.name {
+			ids, chats, bodies := make([]int64, len(docs)), make([]int64, len(docs)), make([]string, len(docs))
+			for i, d := range docs {
+				ids[i], chats[i], bodies[i] = d.id, d.chatID, chat.FoldSearch(d.body)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO message_search (id, chat_id, body)
+				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) ON CONFLICT (id) DO NOTHING`, ids, chats, bodies); err != nil {
+				return err
+			}
+		} else {
+			for _, d := range docs {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO message_search (rowid, body, chat_id) VALUES ($1, $2, $3)`,
+					d.id, chat.FoldSearch(d.body), d.chatID); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE search_state SET indexed_to = $1 WHERE id = 1`, next); err != nil {
+			return err
+		}
+		moved = int(next - mark)
+		return nil
+	})
+	return moved, err
+}
+
+// behind reports whether messages were stored after the high-water mark that markQuery reads.
+func (s *Store) behind(ctx context.Context, markQuery string) (bool, error) {
+	var mark int64
+	var last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, markQuery).Scan(&mark); err != nil {
+		return false, wrap(err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT max(id) FROM messages`).Scan(&last); err != nil {
+		return false, wrap(err)
+	}
+	return last.Int64 > mark, nil
+}
+
+func (s *Store) searchBatch() int {
+	if s.dialect.name == postgres.name {
+		return searchBatch
+	}
+	return searchBatchSQLite
+}
+
+// RunSearchIndexer indexes new messages until ctx ends: at once while there is a backlog,
+// then every interval. Every instance runs one; they take turns through search_state.
+func (s *Store) RunSearchIndexer(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	for {
+		n, err := s.IndexSearch(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Warn("search indexer", "err", err)
+		}
+		wait := interval
+		if n >= s.searchBatch() {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// reindexMessage brings the search index's copy of a message up to date in tx, for an edit
+// or a deletion (an emptied body is taken out of the index). It holds the indexer's state row
+// until tx ends, so an indexer round that read the old body cannot write it back afterwards.
+// A message the indexer has not reached yet is left to it: it will read the current body.
+func (s *Store) reindexMessage(ctx context.Context, tx *sql.Tx, chatID, seq int64) error {
+	var mark int64
+	if err := tx.QueryRowContext(ctx, `SELECT indexed_to FROM search_state WHERE id = 1`+s.forUpdate).Scan(&mark); err != nil {
+		return err
+	}
+	var id int64
+	var kind, body string
+	err := tx.QueryRowContext(ctx, `SELECT id, kind, body FROM messages WHERE chat_id = $1 AND seq = $2`, chatID, seq).Scan(&id, &kind, &body)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	del, ins := `DELETE FROM message_search WHERE id = $1`, `INSERT INTO message_search (id, chat_id, body) VALUES ($1, $2, $3)`
+	if s.dialect.name != postgres.name {
+		del, ins = `DELETE FROM message_search WHERE rowid = $1`, `INSERT INTO message_search (rowid, chat_id, body) VALUES ($1, $2, $3)`
+	}
+	if _, err := tx.ExecContext(ctx, del, id); err != nil {
+		return err
+	}
+	if id > mark || kind != chat.MessageText || body == "" {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, ins, id, chatID, chat.FoldSearch(body))
+	return err
+}

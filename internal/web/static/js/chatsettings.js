@@ -1,0 +1,70 @@
+// A chat's notification settings (PATCH /chats/{id}/settings): notify all, mentions or
+// nothing, and mute for a while. Every device of the user follows through chat.settings.
+
+import { api, describe } from './api.js';
+import { h } from './dom.js';
+import { openDialog } from './dialogs.js';
+import { enableNotifications, permission } from './notify.js';
+
+const MUTES = [['', 'Not muted'], ['1h', 'For an hour'], ['8h', 'For 8 hours'], ['1w', 'For a week']];
+const HOURS = { '1h': 1, '8h': 8, '1w': 24 * 7 };
+
+export function chatSettingsDialog(ctx, chatId) {
+  const { store } = ctx;
+  const chat = store.chats.get(chatId);
+  if (!chat) return;
+  const alert = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+  const radio = (value, label) => h('label', { class: 'radio' },
+    h('input', { type: 'radio', name: 'notify', value, checked: (chat.notify || 'all') === value, 'data-testid': `notify-${value}`, onchange: () => save({ notify: value }) }),
+    h('span', { text: label }));
+  const muted = chat.muted_until && Date.parse(chat.muted_until) > Date.now();
+  const mute = h('select', { 'aria-label': 'Mute', 'data-testid': 'mute-select', onchange: () => {
+    const hrs = HOURS[mute.value];
+    save({ muted_until: hrs ? new Date(Date.now() + hrs * 3600e3).toISOString() : null });
+  } }, MUTES.map(([v, label]) => h('option', { value: v, text: label })));
+  if (muted) {
+    const until = new Date(chat.muted_until);
+    mute.prepend(h('option', { value: 'keep', text: `Until ${until.toLocaleString()}`, selected: true }));
+  }
+  const perm = h('p', { class: 'hint' });
+  const enable = h('button', { type: 'button', class: 'btn', 'data-testid': 'enable-notifications', text: 'Turn on notifications on this device',
+    onclick: async () => { await enableNotifications(); drawPerm(); } });
+  const drawPerm = () => {
+    const p = permission();
+    enable.hidden = p !== 'default';
+    perm.textContent = p === 'granted' ? 'Notifications are on for this device.'
+      : p === 'denied' ? 'This browser blocks notifications from this site.'
+        : p === 'unsupported' ? 'This browser cannot show notifications.' : '';
+  };
+  drawPerm();
+
+  async function save(fields) {
+    alert.hidden = true;
+    try {
+      const st = await api.chatSettings(chatId, fields);
+      applySettings(store, st);
+    } catch (err) {
+      alert.textContent = describe(err);
+      alert.hidden = false;
+    }
+  }
+
+  openDialog({
+    title: 'Notifications', testid: 'chat-settings',
+    content: [
+      h('fieldset', { class: 'radios' }, h('legend', { text: `Tell me about “${chat.title}”` }),
+        radio('all', 'Every message'), radio('mentions', 'Only when I am mentioned'), radio('none', 'Nothing')),
+      h('label', { class: 'field' }, h('span', { text: 'Mute' }), mute),
+      perm, enable, alert,
+    ],
+  });
+}
+
+/** applySettings stores a chat.settings frame's (or PATCH answer's) settings. */
+export function applySettings(store, d) {
+  const chat = store.chats.get(d?.chat_id);
+  if (!chat) return;
+  chat.notify = d.notify;
+  chat.muted_until = d.muted_until;
+  store.notify('chats', 'pane');
+}

@@ -1,0 +1,132 @@
+// Telling the user of new messages when they are not looking: a notification for each chat
+// while the tab is hidden (the Notification API, with permission asked only when the user
+// turns notifications on), a count on the favicon, and Web Push through the service worker
+// (sw.js) for when every tab is closed.
+
+import { api } from './api.js';
+
+const supported = () => typeof Notification !== 'undefined';
+
+/** permission is the page's notification permission: granted, denied, default or unsupported. */
+export function permission() {
+  return supported() ? Notification.permission : 'unsupported';
+}
+
+/**
+ * enableNotifications asks for permission (call it from a click) and, once granted,
+ * subscribes this browser to Web Push. It returns the permission. Push is best effort: a
+ * browser without it, or a server without a key, still gets notifications while a tab is open.
+ */
+export async function enableNotifications() {
+  if (!supported()) return 'unsupported';
+  const p = await Notification.requestPermission();
+  if (p === 'granted') subscribePush().catch(() => {});
+  return p;
+}
+
+/** subscribePush registers the service worker and hands its push subscription to the server. */
+export async function subscribePush() {
+  if (!('serviceWorker' in navigator) || !('PushManager' in window)) return false;
+  const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  await navigator.serviceWorker.ready;
+  const { public_key: key } = await api.pushKey();
+  let sub = await reg.pushManager.getSubscription();
+  if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64url(key) });
+  await api.pushSubscribe(sub.toJSON());
+  return true;
+}
+
+function fromBase64url(s) {
+  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+/** wants reports whether a chat's settings let a message of it notify now. */
+export function wants(chat, now = Date.now()) {
+  if (!chat) return false;
+  if ((chat.notify || 'all') !== 'all') return false;
+  return !(chat.muted_until && Date.parse(chat.muted_until) > now);
+}
+
+/**
+ * mountNotifier shows a notification for each new message of someone else while the page is
+ * hidden, one per chat (a later one replaces it), that opens the chat when clicked.
+ */
+export function mountNotifier(store, { go, name }) {
+  const shown = new Map(); // chat id -> Notification
+  const onVisible = () => {
+    if (document.hidden) return;
+    for (const n of shown.values()) n.close();
+    shown.clear();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+  return {
+    onMessage(msg) {
+      if (!document.hidden || permission() !== 'granted' || msg.kind !== 'text' || msg.sender_id === store.me?.id) return;
+      const chat = store.chats.get(msg.chat_id);
+      if (!wants(chat)) return;
+      const body = chat.kind === 'group' ? `${name(msg.sender_id)}: ${msg.body}` : msg.body;
+      const n = new Notification(chat.title || 'Chat', { body: body.slice(0, 200), tag: `chat-${chat.id}` });
+      n.onclick = () => {
+        window.focus();
+        go(chat.id);
+        n.close();
+      };
+      shown.set(chat.id, n);
+    },
+    destroy() {
+      document.removeEventListener('visibilitychange', onVisible);
+      onVisible();
+    },
+  };
+}
+
+let iconImg = null;
+
+/** badge draws the unread count on the favicon (none: the plain icon). */
+export function badge(count) {
+  const link = document.querySelector('link[rel="icon"]');
+  if (!link) return;
+  if (!link.dataset.plain) link.dataset.plain = link.href;
+  if (!count) {
+    if (link.href !== link.dataset.plain) {
+      link.type = 'image/svg+xml';
+      link.href = link.dataset.plain;
+    }
+    link.dataset.count = '0';
+    return;
+  }
+  const text = count > 99 ? '99+' : String(count);
+  if (link.dataset.count === text) return;
+  link.dataset.count = text;
+  const draw = () => {
+    const c = document.createElement('canvas');
+    c.width = c.height = 64;
+    const g = c.getContext('2d');
+    if (!g) return;
+    if (iconImg?.complete && iconImg.naturalWidth) g.drawImage(iconImg, 0, 0, 64, 64);
+    g.fillStyle = '#d93025';
+    g.beginPath();
+    g.arc(44, 20, 20, 0, 2 * Math.PI);
+    g.fill();
+    g.fillStyle = '#fff';
+    g.font = `bold ${text.length > 2 ? 16 : 24}px sans-serif`;
+    g.textAlign = 'center';
+    g.textBaseline = 'middle';
+    g.fillText(text, 44, 21);
+    link.type = 'image/png';
+    link.href = c.toDataURL('image/png');
+  };
+  if (!iconImg) {
+    iconImg = new Image();
+    iconImg.onload = () => {
+      if (link.dataset.count !== '0') {
+        const t = link.dataset.count;
+        link.dataset.count = '';
+        badge(t === '99+' ? 100 : Number(t));
+      }
+    };
+    iconImg.src = link.dataset.plain;
+  }
+  draw();
+}
