@@ -243,12 +243,12 @@ test('on a phone, a long press opens the message menu', async () => {
   await msg.locator('.bubble').waitFor();
   // Touch screens have no hover: the More actions button is not shown; a press of 500 ms opens the menu.
   assert.equal(await msg.getByTestId('message-more').isVisible(), false);
-  const box = await msg.locator('.bubble').boundingBox();
-  const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: box.x + 10, clientY: box.y + 10 };
-  await msg.locator('.bubble').dispatchEvent('pointerdown', at);
+  // On the message's row, which stays while its bubble is redrawn (names, read marks).
+  const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: 40, clientY: 300 };
+  await msg.dispatchEvent('pointerdown', at);
   const m = P.page.getByTestId('message-menu');
   await m.waitFor();
-  await msg.locator('.bubble').dispatchEvent('pointerup', at);
+  await msg.dispatchEvent('pointerup', at);
   await m.getByTestId('menu-react').click();
   await P.page.getByTestId('emoji-picker').getByRole('menuitem', { name: 'React with 🎉' }).click();
   await chip(msg, '🎉').and(P.page.locator('[aria-pressed="true"]')).waitFor();
