@@ -182,6 +182,70 @@ test('axe on a phone: the chat list and a chat (dark)', async () => {
   await context.close();
 });
 
+test('axe and keyboard: the message menu, emoji picker, editing, replying, reactions, quotes and deleted messages', async () => {
+  const tag = unique('m').slice(-6);
+  const email = `uma.${tag}@example.com`;
+  const uma = await Api.register(`Uma ${tag}`, email);
+  const vic = await Api.register(`Vic ${tag}`);
+  const dm = await uma.private(vic.user.id);
+  const lunch = await vic.send(dm.id, 'Lunch at noon?');
+  await uma.send(dm.id, 'Sounds good.');
+  const gone = await vic.send(dm.id, 'Never mind this one.');
+  await vic.req('POST', `/chats/${dm.id}/messages`, { body: 'See you there.', client_id: unique('c'), reply_to_seq: lunch.seq });
+  await vic.req('PATCH', `/chats/${dm.id}/messages/${lunch.seq}`, { body: 'Lunch at one?' });
+  await uma.req('PUT', `/chats/${dm.id}/messages/${lunch.seq}/reactions/${encodeURIComponent('👍')}`);
+  await vic.req('PUT', `/chats/${dm.id}/messages/${lunch.seq}/reactions/${encodeURIComponent('🎉')}`);
+  await vic.req('DELETE', `/chats/${dm.id}/messages/${gone.seq}`);
+  const focused = (page) => page.evaluate(() => document.activeElement?.dataset.testid || document.activeElement?.localName);
+
+  for (const colorScheme of ['light', 'dark']) {
+    const { context, page } = await signIn(browser, email, { colorScheme });
+    await openChat(page, `Vic ${tag}`);
+    await page.getByTestId('reaction').nth(1).waitFor();
+    await page.getByTestId('message-deleted').waitFor();
+    await page.getByTestId('reply-quote').waitFor();
+    await page.getByTestId('edited').waitFor();
+    await axe(page, `reactions, a quote, edited and deleted messages (${colorScheme})`);
+
+    // Each message's actions are a button the keyboard reaches; the menu is arrow keys and Esc.
+    const lunchMore = page.getByTestId('message').filter({ hasText: 'Lunch at one?' }).first().getByTestId('message-more');
+    await lunchMore.focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('message-menu').waitFor();
+    assert.equal(await focused(page), 'menu-reply');
+    await axe(page, `message menu (${colorScheme})`);
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await focused(page), 'menu-react');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('emoji-picker').waitFor();
+    assert.equal(await focused(page), 'emoji');
+    await axe(page, `emoji picker (${colorScheme})`);
+    await page.keyboard.press('Escape');
+    await page.getByTestId('emoji-picker').waitFor({ state: 'detached' });
+    assert.equal(await focused(page), 'message-more');
+
+    // Replying: Enter on Reply shows the bar above the composer and focuses the composer.
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('reply-bar').waitFor();
+    assert.equal(await focused(page), 'composer');
+    await axe(page, `replying (${colorScheme})`);
+    await page.keyboard.press('Escape');
+    await page.getByTestId('reply-bar').waitFor({ state: 'hidden' });
+
+    // Editing my message: ↑ in the empty composer; the editor has the focus; Esc gives it back.
+    await page.keyboard.press('ArrowUp');
+    await page.getByTestId('edit-input').waitFor();
+    await page.waitForFunction(() => document.activeElement?.dataset.testid === 'edit-input');
+    await axe(page, `editing a message (${colorScheme})`);
+    await page.keyboard.press('Escape');
+    await page.getByTestId('edit-input').waitFor({ state: 'detached' });
+    assert.equal(await focused(page), 'composer');
+    page.assertClean();
+    await context.close();
+  }
+});
+
 test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are never clipped', async () => {
   const { context, page } = await signIn(browser, cast.email);
   const items = page.getByTestId('chat-item');

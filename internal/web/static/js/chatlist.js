@@ -30,6 +30,7 @@ function preview(ctx, chat) {
   }
   if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
   if (m.kind === 'system') return systemText(m.event, (id) => who(store, id));
+  if (m.deleted_at) return m.sender_id === store.me.id ? 'You deleted a message' : 'Message deleted';
   let firstLine = m.body.split('\n').find((l) => l.trim()) || m.body;
   if (!firstLine && m.files?.length) {
     firstLine = m.files.length === 1 ? `📎 ${m.files[0].name}` : `📎 ${m.files.length} files`;

@@ -14,6 +14,7 @@ import { applySettings } from './chatsettings.js';
 import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
 import { chatUpdated, memberRole, userUpdated } from './changes.js';
+import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor, takeReply } from './msgchanges.js';
 
 const SEND_TIMEOUT = 10000;
 const TYPING_EVERY = 2000;
@@ -111,6 +112,8 @@ export class Client {
       case 'chat.updated': return chatUpdated(this.s, d);
       case 'member.role': return memberRole(this.s, d);
       case 'user.updated': return userUpdated(this.s, d);
+      case 'message.updated': return messageUpdated(this.s, d.message);
+      case 'reaction.updated': return reactionUpdated(this.s, d);
       case 'chat.settings': return applySettings(this.s, d);
       case 'sync.done': return this.onSyncDone(f);
       case 'sync.truncated': return this.pageRest(d.chat_id, d.from_seq);
@@ -134,7 +137,7 @@ export class Client {
         this.fetchChat(c.id);
         continue;
       }
-      cursors[c.id] = s.seen.get(c.id) ?? local.last_seq ?? 0;
+      cursors[c.id] = syncCursor(s, c, s.seen.get(c.id) ?? local.last_seq ?? 0);
       local.read_all_seq = Math.max(local.read_all_seq || 0, c.read_all_seq || 0);
       if ((local.my_last_read_seq || 0) > (c.my_last_read_seq || 0)) {
         // Read here while the server could not hear it: tell it again.
@@ -204,7 +207,7 @@ export class Client {
       if (mine) {
         chat.my_last_read_seq = Math.max(chat.my_last_read_seq || 0, msg.seq);
         chat.unread_count = 0;
-      } else if (msg.kind === 'text' && msg.seq > (chat.my_last_read_seq || 0)) {
+      } else if (msg.kind === 'text' && !msg.deleted_at && msg.seq > (chat.my_last_read_seq || 0)) {
         chat.unread_count = (chat.unread_count || 0) + 1;
       }
     }
@@ -320,6 +323,7 @@ export class Client {
   /** send queues a message and sends it; it shows as "sending" (or "waiting") until acknowledged. */
   send(chatId, body, files = []) {
     const p = { client_id: uuid(), chat_id: chatId, body, files, state: 'sending', created_at: new Date().toISOString() };
+    takeReply(this.s, p);
     this.s.pending.set(p.client_id, p);
     this.savePending();
     this.dispatch(p);
@@ -345,7 +349,7 @@ export class Client {
     p.hard = false;
     clearTimeout(this.sendTimers.get(p.client_id));
     this.sendTimers.set(p.client_id, setTimeout(() => this.timedOut(p.client_id), SEND_TIMEOUT));
-    const data = { chat_id: p.chat_id, client_id: p.client_id, body: p.body };
+    const data = { chat_id: p.chat_id, client_id: p.client_id, body: p.body, ...replyFields(p) };
     if (p.files?.length) data.file_ids = p.files.map((f) => f.id);
     const sent = this.conn.send('message.send', data, 'send:' + p.client_id);
     if (!sent && p.state === 'sending') this.sendRest(p);
@@ -354,7 +358,7 @@ export class Client {
 
   async sendRest(p) {
     try {
-      this.ingest(await api.send(p.chat_id, p.body, p.client_id, p.files?.map((f) => f.id)));
+      this.ingest(await api.send(p.chat_id, p.body, p.client_id, p.files?.map((f) => f.id), replyFields(p)));
     } catch (err) {
       if (!this.s.pending.has(p.client_id)) return;
       if (err instanceof ApiError && !err.network && err.status < 500 && err.code !== 'rate_limited') {
@@ -404,7 +408,7 @@ export class Client {
   /** savePending keeps unsent messages in this tab's session storage, so a reload resends them. */
   savePending() {
     try {
-      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, files, created_at }) => ({ client_id, chat_id, body, files, created_at }));
+      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, files, created_at, reply_to_seq }) => ({ client_id, chat_id, body, files, created_at, reply_to_seq }));
       if (list.length) sessionStorage.setItem(this.pendingKey(), JSON.stringify(list));
       else sessionStorage.removeItem(this.pendingKey());
     } catch { /* storage full or disabled: keep them in memory */ }
@@ -491,6 +495,7 @@ export class Client {
       const r = await api.history(chatId, { limit });
       box.hasOlder = r.has_more;
       box.loaded = true;
+      historyLoaded(this.s, chatId, r.messages);
       for (const m of r.messages) this.ingest(m);
       if (box.firstMissing()) this.fillGaps(chatId);
     } catch (err) {

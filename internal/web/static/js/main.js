@@ -90,6 +90,7 @@ async function startApp() {
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => { toast.hidden = true; }, 6000);
   };
+  ctx.toast = notice;
 
   const banner = h('div', { class: 'banner', role: 'status', 'data-testid': 'conn-banner', hidden: true });
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });

@@ -11,6 +11,7 @@ import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
 import { hasBlocks, renderBody } from './markup.js';
 import { renderFiles } from './files.js';
+import { mountChanges } from './msgview.js';
 
 const RUN_GAP = 5 * 60 * 1000;
 const LOAD_OLDER_AT = 300;
@@ -67,6 +68,8 @@ export function mountPane(ctx, el, { back }) {
   const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; } });
   const view = h('section', { class: 'pane-chat', 'aria-labelledby': 'pane-title' },
     header, h('div', { class: 'scroll-wrap' }, scroller, jump), typingLine, composer.el);
+  // Edits, deletes, reactions and replies (msgview.js).
+  const changes = mountChanges(ctx, { composer, getChat: () => chatId });
 
   // Files dropped anywhere on the open chat are attached to the draft.
   let dragDepth = 0;
@@ -201,7 +204,7 @@ export function mountPane(ctx, el, { back }) {
     const group = chat.kind === 'group';
     const state = m.pending ? m.pending.state : m.seq <= (chat.read_all_seq || 0) ? 'read' : 'sent';
     const senderName = store.name(m.sender_id) || '…';
-    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || '', (m.files || []).map((f) => f.id).join(',')].join('|');
+    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || '', (m.files || []).map((f) => f.id).join(','), changes.sig(m)].join('|');
     const fill = (el) => {
       if (el.sig === sig) return;
       el.sig = sig;
@@ -226,6 +229,7 @@ export function mountPane(ctx, el, { back }) {
       const kids = [];
       if (group && !mine) kids.push(cont ? h('span', { class: 'msg-avatar spacer' }) : h('span', { class: 'msg-avatar' }, avatar(m.sender_id, senderName, { size: 'xs' })));
       kids.push(bubble);
+      changes.decorate(el, bubble, kids, chat, m);
       if (m.pending?.state === 'failed') {
         kids.push(h('div', { class: 'failed-row', role: 'alert' },
           h('span', { text: m.pending.error || 'Not sent.' }),

@@ -13,7 +13,15 @@ export class ChatMessages {
     this.sorted = null;
   }
   add(msg) {
-    if (this.bySeq.has(msg.seq)) return false;
+    const old = this.bySeq.get(msg.seq);
+    if (old) {
+      // A later state of a message already here (edited, deleted, reacted to) replaces it.
+      if ((msg.rev || 0) > (old.rev || 0)) {
+        this.bySeq.set(msg.seq, msg);
+        this.sorted = null;
+      }
+      return false;
+    }
     this.bySeq.set(msg.seq, msg);
     this.sorted = null;
     return true;
@@ -58,6 +66,8 @@ export class Store {
     this.lastSeen = new Map(); // user id -> when they were last connected (offline users only)
     this.typing = new Map(); // chat id -> Map(user id -> expiry ms)
     this.seen = new Map(); // chat id -> highest seq received (the sync cursor)
+    this.revs = new Map(); // chat id -> highest change (rev) received (msgchanges.js)
+    this.replyTo = new Map(); // chat id -> the quote of the message being answered (msgchanges.js)
     this.conn = 'closed';
     this.activeChatId = null;
   }
@@ -130,6 +140,8 @@ export class Store {
     this.messages.delete(id);
     this.typing.delete(id);
     this.seen.delete(id);
+    this.revs.delete(id);
+    this.replyTo.delete(id);
     for (const [cid, p] of this.pending) if (p.chat_id === id) this.pending.delete(cid);
     this.notify('chats', 'pane', 'members');
   }

@@ -1,0 +1,321 @@
+// Messages that change (issue 13), live in two browsers: replies (and jumping to the quoted
+// message through older history), reactions toggled, edits (from the menu and with ↑ in an
+// empty composer), deletes after confirming, who may do what, the chat list's preview, and
+// changes made while the other browser was offline arriving after it reconnects.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Api, NARROW, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+/** pair registers two fresh users with a private chat and signs both in, each in its own context. */
+async function pair() {
+  const tag = unique('t').slice(-6);
+  const emails = { a: `ana-${tag}@example.com`, b: `ben-${tag}@example.com` };
+  const a = await Api.register(`Ana ${tag}`, emails.a);
+  const b = await Api.register(`Ben ${tag}`, emails.b);
+  const chat = await a.private(b.user.id);
+  const A = await signIn(browser, emails.a);
+  const B = await signIn(browser, emails.b);
+  return { a, b, chat, A, B, aName: a.user.name, bName: b.user.name };
+}
+
+/** menu opens the actions of a message (hovering it, then its "More actions" button). */
+async function menu(page, msg) {
+  await msg.hover();
+  await msg.getByTestId('message-more').click();
+  const m = page.getByTestId('message-menu');
+  await m.waitFor();
+  return m;
+}
+
+/** react picks emoji from the message menu's picker. */
+async function react(page, msg, emoji) {
+  const m = await menu(page, msg);
+  await m.getByTestId('menu-react').click();
+  await page.getByTestId('emoji-picker').getByRole('menuitem', { name: `React with ${emoji}` }).click();
+}
+
+const chip = (msg, emoji) => msg.locator(`[data-testid="reaction"][data-emoji="${emoji}"]`);
+
+/** watchSent records the frames a page sends (parsed). */
+function watchSent(page) {
+  const frames = [];
+  page.on('websocket', (ws) => ws.on('framesent', (ev) => {
+    try {
+      frames.push(JSON.parse(ev.payload));
+    } catch { /* not ours */ }
+  }));
+  return frames;
+}
+
+test('react and toggle, edit and delete, live on the other screen', async () => {
+  const { A, B, aName, bName } = await pair();
+  const a = A.page;
+  const b = B.page;
+  await openChat(a, bName);
+  await openChat(b, aName);
+
+  const first = unique('first');
+  await send(a, first);
+  await message(b, first).waitFor();
+
+  // Ben reacts 👍 to Ana's message: Ana sees the chip live (not hers), Ben's is highlighted.
+  await react(b, message(b, first), '👍');
+  await chip(message(b, first), '👍').and(b.locator('[aria-pressed="true"]')).waitFor();
+  const aChip = chip(message(a, first), '👍');
+  await aChip.getByText('1', { exact: true }).waitFor();
+  assert.equal(await aChip.getAttribute('aria-pressed'), 'false');
+  // Ana clicks the chip: 2, hers highlighted, live on Ben's screen; Ben takes his back: 1.
+  await aChip.click();
+  await aChip.and(a.locator('[aria-pressed="true"]')).getByText('2', { exact: true }).waitFor();
+  const bChip = chip(message(b, first), '👍');
+  await bChip.getByText('2', { exact: true }).waitFor();
+  await bChip.click();
+  await bChip.and(b.locator('[aria-pressed="false"]')).getByText('1', { exact: true }).waitFor();
+  await aChip.getByText('1', { exact: true }).waitFor();
+  // Ana takes hers back too: the chip goes on both screens.
+  await aChip.click();
+  await aChip.waitFor({ state: 'detached' });
+  await chip(message(b, first), '👍').waitFor({ state: 'detached' });
+
+  // Who may do what: Ben has no Edit or Delete on Ana's message in a private chat.
+  const bMenu = await menu(b, message(b, first));
+  assert.equal(await bMenu.getByTestId('menu-edit').count(), 0);
+  assert.equal(await bMenu.getByTestId('menu-delete').count(), 0);
+  await b.keyboard.press('Escape');
+  await bMenu.waitFor({ state: 'detached' });
+
+  // Ana edits her message from the menu: Esc cancels, Enter saves; Ben sees it live, "edited".
+  await (await menu(a, message(a, first))).getByTestId('menu-edit').click();
+  const editor = a.getByTestId('edit-input');
+  await editor.fill('never saved');
+  await editor.press('Escape');
+  await editor.waitFor({ state: 'detached' });
+  await message(a, first).waitFor();
+  await (await menu(a, message(a, first))).getByTestId('menu-edit').click();
+  const fixed = unique('fixed');
+  await editor.fill(fixed);
+  await editor.press('Enter');
+  for (const p of [a, b]) await message(p, fixed).getByTestId('edited').waitFor();
+  assert.equal(await message(b, first).count(), 0);
+
+  // ↑ in Ana's empty composer edits her last message.
+  const last = unique('last');
+  await send(a, last);
+  await message(b, last).waitFor();
+  const box = a.getByLabel('Message', { exact: true });
+  await box.press('ArrowUp');
+  await editor.waitFor();
+  assert.equal(await editor.inputValue(), last);
+  const lastFixed = unique('lastfixed');
+  await editor.fill(lastFixed);
+  await editor.press('Enter');
+  await message(b, lastFixed).getByTestId('edited').waitFor();
+  await chatItem(b, aName).getByTestId('chat-preview').getByText(lastFixed).waitFor();
+
+  // Ana deletes it: nothing happens until she confirms; then "Message deleted" on both screens
+  // and in Ben's chat list.
+  await (await menu(a, message(a, lastFixed))).getByTestId('menu-delete').click();
+  const dlg = a.getByTestId('confirm-dialog');
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  await dlg.waitFor({ state: 'detached' });
+  await message(b, lastFixed).waitFor();
+  await (await menu(a, message(a, lastFixed))).getByTestId('menu-delete').click();
+  await dlg.getByRole('button', { name: 'Delete' }).click();
+  for (const p of [a, b]) {
+    await message(p, lastFixed).waitFor({ state: 'detached' });
+    await p.getByTestId('message-deleted').waitFor();
+  }
+  await chatItem(b, aName).getByTestId('chat-preview').getByText('Message deleted').waitFor();
+
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('reply: the quote on both screens, a click shows the quoted message, the quote follows edits and deletes', async () => {
+  const { A, B, aName, bName } = await pair();
+  const a = A.page;
+  const b = B.page;
+  await openChat(a, bName);
+  await openChat(b, aName);
+  const first = unique('first');
+  await send(a, first);
+  await message(b, first).waitFor();
+
+  // Ben answers it: Reply from the menu, the bar above the composer, then the quote on both screens.
+  await (await menu(b, message(b, first))).getByTestId('menu-reply').click();
+  await b.getByTestId('reply-bar').getByText(first).waitFor();
+  const answer = unique('answer');
+  await send(b, answer);
+  await b.getByTestId('reply-bar').waitFor({ state: 'hidden' });
+  for (const p of [a, b]) {
+    const quote = message(p, answer).getByTestId('reply-quote');
+    await quote.getByText(first).waitFor();
+  }
+  // A click on the quote shows and highlights the quoted message.
+  await message(a, answer).getByTestId('reply-quote').click();
+  await a.locator(`[data-testid="message"][data-flash="1"]`).filter({ hasText: first }).waitFor();
+
+  // Esc in the composer drops a reply being written.
+  await (await menu(b, message(b, first))).getByTestId('menu-reply').click();
+  await b.getByTestId('reply-bar').waitFor();
+  await b.getByLabel('Message', { exact: true }).press('Escape');
+  await b.getByTestId('reply-bar').waitFor({ state: 'hidden' });
+
+  // The quote follows an edit of the quoted message, and a delete.
+  await (await menu(a, message(a, first))).getByTestId('menu-edit').click();
+  const fixed = unique('fixed');
+  await a.getByTestId('edit-input').fill(fixed);
+  await a.getByTestId('edit-input').press('Enter');
+  await message(b, answer).getByTestId('reply-quote').getByText(fixed).waitFor();
+  const dlg = a.getByTestId('confirm-dialog');
+  // Deleting the quoted message turns the quote into "deleted".
+  await (await menu(a, message(a, fixed))).getByTestId('menu-delete').click();
+  await dlg.getByRole('button', { name: 'Delete' }).click();
+  await message(b, answer).locator('[data-testid="reply-quote"].deleted').waitFor();
+
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('in a group, the owner deletes a member\'s message; a member edits and deletes only their own', async () => {
+  const tag = unique('g').slice(-6);
+  const emails = { a: `olga-${tag}@example.com`, b: `max-${tag}@example.com` };
+  const a = await Api.register(`Olga ${tag}`, emails.a);
+  const b = await Api.register(`Max ${tag}`, emails.b);
+  const title = `Crew ${tag}`;
+  const group = await a.group(title, [b.user.id]);
+  const hers = await a.send(group.id, unique('hers'));
+  const his = await b.send(group.id, unique('his'));
+  const A = await signIn(browser, emails.a);
+  const B = await signIn(browser, emails.b);
+  await openChat(A.page, title);
+  await openChat(B.page, title);
+  // Wait for the member list (roles), which the pane loads with the chat's details: the header
+  // counts who is online only from it.
+  await A.page.getByTestId('pane-sub').getByText('1 online', { exact: false }).waitFor();
+
+  // Max, a member: no Edit or Delete on Olga's message; both on his own.
+  let m = await menu(B.page, message(B.page, hers.body));
+  assert.equal(await m.getByTestId('menu-edit').count(), 0);
+  assert.equal(await m.getByTestId('menu-delete').count(), 0);
+  await B.page.keyboard.press('Escape');
+  m = await menu(B.page, message(B.page, his.body));
+  await m.getByTestId('menu-edit').waitFor();
+  await m.getByTestId('menu-delete').waitFor();
+  await B.page.keyboard.press('Escape');
+
+  // Olga, the owner: Delete (no Edit) on Max's message; it goes on both screens.
+  m = await menu(A.page, message(A.page, his.body));
+  assert.equal(await m.getByTestId('menu-edit').count(), 0);
+  await m.getByTestId('menu-delete').click();
+  await A.page.getByTestId('confirm-dialog').getByRole('button', { name: 'Delete' }).click();
+  for (const p of [A.page, B.page]) {
+    await message(p, his.body).waitFor({ state: 'detached' });
+    await p.getByTestId('message-deleted').waitFor();
+  }
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('on a phone, a long press opens the message menu', async () => {
+  const tag = unique('p').slice(-6);
+  const email = `pia-${tag}@example.com`;
+  const a = await Api.register(`Pia ${tag}`, email);
+  const b = await Api.register(`Rob ${tag}`);
+  const chat = await a.private(b.user.id);
+  const hi = await b.send(chat.id, unique('hi'));
+  const P = await signIn(browser, email, { viewport: NARROW, touch: true });
+  await openChat(P.page, b.user.name);
+  const msg = message(P.page, hi.body);
+  await msg.locator('.bubble').waitFor();
+  // Touch screens have no hover: the More actions button is not shown; a press of 500 ms opens the menu.
+  assert.equal(await msg.getByTestId('message-more').isVisible(), false);
+  // On the message's row, which stays while its bubble is redrawn (names, read marks).
+  const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: 40, clientY: 300 };
+  await msg.dispatchEvent('pointerdown', at);
+  const m = P.page.getByTestId('message-menu');
+  await m.waitFor();
+  await msg.dispatchEvent('pointerup', at);
+  await m.getByTestId('menu-react').click();
+  await P.page.getByTestId('emoji-picker').getByRole('menuitem', { name: 'React with 🎉' }).click();
+  await chip(msg, '🎉').and(P.page.locator('[aria-pressed="true"]')).waitFor();
+  P.page.assertClean();
+  await P.context.close();
+});
+
+test('a quote jumps to a message far back, loading older history', async () => {
+  const { a, b, chat, A, B, aName, bName } = await pair();
+  const origin = unique('origin');
+  const o = await a.send(chat.id, origin);
+  for (let i = 0; i < 130; i++) await a.send(chat.id, `filler ${i}`);
+  const answer = unique('answer');
+  await b.req('POST', `/chats/${chat.id}/messages`, { body: answer, client_id: unique('c'), reply_to_seq: o.seq });
+  const page = A.page;
+  await openChat(page, bName);
+  const quote = message(page, answer).getByTestId('reply-quote');
+  await quote.getByText(origin).waitFor();
+  assert.equal(await message(page, origin).count(), 0, 'the quoted message is not loaded yet');
+  await quote.click();
+  const target = page.locator('[data-testid="message"][data-flash="1"]').filter({ hasText: origin });
+  await target.waitFor({ timeout: 20000 });
+  assert.ok(await target.isVisible());
+  void aName;
+  page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('changes made while a device was offline show after it reconnects, asked for by rev', async () => {
+  const { a, chat, A, B, aName, bName } = await pair();
+  const msgs = [];
+  for (const t of ['keep', 'edit', 'gone', 'react']) msgs.push(await a.send(chat.id, unique(t)));
+  const [keep, edit, gone, reacted] = msgs;
+  const b = B.page;
+  const sent = watchSent(b);
+  await openChat(b, aName);
+  await openChat(A.page, bName);
+  for (const m of msgs) await message(b, m.body).waitFor();
+
+  await B.context.setOffline(true);
+  await b.locator('[data-testid="conn-banner"][data-state="offline"]').waitFor();
+  // Changes while Ben is away, from Ana's screen and from her REST client.
+  const edited = unique('edited');
+  await a.req('PATCH', `/chats/${chat.id}/messages/${edit.seq}`, { body: edited });
+  await a.req('DELETE', `/chats/${chat.id}/messages/${gone.seq}`);
+  await a.req('PUT', `/chats/${chat.id}/messages/${reacted.seq}/reactions/${encodeURIComponent('🎉')}`);
+  await message(A.page, edited).getByTestId('edited').waitFor();
+  // Give a live frame every chance to get through if offline were leaky: none may.
+  await b.waitForTimeout(300);
+  assert.equal(await message(b, edited).count(), 0, 'offline: nothing arrived');
+
+  await B.context.setOffline(false);
+  await message(b, edited).getByTestId('edited').waitFor({ timeout: 30000 });
+  await message(b, gone.body).waitFor({ state: 'detached' });
+  await chip(message(b, reacted.body), '🎉').getByText('1', { exact: true }).waitFor();
+  await message(b, keep.body).waitFor();
+  assert.equal(await b.getByTestId('message-deleted').count(), 1);
+  // The reconnect's sync asked for changes after the rev Ben had.
+  const syncs = sent.filter((f) => f.type === 'sync');
+  const cursor = syncs.at(-1)?.data?.cursors?.[chat.id];
+  assert.equal(typeof cursor, 'object', `sync cursor of the chat: ${JSON.stringify(syncs.map((s) => s.data))}`);
+  assert.equal(cursor.seq, reacted.seq);
+  assert.equal(typeof cursor.rev, 'number');
+
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
