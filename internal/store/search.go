@@ -25,7 +25,8 @@ const (
 
 // searchColumns are a hit's columns: the message (m), its chat (c) and a private chat's peer (p).
 const searchColumns = `m.id, m.chat_id, m.seq, m.kind, m.sender_id, m.body, m.client_id, m.created_at,
-	m.event_type, m.event_user_id, m.event_actor_id, m.event_text, c.kind, c.title, p.name`
+	m.event_type, m.event_user_id, m.event_actor_id, m.event_text, m.file_count, m.rev, m.edited_at, m.deleted_at,
+	m.reply_to_seq, c.kind, c.title, p.name`
 
 // searchJoins add a hit's chat and the peer of a private chat; $1 is the caller.
 const searchJoins = ` JOIN chats c ON c.id = m.chat_id
@@ -34,6 +35,39 @@ const searchJoins = ` JOIN chats c ON c.id = m.chat_id
 
 // SearchMessages implements chat.Store.
 func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
+	out, err := s.searchMessages(ctx, q)
+	if err != nil {
+		return out, err
+	}
+	// A hit is a whole message, as history has it: reactions, the answered message, files.
+	byChat := map[int64][]int{}
+	msgs := make([]chat.Message, len(out.Hits))
+	for i, h := range out.Hits {
+		msgs[i] = h.Message
+		byChat[h.Message.ChatID] = append(byChat[h.Message.ChatID], i)
+	}
+	for chatID, at := range byChat {
+		part := make([]chat.Message, len(at))
+		for j, i := range at {
+			part[j] = msgs[i]
+		}
+		if err := fillMessages(ctx, s.db, chatID, part); err != nil {
+			return out, wrap(err)
+		}
+		for j, i := range at {
+			msgs[i] = part[j]
+		}
+	}
+	if err := loadFiles(ctx, s.db, msgs); err != nil {
+		return out, err
+	}
+	for i := range out.Hits {
+		out.Hits[i].Message = msgs[i]
+	}
+	return out, nil
+}
+
+func (s *Store) searchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
 	if q.Before <= 0 {
 		q.Before = 1<<63 - 1
 	}

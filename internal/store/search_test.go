@@ -230,7 +230,7 @@ func TestSearchEditsAndDeletes(t *testing.T) {
 	})
 }
 
-// TestSearchMigration: migration 10 on a database of version 7 with history: the indexer
+// TestSearchMigration: migration 10 on a database of version 9 with history: the indexer
 // indexes the messages that were there before, and down and up again works.
 func TestSearchMigration(t *testing.T) {
 	t.Parallel()
@@ -246,13 +246,13 @@ func TestSearchMigration(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
-			if err := store.MigrateTo(ctx, s, 7); err != nil {
+			if err := store.MigrateTo(ctx, s, 9); err != nil {
 				t.Fatal(err)
 			}
 			a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
 			g := mkGroup(t, s, a, "Old", false, at(1), b)
 			old := send(t, s, g, a, "written before search existed", at(2)).Message
-			for _, v := range []int64{10, 7, 10} {
+			for _, v := range []int64{10, 9, 10} {
 				if err := store.MigrateTo(ctx, s, v); err != nil {
 					t.Fatalf("migrate to %d: %v", v, err)
 				}
