@@ -109,6 +109,8 @@ test('react and toggle, edit and delete, live on the other screen', async () => 
   const last = unique('last');
   await send(a, last);
   await message(b, last).waitFor();
+  // Stored on Ana's side too (acknowledged), so that ↑ finds it.
+  await message(a, last).locator('[data-testid="msg-status"][data-state="sent"], [data-testid="msg-status"][data-state="read"]').waitFor();
   const box = a.getByLabel('Message', { exact: true });
   await box.press('ArrowUp');
   await editor.waitFor();

@@ -60,7 +60,8 @@ export function mountChanges(ctx, { composer, getChat }) {
     const chatId = getChat();
     if (ev.key === 'ArrowUp' && input.value === '' && chatId != null) {
       const box = store.messages.get(chatId);
-      const last = box?.list().findLast((m) => m.sender_id === store.me.id && m.kind === 'text' && !m.deleted_at);
+      // A message still being sent has no seq to edit yet: the last stored one is meant.
+      const last = box?.list().findLast((m) => m.seq && m.sender_id === store.me.id && m.kind === 'text' && !m.deleted_at);
       if (last) {
         ev.preventDefault();
         startEdit(chatId, last);
