@@ -397,6 +397,26 @@ func (c *conn) catchUp() {
 	backoff := 100 * time.Millisecond
 	attempts := 0
 	var avg int64 // the size of the last page's frames
+	stop := func() {
+		c.mu.Lock()
+		c.catching = false
+		c.mu.Unlock()
+	}
+	// failed reports whether to go on after a failed read: not once the connection is gone;
+	// else after a growing pause.
+	failed := func(what string, chatID int64, err error) bool {
+		if c.ctx.Err() != nil {
+			stop()
+			return false
+		}
+		c.h.log.Warn(what, "chat_id", chatID, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-c.ctx.Done():
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		return true
+	}
 	for {
 		c.mu.Lock()
 		if c.ctx.Err() != nil {
@@ -419,25 +439,14 @@ func (c *conn) catchUp() {
 		c.mu.Unlock()
 
 		if c.out.waitRoom(c.ctx, 0) != nil {
-			c.mu.Lock()
-			c.catching = false
-			c.mu.Unlock()
+			stop()
 			return
 		}
 		page, err := c.h.fetch(c.ctx, chatID, after, 0, c.out.pageFor(avg))
 		if err != nil {
-			if c.ctx.Err() != nil {
-				c.mu.Lock()
-				c.catching = false
-				c.mu.Unlock()
+			if !failed("catch-up from store", chatID, err) {
 				return
 			}
-			c.h.log.Warn("catch-up from store", "chat_id", chatID, "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-c.ctx.Done():
-			}
-			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
@@ -465,18 +474,9 @@ func (c *conn) catchUp() {
 		if caughtUp {
 			done, err := c.catchUpChanges(chatID, afterRev, avg)
 			if err != nil {
-				if c.ctx.Err() != nil {
-					c.mu.Lock()
-					c.catching = false
-					c.mu.Unlock()
+				if !failed("catch-up of changes from store", chatID, err) {
 					return
 				}
-				c.h.log.Warn("catch-up of changes from store", "chat_id", chatID, "err", err)
-				select {
-				case <-time.After(backoff):
-				case <-c.ctx.Done():
-				}
-				backoff = min(backoff*2, 5*time.Second)
 				continue
 			}
 			c.mu.Lock()
@@ -493,9 +493,7 @@ func (c *conn) catchUp() {
 			// with one database, so wait a little, and give up on the connection if it lasts.
 			if attempts++; attempts > 20 {
 				c.close(closeTryLater, "could not heal a gap: reconnect and sync")
-				c.mu.Lock()
-				c.catching = false
-				c.mu.Unlock()
+				stop()
 				return
 			}
 			select {
