@@ -68,3 +68,34 @@ func TestFrameCountsFitFrameTypes(t *testing.T) {
 		f.Add(typ)
 	}
 }
+
+// TestFrameAboutALeftChatDuringHello: while a connection's hello is built, a read.updated of
+// a chat that the first read of the chat list had (the stream exists) but that the user left
+// before the hello was finished must not reach the client: the hello does not list the
+// chat, so nothing about it may follow. One about a chat the hello lists goes out after it.
+func TestFrameAboutALeftChatDuringHello(t *testing.T) {
+	c := &conn{h: &Hub{opts: Options{PresenceEvery: time.Hour, QueueBytes: 1 << 20}}, ctx: context.Background(),
+		out: &outbox{limit: 1 << 30, writing: true}, streams: map[int64]*stream{}, settingUp: true}
+	c.follow(1, 5, 0) // listed by the first read, left meanwhile
+	c.follow(2, 5, 0) // listed and kept
+	c.enqueueAbout(1, chat.EventReadUpdated, []byte(`{"type":"read.updated","data":{"chat_id":1}}`))
+	c.enqueueAbout(2, chat.EventReadUpdated, []byte(`{"type":"read.updated","data":{"chat_id":2}}`))
+	if n := c.out.len(); n != 0 {
+		t.Fatalf("%d frames queued before the hello was built, want 0", n)
+	}
+	c.unfollow(1) // the second read of the list no longer has chat 1
+	c.finishSetup(map[int64]int64{2: 5}, nil)
+	if n := c.out.len(); n != 1 {
+		t.Fatalf("%d frames after the hello, want 1 (chat 2's read.updated)", n)
+	}
+	if got := string(c.out.frames[0]); got != `{"type":"read.updated","data":{"chat_id":2}}` {
+		t.Errorf("frame after the hello: %s", got)
+	}
+	if c.heldBytes != 0 {
+		t.Errorf("heldBytes %d after the hello, want 0", c.heldBytes)
+	}
+	c.enqueueAbout(1, chat.EventReadUpdated, []byte(`{"type":"read.updated","data":{"chat_id":1}}`))
+	if n := c.out.len(); n != 1 {
+		t.Errorf("a frame about a chat not followed was queued (%d frames)", n)
+	}
+}

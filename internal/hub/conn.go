@@ -69,6 +69,10 @@ type conn struct {
 	// settingUp holds live messages while hello is built: the hello's last seqs decide which
 	// of them are history and which follow it (finishSetup).
 	settingUp bool
+	// early are the frames to the user's devices about a chat (read.updated, chat.settings)
+	// that came while hello was built: sent after it if the hello lists their chat, else
+	// dropped (a chat the user left meanwhile must not show up in anything after the hello).
+	early []earlyFrame
 	// heldBytes is what the streams hold while a gap is filled; it is bounded like the outbox.
 	heldBytes int64
 
@@ -182,6 +186,13 @@ func (c *conn) finishSetup(last, revs map[int64]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.settingUp = false
+	for _, f := range c.early {
+		c.heldBytes -= cost(f.frame)
+		if c.streams[f.chatID] != nil {
+			c.enqueue(f.typ, f.frame)
+		}
+	}
+	c.early = nil
 	for id, st := range c.streams {
 		st.sent = max(st.sent, last[id])
 		st.base = max(st.base, last[id])
@@ -224,12 +235,40 @@ func (c *conn) endStreamLocked(chatID int64) {
 	}
 }
 
-// follows reports whether the connection follows a chat, for events about it that reach the
-// user's devices (read.updated).
+// follows reports whether the connection follows a chat.
 func (c *conn) follows(chatID int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.streams[chatID] != nil
+}
+
+// earlyFrame is a frame about a chat held while hello is built.
+type earlyFrame struct {
+	chatID int64
+	typ    string
+	frame  []byte
+}
+
+// enqueueAbout sends a frame to the user's devices about a chat (read.updated,
+// chat.settings) if the connection follows the chat; while hello is built, it waits for the
+// hello to decide whether the chat is followed.
+func (c *conn) enqueueAbout(chatID int64, typ string, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.streams[chatID] == nil {
+		return
+	}
+	if !c.settingUp {
+		c.enqueue(typ, frame)
+		return
+	}
+	n := cost(frame)
+	if c.heldBytes+n > c.h.opts.QueueBytes {
+		c.close(closeTryLater, "too far behind: reconnect and sync")
+		return
+	}
+	c.heldBytes += n
+	c.early = append(c.early, earlyFrame{chatID, typ, frame})
 }
 
 // deliverMessage sends a chat's message.new in seq order, exactly once. own marks the event of

@@ -466,8 +466,10 @@ func (h *Hub) Resubscribed() {
 // only to those that follow the chat.
 func (h *Hub) toUser(userID, about int64, typ string, frame []byte) {
 	for _, c := range h.userConns(userID) {
-		if about == 0 || c.follows(about) {
+		if about == 0 {
 			c.enqueue(typ, frame)
+		} else {
+			c.enqueueAbout(about, typ, frame)
 		}
 	}
 }
