@@ -43,7 +43,7 @@ type Config struct {
 	InstanceID     string
 	PprofAddr      string
 	ShutdownGrace  time.Duration
-	WSWriteDelay   time.Duration // a WebSocket writer's wait for more frames (0: none)
+	WSWriteDelay   time.Duration // the least time between a WebSocket's writes (0: none)
 	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
 	SearchInterval time.Duration // how often the search indexer looks for new messages
 	PushDelay      time.Duration // how long a push waits for the member to read elsewhere
@@ -127,7 +127,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_WS_FRAMES", "limit-ws-frames", "200/4s", "frames per WebSocket connection, N/period (always on)"},
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
 	{"CHAT_PRESENCE_GROUP_MAX", "presence-group-max", "50", "largest group whose members all get each other's presence and typing; in a bigger one a client gets the presence of the users it subscribed to and the typing of the chat it has open"},
-	{"CHAT_WS_WRITE_DELAY", "ws-write-delay", "0s", "how long a WebSocket's writer waits after a first frame for more to send them in one write (0: at once)"},
+	{"CHAT_WS_WRITE_DELAY", "ws-write-delay", "0s", "the least time between two writes of a WebSocket: frames that come sooner after a write wait and go out together, a quiet socket writes at once (0: every frame at once)"},
 	{"CHAT_SEARCH_INDEX_INTERVAL", "search-index-interval", "500ms", "how often the search indexer looks for new messages (a backlog is indexed without waiting): how long a new message may take to be found"},
 	{"CHAT_PUSH_DELAY", "push-delay", "10s", "how long after a message a Web Push waits for the member to read it on another device before it is sent"},
 	{"CHAT_PUSH_LEASE", "push-lease", "1m", "how long an instance holds a push job it took; a crashed instance's jobs are taken by another after it"},

@@ -41,6 +41,8 @@ type conn struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	nc        *corkConn // the socket under ws; nil if the handshake did not go through hijacker
+	// lastWrite is when the writer last wrote (only writers use it, one at a time).
+	lastWrite time.Time
 	out       *outbox
 	pingMu    sync.Mutex
 	pinger    *time.Timer

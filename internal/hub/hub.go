@@ -38,8 +38,9 @@ type Options struct {
 	PongWait  time.Duration
 	// WriteTimeout bounds every write.
 	WriteTimeout time.Duration
-	// WriteDelay, if set, is how long a connection's writer waits after its first frame for
-	// more, so that they go out in one write (0: at once).
+	// WriteDelay, if set, is the least time between two writes of a connection: frames that
+	// come sooner after a write wait for the rest of it and go out together (writeWait); a
+	// connection that has been quiet writes at once (0: every frame at once).
 	WriteDelay time.Duration
 	// OfflineGrace is how long after a user's last device leaves before others see them offline.
 	OfflineGrace time.Duration

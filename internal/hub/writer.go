@@ -135,6 +135,18 @@ func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 // maxBatchBytes bounds one write, so that a long backlog goes out in several.
 const maxBatchBytes = 64 << 10
 
+// writeWait is how long a writer waits before it takes the queued frames: a connection's
+// writes are at least gap apart, so a connection that wrote less than gap ago waits for the
+// rest of it and what comes meanwhile goes out in the same write, while one that has been
+// quiet writes at once. Under a steady stream of frames (a busy group) this turns one write
+// per frame into one per gap; an occasional message is not delayed at all.
+func writeWait(last, now time.Time, gap time.Duration) time.Duration {
+	if gap <= 0 || last.IsZero() {
+		return 0
+	}
+	return max(0, last.Add(gap).Sub(now))
+}
+
 // writer writes what is queued until the outbox is empty; at most one runs at a time.
 func (c *conn) writer() {
 	defer c.out.writers.Done()
@@ -144,16 +156,17 @@ func (c *conn) writer() {
 			c.out.abandon()
 			return
 		}
-		if d := c.h.opts.WriteDelay; d > 0 {
-			// Let what follows the first frame join it: fewer, larger writes for the
-			// server, nginx and the client, for at most d more latency.
-			time.Sleep(d)
+		if w := writeWait(c.lastWrite, time.Now(), c.h.opts.WriteDelay); w > 0 {
+			// A busy connection: let the frames that follow join this one, for fewer,
+			// larger writes for the server, nginx and the client.
+			time.Sleep(w)
 		}
 		frames := c.out.next(spare)
 		if frames == nil {
 			return
 		}
 		ok := c.writeFrames(frames)
+		c.lastWrite = time.Now()
 		c.out.written(frames)
 		clear(frames) // let the frames go
 		if spare = frames[:0]; cap(spare) > 256 {

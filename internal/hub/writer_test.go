@@ -64,3 +64,26 @@ func TestCorkConnFrames(t *testing.T) {
 	go c.Uncork(time.Second)
 	io.ReadFull(client, make([]byte, 4))
 }
+
+// TestWriteWait: a connection that wrote less than the gap ago waits for the rest of it; a
+// quiet one, a first write, and a gap of 0 never wait.
+func TestWriteWait(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	for _, c := range []struct {
+		last time.Time
+		gap  time.Duration
+		want time.Duration
+	}{
+		{time.Time{}, 5 * ms, 0},           // never wrote
+		{now.Add(-time.Second), 5 * ms, 0}, // quiet
+		{now.Add(-5 * ms), 5 * ms, 0},      // exactly the gap ago
+		{now.Add(-2 * ms), 5 * ms, 3 * ms},
+		{now, 5 * ms, 5 * ms},
+		{now.Add(-2 * ms), 0, 0}, // off
+	} {
+		if got := writeWait(c.last, now, c.gap); got != c.want {
+			t.Errorf("writeWait(last %v ago, gap %v) = %v, want %v", now.Sub(c.last), c.gap, got, c.want)
+		}
+	}
+}
