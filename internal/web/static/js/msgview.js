@@ -269,8 +269,10 @@ export function mountChanges(ctx, { composer, getChat }) {
         target.classList.remove('flash');
         void target.offsetWidth; // restart the animation
         target.classList.add('flash');
-        target.dataset.flash = '1';
+        const at = String(Date.now()); // a redraw keeps the highlight (pane.js)
+        target.dataset.flash = at;
         setTimeout(() => {
+          if (target.dataset.flash !== at) return; // a later jump to it owns it
           target.classList.remove('flash');
           delete target.dataset.flash;
         }, 2500);

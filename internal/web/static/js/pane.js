@@ -237,6 +237,13 @@ export function mountPane(ctx, el, { back }) {
           h('button', { type: 'button', class: 'link muted', text: 'Delete', onclick: () => client.discard(m.client_id) })));
       }
       el.replaceChildren(...kids);
+      // A quote's jump highlights the message (msgview.js); a redraw meanwhile (its read
+      // mark arriving) keeps the highlight where its animation was.
+      const since = Date.now() - Number(el.dataset.flash || 0);
+      if (el.dataset.flash && since < 2400) {
+        el.classList.add('flash');
+        bubble.style.animationDelay = `-${since}ms`;
+      }
     };
     return {
       key: mine && m.client_id ? `c:${m.client_id}` : `s:${m.seq}`,
