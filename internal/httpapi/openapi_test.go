@@ -1,11 +1,15 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
 )
 
 // TestOpenAPI checks that /openapi.json documents the whole REST surface of API.md.
@@ -121,6 +125,51 @@ func TestDocsAndHealth(t *testing.T) {
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if res, body := get(path); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: got %d %s, want 200", path, res.StatusCode, body)
+		}
+	}
+}
+
+// TestOpenAPICompressed: /openapi.json is served brotli or gzip by Accept-Encoding (Vary, an
+// ETag per encoding), and each decompresses to the same document as the plain answer.
+func TestOpenAPICompressed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	plain := e.do(t, req{method: "GET", path: "/openapi.json", header: map[string]string{"Accept-Encoding": "identity"}})
+	plain.want(t, http.StatusOK, "")
+	if enc := plain.header.Get("Content-Encoding"); enc != "" {
+		t.Fatalf("identity asked, got Content-Encoding %q", enc)
+	}
+	if ct := plain.header.Get("Content-Type"); ct != "application/openapi+json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	for _, enc := range []string{"gzip", "br"} {
+		r := e.do(t, req{method: "GET", path: "/openapi.json", header: map[string]string{"Accept-Encoding": enc}})
+		r.want(t, http.StatusOK, "")
+		if got := r.header.Get("Content-Encoding"); got != enc {
+			t.Fatalf("Accept-Encoding %s: Content-Encoding %q", enc, got)
+		}
+		if !strings.Contains(r.header.Get("Vary"), "Accept-Encoding") || r.header.Get("ETag") == plain.header.Get("ETag") {
+			t.Errorf("%s: Vary %q, ETag %q (plain %q)", enc, r.header.Get("Vary"), r.header.Get("ETag"), plain.header.Get("ETag"))
+		}
+		if len(r.body)*4 > len(plain.body) {
+			t.Errorf("%s: %d bytes for %d plain", enc, len(r.body), len(plain.body))
+		}
+		var rd io.Reader
+		if enc == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(r.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd = zr
+		} else {
+			rd = brotli.NewReader(bytes.NewReader(r.body))
+		}
+		got, err := io.ReadAll(rd)
+		if err != nil {
+			t.Fatalf("%s: %v", enc, err)
+		}
+		if !bytes.Equal(got, plain.body) {
+			t.Errorf("%s: decompressed document differs from the plain one", enc)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/docsui"
+	"github.com/wschat/chat/internal/precompress"
 	"github.com/wschat/chat/internal/push"
 )
 
@@ -104,8 +106,36 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 			csp = strings.Replace(csp, "img-src 'self' data:;", "img-src 'self' data: "+o+";", 1)
 		}
 	}
-	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.cors(mux))))
+	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.cors(s.compressedSpec(mux)))))
 	return s
+}
+
+// compressedSpec serves GET /openapi.json compressed (brotli or gzip, by Accept-Encoding,
+// with an ETag): the document is over 200 KB and the docs page loads it on every visit. It is
+// huma's own document, marshalled and compressed once, on first use (every operation is
+// registered by then).
+func (s *Server) compressedSpec(next http.Handler) http.Handler {
+	var once sync.Once
+	var spec *precompress.File
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != docsui.SpecURL || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		once.Do(func() {
+			b, err := json.Marshal(s.api.OpenAPI())
+			if err != nil {
+				s.log.Error("openapi document", "err", err)
+				return
+			}
+			spec = precompress.New(b)
+		})
+		if spec == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		spec.Serve(w, r, "application/openapi+json", "no-cache")
+	})
 }
 
 // Handle mounts a handler beside the API, behind the same middleware.
