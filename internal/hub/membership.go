@@ -215,7 +215,9 @@ func (h *Hub) removeConn(c *conn) {
 	}
 	delete(u.conns, c)
 	h.forgetConnLocked(c)
-	if !h.closing { // a restart hands its users over; they are not gone
+	if !h.closing && len(u.conns) == 0 {
+		// The user's last device here left: "last seen" is now (one write per user going
+		// away, not per socket; a restart hands its users over, they are not gone).
 		defer h.svc.Seen(h.ctx, c.userID)
 	}
 	topics := []string{userTopic(c.userID)}
