@@ -99,7 +99,10 @@ type ChatUpdate struct {
 	Title       *string
 	Public      *bool
 	Description *string
-	Now         time.Time
+	// MentionAllAdmins keeps @all to the owner and admins (true) or gives it to every member.
+	// It is a setting, not an event of the history: no system message.
+	MentionAllAdmins *bool
+	Now              time.Time
 }
 
 // Removal takes UserID out of ChatID: their leave when ActorID is UserID, else a removal.
@@ -154,6 +157,7 @@ type ChatInfo struct {
 	Title       string `json:"title"`
 	Public      bool   `json:"public"`
 	Description string `json:"description"`
+	MentionAll  string `json:"mention_all,omitempty" enum:"everyone,admins" doc:"groups: who may mention @all"`
 }
 
 // Event payloads of running groups and accounts.
@@ -183,13 +187,23 @@ type ChatPatch struct {
 	Title       *string
 	Public      *bool
 	Description *string
+	// MentionAll is who may mention @all: MentionAllEveryone or MentionAllAdmins.
+	MentionAll *string
 }
 
 // UpdateChat renames a group, changes its visibility or its description. Only its owner and
 // admins may (403 not_admin); a private chat has none of these (409 private_chat).
 func (s *Service) UpdateChat(ctx context.Context, p Principal, chatID int64, in ChatPatch) (ChatDetail, error) {
-	if in.Title == nil && in.Public == nil && in.Description == nil {
-		return ChatDetail{}, Invalid("body", "give at least one of title, public and description")
+	if in.Title == nil && in.Public == nil && in.Description == nil && in.MentionAll == nil {
+		return ChatDetail{}, Invalid("body", "give at least one of title, public, description and mention_all")
+	}
+	var adminsOnly *bool
+	if in.MentionAll != nil {
+		if *in.MentionAll != MentionAllEveryone && *in.MentionAll != MentionAllAdmins {
+			return ChatDetail{}, Invalid("body.mention_all", "mention_all is everyone or admins")
+		}
+		v := *in.MentionAll == MentionAllAdmins
+		adminsOnly = &v
 	}
 	if in.Title != nil {
 		t, err := checkTitle("body.title", *in.Title)
@@ -205,14 +219,15 @@ func (s *Service) UpdateChat(ctx context.Context, p Principal, chatID int64, in 
 		}
 		in.Description = &d
 	}
-	if _, err := s.groupChat(ctx, p, chatID); err != nil {
+	before, err := s.groupChat(ctx, p, chatID)
+	if err != nil {
 		return ChatDetail{}, err
 	}
 	if err := s.allowChatChange(ctx, p, 1); err != nil {
 		return ChatDetail{}, err
 	}
 	msgs, err := s.store.UpdateChat(ctx, ChatUpdate{ChatID: chatID, ActorID: p.UserID, Title: in.Title, Public: in.Public,
-		Description: in.Description, Now: s.now()})
+		Description: in.Description, MentionAllAdmins: adminsOnly, Now: s.now()})
 	if err != nil {
 		return ChatDetail{}, s.adminErr(ctx, p, chatID, err, "update chat %d", chatID)
 	}
@@ -220,12 +235,16 @@ func (s *Service) UpdateChat(ctx context.Context, p Principal, chatID int64, in 
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	if len(msgs) > 0 {
+	// A change of who may mention @all has no system message: chat.updated follows the
+	// chat's last message.
+	if len(msgs) > 0 || d.MentionAll != before.MentionAll {
+		at := d.LastSeq
 		for _, m := range msgs {
 			s.publishMessage(ctx, m)
+			at = m.Seq
 		}
-		s.pub.Publish(ctx, Event{Type: EventChatUpdated, ChatID: chatID, At: msgs[len(msgs)-1].Seq, Data: ChatUpdatedData{Chat: ChatInfo{
-			ID: d.ID, Kind: d.Kind, Title: d.Title, Public: d.Public, Description: d.Description}}})
+		s.pub.Publish(ctx, Event{Type: EventChatUpdated, ChatID: chatID, At: at, Data: ChatUpdatedData{Chat: ChatInfo{
+			ID: d.ID, Kind: d.Kind, Title: d.Title, Public: d.Public, Description: d.Description, MentionAll: d.MentionAll}}})
 	}
 	return d, nil
 }

@@ -118,6 +118,10 @@ type Message struct {
 	// FileCount is how many files the message carries, as stored: the store reads Files only
 	// for messages that have some.
 	FileCount int `json:"-"`
+	// Mentions are the members the message mentions, as stored: members of the chat when it
+	// was sent, never its sender (mentions.go).
+	Mentions   []int64 `json:"mentions,omitempty" doc:"the members the message mentions (@name), in the order written: only users who were members of the chat when it was sent, never its sender; absent: none"`
+	MentionAll bool    `json:"mention_all,omitempty" doc:"the message mentions every member (@all; groups only)"`
 }
 
 // SystemEvent says what a system message records.
@@ -159,8 +163,12 @@ type ChatSummary struct {
 	MyLastReadSeq int64    `json:"my_last_read_seq"`
 	ReadAllSeq    int64    `json:"read_all_seq"`
 	UnreadCount   int64    `json:"unread_count"`
-	Notify        string   `json:"notify" enum:"all,mentions,none" doc:"my notification setting of this chat (PATCH /chats/{id}/settings); until I choose: all in private chats and groups of up to 50 members, mentions in larger groups"`
-	MutedUntil    *Time    `json:"muted_until" doc:"I am not notified of this chat until then (null: not muted)"`
+	// UnreadMentions counts the unread messages of others that mention me or @all.
+	UnreadMentions int64 `json:"unread_mentions" doc:"how many of the unread messages (of others, not deleted) mention me or @all"`
+	// MentionAll is who may mention @all in a group.
+	MentionAll string `json:"mention_all,omitempty" enum:"everyone,admins" doc:"groups: who may mention @all, every member or only the owner and admins (PATCH /chats/{id}); absent for private chats"`
+	Notify     string `json:"notify" enum:"all,mentions,none" doc:"my notification setting of this chat (PATCH /chats/{id}/settings); until I choose: all in private chats and groups of up to 50 members, mentions in larger groups"`
+	MutedUntil *Time  `json:"muted_until" doc:"I am not notified of this chat until then (null: not muted)"`
 
 	// IsMember tells whether the viewer belongs to the chat (a public group can be seen by all).
 	IsMember bool `json:"-"`
@@ -193,6 +201,8 @@ type ReadState struct {
 	MyLastReadSeq int64 `json:"my_last_read_seq"`
 	ReadAllSeq    int64 `json:"read_all_seq"`
 	UnreadCount   int64 `json:"unread_count"`
+	// UnreadMentions is ChatSummary.UnreadMentions after the read.
+	UnreadMentions int64 `json:"unread_mentions" doc:"how many of the unread messages mention me or @all"`
 }
 
 // DiscoveredChat is a public group found by search.

@@ -72,6 +72,8 @@ type (
 		UserID      int64 `json:"user_id"`
 		LastReadSeq int64 `json:"last_read_seq"`
 		UnreadCount int64 `json:"unread_count"`
+		// UnreadMentions: see ChatSummary.UnreadMentions.
+		UnreadMentions int64 `json:"unread_mentions"`
 	}
 	ReadAllData struct {
 		ChatID     int64 `json:"chat_id"`

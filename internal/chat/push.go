@@ -29,4 +29,7 @@ type PushContext struct {
 	ChatTitle   string // a group's title; for a private chat the other member's name
 	SenderName  string
 	Body        string // the message's current body ("" when deleted)
+	// Mentioned: the message mentions the member by name or @all (notify=mentions tells
+	// only of those).
+	Mentioned bool
 }

@@ -587,6 +587,9 @@ type SendInput struct {
 	FileIDs []int64
 	// ReplyToSeq is the seq of the message of the chat this one answers (0: none).
 	ReplyToSeq int64
+	// Mentions are users the message mentions (@name), MentionAll is @all (mentions.go).
+	Mentions   []int64
+	MentionAll bool
 	// Conn is the WebSocket connection that sent it, if any: it gets message.ack, not message.new.
 	Conn string
 }
@@ -622,13 +625,18 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 	if in.ReplyToSeq < 0 {
 		return fail(Invalid("body.reply_to_seq", "reply_to_seq must not be negative"))
 	}
+	mentions, err := checkMentions(in.Mentions, p.UserID)
+	if err != nil {
+		return fail(err)
+	}
 	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {
 		return fail(err)
 	}
 	// The store checks membership inside the transaction; only a refusal costs a second query,
 	// to tell "not a member" (403) from "no such chat" (404). The message is published as soon
 	// as it is committed, by the committer, so that a chat's messages leave in seq order.
-	nm := NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, FileIDs: in.FileIDs, ReplyToSeq: in.ReplyToSeq, Now: s.now()}
+	nm := NewMessage{ChatID: in.ChatID, SenderID: p.UserID, Body: in.Body, ClientID: in.ClientID, FileIDs: in.FileIDs, ReplyToSeq: in.ReplyToSeq,
+		Mentions: mentions, MentionAll: in.MentionAll, Now: s.now()}
 	nm.Committed = func(sent Sent, err error) {
 		if err == nil && sent.Created {
 			s.publishSent(ctx, p, in, sent)
@@ -645,6 +653,9 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 		}
 		if errors.Is(err, ErrFilesRefused) {
 			return Message{}, false, s.filesRefusal(ctx, p, in, nm.Now)
+		}
+		if errors.Is(err, ErrMentionAllRefused) {
+			return Message{}, false, s.mentionAllRefusal(ctx, p, in.ChatID)
 		}
 		if err != nil {
 			return Message{}, false, storeErr(err, "send to chat %d", in.ChatID)
@@ -708,7 +719,8 @@ func (s *Service) MarkReadAsync(ctx context.Context, p Principal, chatID, seq in
 		}
 		if r.Changed {
 			s.pub.Publish(ctx, Event{Type: EventReadUpdated, UserID: p.UserID, Data: ReadUpdatedData{
-				ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount}})
+				ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount,
+				UnreadMentions: r.State.UnreadMentions}})
 		}
 		s.publishReadAll(ctx, chatID, r.ReadAll, r.ReadAll.Seq)
 		return r.State, nil

@@ -10,7 +10,7 @@ import (
 // of new messages while not looking, and until when the chat is muted.
 const (
 	NotifyAll      = "all"      // every message
-	NotifyMentions = "mentions" // only messages that mention the member (mentions are not built yet)
+	NotifyMentions = "mentions" // only messages that mention the member or @all
 	NotifyNone     = "none"     // nothing
 
 	// NotifyMentionsAbove is the group size above which a member is told only of mentions
@@ -47,6 +47,12 @@ type SettingsChange struct {
 	Notify     string
 	SetMuted   bool
 	MutedUntil *time.Time
+}
+
+// Tells reports whether the setting tells of a message (that mentions the member, or not),
+// leaving muting aside: notify all tells of every message, mentions of those that mention them.
+func (c ChatSettings) Tells(mentioned bool) bool {
+	return c.Notify == NotifyAll || (c.Notify == NotifyMentions && mentioned)
 }
 
 // Muted reports whether the settings silence the chat at now.

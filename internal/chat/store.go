@@ -20,6 +20,9 @@ var (
 	ErrNoReplyTarget = errors.New("no message to reply to")
 	// ErrFilesRefused: a send's files cannot be attached (see NewMessage.FileIDs).
 	ErrFilesRefused = errors.New("files cannot be attached")
+	// ErrMentionAllRefused: a send mentions @all where its sender may not (see
+	// NewMessage.MentionAll).
+	ErrMentionAllRefused = errors.New("may not mention @all")
 )
 
 // TooManyChatsError is what a Store returns when a change would make a user a member of more
@@ -148,6 +151,12 @@ type NewMessage struct {
 	// ReplyToSeq is the seq of the message of the chat this one answers (0: none); one beyond
 	// the chat's last seq refuses the send (ErrNoReplyTarget).
 	ReplyToSeq int64
+	// Mentions are users the message mentions, each once, never the sender: those who are not
+	// members of the chat when it is stored are dropped.
+	Mentions []int64
+	// MentionAll is @all: in a private chat, or by a member of a group that keeps @all to its
+	// owner and admins, it refuses the send (ErrMentionAllRefused).
+	MentionAll bool
 	Now        time.Time
 	// Committed, if set, is called with the result as soon as it is known, before anyone
 	// waiting for it is answered: for the sends a store commits together, one after another in

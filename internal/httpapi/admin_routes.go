@@ -17,6 +17,7 @@ type updateChatIn struct {
 		Title       *string `json:"title,omitempty" minLength:"1" maxLength:"100" doc:"the new title"`
 		Public      *bool   `json:"public,omitempty" doc:"whether anyone may find and join the group"`
 		Description *string `json:"description,omitempty" maxLength:"500" doc:"the new description (empty: none); line breaks allowed"`
+		MentionAll  *string `json:"mention_all,omitempty" enum:"everyone,admins" doc:"who may mention @all: every member, or only the owner and admins (a setting: no system message, but a chat.updated frame)"`
 	}
 }
 
@@ -66,13 +67,14 @@ func (s *Server) adminRoutes() {
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "update-chat", Method: http.MethodPatch, Path: "/api/v1/chats/{id}", Tags: []string{"groups"},
-		Summary: "Rename a group, change its visibility or description",
+		Summary: "Rename a group, change its visibility, description or who may mention @all",
 		Description: "The owner and admins only. Each change that differs from what is is a system message " +
 			"(chat_renamed, visibility_changed, description_changed) followed by a chat.updated frame; the same values change nothing.",
 		Security:  authSecurity,
 		Responses: errorResponses(append(admin, chat.CodeNotAdmin, chat.CodeInvalid)...),
 	}, func(ctx context.Context, in *updateChatIn) (*detailOut, error) {
-		d, err := s.svc.UpdateChat(ctx, principal(ctx), in.ID, chat.ChatPatch{Title: in.Body.Title, Public: in.Body.Public, Description: in.Body.Description})
+		d, err := s.svc.UpdateChat(ctx, principal(ctx), in.ID, chat.ChatPatch{Title: in.Body.Title, Public: in.Body.Public,
+			Description: in.Body.Description, MentionAll: in.Body.MentionAll})
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
 		}

@@ -53,7 +53,7 @@ func statusOf(code string) int {
 	case chat.CodeNotFound, chat.CodeUserNotFound:
 		return http.StatusNotFound
 	case chat.CodeNotMember, chat.CodeSignupDisabled, chat.CodeForbidden, chat.CodeNotAdmin, chat.CodeNotOwner,
-		chat.CodePeerDeleted, chat.CodeWrongPassword, chat.CodeNotAuthor, chat.CodeEditWindow:
+		chat.CodePeerDeleted, chat.CodeWrongPassword, chat.CodeNotAuthor, chat.CodeEditWindow, chat.CodeMentionAllRefused:
 		return http.StatusForbidden
 	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken, chat.CodeSystemMessage, chat.CodeMessageDeleted,
 		chat.CodeTooManyReactions:

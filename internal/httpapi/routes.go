@@ -170,6 +170,8 @@ type sendIn struct {
 		ClientID   string  `json:"client_id" minLength:"1" maxLength:"64" doc:"the sender's id for this message: a retry with the same client_id returns the first message"`
 		FileIDs    []int64 `json:"file_ids,omitempty" maxItems:"10" doc:"files to attach, in order: each one the sender uploaded into this chat (POST /api/v1/chats/{id}/files) in the last 24 hours and not attached yet"`
 		ReplyToSeq int64   `json:"reply_to_seq,omitempty" minimum:"0" doc:"the seq of the message of this chat that this one answers; the message carries reply_to, a quote of it"`
+		Mentions   []int64 `json:"mentions,omitempty" maxItems:"50" doc:"ids of the members the message mentions (@name); users who are not members of the chat are dropped, and so is the sender"`
+		MentionAll bool    `json:"mention_all,omitempty" doc:"@all: the message mentions every member; groups only, and only the owner and admins where the group keeps it to them (403 mention_all_refused)"`
 	}
 }
 
@@ -315,10 +317,10 @@ func (s *Server) chatRoutes() {
 		Description:   "201 with the stored message; 200 with the original when this sender already sent this client_id in this chat. A message has a body, files (file_ids), or both; a file that cannot be attached is a 422 naming it (file_not_found, file_not_yours, file_other_chat, file_attached, file_expired) and nothing is stored.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
 		Responses: errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited, chat.CodeFileNotFound, chat.CodeFileNotYours,
-			chat.CodeFileOtherChat, chat.CodeFileAttached, chat.CodeFileExpired)...),
+			chat.CodeFileOtherChat, chat.CodeFileAttached, chat.CodeFileExpired, chat.CodeMentionAllRefused)...),
 	}, func(ctx context.Context, in *sendIn) (*messageOut, error) {
 		m, created, err := s.svc.Send(ctx, principal(ctx), chat.SendInput{ChatID: in.ID, Body: in.Body.Body, ClientID: in.Body.ClientID,
-			FileIDs: in.Body.FileIDs, ReplyToSeq: in.Body.ReplyToSeq})
+			FileIDs: in.Body.FileIDs, ReplyToSeq: in.Body.ReplyToSeq, Mentions: in.Body.Mentions, MentionAll: in.Body.MentionAll})
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
 		}

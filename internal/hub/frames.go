@@ -217,6 +217,9 @@ type (
 		FileIDs  []int64 `json:"file_ids"`
 		// ReplyToSeq is the seq of the message of the chat this one answers (0: none).
 		ReplyToSeq int64 `json:"reply_to_seq"`
+		// Mentions are the users the message mentions, MentionAll is @all (chat.SendInput).
+		Mentions   []int64 `json:"mentions"`
+		MentionAll bool    `json:"mention_all"`
 	}
 	readData struct {
 		ChatID int64 `json:"chat_id"`

@@ -40,7 +40,7 @@ func (c *conn) send(p chat.Principal, ref json.RawMessage, d sendData) {
 	c.work.Add(1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), frameTimeout)
 	wait := c.h.svc.SendAsync(ctx, p, chat.SendInput{ChatID: d.ChatID, Body: d.Body, ClientID: d.ClientID,
-		FileIDs: d.FileIDs, ReplyToSeq: d.ReplyToSeq, Conn: c.id})
+		FileIDs: d.FileIDs, ReplyToSeq: d.ReplyToSeq, Mentions: d.Mentions, MentionAll: d.MentionAll, Conn: c.id})
 	go func() {
 		defer c.work.Done()
 		defer c.ops.end(op)

@@ -269,7 +269,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 		return
 	}
 	now := s.opts.Now()
-	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || pc.Settings.Notify != chat.NotifyAll || pc.Body == "" {
+	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || !pc.Settings.Tells(pc.Mentioned) || pc.Body == "" {
 		finish()
 		return
 	}

@@ -98,6 +98,11 @@ func (s *Store) UpdateChat(ctx context.Context, u chat.ChatUpdate) ([]chat.Messa
 				return err
 			}
 		}
+		if u.MentionAllAdmins != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE chats SET mention_all_admins = $1 WHERE id = $2`, *u.MentionAllAdmins, u.ChatID); err != nil {
+				return err
+			}
+		}
 		if len(out) == 0 {
 			return nil
 		}

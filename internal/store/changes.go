@@ -129,7 +129,11 @@ func (s *Store) DeleteMessage(ctx context.Context, chatID, seq, actorID int64, n
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = '', edited_at = NULL, reply_to_seq = NULL, file_count = 0,
-				deleted_at = $1, rev = $2 WHERE chat_id = $3 AND seq = $4`, ms(now), rev, chatID, seq); err != nil {
+				mentions = NULL, mention_all = FALSE, deleted_at = $1, rev = $2 WHERE chat_id = $3 AND seq = $4`, ms(now), rev, chatID, seq); err != nil {
+				return err
+			}
+			// Its mentions go with its body: nobody has an unread mention of it any more.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM mentions WHERE chat_id = $1 AND seq = $2`, chatID, seq); err != nil {
 				return err
 			}
 			if err := s.reindexMessage(ctx, tx, chatID, seq); err != nil {

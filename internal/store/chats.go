@@ -19,6 +19,11 @@ const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.
 	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
 		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id
 		AND x.deleted_at IS NULL) END,
+	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM mentions x
+		WHERE x.user_id = m.user_id AND x.chat_id = c.id AND x.seq > m.last_read_seq) + (SELECT count(*) FROM messages x
+		WHERE x.chat_id = c.id AND x.mention_all AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id
+		AND x.deleted_at IS NULL) END,
+	c.mention_all_admins,
 	p.id, p.name, p.deleted_at IS NOT NULL, m.notify, m.muted_until,
 	` + messageColumnsLM + `
 FROM chats c
@@ -36,8 +41,9 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 	var notify sql.NullString
 	var muted sql.NullInt64
 	var lm nullMessage
+	var allAdmins bool
 	dest := []any{&c.ID, &c.Kind, &c.Title, &c.Public, &c.Description, &c.ReadOnly, &created, &activity, &c.MemberCount,
-		&c.LastSeq, &c.LastRev, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &peerID, &peerName, &peerDeleted, &notify, &muted}
+		&c.LastSeq, &c.LastRev, &c.ReadAllSeq, &c.IsMember, &c.MyLastReadSeq, &c.UnreadCount, &c.UnreadMentions, &allAdmins, &peerID, &peerName, &peerDeleted, &notify, &muted}
 	if err := row.Scan(append(dest, lm.dest()...)...); err != nil {
 		return c, wrap(err)
 	}
@@ -47,6 +53,12 @@ func scanSummary(row interface{ Scan(...any) error }) (chat.ChatSummary, error) 
 		c.Title = peerName.String
 	}
 	c.LastMessage = lm.message()
+	if c.Kind == chat.KindGroup {
+		c.MentionAll = chat.MentionAllEveryone
+		if allAdmins {
+			c.MentionAll = chat.MentionAllAdmins
+		}
+	}
 	st := settingsOf(c.ID, c.Kind, c.MemberCount, notify, muted)
 	c.Notify, c.MutedUntil = st.Notify, st.MutedUntil
 	return c, nil

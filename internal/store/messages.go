@@ -6,16 +6,18 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/wschat/chat/internal/chat"
 )
 
 const messageColumns = `id, chat_id, seq, kind, sender_id, body, client_id, created_at, event_type, event_user_id, event_actor_id, event_text,
-	file_count, rev, edited_at, deleted_at, reply_to_seq`
+	file_count, rev, edited_at, deleted_at, reply_to_seq, mentions, mention_all`
 
 // messageColumnsLM are the message columns of the last message (alias lm) in summarySelect.
 const messageColumnsLM = `lm.id, lm.chat_id, lm.seq, lm.kind, lm.sender_id, lm.body, lm.client_id, lm.created_at,
-	lm.event_type, lm.event_user_id, lm.event_actor_id, lm.event_text, lm.file_count, lm.rev, lm.edited_at, lm.deleted_at, lm.reply_to_seq`
+	lm.event_type, lm.event_user_id, lm.event_actor_id, lm.event_text, lm.file_count, lm.rev, lm.edited_at, lm.deleted_at, lm.reply_to_seq,
+	lm.mentions, lm.mention_all`
 
 // nullMessage scans a message that may be absent (a LEFT JOIN).
 type nullMessage struct {
@@ -25,11 +27,13 @@ type nullMessage struct {
 	eventText                       sql.NullString
 	fileCount                       sql.NullInt64
 	rev, edited, deleted, replyTo   sql.NullInt64
+	mentions                        sql.NullString
+	mentionAll                      sql.NullBool
 }
 
 func (n *nullMessage) dest() []any {
 	return []any{&n.id, &n.chatID, &n.seq, &n.kind, &n.sender, &n.body, &n.clientID, &n.created, &n.eventType, &n.eventUser, &n.eventActor, &n.eventText,
-		&n.fileCount, &n.rev, &n.edited, &n.deleted, &n.replyTo}
+		&n.fileCount, &n.rev, &n.edited, &n.deleted, &n.replyTo, &n.mentions, &n.mentionAll}
 }
 
 func (n *nullMessage) message() *chat.Message {
@@ -37,7 +41,8 @@ func (n *nullMessage) message() *chat.Message {
 		return nil
 	}
 	m := &chat.Message{ID: n.id.Int64, ChatID: n.chatID.Int64, Seq: n.seq.Int64, Kind: n.kind.String, Body: n.body.String,
-		CreatedAt: chat.MillisTime(n.created.Int64), FileCount: int(n.fileCount.Int64), Rev: n.rev.Int64, ReplyToSeq: n.replyTo.Int64}
+		CreatedAt: chat.MillisTime(n.created.Int64), FileCount: int(n.fileCount.Int64), Rev: n.rev.Int64, ReplyToSeq: n.replyTo.Int64,
+		Mentions: parseMentions(n.mentions.String), MentionAll: n.mentionAll.Bool}
 	if n.edited.Valid {
 		t := chat.MillisTime(n.edited.Int64)
 		m.EditedAt = &t
@@ -182,8 +187,7 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	cur := member.Int64
 	if min(seq, lastSeq) <= cur {
 		r := chat.Read{State: chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: readAll}, ReadAll: chat.ReadAll{Seq: readAll}}
-		err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM messages
-			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3 AND deleted_at IS NULL`, chatID, cur, userID).Scan(&r.State.UnreadCount)
+		err := s.db.QueryRowContext(ctx, unreadSQL, chatID, cur, userID).Scan(&r.State.UnreadCount, &r.State.UnreadMentions)
 		return r, wrap(err)
 	}
 	var r chat.Read
@@ -215,10 +219,48 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 			cur = target
 		}
 		r.State = chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: r.ReadAll.Seq}
-		return tx.QueryRowContext(ctx, `SELECT count(*) FROM messages
-			WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3 AND deleted_at IS NULL`, chatID, cur, userID).Scan(&r.State.UnreadCount)
+		return tx.QueryRowContext(ctx, unreadSQL, chatID, cur, userID).Scan(&r.State.UnreadCount, &r.State.UnreadMentions)
 	})
 	return r, err
+}
+
+// unreadSQL counts a member's ($3) unread messages in a chat ($1) above their read mark ($2),
+// and those of them that mention the member.
+const unreadSQL = `SELECT (SELECT count(*) FROM messages
+		WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3 AND deleted_at IS NULL),
+	` + unreadMentionsSQL
+
+// unreadMentionsSQL counts a member's ($3) unread mentions in a chat ($1) above their read
+// mark ($2): their rows of mentions (the sender is never among them; a deleted message's rows
+// are deleted with its body) and the chat's @all messages of others. Both are index ranges.
+const unreadMentionsSQL = `(SELECT count(*) FROM mentions WHERE user_id = $3 AND chat_id = $1 AND seq > $2)
+	+ (SELECT count(*) FROM messages WHERE chat_id = $1 AND mention_all AND seq > $2 AND sender_id <> $3 AND deleted_at IS NULL)`
+
+// parseMentions reads messages.mentions ("12,45"; "" none).
+func parseMentions(s string) []int64 {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]int64, 0, len(parts))
+	for _, p := range parts {
+		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// mentionList is messages.mentions for the ids: NULL for none.
+func mentionList(ids []int64) sql.NullString {
+	if len(ids) == 0 {
+		return sql.NullString{}
+	}
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return sql.NullString{String: strings.Join(parts, ","), Valid: true}
 }
 
 // queryer is a database or a transaction.

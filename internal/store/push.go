@@ -62,10 +62,15 @@ func (s *Store) PushSubscriptions(ctx context.Context, userID int64) ([]chat.Pus
 // included (chat.DefaultNotify).
 const notifiesAll = `COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END) = 'all'`
 
+// notifiesMention is true for a member (mb) of a chat (c) to be told of the message at seq $2
+// (@all when $5): notify all, or mentions and the message mentions them.
+const notifiesMention = `(` + notifiesAll + ` OR (COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END) = 'mentions'
+	AND ($5 OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = $2))))`
+
 // ScanPushJobs turns the text messages committed since the last call into push jobs, due
 // delay after each message: one job per member to tell and chat, a later message of the
-// chat raising the job's seq. Members told are those with a subscription, notify all and
-// the message unread. It walks messages by id as the search indexer does (searchindex.go),
+// chat raising the job's seq. Members told are those with a subscription, notify all (or
+// mentions, and the message mentions them or @all) and the message unread. It walks messages by id as the search indexer does (searchindex.go),
 // and reports how many ids it moved past.
 func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error) {
 	if behind, err := s.behind(ctx, `SELECT scanned_to FROM push_state WHERE id = 1`); err != nil || !behind {
@@ -89,19 +94,22 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, seq, kind, sender_id, created_at FROM messages
+		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, seq, kind, sender_id, created_at, mention_all FROM messages
 			WHERE id > $1 ORDER BY id LIMIT $2`, mark, searchBatch)
 		if err != nil {
 			return err
 		}
-		type msg struct{ id, chatID, seq, sender, created int64 }
+		type msg struct {
+			id, chatID, seq, sender, created int64
+			all                              bool
+		}
 		var news []msg
 		next := mark
 		for rows.Next() {
 			var m msg
 			var kind string
 			var sender sql.NullInt64
-			if err := rows.Scan(&m.id, &m.chatID, &m.seq, &kind, &sender, &m.created); err != nil {
+			if err := rows.Scan(&m.id, &m.chatID, &m.seq, &kind, &sender, &m.created, &m.all); err != nil {
 				rows.Close()
 				return err
 			}
@@ -124,10 +132,10 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 		for _, m := range news {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs (user_id, chat_id, seq, due_at)
 				SELECT mb.user_id, mb.chat_id, $2, $4 FROM members mb JOIN chats c ON c.id = mb.chat_id
-				WHERE mb.chat_id = $1 AND mb.user_id <> $3 AND mb.last_read_seq < $2 AND `+notifiesAll+`
+				WHERE mb.chat_id = $1 AND mb.user_id <> $3 AND mb.last_read_seq < $2 AND `+notifiesMention+`
 					AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.user_id = mb.user_id)
 				ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+greatest+`(push_jobs.seq, excluded.seq)`,
-				m.chatID, m.seq, m.sender, m.created+delay.Milliseconds()); err != nil {
+				m.chatID, m.seq, m.sender, m.created+delay.Milliseconds(), m.all); err != nil {
 				return err
 			}
 		}
@@ -209,14 +217,16 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	var muted sql.NullInt64
 	var members int
 	var peer, sender, body sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body
+	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body,
+			COALESCE(m.mention_all AND m.sender_id <> mb.user_id, FALSE)
+			OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = $3)
 		FROM members mb JOIN chats c ON c.id = mb.chat_id
 		LEFT JOIN members pm ON c.kind = 'private' AND pm.chat_id = c.id AND pm.user_id <> mb.user_id
 		LEFT JOIN users p ON p.id = pm.user_id
 		LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = $3
 		LEFT JOIN users su ON su.id = m.sender_id
 		WHERE mb.chat_id = $1 AND mb.user_id = $2`, j.ChatID, j.UserID, j.Seq).Scan(
-		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body)
+		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body, &pc.Mentioned)
 	if err == sql.ErrNoRows {
 		return pc, nil
 	}

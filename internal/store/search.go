@@ -26,7 +26,7 @@ const (
 // searchColumns are a hit's columns: the message (m), its chat (c) and a private chat's peer (p).
 const searchColumns = `m.id, m.chat_id, m.seq, m.kind, m.sender_id, m.body, m.client_id, m.created_at,
 	m.event_type, m.event_user_id, m.event_actor_id, m.event_text, m.file_count, m.rev, m.edited_at, m.deleted_at,
-	m.reply_to_seq, c.kind, c.title, p.name`
+	m.reply_to_seq, m.mentions, m.mention_all, c.kind, c.title, p.name`
 
 // searchJoins add a hit's chat and the peer of a private chat; $1 is the caller.
 const searchJoins = ` JOIN chats c ON c.id = m.chat_id

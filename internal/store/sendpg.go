@@ -8,11 +8,12 @@ import (
 	"github.com/wschat/chat/internal/chat"
 )
 
-// sendMessagesSQL calls the function of migration 00005 (replaced in 00007 and 00008). Outside a transaction the call is a
+// sendMessagesSQL calls the function of migration 00005 (replaced in 00007, 00008, 00009 and 00011). Outside a transaction the call is a
 // transaction of its own: the chats are locked while it runs and committed at its end, all in
 // one round trip, and its rows are read to the end (pgx reads up to the commit's answer) before
 // anyone is answered.
-const sendMessagesSQL = `SELECT k, status, id, seq, body, created_at, read_all, grown FROM send_messages($1, $2, $3, $4, $5, $6, $7, $8)`
+const sendMessagesSQL = `SELECT k, status, id, seq, body, created_at, read_all, grown, mentions, mention_all
+	FROM send_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // Statuses of send_messages' rows.
 const (
@@ -22,6 +23,7 @@ const (
 	sendNoChat    = 3
 	sendNoFiles   = 4 // a file of the send cannot be attached
 	sendNoReply   = 5 // the send answers a seq the chat does not have (migration 00009)
+	sendNoAll     = 6 // the send mentions @all where its sender may not (migration 00011)
 )
 
 // sendBatchPG stores the batch with one call of send_messages, the sends passed as arrays.
@@ -33,15 +35,21 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 	chats, senders := make([]int64, len(reqs)), make([]int64, len(reqs))
 	clients, bodies := make([]string, len(reqs)), make([]string, len(reqs))
 	ats, replies := make([]int64, len(reqs)), make([]int64, len(reqs))
-	fileSends, fileIDs := []int64{}, []int64{} // pairwise: the send's 1-based index, a file it attaches
+	fileSends, fileIDs := []int64{}, []int64{}         // pairwise: the send's 1-based index, a file it attaches
+	mentionSends, mentionUsers := []int64{}, []int64{} // pairwise: the send's 1-based index, a user it mentions
+	mentionAll := make([]bool, len(reqs))
 	for i, r := range reqs {
+		mentionAll[i] = r.nm.MentionAll
+		for _, id := range r.nm.Mentions {
+			mentionSends, mentionUsers = append(mentionSends, int64(i+1)), append(mentionUsers, id)
+		}
 		chats[i], senders[i], clients[i], bodies[i], ats[i] = r.nm.ChatID, r.nm.SenderID, r.nm.ClientID, r.nm.Body, ms(r.nm.Now)
 		replies[i] = r.nm.ReplyToSeq
 		for _, id := range r.nm.FileIDs {
 			fileSends, fileIDs = append(fileSends, int64(i+1)), append(fileIDs, id)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats, fileSends, fileIDs, replies)
+	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats, fileSends, fileIDs, replies, mentionSends, mentionUsers, mentionAll)
 	if err != nil {
 		return wrap(err)
 	}
@@ -54,7 +62,9 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 		var id, seq, at, readAll sql.NullInt64
 		var body sql.NullString
 		var grown bool
-		if err := rows.Scan(&k, &status, &id, &seq, &body, &at, &readAll, &grown); err != nil {
+		var mentions sql.NullString
+		var all sql.NullBool
+		if err := rows.Scan(&k, &status, &id, &seq, &body, &at, &readAll, &grown, &mentions, &all); err != nil {
 			return wrap(err)
 		}
 		if k < 1 || k > len(reqs) {
@@ -65,7 +75,8 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 		case sendStored, sendStoredDup:
 			sender, clientID := r.nm.SenderID, r.nm.ClientID
 			r.out = chat.Sent{Message: chat.Message{ID: id.Int64, ChatID: r.nm.ChatID, Seq: seq.Int64, Kind: chat.MessageText,
-				SenderID: &sender, Body: body.String, ClientID: &clientID, CreatedAt: chat.MillisTime(at.Int64)},
+				SenderID: &sender, Body: body.String, ClientID: &clientID, CreatedAt: chat.MillisTime(at.Int64),
+				Mentions: parseMentions(mentions.String), MentionAll: all.Bool},
 				Created: status == sendStored, ReadAll: chat.ReadAll{Seq: readAll.Int64, Grown: grown}}
 			if status == sendStored {
 				r.out.Message.ReplyToSeq = r.nm.ReplyToSeq
@@ -75,6 +86,8 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 			}
 		case sendNoReply:
 			r.err = chat.ErrNoReplyTarget
+		case sendNoAll:
+			r.err = chat.ErrMentionAllRefused
 		case sendNoFiles:
 			r.err = chat.ErrFilesRefused
 		case sendNotMember:

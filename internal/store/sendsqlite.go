@@ -40,6 +40,10 @@ func (s *Store) sendBatchSQLite(ctx context.Context, groups []chatSends) error {
 // sendChatTx stores one chat's sends in tx.
 func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error) {
 	lastSeq, readAllSeq, marks, err := lockForSend(ctx, tx, g.chatID, g.reqs)
+	var ma *mentionRules
+	if err == nil {
+		ma, err = mentionRulesOf(ctx, tx, g.chatID, g.reqs)
+	}
 	if errors.Is(err, chat.ErrNotFound) {
 		return missingChat(g), nil
 	}
@@ -54,7 +58,7 @@ func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error)
 	if err != nil {
 		return nil, err
 	}
-	p := planBatch(g.chatID, g.reqs, prev, files, lastSeq, readAllSeq, marks)
+	p := planBatch(g.chatID, g.reqs, prev, files, lastSeq, readAllSeq, marks, ma)
 	if err := p.prevFiles(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -76,6 +80,11 @@ func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error)
 	}
 	if err := p.attach(ctx, tx, g.reqs); err != nil {
 		return nil, err
+	}
+	if q := p.insertMentions(); q != nil {
+		if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return nil, err
+		}
 	}
 	if p.holdsMin { // a sender may have been the one holding the minimum back
 		ra, err := raiseReadAll(ctx, tx, g.chatID, readAllSeq, p.seq)
@@ -115,7 +124,7 @@ type sendPlan struct {
 // fileFree) is refused, and so is one naming a file an earlier send of the batch names (unless
 // it repeats that send); a repeat within the batch gets the first's message; the others are
 // stored in queue order.
-func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Message, files map[int64]fileRow, lastSeq, readAll int64, marks map[int64]int64) *sendPlan {
+func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Message, files map[int64]fileRow, lastSeq, readAll int64, marks map[int64]int64, ma *mentionRules) *sendPlan {
 	p := &sendPlan{chatID: chatID, outs: make([]chat.Sent, len(batch)), errs: make([]error, len(batch)),
 		dupOf: map[int]int{}, seq: lastSeq, readAll: readAll}
 	first := map[senderClient]int{}
@@ -133,6 +142,10 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 		}
 		if r.nm.ReplyToSeq > lastSeq {
 			p.errs[i] = chat.ErrNoReplyTarget
+			continue
+		}
+		if r.nm.MentionAll && !ma.allowAll(r.nm.SenderID) {
+			p.errs[i] = chat.ErrMentionAllRefused
 			continue
 		}
 		free := true
@@ -166,7 +179,8 @@ func planBatch(chatID int64, batch []*sendReq, prev map[senderClient]chat.Messag
 		}
 		p.outs[i] = chat.Sent{Message: chat.Message{ChatID: chatID, Seq: p.seq, Kind: chat.MessageText, SenderID: &sender,
 			Body: r.nm.Body, ClientID: &clientID, CreatedAt: chat.MillisTime(ms(r.nm.Now)), Files: attached,
-			FileCount: len(attached), ReplyToSeq: r.nm.ReplyToSeq}, Created: true, ReadAll: chat.ReadAll{Seq: readAll}}
+			FileCount: len(attached), ReplyToSeq: r.nm.ReplyToSeq, Mentions: ma.members(r.nm.Mentions), MentionAll: r.nm.MentionAll},
+			Created: true, ReadAll: chat.ReadAll{Seq: readAll}}
 		p.fresh = append(p.fresh, i)
 		p.holdsMin = p.holdsMin || read <= readAll
 		marks[r.nm.SenderID] = p.seq
@@ -368,14 +382,16 @@ func storedByClientID(ctx context.Context, tx *sql.Tx, chatID int64, batch []*se
 // insert inserts the plan's new messages, returning their ids and seqs.
 func (p *sendPlan) insert() *query {
 	q := &query{}
-	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, file_count, reply_to_seq) VALUES `)
+	q.WriteString(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at, file_count, reply_to_seq,
+		mentions, mention_all) VALUES `)
 	for k, i := range p.fresh {
 		m := p.outs[i].Message
 		if k > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
-			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ", " + q.arg(replyTo(m.ReplyToSeq)) + ")")
+			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ", " + q.arg(replyTo(m.ReplyToSeq)) + ", " +
+			q.arg(mentionList(m.Mentions)) + ", " + q.arg(m.MentionAll) + ")")
 	}
 	q.WriteString(` RETURNING id, seq`)
 	return q
@@ -437,3 +453,106 @@ func (p *sendPlan) setIDs(rs *sql.Rows) error {
 
 // replyTo is a message's reply_to_seq as stored: NULL for none.
 func replyTo(seq int64) sql.NullInt64 { return sql.NullInt64{Int64: seq, Valid: seq > 0} }
+
+// mentionRules are what a batch's mentions are checked against (send_messages does the same):
+// whether @all is allowed in the chat and to whom, and which mentioned users are members.
+type mentionRules struct {
+	group      bool
+	allAdmins  bool             // only the owner and admins may mention @all
+	roles      map[int64]string // the senders' roles
+	membership map[int64]bool   // the mentioned users who are members
+}
+
+// mentionRulesOf reads the rules for the batch's mentions; nothing when it has none.
+func mentionRulesOf(ctx context.Context, tx *sql.Tx, chatID int64, batch []*sendReq) (*mentionRules, error) {
+	ma := &mentionRules{roles: map[int64]string{}, membership: map[int64]bool{}}
+	var users, senders []int64
+	for _, r := range batch {
+		users = append(users, r.nm.Mentions...)
+		if r.nm.MentionAll {
+			senders = append(senders, r.nm.SenderID)
+		}
+	}
+	if len(senders) > 0 {
+		var kind string
+		if err := tx.QueryRowContext(ctx, `SELECT kind, mention_all_admins FROM chats WHERE id = $1`, chatID).Scan(&kind, &ma.allAdmins); err != nil {
+			return nil, wrap(err)
+		}
+		ma.group = kind == chat.KindGroup
+	}
+	for _, part := range []struct {
+		ids  []int64
+		role bool
+	}{{senders, true}, {users, false}} {
+		if len(part.ids) == 0 {
+			continue
+		}
+		q := &query{}
+		q.WriteString(`SELECT user_id, role FROM members WHERE chat_id = ` + q.arg(chatID) + ` AND user_id IN (`)
+		q.list(part.ids)
+		q.WriteString(`)`)
+		rs, err := tx.QueryContext(ctx, q.String(), q.args...)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var id int64
+			var role string
+			if err := rs.Scan(&id, &role); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			if part.role {
+				ma.roles[id] = role
+			} else {
+				ma.membership[id] = true
+			}
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return ma, nil
+}
+
+// allowAll reports whether the sender may mention @all.
+func (ma *mentionRules) allowAll(sender int64) bool {
+	return ma.group && (!ma.allAdmins || isAdmin(ma.roles[sender]))
+}
+
+// members keeps the mentioned users who are members, in order.
+func (ma *mentionRules) members(ids []int64) []int64 {
+	var out []int64
+	for _, id := range ids {
+		if ma.membership[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// insertMentions stores the rows that count the new messages' mentions (none for @all, which
+// counts by itself); nil when there are none.
+func (p *sendPlan) insertMentions() *query {
+	q := &query{}
+	q.WriteString(`INSERT INTO mentions (user_id, chat_id, seq) VALUES `)
+	n := 0
+	for _, i := range p.fresh {
+		m := p.outs[i].Message
+		if m.MentionAll {
+			continue
+		}
+		for _, u := range m.Mentions {
+			if n > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + q.arg(u) + ", " + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ")")
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return q
+}
