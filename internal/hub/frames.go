@@ -249,6 +249,9 @@ type (
 		LastRev       int64 `json:"last_rev"`
 		MyLastReadSeq int64 `json:"my_last_read_seq"`
 		ReadAllSeq    int64 `json:"read_all_seq"`
+		// UnreadCount and UnreadMentions are as GET /chats has them at the hello's last_seq.
+		UnreadCount    int64 `json:"unread_count"`
+		UnreadMentions int64 `json:"unread_mentions"`
 	}
 	helloUser struct {
 		ID        int64     `json:"id"`

@@ -164,7 +164,8 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, 0, len(list))}
 	for _, ch := range list {
 		if _, ok := followed[ch.ID]; ok {
-			data.Chats = append(data.Chats, helloChat{ID: ch.ID, LastSeq: ch.LastSeq, LastRev: ch.LastRev, MyLastReadSeq: ch.MyLastReadSeq, ReadAllSeq: ch.ReadAllSeq})
+			data.Chats = append(data.Chats, helloChat{ID: ch.ID, LastSeq: ch.LastSeq, LastRev: ch.LastRev, MyLastReadSeq: ch.MyLastReadSeq,
+				ReadAllSeq: ch.ReadAllSeq, UnreadCount: ch.UnreadCount, UnreadMentions: ch.UnreadMentions})
 		}
 	}
 	frame, err := encodeFrame("hello", nil, data)
