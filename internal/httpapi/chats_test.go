@@ -648,7 +648,7 @@ func TestRead(t *testing.T) {
 		} {
 			r := read(a, g, tc.seq)
 			r.want(t, http.StatusOK, "")
-			if got, want := keys(t, r.body), []string{"chat_id", "my_last_read_seq", "read_all_seq", "unread_count"}; !slices.Equal(got, want) {
+			if got, want := keys(t, r.body), []string{"chat_id", "my_last_read_seq", "read_all_seq", "unread_count", "unread_mentions"}; !slices.Equal(got, want) {
 				t.Errorf("%s: got keys %v, want %v", tc.name, got, want)
 			}
 			if got := decode[wireRead](t, r); got != tc.want {
