@@ -151,10 +151,11 @@ export function mountChatList(ctx, el, actions) {
     const active = store.activeChatId === c.id;
     const typing = typingText(store, c);
     const unread = c.unread_count || 0;
+    const mentioned = unread > 0 && (c.unread_mentions || 0) > 0;
     const online = c.kind === 'private' && c.peer ? store.isOnline(c.peer.id) : undefined;
     const text = typing || preview(ctx, c);
     const when = listTime(c.last_message?.created_at);
-    const sig = [active, typing, unread, online, c.title, c.public, text, when].join('\u0001');
+    const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when].join('\u0001');
     if (btn.sig === sig) return;
     btn.sig = sig;
     if (active) btn.setAttribute('aria-current', 'true');
@@ -180,8 +181,9 @@ export function mountChatList(ctx, el, actions) {
           typing
             ? h('span', { class: 'ci-preview typing', text: typing })
             : h('span', { class: 'ci-preview', 'data-testid': 'chat-preview', text }),
+          mentioned ? h('span', { class: 'badge mention-badge', 'data-testid': 'mention-badge', 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }) : null,
           unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
-          unread ? h('span', { class: 'sr-only', text: `, ${unread} unread` }) : null)));
+          unread ? h('span', { class: 'sr-only', text: `, ${unread} unread${mentioned ? ', you were mentioned' : ''}` }) : null)));
   };
 
   filter.addEventListener('input', draw);

@@ -15,6 +15,7 @@ import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
 import { chatUpdated, memberRole, userUpdated } from './changes.js';
 import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor, takeReply } from './msgchanges.js';
+import { mentionFields, mentionsMe } from './mentions.js';
 
 const SEND_TIMEOUT = 10000;
 const TYPING_EVERY = 2000;
@@ -145,6 +146,7 @@ export class Client {
       } else if ((c.my_last_read_seq || 0) > (local.my_last_read_seq || 0)) {
         local.my_last_read_seq = c.my_last_read_seq;
         if (c.my_last_read_seq >= (local.last_seq || 0)) local.unread_count = 0;
+        if (c.unread_mentions !== undefined) local.unread_mentions = c.unread_mentions;
       }
     }
     this.syncRef = this.conn.nextRef('sync');
@@ -207,8 +209,10 @@ export class Client {
       if (mine) {
         chat.my_last_read_seq = Math.max(chat.my_last_read_seq || 0, msg.seq);
         chat.unread_count = 0;
+        chat.unread_mentions = 0;
       } else if (msg.kind === 'text' && !msg.deleted_at && msg.seq > (chat.my_last_read_seq || 0)) {
         chat.unread_count = (chat.unread_count || 0) + 1;
+        if (mentionsMe(msg, s.me.id)) chat.unread_mentions = (chat.unread_mentions || 0) + 1;
       }
     }
     if (msg.sender_id) {
@@ -232,6 +236,7 @@ export class Client {
     if ((d.last_read_seq || 0) >= (chat.my_last_read_seq || 0)) {
       chat.my_last_read_seq = d.last_read_seq;
       chat.unread_count = d.unread_count;
+      chat.unread_mentions = d.unread_mentions || 0;
     }
     const mem = s.members.get(chat.id)?.get(s.me.id);
     if (mem) mem.last_read_seq = Math.max(mem.last_read_seq || 0, d.last_read_seq || 0);
@@ -321,8 +326,10 @@ export class Client {
   // ---- sending ------------------------------------------------------------------------------
 
   /** send queues a message and sends it; it shows as "sending" (or "waiting") until acknowledged. */
-  send(chatId, body, files = []) {
+  send(chatId, body, files = [], mention = {}) {
     const p = { client_id: uuid(), chat_id: chatId, body, files, state: 'sending', created_at: new Date().toISOString() };
+    if (mention.mentions?.length) p.mentions = mention.mentions;
+    if (mention.mention_all) p.mention_all = true;
     takeReply(this.s, p);
     this.s.pending.set(p.client_id, p);
     this.savePending();
@@ -349,7 +356,7 @@ export class Client {
     p.hard = false;
     clearTimeout(this.sendTimers.get(p.client_id));
     this.sendTimers.set(p.client_id, setTimeout(() => this.timedOut(p.client_id), SEND_TIMEOUT));
-    const data = { chat_id: p.chat_id, client_id: p.client_id, body: p.body, ...replyFields(p) };
+    const data = { chat_id: p.chat_id, client_id: p.client_id, body: p.body, ...replyFields(p), ...mentionFields(p) };
     if (p.files?.length) data.file_ids = p.files.map((f) => f.id);
     const sent = this.conn.send('message.send', data, 'send:' + p.client_id);
     if (!sent && p.state === 'sending') this.sendRest(p);
@@ -358,7 +365,7 @@ export class Client {
 
   async sendRest(p) {
     try {
-      this.ingest(await api.send(p.chat_id, p.body, p.client_id, p.files?.map((f) => f.id), replyFields(p)));
+      this.ingest(await api.send(p.chat_id, p.body, p.client_id, p.files?.map((f) => f.id), { ...replyFields(p), ...mentionFields(p) }));
     } catch (err) {
       if (!this.s.pending.has(p.client_id)) return;
       if (err instanceof ApiError && !err.network && err.status < 500 && err.code !== 'rate_limited') {
@@ -408,7 +415,7 @@ export class Client {
   /** savePending keeps unsent messages in this tab's session storage, so a reload resends them. */
   savePending() {
     try {
-      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, files, created_at, reply_to_seq }) => ({ client_id, chat_id, body, files, created_at, reply_to_seq }));
+      const list = [...this.s.pending.values()].map(({ client_id, chat_id, body, files, created_at, reply_to_seq, mentions, mention_all }) => ({ client_id, chat_id, body, files, created_at, reply_to_seq, mentions, mention_all }));
       if (list.length) sessionStorage.setItem(this.pendingKey(), JSON.stringify(list));
       else sessionStorage.removeItem(this.pendingKey());
     } catch { /* storage full or disabled: keep them in memory */ }
@@ -433,7 +440,10 @@ export class Client {
     const chat = this.s.chats.get(chatId);
     if (!chat || !seq || seq <= (chat.my_last_read_seq || 0)) return;
     chat.my_last_read_seq = seq;
-    if (seq >= (chat.last_seq || 0)) chat.unread_count = 0;
+    if (seq >= (chat.last_seq || 0)) {
+      chat.unread_count = 0;
+      chat.unread_mentions = 0;
+    }
     this.readQueue.set(chatId, seq);
     clearTimeout(this.readTimer);
     this.readTimer = setTimeout(() => this.flushReads(), 150);
@@ -445,7 +455,7 @@ export class Client {
     for (const [chatId, seq] of this.readQueue) {
       if (this.conn.send('read', { chat_id: chatId, seq })) continue;
       api.read(chatId, seq).then((r) => {
-        this.onReadUpdated({ chat_id: chatId, user_id: this.s.me.id, last_read_seq: r.my_last_read_seq, unread_count: r.unread_count });
+        this.onReadUpdated({ chat_id: chatId, user_id: this.s.me.id, last_read_seq: r.my_last_read_seq, unread_count: r.unread_count, unread_mentions: r.unread_mentions });
         this.onReadAll({ chat_id: chatId, read_all_seq: r.read_all_seq });
       }).catch(() => { /* resent after the next hello */ });
     }

@@ -6,6 +6,7 @@
 
 import { h, icon } from './dom.js';
 import { UploadTray, fileLimits, limitsText } from './files.js';
+import { mountMentions } from './mentions.js';
 
 const MAX = 4000;
 const TOUCH = '(pointer: coarse), (hover: none)';
@@ -27,7 +28,10 @@ export function mountComposer(ctx, { getChat, onSent }) {
   }, icon('clip'));
   const limitsLine = h('span', { id: 'attach-limits', class: 'attach-limits', 'data-testid': 'file-limits' });
   const trayEl = h('div', { class: 'uploads', 'data-testid': 'uploads', 'aria-live': 'polite', hidden: true });
+  // Completion of "@" names; its keys come before the composer's (Enter chooses a name).
+  const mentions = mountMentions(input, { store: ctx.store, getChat });
   const form = h('form', { class: 'composer', 'aria-label': 'Write a message' },
+    mentions.el,
     h('div', { class: 'composer-files' }, trayEl, limitsLine),
     h('div', { class: 'composer-row' }, attach, picker, input, hint, counter, send));
   fileLimits().then((l) => {
@@ -111,7 +115,7 @@ export function mountComposer(ctx, { getChat, onSent }) {
     if (id == null) return;
     const tray = trayOf(id);
     if ((!body && !tray.done.length) || body.length > MAX || tray.busy) return;
-    client.send(id, body, tray.takeDone());
+    client.send(id, body, tray.takeDone(), mentions.take(id, body));
     input.value = '';
     drafts.delete(id);
     autosize();
@@ -147,6 +151,7 @@ export function mountComposer(ctx, { getChat, onSent }) {
         if (input.value) drafts.set(from, input.value);
         else drafts.delete(from);
       }
+      mentions.close();
       input.value = (to != null && drafts.get(to)) || '';
       current = to != null ? trayOf(to) : null;
       if (current) current.render(trayEl);

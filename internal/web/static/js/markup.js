@@ -7,6 +7,7 @@
 // change: this is only how it is shown.
 
 import { h } from './dom.js';
+import { mentionAt } from './mentions.js';
 
 const MAX_DEPTH = 3; // bold in italic in bold, and no deeper
 const URL_AT = /https?:\/\/[^\s<>"'`]+/iy;
@@ -22,13 +23,16 @@ export function hasBlocks(text) {
   return text.split('\n').some((l) => FENCE.test(l) || QUOTE.test(l));
 }
 
-/** renderBody turns a message's text into a DocumentFragment. */
-export function renderBody(text) {
+/**
+ * renderBody turns a message's text into a DocumentFragment. mentions are the "@..." texts to
+ * show as mentions (mentions.js mentionTokens), outside code.
+ */
+export function renderBody(text, mentions = []) {
   const frag = document.createDocumentFragment();
   const lines = String(text).split('\n');
   let para = [];
   const flush = () => {
-    if (para.length) frag.append(...inline(para.join('\n'), 0));
+    if (para.length) frag.append(...inline(para.join('\n'), 0, mentions));
     para = [];
   };
   for (let i = 0; i < lines.length; i++) {
@@ -48,7 +52,7 @@ export function renderBody(text) {
       while (i < lines.length && QUOTE.test(lines[i])) quoted.push(lines[i++].replace(/^ {0,3}> ?/, ''));
       i -= 1;
       flush();
-      frag.append(h('blockquote', { class: 'md-quote' }, inline(quoted.join('\n'), 0)));
+      frag.append(h('blockquote', { class: 'md-quote' }, inline(quoted.join('\n'), 0, mentions)));
       continue;
     }
     para.push(lines[i]);
@@ -58,7 +62,7 @@ export function renderBody(text) {
 }
 
 /** inline renders one run of text: code spans, bold, italic and links; the rest as text. */
-function inline(s, depth) {
+function inline(s, depth, mentions) {
   const out = [];
   let buf = '';
   const text = () => {
@@ -80,7 +84,7 @@ function inline(s, depth) {
       const j = closeBold(s, i + 2);
       if (j > 0) {
         text();
-        out.push(h('strong', {}, inline(s.slice(i + 2, j), depth + 1)));
+        out.push(h('strong', {}, inline(s.slice(i + 2, j), depth + 1, mentions)));
         i = j + 2;
         continue;
       }
@@ -88,8 +92,16 @@ function inline(s, depth) {
       const j = closeItalic(s, i + 1);
       if (j > 0) {
         text();
-        out.push(h('em', {}, inline(s.slice(i + 1, j), depth + 1)));
+        out.push(h('em', {}, inline(s.slice(i + 1, j), depth + 1, mentions)));
         i = j + 1;
+        continue;
+      }
+    } else if (c === '@') {
+      const m = mentionAt(s, i, mentions);
+      if (m) {
+        text();
+        out.push(h('span', { class: m.me ? 'mention mention-me' : 'mention', 'data-testid': m.me ? 'mention-me' : 'mention', text: m.text }));
+        i += m.text.length;
         continue;
       }
     } else if ((c === 'h' || c === 'H') && !wordish(s[i - 1]) && s[i - 1] !== '/') {

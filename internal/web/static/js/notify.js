@@ -4,6 +4,7 @@
 // (sw.js) for when every tab is closed.
 
 import { api } from './api.js';
+import { mentionsMe } from './mentions.js';
 
 const supported = () => typeof Notification !== 'undefined';
 
@@ -41,10 +42,14 @@ function fromBase64url(s) {
   return Uint8Array.from(b, (c) => c.charCodeAt(0));
 }
 
-/** wants reports whether a chat's settings let a message of it notify now. */
-export function wants(chat, now = Date.now()) {
+/**
+ * wants reports whether a chat's settings let a message of it notify now: notify all, or
+ * mentions and the message mentions me (by name or @all).
+ */
+export function wants(chat, now = Date.now(), mentioned = false) {
   if (!chat) return false;
-  if ((chat.notify || 'all') !== 'all') return false;
+  const notify = chat.notify || 'all';
+  if (notify !== 'all' && !(notify === 'mentions' && mentioned)) return false;
   return !(chat.muted_until && Date.parse(chat.muted_until) > now);
 }
 
@@ -64,7 +69,7 @@ export function mountNotifier(store, { go, name }) {
     onMessage(msg) {
       if (!document.hidden || permission() !== 'granted' || msg.kind !== 'text' || msg.sender_id === store.me?.id) return;
       const chat = store.chats.get(msg.chat_id);
-      if (!wants(chat)) return;
+      if (!wants(chat, Date.now(), mentionsMe(msg, store.me.id))) return;
       const body = chat.kind === 'group' ? `${name(msg.sender_id)}: ${msg.body}` : msg.body;
       const n = new Notification(chat.title || 'Chat', { body: body.slice(0, 200), tag: `chat-${chat.id}` });
       n.onclick = () => {

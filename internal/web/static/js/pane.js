@@ -10,6 +10,7 @@ import { who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
 import { hasBlocks, renderBody } from './markup.js';
+import { mentionTokens, mentionsMe } from './mentions.js';
 import { renderFiles } from './files.js';
 import { mountChanges } from './msgview.js';
 
@@ -204,11 +205,14 @@ export function mountPane(ctx, el, { back }) {
     const group = chat.kind === 'group';
     const state = m.pending ? m.pending.state : m.seq <= (chat.read_all_seq || 0) ? 'read' : 'sent';
     const senderName = store.name(m.sender_id) || '…';
-    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || '', (m.files || []).map((f) => f.id).join(','), changes.sig(m)].join('|');
+    const tokens = mentionTokens(m, store);
+    const forMe = mentionsMe(m, store.me.id);
+    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || '', (m.files || []).map((f) => f.id).join(','), changes.sig(m),
+      tokens.map((t) => t.text).join(',')].join('|');
     const fill = (el) => {
       if (el.sig === sig) return;
       el.sig = sig;
-      el.className = `msg ${mine ? 'mine' : 'theirs'}${cont ? ' cont' : ''}${m.pending ? ' pending' : ''}`;
+      el.className = `msg ${mine ? 'mine' : 'theirs'}${cont ? ' cont' : ''}${m.pending ? ' pending' : ''}${forMe ? ' mentions-me' : ''}`;
       if (m.seq) el.dataset.seq = String(m.seq);
       else delete el.dataset.seq;
       el.dataset.own = String(mine);
@@ -220,7 +224,7 @@ export function mountPane(ctx, el, { back }) {
         // Who said it, for screen readers where the bubble does not show a name.
         showSender ? null : h('span', { class: 'sr-only', text: `${mine ? 'You' : senderName}: ` }),
         renderFiles(m.files),
-        m.body ? h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body)) : null,
+        m.body ? h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body, tokens)) : null,
         h('span', { class: 'meta' },
           h('time', { datetime: m.created_at, title: fullTime(m.created_at), text: timeOf(m.created_at) }),
           mine ? statusEl(chat, m) : null));

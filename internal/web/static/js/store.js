@@ -119,8 +119,12 @@ export class Store {
         c.last_seq = old.last_seq;
         c.last_message = old.last_message;
         c.unread_count = old.unread_count;
+        c.unread_mentions = old.unread_mentions;
       }
-      if ((old.my_last_read_seq || 0) > (summary.my_last_read_seq || 0)) c.unread_count = old.unread_count;
+      if ((old.my_last_read_seq || 0) > (summary.my_last_read_seq || 0)) {
+        c.unread_count = old.unread_count;
+        c.unread_mentions = old.unread_mentions;
+      }
     }
     delete c.members;
     this.chats.set(c.id, c);
