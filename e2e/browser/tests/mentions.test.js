@@ -1,0 +1,88 @@
+// Mentions: "@" in the composer completes the chat's members (keyboard and mouse, Escape
+// closes), the message carries the chosen ids, the mentioned member sees it highlighted and an
+// @ badge on the chat in their list until they read it.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Api, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+test('mention completion, highlight on the other side, @ badge until read', async () => {
+  const tag = unique('m').slice(-6);
+  const annEmail = `ann.${tag}@example.com`;
+  const benEmail = `ben.${tag}@example.com`;
+  const ann = await Api.register(`Ann ${tag}`, annEmail);
+  const ben = await Api.register(`Ben ${tag}`, benEmail);
+  const cid = await Api.register(`Cid ${tag}`);
+  const title = `Team ${tag}`;
+  const group = await ann.group(title, [ben.user.id, cid.user.id]);
+
+  const a = await signIn(browser, annEmail);
+  const b = await signIn(browser, benEmail);
+  await openChat(a.page, title);
+  const box = a.page.getByLabel('Message', { exact: true });
+  const list = a.page.getByTestId('mention-list');
+  const options = a.page.getByTestId('mention-option');
+
+  // "@" offers every other member and @all; Escape closes the list and keeps the text.
+  await box.click();
+  await a.page.keyboard.type('@');
+  await list.waitFor();
+  assert.deepEqual(await options.locator('.mention-name').allTextContents(), [`Ben ${tag}`, `Cid ${tag}`, 'all']);
+  await a.page.keyboard.press('Escape');
+  await list.waitFor({ state: 'hidden' });
+  assert.equal(await box.inputValue(), '@');
+  await box.fill('');
+
+  // Keyboard: narrow down, arrows move, Enter chooses (and does not send).
+  await a.page.keyboard.type('Hi @');
+  await list.waitFor();
+  await a.page.keyboard.press('ArrowDown'); // Cid
+  await a.page.keyboard.press('ArrowUp'); // Ben again
+  await a.page.keyboard.press('Enter');
+  await list.waitFor({ state: 'hidden' });
+  assert.equal(await box.inputValue(), `Hi @Ben ${tag} `);
+  // Mouse: the next name by a click.
+  await a.page.keyboard.type('and @ci');
+  await list.waitFor();
+  assert.deepEqual(await options.locator('.mention-name').allTextContents(), [`Cid ${tag}`]);
+  await options.first().click();
+  assert.equal(await box.inputValue(), `Hi @Ben ${tag} and @Cid ${tag} `);
+  await a.page.keyboard.type('look');
+  await a.page.keyboard.press('Enter');
+  const text = `Hi @Ben ${tag} and @Cid ${tag} look`;
+  await message(a.page, text).waitFor();
+
+  // The stored message mentions both, by id.
+  const hist = await ben.req('GET', `/chats/${group.id}/messages`);
+  const sent = hist.messages.find((m) => m.body === text);
+  assert.deepEqual(sent.mentions, [ben.user.id, cid.user.id]);
+  // Ann sees both mentions, neither as hers.
+  await message(a.page, text).getByTestId('mention').first().waitFor();
+  assert.equal(await message(a.page, text).getByTestId('mention-me').count(), 0);
+
+  // Ben's list shows the @ badge; in the chat, his mention stands out and Cid's does not.
+  await chatItem(b.page, title).getByTestId('mention-badge').waitFor();
+  await openChat(b.page, title);
+  const got = message(b.page, text);
+  await got.getByTestId('mention-me').getByText(`@Ben ${tag}`, { exact: true }).waitFor();
+  await got.getByTestId('mention').getByText(`@Cid ${tag}`, { exact: true }).waitFor();
+  assert.match(await got.getAttribute('class'), /mentions-me/);
+  // Read: the badge goes, here and on the server.
+  await chatItem(b.page, title).getByTestId('mention-badge').waitFor({ state: 'detached' });
+  for (let i = 0; i < 100; i++) {
+    const c = (await ben.chats()).find((x) => x.id === group.id);
+    if (c.unread_mentions === 0) break;
+    assert.ok(i < 99, `unread_mentions stays ${c.unread_mentions}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  a.page.assertClean();
+  b.page.assertClean();
+  await a.context.close();
+  await b.context.close();
+});
