@@ -30,6 +30,17 @@ type Message struct {
 	CreatedAt string          `json:"created_at"`
 	Event     json.RawMessage `json:"event,omitempty"`
 	Files     []File          `json:"files,omitempty"`
+	// Mentions are the members the message mentions, MentionAll is @all (docs/PROTOCOL.md,
+	// "Mentions").
+	Mentions   []int64 `json:"mentions,omitempty"`
+	MentionAll bool    `json:"mention_all,omitempty"`
+}
+
+// Mention says whom a message mentions: members by id (the server drops non-members) and
+// everyone (@all, groups only).
+type Mention struct {
+	Users []int64
+	All   bool
 }
 
 // File is a file a message carries (docs/PROTOCOL.md, "Files").
@@ -848,7 +859,7 @@ func (s *Session) Send(ctx context.Context, chatID int64, body string) (Message,
 // retryable tells the error codes of a message.send that a retry may fix.
 func retryable(code string) bool {
 	switch code {
-	case "invalid", "not_found", "not_member", "forbidden", "unknown_type", "too_large", "unauthenticated":
+	case "invalid", "not_found", "not_member", "forbidden", "unknown_type", "too_large", "unauthenticated", "mention_all_refused":
 		return false
 	}
 	return true // unavailable, rate_limited, internal, and codes this client does not know
@@ -862,7 +873,23 @@ func retryable(code string) bool {
 // the server refuses the message for good. A message may be stored although SendID returned
 // an error; a later SendID with the same clientID returns it.
 func (s *Session) SendID(ctx context.Context, chatID int64, clientID, body string) (Message, error) {
-	data := map[string]any{"chat_id": chatID, "client_id": clientID, "body": body}
+	return s.send(ctx, map[string]any{"chat_id": chatID, "client_id": clientID, "body": body})
+}
+
+// SendMention sends body mentioning m under a new client_id, as Send does.
+func (s *Session) SendMention(ctx context.Context, chatID int64, body string, m Mention) (Message, error) {
+	data := map[string]any{"chat_id": chatID, "client_id": s.NewClientID(), "body": body}
+	if len(m.Users) > 0 {
+		data["mentions"] = m.Users
+	}
+	if m.All {
+		data["mention_all"] = true
+	}
+	return s.send(ctx, data)
+}
+
+// send sends a message.send frame's data until the server acknowledges it; see SendID.
+func (s *Session) send(ctx context.Context, data map[string]any) (Message, error) {
 	attempt := 0
 	for {
 		live, err := s.waitLive(ctx)

@@ -465,3 +465,22 @@ func TestSessionRestartReconnectsAtOnce(t *testing.T) {
 		t.Errorf("close codes %v, want three 1012", st.CloseCodes)
 	}
 }
+
+// TestSessionSendsMentions: a session sends mentions and @all; the server keeps the members
+// only.
+func TestSessionSendsMentions(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, time.Hour, 0)
+	first := login(t, srv.URL, "first@example.com")
+	var me struct {
+		ID int64 `json:"id"`
+	}
+	if err := first.Do(context.Background(), http.MethodGet, "/api/v1/users/me", nil, &me); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := start(t, login(t, srv.URL, "second@example.com"), client.SessionOptions{})
+	m, err := second.SendMention(context.Background(), general, "@First hi", client.Mention{Users: []int64{me.ID, 1 << 40}, All: true})
+	if err != nil || len(m.Mentions) != 1 || m.Mentions[0] != me.ID || !m.MentionAll {
+		t.Errorf("mention: %+v, %v; want mentions [%d] and @all", m, err, me.ID)
+	}
+}
