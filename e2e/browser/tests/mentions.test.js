@@ -1,6 +1,6 @@
 // Mentions: "@" in the composer completes the chat's members (keyboard and mouse, Escape
 // closes), the message carries the chosen ids, the mentioned member sees it highlighted and an
-// @ badge on the chat in their list until they read it.
+// @ badge on the chat in their list until they read it; @all is offered only where allowed.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -81,6 +81,32 @@ test('mention completion, highlight on the other side, @ badge until read', asyn
     assert.ok(i < 99, `unread_mentions stays ${c.unread_mentions}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+
+  // Ben may use @all; once Ann keeps it to admins, his completion no longer offers it.
+  const bbox = b.page.getByLabel('Message', { exact: true });
+  await bbox.click();
+  await b.page.keyboard.type('@al');
+  await b.page.getByTestId('mention-option').getByText('all', { exact: true }).waitFor();
+  await b.page.keyboard.press('Escape');
+  await bbox.fill('');
+  await a.page.getByTestId('members-button').click();
+  const d = a.page.getByTestId('members-dialog');
+  await d.getByLabel('Only admins may mention @all').check();
+  await d.getByRole('button', { name: 'Save changes' }).click();
+  await d.getByText('Saved.').waitFor();
+  await a.page.keyboard.press('Escape');
+  for (let i = 0; ; i++) { // chat.updated reaches Ben's tab
+    await bbox.fill('');
+    await bbox.click();
+    await b.page.keyboard.type('@');
+    await b.page.getByTestId('mention-list').waitFor();
+    const names = await b.page.getByTestId('mention-option').locator('.mention-name').allTextContents();
+    if (!names.includes('all')) break;
+    assert.ok(i < 50, `Ben is still offered @all: ${names}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal((await ben.chats()).find((x) => x.id === group.id).mention_all, 'admins');
+
   a.page.assertClean();
   b.page.assertClean();
   await a.context.close();

@@ -1,5 +1,6 @@
 // Running a group from its details: the owner and admins rename it, describe it, make it public
-// or private, promote and demote admins, remove members; the owner hands it over or deletes it.
+// or private, keep @all to themselves (or not), promote and demote admins, remove members; the
+// owner hands it over or deletes it.
 // Anyone can start a private chat from a member's row. The server decides: these controls only
 // show what the caller's role allows, and every answer is shown as it comes.
 
@@ -24,11 +25,12 @@ let seq = 0;
 export function aboutSection(ctx, chatId) {
   const { store } = ctx;
   seq += 1;
-  const ids = { title: `grp${seq}-title`, desc: `grp${seq}-desc`, pub: `grp${seq}-public` };
+  const ids = { title: `grp${seq}-title`, desc: `grp${seq}-desc`, pub: `grp${seq}-public`, all: `grp${seq}-all` };
   const el = h('section', { class: 'about', 'data-testid': 'group-about' });
   const title = h('input', { id: ids.title, type: 'text', required: true, maxlength: 100, autocomplete: 'off' });
   const desc = h('textarea', { id: ids.desc, rows: 3, maxlength: 500, placeholder: 'What is this group about?' });
   const pub = h('input', { id: ids.pub, type: 'checkbox' });
+  const allAdmins = h('input', { id: ids.all, type: 'checkbox', 'data-testid': 'mention-all-admins' });
   const status = h('p', { class: 'list-status', role: 'status' });
   const save = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Save changes' });
   const form = h('form', { class: 'group-form', 'aria-label': 'Group settings' },
@@ -36,10 +38,12 @@ export function aboutSection(ctx, chatId) {
     h('div', { class: 'field' }, h('label', { for: ids.desc, text: 'Description' }), desc),
     h('label', { class: 'check', for: ids.pub }, pub,
       h('span', {}, h('strong', { text: 'Public group' }), h('br'), h('span', { class: 'muted', text: 'Anyone can find it and join.' }))),
+    h('label', { class: 'check', for: ids.all }, allAdmins,
+      h('span', {}, h('strong', { text: 'Only admins may mention @all' }), h('br'), h('span', { class: 'muted', text: 'Members can still mention people by name.' }))),
     h('div', { class: 'dialog-actions' }, status, save));
   const text = h('p', { class: 'group-desc', 'data-testid': 'group-description' });
   let dirty = false;
-  for (const input of [title, desc, pub]) input.addEventListener('input', () => { dirty = true; });
+  for (const input of [title, desc, pub, allAdmins]) input.addEventListener('input', () => { dirty = true; });
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -49,6 +53,7 @@ export function aboutSection(ctx, chatId) {
     if (title.value.trim() !== chat.title) fields.title = title.value;
     if (desc.value.trim() !== (chat.description || '')) fields.description = desc.value;
     if (pub.checked !== !!chat.public) fields.public = pub.checked;
+    if (allAdmins.checked !== (chat.mention_all === 'admins')) fields.mention_all = allAdmins.checked ? 'admins' : 'everyone';
     if (!Object.keys(fields).length) {
       status.textContent = 'Nothing to save.';
       return;
@@ -75,6 +80,7 @@ export function aboutSection(ctx, chatId) {
         title.value = chat.title || '';
         desc.value = chat.description || '';
         pub.checked = !!chat.public;
+        allAdmins.checked = chat.mention_all === 'admins';
       }
       if (!form.isConnected) el.replaceChildren(form);
     } else {

@@ -7,7 +7,7 @@ export function chatUpdated(store, d) {
   const c = d?.chat;
   if (!c || !store.chats.has(c.id)) return;
   const chat = store.chats.get(c.id);
-  for (const k of ['title', 'public', 'description']) if (k in c) chat[k] = c[k];
+  for (const k of ['title', 'public', 'description', 'mention_all']) if (k in c) chat[k] = c[k];
   store.notify('chats', 'pane', 'members');
 }
 

@@ -6,6 +6,7 @@
 // order, so a change is applied only if its rev is newer than the message's: a change that comes
 // twice (our REST answer and the frame, or a sync after a live frame) is applied once.
 
+import { mentionsMe } from './mentions.js';
 import { request } from './api.js';
 
 /** The common emoji of the reaction picker. */
@@ -78,6 +79,7 @@ export function messageUpdated(store, msg, { local = false } = {}) {
   if (old && !old.deleted_at && msg.deleted_at && old.kind === 'text' && msg.sender_id !== store.me?.id
     && msg.seq > (chat.my_last_read_seq || 0) && chat.unread_count > 0) {
     chat.unread_count -= 1;
+    if (mentionsMe(old, store.me.id) && chat.unread_mentions > 0) chat.unread_mentions -= 1;
   }
   // The replies to it show its new text (or that it is gone).
   if (box && (!old || old.body !== msg.body || !old.deleted_at !== !msg.deleted_at)) {
