@@ -76,7 +76,6 @@ export function mountMentions(input, { store, getChat }) {
     list.hidden = true;
     options = [];
     start = -1;
-    input.setAttribute('aria-expanded', 'false');
     input.removeAttribute('aria-activedescendant');
   };
 
@@ -101,8 +100,9 @@ export function mountMentions(input, { store, getChat }) {
       list.append(li);
     });
     list.hidden = options.length === 0;
-    input.setAttribute('aria-expanded', options.length ? 'true' : 'false');
+    // A textarea has no aria-expanded (it is no combobox); the active option is announced.
     if (options.length) input.setAttribute('aria-activedescendant', `mention-opt-${active}`);
+    else input.removeAttribute('aria-activedescendant');
   };
 
   const refresh = () => {
