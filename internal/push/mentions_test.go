@@ -35,8 +35,18 @@ func setNotify(t *testing.T, s *testserver.Server, u *testserver.User, chatID in
 // them or @all; a member with notify=none, or no longer a member, never.
 func TestPushMentions(t *testing.T) {
 	t.Parallel()
+	for name, pg := range map[string]bool{"sqlite": false, "postgres": true} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testPushMentions(t, pg)
+		})
+	}
+}
+
+func testPushMentions(t *testing.T, pg bool) {
 	ps := pushtest.Start(t)
-	s := testserver.Start(t, testserver.Config{Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
+	s := testserver.Start(t, testserver.Config{Postgres: pg,
+		Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
 	ps.VAPIDKey = s.Push.PublicKey()
 	ann, ben, eve, dan := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
 	g := s.Group(t, ann, "Team", false, ben, eve, dan)
