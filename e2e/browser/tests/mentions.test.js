@@ -1,6 +1,7 @@
 // Mentions: "@" in the composer completes the chat's members (keyboard and mouse, Escape
 // closes), the message carries the chosen ids, the mentioned member sees it highlighted and an
-// @ badge on the chat in their list until they read it; @all is offered only where allowed.
+// @ badge on the chat in their list until they read it; @all is offered only where allowed. With
+// notify=mentions, a hidden tab notifies only of messages that mention me or @all.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -111,4 +112,51 @@ test('mention completion, highlight on the other side, @ badge until read', asyn
   b.page.assertClean();
   await a.context.close();
   await b.context.close();
+});
+
+// Records notifications and lets the test hide the tab (as notify.test.js does).
+async function recordNotifications(page) {
+  await page.context().grantPermissions(['notifications']);
+  await page.addInitScript(() => {
+    window.__shown = [];
+    window.__hidden = false;
+    class Recorded {
+      constructor(title, opts = {}) {
+        window.__shown.push({ title, body: opts.body });
+      }
+      close() {}
+      static get permission() { return 'granted'; }
+      static requestPermission() { return Promise.resolve('granted'); }
+    }
+    window.Notification = Recorded;
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => window.__hidden });
+    window.__hide = (yes) => {
+      window.__hidden = yes;
+      document.dispatchEvent(new Event('visibilitychange'));
+    };
+  });
+}
+
+test('notify=mentions: a hidden tab shows only the messages that mention me or @all', async () => {
+  const tag = unique('q').slice(-6);
+  const email = `dora.${tag}@example.com`;
+  const dora = await Api.register(`Dora ${tag}`, email);
+  const eli = await Api.register(`Eli ${tag}`);
+  const title = `Quiet ${tag}`;
+  const group = await eli.group(title, [dora.user.id]);
+  await dora.req('PATCH', `/chats/${group.id}/settings`, { notify: 'mentions' });
+
+  const { context, page } = await signIn(browser, email, { setup: recordNotifications });
+  await page.evaluate(() => window.__hide(true));
+  await eli.send(group.id, 'not for you');
+  await chatItem(page, title).getByTestId('chat-preview').getByText('not for you').waitFor();
+  await eli.req('POST', `/chats/${group.id}/messages`, { body: `@Dora ${tag} for you`, client_id: unique('c'), mentions: [dora.user.id] });
+  await page.waitForFunction(() => window.__shown.length > 0);
+  await eli.req('POST', `/chats/${group.id}/messages`, { body: '@all for everyone', client_id: unique('c'), mention_all: true });
+  await page.waitForFunction(() => window.__shown.length > 1);
+  const shown = await page.evaluate(() => window.__shown.map((n) => n.body));
+  assert.deepEqual(shown, [`Eli ${tag}: @Dora ${tag} for you`, `Eli ${tag}: @all for everyone`]);
+  await chatItem(page, title).getByTestId('mention-badge').waitFor();
+  page.assertClean();
+  await context.close();
 });
