@@ -176,32 +176,28 @@ var emojis = []string{"👍", "🎉", "😂"}
 // toggled, or m's own message edited or deleted.
 func (tr *traffic) change(ctx context.Context, m *member, r *rand.Rand) {
 	chatID := m.chats[r.IntN(len(m.chats))]
+	kind := "react"
+	if p := r.IntN(100); p < 25 {
+		kind = "edit"
+	} else if p < 35 {
+		kind = "delete"
+	}
+	// A recent message that is not deleted: for an edit or a delete, one of m's own.
 	m.mu.Lock()
+	var recent []client.Message
 	got := m.got[chatID]
-	var target client.Message
-	found := false
-	for range 5 {
-		if len(got) == 0 {
-			break
-		}
-		c := got[max(0, len(got)-1-r.IntN(30)):]
-		msg := m.view[chatID][c[0].Seq]
-		if msg.Kind != "system" && msg.DeletedAt == nil {
-			target, found = msg, true
-			break
+	for k := len(got) - 1; k >= 0 && len(recent) < 20; k-- {
+		msg := m.view[chatID][got[k].Seq]
+		own := msg.SenderID != nil && *msg.SenderID == m.id
+		if msg.Kind != "system" && msg.DeletedAt == nil && (kind == "react" || own) {
+			recent = append(recent, msg)
 		}
 	}
 	m.mu.Unlock()
-	if !found {
+	if len(recent) == 0 {
 		return
 	}
-	kind := "react"
-	own := target.SenderID != nil && *target.SenderID == m.id
-	if p := r.IntN(100); own && p < 25 {
-		kind = "edit"
-	} else if own && p < 35 {
-		kind = "delete"
-	}
+	target := recent[r.IntN(len(recent))]
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var err error
@@ -693,7 +689,10 @@ func (c *cluster) verify(t *testing.T, ctx context.Context, members []*member, c
 			continue
 		}
 		got := h[s.msg.Seq-1]
-		if got.ID != s.msg.ID || got.Body != s.body || got.ClientID == nil || *got.ClientID != s.clientID ||
+		bodyOK := got.Body == s.body ||
+			(got.EditedAt != nil && strings.HasPrefix(got.Body, s.body+" (edit ")) || // edits append to the body
+			(got.DeletedAt != nil && got.Body == "")
+		if got.ID != s.msg.ID || !bodyOK || got.ClientID == nil || *got.ClientID != s.clientID ||
 			got.SenderID == nil || *got.SenderID != s.m.id {
 			t.Errorf("client %d: acknowledged %+v, stored %+v", s.m.i, s.msg, got)
 		}

@@ -80,8 +80,12 @@ type Device struct {
 	droppedAt time.Time         // the last drop
 	syncedAt  time.Time         // the last sync.done after a drop
 	hello     map[int64]int64   // last seqs in the current connection's hello
-	done      chan struct{}     // closed when the reader goroutine ends
-	rng       *rand.Rand
+	// revs are the changes (message.updated, reaction.updated) received per chat tracked by
+	// TrackRevs, and revTimes when each came.
+	revs     map[int64]*seqSet
+	revTimes map[int64][]revAt
+	done     chan struct{} // closed when the reader goroutine ends
+	rng      *rand.Rand
 
 	smu     sync.Mutex // orders sends; held while writing, never with mu
 	sbuf    []byte
@@ -342,6 +346,35 @@ func (d *Device) handle(b []byte) {
 		if m.sentAt >= 0 {
 			st.Ack.RecordMicros(t - m.sentAt)
 		}
+	case "reaction.updated", "message.updated":
+		t := now()
+		chatID, at, ok1 := intAfterFrom(b, keyChatID, 0)
+		rev, _, ok2 := intAfterFrom(b, keyRev, at)
+		if !ok1 || !ok2 {
+			return
+		}
+		d.mu.Lock()
+		st := d.stats
+		rs := d.revs[chatID]
+		if rs == nil {
+			d.mu.Unlock()
+			return
+		}
+		fresh, inOrder := rs.add(rev)
+		if fresh {
+			d.revTimes[chatID] = append(d.revTimes[chatID], revAt{rev, t})
+		}
+		d.mu.Unlock()
+		switch {
+		case !fresh:
+			st.Dups.Add(1)
+			st.Note("duplicate: chat %d rev %d twice on device %d", chatID, rev, d.Index)
+		case !inOrder:
+			st.OutOfOrder.Add(1)
+			st.Note("out of rev order: chat %d rev %d on device %d", chatID, rev, d.Index)
+		default:
+			st.Delivered.Add(d.Index, 1)
+		}
 	case "sync.done":
 		d.mu.Lock()
 		d.syncing = false
@@ -438,6 +471,41 @@ func (d *Device) Has(chatID, upto int64) bool {
 	defer d.mu.Unlock()
 	cs := d.chats[chatID]
 	return cs == nil || cs.contiguous() >= upto
+}
+
+// TrackRevs starts recording the changes of a chat after rev.
+func (d *Device) TrackRevs(chatID, rev int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.revs == nil {
+		d.revs, d.revTimes = map[int64]*seqSet{}, map[int64][]revAt{}
+	}
+	d.revs[chatID] = newSeqSet(rev)
+	d.revTimes[chatID] = nil
+}
+
+// RevsReceived counts the distinct changes of a tracked chat received.
+func (d *Device) RevsReceived(chatID int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return int64(len(d.revTimes[chatID]))
+}
+
+// RevsMissing counts the revs of a tracked chat up to upto never received.
+func (d *Device) RevsMissing(chatID, upto int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if rs := d.revs[chatID]; rs != nil {
+		return rs.missing(upto)
+	}
+	return 0
+}
+
+// RevTimes is each change of a tracked chat received, with when.
+func (d *Device) RevTimes(chatID int64) []revAt {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.revTimes[chatID]
 }
 
 // Chats lists the chats the device follows.
