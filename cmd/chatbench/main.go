@@ -56,7 +56,7 @@ scenarios:
   chats      many small chats (2-10 members) at a human pace: sends/s stored+acked+delivered, ack latency
   reconnect  N clients, one instance killed: time until all are back and synced, loss, duplicates
   soak       chats + REST reads + churn over time: memory, goroutines and latency over time (alias: mixed)
-  smoke      a few seconds of tiny fanout and chats; fails unless nothing is lost or duplicated
+  smoke      a few seconds of tiny fanout, chats and reactions; fails unless nothing is lost or duplicated
   suite      the standard suite (make bench): writes results JSON and charts, updates docs/PERFORMANCE.md
   anchor     the fanout points run side by side with Centrifugo (make bench-anchor), against either server
   anchor-table  writes the side-by-side table of anchor results files into docs/PERFORMANCE.md
