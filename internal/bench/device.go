@@ -349,8 +349,9 @@ func (d *Device) handle(b []byte) {
 	case "reaction.updated", "message.updated":
 		t := now()
 		chatID, at, ok1 := intAfterFrom(b, keyChatID, 0)
-		rev, _, ok2 := intAfterFrom(b, keyRev, at)
-		if !ok1 || !ok2 {
+		seq, at, ok2 := intAfterFrom(b, keySeq, at)
+		rev, _, ok3 := intAfterFrom(b, keyRev, at)
+		if !ok1 || !ok2 || !ok3 {
 			return
 		}
 		d.mu.Lock()
@@ -362,7 +363,7 @@ func (d *Device) handle(b []byte) {
 		}
 		fresh, inOrder := rs.add(rev)
 		if fresh {
-			d.revTimes[chatID] = append(d.revTimes[chatID], revAt{rev, t})
+			d.revTimes[chatID] = append(d.revTimes[chatID], revAt{rev: rev, at: t, seq: seq, whole: frameType(b) == "message.updated"})
 		}
 		d.mu.Unlock()
 		switch {
@@ -491,14 +492,34 @@ func (d *Device) RevsReceived(chatID int64) int64 {
 	return int64(len(d.revTimes[chatID]))
 }
 
-// RevsMissing counts the revs of a tracked chat up to upto never received.
-func (d *Device) RevsMissing(chatID, upto int64) int64 {
+// RevsMissing counts the revs of a tracked chat up to upto that the device has not received,
+// and of those, how many a message.updated of the same message with a later rev stands for
+// (compacted: a connection that heals a gap in revs gets each changed message's latest state
+// once); seqOf is the message of each rev, where known.
+func (d *Device) RevsMissing(chatID, upto int64, seqOf map[int64]int64) (lost, compacted int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if rs := d.revs[chatID]; rs != nil {
-		return rs.missing(upto)
+	rs := d.revs[chatID]
+	if rs == nil || rs.missing(upto) == 0 {
+		return 0, 0
 	}
-	return 0
+	latest := map[int64]int64{} // seq: the latest rev of its message.updated received
+	for _, r := range d.revTimes[chatID] {
+		if r.whole {
+			latest[r.seq] = max(latest[r.seq], r.rev)
+		}
+	}
+	for rev := rs.base + 1; rev <= upto; rev++ {
+		if rs.has(rev) {
+			continue
+		}
+		if seq, ok := seqOf[rev]; ok && latest[seq] >= rev {
+			compacted++
+		} else {
+			lost++
+		}
+	}
+	return lost, compacted
 }
 
 // RevTimes is each change of a tracked chat received, with when.
