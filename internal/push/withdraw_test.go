@@ -1,0 +1,126 @@
+package push_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/push"
+	"github.com/wschat/chat/internal/pushtest"
+	"github.com/wschat/chat/internal/testserver"
+)
+
+// TestPushWithdraw: a push that was shown is withdrawn once the member reads the chat on
+// another device, with one withdrawal however often it is read; nothing is withdrawn that
+// was never shown (read before the delay, muted). On both databases, through the real push
+// service, which decrypts the withdrawal.
+func TestPushWithdraw(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			ps := pushtest.Start(t)
+			s := testserver.Start(t, testserver.Config{Postgres: db == "postgres",
+				Push: &push.Options{Delay: delay, Lease: 5 * time.Second, AllowPrivate: true}})
+			ps.VAPIDKey = s.Push.PublicKey()
+			ann := s.NewUser(t, "Ann")
+			ctx := context.Background()
+
+			t.Run("read elsewhere after the push: one withdrawal", func(t *testing.T) {
+				ben := s.NewUser(t, "Ben")
+				p := s.Private(t, ann, ben)
+				sub := subscribe(t, s, ps, ben)
+				m := send(t, s, ann, p, "are you there?")
+				waitPushes(t, ps, sub, 1)
+				// Read on the phone, over HTTP, then again on the laptop's socket.
+				if r := s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/read", p), ben.Token, map[string]int64{"seq": m.Seq}, nil); r.Status >= 300 {
+					t.Fatalf("read: %d %s", r.Status, r.Body)
+				}
+				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
+					t.Fatal(err)
+				}
+				got := waitPushes(t, ps, sub, 2)
+				var w push.WithdrawPayload
+				if err := json.Unmarshal(got[1].Payload, &w); err != nil {
+					t.Fatalf("withdrawal %s: %v", got[1].Payload, err)
+				}
+				tag := fmt.Sprintf("chat-%d", p)
+				if want := (push.WithdrawPayload{Type: "withdraw", ChatID: p, Seq: m.Seq, Tag: tag}); w != want {
+					t.Errorf("withdrawal %+v, want %+v", w, want)
+				}
+				if got[1].Topic != tag {
+					t.Errorf("withdrawal's Topic %q, want %q (it replaces an undelivered push of the chat)", got[1].Topic, tag)
+				}
+				// A new message after the withdrawal is pushed again, and withdrawn again.
+				m2 := send(t, s, ann, p, "still there?")
+				waitPushes(t, ps, sub, 3)
+				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m2.Seq); err != nil {
+					t.Fatal(err)
+				}
+				got = waitPushes(t, ps, sub, 4)
+				if err := json.Unmarshal(got[3].Payload, &w); err != nil || w.Type != "withdraw" || w.Seq != m2.Seq {
+					t.Errorf("second withdrawal %s, want one at seq %d", got[3].Payload, m2.Seq)
+				}
+			})
+
+			t.Run("read a part: no withdrawal", func(t *testing.T) {
+				ben := s.NewUser(t, "Ben")
+				g := s.Group(t, ann, "Team", false, ben)
+				sub := subscribe(t, s, ps, ben)
+				m := send(t, s, ann, g, "one")
+				send(t, s, ann, g, "two")
+				waitPushes(t, ps, sub, 1)
+				if _, err := s.Svc.MarkRead(ctx, ben.P(), g, m.Seq); err != nil {
+					t.Fatal(err)
+				}
+				waitPushes(t, ps, sub, 1)
+			})
+
+			t.Run("never shown: nothing to withdraw", func(t *testing.T) {
+				ben := s.NewUser(t, "Ben")
+				p := s.Private(t, ann, ben)
+				sub := subscribe(t, s, ps, ben)
+				m := send(t, s, ann, p, "read me on the phone")
+				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
+					t.Fatal(err)
+				}
+				waitPushes(t, ps, sub, 0)
+			})
+
+			t.Run("muted: nothing to withdraw", func(t *testing.T) {
+				ben := s.NewUser(t, "Ben")
+				p := s.Private(t, ann, ben)
+				sub := subscribe(t, s, ps, ben)
+				if r := s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", p), ben.Token,
+					map[string]any{"muted_until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil); r.Status != http.StatusOK {
+					t.Fatalf("mute: %d %s", r.Status, r.Body)
+				}
+				m := send(t, s, ann, p, "quiet")
+				time.Sleep(2 * delay)
+				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
+					t.Fatal(err)
+				}
+				waitPushes(t, ps, sub, 0)
+			})
+		})
+	}
+}
+
+func TestWithdrawable(t *testing.T) {
+	for _, c := range []struct {
+		endpoint string
+		want     bool
+	}{
+		{"https://fcm.googleapis.com/fcm/send/abc", true},
+		{"https://updates.push.services.mozilla.com/wpush/v2/abc", true},
+		{"https://web.push.apple.com/QAbc", false},
+		{"https://WEB.Push.Apple.com/QAbc", false},
+	} {
+		if got := push.Withdrawable(c.endpoint); got != c.want {
+			t.Errorf("Withdrawable(%s) = %v, want %v", c.endpoint, got, c.want)
+		}
+	}
+}
