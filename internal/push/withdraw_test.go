@@ -84,6 +84,7 @@ func TestPushWithdraw(t *testing.T) {
 				p := s.Private(t, ann, ben)
 				sub := subscribe(t, s, ps, ben)
 				m := send(t, s, ann, p, "read me on the phone")
+				waitJob(t, s, ben, p) // read while its push waits
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
 					t.Fatal(err)
 				}
@@ -99,13 +100,44 @@ func TestPushWithdraw(t *testing.T) {
 					t.Fatalf("mute: %d %s", r.Status, r.Body)
 				}
 				m := send(t, s, ann, p, "quiet")
-				time.Sleep(2 * delay)
+				waitJob(t, s, ben, p)
+				waitNoJob(t, s, ben, p) // its push was dropped
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
 					t.Fatal(err)
 				}
 				waitPushes(t, ps, sub, 0)
 			})
 		})
+	}
+}
+
+// waitJob waits until a push job for u and chatID is queued.
+func waitJob(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64) {
+	t.Helper()
+	waitJobs(t, s, u, chatID, true)
+}
+
+// waitNoJob waits until no push job for u and chatID is queued.
+func waitNoJob(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64) {
+	t.Helper()
+	waitJobs(t, s, u, chatID, false)
+}
+
+func waitJobs(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64, queued bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := s.Store.DB().QueryRow(`SELECT count(*) FROM push_jobs WHERE user_id = $1 AND chat_id = $2`, u.ID, chatID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if (n > 0) == queued {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("push jobs queued: %d, want queued %v", n, queued)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
