@@ -121,7 +121,11 @@ test('a hidden tab\'s notification closes when the chat is read on another devic
   await page.waitForFunction(() => window.__shown.length === 2);
   // Read up to an older message: the notification stays; up to its message: it closes, and
   // only that chat's.
+  const unread = () => page.evaluate(() => Number((/^\((\d+)\)/.exec(document.title) || [])[1] || 0));
+  const before = await unread();
   await reader.read(chat.id, m.seq - 1);
+  await page.waitForFunction((n) => document.title.startsWith(`(${n})`), before - 1);
+  assert.deepEqual(await page.evaluate(() => window.__closed), []);
   await reader.read(chat.id, m.seq);
   await page.waitForFunction(() => window.__closed.length > 0);
   assert.deepEqual(await page.evaluate(() => window.__closed), [`chat-${chat.id}`]);
@@ -163,22 +167,28 @@ test('the service worker shows a push, withdraws it when read elsewhere, and ski
     }
   };
 
-  await push({ type: 'message', chat_id: 7, seq: 5, title: 'Team', body: 'Ann: hi', tag: 'chat-7' });
-  await push({ type: 'message', chat_id: 8, seq: 2, title: 'Bob', body: 'yo', tag: 'chat-8' });
-  const both = [{ title: 'Team', body: 'Ann: hi', tag: 'chat-7', seq: 5 }, { title: 'Bob', body: 'yo', tag: 'chat-8', seq: 2 }];
-  assert.deepEqual(await waitShown(both), both);
+  const team = (seq, body) => ({ title: 'Team', body, tag: 'chat-7', seq });
+  const bob = { title: 'Bob', body: 'yo', tag: 'chat-8', seq: 2 };
+  // A push of a third chat after another push: once it shows, the push before it was handled.
+  const mark = (seq) => ({ title: 'Cy', body: `mark ${seq}`, tag: 'chat-9', seq });
+  const pushMessage = (chatId, n) => push({ type: 'message', chat_id: chatId, ...n });
+
+  await pushMessage(7, team(5, 'Ann: hi'));
+  await pushMessage(8, bob);
+  assert.deepEqual(await waitShown([team(5, 'Ann: hi'), bob]), [team(5, 'Ann: hi'), bob]);
   // Read up to an older message: the notification tells of a later one and stays.
   await push({ type: 'withdraw', chat_id: 7, seq: 4, tag: 'chat-7' });
-  await new Promise((r) => setTimeout(r, 500));
-  assert.deepEqual(await shown(), both);
-  // Read up to its message: closed; the other chat's stays.
+  await pushMessage(9, mark(1));
+  assert.deepEqual(await waitShown([team(5, 'Ann: hi'), bob, mark(1)]), [team(5, 'Ann: hi'), bob, mark(1)]);
+  // Read up to its message: closed; the other chats' stay.
   await push({ type: 'withdraw', chat_id: 7, seq: 5, tag: 'chat-7' });
-  assert.deepEqual(await waitShown([both[1]]), [both[1]]);
+  assert.deepEqual(await waitShown([bob, mark(1)]), [bob, mark(1)]);
   // A push of a message already read (it came after the withdrawal) shows nothing; a newer one does.
-  await push({ type: 'message', chat_id: 7, seq: 5, title: 'Team', body: 'Ann: hi', tag: 'chat-7' });
-  await push({ type: 'message', chat_id: 7, seq: 6, title: 'Team', body: 'Ann: more', tag: 'chat-7' });
-  const later = [{ title: 'Team', body: 'Ann: more', tag: 'chat-7', seq: 6 }, both[1]];
-  assert.deepEqual(await waitShown(later), later);
+  await pushMessage(7, team(5, 'Ann: hi'));
+  await pushMessage(9, mark(2));
+  assert.deepEqual(await waitShown([bob, mark(2)]), [bob, mark(2)]);
+  await pushMessage(7, team(6, 'Ann: more'));
+  assert.deepEqual(await waitShown([team(6, 'Ann: more'), bob, mark(2)]), [team(6, 'Ann: more'), bob, mark(2)]);
   page.assertClean();
   await context.close();
 });
