@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/pushtest"
 	"github.com/wschat/chat/internal/testserver"
@@ -154,5 +155,57 @@ func TestWithdrawable(t *testing.T) {
 		if got := push.Withdrawable(c.endpoint); got != c.want {
 			t.Errorf("Withdrawable(%s) = %v, want %v", c.endpoint, got, c.want)
 		}
+	}
+}
+
+// TestPushAfterWithdrawal: a withdrawal's job that a new message joins before it is sent
+// (another instance's scan, between this one's) does not push the message early: it waits
+// until the message is a delay old. A worker stepped by hand, with a clock of its own.
+func TestPushAfterWithdrawal(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			ps := pushtest.Start(t)
+			s := testserver.Start(t, testserver.Config{Postgres: db == "postgres"})
+			var ahead time.Duration
+			w, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey, Delay: time.Hour, AllowPrivate: true,
+				Instance: "by-hand", Now: func() time.Time { return time.Now().Add(ahead) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps.VAPIDKey = w.PublicKey()
+			ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+			p := s.Private(t, ann, ben)
+			sub := ps.Subscribe()
+			if err := w.Subscribe(ctx, ben.P(), chat.PushSubscription{Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}); err != nil {
+				t.Fatal(err)
+			}
+			step := func() {
+				t.Helper()
+				for w.Step(ctx) {
+				}
+			}
+			m1 := send(t, s, ann, p, "one")
+			step() // queued, due in an hour
+			ahead = 2 * time.Hour
+			step()
+			if n := len(ps.To(sub)); n != 1 {
+				t.Fatalf("pushes of the first message: %d, want 1", n)
+			}
+			ahead = 0
+			if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m1.Seq); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.Store.ScanPushWithdrawals(ctx, time.Now()); err != nil || n != 1 {
+				t.Fatalf("withdrawals queued: %d, %v; want 1", n, err)
+			}
+			send(t, s, ann, p, "two") // joins the withdrawal's job, due now
+			step()
+			if got := ps.To(sub); len(got) != 1 {
+				t.Errorf("got %d pushes, want only the first: %v", len(got), payloads(got))
+			}
+		})
 	}
 }
