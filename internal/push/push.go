@@ -4,8 +4,8 @@
 // collapsed into one), and sends each job when it is due, a delay after its first message,
 // unless by then the member has read the chat, connected, muted it or left it. An instance
 // claims jobs with a lease, so the jobs of one that crashed are sent by another. A push that
-// was sent is withdrawn once the member reads the chat on any device: the read queues a job
-// for the pair (ScanPushWithdrawals), which sends a withdrawal (WithdrawPayload) instead.
+// was sent is withdrawn once the member reads the chat on any device: the worker finds the
+// read (ScanPushWithdrawals) and queues a job that sends a withdrawal (WithdrawPayload).
 package push
 
 import (
