@@ -209,14 +209,18 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	var muted sql.NullInt64
 	var members int
 	var peer, sender, body sql.NullString
-	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body
+	var shown, at sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body,
+			fu.created_at, sh.seq
 		FROM members mb JOIN chats c ON c.id = mb.chat_id
 		LEFT JOIN members pm ON c.kind = 'private' AND pm.chat_id = c.id AND pm.user_id <> mb.user_id
 		LEFT JOIN users p ON p.id = pm.user_id
 		LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = $3
 		LEFT JOIN users su ON su.id = m.sender_id
+		LEFT JOIN messages fu ON fu.chat_id = c.id AND fu.seq = mb.last_read_seq + 1
+		LEFT JOIN push_shown sh ON sh.user_id = mb.user_id AND sh.chat_id = mb.chat_id
 		WHERE mb.chat_id = $1 AND mb.user_id = $2`, j.ChatID, j.UserID, j.Seq).Scan(
-		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body)
+		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body, &at, &shown)
 	if err == sql.ErrNoRows {
 		return pc, nil
 	}
@@ -228,6 +232,9 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	if pc.ChatKind == chat.KindPrivate && peer.Valid {
 		pc.ChatTitle = peer.String
 	}
-	pc.SenderName, pc.Body = sender.String, body.String
+	pc.SenderName, pc.Body, pc.ShownSeq = sender.String, body.String, shown.Int64
+	if at.Valid {
+		pc.FirstUnreadAt = fromMS(at.Int64)
+	}
 	return pc, nil
 }
