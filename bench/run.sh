@@ -6,6 +6,10 @@
 # of docs/PERFORMANCE.md.
 #
 #   bench/run.sh [chatbench suite flags]      e.g. bench/run.sh -only fanout-200,chats
+#                                             (steps: idle, onegroup, fanout-200, fanout-1000,
+#                                             reactions, chats, onechat, reconnect; reactions is
+#                                             the reaction storm in a 1000-member group:
+#                                             -reactions-rate toggles/s, default 30)
 #   bench/run.sh soak [chatbench soak flags]  make soak: 30 minutes of churn against the same
 #                                             cluster; bench/results/<date>-<host>-soak.json,
 #                                             and the instances' warnings and errors counted

@@ -2,7 +2,7 @@
 // reports latency, throughput, correctness (lost and duplicated deliveries) and the server's
 // cost, read from each instance's /metrics.
 //
-//	chatbench [flags] idle|fanout|chats|reconnect|soak|smoke
+//	chatbench [flags] idle|fanout|reactions|chats|reconnect|soak|smoke
 //	chatbench suite [flags]      the standard suite of `make bench`
 //	chatbench anchor [flags]     the fanout points of `make bench-anchor`, against the chat or Centrifugo
 //	chatbench anchor-table FILE...  the side-by-side table of anchor runs, into docs/PERFORMANCE.md
@@ -51,10 +51,12 @@ scenarios:
   idle       N authenticated connections held open: connect time, failures, server memory per connection
   fanout     one group of M online members, S senders at total rate R: delivery and ack latency, deliveries/s, loss, CPU per delivery
              (-m 2 -senders 1: the one-chat shape; -centrifugo CONFIG: against Centrifugo)
+  reactions  one group of M members, all online, many of them toggling reactions on recent messages at rate R:
+             reaction.updated deliveries/s and p99, lost, duplicated and out of rev order
   chats      many small chats (2-10 members) at a human pace: sends/s stored+acked+delivered, ack latency
   reconnect  N clients, one instance killed: time until all are back and synced, loss, duplicates
   soak       chats + REST reads + churn over time: memory, goroutines and latency over time (alias: mixed)
-  smoke      a few seconds of tiny fanout and chats; fails unless nothing is lost or duplicated
+  smoke      a few seconds of tiny fanout, chats and reactions; fails unless nothing is lost or duplicated
   suite      the standard suite (make bench): writes results JSON and charts, updates docs/PERFORMANCE.md
   anchor     the fanout points run side by side with Centrifugo (make bench-anchor), against either server
   anchor-table  writes the side-by-side table of anchor results files into docs/PERFORMANCE.md
@@ -115,6 +117,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return bench.Fanout(ctx, env, cfg)
 		}
+	case "reactions":
+		cfg := bench.ReactionsConfig{}
+		fs.IntVar(&cfg.Members, "m", 1000, "members of the group, all online")
+		fs.IntVar(&cfg.Reactors, "reactors", 100, "distinct members toggling reactions, each at rate/N")
+		fs.Float64Var(&cfg.Rate, "rate", 30, "reaction toggles per second into the group (each reaches every member)")
+		fs.IntVar(&cfg.Recent, "recent", 10, "latest messages of the group reacted to")
+		fs.DurationVar(&cfg.Duration, "d", 20*time.Second, "duration of the storm")
+		fs.DurationVar(&cfg.Drain, "drain", 15*time.Second, "after the storm, how long to wait for deliveries while none arrive")
+		scenario = func(ctx context.Context, env bench.Env) (*bench.Result, error) { return bench.Reactions(ctx, env, cfg) }
 	case "chats":
 		cfg := bench.ChatsConfig{}
 		rates := fs.String("rate", "500", "messages per second over all chats; a comma-separated list runs one step per rate")

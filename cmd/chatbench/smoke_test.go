@@ -103,8 +103,8 @@ func TestSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &file); err != nil {
 		t.Fatalf("results file: %v", err)
 	}
-	if len(file.Results) != 1 || len(file.Results[0].Steps) != 2 {
-		t.Fatalf("results file has %d results, want smoke with 2 steps", len(file.Results))
+	if len(file.Results) != 1 || len(file.Results[0].Steps) != 3 {
+		t.Fatalf("results file has %d results, want smoke with 3 steps (fanout, chats, reactions)", len(file.Results))
 	}
 	for _, s := range file.Results[0].Steps {
 		vals := map[string]float64{}

@@ -23,6 +23,7 @@ type suiteConfig struct {
 	oneGroupConns   int
 	fanout200Rate   float64
 	fanout1000Rates string
+	reactionsRate   float64
 	onechatRate     float64
 	chatsUsers      int
 	chatsRate       float64
@@ -80,6 +81,13 @@ var targets = []target{
 		v := num(r, "server_cpu_per_message")
 		return fmt.Sprintf("%.0f µs", v), v <= 400
 	}},
+	{"reactions", "reaction.updated deliveries/s", "report", func(r *bench.Result) (string, bool) {
+		return fmt.Sprintf("%.0f (offered %.0f)", num(r, "deliveries_per_s"), num(r, "offered_deliveries_per_s")), true
+	}},
+	{"reactions", "p99 reaction to delivery", "report", func(r *bench.Result) (string, bool) {
+		v := lat(r, "delivery").P99
+		return fmt.Sprintf("%.1f ms", v), v > 0
+	}},
 	{"chats", "messages/s stored, acked, delivered", ">= 2000", func(r *bench.Result) (string, bool) {
 		v := num(r, "acked_per_s")
 		return fmt.Sprintf("%.0f", v), v >= 2000
@@ -134,6 +142,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&s.oneGroupConns, "onegroup", 5000, "members of the one group of the onegroup scenario (idle connections, all in one group)")
 	fs.Float64Var(&s.fanout200Rate, "fanout200-rate", 503, "messages/s into the 200-member group from 20 senders (x199 deliveries: 100,097/s)")
 	fs.StringVar(&s.fanout1000Rates, "fanout1000-rate", "40,60", "messages/s into the 1000-member group from 50 senders, one step per rate (x999 deliveries)")
+	fs.Float64Var(&s.reactionsRate, "reactions-rate", 30, "reaction toggles/s in the 1000-member group from 100 members (x1000 deliveries)")
 	fs.Float64Var(&s.onechatRate, "onechat-rate", 2000, "messages/s from one connection into a chat of two (the server's CHAT_LIMIT_WS_FRAMES must allow it)")
 	fs.IntVar(&s.chatsUsers, "chats-users", 4000, "users of the chats scenario")
 	fs.Float64Var(&s.chatsRate, "chats-rate", 2050, "messages/s of the chats scenario (a little above the 2,000/s target: acked_per_s counts what was acknowledged)")
@@ -144,7 +153,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&s.restartCmd, "restart-cmd", "", "shell command that brings the killed instance back")
 	fs.StringVar(&s.out, "out", "bench/results", "directory of the results file and charts")
 	fs.StringVar(&s.doc, "doc", "docs/PERFORMANCE.md", "document whose tables are updated (empty: none)")
-	fs.StringVar(&s.only, "only", "", "comma-separated scenarios to run (idle,onegroup,fanout-200,fanout-1000,chats,onechat,reconnect)")
+	fs.StringVar(&s.only, "only", "", "comma-separated scenarios to run (idle,onegroup,fanout-200,fanout-1000,reactions,chats,onechat,reconnect)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -209,6 +218,12 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	steps("fanout-1000", func() ([]*bench.Result, error) {
 		return fanoutPoint{"fanout-1000", 1000, 50, fanout1000Rates}.run(ctx, env, s.duration, nil)
+	})
+	// The reaction storm (issue 13): many members of a 1000-member group toggling reactions on
+	// its latest messages; each change reaches every member's device as reaction.updated.
+	step("reactions", func() (*bench.Result, error) {
+		return bench.Reactions(ctx, env, bench.ReactionsConfig{Members: 1000, Reactors: 100, Rate: s.reactionsRate, Recent: 10,
+			Duration: s.duration})
 	})
 	step("chats", func() (*bench.Result, error) {
 		return bench.Chats(ctx, env, bench.ChatsConfig{Users: s.chatsUsers, MinSize: 2, MaxSize: 10, Rates: []float64{s.chatsRate},
@@ -296,6 +311,9 @@ func detailTable(results []*bench.Result) string {
 			if strings.HasPrefix(r.Name, "onechat") {
 				thr = fmt.Sprintf("%.0f msg/s acked (offered %.0f)", num(r, "acked_per_s"), num(r, "offered_deliveries_per_s"))
 			}
+		case "reactions":
+			thr, latKind = fmt.Sprintf("%.0f reaction.updated deliveries/s (offered %.0f; %.0f changes)", num(r, "deliveries_per_s"),
+				num(r, "offered_deliveries_per_s"), num(r, "changes")), "delivery"
 		case "chats":
 			thr, latKind = fmt.Sprintf("%.0f msg/s acked, %.0f deliveries/s", num(r, "acked_per_s"), num(r, "deliveries_per_s")), "ack"
 		case "idle":

@@ -16,8 +16,9 @@ import (
 
 // TestPushAcrossInstances: Web Push on two instances sharing PostgreSQL and Redis. A member
 // with no socket gets exactly one push per burst of a chat, whichever instance the messages
-// came through; reading on another device, a live socket on either instance, and muting all
-// send nothing; a job queued by an instance that stopped, and one held by an instance that
+// came through; reading it afterwards withdraws it with exactly one withdrawal; reading on
+// another device before the delay, a live socket on either instance, and muting all send
+// nothing; a job queued by an instance that stopped, and one held by an instance that
 // crashed while sending it, are sent by another instance.
 func TestPushAcrossInstances(t *testing.T) {
 	t.Parallel()
@@ -96,6 +97,15 @@ func TestPushAcrossInstances(t *testing.T) {
 	if p := payload(expect(1)[0]); p.ChatID != privateChat || p.Seq != last.Seq || p.Body != "two" {
 		t.Errorf("push %+v, want chat %d at seq %d saying two", p, privateChat, last.Seq)
 	}
+	// Read afterwards, on both instances: one withdrawal.
+	for _, c := range []*client.Client{second, signIn(t, a, "second@example.com")} {
+		if err := c.Do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/chats/%d/read", privateChat), map[string]int64{"seq": last.Seq}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := payload(expect(2)[1]); p.Type != "withdraw" || p.ChatID != privateChat || p.Seq != last.Seq || p.Tag != fmt.Sprintf("chat-%d", privateChat) {
+		t.Errorf("withdrawal %+v, want chat %d read up to %d", p, privateChat, last.Seq)
+	}
 
 	// Read on another device before the delay: nothing.
 	m := say(first, "read me on the phone")
@@ -114,7 +124,7 @@ func TestPushAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	say(first, "muted")
-	expect(1)
+	expect(2)
 	if err := second.Do(ctx, http.MethodPatch, fmt.Sprintf("/api/v1/chats/%d/settings", privateChat), map[string]any{"muted_until": nil}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +153,11 @@ func TestPushAcrossInstances(t *testing.T) {
 		time.Now().Add(2*time.Second).UnixMilli(), privateChat); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(ps.To(sub)); got != 1 {
-		t.Fatalf("pushes before the third instance: %d, want 1", got)
+	if got := len(ps.To(sub)); got != 2 {
+		t.Fatalf("pushes before the third instance: %d, want 2", got)
 	}
 	start(t, env)
-	if p := payload(expect(2)[1]); p.Seq != queued.Seq || p.Body != "queued" {
+	if p := payload(expect(3)[2]); p.Seq != queued.Seq || p.Body != "queued" {
 		t.Errorf("the queued push: %+v, want seq %d", p, queued.Seq)
 	}
 }

@@ -2,7 +2,9 @@
 // sharing PostgreSQL and Redis) under steady traffic from reconnecting clients, and breaks it:
 // Redis restarts, PostgreSQL becomes unreachable, one instance is killed, another stopped. After
 // each break every client must hold every acknowledged message exactly once and in order, and
-// the database must hold no duplicate.
+// the database must hold no duplicate. The clients also edit, delete and react all along, and
+// each client's view of every message (body, deleted, edited, reactions, rev) must end equal to
+// the database's.
 //
 // It needs nginx, redis-server and a PostgreSQL server (see README.md); without them it is
 // skipped, or fails with CI=true.
@@ -118,9 +120,12 @@ type member struct {
 	chats []int64
 	start map[int64]int64 // the cursors when traffic began
 
-	mu     sync.Mutex
-	got    map[int64][]client.Message
-	closes []closeEvent
+	mu   sync.Mutex
+	got  map[int64][]client.Message
+	view map[int64]map[int64]client.Message // chat, seq: the message as changed since
+	// changeErrs are changes handed to OnChange that the client could not place.
+	changeErrs []string
+	closes     []closeEvent
 }
 
 type closeEvent struct {
@@ -150,17 +155,92 @@ type sendRecord struct {
 	err      error
 }
 
-// traffic is steady sending from every member until finish.
+// traffic is steady sending, editing, deleting and reacting from every member until finish.
 type traffic struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	sends []*sendRecord
+	// changes counts the changes answered by kind ("edit", "delete", "react"); failed those
+	// that were not (some fail on purpose of the break: the change may or may not be stored,
+	// which the final comparison with the database tells).
+	changes, failed map[string]int
+}
+
+// changeEvery is each client's pace of edits, deletes and reactions.
+const changeEvery = 1200 * time.Millisecond
+
+var emojis = []string{"👍", "🎉", "😂"}
+
+// change makes one change to a recent message of one of m's chats, as m sees it: a reaction
+// toggled, or m's own message edited or deleted.
+func (tr *traffic) change(ctx context.Context, m *member, r *rand.Rand) {
+	chatID := m.chats[r.IntN(len(m.chats))]
+	kind := "react"
+	if p := r.IntN(100); p < 25 {
+		kind = "edit"
+	} else if p < 35 {
+		kind = "delete"
+	}
+	// A recent message that is not deleted: for an edit or a delete, one of m's own.
+	m.mu.Lock()
+	var recent []client.Message
+	got := m.got[chatID]
+	for k := len(got) - 1; k >= 0 && len(recent) < 20; k-- {
+		msg := m.view[chatID][got[k].Seq]
+		own := msg.SenderID != nil && *msg.SenderID == m.id
+		if msg.Kind != "system" && msg.DeletedAt == nil && (kind == "react" || own) {
+			recent = append(recent, msg)
+		}
+	}
+	m.mu.Unlock()
+	if len(recent) == 0 {
+		return
+	}
+	target := recent[r.IntN(len(recent))]
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var err error
+	switch kind {
+	case "edit":
+		_, err = m.c.Edit(cctx, chatID, target.Seq, fmt.Sprintf("%s (edit %d)", target.Body, r.IntN(1000)))
+	case "delete":
+		err = m.c.Delete(cctx, chatID, target.Seq)
+	default:
+		e := emojis[r.IntN(len(emojis))]
+		add := true
+		for _, x := range target.Reactions {
+			if x.Emoji == e && slices.Contains(x.UserIDs, m.id) {
+				add = false
+			}
+		}
+		_, err = m.c.React(cctx, chatID, target.Seq, e, add)
+	}
+	tr.mu.Lock()
+	if err != nil {
+		tr.failed[kind]++
+	} else {
+		tr.changes[kind]++
+	}
+	tr.mu.Unlock()
 }
 
 func (c *cluster) traffic(ctx context.Context, members []*member) *traffic {
-	tr := &traffic{stop: make(chan struct{})}
+	tr := &traffic{stop: make(chan struct{}), changes: map[string]int{}, failed: map[string]int{}}
 	for _, m := range members {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			r := rand.New(rand.NewPCG(uint64(m.i)+1000, uint64(time.Now().UnixNano())))
+			for {
+				select {
+				case <-tr.stop:
+					return
+				case <-time.After(changeEvery/2 + time.Duration(r.Int64N(int64(changeEvery)))):
+				}
+				tr.change(ctx, m, r)
+			}
+		}()
 		tr.wg.Add(1)
 		go func() {
 			defer tr.wg.Done()
@@ -186,7 +266,8 @@ func (c *cluster) traffic(ctx context.Context, members []*member) *traffic {
 	return tr
 }
 
-// finish stops sending and waits for every send in flight to be acknowledged (or to fail).
+// finish stops sending and waits for every send in flight to be acknowledged (or to fail),
+// and every change in flight to be answered.
 func (tr *traffic) finish() []*sendRecord {
 	close(tr.stop)
 	tr.wg.Wait()
@@ -326,8 +407,14 @@ func TestFailover(t *testing.T) {
 		ok := t.Run(ph.name, func(t *testing.T) {
 			phaseBegin := time.Now()
 			c.setPhase(ph.name)
-			sends := ph.run(t, func() *traffic { return c.traffic(ctx, members) })
+			var tr *traffic
+			sends := ph.run(t, func() *traffic { tr = c.traffic(ctx, members); return tr })
 			all = append(all, sends...)
+			for _, kind := range []string{"edit", "delete", "react"} {
+				if tr.changes[kind] == 0 {
+					t.Errorf("no %s was answered during %s (failed: %v)", kind, ph.name, tr.failed)
+				}
+			}
 			if ph.name == "redis-restart" || ph.name == "postgres-unreachable" {
 				// The clients stayed connected: what they got, the server healed by itself.
 				for _, m := range members {
@@ -340,7 +427,8 @@ func TestFailover(t *testing.T) {
 			// attached and is downloaded by another member, from whichever instance.
 			c.attachFile(t, ctx, members[0], members[1], chats[0], ph.name)
 			c.verify(t, ctx, members, chats, all)
-			t.Logf("%d messages sent in %v; %s", len(sends), time.Since(phaseBegin).Round(time.Millisecond), summary(members))
+			t.Logf("%d messages sent in %v, changes %v (failed %v); %s", len(sends), time.Since(phaseBegin).Round(time.Millisecond),
+				tr.changes, tr.failed, summary(members))
 		})
 		if !ok {
 			break
@@ -431,7 +519,7 @@ func (c *cluster) populate(t *testing.T, ctx context.Context) ([]*member, []int6
 	var wg sync.WaitGroup
 	errs := make(chan error, nUsers)
 	for i := range nUsers {
-		m := &member{i: i, c: client.New(c.base), got: map[int64][]client.Message{}}
+		m := &member{i: i, c: client.New(c.base), got: map[int64][]client.Message{}, view: map[int64]map[int64]client.Message{}}
 		members[i] = m
 		wg.Add(1)
 		go func() {
@@ -483,6 +571,19 @@ func (c *cluster) populate(t *testing.T, ctx context.Context) ([]*member, []int6
 			OnMessage: func(msg client.Message) {
 				m.mu.Lock()
 				m.got[msg.ChatID] = append(m.got[msg.ChatID], msg)
+				if m.view[msg.ChatID] == nil {
+					m.view[msg.ChatID] = map[int64]client.Message{}
+				}
+				m.view[msg.ChatID][msg.Seq] = msg
+				m.mu.Unlock()
+			},
+			OnChange: func(ch client.Change) {
+				m.mu.Lock()
+				if v, ok := m.view[ch.ChatID][ch.Seq]; ok {
+					m.view[ch.ChatID][ch.Seq] = ch.Apply(v)
+				} else {
+					m.changeErrs = append(m.changeErrs, fmt.Sprintf("a change of chat %d seq %d (rev %d) before its message", ch.ChatID, ch.Seq, ch.Rev))
+				}
 				m.mu.Unlock()
 			},
 			OnClose: func(code websocket.StatusCode, err error) {
@@ -588,7 +689,10 @@ func (c *cluster) verify(t *testing.T, ctx context.Context, members []*member, c
 			continue
 		}
 		got := h[s.msg.Seq-1]
-		if got.ID != s.msg.ID || got.Body != s.body || got.ClientID == nil || *got.ClientID != s.clientID ||
+		bodyOK := got.Body == s.body ||
+			(got.EditedAt != nil && strings.HasPrefix(got.Body, s.body+" (edit ")) || // edits append to the body
+			(got.DeletedAt != nil && got.Body == "")
+		if got.ID != s.msg.ID || !bodyOK || got.ClientID == nil || *got.ClientID != s.clientID ||
 			got.SenderID == nil || *got.SenderID != s.m.id {
 			t.Errorf("client %d: acknowledged %+v, stored %+v", s.m.i, s.msg, got)
 		}
@@ -621,8 +725,71 @@ func (c *cluster) verify(t *testing.T, ctx context.Context, members []*member, c
 					break
 				}
 			}
+			// And its view of each of them, changed since, is the database's.
+			var diff string
+			for {
+				diff = ""
+				m.mu.Lock()
+				for _, w := range want {
+					if d := sameState(m.view[id][w.Seq], w); d != "" {
+						diff = fmt.Sprintf("seq %d: %s", w.Seq, d)
+						break
+					}
+				}
+				m.mu.Unlock()
+				if diff == "" || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if diff != "" {
+				st := m.s.Stats()
+				t.Errorf("client %d, chat %d: the view differs from the database: %s (changes %d, repeats %d, stale %d)",
+					m.i, id, diff, st.Changes, st.Repeats, st.StaleChange)
+			}
 		}
+		m.mu.Lock()
+		for _, e := range m.changeErrs {
+			t.Errorf("client %d: %s", m.i, e)
+		}
+		m.changeErrs = nil
+		m.mu.Unlock()
 	}
+}
+
+// sameState compares what a user sees of a message: its body, whether it is deleted, when it
+// was edited, its reactions (each emoji's count and users; the order of the chips is not
+// compared) and its rev. It returns "" when they agree.
+func sameState(got, want client.Message) string {
+	str := func(p *string) string {
+		if p == nil {
+			return "-"
+		}
+		return *p
+	}
+	reactions := func(rs []client.Reaction) string {
+		var parts []string
+		for _, r := range rs {
+			ids := slices.Clone(r.UserIDs)
+			slices.Sort(ids)
+			parts = append(parts, fmt.Sprintf("%s×%d%v", r.Emoji, r.Count, ids))
+		}
+		slices.Sort(parts)
+		return strings.Join(parts, " ")
+	}
+	switch {
+	case got.Body != want.Body:
+		return fmt.Sprintf("body %q, want %q", got.Body, want.Body)
+	case str(got.DeletedAt) != str(want.DeletedAt):
+		return fmt.Sprintf("deleted_at %s, want %s", str(got.DeletedAt), str(want.DeletedAt))
+	case str(got.EditedAt) != str(want.EditedAt):
+		return fmt.Sprintf("edited_at %s, want %s", str(got.EditedAt), str(want.EditedAt))
+	case reactions(got.Reactions) != reactions(want.Reactions):
+		return fmt.Sprintf("reactions %s, want %s", reactions(got.Reactions), reactions(want.Reactions))
+	case got.Rev != want.Rev:
+		return fmt.Sprintf("rev %d, want %d", got.Rev, want.Rev)
+	}
+	return ""
 }
 
 func sumErrors(members []*member, code string) int {

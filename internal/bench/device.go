@@ -80,8 +80,12 @@ type Device struct {
 	droppedAt time.Time         // the last drop
 	syncedAt  time.Time         // the last sync.done after a drop
 	hello     map[int64]int64   // last seqs in the current connection's hello
-	done      chan struct{}     // closed when the reader goroutine ends
-	rng       *rand.Rand
+	// revs are the changes (message.updated, reaction.updated) received per chat tracked by
+	// TrackRevs, and revTimes when each came.
+	revs     map[int64]*seqSet
+	revTimes map[int64][]revAt
+	done     chan struct{} // closed when the reader goroutine ends
+	rng      *rand.Rand
 
 	smu     sync.Mutex // orders sends; held while writing, never with mu
 	sbuf    []byte
@@ -342,6 +346,36 @@ func (d *Device) handle(b []byte) {
 		if m.sentAt >= 0 {
 			st.Ack.RecordMicros(t - m.sentAt)
 		}
+	case "reaction.updated", "message.updated":
+		t := now()
+		chatID, at, ok1 := intAfterFrom(b, keyChatID, 0)
+		seq, at, ok2 := intAfterFrom(b, keySeq, at)
+		rev, _, ok3 := intAfterFrom(b, keyRev, at)
+		if !ok1 || !ok2 || !ok3 {
+			return
+		}
+		d.mu.Lock()
+		st := d.stats
+		rs := d.revs[chatID]
+		if rs == nil {
+			d.mu.Unlock()
+			return
+		}
+		fresh, inOrder := rs.add(rev)
+		if fresh {
+			d.revTimes[chatID] = append(d.revTimes[chatID], revAt{rev: rev, at: t, seq: seq, whole: frameType(b) == "message.updated"})
+		}
+		d.mu.Unlock()
+		switch {
+		case !fresh:
+			st.Dups.Add(1)
+			st.Note("duplicate: chat %d rev %d twice on device %d", chatID, rev, d.Index)
+		case !inOrder:
+			st.OutOfOrder.Add(1)
+			st.Note("out of rev order: chat %d rev %d on device %d", chatID, rev, d.Index)
+		default:
+			st.Delivered.Add(d.Index, 1)
+		}
 	case "sync.done":
 		d.mu.Lock()
 		d.syncing = false
@@ -438,6 +472,61 @@ func (d *Device) Has(chatID, upto int64) bool {
 	defer d.mu.Unlock()
 	cs := d.chats[chatID]
 	return cs == nil || cs.contiguous() >= upto
+}
+
+// TrackRevs starts recording the changes of a chat after rev.
+func (d *Device) TrackRevs(chatID, rev int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.revs == nil {
+		d.revs, d.revTimes = map[int64]*seqSet{}, map[int64][]revAt{}
+	}
+	d.revs[chatID] = newSeqSet(rev)
+	d.revTimes[chatID] = nil
+}
+
+// RevsReceived counts the distinct changes of a tracked chat received.
+func (d *Device) RevsReceived(chatID int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return int64(len(d.revTimes[chatID]))
+}
+
+// RevsMissing counts the revs of a tracked chat up to upto that the device has not received,
+// and of those, how many a message.updated of the same message with a later rev stands for
+// (compacted: a connection that heals a gap in revs gets each changed message's latest state
+// once); seqOf is the message of each rev, where known.
+func (d *Device) RevsMissing(chatID, upto int64, seqOf map[int64]int64) (lost, compacted int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rs := d.revs[chatID]
+	if rs == nil || rs.missing(upto) == 0 {
+		return 0, 0
+	}
+	latest := map[int64]int64{} // seq: the latest rev of its message.updated received
+	for _, r := range d.revTimes[chatID] {
+		if r.whole {
+			latest[r.seq] = max(latest[r.seq], r.rev)
+		}
+	}
+	for rev := rs.base + 1; rev <= upto; rev++ {
+		if rs.has(rev) {
+			continue
+		}
+		if seq, ok := seqOf[rev]; ok && latest[seq] >= rev {
+			compacted++
+		} else {
+			lost++
+		}
+	}
+	return lost, compacted
+}
+
+// RevTimes is each change of a tracked chat received, with when.
+func (d *Device) RevTimes(chatID int64) []revAt {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.revTimes[chatID]
 }
 
 // Chats lists the chats the device follows.

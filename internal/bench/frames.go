@@ -54,6 +54,10 @@ func internType(b []byte) string {
 		return "sync.truncated"
 	case "error":
 		return "error"
+	case "reaction.updated":
+		return "reaction.updated"
+	case "message.updated":
+		return "message.updated"
 	}
 	return string(b)
 }
@@ -89,6 +93,7 @@ func intAfterFrom(b, key []byte, from int) (int64, int, bool) {
 var (
 	keyChatID = []byte(`"chat_id":`)
 	keySeq    = []byte(`"seq":`)
+	keyRev    = []byte(`"rev":`)
 	keyBody   = []byte(`"body":"t`)
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Smoke is a few seconds of tiny fanout and chats, for CI: it proves that the tool and the
+// Smoke is a few seconds of tiny fanout, chats and reactions, for CI: it proves that the tool and the
 // server's delivery still work together (every send acked, nothing lost, duplicated or out of
 // order); it never judges speed.
 func Smoke(ctx context.Context, env Env) (*Result, error) {
@@ -24,6 +24,16 @@ func Smoke(ctx context.Context, env Env) (*Result, error) {
 	for _, r := range []*Result{f, c} {
 		sent, acked := r.Get("messages_sent"), r.Get("messages_acked")
 		r.Check("every send acked", fmt.Sprint(sent), fmt.Sprint(acked), sent > 0 && acked == sent)
+	}
+	r, err := Reactions(ctx, env, ReactionsConfig{Members: 8, Reactors: 4, Rate: 10, Recent: 3, Duration: 2 * time.Second,
+		Drain: 10 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("smoke reactions: %w", err)
+	}
+	toggles, failed, changes := r.Get("toggles"), r.Get("toggle_failures"), r.Get("changes")
+	r.Check("every toggle answered and a change", fmt.Sprint(toggles), fmt.Sprintf("%v changes, %v failed", changes, failed),
+		toggles > 0 && failed == 0 && changes == toggles)
+	for _, r := range []*Result{f, c, r} {
 		res.Steps = append(res.Steps, r)
 		res.Seconds += r.Seconds
 	}

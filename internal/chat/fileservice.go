@@ -287,8 +287,7 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 }
 
 // stripperOf returns what copies an image of type ct without its metadata, returning the
-// orientation it read (JPEG; 1 for the others); nil for a type that has none to remove (GIF
-// has no place for a location or a camera; comments in it are not removed).
+// orientation it read (JPEG; 1 for the others); nil for a type that has none to remove.
 func stripperOf(ct string) func(io.Writer, io.Reader) (int, error) {
 	switch ct {
 	case media.JPEG:
@@ -297,6 +296,8 @@ func stripperOf(ct string) func(io.Writer, io.Reader) (int, error) {
 		return func(w io.Writer, r io.Reader) (int, error) { return 1, media.StripPNG(w, r) }
 	case media.WebP:
 		return func(w io.Writer, r io.Reader) (int, error) { return 1, media.StripWebP(w, r) }
+	case media.GIF:
+		return func(w io.Writer, r io.Reader) (int, error) { return 1, media.StripGIF(w, r) }
 	}
 	return nil
 }

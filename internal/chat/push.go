@@ -1,5 +1,7 @@
 package chat
 
+import "time"
+
 // Web Push (issue 16): what the store keeps for the push sender (internal/push).
 
 // PushSubscription is one browser's push endpoint for a user (the PushSubscription of the
@@ -29,6 +31,11 @@ type PushContext struct {
 	ChatTitle   string // a group's title; for a private chat the other member's name
 	SenderName  string
 	Body        string // the message's current body ("" when deleted)
+	// FirstUnreadAt is when the first message past the read mark was sent.
+	FirstUnreadAt time.Time
+	// ShownSeq is the newest message a push told the user's browsers of this chat and not
+	// withdrawn yet (0: none).
+	ShownSeq int64
 	// Mentioned: the message mentions the member by name or @all (notify=mentions tells
 	// only of those).
 	Mentioned bool

@@ -69,14 +69,51 @@ func checkTitle(field, title string) (string, error) {
 // space, joiner and non-joiner, word joiner, BOM, soft hyphen, tag characters) and line and
 // paragraph separators. "Alice" with a zero-width space is not Alice, and a right-to-left
 // override turns "evil‮gpj.exe" into "evilexe.jpg". They are refused, not stripped, so
-// that what is stored is what was asked for (docs/API-NOTES.md).
+// that what is stored is what was asked for (docs/API-NOTES.md). Two format characters are
+// part of emoji and stay allowed there: a zero-width joiner between two pictographs (👩‍💻) and
+// the tag characters of a subdivision flag (🏴 followed by tags up to the cancel tag).
 func checkVisible(field, v string) error {
-	for _, r := range v {
+	rs := []rune(v)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		switch {
+		case r == 0x200D && emojiBefore(rs, i) && i+1 < len(rs) && isPictographic(rs[i+1]):
+			continue
+		case r == 0x1F3F4:
+			i = skipFlagTags(rs, i)
+			continue
+		}
 		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return Invalid(field, "%s must not contain invisible or text-direction characters (U+%04X)", field, r)
 		}
 	}
 	return nil
+}
+
+// emojiBefore reports whether the runes before rs[i] end with a pictograph, optionally followed
+// by a presentation selector and a skin tone.
+func emojiBefore(rs []rune, i int) bool {
+	j := i - 1
+	if j >= 0 && rs[j] >= 0x1F3FB && rs[j] <= 0x1F3FF {
+		j--
+	}
+	if j >= 0 && rs[j] == 0xFE0F {
+		j--
+	}
+	return j >= 0 && isPictographic(rs[j])
+}
+
+// skipFlagTags returns the index of the last rune of a subdivision flag starting at rs[i] (🏴,
+// tag characters, the cancel tag U+E007F), or i when no complete tag sequence follows.
+func skipFlagTags(rs []rune, i int) int {
+	j := i + 1
+	for j < len(rs) && rs[j] >= 0xE0020 && rs[j] <= 0xE007E {
+		j++
+	}
+	if j > i+1 && j < len(rs) && rs[j] == 0xE007F {
+		return j
+	}
+	return i
 }
 
 func checkBody(field, body string) error {

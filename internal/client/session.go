@@ -30,6 +30,11 @@ type Message struct {
 	CreatedAt string          `json:"created_at"`
 	Event     json.RawMessage `json:"event,omitempty"`
 	Files     []File          `json:"files,omitempty"`
+	Rev       int64           `json:"rev"`
+	EditedAt  *string         `json:"edited_at,omitempty"`
+	DeletedAt *string         `json:"deleted_at,omitempty"`
+	Reactions []Reaction      `json:"reactions,omitempty"`
+	ReplyTo   *ReplyRef       `json:"reply_to,omitempty"`
 	// Mentions are the members the message mentions, MentionAll is @all (docs/PROTOCOL.md,
 	// "Mentions").
 	Mentions   []int64 `json:"mentions,omitempty"`
@@ -62,14 +67,23 @@ type SessionOptions struct {
 	// REST after a reconnect. It is called from one goroutine; a slow OnMessage delays later
 	// messages but never the connection.
 	OnMessage func(Message)
+	// OnChange gets the changes of the messages handed to OnMessage (edits, deletes,
+	// reactions), on the same goroutine, each after its message, in the order the server sent
+	// them. A message.updated whose rev is below what the session has of that message is
+	// dropped, and so is a reaction.updated not above it; a message.updated with the same rev
+	// is handed on again (a sync repeats a change that came live as its message's whole state:
+	// apply it, it is idempotent).
+	OnChange func(Change)
 	// OnFrame sees every frame received, on the connection's goroutine; it must not block.
 	OnFrame func(Frame)
 	// OnClose hears the end of each connection: the close code the server sent (-1 if none,
 	// e.g. a killed instance) and the reason the session saw.
 	OnClose func(code websocket.StatusCode, err error)
 	// Cursors are the last seqs already seen per chat, where delivery starts. A chat not
-	// listed starts after the last_seq of the first hello that lists it.
-	Cursors map[int64]int64
+	// listed starts after the last_seq (and last_rev) of the first hello that lists it; a
+	// listed one asks in its first sync for the changes after RevCursors[chat] (0 if absent).
+	Cursors    map[int64]int64
+	RevCursors map[int64]int64
 	// MinBackoff and MaxBackoff bound the jittered exponential delay between reconnects and
 	// between retries of a send that failed (defaults 500ms and 30s).
 	MinBackoff, MaxBackoff time.Duration
@@ -119,6 +133,9 @@ type SessionStats struct {
 	Resends     int            // of those, repeats of a client_id already sent
 	SendErrors  map[string]int // error codes answered to message.send
 	Delivered   int            // messages handed to OnMessage
+	Changes     int            // changes handed to OnChange
+	Repeats     int            // of those, message.updated with a rev the message had already
+	StaleChange int            // changes dropped as older than what the session had
 	Duplicates  int            // messages dropped as already delivered
 	OutOfOrder  int            // messages held until the seqs before them came
 	RESTPages   int            // history pages read over REST (sync.truncated, gaps)
@@ -142,8 +159,10 @@ type Session struct {
 	change  chan struct{}
 	chats   map[int64]*chatCursor
 	waiters map[string]chan sendResult
-	syncs   map[string]bool // refs of the syncs in flight
-	resync  bool            // a sync answered unavailable: sync again
+	syncs   map[string][]int64 // refs of the syncs in flight, and their chats
+	// syncFailed are the refs of syncs answered unavailable: their chats sync again.
+	syncFailed map[string]bool
+	resync     bool // a sync answered unavailable: sync again
 	// resyncWait is the delay before that next sync: it doubles while syncs keep failing.
 	resyncWait time.Duration
 	stats      SessionStats
@@ -153,7 +172,7 @@ type Session struct {
 	fills   sync.WaitGroup
 
 	outMu  sync.Mutex
-	outbox []Message
+	outbox []delivery
 	outC   chan struct{}
 }
 
@@ -164,11 +183,19 @@ type liveConn struct {
 }
 
 type chatCursor struct {
-	seq     int64             // every message up to seq has been delivered
-	pending map[int64]Message // beyond seq+1, waiting for the gap to fill
-	target  int64             // the highest seq known to exist
-	behind  time.Time         // since when the chat has been behind without progress
-	filling bool              // a REST read of the chat runs
+	seq int64 // every message up to seq has been delivered
+	// rev is the greatest rev received; safeRev the one to sync from: every change up to it
+	// has been received (rev, except while a sync of the chat runs: its answer may still bring
+	// changes below rev, compacted into their messages' state). revTarget is the chat's last
+	// rev as of the last hello.
+	rev, safeRev, revTarget int64
+	syncing                 bool              // a sync of the chat runs; safeRev waits for its sync.done
+	revs                    map[int64]int64   // the rev of each changed message delivered, by seq
+	pending                 map[int64]Message // beyond seq+1, waiting for the gap to fill
+	target                  int64             // the highest seq known to exist
+	behind                  time.Time         // since when the chat has been behind without progress
+	filling                 bool              // a REST read of the chat runs
+	resync                  bool              // a sync of the chat failed: sync it again
 }
 
 type sendResult struct {
@@ -183,10 +210,11 @@ func NewSession(c *Client, opts SessionOptions) *Session {
 	b := make([]byte, 6)
 	rand.Read(b)
 	s := &Session{c: c, opts: opts, prefix: hex.EncodeToString(b), change: make(chan struct{}),
-		chats: map[int64]*chatCursor{}, waiters: map[string]chan sendResult{}, syncs: map[string]bool{},
+		chats: map[int64]*chatCursor{}, waiters: map[string]chan sendResult{}, syncs: map[string][]int64{}, syncFailed: map[string]bool{},
 		outC: make(chan struct{}, 1)}
 	for id, seq := range opts.Cursors {
-		s.chats[id] = &chatCursor{seq: seq, target: seq, pending: map[int64]Message{}}
+		r := opts.RevCursors[id]
+		s.chats[id] = &chatCursor{seq: seq, target: seq, rev: r, safeRev: r, revTarget: r, pending: map[int64]Message{}}
 	}
 	s.stats.CloseCodes = map[int]int{}
 	s.stats.SendErrors = map[string]int{}
@@ -221,6 +249,18 @@ func (s *Session) Cursors() map[int64]int64 {
 	out := make(map[int64]int64, len(s.chats))
 	for id, c := range s.chats {
 		out[id] = c.seq
+	}
+	return out
+}
+
+// RevCursors returns per chat the rev up to which every change has been received: what the
+// next sync asks changes after.
+func (s *Session) RevCursors() map[int64]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[int64]int64, len(s.chats))
+	for id, c := range s.chats {
+		out[id] = c.safeRev
 	}
 	return out
 }
@@ -397,6 +437,7 @@ type helloData struct {
 	Chats       []struct {
 		ID      int64 `json:"id"`
 		LastSeq int64 `json:"last_seq"`
+		LastRev int64 `json:"last_rev"`
 	} `json:"chats"`
 }
 
@@ -425,9 +466,8 @@ func (s *Session) connect(ctx context.Context) (code websocket.StatusCode, hello
 			close(s.live.done)
 			s.setLiveLocked(nil)
 		}
-		for ref := range s.syncs {
-			delete(s.syncs, ref)
-		}
+		clear(s.syncs)
+		clear(s.syncFailed)
 		s.resync, s.resyncWait = false, 0
 		s.mu.Unlock()
 		if s.opts.OnClose != nil {
@@ -511,7 +551,7 @@ func (s *Session) connect(ctx context.Context) (code websocket.StatusCode, hello
 }
 
 // hello takes the chats of a new connection and returns the sync cursors of those behind.
-func (s *Session) hello(h helloData, live *liveConn) map[string]int64 {
+func (s *Session) hello(h helloData, live *liveConn) map[string]syncCursor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Connects++
@@ -520,12 +560,14 @@ func (s *Session) hello(h helloData, live *liveConn) map[string]int64 {
 		seen[ch.ID] = true
 		c := s.chats[ch.ID]
 		if c == nil {
-			c = &chatCursor{seq: ch.LastSeq, target: ch.LastSeq, pending: map[int64]Message{}}
+			c = &chatCursor{seq: ch.LastSeq, target: ch.LastSeq, rev: ch.LastRev, safeRev: ch.LastRev, pending: map[int64]Message{}}
 			s.chats[ch.ID] = c
 		}
 		if ch.LastSeq > c.target {
 			c.target = ch.LastSeq
 		}
+		c.revTarget = max(c.revTarget, ch.LastRev)
+		c.syncing = false
 		if c.seq < c.target && c.behind.IsZero() {
 			c.behind = time.Now()
 		}
@@ -539,17 +581,23 @@ func (s *Session) hello(h helloData, live *liveConn) map[string]int64 {
 	return s.behindLocked()
 }
 
-func (s *Session) behindCursors() map[string]int64 {
+// syncCursor is a chat's cursor in a sync frame: {"seq": S, "rev": R}.
+type syncCursor struct {
+	Seq int64 `json:"seq"`
+	Rev int64 `json:"rev"`
+}
+
+func (s *Session) behindCursors() map[string]syncCursor {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.behindLocked()
 }
 
-func (s *Session) behindLocked() map[string]int64 {
-	out := map[string]int64{}
+func (s *Session) behindLocked() map[string]syncCursor {
+	out := map[string]syncCursor{}
 	for id, c := range s.chats {
-		if c.seq < c.target || len(c.pending) > 0 {
-			out[strconv.FormatInt(id, 10)] = c.seq
+		if c.seq < c.target || len(c.pending) > 0 || c.safeRev < c.revTarget || c.resync {
+			out[strconv.FormatInt(id, 10)] = syncCursor{Seq: c.seq, Rev: c.safeRev}
 		}
 	}
 	return out
@@ -558,19 +606,27 @@ func (s *Session) behindLocked() map[string]int64 {
 // maxSyncChats is the server's bound on the cursors of one sync frame.
 const maxSyncChats = 1000
 
-func (s *Session) sendSync(ctx context.Context, conn *Conn, cursors map[string]int64) error {
+func (s *Session) sendSync(ctx context.Context, conn *Conn, cursors map[string]syncCursor) error {
 	for len(cursors) > 0 {
-		batch := map[string]int64{}
+		batch := map[string]syncCursor{}
+		var ids []int64
 		for k, v := range cursors {
 			if len(batch) == maxSyncChats {
 				break
 			}
 			batch[k] = v
 			delete(cursors, k)
+			id, _ := strconv.ParseInt(k, 10, 64)
+			ids = append(ids, id)
 		}
 		ref := "sync-" + strconv.FormatUint(s.refs.Add(1), 10)
 		s.mu.Lock()
-		s.syncs[ref] = true
+		s.syncs[ref] = ids
+		for _, id := range ids {
+			if c := s.chats[id]; c != nil {
+				c.syncing, c.resync = true, false
+			}
+		}
 		s.mu.Unlock()
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := conn.Send(wctx, "sync", ref, map[string]any{"cursors": batch})
@@ -623,9 +679,10 @@ func (s *Session) handle(f Frame) (resync bool) {
 			delete(s.waiters, ref)
 			s.stats.SendErrors[d.Code]++
 			ch <- sendResult{code: d.Code, text: d.Message}
-		} else if s.syncs[ref] {
+		} else if _, ok := s.syncs[ref]; ok {
 			if d.Code == "unavailable" { // a chat still being set up, or the database down
 				s.resync = true
+				s.syncFailed[ref] = true
 			} else {
 				s.opts.Logf("session: sync: %s: %s", d.Code, d.Message)
 			}
@@ -645,7 +702,20 @@ func (s *Session) handle(f Frame) (resync bool) {
 	case "sync.done":
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		delete(s.syncs, refString(f.Ref))
+		ref := refString(f.Ref)
+		failed := s.syncFailed[ref]
+		for _, id := range s.syncs[ref] {
+			if c := s.chats[id]; c != nil && c.syncing {
+				c.syncing = false
+				if failed {
+					c.resync = true // the changes below rev may not all have come: ask again
+				} else {
+					c.safeRev = c.rev
+				}
+			}
+		}
+		delete(s.syncs, ref)
+		delete(s.syncFailed, ref)
 		if len(s.syncs) == 0 {
 			if s.resync {
 				s.resync = false
@@ -658,15 +728,37 @@ func (s *Session) handle(f Frame) (resync bool) {
 			Chat struct {
 				ID      int64 `json:"id"`
 				LastSeq int64 `json:"last_seq"`
+				LastRev int64 `json:"last_rev"`
 			} `json:"chat"`
 		}
 		if json.Unmarshal(f.Data, &d) == nil && d.Chat.ID > 0 {
 			s.mu.Lock()
 			if s.chats[d.Chat.ID] == nil {
-				s.chats[d.Chat.ID] = &chatCursor{seq: d.Chat.LastSeq, target: d.Chat.LastSeq, pending: map[int64]Message{}}
+				s.chats[d.Chat.ID] = &chatCursor{seq: d.Chat.LastSeq, target: d.Chat.LastSeq,
+					rev: d.Chat.LastRev, safeRev: d.Chat.LastRev, revTarget: d.Chat.LastRev, pending: map[int64]Message{}}
 			}
 			s.mu.Unlock()
 		}
+	case "message.updated":
+		var d struct {
+			Message Message `json:"message"`
+		}
+		if err := json.Unmarshal(f.Data, &d); err != nil || d.Message.ChatID == 0 || d.Message.Rev <= 0 {
+			s.opts.Logf("session: bad %s frame: %s", f.Type, f.Data)
+			return false
+		}
+		s.mu.Lock()
+		s.changeLocked(Change{ChatID: d.Message.ChatID, Seq: d.Message.Seq, Rev: d.Message.Rev, Message: &d.Message})
+		s.mu.Unlock()
+	case "reaction.updated":
+		var d ReactionUpdate
+		if err := json.Unmarshal(f.Data, &d); err != nil || d.ChatID == 0 || d.Rev <= 0 {
+			s.opts.Logf("session: bad %s frame: %s", f.Type, f.Data)
+			return false
+		}
+		s.mu.Lock()
+		s.changeLocked(Change{ChatID: d.ChatID, Seq: d.Seq, Rev: d.Rev, Reaction: &d})
+		s.mu.Unlock()
 	case "chat.removed":
 		var d struct {
 			ChatID int64 `json:"chat_id"`
@@ -703,8 +795,8 @@ func (s *Session) acceptLocked(m Message) {
 		}
 		return
 	}
-	var ready []Message
-	ready = append(ready, m)
+	var ready []delivery
+	ready = append(ready, delivery{msg: m})
 	c.seq = m.Seq
 	for {
 		next, ok := c.pending[c.seq+1]
@@ -712,8 +804,16 @@ func (s *Session) acceptLocked(m Message) {
 			break
 		}
 		delete(c.pending, next.Seq)
-		ready = append(ready, next)
+		ready = append(ready, delivery{msg: next})
 		c.seq = next.Seq
+	}
+	for _, d := range ready {
+		if d.msg.Rev > c.revs[d.msg.Seq] {
+			if c.revs == nil {
+				c.revs = map[int64]int64{}
+			}
+			c.revs[d.msg.Seq] = d.msg.Rev
+		}
 	}
 	if c.seq >= c.target && len(c.pending) == 0 {
 		c.behind = time.Time{}
@@ -721,13 +821,78 @@ func (s *Session) acceptLocked(m Message) {
 		c.behind = time.Now() // progress: the clock of the gap starts again
 	}
 	s.stats.Delivered += len(ready)
+	s.push(ready...)
+}
+
+// delivery is one thing for the deliver loop: a message, or a change of one.
+type delivery struct {
+	msg    Message
+	change *Change
+}
+
+func (s *Session) push(ds ...delivery) {
 	s.outMu.Lock()
-	s.outbox = append(s.outbox, ready...)
+	s.outbox = append(s.outbox, ds...)
 	s.outMu.Unlock()
 	select {
 	case s.outC <- struct{}{}:
 	default:
 	}
+}
+
+// hand gives a batch of the outbox to OnMessage and OnChange.
+func (s *Session) hand(batch []delivery) {
+	for _, d := range batch {
+		switch {
+		case d.change != nil:
+			if s.opts.OnChange != nil {
+				s.opts.OnChange(*d.change)
+			}
+		case s.opts.OnMessage != nil:
+			s.opts.OnMessage(d.msg)
+		}
+	}
+}
+
+// changeLocked takes a change (message.updated, reaction.updated). The server sends a chat's
+// changes in rev order, each after its message, but a sync may bring, after changes that came
+// live, the whole state of a message changed before them (compacted, with a lower rev than
+// the chat's last), or again with the same rev: so what decides is the rev of the message.
+func (s *Session) changeLocked(ch Change) {
+	c := s.chats[ch.ChatID]
+	if c == nil {
+		return // a chat we do not follow (any more)
+	}
+	if p, held := c.pending[ch.Seq]; held {
+		// The message waits for a gap to fill: the change goes into it.
+		if p.Rev < ch.Rev || (p.Rev == ch.Rev && ch.Message != nil) {
+			c.pending[ch.Seq] = ch.Apply(p)
+		}
+		return
+	}
+	if ch.Seq > c.seq {
+		s.opts.Logf("session: change of chat %d seq %d rev %d before its message", ch.ChatID, ch.Seq, ch.Rev)
+		s.stats.StaleChange++
+		return
+	}
+	cur := c.revs[ch.Seq]
+	switch {
+	case ch.Rev < cur, ch.Rev == cur && ch.Message == nil:
+		s.stats.StaleChange++
+		return
+	case ch.Rev == cur:
+		s.stats.Repeats++
+	}
+	if c.revs == nil {
+		c.revs = map[int64]int64{}
+	}
+	c.revs[ch.Seq] = ch.Rev
+	c.rev = max(c.rev, ch.Rev)
+	if !c.syncing {
+		c.safeRev = c.rev
+	}
+	s.stats.Changes++
+	s.push(delivery{change: &ch})
 }
 
 // checkGaps sends chats that have been behind for GapTimeout to REST.
@@ -817,11 +982,7 @@ func (s *Session) deliverLoop(stop <-chan struct{}) {
 		batch := s.outbox
 		s.outbox = nil
 		s.outMu.Unlock()
-		for _, m := range batch {
-			if s.opts.OnMessage != nil {
-				s.opts.OnMessage(m)
-			}
-		}
+		s.hand(batch)
 		if len(batch) > 0 {
 			continue
 		}
@@ -832,11 +993,7 @@ func (s *Session) deliverLoop(stop <-chan struct{}) {
 			rest := s.outbox
 			s.outbox = nil
 			s.outMu.Unlock()
-			for _, m := range rest {
-				if s.opts.OnMessage != nil {
-					s.opts.OnMessage(m)
-				}
-			}
+			s.hand(rest)
 			return
 		}
 	}

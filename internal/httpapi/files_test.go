@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -349,6 +350,18 @@ func TestImageUploads(t *testing.T) {
 		}
 		// A truncated PNG is refused, like a truncated JPEG.
 		e.upload(t, a, g, "cut.png", plain[:len(plain)-20]).want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
+
+		// A GIF's comment is gone from what is served; its frame stays.
+		var gb bytes.Buffer
+		if err := gif.Encode(&gb, twoTone(40, 20), nil); err != nil {
+			t.Fatal(err)
+		}
+		plainGIF := gb.Bytes()
+		withComment := append(append(append([]byte{}, plainGIF[:len(plainGIF)-1]...), "\x21\xFE\x0Esecret comment\x00"...), 0x3B)
+		gp := uploaded(t, e.upload(t, a, g, "anim.gif", withComment))
+		if d := e.get(t, a, gp.URL, nil); !bytes.Equal(d.body, plainGIF) || gp.ContentType != "image/gif" || gp.Width != 40 {
+			t.Errorf("the served GIF: %d bytes (%+v), want the %d of the GIF without its comment", len(d.body), gp, len(plainGIF))
+		}
 
 		// A photo: turned upright by its orientation, its EXIF and GPS gone from what is served.
 		j := uploaded(t, e.upload(t, a, g, "photo.jpg", photoJPEG(t, 800, 400, 6)))

@@ -78,14 +78,14 @@ func TestUserSearchHidesEmails(t *testing.T) {
 func TestNamesRefuseInvisibleCharacters(t *testing.T) {
 	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
 		ann := e.newUser(t, "Ann")
-		for i, bad := range []string{"Al\u200bice", "evil\u202egpj.exe", "\u2067Ann\u2069", "A\u200dB", "Zero\ufeff", "soft\u00adhyphen", "line\u2028break", "mark\u200f"} {
+		for i, bad := range []string{"Al\u200bice", "evil\u202egpj.exe", "\u2067Ann\u2069", "A\u200dB", "Zero\ufeff", "soft\u00adhyphen", "line\u2028break", "mark\u200f", "Dev \u200d💻", "💻\u200d", "Ann\U000E0067"} {
 			r := e.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
 				"email": "invisible" + string(rune('a'+i)) + "@example.test", "name": bad, "password": "long enough"}})
 			r.wantField(t, "body.name")
 			r = e.do(t, req{method: "POST", path: "/api/v1/chats", token: ann.Token, body: map[string]any{"kind": "group", "title": bad}})
 			r.wantField(t, "body.title")
 		}
-		for i, good := range []string{"Zoë 😀", "Ĺudmila", "محمد", "李小龍", "O'Brien-Smith"} {
+		for i, good := range []string{"Zoë 😀", "Ĺudmila", "محمد", "李小龍", "O'Brien-Smith", "Ann 👩\u200d💻", "Bob 👨🏽\u200d🚀", "Cy 🏴\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"} {
 			e.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
 				"email": "visible" + string(rune('a'+i)) + "@example.test", "name": good, "password": "long enough"}}).want(t, http.StatusCreated, "")
 		}

@@ -556,7 +556,13 @@ func (c *conn) catchUpChanges(chatID, afterRev, avg int64) (done bool, err error
 	if err := c.out.waitRoom(c.ctx, 0); err != nil {
 		return false, err
 	}
-	page, err := c.h.fetchChanges(c.ctx, chatID, afterRev, c.out.pageFor(avg))
+	c.mu.Lock()
+	var seen int64
+	if st := c.streams[chatID]; st != nil {
+		seen = st.revBas
+	}
+	c.mu.Unlock()
+	page, err := c.h.fetchChanges(c.ctx, chatID, afterRev, seen, c.out.pageFor(avg))
 	if err != nil {
 		return false, err
 	}
@@ -674,9 +680,13 @@ type fetchedChanges struct {
 }
 
 // fetchChanges reads up to limit of a chat's messages changed after rev, in rev order,
-// coalescing identical concurrent reads.
-func (h *Hub) fetchChanges(ctx context.Context, chatID, afterRev int64, limit int) (*fetchedChanges, error) {
-	key := "rev/" + chatTopic(chatID) + "/" + itoa(afterRev) + "/" + itoa(int64(limit))
+// coalescing identical concurrent reads. seen is a rev the reader knows to be committed (its
+// hello's last rev): it is part of the key, so that a read is shared only with readers that
+// knew of the same rev, whose read began after it. Without it, a read begun before a hello
+// could answer a sync of that hello with a page that lacks changes up to its last rev, which
+// are history to the connection and never come live: lost.
+func (h *Hub) fetchChanges(ctx context.Context, chatID, afterRev, seen int64, limit int) (*fetchedChanges, error) {
+	key := "rev/" + chatTopic(chatID) + "/" + itoa(afterRev) + "/" + itoa(seen) + "/" + itoa(int64(limit))
 	v, err, _ := h.fetches.Do(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

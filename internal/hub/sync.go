@@ -177,17 +177,23 @@ func (c *conn) resume(chatID int64) {
 // rev, in rev order, as message.updated: of the messages the client had (seq up to known)
 // and of those this sync sent (up to sentUpto) in an older state than the change's. A message
 // after sentUpto is the client's to read over REST (sync.truncated) or came live, with its
-// changes after it. Changes up to revUpto (the rev of the connection's hello) are history;
-// a later one is sent here only once the stream has sent every message that the read's
-// changes followed, which proves the user a member when they were made; otherwise the live
-// stream brings it (it can repeat one that came live, with the same rev).
+// changes after it. Changes up to revUpto (the rev of the connection's hello) are history.
+//
+// A message's state is its latest: one changed before the hello and again after it comes
+// with the later rev, and must come all the same, or the change before the hello (which
+// never comes live) is lost. A change after revUpto may be sent only once the stream has
+// sent every message that the read's changes followed, which proves the user a member when
+// they were made: so the sync first moves the stream up to there, reading the messages it
+// lacks from the store (as a catch-up does). The live stream may then repeat a change sent
+// here, with the same rev; clients apply a message.updated whose rev is not below the
+// message's (docs/PROTOCOL.md).
 func (c *conn) changesSince(ref json.RawMessage, chatID, rev, revUpto, known, sentUpto int64, sentRevs map[int64]int64) error {
 	var avg int64
 	for {
 		if err := c.out.waitRoom(c.ctx, 0); err != nil {
 			return err
 		}
-		page, err := c.h.fetchChanges(c.ctx, chatID, rev, c.out.pageFor(avg))
+		page, err := c.h.fetchChanges(c.ctx, chatID, rev, revUpto, c.out.pageFor(avg))
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return err
@@ -202,12 +208,22 @@ func (c *conn) changesSince(ref json.RawMessage, chatID, rev, revUpto, known, se
 		if st == nil {
 			return nil // the membership ended meanwhile
 		}
+		if !proven && len(page.msgs) > 0 && page.msgs[len(page.msgs)-1].rev > revUpto {
+			ok, err := c.advanceTo(chatID, page.lastSeq)
+			if err != nil {
+				if c.ctx.Err() != nil {
+					return err
+				}
+				c.sendError(ref, chat.CodeUnavailable, "could not read chat "+strconv.FormatInt(chatID, 10)+"; sync it again")
+				return nil
+			}
+			if !ok {
+				return nil // the membership ended in the messages read
+			}
+		}
 		var frames [][]byte
 		var bytes int64
 		for _, m := range page.msgs {
-			if m.rev > revUpto && !proven {
-				return nil
-			}
 			if m.seq <= known || (m.seq <= sentUpto && m.rev > sentRevs[m.seq]) {
 				frames = append(frames, m.frame)
 				bytes += cost(m.frame)
@@ -222,5 +238,47 @@ func (c *conn) changesSince(ref json.RawMessage, chatID, rev, revUpto, known, se
 		if !page.more || len(page.msgs) == 0 {
 			return nil
 		}
+	}
+}
+
+// advanceTo moves a chat's stream, paused by a sync, up to seq: the messages it has not sent
+// are read from the store and sent, as a catch-up would. It reports false if the stream ended
+// on the way (a system message that ends the user's membership).
+func (c *conn) advanceTo(chatID, seq int64) (bool, error) {
+	var avg int64
+	for {
+		c.mu.Lock()
+		st := c.streams[chatID]
+		if st == nil {
+			c.mu.Unlock()
+			return false, nil
+		}
+		after := st.sent
+		c.mu.Unlock()
+		if after >= seq {
+			return true, nil
+		}
+		if err := c.out.waitRoom(c.ctx, 0); err != nil {
+			return false, err
+		}
+		page, err := c.h.fetch(c.ctx, chatID, after, seq+1, c.out.pageFor(avg))
+		if err != nil {
+			return false, err
+		}
+		if len(page.msgs) == 0 {
+			return false, fmt.Errorf("chat %d: no messages after %d, although its last seq is %d", chatID, after, seq)
+		}
+		avg = page.bytes / int64(len(page.msgs))
+		c.mu.Lock()
+		st = c.streams[chatID]
+		for _, m := range page.msgs {
+			if st == nil {
+				break
+			}
+			if m.seq == st.sent+1 && !c.advanceLocked(chatID, st, m) {
+				st = nil
+			}
+		}
+		c.mu.Unlock()
 	}
 }

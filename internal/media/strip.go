@@ -9,7 +9,7 @@ import (
 	"io"
 )
 
-// ErrBadImage is returned by StripPNG and StripWebP for bytes that are not a whole image of
+// ErrBadImage is returned by StripPNG, StripWebP and StripGIF for bytes that are not a whole image of
 // their type: truncated, or with a broken chunk structure.
 var ErrBadImage = errors.New("not a whole image")
 

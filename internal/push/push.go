@@ -3,7 +3,9 @@
 // runs Run: it turns committed messages into durable jobs (one per member and chat, a burst
 // collapsed into one), and sends each job when it is due, a delay after its first message,
 // unless by then the member has read the chat, connected, muted it or left it. An instance
-// claims jobs with a lease, so the jobs of one that crashed are sent by another.
+// claims jobs with a lease, so the jobs of one that crashed are sent by another. A push that
+// was sent is withdrawn once the member reads the chat on any device: the worker finds the
+// read (ScanPushWithdrawals) and queues a job that sends a withdrawal (WithdrawPayload).
 package push
 
 import (
@@ -41,6 +43,9 @@ type Store interface {
 	FinishPushJob(ctx context.Context, j chat.PushJob, owner string, now time.Time, delay time.Duration) error
 	RetryPushJob(ctx context.Context, j chat.PushJob, owner string, due time.Time) error
 	PushContext(ctx context.Context, j chat.PushJob) (chat.PushContext, error)
+	ScanPushWithdrawals(ctx context.Context, now time.Time) (int, error)
+	MarkPushShown(ctx context.Context, userID, chatID, seq int64, now time.Time) error
+	ClearPushShown(ctx context.Context, userID, chatID, readSeq int64) error
 }
 
 // Options configure a Service.
@@ -237,6 +242,9 @@ func (s *Service) Step(ctx context.Context) bool {
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("push: scan messages", "err", err)
 	}
+	if _, err := s.store.ScanPushWithdrawals(ctx, now); err != nil && ctx.Err() == nil {
+		s.log.Warn("push: scan reads", "err", err)
+	}
 	jobs, err := s.store.ClaimPushJobs(ctx, s.opts.Instance, now, s.opts.Lease, claimBatch)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("push: claim jobs", "err", err)
@@ -249,11 +257,21 @@ func (s *Service) Step(ctx context.Context) bool {
 
 // Payload is what a notification carries to the service worker.
 type Payload struct {
+	Type   string `json:"type"` // "message"
 	ChatID int64  `json:"chat_id"`
 	Seq    int64  `json:"seq"`
 	Title  string `json:"title"`
 	Body   string `json:"body"`
 	Tag    string `json:"tag"` // one notification per chat: a new one replaces it
+}
+
+// WithdrawPayload tells the service worker that the chat was read up to Seq on some device:
+// it closes the chat's notification (Tag) if it tells of no later message.
+type WithdrawPayload struct {
+	Type   string `json:"type"` // "withdraw"
+	ChatID int64  `json:"chat_id"`
+	Seq    int64  `json:"seq"`
+	Tag    string `json:"tag"`
 }
 
 // send sends one claimed job, or drops it when the member need not be told any more.
@@ -269,8 +287,21 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 		return
 	}
 	now := s.opts.Now()
+	if pc.Member && pc.ShownSeq > 0 && pc.LastReadSeq >= j.Seq && pc.LastReadSeq >= pc.ShownSeq {
+		s.withdraw(ctx, j, pc)
+		return
+	}
 	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || !pc.Settings.Tells(pc.Mentioned) || pc.Body == "" {
 		finish()
+		return
+	}
+	if wait := pc.FirstUnreadAt.Add(s.opts.Delay); now.Before(wait) {
+		// The job came due early (queued for a withdrawal before this message came, or the
+		// member read part of the burst): the first unread message still has its delay to be
+		// read in.
+		if err := s.store.RetryPushJob(ctx, j, s.opts.Instance, wait); err != nil && ctx.Err() == nil {
+			s.log.Warn("push: release job", "err", err)
+		}
 		return
 	}
 	if s.presence.Online(ctx, []int64{j.UserID})[j.UserID] {
@@ -282,11 +313,19 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 		s.retry(ctx, j, err)
 		return
 	}
-	payload, _ := json.Marshal(Payload{ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
+	payload, _ := json.Marshal(Payload{Type: "message", ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
 	var failed error
+	shown := false
 	for _, sub := range subs {
-		if err := s.deliver(ctx, sub, j.ChatID, payload); err != nil {
+		ok, err := s.deliver(ctx, sub, j.ChatID, payload)
+		if err != nil {
 			failed = err
+		}
+		shown = shown || ok
+	}
+	if shown {
+		if err := s.store.MarkPushShown(ctx, j.UserID, j.ChatID, j.Seq, now); err != nil && ctx.Err() == nil {
+			s.log.Warn("push: record shown", "err", err) // it will not be withdrawn
 		}
 	}
 	if failed != nil && j.Attempts < maxAttempts {
@@ -294,6 +333,46 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 		return
 	}
 	finish()
+}
+
+// withdraw sends a withdrawal of the chat's notification to the member's browsers, which
+// read the chat up to pc.LastReadSeq on some device, and forgets the shown push. Apple's push
+// service gets none: Safari revokes the subscription of a site whose pushes show nothing.
+func (s *Service) withdraw(ctx context.Context, j chat.PushJob, pc chat.PushContext) {
+	subs, err := s.store.PushSubscriptions(ctx, j.UserID)
+	if err != nil {
+		s.retry(ctx, j, err)
+		return
+	}
+	payload, _ := json.Marshal(WithdrawPayload{Type: "withdraw", ChatID: j.ChatID, Seq: pc.LastReadSeq, Tag: topic(j.ChatID)})
+	var failed error
+	for _, sub := range subs {
+		if !Withdrawable(sub.Endpoint) {
+			continue
+		}
+		if _, err := s.deliver(ctx, sub, j.ChatID, payload); err != nil {
+			failed = err
+		}
+	}
+	if failed != nil && j.Attempts < maxAttempts {
+		s.retry(ctx, j, failed)
+		return
+	}
+	if err := s.store.ClearPushShown(ctx, j.UserID, j.ChatID, pc.LastReadSeq); err != nil {
+		s.retry(ctx, j, err)
+		return
+	}
+	if err := s.store.FinishPushJob(ctx, j, s.opts.Instance, s.opts.Now(), s.opts.Delay); err != nil && ctx.Err() == nil {
+		s.log.Warn("push: finish job", "err", err)
+	}
+}
+
+// Withdrawable reports whether a withdrawal, a push that shows nothing, may go to the push
+// service of endpoint. Safari (Apple's service) revokes the push permission of a site whose
+// pushes do not show a notification; Chromium and Firefox tolerate some (docs/API-NOTES.md).
+func Withdrawable(endpoint string) bool {
+	h := strings.ToLower(host(endpoint))
+	return h != "push.apple.com" && !strings.HasSuffix(h, ".push.apple.com")
 }
 
 func (s *Service) retry(ctx context.Context, j chat.PushJob, cause error) {
@@ -307,9 +386,9 @@ func (s *Service) retry(ctx context.Context, j chat.PushJob, cause error) {
 	}
 }
 
-// deliver sends one push. A subscription its push service calls gone is deleted; other
-// failures are returned, to be retried.
-func (s *Service) deliver(ctx context.Context, sub chat.PushSubscription, chatID int64, payload []byte) error {
+// deliver sends one push and reports whether the push service took it. A subscription its
+// push service calls gone is deleted; other failures are returned, to be retried.
+func (s *Service) deliver(ctx context.Context, sub chat.PushSubscription, chatID int64, payload []byte) (bool, error) {
 	res, err := webpush.SendNotificationWithContext(ctx, payload, &webpush.Subscription{Endpoint: sub.Endpoint,
 		Keys: webpush.Keys{P256dh: sub.P256dh, Auth: sub.Auth}}, &webpush.Options{
 		HTTPClient: s.opts.HTTPClient, Subscriber: strings.TrimPrefix(s.opts.Subject, "mailto:"),
@@ -317,25 +396,25 @@ func (s *Service) deliver(ctx context.Context, sub chat.PushSubscription, chatID
 		TTL: int(s.opts.TTL / time.Second), Topic: topic(chatID), Urgency: webpush.UrgencyNormal,
 	})
 	if err != nil {
-		return fmt.Errorf("push to %s: %w", host(sub.Endpoint), err)
+		return false, fmt.Errorf("push to %s: %w", host(sub.Endpoint), err)
 	}
 	defer res.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
 	switch {
 	case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusGone:
 		if err := s.store.DropPushEndpoint(ctx, sub.Endpoint); err != nil {
-			return fmt.Errorf("drop gone subscription: %w", err)
+			return false, fmt.Errorf("drop gone subscription: %w", err)
 		}
-		return nil
+		return false, nil
 	case res.StatusCode >= 200 && res.StatusCode < 300:
-		return nil
+		return true, nil
 	case res.StatusCode >= 400 && res.StatusCode < 500 && res.StatusCode != http.StatusTooManyRequests:
 		// The request is wrong for this subscription (too large, bad key): trying again
 		// would be wrong again.
 		s.log.Warn("push refused", "endpoint", host(sub.Endpoint), "status", res.StatusCode)
-		return nil
+		return false, nil
 	}
-	return fmt.Errorf("push to %s: status %d", host(sub.Endpoint), res.StatusCode)
+	return false, fmt.Errorf("push to %s: status %d", host(sub.Endpoint), res.StatusCode)
 }
 
 // topic collapses the pushes of one chat in the push service (RFC 8030 Topic: at most 32

@@ -217,7 +217,9 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	var muted sql.NullInt64
 	var members int
 	var peer, sender, body sql.NullString
+	var shown, at sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body,
+			fu.created_at, sh.seq,
 			COALESCE(m.mention_all AND m.sender_id <> mb.user_id, FALSE)
 			OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = $3)
 		FROM members mb JOIN chats c ON c.id = mb.chat_id
@@ -225,8 +227,10 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 		LEFT JOIN users p ON p.id = pm.user_id
 		LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = $3
 		LEFT JOIN users su ON su.id = m.sender_id
+		LEFT JOIN messages fu ON fu.chat_id = c.id AND fu.seq = mb.last_read_seq + 1
+		LEFT JOIN push_shown sh ON sh.user_id = mb.user_id AND sh.chat_id = mb.chat_id
 		WHERE mb.chat_id = $1 AND mb.user_id = $2`, j.ChatID, j.UserID, j.Seq).Scan(
-		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body, &pc.Mentioned)
+		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body, &at, &shown, &pc.Mentioned)
 	if err == sql.ErrNoRows {
 		return pc, nil
 	}
@@ -238,6 +242,9 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	if pc.ChatKind == chat.KindPrivate && peer.Valid {
 		pc.ChatTitle = peer.String
 	}
-	pc.SenderName, pc.Body = sender.String, body.String
+	pc.SenderName, pc.Body, pc.ShownSeq = sender.String, body.String, shown.Int64
+	if at.Valid {
+		pc.FirstUnreadAt = fromMS(at.Int64)
+	}
 	return pc, nil
 }

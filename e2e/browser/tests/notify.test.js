@@ -1,9 +1,11 @@
 // Notifications: a chat's settings from the bell (synced to the user's other tab), a
 // notification for each new message while the tab is hidden (permission granted in the test
 // context; the Notification constructor is recorded), none for a chat set to nothing, the
-// unread count on the favicon, and the service worker served for Web Push. Headless Chromium
-// has no push service to subscribe with, so the push path is tested in Go (internal/push,
-// cmd/chatd) and the worker's file is checked to be served here.
+// unread count on the favicon, and the service worker served for Web Push; a hidden tab's
+// notification closes when the chat is read on another device. Headless Chromium has no push
+// service to subscribe with, so the push path is tested in Go (internal/push, cmd/chatd) and
+// the worker's push handler is driven here through DevTools (ServiceWorker.deliverPushMessage,
+// the Application panel's "Push" button): it shows, withdraws and skips notifications.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,25 +17,29 @@ before(async () => {
 });
 after(() => browser?.close());
 
-// Records every notification, and lets the test hide the tab (document.hidden and a
-// visibilitychange event), which headless Chromium never does by itself.
+// Records every notification and its closing, and lets the test hide the tab (document.hidden,
+// visibilityState and a visibilitychange event), which headless Chromium never does by itself.
 async function setup(page) {
   await page.context().grantPermissions(['notifications']);
   await page.addInitScript(() => {
     window.__shown = [];
+    window.__closed = [];
     window.__hidden = false;
     const Real = window.Notification;
     class Recorded {
       constructor(title, opts = {}) {
         window.__shown.push({ title, body: opts.body, tag: opts.tag });
+        this.tag = opts.tag;
         this.onclick = null;
       }
-      close() {}
+      close() { window.__closed.push(this.tag); }
       static get permission() { return Real ? Real.permission : 'granted'; }
       static requestPermission() { return Promise.resolve('granted'); }
     }
     window.Notification = Recorded;
     Object.defineProperty(document, 'hidden', { configurable: true, get: () => window.__hidden });
+    // A hidden tab reads nothing either (reading.js asks visibilityState).
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (window.__hidden ? 'hidden' : 'visible') });
     window.__hide = (yes) => {
       window.__hidden = yes;
       document.dispatchEvent(new Event('visibilitychange'));
@@ -97,4 +103,92 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   other.page.assertClean();
   await context.close();
   await other.context.close();
+});
+
+test('a hidden tab\'s notification closes when the chat is read on another device', async () => {
+  const tag = unique('r').slice(-6);
+  const email = `rita.${tag}@example.com`;
+  const reader = await Api.register(`Rita ${tag}`, email);
+  const writer = await Api.register(`Sam ${tag}`);
+  const chat = await writer.private(reader.user.id);
+  const other = await writer.group(`Other ${tag}`, [reader.user.id]);
+  await writer.send(chat.id, 'hello');
+
+  const { context, page } = await signIn(browser, email, { setup });
+  await page.evaluate(() => window.__hide(true));
+  await writer.send(other.id, 'in the other chat');
+  const m = await writer.send(chat.id, 'read me on the phone');
+  await page.waitForFunction(() => window.__shown.length === 2);
+  // Read up to an older message: the notification stays; up to its message: it closes, and
+  // only that chat's.
+  const unread = () => page.evaluate(() => Number((/^\((\d+)\)/.exec(document.title) || [])[1] || 0));
+  const before = await unread();
+  await reader.read(chat.id, m.seq - 1);
+  await page.waitForFunction((n) => document.title.startsWith(`(${n})`), before - 1);
+  assert.deepEqual(await page.evaluate(() => window.__closed), []);
+  await reader.read(chat.id, m.seq);
+  await page.waitForFunction(() => window.__closed.length > 0);
+  assert.deepEqual(await page.evaluate(() => window.__closed), [`chat-${chat.id}`]);
+  page.assertClean();
+  await context.close();
+});
+
+test('the service worker shows a push, withdraws it when read elsewhere, and skips a push already read', async () => {
+  const tag = unique('w').slice(-6);
+  const email = `wendy.${tag}@example.com`;
+  await Api.register(`Wendy ${tag}`, email);
+  const { context, page } = await signIn(browser, email, { setup });
+  const cdp = await context.newCDPSession(page);
+  const registered = new Promise((resolve) => {
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const r = registrations.find((x) => x.scopeURL.startsWith(new URL('/', page.url()).href) && !x.isDeleted);
+      if (r) resolve(r.registrationId);
+    });
+  });
+  await cdp.send('ServiceWorker.enable');
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+    await navigator.serviceWorker.ready;
+  });
+  const registrationId = await registered;
+  const origin = new URL(page.url()).origin;
+  const push = (data) => cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(data) });
+  const shown = () => page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, seq: n.data?.seq }))
+      .sort((a, b) => a.tag.localeCompare(b.tag));
+  });
+  const waitShown = async (want) => {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      const got = await shown();
+      if (JSON.stringify(got) === JSON.stringify(want) || Date.now() > deadline) return got;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const team = (seq, body) => ({ title: 'Team', body, tag: 'chat-7', seq });
+  const bob = { title: 'Bob', body: 'yo', tag: 'chat-8', seq: 2 };
+  // A push of a third chat after another push: once it shows, the push before it was handled.
+  const mark = (seq) => ({ title: 'Cy', body: `mark ${seq}`, tag: 'chat-9', seq });
+  const pushMessage = (chatId, n) => push({ type: 'message', chat_id: chatId, ...n });
+
+  await pushMessage(7, team(5, 'Ann: hi'));
+  await pushMessage(8, bob);
+  assert.deepEqual(await waitShown([team(5, 'Ann: hi'), bob]), [team(5, 'Ann: hi'), bob]);
+  // Read up to an older message: the notification tells of a later one and stays.
+  await push({ type: 'withdraw', chat_id: 7, seq: 4, tag: 'chat-7' });
+  await pushMessage(9, mark(1));
+  assert.deepEqual(await waitShown([team(5, 'Ann: hi'), bob, mark(1)]), [team(5, 'Ann: hi'), bob, mark(1)]);
+  // Read up to its message: closed; the other chats' stay.
+  await push({ type: 'withdraw', chat_id: 7, seq: 5, tag: 'chat-7' });
+  assert.deepEqual(await waitShown([bob, mark(1)]), [bob, mark(1)]);
+  // A push of a message already read (it came after the withdrawal) shows nothing; a newer one does.
+  await pushMessage(7, team(5, 'Ann: hi'));
+  await pushMessage(9, mark(2));
+  assert.deepEqual(await waitShown([bob, mark(2)]), [bob, mark(2)]);
+  await pushMessage(7, team(6, 'Ann: more'));
+  assert.deepEqual(await waitShown([team(6, 'Ann: more'), bob, mark(2)]), [team(6, 'Ann: more'), bob, mark(2)]);
+  page.assertClean();
+  await context.close();
 });

@@ -14,7 +14,7 @@ import { applySettings } from './chatsettings.js';
 import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
 import { chatUpdated, memberRole, userUpdated } from './changes.js';
-import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor, takeReply } from './msgchanges.js';
+import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor, syncDone, takeReply } from './msgchanges.js';
 import { mentionFields, mentionsMe } from './mentions.js';
 
 const SEND_TIMEOUT = 10000;
@@ -162,6 +162,7 @@ export class Client {
 
   onSyncDone(f) {
     if (f.ref && f.ref !== this.syncRef) return;
+    syncDone(this.s);
     // The summaries (unread counts, previews) may have moved while this tab was away.
     if (this.hellos > 1 || this.truncated) {
       this.truncated = false;

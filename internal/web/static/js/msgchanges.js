@@ -3,8 +3,10 @@
 // store, keeps the chat's change cursor (rev) for sync, and holds the reply being written.
 //
 // Each message carries the rev of its last change, and the server sends a chat's changes in rev
-// order, so a change is applied only if its rev is newer than the message's: a change that comes
-// twice (our REST answer and the frame, or a sync after a live frame) is applied once.
+// order, so a reaction.updated is applied only if its rev is newer than the message's. A
+// message.updated carries the whole state: one with the message's own rev is applied again
+// (idempotent), because a sync may bring, after a live reaction.updated of the same rev, the
+// state that also holds an older change this tab never saw (one made before its hello).
 
 import { mentionsMe } from './mentions.js';
 import { request } from './api.js';
@@ -36,8 +38,13 @@ export function noteRev(store, chatId, rev) {
  */
 export function syncCursor(store, c, seq) {
   if (!('last_rev' in c)) return seq;
-  const rev = store.revs.get(c.id);
-  if (rev != null) return { seq, rev };
+  // A sync that did not finish may have left changes below the highest rev received unsent:
+  // ask again from where it asked.
+  const rev = store.revSyncing.get(c.id) ?? store.revs.get(c.id);
+  if (rev != null) {
+    store.revSyncing.set(c.id, rev);
+    return { seq, rev };
+  }
   const box = store.messages.get(c.id);
   if (box && (box.loaded || box.loading)) {
     // Messages loaded before any rev was known: ask for every change, to be sure.
@@ -45,6 +52,11 @@ export function syncCursor(store, c, seq) {
   }
   store.revs.set(c.id, c.last_rev || 0);
   return seq;
+}
+
+/** syncDone ends the syncs of a hello: every change up to the highest rev received is in. */
+export function syncDone(store) {
+  store.revSyncing.clear();
 }
 
 /** historyLoaded starts the rev cursor of a chat whose first page was just loaded. */
@@ -72,7 +84,7 @@ export function messageUpdated(store, msg, { local = false } = {}) {
   if (!local) noteRev(store, chat.id, msg.rev);
   const box = store.messages.get(chat.id);
   const old = box?.bySeq.get(msg.seq) || (chat.last_message?.seq === msg.seq ? chat.last_message : null);
-  if (old && !local && (old.rev || 0) >= (msg.rev || 0)) return;
+  if (old && !local && (old.rev || 0) > (msg.rev || 0)) return;
   if (box?.bySeq.has(msg.seq)) put(box, msg);
   if (chat.last_message?.seq === msg.seq) chat.last_message = msg;
   // A deleted message is no longer unread.

@@ -55,16 +55,28 @@ export function wants(chat, now = Date.now(), mentioned = false) {
 
 /**
  * mountNotifier shows a notification for each new message of someone else while the page is
- * hidden, one per chat (a later one replaces it), that opens the chat when clicked.
+ * hidden, one per chat (a later one replaces it), that opens the chat when clicked. It is
+ * closed when the page shows again, or when the chat is read up to its message on another
+ * device (read.updated raises the chat's my_last_read_seq).
  */
 export function mountNotifier(store, { go, name }) {
-  const shown = new Map(); // chat id -> Notification
+  const shown = new Map(); // chat id -> {n: Notification, seq}
   const onVisible = () => {
     if (document.hidden) return;
-    for (const n of shown.values()) n.close();
+    for (const { n } of shown.values()) n.close();
     shown.clear();
   };
+  const onRead = () => {
+    for (const [id, { n, seq }] of shown) {
+      const chat = store.chats.get(id);
+      if (!chat || (chat.my_last_read_seq || 0) >= seq) {
+        n.close();
+        shown.delete(id);
+      }
+    }
+  };
   document.addEventListener('visibilitychange', onVisible);
+  const offChats = store.on('chats', onRead);
   return {
     onMessage(msg) {
       if (!document.hidden || permission() !== 'granted' || msg.kind !== 'text' || msg.sender_id === store.me?.id) return;
@@ -77,10 +89,11 @@ export function mountNotifier(store, { go, name }) {
         go(chat.id);
         n.close();
       };
-      shown.set(chat.id, n);
+      shown.set(chat.id, { n, seq: msg.seq });
     },
     destroy() {
       document.removeEventListener('visibilitychange', onVisible);
+      offChats();
       onVisible();
     },
   };

@@ -67,6 +67,9 @@ export class Store {
     this.typing = new Map(); // chat id -> Map(user id -> expiry ms)
     this.seen = new Map(); // chat id -> highest seq received (the sync cursor)
     this.revs = new Map(); // chat id -> highest change (rev) received (msgchanges.js)
+    // chat id -> the rev a sync in flight asked from: until its sync.done, the changes below
+    // the highest received may still be coming (msgchanges.js syncCursor).
+    this.revSyncing = new Map();
     this.replyTo = new Map(); // chat id -> the quote of the message being answered (msgchanges.js)
     this.conn = 'closed';
     this.activeChatId = null;
@@ -145,6 +148,7 @@ export class Store {
     this.typing.delete(id);
     this.seen.delete(id);
     this.revs.delete(id);
+    this.revSyncing.delete(id);
     this.replyTo.delete(id);
     for (const [cid, p] of this.pending) if (p.chat_id === id) this.pending.delete(cid);
     this.notify('chats', 'pane', 'members');

@@ -1,0 +1,248 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/chat"
+)
+
+// gateBroker holds back the events of messages and their changes while closed, and publishes
+// them in order when opened: a connection's stream then lags behind the store for as long as
+// the test wants.
+type gateBroker struct {
+	broker.Broker
+	mu     sync.Mutex
+	closed bool
+	held   [][2]string
+}
+
+func (g *gateBroker) Publish(ctx context.Context, topic string, payload []byte) error {
+	g.mu.Lock()
+	if g.closed && (bytes.Contains(payload, []byte(`"t":"message.`)) || bytes.Contains(payload, []byte(`"t":"reaction.`))) {
+		g.held = append(g.held, [2]string{topic, string(payload)})
+		g.mu.Unlock()
+		return nil
+	}
+	g.mu.Unlock()
+	return g.Broker.Publish(ctx, topic, payload)
+}
+
+func (g *gateBroker) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
+func (g *gateBroker) open(t *testing.T) {
+	g.mu.Lock()
+	held := g.held
+	g.closed, g.held = false, nil
+	g.mu.Unlock()
+	for _, h := range held {
+		if err := g.Broker.Publish(context.Background(), h[0], []byte(h[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// applyTolerant takes a frame into a device's picture the way a client must once a sync has
+// run: a change whose rev is below the message's is stale and ignored; a message.updated with
+// the message's own rev is a repeat and applied again (the whole state, idempotent); a
+// reaction.updated with it is one the state has already.
+func (d *device) applyTolerant(t *testing.T, f frame) {
+	t.Helper()
+	if chatOf(f) != d.chatID {
+		return
+	}
+	switch f.Type {
+	case "message.updated":
+		var m chat.MessageData
+		json.Unmarshal(f.Data, &m)
+		if m.Message.Rev >= d.msgs[m.Message.Seq].Rev {
+			d.msgs[m.Message.Seq] = stateOf(m.Message)
+		}
+	case "reaction.updated":
+		var r chat.ReactionUpdatedData
+		json.Unmarshal(f.Data, &r)
+		if r.Rev > d.msgs[r.Seq].Rev {
+			d.apply(t, f)
+		}
+	case "message.new":
+		var m chat.MessageData
+		json.Unmarshal(f.Data, &m)
+		if m.Message.Seq <= d.lastSeq {
+			t.Errorf("%s: message %d again", d.name, m.Message.Seq)
+			return
+		}
+		d.apply(t, f)
+	}
+}
+
+// TestSyncSendsChangesAheadOfTheStream: a device that had two messages, both changed before
+// its hello (an edit, a reaction), syncs while its stream lags behind the store (a new message
+// and a reaction to the edited message, made after the hello, have not reached the instance
+// yet). The sync's changes after the hello's last rev cannot be sent before the messages they
+// followed; that must hold back neither the changes before it in the same page (once, the
+// whole page was dropped) nor the edit made before the hello, which only the latest state of
+// its message carries, with the later rev (once, only the live reaction came: the edit was
+// lost). Then the live events arrive and repeat what the sync sent: harmless.
+func TestSyncSendsChangesAheadOfTheStream(t *testing.T) {
+	t.Parallel()
+	g := &gateBroker{Broker: broker.NewMemory()}
+	s := startServer(t, serverConfig{Broker: g})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	id := s.Group(t, ann, "G", false, ben)
+	one, two := s.Send(t, ann, id, "one"), s.Send(t, ann, id, "two")
+	ctx := context.Background()
+	if _, err := s.Svc.EditMessage(ctx, ann.P(), id, one.Seq, "one, edited"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Svc.React(ctx, ann.P(), id, two.Seq, "👍", true); err != nil {
+		t.Fatal(err)
+	}
+	c, hello := s.DialHello(t, ben)
+	c.Bind(t)
+	d := newDevice("Ben's device", c, id, hello)
+	// The device was last connected before the changes: it has both messages as sent.
+	seenSeq := d.lastSeq
+	d.lastRev = 0
+	d.msgs[one.Seq], d.msgs[two.Seq] = stateOf(one), stateOf(two)
+
+	g.close()
+	s.Send(t, ben, id, "three")
+	if _, err := s.Svc.React(ctx, ann.P(), id, one.Seq, "🎉", true); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("sync", "s1", map[string]any{"cursors": map[string]any{fmt.Sprint(id): map[string]int64{"seq": seenSeq, "rev": 0}}})
+	for {
+		f := c.Next(20 * time.Second)
+		if f.Type == "sync.done" {
+			break
+		}
+		if f.Type == "error" {
+			t.Fatalf("sync: %s", f.Raw)
+		}
+		d.apply(t, f) // up to sync.done: once each, in order
+	}
+	want, lastSeq, lastRev := storeView(t, s, ann, id)
+	if got := d.msgs[two.Seq]; !got.equal(want[two.Seq]) {
+		t.Errorf("at sync.done, message %d (changed before the hello) shows %v, the store has %v", two.Seq, got, want[two.Seq])
+	}
+	if got := d.msgs[one.Seq]; !got.equal(want[one.Seq]) {
+		t.Errorf("at sync.done, message %d (edited before the hello, reacted to after it) shows %v, the store has %v", one.Seq, got, want[one.Seq])
+	}
+
+	g.open(t)
+	s.Send(t, ann, id, "four") // after the held events, through the same broker
+	lastSeq++
+	for d.lastSeq < lastSeq {
+		d.applyTolerant(t, c.Next(20*time.Second))
+	}
+	for _, f := range c.Quiet(300 * time.Millisecond) {
+		d.applyTolerant(t, f)
+	}
+	want, _, _ = storeView(t, s, ann, id)
+	d.checkView(t, want)
+	t.Logf("last rev %d", lastRev)
+}
+
+// stallingStore stalls one read of changes, after the read and before its answer, until
+// released: a read that began before a change was committed, still in flight after it.
+type stallingStore struct {
+	chat.Store
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{} // closed when the stalled read has been made
+	release chan struct{}
+	reads   chan struct{} // one per read of changes after the stalled one
+}
+
+func (s *stallingStore) Changes(ctx context.Context, chatID, afterRev int64, limit int) (chat.ChangePage, error) {
+	page, err := s.Store.Changes(ctx, chatID, afterRev, limit)
+	s.mu.Lock()
+	stall := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if stall {
+		close(s.entered)
+		<-s.release
+	} else {
+		select {
+		case s.reads <- struct{}{}:
+		default:
+		}
+	}
+	return page, err
+}
+
+// TestSyncChangesNotSharedWithAnOlderRead: a sync's read of changes is shared only with reads
+// that began after its hello. Ann's device syncs and its read is made, and stalls; then a
+// message is edited; then Ben's device says hello (its last rev counts the edit) and syncs
+// from the same rev. Once, the two reads had one key and Ben got Ann's page, made before the
+// edit: the edit, history to Ben's connection, never came.
+func TestSyncChangesNotSharedWithAnOlderRead(t *testing.T) {
+	t.Parallel()
+	st := &stallingStore{entered: make(chan struct{}), release: make(chan struct{}), reads: make(chan struct{}, 1)}
+	s := startServer(t, serverConfig{WrapStore: func(inner chat.Store) chat.Store { st.Store = inner; return st }})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	id := s.Group(t, ann, "G", false, ben)
+	m := s.Send(t, ann, id, "one")
+	ctx := context.Background()
+	if _, err := s.Svc.React(ctx, ann.P(), id, m.Seq, "👍", true); err != nil {
+		t.Fatal(err)
+	}
+	cursor := map[string]any{"cursors": map[string]any{fmt.Sprint(id): map[string]int64{"seq": m.Seq, "rev": 0}}}
+
+	ac, _ := s.DialHello(t, ann)
+	ac.Bind(t)
+	st.mu.Lock()
+	st.armed = true
+	st.mu.Unlock()
+	ac.Send("sync", "a", cursor)
+	select {
+	case <-st.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Ann's sync did not read the changes")
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(st.release)
+		}
+	}()
+	if _, err := s.Svc.EditMessage(ctx, ann.P(), id, m.Seq, "one, edited"); err != nil {
+		t.Fatal(err)
+	}
+	bc, hello := s.DialHello(t, ben)
+	bc.Bind(t)
+	d := newDevice("Ben's device", bc, id, hello)
+	d.lastRev = 0
+	d.msgs[m.Seq] = stateOf(m)
+	bc.Send("sync", "b", cursor)
+	// Ben's sync reads for itself (with the fix at once; without it, it waits on Ann's read,
+	// which is let go after a while so that the test ends either way).
+	select {
+	case <-st.reads:
+	case <-time.After(3 * time.Second):
+	}
+	close(st.release)
+	released = true
+	for {
+		f := bc.Next(20 * time.Second)
+		if f.Type == "sync.done" {
+			break
+		}
+		d.apply(t, f)
+	}
+	want, _, _ := storeView(t, s, ann, id)
+	if got := d.msgs[m.Seq]; !got.equal(want[m.Seq]) {
+		t.Errorf("after the sync, message %d shows %v, the store has %v", m.Seq, got, want[m.Seq])
+	}
+}
