@@ -39,6 +39,7 @@ type Store struct {
 	forUpdate    string
 	maxMembers   int
 	maxUserChats int
+	chatWalkMax  int64      // search.go; tests set it to compare both ways of a search
 	sends        sendQueues // group commit of concurrent sends to one chat (sendbatch.go)
 }
 
@@ -140,6 +141,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if s.maxMembers <= 0 {
 		s.maxMembers = chat.MaxGroupMembers
 	}
+	s.chatWalkMax = chatWalkMax
 	s.maxUserChats = opts.MaxUserChats
 	if s.maxUserChats <= 0 {
 		s.maxUserChats = chat.MaxUserChats
