@@ -142,6 +142,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		s.maxMembers = chat.MaxGroupMembers
 	}
 	s.chatWalkMax = chatWalkMax
+	if s.dialect.name != postgres.name {
+		s.chatWalkMax = chatWalkMaxSQLite
+	}
 	s.maxUserChats = opts.MaxUserChats
 	if s.maxUserChats <= 0 {
 		s.maxUserChats = chat.MaxUserChats

@@ -141,11 +141,17 @@ func (s *Store) searchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 }
 
 // chatWalkMax is the largest chat (in messages) whose search reads the chat's history,
-// newest first, instead of asking the trigram index. The index finds every match of the
-// whole database before the chat's are kept: a common word's hundreds of thousands of rows
-// (seconds at 5 million messages, docs/PERFORMANCE.md), where reading a chat's own messages
-// costs at most its size, and stops at the page's last hit.
-const chatWalkMax = 50_000
+// newest first, instead of asking the trigram index. Reading a chat stops at the page's last
+// hit, and costs at most the chat's size (a rare phrase reads all of it). PostgreSQL's
+// trigram index builds the set of all of a term's matches in the whole database before the
+// chat's are kept (a common word's hundreds of thousands: seconds at 5 million messages,
+// docs/PERFORMANCE.md), so every chat but a huge one is read instead. SQLite's full-text
+// table walks the matches newest first and stops at the page's last hit in the chat, which is
+// quick when the chat holds a fair share of the history: only small chats are read there.
+const (
+	chatWalkMax       = 50_000
+	chatWalkMaxSQLite = 5_000
+)
 
 // walkChat is the search of one chat by its history: its messages newest first through the
 // (chat_id, seq) index, each checked against its copy in the search index, so that it finds
