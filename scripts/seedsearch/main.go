@@ -36,6 +36,7 @@ func main() {
 	flag.IntVar(&o.chats, "chats", 4000, "group chats")
 	flag.IntVar(&o.perChat, "members", 12, "members of a group (average)")
 	flag.IntVar(&o.runs, "runs", 40, "searches per query, each by another user")
+	flag.DurationVar(&o.showSlow, "show-slow", 0, "print every search slower than this, with its user and chat (0: none)")
 	flag.IntVar(&o.indexBatch, "index-batch", 5000, "messages per indexer transaction (a server uses 500 on PostgreSQL, 100 on SQLite)")
 	flag.BoolVar(&o.bulkFTS, "bulk-fts", true, "SQLite: index with FTS5's automerge off, then merge the whole index once (false: merge as a server does)")
 	flag.BoolVar(&o.resume, "resume", false, "continue an interrupted seed or index of this database")
@@ -54,6 +55,7 @@ func main() {
 type options struct {
 	messages, users, chats, perChat, runs, indexBatch int
 	resume, measureOnly, bulkFTS                      bool
+	showSlow                                          time.Duration
 }
 
 func run(ctx context.Context, dbURL string, o options) error {
@@ -100,7 +102,7 @@ func run(ctx context.Context, dbURL string, o options) error {
 			return err
 		}
 	}
-	return measure(ctx, st, o.runs)
+	return measure(ctx, st, o.runs, o.showSlow)
 }
 
 // index runs the server's indexer until it has caught up, batch messages a transaction, and
@@ -379,7 +381,7 @@ var queries = []struct {
 // measure runs each typical query runs times, each time by another user, through the
 // service (the store's candidates and the check against the current body), and prints p50
 // and p99 of one page of 20 hits.
-func measure(ctx context.Context, st *store.Store, runs int) error {
+func measure(ctx context.Context, st *store.Store, runs int, showSlow time.Duration) error {
 	svc := chat.NewService(st, nil, chat.Options{PasswordParams: auth.FastPasswordParams, Logger: slog.New(slog.DiscardHandler)})
 	var ids []int64
 	userChats := map[int64][]int64{}
@@ -424,6 +426,9 @@ func measure(ctx context.Context, st *store.Store, runs int) error {
 				return fmt.Errorf("search %q: %w", q.q, err)
 			}
 			lat = append(lat, time.Since(t0))
+			if showSlow > 0 && lat[len(lat)-1] > showSlow {
+				fmt.Printf("  slow: %q by user %d in chat %d: %s, %d hits\n", q.q, u, in.ChatID, lat[len(lat)-1].Round(time.Millisecond), len(p.Hits))
+			}
 			hits += len(p.Hits)
 		}
 		slices.Sort(lat)
