@@ -48,3 +48,7 @@ func SendQueue(s *Store, chatID int64) (pending int, busy bool, batches int64) {
 func ReindexMessage(s *Store, chatID, seq int64) error {
 	return s.inTx(context.Background(), func(tx *sql.Tx) error { return s.reindexMessage(context.Background(), tx, chatID, seq) })
 }
+
+// SetChatWalkMax sets the largest chat whose search reads the chat's history instead of the
+// trigram index (-1: every search of a chat asks the index).
+func SetChatWalkMax(s *Store, n int64) { s.chatWalkMax = n }

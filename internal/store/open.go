@@ -39,6 +39,7 @@ type Store struct {
 	forUpdate    string
 	maxMembers   int
 	maxUserChats int
+	chatWalkMax  int64      // search.go; tests set it to compare both ways of a search
 	sends        sendQueues // group commit of concurrent sends to one chat (sendbatch.go)
 }
 
@@ -139,6 +140,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	s.maxMembers = opts.MaxGroupMembers
 	if s.maxMembers <= 0 {
 		s.maxMembers = chat.MaxGroupMembers
+	}
+	s.chatWalkMax = chatWalkMax
+	if s.dialect.name != postgres.name {
+		s.chatWalkMax = chatWalkMaxSQLite
 	}
 	s.maxUserChats = opts.MaxUserChats
 	if s.maxUserChats <= 0 {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"unicode"
@@ -82,6 +83,16 @@ func (s *Store) searchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 	if len(indexed) == 0 {
 		return s.scanRecent(ctx, q)
 	}
+	if q.ChatID != 0 {
+		var size int64
+		err := s.db.QueryRowContext(ctx, `SELECT last_seq FROM chats WHERE id = $1`, q.ChatID).Scan(&size)
+		if err != nil && err != sql.ErrNoRows {
+			return chat.SearchBatch{}, wrap(err)
+		}
+		if size <= s.chatWalkMax {
+			return s.walkChat(ctx, q)
+		}
+	}
 	var b query
 	user := b.arg(q.UserID)
 	if s.dialect.name == postgres.name {
@@ -118,6 +129,54 @@ func (s *Store) searchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 		}
 		b.WriteString(` ORDER BY s.rowid DESC LIMIT ` + b.arg(q.Limit))
 	}
+	hits, err := s.searchRows(ctx, &b)
+	if err != nil {
+		return chat.SearchBatch{}, err
+	}
+	out := chat.SearchBatch{Hits: hits}
+	if len(hits) == q.Limit {
+		out.Next = hits[len(hits)-1].Message.ID
+	}
+	return out, nil
+}
+
+// chatWalkMax is the largest chat (in messages) whose search reads the chat's history,
+// newest first, instead of asking the trigram index. Reading a chat stops at the page's last
+// hit, and costs at most the chat's size (a rare phrase reads all of it). PostgreSQL's
+// trigram index builds the set of all of a term's matches in the whole database before the
+// chat's are kept (a common word's hundreds of thousands: seconds at 5 million messages,
+// docs/PERFORMANCE.md), so every chat but a huge one is read instead. SQLite's full-text
+// table walks the matches newest first and stops at the page's last hit in the chat, which is
+// quick when the chat holds a fair share of the history: only small chats are read there.
+const (
+	chatWalkMax       = 50_000
+	chatWalkMaxSQLite = 5_000
+)
+
+// walkChat is the search of one chat by its history: its messages newest first through the
+// (chat_id, seq) index, each checked against its copy in the search index, so that it finds
+// what the index query finds (the indexed copy, not the body, is compared), in the same order
+// (a chat's seq grows with the id).
+func (s *Store) walkChat(ctx context.Context, q chat.SearchQuery) (chat.SearchBatch, error) {
+	var b query
+	user := b.arg(q.UserID)
+	contains := `strpos(s.body, %s) > 0`
+	join := ` JOIN message_search s ON s.id = m.id`
+	if s.dialect.name != postgres.name {
+		// CROSS JOIN keeps the chat's messages the outer loop; the full-text table is
+		// reached by its rowid.
+		contains, join = `instr(s.body, %s) > 0`, ` CROSS JOIN message_search s`
+	}
+	b.WriteString(`SELECT ` + searchColumns + ` FROM messages m` + join + searchJoins + `
+		JOIN members mb ON mb.chat_id = m.chat_id AND mb.user_id = ` + user + `
+		WHERE m.chat_id = ` + b.arg(q.ChatID) + ` AND m.id < ` + b.arg(q.Before))
+	if s.dialect.name != postgres.name {
+		b.WriteString(` AND s.rowid = m.id`)
+	}
+	for _, t := range q.Terms {
+		b.WriteString(` AND ` + fmt.Sprintf(contains, b.arg(t)))
+	}
+	b.WriteString(` ORDER BY m.seq DESC LIMIT ` + b.arg(q.Limit))
 	hits, err := s.searchRows(ctx, &b)
 	if err != nil {
 		return chat.SearchBatch{}, err

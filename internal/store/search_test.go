@@ -128,14 +128,32 @@ func TestSearchCorpus(t *testing.T) {
 			{dave, `Москва`, 0, ids()},
 			{dave, `versicherung`, 0, ids()},
 			{dave, `東京`, 0, ids()},
+			// One chat: searched by reading its history, or through the index (below).
+			{alice, `versicherung`, g, ids("zahlt", "karte")},
+			{alice, `"to be"`, g, ids("honest", "hamlet")},
+			{alice, `to be or not to be`, g, ids("hamlet")},
+			{alice, `Москва ждёт`, g, ids("moskau")},
+			{alice, `明天在北京`, g, ids("beijing")},
+			{alice, `東京タワー`, g, ids("tower")},
+			{alice, `🎉🎉 snacks`, g, ids("party")},
+			{alice, `https://example.com/docs`, g, ids("url")},
+			{alice, `100%`, g, ids("percent")},
+			{alice, `_tobe`, g, ids()},
+			{carol, `versicherung`, other, ids("carol1")},
 		} {
-			for _, limit := range []int{1, 20} {
-				got := searchAll(t, svc, c.who, chat.SearchInput{Q: c.q, ChatID: c.chat, Limit: limit})
-				if !slices.Equal(got, c.want) {
-					t.Errorf("%s searches %q (limit %d): got %v, want %v", c.who.Name, c.q, limit, got, c.want)
+			// A chat's search reads the chat's history when the chat is small enough, else it
+			// asks the index: both answer alike.
+			for _, walkMax := range []int64{1_000_000, -1} {
+				store.SetChatWalkMax(s, walkMax)
+				for _, limit := range []int{1, 20} {
+					got := searchAll(t, svc, c.who, chat.SearchInput{Q: c.q, ChatID: c.chat, Limit: limit})
+					if !slices.Equal(got, c.want) {
+						t.Errorf("%s searches %q (limit %d, walk up to %d): got %v, want %v", c.who.Name, c.q, limit, walkMax, got, c.want)
+					}
 				}
 			}
 		}
+		store.SetChatWalkMax(s, 1_000_000)
 
 		// Highlights are UTF-16 offsets into the body, merged where they touch.
 		for _, c := range []struct {

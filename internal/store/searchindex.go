@@ -30,6 +30,12 @@ const (
 // IndexSearch indexes the next batch of messages stored since the last call and reports how
 // many ids it moved past (0: nothing to do, or another instance is at it).
 func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
+	return s.IndexSearchBatch(ctx, now, s.searchBatch())
+}
+
+// IndexSearchBatch is IndexSearch with batches of at most batch messages: a bulk load
+// (scripts/seedsearch) takes larger ones than a server, whose batches hold back sends.
+func (s *Store) IndexSearchBatch(ctx context.Context, now time.Time, batch int) (int, error) {
 	// Nothing new: no transaction (on SQLite it would take the write lock sends wait for).
 	if behind, err := s.behind(ctx, `SELECT indexed_to FROM search_state WHERE id = 1`); err != nil || !behind {
 		return 0, err
@@ -49,7 +55,7 @@ func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, kind, body, created_at FROM messages
-			WHERE id > $1 ORDER BY id LIMIT $2`, mark, s.searchBatch())
+			WHERE id > $1 ORDER BY id LIMIT $2`, mark, batch)
 		if err != nil {
 			return err
 		}
