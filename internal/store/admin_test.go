@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // Conformance of running groups and accounts (chat.AdminStore), on both databases.
@@ -521,95 +519,82 @@ func randomHash() []byte {
 // there longest); roles take "admin" afterwards and nothing else; the migration goes down and
 // up again (PostgreSQL's send_messages restored and replaced).
 func TestMigration00007(t *testing.T) {
-	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s, err := store.Open(ctx, url(t), store.Options{})
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		if err := store.MigrateTo(ctx, s, 6); err != nil {
+			t.Fatal(err)
+		}
+		db := s.DB()
+		var a, b, c int64
+		for _, x := range []struct {
+			id   *int64
+			name string
+		}{{&a, "a"}, {&b, "b"}, {&c, "c"}} {
+			if err := db.QueryRow(`INSERT INTO users (email, name, name_fold, password_hash, created_at) VALUES ($1, $2, $2, 'x', 0) RETURNING id`,
+				x.name+"@m7.test", x.name).Scan(x.id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		group := func(title string) int64 {
+			var id int64
+			if err := db.QueryRow(`INSERT INTO chats (kind, title, title_fold, public, created_at, activity_at, last_seq, read_all_seq, member_count)
+				VALUES ('group', $1, $1, FALSE, 0, 0, 0, 0, 2) RETURNING id`, title).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		ownerless, owned := group("ownerless"), group("owned")
+		for _, m := range []struct {
+			chat, user, joined int64
+			role               string
+		}{{ownerless, a, 20, "member"}, {ownerless, b, 10, "member"}, {owned, c, 30, "owner"}, {owned, b, 5, "member"}} {
+			if _, err := db.Exec(`INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES ($1, $2, $3, $4, 0)`,
+				m.chat, m.user, m.role, m.joined); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Exec(`UPDATE members SET role = 'admin' WHERE chat_id = $1 AND user_id = $2`, owned, b); err == nil {
+			t.Fatalf("before 00007 the role admin was accepted")
+		}
+		for range 2 { // up, then down and up again
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			roles := map[[2]int64]string{}
+			rows, err := db.Query(`SELECT chat_id, user_id, role FROM members`)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { s.Close() })
+			for rows.Next() {
+				var ch, u int64
+				var r string
+				if err := rows.Scan(&ch, &u, &r); err != nil {
+					t.Fatal(err)
+				}
+				roles[[2]int64{ch, u}] = r
+			}
+			rows.Close()
+			want := map[[2]int64]string{{ownerless, a}: "member", {ownerless, b}: "owner", {owned, c}: "owner", {owned, b}: "member"}
+			for k, w := range want {
+				if roles[k] != w {
+					t.Errorf("chat %d, user %d: role %q, want %q", k[0], k[1], roles[k], w)
+				}
+			}
+			if _, err := db.Exec(`UPDATE members SET role = 'admin' WHERE chat_id = $1 AND user_id = $2`, owned, b); err != nil {
+				t.Errorf("the role admin after 00007: %v", err)
+			}
+			if _, err := db.Exec(`UPDATE members SET role = 'king' WHERE chat_id = $1 AND user_id = $2`, owned, b); err == nil {
+				t.Errorf("the role king was accepted")
+			}
+			// Sends work on the migrated schema (PostgreSQL: the replaced send_messages).
+			if _, err := s.SendMessage(ctx, chat.NewMessage{ChatID: owned, SenderID: c, Body: "hi", ClientID: fmt.Sprint("m7-", name, len(roles)), Now: at(1)}); err != nil {
+				t.Errorf("send after the migration: %v", err)
+			}
 			if err := store.MigrateTo(ctx, s, 6); err != nil {
+				t.Fatalf("down to 6: %v", err)
+			}
+			if _, err := db.Exec(`UPDATE members SET role = 'member' WHERE chat_id = $1 AND user_id = $2`, ownerless, b); err != nil {
 				t.Fatal(err)
 			}
-			db := s.DB()
-			var a, b, c int64
-			for _, x := range []struct {
-				id   *int64
-				name string
-			}{{&a, "a"}, {&b, "b"}, {&c, "c"}} {
-				if err := db.QueryRow(`INSERT INTO users (email, name, name_fold, password_hash, created_at) VALUES ($1, $2, $2, 'x', 0) RETURNING id`,
-					x.name+"@m7.test", x.name).Scan(x.id); err != nil {
-					t.Fatal(err)
-				}
-			}
-			group := func(title string) int64 {
-				var id int64
-				if err := db.QueryRow(`INSERT INTO chats (kind, title, title_fold, public, created_at, activity_at, last_seq, read_all_seq, member_count)
-					VALUES ('group', $1, $1, FALSE, 0, 0, 0, 0, 2) RETURNING id`, title).Scan(&id); err != nil {
-					t.Fatal(err)
-				}
-				return id
-			}
-			ownerless, owned := group("ownerless"), group("owned")
-			for _, m := range []struct {
-				chat, user, joined int64
-				role               string
-			}{{ownerless, a, 20, "member"}, {ownerless, b, 10, "member"}, {owned, c, 30, "owner"}, {owned, b, 5, "member"}} {
-				if _, err := db.Exec(`INSERT INTO members (chat_id, user_id, role, joined_at, last_read_seq) VALUES ($1, $2, $3, $4, 0)`,
-					m.chat, m.user, m.role, m.joined); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := db.Exec(`UPDATE members SET role = 'admin' WHERE chat_id = $1 AND user_id = $2`, owned, b); err == nil {
-				t.Fatalf("before 00007 the role admin was accepted")
-			}
-			for range 2 { // up, then down and up again
-				if err := s.Migrate(ctx); err != nil {
-					t.Fatal(err)
-				}
-				roles := map[[2]int64]string{}
-				rows, err := db.Query(`SELECT chat_id, user_id, role FROM members`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for rows.Next() {
-					var ch, u int64
-					var r string
-					if err := rows.Scan(&ch, &u, &r); err != nil {
-						t.Fatal(err)
-					}
-					roles[[2]int64{ch, u}] = r
-				}
-				rows.Close()
-				want := map[[2]int64]string{{ownerless, a}: "member", {ownerless, b}: "owner", {owned, c}: "owner", {owned, b}: "member"}
-				for k, w := range want {
-					if roles[k] != w {
-						t.Errorf("chat %d, user %d: role %q, want %q", k[0], k[1], roles[k], w)
-					}
-				}
-				if _, err := db.Exec(`UPDATE members SET role = 'admin' WHERE chat_id = $1 AND user_id = $2`, owned, b); err != nil {
-					t.Errorf("the role admin after 00007: %v", err)
-				}
-				if _, err := db.Exec(`UPDATE members SET role = 'king' WHERE chat_id = $1 AND user_id = $2`, owned, b); err == nil {
-					t.Errorf("the role king was accepted")
-				}
-				// Sends work on the migrated schema (PostgreSQL: the replaced send_messages).
-				if _, err := s.SendMessage(ctx, chat.NewMessage{ChatID: owned, SenderID: c, Body: "hi", ClientID: fmt.Sprint("m7-", name, len(roles)), Now: at(1)}); err != nil {
-					t.Errorf("send after the migration: %v", err)
-				}
-				if err := store.MigrateTo(ctx, s, 6); err != nil {
-					t.Fatalf("down to 6: %v", err)
-				}
-				if _, err := db.Exec(`UPDATE members SET role = 'member' WHERE chat_id = $1 AND user_id = $2`, ownerless, b); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 func fileIDs(fs []chat.File) []int64 {
@@ -177,58 +175,45 @@ func TestFileAttachRace(t *testing.T) {
 // files; a caller with the old five arguments (an instance not yet upgraded) still sends; the
 // migration goes down and up again with sends working.
 func TestMigration00008(t *testing.T) {
-	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s, err := store.Open(ctx, url(t), store.Options{})
-			if err != nil {
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		if err := store.MigrateTo(ctx, s, 7); err != nil {
+			t.Fatal(err)
+		}
+		a := mkUser(t, s, "A")
+		g := mkGroup(t, s, a, "m8", false, at(0))
+		// A message stored at version 7 (raw: this code's sends need version 8).
+		var beforeID int64
+		if err := s.DB().QueryRow(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at)
+			VALUES ($1, 2, 'text', $2, 'before', 'before', 0) RETURNING id`, g, a.ID).Scan(&beforeID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
+			t.Fatal(err)
+		}
+		for round := range 2 { // up, then down and up again
+			if err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { s.Close() })
+			msgs, _, err := s.History(ctx, chat.HistoryQuery{ChatID: g, Limit: 50})
+			if err != nil || len(msgs) < 2 || msgs[1].ID != beforeID || msgs[1].FileCount != 0 || msgs[1].Files != nil {
+				t.Fatalf("history after the migration: %+v, %v", msgs, err)
+			}
+			f := upload(t, s, g, a, 5, at(2))
+			m := sendFiles(t, s, g, a, "", at(3), f.ID)
+			if len(m.Message.Files) != 1 {
+				t.Errorf("round %d: sent with files %v", round, m.Message.Files)
+			}
+			if name == "postgres" {
+				var status int
+				err := s.DB().QueryRow(`SELECT status FROM send_messages(ARRAY[$1::BIGINT], ARRAY[$2::BIGINT], ARRAY[$3::TEXT], ARRAY['old'], ARRAY[$4::BIGINT])`,
+					g, a.ID, fmt.Sprint("old-", round), at(4).UnixMilli()).Scan(&status)
+				if err != nil || status != 0 {
+					t.Errorf("round %d: a send with the old arguments: status %d, %v", round, status, err)
+				}
+			}
 			if err := store.MigrateTo(ctx, s, 7); err != nil {
-				t.Fatal(err)
+				t.Fatalf("down to 7: %v", err)
 			}
-			a := mkUser(t, s, "A")
-			g := mkGroup(t, s, a, "m8", false, at(0))
-			// A message stored at version 7 (raw: this code's sends need version 8).
-			var beforeID int64
-			if err := s.DB().QueryRow(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at)
-				VALUES ($1, 2, 'text', $2, 'before', 'before', 0) RETURNING id`, g, a.ID).Scan(&beforeID); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
-				t.Fatal(err)
-			}
-			for round := range 2 { // up, then down and up again
-				if err := s.Migrate(ctx); err != nil {
-					t.Fatal(err)
-				}
-				msgs, _, err := s.History(ctx, chat.HistoryQuery{ChatID: g, Limit: 50})
-				if err != nil || len(msgs) < 2 || msgs[1].ID != beforeID || msgs[1].FileCount != 0 || msgs[1].Files != nil {
-					t.Fatalf("history after the migration: %+v, %v", msgs, err)
-				}
-				f := upload(t, s, g, a, 5, at(2))
-				m := sendFiles(t, s, g, a, "", at(3), f.ID)
-				if len(m.Message.Files) != 1 {
-					t.Errorf("round %d: sent with files %v", round, m.Message.Files)
-				}
-				if name == "postgres" {
-					var status int
-					err := s.DB().QueryRow(`SELECT status FROM send_messages(ARRAY[$1::BIGINT], ARRAY[$2::BIGINT], ARRAY[$3::TEXT], ARRAY['old'], ARRAY[$4::BIGINT])`,
-						g, a.ID, fmt.Sprint("old-", round), at(4).UnixMilli()).Scan(&status)
-					if err != nil || status != 0 {
-						t.Errorf("round %d: a send with the old arguments: status %d, %v", round, status, err)
-					}
-				}
-				if err := store.MigrateTo(ctx, s, 7); err != nil {
-					t.Fatalf("down to 7: %v", err)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 func edit(s *store.Store, chatID, seq int64, by chat.User, body string, n int, window time.Duration) (chat.Changed, error) {
@@ -339,57 +337,44 @@ func TestChanges(t *testing.T) {
 // TestMigration00009: the migration adds revs to a database with messages, which keep their
 // bodies and seqs and have rev 0; it goes down and up again.
 func TestMigration00009(t *testing.T) {
-	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s, err := store.Open(ctx, url(t), store.Options{})
-			if err != nil {
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		const before = 8 // the version before 00009
+		if err := store.MigrateTo(ctx, s, before); err != nil {
+			t.Fatal(err)
+		}
+		a := mkUserRaw(t, s, "a@m9.test")
+		g := mkGroup(t, s, a, "g", false, at(0))
+		if _, err := s.DB().Exec(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES ($1, 2, 'text', $2, 'old', 'c1', 0)`, g, a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // up, then down and up again
+			if err := s.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { s.Close() })
-			const before = 8 // the version before 00009
+			m := messageAt(t, s, g, 2)
+			if m.Body != "old" || m.Rev != 0 || m.EditedAt != nil || m.DeletedAt != nil {
+				t.Errorf("an old message after the migration: %+v", m)
+			}
+			if c, err := edit(s, g, 2, a, "new", 1, 0); err != nil || c.Message.Rev != 1 {
+				t.Errorf("edit after the migration: %+v, %v", c, err)
+			}
+			if _, err := react(s, g, 2, a, "👍", true, 1); err != nil {
+				t.Errorf("react after the migration: %v", err)
+			}
+			if _, err := s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: a.ID, Body: "hi", ClientID: fmt.Sprint("m9-", time.Now().UnixNano()), Now: at(1)}); err != nil {
+				t.Errorf("send after the migration: %v", err)
+			}
 			if err := store.MigrateTo(ctx, s, before); err != nil {
+				t.Fatalf("down to %d: %v", before, err)
+			}
+			if _, err := s.DB().Exec(`UPDATE messages SET body = 'old' WHERE chat_id = $1 AND seq = 2`, g); err != nil {
 				t.Fatal(err)
 			}
-			a := mkUserRaw(t, s, "a@m9.test")
-			g := mkGroup(t, s, a, "g", false, at(0))
-			if _, err := s.DB().Exec(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES ($1, 2, 'text', $2, 'old', 'c1', 0)`, g, a.ID); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
-				t.Fatal(err)
-			}
-			for range 2 { // up, then down and up again
-				if err := s.Migrate(ctx); err != nil {
-					t.Fatal(err)
-				}
-				m := messageAt(t, s, g, 2)
-				if m.Body != "old" || m.Rev != 0 || m.EditedAt != nil || m.DeletedAt != nil {
-					t.Errorf("an old message after the migration: %+v", m)
-				}
-				if c, err := edit(s, g, 2, a, "new", 1, 0); err != nil || c.Message.Rev != 1 {
-					t.Errorf("edit after the migration: %+v, %v", c, err)
-				}
-				if _, err := react(s, g, 2, a, "👍", true, 1); err != nil {
-					t.Errorf("react after the migration: %v", err)
-				}
-				if _, err := s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: a.ID, Body: "hi", ClientID: fmt.Sprint("m9-", time.Now().UnixNano()), Now: at(1)}); err != nil {
-					t.Errorf("send after the migration: %v", err)
-				}
-				if err := store.MigrateTo(ctx, s, before); err != nil {
-					t.Fatalf("down to %d: %v", before, err)
-				}
-				if _, err := s.DB().Exec(`UPDATE messages SET body = 'old' WHERE chat_id = $1 AND seq = 2`, g); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // mkUserRaw stores a user with plain SQL, which any schema version takes.

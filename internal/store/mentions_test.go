@@ -3,13 +3,11 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // sendMention stores a message mentioning users (and @all).
@@ -170,50 +168,37 @@ func TestMentionAll(t *testing.T) {
 // TestMigration00011: down to 10 and up again with mentions stored, and on PostgreSQL an
 // instance not yet upgraded (calling send_messages with 00009's arguments) still sends.
 func TestMigration00011(t *testing.T) {
-	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s, err := store.Open(ctx, url(t), store.Options{})
-			if err != nil {
-				t.Fatal(err)
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", false, at(0), b)
+		if _, err := sendMention(s, g, a, true, 1, b); err != nil {
+			t.Fatal(err)
+		}
+		if name == "postgres" {
+			var status int
+			err := s.DB().QueryRow(`SELECT status FROM send_messages($1, $2, $3, $4, $5, $6, $7, $8)`,
+				[]int64{g}, []int64{a.ID}, []string{"old-instance"}, []string{"hi"}, []int64{at(2).UnixMilli()},
+				[]int64{}, []int64{}, []int64{0}).Scan(&status)
+			if err != nil || status != 0 {
+				t.Errorf("a send with 00009's arguments: status %d, %v", status, err)
 			}
-			t.Cleanup(func() { s.Close() })
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
+		}
+		for _, v := range []int64{10, 11} {
+			if err := store.MigrateTo(ctx, s, v); err != nil {
+				t.Fatalf("migrate to %d: %v", v, err)
 			}
-			a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
-			g := mkGroup(t, s, a, "g", false, at(0), b)
-			if _, err := sendMention(s, g, a, true, 1, b); err != nil {
-				t.Fatal(err)
-			}
-			if name == "postgres" {
-				var status int
-				err := s.DB().QueryRow(`SELECT status FROM send_messages($1, $2, $3, $4, $5, $6, $7, $8)`,
-					[]int64{g}, []int64{a.ID}, []string{"old-instance"}, []string{"hi"}, []int64{at(2).UnixMilli()},
-					[]int64{}, []int64{}, []int64{0}).Scan(&status)
-				if err != nil || status != 0 {
-					t.Errorf("a send with 00009's arguments: status %d, %v", status, err)
-				}
-			}
-			for _, v := range []int64{10, 11} {
-				if err := store.MigrateTo(ctx, s, v); err != nil {
-					t.Fatalf("migrate to %d: %v", v, err)
-				}
-			}
-			if c := chatFor(t, s, b, g); c.UnreadMentions != 0 || c.UnreadCount == 0 {
-				t.Errorf("after down and up, mentions are gone with their columns: %+v", c)
-			}
-			if _, err := sendMention(s, g, a, false, 3, b); err != nil {
-				t.Fatal(err)
-			}
-			if c := chatFor(t, s, b, g); c.UnreadMentions != 1 {
-				t.Errorf("a mention after down and up: unread_mentions %d", c.UnreadMentions)
-			}
-		})
-	}
+		}
+		if c := chatFor(t, s, b, g); c.UnreadMentions != 0 || c.UnreadCount == 0 {
+			t.Errorf("after down and up, mentions are gone with their columns: %+v", c)
+		}
+		if _, err := sendMention(s, g, a, false, 3, b); err != nil {
+			t.Fatal(err)
+		}
+		if c := chatFor(t, s, b, g); c.UnreadMentions != 1 {
+			t.Errorf("a mention after down and up: unread_mentions %d", c.UnreadMentions)
+		}
+	})
 }

@@ -47,3 +47,25 @@ func eachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 		})
 	}
 }
+
+// eachUnmigrated runs fn in parallel on every backend with a store opened on a fresh,
+// unmigrated database (name is the backend's): the migration tests move it up and down
+// themselves.
+func eachUnmigrated(t *testing.T, fn func(t *testing.T, ctx context.Context, name string, s *store.Store)) {
+	t.Parallel()
+	for name, url := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
+		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, err := store.Open(ctx, url(t), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			fn(t, ctx, name, s)
+		})
+	}
+}
