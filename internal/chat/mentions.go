@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"slices"
 )
 
 // Mentions (issue 16): a message names members it is for (@name) and, in a group, everyone
@@ -56,12 +55,4 @@ func (s *Service) mentionAllRefusal(ctx context.Context, p Principal, chatID int
 		return Errorf(CodeMentionAllRefused, "@all is for groups: a private chat has one other member to mention")
 	}
 	return Errorf(CodeMentionAllRefused, "in this group only the owner and admins may mention @all")
-}
-
-// MentionsUser reports whether m, sent by someone else, mentions userID by name or by @all.
-func (m Message) MentionsUser(userID int64) bool {
-	if m.SenderID == nil || *m.SenderID == userID || m.DeletedAt != nil {
-		return false
-	}
-	return m.MentionAll || slices.Contains(m.Mentions, userID)
 }

@@ -37,7 +37,7 @@ func TestMentionsLive(t *testing.T) {
 		}
 		for _, c := range []*wsConn{b1, b2} {
 			m := msg(c.NextOf("message.new", 10*time.Second))
-			if !slices.Equal(m.Mentions, []int64{ben.ID}) || !m.MentionsUser(ben.ID) {
+			if !slices.Equal(m.Mentions, []int64{ben.ID}) || m.MentionAll {
 				t.Errorf("Ben's message.new: mentions %v, want only Ben (Eve is no member)", m.Mentions)
 			}
 			seqs = append(seqs, m.Seq)

@@ -14,15 +14,10 @@ import (
 
 // summarySelect reads chats as one viewer ($1) sees them, with the last message, the viewer's
 // unread count and the peer of a private chat, in one query whatever the number of chats.
-const summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.read_only, c.created_at, c.activity_at, c.member_count,
+var summarySelect = `SELECT c.id, c.kind, c.title, c.public, c.description, c.read_only, c.created_at, c.activity_at, c.member_count,
 	c.last_seq, c.last_rev, c.read_all_seq, m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0),
-	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM messages x
-		WHERE x.chat_id = c.id AND x.seq > m.last_read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id
-		AND x.deleted_at IS NULL) END,
-	CASE WHEN m.user_id IS NULL THEN 0 ELSE (SELECT count(*) FROM mentions x
-		WHERE x.user_id = m.user_id AND x.chat_id = c.id AND x.seq > m.last_read_seq) + (SELECT count(*) FROM messages x
-		WHERE x.chat_id = c.id AND x.mention_all AND x.seq > m.last_read_seq AND x.sender_id <> m.user_id
-		AND x.deleted_at IS NULL) END,
+	CASE WHEN m.user_id IS NULL THEN 0 ELSE ` + unreadCount("c.id", "m.last_read_seq", "m.user_id") + ` END,
+	CASE WHEN m.user_id IS NULL THEN 0 ELSE ` + unreadMentions("c.id", "m.last_read_seq", "m.user_id") + ` END,
 	c.mention_all_admins,
 	p.id, p.name, p.deleted_at IS NOT NULL, m.notify, m.muted_until,
 	` + messageColumnsLM + `

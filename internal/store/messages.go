@@ -226,15 +226,24 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 
 // unreadSQL counts a member's ($3) unread messages in a chat ($1) above their read mark ($2),
 // and those of them that mention the member.
-const unreadSQL = `SELECT (SELECT count(*) FROM messages
-		WHERE chat_id = $1 AND seq > $2 AND kind = 'text' AND sender_id <> $3 AND deleted_at IS NULL),
-	` + unreadMentionsSQL
+var unreadSQL = `SELECT ` + unreadCount("$1", "$2", "$3") + `, ` + unreadMentions("$1", "$2", "$3")
 
-// unreadMentionsSQL counts a member's ($3) unread mentions in a chat ($1) above their read
-// mark ($2): their rows of mentions (the sender is never among them; a deleted message's rows
-// are deleted with its body) and the chat's @all messages of others. Both are index ranges.
-const unreadMentionsSQL = `(SELECT count(*) FROM mentions WHERE user_id = $3 AND chat_id = $1 AND seq > $2)
-	+ (SELECT count(*) FROM messages WHERE chat_id = $1 AND mention_all AND seq > $2 AND sender_id <> $3 AND deleted_at IS NULL)`
+// unreadCount counts the unread messages of a member (user) in a chat (chatID) above their
+// read mark (after): text messages of others, not deleted. The arguments are SQL expressions
+// (parameters, or columns of the query it is part of).
+func unreadCount(chatID, after, user string) string {
+	return `(SELECT count(*) FROM messages x WHERE x.chat_id = ` + chatID + ` AND x.seq > ` + after +
+		` AND x.kind = 'text' AND x.sender_id <> ` + user + ` AND x.deleted_at IS NULL)`
+}
+
+// unreadMentions counts those of them that mention the member: their rows of mentions (the
+// sender is never among them; a deleted message's rows are deleted with its body) and the
+// chat's @all messages of others. Both are index ranges.
+func unreadMentions(chatID, after, user string) string {
+	return `((SELECT count(*) FROM mentions x WHERE x.user_id = ` + user + ` AND x.chat_id = ` + chatID + ` AND x.seq > ` + after + `)
+	+ (SELECT count(*) FROM messages x WHERE x.chat_id = ` + chatID + ` AND x.mention_all AND x.seq > ` + after +
+		` AND x.sender_id <> ` + user + ` AND x.deleted_at IS NULL))`
+}
 
 // parseMentions reads messages.mentions ("12,45"; "" none).
 func parseMentions(s string) []int64 {

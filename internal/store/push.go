@@ -58,13 +58,13 @@ func (s *Store) PushSubscriptions(ctx context.Context, userID int64) ([]chat.Pus
 	return out, wrap(rows.Err())
 }
 
-// notifiesAll is true for a member (mb) of a chat (c) whose setting is all, the default
-// included (chat.DefaultNotify).
-const notifiesAll = `COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END) = 'all'`
+// notifySetting is the notify setting of a member (mb) of a chat (c), the default included
+// (chat.DefaultNotify).
+const notifySetting = `COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END)`
 
 // notifiesMention is true for a member (mb) of a chat (c) to be told of the message at seq $2
 // (@all when $5): notify all, or mentions and the message mentions them.
-const notifiesMention = `(` + notifiesAll + ` OR (COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END) = 'mentions'
+const notifiesMention = `(` + notifySetting + ` = 'all' OR (` + notifySetting + ` = 'mentions'
 	AND ($5 OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = $2))))`
 
 // ScanPushJobs turns the text messages committed since the last call into push jobs, due
@@ -75,10 +75,6 @@ const notifiesMention = `(` + notifiesAll + ` OR (COALESCE(mb.notify, CASE WHEN 
 func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error) {
 	if behind, err := s.behind(ctx, `SELECT scanned_to FROM push_state WHERE id = 1`); err != nil || !behind {
 		return 0, err
-	}
-	greatest := "GREATEST"
-	if s.dialect.name != postgres.name {
-		greatest = "max"
 	}
 	moved := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -134,7 +130,7 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 				SELECT mb.user_id, mb.chat_id, $2, $4 FROM members mb JOIN chats c ON c.id = mb.chat_id
 				WHERE mb.chat_id = $1 AND mb.user_id <> $3 AND mb.last_read_seq < $2 AND `+notifiesMention+`
 					AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.user_id = mb.user_id)
-				ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+greatest+`(push_jobs.seq, excluded.seq)`,
+				ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+s.dialect.greatest+`(push_jobs.seq, excluded.seq)`,
 				m.chatID, m.seq, m.sender, m.created+delay.Milliseconds(), m.all); err != nil {
 				return err
 			}

@@ -37,12 +37,8 @@ func (s *Store) ScanPushWithdrawals(ctx context.Context, now time.Time) (int, er
 
 // MarkPushShown records that the user's browsers were told of the chat up to seq.
 func (s *Store) MarkPushShown(ctx context.Context, userID, chatID, seq int64, now time.Time) error {
-	greatest := "GREATEST"
-	if s.dialect.name != postgres.name {
-		greatest = "max"
-	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO push_shown (user_id, chat_id, seq, shown_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+greatest+`(push_shown.seq, excluded.seq), shown_at = excluded.shown_at`,
+		ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+s.dialect.greatest+`(push_shown.seq, excluded.seq), shown_at = excluded.shown_at`,
 		userID, chatID, seq, ms(now))
 	return wrap(err)
 }
