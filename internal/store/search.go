@@ -129,15 +129,7 @@ func (s *Store) searchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 		}
 		b.WriteString(` ORDER BY s.rowid DESC LIMIT ` + b.arg(q.Limit))
 	}
-	hits, err := s.searchRows(ctx, &b)
-	if err != nil {
-		return chat.SearchBatch{}, err
-	}
-	out := chat.SearchBatch{Hits: hits}
-	if len(hits) == q.Limit {
-		out.Next = hits[len(hits)-1].Message.ID
-	}
-	return out, nil
+	return s.searchPage(ctx, &b, q.Limit)
 }
 
 // chatWalkMax is the largest chat (in messages) whose search reads the chat's history,
@@ -177,15 +169,7 @@ func (s *Store) walkChat(ctx context.Context, q chat.SearchQuery) (chat.SearchBa
 		b.WriteString(` AND ` + fmt.Sprintf(contains, b.arg(t)))
 	}
 	b.WriteString(` ORDER BY m.seq DESC LIMIT ` + b.arg(q.Limit))
-	hits, err := s.searchRows(ctx, &b)
-	if err != nil {
-		return chat.SearchBatch{}, err
-	}
-	out := chat.SearchBatch{Hits: hits}
-	if len(hits) == q.Limit {
-		out.Next = hits[len(hits)-1].Message.ID
-	}
-	return out, nil
+	return s.searchPage(ctx, &b, q.Limit)
 }
 
 // indexable reports whether the dialect's index can find the term by itself.
@@ -292,6 +276,20 @@ func (s *Store) scanRecent(ctx context.Context, q chat.SearchQuery) (chat.Search
 			break
 		}
 		out.Hits = append(out.Hits, h)
+	}
+	return out, nil
+}
+
+// searchPage runs a search query whose answer is a page of at most limit hits, newest first:
+// a full page names where the next one starts.
+func (s *Store) searchPage(ctx context.Context, b *query, limit int) (chat.SearchBatch, error) {
+	hits, err := s.searchRows(ctx, b)
+	if err != nil {
+		return chat.SearchBatch{}, err
+	}
+	out := chat.SearchBatch{Hits: hits}
+	if len(hits) == limit {
+		out.Next = hits[len(hits)-1].Message.ID
 	}
 	return out, nil
 }
