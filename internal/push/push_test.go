@@ -79,7 +79,11 @@ func TestPush(t *testing.T) {
 		t.Fatalf("push key: %d %s", r.Status, r.Body)
 	}
 
+	// The cases run side by side, each with a Ben of its own: a push goes to every subscription
+	// of its user, so a shared Ben would see the other cases' pushes.
 	t.Run("a burst is one push", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
 		g := s.Group(t, ann, "Team", false, ben)
 		sub := subscribe(t, s, ps, ben)
 		var last chat.Message
@@ -102,6 +106,8 @@ func TestPush(t *testing.T) {
 	})
 
 	t.Run("read elsewhere, online, muted, none: nothing", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
 		g := s.Group(t, ann, "Quiet", false, ben)
 		sub := subscribe(t, s, ps, ben)
 		m := send(t, s, ann, g, "read on the phone")
@@ -126,6 +132,7 @@ func TestPush(t *testing.T) {
 	})
 
 	t.Run("strangers and ex-members: nothing", func(t *testing.T) {
+		t.Parallel()
 		g := s.Group(t, ann, "Private", false, dan)
 		eveSub, danSub := subscribe(t, s, ps, eve), subscribe(t, s, ps, dan)
 		if err := s.Svc.Leave(context.Background(), dan.P(), g); err != nil {
@@ -137,6 +144,8 @@ func TestPush(t *testing.T) {
 	})
 
 	t.Run("a gone subscription is deleted", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
 		p := s.Private(t, ann, ben)
 		sub := subscribe(t, s, ps, ben)
 		ps.Gone(sub)
@@ -161,6 +170,8 @@ func TestPush(t *testing.T) {
 	})
 
 	t.Run("bad subscriptions", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
 		// A server that sends to public push services only refuses local endpoints.
 		strict, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey})
 		if err != nil {

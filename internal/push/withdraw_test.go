@@ -29,8 +29,10 @@ func TestPushWithdraw(t *testing.T) {
 			ps.VAPIDKey = s.Push.PublicKey()
 			ann := s.NewUser(t, "Ann")
 			ctx := context.Background()
+			// The cases run side by side: each has a Ben, a chat and a subscription of its own.
 
 			t.Run("read elsewhere after the push: one withdrawal", func(t *testing.T) {
+				t.Parallel()
 				ben := s.NewUser(t, "Ben")
 				p := s.Private(t, ann, ben)
 				sub := subscribe(t, s, ps, ben)
@@ -68,6 +70,7 @@ func TestPushWithdraw(t *testing.T) {
 			})
 
 			t.Run("read a part: no withdrawal", func(t *testing.T) {
+				t.Parallel()
 				ben := s.NewUser(t, "Ben")
 				g := s.Group(t, ann, "Team", false, ben)
 				sub := subscribe(t, s, ps, ben)
@@ -81,6 +84,7 @@ func TestPushWithdraw(t *testing.T) {
 			})
 
 			t.Run("never shown: nothing to withdraw", func(t *testing.T) {
+				t.Parallel()
 				ben := s.NewUser(t, "Ben")
 				p := s.Private(t, ann, ben)
 				sub := subscribe(t, s, ps, ben)
@@ -93,6 +97,7 @@ func TestPushWithdraw(t *testing.T) {
 			})
 
 			t.Run("muted: nothing to withdraw", func(t *testing.T) {
+				t.Parallel()
 				ben := s.NewUser(t, "Ben")
 				p := s.Private(t, ann, ben)
 				sub := subscribe(t, s, ps, ben)
