@@ -64,6 +64,7 @@ func fetch(t *testing.T, inst *instance, c *client.Client, path string) (int, []
 // gateway. A file uploaded through one is downloadable, with its thumbnail, through the other;
 // the configured limit and the metrics work end to end.
 func TestFilesAcrossInstances(t *testing.T) {
+	t.Parallel()
 	addr, prefix := testdb.Redis(t)
 	s3 := testdb.S3(t)
 	db := testdb.Postgres(t)

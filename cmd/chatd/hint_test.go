@@ -32,6 +32,7 @@ func (b *lockedBuffer) String() string {
 }
 
 func TestStartHintForTheEmbeddedDefault(t *testing.T) {
+	t.Parallel()
 	var out lockedBuffer
 	inst := startWith(t, nil, &out)
 	got := out.String()

@@ -42,6 +42,7 @@ func topologies(t *testing.T) map[string]func(t *testing.T) topology {
 }
 
 func eachTopology(t *testing.T, fn func(t *testing.T, tp topology)) {
+	t.Parallel()
 	for name, mk := range topologies(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -216,6 +217,7 @@ func TestPresence(t *testing.T) {
 }
 
 func TestSyncAfterReconnect(t *testing.T) {
+	t.Parallel()
 	tp := start(t, nil)
 	ctx := context.Background()
 	second := signIn(t, tp, "second@example.com")
@@ -283,6 +285,7 @@ func TestSyncAfterReconnect(t *testing.T) {
 }
 
 func TestBadFrames(t *testing.T) {
+	t.Parallel()
 	tp := start(t, nil)
 	third := connect(t, signIn(t, tp, "third@example.com"))
 	ctx := context.Background()
@@ -328,6 +331,7 @@ func TestBadFrames(t *testing.T) {
 }
 
 func TestHandshakeRefusals(t *testing.T) {
+	t.Parallel()
 	tp := start(t, nil)
 	ctx := context.Background()
 	c := client.New(tp.URL)
@@ -349,6 +353,7 @@ func TestHandshakeRefusals(t *testing.T) {
 }
 
 func TestGracefulShutdownSays1012(t *testing.T) {
+	t.Parallel()
 	tp := start(t, nil)
 	dev := connect(t, signIn(t, tp, "first@example.com"))
 	tp.stop()
@@ -388,6 +393,7 @@ func equal(a, b []int64) bool {
 func itoa(v int64) string { return strconvI(v) }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	tp := start(t, nil)
 	first := connect(t, signIn(t, tp, "first@example.com"))
 	second := connect(t, signIn(t, tp, "second@example.com"))

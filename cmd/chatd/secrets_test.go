@@ -14,6 +14,7 @@ import (
 // TestScaledModeNeedsARealSecret: with Redis (or PostgreSQL) configured, chatd does not start
 // without CHAT_JWT_SECRET, or with a short or example one.
 func TestScaledModeNeedsARealSecret(t *testing.T) {
+	t.Parallel()
 	for _, secret := range []string{"", "too-short", "change-me-to-a-long-random-string-0123456789"} {
 		env := map[string]string{"CHAT_ADDR": freeAddr(t), "CHAT_DATA_DIR": t.TempDir(), "CHAT_REDIS_URL": "redis://127.0.0.1:1/0",
 			"CHAT_JWT_SECRET": secret, "CHAT_LOG_LEVEL": "error"}
