@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run build test test-go test-browser vet fmt clean screenshot generate
+.PHONY: run build test test-go test-browser test-browser-single test-browser-cluster vet fmt clean screenshot generate
 
 ## run: serve the embedded default (SQLite + in-process broker) at http://127.0.0.1:8080
 run:
@@ -13,16 +13,25 @@ run:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/chatd ./cmd/chatd
 
-## test: every test: Go (race detector, SQLite, PostgreSQL, Redis) and the browser suite
-test: vet test-go test-browser
+## test: every test: Go (race detector, SQLite, PostgreSQL, Redis) and the browser suites.
+## After vet, the three parts run side by side (each on servers, databases and ports of its
+## own): the browser suites mostly wait on Chromium, the Go tests use the cores. Each part's
+## output is shown when it ends.
+test: vet
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-go test-browser-single test-browser-cluster
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## test-browser: the web client in headless Chromium (needs chromium and node; see README), then
+## test-browser: the web client in headless Chromium (needs chromium and node; see README), and
 ## one suite against a private 2-instance cluster behind nginx (needs nginx, PostgreSQL, Redis)
 test-browser:
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-browser-single test-browser-cluster
+
+test-browser-single:
 	bash e2e/browser/run.sh
+
+test-browser-cluster:
 	bash e2e/browser/run-cluster.sh
 
 ## screenshot: remake docs/screenshot-chat.png (the demo data of a fresh chatd, in Chromium)
