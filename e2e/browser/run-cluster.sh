@@ -52,9 +52,14 @@ command -v redis-cli >/dev/null 2>&1 || unavailable "redis-cli is not installed 
 pg_isready -q -d "$PG/postgres" || unavailable "PostgreSQL is not answering at $PG"
 [ "$(redis-cli -h "$rhost" -p "$rport" ping 2>/dev/null)" = PONG ] || unavailable "Redis is not answering on $REDIS"
 
-if [ ! -d node_modules/playwright-core ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+# run.sh and run-cluster.sh run side by side in make test: one npm ci at a time, and neither
+# starts on a node_modules the other is still installing.
+(
+  flock 9
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+) 9>"${TMPDIR:-/tmp}/chat-e2e-npm-ci.lock"
 
 # Free ports: two consecutive ones for the instances, one for nginx, held together while chosen.
 # They are picked below the kernel's ephemeral range, so that no outgoing connection (of a load

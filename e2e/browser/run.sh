@@ -19,9 +19,14 @@ if [ ! -x "$CHROMIUM" ]; then
   echo "run.sh: no Chromium at $CHROMIUM (install it: apt-get update && apt-get install -y chromium)" >&2
   exit 1
 fi
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+# run.sh and run-cluster.sh run side by side in make test: one npm ci at a time, and neither
+# starts on a node_modules the other is still installing.
+(
+  flock 9
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+) 9>"${TMPDIR:-/tmp}/chat-e2e-npm-ci.lock"
 
 work="$(mktemp -d)"
 export CHAT_E2E_BIN="$work/chatd"
