@@ -90,9 +90,11 @@ func TestPushAcrossInstances(t *testing.T) {
 		return v
 	}
 
-	// A burst through both instances: one push.
+	// A burst through both instances: one push. first's other device, on the other instance,
+	// signs in before the burst: the two messages must be sent within the delay of each other,
+	// and a sign-in between them took longer than that on a busy machine.
+	firstB := signIn(t, b, "first@example.com")
 	say(first, "one")
-	firstB := signIn(t, b, "first@example.com") // first's other device, on the other instance
 	last := say(firstB, "two")
 	if p := payload(expect(1)[0]); p.ChatID != privateChat || p.Seq != last.Seq || p.Body != "two" {
 		t.Errorf("push %+v, want chat %d at seq %d saying two", p, privateChat, last.Seq)
