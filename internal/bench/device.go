@@ -109,10 +109,10 @@ func (d *Device) Connect(ctx context.Context) error {
 	start := time.Now()
 	err := d.dial(ctx)
 	if err != nil {
-		d.stats.ConnectFails.Add(1)
+		d.statsNow().ConnectFails.Add(1)
 		return err
 	}
-	d.stats.Connect.Record(time.Since(start))
+	d.statsNow().Connect.Record(time.Since(start))
 	return nil
 }
 
@@ -286,7 +286,7 @@ func (d *Device) readLoop() error {
 func (d *Device) handle(b []byte) {
 	switch frameType(b) {
 	case "presence":
-		d.stats.Presence.Add(1)
+		d.statsNow().Presence.Add(1)
 	case "message.new":
 		m, ok := parseMessage(b)
 		if !ok {
