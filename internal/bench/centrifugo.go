@@ -145,7 +145,7 @@ func (d *centDevice) connect(ctx context.Context, base, token string) error {
 	start := time.Now()
 	ws, err := dialWS(ctx, base, "/connection/websocket", "")
 	if err != nil {
-		d.stats.ConnectFails.Add(1)
+		d.statsNow().ConnectFails.Add(1)
 		return err
 	}
 	d.mu.Lock()
@@ -163,7 +163,7 @@ func (d *centDevice) connect(ctx context.Context, base, token string) error {
 	d.mu.Lock()
 	d.got = newSeqSet(base0)
 	d.mu.Unlock()
-	d.stats.Connect.Record(time.Since(start))
+	d.statsNow().Connect.Record(time.Since(start))
 	return nil
 }
 
