@@ -84,6 +84,16 @@ if [ "$mode" = anchor ]; then
   export CLUSTER_N=$N
 fi
 
+# server_env runs a command that starts servers, with GOMAXPROCS=$BENCH_SERVER_GOMAXPROCS when
+# that is set (for the servers only: the load tool keeps every core). Both anchors get it.
+server_env() {
+  if [ -n "${BENCH_SERVER_GOMAXPROCS:-}" ]; then
+    GOMAXPROCS=$BENCH_SERVER_GOMAXPROCS "$@"
+  else
+    "$@"
+  fi
+}
+
 # start_cluster starts the cluster afresh: a new database, no Redis keys.
 start_cluster() {
   if [ -d "$DIR" ]; then
@@ -92,7 +102,7 @@ start_cluster() {
   fi
   psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS \"$CLUSTER_DB\"" > /dev/null
   redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" --scan --pattern "$CLUSTER_PREFIX:*" | xargs -r redis-cli -h "${REDIS%:*}" -p "${REDIS##*:}" del > /dev/null
-  bash scripts/cluster.sh up
+  server_env bash scripts/cluster.sh up
 
   # 10,000 idle WebSockets through nginx take 20,000 of its connections (client and upstream
   # sides), more than deploy/nginx's worker_connections allow: raise it in this cluster's
@@ -154,7 +164,7 @@ if [ "$mode" = anchor ]; then
         [ -x "$cbin" ] || { say "no Centrifugo at $cbin: go install github.com/centrifugal/centrifugo/v6@v6.9.1, or set CENTRIFUGO_BIN"; exit 1; }
         # The anchor's folder may be read-only: its scripts keep their state in a copy.
         rm -rf "$centro" && cp -r "${ANCHOR_DIR:-../shared/anchors/centrifugo}" "$centro" && chmod -R u+w "$centro"
-        CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin bash "$centro/start.sh"
+        CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin server_env bash "$centro/start.sh"
         bin/chatbench anchor -centrifugo "$centro/config.json" -label centrifugo \
           -server-build "Centrifugo $($GO version -m "$cbin" | awk '$1 == "mod" {print $3}'), 2 nodes on Redis behind nginx" \
           -url http://127.0.0.1:8090 -metrics http://127.0.0.1:9100/metrics,http://127.0.0.1:9101/metrics \

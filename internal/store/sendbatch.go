@@ -14,9 +14,10 @@ import (
 // Group commit. A send takes its chat's counters (the next seq, the read-all mark) under the
 // chat's row lock, held until it commits, so a chat's sends are stored one transaction after
 // another however many instances send, and seqs are gapless in commit order. What a busy chat
-// waits for is how long that lock is held: on PostgreSQL one statement in one round trip and
-// its commit (send_messages, migration 00005: the lock, the idempotency lookup, the membership
-// check, the insert, the senders' read marks and the read-all mark; sendpg.go), on SQLite one
+// waits for is how long that lock is held: on PostgreSQL one call of a server-side function in
+// one round trip and its commit (send_messages, migrations 00005 and 00013: the lock, the
+// idempotency lookup, the membership check, the insert, the senders' read marks and the
+// read-all mark; sendpg.go), on SQLite one
 // immediate transaction (sendsqlite.go). Sends wait in one queue per chat, and a few
 // committers (maxCommitters) store what is queued: each takes the queues of up to
 // maxCommitChats ready chats (up to maxSendBatch sends of each, maxBatchSends in all), stores

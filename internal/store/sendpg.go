@@ -8,7 +8,8 @@ import (
 	"github.com/wschat/chat/internal/chat"
 )
 
-// sendMessagesSQL calls the function of migration 00005 (replaced in 00007, 00008, 00009 and 00011). Outside a transaction the call is a
+// sendMessagesSQL calls the function of migration 00005 (replaced in 00007, 00008, 00009 and 00011;
+// a procedure since 00013, the same arguments and results). Outside a transaction the call is a
 // transaction of its own: the chats are locked while it runs and committed at its end, all in
 // one round trip, and its rows are read to the end (pgx reads up to the commit's answer) before
 // anyone is answered.
