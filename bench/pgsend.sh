@@ -3,7 +3,7 @@
 # (the newest migration) and as it was before migration 00013 (its Down section: the single
 # statement of 00011), alternated in the same run. On a fresh database of its own (dropped at
 # the end) with one chat of two members, pgbench -M prepared calls the function with one send,
-# then with five, for PGSEND_SECONDS (5) each, PGSEND_ROUNDS (2) times per version; the CPU of
+# then five, then twenty (PGSEND_SIZES="1 5 20"), for PGSEND_SECONDS (5) each, PGSEND_ROUNDS (2) times per version; the CPU of
 # every postgres process (from /proc, the reaped backends included through the postmaster's
 # children's times) divided by the calls is the cost per call, commit included. Other use of
 # the same PostgreSQL server counts too: run it on a quiet machine.
@@ -52,8 +52,8 @@ script() { # N: a call storing N sends of the chat, each under a fresh client id
   printf '\\set r random(1, 2000000000)\nSELECT count(*) FROM send_messages(ARRAY[%s]::bigint[], ARRAY[%s]::bigint[], ARRAY[%s]::text[], ARRAY[%s]::text[], ARRAY[%s]::bigint[]);\n' \
     "${chats[*]}" "${senders[*]}" "${clients[*]}" "${bodies[*]}" "${ats[*]}"
 }
-script 1 > "$tmp/send1.sql"
-script 5 > "$tmp/send5.sql"
+SIZES=${PGSEND_SIZES:-1 5 20}
+for n in $SIZES; do script "$n" > "$tmp/send$n.sql"; done
 
 ticks() { # CPU ticks of every postgres process and of the children it reaped: total, system
   local t=0 s=0 p f
@@ -78,7 +78,6 @@ measure() { # VERSION SCRIPT
 for ((r = 1; r <= ROUNDS; r++)); do
   for v in before now; do
     psql -q -v ON_ERROR_STOP=1 "$PG/$DB" -f "$tmp/$v.sql" > /dev/null
-    measure "$v" send1
-    measure "$v" send5
+    for n in $SIZES; do measure "$v" "send$n"; done
   done
 done
