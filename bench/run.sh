@@ -23,7 +23,9 @@
 #                                             commit (label "before"); ANCHOR_RUNS="before chat
 #                                             centrifugo" picks the runs; CENTRIFUGO_BIN (default
 #                                             $(go env GOPATH)/bin/centrifugo); ANCHOR_DIR (default
-#                                             ../shared/anchors/centrifugo: config and scripts).
+#                                             ../shared/anchors/centrifugo: config and scripts);
+#                                             BENCH_SERVER_GOMAXPROCS=N runs the servers of
+#                                             either anchor (not the tool) with GOMAXPROCS=N.
 #
 # make bench-smoke (bench/run.sh smoke) runs the tool for a few seconds against an embedded
 # instance it starts itself, and fails on any lost or duplicated delivery.
