@@ -8,7 +8,7 @@
 # children's times) divided by the calls is the cost per call, commit included. Other use of
 # the same PostgreSQL server counts too: run it on a quiet machine.
 #
-#   bash bench/pgsend.sh          # needs pgbench (apt-get install -y postgresql-client) and a
+#   bash bench/pgsend.sh          # needs pgbench (Debian: in the postgresql package) and a
 #                                 # local PostgreSQL (CLUSTER_PG, as scripts/cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ DB=chat_pgsend_$$
 SECONDS_EACH=${PGSEND_SECONDS:-5}
 ROUNDS=${PGSEND_ROUNDS:-2}
 MIGRATION=internal/store/migrations/00013_send_procedure.sql
-command -v pgbench > /dev/null || { echo "pgbench is missing: apt-get install -y postgresql-client" >&2; exit 1; }
+command -v pgbench > /dev/null || { echo "pgbench is missing: it comes with PostgreSQL's server package (apt-get install -y postgresql)" >&2; exit 1; }
 command -v pgrep > /dev/null || { echo "pgrep is missing: apt-get install -y procps" >&2; exit 1; }
 
 tmp=$(mktemp -d)
