@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -587,5 +588,58 @@ func TestQueueMessageKeepsOrder(t *testing.T) {
 			prev = sent.Message.Seq
 		}
 		wg.Wait()
+	})
+}
+
+// TestMigration00013: send_messages is a procedure since 00013; down to 12 the statement of
+// 00011 is back and sends go on where the procedure left them (the next seq, a repeat answered
+// with its message), and up again the procedure takes over from the statement.
+func TestMigration00013(t *testing.T) {
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", false, at(0), b) // seq 1
+		send := func(step, client string, wantSeq int64, wantCreated bool) {
+			t.Helper()
+			out, err := s.SendMessage(ctx, chat.NewMessage{ChatID: g, SenderID: b.ID, Body: "body " + client, ClientID: client, Now: at(2)})
+			if err != nil || out.Message.Seq != wantSeq || out.Created != wantCreated || out.Message.Body != "body "+client {
+				t.Fatalf("%s: send %s: seq %d created %v body %q, %v; want seq %d created %v", step, client,
+					out.Message.Seq, out.Created, out.Message.Body, err, wantSeq, wantCreated)
+			}
+		}
+		// Which send_messages is in place: the statement of 00011 is one RETURN QUERY over a
+		// WITH; the procedure loops.
+		isStatement := func(step string, want bool) {
+			t.Helper()
+			if name != "postgres" {
+				return
+			}
+			var src string
+			if err := s.DB().QueryRow(`SELECT prosrc FROM pg_proc WHERE proname = 'send_messages'`).Scan(&src); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(src, "WITH req AS") && !strings.Contains(src, "LOOP"); got != want {
+				t.Fatalf("%s: send_messages is the statement of 00011: %v, want %v", step, got, want)
+			}
+		}
+		isStatement("latest", false)
+		send("latest", "m1", 2, true)
+		if err := store.MigrateTo(ctx, s, 12); err != nil {
+			t.Fatal(err)
+		}
+		isStatement("at 12", true)
+		send("at 12", "m2", 3, true)
+		send("at 12", "m1", 2, false)
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		isStatement("up again", false)
+		send("up again", "m3", 4, true)
+		send("up again", "m2", 3, false)
+		if c := chatFor(t, s, a, g); c.LastSeq != 4 || c.UnreadCount != 3 {
+			t.Errorf("chat after the sends: last seq %d, unread for the owner %d; want 4, 3", c.LastSeq, c.UnreadCount)
+		}
 	})
 }
