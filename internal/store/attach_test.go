@@ -171,6 +171,41 @@ func TestFileAttachRace(t *testing.T) {
 	})
 }
 
+// TestFileClashInOneBatch: sends stored in one call that name the same file: the first
+// attaches it, a later one (another client id) is refused and stores nothing, a repeat of the
+// first is answered with its message and the file, and a send after them in the call is
+// numbered right after the first.
+func TestFileClashInOneBatch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		a := mkUser(t, s, "A")
+		g := mkGroup(t, s, a, "clash", false, at(0)) // seq 1
+		f := upload(t, s, g, a, 1, at(1))
+		send := func(client string, files ...int64) chat.NewMessage {
+			return chat.NewMessage{ChatID: g, SenderID: a.ID, Body: "clash " + client, ClientID: client, FileIDs: files, Now: at(2)}
+		}
+		outs, errs := store.SendBatch(s, []chat.NewMessage{send("c1", f.ID), send("c2", f.ID), send("c1", f.ID), send("c3")})
+		if errs[0] != nil || !outs[0].Created || outs[0].Message.Seq != 2 || !slices.Equal(fileIDs(outs[0].Message.Files), []int64{f.ID}) {
+			t.Errorf("the first send: %+v, %v", outs[0], errs[0])
+		}
+		if !errors.Is(errs[1], chat.ErrFilesRefused) {
+			t.Errorf("a second send of the file in the same call: %+v, %v; want refused", outs[1], errs[1])
+		}
+		if errs[2] != nil || outs[2].Created || outs[2].Message.ID != outs[0].Message.ID ||
+			!slices.Equal(fileIDs(outs[2].Message.Files), []int64{f.ID}) {
+			t.Errorf("the repeat of the first send: %+v, %v", outs[2], errs[2])
+		}
+		if errs[3] != nil || !outs[3].Created || outs[3].Message.Seq != 3 {
+			t.Errorf("a send after them: %+v, %v; want seq 3", outs[3], errs[3])
+		}
+		var msgs, attached int
+		s.DB().QueryRow(`SELECT count(*) FROM messages WHERE chat_id = $1 AND kind = 'text'`, g).Scan(&msgs)
+		s.DB().QueryRow(`SELECT count(*) FROM files WHERE chat_id = $1 AND message_id = $2`, g, outs[0].Message.ID).Scan(&attached)
+		if msgs != 2 || attached != 1 {
+			t.Errorf("%d messages stored and %d files on the first, want 2 and 1", msgs, attached)
+		}
+	})
+}
+
 // TestMigration00008: from version 7, messages gain file_count 0 and send_messages takes
 // files; a caller with the old five arguments (an instance not yet upgraded) still sends; the
 // migration goes down and up again with sends working.

@@ -17,13 +17,13 @@ import (
 // waits for is how long that lock is held: on PostgreSQL one call of a server-side function in
 // one round trip and its commit (send_messages, migrations 00005 and 00013: the lock, the
 // idempotency lookup, the membership check, the insert, the senders' read marks and the
-// read-all mark; sendpg.go), on SQLite one
-// immediate transaction (sendsqlite.go). Sends wait in one queue per chat, and a few
-// committers (maxCommitters) store what is queued: each takes the queues of up to
-// maxCommitChats ready chats (up to maxSendBatch sends of each, maxBatchSends in all), stores
-// them in one call and answers every caller once it has committed. A lone send is a batch of
-// one; under load a batch is whatever queued while the previous one committed, so a chat's
-// throughput grows with its load while nothing is answered before its commit.
+// read-all mark; sendpg.go), on SQLite one immediate transaction (sendsqlite.go). Sends wait
+// in one queue per chat, and a few committers (maxCommitters) store what is queued: each
+// takes the queues of up to maxCommitChats ready chats (up to maxSendBatch sends of each,
+// maxBatchSends in all), stores them in one call and answers every caller once it has
+// committed. A lone send is a batch of one; under load a batch is whatever queued while the
+// previous one committed, so a chat's throughput grows with its load while nothing is answered
+// before its commit.
 //
 // One batch of a chat is in flight at a time (per instance), so its sends are stored in queue
 // order: a connection that sends A then B sees seq(A) < seq(B). A second batch of the chat

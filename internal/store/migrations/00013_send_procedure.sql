@@ -1,11 +1,11 @@
 -- +goose Up
 -- send_messages (migration 00011) as a procedure rather than one statement: the same
--- arguments, results and rules, at half the database's CPU per call. The single statement of
--- 00011 (a dozen common table expressions, each materialized, over arrays of one or two sends
--- in a busy chat) cost about 600-700 µs of PostgreSQL's CPU per call storing one message, this
--- about 300 µs, of which the commit is most (pgbench -M prepared over one send, the CPU of all
--- postgres processes: docs/PERFORMANCE.md, "The send path"). A chat's row lock is held while the
--- call runs, so the time its sends wait for each other halves with it.
+-- arguments, results and rules, at about a third less of the database's CPU for the one or two
+-- sends a busy chat's call stores. The single statement of 00011 (a dozen common table
+-- expressions, each materialized however few sends the call has) cost 706-1,066 µs of
+-- PostgreSQL's CPU per call storing one message, this 484-635 µs, of which the commit is most;
+-- for twenty sends the two are level (bench/pgsend.sh; docs/PERFORMANCE.md, "The send path"). A
+-- chat's row lock is held while the call runs, so its sends wait less for each other.
 --
 -- The chats are locked in id order first, as before. Then the sends are taken chat by chat and,
 -- within a chat, in the order given: a send by a non-member (or into a read-only chat) gets 2,
