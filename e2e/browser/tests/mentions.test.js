@@ -57,7 +57,9 @@ test('mention completion, highlight on the other side, @ badge until read', asyn
   await a.page.keyboard.type('look');
   await a.page.keyboard.press('Enter');
   const text = `Hi @Ben ${tag} and @Cid ${tag} look`;
-  await message(a.page, text).waitFor();
+  // Stored: the bubble shows "sent" once the server acknowledged it (before that it is only
+  // Ann's pending copy, and the history below may not have it yet).
+  await message(a.page, text).locator('[data-testid="msg-status"][data-state="sent"]').waitFor();
 
   // The stored message mentions both, by id.
   const hist = await ben.req('GET', `/chats/${group.id}/messages`);
