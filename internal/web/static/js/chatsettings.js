@@ -38,12 +38,18 @@ export function chatSettingsDialog(ctx, chatId) {
   };
   drawPerm();
 
+  // A choice holds from the click (a message that comes before the server's answer follows
+  // it); a refused one is put back.
   async function save(fields) {
     alert.hidden = true;
+    const cur = store.chats.get(chatId) || chat;
+    const was = { chat_id: chatId, notify: cur.notify, muted_until: cur.muted_until };
+    applySettings(store, { ...was, ...fields });
     try {
       const st = await api.chatSettings(chatId, fields);
       applySettings(store, st);
     } catch (err) {
+      applySettings(store, was);
       alert.textContent = describe(err);
       alert.hidden = false;
     }
