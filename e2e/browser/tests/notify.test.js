@@ -5,7 +5,10 @@
 // notification closes when the chat is read on another device. Headless Chromium has no push
 // service to subscribe with, so the push path is tested in Go (internal/push, cmd/chatd) and
 // the worker's push handler is driven here through DevTools (ServiceWorker.deliverPushMessage,
-// the Application panel's "Push" button): it shows, withdraws and skips notifications.
+// the Application panel's "Push" button): it shows, withdraws and skips notifications. Headless
+// Chromium's own notification list loses notifications on a busy machine (showNotification
+// resolves and getNotifications never lists it), so the worker runs over a model of that API
+// (recordNotifications) and the test reads what the worker showed and closed from the model.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,11 +136,47 @@ test('a hidden tab\'s notification closes when the chat is read on another devic
   await context.close();
 });
 
+// NOTIFICATIONS is the Cache API store of the model below, one entry per shown notification.
+const NOTIFICATIONS = 'test-notifications';
+
+/**
+ * recordNotifications serves /sw.js with a prelude that replaces the registration's
+ * showNotification and getNotifications with a model of them kept in the Cache API (shared
+ * with the page, and kept while the worker is stopped between pushes): a notification with
+ * the tag of a shown one replaces it, getNotifications filters by tag, close removes it.
+ */
+async function recordNotifications(page) {
+  await page.context().route('**/sw.js', async (route) => {
+    const real = await route.fetch();
+    const prelude = `(() => {
+      const key = (tag) => new URL('/__notification/' + encodeURIComponent(tag), self.location.origin).href;
+      const store = () => caches.open(${JSON.stringify(NOTIFICATIONS)});
+      const live = (rec) => ({ ...rec, close() { store().then((c) => c.delete(key(rec.tag))); } });
+      self.registration.showNotification = async (title, opts = {}) => {
+        const rec = { title, body: opts.body ?? '', tag: opts.tag ?? '', data: opts.data ?? null };
+        await (await store()).put(key(rec.tag), new Response(JSON.stringify(rec)));
+      };
+      self.registration.getNotifications = async (filter = {}) => {
+        const c = await store();
+        const out = [];
+        for (const req of await c.keys()) {
+          const r = await c.match(req);
+          const rec = r && await r.json();
+          if (rec && (filter.tag == null || rec.tag === filter.tag)) out.push(live(rec));
+        }
+        return out;
+      };
+    })();\n`;
+    await route.fulfill({ response: real, body: prelude + await real.text() });
+  });
+  await setup(page);
+}
+
 test('the service worker shows a push, withdraws it when read elsewhere, and skips a push already read', async () => {
   const tag = unique('w').slice(-6);
   const email = `wendy.${tag}@example.com`;
   await Api.register(`Wendy ${tag}`, email);
-  const { context, page } = await signIn(browser, email, { setup });
+  const { context, page } = await signIn(browser, email, { setup: recordNotifications });
   const cdp = await context.newCDPSession(page);
   const registered = new Promise((resolve) => {
     cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
@@ -153,11 +192,16 @@ test('the service worker shows a push, withdraws it when read elsewhere, and ski
   const registrationId = await registered;
   const origin = new URL(page.url()).origin;
   const push = (data) => cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify(data) });
-  const shown = () => page.evaluate(async () => {
-    const reg = await navigator.serviceWorker.ready;
-    return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, seq: n.data?.seq }))
+  const shown = () => page.evaluate(async (name) => {
+    const c = await caches.open(name);
+    const all = [];
+    for (const req of await c.keys()) {
+      const r = await c.match(req);
+      if (r) all.push(await r.json());
+    }
+    return all.map((n) => ({ title: n.title, body: n.body, tag: n.tag, seq: n.data?.seq }))
       .sort((a, b) => a.tag.localeCompare(b.tag));
-  });
+  }, NOTIFICATIONS);
   const waitShown = async (want) => {
     const deadline = Date.now() + 15000;
     for (;;) {
