@@ -23,8 +23,10 @@ async function seed() {
   const tag = unique('a').slice(-6);
   const email = `yara.${tag}@example.com`;
   const yara = await Api.register(`Yara ${tag}`, email);
-  const zed = await Api.register(`Zed ${tag}`);
-  const abe = await Api.register(`Abe ${tag}`);
+  // Their emails start with the tag: the New group dialog finds both by it (an email prefix
+  // finds only people who share a chat with the one searching).
+  const zed = await Api.register(`Zed ${tag}`, `${tag}.zed@example.com`);
+  const abe = await Api.register(`Abe ${tag}`, `${tag}.abe@example.com`);
   const group = await yara.group(`Orchard ${tag}`, [zed.user.id, abe.user.id]);
   await zed.send(group.id, 'Apples are ripe — **pick** them this week.');
   await yara.send(group.id, 'I will bring baskets: https://example.com/baskets');
@@ -278,7 +280,8 @@ test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are n
   const dlg = page.getByTestId('new-chat-dialog');
   await dlg.getByRole('tab', { name: 'New group' }).click();
   await dlg.getByLabel('Members', { exact: true }).fill(cast.tag);
-  await dlg.getByTestId('user-result').nth(1).waitFor();
+  await dlg.getByTestId('user-result').filter({ hasText: `Abe ${cast.tag}` }).waitFor();
+  await dlg.getByTestId('user-result').filter({ hasText: cast.zedName }).waitFor();
   clipped.push(...await tabThrough(page, 12));
   await page.keyboard.press('Escape');
   await page.getByTestId('account-button').click();
