@@ -98,6 +98,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		return err
 	}
 	m := metrics.New(cfg.InstanceID)
+	st.ObserveSendBatches(m.ObserveSendBatch)
 	l := cfg.Limits
 	// With Redis the rate limits hold across the cluster; embedded, they are this process's.
 	var newLimiter chat.LimiterFactory

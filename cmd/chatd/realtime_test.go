@@ -413,6 +413,8 @@ func TestMetrics(t *testing.T) {
 		`chat_ws_frames_in_total{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `",type="message.send"} 1`,
 		`route="POST /api/v1/auth/login"`,
 		`chat_store_query_duration_seconds_count{instance_id=`,
+		`chat_store_send_batch_duration_seconds_count{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `",outcome="ok"} 1`,
+		`chat_store_send_batch_sends_sum{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 1`,
 		`chat_delivery_lag_seconds_bucket`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,

@@ -199,7 +199,8 @@ type Observer struct {
 	Publish func(d time.Duration)
 	// Receive is the time from publish (on any instance) to delivery here.
 	Receive func(d time.Duration)
-	// Commit is the time from a message's commit to its fan-out here, once per message.
+	// Commit is the time from a message's created_at (when an instance took the send: its
+	// queue wait and its commit are inside) to its fan-out here, once per message.
 	Commit func(d time.Duration)
 }
 

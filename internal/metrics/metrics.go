@@ -26,6 +26,8 @@ type Metrics struct {
 	publish  prometheus.Histogram
 	receive  prometheus.Histogram
 	commit   prometheus.Histogram
+	batchDur *prometheus.HistogramVec
+	batchLen prometheus.Histogram
 }
 
 // latency buckets from 100 µs to 10 s.
@@ -47,9 +49,14 @@ func New(instance string) *Metrics {
 		receive: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_broker_receive_lag_seconds",
 			Help: "Time from publish (any instance) to delivery on this one.", Buckets: buckets, ConstLabels: labels}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_delivery_lag_seconds",
-			Help: "Time from a message's commit to its fan-out to this instance's connections.", Buckets: buckets, ConstLabels: labels}),
+			Help: "Time from a message's created_at (when an instance took the send, before its chat's queue and commit; ms resolution) to its fan-out to this instance's connections.", Buckets: buckets, ConstLabels: labels}),
+		batchDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "chat_store_send_batch_duration_seconds",
+			Help:    "Time of one call storing queued sends, with its commit (a send's store latency is its wait in its chat's queue plus this), by outcome.",
+			Buckets: buckets, ConstLabels: labels}, []string{"outcome"}),
+		batchLen: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_store_send_batch_sends",
+			Help: "Sends stored by one call: how many share a commit.", Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000}, ConstLabels: labels}),
 	}
-	reg.MustRegister(m.httpDur, m.storeDur, m.publish, m.receive, m.commit)
+	reg.MustRegister(m.httpDur, m.storeDur, m.publish, m.receive, m.commit, m.batchDur, m.batchLen)
 	return m
 }
 
@@ -64,6 +71,12 @@ func (m *Metrics) Store(s chat.Store) chat.Store { return store{s: s, m: m} }
 // ObserveHTTP records one request.
 func (m *Metrics) ObserveHTTP(route string, status int, d time.Duration) {
 	m.httpDur.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// ObserveSendBatch records one call of the store's group commit (store.ObserveSendBatches).
+func (m *Metrics) ObserveSendBatch(sends int, d time.Duration, err error) {
+	m.batchDur.WithLabelValues(outcome(err)).Observe(d.Seconds())
+	m.batchLen.Observe(float64(sends))
 }
 
 // HubObserver feeds the hub's timings into histograms.

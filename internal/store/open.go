@@ -39,8 +39,9 @@ type Store struct {
 	forUpdate    string
 	maxMembers   int
 	maxUserChats int
-	chatWalkMax  int64      // search.go; tests set it to compare both ways of a search
-	sends        sendQueues // group commit of concurrent sends to one chat (sendbatch.go)
+	chatWalkMax  int64                                       // search.go; tests set it to compare both ways of a search
+	sends        sendQueues                                  // group commit of concurrent sends to one chat (sendbatch.go)
+	onBatch      func(sends int, d time.Duration, err error) // ObserveSendBatches
 }
 
 var _ chat.Store = (*Store)(nil)

@@ -188,6 +188,12 @@ func (s *Store) commitQueued() {
 	}
 }
 
+// ObserveSendBatches makes the store report each call that stores queued sends: how many
+// sends it held, how long it took (the call and its commit, not the sends' wait in the queue
+// before it) and its error. A send's own latency is its queue wait plus this. Call it before
+// the store is used.
+func (s *Store) ObserveSendBatches(f func(sends int, d time.Duration, err error)) { s.onBatch = f }
+
 // sendBatch stores the sends of several chats in one call, each chat's in queue order, and
 // answers each caller as a lone send would have been answered: its message under the next
 // seq, the message stored before under its client id (the first of the batch for a repeat
@@ -198,10 +204,18 @@ func (s *Store) sendBatch(groups []chatSends) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(groups[0].reqs[0].ctx), 15*time.Second)
 	defer cancel()
 	var err error
+	start := time.Now()
 	if s.dialect.name == postgres.name {
 		err = s.sendBatchPG(ctx, groups)
 	} else {
 		err = s.sendBatchSQLite(ctx, groups)
+	}
+	if f := s.onBatch; f != nil {
+		n := 0
+		for _, g := range groups {
+			n += len(g.reqs)
+		}
+		f(n, time.Since(start), err)
 	}
 	if err == nil {
 		s.sentReplies(ctx, groups)

@@ -643,3 +643,38 @@ func TestMigration00013(t *testing.T) {
 		}
 	})
 }
+
+// TestObserveSendBatches: each call that stores sends is reported once, with the sends it
+// held (over all its chats) and its outcome; a lone send is a call of one.
+func TestObserveSendBatches(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
+		g1 := mkGroup(t, s, a, "One", false, at(0), b)
+		g2 := mkGroup(t, s, a, "Two", false, at(0), b)
+		var mu sync.Mutex
+		var calls []int
+		s.ObserveSendBatches(func(sends int, d time.Duration, err error) {
+			if err != nil || d <= 0 {
+				t.Errorf("call of %d sends reported %v, %v", sends, d, err)
+			}
+			mu.Lock()
+			calls = append(calls, sends)
+			mu.Unlock()
+		})
+		nm := func(chatID int64, client string) chat.NewMessage {
+			return chat.NewMessage{ChatID: chatID, SenderID: a.ID, Body: client, ClientID: client, Now: at(1)}
+		}
+		if _, errs := store.SendBatch(s, []chat.NewMessage{nm(g1, "x1"), nm(g2, "y1"), nm(g1, "x2")}); errs[0] != nil || errs[1] != nil || errs[2] != nil {
+			t.Fatal(errs)
+		}
+		if _, err := s.SendMessage(context.Background(), nm(g2, "y2")); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(calls, []int{3, 1}) {
+			t.Errorf("calls reported %v, want [3 1]", calls)
+		}
+	})
+}
