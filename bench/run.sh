@@ -16,12 +16,18 @@
 #   bench/run.sh anchor [chatbench anchor flags]
 #                                             make bench-anchor: the fanout points against this
 #                                             checkout's cluster (2 instances, as Centrifugo runs 2
-#                                             nodes) and against Centrifugo, one after the other;
+#                                             nodes) and against Centrifugo, both running, the
+#                                             servers taking turns point by point (fanout-200,
+#                                             fanout-1000, onechat: ANCHOR_POINTS), so that each
+#                                             pair is measured minutes apart, not a whole run;
+#                                             ANCHOR_ALTERNATE=0 runs every point of one server,
+#                                             then the other's;
 #                                             bench/results/<date>-<host>-anchor-<label>.json and the
 #                                             side-by-side table of docs/PERFORMANCE.md. Settings:
 #                                             ANCHOR_BEFORE=<commit> also runs chatd built from that
-#                                             commit (label "before"); ANCHOR_RUNS="before chat
-#                                             centrifugo" picks the runs; CENTRIFUGO_BIN (default
+#                                             commit (label "before", on its own, first);
+#                                             ANCHOR_RUNS="before chat centrifugo" picks the runs;
+#                                             CENTRIFUGO_BIN (default
 #                                             $(go env GOPATH)/bin/centrifugo); ANCHOR_DIR (default
 #                                             ../shared/anchors/centrifugo: config and scripts);
 #                                             BENCH_SERVER_GOMAXPROCS=N runs the servers of
@@ -141,42 +147,81 @@ if [ "$mode" = anchor ]; then
   centro=$DIR-centrifugo
   cbin=${CENTRIFUGO_BIN:-$($GO env GOPATH)/bin/centrifugo}
   trap 'rm -rf "$tmp"' EXIT
-  # anchor_chat LABEL BUILD-NOTE [CHATD]: the points against the cluster, running CHATD if given.
+  args=("$@")
+  chat_build="chatd built from $(git describe --always --dirty)"
+  # points_chat LABEL BUILD-NOTE [chatbench anchor flags]: points against the running cluster.
+  points_chat() {
+    local label=$1 note=$2
+    shift 2
+    bin/chatbench anchor -label "$label" -server-build "$note" -url "http://$LISTEN" -metrics "$metrics" \
+      -procs chatd,nginx,postgres,redis-server -json "$stem-$label.json" "$@" "${args[@]}" || status=$?
+  }
+  # anchor_chat LABEL BUILD-NOTE [CHATD]: every point against the cluster, running CHATD if given.
   anchor_chat() {
     CLUSTER_CHATD=${3:-} start_cluster
-    bin/chatbench anchor -label "$1" -server-build "$2" -url "http://$LISTEN" -metrics "$metrics" \
-      -procs chatd,nginx,postgres,redis-server -json "$stem-$1.json" "${args[@]}" || status=$?
+    points_chat "$1" "$2"
     files+=("$stem-$1.json")
     stop_cluster
   }
-  args=("$@")
-  for run in $runs; do
-    case $run in
-      before)
-        [ -n "${ANCHOR_BEFORE:-}" ] || { say "ANCHOR_BEFORE=<commit> names the build to measure as before"; exit 1; }
-        say "building chatd from $ANCHOR_BEFORE"
-        git archive "$ANCHOR_BEFORE" | tar -x -C "$tmp"
-        (cd "$tmp" && $GO build -o "$tmp/chatd-before" ./cmd/chatd)
-        anchor_chat before "chatd built from $(git rev-parse --short "$ANCHOR_BEFORE")" "$tmp/chatd-before"
-        ;;
-      chat)
-        anchor_chat chat "chatd built from $(git describe --always --dirty)"
-        ;;
-      centrifugo)
-        [ -x "$cbin" ] || { say "no Centrifugo at $cbin: go install github.com/centrifugal/centrifugo/v6@v6.9.1, or set CENTRIFUGO_BIN"; exit 1; }
-        # The anchor's folder may be read-only: its scripts keep their state in a copy.
-        rm -rf "$centro" && cp -r "${ANCHOR_DIR:-../shared/anchors/centrifugo}" "$centro" && chmod -R u+w "$centro"
-        CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin server_env bash "$centro/start.sh"
-        bin/chatbench anchor -centrifugo "$centro/config.json" -label centrifugo \
-          -server-build "Centrifugo $($GO version -m "$cbin" | awk '$1 == "mod" {print $3}'), 2 nodes on Redis behind nginx" \
-          -url http://127.0.0.1:8090 -metrics http://127.0.0.1:9100/metrics,http://127.0.0.1:9101/metrics \
-          -procs centrifugo,nginx,redis-server -json "$stem-centrifugo.json" "${args[@]}" || status=$?
-        files+=("$stem-centrifugo.json")
-        CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin bash "$centro/stop.sh"
-        ;;
-      *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
-    esac
-  done
+  # anchor_before: every point against chatd built from ANCHOR_BEFORE.
+  anchor_before() {
+    [ -n "${ANCHOR_BEFORE:-}" ] || { say "ANCHOR_BEFORE=<commit> names the build to measure as before"; exit 1; }
+    say "building chatd from $ANCHOR_BEFORE"
+    git archive "$ANCHOR_BEFORE" | tar -x -C "$tmp"
+    (cd "$tmp" && $GO build -o "$tmp/chatd-before" ./cmd/chatd)
+    anchor_chat before "chatd built from $(git rev-parse --short "$ANCHOR_BEFORE")" "$tmp/chatd-before"
+  }
+  start_centrifugo() {
+    [ -x "$cbin" ] || { say "no Centrifugo at $cbin: go install github.com/centrifugal/centrifugo/v6@v6.9.1, or set CENTRIFUGO_BIN"; exit 1; }
+    # The anchor's folder may be read-only: its scripts keep their state in a copy.
+    rm -rf "$centro" && cp -r "${ANCHOR_DIR:-../shared/anchors/centrifugo}" "$centro" && chmod -R u+w "$centro"
+    CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin server_env bash "$centro/start.sh"
+  }
+  stop_centrifugo() { CENTRO_DIR=$centro CENTRIFUGO_BIN=$cbin bash "$centro/stop.sh"; }
+  # points_centrifugo [chatbench anchor flags]: points against the running Centrifugo.
+  points_centrifugo() {
+    bin/chatbench anchor -centrifugo "$centro/config.json" -label centrifugo \
+      -server-build "Centrifugo $($GO version -m "$cbin" | awk '$1 == "mod" {print $3}'), 2 nodes on Redis behind nginx" \
+      -url http://127.0.0.1:8090 -metrics http://127.0.0.1:9100/metrics,http://127.0.0.1:9101/metrics \
+      -procs centrifugo,nginx,redis-server -json "$stem-centrifugo.json" "$@" "${args[@]}" || status=$?
+  }
+  alternate=${ANCHOR_ALTERNATE:-1}
+  if [ "$alternate" = 1 ] && [[ " $runs " == *" chat "* && " $runs " == *" centrifugo "* ]]; then
+    # Both servers run; each point is measured on one, then at once on the other.
+    for run in $runs; do
+      case $run in
+        before | chat | centrifugo) ;;
+        *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
+      esac
+    done
+    if [[ " $runs " == *" before "* ]]; then anchor_before; fi
+    rm -f "$stem-chat.json" "$stem-centrifugo.json"
+    start_cluster
+    start_centrifugo
+    for point in ${ANCHOR_POINTS:-fanout-200 fanout-1000 onechat}; do
+      points_chat chat "$chat_build" -only "$point" -append
+      points_centrifugo -only "$point" -append
+    done
+    stop_centrifugo
+    stop_cluster
+    files+=("$stem-chat.json" "$stem-centrifugo.json")
+  else
+    for run in $runs; do
+      case $run in
+        before) anchor_before ;;
+        chat)
+          anchor_chat chat "$chat_build"
+          ;;
+        centrifugo)
+          start_centrifugo
+          points_centrifugo
+          files+=("$stem-centrifugo.json")
+          stop_centrifugo
+          ;;
+        *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
+      esac
+    done
+  fi
   bin/chatbench anchor-table -doc docs/PERFORMANCE.md "${files[@]}" || status=$?
   exit $status
 fi

@@ -67,6 +67,7 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	d := fs.Duration("d", 20*time.Second, "duration of each step")
 	only := fs.String("only", "", "comma-separated points to run (fanout-200,fanout-1000,onechat)")
 	build := fs.String("server-build", "", "what the server runs (e.g. chatd built from a commit, or Centrifugo's version), for the table")
+	appendTo := fs.Bool("append", false, "add the results to those already in the -json file (points run one at a time, alternated with another server's)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -108,6 +109,12 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		time.Sleep(10 * time.Second) // presence and the like settle before the next point
 	}
 	if c.json != "" { // anchor-table draws the charts, every server's on one
+		if *appendTo {
+			var err error
+			if results, machine, err = appendResults(c.json, results, machine); err != nil {
+				return err
+			}
+		}
 		if err := writeJSON(c.json, results, machine); err != nil {
 			return err
 		}
@@ -119,6 +126,37 @@ func runAnchor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// appendResults puts the results already in the file at path (if it exists) before these,
+// and keeps its machine description (the time of its first point); a point run again replaces
+// its earlier results.
+func appendResults(path string, results []*bench.Result, machine map[string]string) ([]*bench.Result, map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return results, machine, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var f resultsFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if l := f.Machine["label"]; l != machine["label"] {
+		return nil, nil, fmt.Errorf("%s holds the results of %q, not %q", path, l, machine["label"])
+	}
+	again := map[string]bool{}
+	for _, r := range results {
+		again[r.Name] = true
+	}
+	var all []*bench.Result
+	for _, r := range f.Results {
+		if !again[r.Name] {
+			all = append(all, r)
+		}
+	}
+	return append(all, results...), f.Machine, nil
 }
 
 // listed reports whether name is in the comma-separated list (an empty list holds everything).
