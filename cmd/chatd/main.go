@@ -82,6 +82,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log.Info("database ready", "dialect", st.Dialect())
+	if warnings, err := st.SettingWarnings(ctx); err != nil {
+		log.Warn("database settings", "err", err)
+	} else {
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+	}
 	if cmd == "migrate" {
 		return nil
 	}

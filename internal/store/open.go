@@ -183,6 +183,25 @@ func sqlitePath(rawURL string) (string, error) {
 // Dialect names the database: "postgres" or "sqlite".
 func (s *Store) Dialect() string { return s.dialect.name }
 
+// SettingWarnings describes the database server's settings that hurt this store, one
+// sentence each (none on SQLite). With autovacuum off, tables that grow from empty are never
+// analyzed, and a plan a pooled connection made while a table was small stays cached: the
+// search indexer's foreign-key check on messages then reads the whole table for every message
+// it indexes (PostgreSQL took 1.27 cores at 2,000 messages/s instead of 0.69; PERFORMANCE.md).
+func (s *Store) SettingWarnings(ctx context.Context) ([]string, error) {
+	if s.dialect.name != postgres.name {
+		return nil, nil
+	}
+	var autovacuum string
+	if err := s.db.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&autovacuum); err != nil {
+		return nil, wrap(err)
+	}
+	if autovacuum == "on" {
+		return nil, nil
+	}
+	return []string{"PostgreSQL's autovacuum is off: growing tables are never analyzed and plans made while they were small stay cached; turn it on, or run ANALYZE regularly"}, nil
+}
+
 // DB exposes the connection pool to tests and tools.
 func (s *Store) DB() *sql.DB { return s.db }
 

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/wschat/chat/internal/store"
@@ -68,4 +70,28 @@ func eachUnmigrated(t *testing.T, fn func(t *testing.T, ctx context.Context, nam
 			fn(t, ctx, name, s)
 		})
 	}
+}
+
+// TestSettingWarnings: the autovacuum warning is given exactly when the server runs without it,
+// and never on SQLite.
+func TestSettingWarnings(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		warnings, err := s.SettingWarnings(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := false
+		if s.Dialect() == "postgres" {
+			var v string
+			if err := s.DB().QueryRow(`SHOW autovacuum`).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			off = v != "on"
+		}
+		warned := slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "autovacuum is off") })
+		if warned != off || len(warnings) > 1 {
+			t.Errorf("autovacuum off: %v; warnings %q", off, warnings)
+		}
+	})
 }
