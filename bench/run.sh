@@ -123,9 +123,38 @@ start_cluster() {
     sleep 1
     say "nginx: worker_connections 16384 for the benchmark"
   fi
+  start_analyze
+}
+
+# A PostgreSQL without autovacuum (CI machines often run so) never analyzes the benchmark's
+# tables as they grow from empty, and plans made while they were small stay cached: the search
+# indexer's foreign-key check then reads all of messages per message it indexes (PERFORMANCE.md,
+# "What indexing costs sends"). The run then analyzes its database every 10 s, as autovacuum's
+# analyze would, and says so in the results (analyze_note, added to the server build).
+analyze_pid=""
+analyze_note=""
+start_analyze() {
+  if [ "$(psql -At "$PG/postgres" -c 'SHOW autovacuum')" = on ]; then
+    return
+  fi
+  say "PostgreSQL's autovacuum is off: analyzing $CLUSTER_DB every 10 s, as it would"
+  local parent=$$
+  (while sleep 10 && kill -0 "$parent" 2>/dev/null; do
+    psql -q "$PG/$CLUSTER_DB" -c ANALYZE > /dev/null 2>&1 || break
+  done) &
+  analyze_pid=$!
+  analyze_note="; database analyzed every 10 s (the server's autovacuum is off)"
+}
+
+stop_analyze() {
+  if [ -n "$analyze_pid" ]; then
+    kill "$analyze_pid" 2>/dev/null || true
+    analyze_pid=""
+  fi
 }
 
 stop_cluster() {
+  stop_analyze
   if [ "${BENCH_KEEP:-}" = 1 ]; then
     say "the benchmark cluster keeps running (database $CLUSTER_DB); make cluster-down stops it"
   else
@@ -159,7 +188,7 @@ if [ "$mode" = anchor ]; then
   # anchor_chat LABEL BUILD-NOTE [CHATD]: every point against the cluster, running CHATD if given.
   anchor_chat() {
     CLUSTER_CHATD=${3:-} start_cluster
-    points_chat "$1" "$2"
+    points_chat "$1" "$2$analyze_note"
     files+=("$stem-$1.json")
     stop_cluster
   }
@@ -199,7 +228,7 @@ if [ "$mode" = anchor ]; then
     start_cluster
     start_centrifugo
     for point in ${ANCHOR_POINTS:-fanout-200 fanout-1000 onechat}; do
-      points_chat chat "$chat_build" -only "$point" -append
+      points_chat chat "$chat_build$analyze_note" -only "$point" -append
       points_centrifugo -only "$point" -append
     done
     stop_centrifugo
