@@ -130,7 +130,8 @@ start_cluster() {
 # tables as they grow from empty, and plans made while they were small stay cached: the search
 # indexer's foreign-key check then reads all of messages per message it indexes (PERFORMANCE.md,
 # "What indexing costs sends"). The run then analyzes its database every 10 s, as autovacuum's
-# analyze would, and says so in the results (analyze_note, added to the server build).
+# analyze would, says so on its output, and in the anchor's results (analyze_note, added to
+# chatd's server build).
 analyze_pid=""
 analyze_note=""
 start_analyze() {

@@ -108,6 +108,34 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   await other.context.close();
 });
 
+test('a notification choice the server refuses is put back, in the dialog and in effect', async () => {
+  const tag = unique('f').slice(-6);
+  const email = `fay.${tag}@example.com`;
+  const reader = await Api.register(`Fay ${tag}`, email);
+  const writer = await Api.register(`Gus ${tag}`);
+  const chat = await writer.private(reader.user.id);
+  await writer.send(chat.id, 'hello');
+  const { context, page } = await signIn(browser, email, { setup });
+  await openChat(page, `Gus ${tag}`);
+  await page.route('**/api/v1/chats/*/settings', (route) => route.fulfill({
+    status: 503, contentType: 'application/problem+json',
+    body: JSON.stringify({ title: 'Service Unavailable', status: 503, detail: 'try again' }),
+  }));
+  await page.getByTestId('bell-button').click();
+  await page.getByTestId('notify-none').check();
+  const dialog = page.getByTestId('chat-settings');
+  await dialog.getByRole('alert').filter({ hasText: /./ }).waitFor();
+  await dialog.locator('[data-testid="notify-all"]:checked').waitFor();
+  // Still in effect: a hidden tab is told of the next message.
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => window.__hide(true));
+  await writer.send(chat.id, 'still told');
+  await page.waitForFunction(() => window.__shown.length === 1);
+  assert.equal((await reader.req('GET', '/chats')).chats.find((c) => c.id === chat.id).notify, 'all');
+  page.assertClean();
+  await context.close();
+});
+
 test('a hidden tab\'s notification closes when the chat is read on another device', async () => {
   const tag = unique('r').slice(-6);
   const email = `rita.${tag}@example.com`;

@@ -14,17 +14,24 @@ export function chatSettingsDialog(ctx, chatId) {
   const chat = store.chats.get(chatId);
   if (!chat) return;
   const alert = h('p', { class: 'form-alert', role: 'alert', hidden: true });
-  const radio = (value, label) => h('label', { class: 'radio' },
-    h('input', { type: 'radio', name: 'notify', value, checked: (chat.notify || 'all') === value, 'data-testid': `notify-${value}`, onchange: () => save({ notify: value }) }),
-    h('span', { text: label }));
+  const notifyRadios = [];
+  const radio = (value, label) => {
+    const input = h('input', { type: 'radio', name: 'notify', value, checked: (chat.notify || 'all') === value, 'data-testid': `notify-${value}`, onchange: () => save({ notify: value }) });
+    notifyRadios.push(input);
+    return h('label', { class: 'radio' }, input, h('span', { text: label }));
+  };
   const muted = chat.muted_until && Date.parse(chat.muted_until) > Date.now();
+  let muteShown = ''; // the mute choice the store holds, to put back when a change is refused
   const mute = h('select', { 'aria-label': 'Mute', 'data-testid': 'mute-select', onchange: () => {
     const hrs = HOURS[mute.value];
-    save({ muted_until: hrs ? new Date(Date.now() + hrs * 3600e3).toISOString() : null });
+    const shown = muteShown;
+    save({ muted_until: hrs ? new Date(Date.now() + hrs * 3600e3).toISOString() : null }, () => { mute.value = shown; });
+    muteShown = mute.value;
   } }, MUTES.map(([v, label]) => h('option', { value: v, text: label })));
   if (muted) {
     const until = new Date(chat.muted_until);
     mute.prepend(h('option', { value: 'keep', text: `Until ${until.toLocaleString()}`, selected: true }));
+    muteShown = 'keep';
   }
   const perm = h('p', { class: 'hint' });
   const enable = h('button', { type: 'button', class: 'btn', 'data-testid': 'enable-notifications', text: 'Turn on notifications on this device',
@@ -39,17 +46,24 @@ export function chatSettingsDialog(ctx, chatId) {
   drawPerm();
 
   // A choice holds from the click (a message that comes before the server's answer follows
-  // it); a refused one is put back.
-  async function save(fields) {
+  // it). A refused one is put back, in the store and in the dialog, unless a later choice
+  // has been made since (that one stands or falls on its own).
+  let saves = 0;
+  async function save(fields, putBack = () => {}) {
     alert.hidden = true;
     const cur = store.chats.get(chatId) || chat;
     const was = { chat_id: chatId, notify: cur.notify, muted_until: cur.muted_until };
+    const mine = ++saves;
     applySettings(store, { ...was, ...fields });
     try {
       const st = await api.chatSettings(chatId, fields);
-      applySettings(store, st);
+      if (mine === saves) applySettings(store, st); // an earlier answer: the later choice holds
     } catch (err) {
-      applySettings(store, was);
+      if (mine === saves) {
+        applySettings(store, was);
+        for (const r of notifyRadios) r.checked = r.value === (was.notify || 'all');
+        putBack();
+      }
       alert.textContent = describe(err);
       alert.hidden = false;
     }
