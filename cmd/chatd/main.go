@@ -110,7 +110,7 @@ func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 	// With Redis the rate limits hold across the cluster; embedded, they are this process's.
 	var newLimiter chat.LimiterFactory
 	if cfg.RedisURL != "" {
-		rl, err := redislimit.New(redislimit.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log})
+		rl, err := redislimit.New(redislimit.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log, Timeout: cfg.RedisLimitWait})
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,7 @@ type Config struct {
 	WSWriteDelay   time.Duration // the least time between a WebSocket's writes (0: none)
 	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
 	SearchInterval time.Duration // how often the search indexer looks for new messages
+	RedisLimitWait time.Duration // how long a rate-limit check waits for Redis (redislimit.Options.Timeout)
 	PushDelay      time.Duration // how long a push waits for the member to read elsewhere
 	PushLease      time.Duration // how long a claimed push job is an instance's
 	VAPIDKey       string        // CHAT_VAPID_PRIVATE_KEY; see VAPIDPrivateKey
@@ -101,6 +102,7 @@ var settings = []setting{
 	{"CHAT_DATABASE_URL", "database-url", "", "postgres://... selects PostgreSQL; sqlite:///path an explicit file; empty: SQLite in the data dir"},
 	{"CHAT_REDIS_URL", "redis-url", "", "redis://[:password@]host:port/db selects Redis; empty: in-process broker"},
 	{"CHAT_REDIS_PREFIX", "redis-prefix", "chat", "prefix of every Redis key and channel"},
+	{"CHAT_REDIS_LIMIT_TIMEOUT", "redis-limit-timeout", "250ms", "how long a rate-limit check waits for Redis before the limit's outage rule applies (this instance's own count, or none) for a second"},
 	{"CHAT_JWT_SECRET", "jwt-secret", "", "HMAC key for access tokens (at least 32 bytes); generated in the data dir for the embedded default, required otherwise"},
 	{"CHAT_JWT_OLD_SECRETS", "jwt-old-secrets", "", "comma-separated former secrets still accepted for verification, for key rotation"},
 	{"CHAT_ALLOWED_ORIGINS", "allowed-origins", "", "comma-separated origins allowed for cookie requests and WebSocket handshakes (the server's own origin always is)"},
@@ -196,6 +198,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	dur("CHAT_REFRESH_TTL", &c.RefreshTTL)
 	dur("CHAT_SHUTDOWN_GRACE", &c.ShutdownGrace)
 	dur("CHAT_SEARCH_INDEX_INTERVAL", &c.SearchInterval)
+	dur("CHAT_REDIS_LIMIT_TIMEOUT", &c.RedisLimitWait)
 	dur("CHAT_PUSH_DELAY", &c.PushDelay)
 	dur("CHAT_PUSH_LEASE", &c.PushLease)
 	c.VAPIDKey, c.VAPIDSubject = get("CHAT_VAPID_PRIVATE_KEY"), get("CHAT_VAPID_SUBJECT")
