@@ -122,7 +122,9 @@ test('a notification choice the server refuses is put back, in the dialog and in
     body: JSON.stringify({ title: 'Service Unavailable', status: 503, detail: 'try again' }),
   }));
   await page.getByTestId('bell-button').click();
-  await page.getByTestId('notify-none').check();
+  // click, not check: check verifies the radio stays checked, and the refusal may already
+  // have put it back.
+  await page.getByTestId('notify-none').click();
   const dialog = page.getByTestId('chat-settings');
   await dialog.getByRole('alert').filter({ hasText: /./ }).waitFor();
   await dialog.locator('[data-testid="notify-all"]:checked').waitFor();
