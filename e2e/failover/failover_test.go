@@ -126,6 +126,7 @@ type member struct {
 	// changeErrs are changes handed to OnChange that the client could not place.
 	changeErrs []string
 	closes     []closeEvent
+	changes    int // changes made: the place in changeKinds of the next one
 }
 
 type closeEvent struct {
@@ -172,18 +173,20 @@ const changeEvery = 1200 * time.Millisecond
 
 var emojis = []string{"👍", "🎉", "😂"}
 
+// changeKinds is the order in which a member makes its changes (6 reactions, 3 edits, a
+// delete), each member starting at its own place in it: every kind is made from the first
+// round of changes on, however few rounds a busy machine gets through in a phase (a random
+// pick once made no delete in a phase, and the phase failed for it).
+var changeKinds = []string{"react", "edit", "react", "delete", "react", "edit", "react", "react", "edit", "react"}
+
 // change makes one change to a recent message of one of m's chats, as m sees it: a reaction
-// toggled, or m's own message edited or deleted.
+// toggled, or m's own message edited or deleted. A change with no message to make it on is
+// not made and is the member's next one.
 func (tr *traffic) change(ctx context.Context, m *member, r *rand.Rand) {
 	chatID := m.chats[r.IntN(len(m.chats))]
-	kind := "react"
-	if p := r.IntN(100); p < 25 {
-		kind = "edit"
-	} else if p < 35 {
-		kind = "delete"
-	}
 	// A recent message that is not deleted: for an edit or a delete, one of m's own.
 	m.mu.Lock()
+	kind := changeKinds[(m.i+m.changes)%len(changeKinds)]
 	var recent []client.Message
 	got := m.got[chatID]
 	for k := len(got) - 1; k >= 0 && len(recent) < 20; k-- {
@@ -192,6 +195,9 @@ func (tr *traffic) change(ctx context.Context, m *member, r *rand.Rand) {
 		if msg.Kind != "system" && msg.DeletedAt == nil && (kind == "react" || own) {
 			recent = append(recent, msg)
 		}
+	}
+	if len(recent) > 0 {
+		m.changes++
 	}
 	m.mu.Unlock()
 	if len(recent) == 0 {
