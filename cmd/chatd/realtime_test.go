@@ -416,6 +416,8 @@ func TestMetrics(t *testing.T) {
 		`chat_store_send_batch_duration_seconds_count{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `",outcome="ok"} 1`,
 		`chat_store_send_batch_sends_sum{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 1`,
 		`chat_delivery_lag_seconds_bucket`,
+		// One instance publishes in order: nothing is held.
+		`chat_reorder_hold_seconds_count{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 0`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {

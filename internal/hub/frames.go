@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -104,6 +105,8 @@ type envelope struct {
 	frame   []byte
 	// readAllFrame is ReadAll's chat.read_all frame, built by the instance that received it.
 	readAllFrame []byte
+	// heldAt is when the reorderer began holding the message for a predecessor (reorder.go).
+	heldAt time.Time
 }
 
 func (e *envelope) marshal() ([]byte, error) {

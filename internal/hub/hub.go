@@ -202,6 +202,9 @@ type Observer struct {
 	// Commit is the time from a message's created_at (when an instance took the send: its
 	// queue wait and its commit are inside) to its fan-out here, once per message.
 	Commit func(d time.Duration)
+	// Held is how long a message that arrived ahead of its predecessor (another instance's
+	// commit, published later) waited for it before its fan-out here.
+	Held func(d time.Duration)
 }
 
 var (
@@ -218,6 +221,7 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 		users: map[int64]*userState{}, chats: map[int64]*chatState{}, watchers: map[int64]map[*conn]struct{}{},
 		opens: map[int64]map[*conn]struct{}{}, ctrl: make(chan func(), 1<<16)}
 	h.order.release = h.fanOut
+	h.order.held = h.opts.Observer.Held
 	h.subs.topics, h.subs.kick = map[string]*topicSub{}, make(chan struct{}, 1)
 	if err := b.Start(ctx, h); err != nil {
 		cancel()
@@ -382,8 +386,10 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		switch {
 		case e.Type == chat.EventMessageNew && e.Seq > 0:
 			h.fanOut(h.order.admit(e, now))
+		case isChange(e.Type):
+			h.fanOut(h.order.admitChange(e, now))
 		case e.At > 0:
-			h.fanOut(h.order.admitEvent(e))
+			h.fanOut(h.order.admitEvent(e, now))
 		default:
 			h.fanOut([]*envelope{e})
 		}

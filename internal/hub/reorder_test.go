@@ -3,6 +3,7 @@ package hub
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -146,5 +147,128 @@ func TestReorderChanges(t *testing.T) {
 	}
 	if got := revsOf(r.admitChange(change(16, 4), now)); !slices.Equal(got, []int64{16}) {
 		t.Fatalf("admit rev 16 after the gap: released %v", got)
+	}
+}
+
+// TestReorderHolds: the observer hears how long each message held for its predecessor waited,
+// once per held message, whether the predecessor came or was given up; a message that came in
+// order is not reported.
+func TestReorderHolds(t *testing.T) {
+	var mu sync.Mutex
+	var holds []time.Duration
+	released := make(chan []int64, 4)
+	r := &reorderer{
+		release: func(es []*envelope) { released <- seqsOf(es) },
+		held: func(d time.Duration) {
+			mu.Lock()
+			holds = append(holds, d)
+			mu.Unlock()
+		},
+	}
+	msg := func(seq int64) *envelope { return &envelope{Type: "message.new", ChatID: 9, Seq: seq} }
+	t0 := time.Now()
+	r.admit(msg(1), t0)
+	r.admit(msg(3), t0)                         // held from t0
+	r.admit(msg(4), t0.Add(2*time.Millisecond)) // held from t0+2ms
+	if got := seqsOf(r.admit(msg(2), t0.Add(7*time.Millisecond))); !slices.Equal(got, []int64{2, 3, 4}) {
+		t.Fatalf("admit 2: released %v", got)
+	}
+	mu.Lock()
+	got := slices.Clone(holds)
+	mu.Unlock()
+	if want := []time.Duration{7 * time.Millisecond, 5 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Fatalf("holds %v, want %v (2 came in order and is not one)", got, want)
+	}
+	// 5 never comes: 6 is released when the wait runs out, and its hold is about reorderWait.
+	r.admit(msg(6), time.Now())
+	select {
+	case seqs := <-released:
+		if !slices.Equal(seqs, []int64{6}) {
+			t.Fatalf("expired %v, want [6]", seqs)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("held message never released")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(holds) != 3 || holds[2] < reorderWait {
+		t.Fatalf("holds %v: want a third of at least %v", holds, reorderWait)
+	}
+}
+
+// TestReorderStaleTimer: the chat's one timer, set for a change whose predecessor then came,
+// must not give up on a change held later before that one has waited reorderWait. (It did: a
+// reaction storm healed every connection's revs from the store a few times a second whatever
+// the wait, 4,000 reads with one instance.) The same for messages.
+func TestReorderStaleTimer(t *testing.T) {
+	var mu sync.Mutex
+	var released []int64
+	// The fake clock is read by timers that fire meanwhile (expire sets one again while the
+	// oldest held has not waited long enough): an atomic.
+	var clk atomic.Int64
+	clk.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clk.Load()) }
+	advance := func(d time.Duration) { clk.Add(int64(d)) }
+	r := &reorderer{
+		release: func(es []*envelope) {
+			mu.Lock()
+			released = append(released, revsOf(es)...)
+			mu.Unlock()
+		},
+		clock: now,
+	}
+	defer r.forget(7)
+	change := func(rev int64) *envelope {
+		return &envelope{Type: "reaction.updated", ChatID: 7, At: 1, Rev: rev}
+	}
+	r.admitChange(change(1), now())
+	r.admitChange(change(3), now()) // ahead of 2: held, and the chat's timer set
+	if got := revsOf(r.admitChange(change(2), now())); !slices.Equal(got, []int64{2, 3}) {
+		t.Fatalf("admit 2: released %v, want [2 3]", got)
+	}
+	advance(reorderWait - 10*time.Millisecond)
+	r.admitChange(change(5), now()) // ahead of 4, held from now
+	advance(10 * time.Millisecond)
+	r.expire(7) // the timer set for 3 fires: 5 has waited 10 ms
+	mu.Lock()
+	early := slices.Clone(released)
+	mu.Unlock()
+	if len(early) != 0 {
+		t.Fatalf("the timer of a change already released gave up on 5 after 10 ms: released %v", early)
+	}
+	if got := revsOf(r.admitChange(change(4), now())); !slices.Equal(got, []int64{4, 5}) {
+		t.Fatalf("admit 4: released %v, want [4 5]", got)
+	}
+	// Once the oldest held has waited reorderWait, the timer gives up on it.
+	r.admitChange(change(7), now())
+	advance(reorderWait)
+	r.expire(7)
+	mu.Lock()
+	if !slices.Equal(released, []int64{7}) {
+		t.Fatalf("after reorderWait released %v, want [7]", released)
+	}
+	mu.Unlock()
+
+	// Messages: 12 held, its predecessor came, the timer left running; 14 held just before
+	// the timer fires must wait on.
+	var out []int64
+	m := &reorderer{release: func(es []*envelope) {
+		mu.Lock()
+		out = append(out, seqsOf(es)...)
+		mu.Unlock()
+	}, clock: now}
+	defer m.forget(8)
+	msg := func(seq int64) *envelope { return &envelope{Type: "message.new", ChatID: 8, Seq: seq} }
+	m.admit(msg(10), now())
+	m.admit(msg(12), now())
+	m.admit(msg(11), now())
+	advance(reorderWait - time.Millisecond)
+	m.admit(msg(14), now())
+	advance(time.Millisecond)
+	m.expire(8)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(out) != 0 {
+		t.Fatalf("gave up on message 14 after 1 ms: released %v", out)
 	}
 }

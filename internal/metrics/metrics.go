@@ -28,6 +28,7 @@ type Metrics struct {
 	commit   prometheus.Histogram
 	batchDur *prometheus.HistogramVec
 	batchLen prometheus.Histogram
+	held     prometheus.Histogram
 }
 
 // latency buckets from 100 µs to 10 s.
@@ -55,8 +56,11 @@ func New(instance string) *Metrics {
 			Buckets: buckets, ConstLabels: labels}, []string{"outcome"}),
 		batchLen: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_store_send_batch_sends",
 			Help: "Sends stored by one call: how many share a commit.", Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000}, ConstLabels: labels}),
+		held: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_reorder_hold_seconds",
+			Help:    "Time a message that reached this instance ahead of its predecessor (committed and published by another instance) waited for it before its fan-out; messages that came in order are not counted.",
+			Buckets: buckets, ConstLabels: labels}),
 	}
-	reg.MustRegister(m.httpDur, m.storeDur, m.publish, m.receive, m.commit, m.batchDur, m.batchLen)
+	reg.MustRegister(m.httpDur, m.storeDur, m.publish, m.receive, m.commit, m.batchDur, m.batchLen, m.held)
 	return m
 }
 
@@ -85,6 +89,7 @@ func (m *Metrics) HubObserver() hub.Observer {
 		Publish: func(d time.Duration) { m.publish.Observe(d.Seconds()) },
 		Receive: func(d time.Duration) { m.receive.Observe(d.Seconds()) },
 		Commit:  func(d time.Duration) { m.commit.Observe(d.Seconds()) },
+		Held:    func(d time.Duration) { m.held.Observe(d.Seconds()) },
 	}
 }
 
