@@ -195,6 +195,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 type common struct {
 	base, metrics, procs, json, tag string
+	senderURLs                      string
 	seed                            uint64
 	setupConc                       int
 	strict, quiet                   bool
@@ -204,6 +205,7 @@ func commonFlags(fs *flag.FlagSet) *common {
 	c := &common{}
 	fs.StringVar(&c.base, "url", envOr("CHATBENCH_URL", "http://127.0.0.1:8080"), "the server (Nginx of the cluster)")
 	fs.StringVar(&c.metrics, "metrics", os.Getenv("CHATBENCH_METRICS"), "comma-separated /metrics URLs of every instance (default: <url>/metrics, right only for one instance)")
+	fs.StringVar(&c.senderURLs, "sender-urls", os.Getenv("CHATBENCH_SENDER_URLS"), "fanout against the chat: comma-separated instance URLs that the sending devices connect to directly, in turn, instead of -url (to measure the store path without the proxy, or with every send stored by one instance)")
 	fs.StringVar(&c.procs, "procs", "chatd,nginx,postgres,redis-server", "process names whose CPU is reported")
 	fs.StringVar(&c.json, "json", "", "write the result as JSON to this file, and SVG charts next to it")
 	fs.StringVar(&c.tag, "tag", "", "name of this run's users (default: from the time)")
@@ -229,6 +231,11 @@ func (c *common) env(stderr io.Writer) bench.Env {
 	}
 	if c.procs != "" {
 		env.Procs = strings.Split(c.procs, ",")
+	}
+	if c.senderURLs != "" {
+		for _, u := range strings.Split(c.senderURLs, ",") {
+			env.SenderURLs = append(env.SenderURLs, strings.TrimRight(u, "/"))
+		}
 	}
 	return env
 }

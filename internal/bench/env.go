@@ -22,6 +22,10 @@ type Env struct {
 	Tag       string    // unique per run: names its users
 	SetupConc int       // parallel API calls during setup
 	Log       io.Writer // progress lines
+	// SenderURLs, if set, are instances that fanout's sending devices connect to directly, in
+	// turn, instead of Base (a diagnostic: the store path without the proxy, or one instance
+	// storing every send).
+	SenderURLs []string
 }
 
 func (e Env) logf(format string, args ...any) {

@@ -72,6 +72,11 @@ func Fanout(ctx context.Context, env Env, cfg FanoutConfig) (*Result, error) {
 	}
 	stats := &Stats{}
 	ds := env.devices(users, stats, true) // a dropped client comes back and syncs, as real ones do
+	if len(env.SenderURLs) > 0 {
+		for i, d := range senders(ds, cfg.Senders) {
+			d.Base = env.SenderURLs[i%len(env.SenderURLs)]
+		}
+	}
 	run, stop := context.WithCancel(ctx)
 	defer stop()
 	defer closeAll(ds)
@@ -98,6 +103,15 @@ func (r chatRoom) devices() []member {
 }
 
 func (r chatRoom) lastSeq(ctx context.Context) (int64, error) { return LastSeq(ctx, r.owner, r.chatID) }
+
+// senders are the n members that send, spread over the members (and so over the instances).
+func senders[T any](ds []T, n int) []T {
+	out := make([]T, 0, n)
+	for i := range n {
+		out = append(out, ds[i*len(ds)/n])
+	}
+	return out
+}
 
 func (cfg *FanoutConfig) check() error {
 	if cfg.Members < 2 || len(cfg.Rates) == 0 {
@@ -128,11 +142,7 @@ func runFanout(ctx context.Context, env Env, cfg FanoutConfig, rm room, chatID i
 		Params: map[string]any{"members": cfg.Members, "senders": cfg.Senders, "rates": cfg.Rates,
 			"duration_s": cfg.Duration.Seconds(), "pad": cfg.Pad, "seed": env.Seed}}
 	ds := rm.devices()
-	// Senders spread over the members (and so over the instances).
-	var sendDevs []member
-	for i := range cfg.Senders {
-		sendDevs = append(sendDevs, ds[i*len(ds)/cfg.Senders])
-	}
+	sendDevs := senders(ds, cfg.Senders)
 	// drain waits until every send is answered and every device has every message up to
 	// the room's last one, for as long as either keeps progressing.
 	drain := func(st *Stats, sent, failed int64) (final int64, drained bool, err error) {
