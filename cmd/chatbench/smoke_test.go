@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -125,6 +127,44 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 	fmt.Fprint(testWriter{t}, stdout.String())
+
+	// -sender-urls: the sending devices, and only they, connect through the given URL (here a
+	// TCP relay in front of the same server that counts its connections).
+	relay, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	var relayed atomic.Int64
+	go func() {
+		for {
+			c, err := relay.Accept()
+			if err != nil {
+				return
+			}
+			relayed.Add(1)
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	stdout.Reset()
+	stderr.Reset()
+	err = run(ctx, []string{"fanout", "-url", url, "-procs", "", "-m", "6", "-senders", "2", "-rate", "10", "-d", "1s",
+		"-sender-urls", "http://" + relay.Addr().String()}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("fanout -sender-urls: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if n := relayed.Load(); n != 2 {
+		t.Errorf("%d connections through the sender URL, want the 2 senders'\n%s", n, stderr.String())
+	}
 }
 
 type testWriter struct{ t *testing.T }
