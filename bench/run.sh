@@ -215,15 +215,15 @@ if [ "$mode" = anchor ]; then
       -url http://127.0.0.1:8090 -metrics http://127.0.0.1:9100/metrics,http://127.0.0.1:9101/metrics \
       -procs centrifugo,nginx,redis-server -json "$stem-centrifugo.json" "$@" "${args[@]}" || status=$?
   }
+  for run in $runs; do
+    case $run in
+      before | chat | centrifugo) ;;
+      *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
+    esac
+  done
   alternate=${ANCHOR_ALTERNATE:-1}
   if [ "$alternate" = 1 ] && [[ " $runs " == *" chat "* && " $runs " == *" centrifugo "* ]]; then
     # Both servers run; each point is measured on one, then at once on the other.
-    for run in $runs; do
-      case $run in
-        before | chat | centrifugo) ;;
-        *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
-      esac
-    done
     if [[ " $runs " == *" before "* ]]; then anchor_before; fi
     rm -f "$stem-chat.json" "$stem-centrifugo.json"
     start_cluster
@@ -239,16 +239,13 @@ if [ "$mode" = anchor ]; then
     for run in $runs; do
       case $run in
         before) anchor_before ;;
-        chat)
-          anchor_chat chat "$chat_build"
-          ;;
+        chat) anchor_chat chat "$chat_build" ;;
         centrifugo)
           start_centrifugo
           points_centrifugo
           files+=("$stem-centrifugo.json")
           stop_centrifugo
           ;;
-        *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
       esac
     done
   fi

@@ -162,8 +162,10 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fanout -sender-urls: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
-	if n := relayed.Load(); n != 2 {
-		t.Errorf("%d connections through the sender URL, want the 2 senders'\n%s", n, stderr.String())
+	// 2: the senders' (a sender that lost its socket on a busy machine comes back through it
+	// too); 6 or more: the receivers' as well.
+	if n := relayed.Load(); n < 2 || n >= 6 {
+		t.Errorf("%d connections through the sender URL, want the 2 senders' only\n%s", n, stderr.String())
 	}
 }
 

@@ -159,6 +159,18 @@ export class Api {
   }
 }
 
+// privatePair registers a reader, who signs in with the returned email, and a writer, named
+// "<readerName> <tag>" and "<writerName> <tag>", and has the writer open a private chat with
+// the reader.
+export async function privatePair(prefix, readerName, writerName) {
+  const tag = unique(prefix).slice(-6);
+  const email = `${readerName.toLowerCase()}.${tag}@example.com`;
+  const reader = await Api.register(`${readerName} ${tag}`, email);
+  const writer = await Api.register(`${writerName} ${tag}`);
+  const chat = await writer.private(reader.user.id);
+  return { tag, email, reader, writer, chat };
+}
+
 async function call(method, p, body, token) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';

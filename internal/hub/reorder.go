@@ -57,12 +57,12 @@ func (r *reorderer) now() time.Time {
 	return time.Now()
 }
 
-// armLocked makes sure a timer will look at the chat's held events. One timer serves all of
-// them: when it fires, expire gives up only if the oldest has waited reorderWait, and
-// otherwise sets the timer again for the rest of that wait.
-func (r *reorderer) armLocked(co *chatOrder, chatID int64) {
+// armLocked makes sure a timer will look at the chat's held events within d. One timer
+// serves all of them: when it fires, expire gives up only if the oldest has waited
+// reorderWait, and otherwise sets the timer again for the rest of that wait.
+func (r *reorderer) armLocked(co *chatOrder, chatID int64, d time.Duration) {
 	if co.timer == nil {
-		co.timer = time.AfterFunc(reorderWait, func() { r.expire(chatID) })
+		co.timer = time.AfterFunc(d, func() { r.expire(chatID) })
 	}
 }
 
@@ -151,7 +151,7 @@ func (r *reorderer) admit(e *envelope, now time.Time) []*envelope {
 	if len(co.early) >= maxEarly {
 		return r.flushLocked(co, now)
 	}
-	r.armLocked(co, e.ChatID)
+	r.armLocked(co, e.ChatID, reorderWait)
 	return nil
 }
 
@@ -196,7 +196,7 @@ func (r *reorderer) admitChange(e *envelope, now time.Time) []*envelope {
 		if len(co.earlyRev) >= maxEarly {
 			ready = co.flushRevLocked()
 		} else {
-			r.armLocked(co, e.ChatID)
+			r.armLocked(co, e.ChatID, reorderWait)
 		}
 	}
 	var out []*envelope
@@ -238,7 +238,7 @@ func (r *reorderer) admitEventLocked(e *envelope, now time.Time) []*envelope {
 		e.heldAt = now
 	}
 	co.events = append(co.events, e)
-	r.armLocked(co, e.ChatID)
+	r.armLocked(co, e.ChatID, reorderWait)
 	return nil
 }
 
@@ -273,19 +273,15 @@ func (r *reorderer) expire(chatID int64) {
 	var out []*envelope
 	if co := r.chats[chatID]; co != nil {
 		co.timer = nil // this one has fired
-		oldest := co.oldestHeld()
-		if oldest.IsZero() {
-			r.mu.Unlock()
-			return
+		switch oldest := co.oldestHeld(); {
+		case oldest.IsZero(): // nothing waits
+		case now.Sub(oldest) < reorderWait:
+			r.armLocked(co, chatID, reorderWait-now.Sub(oldest))
+		default:
+			changes := co.flushRevLocked()
+			out = r.flushLocked(co, now)
+			out = append(out, changes...) // after every message held: the connections heal the rest
 		}
-		if rest := reorderWait - now.Sub(oldest); rest > 0 {
-			co.timer = time.AfterFunc(rest, func() { r.expire(chatID) })
-			r.mu.Unlock()
-			return
-		}
-		changes := co.flushRevLocked()
-		out = r.flushLocked(co, now)
-		out = append(out, changes...) // after every message held: the connections heal the rest
 	}
 	r.mu.Unlock()
 	if len(out) > 0 {

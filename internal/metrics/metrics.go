@@ -57,7 +57,7 @@ func New(instance string) *Metrics {
 		batchLen: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_store_send_batch_sends",
 			Help: "Sends stored by one call: how many share a commit.", Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000}, ConstLabels: labels}),
 		held: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "chat_reorder_hold_seconds",
-			Help:    "Time a message that reached this instance ahead of its predecessor (committed and published by another instance) waited for it before its fan-out; messages that came in order are not counted.",
+			Help:    "Time a message that reached this instance ahead of its predecessor (usually committed by another instance and published later) waited for it before its fan-out; messages that came in order are not counted.",
 			Buckets: buckets, ConstLabels: labels}),
 	}
 	reg.MustRegister(m.httpDur, m.storeDur, m.publish, m.receive, m.commit, m.batchDur, m.batchLen, m.held)

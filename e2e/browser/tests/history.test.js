@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, privatePair, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -11,11 +11,7 @@ before(async () => {
 after(() => browser?.close());
 
 test('long history: unread divider, then older pages load as you scroll up', async () => {
-  const tag = unique('h').slice(-6);
-  const email = `hana.${tag}@example.com`;
-  const reader = await Api.register(`Hana ${tag}`, email);
-  const writer = await Api.register(`Ivo ${tag}`);
-  const chat = await writer.private(reader.user.id);
+  const { tag, email, reader, writer, chat } = await privatePair('h', 'Hana', 'Ivo');
   const N = 190;
   const text = (i) => `m-${String(i).padStart(3, '0')}`;
   for (let i = 1; i <= N; i++) await writer.send(chat.id, text(i));

@@ -12,7 +12,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, launch, openChat, signIn, unique } from '../lib.js';
+import { Api, launch, openChat, privatePair, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -51,11 +51,7 @@ async function setup(page) {
 }
 
 test('notifications on a hidden tab follow the chat settings; the favicon counts', async () => {
-  const tag = unique('n').slice(-6);
-  const email = `nora.${tag}@example.com`;
-  const reader = await Api.register(`Nora ${tag}`, email);
-  const writer = await Api.register(`Olaf ${tag}`);
-  const chat = await writer.private(reader.user.id);
+  const { tag, email, reader, writer, chat } = await privatePair('n', 'Nora', 'Olaf');
   await writer.send(chat.id, 'hello');
 
   const { context, page } = await signIn(browser, email, { setup });
@@ -109,11 +105,7 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
 });
 
 test('a notification choice the server refuses is put back, in the dialog and in effect', async () => {
-  const tag = unique('f').slice(-6);
-  const email = `fay.${tag}@example.com`;
-  const reader = await Api.register(`Fay ${tag}`, email);
-  const writer = await Api.register(`Gus ${tag}`);
-  const chat = await writer.private(reader.user.id);
+  const { tag, email, reader, writer, chat } = await privatePair('f', 'Fay', 'Gus');
   await writer.send(chat.id, 'hello');
   const { context, page } = await signIn(browser, email, { setup });
   await openChat(page, `Gus ${tag}`);
@@ -139,11 +131,7 @@ test('a notification choice the server refuses is put back, in the dialog and in
 });
 
 test('a hidden tab\'s notification closes when the chat is read on another device', async () => {
-  const tag = unique('r').slice(-6);
-  const email = `rita.${tag}@example.com`;
-  const reader = await Api.register(`Rita ${tag}`, email);
-  const writer = await Api.register(`Sam ${tag}`);
-  const chat = await writer.private(reader.user.id);
+  const { tag, email, reader, writer, chat } = await privatePair('r', 'Rita', 'Sam');
   const other = await writer.group(`Other ${tag}`, [reader.user.id]);
   await writer.send(chat.id, 'hello');
 

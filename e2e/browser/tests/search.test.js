@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, launch, message, signIn, unique } from '../lib.js';
+import { launch, message, privatePair, signIn } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -12,11 +12,7 @@ before(async () => {
 after(() => browser?.close());
 
 test('search messages and jump to a hit in its history', async () => {
-  const tag = unique('s').slice(-6);
-  const email = `sara.${tag}@example.com`;
-  const reader = await Api.register(`Sara ${tag}`, email);
-  const writer = await Api.register(`Tom ${tag}`);
-  const chat = await writer.private(reader.user.id);
+  const { tag, email, writer, chat } = await privatePair('s', 'Sara', 'Tom');
   const needle = `Krankenversicherungskarte-${tag}`;
   await writer.send(chat.id, `Bitte die ${needle} mitbringen`);
   for (let i = 1; i <= 120; i++) await writer.send(chat.id, `filler ${i}`); // the hit is pages back
