@@ -14,7 +14,7 @@ import (
 func TestCorkConnFrames(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
-	c := &corkConn{Conn: server}
+	c := &corkConn{Conn: server, timeout: 5 * time.Second}
 	msgs := [][]byte{[]byte(`{"type":"a"}`), bytes.Repeat([]byte("b"), 300), bytes.Repeat([]byte("c"), 70000)}
 	c.Cork()
 	for _, m := range msgs {
@@ -23,7 +23,7 @@ func TestCorkConnFrames(t *testing.T) {
 		}
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- c.Uncork(5 * time.Second) }()
+	go func() { errc <- c.Uncork() }()
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for i, want := range msgs {
 		var h [2]byte
@@ -61,7 +61,7 @@ func TestCorkConnFrames(t *testing.T) {
 	if err := c.WriteText([]byte("late")); err == nil {
 		t.Error("a message was taken after the close frame")
 	}
-	go c.Uncork(time.Second)
+	go c.Uncork()
 	io.ReadFull(client, make([]byte, 4))
 }
 
@@ -85,5 +85,68 @@ func TestWriteWait(t *testing.T) {
 		if got := writeWait(c.last, now, c.gap); got != c.want {
 			t.Errorf("writeWait(last %v ago, gap %v) = %v, want %v", now.Sub(c.last), c.gap, got, c.want)
 		}
+	}
+}
+
+// deadlineConn counts the write deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set int
+}
+
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	d.set++
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// TestCorkConnDeadline: writes in quick succession set the write deadline once; a write that
+// finds it stale (a control frame long after the last message) moves it instead of failing;
+// and a write the peer does not take fails within the timeout.
+func TestCorkConnDeadline(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	dc := &deadlineConn{Conn: server}
+	c := &corkConn{Conn: dc, timeout: time.Minute}
+	go io.Copy(io.Discard, client)
+	for i := range 3 {
+		c.Cork()
+		if err := c.WriteText([]byte(`{"type":"a"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Uncork(); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if dc.set != 1 {
+		t.Errorf("three writes within a minute set the deadline %d times, want 1", dc.set)
+	}
+
+	// The deadline passed while the socket was quiet: a ping must still go out.
+	c.mu.Lock()
+	c.deadline = time.Now().Add(-time.Second)
+	c.Conn.SetWriteDeadline(c.deadline)
+	c.mu.Unlock()
+	if _, err := c.Write([]byte{0x89, 0x00}); err != nil {
+		t.Fatalf("a control frame after a quiet spell: %v", err)
+	}
+	if dc.set != 3 {
+		t.Errorf("deadline set %d times, want 3 (the stale one and its replacement)", dc.set)
+	}
+
+	// A peer that reads nothing: the write fails once the deadline passes.
+	stuck, peer := net.Pipe()
+	defer peer.Close()
+	s := &corkConn{Conn: stuck, timeout: 50 * time.Millisecond}
+	s.Cork()
+	s.WriteText([]byte("never read"))
+	errc := make(chan error, 1)
+	go func() { errc <- s.Uncork() }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("a write nobody read succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a write nobody read was not timed out")
 	}
 }

@@ -33,7 +33,7 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			gate.Refuse(w, r, status, err)
 			return
 		}
-		hj := &hijacker{ResponseWriter: w}
+		hj := &hijacker{ResponseWriter: w, writeTimeout: h.opts.WriteTimeout}
 		ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true, // the gate has checked the Origin against our own list
 			CompressionMode:    websocket.CompressionDisabled,
