@@ -182,17 +182,22 @@ func (c *conn) writer() {
 			c.out.abandon()
 			return
 		}
-		if w := writeWait(c.lastWrite, time.Now(), c.h.opts.WriteDelay); w > 0 {
-			// A busy connection: let the frames that follow join this one, for fewer,
-			// larger writes for the server, nginx and the client.
-			time.Sleep(w)
+		gap := c.h.opts.WriteDelay
+		if gap > 0 {
+			if w := writeWait(c.lastWrite, time.Now(), gap); w > 0 {
+				// A busy connection: let the frames that follow join this one, for fewer,
+				// larger writes for the server, nginx and the client.
+				time.Sleep(w)
+			}
 		}
 		frames := c.out.next(spare)
 		if frames == nil {
 			return
 		}
 		ok := c.writeFrames(frames)
-		c.lastWrite = time.Now()
+		if gap > 0 { // the clock is read only for a write gap
+			c.lastWrite = time.Now()
+		}
 		c.out.written(frames)
 		clear(frames) // let the frames go
 		if spare = frames[:0]; cap(spare) > 256 {
