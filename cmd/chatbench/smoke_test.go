@@ -116,6 +116,11 @@ func TestSmoke(t *testing.T) {
 		if vals["deliveries"] == 0 || vals["lost"] != 0 || vals["duplicated"] != 0 {
 			t.Errorf("%s: deliveries %v, lost %v, duplicated %v", s.Name, vals["deliveries"], vals["lost"], vals["duplicated"])
 		}
+		// The send path, from the server's own metrics: every send was stored by some call.
+		if strings.HasPrefix(s.Name, "fanout") && (vals["store_calls"] < 1 || vals["sends_per_call"] < 1 || vals["store_call_ms"] <= 0) {
+			t.Errorf("fanout: store_calls %v, sends_per_call %v, store_call_ms %v: want the group commit's calls from /metrics",
+				vals["store_calls"], vals["sends_per_call"], vals["store_call_ms"])
+		}
 	}
 	svgs, _ := filepath.Glob(filepath.Join(dir, "smoke-*.svg"))
 	if len(svgs) == 0 {

@@ -287,6 +287,27 @@ func addCost(r *Result, s0, s1 Snapshot, units int64, unit string) {
 	if d := s1.Sum(mGapsHealed) - s0.Sum(mGapsHealed); d > 0 {
 		r.Add("gaps_healed", d, "")
 	}
+	addSendPath(r, s0, s1)
+}
+
+// addSendPath adds where the chat's sends spent their time, from the instances' own metrics
+// (a server without them, Centrifugo, gets none): the group commit's calls, the sends each
+// stored and their mean time with the commit; the mean time from a publish to its receipt
+// by an instance; and the messages held for a predecessor and their mean wait.
+func addSendPath(r *Result, s0, s1 Snapshot) {
+	delta := func(name string) float64 { return max(0, s1.Sum(name)-s0.Sum(name)) }
+	if calls := delta(mCalls); calls > 0 {
+		r.Add("store_calls", calls, "")
+		r.Add("sends_per_call", delta(mCallSends)/calls, "")
+		r.Add("store_call_ms", delta(mCallSeconds)/calls*1e3, "ms")
+	}
+	if n := delta(mLags); n > 0 {
+		r.Add("broker_receive_lag_ms", delta(mLagSeconds)/n*1e3, "ms")
+	}
+	if n := delta(mHolds); n > 0 {
+		r.Add("reorder_holds", n, "")
+		r.Add("reorder_hold_ms", delta(mHoldSeconds)/n*1e3, "ms")
+	}
 }
 
 // addCPUPer adds the instances' CPU per unit of work.

@@ -24,10 +24,20 @@ const (
 	mDeliveries  = "chat_deliveries_total"
 	mSlowDropped = "chat_slow_consumers_dropped_total"
 	mGapsHealed  = "chat_gaps_healed_total"
+	// Where a send's time goes: the group commit's calls, the broker's lag, the reorderer's
+	// holds (histograms' sums and counts).
+	mCallSeconds = "chat_store_send_batch_duration_seconds_sum"
+	mCalls       = "chat_store_send_batch_duration_seconds_count"
+	mCallSends   = "chat_store_send_batch_sends_sum"
+	mLagSeconds  = "chat_broker_receive_lag_seconds_sum"
+	mLags        = "chat_broker_receive_lag_seconds_count"
+	mHoldSeconds = "chat_reorder_hold_seconds_sum"
+	mHolds       = "chat_reorder_hold_seconds_count"
 )
 
 var wantedMetrics = map[string]bool{mCPU: true, mRSS: true, mHeap: true, mStack: true, mGoroutines: true, mConns: true,
-	mDeliveries: true, mSlowDropped: true, mGapsHealed: true}
+	mDeliveries: true, mSlowDropped: true, mGapsHealed: true, mCallSeconds: true, mCalls: true, mCallSends: true,
+	mLagSeconds: true, mLags: true, mHoldSeconds: true, mHolds: true}
 
 // Scrape reads one instance's /metrics and returns the wanted metrics.
 func Scrape(ctx context.Context, url string) (map[string]float64, error) {
