@@ -32,6 +32,14 @@
 #                                             ../shared/anchors/centrifugo: config and scripts);
 #                                             BENCH_SERVER_GOMAXPROCS=N runs the servers of
 #                                             either anchor (not the tool) with GOMAXPROCS=N.
+#   bench/run.sh ab REV_A REV_B [chatbench anchor flags]
+#                                             two builds of chatd measured in turn on the same
+#                                             points, for a change's before and after: REV a
+#                                             commit, or . for the working tree; each run on a
+#                                             fresh cluster (2 instances) and database; AB_ROUNDS
+#                                             rounds (default 2) of A then B; e.g. bench/run.sh ab
+#                                             HEAD~1 . -only fanout-1000. Results:
+#                                             bench/results/<date>-<host>-ab-<rev>-r<round>.json
 #
 # make bench-smoke (bench/run.sh smoke) runs the tool for a few seconds against an embedded
 # instance it starts itself, and fails on any lost or duplicated delivery.
@@ -53,7 +61,7 @@ mkdir -p bin
 $GO build -o bin/chatbench ./cmd/chatbench
 
 mode=suite
-if [ "${1:-}" = soak ] || [ "${1:-}" = anchor ]; then
+if [ "${1:-}" = soak ] || [ "${1:-}" = anchor ] || [ "${1:-}" = ab ]; then
   mode=$1
   shift
 fi
@@ -87,7 +95,7 @@ export CHAT_LIMIT_WS_FRAMES=${BENCH_WS_FRAMES:-20000/4s}
 export CLUSTER_DB=${BENCH_DB:-chat_bench} CLUSTER_PREFIX=${BENCH_PREFIX:-chat-bench}
 PG=${CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
 REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
-if [ "$mode" = anchor ]; then
+if [ "$mode" = anchor ] || [ "$mode" = ab ]; then
   N=${CLUSTER_N:-2}
   export CLUSTER_N=$N
 fi
@@ -250,6 +258,47 @@ if [ "$mode" = anchor ]; then
     done
   fi
   bin/chatbench anchor-table -doc docs/PERFORMANCE.md "${files[@]}" || status=$?
+  exit $status
+fi
+
+if [ "$mode" = ab ]; then
+  [ $# -ge 2 ] || { say "usage: bench/run.sh ab REV_A REV_B [chatbench anchor flags] (REV: a commit, or . for the working tree)"; exit 1; }
+  revs=("$1" "$2")
+  shift 2
+  rounds=${AB_ROUNDS:-2}
+  [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { say "AB_ROUNDS=$rounds: want a whole number of rounds, at least 1"; exit 1; }
+  stem=bench/results/$(date -u +%F)-$(hostname -s)-ab
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  labels=() bins=() notes=()
+  for i in 0 1; do
+    rev=${revs[$i]}
+    if [ "$rev" = . ]; then
+      label="worktree-$(git rev-parse --short HEAD)"
+      note="chatd built from $(git describe --always --dirty)"
+      say "building chatd from the working tree"
+      $GO build -o "$tmp/chatd-$i" ./cmd/chatd
+    else
+      short=$(git rev-parse --short "$rev^{commit}") || { say "$rev is not a commit"; exit 1; }
+      label=$short
+      note="chatd built from $short"
+      say "building chatd from $rev ($short)"
+      mkdir -p "$tmp/src-$i"
+      git archive "$short" | tar -x -C "$tmp/src-$i"
+      (cd "$tmp/src-$i" && $GO build -o "$tmp/chatd-$i" ./cmd/chatd)
+    fi
+    labels+=("$label") bins+=("$tmp/chatd-$i") notes+=("$note")
+  done
+  [ "${labels[0]}" != "${labels[1]}" ] || labels[1]+="-b"
+  for ((r = 1; r <= rounds; r++)); do
+    for i in 0 1; do
+      say "round $r of $rounds: ${labels[$i]}"
+      CLUSTER_CHATD=${bins[$i]} start_cluster
+      bin/chatbench anchor -label "${labels[$i]}" -server-build "${notes[$i]}$analyze_note" -url "http://$LISTEN" \
+        -metrics "$metrics" -procs chatd,nginx,postgres,redis-server -json "$stem-${labels[$i]}-r$r.json" "$@" || status=$?
+      stop_cluster
+    done
+  done
   exit $status
 fi
 
