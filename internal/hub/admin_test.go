@@ -495,6 +495,13 @@ func (h lateHandler) Deliver(topic string, payload []byte) {
 
 func (h lateHandler) Resubscribed() { h.b.inner.Resubscribed() }
 
+// heldCount is how many chat.removed are held.
+func (b *lateRemovals) heldCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.held)
+}
+
 // release delivers what was held (a chat.removed only hands work to the hub's control loop,
 // so delivering it beside the broker's goroutine is safe) and holds nothing more.
 func (b *lateRemovals) release() int {
@@ -524,7 +531,11 @@ func TestStreamsEndAtTheSystemMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	chatTraffic(t, s, owner, peer, id, "late")
-	pc.UntilPong("peer")
+	// The traffic's last event (the peer made a member again) reaches the peer before the
+	// deletion below: a ping is no barrier for the service's events.
+	for f := pc.NextOf("member.role", 10*time.Second); !strings.Contains(string(f.Raw), `"role":"member"`); {
+		f = pc.NextOf("member.role", 10*time.Second)
+	}
 	if got := ofChat(vc.UntilPong("held"), id); len(got) != 0 {
 		t.Errorf("the removed member got, before its chat.removed: %s", raws(got))
 	}
@@ -535,6 +546,11 @@ func TestStreamsEndAtTheSystemMessage(t *testing.T) {
 	}
 	if got := ofChat(pc.UntilPong("held-2"), id); len(got) != 0 {
 		t.Errorf("a member of the deleted group got, before its chat.removed: %s", raws(got))
+	}
+	// A ping is no barrier for the service's events: wait until the peer's chat.removed is
+	// held too (or the deadline says it never came).
+	for deadline := time.Now().Add(10 * time.Second); late.heldCount() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	if n := late.release(); n != 2 {
 		t.Fatalf("held %d chat.removed, want 2 (the victim's and the peer's; the owner has no socket)", n)
