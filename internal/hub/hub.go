@@ -36,8 +36,8 @@ type Options struct {
 	// PingEvery is the server's ping period; a pong must come within PongWait.
 	PingEvery time.Duration
 	PongWait  time.Duration
-	// WriteTimeout bounds every write: a write has at least half of it and at most all of it
-	// to finish (corkConn).
+	// WriteTimeout bounds every write: a write of frames has at least half of it and at most
+	// all of it to finish, a control frame what is left of the last one's (corkConn).
 	WriteTimeout time.Duration
 	// WriteDelay, if set, is the least time between two writes of a connection: frames that
 	// come sooner after a write wait for the rest of it and go out together (writeWait); a

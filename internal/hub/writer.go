@@ -30,9 +30,11 @@ import (
 // Every write must finish within timeout, but the socket's write deadline is not set for each
 // one: setting it re-arms a runtime timer, and setting it and clearing it around every write
 // cost about 8 % of an instance's CPU in a 1,000-member fan-out. The deadline stays set, and
-// a write that finds less than half of timeout left moves it to timeout from now; so a write
-// has between timeout/2 and timeout to finish, and a socket that writes often sets it once
-// per timeout/2.
+// a write of frames that finds less than half of timeout left moves it to timeout from now;
+// so such a write has between timeout/2 and timeout to finish, and a socket that writes often
+// sets it once per timeout/2. A control frame (a ping after a quiet spell) moves only a
+// deadline that has passed: one still ahead belongs to a write that may be stuck, and a ping
+// queued behind it must not give it more time.
 type corkConn struct {
 	net.Conn
 	timeout   time.Duration // a write's time: at least half of it, at most all (0: no bound)
@@ -43,14 +45,13 @@ type corkConn struct {
 	deadline  time.Time // the write deadline set on Conn
 }
 
-// extendLocked makes sure that a write starting now has at least half of the timeout left
-// before the write deadline.
-func (c *corkConn) extendLocked() {
+// extendLocked moves the write deadline to timeout from now unless more than least is left.
+func (c *corkConn) extendLocked(least time.Duration) {
 	if c.timeout <= 0 {
 		return
 	}
 	now := time.Now()
-	if c.deadline.Sub(now) >= c.timeout/2 {
+	if left := c.deadline.Sub(now); left > 0 && left >= least {
 		return
 	}
 	c.deadline = now.Add(c.timeout)
@@ -69,7 +70,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 		c.mu.Unlock()
 		return len(p), nil
 	}
-	c.extendLocked()
+	c.extendLocked(0) // a control frame: only a deadline that has passed moves
 	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
@@ -108,7 +109,7 @@ func (c *corkConn) Uncork() error {
 	buf := c.buf
 	c.buf, c.corked = nil, false
 	if buf != nil && len(*buf) > 0 {
-		c.extendLocked()
+		c.extendLocked(c.timeout / 2)
 	}
 	c.mu.Unlock()
 	if buf == nil {

@@ -101,7 +101,8 @@ func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
 
 // TestCorkConnDeadline: writes in quick succession set the write deadline once; a write that
 // finds it stale (a control frame long after the last message) moves it instead of failing;
-// and a write the peer does not take fails within the timeout.
+// a control frame leaves a deadline still ahead alone, a write of frames moves it when less
+// than half the timeout is left; and a write the peer does not take fails within the timeout.
 func TestCorkConnDeadline(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
@@ -131,6 +132,27 @@ func TestCorkConnDeadline(t *testing.T) {
 	}
 	if dc.set != 3 {
 		t.Errorf("deadline set %d times, want 3 (the stale one and its replacement)", dc.set)
+	}
+
+	// With a second left (less than half the timeout): a control frame leaves the deadline
+	// to the write that set it, a write of frames moves it.
+	c.mu.Lock()
+	c.deadline = time.Now().Add(time.Second)
+	c.Conn.SetWriteDeadline(c.deadline)
+	c.mu.Unlock()
+	if _, err := c.Write([]byte{0x89, 0x00}); err != nil {
+		t.Fatal(err)
+	}
+	if dc.set != 4 {
+		t.Errorf("a control frame moved a deadline still ahead (set %d times, want 4)", dc.set)
+	}
+	c.Cork()
+	c.WriteText([]byte(`{"type":"b"}`))
+	if err := c.Uncork(); err != nil {
+		t.Fatal(err)
+	}
+	if dc.set != 5 {
+		t.Errorf("a write of frames with a second left did not move the deadline (set %d times, want 5)", dc.set)
 	}
 
 	// A peer that reads nothing: the write fails once the deadline passes.
