@@ -54,6 +54,15 @@ GO=${GO:-go}
 
 say() { printf 'bench: %s\n' "$*"; }
 
+# build_chatd REV OUT: chatd built from commit REV (its tree, not this checkout's) into OUT.
+build_chatd() {
+  local src
+  src=$(mktemp -d)
+  git archive "$1" | tar -x -C "$src"
+  (cd "$src" && $GO build -o "$2" ./cmd/chatd)
+  rm -rf "$src"
+}
+
 # Every connection is a file: 10,000 idle connections need more than the usual 1024.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -205,8 +214,7 @@ if [ "$mode" = anchor ]; then
   anchor_before() {
     [ -n "${ANCHOR_BEFORE:-}" ] || { say "ANCHOR_BEFORE=<commit> names the build to measure as before"; exit 1; }
     say "building chatd from $ANCHOR_BEFORE"
-    git archive "$ANCHOR_BEFORE" | tar -x -C "$tmp"
-    (cd "$tmp" && $GO build -o "$tmp/chatd-before" ./cmd/chatd)
+    build_chatd "$ANCHOR_BEFORE" "$tmp/chatd-before"
     anchor_chat before "chatd built from $(git rev-parse --short "$ANCHOR_BEFORE")" "$tmp/chatd-before"
   }
   start_centrifugo() {
@@ -283,9 +291,7 @@ if [ "$mode" = ab ]; then
       label=$short
       note="chatd built from $short"
       say "building chatd from $rev ($short)"
-      mkdir -p "$tmp/src-$i"
-      git archive "$short" | tar -x -C "$tmp/src-$i"
-      (cd "$tmp/src-$i" && $GO build -o "$tmp/chatd-$i" ./cmd/chatd)
+      build_chatd "$short" "$tmp/chatd-$i"
     fi
     labels+=("$label") bins+=("$tmp/chatd-$i") notes+=("$note")
   done
