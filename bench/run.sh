@@ -39,7 +39,8 @@
 #                                             fresh cluster (2 instances) and database; AB_ROUNDS
 #                                             rounds (default 2) of A then B; e.g. bench/run.sh ab
 #                                             HEAD~1 . -only fanout-1000. Results:
-#                                             bench/results/<date>-<host>-ab-<rev>-r<round>.json
+#                                             bench/results/<date>-<host>-ab-<HHMM>-<rev>-r<round>.json
+#                                             (HHMM: the run's start, UTC)
 #
 # make bench-smoke (bench/run.sh smoke) runs the tool for a few seconds against an embedded
 # instance it starts itself, and fails on any lost or duplicated delivery.
@@ -275,7 +276,9 @@ if [ "$mode" = ab ]; then
   shift 2
   rounds=${AB_ROUNDS:-2}
   [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { say "AB_ROUNDS=$rounds: want a whole number of rounds, at least 1"; exit 1; }
-  stem=bench/results/$(date -u +%F)-$(hostname -s)-ab
+  # The run's start time is in the names, so that a second A/B of the same builds (other
+  # points, another day's machine) does not overwrite the first's results.
+  stem=bench/results/$(date -u +%F)-$(hostname -s)-ab-$(date -u +%H%M)
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   labels=() bins=() notes=()
