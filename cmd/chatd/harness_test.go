@@ -128,7 +128,7 @@ type helloFrame struct {
 
 func connect(t *testing.T, c *client.Client) *device {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := c.Dial(ctx)
 	if err != nil {

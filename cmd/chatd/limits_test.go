@@ -19,7 +19,7 @@ func TestReadLimitSparesWebSocket(t *testing.T) {
 	t.Parallel()
 	inst := start(t, map[string]string{"CHAT_RATE_LIMITS": "on", "CHAT_LIMIT_READS_USER": "3/1h"})
 	first := signIn(t, inst, "first@example.com")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range 3 {
 		if err := first.Do(ctx, http.MethodGet, "/api/v1/chats", nil, nil); err != nil {
@@ -53,7 +53,7 @@ func TestReadLimitSparesWebSocket(t *testing.T) {
 func TestUserChatLimitSetting(t *testing.T) {
 	t.Parallel()
 	inst := start(t, map[string]string{"CHAT_LIMIT_USER_CHATS": "3"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ce *client.Error
 	err := signIn(t, inst, "first@example.com").Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Fourth"}, nil)
@@ -110,7 +110,7 @@ func TestReadMarkLimitOverWebSocket(t *testing.T) {
 	if string(f.Ref) != `"r3"` || e.Code != "rate_limited" {
 		t.Errorf("the third read frame: %s %s, want error rate_limited with ref r3", f.Ref, f.Data)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ce *client.Error
 	if err := first.Do(ctx, http.MethodPost, "/api/v1/chats/2/read", map[string]int64{"seq": 1}, nil); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests {
