@@ -68,6 +68,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	// A server keyed wrongly is refused before anything else, not after the migrations.
+	var secrets [][]byte
+	if cmd != "migrate" {
+		if secrets, err = cfg.Secrets(); err != nil {
+			return err
+		}
+	}
 
 	dbURL := cfg.DatabaseURL
 	if dbURL == "" {
@@ -92,14 +99,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cmd == "migrate" {
 		return nil
 	}
-	return serve(ctx, cfg, st, log, stdout)
+	return serve(ctx, cfg, secrets, st, log, stdout)
 }
 
-func serve(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger, stdout io.Writer) error {
-	secrets, err := cfg.Secrets()
-	if err != nil {
-		return err
-	}
+func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.Store, log *slog.Logger, stdout io.Writer) error {
 	tokens, err := auth.NewTokens(secrets, cfg.AccessTTL)
 	if err != nil {
 		return err

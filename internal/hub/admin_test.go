@@ -542,8 +542,7 @@ func TestStreamsEndAtTheSystemMessage(t *testing.T) {
 	chatTraffic(t, s, owner, peer, id, "late")
 	// The traffic's last event (the peer made a member again) reaches the peer before the
 	// deletion below: a ping is no barrier for the service's events.
-	for f := pc.NextOf("member.role", 10*time.Second); !strings.Contains(string(f.Raw), `"role":"member"`); {
-		f = pc.NextOf("member.role", 10*time.Second)
+	for !strings.Contains(string(pc.NextOf("member.role", 10*time.Second).Raw), `"role":"member"`) {
 	}
 	if got := ofChat(vc.UntilPong("held"), id); len(got) != 0 {
 		t.Errorf("the removed member got, before its chat.removed: %s", raws(got))
