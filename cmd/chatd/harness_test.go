@@ -59,7 +59,7 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 		logw = os.Stderr
 	}
 	go func() { inst.done <- run(ctx, nil, func(k string) string { return full[k] }, stdout, logw) }()
-	deadline := time.Now().Add(60 * time.Second) // migrations on a fresh database; a busy machine is slow at them
+	deadline := time.Now().Add(180 * time.Second) // migrations on a fresh database: the whole suite on two cores once took over 60 s
 	for {
 		resp, err := http.Get(inst.URL + "/healthz")
 		if err == nil {
