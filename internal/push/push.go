@@ -38,7 +38,7 @@ type Store interface {
 	DeletePushSubscription(ctx context.Context, userID int64, endpoint string) error
 	DropPushEndpoint(ctx context.Context, endpoint string) error
 	PushSubscriptions(ctx context.Context, userID int64) ([]chat.PushSubscription, error)
-	ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error)
+	ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (more bool, err error)
 	ClaimPushJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]chat.PushJob, error)
 	FinishPushJob(ctx context.Context, j chat.PushJob, owner string, now time.Time, delay time.Duration) error
 	RetryPushJob(ctx context.Context, j chat.PushJob, owner string, due time.Time) error
@@ -238,7 +238,9 @@ func (s *Service) Run(ctx context.Context) {
 // reports whether there may be more to do at once.
 func (s *Service) Step(ctx context.Context) bool {
 	now := s.opts.Now()
-	n, err := s.store.ScanPushJobs(ctx, now, s.opts.Delay)
+	// A scan that took less than a whole batch is caught up: the next waits for Interval, so
+	// a busy chat's messages are scanned a round at a time, not one statement after another.
+	more, err := s.store.ScanPushJobs(ctx, now, s.opts.Delay)
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("push: scan messages", "err", err)
 	}
@@ -252,7 +254,7 @@ func (s *Service) Step(ctx context.Context) bool {
 	for _, j := range jobs {
 		s.send(ctx, j)
 	}
-	return n > 0 || len(jobs) == claimBatch
+	return more || len(jobs) == claimBatch
 }
 
 // Payload is what a notification carries to the service worker.

@@ -62,21 +62,66 @@ func (s *Store) PushSubscriptions(ctx context.Context, userID int64) ([]chat.Pus
 // (chat.DefaultNotify).
 const notifySetting = `COALESCE(mb.notify, CASE WHEN c.kind = 'group' AND c.member_count > 50 THEN 'mentions' ELSE 'all' END)`
 
-// notifiesMention is true for a member (mb) of a chat (c) to be told of the message at seq $2
-// (@all when $5): notify all, or mentions and the message mentions them.
-const notifiesMention = `(` + notifySetting + ` = 'all' OR (` + notifySetting + ` = 'mentions'
-	AND ($5 OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = $2))))`
+// notifiedOf is true for a member (mb) of a chat (c) to be told of its message m: a text
+// message by someone else, past the member's read mark, when they notify of all, or of
+// mentions and m mentions them (or @all).
+const notifiedOf = `m.kind = 'text' AND m.seq > mb.last_read_seq AND COALESCE(m.sender_id, 0) <> mb.user_id
+	AND (` + notifySetting + ` = 'all' OR (` + notifySetting + ` = 'mentions'
+	AND (m.mention_all OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = m.seq))))`
+
+// pushJobsOfChat queues or raises the push jobs of one chat ($1) for its text messages of a
+// scan: seqs $2..$3, ids past $4 up to $5, created after $6. A subscribed member is told of
+// the last of them they are to be told of (job seq), due $7 ms after the first (a job already
+// queued keeps its due time and takes the greater seq): what one statement per message, in
+// order, did before.
+func pushJobsOfChat(greatest string) string {
+	of := `FROM messages m WHERE m.chat_id = mb.chat_id AND m.seq >= $2 AND m.seq <= $3 AND m.id > $4 AND m.id <= $5
+		AND m.created_at > $6 AND ` + notifiedOf
+	return `INSERT INTO push_jobs (user_id, chat_id, seq, due_at)
+		SELECT j.user_id, j.chat_id, j.seq, j.first_at + $7 FROM (
+			SELECT mb.user_id, mb.chat_id, (SELECT m.seq ` + of + ` ORDER BY m.seq DESC LIMIT 1) AS seq,
+				(SELECT m.created_at ` + of + ` ORDER BY m.seq LIMIT 1) AS first_at
+			FROM members mb JOIN chats c ON c.id = mb.chat_id
+			WHERE mb.chat_id = $1 AND mb.last_read_seq < $3
+				AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.user_id = mb.user_id)) j
+		WHERE j.seq IS NOT NULL
+		ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = ` + greatest + `(push_jobs.seq, excluded.seq)`
+}
+
+// scanChat is a chat's share of a push scan: the least and greatest seq of its messages.
+type scanChat struct{ chatID, lo, hi int64 }
+
+// chatsOf groups a scan's messages by chat, in the order the chats first appear.
+func chatsOf(news []pushNews) []scanChat {
+	var out []scanChat
+	at := map[int64]int{}
+	for _, m := range news {
+		i, ok := at[m.chatID]
+		if !ok {
+			at[m.chatID] = len(out)
+			out = append(out, scanChat{chatID: m.chatID, lo: m.seq, hi: m.seq})
+			continue
+		}
+		out[i].lo, out[i].hi = min(out[i].lo, m.seq), max(out[i].hi, m.seq)
+	}
+	return out
+}
+
+// pushNews is a text message a push scan found.
+type pushNews struct{ chatID, seq int64 }
 
 // ScanPushJobs turns the text messages committed since the last call into push jobs, due
 // delay after each message: one job per member to tell and chat, a later message of the
 // chat raising the job's seq. Members told are those with a subscription, notify all (or
-// mentions, and the message mentions them or @all) and the message unread. It walks messages by id as the search indexer does (searchindex.go),
-// and reports how many ids it moved past.
-func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (int, error) {
+// mentions, and the message mentions them or @all) and the message unread. It walks messages
+// by id as the search indexer does (searchindex.go), takes each chat's messages of the walk
+// in one statement (pushJobsOfChat), and reports whether it took a whole batch (more may be
+// waiting: call again at once).
+func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (bool, error) {
 	if behind, err := s.behind(ctx, `SELECT scanned_to FROM push_state WHERE id = 1`); err != nil || !behind {
-		return 0, err
+		return false, err
 	}
-	moved := 0
+	full := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		lock := ""
 		if s.dialect.name == postgres.name {
@@ -90,31 +135,28 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, seq, kind, sender_id, created_at, mention_all FROM messages
+		rows, err := tx.QueryContext(ctx, `SELECT id, chat_id, seq, kind, created_at FROM messages
 			WHERE id > $1 ORDER BY id LIMIT $2`, mark, searchBatch)
 		if err != nil {
 			return err
 		}
-		type msg struct {
-			id, chatID, seq, sender, created int64
-			all                              bool
-		}
-		var news []msg
+		var news []pushNews
 		next := mark
+		taken := 0 // messages walked past
 		for rows.Next() {
-			var m msg
+			var id, created int64
+			var m pushNews
 			var kind string
-			var sender sql.NullInt64
-			if err := rows.Scan(&m.id, &m.chatID, &m.seq, &kind, &sender, &m.created, &m.all); err != nil {
+			if err := rows.Scan(&id, &m.chatID, &m.seq, &kind, &created); err != nil {
 				rows.Close()
 				return err
 			}
-			if m.id != next+1 && fromMS(m.created).After(now.Add(-searchGapGrace)) {
+			if id != next+1 && fromMS(created).After(now.Add(-searchGapGrace)) {
 				break
 			}
-			next = m.id
-			m.sender = sender.Int64
-			if kind == chat.MessageText && fromMS(m.created).After(now.Add(-pushMaxAge)) {
+			next = id
+			taken++
+			if kind == chat.MessageText && fromMS(created).After(now.Add(-pushMaxAge)) {
 				news = append(news, m)
 			}
 		}
@@ -125,23 +167,21 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 		if next == mark {
 			return nil
 		}
-		for _, m := range news {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs (user_id, chat_id, seq, due_at)
-				SELECT mb.user_id, mb.chat_id, $2, $4 FROM members mb JOIN chats c ON c.id = mb.chat_id
-				WHERE mb.chat_id = $1 AND mb.user_id <> $3 AND mb.last_read_seq < $2 AND `+notifiesMention+`
-					AND EXISTS (SELECT 1 FROM push_subscriptions ps WHERE ps.user_id = mb.user_id)
-				ON CONFLICT (user_id, chat_id) DO UPDATE SET seq = `+s.dialect.greatest+`(push_jobs.seq, excluded.seq)`,
-				m.chatID, m.seq, m.sender, m.created+delay.Milliseconds(), m.all); err != nil {
+		// One statement per chat, whatever the number of its messages in the batch: a busy
+		// chat's members are read once per round, not once per message.
+		for _, c := range chatsOf(news) {
+			if _, err := tx.ExecContext(ctx, pushJobsOfChat(s.dialect.greatest),
+				c.chatID, c.lo, c.hi, mark, next, ms(now.Add(-pushMaxAge)), delay.Milliseconds()); err != nil {
 				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE push_state SET scanned_to = $1 WHERE id = 1`, next); err != nil {
 			return err
 		}
-		moved = int(next - mark)
+		full = taken == searchBatch
 		return nil
 	})
-	return moved, err
+	return full, err
 }
 
 // ClaimPushJobs claims up to n due jobs for owner until now+lease: jobs nobody holds, or
