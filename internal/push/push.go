@@ -251,8 +251,11 @@ func (s *Service) Step(ctx context.Context) bool {
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("push: claim jobs", "err", err)
 	}
+	// The claim is this instance's until then (ClaimPushJobs leases from the same now); a job
+	// reached after it, behind slow sends of the batch, may be another instance's by now.
+	until := now.Add(s.opts.Lease)
 	for _, j := range jobs {
-		s.send(ctx, j)
+		s.send(ctx, j, until)
 	}
 	return more || len(jobs) == claimBatch
 }
@@ -276,8 +279,10 @@ type WithdrawPayload struct {
 	Tag    string `json:"tag"`
 }
 
-// send sends one claimed job, or drops it when the member need not be told any more.
-func (s *Service) send(ctx context.Context, j chat.PushJob) {
+// send sends one claimed job, or drops it when the member need not be told any more. A job
+// whose lease runs out (until) before it is sent is left alone: another instance may have
+// claimed it meanwhile, and sending it too would tell the member twice.
+func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 	finish := func() {
 		if err := s.store.FinishPushJob(ctx, j, s.opts.Instance, s.opts.Now(), s.opts.Delay); err != nil && ctx.Err() == nil {
 			s.log.Warn("push: finish job", "err", err)
@@ -290,7 +295,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 	}
 	now := s.opts.Now()
 	if pc.Member && pc.ShownSeq > 0 && pc.LastReadSeq >= j.Seq && pc.LastReadSeq >= pc.ShownSeq {
-		s.withdraw(ctx, j, pc)
+		s.withdraw(ctx, j, pc, until)
 		return
 	}
 	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || !pc.Settings.Tells(pc.Mentioned) || pc.Body == "" {
@@ -316,6 +321,9 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 		return
 	}
 	payload, _ := json.Marshal(Payload{Type: "message", ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
+	if s.lost(j, until) {
+		return
+	}
 	var failed error
 	shown := false
 	for _, sub := range subs {
@@ -340,13 +348,16 @@ func (s *Service) send(ctx context.Context, j chat.PushJob) {
 // withdraw sends a withdrawal of the chat's notification to the member's browsers, which
 // read the chat up to pc.LastReadSeq on some device, and forgets the shown push. Apple's push
 // service gets none: Safari revokes the subscription of a site whose pushes show nothing.
-func (s *Service) withdraw(ctx context.Context, j chat.PushJob, pc chat.PushContext) {
+func (s *Service) withdraw(ctx context.Context, j chat.PushJob, pc chat.PushContext, until time.Time) {
 	subs, err := s.store.PushSubscriptions(ctx, j.UserID)
 	if err != nil {
 		s.retry(ctx, j, err)
 		return
 	}
 	payload, _ := json.Marshal(WithdrawPayload{Type: "withdraw", ChatID: j.ChatID, Seq: pc.LastReadSeq, Tag: topic(j.ChatID)})
+	if s.lost(j, until) {
+		return
+	}
 	var failed error
 	for _, sub := range subs {
 		if !Withdrawable(sub.Endpoint) {
@@ -367,6 +378,17 @@ func (s *Service) withdraw(ctx context.Context, j chat.PushJob, pc chat.PushCont
 	if err := s.store.FinishPushJob(ctx, j, s.opts.Instance, s.opts.Now(), s.opts.Delay); err != nil && ctx.Err() == nil {
 		s.log.Warn("push: finish job", "err", err)
 	}
+}
+
+// lost reports whether the lease of a claimed job ran out (until) before it could be sent. The
+// job is left as it is, to whoever claims it next: this instance, or another one that may
+// already be sending it.
+func (s *Service) lost(j chat.PushJob, until time.Time) bool {
+	if s.opts.Now().Before(until) {
+		return false
+	}
+	s.log.Warn("push: lease ran out before the send, left to the next claim", "user", j.UserID, "chat", j.ChatID, "lease", s.opts.Lease)
+	return true
 }
 
 // Withdrawable reports whether a withdrawal, a push that shows nothing, may go to the push

@@ -214,3 +214,55 @@ func TestPushAfterWithdrawal(t *testing.T) {
 		})
 	}
 }
+
+// TestPushLeaseRunOut: a worker whose claim ran out before it reached the send (a slow batch,
+// a loaded machine) sends nothing, since another instance may have claimed the job meanwhile;
+// the job stays, and the next claim sends it, once. Two workers stepped by hand: one whose
+// lease (a nanosecond) is over before any send, one with a minute.
+func TestPushLeaseRunOut(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			ps := pushtest.Start(t)
+			s := testserver.Start(t, testserver.Config{Postgres: db == "postgres"})
+			var ahead time.Duration
+			worker := func(name string, lease time.Duration) *push.Service {
+				w, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey, Delay: time.Hour, Lease: lease,
+					AllowPrivate: true, Instance: name, Now: func() time.Time { return time.Now().Add(ahead) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return w
+			}
+			slow, fast := worker("slow", time.Nanosecond), worker("fast", time.Minute)
+			ps.VAPIDKey = slow.PublicKey()
+			ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+			p := s.Private(t, ann, ben)
+			sub := ps.Subscribe()
+			if err := slow.Subscribe(ctx, ben.P(), chat.PushSubscription{Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}); err != nil {
+				t.Fatal(err)
+			}
+			m := send(t, s, ann, p, "one")
+			slow.Step(ctx) // queued, due in an hour
+			ahead = 2 * time.Hour
+			slow.Step(ctx) // claimed, and the claim is over before the send
+			if got := ps.To(sub); len(got) != 0 {
+				t.Fatalf("the worker whose lease ran out sent %d pushes: %v", len(got), payloads(got))
+			}
+			time.Sleep(5 * time.Millisecond) // past the millisecond the lease ends in
+			fast.Step(ctx)
+			slow.Step(ctx)
+			fast.Step(ctx)
+			got := ps.To(sub)
+			if len(got) != 1 {
+				t.Fatalf("got %d pushes, want 1: %v", len(got), payloads(got))
+			}
+			var pl push.Payload
+			if err := json.Unmarshal(got[0].Payload, &pl); err != nil || pl.Seq != m.Seq {
+				t.Errorf("push %s (%v), want seq %d", got[0].Payload, err, m.Seq)
+			}
+		})
+	}
+}
