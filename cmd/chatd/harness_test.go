@@ -146,10 +146,15 @@ func connect(t *testing.T, c *client.Client) *device {
 	return d
 }
 
-// await returns the next frame of type typ within a few seconds, failing the test otherwise.
+// eventWait bounds the waits for a frame that must come. It only stops a hung test (a frame
+// that must not come is checked with quiet): under the whole suite on a loaded two-core
+// machine, requests of this package's instances took over 10 s.
+const eventWait = 30 * time.Second
+
+// await returns the next frame of type typ, failing the test if none comes (eventWait).
 func (d *device) await(typ string) client.Frame {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
 	defer cancel()
 	f, err := d.conn.Await(ctx, typ)
 	if err != nil {
@@ -161,7 +166,7 @@ func (d *device) await(typ string) client.Frame {
 // awaitWhere returns the first frame of type typ whose data satisfies ok.
 func (d *device) awaitWhere(typ string, ok func(json.RawMessage) bool) client.Frame {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
 	defer cancel()
 	for {
 		f, err := d.conn.Await(ctx, typ)
@@ -192,7 +197,7 @@ func (d *device) quiet(typ string, wait time.Duration) {
 
 func (d *device) send(typ, ref string, data any) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
 	defer cancel()
 	if err := d.conn.Send(ctx, typ, ref, data); err != nil {
 		d.t.Fatalf("send %s: %v", typ, err)

@@ -365,7 +365,7 @@ func TestGracefulShutdownSays1012(t *testing.T) {
 // await2 returns the next frame of either type.
 func (d *device) await2(a, b string) client.Frame {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
 	defer cancel()
 	for {
 		f, err := d.conn.Next(ctx)
