@@ -57,3 +57,34 @@ func TestPublishAsync(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseSendsQueuedPublishes: publishes queued when Close is called (the events of commits
+// at the end of a graceful shutdown) still reach Redis, in order, before the broker stops.
+func TestCloseSendsQueuedPublishes(t *testing.T) {
+	url := sharedRedis(t)
+	prefix := testPrefix(t)
+	deleteKeys(t, url, prefix)
+	raw := rawClient(t, url)
+	b := newBroker(t, redisbroker.Options{URL: url, Prefix: prefix, InstanceID: "closing"})
+	watch := raw.Subscribe(ctx(t), prefix+":chat.9")
+	defer watch.Close()
+	if _, err := watch.Receive(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	for i := range n {
+		b.PublishAsync("chat.9", []byte(fmt.Sprint(i)), func(error) {})
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		msg, err := watch.ReceiveMessage(ctx(t))
+		if err != nil {
+			t.Fatalf("after Close, %d of %d queued publishes arrived: %v", i, n, err)
+		}
+		if got, want := msg.Payload, fmt.Sprint(i); got != want {
+			t.Fatalf("message %d on the wire is %q", i, got)
+		}
+	}
+}

@@ -48,6 +48,9 @@ const (
 	defaultIdleTimeout = 10 * time.Second
 	// maxBatch bounds the publishes sent in one pipeline.
 	maxBatch = 256
+	// drainTimeout bounds how long Close waits for the queued publishes to be sent (with
+	// Redis down, each batch fails at once or after opTimeout).
+	drainTimeout = 5 * time.Second
 	// maxChannels bounds the channels of one SUBSCRIBE or UNSUBSCRIBE: a reconnection with
 	// tens of thousands of topics sends them in commands of this size, each confirmed as it
 	// comes, instead of one command that Redis answers only as a whole.
@@ -80,6 +83,8 @@ type Broker struct {
 	connGen atomic.Uint64
 
 	pubs   chan *pubRequest
+	quit   chan struct{}   // closed by Close: publishLoop sends what is queued, then returns
+	pubEnd chan struct{}   // closed when publishLoop has returned
 	ctx    context.Context // cancelled by Close; aborts dials and round trips in flight
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -147,6 +152,8 @@ func New(opts Options) (*Broker, error) {
 		idle:     defaultIdleTimeout,
 		client:   redis.NewClient(ropts),
 		pubs:     make(chan *pubRequest, maxBatch),
+		quit:     make(chan struct{}),
+		pubEnd:   make(chan struct{}),
 		ctx:      ctx,
 		cancel:   cancel,
 		subs:     make(map[string]*subscription),
@@ -330,8 +337,10 @@ func (b *Broker) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close stops both goroutines, fails publishes in progress and closes the connections. Deliver
-// is not called after it returns; it must not be called from the handler.
+// Close sends the publishes already queued (for up to drainTimeout: they are events of
+// commits, which a graceful shutdown must not drop), then stops both goroutines, fails
+// publishes still in progress and closes the connections. Deliver is not called after it
+// returns; it must not be called from the handler.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -342,6 +351,12 @@ func (b *Broker) Close() error {
 	ps := b.ps
 	b.mu.Unlock()
 
+	close(b.quit)
+	select {
+	case <-b.pubEnd:
+	case <-time.After(drainTimeout):
+		b.log.Warn("redis broker: closing with publishes still queued", "after", drainTimeout)
+	}
 	b.cancel()
 	if ps != nil {
 		_ = ps.Close() // unblocks receiveLoop's read

@@ -72,29 +72,51 @@ func (b *Broker) Publish(ctx context.Context, topic string, payload []byte) erro
 // publishLoop sends publishes in pipelines: it takes one request, adds whatever else is queued
 // (up to maxBatch) and sends them all in one round trip. Under load the queue fills while a
 // round trip is in flight, so batches grow with the load and cost no added latency when idle.
-// It is the only sender, so batches, and the commands in each, reach Redis in queue order. It
-// returns when Close cancels b.ctx.
+// It is the only sender, so batches, and the commands in each, reach Redis in queue order.
+// When Close closes b.quit it sends what is still queued and returns (or at once, when Close
+// gives up waiting and cancels b.ctx).
 func (b *Broker) publishLoop() {
 	defer b.wg.Done()
+	defer close(b.pubEnd)
 	batch := make([]*pubRequest, 0, maxBatch)
 	for {
 		select {
 		case req := <-b.pubs:
 			batch = append(batch[:0], req)
+		case <-b.quit:
+			b.drain(batch)
+			return
 		case <-b.ctx.Done():
 			return
 		}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case req := <-b.pubs:
-				batch = append(batch, req)
-			default:
-				break gather
-			}
-		}
+		batch = b.gather(batch)
 		b.flush(batch)
 		clear(batch) // let payloads go
+	}
+}
+
+// gather adds to batch what is queued, up to maxBatch, without waiting.
+func (b *Broker) gather(batch []*pubRequest) []*pubRequest {
+	for len(batch) < maxBatch {
+		select {
+		case req := <-b.pubs:
+			batch = append(batch, req)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain sends everything queued, in batches, until the queue is empty or b.ctx ends.
+func (b *Broker) drain(batch []*pubRequest) {
+	for b.ctx.Err() == nil {
+		batch = b.gather(batch[:0])
+		if len(batch) == 0 {
+			return
+		}
+		b.flush(batch)
+		clear(batch)
 	}
 }
 
