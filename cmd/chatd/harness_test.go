@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -91,15 +94,39 @@ func (i *instance) stop() {
 	}
 }
 
+// explainTimeout logs the goroutines of the test process (the instances run in it) when err
+// is a request that ran out of time, so that a request stuck in an instance shows where.
+func explainTimeout(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	var b bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&b, 1)
+	t.Logf("a request ran out of time; the goroutines of the instances and the test:\n%s", b.String())
+}
+
+// requestWait bounds one request of a test. It only stops a hung test: the demo users' password
+// hashes are argon2id at the product's cost (19 MiB, 2 passes; about 0.2 s of CPU under -race),
+// and with the whole suite beside it on two cores one login took several seconds. So each
+// request gets its own deadline: a deadline shared by several, logins among them, ran out.
+const requestWait = 30 * time.Second
+
+// reqCtx is a context for one request of a test (requestWait).
+func reqCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), requestWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // signIn logs a demo user in on inst. The deadline only stops a hung test: on a loaded
 // two-core machine (the whole suite with the browser tests beside it), logins of the package's
 // parallel instances took over 10 s.
 func signIn(t *testing.T, inst *instance, email string) *client.Client {
 	t.Helper()
 	c := client.New(inst.URL)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.Login(ctx, email, "password"); err != nil {
+	if err := c.Login(reqCtx(t), email, "password"); err != nil {
+		explainTimeout(t, err)
 		t.Fatalf("login %s: %v", email, err)
 	}
 	return c
@@ -128,7 +155,7 @@ type helloFrame struct {
 
 func connect(t *testing.T, c *client.Client) *device {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), requestWait)
 	defer cancel()
 	conn, err := c.Dial(ctx)
 	if err != nil {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wschat/chat/internal/client"
 	"github.com/wschat/chat/internal/testdb"
@@ -19,15 +17,13 @@ func TestReadLimitSparesWebSocket(t *testing.T) {
 	t.Parallel()
 	inst := start(t, map[string]string{"CHAT_RATE_LIMITS": "on", "CHAT_LIMIT_READS_USER": "3/1h"})
 	first := signIn(t, inst, "first@example.com")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for i := range 3 {
-		if err := first.Do(ctx, http.MethodGet, "/api/v1/chats", nil, nil); err != nil {
+		if err := first.Do(reqCtx(t), http.MethodGet, "/api/v1/chats", nil, nil); err != nil {
 			t.Fatalf("read %d: %v", i+1, err)
 		}
 	}
 	var ce *client.Error
-	if err := first.Do(ctx, http.MethodGet, "/api/v1/chats/1/messages", nil, nil); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests || ce.Code != "rate_limited" {
+	if err := first.Do(reqCtx(t), http.MethodGet, "/api/v1/chats/1/messages", nil, nil); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests || ce.Code != "rate_limited" {
 		t.Fatalf("4th read: %v, want 429 rate_limited", err)
 	}
 
@@ -53,14 +49,13 @@ func TestReadLimitSparesWebSocket(t *testing.T) {
 func TestUserChatLimitSetting(t *testing.T) {
 	t.Parallel()
 	inst := start(t, map[string]string{"CHAT_LIMIT_USER_CHATS": "3"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var ce *client.Error
-	err := signIn(t, inst, "first@example.com").Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Fourth"}, nil)
+	err := signIn(t, inst, "first@example.com").Do(reqCtx(t), http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Fourth"}, nil)
 	if !errors.As(err, &ce) || ce.Status != http.StatusForbidden || ce.Code != "forbidden" || !strings.Contains(ce.Detail, "3 chats") {
 		t.Errorf("First creates a 4th chat: %v, want 403 forbidden naming 3 chats", err)
 	}
-	if err := signIn(t, inst, "second@example.com").Do(ctx, http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Third"}, nil); err != nil {
+	if err := signIn(t, inst, "second@example.com").Do(reqCtx(t), http.MethodPost, "/api/v1/chats", map[string]any{"kind": "group", "title": "Third"}, nil); err != nil {
+		explainTimeout(t, err)
 		t.Errorf("Second creates a 3rd chat: %v", err)
 	}
 }
@@ -79,13 +74,12 @@ func TestLimitsHoldAcrossInstances(t *testing.T) {
 		"CHAT_REDIS_LIMIT_TIMEOUT": "10s",
 	}
 	insts := []*instance{start(t, env), start(t, env)}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	statuses := map[int]int{}
 	for i := range 8 {
-		err := client.New(insts[i%2].URL).Login(ctx, "second@example.com", "wrong guess")
+		err := client.New(insts[i%2].URL).Login(reqCtx(t), "second@example.com", "wrong guess")
 		var ce *client.Error
 		if !errors.As(err, &ce) {
+			explainTimeout(t, err)
 			t.Fatalf("wrong login %d: %v", i+1, err)
 		}
 		statuses[ce.Status]++
@@ -110,10 +104,8 @@ func TestReadMarkLimitOverWebSocket(t *testing.T) {
 	if string(f.Ref) != `"r3"` || e.Code != "rate_limited" {
 		t.Errorf("the third read frame: %s %s, want error rate_limited with ref r3", f.Ref, f.Data)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var ce *client.Error
-	if err := first.Do(ctx, http.MethodPost, "/api/v1/chats/2/read", map[string]int64{"seq": 1}, nil); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests {
+	if err := first.Do(reqCtx(t), http.MethodPost, "/api/v1/chats/2/read", map[string]int64{"seq": 1}, nil); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests {
 		t.Errorf("an HTTP mark after the WebSocket's: %v, want 429", err)
 	}
 }
