@@ -320,10 +320,10 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 		s.retry(ctx, j, err)
 		return
 	}
-	payload, _ := json.Marshal(Payload{Type: "message", ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
 	if s.lost(j, until) {
 		return
 	}
+	payload, _ := json.Marshal(Payload{Type: "message", ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
 	var failed error
 	shown := false
 	for _, sub := range subs {
@@ -354,10 +354,10 @@ func (s *Service) withdraw(ctx context.Context, j chat.PushJob, pc chat.PushCont
 		s.retry(ctx, j, err)
 		return
 	}
-	payload, _ := json.Marshal(WithdrawPayload{Type: "withdraw", ChatID: j.ChatID, Seq: pc.LastReadSeq, Tag: topic(j.ChatID)})
 	if s.lost(j, until) {
 		return
 	}
+	payload, _ := json.Marshal(WithdrawPayload{Type: "withdraw", ChatID: j.ChatID, Seq: pc.LastReadSeq, Tag: topic(j.ChatID)})
 	var failed error
 	for _, sub := range subs {
 		if !Withdrawable(sub.Endpoint) {
