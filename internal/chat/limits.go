@@ -76,8 +76,8 @@ func (l *Limits) defaults() {
 // (internal/limit/redislimit).
 type RateLimiter interface {
 	// AllowN takes n tokens of key, or none: when fewer are left it returns false and how
-	// long until there are enough. now is the service's clock; a shared limiter may keep its
-	// own, so that instances agree.
+	// long until there are enough. now is the service's clock with its monotonic reading (see
+	// Service.limiterNow); a shared limiter may keep its own, so that instances agree.
 	AllowN(ctx context.Context, key string, n int, now time.Time) (bool, time.Duration)
 	// Reset refills key's bucket.
 	Reset(ctx context.Context, key string)
@@ -123,7 +123,7 @@ func (s *Service) newLimiters() {
 
 // take takes n tokens of key from l, or answers rate_limited.
 func (s *Service) take(ctx context.Context, l RateLimiter, key string, n int) error {
-	if ok, wait := l.AllowN(ctx, key, n, s.now()); !ok {
+	if ok, wait := l.AllowN(ctx, key, n, s.limiterNow()); !ok {
 		return rateLimited(wait)
 	}
 	return nil

@@ -113,6 +113,14 @@ func (s *Service) Store() Store { return s.store }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Millisecond) }
 
+// limiterNow is the time the rate limiters count with: Options.Now as it is. s.now strips the
+// monotonic reading that time.Now carries (UTC and Truncate do), and a token bucket that counts
+// with the wall clock refills at once when the clock steps forward (NTP, a virtual machine
+// resumed after a pause) and stops refilling for as long as it stepped back, which would keep a
+// user who spent their burst refused for that long. With the monotonic reading, a bucket's time
+// is the time that really passed.
+func (s *Service) limiterNow() time.Time { return s.opts.Now() }
+
 // storeErr turns a store failure into the error the caller should see.
 func storeErr(err error, format string, args ...any) error {
 	switch {
@@ -730,7 +738,7 @@ func (s *Service) MarkReadAsync(ctx context.Context, p Principal, chatID, seq in
 // TypingMember is Typing for a caller known to be a member of the chat as of message at (a
 // WebSocket connection that follows the chat): it costs no query.
 func (s *Service) TypingMember(ctx context.Context, p Principal, chatID, at int64) {
-	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.now()); !ok {
+	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.limiterNow()); !ok {
 		return
 	}
 	s.pub.Publish(ctx, Event{Type: EventTyping, ChatID: chatID, ExceptUser: p.UserID, At: at,
@@ -746,7 +754,7 @@ func (s *Service) Typing(ctx context.Context, p Principal, chatID int64) error {
 	if c.ReadOnly {
 		return readOnly(c)
 	}
-	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.now()); !ok {
+	if ok, _ := s.typingGate.Allow(fmt.Sprintf("%d:%d", p.UserID, chatID), s.limiterNow()); !ok {
 		return nil
 	}
 	s.pub.Publish(ctx, Event{Type: EventTyping, ChatID: chatID, ExceptUser: p.UserID, At: c.LastSeq,
