@@ -483,7 +483,7 @@ func (c *conn) catchUp() {
 			stop()
 			return
 		}
-		page, err := c.h.fetch(c.ctx, chatID, after, 0, c.out.pageFor(avg))
+		page, err := c.h.fetch(c.ctx, chatID, after, 0, 0, c.out.pageFor(avg))
 		if err != nil {
 			if !failed("catch-up from store", chatID, err) {
 				return
@@ -645,8 +645,18 @@ type fetched struct {
 // fetch reads up to limit messages of a chat after a seq (below before, if set), coalescing
 // identical concurrent reads: after a broker reconnect a thousand connections of one chat
 // cost one query.
-func (h *Hub) fetch(ctx context.Context, chatID, after, before int64, limit int) (*fetched, error) {
-	key := chatTopic(chatID) + "/" + itoa(after) + "/" + itoa(before) + "/" + itoa(int64(limit))
+//
+// seen is the last rev the reader's connection has been sent of the chat when the messages
+// read may have had changes sent to it already (a sync's history: every message up to the
+// hello's last seq is known to the stream, so its changes come live from the hello on), and
+// 0 otherwise (messages the stream has not sent, whose changes wait for them). It is part of
+// the key, so that a read is shared only with readers that had been sent the same changes,
+// whose reads began after those were committed. Without it, a sync could join a read begun
+// before a change that its connection had already been sent live, and deliver the message in
+// its state before that change, which a client that got the change before the message (and
+// dropped it) then never learns of.
+func (h *Hub) fetch(ctx context.Context, chatID, after, before, seen int64, limit int) (*fetched, error) {
+	key := chatTopic(chatID) + "/" + itoa(after) + "/" + itoa(before) + "/" + itoa(int64(limit)) + "/" + itoa(seen)
 	v, err, _ := h.fetches.Do(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

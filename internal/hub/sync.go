@@ -84,6 +84,7 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor) {
 		// sending it again would deliver it twice.
 		upto := min(st.sent, st.base)
 		revUpto := min(st.rev, st.revBas)
+		seen := st.rev // changes of these messages may have been sent live already (see fetch)
 		st.paused = true
 		c.mu.Unlock()
 
@@ -96,7 +97,7 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor) {
 				c.resume(id)
 				return // the connection is ending
 			}
-			page, err := c.h.fetch(c.ctx, id, cur, upto+1, min(c.out.pageFor(avg), c.h.opts.SyncLimit-sent))
+			page, err := c.h.fetch(c.ctx, id, cur, upto+1, seen, min(c.out.pageFor(avg), c.h.opts.SyncLimit-sent))
 			if err != nil {
 				if c.ctx.Err() != nil {
 					c.resume(id)
@@ -261,7 +262,7 @@ func (c *conn) advanceTo(chatID, seq int64) (bool, error) {
 		if err := c.out.waitRoom(c.ctx, 0); err != nil {
 			return false, err
 		}
-		page, err := c.h.fetch(c.ctx, chatID, after, seq+1, c.out.pageFor(avg))
+		page, err := c.h.fetch(c.ctx, chatID, after, seq+1, 0, c.out.pageFor(avg))
 		if err != nil {
 			return false, err
 		}
