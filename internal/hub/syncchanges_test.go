@@ -153,33 +153,109 @@ func TestSyncSendsChangesAheadOfTheStream(t *testing.T) {
 	t.Logf("last rev %d", lastRev)
 }
 
-// stallingStore stalls one read of changes, after the read and before its answer, until
-// released: a read that began before a change was committed, still in flight after it.
-type stallingStore struct {
-	chat.Store
+// stall holds one read of a stallingStore, after it is made and before its answer, until let
+// go: a read that began before a change was committed, still in flight after it.
+type stall struct {
 	mu      sync.Mutex
 	armed   bool
+	freed   bool
 	entered chan struct{} // closed when the stalled read has been made
 	release chan struct{}
-	reads   chan struct{} // one per read of changes after the stalled one
+	reads   chan struct{} // one per read after the stalled one
+}
+
+func newStall() *stall {
+	return &stall{entered: make(chan struct{}), release: make(chan struct{}), reads: make(chan struct{}, 1)}
+}
+
+// arm makes the next read the stalled one.
+func (s *stall) arm() {
+	s.mu.Lock()
+	s.armed = true
+	s.mu.Unlock()
+}
+
+// after runs after each read: the armed one waits to be let go.
+func (s *stall) after() {
+	s.mu.Lock()
+	stalled := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if stalled {
+		close(s.entered)
+		<-s.release
+		return
+	}
+	select {
+	case s.reads <- struct{}{}:
+	default:
+	}
+}
+
+// waitEntered waits until the stalled read has been made.
+func (s *stall) waitEntered(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-s.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal(what + " was not read")
+	}
+}
+
+// letGoAfterAnother waits for another read (a sync that reads for itself does at once; one
+// that joined the stalled read waits on it), then lets the stalled read go: after 3 s at the
+// latest, so that the test ends either way.
+func (s *stall) letGoAfterAnother() {
+	select {
+	case <-s.reads:
+	case <-time.After(3 * time.Second):
+	}
+	s.free()
+}
+
+// free lets the stalled read go, once.
+func (s *stall) free() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.freed {
+		s.freed = true
+		close(s.release)
+	}
+}
+
+// stallingStore stalls one read of changes, or of history, with its stall (nil: none).
+type stallingStore struct {
+	chat.Store
+	changes *stall
+	history *stall
 }
 
 func (s *stallingStore) Changes(ctx context.Context, chatID, afterRev int64, limit int) (chat.ChangePage, error) {
 	page, err := s.Store.Changes(ctx, chatID, afterRev, limit)
-	s.mu.Lock()
-	stall := s.armed
-	s.armed = false
-	s.mu.Unlock()
-	if stall {
-		close(s.entered)
-		<-s.release
-	} else {
-		select {
-		case s.reads <- struct{}{}:
-		default:
-		}
+	if s.changes != nil {
+		s.changes.after()
 	}
 	return page, err
+}
+
+func (s *stallingStore) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Message, bool, error) {
+	msgs, more, err := s.Store.History(ctx, q)
+	if s.history != nil {
+		s.history.after()
+	}
+	return msgs, more, err
+}
+
+// applyUntilDone applies a device's frames up to its sync.done.
+func (d *device) applyUntilDone(t *testing.T) {
+	t.Helper()
+	for {
+		f := d.c.Next(20 * time.Second)
+		if f.Type == "sync.done" {
+			return
+		}
+		d.apply(t, f)
+	}
 }
 
 // TestSyncChangesNotSharedWithAnOlderRead: a sync's read of changes is shared only with reads
@@ -189,7 +265,7 @@ func (s *stallingStore) Changes(ctx context.Context, chatID, afterRev int64, lim
 // edit: the edit, history to Ben's connection, never came.
 func TestSyncChangesNotSharedWithAnOlderRead(t *testing.T) {
 	t.Parallel()
-	st := &stallingStore{entered: make(chan struct{}), release: make(chan struct{}), reads: make(chan struct{}, 1)}
+	st := &stallingStore{changes: newStall()}
 	s := startServer(t, serverConfig{WrapStore: func(inner chat.Store) chat.Store { st.Store = inner; return st }})
 	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
 	id := s.Group(t, ann, "G", false, ben)
@@ -202,21 +278,10 @@ func TestSyncChangesNotSharedWithAnOlderRead(t *testing.T) {
 
 	ac, _ := s.DialHello(t, ann)
 	ac.Bind(t)
-	st.mu.Lock()
-	st.armed = true
-	st.mu.Unlock()
+	st.changes.arm()
 	ac.Send("sync", "a", cursor)
-	select {
-	case <-st.entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Ann's sync did not read the changes")
-	}
-	released := false
-	defer func() {
-		if !released {
-			close(st.release)
-		}
-	}()
+	st.changes.waitEntered(t, "Ann's sync's changes")
+	defer st.changes.free()
 	if _, err := s.Svc.EditMessage(ctx, ann.P(), id, m.Seq, "one, edited"); err != nil {
 		t.Fatal(err)
 	}
@@ -226,54 +291,12 @@ func TestSyncChangesNotSharedWithAnOlderRead(t *testing.T) {
 	d.lastRev = 0
 	d.msgs[m.Seq] = stateOf(m)
 	bc.Send("sync", "b", cursor)
-	// Ben's sync reads for itself (with the fix at once; without it, it waits on Ann's read,
-	// which is let go after a while so that the test ends either way).
-	select {
-	case <-st.reads:
-	case <-time.After(3 * time.Second):
-	}
-	close(st.release)
-	released = true
-	for {
-		f := bc.Next(20 * time.Second)
-		if f.Type == "sync.done" {
-			break
-		}
-		d.apply(t, f)
-	}
+	st.changes.letGoAfterAnother()
+	d.applyUntilDone(t)
 	want, _, _ := storeView(t, s, ann, id)
 	if got := d.msgs[m.Seq]; !got.equal(want[m.Seq]) {
 		t.Errorf("after the sync, message %d shows %v, the store has %v", m.Seq, got, want[m.Seq])
 	}
-}
-
-// historyStallingStore stalls one read of history, after the read and before its answer,
-// until released: a read that began before a change was committed, still in flight after it.
-type historyStallingStore struct {
-	chat.Store
-	mu      sync.Mutex
-	armed   bool
-	entered chan struct{} // closed when the stalled read has been made
-	release chan struct{}
-	reads   chan struct{} // one per read of history after the stalled one
-}
-
-func (s *historyStallingStore) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Message, bool, error) {
-	msgs, more, err := s.Store.History(ctx, q)
-	s.mu.Lock()
-	stall := s.armed
-	s.armed = false
-	s.mu.Unlock()
-	if stall {
-		close(s.entered)
-		<-s.release
-	} else {
-		select {
-		case s.reads <- struct{}{}:
-		default:
-		}
-	}
-	return msgs, more, err
 }
 
 // TestSyncMessagesNotSharedWithAnOlderRead: a sync's read of history is shared only with
@@ -289,7 +312,7 @@ func (s *historyStallingStore) History(ctx context.Context, q chat.HistoryQuery)
 // message's body.)
 func TestSyncMessagesNotSharedWithAnOlderRead(t *testing.T) {
 	t.Parallel()
-	st := &historyStallingStore{entered: make(chan struct{}), release: make(chan struct{}), reads: make(chan struct{}, 1)}
+	st := &stallingStore{history: newStall()}
 	s := startServer(t, serverConfig{WrapStore: func(inner chat.Store) chat.Store { st.Store = inner; return st }})
 	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
 	id := s.Group(t, ann, "G", false, ben)
@@ -299,28 +322,17 @@ func TestSyncMessagesNotSharedWithAnOlderRead(t *testing.T) {
 
 	bc, bHello := s.DialHello(t, ben)
 	bc.Bind(t)
-	bd := newDevice("Ben's device", bc, id, bHello)
+	d := newDevice("Ben's device", bc, id, bHello)
 	// A cursor without a rev asks for the messages in their latest state and for no changes,
 	// so nothing after the messages could make up for a stale one.
 	cursor := map[string]any{"cursors": map[string]any{fmt.Sprint(id): 0}}
 
 	ac, _ := s.DialHello(t, ann)
 	ac.Bind(t)
-	st.mu.Lock()
-	st.armed = true
-	st.mu.Unlock()
+	st.history.arm()
 	ac.Send("sync", "a", cursor)
-	select {
-	case <-st.entered:
-	case <-time.After(20 * time.Second):
-		t.Fatal("Ann's sync did not read the history")
-	}
-	released := false
-	defer func() {
-		if !released {
-			close(st.release)
-		}
-	}()
+	st.history.waitEntered(t, "Ann's sync's history")
+	defer st.history.free()
 	if err := s.Svc.DeleteMessage(ctx, ann.P(), id, m.Seq); err != nil {
 		t.Fatal(err)
 	}
@@ -329,25 +341,12 @@ func TestSyncMessagesNotSharedWithAnOlderRead(t *testing.T) {
 	if f := bc.NextOf("message.updated", 20*time.Second); chatOf(f) != id {
 		t.Fatalf("Ben got %s of chat %d, want the deletion in chat %d", f.Type, chatOf(f), id)
 	}
-	bd.lastSeq, bd.msgs = 0, map[int64]msgState{}
+	d.lastSeq, d.msgs = 0, map[int64]msgState{}
 	bc.Send("sync", "b", cursor)
-	// Ben's sync reads for itself (with the fix at once; without it, it waits on Ann's read,
-	// which is let go after a while so that the test ends either way).
-	select {
-	case <-st.reads:
-	case <-time.After(3 * time.Second):
-	}
-	close(st.release)
-	released = true
-	for {
-		f := bc.Next(20 * time.Second)
-		if f.Type == "sync.done" {
-			break
-		}
-		bd.apply(t, f)
-	}
+	st.history.letGoAfterAnother()
+	d.applyUntilDone(t)
 	want, _, _ := storeView(t, s, ann, id)
-	if got := bd.msgs[m.Seq]; !got.equal(want[m.Seq]) {
+	if got := d.msgs[m.Seq]; !got.equal(want[m.Seq]) {
 		t.Errorf("after the sync, message %d shows %v, the store has %v", m.Seq, got, want[m.Seq])
 	}
 }
