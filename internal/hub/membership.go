@@ -25,6 +25,11 @@ type userState struct {
 	gone    map[int64]int64
 	offline *time.Timer // pending "offline" after the last device left
 	leftAt  time.Time   // when the last device left
+	// coming is the connection that brings the user online here, from its registration
+	// (addConn) until comeOnline has read whether they were online elsewhere: refreshPresence
+	// leaves the user's mark alone meanwhile, or comeOnline would find this instance's own
+	// mark and announce nothing.
+	coming *conn
 }
 
 // membership is a chat a user follows, and the seq of the fact that says so.
@@ -61,6 +66,9 @@ func (h *Hub) addConn(c *conn) error {
 		return errTooManyConns
 	}
 	u.conns[c] = struct{}{}
+	if len(u.conns) == 1 && u.offline == nil {
+		u.coming = c
+	}
 	for id := range u.chats {
 		h.chats[id].dirty = true
 	}
@@ -97,7 +105,7 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped []int64) (followed m
 			h.dropChatUserLocked(id, c.userID)
 		}
 	}
-	cameOnline = len(u.conns) == 1 && u.offline == nil
+	cameOnline = u.coming == c
 	if u.offline != nil {
 		u.offline.Stop()
 		u.offline = nil
@@ -214,6 +222,9 @@ func (h *Hub) removeConn(c *conn) {
 		return
 	}
 	delete(u.conns, c)
+	if u.coming == c { // its hello failed, or it closed before comeOnline read the marks
+		u.coming = nil
+	}
 	h.forgetConnLocked(c)
 	if !h.closing && len(u.conns) == 0 {
 		// The user's last device here left: "last seen" is now (one write per user going

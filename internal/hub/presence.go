@@ -50,9 +50,16 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 	h.announcePresence(ctx, chat.PresenceState{UserID: userID, LastSeenAt: &chat.Time{Time: left.UTC().Truncate(time.Millisecond)}}, chats)
 }
 
-// comeOnline marks the user online and tells their chats if nobody knew yet.
-func (h *Hub) comeOnline(ctx context.Context, userID int64, chats []int64) {
+// comeOnline marks the user of c, the connection that brought them online here, online and
+// tells their chats if nobody knew yet.
+func (h *Hub) comeOnline(c *conn, chats []int64) {
+	ctx, userID := c.ctx, c.userID
 	was := h.Online(ctx, []int64{userID})[userID]
+	h.mu.Lock()
+	if u := h.users[userID]; u != nil && u.coming == c {
+		u.coming = nil // refreshPresence renews the mark from now on
+	}
+	h.mu.Unlock()
 	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, userID); err != nil && ctx.Err() == nil {
 		h.log.Warn("presence online", "user_id", userID, "err", err)
 	}
@@ -277,21 +284,27 @@ func (h *Hub) refreshPresence() {
 			return
 		case <-t.C:
 		}
-		h.mu.Lock()
-		ids := make([]int64, 0, len(h.users))
-		for id, u := range h.users {
-			if len(u.conns) > 0 {
-				ids = append(ids, id)
-			}
+		h.renewMarks()
+	}
+}
+
+// renewMarks marks online the users connected here, but for those whose coming online
+// comeOnline has yet to judge from the marks (userState.coming).
+func (h *Hub) renewMarks() {
+	h.mu.Lock()
+	ids := make([]int64, 0, len(h.users))
+	for id, u := range h.users {
+		if len(u.conns) > 0 && u.coming == nil {
+			ids = append(ids, id)
 		}
-		h.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
-		if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, ids...); err != nil {
-			h.log.Warn("presence refresh", "err", err)
-		}
-		cancel()
+	}
+	h.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, ids...); err != nil {
+		h.log.Warn("presence refresh", "err", err)
 	}
 }

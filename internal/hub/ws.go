@@ -82,7 +82,7 @@ func (h *Hub) serve(ws *websocket.Conn, nc *corkConn, p chat.Principal) {
 	go c.writer()
 	c.schedulePing()
 	if cameOnline {
-		go h.comeOnline(ctx, p.UserID, chats)
+		go h.comeOnline(c, chats)
 	}
 	// The reader ends the connection: when the socket closes, it closes the connection, waits
 	// for the frames in progress (a send in flight is stored and published) and the writer,
