@@ -127,6 +127,8 @@ type Hub struct {
 	cancel   context.CancelFunc
 
 	subs subscriptions // the broker topics wanted, sent by subscribeLoop (subscribe.go)
+	// turns serializes each user's presence transitions here (presence.go: turn).
+	turns [64]sync.Mutex
 	// ctrl runs membership changes that arrive as events, in order, off the delivery goroutine.
 	ctrl chan func()
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
@@ -26,7 +27,19 @@ import (
 // one frame, presence {users:[...]}; a client that never did (it predates the frame) gets the
 // single-user form, presence {user_id, online}, one frame per user that changed.
 
+// turn serializes a user's presence transitions on this instance: a user who comes back
+// while goOffline is clearing their mark waits for it to finish, then comeOnline reads the
+// marks it left and announces them online after their "offline". Without it comeOnline could
+// find the old mark, announce nothing, and have goOffline clear the mark after it and
+// announce them offline while connected. It is never taken with h.mu held.
+func (h *Hub) turn(userID int64) *sync.Mutex {
+	return &h.turns[uint64(userID)%uint64(len(h.turns))]
+}
+
 func (h *Hub) goOffline(userID int64, chats []int64) {
+	turn := h.turn(userID)
+	turn.Lock()
+	defer turn.Unlock()
 	h.mu.Lock()
 	u := h.users[userID]
 	if u == nil || len(u.conns) > 0 || u.offline == nil {
@@ -54,6 +67,9 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 // tells their chats if nobody knew yet.
 func (h *Hub) comeOnline(c *conn, chats []int64) {
 	ctx, userID := c.ctx, c.userID
+	turn := h.turn(userID)
+	turn.Lock()
+	defer turn.Unlock()
 	was := h.Online(ctx, []int64{userID})[userID]
 	h.mu.Lock()
 	if u := h.users[userID]; u != nil && u.coming == c {
