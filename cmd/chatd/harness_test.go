@@ -21,7 +21,8 @@ import (
 type instance struct {
 	URL    string
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when run has returned, with its error in err
+	err    error
 }
 
 func freeAddr(t *testing.T) string {
@@ -56,12 +57,15 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	inst := &instance{URL: "http://" + addr, cancel: cancel, done: make(chan error, 1)}
+	inst := &instance{URL: "http://" + addr, cancel: cancel, done: make(chan struct{})}
 	logw := io.Discard
 	if testing.Verbose() {
 		logw = os.Stderr
 	}
-	go func() { inst.done <- run(ctx, nil, func(k string) string { return full[k] }, stdout, logw) }()
+	go func() {
+		defer close(inst.done)
+		inst.err = run(ctx, nil, func(k string) string { return full[k] }, stdout, logw)
+	}()
 	deadline := time.Now().Add(180 * time.Second) // migrations on a fresh database: the whole suite on two cores once took over 60 s
 	for {
 		resp, err := http.Get(inst.URL + "/healthz")
@@ -72,8 +76,8 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 			}
 		}
 		select {
-		case err := <-inst.done:
-			t.Fatalf("chatd exited: %v", err)
+		case <-inst.done:
+			t.Fatalf("chatd exited: %v", inst.err)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -85,7 +89,8 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 	return inst
 }
 
-// stop shuts the instance down gracefully and waits for run to return.
+// stop shuts the instance down gracefully and waits for run to return. A second stop (the
+// test's cleanup after the test stopped it) returns at once.
 func (i *instance) stop() {
 	i.cancel()
 	select {
