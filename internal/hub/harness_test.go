@@ -5,8 +5,11 @@ package hub_test
 // handshake. The short names below keep the tests readable.
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/testserver"
 )
 
@@ -28,3 +31,30 @@ var (
 	ofType  = testserver.OfType
 	chatOf  = testserver.ChatOf
 )
+
+// duringChatsOf is a store that runs do at the nth reading of one user's chat list (a hello
+// reads it twice): before the read, or once it is done with after. It counts the readings in
+// calls; user 0 (before the test sets it) matches nobody.
+type duringChatsOf struct {
+	chat.Store
+	user  int64
+	nth   int32
+	after bool
+	do    func()
+	calls atomic.Int32
+}
+
+func (s *duringChatsOf) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
+	if userID != s.user {
+		return s.Store.ChatsOf(ctx, userID)
+	}
+	n := s.calls.Add(1)
+	if n == s.nth && !s.after {
+		s.do()
+	}
+	list, err := s.Store.ChatsOf(ctx, userID)
+	if n == s.nth && s.after {
+		s.do()
+	}
+	return list, err
+}

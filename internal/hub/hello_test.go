@@ -5,36 +5,17 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
 )
 
-// sendDuringHello is a store that, on the second reading of a user's chats (the hello reads
-// them twice), first has another member send a message to one of them: the message is
-// committed after the connection follows the chat and before hello's last seqs are read.
-type sendDuringHello struct {
-	chat.Store
-	user  int64
-	calls atomic.Int32
-	send  func()
-}
-
-func (s *sendDuringHello) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
-	if userID == s.user && s.calls.Add(1) == 2 {
-		s.send()
-		time.Sleep(100 * time.Millisecond) // the live event reaches the connection
-	}
-	return s.Store.ChatsOf(ctx, userID)
-}
-
 // TestHelloRace: a message committed while the hello is being built is either history (at
 // most hello's last_seq) or delivered live, never both.
 func TestHelloRace(t *testing.T) {
 	ctx := context.Background()
-	wrapped := &sendDuringHello{}
+	wrapped := &duringChatsOf{nth: 2} // the second reading: after the connection follows the chat, before hello's last seqs
 	srv := startServer(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
 	st, svc := srv.Store, srv.Svc
 	first, err := st.UserByEmail(ctx, "first@example.com")
@@ -61,10 +42,11 @@ func TestHelloRace(t *testing.T) {
 	if shared == 0 {
 		t.Fatal("the demo users share no chat")
 	}
-	wrapped.send = func() {
+	wrapped.do = func() {
 		if _, _, err := svc.Send(ctx, chat.Principal{UserID: second.ID}, chat.SendInput{ChatID: shared, Body: "during hello", ClientID: "race"}); err != nil {
 			t.Errorf("send during hello: %v", err)
 		}
+		time.Sleep(100 * time.Millisecond) // the live event reaches the connection
 	}
 
 	conn, err := login(t, srv.URL, "first@example.com").Dial(ctx)

@@ -144,38 +144,21 @@ func TestLeaveRaceTwoInstances(t *testing.T) {
 	leaveRace(t, a, b, 15)
 }
 
-// leaveDuringHello is a store that lets a user leave a chat while their socket's hello reads
-// the chat list: the read that the hello keeps comes from before the leave.
-type leaveDuringHello struct {
-	chat.Store
-	user  int64
-	calls atomic.Int32
-	leave func()
-}
-
-func (s *leaveDuringHello) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
-	list, err := s.Store.ChatsOf(ctx, userID)
-	if userID == s.user && s.calls.Add(1) == 2 {
-		s.leave()
-		time.Sleep(200 * time.Millisecond) // chat.removed reaches the hub before the hello attaches
-	}
-	return list, err
-}
-
 // TestHelloAfterLeaveDoesNotFollow: a hello whose last read of the chat list came before a
 // leave does not follow the chat, and does not list it.
 func TestHelloAfterLeaveDoesNotFollow(t *testing.T) {
 	t.Parallel()
-	wrapped := &leaveDuringHello{}
+	wrapped := &duringChatsOf{nth: 2, after: true} // the read that the hello keeps comes from before the leave
 	s := startServer(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
 	owner, leaver := s.NewUser(t, "Owner"), s.NewUser(t, "Leaver")
 	id := s.Group(t, owner, "G", false, leaver)
 	s.Dial(t, owner) // the chat's topic stays subscribed on the instance
 	wrapped.user = leaver.ID
-	wrapped.leave = func() {
+	wrapped.do = func() {
 		if err := s.Svc.Leave(context.Background(), leaver.P(), id); err != nil {
 			t.Error(err)
 		}
+		time.Sleep(200 * time.Millisecond) // chat.removed reaches the hub before the hello attaches
 	}
 	c, hello := s.DialHello(t, leaver)
 	if wrapped.calls.Load() < 2 {

@@ -16,23 +16,6 @@ import (
 	"github.com/wschat/chat/internal/testserver"
 )
 
-// renewDuringHello is a store that runs the hub's refresh of presence marks while a user's
-// hello first reads their chats: their connection is registered, their coming online not
-// announced yet.
-type renewDuringHello struct {
-	chat.Store
-	user  int64
-	calls atomic.Int32
-	renew func()
-}
-
-func (s *renewDuringHello) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
-	if userID == s.user && s.calls.Add(1) == 1 {
-		s.renew()
-	}
-	return s.Store.ChatsOf(ctx, userID)
-}
-
 // TestOnlineAnnouncedDespiteARefreshDuringHello: a user whose first connection is being set up
 // when the periodic refresh of presence marks runs is still announced online to the members of
 // their chats. The refresh used to mark them online, so that the announcement, which is only
@@ -40,13 +23,13 @@ func (s *renewDuringHello) ChatsOf(ctx context.Context, userID int64) ([]chat.Ch
 // members saw them offline until their next reconnect (TestPresence/embedded once waited 30 s).
 func TestOnlineAnnouncedDespiteARefreshDuringHello(t *testing.T) {
 	t.Parallel()
-	wrapped := &renewDuringHello{}
+	wrapped := &duringChatsOf{nth: 1} // the hello's first reading: Ben registered, his coming online not announced yet
 	s := startServer(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
 	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
 	s.Private(t, ann, ben)
 	watcher := s.Dial(t, ann)
 	wrapped.user = ben.ID
-	wrapped.renew = s.Hub.RenewMarks
+	wrapped.do = s.Hub.RenewMarks
 	s.Dial(t, ben)
 	if wrapped.calls.Load() == 0 {
 		t.Fatal("Ben's hello never read his chats")
