@@ -142,6 +142,9 @@ type Hub struct {
 	watchers map[int64]map[*conn]struct{}
 	opens    map[int64]map[*conn]struct{}
 	typists  typists // a big group's typing, collected per chat (typing.go)
+	// offline holds the "offline" presence events received since the marks were last checked
+	// (presence.go: checkOffline).
+	offline offlineChecks
 
 	nextConn atomic.Uint64
 	// queued is the bytes queued and in flight over every connection (outbox.go); shedding

@@ -100,8 +100,73 @@ func (h *Hub) announcePresence(ctx context.Context, st chat.PresenceState, chats
 }
 
 // fanOutPresence delivers a presence event of a chat: to every member's connection in a small
-// chat, to the member connections subscribed to the user in a big one.
+// chat, to the member connections subscribed to the user in a big one. An "offline" is checked
+// against the marks first (checkOffline).
 func (h *Hub) fanOutPresence(e *envelope) {
+	if !e.Online {
+		h.checkOffline(e)
+		return
+	}
+	h.deliverPresenceEvent(e)
+}
+
+// offlineChecks collects "offline" events for one check of the marks.
+type offlineChecks struct {
+	mu      sync.Mutex
+	pending []*envelope
+	armed   bool
+}
+
+// checkOffline delivers an "offline" only if the marks, read up to Options.PresenceEvery later
+// (one read for every such event received meanwhile), still say the user is offline. Two
+// instances decide their announcements from marks the other may be changing: when the last
+// device on instance A goes away as the user reconnects through B, A can find no mark and
+// announce "offline" while B, having found A's mark, announces nothing, or B's "online" can
+// reach the receivers before A's "offline". Either way the receivers would show a connected
+// user offline. Every instance sets its mark before it announces "online", so a mark present
+// after an "offline" means the user is back: the "offline" is dropped, and whatever the
+// receivers heard last stays true. An offline presence is not urgent (it comes after a grace
+// of seconds), so the wait costs nothing a user sees.
+func (h *Hub) checkOffline(e *envelope) {
+	q := &h.offline
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, e)
+	if !q.armed {
+		q.armed = true
+		time.AfterFunc(h.opts.PresenceEvery, h.runOfflineChecks)
+	}
+}
+
+func (h *Hub) runOfflineChecks() {
+	q := &h.offline
+	q.mu.Lock()
+	pending := q.pending
+	q.pending, q.armed = nil, false
+	q.mu.Unlock()
+	if h.ctx.Err() != nil {
+		return
+	}
+	seen := make(map[int64]bool, len(pending))
+	users := make([]int64, 0, len(pending))
+	for _, e := range pending {
+		if !seen[e.PresenceUser] {
+			seen[e.PresenceUser] = true
+			users = append(users, e.PresenceUser)
+		}
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
+	defer cancel()
+	online := h.Online(ctx, users) // nil when the marks cannot be read: deliver as announced
+	for _, e := range pending {
+		if !online[e.PresenceUser] {
+			h.deliverPresenceEvent(e)
+		}
+	}
+}
+
+// deliverPresenceEvent delivers a presence event to the connections that hear of it.
+func (h *Hub) deliverPresenceEvent(e *envelope) {
 	st := chat.PresenceState{UserID: e.PresenceUser, Online: e.Online}
 	if !e.Online && e.LastSeen > 0 {
 		st.LastSeenAt = &chat.Time{Time: time.UnixMilli(e.LastSeen).UTC()}

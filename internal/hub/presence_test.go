@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,7 @@ func TestOnlineAnnouncedDespiteARefreshDuringHello(t *testing.T) {
 // which tells when that user is marked online meanwhile.
 type holdOffline struct {
 	broker.Presence
-	user     int64
+	user     atomic.Int64
 	entered  chan struct{} // closed when the held SetOffline began
 	release  chan struct{}
 	remarked chan struct{} // closed by a SetOnline of the user while the SetOffline is held
@@ -55,7 +56,7 @@ type holdOffline struct {
 
 func (p *holdOffline) SetOffline(ctx context.Context, ids ...int64) error {
 	held := false
-	if slices.Contains(ids, p.user) {
+	if slices.Contains(ids, p.user.Load()) {
 		p.once.Do(func() {
 			held = true
 			p.held.Store(true)
@@ -73,7 +74,7 @@ func (p *holdOffline) SetOffline(ctx context.Context, ids ...int64) error {
 
 func (p *holdOffline) SetOnline(ctx context.Context, ttl time.Duration, ids ...int64) error {
 	err := p.Presence.SetOnline(ctx, ttl, ids...)
-	if p.held.Load() && slices.Contains(ids, p.user) {
+	if p.held.Load() && slices.Contains(ids, p.user.Load()) {
 		close(p.remarked)
 	}
 	return err
@@ -97,7 +98,7 @@ func TestReconnectWhileGoingOffline(t *testing.T) {
 	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
 	s.Private(t, ann, ben)
 	watcher := s.Dial(t, ann)
-	p.user = ben.ID
+	p.user.Store(ben.ID)
 	first := s.Dial(t, ben)
 	if states, _ := presenceOf(t, watcher.NextOf("presence", wait)); len(states) != 1 || !states[0].Online {
 		t.Fatalf("Ann got presence %+v, want Ben online", states)
@@ -142,5 +143,89 @@ func TestReconnectWhileGoingOffline(t *testing.T) {
 	}
 	if !online {
 		t.Error("Ann was last told that Ben, who is connected, is offline")
+	}
+}
+
+// staleOnline is a presence store whose next Online read of one user, once armed, says the
+// user is offline whatever the marks say: the read of an instance that looked just before
+// another instance set the user's mark.
+type staleOnline struct {
+	broker.Presence
+	user   atomic.Int64
+	armed  atomic.Bool
+	lied   chan struct{}
+	marked chan struct{} // closed once the user is first marked online through this store
+	once   sync.Once
+}
+
+func newStaleOnline(p broker.Presence) *staleOnline {
+	return &staleOnline{Presence: p, lied: make(chan struct{}), marked: make(chan struct{})}
+}
+
+func (p *staleOnline) SetOnline(ctx context.Context, ttl time.Duration, ids ...int64) error {
+	err := p.Presence.SetOnline(ctx, ttl, ids...)
+	if err == nil && slices.Contains(ids, p.user.Load()) {
+		p.once.Do(func() { close(p.marked) })
+	}
+	return err
+}
+
+func (p *staleOnline) Online(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	m, err := p.Presence.Online(ctx, ids)
+	if user := p.user.Load(); err == nil && slices.Contains(ids, user) && p.armed.CompareAndSwap(true, false) {
+		m[user] = false
+		close(p.lied)
+	}
+	return m, err
+}
+
+// TestOfflineOfAUserBackElsewhereIsDropped: a user's last device on instance A goes away while
+// they are connected through instance B, and A, having read the marks before B's was set,
+// announces them offline. The receivers check the marks before they pass an "offline" on, find
+// B's, and drop it: nobody is told that a connected user is offline.
+func TestOfflineOfAUserBackElsewhereIsDropped(t *testing.T) {
+	t.Parallel()
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	bus := broker.NewMemoryBus()
+	marks := broker.NewMemoryPresence(time.Now)
+	stale, onB := newStaleOnline(marks.Instance("a")), newStaleOnline(marks.Instance("b"))
+	opts := func(id string) hub.Options {
+		return hub.Options{InstanceID: id, OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond}
+	}
+	a := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: stale, Hub: opts("a")})
+	b := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: onB, Hub: opts("b")})
+	ann, ben := a.NewUser(t, "Ann"), a.NewUser(t, "Ben")
+	a.Private(t, ann, ben)
+	watchers := []*wsConn{a.Dial(t, ann), b.Dial(t, b.Login(t, ann))}
+	stale.user.Store(ben.ID)
+	onB.user.Store(ben.ID)
+	onA := a.Dial(t, ben)
+	for _, w := range watchers {
+		if states, _ := presenceOf(t, w.NextOf("presence", wait)); len(states) != 1 || states[0].UserID != ben.ID || !states[0].Online {
+			t.Fatalf("Ann got presence %+v, want Ben online", states)
+		}
+	}
+	b.Dial(t, b.Login(t, ben))
+	select {
+	case <-onB.marked:
+	case <-time.After(wait):
+		t.Fatal("instance b never marked Ben online")
+	}
+	stale.armed.Store(true)
+	onA.WS.Close(websocket.StatusNormalClosure, "")
+	select {
+	case <-stale.lied:
+	case <-time.After(wait):
+		t.Fatal("instance a never looked whether Ben was still online")
+	}
+	for i, w := range watchers {
+		for _, f := range testserver.OfType(w.Quiet(time.Second), "presence") {
+			states, _ := presenceOf(t, f)
+			for _, st := range states {
+				if st.UserID == ben.ID && !st.Online {
+					t.Errorf("Ann's socket %d was told that Ben, connected through instance b, is offline", i)
+				}
+			}
+		}
 	}
 }
