@@ -154,14 +154,23 @@ func (c *conn) enqueueAll(typ string, frames [][]byte) {
 	c.h.noteQueued()
 }
 
+// closeWait bounds a close: a client that has not answered the close frame by then (or not
+// taken it: a full socket) is dropped. The library alone would wait up to 5 s for the frame
+// to go out and 5 s more for the answer, so a client that stopped answering pings, or
+// reading, stayed connected (and online) that much longer.
+const closeWait = 2 * time.Second
+
 // close ends the connection with a code; the first call wins.
 func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
 		// Close first, so that the close frame goes out; cancelling the context of a pending
-		// Read would drop the TCP connection without one.
+		// Read drops the TCP connection without one, which only a client that has not answered
+		// in closeWait gets.
 		go func() {
+			drop := time.AfterFunc(closeWait, c.cancel)
 			c.ws.Close(code, reason)
+			drop.Stop()
 			c.cancel()
 		}()
 	})
