@@ -51,6 +51,7 @@ type holdOffline struct {
 	remarked chan struct{} // closed by a SetOnline of the user while the SetOffline is held
 	cleared  chan struct{} // closed when the held SetOffline is done
 	once     sync.Once
+	onceMark sync.Once
 	held     atomic.Bool
 }
 
@@ -75,7 +76,7 @@ func (p *holdOffline) SetOffline(ctx context.Context, ids ...int64) error {
 func (p *holdOffline) SetOnline(ctx context.Context, ttl time.Duration, ids ...int64) error {
 	err := p.Presence.SetOnline(ctx, ttl, ids...)
 	if p.held.Load() && slices.Contains(ids, p.user.Load()) {
-		close(p.remarked)
+		p.onceMark.Do(func() { close(p.remarked) })
 	}
 	return err
 }
