@@ -13,6 +13,7 @@
 #   CLUSTER_LISTEN=127.0.0.1:8080   nginx
 #   CLUSTER_BASE_PORT=18081         first instance port
 #   CLUSTER_PG=postgres://postgres@127.0.0.1:5432   PostgreSQL server (as a superuser)
+#                                   (a Unix socket: postgres://postgres@%2Fvar%2Frun%2Fpostgresql:5432)
 #   CLUSTER_DB=chat_cluster         database, created if missing
 #   CLUSTER_REDIS=127.0.0.1:6379    Redis
 #   CLUSTER_PREFIX=chat-cluster     Redis key and channel prefix
@@ -130,6 +131,7 @@ up() {
   local nginx pghost pgport rhost rport
   nginx=$(nginx_bin)
   pghost=$(sed -E 's#^[a-z]+://([^@/]*@)?([^:/?]+).*#\2#' <<< "$PG")
+  pghost=$(printf '%b' "${pghost//%/\\x}") # a socket directory is percent-encoded: %2Fvar%2Frun%2Fpostgresql
   pgport=$(sed -nE 's#^[a-z]+://([^@/]*@)?[^:/?]+:([0-9]+).*#\2#p' <<< "$PG")
   pgport=${pgport:-5432}
   pg_isready -q -h "$pghost" -p "$pgport" ||
