@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -86,6 +87,44 @@ func TestEditMessage(t *testing.T) {
 		}
 		_, err = edit(s, g, bm.Seq, b, "x", 9, 0)
 		wantErr(t, "an ex-member edits", err, chat.ErrNotMember)
+	})
+}
+
+// A repeat of a send (its client id again, a client's retry) is answered with the message as
+// it stands, as history reads it: its edit, reactions and reply quote, not only what the send's
+// call returns.
+func TestRepeatAnswersTheMessageAsItStands(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", true, at(0), b)
+		quoted := send(t, s, g, b, "the question", at(1)).Message
+		nm := chat.NewMessage{ChatID: g, SenderID: a.ID, Body: "the answr", ClientID: "r1", ReplyToSeq: quoted.Seq, Now: at(2)}
+		first, err := s.SendMessage(ctx, nm)
+		if err != nil || !first.Created {
+			t.Fatalf("reply: %+v, %v", first, err)
+		}
+		if _, err := edit(s, g, first.Message.Seq, a, "the answer", 3, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := react(s, g, first.Message.Seq, b, "👍", true, 4); err != nil {
+			t.Fatal(err)
+		}
+		nm.Now = at(5)
+		again, err := s.SendMessage(ctx, nm)
+		if err != nil || again.Created {
+			t.Fatalf("repeat: %+v, %v; want the stored message, Created=false", again, err)
+		}
+		m := again.Message
+		if m.Seq != first.Message.Seq || m.Body != "the answer" || m.EditedAt == nil || m.ReplyToSeq != quoted.Seq ||
+			m.ReplyTo == nil || m.ReplyTo.BodyPreview != "the question" || len(m.Reactions) != 1 || m.Reactions[0].Emoji != "👍" {
+			t.Errorf("repeat answered %+v (reply to %+v, reactions %+v); want seq %d edited to \"the answer\", quoting %q, with b's 👍",
+				m, m.ReplyTo, m.Reactions, first.Message.Seq, quoted.Body)
+		}
+		if want := messageAt(t, s, g, m.Seq); !reflect.DeepEqual(m, want) {
+			t.Errorf("repeat answered\n%+v\nhistory holds\n%+v", m, want)
+		}
 	})
 }
 

@@ -219,6 +219,7 @@ func (s *Store) sendBatch(groups []chatSends) {
 	}
 	if err == nil {
 		s.sentReplies(ctx, groups)
+		s.sentRepeats(ctx, groups)
 	}
 	for _, g := range groups {
 		for _, r := range g.reqs {
@@ -255,6 +256,27 @@ func (s *Store) sentReplies(ctx context.Context, groups []chatSends) {
 		}
 		for i, r := range reqs {
 			r.out.Message.ReplyTo = msgs[i].ReplyTo
+		}
+	}
+}
+
+// sentRepeats answers each repeat (a client id the chat already holds from the sender) with
+// the message stored under it as it stands now, read as history reads it: its edits,
+// reactions, reply quote and files, not only what the send's call returned. A repeat is a
+// client's retry, rare; one read each, after the commit. If a read fails, that send is
+// answered with the error (a later retry reads again); the others' answers stand.
+func (s *Store) sentRepeats(ctx context.Context, groups []chatSends) {
+	for _, g := range groups {
+		for _, r := range g.reqs {
+			if r.err != nil || r.out.Created {
+				continue
+			}
+			m, err := s.Message(ctx, g.chatID, r.out.Message.Seq)
+			if err != nil {
+				r.out, r.err = chat.Sent{}, fmt.Errorf("message repeated by client id %q: %w", r.nm.ClientID, err)
+				continue
+			}
+			r.out.Message = m
 		}
 	}
 }

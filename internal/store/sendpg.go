@@ -56,7 +56,7 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 	}
 	defer rows.Close()
 	answered := 0
-	var withFiles []*sendReq // stored now with files, or before (with files or not)
+	var withFiles []*sendReq // stored now with files (a repeat is read whole after the commit: sentRepeats)
 	for rows.Next() {
 		var k int
 		var status int16
@@ -82,7 +82,7 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 			if status == sendStored {
 				r.out.Message.ReplyToSeq = r.nm.ReplyToSeq
 			}
-			if status == sendStoredDup || len(r.nm.FileIDs) > 0 {
+			if status == sendStored && len(r.nm.FileIDs) > 0 {
 				withFiles = append(withFiles, r)
 			}
 		case sendNoReply:

@@ -59,9 +59,6 @@ func sendChatTx(ctx context.Context, tx *sql.Tx, g chatSends) (*sendPlan, error)
 		return nil, err
 	}
 	p := planBatch(g.chatID, g.reqs, prev, files, lastSeq, readAllSeq, marks, ma)
-	if err := p.prevFiles(ctx, tx); err != nil {
-		return nil, err
-	}
 	if len(p.fresh) == 0 {
 		return p, nil
 	}
@@ -234,25 +231,6 @@ func filesToAttach(ctx context.Context, tx *sql.Tx, batch []*sendReq) (map[int64
 		out[f.ID] = fileRow{file: f, found: true, attached: attached || f.MessageID != 0}
 	}
 	return out, rs.Err()
-}
-
-// prevFiles reads the files of the messages stored before that the batch's repeats get.
-func (p *sendPlan) prevFiles(ctx context.Context, tx *sql.Tx) error {
-	var msgs []chat.Message
-	var of []int
-	for i, o := range p.outs {
-		if p.errs[i] == nil && !o.Created && o.Message.FileCount > 0 {
-			msgs = append(msgs, o.Message)
-			of = append(of, i)
-		}
-	}
-	if err := loadFiles(ctx, tx, msgs); err != nil {
-		return err
-	}
-	for k, i := range of {
-		p.outs[i].Message = msgs[k]
-	}
-	return nil
 }
 
 // attach makes the new messages' files theirs.
