@@ -359,6 +359,23 @@ func TestSessions(t *testing.T) {
 				t.Errorf("a second retry did not revoke the session")
 			}
 
+			// The lost answer's token shown right after the retry, before the retry's token is
+			// rotated: it was never the session's to retry with, so it revokes the session
+			// (its record once let it through as a retry of its own, and two holders of one
+			// session could rotate side by side for good).
+			v := newSession(at(1), time.Hour, "rs-1")
+			if _, err := s.RotateRefresh(ctx, []byte("rs-1"), []byte("rs-2"), clientA, at(250), at(250).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RotateRefresh(ctx, []byte("rs-1"), []byte("rs-3"), clientA, at(251), at(251).Add(time.Hour)); err != nil {
+				t.Fatalf("the retry: %v", err)
+			}
+			_, err = s.RotateRefresh(ctx, []byte("rs-2"), []byte("rs-4"), clientA, at(252), at(252).Add(time.Hour))
+			wantErr(t, "the lost answer's token right after the retry", err, chat.ErrRefreshReused)
+			if sess, _ := s.SessionByID(ctx, v.ID); !sess.Revoked {
+				t.Errorf("the lost answer's token right after the retry did not revoke the session")
+			}
+
 			// Too late for a retry: theft.
 			z := newSession(at(1), time.Hour, "rl-1")
 			if _, err := s.RotateRefresh(ctx, []byte("rl-1"), []byte("rl-2"), clientA, at(300), at(300).Add(time.Hour)); err != nil {

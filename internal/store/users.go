@@ -169,8 +169,11 @@ func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash, cli
 				newHash, ms(expires), ms(now), sid); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at, client) VALUES ($1, $2, $3, $4)`,
-				current, sid, ms(now), client); err != nil {
+			// The lost answer's token is recorded with no client: it was never presented, so
+			// no retry of it can be a lost answer, and it revokes the session wherever it
+			// shows up (with the client, it was the newest rotation and passed as a retry).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_rotated (hash, session_id, rotated_at, client) VALUES ($1, $2, $3, NULL)`,
+				current, sid, ms(now)); err != nil {
 				return err
 			}
 			x.ExpiresAt, x.LastSeenAt = expires, now
