@@ -255,6 +255,10 @@ type (
 		// UnreadCount and UnreadMentions are as GET /chats has them at the hello's last_seq.
 		UnreadCount    int64 `json:"unread_count"`
 		UnreadMentions int64 `json:"unread_mentions"`
+		// Notify and MutedUntil are the user's notification settings of the chat, as in the
+		// chat list: a device that reconnects learns changes it missed while away.
+		Notify     string     `json:"notify"`
+		MutedUntil *chat.Time `json:"muted_until"`
 	}
 	helloUser struct {
 		ID        int64     `json:"id"`

@@ -91,6 +91,27 @@ func TestChatSettings(t *testing.T) {
 			expect(patch(ann, g, `{"notify":"none"}`), `{"chat_id":`+itoa64(g)+`,"notify":"none","muted_until":null}`)
 			expect(patch(ann2, g, `{"muted_until":"2031-05-06T07:08:09.123Z"}`), `{"chat_id":`+itoa64(g)+`,"notify":"none","muted_until":"2031-05-06T07:08:09.123Z"}`)
 			expect(patch(ann, g, `{}`), `{"chat_id":`+itoa64(g)+`,"notify":"none","muted_until":"2031-05-06T07:08:09.123Z"}`)
+			// A new connection's hello carries them, as the chat list does.
+			_, hello := s.DialHello(t, ann)
+			var hd struct {
+				Chats []struct {
+					ID         int64           `json:"id"`
+					Notify     string          `json:"notify"`
+					MutedUntil json.RawMessage `json:"muted_until"`
+				} `json:"chats"`
+			}
+			if err := json.Unmarshal(hello.Data, &hd); err != nil {
+				t.Fatalf("hello %s: %v", hello.Raw, err)
+			}
+			inHello := map[int64]string{}
+			for _, c := range hd.Chats {
+				inHello[c.ID] = c.Notify + " " + string(c.MutedUntil)
+			}
+			for id, want := range map[int64]string{g: `none "2031-05-06T07:08:09.123Z"`, big: "mentions null", p: "all null"} {
+				if inHello[id] != want {
+					t.Errorf("hello's chat %d: notify and muted_until %q, want %q (%s)", id, inHello[id], want, hello.Raw)
+				}
+			}
 			expect(patch(ann, g, `{"notify":"mentions","muted_until":null}`), `{"chat_id":`+itoa64(g)+`,"notify":"mentions","muted_until":null}`)
 			expect(patch(ann, big, `{"notify":"all"}`), `{"chat_id":`+itoa64(big)+`,"notify":"all","muted_until":null}`)
 			got = settingsOf(ann)

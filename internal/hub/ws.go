@@ -165,7 +165,8 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 	for _, ch := range list {
 		if _, ok := followed[ch.ID]; ok {
 			data.Chats = append(data.Chats, helloChat{ID: ch.ID, LastSeq: ch.LastSeq, LastRev: ch.LastRev, MyLastReadSeq: ch.MyLastReadSeq,
-				ReadAllSeq: ch.ReadAllSeq, UnreadCount: ch.UnreadCount, UnreadMentions: ch.UnreadMentions})
+				ReadAllSeq: ch.ReadAllSeq, UnreadCount: ch.UnreadCount, UnreadMentions: ch.UnreadMentions,
+				Notify: ch.Notify, MutedUntil: ch.MutedUntil})
 		}
 	}
 	frame, err := encodeFrame("hello", nil, data)
