@@ -2,9 +2,11 @@ package media_test
 
 import (
 	"bytes"
+	"compress/zlib"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -256,9 +258,103 @@ func TestStripPNG(t *testing.T) {
 		"no IEND":               plain[:end-4],
 		"not a PNG":             []byte("GIF89a....."),
 		"empty":                 nil,
+		// Whole chunks with correct CRCs, but not every pixel: the data cut in half, and a
+		// whole zlib stream of the first rows only.
+		"half the image data":    pngFrom(plain[:8+8+13+4], idatOf(t, plain)[:len(idatOf(t, plain))/2]),
+		"too few rows of pixels": pngFrom(plain[:8+8+13+4], deflate(t, make([]byte, 3*(1+20*4)))),
+		"no image data":          pngFrom(plain[:8+8+13+4], nil),
 	} {
 		if err := media.StripPNG(io.Discard, bytes.NewReader(bad)); !errors.Is(err, media.ErrBadImage) {
 			t.Errorf("%s: got %v, want ErrBadImage", name, err)
+		}
+	}
+}
+
+// idatOf is the image data of a PNG: its IDAT chunks' data, joined.
+func idatOf(t *testing.T, p []byte) []byte {
+	t.Helper()
+	var out []byte
+	for i := 8; i+8 <= len(p); {
+		n := int(binary.BigEndian.Uint32(p[i:]))
+		if string(p[i+4:i+8]) == "IDAT" {
+			out = append(out, p[i+8:i+8+n]...)
+		}
+		i += 12 + n
+	}
+	if len(out) == 0 {
+		t.Fatal("no IDAT")
+	}
+	return out
+}
+
+// pngFrom is a PNG of a signature and IHDR (head), one IDAT chunk of data (none if nil), IEND.
+func pngFrom(head, data []byte) []byte {
+	out := append([]byte(nil), head...)
+	if data != nil {
+		out = append(out, pngChunk("IDAT", data)...)
+	}
+	return append(out, pngChunk("IEND", nil)...)
+}
+
+func deflate(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zlib.NewWriter(&b)
+	zw.Write(raw)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// Every kind of PNG that holds all its pixels passes StripPNG whole, whatever its colour type,
+// depth and interlacing; Go's own decoder is the reference for which are whole.
+func TestStripPNGKeepsWholeImages(t *testing.T) {
+	gray16 := image.NewGray16(image.Rect(0, 0, 13, 7))
+	rgba64 := image.NewNRGBA64(image.Rect(0, 0, 5, 9))
+	bw := image.NewPaletted(image.Rect(0, 0, 17, 3), color.Palette{color.Black, color.White})
+	four := image.NewPaletted(image.Rect(0, 0, 9, 9), color.Palette{color.Black, color.White, color.Gray{Y: 80}, color.Gray{Y: 160}})
+	gray := image.NewGray(image.Rect(0, 0, 1, 1))
+	cases := map[string][]byte{}
+	for name, img := range map[string]image.Image{"gray16": gray16, "rgba64": rgba64, "1-bit palette": bw, "2-bit palette": four, "1 × 1 gray": gray} {
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		cases[name] = b.Bytes()
+	}
+	// Interlaced (Adam7; Go's encoder writes none): RGB 8-bit of odd sizes, small enough that
+	// some passes are empty. The rows of each pass are a filter byte (0) and their pixels.
+	for _, size := range [][2]int{{1, 1}, {3, 2}, {7, 5}, {10, 9}, {33, 17}} {
+		w, h := size[0], size[1]
+		var raw []byte
+		for _, p := range [7][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}} {
+			pw, ph := (w-p[0]+p[2]-1)/p[2], (h-p[1]+p[3]-1)/p[3]
+			if pw <= 0 || ph <= 0 {
+				continue
+			}
+			for range ph {
+				raw = append(raw, 0)
+				raw = append(raw, bytes.Repeat([]byte{200, 100, 50}, pw)...)
+			}
+		}
+		ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+		ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+		ihdr = append(ihdr, 8, 2, 0, 0, 1)
+		head := append([]byte("\x89PNG\r\n\x1a\n"), pngChunk("IHDR", ihdr)...)
+		cases[fmt.Sprintf("interlaced %d × %d", w, h)] = pngFrom(head, deflate(t, raw))
+		// The same image a byte short is not whole.
+		if err := media.StripPNG(io.Discard, bytes.NewReader(pngFrom(head, deflate(t, raw[:len(raw)-1])))); !errors.Is(err, media.ErrBadImage) {
+			t.Errorf("interlaced %d × %d a byte short: got %v, want ErrBadImage", w, h, err)
+		}
+	}
+	for name, p := range cases {
+		if _, err := png.Decode(bytes.NewReader(p)); err != nil {
+			t.Fatalf("%s: the test's PNG does not decode: %v", name, err)
+		}
+		var out bytes.Buffer
+		if err := media.StripPNG(&out, bytes.NewReader(p)); err != nil || !bytes.Equal(out.Bytes(), p) {
+			t.Errorf("%s: StripPNG gave %d bytes, %v; want the %d bytes as they were", name, out.Len(), err, len(p))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package media
 import (
 	"bufio"
 	"bytes"
+	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,8 +24,10 @@ var pngMetadata = map[string]bool{"tEXt": true, "zTXt": true, "iTXt": true, "eXI
 // StripPNG copies a PNG from src to dst without its metadata chunks (pngMetadata); every other
 // chunk (the image data, colour information, animation) is copied byte for byte, so the image
 // is unchanged. Anything after IEND is dropped. It streams: memory use does not depend on the
-// image's size. It returns ErrBadImage for truncated or malformed input.
-func StripPNG(dst io.Writer, src io.Reader) error {
+// image's size. It returns ErrBadImage for truncated or malformed input, including image data
+// (IDAT) that does not hold every pixel the header announces, though its chunks are whole: it
+// inflates the data as it goes by and counts the bytes.
+func StripPNG(dst io.Writer, src io.Reader) (err error) {
 	r := bufio.NewReaderSize(src, 32<<10)
 	w := bufio.NewWriterSize(dst, 32<<10)
 	sig := make([]byte, len(pngSignature))
@@ -33,7 +36,14 @@ func StripPNG(dst io.Writer, src io.Reader) error {
 	}
 	w.Write(sig)
 	var head [8]byte
-	for {
+	var want uint64 // the bytes the image data inflates to, from IHDR
+	var pixels *inflateCount
+	defer func() {
+		if pixels != nil {
+			pixels.stop()
+		}
+	}()
+	for first := true; ; first = false {
 		if _, err := io.ReadFull(r, head[:]); err != nil {
 			return fmt.Errorf("%w: PNG cut off before IEND", ErrBadImage)
 		}
@@ -41,6 +51,9 @@ func StripPNG(dst io.Writer, src io.Reader) error {
 		typ := string(head[4:])
 		if n > 1<<31-1 {
 			return fmt.Errorf("%w: PNG chunk of %d bytes", ErrBadImage, n)
+		}
+		if first != (typ == "IHDR") || (typ == "IHDR" && n != 13) {
+			return fmt.Errorf("%w: PNG without its IHDR first", ErrBadImage)
 		}
 		rest := int64(n) + 4 // the data and its CRC
 		if pngMetadata[typ] {
@@ -50,16 +63,127 @@ func StripPNG(dst io.Writer, src io.Reader) error {
 			continue
 		}
 		w.Write(head[:])
-		if _, err := io.CopyN(w, r, rest); err != nil {
+		var data io.Writer = w
+		switch typ {
+		case "IHDR":
+			ihdr, err := r.Peek(13)
+			if err != nil {
+				return fmt.Errorf("%w: PNG cut off in IHDR", ErrBadImage)
+			}
+			if want, err = pngDataSize(ihdr); err != nil {
+				return err
+			}
+		case "IDAT":
+			if pixels == nil {
+				pixels = startInflateCount()
+			}
+			data = io.MultiWriter(w, pixels)
+		}
+		if _, err := io.CopyN(data, r, int64(n)); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("%w: PNG cut off in %s", ErrBadImage, typ)
 			}
 			return err
 		}
+		if _, err := io.CopyN(w, r, 4); err != nil {
+			return fmt.Errorf("%w: PNG cut off in %s", ErrBadImage, typ)
+		}
 		if typ == "IEND" {
+			if pixels == nil {
+				return fmt.Errorf("%w: PNG without image data", ErrBadImage)
+			}
+			got, err := pixels.result()
+			if err != nil {
+				return fmt.Errorf("%w: PNG image data: %v", ErrBadImage, err)
+			}
+			if got < want {
+				return fmt.Errorf("%w: PNG image data holds %d of its %d bytes", ErrBadImage, got, want)
+			}
 			return w.Flush()
 		}
 	}
+}
+
+// pngDataSize is how many bytes a PNG's image data inflates to, from its IHDR chunk's data:
+// each row of each pass (seven passes when interlaced, Adam7) is a filter byte and its pixels.
+func pngDataSize(ihdr []byte) (uint64, error) {
+	width, height := uint64(binary.BigEndian.Uint32(ihdr[0:4])), uint64(binary.BigEndian.Uint32(ihdr[4:8]))
+	depth, colour, interlace := uint64(ihdr[8]), ihdr[9], ihdr[12]
+	channels := map[byte]uint64{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+	if width == 0 || height == 0 || width > 1<<31-1 || height > 1<<31-1 || channels == 0 ||
+		(depth != 1 && depth != 2 && depth != 4 && depth != 8 && depth != 16) || interlace > 1 {
+		return 0, fmt.Errorf("%w: PNG header of %d × %d pixels, depth %d, colour type %d, interlace %d", ErrBadImage,
+			width, height, depth, colour, interlace)
+	}
+	bits := channels * depth
+	rows := func(w, h uint64) uint64 {
+		if w == 0 || h == 0 {
+			return 0
+		}
+		return h * (1 + (w*bits+7)/8) // at most 2^31 × (1 + 2^34): no overflow
+	}
+	if interlace == 0 {
+		return rows(width, height), nil
+	}
+	// Adam7: each pass's first column and row, and its steps.
+	var total uint64
+	for _, p := range [7][4]uint64{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}} {
+		x0, y0, dx, dy := p[0], p[1], p[2], p[3]
+		var w, h uint64
+		if width > x0 {
+			w = (width - x0 + dx - 1) / dx
+		}
+		if height > y0 {
+			h = (height - y0 + dy - 1) / dy
+		}
+		total += rows(w, h)
+	}
+	return total, nil
+}
+
+// inflateCount inflates the zlib stream written to it, on a goroutine of its own, and counts
+// the bytes it gives.
+type inflateCount struct {
+	pw   *io.PipeWriter
+	done chan struct{}
+	n    uint64
+	err  error
+}
+
+func startInflateCount() *inflateCount {
+	pr, pw := io.Pipe()
+	c := &inflateCount{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		zr, err := zlib.NewReader(pr)
+		if err == nil {
+			var n int64
+			n, err = io.Copy(io.Discard, zr)
+			c.n = uint64(n)
+		}
+		c.err = err
+		io.Copy(io.Discard, pr) // data after the stream's end, if any: the writer must not block
+	}()
+	return c
+}
+
+func (c *inflateCount) Write(p []byte) (int, error) {
+	c.pw.Write(p) // the reader drains to the end, so this never blocks for good
+	return len(p), nil
+}
+
+// result ends the input and tells how many bytes the stream inflated to, or what was wrong
+// with it (io.ErrUnexpectedEOF: cut off).
+func (c *inflateCount) result() (uint64, error) {
+	c.pw.Close()
+	<-c.done
+	return c.n, c.err
+}
+
+// stop ends the goroutine if result was not called.
+func (c *inflateCount) stop() {
+	c.pw.CloseWithError(io.ErrClosedPipe)
+	<-c.done
 }
 
 // WebP's VP8X flags of the metadata chunks.
