@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -159,28 +160,60 @@ func secretField(name string) bool {
 	return strings.Contains(name, "password") || strings.HasSuffix(name, "token")
 }
 
-// withoutSecret drops the echoed value of a validation error at a secret field, or at the
-// whole body: huma puts the offending value in each error's "value", which for a too-short
-// password is the password, and for a body that is not JSON the whole body.
+// withoutSecret drops the echoed value of a validation error that is, or holds, a secret.
+// huma puts the offending value in each error's "value": for a too-short password the
+// password, for a body that is not JSON the whole body, and for an unexpected property
+// ("body.x") the whole object around it, password and all. So the value goes when the error is
+// at the whole body, at a secret field, or when the value is an object or array holding a
+// secret field at any depth: whatever the endpoint, no answer carries a secret back.
 func withoutSecret(d *huma.ErrorDetail) *huma.ErrorDetail {
-	if d == nil {
+	if d == nil || d.Value == nil {
 		return d
 	}
 	loc := d.Location
-	if loc == "body" {
-		c := *d
-		c.Value = nil
-		return &c
-	}
 	if i := strings.LastIndexByte(loc, '.'); i >= 0 {
 		loc = loc[i+1:]
 	}
-	if secretField(loc) {
+	if i := strings.IndexByte(loc, '['); i >= 0 {
+		loc = loc[:i] // "tokens[0]": the array's name
+	}
+	if d.Location == "body" || secretField(loc) || holdsSecret(d.Value) {
 		c := *d
 		c.Value = nil
 		return &c
 	}
 	return d
+}
+
+// holdsSecret reports whether a decoded value may carry a secret: an object with a secret field
+// at any depth. Values of a shape decoded JSON does not have count as secret: unknown is unsafe.
+func holdsSecret(v any) bool {
+	switch v := v.(type) {
+	case nil, bool, string, float64, int, int64, json.Number:
+		return false
+	case map[string]any:
+		for k, x := range v {
+			if secretField(k) || holdsSecret(x) {
+				return true
+			}
+		}
+		return false
+	case map[any]any:
+		for k, x := range v {
+			if ks, ok := k.(string); !ok || secretField(ks) || holdsSecret(x) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		for _, x := range v {
+			if holdsSecret(x) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // problemFor turns any error from the service into a problem, logging the internal ones: users

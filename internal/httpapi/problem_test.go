@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // TestAbandonedRequestIsNotAnError: a store error caused by the client going away (its
@@ -60,6 +62,39 @@ func TestStatusWriterOneAnswer(t *testing.T) {
 		}
 		if fmt.Sprint(cw.codes) != fmt.Sprint(tc.want) || sw.status != tc.want[len(tc.want)-1] {
 			t.Errorf("calls %v: passed on %v (status %d), want %v", tc.calls, cw.codes, sw.status, tc.want)
+		}
+	}
+}
+
+// TestWithoutSecret: an error detail keeps its value only when nothing in it can be a secret,
+// whatever the location: huma reports an unexpected property at "body.x" with the whole object.
+func TestWithoutSecret(t *testing.T) {
+	for _, tc := range []struct {
+		loc      string
+		value    any
+		wantKept bool
+	}{
+		{"body.name", "", true},
+		{"body.member_ids", []any{1.0, 2.0}, true},
+		{"body.x", map[string]any{"name": "N", "x": 1.0}, true},
+		{"body", map[string]any{"name": "N"}, false},
+		{"body.password", "Sekr3t", false},
+		{"body.new_password", "Sekr3t", false},
+		{"body.refresh_token", "Sekr3t", false},
+		{"body.refresh_token[0]", "Sekr3t", false},
+		{"body.x", map[string]any{"password": "Sekr3t", "x": 1.0}, false},
+		{"body.x", map[string]any{"x": map[string]any{"Current_Password": "Sekr3t"}}, false},
+		{"body.x[1]", []any{"a", map[string]any{"access_token": "Sekr3t"}}, false},
+		{"body.x", map[any]any{"refresh_token": "Sekr3t"}, false},
+		{"body.x", struct{ Password string }{"Sekr3t"}, false}, // a shape JSON does not decode to: dropped
+	} {
+		d := &huma.ErrorDetail{Location: tc.loc, Message: "m", Value: tc.value}
+		got := withoutSecret(d)
+		if kept := got.Value != nil; kept != tc.wantKept {
+			t.Errorf("%s %v: value kept %v, want %v", tc.loc, tc.value, kept, tc.wantKept)
+		}
+		if got.Location != tc.loc || got.Message != "m" || d.Value == nil {
+			t.Errorf("%s: got %+v from %+v, want the same detail (and the original untouched)", tc.loc, got, d)
 		}
 	}
 }

@@ -72,6 +72,20 @@ func TestSecretsNeverEchoed(t *testing.T) {
 				body: `{"refresh_token":"Sekr3t-refresh-malformed"`}, http.StatusUnprocessableEntity},
 			{"refresh body, a fixture's token", ann.Refresh, req{method: "POST", path: "/api/v1/auth/refresh",
 				body: map[string]string{"refresh_token": ann.Refresh}}, http.StatusOK},
+			// An unexpected property is reported at "body.x" with the whole object as its value:
+			// the secret beside it must not come back.
+			{"register, unexpected property", "Sekr3t-beside-x", req{method: "POST", path: "/api/v1/auth/register",
+				body: map[string]any{"email": "new@example.test", "name": "New", "password": "Sekr3t-beside-x", "x": 1}}, http.StatusUnprocessableEntity},
+			{"refresh body, unexpected property", "Sekr3t-refresh-beside-x", req{method: "POST", path: "/api/v1/auth/refresh",
+				body: map[string]any{"refresh_token": "Sekr3t-refresh-beside-x", "x": 1}}, http.StatusUnprocessableEntity},
+			{"refresh body, a secret inside the unexpected property", "Sekr3t-nested", req{method: "POST", path: "/api/v1/auth/refresh",
+				body: map[string]any{"x": map[string]any{"deeper": []any{map[string]string{"access_token": "Sekr3t-nested"}}}}}, http.StatusUnprocessableEntity},
+			{"password change, unexpected property (current)", "Sekr3t-current-beside-x", req{method: "POST", path: "/api/v1/users/me/password", token: ann.Token,
+				body: map[string]any{"current_password": "Sekr3t-current-beside-x", "new_password": "Sekr3t-new-beside-x", "x": 1}}, http.StatusUnprocessableEntity},
+			{"password change, unexpected property (new)", "Sekr3t-new-beside-x", req{method: "POST", path: "/api/v1/users/me/password", token: ann.Token,
+				body: map[string]any{"current_password": "Sekr3t-current-beside-x", "new_password": "Sekr3t-new-beside-x", "x": 1}}, http.StatusUnprocessableEntity},
+			{"account deletion, unexpected property", "Sekr3t-delete-beside-x", req{method: "DELETE", path: "/api/v1/users/me", token: ann.Token,
+				body: map[string]any{"password": "Sekr3t-delete-beside-x", "x": 1}}, http.StatusUnprocessableEntity},
 		}
 		for _, c := range cases {
 			got := e.do(t, c.r)
