@@ -133,9 +133,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // its pixels counted before anything else happens; a JPEG loses its metadata on the way.
 func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in UploadInput) (File, error) {
 	lim := f.opts.Limits
-	if _, err := f.svc.memberChat(ctx, p, chatID); err != nil {
+	c, err := f.svc.memberChat(ctx, p, chatID)
+	if err != nil {
 		f.refused(RefusedNotMember)
 		return File{}, err
+	}
+	if c.ReadOnly { // nothing can be sent there, so an upload could never be attached
+		return File{}, readOnly(c)
 	}
 	now := f.svc.now()
 	dayStart := now.Add(-24 * time.Hour)

@@ -403,7 +403,7 @@ func TestUserUpdatedOncePerConnection(t *testing.T) {
 // private chat answers peer_deleted over the socket.
 func TestAccountDeletionLive(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverConfig{})
+	s := startServer(t, fileSetups[0].cfg(t))
 	gone, peer := s.NewUser(t, "Gone"), s.NewUser(t, "Peer")
 	g := s.Group(t, gone, "Club", false, peer)
 	dm := s.Private(t, gone, peer)
@@ -430,6 +430,10 @@ func TestAccountDeletionLive(t *testing.T) {
 	frames := pc.RoundTrip("message.send", "ro", map[string]any{"chat_id": dm, "client_id": "ro-1", "body": "are you there?"})
 	if code, _ := errorOf(frames, "ro"); code != chat.CodePeerDeleted {
 		t.Errorf("a send to the read-only chat: %s", raws(frames))
+	}
+	// Nor can a file be uploaded there: it could never be attached to a message.
+	if r := s.Upload(t, peer, dm, "note.txt", []byte("are you there?")); r.Status != http.StatusForbidden || r.Code() != chat.CodePeerDeleted {
+		t.Errorf("an upload to the read-only chat: %d %s, want 403 %s", r.Status, r.Body, chat.CodePeerDeleted)
 	}
 	if !slices.ContainsFunc(append(seen, frames...), func(f frame) bool { return f.Type == "member.left" && chatOf(f) == g }) {
 		t.Errorf("the group's member.left never came: %s", raws(append(seen, frames...)))
