@@ -225,8 +225,8 @@ type (
 		MentionAll bool    `json:"mention_all"`
 	}
 	readData struct {
-		ChatID int64 `json:"chat_id"`
-		Seq    int64 `json:"seq"`
+		ChatID int64  `json:"chat_id"`
+		Seq    *int64 `json:"seq"` // required: nil when the frame has none
 	}
 	typingData struct {
 		ChatID int64 `json:"chat_id"`

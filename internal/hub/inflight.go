@@ -57,7 +57,7 @@ func (c *conn) send(p chat.Principal, ref json.RawMessage, d sendData) {
 	}()
 }
 
-// read marks a chat read off the reader; the rate limit is taken in frame order.
+// read marks a chat read off the reader (d.Seq is set); the rate limit is taken in frame order.
 func (c *conn) read(p chat.Principal, ref json.RawMessage, d readData) {
 	if !c.takeSlot() {
 		return
@@ -65,7 +65,7 @@ func (c *conn) read(p chat.Principal, ref json.RawMessage, d readData) {
 	op := c.ops.begin()
 	c.work.Add(1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), frameTimeout)
-	wait := c.h.svc.MarkReadAsync(ctx, p, d.ChatID, d.Seq)
+	wait := c.h.svc.MarkReadAsync(ctx, p, d.ChatID, *d.Seq)
 	go func() {
 		defer c.work.Done()
 		defer c.ops.end(op)

@@ -154,8 +154,9 @@ func TestFrameLimit(t *testing.T) {
 		}
 	}
 	c.Send("ping", "over", nil)
-	if f := c.Next(5 * time.Second); f.Type != "error" || !strings.Contains(string(f.Data), chat.CodeRateLimited) {
-		t.Fatalf("frame 11: %s, want error rate_limited", f.Raw)
+	// The refusal carries the frame's ref, so that a client knows which frame was refused.
+	if f := c.Next(5 * time.Second); f.Type != "error" || !strings.Contains(string(f.Data), chat.CodeRateLimited) || string(f.Ref) != `"over"` {
+		t.Fatalf("frame 11: %s, want error rate_limited with ref \"over\"", f.Raw)
 	}
 	for i := range 10 {
 		if err := c.SendRaw([]byte(`{"type":"ping"}`)); err != nil {
@@ -165,6 +166,41 @@ func TestFrameLimit(t *testing.T) {
 	}
 	if got := c.CloseStatus(5 * time.Second); got != websocket.StatusPolicyViolation {
 		t.Errorf("close %d, want 1008", got)
+	}
+}
+
+// TestFrameDataChecked: a frame whose data lacks a required field, or names no chat, is
+// answered invalid with its ref (not not_found for "chat 0", nor nothing at all), and a null
+// ref is taken as no ref.
+func TestFrameDataChecked(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann := s.NewUser(t, "Ann")
+	g := s.Group(t, ann, "Club", false)
+	c := s.Dial(t, ann)
+	for _, f := range []struct {
+		typ  string
+		data any
+	}{
+		{"message.send", map[string]any{"client_id": "x", "body": "no chat"}},
+		{"message.send", map[string]any{"chat_id": -g, "client_id": "x", "body": "a negative chat"}},
+		{"read", map[string]any{"seq": 1}},
+		{"read", map[string]any{"chat_id": 0, "seq": 1}},
+		{"read", map[string]any{"chat_id": g}},
+		{"typing", map[string]any{}},
+		{"typing", map[string]any{"chat_id": -1}},
+	} {
+		got := c.RoundTrip(f.typ, "bad", f.data)
+		if code, _ := errorOf(got, "bad"); code != chat.CodeInvalid || len(got) != 1 {
+			t.Errorf("%s %v: got %s, want one error invalid with ref bad", f.typ, f.data, raws(got))
+		}
+	}
+	if err := c.SendRaw([]byte(`{"type":"message.send","ref":null,"data":{"chat_id":` + itoa64(g) + `,"client_id":"n","body":"null ref"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	got := c.UntilPong("after-null")
+	if acks := ofType(got, "message.ack"); len(acks) != 1 || len(acks[0].Ref) != 0 {
+		t.Errorf("a send with a null ref: got %s, want its message.ack with no ref", raws(got))
 	}
 }
 

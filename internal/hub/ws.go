@@ -191,7 +191,7 @@ func (c *conn) reader(p chat.Principal) {
 				c.close(closePolicy, "too many frames")
 				return
 			}
-			c.sendError(nil, chat.CodeRateLimited, "too many frames; slow down")
+			c.sendError(refOf(b), chat.CodeRateLimited, "too many frames; slow down")
 			continue
 		}
 		tokens--
@@ -218,6 +218,18 @@ func (c *conn) sendFrame(typ string, ref json.RawMessage, data any) {
 		return
 	}
 	c.enqueue(typ, f)
+}
+
+// refOf is the ref of a frame that is not otherwise read (one refused by the frame limit),
+// so that the client learns which of its frames was refused; nil if it has none fit to echo.
+func refOf(b []byte) json.RawMessage {
+	var f struct {
+		Ref json.RawMessage `json:"ref"`
+	}
+	if !utf8.Valid(b) || json.Unmarshal(b, &f) != nil || string(f.Ref) == "null" || !refOK(f.Ref) {
+		return nil
+	}
+	return f.Ref
 }
 
 // refOK accepts a ref that is a short JSON string or number, so that echoing it is safe.
@@ -252,6 +264,9 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		return
 	}
 	c.h.stats.FramesIn.Add(f.Type)
+	if string(f.Ref) == "null" {
+		f.Ref = nil // as if absent: serializers write absent optional fields so
+	}
 	if !refOK(f.Ref) {
 		c.sendError(nil, chat.CodeInvalid, "ref must be a string or a number of at most 128 characters")
 		return
@@ -267,25 +282,37 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		}
 		return true
 	}
+	// chatID answers invalid for a chat_id that is missing or not an id.
+	chatID := func(id int64) bool {
+		if id <= 0 {
+			c.sendError(f.Ref, chat.CodeInvalid, f.Type+" needs data.chat_id, a chat's id (a positive number)")
+			return false
+		}
+		return true
+	}
 
 	switch f.Type {
 	case "ping":
 		c.pongFor(f.Ref)
 	case "message.send":
 		var d sendData
-		if !decode(&d) {
+		if !decode(&d) || !chatID(d.ChatID) {
 			return
 		}
 		c.send(p, f.Ref, d)
 	case "read":
 		var d readData
-		if !decode(&d) {
+		if !decode(&d) || !chatID(d.ChatID) {
+			return
+		}
+		if d.Seq == nil {
+			c.sendError(f.Ref, chat.CodeInvalid, "read needs data.seq, the seq read up to")
 			return
 		}
 		c.read(p, f.Ref, d)
 	case "typing":
 		var d typingData
-		if !decode(&d) {
+		if !decode(&d) || !chatID(d.ChatID) {
 			return
 		}
 		c.typing(p, f.Ref, d.ChatID)
