@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
+	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -172,4 +177,184 @@ func TestOpenAPICompressed(t *testing.T) {
 			t.Errorf("%s: decompressed document differs from the plain one", enc)
 		}
 	}
+}
+
+// TestAnswersMatchOpenAPI: the chat answers validate against the schema /openapi.json gives for
+// their status, null fields (a group's peer, a chat without messages' last_message, an unmuted
+// chat's muted_until) and the 200s beside the 201s (an existing private chat, a retried send)
+// included. A client generated from the document must be able to read what the server sends.
+func TestAnswersMatchOpenAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	spec := e.openAPI(t)
+	ann, ben, cat := e.newUser(t, "Ann"), e.newUser(t, "Ben"), e.newUser(t, "Cat")
+
+	check := func(method, path string, r resp, status int) resp {
+		t.Helper()
+		r.want(t, status, "")
+		spec.conforms(t, method, path, r)
+		return r
+	}
+	private := map[string]any{"kind": "private", "member_ids": []int64{ben.ID}}
+	dm := decode[wireChat](t, check("post", "/api/v1/chats",
+		e.do(t, req{method: "POST", path: "/api/v1/chats", token: ann.Token, body: private}), http.StatusCreated))
+	check("post", "/api/v1/chats", e.do(t, req{method: "POST", path: "/api/v1/chats", token: ann.Token, body: private}), http.StatusOK)
+	group := decode[wireChat](t, check("post", "/api/v1/chats", e.do(t, req{method: "POST", path: "/api/v1/chats", token: ann.Token,
+		body: map[string]any{"kind": "group", "title": "G"}}), http.StatusCreated))
+	check("get", "/api/v1/chats", e.do(t, req{method: "GET", path: "/api/v1/chats", token: ann.Token}), http.StatusOK)
+	check("get", "/api/v1/chats/{id}", e.do(t, req{method: "GET", path: chatPath(dm.ID, ""), token: ann.Token}), http.StatusOK)
+	check("get", "/api/v1/chats/{id}", e.do(t, req{method: "GET", path: chatPath(group.ID, ""), token: ann.Token}), http.StatusOK)
+	check("post", "/api/v1/chats/{id}/members", e.do(t, req{method: "POST", path: chatPath(group.ID, "/members"), token: ann.Token,
+		body: map[string]int64{"user_id": cat.ID}}), http.StatusCreated)
+	public := e.group(t, ben, "Public", true)
+	check("post", "/api/v1/chats/{id}/join", e.do(t, req{method: "POST", path: chatPath(public, "/join"), token: ann.Token}), http.StatusOK)
+
+	send := map[string]string{"body": "hi", "client_id": "c1"}
+	check("post", "/api/v1/chats/{id}/messages", e.do(t, req{method: "POST", path: chatPath(dm.ID, "/messages"), token: ann.Token, body: send}), http.StatusCreated)
+	check("post", "/api/v1/chats/{id}/messages", e.do(t, req{method: "POST", path: chatPath(dm.ID, "/messages"), token: ann.Token, body: send}), http.StatusOK)
+	check("get", "/api/v1/chats", e.do(t, req{method: "GET", path: "/api/v1/chats", token: ben.Token}), http.StatusOK)
+	check("patch", "/api/v1/chats/{id}/settings", e.do(t, req{method: "PATCH", path: chatPath(dm.ID, "/settings"), token: ann.Token,
+		body: map[string]any{"muted_until": nil}}), http.StatusOK)
+}
+
+// apiDoc is the served /openapi.json, for validating answers against it.
+type apiDoc map[string]any
+
+func (e *env) openAPI(t *testing.T) apiDoc {
+	t.Helper()
+	r := e.do(t, req{method: "GET", path: "/openapi.json"})
+	r.want(t, http.StatusOK, "")
+	return decode[apiDoc](t, r)
+}
+
+// conforms checks that the answer's status is documented for the operation and that its body
+// validates against the schema documented for that status.
+func (d apiDoc) conforms(t *testing.T, method, path string, r resp) {
+	t.Helper()
+	op, _ := d.at("paths", path, method).(map[string]any)
+	if op == nil {
+		t.Errorf("%s %s is not documented", method, path)
+		return
+	}
+	st := strconv.Itoa(r.status)
+	answer, _ := d.at("paths", path, method, "responses", st).(map[string]any)
+	if answer == nil {
+		t.Errorf("%s %s: status %s is not documented", method, path, st)
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(r.header.Get("Content-Type"))
+	schema, _ := d.at("paths", path, method, "responses", st, "content", ct, "schema").(map[string]any)
+	if len(r.body) == 0 {
+		return
+	}
+	if schema == nil {
+		t.Errorf("%s %s: status %s with %s: no schema documented", method, path, st, ct)
+		return
+	}
+	var v any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	for _, err := range d.validate(schema, v, "") {
+		t.Errorf("%s %s %s: %s in %s", method, path, st, err, r.body)
+	}
+}
+
+func (d apiDoc) at(keys ...string) any {
+	var v any = map[string]any(d)
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// validate is the part of JSON Schema 2020-12 the document uses: $ref, anyOf, oneOf, allOf,
+// type (one or a list), enum, properties, required, additionalProperties, items.
+func (d apiDoc) validate(s map[string]any, v any, at string) []string {
+	if ref, ok := s["$ref"].(string); ok {
+		target, _ := d.at(strings.Split(strings.TrimPrefix(ref, "#/"), "/")...).(map[string]any)
+		if target == nil {
+			return []string{at + ": unresolved " + ref}
+		}
+		return d.validate(target, v, at)
+	}
+	var errs []string
+	for _, kw := range []string{"anyOf", "oneOf"} {
+		subs, ok := s[kw].([]any)
+		if !ok {
+			continue
+		}
+		n := 0
+		for _, sub := range subs {
+			if len(d.validate(sub.(map[string]any), v, at)) == 0 {
+				n++
+			}
+		}
+		if n == 0 || kw == "oneOf" && n > 1 {
+			errs = append(errs, fmt.Sprintf("%s: %v matches %d of the %s", at, v, n, kw))
+		}
+	}
+	if all, ok := s["allOf"].([]any); ok {
+		for _, sub := range all {
+			errs = append(errs, d.validate(sub.(map[string]any), v, at)...)
+		}
+	}
+	if typ, ok := s["type"]; ok {
+		types, ok := typ.([]any)
+		if !ok {
+			types = []any{typ}
+		}
+		if !slices.ContainsFunc(types, func(t any) bool { return jsonType(v, t.(string)) }) {
+			return append(errs, fmt.Sprintf("%s: %v is not of type %v", at, v, typ))
+		}
+	}
+	if enum, ok := s["enum"].([]any); ok && !slices.Contains(enum, v) {
+		errs = append(errs, fmt.Sprintf("%s: %v is not one of %v", at, v, enum))
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		props, _ := s["properties"].(map[string]any)
+		required, _ := s["required"].([]any)
+		for _, name := range required {
+			if _, ok := v[name.(string)]; !ok {
+				errs = append(errs, fmt.Sprintf("%s: required property %s is missing", at, name))
+			}
+		}
+		for k, x := range v {
+			if p, ok := props[k].(map[string]any); ok {
+				errs = append(errs, d.validate(p, x, at+"."+k)...)
+			} else if s["additionalProperties"] == false {
+				errs = append(errs, fmt.Sprintf("%s: property %s is not in the schema", at, k))
+			}
+		}
+	case []any:
+		if items, ok := s["items"].(map[string]any); ok {
+			for i, x := range v {
+				errs = append(errs, d.validate(items, x, fmt.Sprintf("%s[%d]", at, i))...)
+			}
+		}
+	}
+	return errs
+}
+
+func jsonType(v any, typ string) bool {
+	switch v := v.(type) {
+	case nil:
+		return typ == "null"
+	case bool:
+		return typ == "boolean"
+	case string:
+		return typ == "string"
+	case float64:
+		return typ == "number" || typ == "integer" && v == math.Trunc(v)
+	case []any:
+		return typ == "array"
+	case map[string]any:
+		return typ == "object"
+	}
+	return false
 }

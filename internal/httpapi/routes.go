@@ -212,7 +212,8 @@ func (s *Server) chatRoutes() {
 		Summary:       "Create a group or open a private chat",
 		Description:   "A group: 201 with the new chat. A private chat: 201 when new, 200 with the existing chat of the pair.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
-		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeUserNotFound, chat.CodeForbidden, chat.CodeRateLimited),
+		Responses: withAnswer(errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeUserNotFound, chat.CodeForbidden, chat.CodeRateLimited),
+			http.StatusOK, "the private chat of the pair, which already existed", s.schema(chat.ChatDetail{})),
 	}, func(ctx context.Context, in *createChatIn) (*detailOut, error) {
 		p := principal(ctx)
 		var d chat.ChatDetail
@@ -316,8 +317,9 @@ func (s *Server) chatRoutes() {
 		Summary:       "Send a message",
 		Description:   "201 with the stored message; 200 with the original when this sender already sent this client_id in this chat. A message has a body, files (file_ids), or both; a file that cannot be attached is a 422 naming it (file_not_found, file_not_yours, file_other_chat, file_attached, file_expired) and nothing is stored.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
-		Responses: errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited, chat.CodeFileNotFound, chat.CodeFileNotYours,
+		Responses: withAnswer(errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited, chat.CodeFileNotFound, chat.CodeFileNotYours,
 			chat.CodeFileOtherChat, chat.CodeFileAttached, chat.CodeFileExpired, chat.CodeMentionAllRefused)...),
+			http.StatusOK, "a retry: this sender already sent this client_id in this chat; the message as it stands", s.schema(chat.Message{})),
 	}, func(ctx context.Context, in *sendIn) (*messageOut, error) {
 		m, created, err := s.svc.Send(ctx, principal(ctx), chat.SendInput{ChatID: in.ID, Body: in.Body.Body, ClientID: in.Body.ClientID,
 			FileIDs: in.Body.FileIDs, ReplyToSeq: in.Body.ReplyToSeq, Mentions: in.Body.Mentions, MentionAll: in.Body.MentionAll})

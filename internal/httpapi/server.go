@@ -89,6 +89,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 	s.api.UseMiddleware(s.authenticate)
 
 	s.routes()
+	nullablePointers(s.api.OpenAPI().Components.Schemas)
 
 	docs := docsui.Handler()
 	mux.Handle("GET /docs", docs)
