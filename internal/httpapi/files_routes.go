@@ -98,7 +98,8 @@ func (s *Server) fileRoutes() {
 		return problemFor(ctx, s.log, chat.Errorf(chat.CodeNotFound, "files are not enabled on this server"))
 	}
 	binary := func(desc string) map[string]*huma.Response {
-		r := errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeUnavailable)
+		r := errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeUnavailable, codeOf(http.StatusRequestedRangeNotSatisfiable),
+			codeOf(http.StatusPreconditionFailed))
 		r["200"] = &huma.Response{Description: desc, Content: map[string]*huma.MediaType{
 			"application/octet-stream": {Schema: &huma.Schema{Type: "string", Format: "binary"}}}}
 		r["206"] = &huma.Response{Description: "Part of it (a Range request)."}
@@ -225,7 +226,7 @@ func serveDownload(w http.ResponseWriter, r *http.Request, d chat.Download) {
 }
 
 // problemErrors turns the plain-text errors of http.ServeContent (416 for a range past the
-// end, 500 for a store that fails mid-way) into problem documents.
+// end, 412 for a failed If-Match, 500 for a store that fails mid-way) into problem documents.
 type problemErrors struct {
 	http.ResponseWriter
 	failed bool
@@ -242,8 +243,11 @@ func (p *problemErrors) WriteHeader(status int) {
 		h.Del(k)
 	}
 	detail := "internal error"
-	if status < 500 {
+	switch status {
+	case http.StatusRequestedRangeNotSatisfiable:
 		detail = "the requested range is not satisfiable"
+	case http.StatusPreconditionFailed:
+		detail = "the file does not match If-Match or If-Unmodified-Since"
 	}
 	writeProblem(p.ResponseWriter, newProblem(status, codeOf(status), detail))
 }

@@ -71,11 +71,11 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-// codeOf is the code of a status that huma or the router produced without a domain error.
+// codeOf is the code of a status that huma, the router or http.ServeContent produced without a
+// domain error. Every status has one (TestEveryStatusHasADocumentedCode): a 4xx without its own
+// is bad_request, a 5xx internal.
 func codeOf(status int) string {
 	switch status {
-	case http.StatusBadRequest:
-		return "bad_request"
 	case http.StatusUnauthorized:
 		return chat.CodeUnauthenticated
 	case http.StatusForbidden:
@@ -86,10 +86,16 @@ func codeOf(status int) string {
 		return "method_not_allowed"
 	case http.StatusNotAcceptable:
 		return "not_acceptable"
+	case http.StatusRequestTimeout:
+		return "request_timeout"
+	case http.StatusPreconditionFailed:
+		return "precondition_failed"
 	case http.StatusRequestEntityTooLarge:
 		return chat.CodeTooLarge
 	case http.StatusUnsupportedMediaType:
 		return "unsupported_media_type"
+	case http.StatusRequestedRangeNotSatisfiable:
+		return "range_not_satisfiable"
 	case http.StatusUnprocessableEntity:
 		return chat.CodeInvalid
 	case http.StatusTooManyRequests:
@@ -100,7 +106,20 @@ func codeOf(status int) string {
 	if status >= 500 {
 		return chat.CodeInternal
 	}
-	return "error"
+	return "bad_request"
+}
+
+// statusOfAnyCode is the status of a domain code (statusOf) or of one of codeOf's.
+func statusOfAnyCode(code string) int {
+	if st := statusOf(code); st != http.StatusInternalServerError || code == chat.CodeInternal {
+		return st
+	}
+	for st := 400; st < 600; st++ {
+		if http.StatusText(st) != "" && codeOf(st) == code {
+			return st
+		}
+	}
+	return http.StatusInternalServerError
 }
 
 // statusClientClosed is what the logs and metrics record for a request whose client left
@@ -257,10 +276,7 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 func errorResponses(codes ...string) map[string]*huma.Response {
 	byStatus := map[int][]string{}
 	for _, c := range codes {
-		st := statusOf(c)
-		if c == "bad_request" {
-			st = http.StatusBadRequest
-		}
+		st := statusOfAnyCode(c)
 		byStatus[st] = append(byStatus[st], c)
 	}
 	out := map[string]*huma.Response{}

@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wschat/chat/internal/chat"
 )
 
 // TestAbandonedRequestIsNotAnError: a store error caused by the client going away (its
@@ -95,6 +100,35 @@ func TestWithoutSecret(t *testing.T) {
 		}
 		if got.Location != tc.loc || got.Message != "m" || d.Value == nil {
 			t.Errorf("%s: got %+v from %+v, want the same detail (and the original untouched)", tc.loc, got, d)
+		}
+	}
+}
+
+// TestEveryStatusHasADocumentedCode: whatever status huma, the router or http.ServeContent
+// answers without a domain error (416 for a download's range came out as the code "error"),
+// its code is one API.md or docs/API-NOTES.md lists, and the OpenAPI responses built from
+// that code carry the same status.
+func TestEveryStatusHasADocumentedCode(t *testing.T) {
+	notes, err := os.ReadFile("../../docs/API-NOTES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiMD := []string{chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeInvalid, chat.CodeRateLimited, chat.CodeUnavailable}
+	for st := 400; st < 600; st++ {
+		if http.StatusText(st) == "" {
+			continue
+		}
+		code := codeOf(st)
+		if code == "error" || !slices.Contains(apiMD, code) && !bytes.Contains(notes, []byte("`"+code+"`")) {
+			t.Errorf("status %d: code %q is not a code API.md or API-NOTES.md lists", st, code)
+		}
+		if got := statusOfAnyCode(code); codeOf(got) != code {
+			t.Errorf("status %d: code %q documents status %d, whose code is %q", st, code, got, codeOf(got))
+		}
+	}
+	for _, st := range []int{http.StatusRequestedRangeNotSatisfiable, http.StatusPreconditionFailed, http.StatusMethodNotAllowed} {
+		if _, ok := errorResponses(codeOf(st))[strconv.Itoa(st)]; !ok {
+			t.Errorf("errorResponses(%q) does not document %d", codeOf(st), st)
 		}
 	}
 }
