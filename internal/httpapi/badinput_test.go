@@ -83,7 +83,7 @@ func TestBadInput(t *testing.T) {
 			{"negative after_seq", req{method: "GET", path: msgs + "?after_seq=-3"}, []int{invalid}},
 			{"user search limit overflowing", req{method: "GET", path: "/api/v1/users?limit=" + overflow}, []int{invalid}},
 			{"unknown endpoint", req{method: "GET", path: "/api/v1/nothing"}, []int{notFound}},
-			{"wrong method", req{method: "PUT", path: chatPath(g, "")}, []int{http.StatusMethodNotAllowed, notFound}},
+			{"wrong method", req{method: "PUT", path: chatPath(g, "")}, []int{http.StatusMethodNotAllowed}},
 
 			// Invalid UTF-8 and NUL characters (PostgreSQL cannot store NUL).
 			{"search with invalid UTF-8", req{method: "GET", path: "/api/v1/users?q=%FF%FE"}, []int{invalid}},
@@ -177,4 +177,43 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("seqs after the bad input: %v", s)
 		}
 	})
+}
+
+// TestWrongMethod: a path the API has, asked with a method it does not take, answers 405
+// method_not_allowed with the methods it takes in Allow (the /api/ catch-all answered 404
+// not_found "no such endpoint" instead); a path it does not have stays 404.
+func TestWrongMethod(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	a := e.newUser(t, "Ann")
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{"PUT", "/api/v1/chats", "GET, HEAD, POST"},
+		{"GET", "/api/v1/chats/1/join", "POST"},
+		{"GET", "/api/v1/auth/login", "POST"},
+		{"DELETE", "/api/v1/chats/1/messages", "GET, HEAD, POST"},
+		{"POST", "/api/v1/files/1", "GET, HEAD"},
+	} {
+		r := e.do(t, req{method: tc.method, path: tc.path, token: a.Token})
+		r.want(t, http.StatusMethodNotAllowed, "method_not_allowed")
+		if got := r.header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+	}
+	for _, path := range []string{"/api/v1/nothing", "/api/v1/chats/1/nothing", "/api/v2/chats"} {
+		r := e.do(t, req{method: "PUT", path: path, token: a.Token})
+		r.want(t, http.StatusNotFound, chat.CodeNotFound)
+		if got := r.header.Get("Allow"); got != "" {
+			t.Errorf("PUT %s: Allow %q on a 404", path, got)
+		}
+	}
+	head, err := e.srv.Client().Head(e.srv.URL + "/api/v1/auth/refresh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != http.StatusMethodNotAllowed || head.Header.Get("Allow") != "POST" {
+		t.Errorf("HEAD /api/v1/auth/refresh: %d, Allow %q; want 405, POST", head.StatusCode, head.Header.Get("Allow"))
+	}
 }

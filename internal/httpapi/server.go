@@ -98,9 +98,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, newProblem(http.StatusNotFound, chat.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
-	})
+	mux.HandleFunc("/api/", s.noRoute)
 	csp := docsui.CSP
 	if opts.Files != nil {
 		if o := opts.Files.RedirectOrigin(context.Background()); o != "" {
@@ -147,6 +145,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // API exposes the huma API, for the OpenAPI document in tests and tools.
 func (s *Server) API() huma.API { return s.api }
+
+// noRoute answers what no route of /api/ matched: 405 method_not_allowed with Allow when the
+// path has routes for other methods, else 404. This catch-all, matching every method, would
+// otherwise win over ServeMux's own 405.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPatch, http.MethodPost, http.MethodPut} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, Host: r.Host, URL: r.URL, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeProblem(w, newProblem(http.StatusNotFound, chat.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path))
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeProblem(w, newProblem(http.StatusMethodNotAllowed, codeOf(http.StatusMethodNotAllowed),
+		r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", ")))
+}
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
