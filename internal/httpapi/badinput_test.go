@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -215,5 +216,36 @@ func TestWrongMethod(t *testing.T) {
 	head.Body.Close()
 	if head.StatusCode != http.StatusMethodNotAllowed || head.Header.Get("Allow") != "POST" {
 		t.Errorf("HEAD /api/v1/auth/refresh: %d, Allow %q; want 405, POST", head.StatusCode, head.Header.Get("Allow"))
+	}
+}
+
+// TestNumbersGoCannotHold: JSON Schema calls 1e3, 1.0 and 99999999999999999999 integers, so
+// they pass the schema, but an int64 field cannot take them: 422 invalid with a message that
+// names the field in plain words, not encoding/json's ("json: cannot unmarshal number 1e3
+// into Go struct field .seq of type int64").
+func TestNumbersGoCannotHold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	a, b := e.newUser(t, "Ann"), e.newUser(t, "Ben")
+	g := e.group(t, a, "Team", false)
+	for _, tc := range []struct {
+		path, body, field string
+	}{
+		{chatPath(g, "/read"), `{"seq":1e3}`, "seq"},
+		{chatPath(g, "/read"), `{"seq":1.0}`, "seq"},
+		{chatPath(g, "/read"), `{"seq":99999999999999999999}`, "seq"},
+		{chatPath(g, "/members"), fmt.Sprintf(`{"user_id":%de0}`, b.ID), "user_id"},
+		{"/api/v1/chats", `{"kind":"group","title":"x","member_ids":[2E1]}`, "member_ids"},
+	} {
+		r := e.do(t, req{method: "POST", path: tc.path, token: a.Token, body: tc.body})
+		r.want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
+		var msgs []string
+		for _, d := range r.problem(t).Errors {
+			msgs = append(msgs, d.Message)
+		}
+		all := strings.Join(msgs, "; ")
+		if !strings.Contains(all, tc.field+" must be an integer") || strings.Contains(all, "json:") || strings.Contains(all, "Go struct") {
+			t.Errorf("%s %s: messages %q, want a plain one naming %s", tc.path, tc.body, all, tc.field)
+		}
 	}
 }

@@ -77,6 +77,8 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 	cfg.OpenAPIPath = "/openapi"
 	cfg.SchemasPath = ""
 	cfg.CreateHooks = nil // no $schema links in bodies
+	jsonFormat := huma.Format{Marshal: huma.DefaultJSONFormat.Marshal, Unmarshal: unmarshalJSON}
+	cfg.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"oauth2": {Type: "oauth2", Description: "Sign in with email (as username) and password.",
 			Flows: &huma.OAuthFlows{Password: &huma.OAuthFlow{TokenURL: "/api/v1/auth/login", Scopes: map[string]string{}}}},
