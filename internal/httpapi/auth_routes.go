@@ -119,7 +119,8 @@ func (s *Server) authRoutes() {
 		// parseLogin validates both media types; huma would check every body against the JSON
 		// schema and answer 415 to the form.
 		SkipValidateBody: true,
-		Responses:        errorResponses(chat.CodeInvalidCredentials, chat.CodeRateLimited, chat.CodeInvalid),
+		Responses: errorResponses(chat.CodeInvalidCredentials, chat.CodeRateLimited, chat.CodeInvalid,
+			codeOf(http.StatusUnsupportedMediaType)),
 	}, func(ctx context.Context, in *loginIn) (*tokenOut, error) {
 		email, password, err := parseLogin(in.ContentType, in.RawBody)
 		if err != nil {
@@ -238,7 +239,9 @@ func parseLogin(contentType string, body []byte) (email, password string, err er
 			return "", "", chat.Invalid("body.email", "email is required")
 		}
 	default:
-		return "", "", chat.Invalid("header.Content-Type", "send application/json or application/x-www-form-urlencoded")
+		// 415, as huma answers every other operation a body it cannot read.
+		return "", "", newProblem(http.StatusUnsupportedMediaType, codeOf(http.StatusUnsupportedMediaType),
+			"send application/json or application/x-www-form-urlencoded")
 	}
 	if password == "" {
 		return "", "", chat.Invalid("body.password", "password is required")

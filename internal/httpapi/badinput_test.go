@@ -53,7 +53,8 @@ func TestBadInput(t *testing.T) {
 			{"login with a malformed body", req{method: "POST", path: loginPath, body: `{"email":`}, []int{invalid}},
 			{"login with an email of the wrong type", req{method: "POST", path: loginPath, body: `{"email":1,"password":"x"}`}, []int{invalid}},
 			{"login with a malformed form", req{method: "POST", path: loginPath, body: "username=%zz&password=x", contentType: "application/x-www-form-urlencoded"}, []int{invalid}},
-			{"login as XML", req{method: "POST", path: loginPath, body: "<login/>", contentType: "application/xml"}, []int{invalid, http.StatusUnsupportedMediaType}},
+			{"login as XML", req{method: "POST", path: loginPath, body: "<login/>", contentType: "application/xml"}, []int{http.StatusUnsupportedMediaType}},
+			{"login as text", req{method: "POST", path: loginPath, body: `{"email":"a@b.c","password":"x"}`, contentType: "text/plain"}, []int{http.StatusUnsupportedMediaType}},
 			{"register with a malformed body", req{method: "POST", path: registerPath, body: `{"email":"a@b.c",`}, []int{invalid}},
 			{"refresh with a malformed body", req{method: "POST", path: refreshPath, body: `{"refresh_token":`}, []int{invalid, http.StatusUnauthorized}},
 			{"refresh with a token of the wrong type", req{method: "POST", path: refreshPath, body: `{"refresh_token":5}`}, []int{invalid, http.StatusUnauthorized}},
@@ -248,4 +249,22 @@ func TestNumbersGoCannotHold(t *testing.T) {
 			t.Errorf("%s %s: messages %q, want a plain one naming %s", tc.path, tc.body, all, tc.field)
 		}
 	}
+}
+
+// TestLoginContentTypes: login takes JSON and the OAuth2 form (the docs page's Authorize);
+// any other body is 415 unsupported_media_type, as on every other endpoint, not 422.
+func TestLoginContentTypes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	a := e.newUser(t, "Ann")
+	e.do(t, req{method: "POST", path: loginPath, body: map[string]string{"email": a.Email, "password": a.Password}}).want(t, http.StatusOK, "")
+	e.do(t, req{method: "POST", path: loginPath, body: "grant_type=password&username=" + url.QueryEscape(a.Email) + "&password=" + url.QueryEscape(a.Password),
+		contentType: "application/x-www-form-urlencoded"}).want(t, http.StatusOK, "")
+	for _, ct := range []string{"text/plain", "application/xml", "multipart/form-data; boundary=x"} {
+		e.do(t, req{method: "POST", path: loginPath, body: `{"email":"` + a.Email + `","password":"` + a.Password + `"}`, contentType: ct}).
+			want(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	}
+	// The same as another JSON endpoint answers.
+	e.do(t, req{method: "POST", path: registerPath, body: `{"email":"x@example.test","name":"X","password":"password1"}`, contentType: "text/plain"}).
+		want(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
 }
