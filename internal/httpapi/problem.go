@@ -212,7 +212,8 @@ func unmarshalJSON(data []byte, v any) error {
 // current_password, new_password...) or ends in "token" (refresh_token, access_token...).
 func secretField(name string) bool {
 	name = strings.ToLower(name)
-	return strings.Contains(name, "password") || strings.HasSuffix(name, "token")
+	// auth: a Web Push subscription's keys.auth, the secret its pushes are encrypted with.
+	return strings.Contains(name, "password") || strings.HasSuffix(name, "token") || name == "auth"
 }
 
 // withoutSecret drops the echoed value of a validation error that is, or holds, a secret.
