@@ -557,6 +557,7 @@ func readAllEvent(chatID, seq int64) Event {
 type HistoryPage struct {
 	BeforeSeq int64
 	AfterSeq  int64
+	HasBefore bool // BeforeSeq was given: 0 then means below seq 0, nothing (else: no bound)
 	HasAfter  bool
 	Limit     int
 }
@@ -577,6 +578,9 @@ func (s *Service) History(ctx context.Context, p Principal, chatID int64, pg His
 	}
 	if _, err := s.memberChat(ctx, p, chatID); err != nil {
 		return nil, false, err
+	}
+	if pg.HasBefore && pg.BeforeSeq == 0 {
+		return []Message{}, false, nil // seqs start at 1
 	}
 	msgs, more, err := s.store.History(ctx, HistoryQuery{ChatID: chatID, Before: pg.BeforeSeq, After: pg.AfterSeq, HasAfter: pg.HasAfter, Limit: pg.Limit})
 	if err != nil {

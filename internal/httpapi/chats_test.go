@@ -440,6 +440,8 @@ func TestHistory(t *testing.T) {
 			{"before_seq=22&limit=10", seqRange(12, 21), true},
 			{"before_seq=11&limit=10", seqRange(1, 10), false},
 			{"before_seq=1", []int64{}, false},
+			{"before_seq=0", []int64{}, false}, // below seq 0: nothing, not the newest page
+			{"before_seq=0&after_seq=0", []int64{}, false},
 			{"after_seq=0&limit=10", seqRange(1, 10), true},
 			{"after_seq=10&limit=10", seqRange(11, 20), true},
 			{"after_seq=25&limit=10", seqRange(26, 31), false},

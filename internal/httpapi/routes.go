@@ -146,13 +146,15 @@ type historyIn struct {
 	BeforeSeq int64 `query:"before_seq" minimum:"0" doc:"only messages with a smaller seq (paging back)"`
 	AfterSeq  int64 `query:"after_seq" minimum:"0" doc:"only messages with a greater seq, oldest first (paging forward, catching up)"`
 	Limit     int   `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	beforeSet bool
 	afterSet  bool
 }
 
-// Resolve notes whether after_seq was given at all: after_seq=0 pages from the start.
+// Resolve notes whether before_seq and after_seq were given at all: after_seq=0 pages from the
+// start, before_seq=0 finds nothing (no seq is below 0).
 func (h *historyIn) Resolve(ctx huma.Context) []error {
 	u := ctx.URL()
-	h.afterSet = u.Query().Has("after_seq")
+	h.beforeSet, h.afterSet = u.Query().Has("before_seq"), u.Query().Has("after_seq")
 	return nil
 }
 
@@ -303,7 +305,7 @@ func (s *Server) chatRoutes() {
 		Security:    authSecurity, Responses: errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited)...),
 	}, readLimited(s, func(ctx context.Context, in *historyIn) (*historyOut, error) {
 		msgs, more, err := s.svc.History(ctx, principal(ctx), in.ID, chat.HistoryPage{
-			BeforeSeq: in.BeforeSeq, AfterSeq: in.AfterSeq, HasAfter: in.afterSet, Limit: in.Limit})
+			BeforeSeq: in.BeforeSeq, AfterSeq: in.AfterSeq, HasBefore: in.beforeSet, HasAfter: in.afterSet, Limit: in.Limit})
 		if err != nil {
 			return nil, problemFor(ctx, s.log, err)
 		}
