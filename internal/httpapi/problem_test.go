@@ -92,7 +92,7 @@ func TestWithoutSecret(t *testing.T) {
 		{"body.x[1]", []any{"a", map[string]any{"access_token": "Sekr3t"}}, false},
 		{"body.x", map[any]any{"refresh_token": "Sekr3t"}, false},
 		{"body.x", struct{ Password string }{"Sekr3t"}, false}, // a shape JSON does not decode to: dropped
-		{"body.keys.auth", "c2VrcjN0", false}, // a push subscription's secret
+		{"body.keys.auth", "c2VrcjN0", false},                  // a push subscription's secret
 		{"body.x", map[string]any{"endpoint": "https://push.example/1", "keys": map[string]any{"p256dh": "BPub", "auth": "c2VrcjN0"}}, false},
 		{"body.keys.p256dh", "BPub", true}, // a public key
 	} {
