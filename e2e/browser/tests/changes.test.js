@@ -259,6 +259,42 @@ test('on a phone, a long press opens the message menu', async () => {
   await P.context.close();
 });
 
+test('on a phone, the message menu closes when Esc or back leaves the chat', async () => {
+  const tag = unique('q').slice(-6);
+  const email = `quin-${tag}@example.com`;
+  const a = await Api.register(`Quin ${tag}`, email);
+  const b = await Api.register(`Sol ${tag}`);
+  const chat = await a.private(b.user.id);
+  const mine = await a.send(chat.id, unique('mine'));
+  const P = await signIn(browser, email, { viewport: NARROW, touch: true });
+  const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: 40, clientY: 300 };
+  const m = P.page.getByTestId('message-menu');
+  for (const leave of ['Escape', 'back']) {
+    await openChat(P.page, b.user.name);
+    const msg = message(P.page, mine.body);
+    await msg.locator('.bubble').waitFor();
+    await msg.dispatchEvent('pointerdown', at);
+    await m.waitFor();
+    await msg.dispatchEvent('pointerup', at);
+    if (leave === 'Escape') {
+      // The first Esc closes the menu and stays in the chat; the next goes back to the list.
+      await P.page.locator('body').press('Escape');
+      await m.waitFor({ state: 'detached' });
+      assert.ok(await msg.isVisible(), 'the chat is still on screen after the Esc that closed the menu');
+      await P.page.locator('body').press('Escape');
+    } else {
+      await P.page.goBack();
+    }
+    await P.page.waitForFunction(() => location.hash === '#/' || location.hash === '');
+    // The menu is gone with its chat: nothing of it is left to press over the list.
+    assert.equal(await m.count(), 0, `the message menu outlived the chat (${leave})`);
+  }
+  const { messages } = await a.req('GET', `/chats/${chat.id}/messages`);
+  assert.ok(!messages.find((x) => x.seq === mine.seq).deleted_at, 'the message was not deleted');
+  P.page.assertClean();
+  await P.context.close();
+});
+
 test('a quote jumps to a message far back, loading older history', async () => {
   const { a, b, chat, A, B, aName, bName } = await pair();
   const origin = unique('origin');

@@ -155,3 +155,39 @@ test('on a phone Enter is a new line and the button sends; on desktop Shift+Ente
   await phone.context.close();
   await desk.context.close();
 });
+
+test('a long draft that grows the composer keeps the newest message in view', async () => {
+  const tag = unique('g').slice(-6);
+  const email = `gus.${tag}@example.com`;
+  const gus = await Api.register(`Gus ${tag}`, email);
+  const ivy = await Api.register(`Ivy ${tag}`);
+  const chat = await gus.private(ivy.user.id);
+  let last;
+  for (let i = 0; i < 40; i++) last = await ivy.send(chat.id, `line ${i} ${unique('m')}`);
+  await gus.read(chat.id, last.seq); // read: the chat opens at its newest message, not at a divider
+  const { context, page } = await signIn(browser, email, { viewport: NARROW });
+  await openChat(page, `Ivy ${tag}`);
+  const newest = message(page, last.body);
+  await newest.waitFor();
+  const scroller = page.getByTestId('messages');
+  const gap = () => scroller.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+  await page.waitForFunction(() => {
+    const el = document.querySelector('[data-testid="messages"]');
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+  });
+  const box = page.getByLabel('Message', { exact: true });
+  const before = await box.evaluate((el) => el.offsetHeight);
+  await box.click();
+  for (let i = 0; i < 7; i++) {
+    await box.type(`draft line ${i}`);
+    await box.press('Shift+Enter');
+  }
+  await page.waitForFunction((h) => document.querySelector('textarea[aria-label="Message"]').offsetHeight > h + 40, before);
+  await page.waitForFunction(() => {
+    const el = document.querySelector('[data-testid="messages"]');
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+  }, null, { timeout: 5000 }).catch(() => {});
+  assert.ok(await gap() < 8, `the view left the bottom by ${await gap()} px as the composer grew`);
+  page.assertClean();
+  await context.close();
+});

@@ -11,7 +11,7 @@ import { mountMentions } from './mentions.js';
 const MAX = 4000;
 const TOUCH = '(pointer: coarse), (hover: none)';
 
-export function mountComposer(ctx, { getChat, onSent }) {
+export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() }) {
   const { client } = ctx;
   const drafts = new Map();
   const input = h('textarea', {
@@ -83,10 +83,10 @@ export function mountComposer(ctx, { getChat, onSent }) {
   drawMode();
   touch.addEventListener('change', drawMode);
 
-  const autosize = () => {
+  const autosize = () => keepBottom(() => {
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 180)}px`;
-  };
+  });
   const update = () => {
     const n = input.value.trim().length;
     const files = current ? current.done.length : 0;

@@ -162,6 +162,21 @@ export function mountChanges(ctx, { composer, getChat }) {
   function outside(ev) {
     if (menu && !menu.el.contains(ev.target)) closeMenu(false);
   }
+  // A menu belongs to its chat on screen: leaving the chat (back to the list on a phone, another
+  // chat) closes it, and so does Esc wherever the focus is, before Esc does anything else (on a
+  // phone Esc also goes back to the list).
+  const menuGone = () => {
+    if (menu && menu.chatId !== getChat()) closeMenu(false);
+  };
+  store.on('pane', menuGone);
+  store.on('chats', menuGone);
+  document.addEventListener('keydown', (ev) => {
+    if (menu && ev.key === 'Escape' && !ev.isComposing) {
+      ev.preventDefault();
+      ev.stopPropagation();
+      closeMenu(true);
+    }
+  }, true);
 
   function placeMenu(el, at) {
     const r = el.getBoundingClientRect();
@@ -247,7 +262,7 @@ export function mountChanges(ctx, { composer, getChat }) {
     document.body.append(el);
     placeMenu(el, at);
     menuKeys(el);
-    menu = { el, opener };
+    menu = { el, opener, chatId: chat.id };
     opener?.setAttribute('aria-expanded', 'true');
     setTimeout(() => document.addEventListener('pointerdown', outside, true));
     el.querySelector('[role="menuitem"]')?.focus();

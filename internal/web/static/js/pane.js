@@ -66,7 +66,14 @@ export function mountPane(ctx, el, { back }) {
     h('div', { class: 'scroll-inner' }, top, list));
   const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true, onclick: () => toBottom(true) }, icon('down'));
   const typingLine = h('div', { class: 'typing-line', 'data-testid': 'typing', 'aria-live': 'polite' });
-  const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; } });
+  // keepBottom runs a change of the composer's size (fn) and keeps a view that was at the bottom
+  // there: the composer measures itself by collapsing first, which scrolls the view up.
+  const keepBottom = (fn) => {
+    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 8;
+    fn();
+    if (atBottom) toBottom(false);
+  };
+  const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; }, keepBottom });
   const view = h('section', { class: 'pane-chat', 'aria-labelledby': 'pane-title' },
     header, h('div', { class: 'scroll-wrap' }, scroller, jump), typingLine, composer.el);
   // Edits, deletes, reactions and replies (msgview.js).
@@ -103,6 +110,21 @@ export function mountPane(ctx, el, { back }) {
   const toBottom = (smooth) => {
     scroller.scrollTo({ top: scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
   };
+
+  // A view at the bottom stays there when the scroller's box shrinks or grows (the composer
+  // growing with a long draft, the reply bar, an on-screen keyboard): pinned is whether the last
+  // scroll left it at the bottom, measured against the box's height as last observed, because
+  // the browser sends the scroll event of a resize before the resize is observed.
+  let pinned = true;
+  let boxHeight = 0;
+  scroller.addEventListener('scroll', () => {
+    pinned = scroller.scrollHeight - scroller.scrollTop - (boxHeight || scroller.clientHeight) < 8;
+  }, { passive: true });
+  const resized = new ResizeObserver(() => {
+    boxHeight = scroller.clientHeight;
+    if (pinned) toBottom(false);
+  });
+  resized.observe(scroller);
 
   // Older messages load one page per approach to the top: reaching the top zone loads a page and
   // disarms; leaving the zone (scrolling down, or the page arriving above the view) arms again.
@@ -424,6 +446,7 @@ export function mountPane(ctx, el, { back }) {
     focusComposer: () => composer.focus(),
     destroy() {
       tracker.destroy();
+      resized.disconnect();
       for (const u of unsubs) u();
     },
   };
