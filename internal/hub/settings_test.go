@@ -15,6 +15,15 @@ import (
 	"github.com/wschat/chat/internal/testserver"
 )
 
+// chatsSettings is the settings part of a chat list: GET /chats's answer, or hello's data.
+type chatsSettings struct {
+	Chats []struct {
+		ID         int64           `json:"id"`
+		Notify     string          `json:"notify"`
+		MutedUntil json.RawMessage `json:"muted_until"`
+	} `json:"chats"`
+}
+
 func TestChatSettings(t *testing.T) {
 	t.Parallel()
 	for _, pg := range []bool{false, true} {
@@ -38,13 +47,7 @@ func TestChatSettings(t *testing.T) {
 			settingsOf := func(u *testserver.User) map[int64]chat.ChatSettings {
 				t.Helper()
 				r := s.Call(t, "GET", "/api/v1/chats", u.Token, nil, nil)
-				var out struct {
-					Chats []struct {
-						ID         int64           `json:"id"`
-						Notify     string          `json:"notify"`
-						MutedUntil json.RawMessage `json:"muted_until"`
-					} `json:"chats"`
-				}
+				var out chatsSettings
 				if err := json.Unmarshal(r.Body, &out); err != nil || r.Status != http.StatusOK {
 					t.Fatalf("chat list: %d %s", r.Status, r.Body)
 				}
@@ -93,13 +96,7 @@ func TestChatSettings(t *testing.T) {
 			expect(patch(ann, g, `{}`), `{"chat_id":`+itoa64(g)+`,"notify":"none","muted_until":"2031-05-06T07:08:09.123Z"}`)
 			// A new connection's hello carries them, as the chat list does.
 			_, hello := s.DialHello(t, ann)
-			var hd struct {
-				Chats []struct {
-					ID         int64           `json:"id"`
-					Notify     string          `json:"notify"`
-					MutedUntil json.RawMessage `json:"muted_until"`
-				} `json:"chats"`
-			}
+			var hd chatsSettings // the hello's data has the chat list's shape
 			if err := json.Unmarshal(hello.Data, &hd); err != nil {
 				t.Fatalf("hello %s: %v", hello.Raw, err)
 			}
