@@ -234,30 +234,49 @@ func (s *Store) Changes(ctx context.Context, chatID, afterRev int64, limit int) 
 
 // Message implements chat.ChangeStore.
 func (s *Store) Message(ctx context.Context, chatID, seq int64) (chat.Message, error) {
-	m, err := scanMessage(s.db.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE chat_id = $1 AND seq = $2`, chatID, seq))
-	if err != nil {
-		return m, err
-	}
-	msgs := []chat.Message{m}
-	if err := fillMessages(ctx, s.db, chatID, msgs); err != nil {
-		return m, wrap(err)
-	}
-	err = loadFiles(ctx, s.db, msgs)
-	return msgs[0], wrap(err)
+	m, err := messageAt(ctx, s.db, chatID, seq)
+	return m, wrap(err)
 }
 
-// messageAt reads a message in tx, filled.
-func messageAt(ctx context.Context, tx *sql.Tx, chatID, seq int64) (chat.Message, error) {
-	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE chat_id = $1 AND seq = $2`, chatID, seq))
+// messageAt reads one message, filled (messagesAt); chat.ErrNotFound if the chat has no such seq.
+func messageAt(ctx context.Context, q querier, chatID, seq int64) (chat.Message, error) {
+	msgs, err := messagesAt(ctx, q, chatID, []int64{seq})
 	if err != nil {
-		return m, err
+		return chat.Message{}, err
 	}
-	msgs := []chat.Message{m}
-	if err := fillMessages(ctx, tx, chatID, msgs); err != nil {
-		return m, err
+	if len(msgs) == 0 {
+		return chat.Message{}, chat.ErrNotFound
 	}
-	err = loadFiles(ctx, tx, msgs)
-	return msgs[0], err
+	return msgs[0], nil
+}
+
+// messagesAt reads the messages of a chat at seqs (those it has) in seq order, filled as
+// history has them: reactions, reply quotes and files; one query each, whatever the number.
+func messagesAt(ctx context.Context, q querier, chatID int64, seqs []int64) ([]chat.Message, error) {
+	in := &query{}
+	in.WriteString(`SELECT ` + messageColumns + ` FROM messages WHERE chat_id = ` + in.arg(chatID) + ` AND seq IN (`)
+	in.list(seqs)
+	in.WriteString(`) ORDER BY seq`)
+	rows, err := q.QueryContext(ctx, in.String(), in.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []chat.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := fillMessages(ctx, q, chatID, msgs); err != nil {
+		return nil, err
+	}
+	return msgs, loadFiles(ctx, q, msgs)
 }
 
 // fillMessages adds to messages of one chat their reactions and the quotes of the messages

@@ -262,21 +262,37 @@ func (s *Store) sentReplies(ctx context.Context, groups []chatSends) {
 
 // sentRepeats answers each repeat (a client id the chat already holds from the sender) with
 // the message stored under it as it stands now, read as history reads it: its edits,
-// reactions, reply quote and files, not only what the send's call returned. A repeat is a
-// client's retry, rare; one read each, after the commit. If a read fails, that send is
-// answered with the error (a later retry reads again); the others' answers stand.
+// reactions, reply quote and files, not only what the send's call returned. One read for a
+// chat's repeats (a client that reconnects resends all it had in flight), after the commit.
+// If the read fails, those sends are answered with the error (a later retry reads again); the
+// others' answers stand.
 func (s *Store) sentRepeats(ctx context.Context, groups []chatSends) {
 	for _, g := range groups {
+		var reqs []*sendReq
+		var seqs []int64
 		for _, r := range g.reqs {
-			if r.err != nil || r.out.Created {
-				continue
+			if r.err == nil && !r.out.Created {
+				reqs, seqs = append(reqs, r), append(seqs, r.out.Message.Seq)
 			}
-			m, err := s.Message(ctx, g.chatID, r.out.Message.Seq)
-			if err != nil {
-				r.out, r.err = chat.Sent{}, fmt.Errorf("message repeated by client id %q: %w", r.nm.ClientID, err)
-				continue
+		}
+		if len(reqs) == 0 {
+			continue
+		}
+		msgs, err := messagesAt(ctx, s.db, g.chatID, seqs)
+		bySeq := make(map[int64]chat.Message, len(msgs))
+		for _, m := range msgs {
+			bySeq[m.Seq] = m
+		}
+		for _, r := range reqs {
+			m, ok := bySeq[r.out.Message.Seq]
+			switch {
+			case err != nil:
+				r.out, r.err = chat.Sent{}, fmt.Errorf("messages repeated by client id: %w", wrap(err))
+			case !ok: // deleted with its chat meanwhile
+				r.out, r.err = chat.Sent{}, chat.ErrNotFound
+			default:
+				r.out.Message = m
 			}
-			r.out.Message = m
 		}
 	}
 }
