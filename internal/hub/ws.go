@@ -226,29 +226,31 @@ func refOf(b []byte) json.RawMessage {
 	var f struct {
 		Ref json.RawMessage `json:"ref"`
 	}
-	if !utf8.Valid(b) || json.Unmarshal(b, &f) != nil || string(f.Ref) == "null" || !refOK(f.Ref) {
+	if !utf8.Valid(b) || json.Unmarshal(b, &f) != nil {
 		return nil
 	}
-	return f.Ref
+	ref, _ := cleanRef(f.Ref)
+	return ref
 }
 
-// refOK accepts a ref that is a short JSON string or number, so that echoing it is safe.
-func refOK(ref json.RawMessage) bool {
-	if len(ref) == 0 {
-		return true
+// cleanRef checks a frame's ref: a short JSON string or number is echoed as it came; none, or
+// null (serializers write absent optional fields so), is none; anything else is not ok.
+func cleanRef(ref json.RawMessage) (json.RawMessage, bool) {
+	if len(ref) == 0 || string(ref) == "null" {
+		return nil, true
 	}
 	if len(ref) > 130 {
-		return false
+		return nil, false
 	}
 	var v any
 	if err := json.Unmarshal(ref, &v); err != nil {
-		return false
+		return nil, false
 	}
 	switch v.(type) {
 	case string, float64:
-		return true
+		return ref, true
 	}
-	return false
+	return nil, false
 }
 
 // handle answers one client frame.
@@ -264,13 +266,12 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 		return
 	}
 	c.h.stats.FramesIn.Add(f.Type)
-	if string(f.Ref) == "null" {
-		f.Ref = nil // as if absent: serializers write absent optional fields so
-	}
-	if !refOK(f.Ref) {
+	ref, ok := cleanRef(f.Ref)
+	if !ok {
 		c.sendError(nil, chat.CodeInvalid, "ref must be a string or a number of at most 128 characters")
 		return
 	}
+	f.Ref = ref
 	decode := func(v any) bool {
 		if len(f.Data) == 0 || string(f.Data) == "null" {
 			c.sendError(f.Ref, chat.CodeInvalid, f.Type+" needs data")
