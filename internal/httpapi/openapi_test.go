@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/andybalholm/brotli"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // TestOpenAPI checks that /openapi.json documents the whole REST surface of API.md.
@@ -217,51 +215,68 @@ func TestAnswersMatchOpenAPI(t *testing.T) {
 		body: map[string]any{"muted_until": nil}}), http.StatusOK)
 }
 
-// apiDoc is the served /openapi.json, for validating answers against it.
-type apiDoc map[string]any
+// apiDoc is the served /openapi.json, for validating answers against the schemas in it.
+type apiDoc struct {
+	doc      map[string]any
+	compiler *jsonschema.Compiler
+}
 
 func (e *env) openAPI(t *testing.T) apiDoc {
 	t.Helper()
 	r := e.do(t, req{method: "GET", path: "/openapi.json"})
 	r.want(t, http.StatusOK, "")
-	return decode[apiDoc](t, r)
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020) // OpenAPI 3.1's schema dialect
+	if err := c.AddResource("openapi.json", raw); err != nil {
+		t.Fatal(err)
+	}
+	return apiDoc{doc: decode[map[string]any](t, r), compiler: c}
 }
 
 // conforms checks that the answer's status is documented for the operation and that its body
 // validates against the schema documented for that status.
 func (d apiDoc) conforms(t *testing.T, method, path string, r resp) {
 	t.Helper()
-	op, _ := d.at("paths", path, method).(map[string]any)
-	if op == nil {
+	if d.at("paths", path, method) == nil {
 		t.Errorf("%s %s is not documented", method, path)
 		return
 	}
 	st := strconv.Itoa(r.status)
-	answer, _ := d.at("paths", path, method, "responses", st).(map[string]any)
-	if answer == nil {
+	if d.at("paths", path, method, "responses", st) == nil {
 		t.Errorf("%s %s: status %s is not documented", method, path, st)
 		return
 	}
-	ct, _, _ := mime.ParseMediaType(r.header.Get("Content-Type"))
-	schema, _ := d.at("paths", path, method, "responses", st, "content", ct, "schema").(map[string]any)
 	if len(r.body) == 0 {
 		return
 	}
-	if schema == nil {
+	ct, _, _ := mime.ParseMediaType(r.header.Get("Content-Type"))
+	if d.at("paths", path, method, "responses", st, "content", ct, "schema") == nil {
 		t.Errorf("%s %s: status %s with %s: no schema documented", method, path, st, ct)
 		return
 	}
-	var v any
-	if err := json.Unmarshal(r.body, &v); err != nil {
+	pointer := "openapi.json#"
+	for _, k := range []string{"paths", path, method, "responses", st, "content", ct, "schema"} {
+		pointer += "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
+	}
+	schema, err := d.compiler.Compile(pointer)
+	if err != nil {
+		t.Fatalf("%s %s %s: the documented schema does not compile: %v", method, path, st, err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.body))
+	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	for _, err := range d.validate(schema, v, "") {
-		t.Errorf("%s %s %s: %s in %s", method, path, st, err, r.body)
+	if err := schema.Validate(v); err != nil {
+		t.Errorf("%s %s %s: %v\nin %s", method, path, st, err, r.body)
 	}
 }
 
 func (d apiDoc) at(keys ...string) any {
-	var v any = map[string]any(d)
+	var v any = d.doc
 	for _, k := range keys {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -270,91 +285,4 @@ func (d apiDoc) at(keys ...string) any {
 		v = m[k]
 	}
 	return v
-}
-
-// validate is the part of JSON Schema 2020-12 the document uses: $ref, anyOf, oneOf, allOf,
-// type (one or a list), enum, properties, required, additionalProperties, items.
-func (d apiDoc) validate(s map[string]any, v any, at string) []string {
-	if ref, ok := s["$ref"].(string); ok {
-		target, _ := d.at(strings.Split(strings.TrimPrefix(ref, "#/"), "/")...).(map[string]any)
-		if target == nil {
-			return []string{at + ": unresolved " + ref}
-		}
-		return d.validate(target, v, at)
-	}
-	var errs []string
-	for _, kw := range []string{"anyOf", "oneOf"} {
-		subs, ok := s[kw].([]any)
-		if !ok {
-			continue
-		}
-		n := 0
-		for _, sub := range subs {
-			if len(d.validate(sub.(map[string]any), v, at)) == 0 {
-				n++
-			}
-		}
-		if n == 0 || kw == "oneOf" && n > 1 {
-			errs = append(errs, fmt.Sprintf("%s: %v matches %d of the %s", at, v, n, kw))
-		}
-	}
-	if all, ok := s["allOf"].([]any); ok {
-		for _, sub := range all {
-			errs = append(errs, d.validate(sub.(map[string]any), v, at)...)
-		}
-	}
-	if typ, ok := s["type"]; ok {
-		types, ok := typ.([]any)
-		if !ok {
-			types = []any{typ}
-		}
-		if !slices.ContainsFunc(types, func(t any) bool { return jsonType(v, t.(string)) }) {
-			return append(errs, fmt.Sprintf("%s: %v is not of type %v", at, v, typ))
-		}
-	}
-	if enum, ok := s["enum"].([]any); ok && !slices.Contains(enum, v) {
-		errs = append(errs, fmt.Sprintf("%s: %v is not one of %v", at, v, enum))
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		props, _ := s["properties"].(map[string]any)
-		required, _ := s["required"].([]any)
-		for _, name := range required {
-			if _, ok := v[name.(string)]; !ok {
-				errs = append(errs, fmt.Sprintf("%s: required property %s is missing", at, name))
-			}
-		}
-		for k, x := range v {
-			if p, ok := props[k].(map[string]any); ok {
-				errs = append(errs, d.validate(p, x, at+"."+k)...)
-			} else if s["additionalProperties"] == false {
-				errs = append(errs, fmt.Sprintf("%s: property %s is not in the schema", at, k))
-			}
-		}
-	case []any:
-		if items, ok := s["items"].(map[string]any); ok {
-			for i, x := range v {
-				errs = append(errs, d.validate(items, x, fmt.Sprintf("%s[%d]", at, i))...)
-			}
-		}
-	}
-	return errs
-}
-
-func jsonType(v any, typ string) bool {
-	switch v := v.(type) {
-	case nil:
-		return typ == "null"
-	case bool:
-		return typ == "boolean"
-	case string:
-		return typ == "string"
-	case float64:
-		return typ == "number" || typ == "integer" && v == math.Trunc(v)
-	case []any:
-		return typ == "array"
-	case map[string]any:
-		return typ == "object"
-	}
-	return false
 }

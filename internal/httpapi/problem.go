@@ -72,37 +72,30 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
-// codeOf is the code of a status that huma, the router or http.ServeContent produced without a
-// domain error. Every status has one (TestEveryStatusHasADocumentedCode): a 4xx without its own
-// is bad_request, a 5xx internal.
+// transportCodes are the codes of the statuses that huma, the router or http.ServeContent
+// produce without a domain error (codeOf).
+var transportCodes = map[int]string{
+	http.StatusBadRequest:                   "bad_request",
+	http.StatusUnauthorized:                 chat.CodeUnauthenticated,
+	http.StatusForbidden:                    chat.CodeForbidden,
+	http.StatusNotFound:                     chat.CodeNotFound,
+	http.StatusMethodNotAllowed:             "method_not_allowed",
+	http.StatusNotAcceptable:                "not_acceptable",
+	http.StatusRequestTimeout:               "request_timeout",
+	http.StatusPreconditionFailed:           "precondition_failed",
+	http.StatusRequestEntityTooLarge:        chat.CodeTooLarge,
+	http.StatusUnsupportedMediaType:         "unsupported_media_type",
+	http.StatusRequestedRangeNotSatisfiable: "range_not_satisfiable",
+	http.StatusUnprocessableEntity:          chat.CodeInvalid,
+	http.StatusTooManyRequests:              chat.CodeRateLimited,
+	http.StatusServiceUnavailable:           chat.CodeUnavailable,
+}
+
+// codeOf is the code of a status produced without a domain error. Every status has one
+// (TestEveryStatusHasADocumentedCode): a 4xx without its own is bad_request, a 5xx internal.
 func codeOf(status int) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return chat.CodeUnauthenticated
-	case http.StatusForbidden:
-		return chat.CodeForbidden
-	case http.StatusNotFound:
-		return chat.CodeNotFound
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusNotAcceptable:
-		return "not_acceptable"
-	case http.StatusRequestTimeout:
-		return "request_timeout"
-	case http.StatusPreconditionFailed:
-		return "precondition_failed"
-	case http.StatusRequestEntityTooLarge:
-		return chat.CodeTooLarge
-	case http.StatusUnsupportedMediaType:
-		return "unsupported_media_type"
-	case http.StatusRequestedRangeNotSatisfiable:
-		return "range_not_satisfiable"
-	case http.StatusUnprocessableEntity:
-		return chat.CodeInvalid
-	case http.StatusTooManyRequests:
-		return chat.CodeRateLimited
-	case http.StatusServiceUnavailable:
-		return chat.CodeUnavailable
+	if c, ok := transportCodes[status]; ok {
+		return c
 	}
 	if status >= 500 {
 		return chat.CodeInternal
@@ -110,13 +103,13 @@ func codeOf(status int) string {
 	return "bad_request"
 }
 
-// statusOfAnyCode is the status of a domain code (statusOf) or of one of codeOf's.
+// statusOfAnyCode is the status of a domain code (statusOf) or of a transport one (codeOf).
 func statusOfAnyCode(code string) int {
 	if st := statusOf(code); st != http.StatusInternalServerError || code == chat.CodeInternal {
 		return st
 	}
-	for st := 400; st < 600; st++ {
-		if http.StatusText(st) != "" && codeOf(st) == code {
+	for st, c := range transportCodes {
+		if c == code {
 			return st
 		}
 	}
@@ -245,18 +238,11 @@ func withoutSecret(d *huma.ErrorDetail) *huma.ErrorDetail {
 // at any depth. Values of a shape decoded JSON does not have count as secret: unknown is unsafe.
 func holdsSecret(v any) bool {
 	switch v := v.(type) {
-	case nil, bool, string, float64, int, int64, json.Number:
+	case nil, bool, string, float64, json.Number:
 		return false
 	case map[string]any:
 		for k, x := range v {
 			if secretField(k) || holdsSecret(x) {
-				return true
-			}
-		}
-		return false
-	case map[any]any:
-		for k, x := range v {
-			if ks, ok := k.(string); !ok || secretField(ks) || holdsSecret(x) {
 				return true
 			}
 		}
