@@ -50,4 +50,26 @@ type Presence interface {
 	SetOffline(ctx context.Context, userIDs ...int64) error
 	// Online reports which of the users are online on any instance.
 	Online(ctx context.Context, userIDs []int64) (map[int64]bool, error)
+	// Until reports when the user's last unexpired mark, of any instance, expires: the zero
+	// time when they are offline. An instance that finds a user still online after their last
+	// device left it can look again then: a mark still there was set or refreshed meanwhile by
+	// a live instance, and one gone was left by a crash.
+	Until(ctx context.Context, userID int64) (time.Time, error)
+	// Orphans hands over the users of instances that stopped: each run of an instance (a
+	// process) whose marks have all expired without being cleared, a crash, or whose Retire
+	// time has come, goes to one caller only, with the users it had marked and not cleared
+	// and the time of its last mark. Their marks are gone; whoever takes them tells their
+	// chats that those who are not connected elsewhere are offline.
+	Orphans(ctx context.Context) ([]Orphan, error)
+	// Retire is this instance's orderly stop: it clears its marks at once and leaves their
+	// users to Orphans after the given time, by which those who reconnected elsewhere are
+	// marked again.
+	Retire(ctx context.Context, after time.Duration) error
+}
+
+// Orphan is one stopped run of an instance (Presence.Orphans).
+type Orphan struct {
+	Run      string
+	LastMark time.Time // when it last marked a user online (or retired)
+	Users    []int64
 }

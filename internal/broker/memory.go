@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -263,6 +264,22 @@ type presenceTable struct {
 
 	mu    sync.Mutex
 	until map[int64]map[string]time.Time // user -> instance -> online until
+	runs  map[string]*memoryRun          // instance -> what Orphans needs (an instance is one run)
+}
+
+type memoryRun struct {
+	orphanAt, lastMark time.Time
+	users              map[int64]struct{}
+}
+
+// runLocked returns the instance's run record, making it on first use.
+func (t *presenceTable) runLocked(instance string) *memoryRun {
+	r := t.runs[instance]
+	if r == nil {
+		r = &memoryRun{users: map[int64]struct{}{}}
+		t.runs[instance] = r
+	}
+	return r
 }
 
 var _ Presence = (*MemoryPresence)(nil)
@@ -271,7 +288,7 @@ var _ Presence = (*MemoryPresence)(nil)
 // time.Now in production; tests pass a fake one to step over ttl without sleeping.
 func NewMemoryPresence(now func() time.Time) *MemoryPresence {
 	return &MemoryPresence{
-		table:    &presenceTable{now: now, until: make(map[int64]map[string]time.Time)},
+		table:    &presenceTable{now: now, until: make(map[int64]map[string]time.Time), runs: make(map[string]*memoryRun)},
 		instance: "local",
 	}
 }
@@ -308,7 +325,21 @@ func (p *MemoryPresence) SetOnline(ctx context.Context, ttl time.Duration, userI
 		}
 		byInstance[p.instance] = now.Add(ttl)
 	}
+	if len(userIDs) > 0 {
+		r := t.runLocked(p.instance)
+		r.orphanAt, r.lastMark = later(r.orphanAt, now.Add(ttl)), now
+		for _, id := range userIDs {
+			r.users[id] = struct{}{}
+		}
+	}
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // SetOffline removes this instance's marks for the users.
@@ -324,8 +355,74 @@ func (p *MemoryPresence) SetOffline(ctx context.Context, userIDs ...int64) error
 		if len(t.until[id]) == 0 {
 			delete(t.until, id)
 		}
+		if r := t.runs[p.instance]; r != nil {
+			delete(r.users, id)
+		}
 	}
 	return nil
+}
+
+// Orphans hands over the instances whose marks have all expired, or whose Retire time came.
+func (p *MemoryPresence) Orphans(ctx context.Context) ([]Orphan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := p.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var out []Orphan
+	for inst, r := range t.runs {
+		if !r.orphanAt.Before(now) {
+			continue
+		}
+		o := Orphan{Run: inst, LastMark: r.lastMark}
+		for id := range r.users {
+			o.Users = append(o.Users, id)
+		}
+		slices.Sort(o.Users)
+		out = append(out, o)
+		delete(t.runs, inst)
+	}
+	return out, nil
+}
+
+// Retire clears this instance's marks and leaves its users to Orphans after the given time.
+func (p *MemoryPresence) Retire(ctx context.Context, after time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := p.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	r := t.runLocked(p.instance)
+	for id := range r.users {
+		delete(t.until[id], p.instance)
+		if len(t.until[id]) == 0 {
+			delete(t.until, id)
+		}
+	}
+	r.orphanAt, r.lastMark = now.Add(after), now
+	return nil
+}
+
+// Until reports when the user's latest unexpired mark expires (zero when none is).
+func (p *MemoryPresence) Until(ctx context.Context, userID int64) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	t := p.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var last time.Time
+	for _, until := range t.until[userID] {
+		if until.After(now) && until.After(last) {
+			last = until
+		}
+	}
+	return last, nil
 }
 
 // Online reports, for every user asked, whether any instance has an unexpired mark.

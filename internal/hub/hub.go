@@ -47,6 +47,9 @@ type Options struct {
 	OfflineGrace time.Duration
 	// PresenceTTL is how long a presence mark lives without a refresh (an instance crash).
 	PresenceTTL time.Duration
+	// RestartGrace is how long after this instance stops (Shutdown) another instance tells
+	// the chats of its users who have not reconnected elsewhere that they are offline.
+	RestartGrace time.Duration
 	// PresenceGroupMax is the most members a group may have for every member to get the
 	// presence of every other and their typing (presence.go); in a bigger one, a connection
 	// gets the presence of the users it subscribed to and the typing of the chat it has open.
@@ -80,6 +83,7 @@ func (o *Options) defaults() {
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.OfflineGrace, 3*time.Second)
 	def(&o.PresenceTTL, 30*time.Second)
+	def(&o.RestartGrace, 10*time.Second)
 	def(&o.PresenceEvery, 200*time.Millisecond)
 	if o.PresenceGroupMax == 0 {
 		o.PresenceGroupMax = DefaultPresenceGroupMax
@@ -145,6 +149,9 @@ type Hub struct {
 	// offline holds the "offline" presence events received since the marks were last checked
 	// (presence.go: checkOffline).
 	offline offlineChecks
+	// later holds, per user who left this instance while another instance's mark still said
+	// online, the look to take once that mark would have expired (presence.go: offlineLater).
+	later map[int64]*time.Timer
 
 	nextConn atomic.Uint64
 	// queued is the bytes queued and in flight over every connection (outbox.go); shedding
@@ -225,7 +232,7 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{svc: svc, store: svc.Store(), broker: b, presence: p, log: log, opts: opts, ctx: ctx, cancel: cancel,
 		users: map[int64]*userState{}, chats: map[int64]*chatState{}, watchers: map[int64]map[*conn]struct{}{},
-		opens: map[int64]map[*conn]struct{}{}, ctrl: make(chan func(), 1<<16)}
+		opens: map[int64]map[*conn]struct{}{}, later: map[int64]*time.Timer{}, ctrl: make(chan func(), 1<<16)}
 	h.order.release = h.fanOut
 	h.order.held = h.opts.Observer.Held
 	h.subs.topics, h.subs.kick = map[string]*topicSub{}, make(chan struct{}, 1)
@@ -591,6 +598,10 @@ func (h *Hub) Shutdown(ctx context.Context) {
 			all = append(all, c)
 		}
 	}
+	for id, t := range h.later {
+		t.Stop()
+		delete(h.later, id)
+	}
 	h.mu.Unlock()
 	for _, c := range all {
 		c.close(closeRestart, "server restart: reconnect")
@@ -602,10 +613,12 @@ func (h *Hub) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		h.log.Warn("shutdown: connections still open", "count", h.stats.Connections.Load())
 	}
-	if len(users) > 0 {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		h.presence.SetOffline(pctx, users...)
-		cancel()
+	// The marks go now; the users who have not reconnected elsewhere by RestartGrace are
+	// announced offline by another instance then (presence.go: adoptOrphans).
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	if err := h.presence.Retire(pctx, h.opts.RestartGrace); err != nil {
+		h.log.Warn("presence retire", "users", len(users), "err", err)
 	}
+	cancel()
 	h.cancel()
 }

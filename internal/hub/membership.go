@@ -61,6 +61,10 @@ func (h *Hub) addConn(c *conn) error {
 		u = &userState{conns: map[*conn]struct{}{}, chats: map[int64]membership{}}
 		h.users[c.userID] = u
 		h.stats.Users.Add(1)
+		if t := h.later[c.userID]; t != nil { // back before the look: whatever it would find is moot
+			t.Stop()
+			delete(h.later, c.userID)
+		}
 	}
 	if len(u.conns) >= h.opts.MaxConnsPerUser {
 		return errTooManyConns

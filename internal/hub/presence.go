@@ -57,10 +57,65 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 	if err := h.presence.SetOffline(ctx, userID); err != nil {
 		h.log.Warn("presence offline", "user_id", userID, "err", err)
 	}
-	if h.Online(ctx, []int64{userID})[userID] {
-		return // still connected through another instance
+	until, err := h.presence.Until(ctx, userID)
+	if err != nil && ctx.Err() == nil {
+		h.log.Warn("presence lookup", "user_id", userID, "err", err)
 	}
+	if !until.IsZero() {
+		h.offlineLater(userID, left, chats, until)
+		return
+	}
+	h.announceOffline(ctx, userID, left, chats)
+}
+
+func (h *Hub) announceOffline(ctx context.Context, userID int64, left time.Time, chats []int64) {
 	h.announcePresence(ctx, chat.PresenceState{UserID: userID, LastSeenAt: &chat.Time{Time: left.UTC().Truncate(time.Millisecond)}}, chats)
+}
+
+// laterMargin is how long after another instance's mark would have expired offlineLater looks
+// again: past the clocks' disagreement and the refresh's round trip.
+const laterMargin = 500 * time.Millisecond
+
+// offlineLater handles a user whose last device here left while the marks still say online
+// until some time: another instance's mark. Either that instance is live and has the user's
+// devices (it refreshes the mark, and announces "offline" when the last of them leaves it), or
+// it crashed and its mark is all that is left (it will announce nothing, and the user's chats
+// would show them online for good). Which one is only known once that mark would have
+// expired: this instance looks then, and announces "offline" itself if no mark is left. A mark
+// present then was set or refreshed after the first look, by an instance that was live. The
+// look is dropped if the user comes back here meanwhile.
+func (h *Hub) offlineLater(userID int64, left time.Time, chats []int64, until time.Time) {
+	h.mu.Lock() // held until t is recorded, which the look checks first
+	defer h.mu.Unlock()
+	if old := h.later[userID]; old != nil {
+		old.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(time.Until(until)+laterMargin, func() {
+		turn := h.turn(userID)
+		turn.Lock()
+		defer turn.Unlock()
+		h.mu.Lock()
+		mine := h.later[userID] == t && h.users[userID] == nil
+		if h.later[userID] == t {
+			delete(h.later, userID)
+		}
+		h.mu.Unlock()
+		if !mine || h.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, 3*time.Second)
+		defer cancel()
+		until, err := h.presence.Until(ctx, userID)
+		if err != nil {
+			h.log.Warn("presence lookup", "user_id", userID, "err", err)
+			return
+		}
+		if until.IsZero() {
+			h.announceOffline(ctx, userID, left, chats)
+		}
+	})
+	h.later[userID] = t
 }
 
 // comeOnline marks the user of c, the connection that brought them online here, online and
@@ -366,7 +421,63 @@ func (h *Hub) refreshPresence() {
 		case <-t.C:
 		}
 		h.renewMarks()
+		h.adoptOrphans()
 	}
+}
+
+// adoptOrphans takes over the users of instances that stopped (broker.Presence.Orphans: a
+// crash whose marks have expired, or a Shutdown's RestartGrace over) and tells the chats of
+// those who are connected nowhere that they are offline. Nobody else would: the instance they
+// were on is gone, and their chats would show them online for good.
+func (h *Hub) adoptOrphans() {
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.PresenceTTL/3)
+	defer cancel()
+	orphans, err := h.presence.Orphans(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.Warn("presence of stopped instances", "err", err)
+		}
+		return
+	}
+	for _, o := range orphans {
+		h.log.Info("presence of a stopped instance taken over", "run", o.Run, "last_mark", o.LastMark, "users", len(o.Users))
+		for _, id := range o.Users {
+			h.orphanOffline(ctx, id, o.LastMark)
+		}
+	}
+}
+
+// orphanOffline announces a user of a stopped instance offline unless they are connected here
+// (or in their grace: goOffline will tell), are to be looked at by offlineLater, or have a mark
+// of a live instance (which tells when they leave it). Their last seen is the stopped
+// instance's last mark unless a WebSocket of theirs closed later.
+func (h *Hub) orphanOffline(ctx context.Context, userID int64, lastMark time.Time) {
+	turn := h.turn(userID)
+	turn.Lock()
+	defer turn.Unlock()
+	h.mu.Lock()
+	_, here := h.users[userID]
+	_, later := h.later[userID]
+	h.mu.Unlock()
+	if here || later {
+		return
+	}
+	if until, err := h.presence.Until(ctx, userID); err != nil || !until.IsZero() {
+		return
+	}
+	chats, err := h.store.ChatIDsOf(ctx, userID)
+	if err != nil {
+		h.log.Warn("chats of a user of a stopped instance", "user_id", userID, "err", err)
+		return
+	}
+	seen := lastMark
+	if err := h.store.TouchUser(ctx, userID, lastMark); err != nil {
+		h.log.Warn("record last seen", "user_id", userID, "err", err)
+	}
+	if u, err := h.store.UserByID(ctx, userID); err == nil && u.LastSeenAt.After(seen) {
+		seen = u.LastSeenAt
+	}
+	h.announceOffline(ctx, userID, seen, chats)
 }
 
 // renewMarks marks online the users connected here, but for those whose coming online

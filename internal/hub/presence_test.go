@@ -147,9 +147,9 @@ func TestReconnectWhileGoingOffline(t *testing.T) {
 	}
 }
 
-// staleOnline is a presence store whose next Online read of one user, once armed, says the
-// user is offline whatever the marks say: the read of an instance that looked just before
-// another instance set the user's mark.
+// staleOnline is a presence store whose next Online or Until read of one user, once armed,
+// says the user is offline whatever the marks say: the read of an instance that looked just
+// before another instance set the user's mark.
 type staleOnline struct {
 	broker.Presence
 	user   atomic.Int64
@@ -178,6 +178,15 @@ func (p *staleOnline) Online(ctx context.Context, ids []int64) (map[int64]bool, 
 		close(p.lied)
 	}
 	return m, err
+}
+
+func (p *staleOnline) Until(ctx context.Context, id int64) (time.Time, error) {
+	u, err := p.Presence.Until(ctx, id)
+	if err == nil && id == p.user.Load() && p.armed.CompareAndSwap(true, false) {
+		u = time.Time{}
+		close(p.lied)
+	}
+	return u, err
 }
 
 // TestOfflineOfAUserBackElsewhereIsDropped: a user's last device on instance A goes away while
@@ -227,6 +236,212 @@ func TestOfflineOfAUserBackElsewhereIsDropped(t *testing.T) {
 					t.Errorf("Ann's socket %d was told that Ben, connected through instance b, is offline", i)
 				}
 			}
+		}
+	}
+}
+
+// presenceFor collects what a watcher's socket is told of one user over d: every state, in order.
+func presenceFor(t *testing.T, w *wsConn, userID int64, d time.Duration) []presenceState {
+	t.Helper()
+	var got []presenceState
+	for _, f := range testserver.OfType(w.Quiet(d), "presence") {
+		states, _ := presenceOf(t, f)
+		for _, st := range states {
+			if st.UserID == userID {
+				got = append(got, st)
+			}
+		}
+	}
+	return got
+}
+
+// TestOfflineAfterACrashedInstancesMarkExpires: a user who was connected through an instance
+// that crashed (its mark says online for up to PresenceTTL more), reconnects through another
+// and leaves it within that time, is announced offline once the crashed instance's mark has
+// expired, with the time they left as last seen. The instance they left used to find the
+// stale mark, take them for connected elsewhere, and announce nothing: their chats showed them
+// online until their next change of presence.
+func TestOfflineAfterACrashedInstancesMarkExpires(t *testing.T) {
+	t.Parallel()
+	marks := broker.NewMemoryPresence(time.Now)
+	s := startServer(t, serverConfig{Presence: marks.Instance("a"), Hub: hub.Options{InstanceID: "a",
+		OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	s.Private(t, ann, ben)
+	watcher := s.Dial(t, ann)
+	onA := s.Dial(t, ben)
+	if states, _ := presenceOf(t, watcher.NextOf("presence", wait)); len(states) != 1 || states[0].UserID != ben.ID || !states[0].Online {
+		t.Fatalf("Ann got presence %+v, want Ben online", states)
+	}
+	// Ben's other device was on instance "crashed", which stopped without clearing its mark.
+	const stale = 1500 * time.Millisecond
+	if err := marks.Instance("crashed").SetOnline(context.Background(), stale, ben.ID); err != nil {
+		t.Fatal(err)
+	}
+	expires := time.Now().Add(stale)
+	onA.WS.Close(websocket.StatusNormalClosure, "")
+	left := time.Now()
+
+	if early := presenceFor(t, watcher, ben.ID, time.Until(expires)-200*time.Millisecond); len(early) > 0 {
+		t.Errorf("Ann was told %+v of Ben while the crashed instance's mark still said online", early)
+	}
+	st := watcher.NextOf("presence", wait)
+	states, _ := presenceOf(t, st)
+	if len(states) != 1 || states[0].UserID != ben.ID || states[0].Online {
+		t.Fatalf("after the crashed instance's mark expired Ann got presence %+v, want Ben offline", states)
+	}
+	if states[0].LastSeenAt == nil {
+		t.Fatal("Ben's offline presence has no last_seen_at")
+	}
+	seen, err := time.Parse(time.RFC3339Nano, *states[0].LastSeenAt)
+	if err != nil {
+		t.Fatalf("last_seen_at %q: %v", *states[0].LastSeenAt, err)
+	}
+	if seen.Before(left.Add(-time.Second)) || seen.After(left.Add(time.Second)) {
+		t.Errorf("Ben's last_seen_at = %v, want about when he left (%v), not when the mark expired (%v)", seen, left, expires)
+	}
+}
+
+// TestNoOfflineWhileConnectedThroughALiveInstance: a user who leaves instance A while connected
+// through B is not announced offline when A looks again after B's mark would have expired: B
+// refreshed it meanwhile. When they then leave B, they are announced offline once.
+func TestNoOfflineWhileConnectedThroughALiveInstance(t *testing.T) {
+	t.Parallel()
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	bus := broker.NewMemoryBus()
+	marks := broker.NewMemoryPresence(time.Now)
+	const ttl = 900 * time.Millisecond
+	opts := func(id string) hub.Options {
+		return hub.Options{InstanceID: id, OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond, PresenceTTL: ttl}
+	}
+	a := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("a"), Hub: opts("a")})
+	b := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("b"), Hub: opts("b")})
+	ann, ben := a.NewUser(t, "Ann"), a.NewUser(t, "Ben")
+	a.Private(t, ann, ben)
+	watcher := a.Dial(t, ann)
+	onA := a.Dial(t, ben)
+	if states, _ := presenceOf(t, watcher.NextOf("presence", wait)); len(states) != 1 || states[0].UserID != ben.ID || !states[0].Online {
+		t.Fatalf("Ann got presence %+v, want Ben online", states)
+	}
+	onB := b.Dial(t, b.Login(t, ben))
+	onA.WS.Close(websocket.StatusNormalClosure, "")
+	// A looks again about ttl+laterMargin after Ben left it; B's refreshes keep its mark.
+	if got := presenceFor(t, watcher, ben.ID, 3*ttl); len(got) > 0 {
+		t.Fatalf("Ann was told %+v of Ben, who stayed connected through b", got)
+	}
+	onB.WS.Close(websocket.StatusNormalClosure, "")
+	got := presenceFor(t, watcher, ben.ID, 3*ttl)
+	if len(got) != 1 || got[0].Online {
+		t.Errorf("after Ben left b too, Ann was told %+v of him, want one offline", got)
+	}
+}
+
+// offlineOf waits for a presence frame on w that says userID is offline, skipping others'
+// presence, and returns its last_seen_at.
+func offlineOf(t *testing.T, w *wsConn, userID int64) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		states, _ := presenceOf(t, w.NextOf("presence", time.Until(deadline)))
+		for _, st := range states {
+			if st.UserID != userID {
+				continue
+			}
+			if st.Online {
+				t.Fatalf("user %d announced online, want offline", userID)
+			}
+			if st.LastSeenAt == nil {
+				t.Fatalf("user %d announced offline without last_seen_at", userID)
+			}
+			seen, err := time.Parse(time.RFC3339Nano, *st.LastSeenAt)
+			if err != nil {
+				t.Fatalf("last_seen_at %q: %v", *st.LastSeenAt, err)
+			}
+			return seen
+		}
+	}
+	t.Fatalf("user %d never announced offline", userID)
+	return time.Time{}
+}
+
+// TestOfflineOfACrashedInstancesUsers: the users of an instance that crashed (it stopped
+// refreshing its marks, and never said who left) are announced offline by a live instance once
+// the marks have expired, with the crashed instance's last mark as last seen; a user of it who
+// is connected through the live instance is not. The crashed instance's users used to stay
+// online in their chats until their next change of presence.
+func TestOfflineOfACrashedInstancesUsers(t *testing.T) {
+	t.Parallel()
+	marks := broker.NewMemoryPresence(time.Now)
+	s := startServer(t, serverConfig{Presence: marks.Instance("live"), Hub: hub.Options{InstanceID: "live",
+		OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond, PresenceTTL: 600 * time.Millisecond}})
+	ann, ben, cy := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cy")
+	s.Private(t, ann, ben)
+	s.Private(t, ann, cy)
+	watcher := s.Dial(t, ann)
+	s.Dial(t, cy)
+	if states, _ := presenceOf(t, watcher.NextOf("presence", wait)); len(states) != 1 || states[0].UserID != cy.ID || !states[0].Online {
+		t.Fatalf("Ann got presence %+v, want Cy online", states)
+	}
+	// Ben and another device of Cy's were on the instance "crashed", whose last refresh this is.
+	marked := time.Now()
+	if err := marks.Instance("crashed").SetOnline(context.Background(), 300*time.Millisecond, ben.ID, cy.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen := offlineOf(t, watcher, ben.ID)
+	if seen.Before(marked.Add(-time.Second)) || seen.After(marked.Add(time.Second)) {
+		t.Errorf("Ben's last_seen_at = %v, want about the crashed instance's last mark (%v)", seen, marked)
+	}
+	if got := presenceFor(t, watcher, cy.ID, time.Second); len(got) > 0 {
+		t.Errorf("Ann was told %+v of Cy, who is connected through the live instance", got)
+	}
+}
+
+// TestOfflineOfWhoDidNotComeBackAfterARestart: when an instance stops (Shutdown), its users
+// who reconnect elsewhere within RestartGrace stay online, and the others are announced
+// offline once it is over. They used to stay online in their chats for good.
+func TestOfflineOfWhoDidNotComeBackAfterARestart(t *testing.T) {
+	t.Parallel()
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	bus := broker.NewMemoryBus()
+	marks := broker.NewMemoryPresence(time.Now)
+	opts := func(id string) hub.Options {
+		return hub.Options{InstanceID: id, OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond,
+			PresenceTTL: 600 * time.Millisecond, RestartGrace: 500 * time.Millisecond}
+	}
+	a := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("a"), Hub: opts("a")})
+	b := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("b"), Hub: opts("b")})
+	ann, ben, cy := a.NewUser(t, "Ann"), a.NewUser(t, "Ben"), a.NewUser(t, "Cy")
+	a.Private(t, ann, ben)
+	a.Private(t, ann, cy)
+	watcher := a.Dial(t, ann)
+	benOnB, cyOnB := b.Login(t, ben), b.Login(t, cy)
+	b.Dial(t, benOnB)
+	b.Dial(t, cyOnB)
+	online := map[int64]bool{}
+	for len(online) < 2 {
+		states, _ := presenceOf(t, watcher.NextOf("presence", wait))
+		for _, st := range states {
+			online[st.UserID] = st.Online
+		}
+	}
+	if !online[ben.ID] || !online[cy.ID] {
+		t.Fatalf("Ann was told %v, want Ben (%d) and Cy (%d) online", online, ben.ID, cy.ID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	stopped := time.Now()
+	b.Hub.Shutdown(ctx)
+	a.Dial(t, a.Login(t, cy)) // Cy's client reconnects through a; Ben's does not
+	seen := offlineOf(t, watcher, ben.ID)
+	if since := time.Since(stopped); since < 500*time.Millisecond {
+		t.Errorf("Ben announced offline %v after the restart, want after RestartGrace", since)
+	}
+	if seen.Before(stopped.Add(-time.Second)) || seen.After(stopped.Add(time.Second)) {
+		t.Errorf("Ben's last_seen_at = %v, want about when b stopped (%v)", seen, stopped)
+	}
+	for _, st := range presenceFor(t, watcher, cy.ID, time.Second) {
+		if !st.Online {
+			t.Errorf("Ann was told Cy, back through a, is offline")
 		}
 	}
 }

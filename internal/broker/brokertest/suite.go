@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -377,6 +378,9 @@ func RunPresence(t *testing.T, newPresence func(t *testing.T, instance string) b
 		{"SeveralInstances", testSeveralInstances},
 		{"NoUsers", testNoUsers},
 		{"RejectsBadTTL", testRejectsBadTTL},
+		{"Until", testUntil},
+		{"Orphans", testOrphans},
+		{"Retire", testRetire},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newPresence) })
@@ -510,4 +514,120 @@ func testRejectsBadTTL(t *testing.T, newPresence func(t *testing.T, instance str
 		}
 	}
 	checkOnline(t, p, []int64{1})
+}
+
+func until(t testing.TB, p broker.Presence, id int64) time.Time {
+	t.Helper()
+	u, err := p.Until(ctx(t), id)
+	if err != nil {
+		t.Fatalf("Until(%d): %v", id, err)
+	}
+	return u
+}
+
+// testUntil: Until is the latest expiry of the user's unexpired marks over every instance,
+// zero once none is left (an expired mark does not count, even before it is trimmed).
+func testUntil(t *testing.T, newPresence func(t *testing.T, instance string) broker.Presence) {
+	a, b := newPresence(t, "a"), newPresence(t, "b")
+	if u := until(t, a, 1); !u.IsZero() {
+		t.Errorf("Until of a user never online = %v, want zero", u)
+	}
+	before := time.Now()
+	setOnline(t, a, shortTTL, 1)
+	setOnline(t, b, time.Minute, 1)
+	after := time.Now()
+	// Marks are kept to the millisecond.
+	lo, hi := before.Add(time.Minute).Truncate(time.Millisecond), after.Add(time.Minute+time.Millisecond)
+	if u := until(t, a, 1); u.Before(lo) || u.After(hi) {
+		t.Errorf("Until with marks to %v and to %v from now = %v, want the later, within [%v, %v]", shortTTL, time.Minute, u, lo, hi)
+	}
+	setOffline(t, b, 1)
+	if u := until(t, b, 1); u.Before(before.Add(shortTTL).Truncate(time.Millisecond)) || u.After(after.Add(shortTTL+time.Millisecond)) {
+		t.Errorf("Until with a's mark of %v left = %v, want about %v from when it was set", shortTTL, u, shortTTL)
+	}
+	waitOffline(t, b, 1)
+	if u := until(t, b, 1); !u.IsZero() {
+		t.Errorf("Until once a's mark expired = %v, want zero", u)
+	}
+}
+
+func orphans(t testing.TB, p broker.Presence) []broker.Orphan {
+	t.Helper()
+	o, err := p.Orphans(ctx(t))
+	if err != nil {
+		t.Fatalf("Orphans: %v", err)
+	}
+	return o
+}
+
+// waitOrphans polls Orphans until it hands over something.
+func waitOrphans(t testing.TB, p broker.Presence) []broker.Orphan {
+	t.Helper()
+	deadline := time.Now().Add(Wait)
+	for {
+		if o := orphans(t, p); len(o) > 0 {
+			return o
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no orphans after %v", Wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkOrphan fails unless os is one run holding exactly users, last marked within [from, to].
+func checkOrphan(t testing.TB, os []broker.Orphan, users []int64, from, to time.Time) {
+	t.Helper()
+	if len(os) != 1 {
+		t.Fatalf("Orphans = %+v, want one run", os)
+	}
+	o := os[0]
+	got := slices.Clone(o.Users)
+	slices.Sort(got)
+	if o.Run == "" || !slices.Equal(got, users) {
+		t.Errorf("orphan %+v, want a named run with users %v", o, users)
+	}
+	if o.LastMark.Before(from.Truncate(time.Millisecond)) || o.LastMark.After(to.Add(time.Millisecond)) {
+		t.Errorf("orphan's last mark %v, want within [%v, %v]", o.LastMark, from, to)
+	}
+}
+
+// testOrphans: an instance that stops refreshing its marks (a crash) is handed over once they
+// have all expired, with the users it had marked and not cleared, to one caller only; a live
+// instance never is.
+func testOrphans(t *testing.T, newPresence func(t *testing.T, instance string) broker.Presence) {
+	a, b, c := newPresence(t, "a"), newPresence(t, "b"), newPresence(t, "c")
+	setOnline(t, a, shortTTL, 1, 2)
+	before := time.Now()
+	setOnline(t, a, shortTTL, 1, 2, 4) // a's refresh, then it crashes
+	after := time.Now()
+	setOffline(t, a, 2)
+	setOnline(t, b, time.Minute, 3)
+	if o := orphans(t, c); len(o) > 0 {
+		t.Fatalf("Orphans while every instance's marks are live = %+v, want none", o)
+	}
+	waitOffline(t, c, 1)
+	checkOrphan(t, waitOrphans(t, c), []int64{1, 4}, before, after)
+	if o := orphans(t, b); len(o) > 0 {
+		t.Errorf("Orphans again = %+v, want none: the run was handed over", o)
+	}
+	checkOnline(t, c, []int64{1, 2, 3, 4}, 3)
+}
+
+// testRetire: an orderly stop clears the instance's marks at once and hands its users over
+// once the given time has passed.
+func testRetire(t *testing.T, newPresence func(t *testing.T, instance string) broker.Presence) {
+	a, b := newPresence(t, "a"), newPresence(t, "b")
+	setOnline(t, a, time.Minute, 1, 2)
+	setOnline(t, b, time.Minute, 2)
+	before := time.Now()
+	if err := a.Retire(ctx(t), shortTTL); err != nil {
+		t.Fatalf("Retire: %v", err)
+	}
+	after := time.Now()
+	checkOnline(t, b, []int64{1, 2}, 2)
+	if o := orphans(t, b); len(o) > 0 && time.Since(before) < shortTTL {
+		t.Fatalf("Orphans right after Retire = %+v, want none before %v", o, shortTTL)
+	}
+	checkOrphan(t, waitOrphans(t, b), []int64{1, 2}, before, after)
 }

@@ -72,6 +72,7 @@ const (
 type Broker struct {
 	prefix   string
 	instance string
+	run      string // this run of the instance, for presence (presence.go)
 	log      *slog.Logger
 	idle     time.Duration // defaultIdleTimeout; tests shorten it
 	client   *redis.Client // publishes, presence, Ping
@@ -148,6 +149,7 @@ func New(opts Options) (*Broker, error) {
 	b := &Broker{
 		prefix:   opts.Prefix,
 		instance: opts.InstanceID,
+		run:      opts.InstanceID + "~" + randomID(),
 		log:      opts.Logger, // the caller's logger names the instance already
 		idle:     defaultIdleTimeout,
 		client:   redis.NewClient(ropts),

@@ -17,10 +17,19 @@ import (
 // instance ends by itself. Expired members are trimmed on the next SetOnline of the user, and
 // the key expires with its last member. Scores come from the instances' clocks, which must
 // agree to well within the ttl.
+//
+// Each run of an instance (a process: an instance restarted under the same ID is a new run)
+// also keeps, for Orphans:
+//   - Prefix+":presence:runs", a sorted set of runs scored with when their last mark expires
+//     (the run is orphaned after that);
+//   - Prefix+":presence:alive", a hash of each run's last mark, in Unix milliseconds;
+//   - Prefix+":presence:users:<run>", the set of users the run has marked and not cleared,
+//     which expires a day after the run's last mark (should no instance be left to take it).
 type Presence struct {
 	client   *redis.Client
 	prefix   string
 	instance string
+	run      string
 }
 
 var _ broker.Presence = (*Presence)(nil)
@@ -28,12 +37,20 @@ var _ broker.Presence = (*Presence)(nil)
 // Presence returns the presence of this instance. It shares the broker's connections and is
 // usable until the broker is closed.
 func (b *Broker) Presence() *Presence {
-	return &Presence{client: b.client, prefix: b.prefix, instance: b.instance}
+	return &Presence{client: b.client, prefix: b.prefix, instance: b.instance, run: b.run}
 }
 
 func (p *Presence) key(userID int64) string {
 	return p.prefix + ":presence:" + strconv.FormatInt(userID, 10)
 }
+
+func (p *Presence) runsKey() string            { return p.prefix + ":presence:runs" }
+func (p *Presence) aliveKey() string           { return p.prefix + ":presence:alive" }
+func (p *Presence) usersKey(run string) string { return p.prefix + ":presence:users:" + run }
+func (p *Presence) usersPrefix() string        { return p.prefix + ":presence:users:" }
+
+// keepUsers is how long a run's user set outlives its last mark.
+const keepUsers = 24 * time.Hour
 
 // SetOnline marks users online on this instance until ttl from now, in one round trip.
 func (p *Presence) SetOnline(ctx context.Context, ttl time.Duration, userIDs ...int64) error {
@@ -47,7 +64,9 @@ func (p *Presence) SetOnline(ctx context.Context, ttl time.Duration, userIDs ...
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
 	until := now.Add(ttl).UnixMilli()
 	pipe := p.client.Pipeline()
-	for _, id := range userIDs {
+	members := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		members[i] = id
 		key := p.key(id)
 		pipe.ZRemRangeByScore(ctx, key, "-inf", nowMS)
 		pipe.ZAdd(ctx, key, redis.Z{Score: float64(until), Member: p.instance})
@@ -56,6 +75,11 @@ func (p *Presence) SetOnline(ctx context.Context, ttl time.Duration, userIDs ...
 		pipe.Do(ctx, "pexpireat", key, until, "nx")
 		pipe.Do(ctx, "pexpireat", key, until, "gt")
 	}
+	users := p.usersKey(p.run)
+	pipe.SAdd(ctx, users, members...)
+	pipe.PExpireAt(ctx, users, now.Add(ttl+keepUsers))
+	pipe.ZAddGT(ctx, p.runsKey(), redis.Z{Score: float64(until), Member: p.run})
+	pipe.HSet(ctx, p.aliveKey(), p.run, nowMS)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("set %d users online: %w", len(userIDs), err)
 	}
@@ -68,9 +92,12 @@ func (p *Presence) SetOffline(ctx context.Context, userIDs ...int64) error {
 		return nil
 	}
 	pipe := p.client.Pipeline()
-	for _, id := range userIDs {
+	members := make([]any, len(userIDs))
+	for i, id := range userIDs {
+		members[i] = id
 		pipe.ZRem(ctx, p.key(id), p.instance)
 	}
+	pipe.SRem(ctx, p.usersKey(p.run), members...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("set %d users offline: %w", len(userIDs), err)
 	}
@@ -97,4 +124,91 @@ func (p *Presence) Online(ctx context.Context, userIDs []int64) (map[int64]bool,
 		online[id] = counts[i].Val() > 0
 	}
 	return online, nil
+}
+
+// Until reports when the user's latest unexpired mark expires (zero when none is), in one round
+// trip.
+func (p *Presence) Until(ctx context.Context, userID int64) (time.Time, error) {
+	future := "(" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	marks, err := p.client.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: p.key(userID), Start: "+inf", Stop: future, ByScore: true, Rev: true, Count: 1,
+	}).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("online until of user %d: %w", userID, err)
+	}
+	if len(marks) == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(int64(marks[0].Score)), nil
+}
+
+// orphans takes up to 16 runs whose marks have all expired, each with its last mark and users,
+// and forgets them, in one step: of two instances asking at once, each run goes to one.
+// KEYS: runs, alive. ARGV: now (ms), the users keys' prefix.
+var orphans = redis.NewScript(`
+local out = {}
+local runs = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, 16)
+for _, run in ipairs(runs) do
+	local users = ARGV[2] .. run
+	table.insert(out, {run, redis.call('HGET', KEYS[2], run) or '0', redis.call('SMEMBERS', users)})
+	redis.call('ZREM', KEYS[1], run)
+	redis.call('HDEL', KEYS[2], run)
+	redis.call('DEL', users)
+end
+return out
+`)
+
+// Orphans hands over the runs of instances whose marks have all expired without being
+// cleared (a crash, or Retire), each to one caller.
+func (p *Presence) Orphans(ctx context.Context) ([]broker.Orphan, error) {
+	res, err := orphans.Run(ctx, p.client, []string{p.runsKey(), p.aliveKey()},
+		time.Now().UnixMilli(), p.usersPrefix()).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("orphaned presence: %w", err)
+	}
+	out := make([]broker.Orphan, 0, len(res))
+	for _, r := range res {
+		f, ok := r.([]any)
+		if !ok || len(f) != 3 {
+			return nil, fmt.Errorf("orphaned presence: unexpected reply %v", r)
+		}
+		run, _ := f[0].(string)
+		alive, _ := f[1].(string)
+		ms, err := strconv.ParseInt(alive, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("orphaned presence: last mark of %q: %w", run, err)
+		}
+		o := broker.Orphan{Run: run, LastMark: time.UnixMilli(ms)}
+		members, _ := f[2].([]any)
+		for _, m := range members {
+			s, _ := m.(string)
+			id, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("orphaned presence: user %q of %q: %w", s, run, err)
+			}
+			o.Users = append(o.Users, id)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// Retire clears this run's marks and leaves its users for Orphans after the given time, in
+// two round trips.
+func (p *Presence) Retire(ctx context.Context, after time.Duration) error {
+	users, err := p.client.SMembers(ctx, p.usersKey(p.run)).Result()
+	if err != nil {
+		return fmt.Errorf("retire: users: %w", err)
+	}
+	now := time.Now()
+	pipe := p.client.Pipeline()
+	for _, s := range users {
+		pipe.ZRem(ctx, p.prefix+":presence:"+s, p.instance)
+	}
+	pipe.ZAdd(ctx, p.runsKey(), redis.Z{Score: float64(now.Add(after).UnixMilli()), Member: p.run})
+	pipe.HSet(ctx, p.aliveKey(), p.run, now.UnixMilli())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("retire %d users: %w", len(users), err)
+	}
+	return nil
 }
