@@ -191,3 +191,53 @@ test('a long draft that grows the composer keeps the newest message in view', as
   page.assertClean();
   await context.close();
 });
+
+test('a draft, with the names chosen in it, survives a reload; signing out forgets it', async () => {
+  const tag = unique('d').slice(-6);
+  const email = `dee.${tag}@example.com`;
+  const dee = await Api.register(`Dee ${tag}`, email);
+  const eli = await Api.register(`Eli ${tag}`);
+  const fay = await Api.register(`Fay ${tag}`);
+  const title = `Drafts ${tag}`;
+  const group = await dee.group(title, [eli.user.id, fay.user.id]);
+  await dee.private(fay.user.id);
+  const { context, page } = await signIn(browser, email);
+  const box = page.getByLabel('Message', { exact: true });
+
+  // A draft in the group, with @Eli chosen from the list, and another in the private chat.
+  await openChat(page, title);
+  await box.click();
+  await page.keyboard.type('see @el');
+  await page.getByTestId('mention-option').first().click();
+  await page.keyboard.type('soon');
+  const groupDraft = `see @Eli ${tag} soon`;
+  assert.equal(await box.inputValue(), groupDraft);
+  await openChat(page, `Fay ${tag}`);
+  await box.click();
+  await page.keyboard.type('half a thought');
+
+  await page.reload();
+  await openChat(page, `Fay ${tag}`);
+  assert.equal(await box.inputValue(), 'half a thought', 'the private chat\'s draft after a reload');
+  await openChat(page, title);
+  assert.equal(await box.inputValue(), groupDraft, 'the group\'s draft after a reload');
+  // Sent, it still mentions Eli by id: the chosen name was kept with the text.
+  await box.press('Enter');
+  await message(page, groupDraft).locator('[data-testid="msg-status"][data-state="sent"]').waitFor();
+  const hist = await eli.req('GET', `/chats/${group.id}/messages`);
+  const sent = hist.messages.find((m) => m.body === groupDraft);
+  assert.deepEqual(sent?.mentions, [eli.user.id]);
+  await page.reload();
+  await openChat(page, title);
+  assert.equal(await box.inputValue(), '', 'a sent draft is gone after a reload');
+
+  // Signing out leaves no draft in the browser.
+  const kept = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('chat.drafts.')));
+  assert.equal((await kept()).length, 1, 'the private chat\'s draft is kept before signing out');
+  await page.getByTestId('account-button').click();
+  await page.getByTestId('sign-out').click();
+  await page.getByText('You signed out.').waitFor();
+  assert.deepEqual(await kept(), []);
+  page.assertClean();
+  await context.close();
+});

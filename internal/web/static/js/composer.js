@@ -1,8 +1,9 @@
-// The message composer; drafts are kept per chat. With a keyboard, Enter sends and Shift+Enter
-// starts a new line. On touch screens (coarse pointer, no hover: phones, tablets) Enter is a new
-// line, as in the messengers, and the button sends. Files are attached with the clip button, by
-// pasting or by dropping them on the chat (pane.js): each chat's draft keeps its uploads, and a
-// message goes once they are all stored, with or without text.
+// The message composer; drafts are kept per chat, across reloads (draftStore). With a keyboard,
+// Enter sends and Shift+Enter starts a new line. On touch screens (coarse pointer, no hover:
+// phones, tablets) Enter is a new line, as in the messengers, and the button sends. Files are
+// attached with the clip button, by pasting or by dropping them on the chat (pane.js): each
+// chat's draft keeps its uploads, and a message goes once they are all stored, with or without
+// text.
 
 import { h, icon } from './dom.js';
 import { UploadTray, fileLimits, limitsText } from './files.js';
@@ -10,10 +11,56 @@ import { mountMentions } from './mentions.js';
 
 const MAX = 4000;
 const TOUCH = '(pointer: coarse), (hover: none)';
+const DRAFTS = 'chat.drafts.';
+
+/**
+ * Drafts outlive a reload and a closed tab: each user's are one object in localStorage, chat id
+ * to { text, mentions } (the names chosen in it, as mentions.js keeps them), read and written a
+ * chat at a time so that two tabs keep each other's. Where storage is refused they live in
+ * memory for the tab. clearDrafts removes them when the user signs out.
+ */
+function draftStore(userId) {
+  const key = DRAFTS + userId;
+  const memory = new Map();
+  const read = () => {
+    const o = JSON.parse(localStorage.getItem(key) || '{}');
+    return o && typeof o === 'object' ? o : {};
+  };
+  const none = { text: '', mentions: [] };
+  return {
+    get(chatId) {
+      try {
+        const v = read()[chatId];
+        return v && typeof v.text === 'string' ? { text: v.text, mentions: Array.isArray(v.mentions) ? v.mentions : [] } : none;
+      } catch {
+        return memory.get(chatId) || none;
+      }
+    },
+    set(chatId, text, mentions = []) {
+      const v = { text, mentions };
+      if (text.trim()) memory.set(chatId, v);
+      else memory.delete(chatId);
+      try {
+        const o = read();
+        if (text.trim()) o[chatId] = v;
+        else delete o[chatId];
+        if (Object.keys(o).length) localStorage.setItem(key, JSON.stringify(o));
+        else localStorage.removeItem(key);
+      } catch { /* storage full or refused: kept in memory */ }
+    },
+  };
+}
+
+/** clearDrafts forgets the drafts of the user signing out of this browser. */
+export function clearDrafts(userId) {
+  try {
+    localStorage.removeItem(DRAFTS + userId);
+  } catch { /* ignore */ }
+}
 
 export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() }) {
   const { client } = ctx;
-  const drafts = new Map();
+  const drafts = draftStore(ctx.store.me?.id ?? '');
   const input = h('textarea', {
     class: 'composer-input', rows: 1, 'aria-label': 'Message', placeholder: 'Write a message…',
     'aria-describedby': 'composer-hint', 'data-testid': 'composer',
@@ -106,7 +153,9 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     autosize();
     update();
     const id = getChat();
-    if (id != null && input.value.trim()) client.typing(id);
+    if (id == null) return;
+    drafts.set(id, input.value, mentions.chosenOf(id));
+    if (input.value.trim()) client.typing(id);
   });
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -117,7 +166,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     if ((!body && !tray.done.length) || body.length > MAX || tray.busy) return;
     client.send(id, body, tray.takeDone(), mentions.take(id, body));
     input.value = '';
-    drafts.delete(id);
+    drafts.set(id, '');
     autosize();
     update();
     onSent?.();
@@ -147,12 +196,11 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     addFiles,
     /** switchTo keeps the draft of the chat being left and restores the one of chatId. */
     switchTo(from, to) {
-      if (from != null) {
-        if (input.value) drafts.set(from, input.value);
-        else drafts.delete(from);
-      }
+      if (from != null) drafts.set(from, input.value, mentions.chosenOf(from));
       mentions.close();
-      input.value = (to != null && drafts.get(to)) || '';
+      const draft = to != null ? drafts.get(to) : { text: '', mentions: [] };
+      input.value = draft.text;
+      if (to != null) mentions.restore(to, draft.mentions);
       current = to != null ? trayOf(to) : null;
       if (current) current.render(trayEl);
       else trayEl.hidden = true;

@@ -10,6 +10,7 @@ import { mountChatList } from './chatlist.js';
 import { mountPane } from './pane.js';
 import { newChatDialog } from './newchat.js';
 import { accountDialog } from './account.js';
+import { clearDrafts } from './composer.js';
 import { badge, mountNotifier, permission, subscribePush } from './notify.js';
 
 const root = document.getElementById('app');
@@ -119,6 +120,7 @@ async function startApp() {
     try {
       await (all ? api.logoutAll() : api.logout());
     } catch { /* the cookies may be gone already */ }
+    clearDrafts(store.me?.id ?? '');
     try {
       sessionStorage.clear();
     } catch { /* ignore */ }
@@ -134,6 +136,7 @@ async function startApp() {
     newChat: () => newChatDialog(ctx, go),
     account: () => accountDialog(ctx, signOut, (text) => {
       client.stop();
+      clearDrafts(store.me?.id ?? '');
       try {
         sessionStorage.clear();
       } catch { /* ignore */ }

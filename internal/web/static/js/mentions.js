@@ -59,8 +59,8 @@ function mayMentionAll(chat, store) {
 /**
  * mountMentions adds completion to the composer's input. It handles its keys before the
  * composer does (Enter chooses rather than sends while the list is open). take(chatId, body)
- * returns the mentions the body still holds and forgets the chat's; switchTo keeps them per
- * chat, as the drafts are.
+ * returns the mentions the body still holds and forgets the chat's; they are kept per chat with
+ * the drafts (chosenOf and restore).
  */
 export function mountMentions(input, { store, getChat }) {
   const chosen = new Map(); // chat id -> Map(text "@Name" -> user id, or 'all')
@@ -171,6 +171,13 @@ export function mountMentions(input, { store, getChat }) {
   return {
     el: list,
     close,
+    /** chosenOf lists the names chosen in chatId's draft, as [text, id] pairs, for keeping. */
+    chosenOf: (chatId) => [...(chosen.get(chatId) || [])],
+    /** restore puts back the names chosen in a kept draft of chatId. */
+    restore(chatId, pairs) {
+      const ok = (pairs || []).filter((p) => Array.isArray(p) && typeof p[0] === 'string' && (Number.isInteger(p[1]) || p[1] === 'all'));
+      if (ok.length) chosen.set(chatId, new Map(ok));
+    },
     /** take returns the mentions body still holds and forgets chatId's. */
     take(chatId, body) {
       const map = chosen.get(chatId);
