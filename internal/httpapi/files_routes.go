@@ -141,7 +141,7 @@ func (s *Server) fileRoutes() {
 			if part.FormName() != "file" {
 				continue
 			}
-			f, err := files.Upload(ctx, principal(ctx), in.ID, chat.UploadInput{Name: part.FileName(), Body: tooLargeBody{part}})
+			f, err := files.Upload(ctx, principal(ctx), in.ID, chat.UploadInput{Name: formFileName(part.FileName()), Body: tooLargeBody{part}})
 			if err != nil {
 				return nil, problemFor(ctx, s.log, err)
 			}
@@ -258,3 +258,14 @@ func (p *problemErrors) Write(b []byte) (int, error) {
 	}
 	return p.ResponseWriter.Write(b)
 }
+
+// formFileName undoes the escapes browsers put in a multipart file name (the HTML standard's
+// multipart/form-data encoding: a quote as %22, line feed and carriage return as %0A and %0D),
+// which would otherwise show as written. A name that holds those three sequences for what they
+// are (sent by another client) loses them the same way: the price of showing browsers' names
+// right.
+func formFileName(name string) string {
+	return browserEscapes.Replace(name)
+}
+
+var browserEscapes = strings.NewReplacer("%22", `"`, "%0A", "\n", "%0D", "\r")

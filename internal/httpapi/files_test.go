@@ -764,3 +764,25 @@ func TestFilesInOpenAPI(t *testing.T) {
 		t.Errorf("the download does not document 206")
 	}
 }
+
+// TestBrowserEscapedFileNames: browsers send a file name's quote and line breaks as %22, %0A
+// and %0D (the HTML standard's multipart/form-data encoding); the stored name has the quote
+// back (and no line break), as has a name whose quote came backslash-escaped (curl).
+func TestBrowserEscapedFileNames(t *testing.T) {
+	filesBoth(t, envOptions{}, func(t *testing.T, e *env) {
+		a := e.newUser(t, "A")
+		g := e.group(t, a, "names", false)
+		for _, c := range []struct{ disposition, want string }{
+			{`form-data; name="file"; filename="say %22hi%22.txt"`, `say "hi".txt`},
+			{`form-data; name="file"; filename="two%0D%0Alines.txt"`, "twolines.txt"},
+			{`form-data; name="file"; filename="say \"hi\".txt"`, `say "hi".txt`},
+			{`form-data; name="file"; filename="100% done.txt"`, "100% done.txt"},
+		} {
+			body, ct := multipartFile(t, c.disposition, []byte("x"))
+			f := uploaded(t, e.do(t, req{method: "POST", path: fmt.Sprintf("/api/v1/chats/%d/files", g), body: body, contentType: ct, token: a.Token}))
+			if f.Name != c.want {
+				t.Errorf("%s: stored as %q, want %q", c.disposition, f.Name, c.want)
+			}
+		}
+	})
+}
