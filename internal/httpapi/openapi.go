@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
@@ -62,4 +63,76 @@ func withAnswer(rs map[string]*huma.Response, status int, description string, bo
 	rs[strconv.Itoa(status)] = &huma.Response{Description: description,
 		Content: map[string]*huma.MediaType{"application/json": {Schema: body}}}
 	return rs
+}
+
+// openAPI30 is huma's OpenAPI 3.0 downgrade of the document with what it leaves as 3.1 made
+// 3.0 (see to30).
+func openAPI30(api huma.API) ([]byte, error) {
+	b, err := api.OpenAPI().Downgrade()
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	to30(doc)
+	return json.Marshal(doc)
+}
+
+// to30 makes 3.0 what huma's downgrade leaves 3.1 in a document: a nullable $ref,
+// anyOf [$ref, {type: null}] (nullablePointers), becomes allOf [$ref] with nullable: true (3.0
+// has no null type); any other anyOf with a null member loses it and is nullable; a $ref with
+// siblings (a description) becomes allOf [$ref] beside them (3.0 ignores a $ref's siblings);
+// contentMediaType goes (3.0 says format: binary, which is there).
+func to30(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "contentMediaType")
+		if ref, ok := x["$ref"]; ok && len(x) > 1 {
+			delete(x, "$ref")
+			x["allOf"] = []any{map[string]any{"$ref": ref}}
+		}
+		if alts, ok := x["anyOf"].([]any); ok {
+			kept := make([]any, 0, len(alts))
+			for _, a := range alts {
+				if m, ok := a.(map[string]any); ok && m["type"] == "null" && len(m) == 1 {
+					x["nullable"] = true
+					continue
+				}
+				kept = append(kept, a)
+			}
+			switch {
+			case len(kept) == len(alts):
+			case len(kept) == 1:
+				delete(x, "anyOf")
+				x["allOf"] = kept
+			default:
+				x["anyOf"] = kept
+			}
+		}
+		for _, e := range x {
+			to30(e)
+		}
+	case []any:
+		for _, e := range x {
+			to30(e)
+		}
+	}
+}
+
+// declaredBodiesOnly removes the application/octet-stream that huma lists beside JSON in the
+// request body of an operation whose input has a RawBody (kept to tell an absent field from a
+// null one, or to read a login form): those operations refuse octets (415).
+func declaredBodiesOnly(o *huma.OpenAPI) {
+	for _, p := range o.Paths {
+		for _, op := range []*huma.Operation{p.Get, p.Put, p.Post, p.Delete, p.Options, p.Head, p.Patch, p.Trace} {
+			if op == nil || op.RequestBody == nil {
+				continue
+			}
+			if _, json := op.RequestBody.Content["application/json"]; json {
+				delete(op.RequestBody.Content, "application/octet-stream")
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -285,4 +286,124 @@ func (d apiDoc) at(keys ...string) any {
 		v = m[k]
 	}
 	return v
+}
+
+// schema30Keys are the keywords an OpenAPI 3.0 Schema Object may hold (3.0.3, 4.7.24), and
+// x- extensions.
+var schema30Keys = map[string]bool{
+	"title": true, "multipleOf": true, "maximum": true, "exclusiveMaximum": true, "minimum": true,
+	"exclusiveMinimum": true, "maxLength": true, "minLength": true, "pattern": true, "maxItems": true,
+	"minItems": true, "uniqueItems": true, "maxProperties": true, "minProperties": true, "required": true,
+	"enum": true, "type": true, "allOf": true, "oneOf": true, "anyOf": true, "not": true, "items": true,
+	"properties": true, "additionalProperties": true, "description": true, "format": true, "default": true,
+	"nullable": true, "discriminator": true, "readOnly": true, "writeOnly": true, "xml": true,
+	"externalDocs": true, "example": true, "deprecated": true,
+}
+
+var types30 = map[string]bool{"array": true, "boolean": true, "integer": true, "number": true, "object": true, "string": true}
+
+// check30Schema reports what in a schema (and the schemas in it) OpenAPI 3.0 does not allow:
+// a keyword it lacks (3.1's null type and type arrays among them), or a $ref with siblings
+// (3.0 ignores them, so a nullable $ref would lose its nullable).
+func check30Schema(t *testing.T, at string, v any) {
+	t.Helper()
+	s, ok := v.(map[string]any)
+	if !ok {
+		t.Errorf("%s: schema %v is not an object", at, v)
+		return
+	}
+	if _, ok := s["$ref"]; ok {
+		if len(s) != 1 {
+			t.Errorf("%s: $ref with siblings %v", at, s)
+		}
+		return
+	}
+	for k, x := range s {
+		switch {
+		case strings.HasPrefix(k, "x-"):
+		case !schema30Keys[k]:
+			t.Errorf("%s: keyword %q is not OpenAPI 3.0", at, k)
+		case k == "type":
+			if ty, _ := x.(string); !types30[ty] {
+				t.Errorf("%s: type %v is not OpenAPI 3.0", at, x)
+			}
+		case k == "properties":
+			props, _ := x.(map[string]any)
+			for name, p := range props {
+				check30Schema(t, at+"/properties/"+name, p)
+			}
+		case k == "items" || k == "not" || k == "additionalProperties" && x != true && x != false:
+			check30Schema(t, at+"/"+k, x)
+		case k == "allOf" || k == "anyOf" || k == "oneOf":
+			alts, _ := x.([]any)
+			for i, a := range alts {
+				check30Schema(t, fmt.Sprintf("%s/%s/%d", at, k, i), a)
+			}
+		}
+	}
+}
+
+// TestOpenAPI30: /openapi-3.0.json (and .yaml) is an OpenAPI 3.0 document for generators
+// that read only 3.0: every schema in it uses 3.0's keywords only, and a field that may be
+// null, such as a chat's peer (a $ref), says so as 3.0 does. huma's own downgrade left 3.1's
+// anyOf [$ref, {type: null}] in it.
+func TestOpenAPI30(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	r := e.do(t, req{method: "GET", path: "/openapi-3.0.json"})
+	r.want(t, http.StatusOK, "")
+	var doc struct {
+		OpenAPI    string `json:"openapi"`
+		Components struct {
+			Schemas map[string]any `json:"schemas"`
+		} `json:"components"`
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.0.3" || len(doc.Components.Schemas) < 20 || len(doc.Paths) < 20 {
+		t.Fatalf("openapi %q, %d schemas, %d paths", doc.OpenAPI, len(doc.Components.Schemas), len(doc.Paths))
+	}
+	for name, s := range doc.Components.Schemas {
+		check30Schema(t, "#/components/schemas/"+name, s)
+	}
+	// The media types' schemas of every request body and answer.
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if k == "schema" {
+					check30Schema(t, at+"/schema", e)
+					continue
+				}
+				walk(at+"/"+k, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s/%d", at, i), e)
+			}
+		}
+	}
+	for p, ops := range doc.Paths {
+		walk(p, ops)
+	}
+	peer, _ := doc.Components.Schemas["ChatSummary"].(map[string]any)["properties"].(map[string]any)["peer"].(map[string]any)
+	if peer["nullable"] != true || peer["allOf"] == nil {
+		t.Errorf("ChatSummary.peer = %v, want allOf [$ref Peer] with nullable: true", peer)
+	}
+	// The operations that keep their raw body take what they say, not octets (they answer 415).
+	for _, op := range []struct{ path, method string }{{"/api/v1/auth/login", "post"}, {"/api/v1/chats/{id}/settings", "patch"}} {
+		body, _ := doc.Paths[op.path][op.method].(map[string]any)["requestBody"].(map[string]any)
+		content, _ := body["content"].(map[string]any)
+		if _, ok := content["application/octet-stream"]; ok || len(content) == 0 {
+			t.Errorf("%s %s takes %v, want its declared types only", op.method, op.path, content)
+		}
+	}
+	y := e.do(t, req{method: "GET", path: "/openapi-3.0.yaml"})
+	y.want(t, http.StatusOK, "")
+	if !bytes.Contains(y.body, []byte("openapi: 3.0.3")) || !bytes.Contains(y.body, []byte("nullable: true")) || bytes.Contains(y.body, []byte("type: \"null\"")) || bytes.Contains(y.body, []byte("type: null")) {
+		t.Errorf("/openapi-3.0.yaml is not the 3.0 document:\n%.400s", y.body)
+	}
 }

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	hyaml "github.com/danielgtaylor/huma/v2/yaml"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/docsui"
@@ -92,6 +94,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 
 	s.routes()
 	nullablePointers(s.api.OpenAPI().Components.Schemas)
+	declaredBodiesOnly(s.api.OpenAPI())
 
 	docs := docsui.Handler()
 	mux.Handle("GET /docs", docs)
@@ -114,28 +117,48 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 // compressedSpec serves GET /openapi.json compressed (brotli or gzip, by Accept-Encoding,
 // with an ETag): the document is over 200 KB and the docs page loads it on every visit. It is
 // huma's own document, marshalled and compressed once, on first use (every operation is
-// registered by then).
+// registered by then). The OpenAPI 3.0 form, /openapi-3.0.json and .yaml, is served the same
+// way, from openAPI30 (huma's own downgrade leaves 3.1's null type in it).
 func (s *Server) compressedSpec(next http.Handler) http.Handler {
-	var once sync.Once
-	var spec *precompress.File
+	type doc struct {
+		once  sync.Once
+		file  *precompress.File
+		ctype string
+		make  func() ([]byte, error)
+	}
+	yaml30 := func() ([]byte, error) {
+		b, err := openAPI30(s.api)
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		err = hyaml.Convert(&buf, bytes.NewReader(b))
+		return buf.Bytes(), err
+	}
+	docs := map[string]*doc{
+		docsui.SpecURL:      {ctype: "application/openapi+json", make: func() ([]byte, error) { return json.Marshal(s.api.OpenAPI()) }},
+		"/openapi-3.0.json": {ctype: "application/openapi+json", make: func() ([]byte, error) { return openAPI30(s.api) }},
+		"/openapi-3.0.yaml": {ctype: "application/openapi+yaml", make: yaml30},
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != docsui.SpecURL || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		d := docs[r.URL.Path]
+		if d == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		once.Do(func() {
-			b, err := json.Marshal(s.api.OpenAPI())
+		d.once.Do(func() {
+			b, err := d.make()
 			if err != nil {
-				s.log.Error("openapi document", "err", err)
+				s.log.Error("openapi document", "path", r.URL.Path, "err", err)
 				return
 			}
-			spec = precompress.New(b)
+			d.file = precompress.New(b)
 		})
-		if spec == nil {
+		if d.file == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
-		spec.Serve(w, r, "application/openapi+json", "no-cache")
+		d.file.Serve(w, r, d.ctype, "no-cache")
 	})
 }
 
