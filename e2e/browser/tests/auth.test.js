@@ -24,12 +24,17 @@ test('sign up a new user, and see field errors first', async () => {
   await page.getByText('Enter a valid email address.').waitFor();
   await page.getByText('Use at least 8 characters.').waitFor();
   assert.equal(await page.getByLabel('Email').getAttribute('aria-invalid'), 'true');
+  // Each is said once: the password's hint gives way to its error, the alert points at the fields.
+  assert.equal(await page.getByText('At least 8 characters.', { exact: true }).isVisible(), false);
+  assert.equal(await page.getByTestId('auth-error').textContent(), 'Please correct the fields below.');
 
   // A taken email says so.
   await page.getByLabel('Email').fill('FIRST@example.com');
   await page.getByLabel('Password').fill('long enough password');
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByText('An account with this email already exists.').waitFor();
+  assert.equal(await page.getByTestId('auth-error').textContent(), 'Please correct the fields below.');
+  assert.equal(await page.getByText('At least 8 characters.', { exact: true }).isVisible(), true, 'the hint is back once the password is not wrong');
 
   const email = `${unique('nina')}@example.com`;
   await page.getByLabel('Email').fill(email);

@@ -18,6 +18,7 @@ function field(label, props, hint) {
     setError(msg) {
       err.textContent = msg || '';
       err.hidden = !msg;
+      if (hintEl) hintEl.hidden = !!msg; // the error says it: not twice
       if (msg) input.setAttribute('aria-invalid', 'true');
       else input.removeAttribute('aria-invalid');
     },
@@ -99,9 +100,10 @@ export function renderAuth(root, { mode = 'signin', notice = '', onSignedIn }) {
         email.input.focus();
         focused = true;
       }
+      // A field that says what is wrong is enough; the alert only points at it.
       alert.textContent = err instanceof ApiError && err.code === 'invalid_credentials'
         ? 'Wrong email or password.'
-        : err instanceof ApiError && err.code === 'invalid' ? 'Please correct the fields below.' : describe(err);
+        : focused ? 'Please correct the fields below.' : describe(err);
       alert.hidden = false;
       if (err instanceof ApiError && err.code === 'invalid_credentials') {
         password.input.select();
