@@ -223,7 +223,7 @@ func TestWrongMethod(t *testing.T) {
 // TestNumbersGoCannotHold: JSON Schema calls 1e3, 1.0 and 99999999999999999999 integers, so
 // they pass the schema, but an int64 field cannot take them: 422 invalid with a message that
 // names the field in plain words, not encoding/json's ("json: cannot unmarshal number 1e3
-// into Go struct field .seq of type int64").
+// into Go struct field .seq of type int64"), at the field's location (body.seq), not at the body.
 func TestNumbersGoCannotHold(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "sqlite", envOptions{})
@@ -241,12 +241,17 @@ func TestNumbersGoCannotHold(t *testing.T) {
 		r := e.do(t, req{method: "POST", path: tc.path, token: a.Token, body: tc.body})
 		r.want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
 		var msgs []string
+		located := false
 		for _, d := range r.problem(t).Errors {
 			msgs = append(msgs, d.Message)
+			located = located || d.Location == "body."+tc.field
 		}
 		all := strings.Join(msgs, "; ")
 		if !strings.Contains(all, tc.field+" must be an integer") || strings.Contains(all, "json:") || strings.Contains(all, "Go struct") {
 			t.Errorf("%s %s: messages %q, want a plain one naming %s", tc.path, tc.body, all, tc.field)
+		}
+		if !located {
+			t.Errorf("%s %s: errors %+v, want one at body.%s", tc.path, tc.body, r.problem(t).Errors, tc.field)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,7 +150,7 @@ var installHumaErrors = sync.OnceFunc(func() {
 			}
 			var d huma.ErrorDetailer
 			if errors.As(e, &d) {
-				p.Errors = append(p.Errors, withoutSecret(d.ErrorDetail()))
+				p.Errors = append(p.Errors, withoutSecret(fieldLocated(d.ErrorDetail())))
 			} else {
 				p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
 			}
@@ -198,6 +199,25 @@ func unmarshalJSON(data []byte, v any) error {
 		field = "the body"
 	}
 	return fmt.Errorf("%s must be %s", field, what)
+}
+
+// fieldMust matches unmarshalJSON's message for a field ("seq must be ..."), which huma places
+// at the body as a whole.
+var fieldMust = regexp.MustCompile(`^([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*) must be `)
+
+// fieldLocated places a decoding error of one field (unmarshalJSON's) at that field,
+// body.<field>, as the schema's errors are: huma gives every decoding error the location body.
+func fieldLocated(d *huma.ErrorDetail) *huma.ErrorDetail {
+	if d == nil || d.Location != "body" {
+		return d
+	}
+	if m := fieldMust.FindStringSubmatch(d.Message); m != nil {
+		c := *d
+		c.Location = "body." + m[1]
+		c.Value = nil // huma's is the whole body, not the field's value
+		return &c
+	}
+	return d
 }
 
 // secretField reports whether an input's values are secrets, which a problem never echoes,
