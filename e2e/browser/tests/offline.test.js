@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -45,6 +45,9 @@ test('network off for 45 s: offline banner, the message waits, then goes out onc
   const mine = message(A.page, text);
   await mine.locator('[data-testid="msg-status"][data-state="waiting"]').waitFor();
   assert.equal(await mine.getByTestId('msg-status').textContent(), 'Waiting for network');
+  // The chat list shows it too, as the chat's newest message, not the last one the server has.
+  const preview = chatItem(A.page, `Piet ${tag}`).getByTestId('chat-preview');
+  assert.equal(await preview.textContent(), `Waiting for network: ${text}`);
 
   // 45 s without network: every timer of the page runs; nothing turns into a failure.
   for (let s = 0; s < 45; s += 5) await A.page.clock.fastForward(5000);
@@ -58,6 +61,7 @@ test('network off for 45 s: offline banner, the message waits, then goes out onc
   await mine.locator(SENT).waitFor();
   await message(B.page, text).waitFor();
   await banner.waitFor({ state: 'hidden' });
+  await A.page.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent === `You: ${t}`), text);
 
   // Exactly once, on both sides and on the server.
   assert.equal(await message(B.page, text).count(), 1);

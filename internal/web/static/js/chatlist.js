@@ -20,6 +20,21 @@ function typingText(store, chat) {
   return 'several people are typing…';
 }
 
+/** firstLineOf is what a preview shows of a message: its first line with text, or its files. */
+function firstLineOf(m) {
+  const line = (m.body || '').split('\n').find((l) => l.trim()) || m.body || '';
+  if (line || !m.files?.length) return line;
+  return m.files.length === 1 ? `📎 ${m.files[0].name}` : `📎 ${m.files.length} files`;
+}
+
+/** unsentText previews a message of mine the server has not acknowledged (offline, failed). */
+function unsentText(p) {
+  const line = firstLineOf(p);
+  if (p.state === 'failed') return `Not sent: ${line}`;
+  if (p.state === 'waiting') return `Waiting for network: ${line}`;
+  return `Sending: ${line}`;
+}
+
 function preview(ctx, chat) {
   const { store, client } = ctx;
   const m = chat.last_message;
@@ -31,10 +46,7 @@ function preview(ctx, chat) {
   if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
   if (m.kind === 'system') return systemText(m.event, (id) => who(store, id));
   if (m.deleted_at) return m.sender_id === store.me.id ? 'You deleted a message' : 'Message deleted';
-  let firstLine = m.body.split('\n').find((l) => l.trim()) || m.body;
-  if (!firstLine && m.files?.length) {
-    firstLine = m.files.length === 1 ? `📎 ${m.files[0].name}` : `📎 ${m.files.length} files`;
-  }
+  const firstLine = firstLineOf(m);
   if (m.sender_id === store.me.id) return `You: ${firstLine}`;
   if (chat.kind === 'group') return `${who(store, m.sender_id)}: ${firstLine}`;
   return firstLine;
@@ -153,9 +165,13 @@ export function mountChatList(ctx, el, actions) {
     const unread = c.unread_count || 0;
     const mentioned = unread > 0 && (c.unread_mentions || 0) > 0;
     const online = c.kind === 'private' && c.peer ? store.isOnline(c.peer.id) : undefined;
-    const text = typing || preview(ctx, c);
-    const when = listTime(c.last_message?.created_at);
-    const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when].join('\u0001');
+    // A message of mine not acknowledged yet (offline, failed) is the newest thing in the chat.
+    const p = store.unsent(c.id);
+    const unsent = p && (!c.last_message || p.created_at > c.last_message.created_at) ? p : null;
+    const text = typing || (unsent ? unsentText(unsent) : preview(ctx, c));
+    const at = unsent ? unsent.created_at : c.last_message?.created_at;
+    const when = listTime(at);
+    const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when, unsent?.state].join('\u0001');
     if (btn.sig === sig) return;
     btn.sig = sig;
     if (active) btn.setAttribute('aria-current', 'true');
@@ -175,12 +191,12 @@ export function mountChatList(ctx, el, actions) {
           status ? h('span', { class: 'sr-only', text: `, ${status}` }) : null,
           c.public ? h('span', { class: 'ci-public', title: 'Public group', text: 'public' }) : null,
           when ? h('span', { class: 'sr-only', text: ', ' }) : null,
-          h('time', { class: 'ci-time', datetime: c.last_message?.created_at || '', title: c.last_message ? fullTime(c.last_message.created_at) : '', text: when })),
+          h('time', { class: 'ci-time', datetime: at || '', title: at ? fullTime(at) : '', text: when })),
         h('span', { class: 'ci-bottom' },
           h('span', { class: 'sr-only', text: ', ' }),
           typing
             ? h('span', { class: 'ci-preview typing', text: typing })
-            : h('span', { class: 'ci-preview', 'data-testid': 'chat-preview', text }),
+            : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview', text }),
           mentioned ? h('span', { class: 'badge mention-badge', 'data-testid': 'mention-badge', 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }) : null,
           unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
           unread ? h('span', { class: 'sr-only', text: `, ${unread} unread${mentioned ? ', you were mentioned' : ''}` }) : null)));

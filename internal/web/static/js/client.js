@@ -348,7 +348,7 @@ export class Client {
     clearTimeout(this.sendTimers.get(clientId));
     this.s.pending.delete(clientId);
     this.savePending();
-    this.s.notify('pane');
+    this.s.notify('pane', 'chats');
   }
 
   dispatch(p) {
@@ -361,7 +361,7 @@ export class Client {
     if (p.files?.length) data.file_ids = p.files.map((f) => f.id);
     const sent = this.conn.send('message.send', data, 'send:' + p.client_id);
     if (!sent && p.state === 'sending') this.sendRest(p);
-    this.s.notify('pane');
+    this.s.notify('pane', 'chats');
   }
 
   async sendRest(p) {
@@ -375,13 +375,13 @@ export class Client {
         p.error = describe(err);
         p.hard = true;
         this.savePending();
-        this.s.notify('pane');
+        this.s.notify('pane', 'chats');
         return;
       }
       // Otherwise it waits: the next connection resends it.
       if (p.state === 'sending') {
         p.state = 'waiting';
-        this.s.notify('pane');
+        this.s.notify('pane', 'chats');
       }
     }
   }
@@ -395,7 +395,7 @@ export class Client {
     const p = this.s.pending.get(clientId);
     if (!p || p.state === 'failed') return;
     p.state = 'waiting';
-    this.s.notify('pane');
+    this.s.notify('pane', 'chats');
     if (!this.conn.online) return;
     this.conn.probe();
     this.sendTimers.set(clientId, setTimeout(() => {

@@ -166,10 +166,24 @@ export class Store {
     this.notify('members', 'pane');
   }
 
-  /** sortedChats lists chats by latest activity, newest first. */
+  /** sortedChats lists chats by latest activity, newest first: a message of mine not sent yet counts. */
   sortedChats() {
-    const at = (c) => Date.parse(c.last_message?.created_at || c.created_at) || 0;
+    const latest = new Map();
+    for (const p of this.pending.values()) {
+      const t = Date.parse(p.created_at) || 0;
+      if (t > (latest.get(p.chat_id) || 0)) latest.set(p.chat_id, t);
+    }
+    const at = (c) => Math.max(Date.parse(c.last_message?.created_at || c.created_at) || 0, latest.get(c.id) || 0);
     return [...this.chats.values()].sort((a, b) => at(b) - at(a) || b.id - a.id);
+  }
+
+  /** unsent returns the newest message of mine in chatId that the server has not acknowledged. */
+  unsent(chatId) {
+    let last = null;
+    for (const p of this.pending.values()) {
+      if (p.chat_id === chatId && (!last || p.created_at > last.created_at)) last = p;
+    }
+    return last;
   }
 
   messagesOf(chatId) {
