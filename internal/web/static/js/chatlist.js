@@ -32,7 +32,7 @@ function unsentText(p) {
   const line = firstLineOf(p);
   if (p.state === 'failed') return `Not sent: ${line}`;
   if (p.state === 'waiting') return `Waiting for network: ${line}`;
-  return `Sending: ${line}`;
+  return `You: ${line}`; // on its way: as it will read once stored, without a flicker
 }
 
 function preview(ctx, chat) {
