@@ -216,7 +216,14 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   await box.click();
   await page.keyboard.type('half a thought');
 
-  await page.reload();
+  // The list shows each draft in place of the last message, but the open chat's.
+  const previewOf = (title) => chatItem(page, title).getByTestId('chat-preview');
+  assert.equal(await previewOf(title).textContent(), `Draft: ${groupDraft}`);
+  assert.notEqual(await previewOf(`Fay ${tag}`).textContent(), 'Draft: half a thought');
+
+  await page.reload(); // back in the private chat (the address names it)
+  await page.getByTestId('chat-list').waitFor();
+  await page.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent === t), `Draft: ${groupDraft}`);
   await openChat(page, `Fay ${tag}`);
   assert.equal(await box.inputValue(), 'half a thought', 'the private chat\'s draft after a reload');
   await openChat(page, title);

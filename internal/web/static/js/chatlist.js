@@ -5,6 +5,7 @@ import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
+import { draftsOf } from './composer.js';
 
 /** who names a user for previews and system notes: "You" for the current user. */
 export function who(store, id) {
@@ -103,7 +104,9 @@ export function mountChatList(ctx, el, actions) {
       h('span', { class: 'sr-only', text: ': account and devices' }));
   };
 
+  let drafts = {}; // read at each draw (composer.js keeps them)
   const draw = () => {
+    drafts = draftsOf(store.me?.id ?? '');
     if (search.open) {
       if (filter.value.trim()) return;
       search.hide();
@@ -168,7 +171,9 @@ export function mountChatList(ctx, el, actions) {
     // A message of mine not acknowledged yet (offline, failed) is the newest thing in the chat.
     const p = store.unsent(c.id);
     const unsent = p && (!c.last_message || p.created_at > c.last_message.created_at) ? p : null;
-    const text = typing || (unsent ? unsentText(unsent) : preview(ctx, c));
+    // A draft shows in place of the last message (but in the open chat, whose composer has it).
+    const draft = !active && !unsent && typeof drafts[c.id]?.text === 'string' ? drafts[c.id].text.trim() : '';
+    const text = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${firstLineOf({ body: draft })}` : preview(ctx, c));
     const at = unsent ? unsent.created_at : c.last_message?.created_at;
     const when = listTime(at);
     const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when, unsent?.state].join('\u0001');
@@ -196,7 +201,9 @@ export function mountChatList(ctx, el, actions) {
           h('span', { class: 'sr-only', text: ', ' }),
           typing
             ? h('span', { class: 'ci-preview typing', text: typing })
-            : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview', text }),
+            : draft
+              ? h('span', { class: 'ci-preview draft', 'data-testid': 'chat-preview' }, h('span', { class: 'draft-label', text: 'Draft: ' }), text.slice(7))
+              : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview', text }),
           mentioned ? h('span', { class: 'badge mention-badge', 'data-testid': 'mention-badge', 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }) : null,
           unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
           unread ? h('span', { class: 'sr-only', text: `, ${unread} unread${mentioned ? ', you were mentioned' : ''}` }) : null)));

@@ -51,6 +51,16 @@ function draftStore(userId) {
   };
 }
 
+/** draftsOf reads every draft of the user, chat id to { text, mentions }, for the chat list. */
+export function draftsOf(userId) {
+  try {
+    const o = JSON.parse(localStorage.getItem(DRAFTS + userId) || '{}');
+    return o && typeof o === 'object' ? o : {};
+  } catch {
+    return {};
+  }
+}
+
 /** clearDrafts forgets the drafts of the user signing out of this browser. */
 export function clearDrafts(userId) {
   try {
