@@ -172,12 +172,13 @@ func (s *Service) checkPassword(ctx context.Context, p Principal, field, passwor
 	return u, nil
 }
 
-// Seen records that one of the user's WebSockets closed: their "last seen", shown to those who
-// share a chat with them while they are offline. The real-time layer calls it.
-func (s *Service) Seen(ctx context.Context, userID int64) {
+// Seen records that one of the user's WebSockets closed at the given time: their "last seen",
+// shown to those who share a chat with them while they are offline. The real-time layer calls
+// it, with the time its presence frames give.
+func (s *Service) Seen(ctx context.Context, userID int64, at time.Time) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	if err := s.store.TouchUser(ctx, userID, s.now()); err != nil {
+	if err := s.store.TouchUser(ctx, userID, at); err != nil {
 		s.log.Warn("record last seen", "user_id", userID, "err", err)
 	}
 }

@@ -477,7 +477,7 @@ func TestLastSeen(t *testing.T) {
 		if _, ok := profile(ann)["last_seen_at"]; ok {
 			t.Errorf("a user never seen has a last seen time")
 		}
-		e.svc.Seen(context.Background(), ben.ID)
+		e.svc.Seen(context.Background(), ben.ID, time.Now())
 		seen, ok := profile(ann)["last_seen_at"].(string)
 		if !ok {
 			t.Fatalf("ben's profile as a co-member: no last_seen_at")

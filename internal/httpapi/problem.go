@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -167,39 +166,8 @@ var installHumaErrors = sync.OnceFunc(func() {
 })
 
 // unmarshalJSON is huma's JSON decoding with a plain message for a value that passed the schema
-// but does not fit its Go field: JSON Schema calls 1e3, 1.0 and 99999999999999999999
-// integers, encoding/json refuses them for an int64 and said so in Go's words ("json: cannot
-// unmarshal number 1e3 into Go struct field .seq of type int64").
-func unmarshalJSON(data []byte, v any) error {
-	err := json.Unmarshal(data, v)
-	var te *json.UnmarshalTypeError
-	if !errors.As(err, &te) {
-		return err
-	}
-	what := "of another type"
-	switch te.Type.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		what = fmt.Sprintf("an integer written in digits only (no fraction or exponent), from %d to %d",
-			int64(-1)<<(te.Type.Bits()-1), uint64(1)<<(te.Type.Bits()-1)-1)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		what = fmt.Sprintf("an integer written in digits only (no fraction or exponent), from 0 to %d", uint64(1)<<te.Type.Bits()-1)
-	case reflect.Float32, reflect.Float64:
-		what = "a number"
-	case reflect.String:
-		what = "a string"
-	case reflect.Bool:
-		what = "true or false"
-	case reflect.Slice, reflect.Array:
-		what = "an array"
-	case reflect.Struct, reflect.Map:
-		what = "an object"
-	}
-	field := te.Field
-	if field == "" {
-		field = "the body"
-	}
-	return fmt.Errorf("%s must be %s", field, what)
-}
+// but does not fit its Go field (chat.DecodeJSON): 1e3 for an int64, say.
+func unmarshalJSON(data []byte, v any) error { return chat.DecodeJSON(data, v, "the body") }
 
 // fieldMust matches unmarshalJSON's message for a field ("seq must be ..."), which huma places
 // at the body as a whole.

@@ -453,6 +453,7 @@ func TestLastSeenFollowsPresence(t *testing.T) {
 		json.Unmarshal(r.Body, &u)
 		return u
 	}
+	watcher := s.Dial(t, ann)
 	c := s.Dial(t, ben)
 	deadline := time.Now().Add(10 * time.Second)
 	u := profile()
@@ -472,7 +473,11 @@ func TestLastSeenFollowsPresence(t *testing.T) {
 		u = profile()
 	}
 	if u.Online || u.LastSeenAt == nil || u.LastSeenAt.Before(before) || u.LastSeenAt.After(time.Now().Add(time.Second)) {
-		t.Errorf("after the socket closed: %+v, want offline, last seen just now", u)
+		t.Fatalf("after the socket closed: %+v, want offline, last seen just now", u)
+	}
+	// The presence frame says the same instant (it once came from a second clock reading).
+	if seen := offlineOf(t, watcher, ben.ID); !seen.Equal(u.LastSeenAt.Time) {
+		t.Errorf("presence frame last_seen_at %v, the profile's %v: want the same", seen, u.LastSeenAt.Time)
 	}
 }
 

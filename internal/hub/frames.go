@@ -312,5 +312,8 @@ func (c *syncCursor) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	*c = syncCursor{}
-	return json.Unmarshal(b, &c.Seq)
+	if err := json.Unmarshal(b, &c.Seq); err != nil {
+		return errors.New(`a cursor is a seq (an integer written in digits only) or {"seq": S, "rev": R}`)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -201,6 +202,44 @@ func TestFrameDataChecked(t *testing.T) {
 	got := c.UntilPong("after-null")
 	if acks := ofType(got, "message.ack"); len(acks) != 1 || len(acks[0].Ref) != 0 {
 		t.Errorf("a send with a null ref: got %s, want its message.ack with no ref", raws(got))
+	}
+}
+
+// TestFrameDataErrorsArePlain: data of the wrong type is refused in the protocol's words, naming
+// the field and what it must be, never in Go's ("json: cannot unmarshal string into Go struct
+// field sendData.chat_id of type int64"); a sync cursor that is neither form says what the two
+// forms are.
+func TestFrameDataErrorsArePlain(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann := s.NewUser(t, "Ann")
+	g := s.Group(t, ann, "Club", false)
+	c := s.Dial(t, ann)
+	for _, f := range []struct {
+		typ, data, want string
+	}{
+		{"message.send", `{"chat_id":"` + itoa64(g) + `","client_id":"x","body":"hi"}`, "chat_id must be an integer"},
+		{"message.send", `{"chat_id":` + itoa64(g) + `,"client_id":"x","body":1e3}`, "body must be a string"},
+		{"read", `[1]`, "data must be an object"},
+		{"read", `{"chat_id":` + itoa64(g) + `,"seq":1e3}`, "seq must be an integer"},
+		{"sync", `{"cursors":{"` + itoa64(g) + `":"abc"}}`, `a cursor is a seq (an integer written in digits only) or {"seq": S, "rev": R}`},
+	} {
+		if err := c.SendRaw([]byte(`{"type":"` + f.typ + `","ref":"bad","data":` + f.data + `}`)); err != nil {
+			t.Fatal(err)
+		}
+		got := c.UntilPong("after-" + f.typ)
+		var msg string
+		for _, e := range ofType(got, "error") {
+			var d struct {
+				Code, Message string
+			}
+			if err := json.Unmarshal(e.Data, &d); err == nil && string(e.Ref) == `"bad"` && d.Code == chat.CodeInvalid {
+				msg = d.Message
+			}
+		}
+		if !strings.Contains(msg, f.want) || strings.Contains(msg, "Go ") || strings.Contains(msg, "json:") {
+			t.Errorf("%s %s: error %q, want one saying %q in plain words", f.typ, f.data, msg, f.want)
+		}
 	}
 }
 

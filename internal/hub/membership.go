@@ -230,10 +230,12 @@ func (h *Hub) removeConn(c *conn) {
 		u.coming = nil
 	}
 	h.forgetConnLocked(c)
+	left := time.Now()
 	if !h.closing && len(u.conns) == 0 {
 		// The user's last device here left: "last seen" is now (one write per user going
-		// away, not per socket; a restart hands its users over, they are not gone).
-		defer h.svc.Seen(h.ctx, c.userID)
+		// away, not per socket; a restart hands its users over, they are not gone), the same
+		// instant as the presence frame's last_seen_at.
+		defer h.svc.Seen(h.ctx, c.userID, left)
 	}
 	topics := []string{userTopic(c.userID)}
 	for id := range u.chats {
@@ -257,7 +259,7 @@ func (h *Hub) removeConn(c *conn) {
 		h.stats.Users.Add(-1)
 	} else {
 		userID := c.userID
-		u.leftAt = time.Now()
+		u.leftAt = left
 		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
 	}
 	h.mu.Unlock()

@@ -277,7 +277,7 @@ func (c *conn) handle(p chat.Principal, b []byte) {
 			c.sendError(f.Ref, chat.CodeInvalid, f.Type+" needs data")
 			return false
 		}
-		if err := json.Unmarshal(f.Data, v); err != nil {
+		if err := chat.DecodeJSON(f.Data, v, "data"); err != nil {
 			c.sendError(f.Ref, chat.CodeInvalid, "invalid data for "+f.Type+": "+err.Error())
 			return false
 		}

@@ -24,7 +24,8 @@ import (
 //     (the run is orphaned after that);
 //   - Prefix+":presence:alive", a hash of each run's last mark, in Unix milliseconds;
 //   - Prefix+":presence:users:<run>", the set of users the run has marked and not cleared,
-//     which expires a day after the run's last mark (should no instance be left to take it).
+//     which expires a day after the run's last mark (should no instance be left to take it),
+//     as the two keys above do a day after the last mark of any run.
 type Presence struct {
 	client   *redis.Client
 	prefix   string
@@ -49,8 +50,17 @@ func (p *Presence) aliveKey() string           { return p.prefix + ":presence:al
 func (p *Presence) usersKey(run string) string { return p.prefix + ":presence:users:" + run }
 func (p *Presence) usersPrefix() string        { return p.prefix + ":presence:users:" }
 
-// keepUsers is how long a run's user set outlives its last mark.
+// keepUsers is how long a run's user set outlives its last mark, and the runs' sorted set and
+// hash the last mark of any run: what is left when every instance has stopped goes by itself.
 const keepUsers = 24 * time.Hour
+
+// keepRuns makes the runs' keys live until at least t.
+func (p *Presence) keepRuns(ctx context.Context, pipe redis.Pipeliner, t time.Time) {
+	for _, k := range []string{p.runsKey(), p.aliveKey()} {
+		pipe.Do(ctx, "pexpireat", k, t.UnixMilli(), "nx")
+		pipe.Do(ctx, "pexpireat", k, t.UnixMilli(), "gt")
+	}
+}
 
 // SetOnline marks users online on this instance until ttl from now, in one round trip.
 func (p *Presence) SetOnline(ctx context.Context, ttl time.Duration, userIDs ...int64) error {
@@ -80,6 +90,7 @@ func (p *Presence) SetOnline(ctx context.Context, ttl time.Duration, userIDs ...
 	pipe.PExpireAt(ctx, users, now.Add(ttl+keepUsers))
 	pipe.ZAddGT(ctx, p.runsKey(), redis.Z{Score: float64(until), Member: p.run})
 	pipe.HSet(ctx, p.aliveKey(), p.run, nowMS)
+	p.keepRuns(ctx, pipe, now.Add(ttl+keepUsers))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("set %d users online: %w", len(userIDs), err)
 	}
@@ -207,6 +218,7 @@ func (p *Presence) Retire(ctx context.Context, after time.Duration) error {
 	}
 	pipe.ZAdd(ctx, p.runsKey(), redis.Z{Score: float64(now.Add(after).UnixMilli()), Member: p.run})
 	pipe.HSet(ctx, p.aliveKey(), p.run, now.UnixMilli())
+	p.keepRuns(ctx, pipe, now.Add(after+keepUsers))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("retire %d users: %w", len(users), err)
 	}

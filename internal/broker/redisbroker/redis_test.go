@@ -120,6 +120,34 @@ func TestPresence(t *testing.T) {
 	})
 }
 
+// TestPresenceKeysExpire: every presence key has an expiry, so that what a cluster leaves
+// when its last instance stops goes by itself: the users' marks, and each run's record.
+func TestPresenceKeysExpire(t *testing.T) {
+	url := sharedRedis(t)
+	prefix := testPrefix(t)
+	deleteKeys(t, url, prefix)
+	a := newBroker(t, redisbroker.Options{URL: url, Prefix: prefix, InstanceID: "a"}).Presence()
+	if err := a.SetOnline(ctx(t), time.Minute, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Retire(ctx(t), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c := rawClient(t, url)
+	keys, err := c.Keys(ctx(t), prefix+":presence:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 3 {
+		t.Fatalf("presence keys %v, want at least the runs, alive and users keys", keys)
+	}
+	for _, k := range keys {
+		if ttl := c.PTTL(ctx(t), k).Val(); ttl <= 0 {
+			t.Errorf("key %s has no expiry (PTTL %v)", k, ttl)
+		}
+	}
+}
+
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name    string
