@@ -359,3 +359,68 @@ test('changes made while a device was offline show after it reconnects, asked fo
   await A.context.close();
   await B.context.close();
 });
+
+test('from the keyboard, a reaction or a dismissed delete gives the focus back to the message; Delete asks with Cancel focused', async () => {
+  const tag = unique('k').slice(-6);
+  const kemail = `kit-${tag}@example.com`;
+  const kit = await Api.register(`Kit ${tag}`, kemail);
+  const lou = await Api.register(`Lou ${tag}`);
+  const chat = await kit.private(lou.user.id);
+  const body = unique('keys');
+  await kit.send(chat.id, body);
+  const { context, page } = await signIn(browser, kemail);
+  await openChat(page, `Lou ${tag}`);
+  const msg = message(page, body);
+  await msg.locator('.bubble').waitFor();
+  const more = msg.getByTestId('message-more');
+  const focusedIsMore = () => page.evaluate((b) => document.activeElement?.dataset.testid === 'message-more'
+    && document.activeElement.closest('[data-testid="message"]')?.textContent.includes(b), body);
+
+  // React… then an emoji, all with Enter.
+  await more.focus();
+  await page.keyboard.press('Enter');
+  await page.getByTestId('message-menu').waitFor();
+  await page.getByTestId('menu-react').focus();
+  await page.keyboard.press('Enter');
+  await page.getByTestId('emoji-picker').getByRole('menuitem', { name: 'React with 🎉' }).focus();
+  await page.keyboard.press('Enter');
+  await chip(msg, '🎉').waitFor();
+  await page.waitForFunction(() => document.activeElement?.dataset.testid === 'message-more', null, { timeout: 5000 }).catch(() => {});
+  assert.ok(await focusedIsMore(), 'after a reaction the focus is back on the message\'s More actions');
+
+  // Delete… opens a confirm whose focus is on Cancel; Esc dismisses it and the focus comes back.
+  await page.keyboard.press('Enter');
+  await page.getByTestId('menu-delete').focus();
+  await page.keyboard.press('Enter');
+  const confirm = page.getByTestId('confirm-dialog');
+  await confirm.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel');
+  await page.keyboard.press('Escape');
+  await confirm.waitFor({ state: 'detached' });
+  await page.waitForFunction(() => document.activeElement?.dataset.testid === 'message-more', null, { timeout: 5000 }).catch(() => {});
+  assert.ok(await focusedIsMore(), 'after a dismissed delete the focus is back on the message\'s More actions');
+  assert.equal(await msg.getByTestId('message-deleted').count(), 0);
+  page.assertClean();
+  await context.close();
+});
+
+test('on a phone, Back closes an open dialog and leaves the chat where it was', async () => {
+  const { peer, P } = await phoneChat(false);
+  await openChat(P.page, peer);
+  const inChat = await P.page.evaluate(() => location.hash);
+  await P.page.getByRole('button', { name: 'Contact info' }).click();
+  const dialog = P.page.locator('dialog[open]');
+  await dialog.waitFor();
+  await P.page.goBack();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await P.page.evaluate(() => location.hash), inChat, 'Back closed the dialog, not the chat');
+  // The next Back leaves the chat, as always; a dialog closed with its button leaves no extra step.
+  await P.page.getByRole('button', { name: 'Contact info' }).click();
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await P.page.goBack();
+  await P.page.waitForFunction(() => location.hash === '#/' || location.hash === '');
+  P.page.assertClean();
+  await P.context.close();
+});

@@ -5,6 +5,28 @@ import { h, icon } from './dom.js';
 
 let dialogSeq = 0;
 
+// Back closes a dialog (the phone's back gesture most of all): each open dialog has a history
+// entry of its own, at the same address; Back pops it and the dialog closes, and a dialog closed
+// otherwise (Esc, its buttons) takes its entry back with history.back(). That is asynchronous:
+// what would add an entry meanwhile (a navigation, the next dialog) waits for it (afterDialogs),
+// or the going back would undo it.
+let backs = 0; // history.back() calls whose popstate has not come yet
+let waiting = [];
+addEventListener('popstate', () => {
+  if (backs > 0 && --backs === 0) {
+    const run = waiting;
+    waiting = [];
+    for (const fn of run) fn();
+  }
+});
+if (history.state?.dialog) history.replaceState(null, ''); // a reload with a dialog open
+
+/** afterDialogs runs fn once the entries of closed dialogs are off the history (now, mostly). */
+export function afterDialogs(fn) {
+  if (backs > 0) waiting.push(fn);
+  else fn();
+}
+
 /**
  * openDialog shows a modal. content is a node (or array of nodes). Returns {dialog, body, close}.
  */
@@ -22,7 +44,20 @@ export function openDialog({ title, content, className = '', testid, onClose, in
   function close(value) {
     if (dialog.open) dialog.close(value);
   }
+  let pushed = false;
+  let byBack = false;
+  const onPop = () => {
+    if (pushed && dialog.open && history.state?.dialog !== titleId) {
+      byBack = true;
+      close();
+    }
+  };
   dialog.addEventListener('close', () => {
+    removeEventListener('popstate', onPop);
+    if (pushed && !byBack && history.state?.dialog === titleId) {
+      backs += 1;
+      history.back();
+    }
     dialog.remove();
     onClose?.(dialog.returnValue);
     if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
@@ -45,6 +80,12 @@ export function openDialog({ title, content, className = '', testid, onClose, in
   });
   document.body.append(dialog);
   dialog.showModal();
+  afterDialogs(() => {
+    if (!dialog.open) return;
+    history.pushState({ dialog: titleId }, '');
+    pushed = true;
+    addEventListener('popstate', onPop);
+  });
   if (initialFocus) initialFocus.focus();
   return { dialog, body, close };
 }
@@ -67,7 +108,8 @@ export function confirmDialog({ title, message, confirmText = 'OK', danger = fal
       testid: 'confirm-dialog',
       content: [h('p', { class: 'confirm-text', text: message }), h('div', { class: 'dialog-actions' }, no, yes)],
       onClose: () => resolve(ok),
-      initialFocus: yes,
+      // A destructive action is never one reflex Enter away: Cancel has the focus.
+      initialFocus: danger ? no : yes,
     });
   });
 }

@@ -11,6 +11,7 @@ import { mountPane } from './pane.js';
 import { newChatDialog } from './newchat.js';
 import { accountDialog } from './account.js';
 import { clearDrafts } from './composer.js';
+import { afterDialogs } from './dialogs.js';
 import { badge, mountNotifier, permission, subscribePush } from './notify.js';
 
 const root = document.getElementById('app');
@@ -22,9 +23,12 @@ function chatFromHash() {
 }
 
 function go(chatId) {
-  const target = chatId == null ? '#/' : `#/chat/${chatId}`;
-  if (location.hash !== target) location.hash = target;
-  else app?.route();
+  // After a dialog that just closed has taken its history entry back (dialogs.js).
+  afterDialogs(() => {
+    const target = chatId == null ? '#/' : `#/chat/${chatId}`;
+    if (location.hash !== target) location.hash = target;
+    else app?.route();
+  });
 }
 
 // The session cookies are HttpOnly, so the page cannot see them. This flag in localStorage says

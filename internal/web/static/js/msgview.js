@@ -218,13 +218,24 @@ export function mountChanges(ctx, { composer, getChat }) {
       type: 'button', role: 'menuitem', class: `menu-item ${cls}`.trim(), 'data-testid': testid, tabindex: '-1', text: label,
       onclick: fn,
     });
-    const run = (fn) => async () => {
+    // An action chosen from the keyboard (a click of detail 0: Enter or Space) gives the focus
+    // back to the message's button once done, or cancelled (a confirm dismissed), or to the
+    // composer when the message is gone from the screen; a pointer's leaves it where it is.
+    const run = (fn) => async (ev) => {
+      const keyboard = ev?.detail === 0;
       closeMenu(false);
       try {
         await fn();
       } catch (err) {
         ctx.toast?.(describe(err));
         if (!(err instanceof ApiError)) console.error(err);
+      } finally {
+        if (keyboard && (!document.activeElement || document.activeElement === document.body)) {
+          // The message may have been drawn anew meanwhile (its reactions changed): its button then.
+          const again = opener?.isConnected ? opener : document.querySelector(`[data-testid="messages"] [data-seq="${m.seq}"] [data-testid="message-more"]`);
+          if (again) again.focus();
+          else composer.focus();
+        }
       }
     };
     let kids;
