@@ -248,3 +248,30 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   page.assertClean();
   await context.close();
 });
+
+test('layout: a full-width message of mine leaves no blank strip under it; "No chats yet" sits under the filter', async () => {
+  const tag = unique('w').slice(-6);
+  const email = `wes.${tag}@example.com`;
+  const wes = await Api.register(`Wes ${tag}`, email);
+  const first = await signIn(browser, email);
+  await first.page.getByText('No chats yet.').waitFor();
+  const empty = await first.page.getByText('No chats yet.').boundingBox();
+  const filter = await first.page.getByLabel('Filter chats').boundingBox();
+  assert.ok(empty.y - (filter.y + filter.height) < 80, `"No chats yet" is ${Math.round(empty.y - filter.y)} px below the filter`);
+  await first.context.close();
+
+  const xan = await Api.register(`Xan ${tag}`);
+  const chat = await wes.private(xan.user.id);
+  const long = await wes.send(chat.id, `long ${'word '.repeat(200)}`);
+  await wes.send(chat.id, 'right after');
+  const { context, page } = await signIn(browser, email);
+  await openChat(page, `Xan ${tag}`);
+  const next = page.getByTestId('messages').getByText('right after');
+  await next.waitFor();
+  const a = await message(page, long.body.trim()).locator('.bubble').boundingBox();
+  const b = await message(page, 'right after').locator('.bubble').boundingBox();
+  const gap = b.y - (a.y + a.height);
+  assert.ok(gap < 12, `${Math.round(gap)} px between a full-width bubble and the next one`);
+  page.assertClean();
+  await context.close();
+});

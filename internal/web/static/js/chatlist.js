@@ -92,8 +92,9 @@ export function mountChatList(ctx, el, actions) {
   el.replaceChildren(
     h('header', { class: 'side-head' }, meBtn, newBtn),
     h('div', { class: 'filter-wrap' }, icon('search', 'icon filter-icon'), filter),
-    list,
+    // Before the list, which takes the column's height: "No chats yet" sits under the filter.
     empty,
+    list,
     searchBtn,
     search.el);
 
