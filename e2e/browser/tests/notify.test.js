@@ -72,9 +72,15 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   assert.equal(settings.chats.find((c) => c.id === chat.id).notify, 'none');
   await page.keyboard.press('Escape');
 
+  // A chat that notifies of nothing shows so (a struck bell in its row and its header, a grey
+  // badge), and its unread messages do not count in the title or on the favicon.
+  await page.getByTestId('chat-item').filter({ hasText: `Olaf ${tag}` }).getByTestId('muted-icon').waitFor();
+  assert.equal(await page.getByTestId('bell-button').getAttribute('aria-label'), 'Notifications (muted)');
   await page.evaluate(() => window.__hide(true));
   await writer.send(chat.id, 'quiet one');
-  await page.waitForFunction(() => document.title.startsWith('('));
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent.includes('quiet one')));
+  await page.getByTestId('chat-item').filter({ hasText: `Olaf ${tag}` }).locator('[data-testid="unread-badge"].muted').waitFor();
+  assert.equal(await page.title(), 'Chat', 'a chat that notifies of nothing counts in the title');
   assert.deepEqual(await page.evaluate(() => window.__shown), []);
 
   // Every message: a hidden tab shows one per message, tagged with the chat.
@@ -85,6 +91,8 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   await page.evaluate(() => window.__hide(true));
   await writer.send(chat.id, 'loud one');
   await page.waitForFunction(() => window.__shown.length === 1);
+  await page.waitForFunction(() => document.title.startsWith('('));
+  assert.equal(await page.getByTestId('bell-button').getAttribute('aria-label'), 'Notifications');
   const [n] = await page.evaluate(() => window.__shown);
   assert.deepEqual(n, { title: `Olaf ${tag}`, body: 'loud one', tag: `chat-${chat.id}` });
 

@@ -6,6 +6,7 @@ import { avatar } from './avatar.js';
 import { fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
 import { draftsOf } from './composer.js';
+import { quiet } from './notify.js';
 
 /** who names a user for previews and system notes: "You" for the current user. */
 export function who(store, id) {
@@ -177,7 +178,8 @@ export function mountChatList(ctx, el, actions) {
     const text = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${firstLineOf({ body: draft })}` : preview(ctx, c));
     const at = unsent ? unsent.created_at : c.last_message?.created_at;
     const when = listTime(at);
-    const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when, unsent?.state].join('\u0001');
+    const muted = quiet(c);
+    const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when, unsent?.state, muted].join('\u0001');
     if (btn.sig === sig) return;
     btn.sig = sig;
     if (active) btn.setAttribute('aria-current', 'true');
@@ -196,6 +198,7 @@ export function mountChatList(ctx, el, actions) {
           h('span', { class: 'ci-title', 'data-testid': 'chat-title', text: c.title }),
           status ? h('span', { class: 'sr-only', text: `, ${status}` }) : null,
           c.public ? h('span', { class: 'ci-public', title: 'Public group', text: 'public' }) : null,
+          muted ? h('span', { class: 'ci-muted', title: 'Muted', 'data-testid': 'muted-icon' }, icon('bell-off'), h('span', { class: 'sr-only', text: ', muted' })) : null,
           when ? h('span', { class: 'sr-only', text: ', ' }) : null,
           h('time', { class: 'ci-time', datetime: at || '', title: at ? fullTime(at) : '', text: when })),
         h('span', { class: 'ci-bottom' },
@@ -206,7 +209,7 @@ export function mountChatList(ctx, el, actions) {
               ? h('span', { class: 'ci-preview draft', 'data-testid': 'chat-preview' }, h('span', { class: 'draft-label', text: 'Draft: ' }), text.slice(7))
               : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview', text }),
           mentioned ? h('span', { class: 'badge mention-badge', 'data-testid': 'mention-badge', 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }) : null,
-          unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
+          unread ? h('span', { class: muted ? 'badge muted' : 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
           unread ? h('span', { class: 'sr-only', text: `, ${unread} unread${mentioned ? ', you were mentioned' : ''}` }) : null)));
   };
 

@@ -3,6 +3,7 @@
 
 import { api, describe } from './api.js';
 import { h } from './dom.js';
+import { fullTime } from './format.js';
 import { openDialog } from './dialogs.js';
 import { enableNotifications, permission } from './notify.js';
 
@@ -30,7 +31,7 @@ export function chatSettingsDialog(ctx, chatId) {
   } }, MUTES.map(([v, label]) => h('option', { value: v, text: label })));
   if (muted) {
     const until = new Date(chat.muted_until);
-    mute.prepend(h('option', { value: 'keep', text: `Until ${until.toLocaleString()}`, selected: true }));
+    mute.prepend(h('option', { value: 'keep', text: `Until ${fullTime(until.toISOString())}`, selected: true }));
     muteShown = 'keep';
   }
   const perm = h('p', { class: 'hint' });

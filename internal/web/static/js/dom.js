@@ -64,6 +64,7 @@ const ICONS = {
   file: 'M6 3h8l4 4v14H6zM14 3v4h4',
   download: 'M12 4v11M7 10l5 5 5-5M5 20h14',
   bell: 'M6 16V11a6 6 0 0112 0v5l2 2H4zM10 20a2 2 0 004 0',
+  'bell-off': 'M8.5 5.8A6 6 0 0118 11v4M6 11v5l-2 2h12M10 20a2 2 0 004 0M3 3l18 18',
 };
 
 /** icon returns an inline SVG icon; it is decorative (aria-hidden) unless given a title. */

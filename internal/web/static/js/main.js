@@ -12,7 +12,7 @@ import { newChatDialog } from './newchat.js';
 import { accountDialog } from './account.js';
 import { clearDrafts } from './composer.js';
 import { afterDialogs } from './dialogs.js';
-import { badge, mountNotifier, permission, subscribePush } from './notify.js';
+import { badge, counted, mountNotifier, permission, subscribePush } from './notify.js';
 
 const root = document.getElementById('app');
 let app = null; // the signed-in app, or null on the auth screens
@@ -192,7 +192,8 @@ async function startApp() {
 
   const drawTitle = () => {
     let n = 0;
-    for (const c of store.chats.values()) n += c.unread_count || 0;
+    const now = Date.now();
+    for (const c of store.chats.values()) n += counted(c, now);
     document.title = n ? `(${n}) Chat` : 'Chat';
     badge(n);
   };

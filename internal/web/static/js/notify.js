@@ -53,6 +53,21 @@ export function wants(chat, now = Date.now(), mentioned = false) {
   return !(chat.muted_until && Date.parse(chat.muted_until) > now);
 }
 
+/** quiet reports whether a chat is muted now, or set to notify of nothing: shown so. */
+export function quiet(chat, now = Date.now()) {
+  if (!chat) return false;
+  return chat.notify === 'none' || !!(chat.muted_until && Date.parse(chat.muted_until) > now);
+}
+
+/**
+ * counted is what a chat adds to the unread count of the tab's title and favicon: what would
+ * notify. A muted chat adds nothing, one that notifies of mentions only its unread mentions.
+ */
+export function counted(chat, now = Date.now()) {
+  if (quiet(chat, now)) return 0;
+  return chat.notify === 'mentions' ? chat.unread_mentions || 0 : chat.unread_count || 0;
+}
+
 /**
  * mountNotifier shows a notification for each new message of someone else while the page is
  * hidden, one per chat (a later one replaces it), that opens the chat when clicked. It is

@@ -13,6 +13,7 @@ import { hasBlocks, renderBody } from './markup.js';
 import { mentionTokens, mentionsMe } from './mentions.js';
 import { renderFiles } from './files.js';
 import { mountChanges } from './msgview.js';
+import { quiet } from './notify.js';
 
 const RUN_GAP = 5 * 60 * 1000;
 const LOAD_OLDER_AT = 300;
@@ -193,6 +194,14 @@ export function mountPane(ctx, el, { back }) {
       subtitle.classList.remove('is-online');
     }
     inviteBtn.hidden = chat.kind !== 'group';
+    // The bell says whether the chat is muted (or notifies of nothing).
+    const muted = quiet(chat);
+    if (bellBtn.dataset.muted !== String(muted)) {
+      bellBtn.dataset.muted = String(muted);
+      bellBtn.replaceChildren(icon(muted ? 'bell-off' : 'bell'));
+      bellBtn.setAttribute('aria-label', muted ? 'Notifications (muted)' : 'Notifications');
+      bellBtn.title = muted ? 'Notifications (muted)' : 'Notifications';
+    }
     const info = chat.kind === 'group' ? 'Group info' : 'Contact info';
     membersBtn.setAttribute('aria-label', info);
     membersBtn.title = info;
