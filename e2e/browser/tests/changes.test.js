@@ -419,6 +419,8 @@ test('on a phone, Back closes an open dialog and leaves the chat where it was', 
   await dialog.waitFor();
   await dialog.getByRole('button', { name: 'Close' }).click();
   await dialog.waitFor({ state: 'detached' });
+  await P.page.waitForFunction(() => !history.state?.dialog); // its entry taken back (asynchronous)
+  assert.equal(await P.page.evaluate(() => location.hash), inChat);
   await P.page.goBack();
   await P.page.waitForFunction(() => location.hash === '#/' || location.hash === '');
   P.page.assertClean();

@@ -200,7 +200,7 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   const fay = await Api.register(`Fay ${tag}`);
   const title = `Drafts ${tag}`;
   const group = await dee.group(title, [eli.user.id, fay.user.id]);
-  await dee.private(fay.user.id);
+  const priv = await dee.private(fay.user.id);
   const { context, page } = await signIn(browser, email);
   const box = page.getByLabel('Message', { exact: true });
 
@@ -215,6 +215,13 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   await openChat(page, `Fay ${tag}`);
   await box.click();
   await page.keyboard.type('half a thought');
+  // In the private chat the draft answers Fay's message.
+  const asked = await fay.send(priv.id, 'are you coming?');
+  const q = message(page, asked.body);
+  await q.hover();
+  await q.getByTestId('message-more').click();
+  await page.getByTestId('menu-reply').click();
+  await page.getByTestId('reply-bar').getByText(asked.body).waitFor();
 
   // The list shows each draft in place of the last message, but the open chat's.
   const previewOf = (title) => chatItem(page, title).getByTestId('chat-preview');
@@ -226,6 +233,7 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   await page.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent === t), `Draft: ${groupDraft}`);
   await openChat(page, `Fay ${tag}`);
   assert.equal(await box.inputValue(), 'half a thought', 'the private chat\'s draft after a reload');
+  await page.getByTestId('reply-bar').getByText(asked.body).waitFor(); // and what it answers
   await openChat(page, title);
   assert.equal(await box.inputValue(), groupDraft, 'the group\'s draft after a reload');
   // Sent, it still mentions Eli by id: the chosen name was kept with the text.
@@ -237,6 +245,15 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   await page.reload();
   await openChat(page, title);
   assert.equal(await box.inputValue(), '', 'a sent draft is gone after a reload');
+
+  // Sent, the private chat's draft is a reply to Fay's question.
+  await openChat(page, `Fay ${tag}`);
+  await box.press('Enter');
+  await message(page, 'half a thought').locator('[data-testid="msg-status"][data-state="sent"]').waitFor();
+  const privHist = await fay.req('GET', `/chats/${priv.id}/messages`);
+  assert.equal(privHist.messages.find((m) => m.body === 'half a thought')?.reply_to?.seq, asked.seq);
+  await box.click();
+  await page.keyboard.type('another thought');
 
   // Signing out leaves no draft in the browser.
   const kept = () => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('chat.drafts.')));

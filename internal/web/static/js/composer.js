@@ -15,9 +15,10 @@ const DRAFTS = 'chat.drafts.';
 
 /**
  * Drafts outlive a reload and a closed tab: each user's are one object in localStorage, chat id
- * to { text, mentions } (the names chosen in it, as mentions.js keeps them), read and written a
- * chat at a time so that two tabs keep each other's. Where storage is refused they live in
- * memory for the tab. clearDrafts removes them when the user signs out.
+ * to { text, mentions, reply } (the names chosen in it, as mentions.js keeps them, and the quote
+ * of the message being answered, as store.replyTo holds it), read and written a chat at a time
+ * so that two tabs keep each other's. Where storage is refused they live in memory for the tab.
+ * clearDrafts removes them when the user signs out.
  */
 function draftStore(userId) {
   const key = DRAFTS + userId;
@@ -26,24 +27,32 @@ function draftStore(userId) {
     const o = JSON.parse(localStorage.getItem(key) || '{}');
     return o && typeof o === 'object' ? o : {};
   };
-  const none = { text: '', mentions: [] };
+  const none = { text: '', mentions: [], reply: null };
+  const clean = (v) => (v && typeof v.text === 'string'
+    ? { text: v.text, mentions: Array.isArray(v.mentions) ? v.mentions : [], reply: v.reply && Number.isInteger(v.reply.seq) ? v.reply : null }
+    : none);
   return {
     get(chatId) {
       try {
-        const v = read()[chatId];
-        return v && typeof v.text === 'string' ? { text: v.text, mentions: Array.isArray(v.mentions) ? v.mentions : [] } : none;
+        return clean(read()[chatId]);
       } catch {
         return memory.get(chatId) || none;
       }
     },
-    set(chatId, text, mentions = []) {
-      const v = { text, mentions };
-      if (text.trim()) memory.set(chatId, v);
-      else memory.delete(chatId);
+    /** update changes some of a chat's draft; one with neither text nor reply is dropped. */
+    update(chatId, patch) {
+      let o = null;
       try {
-        const o = read();
-        if (text.trim()) o[chatId] = v;
-        else delete o[chatId];
+        o = read();
+      } catch { /* refused: memory only */ }
+      const v = { ...(o ? clean(o[chatId]) : memory.get(chatId) || none), ...patch };
+      const keep = v.text.trim() || v.reply;
+      if (keep) memory.set(chatId, v);
+      else memory.delete(chatId);
+      if (!o) return;
+      if (keep) o[chatId] = v;
+      else delete o[chatId];
+      try {
         if (Object.keys(o).length) localStorage.setItem(key, JSON.stringify(o));
         else localStorage.removeItem(key);
       } catch { /* storage full or refused: kept in memory */ }
@@ -51,7 +60,7 @@ function draftStore(userId) {
   };
 }
 
-/** draftsOf reads every draft of the user, chat id to { text, mentions }, for the chat list. */
+/** draftsOf reads every draft of the user, chat id to { text, mentions, reply }, for the chat list. */
 export function draftsOf(userId) {
   try {
     const o = JSON.parse(localStorage.getItem(DRAFTS + userId) || '{}');
@@ -164,7 +173,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     update();
     const id = getChat();
     if (id == null) return;
-    drafts.set(id, input.value, mentions.chosenOf(id));
+    drafts.update(id, { text: input.value, mentions: mentions.chosenOf(id) });
     if (input.value.trim()) client.typing(id);
   });
   form.addEventListener('submit', (ev) => {
@@ -176,7 +185,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     if ((!body && !tray.done.length) || body.length > MAX || tray.busy) return;
     client.send(id, body, tray.takeDone(), mentions.take(id, body));
     input.value = '';
-    drafts.set(id, '');
+    drafts.update(id, { text: '', mentions: [], reply: null });
     autosize();
     update();
     onSent?.();
@@ -202,15 +211,20 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
   return {
     el: form,
     setReadOnly,
+    /** keepReply writes chatId's reply (store.replyTo) into its draft, or takes it out. */
+    keepReply: (chatId) => drafts.update(chatId, { reply: ctx.store.replyTo.get(chatId) || null }),
     focus: () => input.focus(),
     addFiles,
     /** switchTo keeps the draft of the chat being left and restores the one of chatId. */
     switchTo(from, to) {
-      if (from != null) drafts.set(from, input.value, mentions.chosenOf(from));
+      if (from != null) drafts.update(from, { text: input.value, mentions: mentions.chosenOf(from) });
       mentions.close();
-      const draft = to != null ? drafts.get(to) : { text: '', mentions: [] };
+      const draft = to != null ? drafts.get(to) : { text: '', mentions: [], reply: null };
       input.value = draft.text;
-      if (to != null) mentions.restore(to, draft.mentions);
+      if (to != null) {
+        mentions.restore(to, draft.mentions);
+        if (draft.reply && !ctx.store.replyTo.has(to)) ctx.store.replyTo.set(to, draft.reply);
+      }
       current = to != null ? trayOf(to) : null;
       if (current) current.render(trayEl);
       else trayEl.hidden = true;

@@ -42,6 +42,7 @@ export function mountChanges(ctx, { composer, getChat }) {
   }
   function cancelReply() {
     store.replyTo.delete(getChat());
+    composer.keepReply(getChat());
     drawReplyBar();
     composer.focus();
   }
@@ -49,6 +50,7 @@ export function mountChanges(ctx, { composer, getChat }) {
 
   function startReply(chatId, m) {
     store.replyTo.set(chatId, quoteOf(m));
+    composer.keepReply(chatId);
     drawReplyBar();
     composer.focus();
   }
