@@ -56,3 +56,34 @@ test('search messages and jump to a hit in its history', async () => {
   page.assertClean();
   await context.close();
 });
+
+test('a match far into a long message shows in its hit, with who wrote it', async () => {
+  const { tag, email, reader, writer, chat } = await privatePair('x', 'Uma', 'Vic');
+  const word = `needle${tag.replace(/\W/g, '')}`;
+  const body = `${'A'.repeat(600)} and then the ${word} at last`;
+  await writer.send(chat.id, body);
+  await reader.send(chat.id, `my own ${word} too`);
+  const { context, page } = await signIn(browser, email);
+  const filter = page.getByRole('searchbox', { name: 'Filter chats' });
+  const hits = page.getByTestId('search-hit');
+  for (let i = 0; i < 50; i++) {
+    await filter.fill(word);
+    await filter.press('Enter');
+    await page.getByTestId('search-panel').waitFor();
+    await page.waitForTimeout(200);
+    if (await hits.count() === 2) break;
+    await filter.fill('');
+  }
+  assert.equal(await hits.count(), 2);
+  const far = hits.filter({ hasText: 'at last' });
+  // The mark is on screen: inside the hit's clamped lines, not cut away below them.
+  const mark = await far.locator('mark').boundingBox();
+  const box = await far.locator('.hit-body').boundingBox();
+  assert.ok(mark && mark.y + mark.height <= box.y + box.height + 1, 'the match is within the hit\'s lines');
+  assert.match(await far.locator('.hit-body').textContent(), /^…/);
+  // Mine says so; the other member's, in a private chat, needs no name (the chat is theirs).
+  assert.equal(await hits.filter({ hasText: 'my own' }).locator('.hit-by').textContent(), 'You: ');
+  assert.equal(await far.locator('.hit-by').count(), 0);
+  page.assertClean();
+  await context.close();
+});

@@ -71,6 +71,10 @@ export function mountChatList(ctx, el, actions) {
   // Message search: Enter in the filter, or this button, searches the messages of every chat.
   const search = mountSearch({
     open: (chatId, seq) => actions.openMessage(chatId, seq),
+    who: (id, chat) => {
+      ctx.client.ensureName(id);
+      return chat?.kind === 'private' && id !== store.me?.id ? '' : who(store, id);
+    },
     close: () => { list.hidden = false; draw(); filter.focus(); },
   });
   const searchBtn = h('button', { type: 'button', class: 'btn search-btn', 'data-testid': 'search-messages', hidden: true,
