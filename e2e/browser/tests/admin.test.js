@@ -69,7 +69,7 @@ test('an admin renames, describes and opens up a group; the other member sees it
   const d = await details(O);
   const renamed = `Grand plans ${p.tag}`;
   await d.getByLabel('Group name').fill(renamed);
-  await d.getByLabel('Description').fill('Where we plan.\nAnd do.');
+  await d.getByLabel('Description').fill('Where we plan.\nAnd do: https://example.com/plan.');
   await d.getByLabel('Public group').check();
   await d.getByRole('button', { name: 'Save changes' }).click();
   await d.getByText('Saved.').waitFor();
@@ -85,6 +85,8 @@ test('an admin renames, describes and opens up a group; the other member sees it
   // Milo reads the description; he is no admin: no settings form.
   const md = await details(M);
   await md.getByTestId('group-description').getByText('Where we plan.').waitFor();
+  // Its link works, as a message's would (the full stop after it is not part of it).
+  assert.equal(await md.getByTestId('group-description').getByRole('link').getAttribute('href'), 'https://example.com/plan');
   assert.equal(await md.getByLabel('Group name').count(), 0);
 
   // Olive makes him an admin: his open dialog shows the badge and the form, live.

@@ -99,6 +99,11 @@ test('react and toggle, edit and delete, live on the other screen', async () => 
   await editor.waitFor({ state: 'detached' });
   await message(a, first).waitFor();
   await (await menu(a, message(a, first))).getByTestId('menu-edit').click();
+  // Emptied, it is not saved, and says why (it used to close, the old text kept without a word).
+  await editor.fill('   ');
+  await editor.press('Enter');
+  await a.getByTestId('editor').getByRole('alert').getByText('use Delete', { exact: false }).waitFor();
+  assert.ok(await editor.isVisible(), 'the editor stays open');
   const fixed = unique('fixed');
   await editor.fill(fixed);
   await editor.press('Enter');

@@ -5,6 +5,7 @@
 // show what the caller's role allows, and every answer is shown as it comes.
 
 import { api, describe } from './api.js';
+import { linked } from './markup.js';
 import { h, icon } from './dom.js';
 import { confirmDialog } from './dialogs.js';
 
@@ -84,7 +85,7 @@ export function aboutSection(ctx, chatId) {
       }
       if (!form.isConnected) el.replaceChildren(form);
     } else {
-      text.textContent = chat.description || '';
+      text.replaceChildren(...linked(chat.description || '')); // its links clickable, as in messages
       el.replaceChildren(...(chat.description ? [h('h3', { class: 'section-title', text: 'About' }), text] : []));
     }
   }

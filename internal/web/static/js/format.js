@@ -45,7 +45,11 @@ export function listTime(iso, now = new Date()) {
 }
 
 export function initials(name) {
-  const parts = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  // Words that start with a letter or digit make the initials ("Tom 🚀" is "T", not "T🚀"); a
+  // name without any (all emoji) shows its first character.
+  const all = String(name || '?').trim().split(/\s+/).filter(Boolean);
+  const words = all.filter((w) => /^[\p{L}\p{N}]/u.test(w));
+  const parts = words.length ? words : all;
   const chars = parts.length > 1 ? [parts[0], parts[parts.length - 1]] : [parts[0] || '?'];
   return chars.map((p) => Array.from(p)[0]).join('').toUpperCase();
 }

@@ -138,6 +138,23 @@ function closeItalic(s, from) {
 }
 
 /** link reads an http(s) URL at i: trailing punctuation and unbalanced brackets stay text. */
+/** linked is plain text with its http(s) links made clickable, and nothing else read into it. */
+export function linked(text) {
+  const out = [];
+  let plain = 0;
+  for (let i = 0; i < text.length; i++) {
+    if ((text[i] !== 'h' && text[i] !== 'H') || (i > 0 && wordish(text[i - 1]))) continue;
+    const l = link(text, i);
+    if (!l) continue;
+    if (i > plain) out.push(text.slice(plain, i));
+    out.push(l.el);
+    i += l.length - 1;
+    plain = i + 1;
+  }
+  if (plain < text.length) out.push(text.slice(plain));
+  return out;
+}
+
 function link(s, i) {
   URL_AT.lastIndex = i;
   const m = URL_AT.exec(s);

@@ -109,7 +109,15 @@ export function mountChanges(ctx, { composer, getChat }) {
     if (!ed || ed.saving) return;
     const body = ed.input.value.trim();
     const m = store.messages.get(ed.chatId)?.bySeq.get(ed.seq);
-    if (!body || !m || body === m.body) {
+    if (!body) {
+      // Emptied: say so rather than keep the old text without a word (an edit needs text,
+      // as a send does; Delete removes a message).
+      ed.error = 'An edited message needs some text: to remove it, use Delete.';
+      ed.focus = true;
+      store.notify('pane');
+      return;
+    }
+    if (!m || body === m.body) {
       stopEdit();
       return;
     }
