@@ -110,9 +110,12 @@ func TestInstanceBudgetShedsTheSlowest(t *testing.T) {
 		// it for every socket, so a busy machine cannot make the count run ahead of it.
 		rc.NextOf("message.new", 30*time.Second)
 	}
+	// Each is closed, with 1013 when its close frame gets through: behind the bytes the socket
+	// never read, it may not within the close's time on a busy machine (the client then sees
+	// the connection end without one, -1). What it must never be is any other code.
 	for i, c := range stalled {
-		if got := closeCode(t, c); got != websocket.StatusTryAgainLater {
-			t.Errorf("silent socket %d: close %d, want 1013", i, got)
+		if got := closeCode(t, c); got != websocket.StatusTryAgainLater && got != -1 {
+			t.Errorf("silent socket %d: close %d, want 1013 (or none at all)", i, got)
 		}
 	}
 	s.Send(t, owner, id, "after")

@@ -57,12 +57,12 @@ async function visit(network) {
   // Only the navigation's start is awaited: the load event under the slow network emulation
   // of a busy machine can take longer than goto's 30 s, and what is measured is when the form
   // is usable, below (performance.now() counts from the navigation's start either way).
-  await page.goto('/', { waitUntil: 'commit', timeout: 60000 });
+  await page.goto('/', { waitUntil: 'commit', timeout: 180000 });
   // Usable sign-in form: the email field is on screen and has the focus (the app puts it there).
   const signInReady = await page.waitForFunction(() => {
     const el = document.querySelector('input[type="email"]');
     return el && document.activeElement === el && performance.now();
-  }, null, { polling: 'raf', timeout: 60000 }).then((h) => h.jsonValue());
+  }, null, { polling: 'raf', timeout: 180000 }).then((h) => h.jsonValue());
   await settle(reqs);
   for (const r of reqs.values()) r.phase = 'signin';
   const signinIds = new Set(reqs.keys());
@@ -75,8 +75,8 @@ async function visit(network) {
   await page.getByRole('button', { name: 'Sign in' }).click();
   // The chat list is on screen with the demo chats (the WebSocket may still be saying hello).
   const listShown = await page.waitForFunction(() => document.querySelectorAll('[data-testid="chat-item"]').length >= 3
-    && performance.now() - window.submittedAt, null, { polling: 'raf', timeout: 60000 }).then((h) => h.jsonValue());
-  await waitOnline(page, 60000);
+    && performance.now() - window.submittedAt, null, { polling: 'raf', timeout: 180000 }).then((h) => h.jsonValue());
+  await waitOnline(page, 180000);
   await settle(reqs);
   for (const [id, r] of reqs) if (!signinIds.has(id)) r.phase = 'app';
   const list = [...reqs.values()];
