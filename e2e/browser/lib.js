@@ -42,6 +42,9 @@ export async function newPage(browser, { viewport = WIDE, colorScheme = 'light',
   const context = await browser.newContext({
     viewport, colorScheme, baseURL: base, locale: 'en-US', timezoneId: 'UTC', hasTouch: touch, isMobile: touch,
   });
+  // A wait that takes a second on a quiet machine took over 30 s (Playwright's default) in a CI
+  // run at load 10 on two cores; a real failure still fails, only later.
+  context.setDefaultTimeout(60000);
   const page = await context.newPage();
   // A page whose timers the test can fast-forward (page.clock.fastForward); time flows as usual otherwise.
   if (clock) await page.clock.install();
