@@ -274,7 +274,8 @@ func TestOfflineAfterACrashedInstancesMarkExpires(t *testing.T) {
 		t.Fatalf("Ann got presence %+v, want Ben online", states)
 	}
 	// Ben's other device was on instance "crashed", which stopped without clearing its mark.
-	const stale = 1500 * time.Millisecond
+	// Seconds, so that a busy machine's delays stay well inside the windows checked below.
+	const stale = 5 * time.Second
 	if err := marks.Instance("crashed").SetOnline(context.Background(), stale, ben.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestOfflineAfterACrashedInstancesMarkExpires(t *testing.T) {
 	onA.WS.Close(websocket.StatusNormalClosure, "")
 	left := time.Now()
 
-	if early := presenceFor(t, watcher, ben.ID, time.Until(expires)-200*time.Millisecond); len(early) > 0 {
+	if early := presenceFor(t, watcher, ben.ID, time.Until(expires)-1500*time.Millisecond); len(early) > 0 {
 		t.Errorf("Ann was told %+v of Ben while the crashed instance's mark still said online", early)
 	}
 	st := watcher.NextOf("presence", wait)
@@ -297,7 +298,7 @@ func TestOfflineAfterACrashedInstancesMarkExpires(t *testing.T) {
 	if err != nil {
 		t.Fatalf("last_seen_at %q: %v", *states[0].LastSeenAt, err)
 	}
-	if seen.Before(left.Add(-time.Second)) || seen.After(left.Add(time.Second)) {
+	if seen.Before(left.Add(-time.Second)) || !seen.Before(expires.Add(-time.Second)) {
 		t.Errorf("Ben's last_seen_at = %v, want about when he left (%v), not when the mark expired (%v)", seen, left, expires)
 	}
 }
@@ -310,7 +311,7 @@ func TestNoOfflineWhileConnectedThroughALiveInstance(t *testing.T) {
 	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
 	bus := broker.NewMemoryBus()
 	marks := broker.NewMemoryPresence(time.Now)
-	const ttl = 900 * time.Millisecond
+	const ttl = 2 * time.Second // refreshed every 670 ms: a busy machine does not miss three in a row
 	opts := func(id string) hub.Options {
 		return hub.Options{InstanceID: id, OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond, PresenceTTL: ttl}
 	}
@@ -326,11 +327,11 @@ func TestNoOfflineWhileConnectedThroughALiveInstance(t *testing.T) {
 	onB := b.Dial(t, b.Login(t, ben))
 	onA.WS.Close(websocket.StatusNormalClosure, "")
 	// A looks again about ttl+laterMargin after Ben left it; B's refreshes keep its mark.
-	if got := presenceFor(t, watcher, ben.ID, 3*ttl); len(got) > 0 {
+	if got := presenceFor(t, watcher, ben.ID, ttl+2*time.Second); len(got) > 0 {
 		t.Fatalf("Ann was told %+v of Ben, who stayed connected through b", got)
 	}
 	onB.WS.Close(websocket.StatusNormalClosure, "")
-	got := presenceFor(t, watcher, ben.ID, 3*ttl)
+	got := presenceFor(t, watcher, ben.ID, ttl+time.Second)
 	if len(got) != 1 || got[0].Online {
 		t.Errorf("after Ben left b too, Ann was told %+v of him, want one offline", got)
 	}
@@ -406,7 +407,7 @@ func TestOfflineOfWhoDidNotComeBackAfterARestart(t *testing.T) {
 	marks := broker.NewMemoryPresence(time.Now)
 	opts := func(id string) hub.Options {
 		return hub.Options{InstanceID: id, OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond,
-			PresenceTTL: 600 * time.Millisecond, RestartGrace: 500 * time.Millisecond}
+			PresenceTTL: 600 * time.Millisecond, RestartGrace: 3 * time.Second} // Cy has 3 s to come back
 	}
 	a := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("a"), Hub: opts("a")})
 	b := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("b"), Hub: opts("b")})
@@ -433,10 +434,10 @@ func TestOfflineOfWhoDidNotComeBackAfterARestart(t *testing.T) {
 	b.Hub.Shutdown(ctx)
 	a.Dial(t, a.Login(t, cy)) // Cy's client reconnects through a; Ben's does not
 	seen := offlineOf(t, watcher, ben.ID)
-	if since := time.Since(stopped); since < 500*time.Millisecond {
+	if since := time.Since(stopped); since < 3*time.Second {
 		t.Errorf("Ben announced offline %v after the restart, want after RestartGrace", since)
 	}
-	if seen.Before(stopped.Add(-time.Second)) || seen.After(stopped.Add(time.Second)) {
+	if seen.Before(stopped.Add(-time.Second)) || seen.After(stopped.Add(3*time.Second)) {
 		t.Errorf("Ben's last_seen_at = %v, want about when b stopped (%v)", seen, stopped)
 	}
 	for _, st := range presenceFor(t, watcher, cy.ID, time.Second) {
