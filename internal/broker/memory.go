@@ -272,6 +272,14 @@ type memoryRun struct {
 	users              map[int64]struct{}
 }
 
+// unmarkLocked removes the instance's mark of a user (SetOffline, Retire).
+func (t *presenceTable) unmarkLocked(userID int64, instance string) {
+	delete(t.until[userID], instance)
+	if len(t.until[userID]) == 0 {
+		delete(t.until, userID)
+	}
+}
+
 // runLocked returns the instance's run record, making it on first use.
 func (t *presenceTable) runLocked(instance string) *memoryRun {
 	r := t.runs[instance]
@@ -351,10 +359,7 @@ func (p *MemoryPresence) SetOffline(ctx context.Context, userIDs ...int64) error
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, id := range userIDs {
-		delete(t.until[id], p.instance)
-		if len(t.until[id]) == 0 {
-			delete(t.until, id)
-		}
+		t.unmarkLocked(id, p.instance)
 		if r := t.runs[p.instance]; r != nil {
 			delete(r.users, id)
 		}
@@ -398,10 +403,7 @@ func (p *MemoryPresence) Retire(ctx context.Context, after time.Duration) error 
 	now := t.now()
 	r := t.runLocked(p.instance)
 	for id := range r.users {
-		delete(t.until[id], p.instance)
-		if len(t.until[id]) == 0 {
-			delete(t.until, id)
-		}
+		t.unmarkLocked(id, p.instance)
 	}
 	r.orphanAt, r.lastMark = now.Add(after), now
 	return nil

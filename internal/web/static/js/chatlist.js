@@ -178,8 +178,8 @@ export function mountChatList(ctx, el, actions) {
     const p = store.unsent(c.id);
     const unsent = p && (!c.last_message || p.created_at > c.last_message.created_at) ? p : null;
     // A draft shows in place of the last message (but in the open chat, whose composer has it).
-    const draft = !active && !unsent && typeof drafts[c.id]?.text === 'string' ? drafts[c.id].text.trim() : '';
-    const text = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${firstLineOf({ body: draft })}` : preview(ctx, c));
+    const draft = !active && !unsent && typeof drafts[c.id]?.text === 'string' ? firstLineOf({ body: drafts[c.id].text.trim() }) : '';
+    const text = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${draft}` : preview(ctx, c));
     const at = unsent ? unsent.created_at : c.last_message?.created_at;
     const when = listTime(at);
     const muted = quiet(c);
@@ -210,7 +210,7 @@ export function mountChatList(ctx, el, actions) {
           typing
             ? h('span', { class: 'ci-preview typing', text: typing })
             : draft
-              ? h('span', { class: 'ci-preview draft', 'data-testid': 'chat-preview' }, h('span', { class: 'draft-label', text: 'Draft: ' }), text.slice(7))
+              ? h('span', { class: 'ci-preview draft', 'data-testid': 'chat-preview' }, h('span', { class: 'draft-label', text: 'Draft: ' }), draft)
               : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview', text }),
           mentioned ? h('span', { class: 'badge mention-badge', 'data-testid': 'mention-badge', 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }) : null,
           unread ? h('span', { class: muted ? 'badge muted' : 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,

@@ -23,10 +23,7 @@ const DRAFTS = 'chat.drafts.';
 function draftStore(userId) {
   const key = DRAFTS + userId;
   const memory = new Map();
-  const read = () => {
-    const o = JSON.parse(localStorage.getItem(key) || '{}');
-    return o && typeof o === 'object' ? o : {};
-  };
+  const read = () => readDrafts(userId);
   const none = { text: '', mentions: [], reply: null };
   const clean = (v) => (v && typeof v.text === 'string'
     ? { text: v.text, mentions: Array.isArray(v.mentions) ? v.mentions : [], reply: v.reply && Number.isInteger(v.reply.seq) ? v.reply : null }
@@ -63,11 +60,16 @@ function draftStore(userId) {
 /** draftsOf reads every draft of the user, chat id to { text, mentions, reply }, for the chat list. */
 export function draftsOf(userId) {
   try {
-    const o = JSON.parse(localStorage.getItem(DRAFTS + userId) || '{}');
-    return o && typeof o === 'object' ? o : {};
+    return readDrafts(userId);
   } catch {
     return {};
   }
+}
+
+/** readDrafts parses the user's drafts object; it throws where storage is refused. */
+function readDrafts(userId) {
+  const o = JSON.parse(localStorage.getItem(DRAFTS + userId) || '{}');
+  return o && typeof o === 'object' ? o : {};
 }
 
 /** clearDrafts forgets the drafts of the user signing out of this browser. */
