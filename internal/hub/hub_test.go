@@ -165,7 +165,7 @@ func TestGapHealing(t *testing.T) {
 // buffers and the budget over the frame size) must drop it.
 func TestSlowConsumerIsDropped(t *testing.T) {
 	const budget = 64 << 10
-	s := startServer(t, serverConfig{Hub: hub.Options{QueueBytes: budget}})
+	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: budget})})
 	ann, fast, slow := s.NewUser(t, "Ann"), s.NewUser(t, "Fast"), s.NewUser(t, "Slow")
 	id := s.Group(t, ann, "G", false, fast, slow)
 	fc := s.Dial(t, fast)
@@ -218,6 +218,15 @@ func messagesUntil(t *testing.T, c *wsConn, last string) int {
 			return n
 		}
 	}
+}
+
+// onlyBudgetsClose lets nothing but the byte budgets close a socket that never reads: on a
+// busy machine the messages that fill a budget may take longer than a write's timeout or a
+// ping's wait, and a socket closed by either would leave a test counting sheds waiting for
+// good (a CI run at load 10 sent 6,476 messages for a second shed that could not come).
+func onlyBudgetsClose(o hub.Options) hub.Options {
+	o.WriteTimeout, o.PingEvery, o.PongWait = time.Hour, time.Hour, time.Hour
+	return o
 }
 
 // socketBuffers is the most the kernel may buffer on one loopback connection: the sender's
