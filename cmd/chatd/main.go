@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -216,15 +217,21 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 		return err
 	case <-ctx.Done():
 	}
-	// Shutdown order: stop accepting, close sockets with 1012, stop the broker, close the store.
+	// Shutdown order: stop accepting; close the sockets with 1012 while the requests in
+	// progress finish, both within the grace; then stop the broker (it sends the events of
+	// their commits first) and close the store. A request that outlasts the grace may commit
+	// after the broker is gone: the other instances' audits bring its change to their
+	// clients from the store (internal/hub/audit.go).
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	ln.Close()
-	h.Shutdown(sctx)
+	var sockets sync.WaitGroup
+	sockets.Go(func() { h.Shutdown(sctx) })
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
+	sockets.Wait()
 	if err := b.Close(); err != nil {
 		log.Warn("close broker", "err", err)
 	}
