@@ -95,6 +95,14 @@ type ChangeStore interface {
 	Changes(ctx context.Context, chatID, afterRev int64, limit int) (ChangePage, error)
 	// Message returns one message of a chat, as History would.
 	Message(ctx context.Context, chatID, seq int64) (Message, error)
+	// ChatHeads returns the last seq and the last rev of each of the chats (a chat that does
+	// not exist is left out).
+	ChatHeads(ctx context.Context, ids []int64) (map[int64]ChatHead, error)
+}
+
+// ChatHead is where a chat's messages and changes stand: its last seq and its last rev.
+type ChatHead struct {
+	Seq, Rev int64
 }
 
 // MessageEdit is an edit to store.

@@ -105,6 +105,8 @@ type stream struct {
 	paused bool               // a catch-up or sync is filling a gap: hold live messages
 	held   []item
 	lag    bool // needs a catch-up from the store
+	// audited is the chat's head that the audit last found this stream behind (audit.go).
+	audited chat.ChatHead
 }
 
 // item is a message or a chat event waiting in a stream, or read from the store.

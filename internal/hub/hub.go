@@ -54,6 +54,10 @@ type Options struct {
 	// presence of every other and their typing (presence.go); in a bigger one, a connection
 	// gets the presence of the users it subscribed to and the typing of the chat it has open.
 	PresenceGroupMax int
+	// AuditEvery is the period of the audit that catches up, from the store, a stream still
+	// missing an event committed before the last audit: one the broker lost with nothing of
+	// its chat after it (audit.go).
+	AuditEvery time.Duration
 	// PresenceEvery is how long a connection's presence changes, and a big group's typing,
 	// are collected before they go out in one frame.
 	PresenceEvery time.Duration
@@ -85,6 +89,7 @@ func (o *Options) defaults() {
 	def(&o.PresenceTTL, 30*time.Second)
 	def(&o.RestartGrace, 10*time.Second)
 	def(&o.PresenceEvery, 200*time.Millisecond)
+	def(&o.AuditEvery, 5*time.Second)
 	if o.PresenceGroupMax == 0 {
 		o.PresenceGroupMax = DefaultPresenceGroupMax
 	}
@@ -165,11 +170,13 @@ type Hub struct {
 
 // Stats are counters for metrics and tests.
 type Stats struct {
-	Connections  atomic.Int64
-	Users        atomic.Int64 // users with a connection here
-	Delivered    atomic.Int64 // message.new frames queued to connections
-	Changes      atomic.Int64 // message.updated and reaction.updated frames queued to connections
-	GapsHealed   atomic.Int64
+	Connections atomic.Int64
+	Users       atomic.Int64 // users with a connection here
+	Delivered   atomic.Int64 // message.new frames queued to connections
+	Changes     atomic.Int64 // message.updated and reaction.updated frames queued to connections
+	GapsHealed  atomic.Int64
+	// AuditHeals counts the streams the audit found behind their chat's head (audit.go).
+	AuditHeals   atomic.Int64
 	SlowDropped  atomic.Int64
 	PublishFails atomic.Int64
 	// Shed counts the connections closed because the instance's queued bytes passed
@@ -241,6 +248,7 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 		return nil, err
 	}
 	go h.refreshPresence()
+	go h.auditLoop()
 	go h.control()
 	go h.subscribeLoop()
 	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)

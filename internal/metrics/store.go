@@ -246,6 +246,13 @@ func (st store) Changes(ctx context.Context, chatID, afterRev int64, limit int) 
 	return r0, err
 }
 
+func (st store) ChatHeads(ctx context.Context, ids []int64) (map[int64]chat.ChatHead, error) {
+	start := time.Now()
+	r0, err := st.s.ChatHeads(ctx, ids)
+	st.observe("ChatHeads", start, err)
+	return r0, err
+}
+
 func (st store) Message(ctx context.Context, chatID, seq int64) (chat.Message, error) {
 	start := time.Now()
 	r0, err := st.s.Message(ctx, chatID, seq)

@@ -202,6 +202,34 @@ func (s *Store) React(ctx context.Context, r chat.ReactionChange) (chat.Reacted,
 	return out, err
 }
 
+// ChatHeads implements chat.ChangeStore, reading the chats in batches of ids.
+func (s *Store) ChatHeads(ctx context.Context, ids []int64) (map[int64]chat.ChatHead, error) {
+	heads := make(map[int64]chat.ChatHead, len(ids))
+	const batch = 500
+	for start := 0; start < len(ids); start += batch {
+		in, args := idList(ids[start:min(start+batch, len(ids))])
+		rows, err := s.db.QueryContext(ctx, `SELECT id, last_seq, last_rev FROM chats WHERE id IN (`+in+`)`, args...)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		for rows.Next() {
+			var id int64
+			var h chat.ChatHead
+			if err := rows.Scan(&id, &h.Seq, &h.Rev); err != nil {
+				rows.Close()
+				return nil, wrap(err)
+			}
+			heads[id] = h
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrap(err)
+		}
+	}
+	return heads, nil
+}
+
 // Changes implements chat.ChangeStore. The chat's last seq is read by the same statement as
 // the changes, so it is as of the same moment: every change read was made at or before it.
 func (s *Store) Changes(ctx context.Context, chatID, afterRev int64, limit int) (chat.ChangePage, error) {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -369,6 +370,33 @@ func TestChanges(t *testing.T) {
 		}
 		if page, err = s.Changes(ctx, g, 10, 10); err != nil || len(page.Messages) != 0 || page.More {
 			t.Errorf("changes after the last rev: %+v, %v", page, err)
+		}
+	})
+}
+
+// TestChatHeads: each chat's last seq and last rev, read in batches (more ids than one
+// statement takes); an unknown chat is left out.
+func TestChatHeads(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		a := mkUser(t, s, "a")
+		g, h := mkGroup(t, s, a, "g", false, at(0)), mkGroup(t, s, a, "h", false, at(0))
+		m := send(t, s, g, a, "m", at(1)).Message
+		send(t, s, g, a, "n", at(1))
+		if _, err := edit(s, g, m.Seq, a, "m v2", 2, 0); err != nil {
+			t.Fatal(err)
+		}
+		ids := []int64{g, h}
+		for i := range 1200 { // unknown ids, so that the read takes three statements
+			ids = append(ids, 1<<40+int64(i))
+		}
+		heads, err := s.ChatHeads(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int64]chat.ChatHead{g: {Seq: 3, Rev: 1}, h: {Seq: 1, Rev: 0}}
+		if !maps.Equal(heads, want) {
+			t.Errorf("heads %v, want %v", heads, want)
 		}
 	})
 }
