@@ -55,12 +55,18 @@ type Presence interface {
 	// device left it can look again then: a mark still there was set or refreshed meanwhile by
 	// a live instance, and one gone was left by a crash.
 	Until(ctx context.Context, userID int64) (time.Time, error)
-	// Orphans hands over the users of instances that stopped: each run of an instance (a
+	// Orphans hands over the users of instances that stopped: each run of another instance (a
 	// process) whose marks have all expired without being cleared, a crash, or whose Retire
 	// time has come, goes to one caller only, with the users it had marked and not cleared
 	// and the time of its last mark. Their marks are gone; whoever takes them tells their
 	// chats that those who are not connected elsewhere are offline.
 	Orphans(ctx context.Context) ([]Orphan, error)
+	// TakenOver reports, once, that Orphans has handed this run's users to another instance
+	// since the last call: its marks had all expired (the instance stalled past their ttl, or
+	// could not reach the presence store), and the taker told the chats of those connected
+	// nowhere else that they were offline. The instance marks them again and tells their chats
+	// they are online.
+	TakenOver(ctx context.Context) (bool, error)
 	// Retire is this instance's orderly stop: it clears its marks at once and leaves their
 	// users to Orphans after the given time, by which those who reconnected elsewhere are
 	// marked again.

@@ -265,6 +265,7 @@ type presenceTable struct {
 	mu    sync.Mutex
 	until map[int64]map[string]time.Time // user -> instance -> online until
 	runs  map[string]*memoryRun          // instance -> what Orphans needs (an instance is one run)
+	taken map[string]bool                // instances whose run Orphans handed over (TakenOver)
 }
 
 type memoryRun struct {
@@ -296,7 +297,8 @@ var _ Presence = (*MemoryPresence)(nil)
 // time.Now in production; tests pass a fake one to step over ttl without sleeping.
 func NewMemoryPresence(now func() time.Time) *MemoryPresence {
 	return &MemoryPresence{
-		table:    &presenceTable{now: now, until: make(map[int64]map[string]time.Time), runs: make(map[string]*memoryRun)},
+		table: &presenceTable{now: now, until: make(map[int64]map[string]time.Time), runs: make(map[string]*memoryRun),
+			taken: make(map[string]bool)},
 		instance: "local",
 	}
 }
@@ -367,7 +369,8 @@ func (p *MemoryPresence) SetOffline(ctx context.Context, userIDs ...int64) error
 	return nil
 }
 
-// Orphans hands over the instances whose marks have all expired, or whose Retire time came.
+// Orphans hands over the other instances whose marks have all expired, or whose Retire time
+// came.
 func (p *MemoryPresence) Orphans(ctx context.Context) ([]Orphan, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -378,7 +381,7 @@ func (p *MemoryPresence) Orphans(ctx context.Context) ([]Orphan, error) {
 	now := t.now()
 	var out []Orphan
 	for inst, r := range t.runs {
-		if !r.orphanAt.Before(now) {
+		if inst == p.instance || !r.orphanAt.Before(now) {
 			continue
 		}
 		o := Orphan{Run: inst, LastMark: r.lastMark}
@@ -388,8 +391,22 @@ func (p *MemoryPresence) Orphans(ctx context.Context) ([]Orphan, error) {
 		slices.Sort(o.Users)
 		out = append(out, o)
 		delete(t.runs, inst)
+		t.taken[inst] = true
 	}
 	return out, nil
+}
+
+// TakenOver reports, once, that Orphans handed this instance's run over.
+func (p *MemoryPresence) TakenOver(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	t := p.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	taken := t.taken[p.instance]
+	delete(t.taken, p.instance)
+	return taken, nil
 }
 
 // Retire clears this instance's marks and leaves its users to Orphans after the given time.

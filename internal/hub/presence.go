@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -496,7 +497,37 @@ func (h *Hub) renewMarks() {
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
 	defer cancel()
+	// Asked before the marks are renewed: an instance that stalled past PresenceTTL (or lost
+	// Redis that long) finds its users taken over and announced offline by another instance.
+	taken, err := h.presence.TakenOver(ctx)
+	if err != nil {
+		h.log.Warn("presence taken over", "err", err)
+	}
 	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, ids...); err != nil {
 		h.log.Warn("presence refresh", "err", err)
+		return
 	}
+	if taken {
+		h.log.Warn("presence: this instance's users were taken over while its marks had expired; announcing them online again", "users", len(ids))
+		for _, id := range ids {
+			h.onlineAgain(ctx, id)
+		}
+	}
+}
+
+// onlineAgain tells the chats of a user connected here that they are online, after another
+// instance took over this one's marks and may have announced them offline.
+func (h *Hub) onlineAgain(ctx context.Context, userID int64) {
+	turn := h.turn(userID)
+	turn.Lock()
+	defer turn.Unlock()
+	h.mu.Lock()
+	u := h.users[userID]
+	if u == nil || len(u.conns) == 0 {
+		h.mu.Unlock()
+		return // gone meanwhile: their leaving is told as usual
+	}
+	chats := slices.Collect(maps.Keys(u.chats))
+	h.mu.Unlock()
+	h.announcePresence(ctx, chat.PresenceState{UserID: userID, Online: true}, chats)
 }

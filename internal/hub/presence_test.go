@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -433,5 +434,68 @@ func TestOfflineOfWhoDidNotComeBackAfterARestart(t *testing.T) {
 		if !st.Online {
 			t.Errorf("Ann was told Cy, back through a, is offline")
 		}
+	}
+}
+
+// unreachable is a presence store that can be cut off from one instance, as Redis can be.
+type unreachable struct {
+	broker.Presence
+	down atomic.Bool
+}
+
+var errUnreachable = errors.New("presence store unreachable")
+
+func (p *unreachable) SetOnline(ctx context.Context, ttl time.Duration, ids ...int64) error {
+	if p.down.Load() {
+		return errUnreachable
+	}
+	return p.Presence.SetOnline(ctx, ttl, ids...)
+}
+
+func (p *unreachable) TakenOver(ctx context.Context) (bool, error) {
+	if p.down.Load() {
+		return false, errUnreachable
+	}
+	return p.Presence.TakenOver(ctx)
+}
+
+func (p *unreachable) Orphans(ctx context.Context) ([]broker.Orphan, error) {
+	if p.down.Load() {
+		return nil, errUnreachable
+	}
+	return p.Presence.Orphans(ctx)
+}
+
+// TestOnlineAgainAfterAStall: an instance that could not renew its marks for longer than
+// their ttl (Redis out of its reach, or a long pause) finds, once it can again, that another
+// instance took its users over and announced offline those connected nowhere else; it tells
+// their chats they are online again. It used to renew its marks and say nothing: its users,
+// still connected, showed as offline until they reconnected.
+func TestOnlineAgainAfterAStall(t *testing.T) {
+	t.Parallel()
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	bus := broker.NewMemoryBus()
+	marks := broker.NewMemoryPresence(time.Now)
+	const ttl = 2 * time.Second // refreshed (and orphans looked for) every 670 ms
+	opts := func(id string) hub.Options {
+		return hub.Options{InstanceID: id, OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond, PresenceTTL: ttl}
+	}
+	cut := &unreachable{Presence: marks.Instance("a")}
+	a := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: cut, Hub: opts("a")})
+	b := testserver.Start(t, testserver.Config{DatabaseURL: db, Broker: bus.Instance(), Presence: marks.Instance("b"), Hub: opts("b")})
+	ann, ben := a.NewUser(t, "Ann"), a.NewUser(t, "Ben")
+	a.Private(t, ann, ben)
+	watcher := b.Dial(t, b.Login(t, ann))
+	a.Dial(t, ben)
+	if states, _ := presenceOf(t, watcher.NextOf("presence", wait)); len(states) != 1 || states[0].UserID != ben.ID || !states[0].Online {
+		t.Fatalf("Ann got presence %+v, want Ben online", states)
+	}
+	// a loses the presence store: its mark of Ben expires, b takes its run over and, Ben being
+	// connected nowhere b knows of, announces him offline.
+	cut.down.Store(true)
+	offlineOf(t, watcher, ben.ID)
+	cut.down.Store(false)
+	if got := presenceFor(t, watcher, ben.ID, 3*ttl); len(got) != 1 || !got[0].Online {
+		t.Errorf("once a was back, Ann was told %+v of Ben, who stayed connected through it; want him online", got)
 	}
 }

@@ -381,6 +381,7 @@ func RunPresence(t *testing.T, newPresence func(t *testing.T, instance string) b
 		{"Until", testUntil},
 		{"Orphans", testOrphans},
 		{"Retire", testRetire},
+		{"TakenOver", testTakenOver},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newPresence) })
@@ -636,4 +637,45 @@ func testRetire(t *testing.T, newPresence func(t *testing.T, instance string) br
 		t.Fatalf("Orphans right after Retire = %+v, want none before %v", o, shortTTL)
 	}
 	checkOrphan(t, waitOrphans(t, b), []int64{1, 2}, before, after)
+}
+
+func takenOver(t testing.TB, p broker.Presence) bool {
+	t.Helper()
+	taken, err := p.TakenOver(ctx(t))
+	if err != nil {
+		t.Fatalf("TakenOver: %v", err)
+	}
+	return taken
+}
+
+// testTakenOver: an instance that stalled past its marks' ttl learns, once, that another took
+// its users over; it is never handed its own run, and an instance nobody took over learns
+// nothing.
+func testTakenOver(t *testing.T, newPresence func(t *testing.T, instance string) broker.Presence) {
+	a, b := newPresence(t, "a"), newPresence(t, "b")
+	setOnline(t, a, shortTTL, 1)
+	setOnline(t, b, time.Minute, 2)
+	waitOffline(t, b, 1) // a stalls
+	if o := orphans(t, a); len(o) > 0 {
+		t.Errorf("a was handed %+v, its own run", o)
+	}
+	if takenOver(t, a) || takenOver(t, b) {
+		t.Fatalf("TakenOver before anyone took a over")
+	}
+	checkOrphan(t, waitOrphans(t, b), []int64{1}, time.Time{}, time.Now())
+	if takenOver(t, b) {
+		t.Errorf("TakenOver of b, the taker")
+	}
+	if !takenOver(t, a) {
+		t.Fatalf("a, taken over, was not told")
+	}
+	if takenOver(t, a) {
+		t.Errorf("a was told twice")
+	}
+	// Back, a marks its users again and is a run like any other.
+	setOnline(t, a, time.Minute, 1)
+	checkOnline(t, b, []int64{1, 2}, 1, 2)
+	if o := orphans(t, b); len(o) > 0 {
+		t.Errorf("Orphans = %+v after a came back, want none", o)
+	}
 }

@@ -25,7 +25,9 @@ import (
 //   - Prefix+":presence:alive", a hash of each run's last mark, in Unix milliseconds;
 //   - Prefix+":presence:users:<run>", the set of users the run has marked and not cleared,
 //     which expires a day after the run's last mark (should no instance be left to take it),
-//     as the two keys above do a day after the last mark of any run.
+//     as the two keys above do a day after the last mark of any run;
+//   - Prefix+":presence:taken:<run>", set when Orphans hands the run over, until the run
+//     learns it (TakenOver) or a day has passed.
 type Presence struct {
 	client   *redis.Client
 	prefix   string
@@ -49,6 +51,7 @@ func (p *Presence) runsKey() string            { return p.prefix + ":presence:ru
 func (p *Presence) aliveKey() string           { return p.prefix + ":presence:alive" }
 func (p *Presence) usersKey(run string) string { return p.prefix + ":presence:users:" + run }
 func (p *Presence) usersPrefix() string        { return p.prefix + ":presence:users:" }
+func (p *Presence) takenPrefix() string        { return p.prefix + ":presence:taken:" }
 
 // keepUsers is how long a run's user set outlives its last mark, and the runs' sorted set and
 // hash the last mark of any run: what is left when every instance has stopped goes by itself.
@@ -153,27 +156,32 @@ func (p *Presence) Until(ctx context.Context, userID int64) (time.Time, error) {
 	return time.UnixMilli(int64(marks[0].Score)), nil
 }
 
-// orphans takes up to 16 runs whose marks have all expired, each with its last mark and users,
-// and forgets them, in one step: of two instances asking at once, each run goes to one.
-// KEYS: runs, alive. ARGV: now (ms), the users keys' prefix.
+// orphans takes up to 16 runs of other instances whose marks have all expired, each with its
+// last mark and users, forgets them and leaves each a note for TakenOver, in one step: of two
+// instances asking at once, each run goes to one.
+// KEYS: runs, alive. ARGV: now (ms), the users keys' prefix, the caller's run, the taken notes'
+// prefix, their lifetime (ms).
 var orphans = redis.NewScript(`
 local out = {}
-local runs = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, 16)
+local runs = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, 17)
 for _, run in ipairs(runs) do
-	local users = ARGV[2] .. run
-	table.insert(out, {run, redis.call('HGET', KEYS[2], run) or '0', redis.call('SMEMBERS', users)})
-	redis.call('ZREM', KEYS[1], run)
-	redis.call('HDEL', KEYS[2], run)
-	redis.call('DEL', users)
+	if run ~= ARGV[3] and #out < 16 then
+		local users = ARGV[2] .. run
+		table.insert(out, {run, redis.call('HGET', KEYS[2], run) or '0', redis.call('SMEMBERS', users)})
+		redis.call('ZREM', KEYS[1], run)
+		redis.call('HDEL', KEYS[2], run)
+		redis.call('DEL', users)
+		redis.call('SET', ARGV[4] .. run, ARGV[1], 'PX', ARGV[5])
+	end
 end
 return out
 `)
 
-// Orphans hands over the runs of instances whose marks have all expired without being
+// Orphans hands over the runs of other instances whose marks have all expired without being
 // cleared (a crash, or Retire), each to one caller.
 func (p *Presence) Orphans(ctx context.Context) ([]broker.Orphan, error) {
 	res, err := orphans.Run(ctx, p.client, []string{p.runsKey(), p.aliveKey()},
-		time.Now().UnixMilli(), p.usersPrefix()).Slice()
+		time.Now().UnixMilli(), p.usersPrefix(), p.run, p.takenPrefix(), keepUsers.Milliseconds()).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("orphaned presence: %w", err)
 	}
@@ -202,6 +210,15 @@ func (p *Presence) Orphans(ctx context.Context) ([]broker.Orphan, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// TakenOver reports, once, that Orphans handed this run over, in one round trip.
+func (p *Presence) TakenOver(ctx context.Context) (bool, error) {
+	n, err := p.client.Del(ctx, p.takenPrefix()+p.run).Result()
+	if err != nil {
+		return false, fmt.Errorf("presence taken over: %w", err)
+	}
+	return n > 0, nil
 }
 
 // Retire clears this run's marks and leaves its users for Orphans after the given time, in

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -130,16 +131,25 @@ func TestPresenceKeysExpire(t *testing.T) {
 	if err := a.SetOnline(ctx(t), time.Minute, 1, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Retire(ctx(t), time.Second); err != nil {
+	if err := a.Retire(ctx(t), 0); err != nil {
 		t.Fatal(err)
+	}
+	// b takes a's run over: a note for a is left (presence:taken:<run>).
+	b := newBroker(t, redisbroker.Options{URL: url, Prefix: prefix, InstanceID: "b"}).Presence()
+	if err := b.SetOnline(ctx(t), time.Minute, 3); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // past a's orphan time, on Redis's clock too
+	if o, err := b.Orphans(ctx(t)); err != nil || len(o) != 1 {
+		t.Fatalf("Orphans = %+v, %v; want a's run", o, err)
 	}
 	c := rawClient(t, url)
 	keys, err := c.Keys(ctx(t), prefix+":presence:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) < 3 {
-		t.Fatalf("presence keys %v, want at least the runs, alive and users keys", keys)
+	if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, prefix+":presence:taken:") }) || len(keys) < 4 {
+		t.Fatalf("presence keys %v, want at least the runs, alive, users and taken keys", keys)
 	}
 	for _, k := range keys {
 		if ttl := c.PTTL(ctx(t), k).Val(); ttl <= 0 {
