@@ -47,10 +47,16 @@ func (h *Hub) audit(prev map[int64]chat.ChatHead) map[int64]chat.ChatHead {
 	}
 	h.mu.Unlock()
 	if len(prev) > 0 {
+		streams, conns := 0, 0
 		for _, c := range all {
 			if n := c.catchUpBehind(prev); n > 0 {
-				h.stats.AuditHeals.Add(int64(n))
+				streams += n
+				conns++
 			}
+		}
+		if streams > 0 {
+			h.stats.AuditHeals.Add(int64(streams))
+			h.log.Info("audit: events the broker lost, caught up from the store", "connections", conns, "streams", streams)
 		}
 	}
 	if len(ids) == 0 {
@@ -90,7 +96,6 @@ func (c *conn) catchUpBehind(heads map[int64]chat.ChatHead) int {
 		n++
 	}
 	if n > 0 {
-		c.h.log.Info("audit: events missed, catching up from the store", "conn", c.id, "user_id", c.userID, "chats", n)
 		c.startCatchUpLocked()
 	}
 	return n
