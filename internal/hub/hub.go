@@ -157,6 +157,9 @@ type Hub struct {
 	// later holds, per user who left this instance while another instance's mark still said
 	// online, the look to take once that mark would have expired (presence.go: offlineLater).
 	later map[int64]*time.Timer
+	// takenOver is set when another instance took this one's users over (its marks had
+	// expired) until they are announced online again (presence.go: renewMarks).
+	takenOver atomic.Bool
 
 	nextConn atomic.Uint64
 	// queued is the bytes queued and in flight over every connection (outbox.go); shedding

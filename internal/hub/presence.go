@@ -499,15 +499,17 @@ func (h *Hub) renewMarks() {
 	defer cancel()
 	// Asked before the marks are renewed: an instance that stalled past PresenceTTL (or lost
 	// Redis that long) finds its users taken over and announced offline by another instance.
-	taken, err := h.presence.TakenOver(ctx)
-	if err != nil {
+	// The news is kept until the marks are set again, should that fail now.
+	if taken, err := h.presence.TakenOver(ctx); err != nil {
 		h.log.Warn("presence taken over", "err", err)
+	} else if taken {
+		h.takenOver.Store(true)
 	}
 	if err := h.presence.SetOnline(ctx, h.opts.PresenceTTL, ids...); err != nil {
 		h.log.Warn("presence refresh", "err", err)
 		return
 	}
-	if taken {
+	if h.takenOver.Swap(false) {
 		h.log.Warn("presence: this instance's users were taken over while its marks had expired; announcing them online again", "users", len(ids))
 		for _, id := range ids {
 			h.onlineAgain(ctx, id)

@@ -441,15 +441,30 @@ func TestOfflineOfWhoDidNotComeBackAfterARestart(t *testing.T) {
 type unreachable struct {
 	broker.Presence
 	down atomic.Bool
+	// setFails is how many more SetOnline calls fail while the rest works.
+	setFails atomic.Int32
 }
 
 var errUnreachable = errors.New("presence store unreachable")
 
 func (p *unreachable) SetOnline(ctx context.Context, ttl time.Duration, ids ...int64) error {
-	if p.down.Load() {
+	if p.down.Load() || p.failOnce() {
 		return errUnreachable
 	}
 	return p.Presence.SetOnline(ctx, ttl, ids...)
+}
+
+// failOnce takes one of the failures setFails asks for.
+func (p *unreachable) failOnce() bool {
+	for {
+		n := p.setFails.Load()
+		if n <= 0 {
+			return false
+		}
+		if p.setFails.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
 }
 
 func (p *unreachable) TakenOver(ctx context.Context) (bool, error) {
@@ -494,6 +509,9 @@ func TestOnlineAgainAfterAStall(t *testing.T) {
 	// connected nowhere b knows of, announces him offline.
 	cut.down.Store(true)
 	offlineOf(t, watcher, ben.ID)
+	// Back, a first learns it was taken over, but fails to set its marks that time: the news
+	// must wait for the next refresh, not be lost.
+	cut.setFails.Store(1)
 	cut.down.Store(false)
 	if got := presenceFor(t, watcher, ben.ID, 3*ttl); len(got) != 1 || !got[0].Online {
 		t.Errorf("once a was back, Ann was told %+v of Ben, who stayed connected through it; want him online", got)
