@@ -61,8 +61,8 @@ type Presence interface {
 	// and the time of its last mark. Their marks are gone; whoever takes them tells their
 	// chats that those who are not connected elsewhere are offline.
 	Orphans(ctx context.Context) ([]Orphan, error)
-	// TakenOver reports, once, that Orphans has handed this run's users to another instance
-	// since the last call: its marks had all expired (the instance stalled past their ttl, or
+	// TakenOver reports, once, that Orphans has handed this run's users (one or more) to
+	// another instance since the last call: its marks had all expired (the instance stalled past their ttl, or
 	// could not reach the presence store), and the taker told the chats of those connected
 	// nowhere else that they were offline. The instance marks them again and tells their chats
 	// they are online.

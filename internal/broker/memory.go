@@ -391,7 +391,9 @@ func (p *MemoryPresence) Orphans(ctx context.Context) ([]Orphan, error) {
 		slices.Sort(o.Users)
 		out = append(out, o)
 		delete(t.runs, inst)
-		t.taken[inst] = true
+		if len(o.Users) > 0 { // an idle run has nobody to announce again
+			t.taken[inst] = true
+		}
 	}
 	return out, nil
 }

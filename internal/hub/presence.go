@@ -441,6 +441,9 @@ func (h *Hub) adoptOrphans() {
 		return
 	}
 	for _, o := range orphans {
+		if len(o.Users) == 0 {
+			continue // an idle or emptied run: nobody to tell of
+		}
 		h.log.Info("presence of a stopped instance taken over", "run", o.Run, "last_mark", o.LastMark, "users", len(o.Users))
 		for _, id := range o.Users {
 			h.orphanOffline(ctx, id, o.LastMark)

@@ -678,4 +678,16 @@ func testTakenOver(t *testing.T, newPresence func(t *testing.T, instance string)
 	if o := orphans(t, b); len(o) > 0 {
 		t.Errorf("Orphans = %+v after a came back, want none", o)
 	}
+
+	// An idle instance (its last user left) is taken over with nobody, and told nothing: it
+	// has nobody to announce again.
+	c := newPresence(t, "c")
+	setOnline(t, c, shortTTL, 3)
+	setOffline(t, c, 3)
+	if o := waitOrphans(t, b); len(o) != 1 || len(o[0].Users) != 0 {
+		t.Fatalf("Orphans = %+v, want c's run with no users", o)
+	}
+	if takenOver(t, c) {
+		t.Errorf("an idle instance was told it was taken over")
+	}
 }

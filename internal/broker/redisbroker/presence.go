@@ -157,8 +157,9 @@ func (p *Presence) Until(ctx context.Context, userID int64) (time.Time, error) {
 }
 
 // orphans takes up to 16 runs of other instances whose marks have all expired, each with its
-// last mark and users, forgets them and leaves each a note for TakenOver, in one step: of two
-// instances asking at once, each run goes to one.
+// last mark and users, forgets them and leaves each that had users a note for TakenOver, in
+// one step: of two instances asking at once, each run goes to one. (An idle run, whose last
+// users left more than the ttl ago, is taken too, and has nobody to announce again.)
 // KEYS: runs, alive. ARGV: now (ms), the users keys' prefix, the caller's run, the taken notes'
 // prefix, their lifetime (ms).
 var orphans = redis.NewScript(`
@@ -167,11 +168,14 @@ local runs = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'L
 for _, run in ipairs(runs) do
 	if run ~= ARGV[3] and #out < 16 then
 		local users = ARGV[2] .. run
-		table.insert(out, {run, redis.call('HGET', KEYS[2], run) or '0', redis.call('SMEMBERS', users)})
+		local members = redis.call('SMEMBERS', users)
+		table.insert(out, {run, redis.call('HGET', KEYS[2], run) or '0', members})
 		redis.call('ZREM', KEYS[1], run)
 		redis.call('HDEL', KEYS[2], run)
 		redis.call('DEL', users)
-		redis.call('SET', ARGV[4] .. run, ARGV[1], 'PX', ARGV[5])
+		if #members > 0 then
+			redis.call('SET', ARGV[4] .. run, ARGV[1], 'PX', ARGV[5])
+		end
 	end
 end
 return out
