@@ -48,8 +48,12 @@ func TestAuditHealsALostTail(t *testing.T) {
 	}
 	_, seq, rev := storeView(t, s, ann, id)
 	d.catchUp(t, seq, rev)
+	// (A busy machine may deliver an event later than an audit looks, which then reads the
+	// store for it: harmless, and not what is checked here. Once the device has everything,
+	// no audit may read anything.)
+	before := s.Hub.Stats().AuditHeals.Load()
 	time.Sleep(4 * every)
-	if n := s.Hub.Stats().AuditHeals.Load(); n != 0 {
+	if n := s.Hub.Stats().AuditHeals.Load() - before; n != 0 {
 		t.Fatalf("the audit caught up %d streams while nothing was lost", n)
 	}
 
@@ -65,7 +69,7 @@ func TestAuditHealsALostTail(t *testing.T) {
 	want, seq, rev := storeView(t, s, ann, id)
 	d.catchUp(t, seq, rev)
 	d.checkView(t, want)
-	if n := s.Hub.Stats().AuditHeals.Load(); n != 1 {
-		t.Errorf("the audit caught up %d streams, want 1", n)
+	if n := s.Hub.Stats().AuditHeals.Load() - before; n < 1 {
+		t.Errorf("the audit caught up %d streams, want the device's", n)
 	}
 }
