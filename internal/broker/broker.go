@@ -62,10 +62,10 @@ type Presence interface {
 	// chats that those who are not connected elsewhere are offline.
 	Orphans(ctx context.Context) ([]Orphan, error)
 	// TakenOver reports, once, that Orphans has handed this run's users (one or more) to
-	// another instance since the last call: its marks had all expired (the instance stalled past their ttl, or
-	// could not reach the presence store), and the taker told the chats of those connected
-	// nowhere else that they were offline. The instance marks them again and tells their chats
-	// they are online.
+	// another instance since the last call: its marks had all expired (the instance stalled
+	// past their ttl, or could not reach the presence store), and the taker told the chats of
+	// those connected nowhere else that they were offline. The instance marks them again and
+	// tells their chats they are online.
 	TakenOver(ctx context.Context) (bool, error)
 	// Retire is this instance's orderly stop: it clears its marks at once and leaves their
 	// users to Orphans after the given time, by which those who reconnected elsewhere are

@@ -40,13 +40,15 @@ func (h *Hub) audit(prev map[int64]chat.ChatHead) map[int64]chat.ChatHead {
 	h.mu.Lock()
 	ids := slices.Collect(maps.Keys(h.chats))
 	var all []*conn
-	for _, u := range h.users {
-		for c := range u.conns {
-			all = append(all, c)
+	if len(prev) > 0 {
+		for _, u := range h.users {
+			for c := range u.conns {
+				all = append(all, c)
+			}
 		}
 	}
 	h.mu.Unlock()
-	if len(prev) > 0 {
+	if len(all) > 0 {
 		streams, conns := 0, 0
 		for _, c := range all {
 			if n := c.catchUpBehind(prev); n > 0 {

@@ -80,7 +80,7 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   await writer.send(chat.id, 'quiet one');
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent.includes('quiet one')));
   await page.getByTestId('chat-item').filter({ hasText: `Olaf ${tag}` }).locator('[data-testid="unread-badge"].muted').waitFor();
-  assert.equal(await page.title(), 'Chat', 'a chat that notifies of nothing counts in the title');
+  assert.equal(await page.title(), 'Chat', 'a chat that notifies of nothing does not count in the title');
   assert.deepEqual(await page.evaluate(() => window.__shown), []);
 
   // Every message: a hidden tab shows one per message, tagged with the chat.

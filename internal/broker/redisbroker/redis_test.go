@@ -139,7 +139,7 @@ func TestPresenceKeysExpire(t *testing.T) {
 	if err := b.SetOnline(ctx(t), time.Minute, 3); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond) // past a's orphan time, on Redis's clock too
+	time.Sleep(5 * time.Millisecond) // past a's orphan time (now, to the millisecond): Orphans takes only runs before it
 	if o, err := b.Orphans(ctx(t)); err != nil || len(o) != 1 {
 		t.Fatalf("Orphans = %+v, %v; want a's run", o, err)
 	}

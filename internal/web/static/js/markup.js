@@ -104,8 +104,8 @@ function inline(s, depth, mentions) {
         i += m.text.length;
         continue;
       }
-    } else if ((c === 'h' || c === 'H') && !wordish(s[i - 1]) && s[i - 1] !== '/') {
-      const a = link(s, i);
+    } else if (c === 'h' || c === 'H') {
+      const a = linkAt(s, i);
       if (a) {
         text();
         out.push(a.el);
@@ -137,14 +137,12 @@ function closeItalic(s, from) {
   return -1;
 }
 
-/** link reads an http(s) URL at i: trailing punctuation and unbalanced brackets stay text. */
 /** linked is plain text with its http(s) links made clickable, and nothing else read into it. */
 export function linked(text) {
   const out = [];
   let plain = 0;
   for (let i = 0; i < text.length; i++) {
-    if ((text[i] !== 'h' && text[i] !== 'H') || (i > 0 && wordish(text[i - 1]))) continue;
-    const l = link(text, i);
+    const l = linkAt(text, i);
     if (!l) continue;
     if (i > plain) out.push(text.slice(plain, i));
     out.push(l.el);
@@ -155,6 +153,13 @@ export function linked(text) {
   return out;
 }
 
+/** linkAt reads a link that starts at i, where a word or a path does not go on before it. */
+function linkAt(s, i) {
+  if ((s[i] !== 'h' && s[i] !== 'H') || wordish(s[i - 1]) || s[i - 1] === '/') return null;
+  return link(s, i);
+}
+
+/** link reads an http(s) URL at i: trailing punctuation and unbalanced brackets stay text. */
 function link(s, i) {
   URL_AT.lastIndex = i;
   const m = URL_AT.exec(s);

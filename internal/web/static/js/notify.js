@@ -47,10 +47,8 @@ function fromBase64url(s) {
  * mentions and the message mentions me (by name or @all).
  */
 export function wants(chat, now = Date.now(), mentioned = false) {
-  if (!chat) return false;
-  const notify = chat.notify || 'all';
-  if (notify !== 'all' && !(notify === 'mentions' && mentioned)) return false;
-  return !(chat.muted_until && Date.parse(chat.muted_until) > now);
+  if (!chat || quiet(chat, now)) return false;
+  return (chat.notify || 'all') === 'all' || (chat.notify === 'mentions' && mentioned);
 }
 
 /** quiet reports whether a chat is muted now, or set to notify of nothing: shown so. */

@@ -72,7 +72,6 @@ export function mountSearch({ open, close, who = () => '' }) {
       h('span', { class: 'hit-body' }, by ? h('span', { class: 'hit-by', text: `${by}: ` }) : null, marked(text, spans))));
   };
 
-
   async function page(before) {
     ctl?.abort();
     ctl = new AbortController();
