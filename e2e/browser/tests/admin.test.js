@@ -144,6 +144,12 @@ test('a removed member\'s chat disappears at once and nothing more of it arrives
   assert.deepEqual(leaked, [], 'nothing of the group after chat.removed');
   assert.equal(await chatItem(K, `${title}!`).count(), 0);
 
+  // The notice waits for Kai, however long he was away, and goes 6 s after he is back.
+  const notice = K.getByTestId('notice');
+  assert.ok(await notice.getByText(`You were removed from “${title}”.`).isVisible(), 'the notice is still up');
+  await K.keyboard.press('Shift');
+  await notice.waitFor({ state: 'detached' });
+
   A.assertClean();
   K.assertClean();
   T.assertClean();
@@ -175,6 +181,8 @@ test('the owner deletes a group after confirming; it disappears for every member
   await chatItem(N, title).waitFor({ state: 'detached' });
   await N.getByTestId('notice').getByText(`“${title}” was deleted.`).waitFor();
   await N.getByText('Pick a chat from the list').waitFor();
+  await N.getByTestId('notice').getByRole('button', { name: 'Dismiss' }).click();
+  await N.getByTestId('notice').waitFor({ state: 'detached' });
   // A member does not see the button at all.
   O.assertClean();
   N.assertClean();

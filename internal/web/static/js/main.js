@@ -12,6 +12,7 @@ import { newChatDialog } from './newchat.js';
 import { accountDialog } from './account.js';
 import { clearDrafts } from './composer.js';
 import { afterDialogs } from './dialogs.js';
+import { mountToast } from './toast.js';
 import { badge, counted, mountNotifier, permission, subscribePush } from './notify.js';
 
 const root = document.getElementById('app');
@@ -87,21 +88,14 @@ async function startApp() {
   ctx.go = (id) => go(id);
 
   // A short notice of what happened to a chat elsewhere (removed, deleted), read out politely.
-  const toast = h('p', { class: 'toast', role: 'status', 'data-testid': 'notice', hidden: true });
-  let toastTimer = null;
-  const notice = (text) => {
-    toast.textContent = text;
-    toast.hidden = false;
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { toast.hidden = true; }, 6000);
-  };
+  const { region: toasts, show: notice, dismiss: dismissToast } = mountToast();
   ctx.toast = notice;
 
   const banner = h('div', { class: 'banner', role: 'status', 'data-testid': 'conn-banner', hidden: true });
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Chats' });
   const main = h('main', { class: 'pane' });
   const shell = h('div', { class: 'shell', dataset: { view: 'list' } },
-    h('h1', { class: 'sr-only', text: 'Chat' }), banner, h('div', { class: 'columns' }, side, main), toast);
+    h('h1', { class: 'sr-only', text: 'Chat' }), banner, h('div', { class: 'columns' }, side, main), toasts);
 
   root.replaceChildren(h('p', { class: 'boot', role: 'status', text: 'Loading your chats…' }));
   try {
@@ -243,7 +237,7 @@ async function startApp() {
       window.removeEventListener('hashchange', route);
       document.removeEventListener('keydown', onKey);
       clearTimeout(bannerTimer);
-      clearTimeout(toastTimer);
+      dismissToast();
       for (const d of document.querySelectorAll('dialog')) d.remove();
     },
   };
