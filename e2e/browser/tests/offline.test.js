@@ -56,11 +56,20 @@ test('network off for 45 s: offline banner, the message waits, then goes out onc
   assert.equal(await banner.getAttribute('data-state'), 'offline');
   assert.ok(await banner.isVisible());
 
+  // "Back online." shows for 2.5 s: what the banner said is recorded as it changes, so that a
+  // busy machine's slow polling cannot miss it.
+  await A.page.evaluate(() => {
+    const el = document.querySelector('[data-testid="conn-banner"]');
+    window.bannerSaid = [];
+    new MutationObserver(() => {
+      if (!el.hidden) window.bannerSaid.push(`${el.dataset.state}: ${el.textContent}`);
+    }).observe(el, { attributes: true, childList: true, subtree: true, characterData: true });
+  });
   await A.context.setOffline(false);
-  await A.page.locator('[data-testid="conn-banner"][data-state="back"]').getByText('Back online.').waitFor();
   await mine.locator(SENT).waitFor();
   await message(B.page, text).waitFor();
   await banner.waitFor({ state: 'hidden' });
+  assert.ok((await A.page.evaluate(() => window.bannerSaid)).includes('back: Back online.'), 'the banner said "Back online."');
   await A.page.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent === `You: ${t}`), text);
 
   // Exactly once, on both sides and on the server.
