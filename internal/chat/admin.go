@@ -90,6 +90,9 @@ type AdminStore interface {
 	TouchUser(ctx context.Context, userID int64, now time.Time) error
 	// ChatIDsOf lists the ids of the chats a user is a member of.
 	ChatIDsOf(ctx context.Context, userID int64) ([]int64, error)
+	// ChatIDsOfUsers lists, per user, the ids of the chats they are a member of (a user who
+	// is in none is left out).
+	ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64][]int64, error)
 }
 
 // ChatUpdate is a change of a group by one of its owner or admins; nil fields stay.

@@ -19,18 +19,32 @@ import (
 // read at the previous audit: anything committed that long ago has had time to arrive.
 // Centrifuge's position check does the same for its streams.
 
+//
+// A chat.added or chat.removed lost the same way leaves no gap in any stream: the user's
+// devices do not follow a chat they are in, or go on showing one they left. So every
+// memberAuditEvery audits, and at the next audit after the broker resubscribed, the hub also
+// reads which chats its users are members of and mends what differs from what their
+// connections follow in two reads in a row (a chat.added on its way shows in one read only).
+
+// memberAuditEvery is how many audits go by between two reads of the users' chats.
+const memberAuditEvery = 6
+
 // auditLoop runs the audits until Shutdown.
 func (h *Hub) auditLoop() {
 	t := time.NewTicker(h.opts.AuditEvery)
 	defer t.Stop()
 	var prev map[int64]chat.ChatHead
-	for {
+	var suspects map[mismatch]struct{}
+	for n := 0; ; n++ {
 		select {
 		case <-h.ctx.Done():
 			return
 		case <-t.C:
 		}
 		prev = h.audit(prev)
+		if h.checkMembers.Swap(false) || len(suspects) > 0 || n%memberAuditEvery == 0 {
+			suspects = h.auditMembers(suspects)
+		}
 	}
 }
 
@@ -101,4 +115,119 @@ func (c *conn) catchUpBehind(heads map[int64]chat.ChatHead) int {
 		c.startCatchUpLocked()
 	}
 	return n
+}
+
+// A mismatch is a chat that a user's local connections follow and the store does not list
+// them in (listed false; seq: the fact the hub follows it by), or the reverse.
+type mismatch struct {
+	user, chat int64
+	listed     bool
+	seq        int64
+}
+
+// auditMembers compares the chats the store lists the local users in with those their
+// connections follow, mends each mismatch that prev (the previous read's) holds too, and
+// returns the others for the next read to confirm.
+func (h *Hub) auditMembers(prev map[mismatch]struct{}) map[mismatch]struct{} {
+	h.mu.Lock()
+	users := make([]int64, 0, len(h.users))
+	for id, u := range h.users {
+		if len(u.conns) > 0 {
+			users = append(users, id)
+		}
+	}
+	h.mu.Unlock()
+	if len(users) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.AuditEvery)
+	defer cancel()
+	listed, err := h.store.ChatIDsOfUsers(ctx, users)
+	if err != nil {
+		if h.ctx.Err() == nil {
+			h.log.Warn("audit: read the users' chats", "users", len(users), "err", err)
+		}
+		return nil
+	}
+	found := map[mismatch]struct{}{}
+	h.mu.Lock()
+	for _, id := range users {
+		u := h.users[id]
+		if u == nil || len(u.conns) == 0 || settingUp(u) {
+			continue // a hello is still reading the chat list
+		}
+		in := make(map[int64]struct{}, len(listed[id]))
+		for _, c := range listed[id] {
+			in[c] = struct{}{}
+			if _, ok := u.chats[c]; !ok {
+				found[mismatch{user: id, chat: c, listed: true}] = struct{}{}
+			}
+		}
+		for c, m := range u.chats {
+			if _, ok := in[c]; !ok {
+				found[mismatch{user: id, chat: c, seq: m.seq}] = struct{}{}
+			}
+		}
+	}
+	h.mu.Unlock()
+	mended := 0
+	for m := range found {
+		if _, ok := prev[m]; ok {
+			delete(found, m)
+			if h.mend(ctx, m) {
+				mended++
+			}
+		}
+	}
+	if mended > 0 {
+		h.stats.AuditHeals.Add(int64(mended))
+		h.log.Info("audit: chats joined or left whose news the broker lost, mended from the store", "memberships", mended)
+	}
+	return found
+}
+
+// settingUp reports whether one of a user's connections is building its hello. The caller
+// holds h.mu.
+func settingUp(u *userState) bool {
+	for c := range u.conns {
+		c.mu.Lock()
+		busy := c.settingUp
+		c.mu.Unlock()
+		if busy {
+			return true
+		}
+	}
+	return false
+}
+
+// mend does what the lost event would have: chat.added with the chat as the user sees it
+// now, or chat.removed, through the same path as the events (follow, unfollow). It reports
+// whether it did.
+func (h *Hub) mend(ctx context.Context, m mismatch) bool {
+	var do func()
+	if m.listed {
+		sum, err := h.store.ChatFor(ctx, m.user, m.chat)
+		if err != nil || !sum.IsMember {
+			return false // left again meanwhile, or gone: the next read says what holds
+		}
+		frame, err := encodeFrame(chat.EventChatAdded, nil, chat.ChatAddedData{Chat: sum})
+		if err != nil {
+			h.log.Warn("encode chat.added", "err", err)
+			return false
+		}
+		do = func() { h.follow(m.user, m.chat, sum.LastSeq, sum.LastRev, sum.MemberCount, frame) }
+	} else {
+		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: m.chat})
+		if err != nil {
+			h.log.Warn("encode chat.removed", "err", err)
+			return false
+		}
+		do = func() { h.unfollow(m.user, m.chat, m.seq, frame) }
+	}
+	select {
+	case h.ctrl <- do:
+		return true
+	case <-h.ctx.Done():
+		return false
+	}
 }

@@ -1,7 +1,9 @@
 package hub_test
 
 import (
+	"cmp"
 	"context"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,15 +13,17 @@ import (
 	"github.com/wschat/chat/internal/hub"
 )
 
-// sink is a broker that, once on is set, drops every chat event: what an instance that
-// stopped between its commits and its publishes leaves behind.
+// sink is a broker that, once on is set, drops every event of the topics that begin with
+// prefix ("chat." when empty: the chats' events): what an instance that stopped between its
+// commits and its publishes leaves behind.
 type sink struct {
 	broker.Broker
-	on atomic.Bool
+	on     atomic.Bool
+	prefix string
 }
 
 func (b *sink) Publish(ctx context.Context, topic string, payload []byte) error {
-	if b.on.Load() && strings.HasPrefix(topic, "chat.") {
+	if b.on.Load() && strings.HasPrefix(topic, cmp.Or(b.prefix, "chat.")) {
 		return nil
 	}
 	return b.Broker.Publish(ctx, topic, payload)
@@ -71,5 +75,65 @@ func TestAuditHealsALostTail(t *testing.T) {
 	d.checkView(t, want)
 	if n := s.Hub.Stats().AuditHeals.Load() - before; n < 1 {
 		t.Errorf("the audit caught up %d streams, want the device's", n)
+	}
+}
+
+// TestAuditMendsLostMemberships: a chat.added and a chat.removed that the broker lost (a user
+// added to one group and removed from another while the news went nowhere) still reach the
+// user's connected device: the audit reads which chats the user is in, and after two reads that
+// agree it does what the events would have done. A message of the new group then reaches the
+// device live. While nothing is lost the audit mends nothing.
+func TestAuditMendsLostMemberships(t *testing.T) {
+	t.Parallel()
+	const every = 200 * time.Millisecond
+	b := &sink{Broker: broker.NewMemory(), prefix: "user."}
+	s := startServer(t, serverConfig{Broker: b, Hub: hub.Options{AuditEvery: every}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	old := s.Group(t, ann, "Old", false, ben)
+	c, _ := s.DialHello(t, ben)
+	ctx := t.Context()
+
+	// Delivered as usual: nothing to mend.
+	before := s.Hub.Stats().AuditHeals.Load()
+	first := s.Group(t, ann, "First", false, ben)
+	if got := chatOf(c.NextOf("chat.added", 10*time.Second)); got != first {
+		t.Fatalf("chat.added of chat %d, want %d", got, first)
+	}
+	time.Sleep(2 * 6 * every) // two reads of the users' chats at least
+	if n := s.Hub.Stats().AuditHeals.Load() - before; n != 0 {
+		t.Fatalf("the audit mended %d while nothing was lost", n)
+	}
+
+	// Lost: Ben's chat.added of a new group and his chat.removed of the old one.
+	b.on.Store(true)
+	added := s.Group(t, ann, "Added", false, ben)
+	if err := s.Svc.RemoveMember(ctx, ann.P(), old, ben.ID); err != nil {
+		t.Fatal(err)
+	}
+	var gotAdded, gotRemoved bool
+	deadline := time.Now().Add(20 * time.Second)
+	for !gotAdded || !gotRemoved {
+		f := c.Next(time.Until(deadline))
+		switch {
+		case f.Type == "chat.added" && chatOf(f) == added:
+			gotAdded = true
+		case f.Type == "chat.removed" && chatOf(f) == old:
+			gotRemoved = true
+		case f.Type == "message.new" && chatOf(f) == old:
+			t.Fatalf("a message of the group Ben was removed from: %s", f.Raw)
+		}
+	}
+	if n := s.Hub.Stats().AuditHeals.Load() - before; n != 2 {
+		t.Errorf("the audit mended %d, want 2", n)
+	}
+
+	// The new group is followed: its next message comes live.
+	b.on.Store(false)
+	m := s.Send(t, ann, added, "welcome")
+	for {
+		f := c.NextOf("message.new", 10*time.Second)
+		if chatOf(f) == added && strings.Contains(string(f.Data), `"seq":`+strconv.FormatInt(m.Seq, 10)) {
+			break
+		}
 	}
 }

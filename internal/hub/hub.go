@@ -140,6 +140,9 @@ type Hub struct {
 	turns [64]sync.Mutex
 	// ctrl runs membership changes that arrive as events, in order, off the delivery goroutine.
 	ctrl chan func()
+	// checkMembers asks the next audit to read the users' chats (audit.go): set when the
+	// broker resubscribed, as chat.added and chat.removed may have been lost.
+	checkMembers atomic.Bool
 
 	mu      sync.Mutex
 	users   map[int64]*userState
@@ -178,7 +181,8 @@ type Stats struct {
 	Delivered   atomic.Int64 // message.new frames queued to connections
 	Changes     atomic.Int64 // message.updated and reaction.updated frames queued to connections
 	GapsHealed  atomic.Int64
-	// AuditHeals counts the streams the audit found behind their chat's head (audit.go).
+	// AuditHeals counts the streams the audit found behind their chat's head, and the
+	// memberships it mended (audit.go).
 	AuditHeals   atomic.Int64
 	SlowDropped  atomic.Int64
 	PublishFails atomic.Int64
@@ -481,6 +485,7 @@ func (h *Hub) fanOut(es []*envelope) {
 // connection catches up every chat from the store.
 func (h *Hub) Resubscribed() {
 	h.log.Info("broker resubscribed; catching up from the store")
+	h.checkMembers.Store(true)
 	h.mu.Lock()
 	var all []*conn
 	for _, u := range h.users {

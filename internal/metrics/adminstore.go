@@ -92,3 +92,10 @@ func (st store) ChatIDsOf(ctx context.Context, userID int64) ([]int64, error) {
 	st.observe("ChatIDsOf", start, err)
 	return r0, err
 }
+
+func (st store) ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64][]int64, error) {
+	start := time.Now()
+	r0, err := st.s.ChatIDsOfUsers(ctx, userIDs)
+	st.observe("ChatIDsOfUsers", start, err)
+	return r0, err
+}

@@ -84,6 +84,33 @@ func (s *Store) ChatIDsOf(ctx context.Context, userID int64) ([]int64, error) {
 	return scanIDs(rows)
 }
 
+// ChatIDsOfUsers implements chat.AdminStore, reading the users in batches of ids.
+func (s *Store) ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64][]int64, error) {
+	out := make(map[int64][]int64, len(userIDs))
+	const batch = 500
+	for start := 0; start < len(userIDs); start += batch {
+		in, args := idList(userIDs[start:min(start+batch, len(userIDs))])
+		rows, err := s.db.QueryContext(ctx, `SELECT user_id, chat_id FROM members WHERE user_id IN (`+in+`) ORDER BY user_id, chat_id`, args...)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		for rows.Next() {
+			var u, c int64
+			if err := rows.Scan(&u, &c); err != nil {
+				rows.Close()
+				return nil, wrap(err)
+			}
+			out[u] = append(out[u], c)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, wrap(err)
+		}
+	}
+	return out, nil
+}
+
 // DeleteUser implements chat.AdminStore. Locks are taken in the order every other change
 // takes them, chats before users: the user's groups (in id order), then the user's row, so
 // that a leave, an invitation or a send racing with the deletion waits rather than deadlocks.

@@ -401,6 +401,33 @@ func TestChatHeads(t *testing.T) {
 	})
 }
 
+// TestChatIDsOfUsers: each user's chats, a user who left one no longer listed in it, a user in
+// none left out, over more ids than one statement takes.
+func TestChatIDsOfUsers(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b, c, d := mkUser(t, s, "a"), mkUser(t, s, "b"), mkUser(t, s, "c"), mkUser(t, s, "d")
+		g := mkGroup(t, s, a, "g", false, at(0), b, c)
+		h := mkGroup(t, s, a, "h", false, at(0), b)
+		if _, _, err := s.RemoveMember(ctx, g, c.ID, at(1)); err != nil {
+			t.Fatal(err)
+		}
+		ids := []int64{a.ID, b.ID, c.ID, d.ID}
+		for i := range 1200 { // unknown ids, so that the read takes three statements
+			ids = append(ids, 1<<40+int64(i))
+		}
+		got, err := s.ChatIDsOfUsers(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int64][]int64{a.ID: {g, h}, b.ID: {g, h}}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("chats %v, want %v", got, want)
+		}
+	})
+}
+
 // TestMigration00009: the migration adds revs to a database with messages, which keep their
 // bodies and seqs and have rev 0; it goes down and up again.
 func TestMigration00009(t *testing.T) {
