@@ -95,14 +95,15 @@ type ChangeStore interface {
 	Changes(ctx context.Context, chatID, afterRev int64, limit int) (ChangePage, error)
 	// Message returns one message of a chat, as History would.
 	Message(ctx context.Context, chatID, seq int64) (Message, error)
-	// ChatHeads returns the last seq and the last rev of each of the chats (a chat that does
-	// not exist is left out).
+	// ChatHeads returns the last seq, the last rev and the read-all mark of each of the chats
+	// (a chat that does not exist is left out).
 	ChatHeads(ctx context.Context, ids []int64) (map[int64]ChatHead, error)
 }
 
-// ChatHead is where a chat's messages and changes stand: its last seq and its last rev.
+// ChatHead is where a chat's messages, changes and reads stand: its last seq, its last rev and
+// its read-all mark (read_all_seq).
 type ChatHead struct {
-	Seq, Rev int64
+	Seq, Rev, ReadAll int64
 }
 
 // MessageEdit is an edit to store.

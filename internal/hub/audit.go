@@ -14,9 +14,10 @@ import (
 // nothing after it would stay missing until the client reconnects: the newest edit of a chat
 // that then goes quiet, committed by an instance that stopped before its publish (a crash, or
 // a request that outlasted a graceful stop's grace), or published while Redis restarted. So
-// every Options.AuditEvery the hub reads the heads (last seq, last rev) of the chats its
-// connections follow, and catches up from the store every stream still behind the heads it
-// read at the previous audit: anything committed that long ago has had time to arrive.
+// every Options.AuditEvery the hub reads the heads (last seq, last rev, read-all mark) of the
+// chats its connections follow, and catches up from the store every stream still behind the
+// heads it read at the previous audit, or sends it the read-all mark it has not heard:
+// anything committed that long ago has had time to arrive.
 // Centrifuge's position check does the same for its streams.
 
 //
@@ -63,16 +64,18 @@ func (h *Hub) audit(prev map[int64]chat.ChatHead) map[int64]chat.ChatHead {
 	}
 	h.mu.Unlock()
 	if len(all) > 0 {
-		streams, conns := 0, 0
+		streams, marks, conns := 0, 0, 0
+		frames := readAllFrames{h: h}
 		for _, c := range all {
-			if n := c.catchUpBehind(prev); n > 0 {
-				streams += n
+			if s, m := c.catchUpBehind(prev, &frames); s+m > 0 {
+				streams += s
+				marks += m
 				conns++
 			}
 		}
-		if streams > 0 {
-			h.stats.AuditHeals.Add(int64(streams))
-			h.log.Info("audit: events the broker lost, caught up from the store", "connections", conns, "streams", streams)
+		if streams+marks > 0 {
+			h.stats.AuditHeals.Add(int64(streams + marks))
+			h.log.Info("audit: events the broker lost, caught up from the store", "connections", conns, "streams", streams, "read_marks", marks)
 		}
 	}
 	if len(ids) == 0 {
@@ -91,30 +94,62 @@ func (h *Hub) audit(prev map[int64]chat.ChatHead) map[int64]chat.ChatHead {
 }
 
 // catchUpBehind starts a catch-up of each of the connection's streams that has not been sent
-// every message and change up to its chat's head, and returns how many it started. A stream
-// that is filling a gap already, or whose hello is still being built, is left alone; so is
-// one caught up for the same head before (were the store to show a change it cannot send,
-// the connection would not read it again at every audit).
-func (c *conn) catchUpBehind(heads map[int64]chat.ChatHead) int {
+// every message and change up to its chat's head, and sends chat.read_all to each that has
+// every message up to the head's read-all mark but not the mark; it returns how many streams
+// it caught up and how many marks it sent. A stream that is filling a gap already, or whose
+// hello is still being built, is left alone; so is one caught up for the same head before
+// (were the store to show a change it cannot send, the connection would not read it again at
+// every audit).
+func (c *conn) catchUpBehind(heads map[int64]chat.ChatHead, frames *readAllFrames) (streams, marks int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.settingUp || c.ctx.Err() != nil {
-		return 0
+		return 0, 0
 	}
-	n := 0
 	for id, st := range c.streams {
 		head, ok := heads[id]
-		if !ok || st.paused || st.lag || (st.sent >= head.Seq && st.rev >= head.Rev) || st.audited == head {
+		if !ok || st.paused || st.lag {
+			continue
+		}
+		if st.readAll < head.ReadAll && (st.sent >= head.ReadAll || st.known(head.ReadAll)) {
+			if f := frames.of(id, head.ReadAll); f != nil {
+				st.heard(head.ReadAll)
+				c.enqueue(chat.EventChatReadAll, f)
+				marks++
+			}
+		}
+		if (st.sent >= head.Seq && st.rev >= head.Rev) || st.audited == head {
 			continue
 		}
 		st.audited = head
 		st.paused, st.lag = true, true
-		n++
+		streams++
 	}
-	if n > 0 {
+	if streams > 0 {
 		c.startCatchUpLocked()
 	}
-	return n
+	return streams, marks
+}
+
+// readAllFrames builds the chat.read_all frames of an audit, each once.
+type readAllFrames struct {
+	h      *Hub
+	frames map[int64][]byte
+}
+
+func (r *readAllFrames) of(chatID, readAll int64) []byte {
+	if f, ok := r.frames[chatID]; ok {
+		return f
+	}
+	f, err := encodeFrame(chat.EventChatReadAll, nil, chat.ReadAllData{ChatID: chatID, ReadAllSeq: readAll})
+	if err != nil {
+		r.h.log.Warn("encode chat.read_all", "err", err)
+	}
+	if r.frames == nil {
+		r.frames = map[int64][]byte{}
+	}
+	r.frames[chatID] = f
+	return f
 }
 
 // A mismatch is a chat that a user's local connections follow and the store does not list
@@ -215,7 +250,8 @@ func (h *Hub) mend(ctx context.Context, m mismatch) bool {
 			h.log.Warn("encode chat.added", "err", err)
 			return false
 		}
-		do = func() { h.follow(m.user, m.chat, sum.LastSeq, sum.LastRev, sum.MemberCount, frame) }
+		at := chat.ChatHead{Seq: sum.LastSeq, Rev: sum.LastRev, ReadAll: sum.ReadAllSeq}
+		do = func() { h.follow(m.user, m.chat, at, sum.MemberCount, frame) }
 	} else {
 		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: m.chat})
 		if err != nil {

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -135,5 +136,47 @@ func TestAuditMendsLostMemberships(t *testing.T) {
 		if chatOf(f) == added && strings.Contains(string(f.Data), `"seq":`+strconv.FormatInt(m.Seq, 10)) {
 			break
 		}
+	}
+}
+
+// TestAuditHealsALostReadMark: a chat.read_all that the broker lost (the last member read a
+// message, and nothing of the chat came after) still reaches the sender's device, from the
+// chat's read-all mark that the audit reads with its head.
+func TestAuditHealsALostReadMark(t *testing.T) {
+	t.Parallel()
+	const every = 200 * time.Millisecond
+	b := &sink{Broker: broker.NewMemory()}
+	s := startServer(t, serverConfig{Broker: b, Hub: hub.Options{AuditEvery: every}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	id := s.Group(t, ann, "G", false, ben)
+	c, _ := s.DialHello(t, ann)
+	m := s.Send(t, ann, id, "read me")
+	c.NextOf("message.new", 10*time.Second)
+	before := s.Hub.Stats().AuditHeals.Load()
+	time.Sleep(4 * every)
+	if n := s.Hub.Stats().AuditHeals.Load() - before; n != 0 {
+		t.Fatalf("the audit mended %d while nothing was lost", n)
+	}
+
+	b.on.Store(true)
+	if _, err := s.Svc.MarkRead(t.Context(), ben.P(), id, m.Seq); err != nil {
+		t.Fatal(err)
+	}
+	f := c.NextOf("chat.read_all", 20*time.Second)
+	var d struct {
+		ChatID     int64 `json:"chat_id"`
+		ReadAllSeq int64 `json:"read_all_seq"`
+	}
+	if err := json.Unmarshal(f.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.ChatID != id || d.ReadAllSeq != m.Seq {
+		t.Errorf("chat.read_all %+v, want chat %d read to %d", d, id, m.Seq)
+	}
+	if n := s.Hub.Stats().AuditHeals.Load() - before; n != 1 {
+		t.Errorf("the audit mended %d, want 1", n)
+	}
+	if fs := c.Quiet(5 * every); len(ofType(fs, "chat.read_all")) != 0 {
+		t.Errorf("chat.read_all again: %d frames", len(fs))
 	}
 }

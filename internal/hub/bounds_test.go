@@ -76,8 +76,8 @@ func TestFrameCountsFitFrameTypes(t *testing.T) {
 func TestFrameAboutALeftChatDuringHello(t *testing.T) {
 	c := &conn{h: &Hub{opts: Options{PresenceEvery: time.Hour, QueueBytes: 1 << 20}}, ctx: context.Background(),
 		out: &outbox{limit: 1 << 30, writing: true}, streams: map[int64]*stream{}, settingUp: true}
-	c.follow(1, 5, 0) // listed by the first read, left meanwhile
-	c.follow(2, 5, 0) // listed and kept
+	c.follow(1, chat.ChatHead{Seq: 5}) // listed by the first read, left meanwhile
+	c.follow(2, chat.ChatHead{Seq: 5}) // listed and kept
 	c.enqueueAbout(1, chat.EventReadUpdated, []byte(`{"type":"read.updated","data":{"chat_id":1}}`))
 	c.enqueueAbout(2, chat.EventReadUpdated, []byte(`{"type":"read.updated","data":{"chat_id":2}}`))
 	if n := c.out.len(); n != 0 {

@@ -105,6 +105,9 @@ type stream struct {
 	paused bool               // a catch-up or sync is filling a gap: hold live messages
 	held   []item
 	lag    bool // needs a catch-up from the store
+	// readAll is the chat's read-all mark as the client last heard it (hello, chat.added,
+	// chat.read_all).
+	readAll int64
 	// audited is the chat's head that the audit last found this stream behind (audit.go).
 	audited chat.ChatHead
 }
@@ -121,6 +124,8 @@ type item struct {
 	own      bool   // a message this connection sent itself (it got message.ack)
 	rm       int64  // the user whose membership this (system) message ends
 	then     []byte // the chat.read_all that follows this message
+	// readAll is the read-all mark of then, or of a chat.read_all event.
+	readAll int64
 }
 
 func (it item) size() int64 { return cost(it.frame) + cost(it.then) }
@@ -180,13 +185,14 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 
 // follow starts (or moves forward) the connection's stream of a chat: every message up to
 // lastSeq is known to the client.
-func (c *conn) follow(chatID, lastSeq, lastRev int64) {
+func (c *conn) follow(chatID int64, at chat.ChatHead) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
-		c.streams[chatID] = &stream{sent: lastSeq, base: lastSeq, rev: lastRev, revBas: lastRev, paused: c.settingUp}
-	} else if lastSeq > st.sent && !st.paused {
-		st.sent, st.base = lastSeq, lastSeq
-		st.rev, st.revBas = max(st.rev, lastRev), max(st.revBas, lastRev)
+		c.streams[chatID] = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: c.settingUp}
+	} else if at.Seq > st.sent && !st.paused {
+		st.sent, st.base = at.Seq, at.Seq
+		st.rev, st.revBas = max(st.rev, at.Rev), max(st.revBas, at.Rev)
+		st.readAll = max(st.readAll, at.ReadAll)
 	}
 	c.mu.Unlock()
 }
@@ -195,7 +201,7 @@ func (c *conn) follow(chatID, lastSeq, lastRev int64) {
 // held meanwhile that come after it are released in order (a gap is healed from the store).
 // Without the hold, a message committed between the reads of the chats that build the hello
 // would be both counted in hello's last seq and delivered live.
-func (c *conn) finishSetup(last, revs map[int64]int64) {
+func (c *conn) finishSetup(last map[int64]int64, heads map[int64]chat.ChatHead) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.settingUp = false
@@ -209,8 +215,9 @@ func (c *conn) finishSetup(last, revs map[int64]int64) {
 	for id, st := range c.streams {
 		st.sent = max(st.sent, last[id])
 		st.base = max(st.base, last[id])
-		st.rev = max(st.rev, revs[id])
-		st.revBas = max(st.revBas, revs[id])
+		st.rev = max(st.rev, heads[id].Rev)
+		st.revBas = max(st.revBas, heads[id].Rev)
+		st.readAll = max(st.readAll, heads[id].ReadAll)
 		if st.lag { // a catch-up owns the stream; it starts from sent and resumes it
 			continue
 		}
@@ -320,6 +327,7 @@ func (c *conn) deliverEvent(chatID int64, it item, ephemeral bool) {
 		return
 	}
 	if !st.paused && st.known(it.seq) {
+		st.heard(it.readAll)
 		c.enqueue(it.typ, it.frame)
 		return
 	}
@@ -358,6 +366,9 @@ func (c *conn) deliverChange(chatID int64, it item) {
 		c.startCatchUpLocked()
 	}
 }
+
+// heard records a read-all mark the client is sent (0: none).
+func (st *stream) heard(readAll int64) { st.readAll = max(st.readAll, readAll) }
 
 // known reports whether the client has every message up to seq: sent, or acked to it.
 func (st *stream) known(seq int64) bool {
@@ -400,6 +411,7 @@ func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 		c.h.stats.Delivered.Add(1)
 		c.enqueue(chat.EventMessageNew, it.frame)
 	}
+	st.heard(it.readAll)
 	c.enqueue(chat.EventChatReadAll, it.then)
 	return true
 }
@@ -622,6 +634,7 @@ func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
 			rest = append(rest, it)
 			c.heldBytes += it.size()
 		case it.event && st.known(it.seq):
+			st.heard(it.readAll)
 			c.enqueue(it.typ, it.frame)
 		case !it.event && it.seq <= st.sent:
 		case !it.event && it.seq == st.sent+1:

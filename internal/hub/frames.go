@@ -71,6 +71,7 @@ type envelope struct {
 	AddChat    int64 `json:"ac,omitempty"`
 	AddLastSeq int64 `json:"al,omitempty"`
 	AddLastRev int64 `json:"ar,omitempty"` // and its last rev
+	AddReadAll int64 `json:"aa,omitempty"` // and its read-all mark
 	RemoveChat int64 `json:"rc,omitempty"`
 	RemoveSeq  int64 `json:"rs,omitempty"`
 	// At is, for a chat event that is not a message, the seq of the message it follows: it
@@ -105,6 +106,9 @@ type envelope struct {
 	frame   []byte
 	// readAllFrame is ReadAll's chat.read_all frame, built by the instance that received it.
 	readAllFrame []byte
+	// readAllSeq is, for a chat.read_all event, its read-all mark, read from its frame by the
+	// instance that received it.
+	readAllSeq int64
 	// heldAt is when the reorderer began holding the message for a predecessor (reorder.go).
 	heldAt time.Time
 }
@@ -141,6 +145,15 @@ func unmarshalEnvelope(b []byte) (*envelope, error) {
 	if isChange(e.Type) && (e.ChatID <= 0 || e.Rev <= 0 || e.At <= 0) {
 		return nil, errBadEnvelope
 	}
+	if e.Type == chat.EventChatReadAll {
+		var f struct {
+			Data chat.ReadAllData `json:"data"`
+		}
+		if err := json.Unmarshal(e.frame, &f); err != nil || f.Data.ReadAllSeq < 0 {
+			return nil, errBadEnvelope
+		}
+		e.readAllSeq = f.Data.ReadAllSeq
+	}
 	return &e, nil
 }
 
@@ -155,7 +168,7 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 			e.Rm = removedBy(d.Message)
 		}
 	case chat.ChatAddedData:
-		e.AddChat, e.AddLastSeq, e.AddLastRev, e.AddMembers = d.Chat.ID, d.Chat.LastSeq, d.Chat.LastRev, d.Chat.MemberCount
+		e.AddChat, e.AddLastSeq, e.AddLastRev, e.AddReadAll, e.AddMembers = d.Chat.ID, d.Chat.LastSeq, d.Chat.LastRev, d.Chat.ReadAllSeq, d.Chat.MemberCount
 	case chat.ChatRemovedData:
 		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
 	case chat.ReadUpdatedData:

@@ -433,7 +433,8 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 			}
 		}
 	case chat.EventChatAdded:
-		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, e.AddLastSeq, e.AddLastRev, e.AddMembers, e.frame) }
+		at := chat.ChatHead{Seq: e.AddLastSeq, Rev: e.AddLastRev, ReadAll: e.AddReadAll}
+		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, at, e.AddMembers, e.frame) }
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
 	case chat.EventUserUpdated:
@@ -471,11 +472,11 @@ func (h *Hub) fanOut(es []*envelope) {
 				// The chat.read_all that travels with it is queued right behind it, so that
 				// both usually go out in one write.
 				c.deliverMessage(e.ChatID, item{seq: e.Seq, typ: e.Type, frame: e.frame, own: e.ExceptConn == c.id,
-					rm: e.Rm, then: e.readAllFrame})
+					rm: e.Rm, then: e.readAllFrame, readAll: e.ReadAll})
 			case chat.EventMessageUpdated, chat.EventReactionUpdated:
 				c.deliverChange(e.ChatID, item{seq: e.At, event: true, rev: e.Rev, typ: e.Type, frame: e.frame})
 			default:
-				c.deliverEvent(e.ChatID, item{seq: e.At, event: true, typ: e.Type, frame: e.frame}, e.Type == chat.EventTyping)
+				c.deliverEvent(e.ChatID, item{seq: e.At, event: true, typ: e.Type, frame: e.frame, readAll: e.readAllSeq}, e.Type == chat.EventTyping)
 			}
 		}
 	}

@@ -98,7 +98,7 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped []int64) (followed m
 	followed = make(map[int64]int64, len(last))
 	for id, seq := range last {
 		if h.joinLocked(u, c.userID, id, seq, true) {
-			c.follow(id, seq, 0) // its rev is set by finishSetup
+			c.follow(id, chat.ChatHead{Seq: seq}) // its rev and read-all mark are set by finishSetup
 			followed[id] = seq
 		}
 	}
@@ -142,10 +142,10 @@ func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64, listed bool) b
 // follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
 // when it was announced) to their local connections, then tells them (chat.added) once the
 // subscription is live, and catches up whatever was published before it was.
-func (h *Hub) follow(userID, chatID, lastSeq, lastRev int64, members int, frame []byte) {
+func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame []byte) {
 	h.mu.Lock()
 	u := h.users[userID]
-	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, lastSeq, false) {
+	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq, false) {
 		h.mu.Unlock()
 		return
 	}
@@ -153,7 +153,7 @@ func (h *Hub) follow(userID, chatID, lastSeq, lastRev int64, members int, frame 
 		h.chats[chatID].size = members
 	}
 	for c := range u.conns {
-		c.follow(chatID, lastSeq, lastRev)
+		c.follow(chatID, at)
 	}
 	h.mu.Unlock()
 	// chat.added goes out once the subscription is live, and the catch-up reads what was

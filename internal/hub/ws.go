@@ -155,11 +155,11 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 			h.log.Warn("subscribe", "topics", len(topics), "err", err)
 		}
 	}
-	revs := make(map[int64]int64, len(list))
+	heads := make(map[int64]chat.ChatHead, len(list))
 	for _, ch := range list {
-		revs[ch.ID] = ch.LastRev
+		heads[ch.ID] = chat.ChatHead{Seq: ch.LastSeq, Rev: ch.LastRev, ReadAll: ch.ReadAllSeq}
 	}
-	c.finishSetup(followed, revs)
+	c.finishSetup(followed, heads)
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
 		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, 0, len(list))}
 	for _, ch := range list {

@@ -208,14 +208,14 @@ func (s *Store) ChatHeads(ctx context.Context, ids []int64) (map[int64]chat.Chat
 	const batch = 500
 	for start := 0; start < len(ids); start += batch {
 		in, args := idList(ids[start:min(start+batch, len(ids))])
-		rows, err := s.db.QueryContext(ctx, `SELECT id, last_seq, last_rev FROM chats WHERE id IN (`+in+`)`, args...)
+		rows, err := s.db.QueryContext(ctx, `SELECT id, last_seq, last_rev, read_all_seq FROM chats WHERE id IN (`+in+`)`, args...)
 		if err != nil {
 			return nil, wrap(err)
 		}
 		for rows.Next() {
 			var id int64
 			var h chat.ChatHead
-			if err := rows.Scan(&id, &h.Seq, &h.Rev); err != nil {
+			if err := rows.Scan(&id, &h.Seq, &h.Rev, &h.ReadAll); err != nil {
 				rows.Close()
 				return nil, wrap(err)
 			}

@@ -379,11 +379,14 @@ func TestChanges(t *testing.T) {
 func TestChatHeads(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, s *store.Store) {
-		a := mkUser(t, s, "a")
-		g, h := mkGroup(t, s, a, "g", false, at(0)), mkGroup(t, s, a, "h", false, at(0))
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g, h := mkGroup(t, s, a, "g", false, at(0), b), mkGroup(t, s, a, "h", false, at(0))
 		m := send(t, s, g, a, "m", at(1)).Message
 		send(t, s, g, a, "n", at(1))
 		if _, err := edit(s, g, m.Seq, a, "m v2", 2, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MarkRead(context.Background(), g, b.ID, m.Seq); err != nil { // b has read m, not n
 			t.Fatal(err)
 		}
 		ids := []int64{g, h}
@@ -394,7 +397,7 @@ func TestChatHeads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := map[int64]chat.ChatHead{g: {Seq: 3, Rev: 1}, h: {Seq: 1, Rev: 0}}
+		want := map[int64]chat.ChatHead{g: {Seq: 3, Rev: 1, ReadAll: 2}, h: {Seq: 1, Rev: 0, ReadAll: 1}}
 		if !maps.Equal(heads, want) {
 			t.Errorf("heads %v, want %v", heads, want)
 		}
