@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,8 +257,26 @@ func TestSyncAfterReconnect(t *testing.T) {
 	}
 
 	// More than the limit missing: the first 500, then sync.truncated where the rest starts.
+	// Sent 16 at a time: one after another, each waits for its own commit, and on a busy
+	// machine 505 commits took minutes.
+	var wg sync.WaitGroup
+	errs := make(chan error, 505)
+	next := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				errs <- second.Do(ctx, http.MethodPost, "/api/v1/chats/2/messages", map[string]string{"body": "bulk", "client_id": "b" + itoa(int64(i))}, nil)
+			}
+		})
+	}
 	for i := range 505 {
-		if err := second.Do(ctx, http.MethodPost, "/api/v1/chats/2/messages", map[string]string{"body": "bulk", "client_id": "b" + itoa(int64(i))}, nil); err != nil {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
