@@ -184,7 +184,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 }
 
 // follow starts (or moves forward) the connection's stream of a chat: every message up to
-// lastSeq is known to the client.
+// at.Seq and every change up to at.Rev are known to the client, and the read-all mark at.ReadAll.
 func (c *conn) follow(chatID int64, at chat.ChatHead) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
