@@ -261,10 +261,13 @@ func TestSessionPagesTruncatedSync(t *testing.T) {
 // closes with 4001, the session refreshes and carries on without losing anything.
 func TestSessionRefreshesOn4001(t *testing.T) {
 	t.Parallel()
-	srv := newServer(t, 2*time.Second, 0)
+	// The access token lives 4 s: long enough for a sign-in and a handshake on a busy machine
+	// (with 2 s, one slower than the token's life never connected), short enough to expire
+	// under the open socket while the messages below are sent.
+	srv := newServer(t, 4*time.Second, 0)
 	first, rec := start(t, login(t, srv.URL, "first@example.com"), client.SessionOptions{GapTimeout: -1})
 	sender := login(t, srv.URL, "second@example.com")
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	i := 0
 	for time.Now().Before(deadline) {
 		if err := sender.Refresh(context.Background()); err != nil { // keep the sender signed in
