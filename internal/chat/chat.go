@@ -176,6 +176,11 @@ type ChatSummary struct {
 	Activity time.Time `json:"-"`
 }
 
+// Head is where the chat stands as the summary shows it.
+func (c ChatSummary) Head() ChatHead {
+	return ChatHead{Seq: c.LastSeq, Rev: c.LastRev, ReadAll: c.ReadAllSeq}
+}
+
 // Member is one member of a chat.
 type Member struct {
 	ID          int64  `json:"id"`

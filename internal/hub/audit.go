@@ -205,18 +205,11 @@ func (h *Hub) auditMembers(prev map[mismatch]struct{}) map[mismatch]struct{} {
 		}
 	}
 	h.mu.Unlock()
-	mended := 0
 	for m := range found {
 		if _, ok := prev[m]; ok {
 			delete(found, m)
-			if h.mend(ctx, m) {
-				mended++
-			}
+			h.mend(ctx, m)
 		}
-	}
-	if mended > 0 {
-		h.stats.AuditHeals.Add(int64(mended))
-		h.log.Info("audit: chats joined or left whose news the broker lost, mended from the store", "memberships", mended)
 	}
 	return found
 }
@@ -236,34 +229,60 @@ func settingUp(u *userState) bool {
 }
 
 // mend does what the lost event would have: chat.added with the chat as the user sees it
-// now, or chat.removed, through the same path as the events (follow, unfollow). It reports
-// whether it did.
-func (h *Hub) mend(ctx context.Context, m mismatch) bool {
+// now, or chat.removed, through the same path as the events (follow, unfollow), on the
+// goroutine that runs them. There it first looks again: an event that came late after all,
+// or a hello that read the chat list meanwhile, leaves nothing to mend.
+func (h *Hub) mend(ctx context.Context, m mismatch) {
 	var do func()
 	if m.listed {
 		sum, err := h.store.ChatFor(ctx, m.user, m.chat)
 		if err != nil || !sum.IsMember {
-			return false // left again meanwhile, or gone: the next read says what holds
+			return // left again meanwhile, or gone: the next read says what holds
 		}
 		frame, err := encodeFrame(chat.EventChatAdded, nil, chat.ChatAddedData{Chat: sum})
 		if err != nil {
 			h.log.Warn("encode chat.added", "err", err)
-			return false
+			return
 		}
-		at := chat.ChatHead{Seq: sum.LastSeq, Rev: sum.LastRev, ReadAll: sum.ReadAllSeq}
-		do = func() { h.follow(m.user, m.chat, at, sum.MemberCount, frame) }
+		do = func() {
+			if _, ok := h.followedAt(m.user, m.chat); !ok {
+				h.mended(m)
+				h.follow(m.user, m.chat, sum.Head(), sum.MemberCount, frame)
+			}
+		}
 	} else {
 		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: m.chat})
 		if err != nil {
 			h.log.Warn("encode chat.removed", "err", err)
-			return false
+			return
 		}
-		do = func() { h.unfollow(m.user, m.chat, m.seq, frame) }
+		do = func() {
+			if seq, ok := h.followedAt(m.user, m.chat); ok && seq == m.seq {
+				h.mended(m)
+				h.unfollow(m.user, m.chat, m.seq, frame)
+			}
+		}
 	}
 	select {
 	case h.ctrl <- do:
-		return true
 	case <-h.ctx.Done():
-		return false
 	}
+}
+
+// followedAt reports whether a user's local connections follow a chat, and by the fact of
+// which seq.
+func (h *Hub) followedAt(userID, chatID int64) (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.users[userID]; u != nil {
+		m, ok := u.chats[chatID]
+		return m.seq, ok
+	}
+	return 0, false
+}
+
+func (h *Hub) mended(m mismatch) {
+	h.stats.AuditHeals.Add(1)
+	h.log.Info("audit: a chat joined or left whose news the broker lost, mended from the store",
+		"user_id", m.user, "chat_id", m.chat, "joined", m.listed)
 }

@@ -157,7 +157,7 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 	}
 	heads := make(map[int64]chat.ChatHead, len(list))
 	for _, ch := range list {
-		heads[ch.ID] = chat.ChatHead{Seq: ch.LastSeq, Rev: ch.LastRev, ReadAll: ch.ReadAllSeq}
+		heads[ch.ID] = ch.Head()
 	}
 	c.finishSetup(followed, heads)
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
