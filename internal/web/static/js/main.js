@@ -64,7 +64,7 @@ function showAuth(notice = '') {
     onSignedIn: () => {
       rememberSignedIn(true);
       if (signedInHere()) startApp();
-else showAuth();
+      else showAuth();
     },
   });
 }
