@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"testing"
 	"time"
@@ -131,9 +132,15 @@ func TestPushAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// An instance stops with a job queued, the other one crashes holding it: a third sends it.
+	// An instance stops with a job queued, another crashes holding it: a third sends it. The
+	// job is queued through an instance whose delay is an hour, so that no instance can send
+	// it before the test says it is held (with a and its 2 s delay, a slow stop sent it first).
 	b.stop()
-	queued := say(first, "queued")
+	a.stop()
+	patient := maps.Clone(env)
+	patient["CHAT_PUSH_DELAY"] = "1h"
+	c := start(t, patient)
+	queued := say(signIn(t, c, "first@example.com"), "queued")
 	db := testdb.OpenSQL(t, dbURL)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -149,8 +156,8 @@ func TestPushAcrossInstances(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	a.stop()
-	// As if a had claimed it and died while sending: its lease holds the job a while.
+	c.stop()
+	// As if an instance had claimed it and died while sending: its lease holds the job a while.
 	if _, err := db.Exec(`UPDATE push_jobs SET claimed_by = 'crashed', lease_until = $1, due_at = 0 WHERE chat_id = $2`,
 		time.Now().Add(2*time.Second).UnixMilli(), privateChat); err != nil {
 		t.Fatal(err)
