@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // The conformance suite: every behaviour of chat.Store that the service relies on, checked on
@@ -1201,10 +1199,7 @@ func TestConcurrentIdempotency(t *testing.T) {
 func eachBackendURL(t *testing.T, fn func(t *testing.T, handles [2]*store.Store)) {
 	t.Helper()
 	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
+	for name, url := range migratedURLs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			u := url(t)

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // eachBackendWith runs fn on every backend with n handles on one fresh database, each opened
@@ -18,10 +16,7 @@ import (
 func eachBackendWith(t *testing.T, n int, opts store.Options, fn func(t *testing.T, handles []*store.Store)) {
 	t.Helper()
 	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "chat.db") },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
+	for name, url := range migratedURLs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			u := url(t)

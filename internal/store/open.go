@@ -224,6 +224,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// MigrateURL opens the database at url, applies the migrations that have not run yet, and
+// closes it (the tests' template databases are made so: internal/testdb).
+func MigrateURL(ctx context.Context, url string) error {
+	s, err := Open(ctx, url, Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Migrate(ctx)
+}
+
 // migrations is the goose provider of the embedded migrations for this store's dialect.
 func (s *Store) migrations() (*goose.Provider, error) {
 	fsys, err := fs.Sub(migrations, "migrations")

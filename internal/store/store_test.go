@@ -15,9 +15,17 @@ import (
 // PostgreSQL in a database of its own.
 func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
 	return map[string]func(t *testing.T) *store.Store{
-		"sqlite":   func(t *testing.T) *store.Store { return open(t, "sqlite://"+filepath.Join(t.TempDir(), "chat.db")) },
-		"postgres": func(t *testing.T) *store.Store { return open(t, testdb.Postgres(t)) },
+		"sqlite":   func(t *testing.T) *store.Store { return open(t, migratedURLs["sqlite"](t)) },
+		"postgres": func(t *testing.T) *store.Store { return open(t, migratedURLs["postgres"](t)) },
 	}
+}
+
+// migratedURLs give a database of the test's own on each backend, holding the current schema:
+// a copy of a template migrated once per test run (internal/testdb). The tests of migrations
+// themselves start from an empty database instead (eachUnmigrated).
+var migratedURLs = map[string]func(t *testing.T) string{
+	"sqlite":   func(t *testing.T) string { return testdb.MigratedSQLite(t, store.MigrateURL) },
+	"postgres": func(t *testing.T) string { return testdb.MigratedPostgres(t, store.MigrateURL) },
 }
 
 func open(t *testing.T, url string) *store.Store {

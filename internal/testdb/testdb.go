@@ -55,6 +55,13 @@ func RandomName(prefix string) string {
 // its URL.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	db, _ := adminDB(t)
+	return createDatabase(t, db, "")
+}
+
+// adminDB opens a pool on the tests' PostgreSQL server, or skips (fails in CI) without one.
+func adminDB(t testing.TB) (*sql.DB, *pgx.ConnConfig) {
+	t.Helper()
 	admin := PostgresAdminURL()
 	cfg, err := pgx.ParseConfig(admin)
 	if err != nil {
@@ -68,8 +75,17 @@ func Postgres(t testing.TB) string {
 		db.Close()
 		Unavailable(t, "PostgreSQL at "+cfg.Host, err)
 	}
+	return db, cfg
+}
+
+// createDatabase creates a database named for the test with the given options (e.g. its
+// template), on db, which it closes when the test ends after dropping the database.
+func createDatabase(t testing.TB, db *sql.DB, options string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	name := RandomName("chat_test_")
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := db.ExecContext(ctx, strings.TrimSpace("CREATE DATABASE "+name+" "+options)); err != nil {
 		db.Close()
 		t.Fatalf("create database: %v", err)
 	}
@@ -81,7 +97,7 @@ func Postgres(t testing.TB) string {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
-	return withDatabase(admin, name)
+	return withDatabase(PostgresAdminURL(), name)
 }
 
 func withDatabase(rawURL, name string) string {

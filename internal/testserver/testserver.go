@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,9 +100,9 @@ func Start(tb testing.TB, cfg Config) *Server {
 	switch {
 	case url != "":
 	case cfg.Postgres:
-		url = testdb.Postgres(tb)
+		url = testdb.MigratedPostgres(tb, store.MigrateURL)
 	default:
-		url = "sqlite://" + filepath.Join(tb.TempDir(), "chat.db")
+		url = testdb.MigratedSQLite(tb, store.MigrateURL)
 	}
 	so := cfg.Store
 	if so.MaxGroupMembers == 0 {
