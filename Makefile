@@ -20,8 +20,12 @@ build:
 test: vet
 	@$(MAKE) --no-print-directory -j3 --output-sync=target test-go test-browser-single test-browser-cluster
 
+## test-go: the Go tests under the race detector. go test runs the test binaries in the order
+## given, -p (the number of cores) at a time: the packages whose tests take longest go first, so
+## that the short ones fill in at the end instead of a long one starting last.
+SLOW_TESTS = ./cmd/chatd ./e2e/failover ./internal/hub ./internal/httpapi ./internal/client
 test-go:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m $(SLOW_TESTS) ./...
 
 ## test-browser: the web client in headless Chromium (needs chromium and node; see README), and
 ## one suite against a private 2-instance cluster behind nginx (needs nginx, PostgreSQL, Redis)
