@@ -19,7 +19,6 @@ import (
 // heads it read at the previous audit, or sends it the read-all mark it has not heard:
 // anything committed that long ago has had time to arrive.
 // Centrifuge's position check does the same for its streams.
-
 //
 // A chat.added or chat.removed lost the same way leaves no gap in any stream: the user's
 // devices do not follow a chat they are in, or go on showing one they left. So every

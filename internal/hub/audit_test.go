@@ -177,7 +177,7 @@ func TestAuditHealsALostReadMark(t *testing.T) {
 	if n := s.Hub.Stats().AuditHeals.Load() - before; n != 1 {
 		t.Errorf("the audit mended %d, want 1", n)
 	}
-	if fs := c.Quiet(5 * every); len(ofType(fs, "chat.read_all")) != 0 {
-		t.Errorf("chat.read_all again: %d frames", len(fs))
+	if again := ofType(c.Quiet(5*every), "chat.read_all"); len(again) != 0 {
+		t.Errorf("chat.read_all again: %d frames", len(again))
 	}
 }

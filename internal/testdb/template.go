@@ -2,6 +2,7 @@ package testdb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,9 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Migrate brings the (empty or current) database at url to the current schema: what
@@ -91,9 +89,9 @@ var pgTemplate struct {
 // its own to run when it ends).
 func MigratedPostgres(t testing.TB, migrate Migrate) string {
 	t.Helper()
-	db, cfg := adminDB(t)
+	db := adminDB(t)
 	pgTemplate.once.Do(func() {
-		pgTemplate.name, pgTemplate.err = makePostgresTemplate(cfg, migrate)
+		pgTemplate.name, pgTemplate.err = makePostgresTemplate(db, migrate)
 	})
 	if pgTemplate.err != nil {
 		db.Close()
@@ -105,11 +103,9 @@ func MigratedPostgres(t testing.TB, migrate Migrate) string {
 // templateName is chat_tmpl_<pid>_<random>: the pid says whether its binary still runs.
 var templateName = regexp.MustCompile(`^chat_tmpl_(\d+)_[0-9a-f]+$`)
 
-func makePostgresTemplate(cfg *pgx.ConnConfig, migrate Migrate) (string, error) {
+func makePostgresTemplate(db *sql.DB, migrate Migrate) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
 	// The templates of test binaries that have ended.
 	rows, err := db.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'chat\_tmpl\_%'`)
 	if err != nil {

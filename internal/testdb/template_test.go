@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 	_ "modernc.org/sqlite"
 
 	"github.com/wschat/chat/internal/testdb"
@@ -34,8 +34,6 @@ func open(url string) (*sql.DB, error) {
 	}
 	return sql.Open("pgx", url)
 }
-
-var _ = stdlib.GetDefaultDriver // registers "pgx"
 
 // Each copy has the template's schema and nothing that another test wrote; the template is
 // made once.

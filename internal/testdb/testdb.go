@@ -55,12 +55,12 @@ func RandomName(prefix string) string {
 // its URL.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	db, _ := adminDB(t)
+	db := adminDB(t)
 	return createDatabase(t, db, "")
 }
 
 // adminDB opens a pool on the tests' PostgreSQL server, or skips (fails in CI) without one.
-func adminDB(t testing.TB) (*sql.DB, *pgx.ConnConfig) {
+func adminDB(t testing.TB) *sql.DB {
 	t.Helper()
 	admin := PostgresAdminURL()
 	cfg, err := pgx.ParseConfig(admin)
@@ -75,7 +75,7 @@ func adminDB(t testing.TB) (*sql.DB, *pgx.ConnConfig) {
 		db.Close()
 		Unavailable(t, "PostgreSQL at "+cfg.Host, err)
 	}
-	return db, cfg
+	return db
 }
 
 // createDatabase creates a database named for the test with the given options (e.g. its
