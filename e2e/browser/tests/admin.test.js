@@ -102,6 +102,47 @@ test('an admin renames, describes and opens up a group; the other member sees it
   await member.context.close();
 });
 
+test('a group change whose chat.updated and member.role frames are lost still shows, from its system messages', async () => {
+  const p = await people('Ines', 'Juan');
+  const title = `Lost ${p.tag}`;
+  const g = await p.Ines.group(title, [p.Juan.user.id]);
+  // Juan's socket goes through the test, which drops every chat.updated and member.role: the
+  // broker does not replay those when it loses them, while the system messages are healed.
+  const dropped = [];
+  const route = (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      const { type } = JSON.parse(String(m));
+      if (type === 'chat.updated' || type === 'member.role') dropped.push(type);
+      else ws.send(m);
+    });
+  };
+  const juan = await signIn(browser, p.Juan.user.email, { setup: (page) => page.routeWebSocket(/\/api\/v1\/ws/, route) });
+  const J = juan.page;
+  await openChat(J, title);
+  const d = await details(J);
+
+  const renamed = `Found ${p.tag}`;
+  await p.Ines.req('PATCH', `/chats/${g.id}`, { title: renamed, public: true, description: 'Kept in the system messages.' });
+  await J.getByTestId('pane-title').getByText(renamed, { exact: true }).waitFor();
+  await chatItem(J, renamed).waitFor();
+  await J.getByTestId('pane-sub').getByText(/public/).waitFor();
+  // The open details: the description, asked for since no chat.updated came.
+  await d.getByTestId('group-description').getByText('Kept in the system messages.').waitFor();
+
+  // Made an admin: the badge and the settings form, filled with what the group has now.
+  await p.Ines.req('PUT', `/chats/${g.id}/members/${p.Juan.user.id}/role`, { role: 'admin' });
+  await d.getByTestId('member').filter({ hasText: name(p.Juan) }).getByTestId('role-badge').getByText('Admin').waitFor();
+  assert.equal(await d.getByLabel('Group name').inputValue(), renamed);
+  assert.equal(await d.getByLabel('Description').inputValue(), 'Kept in the system messages.');
+  assert.equal(await d.getByLabel('Public group').isChecked(), true);
+  assert.deepEqual(dropped, ['chat.updated', 'member.role'], 'the frames were lost on the way');
+
+  J.assertClean();
+  await juan.context.close();
+});
+
 test('a removed member\'s chat disappears at once and nothing more of it arrives', async () => {
   const p = await people('Ada', 'Kai', 'Tess');
   const title = `Crew ${p.tag}`;

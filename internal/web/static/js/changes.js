@@ -11,6 +11,45 @@ export function chatUpdated(store, d) {
   store.notify('chats', 'pane', 'members');
 }
 
+/**
+ * groupEvent applies a system message newer than anything the tab has of its chat that records a
+ * change of the group: a new title, visibility or role. chat.updated and member.role follow
+ * such a message and say the same, but the broker does not replay them when it loses them, while
+ * the message itself is healed (docs/PROTOCOL.md, "Running a group"), so the change shows either
+ * way. A description_changed does not carry the description: it returns true, and the caller
+ * asks for the chat if no chat.updated follows.
+ */
+export function groupEvent(store, chat, ev) {
+  switch (ev?.type) {
+    case 'chat_renamed':
+      if (typeof ev.title === 'string' && ev.title) chat.title = ev.title;
+      break;
+    case 'visibility_changed':
+      if (typeof ev.public === 'boolean') chat.public = ev.public;
+      break;
+    case 'description_changed':
+      return true;
+    case 'role_changed':
+      if (ev.role === 'admin' || ev.role === 'member') setRole(store, chat.id, ev.user_id, ev.role);
+      break;
+    case 'owner_transferred':
+      // The new owner is user_id; the one who handed over (actor_id) stays as an admin, unless
+      // they left (member_left came first and took them off the list).
+      setRole(store, chat.id, ev.user_id, 'owner');
+      setRole(store, chat.id, ev.actor_id, 'admin');
+      break;
+    default:
+  }
+  return false;
+}
+
+function setRole(store, chatId, userId, role) {
+  const m = store.members.get(chatId)?.get(userId);
+  if (!m) return;
+  m.role = role;
+  store.notify('members');
+}
+
 /** memberRole sets a member's role. */
 export function memberRole(store, d) {
   const m = store.members.get(d?.chat_id)?.get(d.user_id);

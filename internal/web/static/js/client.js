@@ -13,7 +13,7 @@
 import { applySettings } from './chatsettings.js';
 import { api, ApiError, describe } from './api.js';
 import { Connection } from './connection.js';
-import { chatUpdated, memberRole, userUpdated } from './changes.js';
+import { chatUpdated, groupEvent, memberRole, userUpdated } from './changes.js';
 import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor, syncDone, takeReply } from './msgchanges.js';
 import { mentionFields, mentionsMe } from './mentions.js';
 
@@ -55,6 +55,8 @@ export class Client {
     this.nameFetches = new Set();
     this.chatFetches = new Map();
     this.filling = new Set();
+    // Chats whose description changed, by a system message, and whose chat.updated has not come.
+    this.describeTimers = new Map();
     // The chat on screen (chat.open) and the users whose presence is asked for
     // (presence.subscribe): in a big group the server sends typing and presence only for them.
     this.openId = null;
@@ -79,6 +81,7 @@ export class Client {
     this.unwatch?.();
     clearTimeout(this.readTimer);
     for (const t of this.sendTimers.values()) clearTimeout(t);
+    for (const t of this.describeTimers.values()) clearTimeout(t);
   }
 
   // ---- frames -------------------------------------------------------------------------------
@@ -110,7 +113,10 @@ export class Client {
       case 'chat.removed': return this.chatGone(d.chat_id, d.reason);
       case 'member.joined': return this.onMemberJoined(d);
       case 'member.left': return this.onMemberLeft(d);
-      case 'chat.updated': return chatUpdated(this.s, d);
+      case 'chat.updated':
+        clearTimeout(this.describeTimers.get(d.chat?.id));
+        this.describeTimers.delete(d.chat?.id);
+        return chatUpdated(this.s, d);
       case 'member.role': return memberRole(this.s, d);
       case 'user.updated': return userUpdated(this.s, d);
       case 'message.updated': return messageUpdated(this.s, d.message);
@@ -225,9 +231,23 @@ export class Client {
     if (msg.event) {
       this.ensureName(msg.event.user_id);
       this.ensureName(msg.event.actor_id);
+      if (isNew && groupEvent(s, chat, msg.event)) this.awaitDescription(chat.id);
     }
     if (isNew) this.hooks.onMessage?.(msg);
     s.notify('chats', 'pane');
+  }
+
+  /**
+   * awaitDescription: the open chat's description changed and the chat.updated that carries it
+   * should follow at once; if it was lost, the chat is asked for. (Another chat's description is
+   * read when it is opened.)
+   */
+  awaitDescription(chatId) {
+    if (chatId !== this.openId || this.describeTimers.has(chatId)) return;
+    this.describeTimers.set(chatId, setTimeout(() => {
+      this.describeTimers.delete(chatId);
+      if (this.s.chats.has(chatId)) this.loadDetail(chatId);
+    }, 3000));
   }
 
   onReadUpdated(d) {
