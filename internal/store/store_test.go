@@ -11,13 +11,13 @@ import (
 	"github.com/wschat/chat/internal/testdb"
 )
 
-// backends opens a freshly migrated store on each database: SQLite in a temporary file and
-// PostgreSQL in a database of its own.
+// backends opens a store on a database of the test's own on each backend (migratedURLs).
 func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
-	return map[string]func(t *testing.T) *store.Store{
-		"sqlite":   func(t *testing.T) *store.Store { return open(t, migratedURLs["sqlite"](t)) },
-		"postgres": func(t *testing.T) *store.Store { return open(t, migratedURLs["postgres"](t)) },
+	out := make(map[string]func(t *testing.T) *store.Store, len(migratedURLs))
+	for name, url := range migratedURLs {
+		out[name] = func(t *testing.T) *store.Store { return open(t, url(t)) }
 	}
+	return out
 }
 
 // migratedURLs give a database of the test's own on each backend, holding the current schema:
