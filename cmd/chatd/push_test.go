@@ -67,7 +67,7 @@ func TestPushAcrossInstances(t *testing.T) {
 	// see that no more come.
 	expect := func(want int) []pushtest.Push {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(requestWait)
 		for len(ps.To(sub)) < want && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -142,7 +142,7 @@ func TestPushAcrossInstances(t *testing.T) {
 	c := start(t, patient)
 	queued := say(signIn(t, c, "first@example.com"), "queued")
 	db := testdb.OpenSQL(t, dbURL)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(requestWait)
 	for {
 		var k int
 		if err := db.QueryRow(`SELECT count(*) FROM push_jobs WHERE chat_id = $1 AND seq = $2`, privateChat, queued.Seq).Scan(&k); err != nil {
