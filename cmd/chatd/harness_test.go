@@ -126,12 +126,20 @@ func reqCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// newClient is client.New with requestWait in place of the client's own 30 s bound on a
+// request (a login ran out of that one too).
+func newClient(base string) *client.Client {
+	c := client.New(base)
+	c.HTTP.Timeout = requestWait
+	return c
+}
+
 // signIn logs a demo user in on inst. The deadline only stops a hung test: on a loaded
 // two-core machine (the whole suite with the browser tests beside it), logins of the package's
 // parallel instances took over 10 s.
 func signIn(t *testing.T, inst *instance, email string) *client.Client {
 	t.Helper()
-	c := client.New(inst.URL)
+	c := newClient(inst.URL)
 	if err := c.Login(reqCtx(t), email, "password"); err != nil {
 		explainTimeout(t, err)
 		t.Fatalf("login %s: %v", email, err)

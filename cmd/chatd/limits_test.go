@@ -76,7 +76,7 @@ func TestLimitsHoldAcrossInstances(t *testing.T) {
 	insts := []*instance{start(t, env), start(t, env)}
 	statuses := map[int]int{}
 	for i := range 8 {
-		err := client.New(insts[i%2].URL).Login(reqCtx(t), "second@example.com", "wrong guess")
+		err := newClient(insts[i%2].URL).Login(reqCtx(t), "second@example.com", "wrong guess")
 		var ce *client.Error
 		if !errors.As(err, &ce) {
 			explainTimeout(t, err)

@@ -353,7 +353,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	t.Parallel()
 	tp := start(t, nil)
 	ctx := context.Background()
-	c := client.New(tp.URL)
+	c := newClient(tp.URL)
 	if _, err := c.Dial(ctx); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("dial without credentials: %v, want 401", err)
 	}

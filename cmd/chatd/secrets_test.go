@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wschat/chat/internal/client"
 )
 
 // TestScaledModeNeedsARealSecret: with Redis (or PostgreSQL) configured, chatd does not start
@@ -47,7 +45,7 @@ func TestKeyRotation(t *testing.T) {
 
 	me := func(inst *instance) int {
 		t.Helper()
-		c := client.New(inst.URL)
+		c := newClient(inst.URL)
 		req, _ := http.NewRequest("GET", inst.URL+"/api/v1/users/me", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		res, err := c.HTTP.Do(req)
