@@ -15,7 +15,13 @@ if [ ! -x "$bin" ]; then
   command -v flock >/dev/null 2>&1 && flock 9
   if [ ! -x "$bin" ]; then
     echo "versitygw: building $VERSITYGW (about 4 minutes)" >&2
-    GOFLAGS=-mod=mod go install "$VERSITYGW" >&2
+    # Built beside its place and renamed into it: whoever finds the file finds all of it (the
+    # tests look for it before they take the lock).
+    mkdir -p "$(dirname "$bin")"
+    tmp=$(mktemp -d "$(dirname "$bin")/.versitygw.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    GOBIN="$tmp" GOFLAGS=-mod=mod go install "$VERSITYGW" >&2
+    mv "$tmp/versitygw" "$bin"
   fi
 fi
 echo "$bin"

@@ -130,7 +130,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_WS_CONNS", "limit-ws-conns", "64", "WebSocket connections per user on one instance"},
 	{"CHAT_PRESENCE_GROUP_MAX", "presence-group-max", "50", "largest group whose members all get each other's presence and typing; in a bigger one a client gets the presence of the users it subscribed to and the typing of the chat it has open"},
 	{"CHAT_WS_WRITE_DELAY", "ws-write-delay", "0s", "the least time between two writes of a WebSocket: frames that come sooner after a write wait and go out together, a quiet socket writes at once (0: every frame at once)"},
-	{"CHAT_SEARCH_INDEX_INTERVAL", "search-index-interval", "500ms", "how often the search indexer looks for new messages (a backlog is indexed without waiting): how long a new message may take to be found"},
+	{"CHAT_SEARCH_INDEX_INTERVAL", "search-index-interval", "500ms", "how often the search indexer looks for new messages (a backlog is indexed without waiting, and a send on this instance wakes an idle indexer): how long a new message may take to be found while messages keep coming"},
 	{"CHAT_PUSH_DELAY", "push-delay", "10s", "how long after a message a Web Push waits for the member to read it on another device before it is sent"},
 	{"CHAT_PUSH_LEASE", "push-lease", "1m", "how long an instance holds a push job it took; a crashed instance's jobs are taken by another after it"},
 	{"CHAT_VAPID_PRIVATE_KEY", "vapid-private-key", "", "the Web Push (VAPID) P-256 private key, base64url; generated in the data dir for the embedded default; with PostgreSQL or Redis, Web Push is off without it (every instance needs the same)"},

@@ -52,3 +52,6 @@ func ReindexMessage(s *Store, chatID, seq int64) error {
 // SetChatWalkMax sets the largest chat whose search reads the chat's history instead of the
 // trigram index (-1: every search of a chat asks the index).
 func SetChatWalkMax(s *Store, n int64) { s.chatWalkMax = n }
+
+// ObserveSearchRounds calls f after each round of RunSearchIndexer (set it before starting).
+func ObserveSearchRounds(s *Store, f func(moved int, caughtUp bool)) { s.searchRound = f }

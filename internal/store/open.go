@@ -42,6 +42,8 @@ type Store struct {
 	chatWalkMax  int64                                       // search.go; tests set it to compare both ways of a search
 	sends        sendQueues                                  // group commit of concurrent sends to one chat (sendbatch.go)
 	onBatch      func(sends int, d time.Duration, err error) // ObserveSendBatches
+	searchWake   chan struct{}                               // a send committed: the idle search indexer looks now (searchindex.go)
+	searchRound  func(moved int, caughtUp bool)              // tests: called after each round of RunSearchIndexer
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -118,7 +120,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		db.SetMaxOpenConns(opts.MaxConns)
 		db.SetMaxIdleConns(opts.MaxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		s = &Store{db: db, dialect: postgres}
+		s = &Store{db: db, dialect: postgres, searchWake: make(chan struct{}, 1)}
 	default:
 		path, err := sqlitePath(rawURL)
 		if err != nil {
@@ -137,7 +139,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		}
 		db.SetMaxOpenConns(min(opts.MaxConns, 8))
 		db.SetMaxIdleConns(min(opts.MaxConns, 8))
-		s = &Store{db: db, dialect: sqliteDialect}
+		s = &Store{db: db, dialect: sqliteDialect, searchWake: make(chan struct{}, 1)}
 	}
 	s.forUpdate = s.dialect.forUpdate
 	s.maxMembers = opts.MaxGroupMembers

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -293,4 +294,56 @@ func TestSearchMigration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSearchIndexerWakesOnSend: a message sent while the indexer idles is indexed at once, by
+// the send's wake-up (the indexer's interval here is an hour), and the round that indexed it is
+// followed by the interval's wait, not by a round per send.
+func TestSearchIndexerWakesOnSend(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		type round struct {
+			moved    int
+			caughtUp bool
+		}
+		rounds := make(chan round, 16)
+		store.ObserveSearchRounds(s, func(moved int, caughtUp bool) { rounds <- round{moved, caughtUp} })
+		svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
+		alice, bob := mkUser(t, s, "Alice"), mkUser(t, s, "Bob")
+		g := mkGroup(t, s, alice, "Wake", false, at(1), bob)
+		indexAll(t, s)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.RunSearchIndexer(ctx, time.Hour, slog.New(slog.DiscardHandler))
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+		next := func() round {
+			t.Helper()
+			select {
+			case r := <-rounds:
+				return r
+			case <-time.After(time.Minute): // only a hang gets here: the interval is an hour
+				t.Fatal("no round of the indexer")
+				return round{}
+			}
+		}
+		if r := next(); r != (round{0, true}) {
+			t.Fatalf("first round %+v, want nothing to do", r)
+		}
+		first := send(t, s, g, bob, "wake needle one", at(2)).Message.ID
+		if r := next(); r.moved != 1 || r.caughtUp {
+			t.Fatalf("round after the send %+v, want the one message indexed", r)
+		}
+		if got := searchAll(t, svc, alice, chat.SearchInput{Q: "needle"}); !slices.Equal(got, []int64{first}) {
+			t.Fatalf("search after the wake-up: %v, want [%d]", got, first)
+		}
+		// The round moved something, so the next waits for the interval: this send starts none.
+		send(t, s, g, bob, "wake needle two", at(3))
+		select {
+		case r := <-rounds:
+			t.Fatalf("a round (%+v) right after a round that indexed", r)
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
 }

@@ -36,12 +36,18 @@ func (s *Store) IndexSearch(ctx context.Context, now time.Time) (int, error) {
 // IndexSearchBatch is IndexSearch with batches of at most batch messages: a bulk load
 // (scripts/seedsearch) takes larger ones than a server, whose batches hold back sends.
 func (s *Store) IndexSearchBatch(ctx context.Context, now time.Time, batch int) (int, error) {
+	moved, _, err := s.indexSearch(ctx, now, batch)
+	return moved, err
+}
+
+// indexSearch is IndexSearchBatch that also reports whether the index was caught up (nothing
+// stored after its mark), as against held at a gap or by another instance.
+func (s *Store) indexSearch(ctx context.Context, now time.Time, batch int) (moved int, caughtUp bool, err error) {
 	// Nothing new: no transaction (on SQLite it would take the write lock sends wait for).
 	if behind, err := s.behind(ctx, `SELECT indexed_to FROM search_state WHERE id = 1`); err != nil || !behind {
-		return 0, err
+		return 0, err == nil, err
 	}
-	moved := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		lock := ""
 		if s.dialect.name == postgres.name {
 			lock = " FOR UPDATE SKIP LOCKED"
@@ -111,7 +117,7 @@ func (s *Store) IndexSearchBatch(ctx context.Context, now time.Time, batch int) 
 		moved = int(next - mark)
 		return nil
 	})
-	return moved, err
+	return moved, false, err
 }
 
 // behind reports whether messages were stored after the high-water mark that markQuery reads.
@@ -135,22 +141,52 @@ func (s *Store) searchBatch() int {
 }
 
 // RunSearchIndexer indexes new messages until ctx ends: at once while there is a backlog,
-// then every interval. Every instance runs one; they take turns through search_state.
+// otherwise at most one round per interval. When a round finds the index caught up, the next
+// one comes after interval or as soon as a send commits on this instance, whichever is first:
+// a message sent after a quiet spell can be found at once, while under steady traffic the
+// rounds (each a write transaction: SQLite's holds back sends) stay one per interval. Messages
+// stored by other instances are found by the interval's round, or by theirs.
 func (s *Store) RunSearchIndexer(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	for {
-		n, err := s.IndexSearch(ctx, time.Now())
+		select { // what was sent before this round is in it
+		case <-s.searchWake:
+		default:
+		}
+		n, caughtUp, err := s.indexSearch(ctx, time.Now(), s.searchBatch())
 		if err != nil && ctx.Err() == nil {
 			log.Warn("search indexer", "err", err)
+			caughtUp = false
 		}
-		wait := interval
-		if n >= s.searchBatch() {
-			wait = 0
+		if f := s.searchRound; f != nil {
+			f(n, caughtUp)
 		}
+		var wake <-chan struct{}
+		switch {
+		case n >= s.searchBatch():
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		case caughtUp:
+			wake = s.searchWake
+		}
+		timer.Reset(interval) // since Go 1.23 a Reset timer never delivers a stale tick
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-timer.C:
+		case <-wake:
 		}
+	}
+}
+
+// wakeSearch tells an idle search indexer that a send committed; it never blocks.
+func (s *Store) wakeSearch() {
+	select {
+	case s.searchWake <- struct{}{}:
+	default:
 	}
 }
 

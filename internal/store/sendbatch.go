@@ -218,6 +218,7 @@ func (s *Store) sendBatch(groups []chatSends) {
 		f(n, time.Since(start), err)
 	}
 	if err == nil {
+		s.wakeSearch()
 		s.sentReplies(ctx, groups)
 		s.sentRepeats(ctx, groups)
 	}

@@ -118,10 +118,22 @@ func versityGW() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
+	// Built beside its place and renamed into it: whoever finds the file finds all of it.
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(bin), ".versitygw.")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, "go", "install", VersityGW)
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOBIN="+tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go install %s: %v: %s", VersityGW, err, out)
+	}
+	if err := os.Rename(filepath.Join(tmp, "versitygw"), bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
