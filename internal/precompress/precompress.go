@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/andybalholm/brotli"
@@ -64,10 +65,23 @@ type File struct {
 func New(body []byte) *File {
 	f := &File{body: body, hash: hash(body)}
 	if Compressible(".html", len(body)) {
-		f.br, f.gz = mustCompress(body)
+		key := sha256.Sum256(body)
+		if v, ok := made.Load(key); ok {
+			f.br, f.gz = v.(*variants).br, v.(*variants).gz
+		} else {
+			f.br, f.gz = mustCompress(body)
+			made.Store(key, &variants{f.br, f.gz})
+		}
 	}
 	return f
 }
+
+// made holds what New compressed, by the body's SHA-256, for the life of the process: the
+// bodies are a few pages and API documents, the same for every server a process makes (a
+// test binary makes hundreds, and brotli at its best quality was a tenth of their CPU).
+var made sync.Map
+
+type variants struct{ br, gz []byte }
 
 // Load reads name and its variants (name.br, name.gz, when present) from fsys.
 func Load(fsys fs.FS, name string) (*File, error) {

@@ -185,3 +185,24 @@ func TestWriteAndStale(t *testing.T) {
 		t.Errorf("the orphan variant is still there: %v", err)
 	}
 }
+
+// TestNewCompressesABodyOnce: a second File of the same body shares the first one's variants
+// (every server a process makes builds the same pages), and another body gets its own.
+func TestNewCompressesABodyOnce(t *testing.T) {
+	body := []byte(strings.Repeat("<p>made twice</p>\n", 100))
+	a, b := New(body), New(bytes.Clone(body))
+	if a.br == nil || a.gz == nil {
+		t.Fatal("no variants")
+	}
+	if &a.br[0] != &b.br[0] || &a.gz[0] != &b.gz[0] {
+		t.Error("the same body was compressed again")
+	}
+	c := New([]byte(strings.Repeat("<p>another page</p>\n", 100)))
+	if bytes.Equal(c.br, a.br) || bytes.Equal(c.gz, a.gz) {
+		t.Error("another body got the first one's variants")
+	}
+	var out bytes.Buffer
+	if _, err := io.Copy(&out, brotli.NewReader(bytes.NewReader(c.br))); err != nil || !strings.HasPrefix(out.String(), "<p>another page") {
+		t.Errorf("the other body's brotli variant: %q, %v", out.String()[:min(out.Len(), 20)], err)
+	}
+}
