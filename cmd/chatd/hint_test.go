@@ -11,6 +11,8 @@ import (
 
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/config"
+	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testdb"
 )
 
 // lockedBuffer is a bytes.Buffer that the server goroutine may write while the test reads.
@@ -75,16 +77,50 @@ func TestOpenURL(t *testing.T) {
 	}
 }
 
-// TestDemoHashIsTheMigrations: the hash the start hint compares is the demo password's.
+// TestDemoHashIsTheMigrations: the hash the start hint compares is the one migration 00002
+// stores (store's TestCheapenDemoPasswords checks both hashes against the demo password).
 func TestDemoHashIsTheMigrations(t *testing.T) {
-	if ok, err := auth.CheckPassword(demoHash, demoPassword); err != nil || !ok {
-		t.Fatalf("demoHash does not check against %q: %v %v", demoPassword, ok, err)
-	}
 	b, err := os.ReadFile("../../internal/store/migrations/00002_demo.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "'first@example.com',  'First', 'first', '"+demoHash+"'") {
-		t.Fatal("migration 00002 does not store demoHash for first@example.com")
+	if !strings.Contains(string(b), "'first@example.com',  'First', 'first', '"+store.DemoPasswordHash+"'") {
+		t.Fatal("migration 00002 does not store store.DemoPasswordHash for first@example.com")
+	}
+}
+
+// TestStartHintFollowsTheDemoPassword: the hint is printed while the demo user has the demo
+// password, hashed at the default cost (as migrated) or at the test cost (test runs), and not
+// once the password was changed.
+func TestStartHintFollowsTheDemoPassword(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, testdb.MigratedSQLite(t, store.MigrateURL), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}
+	if got := startHint(ctx, config.Config{}, st, addr); !strings.Contains(got, demoEmail) {
+		t.Fatalf("as migrated: hint %q", got)
+	}
+	if err := st.CheapenDemoPasswords(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := startHint(ctx, config.Config{}, st, addr); !strings.Contains(got, demoEmail) {
+		t.Fatalf("with the test-cost hash: hint %q", got)
+	}
+	u, err := st.UserByEmail(ctx, demoEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := auth.HashPassword(demoPassword, auth.FastPasswordParams) // the same password, set anew
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPasswordHash(ctx, u.ID, h); err != nil {
+		t.Fatal(err)
+	}
+	if got := startHint(ctx, config.Config{}, st, addr); got != "" {
+		t.Fatalf("after a password change: hint %q, want none", got)
 	}
 }

@@ -54,3 +54,41 @@ func TestDemoData(t *testing.T) {
 		}
 	})
 }
+
+// TestCheapenDemoPasswords: the demo users who still have the demo password get its test-cost
+// hash, which checks against the same password; a demo user who changed it keeps the new one.
+func TestCheapenDemoPasswords(t *testing.T) {
+	for _, h := range []string{store.DemoPasswordHash, store.DemoPasswordHashTest} {
+		if ok, err := auth.CheckPassword(h, "password"); !ok || err != nil {
+			t.Fatalf("%s does not check against the demo password: %v %v", h, ok, err)
+		}
+	}
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		second, err := s.UserByEmail(ctx, "second@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed, err := auth.HashPassword("changed", auth.FastPasswordParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPasswordHash(ctx, second.ID, changed); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CheapenDemoPasswords(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for email, want := range map[string]string{
+			"first@example.com": store.DemoPasswordHashTest, "third@example.com": store.DemoPasswordHashTest, "second@example.com": changed,
+		} {
+			u, err := s.UserByEmail(ctx, email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.PasswordHash != want {
+				t.Errorf("%s: hash %s, want %s", email, u.PasswordHash, want)
+			}
+		}
+	})
+}

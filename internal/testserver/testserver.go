@@ -152,6 +152,11 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if opts.PasswordParams == (auth.PasswordParams{}) {
 		opts.PasswordParams = auth.FastPasswordParams
 	}
+	if opts.PasswordParams == auth.FastPasswordParams { // as chatd does with CHAT_PASSWORD_COST=test
+		if err := st.CheapenDemoPasswords(ctx); err != nil {
+			tb.Fatalf("demo passwords: %v", err)
+		}
+	}
 	if opts.Logger == nil {
 		opts.Logger = log
 	}
