@@ -112,11 +112,11 @@ func explainTimeout(t *testing.T, err error) {
 }
 
 // requestWait bounds one request of a test, and each wait of a test for something to happen.
-// It only stops a hung test: the demo users' password hashes are argon2id at the product's cost
-// (19 MiB, 2 passes; about 0.2 s of CPU under -race), and with the browser suites beside it on
-// two cores a login ran out of 30 s (that `CI=true bash .ci/run`, its build cache warm, took
-// 319 s for this package, which takes 55 s when its tests start after the browsers' busiest
-// minutes). So each request gets its own deadline: a deadline shared by several ran out.
+// It only stops a hung test: with the browser suites beside it on two cores a login ran out of
+// 30 s (that `CI=true bash .ci/run`, its build cache warm, took 319 s for this package, which
+// takes 55 s when its tests start after the browsers' busiest minutes; the demo users' hashes
+// were still at the product's cost then, see store.CheapenDemoPasswords). So each request gets
+// its own deadline: a deadline shared by several ran out.
 const requestWait = 2 * time.Minute
 
 // reqCtx is a context for one request of a test (requestWait).

@@ -124,3 +124,25 @@ func TestStartHintFollowsTheDemoPassword(t *testing.T) {
 		t.Fatalf("after a password change: hint %q, want none", got)
 	}
 }
+
+// TestTestRunsHaveCheapDemoPasswords: chatd with CHAT_PASSWORD_COST=test (as every test run)
+// stores the demo password at the test cost, and the demo user signs in with it.
+func TestTestRunsHaveCheapDemoPasswords(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	inst := start(t, map[string]string{"CHAT_DATA_DIR": dir})
+	signIn(t, inst, demoEmail)
+	ctx := context.Background()
+	st, err := store.Open(ctx, config.Config{DataDir: dir}.SQLiteURL(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.UserByEmail(ctx, demoEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PasswordHash != store.DemoPasswordHashTest {
+		t.Errorf("demo hash %s, want the test-cost one", u.PasswordHash)
+	}
+}

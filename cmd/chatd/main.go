@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	if cfg.PasswordCost == "test" { // test runs sign the demo users in again and again
+	if passwordParams(cfg) == auth.FastPasswordParams { // test runs sign the demo users in again and again
 		if err := st.CheapenDemoPasswords(ctx); err != nil {
 			return err
 		}

@@ -63,9 +63,9 @@ type File struct {
 
 // New makes a File of body, compressing it now (for small pages built at start-up).
 func New(body []byte) *File {
-	f := &File{body: body, hash: hash(body)}
+	key := sha256.Sum256(body)
+	f := &File{body: body, hash: hashOf(key)}
 	if Compressible(".html", len(body)) {
-		key := sha256.Sum256(body)
 		if v, ok := made.Load(key); ok {
 			f.br, f.gz = v.(*variants).br, v.(*variants).gz
 		} else {
@@ -181,10 +181,10 @@ func Negotiate(accept string, haveBr, haveGz bool) string {
 	return ""
 }
 
-func hash(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
+func hash(b []byte) string { return hashOf(sha256.Sum256(b)) }
+
+// hashOf is hash of the body whose SHA-256 is sum.
+func hashOf(sum [sha256.Size]byte) string { return hex.EncodeToString(sum[:8]) }
 
 // Compress returns b compressed with brotli (best) and gzip (best). brotli's window is as
 // small as b allows: at its default (4 MiB) its best quality takes 32 MiB of working memory,
