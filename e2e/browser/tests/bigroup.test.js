@@ -41,10 +41,11 @@ test('a big group shows presence and typing live to the member who has it open',
   await O.page.getByLabel('Message', { exact: true }).pressSequentially('hello', { delay: 50 });
   await V.page.getByTestId('typing').getByText(`Olga ${tag} is typing…`).waitFor();
 
-  // Olga leaves: offline shows a few seconds later (a reload is not a disconnect).
+  // Olga leaves: offline shows a few seconds later (a reload is not a disconnect). The wait is
+  // the default one: a CI run on a loaded machine took over 15 s here.
   await O.context.close();
   await V.page.getByTestId('members-button').click();
-  await olgaRow.getByTestId('member-presence').getByText(/^last seen/).waitFor({ timeout: 15000 });
+  await olgaRow.getByTestId('member-presence').getByText(/^last seen/).waitFor();
   V.page.assertClean();
   await V.context.close();
 });

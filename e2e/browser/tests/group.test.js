@@ -108,3 +108,43 @@ test('start a private chat by searching for a person', async () => {
   C.assertClean();
   await third.context.close();
 });
+
+test('a member list answered after someone left does not show them online again', async () => {
+  // The members dialog fetches the chat when it opens. The server answers from the presence
+  // it knows then: a member who leaves while the answer is on its way is "online" in it, and
+  // their "offline" frame may come first. The page keeps what the frame said.
+  const tag = unique('p').slice(-5);
+  const olga = await Api.register(`Olga ${tag}`);
+  const vic = await Api.register(`Vic ${tag}`);
+  const title = unique('Presence');
+  const chat = await olga.group(title, [vic.user.id]);
+  const O = await signIn(browser, olga.user.email);
+  const V = await signIn(browser, vic.user.email);
+  await openChat(V.page, title);
+
+  // Vic's fetch reaches the server while Olga is online; its answer is held until her offline
+  // frame has been shown, then handed over with a mark in the title (to see it applied).
+  let fetched;
+  const answer = new Promise((resolve) => { fetched = resolve; });
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  await V.page.route(new RegExp(`/api/v1/chats/${chat.id}$`), async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    fetched(body);
+    await held;
+    await route.fulfill({ response, json: { ...body, title: `${body.title} (late)` } });
+  });
+  await V.page.getByTestId('members-button').click();
+  const row = V.page.getByTestId('members-dialog').getByTestId('member').filter({ hasText: `Olga ${tag}` });
+  const body = await answer;
+  assert.equal(body.members.find((m) => m.id === olga.user.id)?.online, true, 'the held answer says Olga is online');
+
+  await O.context.close();
+  await row.getByTestId('member-presence').getByText(/^last seen/).waitFor();
+  release();
+  await V.page.getByTestId('pane-title').getByText(`${title} (late)`, { exact: true }).waitFor();
+  assert.match(await row.getByTestId('member-presence').textContent(), /^last seen/);
+  V.page.assertClean();
+  await V.context.close();
+});

@@ -62,7 +62,7 @@ export function aboutSection(ctx, chatId) {
     save.disabled = true;
     status.textContent = 'Saving…';
     try {
-      store.setChat(await api.updateChat(chatId, fields));
+      await store.applyChat(api.updateChat(chatId, fields));
       dirty = false;
       status.textContent = 'Saved.';
       draw();
@@ -115,7 +115,7 @@ export function memberActions(ctx, chatId, m, { close, announce }) {
       b.disabled = false;
     }
   } });
-  const setRole = async (role) => store.setChat(await api.setRole(chatId, m.id, role));
+  const setRole = (role) => store.applyChat(api.setRole(chatId, m.id, role));
 
   if (!me && !m.deleted) {
     out.push(act('Message', async () => {
@@ -135,7 +135,7 @@ export function memberActions(ctx, chatId, m, { close, announce }) {
         message: `${m.name} will own the group and be able to delete it. You will stay on as an admin.`,
         confirmText: 'Make owner',
       });
-      if (ok) store.setChat(await api.transfer(chatId, m.id));
+      if (ok) await store.applyChat(api.transfer(chatId, m.id));
     }));
   }
   const removable = !me && m.role !== 'owner' && (mine === 'owner' || (mine === 'admin' && m.role === 'member'));

@@ -178,13 +178,14 @@ export class Client {
 
   async refreshChats() {
     let chats;
+    const sent = performance.now();
     try {
       ({ chats } = await api.chats());
     } catch {
       return;
     }
     for (const c of chats) {
-      this.s.setChat(c);
+      this.s.setChat(c, sent);
       if (this.s.messages.get(c.id)?.loaded) this.catchUp(c.id);
       else this.s.seen.set(c.id, Math.max(this.s.seen.get(c.id) || 0, c.last_seq || 0));
     }
@@ -277,6 +278,7 @@ export class Client {
   onPresence(d) {
     const s = this.s;
     s.online.set(d.user_id, !!d.online);
+    s.presenceAt.set(d.user_id, performance.now());
     if (!d.online) s.lastSeen.set(d.user_id, d.last_seen_at || new Date().toISOString());
     for (const mems of s.members.values()) {
       const m = mems.get(d.user_id);
@@ -603,7 +605,7 @@ export class Client {
 
   async loadDetail(chatId) {
     try {
-      this.s.setChat(await api.chat(chatId));
+      await this.s.applyChat(api.chat(chatId));
     } catch (err) {
       if (err instanceof ApiError && (err.status === 404 || err.status === 403)) this.chatGone(chatId);
     }
@@ -611,9 +613,10 @@ export class Client {
 
   fetchChat(id) {
     if (this.chatFetches.has(id)) return this.chatFetches.get(id);
+    const sent = performance.now();
     const p = api.chat(id).then((c) => {
       const known = this.s.chats.has(id);
-      this.s.setChat(c);
+      this.s.setChat(c, sent);
       if (!known) this.s.seen.set(id, c.last_seq || 0);
     }).catch(() => {}).finally(() => this.chatFetches.delete(id));
     this.chatFetches.set(id, p);
@@ -635,19 +638,19 @@ export class Client {
   }
 
   async createPrivate(userId) {
-    return this.s.setChat(await api.createPrivate(userId)).id;
+    return (await this.s.applyChat(api.createPrivate(userId))).id;
   }
 
   async createGroup(title, isPublic, memberIds) {
-    return this.s.setChat(await api.createGroup(title, isPublic, memberIds)).id;
+    return (await this.s.applyChat(api.createGroup(title, isPublic, memberIds))).id;
   }
 
   async join(chatId) {
-    return this.s.setChat(await api.join(chatId)).id;
+    return (await this.s.applyChat(api.join(chatId))).id;
   }
 
   async invite(chatId, userId) {
-    this.s.setChat(await api.invite(chatId, userId));
+    await this.s.applyChat(api.invite(chatId, userId));
   }
 
   async leave(chatId) {

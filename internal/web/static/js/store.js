@@ -64,6 +64,9 @@ export class Store {
     this.names = new Map(); // user id -> name
     this.online = new Map(); // user id -> bool
     this.lastSeen = new Map(); // user id -> when they were last connected (offline users only)
+    // user id -> performance.now() when a live presence frame about them was last applied: a
+    // REST response sent before that answers from older presence (heardSince).
+    this.presenceAt = new Map();
     this.typing = new Map(); // chat id -> Map(user id -> expiry ms)
     this.seen = new Map(); // chat id -> highest seq received (the sync cursor)
     this.revs = new Map(); // chat id -> highest change (rev) received (msgchanges.js)
@@ -111,7 +114,27 @@ export class Store {
     return this.online.get(id) === true;
   }
 
-  setChat(summary) {
+  /**
+   * heardSince tells whether a live presence frame about user id came after sent (a
+   * performance.now() of when a request went out; null: a frame, never stale).
+   */
+  heardSince(id, sent) {
+    return sent != null && (this.presenceAt.get(id) ?? -Infinity) > sent;
+  }
+
+  /**
+   * applyChat stores the chat a request (a promise of a ChatSummary) resolves to. The server
+   * answered from the presence it knew then: whoever went on- or offline while the request was
+   * out keeps what their presence frame said (a member list fetched as someone left must not
+   * show them online for good).
+   */
+  async applyChat(request) {
+    const sent = performance.now();
+    return this.setChat(await request, sent);
+  }
+
+  /** setChat stores a chat summary; sent is as in heardSince (when it is a REST response). */
+  setChat(summary, sent = null) {
     const old = this.chats.get(summary.id);
     const c = { ...old, ...summary };
     if (old) {
@@ -133,10 +156,11 @@ export class Store {
     this.chats.set(c.id, c);
     if (c.peer) {
       this.names.set(c.peer.id, c.peer.name);
-      this.online.set(c.peer.id, !!c.peer.online);
+      if (this.heardSince(c.peer.id, sent)) c.peer = { ...c.peer, online: this.isOnline(c.peer.id) };
+      else this.online.set(c.peer.id, !!c.peer.online);
     }
     if (!this.seen.has(c.id)) this.seen.set(c.id, c.last_seq || 0);
-    if (summary.members) this.setMembers(c.id, summary.members);
+    if (summary.members) this.setMembers(c.id, summary.members, sent);
     this.notify('chats', 'pane');
     return c;
   }
@@ -154,11 +178,15 @@ export class Store {
     this.notify('chats', 'pane', 'members');
   }
 
-  setMembers(chatId, list) {
+  setMembers(chatId, list, sent = null) {
     const m = new Map();
     for (const mem of list) {
-      m.set(mem.id, { ...mem });
       this.names.set(mem.id, mem.name);
+      if (this.heardSince(mem.id, sent)) {
+        m.set(mem.id, { ...mem, online: this.isOnline(mem.id) });
+        continue;
+      }
+      m.set(mem.id, { ...mem });
       this.online.set(mem.id, !!mem.online);
       if (mem.last_seen_at) this.lastSeen.set(mem.id, mem.last_seen_at);
     }
