@@ -21,8 +21,8 @@ export const NARROW = { width: 390, height: 844 };
  * launch starts Debian's Chromium (never a downloaded browser). Headless Chromium 156 builds
  * each window's omnibox popups (chrome://omnibox-popup.top-chrome, two WebUI pages in a
  * renderer of their own) though headless never shows them: about 1.5 CPU-seconds per context,
- * nearly half of what a sign-in cost. Without them the single-instance suite took 587 CPU-s instead
- * of 815 (307 s instead of 421 on a 2-core machine).
+ * nearly half of what a sign-in cost. Without them the single-instance suite took 587 CPU-s
+ * instead of 815 (307 s instead of 421 on a 2-core machine).
  */
 export function launch() {
   return chromium.launch({
