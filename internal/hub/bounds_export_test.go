@@ -13,3 +13,28 @@ func (h *Hub) PendingAcks(userID int64) int {
 	}
 	return n
 }
+
+// AfterCommit has f run, for tests, between each message.send's commit and its ack.
+func (h *Hub) AfterCommit(f func(chatID, seq int64)) { h.afterCommit.Store(&f) }
+
+// CatchUp has, for tests, each of the user's connections read every chat it follows from the
+// store, as after a broker reconnect.
+func (h *Hub) CatchUp(userID int64) {
+	for _, c := range h.userConns(userID) {
+		c.catchUpAll()
+	}
+}
+
+// SentUpTo is, for tests, the lowest seq of a chat up to which the user's connections have
+// sent (or acked) every message.
+func (h *Hub) SentUpTo(userID, chatID int64) int64 {
+	low := int64(-1)
+	for _, c := range h.userConns(userID) {
+		c.mu.Lock()
+		if st := c.streams[chatID]; st != nil && (low < 0 || st.sent < low) {
+			low = st.sent
+		}
+		c.mu.Unlock()
+	}
+	return low
+}

@@ -68,6 +68,10 @@ type conn struct {
 	flushArmed bool
 	batched    bool
 	catching   bool // a catch-up goroutine runs
+	// sending counts the message.sends of this connection that have not been acked yet, by
+	// chat and client_id: a catch-up that reads one of them from the store after its commit
+	// and before its ack leaves it to the ack (advanceLocked).
+	sending map[sendKey]int
 	// settingUp holds live messages while hello is built: the hello's last seqs decide which
 	// of them are history and which follow it (finishSetup).
 	settingUp bool
@@ -121,7 +125,10 @@ type item struct {
 	stateRev int64
 	typ      string
 	frame    []byte
-	own      bool   // a message this connection sent itself (it got message.ack)
+	own      bool // a message this connection sent itself (it got message.ack)
+	// sender and clientID are a message's, when it was read from the store.
+	sender   int64
+	clientID string
 	rm       int64  // the user whose membership this (system) message ends
 	then     []byte // the chat.read_all that follows this message
 	// readAll is the read-all mark of then, or of a chat.read_all event.
@@ -402,7 +409,7 @@ func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 		c.endStreamLocked(chatID)
 		return false
 	}
-	own := it.own
+	own := it.own || (it.sender == c.userID && c.sending[sendKey{chatID, it.clientID}] > 0)
 	if _, ok := st.acked[it.seq]; ok {
 		delete(st.acked, it.seq)
 		own = true
@@ -416,11 +423,44 @@ func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 	return true
 }
 
-// markAcked records that this connection got message.ack for seq, so that neither the live
-// event nor a catch-up sends it again.
-func (c *conn) markAcked(chatID, seq int64) {
+// sendKey names a message.send of a connection: its chat and client_id.
+type sendKey struct {
+	chatID   int64
+	clientID string
+}
+
+// sendBegins counts a message.send in flight until markAcked or sendFailed.
+func (c *conn) sendBegins(k sendKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.sending == nil {
+		c.sending = map[sendKey]int{}
+	}
+	c.sending[k]++
+}
+
+// sendFailed ends a message.send answered with an error.
+func (c *conn) sendFailed(k sendKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sendEndsLocked(k)
+}
+
+func (c *conn) sendEndsLocked(k sendKey) {
+	if c.sending[k] <= 1 {
+		delete(c.sending, k)
+		return
+	}
+	c.sending[k]--
+}
+
+// markAcked ends the message.send k, committed as seq, and records that this connection got
+// message.ack for it, so that neither the live event nor a catch-up sends it again.
+func (c *conn) markAcked(k sendKey, seq int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sendEndsLocked(k)
+	chatID := k.chatID
 	st := c.streams[chatID]
 	if st == nil || seq <= st.sent {
 		return
@@ -695,6 +735,9 @@ func (h *Hub) fetch(ctx context.Context, chatID, after, before, seen int64, limi
 				return nil, err
 			}
 			out.msgs[i] = item{seq: m.Seq, frame: f, rm: removedBy(m), stateRev: m.Rev}
+			if m.SenderID != nil && m.ClientID != nil {
+				out.msgs[i].sender, out.msgs[i].clientID = *m.SenderID, *m.ClientID
+			}
 			out.bytes += cost(f)
 		}
 		return out, nil

@@ -143,6 +143,8 @@ type Hub struct {
 	// checkMembers asks the next audit to read the users' chats (audit.go): set when the
 	// broker resubscribed, as chat.added and chat.removed may have been lost.
 	checkMembers atomic.Bool
+	// afterCommit, set by tests only, runs between a message.send's commit and its ack.
+	afterCommit atomic.Pointer[func(chatID, seq int64)]
 
 	mu      sync.Mutex
 	users   map[int64]*userState

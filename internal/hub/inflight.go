@@ -38,6 +38,8 @@ func (c *conn) send(p chat.Principal, ref json.RawMessage, d sendData) {
 	}
 	op := c.ops.begin()
 	c.work.Add(1)
+	key := sendKey{d.ChatID, d.ClientID}
+	c.sendBegins(key)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), frameTimeout)
 	wait := c.h.svc.SendAsync(ctx, p, chat.SendInput{ChatID: d.ChatID, Body: d.Body, ClientID: d.ClientID,
 		FileIDs: d.FileIDs, ReplyToSeq: d.ReplyToSeq, Mentions: d.Mentions, MentionAll: d.MentionAll, Conn: c.id})
@@ -49,10 +51,14 @@ func (c *conn) send(p chat.Principal, ref json.RawMessage, d sendData) {
 		defer cancel()
 		m, _, err := wait()
 		if err != nil {
+			c.sendFailed(key)
 			c.fail(p, ref, "message.send", err)
 			return
 		}
-		c.markAcked(m.ChatID, m.Seq)
+		if f := c.h.afterCommit.Load(); f != nil {
+			(*f)(m.ChatID, m.Seq)
+		}
+		c.markAcked(key, m.Seq)
 		c.sendFrame("message.ack", ref, chat.MessageData{Message: m})
 	}()
 }

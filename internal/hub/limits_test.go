@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,5 +419,40 @@ func TestPendingAcksAreBounded(t *testing.T) {
 	got = append(got, c.Quiet(200*time.Millisecond)...)
 	if n := len(ofType(got, "message.new")); n != 0 {
 		t.Errorf("the sender got %d message.new of its own messages", n)
+	}
+}
+
+// TestCatchUpLeavesASendInFlightToItsAck: a catch-up that reads the connection's own message
+// from the store after its commit and before its ack (under load, sends commit in batches
+// and a catch-up runs beside their acks) sends no message.new of it: the ack tells the
+// client, once.
+func TestCatchUpLeavesASendInFlightToItsAck(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{Broker: dropMessages{broker.NewMemory()}})
+	ann := s.NewUser(t, "Ann")
+	g := s.Group(t, ann, "Solo", false)
+	c := s.Dial(t, ann)
+	var caughtUp atomic.Bool
+	s.Hub.AfterCommit(func(chatID, seq int64) {
+		if chatID != g {
+			return
+		}
+		s.Hub.CatchUp(ann.ID)
+		deadline := time.Now().Add(10 * time.Second)
+		for s.Hub.SentUpTo(ann.ID, g) < seq && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		caughtUp.Store(s.Hub.SentUpTo(ann.ID, g) >= seq)
+	})
+	got := c.RoundTrip("message.send", "a", map[string]any{"chat_id": g, "client_id": "a", "body": "x"})
+	got = append(got, c.Quiet(200*time.Millisecond)...)
+	if !caughtUp.Load() {
+		t.Fatal("the catch-up did not reach the message before its ack")
+	}
+	if n := len(ofType(got, "message.new")); n != 0 {
+		t.Errorf("the sender got %d message.new of its own message", n)
+	}
+	if n := len(ofType(got, "message.ack")); n != 1 {
+		t.Errorf("%d message.ack, want 1", n)
 	}
 }
