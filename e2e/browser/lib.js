@@ -114,6 +114,30 @@ export function message(page, text) {
   return page.getByTestId('message').filter({ has: page.getByTestId('message-text').getByText(text, { exact: true }) });
 }
 
+/**
+ * watchJumps records in the page each message that a quote's jump highlights (class flash,
+ * data-flash set), with whether it was in view then. The highlight lasts 2.5 s, and on a
+ * loaded machine a wait for it can start after that: jumpedTo waits for the record instead.
+ */
+export async function watchJumps(page) {
+  await page.evaluate(() => {
+    window.jumps = [];
+    new MutationObserver((records) => {
+      for (const { target: el } of records) {
+        if (el.dataset?.testid !== 'message' || !el.dataset.flash || !el.classList.contains('flash')) continue;
+        const r = el.getBoundingClientRect();
+        window.jumps.push({ text: el.textContent, inView: r.bottom > 0 && r.top < window.innerHeight });
+      }
+    }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['class', 'data-flash'] });
+  });
+}
+
+/** jumpedTo waits until watchJumps saw a message saying text highlighted, and returns its record. */
+export async function jumpedTo(page, text, timeout) {
+  const h = await page.waitForFunction((t) => window.jumps.find((j) => j.text.includes(t)), text, { timeout });
+  return h.jsonValue();
+}
+
 export async function send(page, text) {
   const box = page.getByLabel('Message', { exact: true });
   await box.fill(text);

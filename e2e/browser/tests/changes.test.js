@@ -5,7 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, NARROW, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, jumpedTo, launch, message, openChat, send, signIn, unique, watchJumps } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -169,8 +169,9 @@ test('reply: the quote on both screens, a click shows the quoted message, the qu
   }
   // A click on the quote shows and highlights the quoted message (a redraw of it meanwhile,
   // its read mark arriving, keeps the highlight).
+  await watchJumps(a);
   await message(a, answer).getByTestId('reply-quote').click();
-  await a.locator('[data-testid="message"].flash[data-flash]').filter({ hasText: first }).waitFor({ timeout: 5000 });
+  assert.ok((await jumpedTo(a, first)).inView, 'the quoted message is in view');
 
   // Esc in the composer drops a reply being written.
   await (await menu(b, message(b, first))).getByTestId('menu-reply').click();
@@ -313,10 +314,9 @@ test('a quote jumps to a message far back, loading older history', async () => {
   const quote = message(page, answer).getByTestId('reply-quote');
   await quote.getByText(origin).waitFor();
   assert.equal(await message(page, origin).count(), 0, 'the quoted message is not loaded yet');
+  await watchJumps(page);
   await quote.click();
-  const target = page.locator('[data-testid="message"].flash[data-flash]').filter({ hasText: origin });
-  await target.waitFor({ timeout: 20000 });
-  assert.ok(await target.isVisible());
+  assert.ok((await jumpedTo(page, origin)).inView, 'the quoted message is in view');
   void aName;
   page.assertClean();
   await A.context.close();
