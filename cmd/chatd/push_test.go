@@ -119,23 +119,28 @@ func TestPushAcrossInstances(t *testing.T) {
 	// decided: a busy machine ran it seconds late, after the socket had closed and the grace
 	// before "offline" had passed, and the push that went out then was right.
 	db := testdb.OpenSQL(t, dbURL)
-	decided := func(m message) {
+	// until waits for query (a boolean of the push tables) to say true.
+	until := func(what, query string, args ...any) {
 		t.Helper()
 		deadline := time.Now().Add(requestWait)
 		for {
-			var done bool
-			if err := db.QueryRow(`SELECT (SELECT scanned_to FROM push_state WHERE id = 1) >= $1
-				AND NOT EXISTS (SELECT 1 FROM push_jobs WHERE chat_id = $2 AND seq = $3)`, m.ID, privateChat, m.Seq).Scan(&done); err != nil {
+			var ok bool
+			if err := db.QueryRow(query, args...).Scan(&ok); err != nil {
 				t.Fatal(err)
 			}
-			if done {
+			if ok {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the push job of seq %d was never decided", m.Seq)
+				t.Fatal(what)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+	decided := func(m message) {
+		t.Helper()
+		until(fmt.Sprintf("the push job of seq %d was never decided", m.Seq), `SELECT (SELECT scanned_to FROM push_state WHERE id = 1) >= $1
+			AND NOT EXISTS (SELECT 1 FROM push_jobs WHERE chat_id = $2 AND seq = $3)`, m.ID, privateChat, m.Seq)
 	}
 	for _, inst := range []*instance{a, b} {
 		d := connect(t, signIn(t, inst, "second@example.com"))
@@ -161,20 +166,7 @@ func TestPushAcrossInstances(t *testing.T) {
 	patient["CHAT_PUSH_DELAY"] = "1h"
 	c := start(t, patient)
 	queued := say(signIn(t, c, "first@example.com"), "queued")
-	deadline := time.Now().Add(requestWait)
-	for {
-		var k int
-		if err := db.QueryRow(`SELECT count(*) FROM push_jobs WHERE chat_id = $1 AND seq = $2`, privateChat, queued.Seq).Scan(&k); err != nil {
-			t.Fatal(err)
-		}
-		if k == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the message was never queued")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	until("the message was never queued", `SELECT count(*) = 1 FROM push_jobs WHERE chat_id = $1 AND seq = $2`, privateChat, queued.Seq)
 	c.stop()
 	// As if an instance had claimed it and died while sending: its lease holds the job a while.
 	if _, err := db.Exec(`UPDATE push_jobs SET claimed_by = 'crashed', lease_until = $1, due_at = 0 WHERE chat_id = $2`,

@@ -133,8 +133,8 @@ export async function watchJumps(page) {
 }
 
 /** jumpedTo waits until watchJumps saw a message saying text highlighted, and returns its record. */
-export async function jumpedTo(page, text, timeout) {
-  const h = await page.waitForFunction((t) => window.jumps.find((j) => j.text.includes(t)), text, { timeout });
+export async function jumpedTo(page, text) {
+  const h = await page.waitForFunction((t) => window.jumps.find((j) => j.text.includes(t)), text);
   return h.jsonValue();
 }
 

@@ -38,3 +38,17 @@ func (h *Hub) SentUpTo(userID, chatID int64) int64 {
 	}
 	return low
 }
+
+// SendsInFlight is, for tests, how many message.sends the user's connections count as not yet
+// acked or failed.
+func (h *Hub) SendsInFlight(userID int64) int {
+	n := 0
+	for _, c := range h.userConns(userID) {
+		c.mu.Lock()
+		for _, k := range c.sending {
+			n += k
+		}
+		c.mu.Unlock()
+	}
+	return n
+}

@@ -455,4 +455,14 @@ func TestCatchUpLeavesASendInFlightToItsAck(t *testing.T) {
 	if n := len(ofType(got, "message.ack")); n != 1 {
 		t.Errorf("%d message.ack, want 1", n)
 	}
+	// Sends answered with an error end too: the count holds only what is in flight.
+	other := s.Group(t, s.NewUser(t, "Bob"), "Not Ann's", false)
+	for i, d := range []map[string]any{{"chat_id": g, "client_id": "b", "body": ""}, {"chat_id": other, "client_id": "c", "body": "x"}} {
+		if errs := ofType(c.RoundTrip("message.send", strconv.Itoa(i), d), "error"); len(errs) != 1 {
+			t.Fatalf("send %v: %d errors, want 1", d, len(errs))
+		}
+	}
+	if n := s.Hub.SendsInFlight(ann.ID); n != 0 {
+		t.Errorf("%d sends still counted in flight", n)
+	}
 }
