@@ -469,11 +469,12 @@ func (s *Service) Join(ctx context.Context, p Principal, chatID int64) (ChatDeta
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	if c.Kind != KindGroup || !c.Public {
-		return ChatDetail{}, Errorf(CodeNotFound, "chat %d not found", chatID)
-	}
+	// A member can see the chat whatever it is: telling them it does not exist would be false.
 	if c.IsMember {
 		return ChatDetail{}, Errorf(CodeAlreadyMember, "you are already a member of chat %d", chatID)
+	}
+	if c.Kind != KindGroup || !c.Public {
+		return ChatDetail{}, Errorf(CodeNotFound, "chat %d not found", chatID)
 	}
 	if err := s.allowChatChange(ctx, p, 1); err != nil {
 		return ChatDetail{}, err

@@ -76,10 +76,8 @@ func expectation(caller, kind, endpoint string) (int, string) {
 			}
 			return http.StatusCreated, ""
 		case eJoin:
-			if kind == kPublicGroup {
-				return http.StatusConflict, chat.CodeAlreadyMember
-			}
-			return http.StatusNotFound, chat.CodeNotFound // not a public group
+			// Whatever the chat: a member sees it, so "not found" would be false (API-NOTES.md).
+			return http.StatusConflict, chat.CodeAlreadyMember
 		case eLeave:
 			if kind == kPrivate {
 				return http.StatusConflict, chat.CodePrivateChat

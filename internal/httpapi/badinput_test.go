@@ -38,7 +38,8 @@ func TestBadInput(t *testing.T) {
 			{"member_ids of the wrong type", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":"1,2"}`}, []int{invalid}},
 			{"member id as a float", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":[1.5]}`}, []int{invalid}},
 			{"member id overflowing", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":[` + overflow + `]}`}, []int{invalid}},
-			{"negative member id", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"private","member_ids":[-5]}`}, []int{invalid, notFound}},
+			{"negative member id", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"private","member_ids":[-5]}`}, []int{invalid}},
+			{"member id 0", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x","member_ids":[0]}`}, []int{invalid}},
 			{"body of the wrong type", req{method: "POST", path: msgs, body: `{"body":["x"],"client_id":"t1"}`}, []int{invalid}},
 			{"seq as a string", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":"1"}`}, []int{invalid}},
 			{"seq as a float", req{method: "POST", path: chatPath(g, "/read"), body: `{"seq":1.5}`}, []int{invalid}},
@@ -272,4 +273,56 @@ func TestLoginContentTypes(t *testing.T) {
 	// The same as another JSON endpoint answers.
 	e.do(t, req{method: "POST", path: registerPath, body: `{"email":"x@example.test","name":"X","password":"password1"}`, contentType: "text/plain"}).
 		want(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+}
+
+// TestErrorsNameTheField: a 422 names the field at fault, as API.md asks ("errors:
+// [{location: body.email}]"), also where huma places its error at the object around the field
+// (a required field left out) or gives none (no body at all).
+func TestErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	a := e.newUser(t, "Ann")
+	g := e.group(t, a, "Team", false)
+	for _, tc := range []struct {
+		path, body, location string
+	}{
+		{registerPath, `{"email":"x@example.com","name":"X"}`, "body.password"},
+		{chatPath(g, "/messages"), `{"body":"hi"}`, "body.client_id"},
+		{"/api/v1/push/subscriptions", `{"endpoint":"https://push.example.com/1","keys":{"p256dh":"x"}}`, "body.keys.auth"},
+		{chatPath(g, "/read"), ``, "body"},
+		{"/api/v1/chats", `{"kind":"group","title":"x","member_ids":[0]}`, "body.member_ids[0]"},
+	} {
+		r := e.do(t, req{method: "POST", path: tc.path, token: a.Token, body: tc.body})
+		if r.status != http.StatusNotFound { // push is off without a VAPID key
+			r.wantField(t, tc.location)
+		}
+	}
+}
+
+// TestEmptyCursorIsNoCursor: before_seq= (what a client builds from a cursor it has not got
+// yet) is the newest page, as when it is left out, not "below seq 0", which finds nothing.
+func TestEmptyCursorIsNoCursor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	a := e.newUser(t, "Ann")
+	g := e.group(t, a, "Team", false)
+	for i := range 4 {
+		e.send(t, a, g, fmt.Sprint("m", i))
+	}
+	page := func(query string) []int64 {
+		t.Helper()
+		return seqs(decode[wireHistory](t, e.do(t, req{method: "GET", path: chatPath(g, "/messages?"+query), token: a.Token})).Messages)
+	}
+	newest := page("limit=2")
+	if !slices.Equal(newest, []int64{4, 5}) {
+		t.Fatalf("newest page: %v, want [4 5]", newest)
+	}
+	for _, q := range []string{"before_seq=&limit=2", "after_seq=&limit=2", "before_seq=&after_seq=&limit=2"} {
+		if got := page(q); !slices.Equal(got, newest) {
+			t.Errorf("%s: %v, want the newest page %v", q, got, newest)
+		}
+	}
+	if got := page("before_seq=0"); len(got) != 0 {
+		t.Errorf("before_seq=0: %v, want nothing", got)
+	}
 }

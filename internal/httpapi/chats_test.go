@@ -386,7 +386,7 @@ func TestJoinLeave(t *testing.T) {
 		post(out, secret, "join").want(t, http.StatusNotFound, chat.CodeNotFound)
 		post(out, p, "join").want(t, http.StatusNotFound, chat.CodeNotFound)
 		post(out, 987654321, "join").want(t, http.StatusNotFound, chat.CodeNotFound)
-		post(b, secret, "join").want(t, http.StatusNotFound, chat.CodeNotFound) // not a public group
+		post(b, secret, "join").want(t, http.StatusConflict, chat.CodeAlreadyMember) // a member: it exists for them
 
 		r = post(out, pub, "leave")
 		r.want(t, http.StatusNoContent, "")

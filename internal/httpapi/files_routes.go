@@ -115,8 +115,8 @@ func (s *Server) fileRoutes() {
 			"The type is detected from the bytes; images (PNG, JPEG, GIF, WebP) get their dimensions and a thumbnail; a JPEG's " +
 			"metadata (EXIF, GPS, XMP) is removed. Attach the file to a message within 24 hours or it is deleted.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
-		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeNotMember, chat.CodeInvalid,
-			chat.CodeTooLarge, chat.CodeStorageFull, chat.CodeQuotaExceeded),
+		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeNotMember, chat.CodePeerDeleted, chat.CodeInvalid,
+			chat.CodeTooLarge, codeOf(http.StatusUnsupportedMediaType), chat.CodeStorageFull, chat.CodeQuotaExceeded),
 	}, func(ctx context.Context, in *uploadIn) (*fileOut, error) {
 		if files == nil {
 			return nil, disabled(ctx)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,10 @@ type env struct {
 	tokens  *auth.Tokens
 	pwHash  string // of fixturePassword
 	files   *chat.FileService
+
+	docsOnce sync.Once // documentedOps
+	docs     []documentedOp
+	docsErr  error
 }
 
 // envOptions are the ways a test's server differs from the default one. The zero value is the
@@ -172,6 +177,7 @@ func (e *env) do(t *testing.T, r req) resp {
 	if out.status >= 400 {
 		checkProblem(t, r, out)
 	}
+	e.checkDocumented(t, r, out)
 	return out
 }
 

@@ -2,11 +2,15 @@ package httpapi
 
 import (
 	"encoding/json"
+	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/wschat/chat/internal/chat"
 )
 
 // schemaPrefix is where huma's registry keeps the named schemas of the OpenAPI document.
@@ -126,8 +130,8 @@ func to30(v any) {
 // null one, or to read a login form): those operations refuse octets (415).
 func declaredBodiesOnly(o *huma.OpenAPI) {
 	for _, p := range o.Paths {
-		for _, op := range []*huma.Operation{p.Get, p.Put, p.Post, p.Delete, p.Options, p.Head, p.Patch, p.Trace} {
-			if op == nil || op.RequestBody == nil {
+		for _, op := range operations(p) {
+			if op.RequestBody == nil {
 				continue
 			}
 			if _, json := op.RequestBody.Content["application/json"]; json {
@@ -135,4 +139,63 @@ func declaredBodiesOnly(o *huma.OpenAPI) {
 			}
 		}
 	}
+}
+
+// operations are a path's operations.
+func operations(p *huma.PathItem) []*huma.Operation {
+	var ops []*huma.Operation
+	for _, op := range []*huma.Operation{p.Get, p.Put, p.Post, p.Delete, p.Options, p.Head, p.Patch, p.Trace} {
+		if op != nil {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
+// frameworkAnswers documents the answers that huma gives before a handler runs, on every
+// operation that can get them: 422 invalid for a parameter or body that fails its schema (a
+// body missing or not JSON included); for an operation that takes a body 413 too_large
+// (MaxBodyBytes) and 415 unsupported_media_type (a content type it does not read); and for
+// every state-changing operation 403 forbidden, the answer to a request that carries our
+// cookies from an Origin that is not allowed (authenticate). Each
+// operation's own list then names only what its handler answers, and a client generated from
+// the document still knows every answer it can get.
+func frameworkAnswers(o *huma.OpenAPI) {
+	for _, p := range o.Paths {
+		for _, op := range operations(p) {
+			if len(op.Parameters) > 0 || op.RequestBody != nil {
+				documentCode(op, chat.CodeInvalid)
+			}
+			if op.Method != http.MethodGet && op.Method != http.MethodHead {
+				documentCode(op, chat.CodeForbidden)
+			}
+			if op.RequestBody != nil {
+				documentCode(op, chat.CodeTooLarge)
+				documentCode(op, codeOf(http.StatusUnsupportedMediaType))
+			}
+		}
+	}
+}
+
+// documentCode adds code to the operation's documented answers: to the list of codes of its
+// status (errorResponses' "(code: a, b)"), or as a new answer.
+func documentCode(op *huma.Operation, code string) {
+	status := strconv.Itoa(statusOfAnyCode(code))
+	r := op.Responses[status]
+	if r == nil {
+		if op.Responses == nil {
+			op.Responses = map[string]*huma.Response{}
+		}
+		op.Responses[status] = errorResponses(code)[status]
+		return
+	}
+	head, list, ok := strings.Cut(strings.TrimSuffix(r.Description, ")"), " (code: ")
+	if !ok {
+		return // a description of its own (not a problem document's codes)
+	}
+	codes := strings.Split(list, ", ")
+	if slices.Contains(codes, code) {
+		return
+	}
+	r.Description = head + " (code: " + strings.Join(append(codes, code), ", ") + ")"
 }

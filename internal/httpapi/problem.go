@@ -154,6 +154,12 @@ var installHumaErrors = sync.OnceFunc(func() {
 				p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
 			}
 		}
+		if len(p.Errors) == 0 && strings.Contains(msg, "body is required") {
+			p.Errors = []*huma.ErrorDetail{{Location: "body", Message: msg}}
+		}
+		if status == http.StatusUnsupportedMediaType {
+			p.Detail = "the request's Content-Type is not one this operation reads"
+		}
 		if status == http.StatusBadRequest || status == http.StatusUnprocessableEntity {
 			// A body that is not JSON is as much a client mistake as a bad field: 422 invalid.
 			p.Status, p.Title, p.Code = http.StatusUnprocessableEntity, http.StatusText(http.StatusUnprocessableEntity), chat.CodeInvalid
@@ -173,10 +179,24 @@ func unmarshalJSON(data []byte, v any) error { return chat.DecodeJSON(data, v, "
 // at the body as a whole.
 var fieldMust = regexp.MustCompile(`^([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*) must be `)
 
-// fieldLocated places a decoding error of one field (unmarshalJSON's) at that field,
-// body.<field>, as the schema's errors are: huma gives every decoding error the location body.
+// requiredProperty matches huma's error for a missing required field, which it places at the
+// object that lacks it.
+var requiredProperty = regexp.MustCompile(`^expected required property ([A-Za-z0-9_]+) to be present`)
+
+// fieldLocated places an error of one field at that field, body.<field>, as the schema's other
+// errors are: huma gives a decoding error (unmarshalJSON's) the location body, and a missing
+// required field the location of the object around it.
 func fieldLocated(d *huma.ErrorDetail) *huma.ErrorDetail {
-	if d == nil || d.Location != "body" {
+	if d == nil {
+		return d
+	}
+	if m := requiredProperty.FindStringSubmatch(d.Message); m != nil && (d.Location == "body" || strings.HasPrefix(d.Location, "body.")) {
+		c := *d
+		c.Location = d.Location + "." + m[1]
+		c.Value = nil // the object around it
+		return &c
+	}
+	if d.Location != "body" {
 		return d
 	}
 	if m := fieldMust.FindStringSubmatch(d.Message); m != nil {

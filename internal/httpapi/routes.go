@@ -115,7 +115,7 @@ type createChatIn struct {
 		Kind      string  `json:"kind" enum:"group,private"`
 		Title     string  `json:"title,omitempty" maxLength:"100" doc:"required for a group"`
 		Public    bool    `json:"public,omitempty" doc:"a public group can be found and joined by anyone"`
-		MemberIDs []int64 `json:"member_ids,omitempty" maxItems:"100" doc:"a group's first members, at most 100 (larger groups grow by invitation or joining; each first member counts as one chat change against the rate limit); for a private chat exactly the other user"`
+		MemberIDs []int64 `json:"member_ids,omitempty" maxItems:"100" minimum:"1" doc:"a group's first members, at most 100 (larger groups grow by invitation or joining; each first member counts as one chat change against the rate limit); for a private chat exactly the other user"`
 	}
 }
 
@@ -151,10 +151,12 @@ type historyIn struct {
 }
 
 // Resolve notes whether before_seq and after_seq were given at all: after_seq=0 pages from the
-// start, before_seq=0 finds nothing (no seq is below 0).
+// start, before_seq=0 finds nothing (no seq is below 0). An empty value (before_seq=, what a
+// client builds from a cursor it does not have yet) is not given, as huma reads it too.
 func (h *historyIn) Resolve(ctx huma.Context) []error {
 	u := ctx.URL()
-	h.beforeSet, h.afterSet = u.Query().Has("before_seq"), u.Query().Has("after_seq")
+	q := u.Query()
+	h.beforeSet, h.afterSet = q.Get("before_seq") != "", q.Get("after_seq") != ""
 	return nil
 }
 
@@ -301,7 +303,7 @@ func (s *Server) chatRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "history", Method: http.MethodGet, Path: "/api/v1/chats/{id}/messages", Tags: []string{"messages"},
 		Summary:     "Message history",
-		Description: "Ascending by seq. Without cursors: the newest `limit`. With before_seq: the newest `limit` below it (has_more: older exist). With after_seq: the oldest `limit` above it (has_more: newer exist).",
+		Description: "Ascending by seq. Without cursors: the newest `limit`. With before_seq: the newest `limit` below it (has_more: older exist). With after_seq: the oldest `limit` above it (has_more: newer exist; with before_seq too, newer below before_seq). An empty parameter is the same as none.",
 		Security:    authSecurity, Responses: errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited)...),
 	}, readLimited(s, func(ctx context.Context, in *historyIn) (*historyOut, error) {
 		msgs, more, err := s.svc.History(ctx, principal(ctx), in.ID, chat.HistoryPage{
@@ -320,7 +322,7 @@ func (s *Server) chatRoutes() {
 		Description:   "201 with the stored message; 200 with the original when this sender already sent this client_id in this chat. A message has a body, files (file_ids), or both; a file that cannot be attached is a 422 naming it (file_not_found, file_not_yours, file_other_chat, file_attached, file_expired) and nothing is stored.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
 		Responses: withAnswer(errorResponses(append(member, chat.CodeInvalid, chat.CodeRateLimited, chat.CodeFileNotFound, chat.CodeFileNotYours,
-			chat.CodeFileOtherChat, chat.CodeFileAttached, chat.CodeFileExpired, chat.CodeMentionAllRefused)...),
+			chat.CodeFileOtherChat, chat.CodeFileAttached, chat.CodeFileExpired, chat.CodeMentionAllRefused, chat.CodePeerDeleted)...),
 			http.StatusOK, "a retry: this sender already sent this client_id in this chat; the message as it stands", s.schema(chat.Message{})),
 	}, func(ctx context.Context, in *sendIn) (*messageOut, error) {
 		m, created, err := s.svc.Send(ctx, principal(ctx), chat.SendInput{ChatID: in.ID, Body: in.Body.Body, ClientID: in.Body.ClientID,

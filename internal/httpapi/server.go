@@ -95,6 +95,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 	s.routes()
 	nullablePointers(s.api.OpenAPI().Components.Schemas)
 	declaredBodiesOnly(s.api.OpenAPI())
+	frameworkAnswers(s.api.OpenAPI())
 
 	docs := docsui.Handler()
 	mux.Handle("GET /docs", docs)
