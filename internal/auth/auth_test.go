@@ -59,6 +59,21 @@ func TestTokens(t *testing.T) {
 	if _, err := tok.Verify(s, now.Add(16*time.Minute)); err == nil {
 		t.Error("an expired token verified")
 	}
+	// Expiry is exact: no leeway lengthens CHAT_ACCESS_TTL (it once gave 30 s more).
+	if _, err := tok.Verify(s, now.Add(15*time.Minute+time.Second)); err == nil {
+		t.Error("a token verified a second after it expired")
+	}
+	if _, err := tok.Verify(s, now.Add(15*time.Minute-time.Second)); err != nil {
+		t.Errorf("a token a second before it expires: %v", err)
+	}
+	// Another instance's clock may run a little ahead: its fresh token's iat is then in the
+	// future here, which is allowed up to IssuedAtSkew.
+	if _, err := tok.Verify(s, now.Add(-20*time.Second)); err != nil {
+		t.Errorf("a token issued 20 s in the future: %v", err)
+	}
+	if _, err := tok.Verify(s, now.Add(-IssuedAtSkew-time.Second)); err == nil {
+		t.Error("a token issued beyond IssuedAtSkew in the future verified")
+	}
 	other, _ := NewTokens([][]byte{key2}, time.Hour)
 	if _, err := other.Verify(s, now); err == nil {
 		t.Error("a token signed with another key verified")

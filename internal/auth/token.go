@@ -83,6 +83,10 @@ type sessionClaims struct {
 	SID int64 `json:"sid"`
 }
 
+// IssuedAtSkew is how far in the future a token's iat may be: the difference between two
+// instances' clocks that Verify tolerates.
+const IssuedAtSkew = 30 * time.Second
+
 // Verify checks an access token's signature (HS256 only), expiry and claims at time now.
 func (t *Tokens) Verify(token string, now time.Time) (Claims, error) {
 	var sc sessionClaims
@@ -97,12 +101,17 @@ func (t *Tokens) Verify(token string, now time.Time) (Claims, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		// Instances on different hosts may disagree on the time by a little.
-		jwt.WithLeeway(30*time.Second),
 	)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	// Instances on different hosts may disagree on the time by a little, so a token issued by
+	// one whose clock runs ahead may look issued in the future here: that is allowed for
+	// IssuedAtSkew. Expiry is exact (a leeway there would be a longer lifetime than
+	// CHAT_ACCESS_TTL: with a clock behind, a token lives a little longer; with one ahead, the
+	// client refreshes a little sooner).
+	if sc.IssuedAt == nil || sc.IssuedAt.After(now.Add(IssuedAtSkew)) {
+		return Claims{}, fmt.Errorf("%w: issued in the future", ErrInvalidToken)
 	}
 	uid, err := strconv.ParseInt(sc.Subject, 10, 64)
 	if err != nil || uid <= 0 || sc.SID <= 0 || sc.ID == "" {

@@ -22,6 +22,7 @@ const (
 	CodeForbidden          = "forbidden"
 	CodeRateLimited        = "rate_limited"
 	CodeTooLarge           = "too_large"
+	CodeRequestTimeout     = "request_timeout"
 	CodeUnavailable        = "unavailable"
 	CodeInternal           = "internal"
 )

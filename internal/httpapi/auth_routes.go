@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -52,17 +53,25 @@ type loginIn struct {
 	RawBody     []byte
 }
 
+// loginBodyReadTimeout is how long a login's body may take to arrive (408 after), huma's
+// default for the other operations.
+const loginBodyReadTimeout = 5 * time.Second
+
 // LoginJSON is the JSON form of a login.
 type LoginJSON struct {
-	Email    string `json:"email" example:"first@example.com"`
-	Password string `json:"password" example:"password"`
+	// Other fields are ignored, as OAuth2 clients send scope and client_id with the form.
+	_        struct{} `additionalProperties:"true"`
+	Email    string   `json:"email" example:"first@example.com"`
+	Password string   `json:"password" example:"password"`
 }
 
 // LoginForm is the OAuth2 password-flow form of a login (what the docs page's Authorize sends).
 type LoginForm struct {
-	Username  string `json:"username" example:"first@example.com"`
-	Password  string `json:"password" example:"password"`
-	GrantType string `json:"grant_type,omitempty" example:"password"`
+	// Other fields (scope, client_id, client_secret: what OAuth2 clients send) are ignored.
+	_         struct{} `additionalProperties:"true"`
+	Username  string   `json:"username" example:"first@example.com"`
+	Password  string   `json:"password" example:"password"`
+	GrantType string   `json:"grant_type,omitempty" example:"password"`
 }
 
 type refreshIn struct {
@@ -119,6 +128,9 @@ func (s *Server) authRoutes() {
 		// parseLogin validates both media types; huma would check every body against the JSON
 		// schema and answer 415 to the form.
 		SkipValidateBody: true,
+		// huma bounds the read of a Body (5 s), not of a RawBody: without this, a login whose
+		// body never comes would hold its connection for ever.
+		BodyReadTimeout: loginBodyReadTimeout,
 		Responses: errorResponses(chat.CodeInvalidCredentials, chat.CodeRateLimited, chat.CodeInvalid,
 			codeOf(http.StatusUnsupportedMediaType)),
 	}, func(ctx context.Context, in *loginIn) (*tokenOut, error) {

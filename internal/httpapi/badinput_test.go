@@ -326,3 +326,17 @@ func TestEmptyCursorIsNoCursor(t *testing.T) {
 		t.Errorf("before_seq=0: %v, want nothing", got)
 	}
 }
+
+// TestMediaTypesAreCaseInsensitive: a media type is case-insensitive and may have spaces before
+// its parameters (RFC 9110); huma looked JSON up byte for byte and answered such bodies 415.
+func TestMediaTypesAreCaseInsensitive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{})
+	a := e.newUser(t, "Ann")
+	for i, ct := range []string{"APPLICATION/JSON", "application/json ; charset=utf-8", "Application/Json;charset=UTF-8", `application/json; profile="a+b"`} {
+		e.do(t, req{method: "POST", path: "/api/v1/chats", token: a.Token, contentType: ct,
+			body: fmt.Sprintf(`{"kind":"group","title":"t%d"}`, i)}).want(t, http.StatusCreated, "")
+	}
+	e.do(t, req{method: "POST", path: "/api/v1/chats", token: a.Token, contentType: "text/json", body: `{"kind":"group","title":"x"}`}).
+		want(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+}

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -42,13 +45,14 @@ func isUploadPath(p string) bool {
 }
 
 type uploadIn struct {
-	ID  int64 `path:"id" minimum:"1"`
-	req *http.Request
+	ID   int64 `path:"id" minimum:"1"`
+	req  *http.Request
+	resp http.ResponseWriter
 }
 
 // Resolve keeps the request: the multipart body is streamed by the handler, not read by huma.
 func (u *uploadIn) Resolve(ctx huma.Context) []error {
-	u.req, _ = humago.Unwrap(ctx)
+	u.req, u.resp = humago.Unwrap(ctx)
 	return nil
 }
 
@@ -83,13 +87,45 @@ func (t tooLargeBody) Read(p []byte) (int, error) {
 	return n, tooLarge(err)
 }
 
-// tooLarge is err, or too_large when err is the body's size limit.
+// tooLarge is err, or too_large when err is the body's size limit, or request_timeout when the
+// body stalled (idleBody).
 func tooLarge(err error) error {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return &chat.Error{Code: chat.CodeTooLarge, Field: "body.file", Message: fmt.Sprintf("the request body exceeds %d bytes", mb.Limit)}
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &chat.Error{Code: chat.CodeRequestTimeout, Field: "body.file", Message: "the upload stalled: nothing came for too long"}
+	}
 	return err
+}
+
+// DefaultUploadIdle is how long an upload may send nothing before it is answered 408
+// request_timeout (Options.UploadIdle). An upload may take long on a slow line, so the whole
+// has no bound; one that stalls would hold its connection and goroutine for ever.
+const DefaultUploadIdle = 30 * time.Second
+
+// idleBody moves the connection's read deadline idle ahead before every read, until the body
+// has ended: net/http then clears the deadline for its own read of the idle connection (which
+// cancels the request's context when it fails), and a deadline set after that would end a
+// handler still at work.
+type idleBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	idle  time.Duration
+	ended bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.ended {
+		return 0, io.EOF
+	}
+	if err := b.rc.SetReadDeadline(time.Now().Add(b.idle)); err != nil {
+		return 0, fmt.Errorf("upload: set the read deadline: %w", err)
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.ended = err == io.EOF
+	return n, err
 }
 
 func (s *Server) fileRoutes() {
@@ -121,6 +157,8 @@ func (s *Server) fileRoutes() {
 		if files == nil {
 			return nil, disabled(ctx)
 		}
+		idle := cmp.Or(s.opts.UploadIdle, DefaultUploadIdle)
+		in.req.Body = &idleBody{ReadCloser: in.req.Body, rc: http.NewResponseController(in.resp), idle: idle}
 		mr, err := in.req.MultipartReader()
 		if err != nil {
 			return nil, newProblem(http.StatusUnsupportedMediaType, codeOf(http.StatusUnsupportedMediaType),

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -17,6 +18,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/textproto"
 	"runtime"
@@ -784,5 +786,69 @@ func TestBrowserEscapedFileNames(t *testing.T) {
 				t.Errorf("%s: stored as %q, want %q", c.disposition, f.Name, c.want)
 			}
 		}
+	})
+}
+
+// TestStalledBodiesTimeOut: a request whose body stops coming is answered 408 request_timeout
+// and lets its connection go, instead of holding it for ever: an upload after UploadIdle
+// without a byte (however long the whole may take), a login after huma's 5 s (its body is a
+// RawBody, which huma does not bound by itself).
+func TestStalledBodiesTimeOut(t *testing.T) {
+	t.Parallel()
+	e := newFilesEnv(t, "sqlite", fileBackends[0].blobs, envOptions{uploadIdle: time.Second})
+	a := e.newUser(t, "Ann")
+	g := e.group(t, a, "Team", false)
+	body, ctype := multipartFile(t, `form-data; name="file"; filename="a.txt"`, bytes.Repeat([]byte("x"), 4096))
+	stall := func(t *testing.T, path, header string, sent []byte, total int) {
+		t.Helper()
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", path, header, total)
+		conn.Write(sent)
+		conn.SetReadDeadline(time.Now().Add(time.Minute)) // a bound for the test, far above the server's
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer to a stalled body: %v", path, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"request_timeout"`) {
+			t.Errorf("%s: got %d %s, want 408 request_timeout", path, res.StatusCode, b)
+		}
+	}
+	t.Run("upload", func(t *testing.T) {
+		t.Parallel()
+		stall(t, chatPath(g, "/files"), "Authorization: Bearer "+a.Token+"\r\nContent-Type: "+ctype+"\r\n", body[:len(body)/2], len(body))
+		// An upload that keeps coming, for longer than the idle bound in all, is not cut.
+		r, w := io.Pipe()
+		go func() {
+			for i := 0; i < len(body); i += len(body) / 8 {
+				w.Write(body[i:min(i+len(body)/8, len(body))])
+				time.Sleep(250 * time.Millisecond)
+			}
+			w.Close()
+		}()
+		hr, err := http.NewRequest("POST", e.srv.URL+chatPath(g, "/files"), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.ContentLength = int64(len(body))
+		hr.Header.Set("Content-Type", ctype)
+		hr.Header.Set("Authorization", "Bearer "+a.Token)
+		res, err := e.srv.Client().Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			t.Errorf("a slow upload that keeps coming: got %d, want 201", res.StatusCode)
+		}
+	})
+	t.Run("login", func(t *testing.T) {
+		t.Parallel()
+		stall(t, loginPath, "Content-Type: application/json\r\n", []byte(`{"email":`), 100)
 	})
 }

@@ -30,7 +30,13 @@ func (s *Server) Admit(r *http.Request) (chat.Principal, int, error) {
 	return p, 0, nil
 }
 
-// Refuse answers a refused handshake with a problem document.
+// Refuse answers a refused handshake with a problem document: a domain error (Admit's) with its
+// own status, any other (the WebSocket library's refusal of a malformed handshake) with status.
 func (s *Server) Refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
+	var e *chat.Error
+	if !errors.As(err, &e) && status >= 400 && status < 500 {
+		writeProblem(w, newProblem(status, codeOf(status), err.Error()))
+		return
+	}
 	writeProblem(w, problemFor(r.Context(), s.log, err))
 }

@@ -56,6 +56,8 @@ type envOptions struct {
 	fileOpts chat.FileOptions
 	// editWindow is chat.Options.EditWindow (0: the default).
 	editWindow time.Duration
+	// uploadIdle is httpapi.Options.UploadIdle (0: the default).
+	uploadIdle time.Duration
 }
 
 const accessTTL = 15 * time.Minute
@@ -67,7 +69,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 		NoSignup:  o.noSignup,
 		Chat:      chat.Options{RateLimits: o.rateLimits, Limits: o.limits, EditWindow: o.editWindow},
 		AccessTTL: accessTTL,
-		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins},
+		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, UploadIdle: o.uploadIdle},
 		TLS:       o.tls,
 		Log:       t.Output(),
 	}

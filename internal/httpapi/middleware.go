@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -108,6 +110,28 @@ func (s *Server) OriginAllowed(r *http.Request) bool {
 		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
 	}
 	return strings.EqualFold(origin, Info(r.Context()).Origin) || s.origins[origin]
+}
+
+// mediaTypes rewrites a request's Content-Type into the form huma looks up byte for byte:
+// the media type in lower case, without parameters (charset, profile). A media type is
+// case-insensitive and may have spaces before its parameters (RFC 9110), so
+// "Application/JSON ; charset=utf-8" is JSON; huma answered it 415. A multipart type keeps its
+// parameters: the boundary is one of them.
+func mediaTypes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, params, err := mime.ParseMediaType(ct)
+			switch {
+			case strings.HasPrefix(mt, "multipart/"):
+				if err == nil {
+					r.Header.Set("Content-Type", mime.FormatMediaType(mt, params))
+				}
+			case err == nil || errors.Is(err, mime.ErrInvalidMediaParameter):
+				r.Header.Set("Content-Type", mt)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // securityHeaders sets the headers every answer carries; csp is docsui.CSP, with the object
@@ -226,13 +250,12 @@ func principal(ctx context.Context) chat.Principal {
 	return p
 }
 
-// Credential returns the access token of a request: the Bearer header wins over the cookie.
+// Credential returns the access token of a request: a Bearer header wins over the cookie. An
+// Authorization header of another scheme is not ours (the Basic credentials a browser sends on
+// every request to a site behind a password-protected proxy): the cookie still counts.
 func Credential(r *http.Request) (token string, fromCookie bool) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			return strings.TrimSpace(h[7:]), false
-		}
-		return "", false
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), false
 	}
 	if c, err := r.Cookie(accessCookie); err == nil {
 		return c.Value, true

@@ -154,8 +154,9 @@ func operations(p *huma.PathItem) []*huma.Operation {
 
 // frameworkAnswers documents the answers that huma gives before a handler runs, on every
 // operation that can get them: 422 invalid for a parameter or body that fails its schema (a
-// body missing or not JSON included); for an operation that takes a body 413 too_large
-// (MaxBodyBytes) and 415 unsupported_media_type (a content type it does not read); and for
+// body missing or not JSON included); for an operation that takes a body 408 request_timeout
+// (a body that stalls), 413 too_large (MaxBodyBytes) and 415 unsupported_media_type (a content
+// type it does not read); and for
 // every state-changing operation 403 forbidden, the answer to a request that carries our
 // cookies from an Origin that is not allowed (authenticate). Each
 // operation's own list then names only what its handler answers, and a client generated from
@@ -170,6 +171,7 @@ func frameworkAnswers(o *huma.OpenAPI) {
 				documentCode(op, chat.CodeForbidden)
 			}
 			if op.RequestBody != nil {
+				documentCode(op, chat.CodeRequestTimeout)
 				documentCode(op, chat.CodeTooLarge)
 				documentCode(op, codeOf(http.StatusUnsupportedMediaType))
 			}

@@ -66,6 +66,8 @@ func statusOf(code string) int {
 		return http.StatusTooManyRequests
 	case chat.CodeTooLarge, chat.CodeStorageFull:
 		return http.StatusRequestEntityTooLarge
+	case chat.CodeRequestTimeout:
+		return http.StatusRequestTimeout
 	case chat.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
@@ -81,12 +83,13 @@ var transportCodes = map[int]string{
 	http.StatusNotFound:                     chat.CodeNotFound,
 	http.StatusMethodNotAllowed:             "method_not_allowed",
 	http.StatusNotAcceptable:                "not_acceptable",
-	http.StatusRequestTimeout:               "request_timeout",
+	http.StatusRequestTimeout:               chat.CodeRequestTimeout,
 	http.StatusPreconditionFailed:           "precondition_failed",
 	http.StatusRequestEntityTooLarge:        chat.CodeTooLarge,
 	http.StatusUnsupportedMediaType:         "unsupported_media_type",
 	http.StatusRequestedRangeNotSatisfiable: "range_not_satisfiable",
 	http.StatusUnprocessableEntity:          chat.CodeInvalid,
+	http.StatusUpgradeRequired:              "upgrade_required",
 	http.StatusTooManyRequests:              chat.CodeRateLimited,
 	http.StatusServiceUnavailable:           chat.CodeUnavailable,
 }

@@ -11,6 +11,9 @@ import (
 
 // TestOriginCheck checks that a foreign page cannot act for a signed-in user through their
 // cookies, while same-origin pages, non-browser clients and Bearer clients can.
+// basicStaging is the Authorization header of HTTP Basic credentials (staging:secret).
+const basicStaging = "Basic c3RhZ2luZzpzZWNyZXQ="
+
 func TestOriginCheck(t *testing.T) {
 	bothBackends(t, envOptions{allowedOrigins: []string{"https://app.example"}}, func(t *testing.T, e *env) {
 		a := e.newUser(t, "Ann")
@@ -44,6 +47,10 @@ func TestOriginCheck(t *testing.T) {
 			{"cookie, own Referer", req{cookies: []*http.Cookie{access}, header: map[string]string{"Referer": e.srv.URL + "/chats"}}, http.StatusCreated},
 			{"cookie, allowed Origin", req{cookies: []*http.Cookie{access}, header: map[string]string{"Origin": "https://app.example"}}, http.StatusCreated},
 			{"bearer, foreign Origin", req{token: a.Token, header: map[string]string{"Origin": "https://evil.example"}}, http.StatusCreated},
+			// A browser behind a password-protected proxy sends Basic credentials with every
+			// request: the cookie still authenticates, and is still checked for its Origin.
+			{"cookie and Basic, own Origin", req{cookies: []*http.Cookie{access}, header: map[string]string{"Authorization": basicStaging, "Origin": e.srv.URL}}, http.StatusCreated},
+			{"cookie and Basic, foreign Origin", req{cookies: []*http.Cookie{access}, header: map[string]string{"Authorization": basicStaging, "Origin": "https://evil.example"}}, http.StatusForbidden},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				before := stored()
@@ -59,6 +66,9 @@ func TestOriginCheck(t *testing.T) {
 				}
 			})
 		}
+
+		e.do(t, req{method: "GET", path: mePath, cookies: []*http.Cookie{access}, header: map[string]string{"Authorization": basicStaging}}).
+			want(t, http.StatusOK, "")
 
 		// Reading is safe from anywhere: the browser keeps the answer from the foreign page.
 		e.do(t, req{method: "GET", path: "/api/v1/chats", cookies: []*http.Cookie{access}, header: map[string]string{"Origin": "https://evil.example"}}).

@@ -39,6 +39,9 @@ type Options struct {
 	Files *chat.FileService
 	// Push keeps Web Push subscriptions (push_routes.go); nil answers 404 to them.
 	Push *push.Service
+	// UploadIdle is how long an upload may send nothing before it is answered 408
+	// request_timeout (0: DefaultUploadIdle).
+	UploadIdle time.Duration
 }
 
 // ReadyCheck is one dependency /readyz checks. Its error is logged, never answered: it may
@@ -111,7 +114,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 			csp = strings.Replace(csp, "img-src 'self' data:;", "img-src 'self' data: "+o+";", 1)
 		}
 	}
-	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.cors(s.compressedSpec(mux)))))
+	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.cors(s.compressedSpec(mediaTypes(mux))))))
 	return s
 }
 

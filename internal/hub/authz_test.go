@@ -306,6 +306,59 @@ func TestHandshakeAuthentication(t *testing.T) {
 	}
 }
 
+// TestMalformedHandshakes: a request to the WebSocket endpoint that is not a handshake the
+// library takes is answered, as every error, with a problem document (it wrote text/plain).
+func TestMalformedHandshakes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	ann := s.NewUser(t, "Ann")
+	upgrade := map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		status int
+		code   string
+	}{
+		{"a plain GET", nil, http.StatusUpgradeRequired, "upgrade_required"},
+		{"version 8", map[string]string{"Sec-WebSocket-Version": "8"}, http.StatusBadRequest, "bad_request"},
+		{"no key", map[string]string{"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": ""}, http.StatusBadRequest, "bad_request"},
+	} {
+		hr, err := http.NewRequest("GET", s.URL+"/api/v1/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.Header.Set("Authorization", "Bearer "+ann.Token)
+		if tc.header != nil {
+			for k, v := range upgrade {
+				hr.Header.Set(k, v)
+			}
+		}
+		for k, v := range tc.header {
+			if v == "" {
+				hr.Header.Del(k)
+			} else {
+				hr.Header.Set(k, v)
+			}
+		}
+		res, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Status int    `json:"status"`
+			Code   string `json:"code"`
+			Detail string `json:"detail"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&p)
+		res.Body.Close()
+		if res.StatusCode != tc.status || res.Header.Get("Content-Type") != "application/problem+json" || err != nil ||
+			p.Status != tc.status || p.Code != tc.code || p.Detail == "" {
+			t.Errorf("%s: got %d %q %+v (%v), want a %d problem document with code %s", tc.name, res.StatusCode,
+				res.Header.Get("Content-Type"), p, err, tc.status, tc.code)
+		}
+	}
+}
+
 // TestRevocationClosesSockets: revoking a session (logout, revoking it from another device,
 // logout-all) closes its open sockets with 4001 and leaves the other sessions' sockets open;
 // an access token that expires under an open socket closes it with 4001 too.

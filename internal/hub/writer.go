@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,6 +141,26 @@ type hijacker struct {
 	http.ResponseWriter
 	writeTimeout time.Duration // bounds every write (corkConn)
 	conn         *corkConn
+
+	// refused and refusal keep the plain-text error Accept writes for a handshake it refuses
+	// (no Upgrade header, a wrong version...), for the gate to answer as a problem document.
+	refused int
+	refusal strings.Builder
+}
+
+func (h *hijacker) WriteHeader(status int) {
+	if status >= 400 && h.conn == nil {
+		h.refused = status
+		return
+	}
+	h.ResponseWriter.WriteHeader(status)
+}
+
+func (h *hijacker) Write(b []byte) (int, error) {
+	if h.refused != 0 {
+		return h.refusal.Write(b)
+	}
+	return h.ResponseWriter.Write(b)
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -39,7 +40,10 @@ func (h *Hub) Handler(gate Gate) http.Handler {
 			CompressionMode:    websocket.CompressionDisabled,
 		})
 		if err != nil {
-			return // Accept has answered the client
+			if hj.refused != 0 { // a malformed handshake: Accept's answer, as a problem document
+				gate.Refuse(w, r, hj.refused, errors.New(strings.TrimSpace(hj.refusal.String())))
+			}
+			return
 		}
 		ws.SetReadLimit(MaxFrameBytes)
 		h.serve(ws, hj.conn, p)
