@@ -48,11 +48,12 @@ type conn struct {
 	pinger    *time.Timer
 	closeOnce sync.Once
 	closing   atomic.Bool // close was called
-	// syncs counts the sync frames running or waiting (at most maxSyncs); syncMu runs them
-	// one at a time, off the reader.
-	syncs  atomic.Int32
-	syncMu sync.Mutex
-	ops    ops // frames answered off the reader, for the pong barrier (ops.go)
+	// syncs counts the sync frames running or waiting (at most maxSyncs); they run one at a
+	// time, off the reader, in the order they came: each waits for syncTail as it was when
+	// it came, the end of the sync before it (only the reader sets syncTail).
+	syncs    atomic.Int32
+	syncTail chan struct{}
+	ops      ops // frames answered off the reader, for the pong barrier (ops.go)
 	// inflight holds a slot per frame in progress off the reader (inflight.go); work counts
 	// those frames and the syncs, so that the connection ends after them.
 	inflight chan struct{}

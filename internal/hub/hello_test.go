@@ -129,3 +129,47 @@ func TestSyncAfterLive(t *testing.T) {
 		t.Fatalf("sync sent seqs %v and %d sync.done, want %v and one", seqs, len(ofType(got, "sync.done")), want)
 	}
 }
+
+// TestSyncsAnswerInOrder: two sync frames sent back to back are answered in the order sent,
+// each's messages then its sync.done. A sync's message.new frames carry no ref, so a client can
+// tell the answers apart only by their order; a mutex between the two syncs' goroutines let
+// the second overtake the first about half the time.
+func TestSyncsAnswerInOrder(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	a, b := s.NewUser(t, "A"), s.NewUser(t, "B")
+	id := s.Group(t, a, "G", false, b)
+	var last int64
+	for i := range 3 {
+		m, _, err := s.Svc.Send(context.Background(), a.P(), chat.SendInput{ChatID: id, Body: "m", ClientID: strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = m.Seq
+	}
+	c := s.Dial(t, b)
+	key := strconv.FormatInt(id, 10)
+	for i := range 20 {
+		c.Send("sync", "first", map[string]any{"cursors": map[string]int64{key: 0}})
+		c.Send("sync", "second", map[string]any{"cursors": map[string]int64{key: last - 1}})
+		var got []string
+		for _, f := range c.UntilPong("p" + strconv.Itoa(i)) {
+			switch f.Type {
+			case "message.new":
+				var m msg
+				json.Unmarshal(f.Data, &m)
+				got = append(got, strconv.FormatInt(m.Message.Seq, 10))
+			case "sync.done":
+				got = append(got, "done "+string(f.Ref))
+			}
+		}
+		want := []string{}
+		for seq := int64(1); seq <= last; seq++ {
+			want = append(want, strconv.FormatInt(seq, 10))
+		}
+		want = append(want, `done "first"`, strconv.FormatInt(last, 10), `done "second"`)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: got %q, want %q", i, got, want)
+		}
+	}
+}

@@ -333,6 +333,20 @@ func TestSizeLimits(t *testing.T) {
 		if len(got) != 1 || got[0].Type != "error" || len(got[0].Ref) != 0 {
 			t.Errorf("a ref of 129: %s, want an error without it", raws(got))
 		}
+		// Characters, not bytes: 128 of "é" (256 bytes), or of "😀" sent escaped as \u pairs
+		// (1,538 bytes of JSON), are 128 characters.
+		for _, raw := range []string{`"` + strings.Repeat("é", 128) + `"`, `"` + strings.Repeat(`\ud83d\ude00`, 128) + `"`} {
+			if err := c.SendRaw([]byte(`{"type":"ping","ref":` + raw + `}`)); err != nil {
+				t.Fatal(err)
+			}
+			got := c.UntilPong("after-wide")
+			if len(got) != 1 || got[0].Type != "pong" || string(got[0].Ref) != raw {
+				t.Errorf("a ref of 128 wide characters: %.200s, want pong with it", raws(got))
+			}
+		}
+		if got := c.RoundTrip("ping", strings.Repeat("é", 129), nil); len(got) != 1 || got[0].Type != "error" {
+			t.Errorf("a ref of 129 wide characters: %.200s, want an error", raws(got))
+		}
 	})
 	t.Run("history page", func(t *testing.T) {
 		path := fmt.Sprintf("/api/v1/chats/%d/messages?limit=", g)

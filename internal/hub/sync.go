@@ -26,12 +26,16 @@ func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[stri
 	}
 	op := c.ops.begin()
 	c.work.Add(1)
+	prev, done := c.syncTail, make(chan struct{})
+	c.syncTail = done
 	go func() {
 		defer c.work.Done()
 		defer c.syncs.Add(-1)
 		defer c.ops.end(op)
-		c.syncMu.Lock()
-		defer c.syncMu.Unlock()
+		defer close(done)
+		if prev != nil {
+			<-prev // a mutex would not keep the order: two syncs sent together came back reversed
+		}
 		c.sync(ref, cursors)
 	}()
 }

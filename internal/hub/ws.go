@@ -237,21 +237,34 @@ func refOf(b []byte) json.RawMessage {
 	return ref
 }
 
+// maxRefChars is the most characters a ref may have (PROTOCOL.md): a string's, counted after
+// decoding, or a number's as written.
+const maxRefChars = 128
+
 // cleanRef checks a frame's ref: a short JSON string or number is echoed as it came; none, or
 // null (serializers write absent optional fields so), is none; anything else is not ok.
 func cleanRef(ref json.RawMessage) (json.RawMessage, bool) {
 	if len(ref) == 0 || string(ref) == "null" {
 		return nil, true
 	}
-	if len(ref) > 130 {
+	// The most a string of maxRefChars can take as JSON: each character as a \u escape pair.
+	if len(ref) > 2+12*maxRefChars {
 		return nil, false
 	}
 	var v any
 	if err := json.Unmarshal(ref, &v); err != nil {
 		return nil, false
 	}
-	switch v.(type) {
-	case string, float64:
+	switch v := v.(type) {
+	case string:
+		if utf8.RuneCountInString(v) > maxRefChars {
+			return nil, false
+		}
+		return ref, true
+	case float64:
+		if len(ref) > maxRefChars {
+			return nil, false
+		}
 		return ref, true
 	}
 	return nil, false
