@@ -351,7 +351,7 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, pu
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	s.announceChat(ctx, d, append(ids, p.UserID))
+	s.announceChat(ctx, d, p.UserID, append(ids, p.UserID))
 	return d, nil
 }
 
@@ -380,14 +380,17 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 		return ChatDetail{}, false, err
 	}
 	if created {
-		s.announceChat(ctx, d, []int64{p.UserID, other})
+		s.announceChat(ctx, d, p.UserID, []int64{p.UserID, other})
 	}
 	return d, created, nil
 }
 
 // announceChat sends chat.added to every device of each user, with the chat as that user sees
-// it. Every user given has just joined, so nothing is unread for them.
-func (s *Service) announceChat(ctx context.Context, d ChatDetail, userIDs []int64) {
+// it; d is the chat as viewer sees it. The viewer's unread count is d's: someone who joins a
+// busy group may find messages after their join already there, counted in its last seq, which
+// will not come live. The others have just become members of a chat that nobody knew of
+// before d was read (a new group, a new private chat), so nothing is unread for them.
+func (s *Service) announceChat(ctx context.Context, d ChatDetail, viewer int64, userIDs []int64) {
 	byID := make(map[int64]Member, len(d.Members))
 	for _, m := range d.Members {
 		byID[m.ID] = m
@@ -400,7 +403,9 @@ func (s *Service) announceChat(ctx context.Context, d ChatDetail, userIDs []int6
 		sum := d.ChatSummary
 		sum.IsMember = true
 		sum.MyLastReadSeq = m.LastReadSeq
-		sum.UnreadCount = 0
+		if uid != viewer {
+			sum.UnreadCount = 0
+		}
 		if sum.Kind == KindPrivate {
 			for _, o := range d.Members {
 				if o.ID != uid {
@@ -507,7 +512,7 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	s.announceChat(ctx, d, []int64{userID})
+	s.announceChat(ctx, d, userID, []int64{userID})
 	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
 	s.pub.Publish(ctx, Event{Type: EventMemberJoined, ChatID: chatID, ExceptUser: userID, At: msg.Seq,
 		Data: MemberJoinedData{ChatID: chatID, User: UserRef{ID: u.ID, Name: u.Name}}})

@@ -17,6 +17,10 @@ func (h *Hub) PendingAcks(userID int64) int {
 // AfterCommit has f run, for tests, between each message.send's commit and its ack.
 func (h *Hub) AfterCommit(f func(chatID, seq int64)) { h.afterCommit.Store(&f) }
 
+// BeforeFollow has f run, for tests, before each chat.added received is followed: what
+// happens between a join and its chat.added reaching this instance.
+func (h *Hub) BeforeFollow(f func(userID, chatID int64)) { h.beforeFollow.Store(&f) }
+
 // CatchUp has, for tests, each of the user's connections read every chat it follows from the
 // store, as after a broker reconnect.
 func (h *Hub) CatchUp(userID int64) {

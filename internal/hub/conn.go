@@ -73,6 +73,10 @@ type conn struct {
 	// chat and client_id: a catch-up that reads one of them from the store after its commit
 	// and before its ack leaves it to the ack (advanceLocked).
 	sending map[sendKey]int
+	// ackedAhead are the seqs acked in chats the connection did not follow yet: a chat its
+	// user just joined, whose chat.added is on its way. follow makes them the stream's acked,
+	// so that the catch-up after chat.added does not send them again as message.new.
+	ackedAhead map[int64][]int64
 	// settingUp holds live messages while hello is built: the hello's last seqs decide which
 	// of them are history and which follow it (finishSetup).
 	settingUp bool
@@ -196,7 +200,17 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 func (c *conn) follow(chatID int64, at chat.ChatHead) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
-		c.streams[chatID] = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: c.settingUp}
+		st = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: c.settingUp}
+		for _, seq := range c.ackedAhead[chatID] {
+			if seq > st.sent {
+				if st.acked == nil {
+					st.acked = map[int64]struct{}{}
+				}
+				st.acked[seq] = struct{}{}
+			}
+		}
+		delete(c.ackedAhead, chatID)
+		c.streams[chatID] = st
 	} else if at.Seq > st.sent && !st.paused {
 		st.sent, st.base = at.Seq, at.Seq
 		st.rev, st.revBas = max(st.rev, at.Rev), max(st.revBas, at.Rev)
@@ -424,6 +438,10 @@ func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 	return true
 }
 
+// maxAheadChats bounds the chats a connection keeps acks for before it follows them
+// (ackedAhead).
+const maxAheadChats = 16
+
 // sendKey names a message.send of a connection: its chat and client_id.
 type sendKey struct {
 	chatID   int64
@@ -463,7 +481,20 @@ func (c *conn) markAcked(k sendKey, seq int64) {
 	c.sendEndsLocked(k)
 	chatID := k.chatID
 	st := c.streams[chatID]
-	if st == nil || seq <= st.sent {
+	if st == nil {
+		// A chat the user joined while this message was on its way: the connection follows
+		// it once chat.added comes (follow). Bounded; past the bound, dropping them only
+		// reopens that race.
+		if len(c.ackedAhead) >= maxAheadChats || len(c.ackedAhead[chatID]) >= c.h.opts.MaxPending {
+			c.ackedAhead = nil
+		}
+		if c.ackedAhead == nil {
+			c.ackedAhead = map[int64][]int64{}
+		}
+		c.ackedAhead[chatID] = append(c.ackedAhead[chatID], seq)
+		return
+	}
+	if seq <= st.sent {
 		return
 	}
 	if st.acked == nil {

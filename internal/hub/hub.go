@@ -145,6 +145,8 @@ type Hub struct {
 	checkMembers atomic.Bool
 	// afterCommit, set by tests only, runs between a message.send's commit and its ack.
 	afterCommit atomic.Pointer[func(chatID, seq int64)]
+	// beforeFollow, set by tests only, runs before a chat.added received is followed.
+	beforeFollow atomic.Pointer[func(userID, chatID int64)]
 
 	mu      sync.Mutex
 	users   map[int64]*userState
@@ -162,6 +164,11 @@ type Hub struct {
 	// later holds, per user who left this instance while another instance's mark still said
 	// online, the look to take once that mark would have expired (presence.go: offlineLater).
 	later map[int64]*time.Timer
+	// adding holds, per user and chat whose chat.added is on its way to the user's
+	// connections (received, not yet followed: membership.go, follow), the frames about that
+	// chat for the user's devices that came meanwhile (read.updated, chat.settings): they go
+	// out right after chat.added, not before it, and are not lost for a chat not yet followed.
+	adding map[userChat]*pendingAdd
 	// takenOver is set when another instance took this one's users over (its marks had
 	// expired) until they are announced online again (presence.go: renewMarks).
 	takenOver atomic.Bool
@@ -248,7 +255,8 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{svc: svc, store: svc.Store(), broker: b, presence: p, log: log, opts: opts, ctx: ctx, cancel: cancel,
 		users: map[int64]*userState{}, chats: map[int64]*chatState{}, watchers: map[int64]map[*conn]struct{}{},
-		opens: map[int64]map[*conn]struct{}{}, later: map[int64]*time.Timer{}, ctrl: make(chan func(), 1<<16)}
+		opens: map[int64]map[*conn]struct{}{}, later: map[int64]*time.Timer{}, adding: map[userChat]*pendingAdd{},
+		ctrl: make(chan func(), 1<<16)}
 	h.order.release = h.fanOut
 	h.order.held = h.opts.Observer.Held
 	h.subs.topics, h.subs.kick = map[string]*topicSub{}, make(chan struct{}, 1)
@@ -436,6 +444,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 		}
 	case chat.EventChatAdded:
 		at := chat.ChatHead{Seq: e.AddLastSeq, Rev: e.AddLastRev, ReadAll: e.AddReadAll}
+		h.addingBegins(e.UserID, e.AddChat)
 		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, at, e.AddMembers, e.frame) }
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
@@ -505,10 +514,22 @@ func (h *Hub) Resubscribed() {
 // toUser sends a frame to every connection of a user; when it is about a chat (about > 0),
 // only to those that follow the chat.
 func (h *Hub) toUser(userID, about int64, typ string, frame []byte) {
-	for _, c := range h.userConns(userID) {
-		if about == 0 {
+	if about == 0 {
+		for _, c := range h.userConns(userID) {
 			c.enqueue(typ, frame)
-		} else {
+		}
+		return
+	}
+	// Under the hub's lock, so that a frame is either held for a chat.added on its way or
+	// sent, never sent ahead of the held ones (follow sends those under the lock too).
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p := h.adding[userChat{userID, about}]; p != nil {
+		p.hold(typ, frame)
+		return
+	}
+	if u := h.users[userID]; u != nil {
+		for c := range u.conns {
 			c.enqueueAbout(about, typ, frame)
 		}
 	}

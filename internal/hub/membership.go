@@ -139,13 +139,74 @@ func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64, listed bool) b
 	return true
 }
 
+// userChat names a user's membership of a chat.
+type userChat struct{ userID, chatID int64 }
+
+// pendingAdd counts the chat.added of a user and chat received and not yet followed, and holds
+// the frames about that chat to the user's devices that came meanwhile.
+type pendingAdd struct {
+	n      int
+	frames []earlyFrame
+}
+
+// maxHeldAbout bounds the frames a pendingAdd holds. Each of them (read.updated,
+// chat.settings) tells the whole state, so the oldest go first.
+const maxHeldAbout = 16
+
+func (p *pendingAdd) hold(typ string, frame []byte) {
+	if len(p.frames) == maxHeldAbout {
+		p.frames = p.frames[1:]
+	}
+	p.frames = append(p.frames, earlyFrame{typ: typ, frame: frame})
+}
+
+// addingBegins records a chat.added received for a user, in the order events arrive: until
+// follow has sent it, frames about the chat to the user's devices wait (toUser).
+func (h *Hub) addingBegins(userID, chatID int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := userChat{userID, chatID}
+	p := h.adding[k]
+	if p == nil {
+		p = &pendingAdd{}
+		h.adding[k] = p
+	}
+	p.n++
+}
+
+// addingEndsLocked ends one chat.added of a user and chat: the frames held for it go to the
+// user's connections that follow the chat now (none, when the user left it meanwhile).
+func (h *Hub) addingEndsLocked(userID, chatID int64) {
+	k := userChat{userID, chatID}
+	p := h.adding[k]
+	if p == nil {
+		return
+	}
+	if p.n--; p.n > 0 {
+		return
+	}
+	delete(h.adding, k)
+	if u := h.users[userID]; u != nil {
+		for c := range u.conns {
+			for _, f := range p.frames {
+				c.enqueueAbout(chatID, f.typ, f.frame)
+			}
+		}
+	}
+}
+
 // follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
 // when it was announced) to their local connections, then tells them (chat.added) once the
-// subscription is live, and catches up whatever was published before it was.
+// subscription is live, and catches up whatever was published before it was. The frames
+// about the chat that came for the user meanwhile go out after chat.added.
 func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame []byte) {
+	if f := h.beforeFollow.Load(); f != nil {
+		(*f)(userID, chatID)
+	}
 	h.mu.Lock()
 	u := h.users[userID]
 	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq, false) {
+		h.addingEndsLocked(userID, chatID)
 		h.mu.Unlock()
 		return
 	}
@@ -167,6 +228,9 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame 
 		c.enqueue(chat.EventChatAdded, frame)
 		c.catchUpChat(chatID)
 	}
+	h.mu.Lock()
+	h.addingEndsLocked(userID, chatID)
+	h.mu.Unlock()
 }
 
 // unfollow stops delivery of a chat the user left (at the system message seq), and tells

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -30,13 +31,16 @@ func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[stri
 	c.syncTail = done
 	go func() {
 		defer c.work.Done()
-		defer c.syncs.Add(-1)
+		// A sync stops counting before its last frame goes out: a client that sends the next
+		// sync after sync.done (or an error that ends one) must not find it still counted.
+		ended := sync.OnceFunc(func() { c.syncs.Add(-1) })
+		defer ended()
 		defer c.ops.end(op)
 		defer close(done)
 		if prev != nil {
 			<-prev // a mutex would not keep the order: two syncs sent together came back reversed
 		}
-		c.sync(ref, cursors)
+		c.sync(ref, cursors, ended)
 	}()
 }
 
@@ -50,8 +54,12 @@ func (c *conn) startSync(p chat.Principal, ref json.RawMessage, cursors map[stri
 //
 // A cursor with a rev asks for changes too: after the messages, the latest state of each
 // message changed after that rev, as one message.updated each (changesSince).
-func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor) {
+//
+// ended is called before the frame that ends the answer (sync.done, or an error that refuses
+// the whole sync).
+func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor, ended func()) {
 	if len(cursors) > maxSyncChats {
+		ended()
 		c.sendError(ref, chat.CodeInvalid, fmt.Sprintf("at most %d chats per sync", maxSyncChats))
 		return
 	}
@@ -64,10 +72,12 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor) {
 		// Only the canonical spelling of an id: "02" and "+2" would sync chat 2 twice.
 		id, err := strconv.ParseInt(k, 10, 64)
 		if err != nil || id <= 0 || strconv.FormatInt(id, 10) != k {
+			ended()
 			c.sendError(ref, chat.CodeInvalid, "cursor keys must be chat ids, got "+strconv.Quote(k))
 			return
 		}
 		if cur.Seq < 0 || cur.Rev < 0 {
+			ended()
 			c.sendError(ref, chat.CodeInvalid, "cursor of chat "+k+" must not be negative")
 			return
 		}
@@ -144,6 +154,7 @@ func (c *conn) sync(ref json.RawMessage, cursors map[string]syncCursor) {
 	if len(unknown) > 0 {
 		c.sendError(ref, chat.CodeNotFound, unknownChats(unknown))
 	}
+	ended()
 	c.sendFrame("sync.done", ref, struct{}{})
 }
 
