@@ -39,7 +39,6 @@ type env struct {
 
 	docsOnce sync.Once // documentedOps
 	docs     []documentedOp
-	docsErr  error
 }
 
 // envOptions are the ways a test's server differs from the default one. The zero value is the
