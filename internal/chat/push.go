@@ -29,8 +29,15 @@ type PushContext struct {
 	Settings    ChatSettings
 	ChatKind    string
 	ChatTitle   string // a group's title; for a private chat the other member's name
-	SenderName  string
-	Body        string // the message's current body ("" when deleted)
+	// Seq is the message to tell of: the newest the member is to be told of up to the job's
+	// seq and not deleted (the job's own message may have been deleted since, or the burst
+	// ended in one the member is not told of); 0 when none is left.
+	Seq        int64
+	SenderName string
+	Body       string
+	// Files is how many files the message carries, File the name of the first.
+	Files int
+	File  string
 	// FirstUnreadAt is when the first message past the read mark was sent.
 	FirstUnreadAt time.Time
 	// ShownSeq is the newest message a push told the user's browsers of this chat and not

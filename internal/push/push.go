@@ -298,7 +298,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 		s.withdraw(ctx, j, pc, until)
 		return
 	}
-	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || !pc.Settings.Tells(pc.Mentioned) || pc.Body == "" {
+	if !pc.Member || pc.LastReadSeq >= j.Seq || pc.Settings.Muted(now) || !pc.Settings.Tells(pc.Mentioned) || pc.Seq == 0 {
 		finish()
 		return
 	}
@@ -323,7 +323,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 	if s.lost(j, until) {
 		return
 	}
-	payload, _ := json.Marshal(Payload{Type: "message", ChatID: j.ChatID, Seq: j.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
+	payload, _ := json.Marshal(Payload{Type: "message", ChatID: j.ChatID, Seq: pc.Seq, Title: pc.ChatTitle, Body: preview(pc), Tag: topic(j.ChatID)})
 	var failed error
 	shown := false
 	for _, sub := range subs {
@@ -334,7 +334,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 		shown = shown || ok
 	}
 	if shown {
-		if err := s.store.MarkPushShown(ctx, j.UserID, j.ChatID, j.Seq, now); err != nil && ctx.Err() == nil {
+		if err := s.store.MarkPushShown(ctx, j.UserID, j.ChatID, pc.Seq, now); err != nil && ctx.Err() == nil {
 			s.log.Warn("push: record shown", "err", err) // it will not be withdrawn
 		}
 	}
@@ -449,6 +449,11 @@ func preview(pc chat.PushContext) string {
 	body := pc.Body
 	if utf8.RuneCountInString(body) > previewChars {
 		body = string([]rune(body)[:previewChars]) + "…"
+	}
+	if body == "" && pc.Files == 1 { // a file without text: what the chat list shows (chatlist.js)
+		body = "📎 " + pc.File
+	} else if body == "" && pc.Files > 1 {
+		body = fmt.Sprintf("📎 %d files", pc.Files)
 	}
 	if pc.ChatKind == chat.KindGroup && pc.SenderName != "" {
 		return pc.SenderName + ": " + body

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/blob"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/pushtest"
@@ -202,5 +203,89 @@ func TestPush(t *testing.T) {
 				t.Errorf("%v: got %d %s, want 422 naming %s", c.body, r.Status, r.Body, c.field)
 			}
 		}
+	})
+}
+
+// TestPushTellsOfWhatIsLeft: a burst whose newest message the member is not to be pushed any
+// more (deleted since it was sent) or that has no text (a file alone) is still pushed, telling
+// of the newest message left: the job pointed at the newest message and was dropped when its
+// body was empty, so the member was told of nothing.
+func TestPushTellsOfWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) {
+			t.Parallel()
+			pushTellsOfWhatIsLeft(t, pg)
+		})
+	}
+}
+
+func pushTellsOfWhatIsLeft(t *testing.T, postgres bool) {
+	ps := pushtest.Start(t)
+	blobs, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testserver.Start(t, testserver.Config{Postgres: postgres, Blobs: blobs,
+		Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
+	ps.VAPIDKey = s.Push.PublicKey()
+	ann := s.NewUser(t, "Ann")
+	ctx := context.Background()
+	payloadOf := func(p pushtest.Push) push.Payload {
+		t.Helper()
+		var pl push.Payload
+		if err := json.Unmarshal(p.Payload, &pl); err != nil {
+			t.Fatalf("payload %s: %v", p.Payload, err)
+		}
+		return pl
+	}
+	attach := func(chatID int64, name string) chat.Message {
+		t.Helper()
+		f, err := s.Files.Upload(ctx, ann.P(), chatID, chat.UploadInput{Name: name, Body: strings.NewReader("some bytes")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := s.Svc.Send(ctx, ann.P(), chat.SendInput{ChatID: chatID, ClientID: name, FileIDs: []int64{f.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	t.Run("the newest deleted", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
+		g := s.Group(t, ann, "Team", false, ben)
+		sub := subscribe(t, s, ps, ben)
+		kept := send(t, s, ann, g, "still here")
+		gone := send(t, s, ann, g, "sent by mistake")
+		if err := s.Svc.DeleteMessage(ctx, ann.P(), g, gone.Seq); err != nil {
+			t.Fatal(err)
+		}
+		if p := payloadOf(waitPushes(t, ps, sub, 1)[0]); p.Seq != kept.Seq || p.Body != "Ann: still here" {
+			t.Errorf("payload %+v, want seq %d, body \"Ann: still here\"", p, kept.Seq)
+		}
+	})
+	t.Run("a file without text", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
+		g := s.Group(t, ann, "Photos", false, ben)
+		sub := subscribe(t, s, ps, ben)
+		send(t, s, ann, g, "look")
+		m := attach(g, "beach.txt")
+		if p := payloadOf(waitPushes(t, ps, sub, 1)[0]); p.Seq != m.Seq || p.Body != "Ann: 📎 beach.txt" {
+			t.Errorf("payload %+v, want seq %d, body \"Ann: 📎 beach.txt\"", p, m.Seq)
+		}
+	})
+	t.Run("everything deleted", func(t *testing.T) {
+		t.Parallel()
+		ben := s.NewUser(t, "Ben")
+		g := s.Group(t, ann, "Oops", false, ben)
+		sub := subscribe(t, s, ps, ben)
+		m := send(t, s, ann, g, "wrong chat")
+		if err := s.Svc.DeleteMessage(ctx, ann.P(), g, m.Seq); err != nil {
+			t.Fatal(err)
+		}
+		waitPushes(t, ps, sub, 0)
 	})
 }

@@ -252,21 +252,28 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	var notify sql.NullString
 	var muted sql.NullInt64
 	var members int
-	var peer, sender, body sql.NullString
-	var shown, at sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name, su.name, m.body,
+	var peer, sender, body, file sql.NullString
+	var seq, shown, at sql.NullInt64
+	// The message told of is the newest up to the job's seq that the member is to be told of
+	// and that is not deleted: the job's own may have been deleted since it was queued.
+	err := s.db.QueryRowContext(ctx, `SELECT mb.last_read_seq, mb.notify, mb.muted_until, c.kind, c.title, c.member_count, p.name,
+			m.seq, su.name, m.body, (SELECT COUNT(*) FROM files f WHERE f.message_id = m.id),
+			(SELECT f.name FROM files f WHERE f.message_id = m.id ORDER BY f.position LIMIT 1),
 			fu.created_at, sh.seq,
 			COALESCE(m.mention_all AND m.sender_id <> mb.user_id, FALSE)
-			OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = $3)
+			OR EXISTS (SELECT 1 FROM mentions x WHERE x.user_id = mb.user_id AND x.chat_id = mb.chat_id AND x.seq = m.seq)
 		FROM members mb JOIN chats c ON c.id = mb.chat_id
 		LEFT JOIN members pm ON c.kind = 'private' AND pm.chat_id = c.id AND pm.user_id <> mb.user_id
 		LEFT JOIN users p ON p.id = pm.user_id
-		LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = $3
+		LEFT JOIN messages m ON m.chat_id = c.id AND m.seq = (SELECT m.seq FROM messages m
+			WHERE m.chat_id = mb.chat_id AND m.seq <= $3 AND m.deleted_at IS NULL AND `+notifiedOf+`
+			ORDER BY m.seq DESC LIMIT 1)
 		LEFT JOIN users su ON su.id = m.sender_id
 		LEFT JOIN messages fu ON fu.chat_id = c.id AND fu.seq = mb.last_read_seq + 1
 		LEFT JOIN push_shown sh ON sh.user_id = mb.user_id AND sh.chat_id = mb.chat_id
 		WHERE mb.chat_id = $1 AND mb.user_id = $2`, j.ChatID, j.UserID, j.Seq).Scan(
-		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer, &sender, &body, &at, &shown, &pc.Mentioned)
+		&pc.LastReadSeq, &notify, &muted, &pc.ChatKind, &pc.ChatTitle, &members, &peer,
+		&seq, &sender, &body, &pc.Files, &file, &at, &shown, &pc.Mentioned)
 	if err == sql.ErrNoRows {
 		return pc, nil
 	}
@@ -278,7 +285,7 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	if pc.ChatKind == chat.KindPrivate && peer.Valid {
 		pc.ChatTitle = peer.String
 	}
-	pc.SenderName, pc.Body, pc.ShownSeq = sender.String, body.String, shown.Int64
+	pc.Seq, pc.SenderName, pc.Body, pc.File, pc.ShownSeq = seq.Int64, sender.String, body.String, file.String, shown.Int64
 	if at.Valid {
 		pc.FirstUnreadAt = fromMS(at.Int64)
 	}
