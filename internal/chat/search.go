@@ -203,6 +203,9 @@ func (s *Service) SearchMessages(ctx context.Context, p Principal, in SearchInpu
 	if n := len([]rune(in.Q)); n > MaxSearchChars {
 		return SearchPage{}, Invalid("query.q", "a query has at most %d characters", MaxSearchChars)
 	}
+	if strings.ContainsRune(in.Q, 0) { // no text holds it, and PostgreSQL refuses it in a string
+		return SearchPage{}, Invalid("query.q", "q must not contain NUL")
+	}
 	terms := ParseSearch(in.Q)
 	if len(terms) == 0 {
 		return SearchPage{}, Invalid("query.q", "the query is empty")

@@ -5,9 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -339,4 +342,54 @@ func TestMediaTypesAreCaseInsensitive(t *testing.T) {
 	}
 	e.do(t, req{method: "POST", path: "/api/v1/chats", token: a.Token, contentType: "text/json", body: `{"kind":"group","title":"x"}`}).
 		want(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+}
+
+// TestNULInEveryParameter: a NUL in any path or query parameter of any operation is a client
+// mistake, never a 500 (PostgreSQL refuses NUL in text, SQLite's full-text query ended at it):
+// message search answered 500 to q=abc%00. env.do fails the test on any 5xx.
+func TestNULInEveryParameter(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		a := e.newUser(t, "Ann")
+		g := e.group(t, a, "Team", false)
+		e.send(t, a, g, "hello")
+		for path, p := range e.ts.API.API().OpenAPI().Paths {
+			for _, op := range []*huma.Operation{p.Get, p.Put, p.Post, p.Delete, p.Patch} {
+				if op == nil {
+					continue
+				}
+				for _, bad := range op.Parameters {
+					if bad.In != "path" && bad.In != "query" {
+						continue
+					}
+					u, q := path, url.Values{}
+					for _, prm := range op.Parameters {
+						v := "1"
+						switch prm.Name {
+						case "id", "chat_id":
+							v = strconv.FormatInt(g, 10)
+						case "user_id":
+							v = strconv.FormatInt(a.ID, 10)
+						case "emoji":
+							v = "👍"
+						case "q":
+							v = "hello"
+						}
+						if prm.Name == bad.Name {
+							v = "a\x00b"
+						}
+						switch prm.In {
+						case "path":
+							u = strings.Replace(u, "{"+prm.Name+"}", url.PathEscape(v), 1)
+						case "query":
+							q.Set(prm.Name, v)
+						}
+					}
+					r := e.do(t, req{method: op.Method, path: u + "?" + q.Encode(), token: a.Token})
+					if r.status < 400 {
+						t.Errorf("%s %s with %s=NUL: %d, want an error", op.Method, path, bad.Name, r.status)
+					}
+				}
+			}
+		}
+	})
 }

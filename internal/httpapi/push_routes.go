@@ -15,9 +15,12 @@ type pushKeyOut struct {
 	}
 }
 
+// pushSubscription is what PushSubscription.toJSON() gives, as browsers send it.
 type pushSubscription struct {
 	Endpoint string `json:"endpoint" minLength:"1" maxLength:"2048" doc:"the push service URL of the subscription (PushSubscription.endpoint)"`
-	Keys     struct {
+	// ExpirationTime is in toJSON()'s answer (null in every browser today): taken and ignored.
+	ExpirationTime *float64 `json:"expirationTime,omitempty" nullable:"true" doc:"PushSubscription.expirationTime, as toJSON() gives it; ignored"`
+	Keys           struct {
 		P256dh string `json:"p256dh" minLength:"1" maxLength:"200" doc:"the browser's P-256 public key, base64url"`
 		Auth   string `json:"auth" minLength:"1" maxLength:"100" doc:"the 16-byte authentication secret, base64url"`
 	} `json:"keys"`

@@ -162,6 +162,9 @@ func (s *Service) Subscribe(ctx context.Context, p chat.Principal, sub chat.Push
 
 // Unsubscribe forgets one of the caller's subscriptions.
 func (s *Service) Unsubscribe(ctx context.Context, p chat.Principal, endpoint string) error {
+	if strings.ContainsRune(endpoint, 0) { // no subscription has one (parseEndpoint), and PostgreSQL refuses it
+		return chat.Errorf(chat.CodeNotFound, "no such subscription")
+	}
 	err := s.store.DeletePushSubscription(ctx, p.UserID, endpoint)
 	if errors.Is(err, chat.ErrNotFound) {
 		return chat.Errorf(chat.CodeNotFound, "no such subscription")

@@ -18,12 +18,13 @@ import (
 
 const delay = 1500 * time.Millisecond
 
-// subscribe registers a new subscription of the push service for u over HTTP.
+// subscribe registers a new subscription of the push service for u over HTTP, as a browser
+// does: the body is PushSubscription.toJSON(), expirationTime (null) included.
 func subscribe(t *testing.T, s *testserver.Server, ps *pushtest.Server, u *testserver.User) *pushtest.Subscription {
 	t.Helper()
 	sub := ps.Subscribe()
 	r := s.Call(t, "POST", "/api/v1/push/subscriptions", u.Token, map[string]any{
-		"endpoint": sub.Endpoint, "keys": map[string]string{"p256dh": sub.P256dh, "auth": sub.Auth}}, nil)
+		"endpoint": sub.Endpoint, "expirationTime": nil, "keys": map[string]string{"p256dh": sub.P256dh, "auth": sub.Auth}}, nil)
 	if r.Status != http.StatusNoContent {
 		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
 	}
