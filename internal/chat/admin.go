@@ -403,9 +403,10 @@ func (s *Service) publishRemoval(ctx context.Context, userID int64, r Removed, r
 }
 
 // checkDescription trims and checks a group's description: up to MaxDescChars characters,
-// lines and tabs allowed, no other control characters.
+// lines and tabs allowed, no other control characters. A line break is stored as \n, whichever
+// way it was written (\r\n from a Windows client, \r).
 func checkDescription(field, v string) (string, error) {
-	v = strings.TrimSpace(v)
+	v = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n"))
 	if err := checkText(field, v, 0, MaxDescChars, false); err != nil {
 		return v, err
 	}

@@ -150,6 +150,11 @@ func TestGroupAdministration(t *testing.T) {
 		} {
 			patch(owner, c.body).wantField(t, c.field)
 		}
+		// A Windows line break is a line break.
+		r = patch(owner, map[string]any{"description": "One\r\nTwo\rThree"})
+		if r.want(t, http.StatusOK, ""); decode[wireChatX](t, r).Description != "One\nTwo\nThree" {
+			t.Errorf("a description with \\r\\n: %s", r.body)
+		}
 
 		// Transfer: Mia owns it, the owner becomes an admin.
 		e.do(t, req{method: "POST", path: chatPath(g, "/transfer"), token: owner.Token, body: map[string]int64{"user_id": owner.ID}}).wantField(t, "body.user_id")

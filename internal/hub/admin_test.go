@@ -440,6 +440,39 @@ func TestAccountDeletionLive(t *testing.T) {
 	}
 }
 
+// TestNoLastSeenForADeletedAccount: the offline that follows an account's deletion (its sockets
+// closed) carries no last_seen_at: a deleted account has none.
+func TestNoLastSeenForADeletedAccount(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{Hub: hub.Options{InstanceID: "t", OfflineGrace: 20 * time.Millisecond}})
+	gone, peer := s.NewUser(t, "Gone"), s.NewUser(t, "Peer")
+	s.Private(t, gone, peer)
+	pc := s.Dial(t, peer)
+	s.Dial(t, gone)
+	for {
+		f := pc.NextOf("presence", 10*time.Second)
+		var d struct {
+			UserID     int64           `json:"user_id"`
+			Online     bool            `json:"online"`
+			LastSeenAt json.RawMessage `json:"last_seen_at"`
+		}
+		json.Unmarshal(f.Data, &d)
+		if d.UserID != gone.ID {
+			continue
+		}
+		if d.Online {
+			if err := s.Svc.DeleteAccount(t.Context(), gone.P(), gone.Password); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if d.LastSeenAt != nil {
+			t.Errorf("offline of the deleted account: %s, want no last_seen_at", f.Raw)
+		}
+		return
+	}
+}
+
 // TestLastSeenFollowsPresence: while a user is connected their profile shows no last seen;
 // once their socket closed and they went offline, it shows about when.
 func TestLastSeenFollowsPresence(t *testing.T) {

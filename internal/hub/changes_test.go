@@ -460,8 +460,8 @@ func TestReplyOverWebSocket(t *testing.T) {
 		}
 	}
 	frames = bc.RoundTrip("message.send", "r2", map[string]any{"chat_id": id, "client_id": "r2", "body": "x", "reply_to_seq": 999})
-	if code, ok := errorOf(frames, "r2"); !ok || code != chat.CodeInvalid {
-		t.Errorf("a reply to no message: %s", testserver.Raws(frames))
+	if code, ok := errorOf(frames, "r2"); !ok || code != chat.CodeInvalid || !strings.Contains(testserver.Raws(frames), `"field":"body.reply_to_seq"`) {
+		t.Errorf("a reply to no message: %s, want error invalid with field body.reply_to_seq", testserver.Raws(frames))
 	}
 }
 

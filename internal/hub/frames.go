@@ -258,6 +258,9 @@ type (
 	errorData struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// Field names the input at fault, as a REST answer's errors[].location does
+		// ("body.reply_to_seq"), when the error is about one field.
+		Field string `json:"field,omitempty"`
 	}
 	helloChat struct {
 		ID            int64 `json:"id"`

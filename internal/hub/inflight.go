@@ -127,6 +127,13 @@ func (c *conn) fail(p chat.Principal, ref json.RawMessage, typ string, err error
 	var e *chat.Error
 	if errors.As(err, &e) {
 		msg = e.Message
+		if e.Field != "" {
+			f, err := encodeFrame("error", ref, errorData{Code: code, Message: msg, Field: e.Field})
+			if err == nil {
+				c.enqueue("error", f)
+			}
+			return
+		}
 	} else if code == chat.CodeUnavailable || errors.Is(err, context.DeadlineExceeded) {
 		code, msg = chat.CodeUnavailable, "the service is unavailable; try again"
 	} else {

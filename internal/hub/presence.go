@@ -70,7 +70,12 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 }
 
 func (h *Hub) announceOffline(ctx context.Context, userID int64, left time.Time, chats []int64) {
-	h.announcePresence(ctx, chat.PresenceState{UserID: userID, LastSeenAt: &chat.Time{Time: left.UTC().Truncate(time.Millisecond)}}, chats)
+	st := chat.PresenceState{UserID: userID, LastSeenAt: &chat.Time{Time: left.UTC().Truncate(time.Millisecond)}}
+	// A deleted account has no last seen (API-NOTES.md), and its sockets have just closed.
+	if u, err := h.store.UserByID(ctx, userID); err == nil && u.Deleted {
+		st.LastSeenAt = nil
+	}
+	h.announcePresence(ctx, st, chats)
 }
 
 // laterMargin is how long after another instance's mark would have expired offlineLater looks

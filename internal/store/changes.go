@@ -76,7 +76,9 @@ func (s *Store) EditMessage(ctx context.Context, e chat.MessageEdit) (chat.Chang
 			return chat.ErrMessageDeleted
 		case !m.sender.Valid || m.sender.Int64 != e.UserID:
 			return chat.ErrNotAuthor
-		case e.Window > 0 && ms(e.Now)-m.created > e.Window.Milliseconds():
+		case m.body != e.Body && e.Window > 0 && ms(e.Now)-m.created > e.Window.Milliseconds():
+			// The same body changes nothing, so it is no edit, whenever it comes (a retry of an
+			// edit whose answer was lost, arriving after the window closed).
 			return chat.ErrEditWindow
 		}
 		if m.body != e.Body {

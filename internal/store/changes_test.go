@@ -70,6 +70,10 @@ func TestEditMessage(t *testing.T) {
 		wantErr(t, "edit of an unknown seq", err, chat.ErrNoMessage)
 		_, err = edit(s, g, m.Seq, a, "late", 1+int(day/time.Second)+1, day)
 		wantErr(t, "edit after the window", err, chat.ErrEditWindow)
+		// The same body after the window is still no change: a retry whose answer was lost.
+		if c, err := edit(s, g, m.Seq, a, "hello", 1+int(day/time.Second)+1, day); err != nil || c.Changed || c.Message.Rev != 1 {
+			t.Errorf("same body after the window: %+v, %v; want unchanged at rev 1", c, err)
+		}
 		if c, err := edit(s, g, m.Seq, a, "forever", 1+int(day/time.Second)+1, 0); err != nil || !c.Changed {
 			t.Errorf("edit with no window: %+v, %v", c, err)
 		}
