@@ -88,7 +88,24 @@ type SearchPage struct {
 // FoldSearch is the case folding of search, rune by rune so that offsets into a folded text
 // are offsets into the original. The store indexes folded bodies; queries are folded alike.
 func FoldSearch(s string) string {
-	return strings.Map(unicode.ToLower, s)
+	return strings.Map(FoldRune, s)
+}
+
+// FoldRune is one letter's case folding (Unicode's simple folding): its lower case, or for a
+// lowercase letter that has another form (a final sigma ς, the micro sign, the long s ſ), the
+// lower case of its upper case, σ, μ, s. The Turkish dotless ı stays itself, as in Unicode's
+// folding. Migration 00014 folded the index anew when this grew past lower case.
+func FoldRune(r rune) rune {
+	l := unicode.ToLower(r)
+	if r == 'ı' {
+		return l
+	}
+	if u := unicode.ToUpper(r); u != r {
+		if f := unicode.ToLower(u); f != l {
+			return f
+		}
+	}
+	return l
 }
 
 // ParseSearch splits a query into folded terms: words, and "phrases" (an unclosed quote runs

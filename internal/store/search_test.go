@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,8 @@ func TestSearchCorpus(t *testing.T) {
 		put("url", g, bob, "See https://example.com/docs?q=1&lang=de for details")
 		put("honest", g, bob, "to be honest, I forgot")
 		put("percent", g, bob, "100% sure")
+		put("greek", g, bob, "ΚΑΛΗΜΕΡΑ ΚΟΣΜΟΣ")
+		put("greek2", g, bob, "καλημέρα κόσμος")
 		put("private", priv, bob, "Versicherung privat")
 		put("carol1", other, carol, "Versicherung von Carol")
 		put("carol2", other, carol, "to be or not to be")
@@ -109,6 +112,9 @@ func TestSearchCorpus(t *testing.T) {
 			{alice, `Krankenversicherungskarte`, 0, ids("karte")},
 			{alice, `versicherung`, priv, ids("private")},
 			{alice, `москва`, 0, ids("moskau")},
+			{alice, `κοσμος`, 0, ids("greek")},  // final sigma: ς and Σ fold alike
+			{alice, `ΚΌΣΜΟΣ`, 0, ids("greek2")}, // accents are not folded away
+			{alice, `καλημέρα κόσμος`, 0, ids("greek2")},
 			{alice, `Москва ждёт`, 0, ids("moskau")},
 			{alice, `"как дела"`, 0, ids("moskau")},
 			{alice, `北京`, 0, ids("beijing")},
@@ -291,6 +297,53 @@ func TestSearchMigration(t *testing.T) {
 			svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
 			if got := searchAll(t, svc, b, chat.SearchInput{Q: "before search", Limit: 5}); !slices.Equal(got, []int64{old.ID}) {
 				t.Errorf("history from before the migration: got %v, want %v", got, []int64{old.ID})
+			}
+		})
+	}
+}
+
+// TestSearchFoldMigration: an index written with the folding of before migration 00014 (lower
+// case only, so a final sigma stayed ς) finds what the folding of now looks for once migrated.
+func TestSearchFoldMigration(t *testing.T) {
+	t.Parallel()
+	for name, url := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/chat.db" },
+		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, err := store.Open(ctx, url(t), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if err := store.MigrateTo(ctx, s, 13); err != nil {
+				t.Fatal(err)
+			}
+			a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
+			g := mkGroup(t, s, a, "Old", false, at(1), b)
+			m := send(t, s, g, a, "καλημέρα κόσμος, µ-meter", at(2)).Message
+			indexAll(t, s)
+			// As the indexer of before wrote it.
+			var old string
+			if _, err := s.DB().Exec(`UPDATE message_search SET body = $1`, strings.ToLower(m.Body)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.DB().QueryRow(`SELECT body FROM message_search`).Scan(&old); err != nil {
+				t.Fatal(err)
+			}
+			if want := chat.FoldSearch(m.Body); old != want {
+				t.Errorf("the index holds %q, want %q", old, want)
+			}
+			svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
+			for _, q := range []string{"ΚΌΣΜΟΣ", "κόσμοσ", "μ-meter"} {
+				if got := searchAll(t, svc, b, chat.SearchInput{Q: q, Limit: 5}); !slices.Equal(got, []int64{m.ID}) {
+					t.Errorf("%q after the migration: got %v, want %v", q, got, []int64{m.ID})
+				}
 			}
 		})
 	}
