@@ -795,7 +795,7 @@ func TestBrowserEscapedFileNames(t *testing.T) {
 // RawBody, which huma does not bound by itself).
 func TestStalledBodiesTimeOut(t *testing.T) {
 	t.Parallel()
-	e := newFilesEnv(t, "sqlite", fileBackends[0].blobs, envOptions{uploadIdle: time.Second})
+	e := newFilesEnv(t, "sqlite", fileBackends[0].blobs, envOptions{uploadIdle: 3 * time.Second})
 	a := e.newUser(t, "Ann")
 	g := e.group(t, a, "Team", false)
 	body, ctype := multipartFile(t, `form-data; name="file"; filename="a.txt"`, bytes.Repeat([]byte("x"), 4096))
