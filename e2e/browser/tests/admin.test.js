@@ -5,7 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, PASSWORD, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
+import { Api, PASSWORD, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -205,6 +205,62 @@ test('a removed member\'s chat disappears at once and nothing more of it arrives
   K.assertClean();
   T.assertClean();
   for (const x of [owner, kicked, other]) await x.context.close();
+});
+
+test('removed while offline: on reconnect the chat goes with a notice, its unsent message for good', async () => {
+  const p = await people('Uma', 'Vic');
+  const title = `Crew ${p.tag}`;
+  const g = await p.Uma.group(title, [p.Vic.user.id]);
+  await p.Uma.send(g.id, 'welcome');
+  // The frames each of Vic's sockets sends, one list per socket.
+  const sockets = [];
+  const V = await signIn(browser, p.Vic.user.email, {
+    setup: (page) => page.on('websocket', (ws) => {
+      const sent = [];
+      sockets.push(sent);
+      ws.on('framesent', (ev) => {
+        try {
+          sent.push(JSON.parse(ev.payload));
+        } catch { /* not ours */ }
+      });
+    }),
+  });
+  const page = V.page;
+  await openChat(page, title);
+
+  await V.context.setOffline(true);
+  await page.locator('[data-testid="conn-banner"][data-state="offline"]').waitFor();
+  const text = unique('unsent');
+  await send(page, text);
+  await message(page, text).locator('[data-testid="msg-status"][data-state="waiting"]').waitFor();
+  const before = sockets.length;
+  await p.Uma.req('DELETE', `/chats/${g.id}/members/${p.Vic.user.id}`);
+
+  // Back online: the hello no longer lists the group. It goes, with a word of why.
+  await V.context.setOffline(false);
+  await chatItem(page, title).waitFor({ state: 'detached' });
+  await page.getByTestId('notice').getByText(`You are no longer a member of “${title}”.`).waitFor();
+  await page.getByText('Pick a chat from the list').waitFor();
+  // Its unsent message is gone from the tab's storage too, so that no reload sends it.
+  const pending = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('chat.pending.')).map((k) => sessionStorage.getItem(k)).join());
+  assert.ok(!pending.includes(text), `the unsent message is still kept for a reload: ${pending}`);
+  // The new connection was not asked to open the group (the server follows it no more).
+  const opened = sockets.slice(before).flat().filter((f) => f.type === 'chat.open' && f.data?.chat_id === g.id);
+  assert.deepEqual(opened, [], 'no chat.open of the group after the reconnect');
+
+  // Invited back, Vic reloads: the message he wrote before his removal is not sent.
+  await p.Uma.req('POST', `/chats/${g.id}/members`, { user_id: p.Vic.user.id });
+  await chatItem(page, title).waitFor();
+  await page.reload();
+  await page.getByTestId('chat-list').waitFor();
+  await openChat(page, title);
+  const later = unique('later');
+  await send(page, later);
+  await message(page, later).locator('[data-testid="msg-status"]:is([data-state="sent"], [data-state="read"])').waitFor();
+  const history = await p.Uma.req('GET', `/chats/${g.id}/messages?limit=50`);
+  assert.deepEqual(history.messages.filter((m) => m.body === text), [], 'the message written before the removal never reached the group');
+  page.assertClean();
+  await V.context.close();
 });
 
 test('the owner deletes a group after confirming; it disappears for every member', async () => {

@@ -431,3 +431,98 @@ test('on a phone, Back closes an open dialog and leaves the chat where it was', 
   P.page.assertClean();
   await P.context.close();
 });
+
+test('a deleted unread message leaves the unread and @ counts of a device that has not opened the chat', async () => {
+  const tag = unique('c').slice(-6);
+  const email = `bea-${tag}@example.com`;
+  const ana = await Api.register(`Ana ${tag}`);
+  const bea = await Api.register(`Bea ${tag}`, email);
+  const title = `Counts ${tag}`;
+  const g = await ana.group(title, [bea.user.id]);
+  const B = await signIn(browser, email);
+  const item = chatItem(B.page, title);
+  const unread = (n) => item.and(B.page.locator(`[data-unread="${n}"]`)).waitFor();
+  const server = async () => {
+    const c = (await bea.chats()).find((x) => x.id === g.id);
+    return [c.unread_count, c.unread_mentions];
+  };
+  const one = await ana.send(g.id, unique('one'));
+  const two = await ana.req('POST', `/chats/${g.id}/messages`, { body: `@Bea ${tag} look`, client_id: unique('c'), mentions: [bea.user.id] });
+  await ana.send(g.id, unique('three'));
+  await unread(3);
+  await item.getByTestId('mention-badge').waitFor();
+
+  // Neither is loaded here, nor the chat's last message: the frame of the delete is all there is.
+  await ana.req('DELETE', `/chats/${g.id}/messages/${one.seq}`);
+  await unread(2);
+  assert.deepEqual(await server(), [2, 1]);
+  assert.ok(await item.getByTestId('mention-badge').isVisible(), 'the mention is still unread');
+  await ana.req('DELETE', `/chats/${g.id}/messages/${two.seq}`);
+  await unread(1);
+  await item.getByTestId('mention-badge').waitFor({ state: 'detached' });
+  assert.deepEqual(await server(), [1, 0]);
+  B.page.assertClean();
+  await B.context.close();
+});
+
+test('a reply being written to a message that is deleted goes from the saved draft too', async () => {
+  const { a: ana, b: ben, A, B, aName, bName } = await pair();
+  const a = A.page;
+  const b = B.page;
+  const other = `Other ${unique('o').slice(-6)}`;
+  await ana.group(other, [ben.user.id]);
+  await openChat(a, bName);
+  await openChat(b, aName);
+  const quoted = unique('quoted');
+  await send(a, quoted);
+  await (await menu(b, message(b, quoted))).getByTestId('menu-reply').click();
+  await b.getByTestId('reply-bar').getByText(quoted).waitFor();
+  await b.getByLabel('Message', { exact: true }).fill('my answer');
+
+  await (await menu(a, message(a, quoted))).getByTestId('menu-delete').click();
+  await a.getByTestId('confirm-dialog').getByRole('button', { name: 'Delete' }).click();
+  await b.getByTestId('message-deleted').waitFor();
+  await b.getByTestId('reply-bar').waitFor({ state: 'hidden' });
+
+  // Ben looks at another chat and comes back: his draft's text is there, the reply is not.
+  await openChat(b, other);
+  await openChat(b, aName);
+  assert.equal(await b.getByLabel('Message', { exact: true }).inputValue(), 'my answer');
+  await b.getByLabel('Message', { exact: true }).press('Enter');
+  await message(a, 'my answer').waitFor();
+  assert.equal(await message(a, 'my answer').getByTestId('reply-quote').count(), 0, 'the answer went as a reply to the deleted message');
+  assert.equal(await b.getByTestId('reply-bar').isVisible(), false);
+  A.page.assertClean();
+  B.page.assertClean();
+  await A.context.close();
+  await B.context.close();
+});
+
+test('on a phone, the back arrow and Esc go back to the list: Back from there reopens no chat', async () => {
+  const tag = unique('n').slice(-6);
+  const email = `nia-${tag}@example.com`;
+  const nia = await Api.register(`Nia ${tag}`, email);
+  const bo = await Api.register(`Bo ${tag}`);
+  const cy = await Api.register(`Cy ${tag}`);
+  await nia.private(bo.user.id);
+  await nia.private(cy.user.id);
+  const P = await signIn(browser, email, { viewport: NARROW, touch: true });
+  const page = P.page;
+  const atList = () => page.waitForFunction(() => !location.hash.startsWith('#/chat/') && document.querySelector('.shell')?.dataset.view === 'list');
+
+  await openChat(page, bo.user.name);
+  await page.getByRole('button', { name: 'Back to chats' }).click();
+  await atList();
+  await openChat(page, cy.user.name);
+  await page.locator('body').press('Escape');
+  await atList();
+  await openChat(page, bo.user.name);
+  await page.getByRole('button', { name: 'Back to chats' }).click();
+  await atList();
+
+  // The phone's Back from the list leaves it (or stays, with nowhere to go): never a chat again.
+  await page.goBack();
+  assert.ok(!(await page.evaluate(() => location.hash)).startsWith('#/chat/'), 'Back from the list reopened a chat');
+  P.page.assertClean();
+  await P.context.close();
+});

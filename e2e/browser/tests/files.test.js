@@ -232,3 +232,28 @@ test('hostile files (HTML, SVG with script) never run script in the app origin',
   await a.context.close();
   await b.context.close();
 });
+
+test('a refused file in the tray does not count towards the files a message may carry', async () => {
+  const tag = unique('n').slice(-6);
+  const aEmail = `ann.${tag}@example.com`;
+  const ann = await Api.register(`Ann ${tag}`, aEmail);
+  const ben = await Api.register(`Ben ${tag}`);
+  await ann.private(ben.user.id);
+  const { context, page } = await signIn(browser, aEmail);
+  await openChat(page, `Ben ${tag}`);
+  const { max_files_per_message: max } = await page.evaluate(() => fetch('/api/v1/files/limits').then((r) => r.json()));
+
+  await page.getByTestId('file-input').setInputFiles({ name: 'empty.txt', mimeType: 'text/plain', buffer: Buffer.alloc(0) });
+  await page.locator('[data-testid="upload"][data-state="failed"]').getByText('The file is empty.').waitFor();
+  const files = Array.from({ length: max }, (_, i) => ({ name: `f${i + 1}.txt`, mimeType: 'text/plain', buffer: Buffer.from(`file ${i + 1}\n`) }));
+  await page.getByTestId('file-input').setInputFiles(files);
+  // All of them upload: the empty file goes with no message, so it takes no place of theirs.
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="upload"][data-state="done"]').length === n
+    || document.querySelectorAll('[data-testid="upload"][data-state="failed"]').length > 1, max);
+  const failed = await page.locator('[data-testid="upload"][data-state="failed"]').allTextContents();
+  assert.equal(failed.length, 1, `only the empty file is refused: ${failed.join(' | ')}`);
+  await page.getByTestId('send').click();
+  await page.getByTestId('message').filter({ has: page.getByTestId('message-files') }).getByTestId('file-card').nth(max - 1).waitFor();
+  page.assertClean();
+  await context.close();
+});

@@ -50,6 +50,81 @@ test('long history: unread divider, then older pages load as you scroll up', asy
   await context.close();
 });
 
+test('more unread than one page of 200: the divider is still at the first unread message', async () => {
+  const { tag, email, reader, writer, chat } = await privatePair('u', 'Uli', 'Vera');
+  const mine = await reader.send(chat.id, 'read up to here'); // sending reads everything before
+  const N = 260;
+  const text = (i) => `u-${String(i).padStart(3, '0')}`;
+  for (let i = 1; i <= N; i++) await writer.send(chat.id, text(i));
+
+  const { context, page } = await signIn(browser, email);
+  const item = chatItem(page, `Vera ${tag}`);
+  await item.getByTestId('unread-badge').getByText(String(N), { exact: true }).waitFor();
+  await item.click();
+  const divider = page.getByTestId('unread-divider');
+  await divider.waitFor();
+  const next = await divider.evaluate((el) => el.nextElementSibling?.querySelector('[data-testid="message-text"]')?.textContent);
+  assert.equal(next, text(1), 'the divider is just above the first unread message');
+  assert.equal(await divider.textContent(), 'New messages');
+  // Loaded back to the read mark: my message before them is there too.
+  assert.equal(await message(page, mine.body).count(), 1);
+  page.assertClean();
+  await context.close();
+});
+
+test('more than 1,000 unread: the divider tops what was loaded and says so; no read mark passes what was not loaded', async () => {
+  const { tag, email, reader, writer, chat } = await privatePair('k', 'Kim', 'Lou');
+  const mine = await reader.send(chat.id, 'read up to here');
+  const N = 1100;
+  for (let i = 0; i < N; i += 25) {
+    await Promise.all(Array.from({ length: Math.min(25, N - i) }, (_, j) => writer.send(chat.id, `k-${i + j + 1}`)));
+  }
+  const firstUnread = mine.seq + 1;
+  const firstLoaded = mine.seq + N - 999; // the first load fetches the newest 1,000
+
+  const { context, page } = await signIn(browser, email, {
+    setup: (p) => {
+      p.reads = [];
+      p.on('websocket', (ws) => ws.on('framesent', (ev) => {
+        try {
+          const f = JSON.parse(ev.payload);
+          if (f.type === 'read') p.reads.push(f.data.seq);
+        } catch { /* not ours */ }
+      }));
+    },
+  });
+  await chatItem(page, `Lou ${tag}`).click();
+  const divider = page.getByTestId('unread-divider');
+  const nextSeq = () => divider.evaluate((el) => Number(el.nextElementSibling?.dataset.seq));
+  await divider.getByText('New messages (more above)').waitFor();
+  // (The view opens at the top of what was loaded, which may load a page more at once.)
+  const at = await divider.evaluate((el) => ({
+    label: el.textContent,
+    next: Number(el.nextElementSibling?.dataset.seq),
+    oldest: Number(document.querySelector('[data-testid="message"][data-seq]')?.dataset.seq),
+  }));
+  assert.equal(at.label, 'New messages (more above)');
+  assert.equal(at.next, at.oldest, 'the divider tops the loaded messages');
+  assert.ok(at.next > firstUnread && at.next <= firstLoaded, `the first unread was not loaded yet (${at.next})`);
+
+  // Scrolling up loads the rest; the divider goes to the first unread message.
+  const scroller = page.getByTestId('messages');
+  const first = page.locator(`[data-testid="message"][data-seq="${firstUnread}"]`);
+  for (let i = 0; i < 60 && !(await first.count()); i++) {
+    await scroller.evaluate((el) => { el.scrollTop = 0; });
+    await page.waitForTimeout(100);
+  }
+  await divider.getByText('New messages', { exact: true }).waitFor();
+  assert.equal(await nextSeq(), firstUnread);
+  // Now what is seen is read; the first read mark came only once the older messages were there.
+  const deadline = Date.now() + 60000;
+  while (!page.reads.length && Date.now() < deadline) await page.waitForTimeout(50);
+  assert.ok(page.reads.length, 'a read mark was sent');
+  assert.ok(page.reads[0] < firstLoaded, `the first read mark (${page.reads[0]}) passed messages not loaded then (before ${firstLoaded})`);
+  page.assertClean();
+  await context.close();
+});
+
 /**
  * scrollUp scrolls a chat of 150 messages from the bottom to the beginning in steps of `step` px
  * while older pages answer after `delay` ms, and checks what the user sees: the message at the

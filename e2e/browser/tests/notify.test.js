@@ -12,6 +12,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createECDH, randomBytes } from 'node:crypto';
 import { Api, launch, openChat, privatePair, signIn, unique } from '../lib.js';
 
 let browser;
@@ -259,6 +260,64 @@ test('the service worker shows a push, withdraws it when read elsewhere, and ski
   assert.deepEqual(await waitShown([bob, mark(2)]), [bob, mark(2)]);
   await pushMessage(7, team(6, 'Ann: more'));
   assert.deepEqual(await waitShown([team(6, 'Ann: more'), bob, mark(2)]), [team(6, 'Ann: more'), bob, mark(2)]);
+  page.assertClean();
+  await context.close();
+});
+
+test('signing out stops Web Push to this browser: the server forgets it and the browser drops it', async () => {
+  const tag = unique('p').slice(-6);
+  const email = `pia.${tag}@example.com`;
+  const user = await Api.register(`Pia ${tag}`, email);
+  // Headless Chromium has no push service: PushManager hands out a subscription of the test's,
+  // with real keys and a public https endpoint that the server accepts (nothing is pushed here).
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  const sub = {
+    endpoint: `https://push.example.com/send/${tag}`,
+    keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') },
+  };
+  const calls = [];
+  let subscribed;
+  const { context, page } = await signIn(browser, email, {
+    setup: async (p) => {
+      await p.context().grantPermissions(['notifications']);
+      await p.addInitScript((s) => {
+        let on = false;
+        window.__unsubscribed = false;
+        const fake = {
+          endpoint: s.endpoint,
+          toJSON: () => ({ endpoint: s.endpoint, expirationTime: null, keys: s.keys }),
+          unsubscribe: async () => {
+            on = false;
+            window.__unsubscribed = true;
+            return true;
+          },
+        };
+        PushManager.prototype.getSubscription = async () => (on ? fake : null);
+        PushManager.prototype.subscribe = async () => {
+          on = true;
+          return fake;
+        };
+      }, sub);
+      subscribed = p.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'POST');
+      p.on('request', (r) => {
+        if (/\/api\/v1\/(push\/subscriptions|auth\/logout)$/.test(r.url())) calls.push(`${r.method()} ${new URL(r.url()).pathname}`);
+      });
+    },
+  });
+  // Notifications were allowed: the app subscribes at start, with just the endpoint and keys.
+  const res = await subscribed;
+  assert.equal(res.status(), 204);
+  assert.deepEqual(JSON.parse(res.request().postData()), sub);
+
+  await page.getByTestId('account-button').click();
+  await page.getByTestId('sign-out').click();
+  await page.getByText('You signed out.').waitFor();
+  assert.deepEqual(calls, ['POST /api/v1/push/subscriptions', 'DELETE /api/v1/push/subscriptions', 'POST /api/v1/auth/logout'],
+    'the subscription is deleted while still signed in');
+  assert.equal(await page.evaluate(() => window.__unsubscribed), true, 'the browser dropped its subscription');
+  // The server has it no more: a second delete finds nothing.
+  await assert.rejects(user.req('DELETE', '/push/subscriptions', { endpoint: sub.endpoint }), /: 404 /);
   page.assertClean();
   await context.close();
 });

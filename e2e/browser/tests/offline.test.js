@@ -130,3 +130,32 @@ test('a line that dies silently: no "failed" after 10 s; the probe reconnects an
   await A.context.close();
   await B.context.close();
 });
+
+test('a chat opened offline loads once the network is back; what was written meanwhile shows all along', async () => {
+  const tag = unique('f').slice(-6);
+  const { emailB, a, chat } = await pair(tag);
+  await a.send(chat.id, 'first words');
+  const B = await signIn(browser, emailB);
+  const page = B.page;
+  await chatItem(page, `Olga ${tag}`).waitFor();
+
+  await B.context.setOffline(true);
+  await page.locator('[data-testid="conn-banner"][data-state="offline"]').waitFor();
+  await chatItem(page, `Olga ${tag}`).click();
+  await page.getByTestId('history-status').getByText('Could not load the messages.').waitFor();
+  const text = unique('offline-open');
+  await send(page, text);
+  const mine = message(page, text);
+  await mine.locator('[data-testid="msg-status"][data-state="waiting"]').waitFor();
+
+  // Back online: the history loads by itself, the message goes out, and new ones show.
+  await B.context.setOffline(false);
+  await message(page, 'first words').waitFor();
+  await mine.locator(SENT).waitFor();
+  assert.equal(await page.getByTestId('history-status').getByText('Could not load the messages.').count(), 0);
+  await a.send(chat.id, 'are you there?');
+  await message(page, 'are you there?').waitFor();
+  assert.equal(await message(page, text).count(), 1);
+  page.assertClean();
+  await B.context.close();
+});

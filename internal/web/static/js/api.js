@@ -162,6 +162,7 @@ export const api = {
   chatSettings: (id, fields) => request('PATCH', `/chats/${id}/settings`, fields),
   pushKey: () => get('/push/key'),
   pushSubscribe: (sub) => post('/push/subscriptions', sub),
+  pushUnsubscribe: (endpoint) => request('DELETE', '/push/subscriptions', { endpoint }),
   // Running a group and the account (admin.js, settings.js).
   updateChat: (id, fields) => request('PATCH', `/chats/${id}`, fields),
   deleteChat: (id) => del(`/chats/${id}`),

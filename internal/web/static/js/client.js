@@ -21,6 +21,8 @@ const SEND_TIMEOUT = 10000;
 const TYPING_EVERY = 2000;
 const PRESENCE_MAX = 500; // the most users one presence.subscribe may name
 const PAGE = 50;
+// The most messages a chat's first load fetches to reach its first unread message.
+const REACH_UNREAD = 1000;
 const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']);
 
 /** uuid is crypto.randomUUID where the page is a secure context, a random v4 UUID otherwise. */
@@ -119,7 +121,10 @@ export class Client {
         return chatUpdated(this.s, d);
       case 'member.role': return memberRole(this.s, d);
       case 'user.updated': return userUpdated(this.s, d);
-      case 'message.updated': return messageUpdated(this.s, d.message);
+      case 'message.updated':
+        // A deleted unread message this tab never loaded: the chat's @ count is asked for.
+        if (messageUpdated(this.s, d.message)) this.loadDetail(d.message.chat_id);
+        return;
       case 'reaction.updated': return reactionUpdated(this.s, d);
       case 'chat.settings': return applySettings(this.s, d);
       case 'sync.done': return this.onSyncDone(f);
@@ -136,7 +141,9 @@ export class Client {
     if (d.user) s.me = { ...s.me, ...d.user };
     const chats = Array.isArray(d.chats) ? d.chats : [];
     const ids = new Set(chats.map((c) => c.id));
-    for (const id of [...s.chats.keys()]) if (!ids.has(id)) this.chatGone(id);
+    // A chat missing from the hello was left while this tab was away (removed, deleted, or
+    // left on another device): it goes, with a word, and no chat.open is sent for it.
+    for (const id of [...s.chats.keys()]) if (!ids.has(id)) this.chatGone(id, 'gone');
     const cursors = {};
     for (const c of chats) {
       const local = s.chats.get(c.id);
@@ -159,6 +166,8 @@ export class Client {
     this.conn.send('sync', { cursors }, this.syncRef);
     // What the server knew of this tab went with the old connection: tell the new one.
     if (this.openId != null) this.conn.send('chat.open', { chat_id: this.openId });
+    // The open chat's history could not be loaded (offline, say): load it now.
+    if (this.openId != null && !s.messages.has(this.openId)) this.openHistory(this.openId);
     this.watched = '';
     this.watchMembers();
     this.resendPending();
@@ -338,11 +347,18 @@ export class Client {
     console.warn('chat: server error frame', code, message, f.ref || '');
   }
 
-  /** chatGone drops a chat the user is no longer in; reason is chat.removed's ("removed", "deleted"). */
+  /**
+   * chatGone drops a chat the user is no longer in; reason is chat.removed's ("removed",
+   * "deleted"), or "gone" when the server no longer lists it (a hello, a refused load).
+   */
   chatGone(id, reason) {
     const chat = this.s.chats.get(id);
     if (!chat) return;
+    // The server follows it no more for this connection: no chat.open (or close) of it.
+    if (this.openId === id) this.openId = null;
     this.s.removeChat(id);
+    // Its unsent messages go for good: a reload must not send them (after a new invitation).
+    this.savePending();
     this.hooks.onChatGone?.(id, reason, chat.title);
   }
 
@@ -520,16 +536,24 @@ export class Client {
     const box = this.s.messagesOf(chatId);
     if (box.loaded || box.loading) return;
     box.loading = true;
-    // Load enough to reach the first unread message (for the "new messages" divider).
+    // Load enough to reach the first unread message (for the "new messages" divider): more
+    // pages back to my read mark, up to REACH_UNREAD messages.
     const chat = this.s.chats.get(chatId);
-    const unreadSpan = chat ? (chat.last_seq || 0) - (chat.my_last_read_seq || 0) : 0;
+    const readSeq = chat?.my_last_read_seq || 0;
+    const unreadSpan = chat ? (chat.last_seq || 0) - readSeq : 0;
     const limit = Math.min(200, Math.max(PAGE, unreadSpan + 10));
+    const oldest = (list) => list.reduce((min, m) => Math.min(min, m.seq), Infinity);
     try {
-      const r = await api.history(chatId, { limit });
-      box.hasOlder = r.has_more;
+      let { messages, has_more: more } = await api.history(chatId, { limit });
+      while (more && messages.length < REACH_UNREAD && oldest(messages) > readSeq + 1) {
+        const r = await api.history(chatId, { before_seq: oldest(messages), limit: 200 });
+        messages = [...r.messages, ...messages];
+        more = r.has_more && r.messages.length > 0;
+      }
+      box.hasOlder = more;
       box.loaded = true;
-      historyLoaded(this.s, chatId, r.messages);
-      for (const m of r.messages) this.ingest(m);
+      historyLoaded(this.s, chatId, messages);
+      for (const m of messages) this.ingest(m);
       if (box.firstMissing()) this.fillGaps(chatId);
     } catch (err) {
       box.error = describe(err);
@@ -607,7 +631,7 @@ export class Client {
     try {
       await this.s.applyChat(api.chat(chatId));
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 404 || err.status === 403)) this.chatGone(chatId);
+      if (err instanceof ApiError && (err.status === 404 || err.status === 403)) this.chatGone(chatId, 'gone');
     }
   }
 

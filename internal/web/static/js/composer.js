@@ -12,6 +12,8 @@ import { mountMentions } from './mentions.js';
 const MAX = 4000;
 const TOUCH = '(pointer: coarse), (hover: none)';
 const DRAFTS = 'chat.drafts.';
+// Each user's drafts where storage is refused, for the tab: key -> Map(chat id -> draft).
+const memories = new Map();
 
 /**
  * Drafts outlive a reload and a closed tab: each user's are one object in localStorage, chat id
@@ -22,7 +24,8 @@ const DRAFTS = 'chat.drafts.';
  */
 function draftStore(userId) {
   const key = DRAFTS + userId;
-  const memory = new Map();
+  if (!memories.has(key)) memories.set(key, new Map());
+  const memory = memories.get(key);
   const read = () => readDrafts(userId);
   const none = { text: '', mentions: [], reply: null };
   const clean = (v) => (v && typeof v.text === 'string'
@@ -72,8 +75,15 @@ function readDrafts(userId) {
   return o && typeof o === 'object' ? o : {};
 }
 
+/** forgetReply takes the reply to message seq out of the user's draft of a chat (it was deleted). */
+export function forgetReply(userId, chatId, seq) {
+  const drafts = draftStore(userId);
+  if (drafts.get(chatId).reply?.seq === seq) drafts.update(chatId, { reply: null });
+}
+
 /** clearDrafts forgets the drafts of the user signing out of this browser. */
 export function clearDrafts(userId) {
+  memories.delete(DRAFTS + userId);
   try {
     localStorage.removeItem(DRAFTS + userId);
   } catch { /* ignore */ }

@@ -125,7 +125,8 @@ export class UploadTray {
     for (const file of files) {
       const it = { key: ++seq, file, state: 'uploading', progress: 0, error: '', retry: false, result: null, job: null };
       this.items.push(it);
-      if (l && this.items.length > l.max_files_per_message) {
+      // A refused file (no Retry) goes with no message: only the others count.
+      if (l && this.items.filter((x) => x.state !== 'failed' || x.retry).length > l.max_files_per_message) {
         this.fail(it, `A message may carry at most ${l.max_files_per_message} files.`, false);
       } else if (l && file.size > l.max_file_bytes) {
         this.fail(it, `Too large: ${formatSize(file.size)} (at most ${formatSize(l.max_file_bytes)}).`, false);

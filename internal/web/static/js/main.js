@@ -13,7 +13,7 @@ import { accountDialog } from './account.js';
 import { clearDrafts } from './composer.js';
 import { afterDialogs } from './dialogs.js';
 import { mountToast } from './toast.js';
-import { badge, counted, mountNotifier, permission, subscribePush } from './notify.js';
+import { badge, counted, mountNotifier, permission, subscribePush, unsubscribePush } from './notify.js';
 
 const root = document.getElementById('app');
 let app = null; // the signed-in app, or null on the auth screens
@@ -23,12 +23,28 @@ function chatFromHash() {
   return m ? Number(m[1]) : null;
 }
 
+const atList = (hash) => hash === '' || hash === '#/';
+
+/**
+ * go opens a chat (a new history entry, which remembers the entry it came from), or the list.
+ * Going to the list goes back when the entry before is the list, and otherwise takes the
+ * chat's entry's place: the phone's Back from the list must not reopen a chat already left.
+ */
 function go(chatId) {
   // After a dialog that just closed has taken its history entry back (dialogs.js).
   afterDialogs(() => {
     const target = chatId == null ? '#/' : `#/chat/${chatId}`;
-    if (location.hash !== target) location.hash = target;
-    else app?.route();
+    if (location.hash === target) {
+      app?.route();
+    } else if (chatId != null) {
+      history.pushState({ from: location.hash }, '', target);
+      app?.route();
+    } else if (atList(history.state?.from ?? null)) {
+      history.back(); // its hashchange routes
+    } else {
+      history.replaceState(null, '', target);
+      app?.route();
+    }
   });
 }
 
@@ -78,6 +94,7 @@ async function startApp() {
       if (store.activeChatId === id) go(null);
       if (reason === 'removed') notice(`You were removed from “${title}”.`);
       else if (reason === 'deleted') notice(`“${title}” was deleted.`);
+      else if (reason === 'gone') notice(`You are no longer a member of “${title}”.`);
     },
     onMessage: (msg) => {
       app?.pane.onMessage(msg);
@@ -115,6 +132,8 @@ async function startApp() {
 
   const signOut = async (all) => {
     client.stop();
+    // While still signed in: this browser's pushes were this user's.
+    await unsubscribePush();
     try {
       await (all ? api.logoutAll() : api.logout());
     } catch { /* the cookies may be gone already */ }

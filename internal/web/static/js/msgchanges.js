@@ -10,6 +10,7 @@
 
 import { mentionsMe } from './mentions.js';
 import { request } from './api.js';
+import { forgetReply } from './composer.js';
 
 /** The common emoji of the reaction picker. */
 export const EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🎉', '🙏', '👀'];
@@ -81,17 +82,27 @@ function put(box, msg) {
 export function messageUpdated(store, msg, { local = false } = {}) {
   const chat = msg && store.chats.get(msg.chat_id);
   if (!chat) return;
+  const revBefore = store.revs.get(chat.id);
   if (!local) noteRev(store, chat.id, msg.rev);
   const box = store.messages.get(chat.id);
   const old = box?.bySeq.get(msg.seq) || (chat.last_message?.seq === msg.seq ? chat.last_message : null);
   if (old && !local && (old.rev || 0) > (msg.rev || 0)) return;
   if (box?.bySeq.has(msg.seq)) put(box, msg);
   if (chat.last_message?.seq === msg.seq) chat.last_message = msg;
-  // A deleted message is no longer unread.
-  if (old && !old.deleted_at && msg.deleted_at && old.kind === 'text' && msg.sender_id !== store.me?.id
-    && msg.seq > (chat.my_last_read_seq || 0) && chat.unread_count > 0) {
-    chat.unread_count -= 1;
-    if (mentionsMe(old, store.me.id) && chat.unread_mentions > 0) chat.unread_mentions -= 1;
+  // A deleted message is no longer unread. One this tab has not loaded counted in the chat's
+  // unread count if it is older than the newest this tab knows of (a newer one comes deleted)
+  // and its delete is news (a rev above those received); whether it mentioned me, the
+  // delete no longer says: the chat's counts are asked for then (needSummary).
+  const unread = (m) => m.kind === 'text' && m.sender_id !== store.me?.id && msg.seq > (chat.my_last_read_seq || 0);
+  let needSummary = false;
+  if (msg.deleted_at && chat.unread_count > 0) {
+    if (old && !old.deleted_at && unread(old)) {
+      chat.unread_count -= 1;
+      if (mentionsMe(old, store.me.id) && chat.unread_mentions > 0) chat.unread_mentions -= 1;
+    } else if (!old && !local && unread(msg) && msg.seq <= (chat.last_seq || 0) && (revBefore == null || (msg.rev || 0) > revBefore)) {
+      chat.unread_count -= 1;
+      needSummary = chat.unread_mentions > 0;
+    }
   }
   // The replies to it show its new text (or that it is gone).
   if (box && (!old || old.body !== msg.body || !old.deleted_at !== !msg.deleted_at)) {
@@ -103,7 +114,10 @@ export function messageUpdated(store, msg, { local = false } = {}) {
     if (msg.deleted_at) store.replyTo.delete(chat.id);
     else store.replyTo.set(chat.id, quoteOf(msg));
   }
+  // A reply being written to it goes from the saved draft too (it would come back from there).
+  if (msg.deleted_at && store.me) forgetReply(store.me.id, chat.id, msg.seq);
   store.notify('chats', 'pane');
+  return needSummary;
 }
 
 /** reactionUpdated applies reaction.updated {chat_id, seq, rev, emoji, user_id, added, count}. */

@@ -33,8 +33,23 @@ export async function subscribePush() {
   const { public_key: key } = await api.pushKey();
   let sub = await reg.pushManager.getSubscription();
   if (!sub) sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64url(key) });
-  await api.pushSubscribe(sub.toJSON());
+  const { endpoint, keys } = sub.toJSON();
+  await api.pushSubscribe({ endpoint, keys });
   return true;
+}
+
+/**
+ * unsubscribePush stops Web Push to this browser, for a user signing out (call it while still
+ * signed in): the server forgets the subscription and the browser drops it. Best effort.
+ */
+export async function unsubscribePush() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration('/');
+    const sub = await reg?.pushManager?.getSubscription();
+    if (!sub) return;
+    await api.pushUnsubscribe(sub.endpoint).catch(() => {});
+    await sub.unsubscribe();
+  } catch { /* no service worker or push here */ }
 }
 
 function fromBase64url(s) {

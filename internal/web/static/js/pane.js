@@ -32,6 +32,9 @@ export function mountPane(ctx, el, { back }) {
   let openReadSeq = 0;
   let dividerSeq = null;
   let dividerDone = false;
+  // The first unread message is older than what is loaded (more unread than a first load
+  // fetches): the divider tops the loaded messages and says so, until older pages reach it.
+  let dividerAbove = false;
   let initialScroll = true;
   let stickToBottom = false;
   // A message to show once its page is loaded (a search result): { chatId, seq }.
@@ -103,8 +106,23 @@ export function mountPane(ctx, el, { back }) {
     composer.addFiles([...ev.dataTransfer.files]);
   });
 
+  /**
+   * unreadMissing tells whether some of a chat's unread messages are older than its loaded ones
+   * (more unread than a first load fetches): a read mark covers every message before it, so
+   * none is set until they are loaded and seen.
+   */
+  const unreadMissing = (chat, box) => {
+    const readTo = chat.my_last_read_seq || 0;
+    if (!box.hasOlder || box.oldest <= readTo + 1) return false;
+    const me = store.me.id;
+    const loaded = box.list().filter((m) => m.seq > readTo && m.kind === 'text' && m.sender_id !== me && !m.deleted_at).length;
+    return loaded < (chat.unread_count || 0);
+  };
+
   const tracker = new ReadTracker(scroller, (seq) => {
-    if (chatId != null) client.markRead(chatId, seq);
+    const chat = store.chats.get(chatId);
+    const box = store.messages.get(chatId);
+    if (chat && box?.loaded && !unreadMissing(chat, box)) client.markRead(chatId, seq);
   });
 
   const fromBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
@@ -154,6 +172,7 @@ export function mountPane(ctx, el, { back }) {
     armed = true;
     dividerSeq = null;
     dividerDone = false;
+    dividerAbove = false;
     if (id == null) {
       el.replaceChildren(empty);
       return;
@@ -331,7 +350,7 @@ export function mountPane(ctx, el, { back }) {
     const items = [];
     let prevDay = null;
     let prev = null;
-    for (const m of [...box.list(), ...pending]) {
+    for (const m of [...(box ? box.list() : []), ...pending]) {
       const day = dayKey(m.created_at);
       if (day !== prevDay) {
         items.push(dayItem(m.created_at));
@@ -339,7 +358,12 @@ export function mountPane(ctx, el, { back }) {
         prev = null;
       }
       if (dividerSeq && m.seq === dividerSeq) {
-        items.push({ key: 'unread', create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: 'New messages' })) });
+        const label = dividerAbove ? 'New messages (more above)' : 'New messages';
+        items.push({
+          key: 'unread',
+          create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: label })),
+          update: (el) => { el.firstChild.textContent = label; },
+        });
         prev = null;
       }
       if (m.kind === 'system') {
@@ -365,9 +389,10 @@ export function mountPane(ctx, el, { back }) {
 
     const box = store.messages.get(chatId);
     if (!box) {
-      list.replaceChildren();
+      // Loaded again when the connection is back (client.js onHello); what I write meanwhile shows.
       top.replaceChildren(h('span', { text: 'Could not load the messages. ' }),
         h('button', { type: 'button', class: 'link', text: 'Try again', onclick: () => client.openHistory(chatId) }));
+      reconcile(list, buildItems(chat, null));
       return;
     }
     if (!box.loaded) {
@@ -382,10 +407,11 @@ export function mountPane(ctx, el, { back }) {
     else if (!box.hasOlder) top.replaceChildren(h('span', { class: 'beginning', text: chat.kind === 'group' ? 'This is the beginning of the group.' : 'This is the beginning of your conversation.' }));
     else top.replaceChildren();
 
-    if (!dividerDone) {
+    if (!dividerDone || dividerAbove) {
       dividerDone = true;
       const first = box.list().find((m) => m.seq > openReadSeq && m.kind === 'text' && m.sender_id !== store.me.id);
       dividerSeq = first ? first.seq : null;
+      dividerAbove = !!first && unreadMissing(chat, box);
     }
 
     reconcile(list, buildItems(chat, box));
