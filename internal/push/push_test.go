@@ -232,7 +232,7 @@ func pushTellsOfWhatIsLeft(t *testing.T, postgres bool) {
 	ps.VAPIDKey = s.Push.PublicKey()
 	ann := s.NewUser(t, "Ann")
 	ctx := context.Background()
-	payloadOf := func(p pushtest.Push) push.Payload {
+	payloadOf := func(t *testing.T, p pushtest.Push) push.Payload {
 		t.Helper()
 		var pl push.Payload
 		if err := json.Unmarshal(p.Payload, &pl); err != nil {
@@ -240,7 +240,7 @@ func pushTellsOfWhatIsLeft(t *testing.T, postgres bool) {
 		}
 		return pl
 	}
-	attach := func(chatID int64, name string) chat.Message {
+	attach := func(t *testing.T, chatID int64, name string) chat.Message {
 		t.Helper()
 		f, err := s.Files.Upload(ctx, ann.P(), chatID, chat.UploadInput{Name: name, Body: strings.NewReader("some bytes")})
 		if err != nil {
@@ -252,41 +252,44 @@ func pushTellsOfWhatIsLeft(t *testing.T, postgres bool) {
 		}
 		return m
 	}
-
-	t.Run("the newest deleted", func(t *testing.T) {
-		t.Parallel()
-		ben := s.NewUser(t, "Ben")
-		g := s.Group(t, ann, "Team", false, ben)
-		sub := subscribe(t, s, ps, ben)
-		kept := send(t, s, ann, g, "still here")
-		gone := send(t, s, ann, g, "sent by mistake")
-		if err := s.Svc.DeleteMessage(ctx, ann.P(), g, gone.Seq); err != nil {
+	deleted := func(t *testing.T, m chat.Message) {
+		t.Helper()
+		if err := s.Svc.DeleteMessage(ctx, ann.P(), m.ChatID, m.Seq); err != nil {
 			t.Fatal(err)
 		}
-		if p := payloadOf(waitPushes(t, ps, sub, 1)[0]); p.Seq != kept.Seq || p.Body != "Ann: still here" {
-			t.Errorf("payload %+v, want seq %d, body \"Ann: still here\"", p, kept.Seq)
-		}
-	})
-	t.Run("a file without text", func(t *testing.T) {
-		t.Parallel()
-		ben := s.NewUser(t, "Ben")
-		g := s.Group(t, ann, "Photos", false, ben)
-		sub := subscribe(t, s, ps, ben)
-		send(t, s, ann, g, "look")
-		m := attach(g, "beach.txt")
-		if p := payloadOf(waitPushes(t, ps, sub, 1)[0]); p.Seq != m.Seq || p.Body != "Ann: 📎 beach.txt" {
-			t.Errorf("payload %+v, want seq %d, body \"Ann: 📎 beach.txt\"", p, m.Seq)
-		}
-	})
-	t.Run("everything deleted", func(t *testing.T) {
-		t.Parallel()
-		ben := s.NewUser(t, "Ben")
-		g := s.Group(t, ann, "Oops", false, ben)
-		sub := subscribe(t, s, ps, ben)
-		m := send(t, s, ann, g, "wrong chat")
-		if err := s.Svc.DeleteMessage(ctx, ann.P(), g, m.Seq); err != nil {
-			t.Fatal(err)
-		}
-		waitPushes(t, ps, sub, 0)
-	})
+	}
+	for _, c := range []struct {
+		name string
+		// burst sends into g and returns the message the push tells of, and its body (none: no push).
+		burst func(t *testing.T, g int64) (chat.Message, string)
+	}{
+		{"the newest deleted", func(t *testing.T, g int64) (chat.Message, string) {
+			kept := send(t, s, ann, g, "still here")
+			deleted(t, send(t, s, ann, g, "sent by mistake"))
+			return kept, "Ann: still here"
+		}},
+		{"a file without text", func(t *testing.T, g int64) (chat.Message, string) {
+			send(t, s, ann, g, "look")
+			return attach(t, g, "beach.txt"), "Ann: 📎 beach.txt"
+		}},
+		{"everything deleted", func(t *testing.T, g int64) (chat.Message, string) {
+			deleted(t, send(t, s, ann, g, "wrong chat"))
+			return chat.Message{}, ""
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ben := s.NewUser(t, "Ben")
+			g := s.Group(t, ann, c.name, false, ben)
+			sub := subscribe(t, s, ps, ben)
+			want, body := c.burst(t, g)
+			if want.Seq == 0 {
+				waitPushes(t, ps, sub, 0)
+				return
+			}
+			if p := payloadOf(t, waitPushes(t, ps, sub, 1)[0]); p.Seq != want.Seq || p.Body != body {
+				t.Errorf("payload %+v, want seq %d, body %q", p, want.Seq, body)
+			}
+		})
+	}
 }

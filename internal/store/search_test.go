@@ -11,7 +11,6 @@ import (
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // indexAll runs the search indexer until it has nothing left to do.
@@ -258,95 +257,69 @@ func TestSearchEditsAndDeletes(t *testing.T) {
 // TestSearchMigration: migration 10 on a database of version 9 with history: the indexer
 // indexes the messages that were there before, and down and up again works.
 func TestSearchMigration(t *testing.T) {
-	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/chat.db" },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s, err := store.Open(ctx, url(t), store.Options{})
-			if err != nil {
-				t.Fatal(err)
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, _ string, s *store.Store) {
+		if err := store.MigrateTo(ctx, s, 9); err != nil {
+			t.Fatal(err)
+		}
+		a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
+		g := mkGroup(t, s, a, "Old", false, at(1), b)
+		// Written with plain SQL: this code sends to the schema of its own version only.
+		var old chat.Message
+		if err := s.DB().QueryRow(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at)
+		VALUES ($1, 2, 'text', $2, 'written before search existed', 'c1', $3) RETURNING id`, g, a.ID, at(2).UnixMilli()).Scan(&old.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []int64{10, 9, 10} {
+			if err := store.MigrateTo(ctx, s, v); err != nil {
+				t.Fatalf("migrate to %d: %v", v, err)
 			}
-			t.Cleanup(func() { s.Close() })
-			if err := store.MigrateTo(ctx, s, 9); err != nil {
-				t.Fatal(err)
-			}
-			a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
-			g := mkGroup(t, s, a, "Old", false, at(1), b)
-			// Written with plain SQL: this code sends to the schema of its own version only.
-			var old chat.Message
-			if err := s.DB().QueryRow(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at)
-				VALUES ($1, 2, 'text', $2, 'written before search existed', 'c1', $3) RETURNING id`, g, a.ID, at(2).UnixMilli()).Scan(&old.ID); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 2 WHERE id = $1`, g); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range []int64{10, 9, 10} {
-				if err := store.MigrateTo(ctx, s, v); err != nil {
-					t.Fatalf("migrate to %d: %v", v, err)
-				}
-			}
-			if err := s.Migrate(ctx); err != nil { // the rest, which this code needs
-				t.Fatal(err)
-			}
-			indexAll(t, s)
-			svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
-			if got := searchAll(t, svc, b, chat.SearchInput{Q: "before search", Limit: 5}); !slices.Equal(got, []int64{old.ID}) {
-				t.Errorf("history from before the migration: got %v, want %v", got, []int64{old.ID})
-			}
-		})
-	}
+		}
+		if err := s.Migrate(ctx); err != nil { // the rest, which this code needs
+			t.Fatal(err)
+		}
+		indexAll(t, s)
+		svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
+		if got := searchAll(t, svc, b, chat.SearchInput{Q: "before search", Limit: 5}); !slices.Equal(got, []int64{old.ID}) {
+			t.Errorf("history from before the migration: got %v, want %v", got, []int64{old.ID})
+		}
+	})
 }
 
 // TestSearchFoldMigration: an index written with the folding of before migration 00014 (lower
 // case only, so a final sigma stayed ς) finds what the folding of now looks for once migrated.
 func TestSearchFoldMigration(t *testing.T) {
-	t.Parallel()
-	for name, url := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + t.TempDir() + "/chat.db" },
-		"postgres": func(t *testing.T) string { return testdb.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			s, err := store.Open(ctx, url(t), store.Options{})
-			if err != nil {
-				t.Fatal(err)
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, _ string, s *store.Store) {
+		if err := store.MigrateTo(ctx, s, 13); err != nil {
+			t.Fatal(err)
+		}
+		a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
+		g := mkGroup(t, s, a, "Old", false, at(1), b)
+		m := send(t, s, g, a, "καλημέρα κόσμος, µ-meter", at(2)).Message
+		indexAll(t, s)
+		// As the indexer of before wrote it.
+		var old string
+		if _, err := s.DB().Exec(`UPDATE message_search SET body = $1`, strings.ToLower(m.Body)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().QueryRow(`SELECT body FROM message_search`).Scan(&old); err != nil {
+			t.Fatal(err)
+		}
+		if want := chat.FoldSearch(m.Body); old != want {
+			t.Errorf("the index holds %q, want %q", old, want)
+		}
+		svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
+		for _, q := range []string{"ΚΌΣΜΟΣ", "κόσμοσ", "μ-meter"} {
+			if got := searchAll(t, svc, b, chat.SearchInput{Q: q, Limit: 5}); !slices.Equal(got, []int64{m.ID}) {
+				t.Errorf("%q after the migration: got %v, want %v", q, got, []int64{m.ID})
 			}
-			t.Cleanup(func() { s.Close() })
-			if err := store.MigrateTo(ctx, s, 13); err != nil {
-				t.Fatal(err)
-			}
-			a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
-			g := mkGroup(t, s, a, "Old", false, at(1), b)
-			m := send(t, s, g, a, "καλημέρα κόσμος, µ-meter", at(2)).Message
-			indexAll(t, s)
-			// As the indexer of before wrote it.
-			var old string
-			if _, err := s.DB().Exec(`UPDATE message_search SET body = $1`, strings.ToLower(m.Body)); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.DB().QueryRow(`SELECT body FROM message_search`).Scan(&old); err != nil {
-				t.Fatal(err)
-			}
-			if want := chat.FoldSearch(m.Body); old != want {
-				t.Errorf("the index holds %q, want %q", old, want)
-			}
-			svc := chat.NewService(s, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
-			for _, q := range []string{"ΚΌΣΜΟΣ", "κόσμοσ", "μ-meter"} {
-				if got := searchAll(t, svc, b, chat.SearchInput{Q: q, Limit: 5}); !slices.Equal(got, []int64{m.ID}) {
-					t.Errorf("%q after the migration: got %v, want %v", q, got, []int64{m.ID})
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestSearchIndexerWakesOnSend: a message sent while the indexer idles is indexed at once, by
