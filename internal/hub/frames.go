@@ -328,7 +328,8 @@ func (c *syncCursor) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	*c = syncCursor{}
-	if err := json.Unmarshal(b, &c.Seq); err != nil {
+	// null would unmarshal as nothing, a cursor of 0: the whole history, which no client means.
+	if err := json.Unmarshal(b, &c.Seq); err != nil || string(b) == "null" {
 		return errors.New(`a cursor is a seq (an integer written in digits only) or {"seq": S, "rev": R}`)
 	}
 	return nil

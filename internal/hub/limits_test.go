@@ -224,6 +224,8 @@ func TestFrameDataErrorsArePlain(t *testing.T) {
 		{"read", `[1]`, "data must be an object"},
 		{"read", `{"chat_id":` + itoa64(g) + `,"seq":1e3}`, "seq must be an integer"},
 		{"sync", `{"cursors":{"` + itoa64(g) + `":"abc"}}`, `a cursor is a seq (an integer written in digits only) or {"seq": S, "rev": R}`},
+		// null is no cursor of 0 (the whole history): a client that means 0 says so.
+		{"sync", `{"cursors":{"` + itoa64(g) + `":null}}`, `a cursor is a seq (an integer written in digits only) or {"seq": S, "rev": R}`},
 	} {
 		if err := c.SendRaw([]byte(`{"type":"` + f.typ + `","ref":"bad","data":` + f.data + `}`)); err != nil {
 			t.Fatal(err)
