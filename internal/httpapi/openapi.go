@@ -152,15 +152,13 @@ func operations(p *huma.PathItem) []*huma.Operation {
 	return ops
 }
 
-// frameworkAnswers documents the answers that huma gives before a handler runs, on every
-// operation that can get them: 422 invalid for a parameter or body that fails its schema (a
-// body missing or not JSON included); for an operation that takes a body 408 request_timeout
-// (a body that stalls), 413 too_large (MaxBodyBytes) and 415 unsupported_media_type (a content
-// type it does not read); and for
-// every state-changing operation 403 forbidden, the answer to a request that carries our
-// cookies from an Origin that is not allowed (authenticate). Each
-// operation's own list then names only what its handler answers, and a client generated from
-// the document still knows every answer it can get.
+// frameworkAnswers documents the answers given before a handler runs, on every operation that
+// can get them: 422 invalid for a parameter or body that fails its schema (a body missing or
+// not JSON included); for an operation that takes a body, 408 request_timeout (a body that
+// stalls), 413 too_large (MaxBodyBytes) and 415 unsupported_media_type (a content type it does
+// not read); for every state-changing operation, 403 forbidden (a request carrying our cookies
+// from an Origin that is not allowed: authenticate). Each operation's own list then names only
+// what its handler answers, and a client generated from the document still knows every answer.
 func frameworkAnswers(o *huma.OpenAPI) {
 	for _, p := range o.Paths {
 		for _, op := range operations(p) {

@@ -124,20 +124,14 @@ func (c *conn) giveSlot() { <-c.inflight }
 func (c *conn) fail(p chat.Principal, ref json.RawMessage, typ string, err error) {
 	code := chat.ErrorCode(err)
 	msg := "internal error"
+	field := ""
 	var e *chat.Error
 	if errors.As(err, &e) {
-		msg = e.Message
-		if e.Field != "" {
-			f, err := encodeFrame("error", ref, errorData{Code: code, Message: msg, Field: e.Field})
-			if err == nil {
-				c.enqueue("error", f)
-			}
-			return
-		}
+		msg, field = e.Message, e.Field
 	} else if code == chat.CodeUnavailable || errors.Is(err, context.DeadlineExceeded) {
 		code, msg = chat.CodeUnavailable, "the service is unavailable; try again"
 	} else {
 		c.h.log.Error("frame failed", "type", typ, "user_id", p.UserID, "err", err)
 	}
-	c.sendError(ref, code, msg)
+	c.sendErrorAt(ref, code, msg, field)
 }

@@ -208,8 +208,11 @@ func (c *conn) reader(p chat.Principal) {
 	}
 }
 
-func (c *conn) sendError(ref json.RawMessage, code, msg string) {
-	f, err := encodeFrame("error", ref, errorData{Code: code, Message: msg})
+func (c *conn) sendError(ref json.RawMessage, code, msg string) { c.sendErrorAt(ref, code, msg, "") }
+
+// sendErrorAt is sendError naming the input at fault (errorData.Field; "" none).
+func (c *conn) sendErrorAt(ref json.RawMessage, code, msg, field string) {
+	f, err := encodeFrame("error", ref, errorData{Code: code, Message: msg, Field: field})
 	if err == nil {
 		c.enqueue("error", f)
 	}

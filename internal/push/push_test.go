@@ -207,88 +207,42 @@ func TestPush(t *testing.T) {
 	})
 }
 
-// TestPushTellsOfWhatIsLeft: a burst whose newest message the member is not to be pushed any
-// more (deleted since it was sent) or that has no text (a file alone) is still pushed, telling
-// of the newest message left: the job pointed at the newest message and was dropped when its
-// body was empty, so the member was told of nothing.
-func TestPushTellsOfWhatIsLeft(t *testing.T) {
+// TestPushOfAFileAlone: a message with a file and no text is pushed, reading "📎 name" as the
+// chat list does: the job was dropped when the message's body was empty, so it never was. (Which
+// message a burst's push tells of, when its newest was deleted, is TestPushContextTellsOfWhatIsLeft
+// in internal/store: here it would race the delete against the push delay.)
+func TestPushOfAFileAlone(t *testing.T) {
 	t.Parallel()
 	for _, pg := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) {
 			t.Parallel()
-			pushTellsOfWhatIsLeft(t, pg)
-		})
-	}
-}
-
-func pushTellsOfWhatIsLeft(t *testing.T, postgres bool) {
-	ps := pushtest.Start(t)
-	blobs, err := blob.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := testserver.Start(t, testserver.Config{Postgres: postgres, Blobs: blobs,
-		Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
-	ps.VAPIDKey = s.Push.PublicKey()
-	ann := s.NewUser(t, "Ann")
-	ctx := context.Background()
-	payloadOf := func(t *testing.T, p pushtest.Push) push.Payload {
-		t.Helper()
-		var pl push.Payload
-		if err := json.Unmarshal(p.Payload, &pl); err != nil {
-			t.Fatalf("payload %s: %v", p.Payload, err)
-		}
-		return pl
-	}
-	attach := func(t *testing.T, chatID int64, name string) chat.Message {
-		t.Helper()
-		f, err := s.Files.Upload(ctx, ann.P(), chatID, chat.UploadInput{Name: name, Body: strings.NewReader("some bytes")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _, err := s.Svc.Send(ctx, ann.P(), chat.SendInput{ChatID: chatID, ClientID: name, FileIDs: []int64{f.ID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	deleted := func(t *testing.T, m chat.Message) {
-		t.Helper()
-		if err := s.Svc.DeleteMessage(ctx, ann.P(), m.ChatID, m.Seq); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range []struct {
-		name string
-		// burst sends into g and returns the message the push tells of, and its body (none: no push).
-		burst func(t *testing.T, g int64) (chat.Message, string)
-	}{
-		{"the newest deleted", func(t *testing.T, g int64) (chat.Message, string) {
-			kept := send(t, s, ann, g, "still here")
-			deleted(t, send(t, s, ann, g, "sent by mistake"))
-			return kept, "Ann: still here"
-		}},
-		{"a file without text", func(t *testing.T, g int64) (chat.Message, string) {
-			send(t, s, ann, g, "look")
-			return attach(t, g, "beach.txt"), "Ann: 📎 beach.txt"
-		}},
-		{"everything deleted", func(t *testing.T, g int64) (chat.Message, string) {
-			deleted(t, send(t, s, ann, g, "wrong chat"))
-			return chat.Message{}, ""
-		}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			ben := s.NewUser(t, "Ben")
-			g := s.Group(t, ann, c.name, false, ben)
-			sub := subscribe(t, s, ps, ben)
-			want, body := c.burst(t, g)
-			if want.Seq == 0 {
-				waitPushes(t, ps, sub, 0)
-				return
+			ps := pushtest.Start(t)
+			blobs, err := blob.NewDir(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
 			}
-			if p := payloadOf(t, waitPushes(t, ps, sub, 1)[0]); p.Seq != want.Seq || p.Body != body {
-				t.Errorf("payload %+v, want seq %d, body %q", p, want.Seq, body)
+			s := testserver.Start(t, testserver.Config{Postgres: pg, Blobs: blobs,
+				Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
+			ps.VAPIDKey = s.Push.PublicKey()
+			ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+			g := s.Group(t, ann, "Photos", false, ben)
+			sub := subscribe(t, s, ps, ben)
+			ctx := context.Background()
+			f, err := s.Files.Upload(ctx, ann.P(), g, chat.UploadInput{Name: "beach.txt", Body: strings.NewReader("some bytes")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := s.Svc.Send(ctx, ann.P(), chat.SendInput{ChatID: g, ClientID: "file", FileIDs: []int64{f.ID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := waitPushes(t, ps, sub, 1)
+			var p push.Payload
+			if err := json.Unmarshal(got[0].Payload, &p); err != nil {
+				t.Fatalf("payload %s: %v", got[0].Payload, err)
+			}
+			if p.Seq != m.Seq || p.Body != "Ann: 📎 beach.txt" {
+				t.Errorf("payload %+v, want seq %d, body \"Ann: 📎 beach.txt\"", p, m.Seq)
 			}
 		})
 	}

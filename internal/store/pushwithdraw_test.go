@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
 )
 
@@ -66,5 +67,39 @@ func TestPushWithdrawals(t *testing.T) {
 			}
 			scan(0) // withdrawn
 		}
+	})
+}
+
+// TestPushContextTellsOfWhatIsLeft: a push job tells of the newest message the member is to
+// be told of that is still there: its own message deleted since it was queued, the one before
+// it; all of them deleted, none (Seq 0: nothing to push). It was the job's own message, whose
+// empty body then dropped the job, so a burst ending in a deleted message was never pushed.
+func TestPushContextTellsOfWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
+		p := mkPrivate(t, s, a, b, at(0))
+		one := send(t, s, p, a, "one", at(1)).Message
+		two := send(t, s, p, a, "two", at(2)).Message
+		job := chat.PushJob{UserID: b.ID, ChatID: p, Seq: two.Seq}
+		check := func(what string, seq int64, body string) {
+			t.Helper()
+			pc, err := s.PushContext(ctx, job)
+			if err != nil || pc.Seq != seq || pc.Body != body {
+				t.Errorf("%s: push context seq %d, body %q (%v); want %d, %q", what, pc.Seq, pc.Body, err, seq, body)
+			}
+		}
+		check("nothing deleted", two.Seq, "two")
+		del := func(m chat.Message) {
+			t.Helper()
+			if _, err := s.DeleteMessage(ctx, p, m.Seq, a.ID, at(3)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		del(two)
+		check("the job's own deleted", one.Seq, "one")
+		del(one)
+		check("both deleted", 0, "")
 	})
 }

@@ -110,7 +110,8 @@ test('more than 1,000 unread: the divider tops what was loaded and says so; no r
   // Scrolling up loads the rest; the divider goes to the first unread message.
   const scroller = page.getByTestId('messages');
   const first = page.locator(`[data-testid="message"][data-seq="${firstUnread}"]`);
-  for (let i = 0; i < 60 && !(await first.count()); i++) {
+  // Until it is there, however long each page takes (the suite's 60 s wait, not a count of tries).
+  for (const until = Date.now() + 60000; !(await first.count()) && Date.now() < until;) {
     await scroller.evaluate((el) => { el.scrollTop = 0; });
     await page.waitForTimeout(100);
   }

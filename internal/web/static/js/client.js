@@ -542,11 +542,11 @@ export class Client {
     const readSeq = chat?.my_last_read_seq || 0;
     const unreadSpan = chat ? (chat.last_seq || 0) - readSeq : 0;
     const limit = Math.min(200, Math.max(PAGE, unreadSpan + 10));
-    const oldest = (list) => list.reduce((min, m) => Math.min(min, m.seq), Infinity);
     try {
+      // Pages come ascending by seq: the oldest loaded is the first.
       let { messages, has_more: more } = await api.history(chatId, { limit });
-      while (more && messages.length < REACH_UNREAD && oldest(messages) > readSeq + 1) {
-        const r = await api.history(chatId, { before_seq: oldest(messages), limit: 200 });
+      while (more && messages.length > 0 && messages.length < REACH_UNREAD && messages[0].seq > readSeq + 1) {
+        const r = await api.history(chatId, { before_seq: messages[0].seq, limit: 200 });
         messages = [...r.messages, ...messages];
         more = r.has_more && r.messages.length > 0;
       }
