@@ -302,6 +302,48 @@ test('on a phone, the message menu closes when Esc or back leaves the chat', asy
   await P.context.close();
 });
 
+test('reading a message does not draw it anew, so a press on its quote keeps its click', async () => {
+  // The messages of others show no read state; drawing one again when the chat's read mark grew
+  // replaced its quote under a press that had begun, and the click was lost (no jump).
+  const tag = unique('t').slice(-6);
+  const a = await Api.register(`Ana ${tag}`, `ana-${tag}@example.com`);
+  const b = await Api.register(`Ben ${tag}`, `ben-${tag}@example.com`);
+  const chat = await a.private(b.user.id);
+  const origin = await a.send(chat.id, unique('origin'));
+  const answer = unique('answer');
+  const x = await b.req('POST', `/chats/${chat.id}/messages`, { body: answer, client_id: unique('c'), reply_to_seq: origin.seq });
+  let readAll;
+  const readAllCame = new Promise((resolve) => { readAll = resolve; });
+  const A = await signIn(browser, `ana-${tag}@example.com`, {
+    setup: (page) => page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      try {
+        const { type, data } = JSON.parse(f.payload);
+        if (type === 'chat.read_all' && data.chat_id === chat.id && data.read_all_seq >= x.seq) readAll();
+      } catch { /* not ours */ }
+    })),
+  });
+  const page = A.page;
+  // Counts each time a message on screen has its insides replaced (drawn anew), by its seq.
+  await page.evaluate(() => {
+    window.redrawn = {};
+    new MutationObserver((records) => {
+      for (const { target: el, type } of records) {
+        if (type === 'childList' && el.dataset?.testid === 'message') window.redrawn[el.dataset.seq] = (window.redrawn[el.dataset.seq] || 0) + 1;
+      }
+    }).observe(document.body, { subtree: true, childList: true });
+  });
+  await openChat(page, b.user.name);
+  await message(page, answer).getByTestId('reply-quote').waitFor();
+  await readAllCame; // Ana's own read mark, which makes the answer read by everyone
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50))));
+  assert.equal(await page.evaluate((seq) => window.redrawn[seq] || 0, x.seq), 0, 'the answer was drawn anew when it was read');
+  await watchJumps(page);
+  await message(page, answer).getByTestId('reply-quote').click();
+  assert.ok((await jumpedTo(page, origin.body)).inView, 'the quoted message is in view');
+  page.assertClean();
+  await A.context.close();
+});
+
 test('a quote jumps to a message far back, loading older history', async () => {
   const { a, b, chat, A, B, aName, bName } = await pair();
   const origin = unique('origin');

@@ -253,7 +253,9 @@ export function mountPane(ctx, el, { back }) {
   function messageItem(chat, m, cont) {
     const mine = m.sender_id === store.me.id;
     const group = chat.kind === 'group';
-    const state = m.pending ? m.pending.state : m.seq <= (chat.read_all_seq || 0) ? 'read' : 'sent';
+    // Only my messages show whether they were read: a read mark draws no one else's again (a
+    // message drawn anew between a press and its release loses the click, on a quote say).
+    const state = !mine ? '' : m.pending ? m.pending.state : m.seq <= (chat.read_all_seq || 0) ? 'read' : 'sent';
     const senderName = store.name(m.sender_id) || '…';
     const tokens = mentionTokens(m, store);
     const forMe = mentionsMe(m, store.me.id);
