@@ -7,10 +7,11 @@ import "time"
 // PushSubscription is one browser's push endpoint for a user (the PushSubscription of the
 // Push API): where to send, and the keys to encrypt for (RFC 8291).
 type PushSubscription struct {
-	UserID   int64
-	Endpoint string
-	P256dh   string // the browser's P-256 public key, base64url
-	Auth     string // the 16-byte authentication secret, base64url
+	UserID    int64
+	SessionID int64 // the session that subscribed: its pushes stop when it ends (0: none kept)
+	Endpoint  string
+	P256dh    string // the browser's P-256 public key, base64url
+	Auth      string // the 16-byte authentication secret, base64url
 }
 
 // PushJob is a user to tell about a chat: Seq is the newest message of the burst.

@@ -37,7 +37,7 @@ type Store interface {
 	SavePushSubscription(ctx context.Context, s chat.PushSubscription, now time.Time) error
 	DeletePushSubscription(ctx context.Context, userID int64, endpoint string) error
 	DropPushEndpoint(ctx context.Context, endpoint string) error
-	PushSubscriptions(ctx context.Context, userID int64) ([]chat.PushSubscription, error)
+	PushSubscriptions(ctx context.Context, userID int64, now time.Time) ([]chat.PushSubscription, error)
 	ScanPushJobs(ctx context.Context, now time.Time, delay time.Duration) (more bool, err error)
 	ClaimPushJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]chat.PushJob, error)
 	FinishPushJob(ctx context.Context, j chat.PushJob, owner string, now time.Time, delay time.Duration) error
@@ -153,7 +153,7 @@ func (s *Service) Subscribe(ctx context.Context, p chat.Principal, sub chat.Push
 	if b, err := decodeKey(sub.Auth); err != nil || len(b) != 16 {
 		return chat.Invalid("body.keys.auth", "auth must be 16 bytes, base64url")
 	}
-	sub.UserID = p.UserID
+	sub.UserID, sub.SessionID = p.UserID, p.SessionID
 	if err := s.store.SavePushSubscription(ctx, sub, s.opts.Now()); err != nil {
 		return fmt.Errorf("save push subscription: %w", err)
 	}
@@ -318,7 +318,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 		finish() // a live socket shows it
 		return
 	}
-	subs, err := s.store.PushSubscriptions(ctx, j.UserID)
+	subs, err := s.store.PushSubscriptions(ctx, j.UserID, s.opts.Now())
 	if err != nil {
 		s.retry(ctx, j, err)
 		return
@@ -352,7 +352,7 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 // read the chat up to pc.LastReadSeq on some device, and forgets the shown push. Apple's push
 // service gets none: Safari revokes the subscription of a site whose pushes show nothing.
 func (s *Service) withdraw(ctx context.Context, j chat.PushJob, pc chat.PushContext, until time.Time) {
-	subs, err := s.store.PushSubscriptions(ctx, j.UserID)
+	subs, err := s.store.PushSubscriptions(ctx, j.UserID, s.opts.Now())
 	if err != nil {
 		s.retry(ctx, j, err)
 		return

@@ -154,7 +154,7 @@ func TestPush(t *testing.T) {
 		send(t, s, ann, p, "anyone there?")
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			subs, err := s.Store.PushSubscriptions(context.Background(), ben.ID)
+			subs, err := s.Store.PushSubscriptions(context.Background(), ben.ID, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,6 +168,29 @@ func TestPush(t *testing.T) {
 		}
 		if r := s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil); r.Status != http.StatusNotFound {
 			t.Errorf("deleting it again: %d, want 404", r.Status)
+		}
+	})
+
+	t.Run("a session signed out or revoked: nothing to its browser", func(t *testing.T) {
+		t.Parallel()
+		// Ben in three browsers. He signs out of the first; the second is signed out from the
+		// third (the Devices list). Their browsers are told nothing more; the third still is.
+		ben := s.NewUser(t, "Ben")
+		second, third := s.Login(t, ben), s.Login(t, ben)
+		p := s.Private(t, ann, ben)
+		subs := []*pushtest.Subscription{subscribe(t, s, ps, ben), subscribe(t, s, ps, second), subscribe(t, s, ps, third)}
+		if r := s.Call(t, "POST", "/api/v1/auth/logout", ben.Token, nil, nil); r.Status != http.StatusNoContent {
+			t.Fatalf("logout: %d %s", r.Status, r.Body)
+		}
+		if r := s.Call(t, "DELETE", fmt.Sprintf("/api/v1/auth/sessions/%d", second.SessionID), third.Token, nil, nil); r.Status != http.StatusNoContent {
+			t.Fatalf("revoke: %d %s", r.Status, r.Body)
+		}
+		send(t, s, ann, p, "for the phone only")
+		waitPushes(t, ps, subs[2], 1)
+		for i, sub := range subs[:2] {
+			if got := ps.To(sub); len(got) != 0 {
+				t.Errorf("browser %d, whose session ended, was pushed %v", i+1, payloads(got))
+			}
 		}
 	})
 

@@ -12,13 +12,14 @@ import (
 // instance that was down for a while does not ping everyone about old news).
 const pushMaxAge = 10 * time.Minute
 
-// SavePushSubscription stores a browser's subscription for a user; an endpoint seen before
-// (a browser subscribing again, or another user on the same browser) is taken over.
+// SavePushSubscription stores a browser's subscription for a user's session; an endpoint seen
+// before (a browser subscribing again, or another user on the same browser) is taken over.
 func (s *Store) SavePushSubscription(ctx context.Context, sub chat.PushSubscription, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
-		sub.UserID, sub.Endpoint, sub.P256dh, sub.Auth, ms(now))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO push_subscriptions (user_id, session_id, endpoint, p256dh, auth, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, session_id = excluded.session_id,
+			p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+		sub.UserID, nullID(sub.SessionID), sub.Endpoint, sub.P256dh, sub.Auth, ms(now))
 	return wrap(err)
 }
 
@@ -40,9 +41,12 @@ func (s *Store) DropPushEndpoint(ctx context.Context, endpoint string) error {
 	return wrap(err)
 }
 
-// PushSubscriptions lists a user's subscriptions.
-func (s *Store) PushSubscriptions(ctx context.Context, userID int64) ([]chat.PushSubscription, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE user_id = $1 ORDER BY id`, userID)
+// PushSubscriptions lists a user's subscriptions whose session is live at now: not revoked,
+// not expired (a subscription made before sessions were kept has none and is listed).
+func (s *Store) PushSubscriptions(ctx context.Context, userID int64, now time.Time) ([]chat.PushSubscription, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT p.endpoint, p.p256dh, p.auth, COALESCE(p.session_id, 0) FROM push_subscriptions p
+		LEFT JOIN sessions se ON se.id = p.session_id
+		WHERE p.user_id = $1 AND (p.session_id IS NULL OR (se.revoked_at IS NULL AND se.expires_at > $2)) ORDER BY p.id`, userID, ms(now))
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -50,7 +54,7 @@ func (s *Store) PushSubscriptions(ctx context.Context, userID int64) ([]chat.Pus
 	var out []chat.PushSubscription
 	for rows.Next() {
 		sub := chat.PushSubscription{UserID: userID}
-		if err := rows.Scan(&sub.Endpoint, &sub.P256dh, &sub.Auth); err != nil {
+		if err := rows.Scan(&sub.Endpoint, &sub.P256dh, &sub.Auth, &sub.SessionID); err != nil {
 			return nil, wrap(err)
 		}
 		out = append(out, sub)
@@ -291,3 +295,6 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	}
 	return pc, nil
 }
+
+// nullID is id as a nullable reference: 0 is NULL.
+func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }

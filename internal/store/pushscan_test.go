@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,58 @@ func TestPushScanOfABurst(t *testing.T) {
 		}
 		if jobs, err := s.ClaimPushJobs(ctx, "test", at(100), time.Hour, 10); err != nil || len(jobs) != 0 {
 			t.Errorf("more jobs: %+v, %v", jobs, err)
+		}
+	})
+}
+
+// TestPushSubscriptionsOfLiveSessions: a subscription is pushed to while the session that made
+// it lives: not once it is revoked or expired. One made before sessions were kept (none) is.
+func TestPushSubscriptionsOfLiveSessions(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		u := mkUser(t, s, "u")
+		session := func(expires time.Time) int64 {
+			x, err := s.CreateSession(ctx, chat.Session{UserID: u.ID, CreatedAt: at(0), LastSeenAt: at(0), ExpiresAt: expires},
+				[]byte(fmt.Sprintf("hash-%d-%d", u.ID, expires.UnixNano())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x.ID
+		}
+		live, expiring, revoked := session(at(1000)), session(at(10)), session(at(999))
+		if _, err := s.RevokeSessions(ctx, u.ID, revoked, at(1)); err != nil {
+			t.Fatal(err)
+		}
+		for name, sid := range map[string]int64{"live": live, "expiring": expiring, "revoked": revoked, "legacy": 0} {
+			sub := chat.PushSubscription{UserID: u.ID, SessionID: sid, Endpoint: "https://push.example/" + name, P256dh: "k", Auth: "a"}
+			if err := s.SavePushSubscription(ctx, sub, at(0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			now  time.Time
+			want []string
+		}{
+			{at(5), []string{"live", "expiring", "legacy"}},
+			{at(20), []string{"live", "legacy"}},
+		} {
+			subs, err := s.PushSubscriptions(ctx, u.ID, c.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, sub := range subs {
+				got[strings.TrimPrefix(sub.Endpoint, "https://push.example/")] = true
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("at %v: listed %v, want %v", c.now, got, c.want)
+			}
+			for _, w := range c.want {
+				if !got[w] {
+					t.Errorf("at %v: listed %v, want %v", c.now, got, c.want)
+				}
+			}
 		}
 	})
 }
