@@ -93,6 +93,9 @@ type AdminStore interface {
 	// ChatIDsOfUsers lists, per user, the ids of the chats they are a member of (a user who
 	// is in none is left out).
 	ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64][]int64, error)
+	// EndedSessions returns those of ids whose session has ended at now: revoked, expired or
+	// gone.
+	EndedSessions(ctx context.Context, ids []int64, now time.Time) ([]int64, error)
 }
 
 // ChatUpdate is a change of a group by one of its owner or admins; nil fields stay.

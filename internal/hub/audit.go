@@ -26,6 +26,12 @@ import (
 // reads which chats its users are members of and mends what differs from what their
 // connections follow in two reads in a row (a chat.added on its way shows in one read only).
 
+//
+// A session's end (session.revoked: signed out, revoked from another device, a password
+// change) reaches the instances the same way, and one lost left a revoked device connected,
+// sending and reading, until its access token expired. So at the same audits the hub also
+// reads which of its connections' sessions have ended, and closes those connections with 4001.
+
 // memberAuditEvery is how many audits go by between two reads of the users' chats.
 const memberAuditEvery = 6
 
@@ -42,8 +48,12 @@ func (h *Hub) auditLoop() {
 		case <-t.C:
 		}
 		prev = h.audit(prev)
-		if h.checkMembers.Swap(false) || len(suspects) > 0 || n%memberAuditEvery == 0 {
+		deep := h.checkMembers.Swap(false) || n%memberAuditEvery == 0
+		if deep || len(suspects) > 0 {
 			suspects = h.auditMembers(suspects)
+		}
+		if deep {
+			h.auditSessions()
 		}
 	}
 }
@@ -284,4 +294,40 @@ func (h *Hub) mended(m mismatch) {
 	h.stats.AuditHeals.Add(1)
 	h.log.Info("audit: a chat joined or left whose news the broker lost, mended from the store",
 		"user_id", m.user, "chat_id", m.chat, "joined", m.listed)
+}
+
+// auditSessions closes, with 4001, the connections whose session has ended (revoked, expired
+// or deleted) although no session.revoked said so.
+func (h *Hub) auditSessions() {
+	h.mu.Lock()
+	bySession := map[int64][]*conn{}
+	for _, u := range h.users {
+		for c := range u.conns {
+			if c.sessionID != 0 {
+				bySession[c.sessionID] = append(bySession[c.sessionID], c)
+			}
+		}
+	}
+	h.mu.Unlock()
+	if len(bySession) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.AuditEvery)
+	defer cancel()
+	ended, err := h.store.EndedSessions(ctx, slices.Collect(maps.Keys(bySession)), time.Now())
+	if err != nil {
+		if h.ctx.Err() == nil {
+			h.log.Warn("audit: read the connections' sessions", "sessions", len(bySession), "err", err)
+		}
+		return
+	}
+	for _, sid := range ended {
+		for _, c := range bySession[sid] {
+			c.close(closeRevoked, "session revoked")
+		}
+	}
+	if len(ended) > 0 {
+		h.stats.AuditHeals.Add(int64(len(ended)))
+		h.log.Info("audit: connections of sessions that ended unannounced closed", "sessions", len(ended))
+	}
 }

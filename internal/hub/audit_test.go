@@ -195,3 +195,32 @@ func TestAuditHealsALostReadMark(t *testing.T) {
 		t.Errorf("chat.read_all again: %d frames", len(again))
 	}
 }
+
+// TestAuditClosesEndedSessions: a session revoked while the broker lost its news (Redis
+// restarting) still has its open socket closed with 4001, by the audit that reads which of its
+// connections' sessions have ended; the user's other session keeps its socket. Before, the
+// revoked device stayed connected, sending and reading, until its access token expired.
+func TestAuditClosesEndedSessions(t *testing.T) {
+	t.Parallel()
+	const every = 100 * time.Millisecond
+	b := &sink{Broker: broker.NewMemory(), prefix: "user."}
+	s := startServer(t, serverConfig{Broker: b, Hub: hub.Options{AuditEvery: every}})
+	ann := s.NewUser(t, "Ann")
+	lost, kept := s.Login(t, ann), s.Login(t, ann)
+	lc, kc := s.Dial(t, lost), s.Dial(t, kept)
+	for _, c := range []*wsConn{lc, kc} {
+		if got := c.UntilPong("ready"); len(errorsIn(got)) > 0 {
+			t.Fatalf("before: %s", raws(got))
+		}
+	}
+	b.on.Store(true)
+	if err := s.Svc.RevokeSession(t.Context(), kept.P(), lost.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if got := lc.CloseStatus(10 * time.Second); got != 4001 {
+		t.Errorf("the revoked session's socket: close %d, want 4001", got)
+	}
+	if got := kc.UntilPong("still"); len(errorsIn(got)) > 0 {
+		t.Errorf("the other session's socket got %s", raws(got))
+	}
+}

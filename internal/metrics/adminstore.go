@@ -99,3 +99,10 @@ func (st store) ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64]
 	st.observe("ChatIDsOfUsers", start, err)
 	return r0, err
 }
+
+func (st store) EndedSessions(ctx context.Context, ids []int64, now time.Time) ([]int64, error) {
+	start := time.Now()
+	r0, err := st.s.EndedSessions(ctx, ids, now)
+	st.observe("EndedSessions", start, err)
+	return r0, err
+}

@@ -105,7 +105,7 @@ func (m *Metrics) WatchHub(s *hub.Stats, instance string) {
 	gauge("chat_ws_connections", "Open WebSocket connections.", func() float64 { return float64(s.Connections.Load()) })
 	gauge("chat_ws_users", "Users with at least one connection here.", func() float64 { return float64(s.Users.Load()) })
 	counter("chat_deliveries_total", "message.new frames queued to connections.", func() float64 { return float64(s.Delivered.Load()) })
-	counter("chat_audit_heals_total", "Times the periodic audit found a connection's chat behind the store, or a user's chats not those the store lists (an event the broker lost), and mended it.", func() float64 { return float64(s.AuditHeals.Load()) })
+	counter("chat_audit_heals_total", "Times the periodic audit found a connection's chat behind the store, a user's chats not those the store lists, or a connection whose session had ended (an event the broker lost), and mended it.", func() float64 { return float64(s.AuditHeals.Load()) })
 	counter("chat_gaps_healed_total", "Times a connection paused a chat to read missing messages from the store.", func() float64 { return float64(s.GapsHealed.Load()) })
 	counter("chat_slow_consumers_dropped_total", "Connections closed with 1013 because they could not keep up.", func() float64 { return float64(s.SlowDropped.Load()) })
 	counter("chat_broker_publish_failures_total", "Events the broker did not take.", func() float64 { return float64(s.PublishFails.Load()) })

@@ -111,6 +111,34 @@ func (s *Store) ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64]
 	return out, nil
 }
 
+// EndedSessions implements chat.AdminStore.
+func (s *Store) EndedSessions(ctx context.Context, ids []int64, now time.Time) ([]int64, error) {
+	live := make(map[int64]bool, len(ids))
+	const batch = 500
+	for start := 0; start < len(ids); start += batch {
+		in, args := idList(ids[start:min(start+batch, len(ids))])
+		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT id FROM sessions WHERE id IN (%s) AND revoked_at IS NULL AND expires_at > $%d`,
+			in, len(args)+1), append(args, ms(now))...)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		got, err := scanIDs(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range got {
+			live[id] = true
+		}
+	}
+	var ended []int64
+	for _, id := range ids {
+		if !live[id] {
+			ended = append(ended, id)
+		}
+	}
+	return ended, nil
+}
+
 // DeleteUser implements chat.AdminStore. Locks are taken in the order every other change
 // takes them, chats before users: the user's groups (in id order), then the user's row, so
 // that a leave, an invitation or a send racing with the deletion waits rather than deadlocks.

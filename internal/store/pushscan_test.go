@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,7 @@ func TestPushScanOfABurst(t *testing.T) {
 
 // TestPushSubscriptionsOfLiveSessions: a subscription is pushed to while the session that made
 // it lives: not once it is revoked or expired. One made before sessions were kept (none) is.
+// EndedSessions tells the same of sessions.
 func TestPushSubscriptionsOfLiveSessions(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, s *store.Store) {
@@ -89,6 +91,22 @@ func TestPushSubscriptionsOfLiveSessions(t *testing.T) {
 		live, expiring, revoked := session(at(1000)), session(at(10)), session(at(999))
 		if _, err := s.RevokeSessions(ctx, u.ID, revoked, at(1)); err != nil {
 			t.Fatal(err)
+		}
+		// The hub's audit asks the same of its connections' sessions (a gone one, 1<<40, too).
+		for _, c := range []struct {
+			now  time.Time
+			want []int64
+		}{
+			{at(5), []int64{revoked, 1 << 40}},
+			{at(20), []int64{expiring, revoked, 1 << 40}},
+		} {
+			ended, err := s.EndedSessions(ctx, []int64{live, expiring, revoked, 1 << 40}, c.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ended, c.want) {
+				t.Errorf("at %v: ended %v, want %v", c.now, ended, c.want)
+			}
 		}
 		for name, sid := range map[string]int64{"live": live, "expiring": expiring, "revoked": revoked, "legacy": 0} {
 			sub := chat.PushSubscription{UserID: u.ID, SessionID: sid, Endpoint: "https://push.example/" + name, P256dh: "k", Auth: "a"}
