@@ -325,3 +325,120 @@ func TestFileStorageFailures(t *testing.T) {
 		t.Errorf("a thumbnail was served from a store that cannot be read")
 	}
 }
+
+// stalled is an upload's body that says when it is first read, then sends nothing until
+// its pipe is written to and closed.
+type stalled struct {
+	r       *io.PipeReader
+	w       *io.PipeWriter
+	reading chan struct{}
+	once    sync.Once
+}
+
+func newStalled(t *testing.T) *stalled {
+	r, w := io.Pipe()
+	// A test that fails half-way ends the upload, which would otherwise wait for ever.
+	t.Cleanup(func() { w.CloseWithError(errors.New("the test ended")) })
+	return &stalled{r: r, w: w, reading: make(chan struct{})}
+}
+
+func (s *stalled) Read(p []byte) (int, error) {
+	s.once.Do(func() { close(s.reading) })
+	return s.r.Read(p)
+}
+
+func (s *stalled) finish(data []byte) {
+	go func() {
+		s.w.Write(data)
+		s.w.Close()
+	}()
+}
+
+// TestUploadSlots: one user's uploads hold at most MaxUserUploads of the instance's
+// MaxUploads slots (the others wait for one of theirs, holding none), so one account trickling
+// bytes into many uploads does not stop everyone else's; and an upload that finds every slot
+// taken for UploadQueueWait is answered 503 unavailable with a Retry-After instead of waiting
+// as long as its client does.
+func TestUploadSlots(t *testing.T) {
+	t.Parallel()
+	w := newFileWorld(t, "sqlite")
+	ctx := t.Context()
+	var ids []int64
+	var who []chat.Principal
+	for _, name := range []string{"ann", "ben", "cid"} {
+		u, err := w.st.CreateUser(ctx, chat.User{Email: name + "@files.test", Name: name, PasswordHash: "x", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+		who = append(who, chat.Principal{UserID: u.ID})
+	}
+	ann, ben, cid := who[0], who[1], who[2]
+	g, err := w.svc.CreateGroup(ctx, w.owner, "slots", false, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 2, MaxUserUploads: 1, UploadQueueWait: 300 * time.Millisecond})
+	type result struct {
+		f   chat.File
+		err error
+	}
+	start := func(p chat.Principal, name string, body io.Reader) chan result {
+		done := make(chan result, 1)
+		go func() {
+			f, err := fs.Upload(ctx, p, g.ID, chat.UploadInput{Name: name, Body: body})
+			done <- result{f, err}
+		}()
+		return done
+	}
+	// streaming waits until an upload reads its body; it fails the test if it ends first.
+	streaming := func(name string, s *stalled, done chan result) {
+		t.Helper()
+		select {
+		case <-s.reading:
+		case r := <-done:
+			t.Fatalf("%s ended before it streamed: %v", name, r.err)
+		}
+	}
+
+	// Ann trickles two uploads: the first holds her one slot, the second waits for it.
+	first, second := newStalled(t), newStalled(t)
+	firstDone := start(ann, "first.txt", first)
+	streaming("Ann's first upload", first, firstDone)
+	secondDone := start(ann, "second.txt", second)
+	// Ben's upload takes the instance's other slot, which Ann's second does not hold.
+	short, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := fs.Upload(short, ben, g.ID, chat.UploadInput{Name: "ben.txt", Body: bytes.NewReader([]byte("from ben"))}); err != nil {
+		t.Fatalf("Ben's upload beside Ann's two: %v", err)
+	}
+	select {
+	case <-second.reading:
+		t.Error("Ann's second upload streams while her first holds her slot")
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	// Ben trickles one too: both slots are held, and Cid is told to come back.
+	third := newStalled(t)
+	thirdDone := start(ben, "third.txt", third)
+	streaming("Ben's trickle", third, thirdDone)
+	_, err = fs.Upload(short, cid, g.ID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid"))})
+	var ce *chat.Error
+	if !errors.As(err, &ce) || ce.Code != chat.CodeUnavailable || ce.RetryAfter <= 0 {
+		t.Errorf("an upload with every slot held for the queue's wait: %v, want unavailable with a Retry-After", err)
+	}
+
+	// Once the trickles end, each is stored, Ann's second after her first.
+	first.finish([]byte("first"))
+	third.finish([]byte("third"))
+	for name, done := range map[string]chan result{"first": firstDone, "third": thirdDone} {
+		if r := <-done; r.err != nil {
+			t.Errorf("%s: %v", name, r.err)
+		}
+	}
+	streaming("Ann's second upload", second, secondDone)
+	second.finish([]byte("second"))
+	if r := <-secondDone; r.err != nil || r.f.Size != int64(len("second")) {
+		t.Errorf("second: %+v, %v", r.f, r.err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wschat/chat/internal/media"
@@ -27,8 +28,14 @@ type FileOptions struct {
 	// ThumbWorkers bound the thumbnails made at once on this instance (default 2): each
 	// decodes one image of up to Limits.MaxPixels (4 bytes a pixel).
 	ThumbWorkers int
-	// MaxUploads bounds the uploads streaming at once on this instance (default 32); more wait.
+	// MaxUploads bounds the uploads streaming at once on this instance (default 32); more wait,
+	// up to UploadQueueWait (default 30 s), then are answered 503 unavailable.
 	MaxUploads int
+	// MaxUserUploads bounds the uploads of one user streaming at once on this instance
+	// (default 4); the user's others wait for one of theirs to end, holding no slot of
+	// MaxUploads: one account trickling bytes into many uploads cannot take every slot.
+	MaxUserUploads  int
+	UploadQueueWait time.Duration
 	// JanitorEvery is how often Run deletes expired files (default 10 minutes).
 	JanitorEvery time.Duration
 	Observer     FileObserver
@@ -43,8 +50,9 @@ type FileService struct {
 	opts  FileOptions
 	log   *slog.Logger
 
-	uploads chan struct{} // upload slots
-	thumbs  chan int64    // files whose thumbnail is to be made on this instance
+	uploads     chan struct{} // upload slots
+	userUploads userSlots     // each user's upload slots
+	thumbs      chan int64    // files whose thumbnail is to be made on this instance
 }
 
 // thumbClaimTTL is how long a claim on a thumbnail holds before another instance may redo it
@@ -64,11 +72,17 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	if opts.MaxUploads <= 0 {
 		opts.MaxUploads = 32
 	}
+	if opts.MaxUserUploads <= 0 {
+		opts.MaxUserUploads = 4
+	}
+	if opts.UploadQueueWait <= 0 {
+		opts.UploadQueueWait = 30 * time.Second
+	}
 	if opts.JanitorEvery <= 0 {
 		opts.JanitorEvery = 10 * time.Minute
 	}
 	return &FileService{svc: svc, store: store, blobs: blobs, opts: opts, log: svc.log,
-		uploads: make(chan struct{}, opts.MaxUploads), thumbs: make(chan int64, 1024)}
+		uploads: make(chan struct{}, opts.MaxUploads), userUploads: userSlots{per: opts.MaxUserUploads}, thumbs: make(chan int64, 1024)}
 }
 
 // RedirectOrigin is the origin (scheme://host[:port]) downloads are redirected to, or "" when
@@ -164,10 +178,20 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 		return File{}, overBudget()
 	}
 
+	release, err := f.userUploads.take(ctx, p.UserID)
+	if err != nil {
+		return File{}, err
+	}
+	defer release()
+	wait := time.NewTimer(f.opts.UploadQueueWait)
 	select {
 	case f.uploads <- struct{}{}:
+		wait.Stop()
 		defer func() { <-f.uploads }()
+	case <-wait.C:
+		return File{}, &Error{Code: CodeUnavailable, Message: "too many uploads on this server right now; try again", RetryAfter: 5}
 	case <-ctx.Done():
+		wait.Stop()
 		return File{}, ctx.Err()
 	}
 	ctx, cancel := context.WithTimeout(ctx, maxUploadTime)
@@ -599,4 +623,48 @@ func (f *FileService) Sweep(ctx context.Context) (int, error) {
 		o(n)
 	}
 	return deleted, nil
+}
+
+// userSlots bounds what each user has going at once: per slots a user, taken by waiting.
+type userSlots struct {
+	per   int
+	mu    sync.Mutex
+	users map[int64]*userSlot
+}
+
+type userSlot struct {
+	ch    chan struct{}
+	users int // takers holding or waiting for one of ch's slots
+}
+
+// take waits for one of the user's slots (or ctx's end) and returns what gives it back.
+func (u *userSlots) take(ctx context.Context, userID int64) (release func(), err error) {
+	u.mu.Lock()
+	if u.users == nil {
+		u.users = map[int64]*userSlot{}
+	}
+	s := u.users[userID]
+	if s == nil {
+		s = &userSlot{ch: make(chan struct{}, u.per)}
+		u.users[userID] = s
+	}
+	s.users++
+	u.mu.Unlock()
+	leave := func() {
+		u.mu.Lock()
+		if s.users--; s.users == 0 {
+			delete(u.users, userID)
+		}
+		u.mu.Unlock()
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return func() {
+			<-s.ch
+			leave()
+		}, nil
+	case <-ctx.Done():
+		leave()
+		return nil, ctx.Err()
+	}
 }

@@ -152,7 +152,7 @@ func (s *Server) fileRoutes() {
 			"metadata (EXIF, GPS, XMP) is removed. Attach the file to a message within 24 hours or it is deleted.",
 		DefaultStatus: http.StatusCreated, Security: authSecurity,
 		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeNotMember, chat.CodePeerDeleted, chat.CodeInvalid,
-			chat.CodeTooLarge, codeOf(http.StatusUnsupportedMediaType), chat.CodeStorageFull, chat.CodeQuotaExceeded),
+			chat.CodeTooLarge, codeOf(http.StatusUnsupportedMediaType), chat.CodeStorageFull, chat.CodeQuotaExceeded, chat.CodeUnavailable),
 	}, func(ctx context.Context, in *uploadIn) (*fileOut, error) {
 		if files == nil {
 			return nil, disabled(ctx)
