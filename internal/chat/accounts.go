@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -56,7 +57,7 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 	if err := checkText("body.password", in.Password, MinPasswordChars, MaxPasswordChars, false); err != nil {
 		return User{}, Credentials{}, err
 	}
-	if err := s.take(ctx, s.signupByAddr, in.Addr, 1); err != nil {
+	if err := s.take(ctx, s.signupByAddr, addrKey(in.Addr), 1); err != nil {
 		return User{}, Credentials{}, err
 	}
 	var hash string
@@ -81,7 +82,7 @@ func (s *Service) Register(ctx context.Context, in SignIn) (User, Credentials, e
 // answer in about the same time.
 func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	if err := s.take(ctx, s.loginByAddr, in.Addr, 1); err != nil {
+	if err := s.take(ctx, s.loginByAddr, addrKey(in.Addr), 1); err != nil {
 		return User{}, Credentials{}, err
 	}
 	// The email's token is taken before the password is checked, not after it failed: a
@@ -331,4 +332,24 @@ func (s *Service) RunJanitor(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// addrKey is what the per-address limits count a client address under: an IPv4 address (an
+// IPv4-mapped IPv6 one as IPv4), or an IPv6 address's /64. A host or home is given a /64 whole,
+// so keyed by the whole address every address of it would be a client of its own, and the
+// limits on sign-ups and logins would hold no one on IPv6.
+func addrKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }

@@ -89,8 +89,19 @@ func TestSignupLimitPerAddress(t *testing.T) {
 		}
 	}
 	wantLimited(t, register(3, "10.0.0.1"))
+	wantLimited(t, register(3, "::ffff:10.0.0.1")) // the same, IPv4-mapped
 	if r := register(4, "10.0.0.2"); r.Status != http.StatusCreated {
 		t.Errorf("another address: %d %s", r.Status, r.Body)
+	}
+	// An IPv6 host has its /64 whole: its addresses are one client.
+	for i := range 3 {
+		if r := register(10+i, fmt.Sprintf("2001:db8:1:2::%x", i+1)); r.Status != http.StatusCreated {
+			t.Fatalf("IPv6 sign-up %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	wantLimited(t, register(13, "2001:db8:1:2:ffff:1:2:3"))
+	if r := register(14, "2001:db8:1:3::1"); r.Status != http.StatusCreated {
+		t.Errorf("another /64: %d %s", r.Status, r.Body)
 	}
 }
 
