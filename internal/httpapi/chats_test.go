@@ -287,6 +287,7 @@ func TestGetChat(t *testing.T) {
 		p := e.private(t, a, b)
 		pub := e.group(t, a, "Open", true, b)
 		e.send(t, b, pub, "hi")
+		e.do(t, req{method: "POST", path: chatPath(pub, "/read"), token: a.Token, body: map[string]int64{"seq": 2}}).want(t, http.StatusOK, "")
 
 		r := e.do(t, req{method: "GET", path: chatPath(p, ""), token: a.Token})
 		r.want(t, http.StatusOK, "")
@@ -303,6 +304,21 @@ func TestGetChat(t *testing.T) {
 		}
 		if got.member(outsider.ID) != nil {
 			t.Errorf("the outsider is listed as a member")
+		}
+		// Nor what is said in it or who read what: the history is the members' (403), and so
+		// is its newest message, which polling the detail would show as it came.
+		if got.LastMessage != nil || got.ReadAllSeq != 0 {
+			t.Errorf("public group as an outsider shows its last message or read-all mark: %s", r.body)
+		}
+		for _, m := range got.Members {
+			if m.LastReadSeq != 0 {
+				t.Errorf("public group as an outsider shows member %d's read mark %d", m.ID, m.LastReadSeq)
+			}
+		}
+		// Members see both.
+		member := decode[wireChat](t, e.do(t, req{method: "GET", path: chatPath(pub, ""), token: a.Token}))
+		if member.LastMessage == nil || member.LastMessage.Body != "hi" || member.ReadAllSeq != 2 || member.member(a.ID).LastReadSeq != 2 {
+			t.Errorf("public group as a member: %+v", member)
 		}
 		e.do(t, req{method: "GET", path: chatPath(p, ""), token: outsider.Token}).want(t, http.StatusNotFound, chat.CodeNotFound)
 		e.do(t, req{method: "GET", path: chatPath(987654321, ""), token: a.Token}).want(t, http.StatusNotFound, chat.CodeNotFound)
