@@ -18,6 +18,8 @@
 #   CLUSTER_REDIS=127.0.0.1:6379    Redis
 #   CLUSTER_PREFIX=chat-cluster     Redis key and channel prefix
 #   CLUSTER_RATE_LIMITS=on          off for load tests
+#   CLUSTER_DEMO=on                 the demo users (first@, second@, third@example.com, password
+#                                   "password") can sign in: CHAT_DEMO; off locks them for good
 #   CLUSTER_PPROF_BASE_PORT=        e.g. 6061: instance i serves pprof on 127.0.0.1:6061+i-1
 #   CLUSTER_S3=off                  on: uploaded files go to an S3-compatible gateway (Versity's,
 #                                   built once by scripts/versitygw.sh) on CLUSTER_S3_ADDR; off:
@@ -37,6 +39,7 @@ DB=${CLUSTER_DB:-chat_cluster}
 REDIS=${CLUSTER_REDIS:-127.0.0.1:6379}
 PREFIX=${CLUSTER_PREFIX:-chat-cluster}
 RATE_LIMITS=${CLUSTER_RATE_LIMITS:-on}
+DEMO=${CLUSTER_DEMO:-on}
 PPROF_BASE_PORT=${CLUSTER_PPROF_BASE_PORT:-}
 S3=${CLUSTER_S3:-off}
 S3_ADDR=${CLUSTER_S3_ADDR:-127.0.0.1:18090}
@@ -140,10 +143,22 @@ up() {
   [ "$(redis-cli -h "$rhost" -p "$rport" ping 2>/dev/null)" = PONG ] ||
     die "Redis is not answering on $REDIS; install it with: apt-get install -y redis-server (then start it, e.g. redis-server --daemonize yes)"
 
+  # nginx's port first: finding it taken after the instances started left them running.
+  if ! alive "$NGINX_DIR/nginx.pid" nginx && [ "$(http_status "$LISTEN" /healthz)" != 000 ]; then
+    die "something else listens on $LISTEN (make run?); stop it or set CLUSTER_LISTEN"
+  fi
+
   mkdir -p "$DIR/bin" "$NGINX_DIR"
   if [ ! -s "$DIR/jwt-secret" ]; then
     (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/jwt-secret")
     say "new JWT secret in $DIR/jwt-secret"
+  fi
+  # Web Push: every instance signs with the same VAPID key (a P-256 private key, base64url).
+  # The scalar is bytes 8-39 of the key's DER (SEC1) encoding.
+  if [ ! -s "$DIR/vapid-key" ] && command -v openssl >/dev/null 2>&1; then
+    (umask 077; openssl ecparam -name prime256v1 -genkey -noout -outform DER 2>/dev/null |
+      tail -c +8 | head -c 32 | base64 | tr '+/' '-_' | tr -d '=\n' > "$DIR/vapid-key")
+    say "new VAPID key in $DIR/vapid-key"
   fi
 
   # Build only when an instance has to start: a running one keeps its binary until cluster-down.
@@ -172,6 +187,13 @@ up() {
   CHAT_JWT_SECRET=$(cat "$DIR/jwt-secret")
   export CHAT_TRUSTED_PROXIES=127.0.0.1
   export CHAT_RATE_LIMITS="$RATE_LIMITS"
+  export CHAT_DEMO="$DEMO"
+  if [ -s "$DIR/vapid-key" ]; then
+    export CHAT_VAPID_PRIVATE_KEY
+    CHAT_VAPID_PRIVATE_KEY=$(cat "$DIR/vapid-key")
+  else
+    say "no openssl: Web Push stays off (set CHAT_VAPID_PRIVATE_KEY in $DIR/vapid-key)"
+  fi
   "$BIN" migrate >> "$DIR/migrate.log" 2>&1 || { tail -n 20 "$DIR/migrate.log" >&2; die "migration failed"; }
 
   # Files: every instance must see every file, so they share one store.
@@ -310,7 +332,7 @@ status() {
     local rhost=${REDIS%:*} rport=${REDIS##*:}
     printf 'redis    %-16s %s channels subscribed, %s users online\n' "$REDIS" \
       "$(redis-cli -h "$rhost" -p "$rport" pubsub channels "$PREFIX:*" 2>/dev/null | grep -c . || true)" \
-      "$(redis-cli -h "$rhost" -p "$rport" --scan --pattern "$PREFIX:presence:*" 2>/dev/null | grep -c . || true)"
+      "$(redis-cli -h "$rhost" -p "$rport" --scan --pattern "$PREFIX:presence:[0-9]*" 2>/dev/null | grep -c . || true)"
   fi
 }
 

@@ -50,6 +50,7 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 		"CHAT_DATA_DIR":      t.TempDir(),
 		"CHAT_RATE_LIMITS":   "off",
 		"CHAT_PASSWORD_COST": "test",
+		"CHAT_DEMO":          "on", // the tests sign the demo users in, on PostgreSQL too
 		"CHAT_LOG_LEVEL":     "warn",
 		"CHAT_INSTANCE_ID":   addr,
 	}

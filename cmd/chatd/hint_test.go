@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/client"
 	"github.com/wschat/chat/internal/config"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/testdb"
@@ -145,4 +148,43 @@ func TestTestRunsHaveCheapDemoPasswords(t *testing.T) {
 	if u.PasswordHash != store.DemoPasswordHashTest {
 		t.Errorf("demo hash %s, want the test-cost one", u.PasswordHash)
 	}
+}
+
+// TestDemoUsersOnlyWhereAsked: the demo users sign in with the published password on the
+// embedded default and wherever CHAT_DEMO=on, nowhere else. On PostgreSQL (CHAT_DEMO=auto)
+// they are locked at start, and a session of theirs from before is revoked; CHAT_DEMO=off
+// locks them on SQLite too. Before, every PostgreSQL deployment had three accounts with the
+// password "password".
+func TestDemoUsersOnlyWhereAsked(t *testing.T) {
+	t.Parallel()
+	wantLocked := func(t *testing.T, inst *instance) {
+		t.Helper()
+		var e *client.Error
+		if err := newClient(inst.URL).Login(reqCtx(t), demoEmail, demoPassword); !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+			t.Errorf("the demo user's login: %v, want 401", err)
+		}
+	}
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		env := map[string]string{"CHAT_DATABASE_URL": testdb.Postgres(t), "CHAT_JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256", "CHAT_DEMO": "on"}
+		on := start(t, env)
+		before := signIn(t, on, demoEmail)
+		on.stop()
+		env["CHAT_DEMO"] = "auto"
+		locked := start(t, env)
+		wantLocked(t, locked)
+		before.Base = locked.URL
+		var e *client.Error
+		if err := before.Do(reqCtx(t), http.MethodGet, "/api/v1/users/me", nil, nil); !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+			t.Errorf("the demo user's session from before: %v, want 401", err)
+		}
+		// Other accounts sign up and in as ever.
+		if err := newClient(locked.URL).Register(reqCtx(t), "someone@example.com", "Someone", "a password"); err != nil {
+			t.Errorf("sign-up beside the locked demo: %v", err)
+		}
+	})
+	t.Run("sqlite, off", func(t *testing.T) {
+		t.Parallel()
+		wantLocked(t, start(t, map[string]string{"CHAT_DEMO": "off"}))
+	})
 }

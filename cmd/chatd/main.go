@@ -94,6 +94,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	if !cfg.DemoOn() {
+		if n, err := st.LockDemoPasswords(ctx, time.Now()); err != nil {
+			return err
+		} else if n > 0 {
+			log.Warn("demo users locked: they had the published demo password (CHAT_DEMO=on keeps them, on a machine of your own)",
+				"users", n, "emails", "first@, second@, third@example.com")
+		}
+	}
 	log.Info("database ready", "dialect", st.Dialect())
 	if warnings, err := st.SettingWarnings(ctx); err != nil {
 		log.Warn("database settings", "err", err)

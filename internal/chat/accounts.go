@@ -98,7 +98,8 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, erro
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	hash := u.PasswordHash
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || (err == nil && hash == "") {
+		// No account, or one no password signs in to (a locked demo user): the same work.
 		hash = s.dummyHash
 	} else if err != nil {
 		return User{}, Credentials{}, storeErr(err, "load user by email")
@@ -111,7 +112,7 @@ func (s *Service) Login(ctx context.Context, in SignIn) (User, Credentials, erro
 	if herr != nil {
 		s.log.Error("stored password hash is malformed", "user_id", u.ID, "err", herr)
 	}
-	if err != nil || !ok {
+	if err != nil || !ok || u.PasswordHash == "" {
 		return User{}, Credentials{}, Errorf(CodeInvalidCredentials, "wrong email or password")
 	}
 	s.loginByEmail.Reset(ctx, emailKey)

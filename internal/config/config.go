@@ -35,6 +35,7 @@ type Config struct {
 	AccessTTL      time.Duration
 	RefreshTTL     time.Duration
 	CookieSecure   string // "auto", "true" or "false"
+	Demo           string // "auto", "on" or "off": see DemoOn
 	Signup         bool
 	RateLimits     bool
 	TrustedProxies []netip.Prefix
@@ -83,6 +84,17 @@ func (c Config) Embedded() bool {
 	return !strings.HasPrefix(c.DatabaseURL, "postgres") && c.RedisURL == ""
 }
 
+// DemoOn reports whether the demo users may sign in with the published password: CHAT_DEMO on,
+// or auto with the embedded default (a first try on one machine). A deployment on PostgreSQL
+// or Redis has them from migration 00002 as well, and there they would be accounts anyone can
+// sign in to.
+func (c Config) DemoOn() bool {
+	if c.Demo == "auto" || c.Demo == "" {
+		return c.Embedded()
+	}
+	return c.Demo == "on"
+}
+
 // SQLiteURL is the database of the embedded default.
 func (c Config) SQLiteURL() string {
 	if c.DatabaseURL != "" {
@@ -110,6 +122,7 @@ var settings = []setting{
 	{"CHAT_REFRESH_TTL", "refresh-ttl", "720h", "refresh token (session) lifetime"},
 	{"CHAT_COOKIE_SECURE", "cookie-secure", "auto", "Secure cookies: true, false or auto (when the request came over https)"},
 	{"CHAT_SIGNUP", "signup", "true", "allow sign-up"},
+	{"CHAT_DEMO", "demo", "auto", "the demo users first@, second@ and third@example.com, password \"password\": on, off, or auto (on for the embedded default only); off locks those that still have that password, for good"},
 	{"CHAT_RATE_LIMITS", "rate-limits", "on", "off turns off the limits on sign-up, login, sending, chat changes, reads and read marks"},
 	{"CHAT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-* headers are believed"},
 	{"CHAT_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
@@ -180,6 +193,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		JWTOldSecrets:  list(get("CHAT_JWT_OLD_SECRETS")),
 		AllowedOrigins: list(get("CHAT_ALLOWED_ORIGINS")),
 		CookieSecure:   get("CHAT_COOKIE_SECURE"),
+		Demo:           strings.ToLower(get("CHAT_DEMO")),
 		LogLevel:       get("CHAT_LOG_LEVEL"),
 		LogFormat:      get("CHAT_LOG_FORMAT"),
 		InstanceID:     get("CHAT_INSTANCE_ID"),
@@ -234,6 +248,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	case "auto", "true", "false":
 	default:
 		errs = append(errs, fmt.Errorf("CHAT_COOKIE_SECURE=%q: want true, false or auto", c.CookieSecure))
+	}
+	if c.Demo != "auto" {
+		if on, err := boolean(c.Demo); err != nil {
+			errs = append(errs, fmt.Errorf("CHAT_DEMO=%q: want on, off or auto", c.Demo))
+		} else if on {
+			c.Demo = "on"
+		} else {
+			c.Demo = "off"
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -348,7 +371,7 @@ func boolean(v string) (bool, error) {
 	case "0", "false", "off", "no":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q: want on or off", v)
+	return false, fmt.Errorf("%q: want on or off (or true, false)", v)
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

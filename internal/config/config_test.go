@@ -36,7 +36,7 @@ func TestInvalidSettings(t *testing.T) {
 	for k, v := range map[string]string{
 		"CHAT_ACCESS_TTL": "soon", "CHAT_COOKIE_SECURE": "maybe", "CHAT_SIGNUP": "perhaps", "CHAT_LOG_LEVEL": "loud",
 		"CHAT_ALLOWED_ORIGINS": "evil.example", "CHAT_TRUSTED_PROXIES": "not-an-ip", "CHAT_ADDR": "nowhere", "CHAT_RATE_LIMITS": "x",
-		"CHAT_EDIT_WINDOW": "-1h",
+		"CHAT_EDIT_WINDOW": "-1h", "CHAT_DEMO": "sometimes",
 	} {
 		if _, err := Load(nil, env(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)
@@ -73,6 +73,34 @@ func TestEditWindow(t *testing.T) {
 		c, err := Load(nil, env(map[string]string{"CHAT_EDIT_WINDOW": v}), io.Discard)
 		if err != nil || c.EditWindow != want {
 			t.Errorf("CHAT_EDIT_WINDOW=%q: %v, %v; want %v", v, c.EditWindow, err, want)
+		}
+	}
+}
+
+// TestDemo: the demo users sign in on the embedded default only, unless CHAT_DEMO says.
+func TestDemo(t *testing.T) {
+	pg := "postgres://postgres@127.0.0.1:5432/chat"
+	for _, c := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{nil, true},
+		{map[string]string{"CHAT_DATABASE_URL": pg}, false},
+		{map[string]string{"CHAT_REDIS_URL": "redis://127.0.0.1:6379/0"}, false},
+		{map[string]string{"CHAT_DATABASE_URL": pg, "CHAT_DEMO": "on"}, true},
+		{map[string]string{"CHAT_DATABASE_URL": pg, "CHAT_DEMO": "True"}, true},
+		{map[string]string{"CHAT_DEMO": "off"}, false},
+		{map[string]string{"CHAT_DEMO": "AUTO"}, true},
+	} {
+		if c.env["CHAT_DATABASE_URL"] != "" || c.env["CHAT_REDIS_URL"] != "" {
+			c.env["CHAT_JWT_SECRET"] = "a-test-secret-that-is-long-enough-for-hs256"
+		}
+		cfg, err := Load(nil, env(c.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", c.env, err)
+		}
+		if cfg.DemoOn() != c.want {
+			t.Errorf("%v: DemoOn %v, want %v", c.env, cfg.DemoOn(), c.want)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"time"
+)
 
 // The demo users' password, "password" (first@, second@ and third@example.com), as migration
 // 00002 stores it (argon2id at the default cost) and as test runs store it (argon2id at the
@@ -20,4 +24,27 @@ func (s *Store) CheapenDemoPasswords(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE password_hash = $2`,
 		DemoPasswordHashTest, DemoPasswordHash)
 	return wrap(err)
+}
+
+// LockDemoPasswords takes the demo password from the demo users that still have it (their
+// hash becomes empty: no password signs in, as for a deleted account), revokes their sessions
+// (a socket of one is closed by its instance's audit) and returns how many users it locked.
+// For a server whose demo is off (config.Config.DemoOn): migration 00002 adds the demo users to
+// every database.
+func (s *Store) LockDemoPasswords(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1 WHERE revoked_at IS NULL
+			AND user_id IN (SELECT id FROM users WHERE password_hash IN ($2, $3))`, ms(now), DemoPasswordHash, DemoPasswordHashTest); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = '' WHERE password_hash IN ($1, $2)`,
+			DemoPasswordHash, DemoPasswordHashTest)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, wrap(err)
 }
