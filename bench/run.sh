@@ -244,6 +244,13 @@ if [ "$mode" = anchor ]; then
       *) say "unknown run $run (before, chat, centrifugo)"; exit 1 ;;
     esac
   done
+  # What Centrifugo needs is checked before anything starts: a missing binary found after the
+  # cluster had started left the cluster running.
+  if [[ " $runs " == *" centrifugo "* ]]; then
+    [ -x "$cbin" ] || { say "no Centrifugo at $cbin: go install github.com/centrifugal/centrifugo/v6@v6.9.1, or set CENTRIFUGO_BIN"; exit 1; }
+    [ -f "${ANCHOR_DIR:-../shared/anchors/centrifugo}/start.sh" ] ||
+      { say "no anchor configuration at ${ANCHOR_DIR:-../shared/anchors/centrifugo} (its start.sh, stop.sh and config.json): set ANCHOR_DIR"; exit 1; }
+  fi
   alternate=${ANCHOR_ALTERNATE:-1}
   if [ "$alternate" = 1 ] && [[ " $runs " == *" chat "* && " $runs " == *" centrifugo "* ]]; then
     # Both servers run; each point is measured on one, then at once on the other.
