@@ -53,6 +53,11 @@ func checkName(field, name string) (string, error) {
 	if err := checkText(field, name, 1, MaxNameChars, true); err != nil {
 		return name, err
 	}
+	// The app calls each person "You" themselves: someone else named so would read as them
+	// ("You removed Ann", "You: send the money" in the chat list).
+	if strings.EqualFold(name, "you") {
+		return name, Invalid(field, "%s must not be %q: that is how the app shows each person themselves", field, name)
+	}
 	return name, checkVisible(field, name)
 }
 
@@ -83,11 +88,25 @@ func checkVisible(field, v string) error {
 			i = skipFlagTags(rs, i)
 			continue
 		}
-		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || blank(r) {
 			return Invalid(field, "%s must not contain invisible or text-direction characters (U+%04X)", field, r)
 		}
 	}
 	return nil
+}
+
+// blank reports the characters outside category Cf that show as nothing (default ignorable
+// marks, fillers) or as a blank that is not a space: "Second" with one of them is not Second.
+func blank(r rune) bool {
+	switch r {
+	case 0x034F, // combining grapheme joiner
+		0x115F, 0x1160, 0x3164, 0xFFA0, // Hangul fillers
+		0x17B4, 0x17B5, // Khmer inherent vowels
+		0x180B, 0x180C, 0x180D, 0x180F, // Mongolian free variation selectors
+		0x2800: // braille pattern blank
+		return true
+	}
+	return false
 }
 
 // emojiBefore reports whether the runes before rs[i] end with a pictograph, optionally followed

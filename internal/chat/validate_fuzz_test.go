@@ -46,7 +46,7 @@ func FuzzValidation(f *testing.F) {
 				t.Fatalf("accepted %q as %q", s, v)
 			}
 			for _, r := range v {
-				if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+				if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || blank(r) {
 					t.Fatalf("accepted %q with a control, invisible or text-direction character", v)
 				}
 			}

@@ -36,6 +36,14 @@ const CASES = [
   ['javascript:alert(1) [x](javascript:alert(1)) data:text/html,<b>x</b> ftp://example.com/ http:// xhttps://example.com',
     '"javascript:alert(1) [x](javascript:alert(1)) data:text/html,<b>x</b> ftp://example.com/ http:// xhttps://example.com"'],
   ['https://exa mple.com', 'a[https://exa/]("https://exa") " mple.com"'],
+  // A link's text says where it goes: direction controls before it stay outside it (CSS isolates
+  // it), inside it they are percent-encoded; a host in another script shows as punycode, one
+  // written as numbers as its address, user info not at all.
+  ['bank: \u202ehttps://evil.example/?x', '"bank: \u202e" a[https://evil.example/?x]("https://evil.example/?x")'],
+  ['https://evil.example/#\u202emoc.knab//:sptth', 'a[https://evil.example/#%E2%80%AEmoc.knab//:sptth]("https://evil.example/#%E2%80%AEmoc.knab//:sptth")'],
+  ['http://\u0430\u0440\u0440\u04cf\u0435.com/', 'a[http://xn--80ak6aa92e.com/]("http://xn--80ak6aa92e.com/")'],
+  ['https://good.example@evil.example/login', 'a[https://good.example@evil.example/login]("https://evil.example/login")'],
+  ['https://0x7f.1/hex', 'a[https://127.0.0.1/hex]("https://127.0.0.1/hex")'],
 ];
 
 test('renderBody: the Markdown subset and links, hostile input included', async () => {

@@ -46,7 +46,7 @@ function preview(ctx, chat) {
     client.ensureName(m.event.actor_id);
   }
   if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
-  if (m.kind === 'system') return systemText(m.event, (id) => who(store, id));
+  if (m.kind === 'system') return systemText(m.event, (id) => who(store, id), store.me?.id);
   if (m.deleted_at) return m.sender_id === store.me.id ? 'You deleted a message' : 'Message deleted';
   const firstLine = firstLineOf(m);
   if (m.sender_id === store.me.id) return `You: ${firstLine}`;

@@ -63,11 +63,12 @@ export function hue(id) {
  * systemText renders a system message event ({type, user_id, actor_id}) as a sentence;
  * name(id) gives a display name ("You" for the current user is left to the caller).
  */
-export function systemText(event, name) {
+export function systemText(event, name, me) {
   if (!event) return 'Something happened';
   const user = name(event.user_id);
   const actor = name(event.actor_id);
-  const them = user === 'You' ? 'you' : user;
+  // Who "you" is goes by id, never by the name: a name is anyone's to pick.
+  const them = me != null && event.user_id === me ? 'you' : user;
   switch (event.type) {
     case 'chat_created':
       return `${actor} created the group`;
@@ -86,7 +87,7 @@ export function systemText(event, name) {
     case 'description_changed':
       return `${actor} changed the group's description`;
     case 'role_changed':
-      if (event.user_id === event.actor_id && event.role !== 'admin') return `${user} ${user === 'You' ? 'are' : 'is'} no longer an admin`;
+      if (event.user_id === event.actor_id && event.role !== 'admin') return `${user} ${them === 'you' ? 'are' : 'is'} no longer an admin`;
       return event.role === 'admin' ? `${actor} made ${them} an admin` : `${actor} removed ${them} as admin`;
     case 'owner_transferred':
       return `${actor} made ${them} the owner`;
@@ -129,7 +130,10 @@ export function describeAgent(ua) {
     : /Windows/.test(ua) ? 'Windows' : /Mac OS X/.test(ua) ? 'macOS'
     : /Linux/.test(ua) ? 'Linux' : null;
   if (browser && os) return `${browser} on ${os}`;
-  return browser || os || ua.slice(0, 60);
+  // Anything else is what the client said of itself: without the characters that would make it
+  // read as something else (turned around, invisible) or as this device.
+  const raw = ua.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, '').trim().slice(0, 60);
+  return raw && !/^this device/i.test(raw) ? raw : 'Unknown device';
 }
 
 const relFmt = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });

@@ -179,8 +179,24 @@ function link(s, i) {
     return null;
   }
   if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) return null;
-  const el = h('a', { href: parsed.href, target: '_blank', rel: 'noopener noreferrer', class: 'md-link', text: url });
+  const el = h('a', { href: parsed.href, target: '_blank', rel: 'noopener noreferrer', class: 'md-link', text: shownURL(url, parsed) });
   return { el, length: url.length };
+}
+
+/**
+ * shownURL is a link's text: the URL as typed, unless that would say something else than where
+ * it goes. Then it is the address the browser opens, without user info: a host in another script
+ * shows as punycode (аррӏе.com is not apple.com), a host written as numbers as the address it is,
+ * "good.example@evil.example" as evil.example, and invisible or text-direction characters
+ * percent-encoded (they turned "evil.example/#moc.knab//:sptth" into "https://bank.com").
+ */
+function shownURL(url, parsed) {
+  const typedHost = url.replace(/^https?:\/\//i, '').split(/[/?#\\]/)[0].toLowerCase();
+  if (typedHost === parsed.host && !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(url)) return url;
+  const shown = new URL(parsed.href);
+  shown.username = '';
+  shown.password = '';
+  return shown.href;
 }
 
 function count(s, ch) {

@@ -313,7 +313,7 @@ export function mountPane(ctx, el, { back }) {
   }
 
   function systemItem(m) {
-    const text = systemText(m.event, (id) => who(store, id));
+    const text = systemText(m.event, (id) => who(store, id), store.me?.id);
     const fill = (el) => {
       if (el.sig === text) return;
       el.sig = text;
