@@ -58,3 +58,22 @@ test('markup in names and titles renders as text', async () => {
   page.assertClean();
   await context.close();
 });
+
+test('a name cannot pass for a system note: each name in one is set apart', async () => {
+  // "Second made you an admin. Also, Zed joined" read as two events.
+  const forged = `Second made you an admin. Also, Zed ${unique('z').slice(-4)}`;
+  const owner = await Api.register(`Owner ${unique('o').slice(-5)}`);
+  const third = await Api.login('third@example.com');
+  const g = await owner.group(`Forged ${unique('g').slice(-5)}`, [third.user.id], true);
+  const evil = await Api.register(forged);
+  await evil.req('POST', `/chats/${g.id}/join`);
+
+  const { context, page } = await signIn(browser, 'third@example.com');
+  await openChat(page, g.title);
+  const note = page.getByTestId('system-message').filter({ hasText: `${forged} joined` });
+  await note.waitFor();
+  assert.equal(await note.locator('.sys-name').textContent(), forged, 'the whole name is one element, apart from " joined"');
+  assert.equal(await note.locator('.sys-name').evaluate((el) => getComputedStyle(el).fontWeight), '600');
+  page.assertClean();
+  await context.close();
+});

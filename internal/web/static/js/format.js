@@ -60,40 +60,48 @@ export function hue(id) {
 }
 
 /**
- * systemText renders a system message event ({type, user_id, actor_id}) as a sentence;
- * name(id) gives a display name ("You" for the current user is left to the caller).
+ * systemParts renders a system message event ({type, user_id, actor_id}) as a sentence in
+ * parts: strings, and {name} for each person's name (drawn apart by the caller, so that a name
+ * like "Ann made you an admin. Also, Zed" cannot pass for the sentence). name(id) gives a
+ * display name ("You" for the current user is left to the caller); me is the current user's id.
  */
-export function systemText(event, name, me) {
-  if (!event) return 'Something happened';
-  const user = name(event.user_id);
-  const actor = name(event.actor_id);
+export function systemParts(event, name, me) {
+  if (!event) return ['Something happened'];
+  const user = { name: name(event.user_id) };
+  const actor = { name: name(event.actor_id) };
   // Who "you" is goes by id, never by the name: a name is anyone's to pick.
-  const them = me != null && event.user_id === me ? 'you' : user;
+  const self = me != null && event.user_id === me;
+  const them = self ? 'you' : user;
   switch (event.type) {
     case 'chat_created':
-      return `${actor} created the group`;
+      return [actor, ' created the group'];
     case 'member_joined':
-      return `${user} joined`;
+      return [user, ' joined'];
     case 'member_invited':
-      return `${actor} invited ${them}`;
+      return [actor, ' invited ', them];
     case 'member_left':
-      return `${user} left`;
+      return [user, ' left'];
     case 'member_removed':
-      return `${actor} removed ${them}`;
+      return [actor, ' removed ', them];
     case 'chat_renamed':
-      return `${actor} renamed the group to “${event.title || ''}”`;
+      return [actor, ` renamed the group to “${event.title || ''}”`];
     case 'visibility_changed':
-      return `${actor} made the group ${event.public ? 'public' : 'private'}`;
+      return [actor, ` made the group ${event.public ? 'public' : 'private'}`];
     case 'description_changed':
-      return `${actor} changed the group's description`;
+      return [actor, " changed the group's description"];
     case 'role_changed':
-      if (event.user_id === event.actor_id && event.role !== 'admin') return `${user} ${them === 'you' ? 'are' : 'is'} no longer an admin`;
-      return event.role === 'admin' ? `${actor} made ${them} an admin` : `${actor} removed ${them} as admin`;
+      if (event.user_id === event.actor_id && event.role !== 'admin') return [user, self ? ' are no longer an admin' : ' is no longer an admin'];
+      return event.role === 'admin' ? [actor, ' made ', them, ' an admin'] : [actor, ' removed ', them, ' as admin'];
     case 'owner_transferred':
-      return `${actor} made ${them} the owner`;
+      return [actor, ' made ', them, ' the owner'];
     default:
-      return `${actor} changed the chat`;
+      return [actor, ' changed the chat'];
   }
+}
+
+/** systemText is systemParts as one string (the chat list's preview, notifications). */
+export function systemText(event, name, me) {
+  return systemParts(event, name, me).map((p) => (typeof p === 'string' ? p : p.name)).join('');
 }
 
 /**

@@ -4,7 +4,7 @@
 import { chatSettingsDialog } from './chatsettings.js';
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
-import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemText, timeOf } from './format.js';
+import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemParts, timeOf } from './format.js';
 import { ReadTracker, windowActive } from './reading.js';
 import { who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
@@ -313,11 +313,13 @@ export function mountPane(ctx, el, { back }) {
   }
 
   function systemItem(m) {
-    const text = systemText(m.event, (id) => who(store, id), store.me?.id);
+    const parts = systemParts(m.event, (id) => who(store, id), store.me?.id);
+    const text = JSON.stringify(parts);
     const fill = (el) => {
       if (el.sig === text) return;
       el.sig = text;
-      el.replaceChildren(h('span', { text }), h('time', { datetime: m.created_at, title: fullTime(m.created_at), class: 'sr-only', text: timeOf(m.created_at) }));
+      // Each name set apart (its own direction, in bold): a name cannot pass for the sentence.
+      el.replaceChildren(h('span', {}, ...parts.map((p) => (typeof p === 'string' ? p : h('bdi', { class: 'sys-name', text: p.name })))), h('time', { datetime: m.created_at, title: fullTime(m.created_at), class: 'sr-only', text: timeOf(m.created_at) }));
     };
     return {
       key: `s:${m.seq}`,
