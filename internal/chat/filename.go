@@ -11,7 +11,9 @@ import (
 // CleanFileName makes an uploader's file name safe to store, show and put in a
 // Content-Disposition header: valid UTF-8, no directory part (either separator), no control
 // characters (NUL included), no bidirectional overrides or isolates (which can make
-// "exe.txt" read as "txt.exe"), no leading or trailing blanks, and at most MaxFileNameChars
+// "exe.txt" read as "txt.exe"), no characters that show as nothing or as a blank that is not a
+// space (blank: a run of braille blanks hid ".exe" after "invoice.pdf"), no leading or trailing
+// blanks, and at most MaxFileNameChars
 // characters (a long name keeps its extension). An empty result becomes "file".
 func CleanFileName(name string) string {
 	name = strings.ToValidUTF8(name, "\uFFFD")
@@ -19,7 +21,7 @@ func CleanFileName(name string) string {
 		name = name[i+1:]
 	}
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || isBidiControl(r) || r == '\uFEFF' {
+		if unicode.IsControl(r) || isBidiControl(r) || r == '\uFEFF' || blank(r) {
 			return -1
 		}
 		return r

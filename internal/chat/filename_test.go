@@ -23,6 +23,8 @@ func TestCleanFileName(t *testing.T) {
 		{"/", "file"},
 		{"bad\xffutf8.txt", "bad\uFFFDutf8.txt"},
 		{"line\nbreak\r.txt", "linebreak.txt"},
+		// Blanks that are not spaces pushed ".exe" out of sight behind "invoice.pdf".
+		{"invoice.pdf" + strings.Repeat("\u2800", 60) + "\u3164.exe", "invoice.pdf.exe"},
 		{long, strings.Repeat("é", chat.MaxFileNameChars-4) + ".pdf"},
 	} {
 		got := chat.CleanFileName(c.in)
