@@ -302,11 +302,12 @@ func (s *Service) detail(ctx context.Context, c ChatSummary) (ChatDetail, error)
 		c.Peer.Online = online[c.Peer.ID]
 	}
 	if !c.IsMember {
-		// Someone outside a public group sees what it is and who is in it, not what is said
-		// nor who read what: the history is the members' (403 not_member), and so is the newest
-		// message, which polling this would otherwise show as it came.
+		// Someone outside a public group sees what it is and who is in it, not what is said,
+		// when, nor who read what: the history is the members' (403 not_member), and so is the
+		// newest message and the chat's seq and rev, which polling this would otherwise show as
+		// they moved.
 		c.LastMessage = nil
-		c.ReadAllSeq, c.UnreadCount, c.UnreadMentions = 0, 0, 0
+		c.LastSeq, c.LastRev, c.ReadAllSeq, c.UnreadCount, c.UnreadMentions = 0, 0, 0, 0, 0
 		for i := range members {
 			members[i].LastReadSeq = 0
 		}

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"golang.org/x/text/width"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -55,7 +56,7 @@ func checkName(field, name string) (string, error) {
 	}
 	// The app calls each person "You" themselves: someone else named so would read as them
 	// ("You removed Ann", "You: send the money" in the chat list).
-	if strings.EqualFold(name, "you") {
+	if strings.EqualFold(width.Fold.String(name), "you") { // "Ｙｏｕ" too
 		return name, Invalid(field, "%s must not be %q: that is how the app shows each person themselves", field, name)
 	}
 	return name, checkVisible(field, name)

@@ -29,7 +29,7 @@ func TestCheckVisible(t *testing.T) {
 // TestNoOneElseIsYou: a user may not be named "You", which is how the app shows each person
 // themselves.
 func TestNoOneElseIsYou(t *testing.T) {
-	for _, bad := range []string{"You", "you", " YOU "} {
+	for _, bad := range []string{"You", "you", " YOU ", "Ｙｏｕ"} {
 		if _, err := checkName("body.name", bad); err == nil {
 			t.Errorf("checkName(%q) = nil, want an error", bad)
 		}

@@ -283,7 +283,7 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 			p.Errors = []*huma.ErrorDetail{{Location: e.Field, Message: e.Message}}
 		}
 		p.retryAfter = e.RetryAfter
-		if e.Code == chat.CodeUnavailable {
+		if e.Code == chat.CodeUnavailable && p.retryAfter <= 0 {
 			p.retryAfter = 1
 		}
 		return p

@@ -135,3 +135,20 @@ func TestEveryStatusHasADocumentedCode(t *testing.T) {
 		}
 	}
 }
+
+// TestUnavailableRetryAfter: an unavailable error's own Retry-After is kept (a busy upload
+// queue says 5 s); one without says 1 s.
+func TestUnavailableRetryAfter(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&chat.Error{Code: chat.CodeUnavailable, Message: "busy", RetryAfter: 5}, "5"},
+		{&chat.Error{Code: chat.CodeUnavailable, Message: "busy"}, "1"},
+	} {
+		if got := problemFor(context.Background(), log, c.err).GetHeaders().Get("Retry-After"); got != c.want {
+			t.Errorf("%v: Retry-After %q, want %q", c.err, got, c.want)
+		}
+	}
+}

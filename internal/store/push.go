@@ -42,11 +42,11 @@ func (s *Store) DropPushEndpoint(ctx context.Context, endpoint string) error {
 }
 
 // PushSubscriptions lists a user's subscriptions whose session is live at now: not revoked,
-// not expired (a subscription made before sessions were kept has none and is listed).
+// not expired. (Those of ended sessions go with the sessions, when PruneSessions deletes them.)
 func (s *Store) PushSubscriptions(ctx context.Context, userID int64, now time.Time) ([]chat.PushSubscription, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT p.endpoint, p.p256dh, p.auth, COALESCE(p.session_id, 0) FROM push_subscriptions p
-		LEFT JOIN sessions se ON se.id = p.session_id
-		WHERE p.user_id = $1 AND (p.session_id IS NULL OR (se.revoked_at IS NULL AND se.expires_at > $2)) ORDER BY p.id`, userID, ms(now))
+	rows, err := s.db.QueryContext(ctx, `SELECT p.endpoint, p.p256dh, p.auth, p.session_id FROM push_subscriptions p
+		JOIN sessions se ON se.id = p.session_id
+		WHERE p.user_id = $1 AND se.revoked_at IS NULL AND se.expires_at > $2 ORDER BY p.id`, userID, ms(now))
 	if err != nil {
 		return nil, wrap(err)
 	}

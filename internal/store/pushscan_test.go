@@ -73,7 +73,7 @@ func TestPushScanOfABurst(t *testing.T) {
 }
 
 // TestPushSubscriptionsOfLiveSessions: a subscription is pushed to while the session that made
-// it lives: not once it is revoked or expired. One made before sessions were kept (none) is.
+// it lives: not once it is revoked or expired, nor one of no session.
 // EndedSessions tells the same of sessions.
 func TestPushSubscriptionsOfLiveSessions(t *testing.T) {
 	t.Parallel()
@@ -118,8 +118,8 @@ func TestPushSubscriptionsOfLiveSessions(t *testing.T) {
 			now  time.Time
 			want []string
 		}{
-			{at(5), []string{"live", "expiring", "legacy"}},
-			{at(20), []string{"live", "legacy"}},
+			{at(5), []string{"live", "expiring"}},
+			{at(20), []string{"live"}},
 		} {
 			subs, err := s.PushSubscriptions(ctx, u.ID, c.now)
 			if err != nil {
