@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -342,7 +343,14 @@ func (s *Service) RunJanitor(ctx context.Context) {
 func addrKey(addr string) string {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
-		return addr
+		// A proxy may write "[v6]", "[v6]:port" or "v4:port".
+		host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			host = h
+		}
+		if a, err = netip.ParseAddr(host); err != nil {
+			return addr
+		}
 	}
 	a = a.Unmap().WithZone("")
 	if a.Is4() {
