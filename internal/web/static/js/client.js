@@ -244,7 +244,10 @@ export class Client {
       if (isNew && groupEvent(s, chat, msg.event)) this.awaitDescription(chat.id);
     }
     if (isNew) this.hooks.onMessage?.(msg);
-    s.notify('chats', 'pane');
+    // The pane shows one chat: a message of another one redraws only the chat list (each
+    // redraw of the pane goes over every message it has loaded).
+    if (chat.id === s.activeChatId) s.notify('chats', 'pane');
+    else s.notify('chats');
   }
 
   /**
@@ -564,14 +567,14 @@ export class Client {
     }
   }
 
-  /** loadOlder fetches the page before the oldest loaded message. */
-  async loadOlder(chatId) {
+  /** loadOlder fetches the page (limit messages) before the oldest loaded message. */
+  async loadOlder(chatId, limit = PAGE) {
     const box = this.s.messages.get(chatId);
     if (!box || !box.loaded || !box.hasOlder || box.loadingOlder) return;
     box.loadingOlder = true;
     this.s.notify('pane');
     try {
-      const r = await api.history(chatId, { before_seq: box.oldest, limit: PAGE });
+      const r = await api.history(chatId, { before_seq: box.oldest, limit });
       for (const m of r.messages) this.ingest(m);
       box.hasOlder = r.has_more && r.messages.length > 0;
     } catch { /* the next scroll tries again */ } finally {

@@ -316,7 +316,8 @@ export function mountChanges(ctx, { composer, getChat }) {
       }
       const box = store.messages.get(chatId);
       if (!box?.loaded || (!box.hasOlder && !box.loadingOlder) || seq >= box.oldest) return;
-      if (!box.loadingOlder) await ctx.client.loadOlder(chatId);
+      // Pages of 200, the most one takes: each page draws the pane again over all it holds.
+      if (!box.loadingOlder) await ctx.client.loadOlder(chatId, 200);
       else await new Promise((r) => setTimeout(r, 100));
       await new Promise((r) => requestAnimationFrame(r));
     }
