@@ -34,7 +34,8 @@ type FileOptions struct {
 	// MaxUserUploads bounds the uploads of one user streaming at once on this instance
 	// (default 4); the user's others wait for one of theirs to end, holding no slot of
 	// MaxUploads: one account trickling bytes into many uploads cannot take every slot.
-	MaxUserUploads  int
+	MaxUserUploads int
+	// UploadQueueWait is how long an upload waits for one of MaxUploads (default 30 s).
 	UploadQueueWait time.Duration
 	// JanitorEvery is how often Run deletes expired files (default 10 minutes).
 	JanitorEvery time.Duration

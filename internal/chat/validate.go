@@ -1,11 +1,12 @@
 package chat
 
 import (
-	"golang.org/x/text/width"
 	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/width"
 )
 
 // checkText validates a user-supplied string: valid UTF-8, no NUL (PostgreSQL cannot store it),

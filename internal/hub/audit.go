@@ -25,7 +25,6 @@ import (
 // memberAuditEvery audits, and at the next audit after the broker resubscribed, the hub also
 // reads which chats its users are members of and mends what differs from what their
 // connections follow in two reads in a row (a chat.added on its way shows in one read only).
-
 //
 // A session's end (session.revoked: signed out, revoked from another device, a password
 // change) reaches the instances the same way, and one lost left a revoked device connected,

@@ -295,6 +295,3 @@ func (s *Store) PushContext(ctx context.Context, j chat.PushJob) (chat.PushConte
 	}
 	return pc, nil
 }
-
-// nullID is id as a nullable reference: 0 is NULL.
-func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }

@@ -368,7 +368,7 @@ func (p *sendPlan) insert() *query {
 			q.WriteString(", ")
 		}
 		q.WriteString("(" + q.arg(m.ChatID) + ", " + q.arg(m.Seq) + ", " + q.arg(m.Kind) + ", " + q.arg(*m.SenderID) + ", " +
-			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ", " + q.arg(replyTo(m.ReplyToSeq)) + ", " +
+			q.arg(m.Body) + ", " + q.arg(*m.ClientID) + ", " + q.arg(ms(m.CreatedAt.Time)) + ", " + q.arg(m.FileCount) + ", " + q.arg(nullID(m.ReplyToSeq)) + ", " +
 			q.arg(mentionList(m.Mentions)) + ", " + q.arg(m.MentionAll) + ")")
 	}
 	q.WriteString(` RETURNING id, seq`)
@@ -428,9 +428,6 @@ func (p *sendPlan) setIDs(rs *sql.Rows) error {
 	}
 	return nil
 }
-
-// replyTo is a message's reply_to_seq as stored: NULL for none.
-func replyTo(seq int64) sql.NullInt64 { return sql.NullInt64{Int64: seq, Valid: seq > 0} }
 
 // mentionRules are what a batch's mentions are checked against (send_messages does the same):
 // whether @all is allowed in the chat and to whom, and which mentioned users are members.

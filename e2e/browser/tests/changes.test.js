@@ -13,14 +13,17 @@ before(async () => {
 });
 after(() => browser?.close());
 
-/** pair registers two fresh users with a private chat and signs both in, each in its own context. */
-async function pair() {
+/**
+ * pair registers two fresh users with a private chat and signs both in, each in its own context;
+ * aOpts are signIn's options for Ana's (a setup that watches her frames, say).
+ */
+async function pair(aOpts = {}) {
   const tag = unique('t').slice(-6);
   const emails = { a: `ana-${tag}@example.com`, b: `ben-${tag}@example.com` };
   const a = await Api.register(`Ana ${tag}`, emails.a);
   const b = await Api.register(`Ben ${tag}`, emails.b);
   const chat = await a.private(b.user.id);
-  const A = await signIn(browser, emails.a);
+  const A = await signIn(browser, emails.a, aOpts);
   const B = await signIn(browser, emails.b);
   return { a, b, chat, A, B, aName: a.user.name, bName: b.user.name };
 }
@@ -43,10 +46,14 @@ async function react(page, msg, emoji) {
 
 const chip = (msg, emoji) => msg.locator(`[data-testid="reaction"][data-emoji="${emoji}"]`);
 
-/** watchSent records the frames a page sends (parsed). */
+/** watchSent records the frames a page sends (parsed); watchFrames(page, 'framereceived') those it gets. */
 function watchSent(page) {
+  return watchFrames(page, 'framesent');
+}
+
+function watchFrames(page, event) {
   const frames = [];
-  page.on('websocket', (ws) => ws.on('framesent', (ev) => {
+  page.on('websocket', (ws) => ws.on(event, (ev) => {
     try {
       frames.push(JSON.parse(ev.payload));
     } catch { /* not ours */ }
@@ -305,23 +312,11 @@ test('on a phone, the message menu closes when Esc or back leaves the chat', asy
 test('reading a message does not draw it anew, so a press on its quote keeps its click', async () => {
   // The messages of others show no read state; drawing one again when the chat's read mark grew
   // replaced its quote under a press that had begun, and the click was lost (no jump).
-  const tag = unique('t').slice(-6);
-  const a = await Api.register(`Ana ${tag}`, `ana-${tag}@example.com`);
-  const b = await Api.register(`Ben ${tag}`, `ben-${tag}@example.com`);
-  const chat = await a.private(b.user.id);
+  let received = [];
+  const { a, b, chat, A, B, bName } = await pair({ setup: (page) => { received = watchFrames(page, 'framereceived'); } });
   const origin = await a.send(chat.id, unique('origin'));
   const answer = unique('answer');
   const x = await b.req('POST', `/chats/${chat.id}/messages`, { body: answer, client_id: unique('c'), reply_to_seq: origin.seq });
-  let readAll;
-  const readAllCame = new Promise((resolve) => { readAll = resolve; });
-  const A = await signIn(browser, `ana-${tag}@example.com`, {
-    setup: (page) => page.on('websocket', (ws) => ws.on('framereceived', (f) => {
-      try {
-        const { type, data } = JSON.parse(f.payload);
-        if (type === 'chat.read_all' && data.chat_id === chat.id && data.read_all_seq >= x.seq) readAll();
-      } catch { /* not ours */ }
-    })),
-  });
   const page = A.page;
   // Counts each time a message on screen has its insides replaced (drawn anew), by its seq.
   await page.evaluate(() => {
@@ -332,9 +327,14 @@ test('reading a message does not draw it anew, so a press on its quote keeps its
       }
     }).observe(document.body, { subtree: true, childList: true });
   });
-  await openChat(page, b.user.name);
+  await openChat(page, bName);
   await message(page, answer).getByTestId('reply-quote').waitFor();
-  await readAllCame; // Ana's own read mark, which makes the answer read by everyone
+  // Ana's own read mark, which makes the answer read by everyone.
+  const readAll = (f) => f.type === 'chat.read_all' && f.data.chat_id === chat.id && f.data.read_all_seq >= x.seq;
+  for (const until = Date.now() + 60000; !received.some(readAll);) {
+    assert.ok(Date.now() < until, 'no chat.read_all for the answer in 60 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50))));
   assert.equal(await page.evaluate((seq) => window.redrawn[seq] || 0, x.seq), 0, 'the answer was drawn anew when it was read');
   await watchJumps(page);
@@ -342,6 +342,7 @@ test('reading a message does not draw it anew, so a press on its quote keeps its
   assert.ok((await jumpedTo(page, origin.body)).inView, 'the quoted message is in view');
   page.assertClean();
   await A.context.close();
+  await B.context.close();
 });
 
 test('a quote jumps to a message far back, loading older history', async () => {
