@@ -336,6 +336,13 @@ func wrap(err error) error {
 	if errors.Is(err, chat.ErrUnavailable) {
 		return err
 	}
+	// A connection attempt that failed, whatever the server said (a database that does not
+	// accept connections, was dropped, or a changed password), leaves the store unreachable:
+	// checked before the server's own error code, which the connect error wraps.
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return fmt.Errorf("%w: %v", chat.ErrUnavailable, err)
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// Class 08: connection exception; 57P0x: the server is shutting down or restarting;
@@ -353,8 +360,7 @@ func wrap(err error) error {
 		return err
 	}
 	var netErr net.Error
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &netErr) || errors.As(err, &connectErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	if errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, io.EOF) || errors.Is(err, sql.ErrConnDone) || pgconn.SafeToRetry(err) ||
 		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "bad connection") {
 		return fmt.Errorf("%w: %v", chat.ErrUnavailable, err)

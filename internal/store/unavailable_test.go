@@ -1,0 +1,45 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/testdb"
+)
+
+// A database that refuses new connections is unavailable (503, retry), not an internal error:
+// PostgreSQL answers the connection attempt with an error of its own (55000 here; a dropped
+// database or a changed password likewise), which used to pass through as a query's error.
+func TestRefusedConnectionIsUnavailable(t *testing.T) {
+	t.Parallel()
+	dbURL := migratedURLs["postgres"](t)
+	s := open(t, dbURL)
+	ctx := context.Background()
+	if _, err := s.UserByID(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	admin := testdb.OpenSQL(t, testdb.PostgresAdminURL())
+	if _, err := admin.Exec(`ALTER DATABASE "` + name + `" ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(`ALTER DATABASE "` + name + `" ALLOW_CONNECTIONS true`) })
+	if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	// The first calls may meet a pooled connection that was terminated (57P01); the later ones
+	// must open a new connection and be refused.
+	for i := range 4 {
+		if _, err := s.UserByID(ctx, 1); !errors.Is(err, chat.ErrUnavailable) {
+			t.Fatalf("call %d with the database refusing connections: %v, want unavailable", i, err)
+		}
+	}
+}
