@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"unicode/utf8"
 )
 
 // DecodeJSON decodes data into v as encoding/json does, with a plain message for a value of the
@@ -12,8 +13,12 @@ import (
 // which speaks of Go ("json: cannot unmarshal number 1e3 into Go struct field .seq of type
 // int64"). whole names the value itself in the message, for a wrong type at the top ("the
 // body", "data"). JSON Schema calls 1e3, 1.0 and 99999999999999999999 integers, so such a value
-// passes a schema and is refused here.
+// passes a schema and is refused here. Text that is not UTF-8 is refused too: encoding/json would
+// store U+FFFD in place of each bad byte, and what is stored must be what was sent.
 func DecodeJSON(data []byte, v any, whole string) error {
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%s is not valid UTF-8", whole)
+	}
 	err := json.Unmarshal(data, v)
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) {

@@ -51,6 +51,10 @@ func TestBadInput(t *testing.T) {
 			{"user_id as a string", req{method: "POST", path: chatPath(g, "/members"), body: `{"user_id":"2"}`}, []int{invalid}},
 			{"user_id overflowing", req{method: "POST", path: chatPath(g, "/members"), body: `{"user_id":` + overflow + `}`}, []int{invalid}},
 			{"negative user_id", req{method: "POST", path: chatPath(g, "/members"), body: `{"user_id":-1}`}, []int{invalid, notFound}},
+			// Not UTF-8: refused, not stored with U+FFFD in its place (encoding/json's way).
+			{"a message body not UTF-8", req{method: "POST", path: msgs, body: "{\"body\":\"b\xff\",\"client_id\":\"utf\"}"}, []int{invalid}},
+			{"a title not UTF-8", req{method: "POST", path: "/api/v1/chats", body: "{\"kind\":\"group\",\"title\":\"T\xff\"}"}, []int{invalid}},
+			{"a name not UTF-8", req{method: "PATCH", path: "/api/v1/users/me", body: "{\"name\":\"First\xff\"}"}, []int{invalid}},
 			{"deeply nested JSON", req{method: "POST", path: msgs, body: strings.Repeat("[", 5000) + strings.Repeat("]", 5000)}, []int{invalid}},
 			{"JSON sent as text/plain", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x"}`, contentType: "text/plain"}, []int{http.StatusUnsupportedMediaType, invalid, http.StatusCreated}},
 			{"form sent to a JSON endpoint", req{method: "POST", path: "/api/v1/chats", body: "kind=group&title=x", contentType: "application/x-www-form-urlencoded"}, []int{http.StatusUnsupportedMediaType, invalid}},
