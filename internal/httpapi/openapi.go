@@ -157,11 +157,16 @@ func operations(p *huma.PathItem) []*huma.Operation {
 // not JSON included); for an operation that takes a body, 408 request_timeout (a body that
 // stalls), 413 too_large (MaxBodyBytes) and 415 unsupported_media_type (a content type it does
 // not read); for every state-changing operation, 403 forbidden (a request carrying our cookies
-// from an Origin that is not allowed: authenticate). Each operation's own list then names only
-// what its handler answers, and a client generated from the document still knows every answer.
+// from an Origin that is not allowed: authenticate); for every operation of the API, 503
+// unavailable (with Retry-After) while the database cannot be reached, since each reads or
+// writes it. Each operation's own list then names only what its handler answers, and a client
+// generated from the document still knows every answer.
 func frameworkAnswers(o *huma.OpenAPI) {
-	for _, p := range o.Paths {
+	for path, p := range o.Paths {
 		for _, op := range operations(p) {
+			if strings.HasPrefix(path, "/api/") {
+				documentCode(op, chat.CodeUnavailable)
+			}
 			if len(op.Parameters) > 0 || op.RequestBody != nil {
 				documentCode(op, chat.CodeInvalid)
 			}

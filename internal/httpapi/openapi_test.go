@@ -88,6 +88,18 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
+	// Every operation of the API reads or writes the database: each documents the 503 it
+	// answers while the database is unreachable.
+	for path, ops := range doc.Paths {
+		if !strings.HasPrefix(path, "/api/v1/") {
+			continue
+		}
+		for method, o := range ops {
+			if !strings.Contains(string(o.Responses["503"]), "unavailable") {
+				t.Errorf("%s %s: the 503 unavailable answer is not documented", strings.ToUpper(method), path)
+			}
+		}
+	}
 	login := doc.Paths["/api/v1/auth/login"]["post"]
 	if login.RequestBody == nil || login.RequestBody.Content["application/json"] == nil || login.RequestBody.Content["application/x-www-form-urlencoded"] == nil {
 		t.Errorf("login: request bodies %+v, want JSON and form", login.RequestBody)
