@@ -1,7 +1,8 @@
 // The chat list: title, presence, last message preview and time, unread badge; sorted by
 // activity, live, with a filter box.
 
-import { h, icon, reconcile } from './dom.js';
+import { h, icon, place, reconcile } from './dom.js';
+import { byActivity } from './store.js';
 import { avatar } from './avatar.js';
 import { fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
@@ -111,6 +112,21 @@ export function mountChatList(ctx, el, actions) {
   };
 
   let drafts = {}; // read at each draw (composer.js keeps them)
+  // The rows in the list's order, each li carrying its chat's id and activity (store.activity):
+  // a row that changes moves to its place alone (updateRows), the others stay put.
+  let rows = [];
+  const matches = (c) => {
+    const term = filter.value.trim().toLowerCase();
+    return !term || (c.title || '').toLowerCase().includes(term);
+  };
+  const rowOf = (c) => {
+    const btn = h('button', { type: 'button', class: 'chat-item', 'data-testid': 'chat-item', dataset: { chatId: c.id }, onclick: () => actions.go(c.id) });
+    btn.tabIndex = c.id === rover ? 0 : -1;
+    fill(btn, c);
+    const li = h('li', {}, btn);
+    li.dataset.key = String(c.id);
+    return li;
+  };
   const draw = () => {
     drafts = draftsOf(store.me?.id ?? '');
     if (search.open) {
@@ -121,28 +137,77 @@ export function mountChatList(ctx, el, actions) {
     const typed = filter.value.trim();
     searchBtn.hidden = !typed;
     searchBtn.textContent = `Search messages for “${typed}”`;
-    const term = typed.toLowerCase();
-    const chats = store.sortedChats().filter((c) => !term || (c.title || '').toLowerCase().includes(term));
-    reconcile(list, chats.map((c) => ({
+    const chats = store.sortedChats().filter((x) => matches(x.chat));
+    reconcile(list, chats.map(({ chat: c, at }) => ({
       key: String(c.id),
-      create: () => {
-        const btn = h('button', { type: 'button', class: 'chat-item', 'data-testid': 'chat-item', dataset: { chatId: c.id }, onclick: () => actions.go(c.id) });
-        fill(btn, c);
-        return h('li', {}, btn);
+      create: () => Object.assign(rowOf(c), { at, chatId: c.id }),
+      update: (li) => {
+        li.at = at;
+        fill(li.firstElementChild, c);
       },
-      update: (li) => fill(li.firstElementChild, c),
     })));
+    rows = [...list.children];
     rove();
+    drawEmpty(chats.length);
+  };
+  const drawEmpty = (shown) => {
     if (!store.chats.size) {
       empty.replaceChildren(h('p', { text: 'No chats yet.' }),
         h('button', { type: 'button', class: 'btn btn-primary', text: 'Start a chat', onclick: () => actions.newChat() }));
       empty.hidden = false;
-    } else if (!chats.length) {
+    } else if (!shown) {
       empty.replaceChildren(h('p', { text: `No chat matches “${filter.value.trim()}”.` }));
       empty.hidden = false;
     } else {
       empty.hidden = true;
     }
+  };
+
+  /**
+   * updateRows redraws the rows of these chats only, each moved to its place by activity (the
+   * rest of the list is in order already): a new message costs one row, not a thousand. A row
+   * moves with moveBefore where the browser has it, which keeps the focus on a focused row.
+   */
+  const updateRows = (ids) => {
+    drafts = draftsOf(store.me?.id ?? '');
+    let roverGone = false;
+    for (const id of ids) {
+      const c = store.chats.get(id);
+      const i = rows.findIndex((li) => li.chatId === id);
+      let li = i >= 0 ? rows[i] : null;
+      if (i >= 0) rows.splice(i, 1);
+      if (!c || !matches(c)) {
+        if (li) {
+          roverGone ||= id === rover;
+          li.remove();
+        }
+        continue;
+      }
+      if (li) fill(li.firstElementChild, c);
+      else li = Object.assign(rowOf(c), { chatId: c.id });
+      li.at = store.activity(c);
+      // The first row that goes after this one (byActivity), by binary search.
+      const me = { chat: c, at: li.at };
+      let lo = 0;
+      let hi = rows.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (byActivity(me, { chat: { id: rows[mid].chatId }, at: rows[mid].at }) > 0) lo = mid + 1;
+        else hi = mid;
+      }
+      const next = rows[lo] || null;
+      rows.splice(lo, 0, li);
+      if (li.nextElementSibling !== next || !li.isConnected) place(list, li, next);
+    }
+    if (roverGone || rover == null) rove();
+    drawEmpty(rows.length);
+  };
+
+  /** redraw follows the store: the rows named when only they changed, else all of them. */
+  const redraw = () => {
+    const { allRows, rows: ids } = store.changed;
+    if (allRows || search.open) draw();
+    else if (ids.size) updateRows(ids);
   };
 
   const buttons = () => [...list.querySelectorAll('.chat-item')];
@@ -224,7 +289,7 @@ export function mountChatList(ctx, el, actions) {
       draw();
     }
   });
-  const unsubs = [store.on('chats', draw), store.on('me', drawMe)];
+  const unsubs = [store.on('chats', redraw), store.on('me', drawMe)];
   drawMe();
   draw();
   // Relative times ("Tue", "10:04") age; redraw them now and then.

@@ -211,7 +211,8 @@ export class Client {
     }
     s.seen.set(chat.id, Math.max(s.seen.get(chat.id) || 0, msg.seq));
     const mine = msg.sender_id === s.me.id;
-    if (mine && msg.client_id && s.pending.has(msg.client_id)) {
+    const acked = mine && msg.client_id && s.pending.has(msg.client_id);
+    if (acked) {
       s.pending.delete(msg.client_id);
       clearTimeout(this.sendTimers.get(msg.client_id));
       this.sendTimers.delete(msg.client_id);
@@ -244,10 +245,12 @@ export class Client {
       if (isNew && groupEvent(s, chat, msg.event)) this.awaitDescription(chat.id);
     }
     if (isNew) this.hooks.onMessage?.(msg);
-    // The pane shows one chat: a message of another one redraws only the chat list (each
-    // redraw of the pane goes over every message it has loaded).
-    if (chat.id === s.activeChatId) s.notify('chats', 'pane');
-    else s.notify('chats');
+    // The message redraws its chat's row, and in the open chat itself (an acknowledged one of
+    // mine, which was drawn unsent after every loaded one, the whole pane).
+    s.notifyChats([chat.id]);
+    if (chat.id !== s.activeChatId) return;
+    if (acked) s.notify('pane');
+    else s.notifyMessages(chat.id, [msg.seq]);
   }
 
   /**
@@ -274,17 +277,29 @@ export class Client {
     }
     const mem = s.members.get(chat.id)?.get(s.me.id);
     if (mem) mem.last_read_seq = Math.max(mem.last_read_seq || 0, d.last_read_seq || 0);
-    s.notify('chats', 'pane');
+    s.notifyChats([chat.id]);
+    s.notifyMessages(chat.id, []);
   }
 
   onReadAll(d) {
-    const chat = this.s.chats.get(d.chat_id);
+    const s = this.s;
+    const chat = s.chats.get(d.chat_id);
     if (!chat) return;
-    chat.read_all_seq = Math.max(chat.read_all_seq || 0, d.read_all_seq || 0);
+    const before = chat.read_all_seq || 0;
+    chat.read_all_seq = Math.max(before, d.read_all_seq || 0);
     // Everyone has read up to read_all_seq, so each member's progress is at least that.
-    const mems = this.s.members.get(chat.id);
+    const mems = s.members.get(chat.id);
     if (mems) for (const m of mems.values()) m.last_read_seq = Math.max(m.last_read_seq || 0, chat.read_all_seq);
-    this.s.notify('chats', 'pane', 'members');
+    s.notifyChats([chat.id], 'members');
+    // My loaded messages it covers now show ✓✓ (a long stretch: the whole pane).
+    if (chat.id !== s.activeChatId) return;
+    const box = s.messages.get(chat.id);
+    if (chat.read_all_seq - before > 200) return s.notify('pane');
+    const mine = [];
+    for (let seq = before + 1; box && seq <= chat.read_all_seq; seq++) {
+      if (box.bySeq.get(seq)?.sender_id === s.me.id) mine.push(seq);
+    }
+    s.notifyMessages(chat.id, mine);
   }
 
   onPresence(d) {
@@ -296,8 +311,14 @@ export class Client {
       const m = mems.get(d.user_id);
       if (m) m.online = !!d.online;
     }
-    for (const c of s.chats.values()) if (c.peer?.id === d.user_id) c.peer = { ...c.peer, online: !!d.online };
-    s.notify('chats', 'pane', 'members');
+    const rows = [];
+    for (const c of s.chats.values()) {
+      if (c.peer?.id !== d.user_id) continue;
+      c.peer = { ...c.peer, online: !!d.online };
+      rows.push(c.id);
+    }
+    // The pane's header follows 'members'.
+    s.notifyChats(rows, 'members');
   }
 
   onMemberJoined(d) {
@@ -344,7 +365,7 @@ export class Client {
       p.error = message;
       p.hard = !TRANSIENT.has(code);
       this.savePending();
-      this.s.notify('pane', 'chats');
+      this.s.notifyChats([p.chat_id], 'pane');
       return;
     }
     console.warn('chat: server error frame', code, message, f.ref || '');
@@ -387,9 +408,10 @@ export class Client {
   /** discard drops an unsent message for good. */
   discard(clientId) {
     clearTimeout(this.sendTimers.get(clientId));
+    const p = this.s.pending.get(clientId);
     this.s.pending.delete(clientId);
     this.savePending();
-    this.s.notify('pane', 'chats');
+    this.s.notifyChats(p ? [p.chat_id] : [], 'pane');
   }
 
   dispatch(p) {
@@ -402,7 +424,7 @@ export class Client {
     if (p.files?.length) data.file_ids = p.files.map((f) => f.id);
     const sent = this.conn.send('message.send', data, 'send:' + p.client_id);
     if (!sent && p.state === 'sending') this.sendRest(p);
-    this.s.notify('pane', 'chats');
+    this.s.notifyChats([p.chat_id], 'pane');
   }
 
   async sendRest(p) {
@@ -416,13 +438,13 @@ export class Client {
         p.error = describe(err);
         p.hard = true;
         this.savePending();
-        this.s.notify('pane', 'chats');
+        this.s.notifyChats([p.chat_id], 'pane');
         return;
       }
       // Otherwise it waits: the next connection resends it.
       if (p.state === 'sending') {
         p.state = 'waiting';
-        this.s.notify('pane', 'chats');
+        this.s.notifyChats([p.chat_id], 'pane');
       }
     }
   }
@@ -436,7 +458,7 @@ export class Client {
     const p = this.s.pending.get(clientId);
     if (!p || p.state === 'failed') return;
     p.state = 'waiting';
-    this.s.notify('pane', 'chats');
+    this.s.notifyChats([p.chat_id], 'pane');
     if (!this.conn.online) return;
     this.conn.probe();
     this.sendTimers.set(clientId, setTimeout(() => {
@@ -489,7 +511,7 @@ export class Client {
     this.readQueue.set(chatId, seq);
     clearTimeout(this.readTimer);
     this.readTimer = setTimeout(() => this.flushReads(), 150);
-    this.s.notify('chats');
+    this.s.notifyChats([chatId]);
   }
 
   flushReads() {

@@ -97,8 +97,22 @@ export function reconcile(parent, items) {
       el = it.create();
       el.dataset.key = it.key;
     }
-    if (el !== cursor) parent.insertBefore(el, cursor);
+    if (el !== cursor) place(parent, el, cursor);
     else cursor = cursor.nextElementSibling;
   }
   for (const el of old.values()) el.remove();
+}
+
+/**
+ * place puts el before ref (null: last) in parent. An element already on the page moves with
+ * moveBefore where the browser has it: it keeps its focus (insertBefore takes it away).
+ */
+export function place(parent, el, ref) {
+  if (parent.moveBefore && el.isConnected && parent.isConnected) {
+    try {
+      parent.moveBefore(el, ref);
+      return;
+    } catch { /* not movable so (another document): insert it */ }
+  }
+  parent.insertBefore(el, ref);
 }

@@ -74,8 +74,7 @@ export function quoteOf(msg) {
 }
 
 function put(box, msg) {
-  box.bySeq.set(msg.seq, msg);
-  box.sorted = null;
+  box.replace(msg);
 }
 
 /** messageUpdated applies message.updated (an edit or a delete: the whole new state). */
@@ -105,9 +104,12 @@ export function messageUpdated(store, msg, { local = false } = {}) {
     }
   }
   // The replies to it show its new text (or that it is gone).
+  const drawn = box?.bySeq.has(msg.seq) ? [msg.seq] : [];
   if (box && (!old || old.body !== msg.body || !old.deleted_at !== !msg.deleted_at)) {
     for (const m of box.list()) {
-      if (m.reply_to?.seq === msg.seq) put(box, { ...m, reply_to: quoteOf(msg) });
+      if (m.reply_to?.seq !== msg.seq) continue;
+      put(box, { ...m, reply_to: quoteOf(msg) });
+      drawn.push(m.seq);
     }
   }
   if (store.replyTo.get(chat.id)?.seq === msg.seq) {
@@ -116,7 +118,8 @@ export function messageUpdated(store, msg, { local = false } = {}) {
   }
   // A reply being written to it goes from the saved draft too (it would come back from there).
   if (msg.deleted_at && store.me) forgetReply(store.me.id, chat.id, msg.seq);
-  store.notify('chats', 'pane');
+  store.notifyChats([chat.id]);
+  store.notifyMessages(chat.id, drawn);
   return needSummary;
 }
 
@@ -138,7 +141,7 @@ export function reactionUpdated(store, d) {
   if (d.added && i < 0 && r.user_ids.length < 100) r.user_ids.push(d.user_id);
   if (!d.added && i >= 0) r.user_ids.splice(i, 1);
   put(box, { ...m, rev: d.rev, reactions: list.filter((x) => x.count > 0) });
-  store.notify('pane');
+  store.notifyMessages(d.chat_id, [d.seq]);
 }
 
 /** takeReply moves the reply being written in p's chat onto the unsent message p. */

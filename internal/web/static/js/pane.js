@@ -39,6 +39,10 @@ export function mountPane(ctx, el, { back }) {
   let stickToBottom = false;
   // A message to show once its page is loaded (a search result): { chatId, seq }.
   let target = null;
+  // The list's elements by key, and the newest loaded message drawn, as of the last render
+  // (patch adds to them).
+  let drawn = new Map();
+  let drawnNewest = 0;
 
   const empty = h('div', { class: 'pane-empty' },
     h('div', { class: 'empty-art' }, icon('chat')),
@@ -168,6 +172,8 @@ export function mountPane(ctx, el, { back }) {
     client.openChat(id);
     tracker.reset();
     list.replaceChildren();
+    drawn = new Map();
+    drawnNewest = 0;
     initialScroll = true;
     armed = true;
     dividerSeq = null;
@@ -250,6 +256,14 @@ export function mountPane(ctx, el, { back }) {
     return h('span', { ...props, role: 'img', 'aria-label': read ? 'Read' : 'Sent' }, marks);
   }
 
+  /** keyOf is a message's key in the list: my own by client_id, so a sent one keeps its element. */
+  const keyOf = (m) => (m.kind !== 'system' && m.sender_id === store.me.id && m.client_id ? `c:${m.client_id}` : `s:${m.seq}`);
+
+  /** contOf tells whether m continues the run of prev, the message before it (buildItems). */
+  const contOf = (prev, m) => !!prev && prev.kind !== 'system' && dayKey(prev.created_at) === dayKey(m.created_at)
+    && !(dividerSeq && m.seq === dividerSeq) && prev.sender_id === m.sender_id
+    && Date.parse(m.created_at) - Date.parse(prev.created_at) < RUN_GAP;
+
   function messageItem(chat, m, cont) {
     const mine = m.sender_id === store.me.id;
     const group = chat.kind === 'group';
@@ -302,7 +316,7 @@ export function mountPane(ctx, el, { back }) {
       }
     };
     return {
-      key: mine && m.client_id ? `c:${m.client_id}` : `s:${m.seq}`,
+      key: keyOf(m),
       create: () => {
         const el = h('div', { 'data-testid': 'message' });
         fill(el);
@@ -346,6 +360,15 @@ export function mountPane(ctx, el, { back }) {
     };
   }
 
+  function dividerItem() {
+    const label = dividerAbove ? 'New messages (more above)' : 'New messages';
+    return {
+      key: 'unread',
+      create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: label })),
+      update: (el) => { el.firstChild.textContent = label; },
+    };
+  }
+
   function buildItems(chat, box) {
     const me = store.me.id;
     const pending = store.pendingOf(chat.id)
@@ -362,12 +385,7 @@ export function mountPane(ctx, el, { back }) {
         prev = null;
       }
       if (dividerSeq && m.seq === dividerSeq) {
-        const label = dividerAbove ? 'New messages (more above)' : 'New messages';
-        items.push({
-          key: 'unread',
-          create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: label })),
-          update: (el) => { el.firstChild.textContent = label; },
-        });
+        items.push(dividerItem());
         prev = null;
       }
       if (m.kind === 'system') {
@@ -382,14 +400,85 @@ export function mountPane(ctx, el, { back }) {
     return items;
   }
 
-  function render() {
-    if (chatId == null) return;
-    const chat = store.chats.get(chatId);
-    if (!chat) return;
+  /** renderHead draws what is around the messages: the header and the typing line. */
+  function renderHead(chat) {
     renderHeader(chat);
     const typists = store.typists(chat.id);
     typingLine.textContent = typists.length ? typingSentence(store, typists) : '';
     typingLine.classList.toggle('on', typists.length > 0);
+  }
+
+  /**
+   * onChange follows the store: a batch that names messages of the open chat (new, edited,
+   * deleted, reacted to, read) redraws those only (patch), one that asks for the whole pane
+   * goes over every loaded message (render).
+   */
+  function onChange() {
+    if (chatId == null) return;
+    const { allPane, msgs } = store.changed;
+    if (allPane) return render();
+    const seqs = msgs.get(chatId);
+    const chat = store.chats.get(chatId);
+    if (!seqs || !chat) return;
+    renderHead(chat);
+    if (seqs.size && !patch(chat, [...seqs].sort((a, b) => a - b))) render();
+  }
+
+  /**
+   * patch redraws the messages seqs of the open chat in place (their signature tells whether
+   * they changed) and appends the new ones after the newest drawn, with their day separator;
+   * it returns false, having changed nothing that render would not, for anything else (a
+   * message in between, unsent ones of mine below, a target to bring into view, many at once).
+   */
+  function patch(chat, seqs) {
+    const box = store.messages.get(chatId);
+    if (!box?.loaded || box.loadingOlder || target || initialScroll || !dividerDone || dividerAbove) return false;
+    if (seqs.length > 50 || store.pendingOf(chatId).length) return false;
+    const atBottom = fromBottom() < 80;
+    const viewTop = atBottom ? 0 : scroller.getBoundingClientRect().top;
+    let shift = 0;
+    const added = [];
+    for (const seq of seqs) {
+      const m = box.bySeq.get(seq);
+      if (!m) return false;
+      const prev = box.bySeq.get(seq - 1);
+      const el = drawn.get(keyOf(m));
+      if (el) {
+        const item = m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m));
+        // A message above the view that changes height would move what is in view: it is kept.
+        const above = !atBottom && el.getBoundingClientRect().top < viewTop;
+        const before = above ? el.offsetHeight : 0;
+        item.update(el);
+        if (above) shift += el.offsetHeight - before;
+        continue;
+      }
+      if (seq !== drawnNewest + 1 || !prev || !drawn.has(keyOf(prev))) return false;
+      const items = [];
+      if (dayKey(prev.created_at) !== dayKey(m.created_at)) items.push(dayItem(m.created_at));
+      if (dividerSeq && m.seq === dividerSeq) items.push(dividerItem());
+      items.push(m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m)));
+      if (items.some((it) => drawn.has(it.key))) return false;
+      for (const it of items) {
+        const e = it.create();
+        e.dataset.key = it.key;
+        list.append(e);
+        drawn.set(it.key, e);
+        added.push(e);
+      }
+      drawnNewest = seq;
+    }
+    tracker.observe(added);
+    if (atBottom) toBottom(false);
+    else if (shift) scroller.scrollTop += shift;
+    jump.hidden = fromBottom() < 400;
+    return true;
+  }
+
+  function render() {
+    if (chatId == null) return;
+    const chat = store.chats.get(chatId);
+    if (!chat) return;
+    renderHead(chat);
 
     const box = store.messages.get(chatId);
     if (!box) {
@@ -397,6 +486,7 @@ export function mountPane(ctx, el, { back }) {
       top.replaceChildren(h('span', { text: 'Could not load the messages. ' }),
         h('button', { type: 'button', class: 'link', text: 'Try again', onclick: () => client.openHistory(chatId) }));
       reconcile(list, buildItems(chat, null));
+      noteDrawn(null);
       return;
     }
     if (!box.loaded) {
@@ -419,6 +509,7 @@ export function mountPane(ctx, el, { back }) {
     }
 
     reconcile(list, buildItems(chat, box));
+    noteDrawn(box);
     tracker.observe(list.querySelectorAll('[data-seq]'));
 
     if (target && target.chatId === chatId) {
@@ -457,6 +548,13 @@ export function mountPane(ctx, el, { back }) {
     if (scroller.scrollHeight <= scroller.clientHeight) loadOlder();
   }
 
+  function noteDrawn(box) {
+    drawn = new Map();
+    for (const el of list.children) drawn.set(el.dataset.key, el);
+    const l = box ? box.list() : [];
+    drawnNewest = l.length ? l[l.length - 1].seq : 0;
+  }
+
   const offsetInView = (el) => el.getBoundingClientRect().top - scroller.getBoundingClientRect().top;
 
   /**
@@ -472,7 +570,12 @@ export function mountPane(ctx, el, { back }) {
     return null;
   }
 
-  const unsubs = [store.on('pane', render), store.on('members', () => chatId != null && render())];
+  // A change of members shows in the header (their count, who is online): the messages follow
+  // 'pane', which every change of a name also notifies.
+  const unsubs = [store.on('pane', onChange), store.on('members', () => {
+    const chat = store.chats.get(chatId);
+    if (chat) renderHead(chat);
+  })];
   el.replaceChildren(empty);
   return {
     setChat,

@@ -1,7 +1,12 @@
 // The client's state: chats, loaded messages, unsent messages, members, presence and typing.
-// Views subscribe to topics and re-render once per batch of changes.
+// Views subscribe to topics and re-render once per batch of changes. A batch also says what in
+// it was narrow (store.changed): the chat list redraws only the rows named, the pane only the
+// messages named, unless something in the batch asked for the whole view (notify).
 
 const TYPING_MS = 5000;
+
+/** byActivity orders { chat, at } newest first, the newer chat first on a tie (sortedChats). */
+export const byActivity = (a, b) => b.at - a.at || b.chat.id - a.chat.id;
 
 /** Messages of one chat that the client has loaded: contiguous from some seq up to the newest. */
 export class ChatMessages {
@@ -16,15 +21,30 @@ export class ChatMessages {
     const old = this.bySeq.get(msg.seq);
     if (old) {
       // A later state of a message already here (edited, deleted, reacted to) replaces it.
-      if ((msg.rev || 0) > (old.rev || 0)) {
-        this.bySeq.set(msg.seq, msg);
-        this.sorted = null;
-      }
+      if ((msg.rev || 0) > (old.rev || 0)) this.replace(msg);
       return false;
     }
     this.bySeq.set(msg.seq, msg);
-    this.sorted = null;
+    // The newest message goes at the end of the sorted list; anything else sorts it again.
+    const l = this.sorted;
+    if (l && (!l.length || l[l.length - 1].seq < msg.seq)) l.push(msg);
+    else this.sorted = null;
     return true;
+  }
+  /** replace puts a new state of a loaded message in place of the old. */
+  replace(msg) {
+    this.bySeq.set(msg.seq, msg);
+    const l = this.sorted;
+    if (!l) return;
+    let lo = 0;
+    let hi = l.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (l[mid].seq < msg.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (l[lo]?.seq === msg.seq) l[lo] = msg;
+    else this.sorted = null;
   }
   list() {
     if (!this.sorted) this.sorted = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
@@ -52,6 +72,13 @@ export class Store {
     this.subs = new Map();
     this.dirty = new Set();
     this.flushing = false;
+    this.changed = Store.noChanges();
+    this.changes = Store.noChanges();
+  }
+
+  /** noChanges is an empty batch: { allRows, rows: Set(chat id), allPane, msgs: Map(chat id -> Set(seq)) }. */
+  static noChanges() {
+    return { allRows: false, rows: new Set(), allPane: false, msgs: new Map() };
   }
 
   reset() {
@@ -85,8 +112,39 @@ export class Store {
     return () => this.subs.get(topic).delete(fn);
   }
 
-  /** notify marks topics changed; subscribers run once, after the current task. */
+  /**
+   * notify marks topics changed; subscribers run once, after the current task. 'chats' and
+   * 'pane' so notified redraw the whole list or pane; notifyChats and notifyMessages are the
+   * narrow forms.
+   */
   notify(...topics) {
+    for (const t of topics) {
+      if (t === 'chats') this.changes.allRows = true;
+      else if (t === 'pane') this.changes.allPane = true;
+    }
+    this.mark(topics);
+  }
+
+  /** notifyChats: the rows of these chats changed (preview, time, badges, place), and topics. */
+  notifyChats(ids, ...topics) {
+    for (const id of ids) this.changes.rows.add(id);
+    this.notify(...topics);
+    this.mark(['chats']);
+  }
+
+  /**
+   * notifyMessages: these loaded messages of chatId are new or changed (none: what the pane
+   * shows around its messages, the header and typing line), and topics.
+   */
+  notifyMessages(chatId, seqs, ...topics) {
+    let set = this.changes.msgs.get(chatId);
+    if (!set) this.changes.msgs.set(chatId, (set = new Set()));
+    for (const seq of seqs) set.add(seq);
+    this.notify(...topics);
+    this.mark(['pane']);
+  }
+
+  mark(topics) {
     for (const t of topics) this.dirty.add(t);
     if (this.flushing) return;
     this.flushing = true;
@@ -94,6 +152,8 @@ export class Store {
       this.flushing = false;
       const topicsNow = [...this.dirty];
       this.dirty.clear();
+      this.changed = this.changes;
+      this.changes = Store.noChanges();
       for (const t of topicsNow) for (const fn of this.subs.get(t) || []) {
         try {
           fn();
@@ -161,7 +221,7 @@ export class Store {
     }
     if (!this.seen.has(c.id)) this.seen.set(c.id, c.last_seq || 0);
     if (summary.members) this.setMembers(c.id, summary.members, sent);
-    this.notify('chats', 'pane');
+    this.notifyChats([c.id], 'pane');
     return c;
   }
 
@@ -194,7 +254,9 @@ export class Store {
     this.notify('members', 'pane');
   }
 
-  /** sortedChats lists chats by latest activity, newest first: a message of mine not sent yet counts. */
+  /**
+   * sortedChats lists chats by latest activity (activity), newest first, each as { chat, at }.
+   */
   sortedChats() {
     const latest = new Map();
     for (const p of this.pending.values()) {
@@ -202,7 +264,14 @@ export class Store {
       if (t > (latest.get(p.chat_id) || 0)) latest.set(p.chat_id, t);
     }
     const at = (c) => Math.max(Date.parse(c.last_message?.created_at || c.created_at) || 0, latest.get(c.id) || 0);
-    return [...this.chats.values()].sort((a, b) => at(b) - at(a) || b.id - a.id);
+    return [...this.chats.values()].map((c) => ({ chat: c, at: at(c) })).sort(byActivity);
+  }
+
+  /** activity is when chat c was last active: its last message, or a message of mine not sent yet. */
+  activity(c) {
+    let t = Date.parse(c.last_message?.created_at || c.created_at) || 0;
+    for (const p of this.pending.values()) if (p.chat_id === c.id) t = Math.max(t, Date.parse(p.created_at) || 0);
+    return t;
   }
 
   /** unsent returns the newest message of mine in chatId that the server has not acknowledged. */
@@ -230,12 +299,16 @@ export class Store {
   setTyping(chatId, userId) {
     if (!this.typing.has(chatId)) this.typing.set(chatId, new Map());
     this.typing.get(chatId).set(userId, Date.now() + TYPING_MS);
-    this.notify('chats', 'pane');
+    this.notifyChats([chatId]);
+    this.notifyMessages(chatId, []);
   }
 
   clearTyping(chatId, userId) {
     const t = this.typing.get(chatId);
-    if (t && t.delete(userId)) this.notify('chats', 'pane');
+    if (t && t.delete(userId)) {
+      this.notifyChats([chatId]);
+      this.notifyMessages(chatId, []);
+    }
   }
 
   /** typists lists who is typing in a chat now. */
@@ -251,18 +324,17 @@ export class Store {
     return ids;
   }
 
-  /** expireTyping drops typing states that ran out; returns whether any did. */
+  /** expireTyping drops typing states that ran out. */
   expireTyping() {
-    let changed = false;
     const now = Date.now();
-    for (const t of this.typing.values()) {
+    for (const [chatId, t] of this.typing) {
       for (const [id, exp] of t) {
         if (exp <= now) {
           t.delete(id);
-          changed = true;
+          this.notifyChats([chatId]);
+          this.notifyMessages(chatId, []);
         }
       }
     }
-    if (changed) this.notify('chats', 'pane');
   }
 }

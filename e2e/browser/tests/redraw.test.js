@@ -1,0 +1,160 @@
+// Live changes redraw what they change, and nothing moves under the user: a new message moves
+// its chat's row to the top (with its preview and badge) while the focus stays on the row the
+// keyboard is on and the open chat stays selected; in the open chat a new message is added
+// below, and a reaction or a read mark draws its own message again, not the others.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Api, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+/** rowTitles lists the chat list's rows, top first, by title. */
+const rowTitles = (page) => page.getByTestId('chat-title').allTextContents();
+
+/** focusedTitle is the title of the chat-list row that has the keyboard focus, if one has. */
+const focusedTitle = (page) => page.evaluate(() => document.activeElement?.closest('.chat-item')?.querySelector('[data-testid="chat-title"]')?.textContent ?? null);
+
+test('a new message moves its row to the top and updates its badge; focus and selection stay', async () => {
+  const tag = unique('r').slice(-6);
+  const email = `mia-${tag}@example.com`;
+  const me = await Api.register(`Mia ${tag}`, email);
+  const [x, y, z] = await Promise.all(['Xan', 'Yve', 'Zed'].map((n) => Api.register(`${n} ${tag}`)));
+  const chats = {};
+  // Oldest activity first: Zed's chat, then Yve's, then Xan's (the top row).
+  for (const p of [z, y, x]) {
+    chats[p.user.name] = await me.private(p.user.id);
+    await p.send(chats[p.user.name].id, `hello from ${p.user.name}`);
+  }
+  const X = x.user.name;
+  const Y = y.user.name;
+  const Z = z.user.name;
+  const { page } = await signIn(browser, email);
+  await chatItem(page, Z).getByTestId('unread-badge').getByText('1', { exact: true }).waitFor();
+  assert.deepEqual(await rowTitles(page), [X, Y, Z]);
+
+  // Zed's chat open (read, selected); the keyboard on Yve's row.
+  await openChat(page, Z);
+  await chatItem(page, Z).getByTestId('unread-badge').waitFor({ state: 'detached' });
+  await chatItem(page, Y).focus();
+  assert.equal(await focusedTitle(page), Y);
+
+  // Xan writes again: the row is on top already; its badge says 2.
+  await x.send(chats[X].id, 'second from Xan');
+  await chatItem(page, X).getByTestId('unread-badge').getByText('2', { exact: true }).waitFor();
+  await chatItem(page, X).getByTestId('chat-preview').getByText('second from Xan').waitFor();
+
+  // Zed writes in the open chat: Zed's row goes to the top, still selected, with no badge.
+  await z.send(chats[Z].id, 'from the open chat');
+  await message(page, 'from the open chat').waitFor();
+  await chatItem(page, Z).getByTestId('chat-preview').getByText('from the open chat').waitFor();
+  assert.deepEqual(await rowTitles(page), [Z, X, Y]);
+  assert.equal(await chatItem(page, Z).getAttribute('aria-current'), 'true');
+  assert.equal(await focusedTitle(page), Y, 'the focus stays on the row it was on');
+
+  // Yve writes: the focused row itself moves to the top and keeps the focus, with its badge.
+  await y.send(chats[Y].id, 'Yve again');
+  await chatItem(page, Y).getByTestId('unread-badge').getByText('2', { exact: true }).waitFor();
+  assert.deepEqual(await rowTitles(page), [Y, Z, X]);
+  assert.equal(await focusedTitle(page), Y, 'the focused row keeps the focus as it moves');
+  assert.equal(await chatItem(page, Y).getAttribute('tabindex'), '0', 'the focused row is the Tab stop');
+  assert.equal(await chatItem(page, Z).getAttribute('aria-current'), 'true');
+  await chatItem(page, Y).and(page.getByRole('button', { name: /2 unread/ })).waitFor();
+  // The arrow keys go by the new order.
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await focusedTitle(page), Z);
+
+  // Reading Xan's chat elsewhere (the API) takes its badge away; nothing moves.
+  const lastX = (await me.chats()).find((c) => c.id === chats[X].id).last_seq;
+  await me.read(chats[X].id, lastX);
+  await chatItem(page, X).getByTestId('unread-badge').waitFor({ state: 'detached' });
+  assert.deepEqual(await rowTitles(page), [Y, Z, X]);
+
+  // With a filter, a message of a chat it hides adds no row; a message of one it shows moves it.
+  await page.getByLabel('Filter chats').fill(X);
+  await page.getByTestId('chat-item').filter({ hasText: Y }).waitFor({ state: 'detached' });
+  await y.send(chats[Y].id, 'while filtered');
+  await x.send(chats[X].id, 'Xan while filtered');
+  await chatItem(page, X).getByTestId('chat-preview').getByText('Xan while filtered').waitFor();
+  assert.deepEqual(await rowTitles(page), [X]);
+  await page.getByLabel('Filter chats').fill('');
+  await chatItem(page, Y).getByTestId('chat-preview').getByText('while filtered').waitFor();
+  assert.deepEqual(await rowTitles(page), [X, Y, Z]);
+  page.assertClean();
+});
+
+test('in the open chat a new message is added and a change draws only its own message', async () => {
+  const tag = unique('p').slice(-6);
+  const email = `ada-${tag}@example.com`;
+  const a = await Api.register(`Ada ${tag}`, email);
+  const b = await Api.register(`Bo ${tag}`);
+  const chat = await a.private(b.user.id);
+  // Bo's message first: Ada's five after it are read by her, not by him (no ✓✓ yet).
+  const theirs = await b.send(chat.id, `theirs ${tag}`);
+  const mine = [];
+  for (let i = 0; i < 5; i++) mine.push(await a.send(chat.id, `mine ${i} ${tag}`));
+  const { page } = await signIn(browser, email);
+  await openChat(page, b.user.name);
+  await message(page, `mine 4 ${tag}`).waitFor();
+  assert.equal(await page.locator('[data-testid="msg-status"][data-state="read"]').count(), 0);
+  // Counts each time a message's insides are replaced (drawn anew), by its seq.
+  await page.evaluate(() => {
+    window.redrawn = {};
+    new MutationObserver((records) => {
+      for (const { target: el, type } of records) {
+        if (type === 'childList' && el.dataset?.testid === 'message') window.redrawn[el.dataset.seq] = (window.redrawn[el.dataset.seq] || 0) + 1;
+      }
+    }).observe(document.querySelector('[data-testid="messages"]'), { subtree: true, childList: true });
+  });
+  const redrawn = () => page.evaluate(() => ({ ...window.redrawn }));
+
+  // Bo reads everything: my five messages get ✓✓, each drawn once again, his own not at all.
+  await b.read(chat.id, mine.at(-1).seq);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="msg-status"][data-state="read"]').length === n, mine.length);
+  await page.waitForTimeout(300);
+  assert.deepEqual(await redrawn(), Object.fromEntries(mine.map((m) => [String(m.seq), 1])));
+
+  // A new message of Bo's is added below; nothing else is drawn again.
+  await page.evaluate(() => { window.redrawn = {}; });
+  const next = await b.send(chat.id, `new ${tag}`);
+  await message(page, `new ${tag}`).waitFor();
+  const seqs = await page.locator('.msg-list [data-seq]').evaluateAll((els) => els.map((el) => Number(el.dataset.seq)));
+  assert.equal(seqs.at(-1), next.seq, 'the new message is the last one');
+  await page.waitForTimeout(300);
+  assert.deepEqual(await redrawn(), {});
+
+  // Bo reacts to my second message: that message alone is drawn again, with the chip.
+  await b.req('PUT', `/chats/${chat.id}/messages/${mine[1].seq}/reactions/${encodeURIComponent('👍')}`);
+  await message(page, `mine 1 ${tag}`).getByRole('button', { name: /👍/ }).waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual(await redrawn(), { [mine[1].seq]: 1 });
+
+  // Bo edits his message: it alone is drawn again.
+  await page.evaluate(() => { window.redrawn = {}; });
+  await b.req('PATCH', `/chats/${chat.id}/messages/${next.seq}`, { body: `edited ${tag}` });
+  await message(page, `edited ${tag}`).waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual(await redrawn(), { [next.seq]: 1 });
+
+  // His next message continues his run (no gap); what was drawn piece by piece is what a
+  // reload draws at once.
+  const run = await b.send(chat.id, `run ${tag}`);
+  await message(page, `run ${tag}`).waitFor();
+  // Read on screen, and the server told (a reload before that would show it unread).
+  for (const until = Date.now() + 30000; (await a.chats()).find((c) => c.id === chat.id).my_last_read_seq < run.seq;) {
+    assert.ok(Date.now() < until, 'the new message was not marked read in 30 s');
+    await page.waitForTimeout(100);
+  }
+  assert.match(await message(page, `run ${tag}`).getAttribute('class'), /\bcont\b/);
+  const drawing = () => page.locator('.msg-list > *').evaluateAll((els) => els.map((el) => `${el.dataset.key} ${el.className} ${el.textContent}`));
+  const pieced = await drawing();
+  await page.reload();
+  await page.getByTestId('chat-list').waitFor();
+  await message(page, `run ${tag}`).waitFor();
+  assert.deepEqual(await drawing(), pieced);
+  page.assertClean();
+});
