@@ -24,6 +24,20 @@ const PAGE = 50;
 // The most messages a chat's first load fetches to reach its first unread message.
 const REACH_UNREAD = 1000;
 const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']);
+// How many names (GET /users/{id}) are asked for at once.
+const NAME_FETCHES = 4;
+
+/** nextFrame runs fn before the next frame, or in 100 ms where frames stop (a hidden tab). */
+function nextFrame(fn) {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+  requestAnimationFrame(once);
+  setTimeout(once, 100);
+}
 
 /** uuid is crypto.randomUUID where the page is a secure context, a random v4 UUID otherwise. */
 export function uuid() {
@@ -55,6 +69,9 @@ export class Client {
     this.typingSent = new Map();
     this.sendTimers = new Map();
     this.nameFetches = new Set();
+    this.nameQueue = [];
+    this.namesInFlight = 0;
+    this.namesCame = new Set();
     this.chatFetches = new Map();
     this.filling = new Set();
     // Chats whose description changed, by a system message, and whose chat.updated has not come.
@@ -672,18 +689,51 @@ export class Client {
     return p;
   }
 
+  /**
+   * ensureName fetches the name of a user this tab does not know yet. The API has no batch of
+   * users: a first load asks for hundreds, NAME_FETCHES at a time (the rest of the page's
+   * requests keep connections of their own), and what shows them is redrawn once a frame for
+   * all the answers of that frame (namesCame), not once an answer.
+   */
   ensureName(id) {
     if (!id || this.s.name(id) || this.nameFetches.has(id)) return;
     this.nameFetches.add(id);
-    api.user(id).then((u) => {
-      this.s.names.set(id, u.name);
-      if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
-      if (u.last_seen_at) this.s.lastSeen.set(id, u.last_seen_at);
-      this.s.notify('pane', 'chats', 'members');
-    }).catch(() => {
-      this.s.names.set(id, 'Someone');
-      this.s.notify('pane');
-    });
+    this.nameQueue.push(id);
+    this.fetchNames();
+  }
+
+  fetchNames() {
+    while (this.nameQueue.length && this.namesInFlight < NAME_FETCHES) {
+      const id = this.nameQueue.shift();
+      this.namesInFlight += 1;
+      api.user(id).then((u) => {
+        this.s.names.set(id, u.name);
+        if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
+        if (u.last_seen_at) this.s.lastSeen.set(id, u.last_seen_at);
+      }).catch(() => {
+        this.s.names.set(id, 'Someone');
+      }).finally(() => {
+        this.namesInFlight -= 1;
+        this.namesCame.add(id);
+        this.fetchNames();
+        if (this.namesCame.size === 1) nextFrame(() => this.namesShown());
+      });
+    }
+  }
+
+  /** namesShown redraws the rows that name a user whose name came (and the pane, the dialogs). */
+  namesShown() {
+    const s = this.s;
+    const came = this.namesCame;
+    this.namesCame = new Set();
+    const rows = [];
+    for (const c of s.chats.values()) {
+      const m = c.last_message;
+      const typists = s.typing.get(c.id);
+      if (came.has(m?.sender_id) || came.has(m?.event?.user_id) || came.has(m?.event?.actor_id)
+        || (typists && [...typists.keys()].some((id) => came.has(id)))) rows.push(c.id);
+    }
+    s.notifyChats(rows, 'pane', 'members');
   }
 
   async createPrivate(userId) {
