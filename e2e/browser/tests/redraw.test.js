@@ -1,11 +1,12 @@
 // Live changes redraw what they change, and nothing moves under the user: a new message moves
 // its chat's row to the top (with its preview and badge) while the focus stays on the row the
 // keyboard is on and the open chat stays selected; in the open chat a new message is added
-// below, and a reaction or a read mark draws its own message again, not the others.
+// below, and a reaction or a read mark draws its own message again, not the others. A chat
+// left keeps only its newest messages; opening it again pages back as before.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, privatePair, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -156,5 +157,37 @@ test('in the open chat a new message is added and a change draws only its own me
   await page.getByTestId('chat-list').waitFor();
   await message(page, `run ${tag}`).waitFor();
   assert.deepEqual(await drawing(), pieced);
+  page.assertClean();
+});
+
+test('a chat left keeps its newest messages; scrolling back there loads the rest again', async () => {
+  const { tag, email, reader, writer, chat } = await privatePair('e', 'Eva', 'Olaf');
+  const N = 260;
+  const text = (i) => `e-${String(i).padStart(3, '0')}`;
+  for (let i = 1; i <= N; i++) await writer.send(chat.id, text(i));
+  await reader.read(chat.id, N);
+  const other = await Api.register(`Pia ${tag}`);
+  await other.private(reader.user.id);
+  const { page } = await signIn(browser, email);
+  const scroller = page.getByTestId('messages');
+  const scrollToStart = async () => {
+    for (let i = 0; i < 60 && !(await message(page, text(1)).count()); i++) {
+      await scroller.evaluate((el) => { el.scrollTop = 0; });
+      await page.waitForTimeout(100);
+    }
+    await page.getByText('This is the beginning of your conversation.').waitFor();
+    assert.deepEqual(await page.getByTestId('message-text').allTextContents(), Array.from({ length: N }, (_, i) => text(i + 1)));
+  };
+  await openChat(page, `Olaf ${tag}`);
+  await scrollToStart();
+
+  // Another chat, then back: the newest messages are there at once, the oldest were let go.
+  await openChat(page, `Pia ${tag}`);
+  await openChat(page, `Olaf ${tag}`);
+  await message(page, text(N)).waitFor();
+  const kept = await page.getByTestId('message-text').allTextContents();
+  assert.ok(kept.length < N, `${kept.length} messages kept`);
+  assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => text(N - kept.length + i + 1)));
+  await scrollToStart();
   page.assertClean();
 });

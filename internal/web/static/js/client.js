@@ -16,6 +16,7 @@ import { Connection } from './connection.js';
 import { chatUpdated, groupEvent, memberRole, userUpdated } from './changes.js';
 import { historyLoaded, messageUpdated, reactionUpdated, replyFields, syncCursor, syncDone, takeReply } from './msgchanges.js';
 import { mentionFields, mentionsMe } from './mentions.js';
+import { KEEP_CLOSED } from './store.js';
 
 const SEND_TIMEOUT = 10000;
 const TYPING_EVERY = 2000;
@@ -236,7 +237,10 @@ export class Client {
       this.savePending();
     }
     const box = s.messages.get(chat.id);
-    if (box && box.add(msg) && box.loaded && box.firstMissing()) this.fillGaps(chat.id);
+    if (box && box.add(msg) && box.loaded) {
+      if (box.firstMissing()) this.fillGaps(chat.id);
+      else if (chat.id !== s.activeChatId && box.bySeq.size > KEEP_CLOSED + PAGE) box.trim(KEEP_CLOSED);
+    }
     const isNew = msg.seq > (chat.last_seq || 0);
     if (isNew) {
       chat.last_seq = msg.seq;

@@ -12,6 +12,7 @@ import { mountComposer } from './composer.js';
 import { hasBlocks, renderBody } from './markup.js';
 import { mentionTokens, mentionsMe } from './mentions.js';
 import { renderFiles } from './files.js';
+import { KEEP_CLOSED } from './store.js';
 import { mountChanges } from './msgview.js';
 import { quiet } from './notify.js';
 
@@ -168,6 +169,8 @@ export function mountPane(ctx, el, { back }) {
   function setChat(id) {
     if (id === chatId) return;
     composer.switchTo(chatId, id);
+    // The chat left keeps its newest messages only: a long scroll back is not held for ever.
+    store.messages.get(chatId)?.trim(KEEP_CLOSED);
     chatId = id;
     client.openChat(id);
     tracker.reset();

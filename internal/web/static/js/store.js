@@ -4,6 +4,8 @@
 // messages named, unless something in the batch asked for the whole view (notify).
 
 const TYPING_MS = 5000;
+// The most messages kept of a chat that is not on screen (the newest; ChatMessages.trim).
+export const KEEP_CLOSED = 200;
 
 /** byActivity orders { chat, at } newest first, the newer chat first on a tie (sortedChats). */
 export const byActivity = (a, b) => b.at - a.at || b.chat.id - a.chat.id;
@@ -45,6 +47,17 @@ export class ChatMessages {
     }
     if (l[lo]?.seq === msg.seq) l[lo] = msg;
     else this.sorted = null;
+  }
+  /**
+   * trim forgets all but the newest keep messages (of a chat not on screen: opening it again
+   * pages back through the history as usual). Not while a page is on its way.
+   */
+  trim(keep) {
+    if (this.bySeq.size <= keep || this.loading || this.loadingOlder) return;
+    const l = this.list();
+    for (const m of l.slice(0, l.length - keep)) this.bySeq.delete(m.seq);
+    this.sorted = l.slice(l.length - keep);
+    this.hasOlder = true;
   }
   list() {
     if (!this.sorted) this.sorted = [...this.bySeq.values()].sort((a, b) => a.seq - b.seq);
