@@ -7,6 +7,8 @@
 #   trace.mjs: layout time of 10 keystrokes and of 10 messages into the open chat (CDP trace)
 #   burst.mjs other: 20 messages/s for 20 s into other chats while typing: redraws, main-thread
 #     time, keystroke-to-frame latency (two runs)
+#   burst.mjs open: the same into the open chat
+#   load.mjs: a first load: names asked for one by one, chat list draws, long tasks
 # Needs what the browser tests need (chromium, node; npm install in e2e/browser).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,3 +24,5 @@ for _ in $(seq 1 200); do curl -fsS "$PERF_URL/healthz" >/dev/null 2>&1 && break
 node setup.mjs | tail -n 1
 node trace.mjs | grep -E 'TYPING|MSGS'
 node burst.mjs other
+node burst.mjs open
+node load.mjs
