@@ -60,7 +60,10 @@ func checkName(field, name string) (string, error) {
 	if strings.EqualFold(width.Fold.String(name), "you") { // "Ｙｏｕ" too
 		return name, Invalid(field, "%s must not be %q: that is how the app shows each person themselves", field, name)
 	}
-	return name, checkVisible(field, name)
+	if err := checkVisible(field, name); err != nil {
+		return name, err
+	}
+	return name, checkScripts(field, name)
 }
 
 func checkTitle(field, title string) (string, error) {

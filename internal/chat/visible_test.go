@@ -40,3 +40,38 @@ func TestNoOneElseIsYou(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedScriptNames: a word of a name may not mix scripts the way look-alike names do ("Yоu"
+// with a Cyrillic о passed for You), but names in one script, names whose words are each in
+// one script, and the mixes Japanese, Chinese and Korean are written in are accepted.
+func TestMixedScriptNames(t *testing.T) {
+	for _, c := range []struct{ name, detail string }{
+		{"Y\u043eu", "body.name must not mix Latin and Cyrillic letters in one word (\"Y\u043eu\" has Latin U+0059 and Cyrillic U+043E): it could pass for another name"},
+		{"\u0410na", "body.name must not mix Cyrillic and Latin letters in one word (\"\u0410na\" has Cyrillic U+0410 and Latin U+006E): it could pass for another name"},
+		{"Ann P\u03b1ul", "body.name must not mix Latin and Greek letters in one word (\"P\u03b1ul\" has Latin U+0050 and Greek U+03B1): it could pass for another name"},
+		{"\u0391\u0441\u03b7", ""},                 // Greek and Cyrillic
+		{"Ad\u0307\u0430m", ""},                    // a combining mark does not hide the Cyrillic а after it
+		{"\u05e9\u05dcom", ""},                     // Hebrew and Latin
+		{"\u30bf\u30ed\u0443", ""},                 // Katakana and Cyrillic
+		{"\uac00\u3042", ""},                       // Hangul and Hiragana
+		{"Ann-\u041c\u0430\u0440\u0438\u044f", ""}, // one word: a hyphen does not split it
+	} {
+		_, err := checkName("body.name", c.name)
+		if err == nil {
+			t.Errorf("checkName(%q) = nil, want an error", c.name)
+			continue
+		}
+		if c.detail != "" && err.Error() != c.detail {
+			t.Errorf("checkName(%q) = %q, want %q", c.name, err.Error(), c.detail)
+		}
+	}
+	for _, good := range []string{
+		"Ann", "Анна", "Αλέξανδρος", "Anna Мария", "Zoë 😀", "R2-D2", "O'Brien", "José", "Ad\u0307am",
+		"山田太郎", "やまだ", "ヤマダ タロウ", "山田たろう", "東京タワー", "Tシャツ屋", "김민준", "韓國사람", "ㄅㄆ中文",
+		"Ann (\u0410\u043d\u043d\u0430)", "\u05e9\u05dc\u05d5\u05dd", "محمد", "राम", "Σ-3", "Μαρία 2",
+	} {
+		if _, err := checkName("body.name", good); err != nil {
+			t.Errorf("checkName(%q) = %v", good, err)
+		}
+	}
+}
