@@ -145,6 +145,7 @@ export const api = {
   revokeSession: (id) => del(`/auth/sessions/${id}`),
   me: () => get('/users/me'),
   searchUsers: (query, opts) => get('/users' + q({ q: query, limit: 20 }), opts),
+  usersNamed: (name) => get('/users' + q({ q: name, limit: 100 })),
   user: (id) => get(`/users/${id}`),
   chats: () => get('/chats'),
   chat: (id) => get(`/chats/${id}`),

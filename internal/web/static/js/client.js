@@ -73,6 +73,7 @@ export class Client {
     this.nameQueue = [];
     this.namesInFlight = 0;
     this.namesCame = new Set();
+    this.emailFetches = new Set(); // users whose email was asked for (ensureEmails)
     this.chatFetches = new Map();
     this.filling = new Set();
     // Chats whose description changed, by a system message, and whose chat.updated has not come.
@@ -738,6 +739,32 @@ export class Client {
         || (typists && [...typists.keys()].some((id) => came.has(id)))) rows.push(c.id);
     }
     s.notifyChats(rows, 'pane', 'members');
+  }
+
+  /**
+   * ensureEmails learns the emails of users whose names look like another member's, to tell
+   * them apart: GET /users by each one's name (members see each other's emails), once a user.
+   */
+  ensureEmails(ids) {
+    const byName = new Map();
+    for (const id of ids) {
+      const name = this.s.name(id);
+      if (!name || this.s.emails.has(id) || this.emailFetches.has(id)) continue;
+      this.emailFetches.add(id);
+      byName.set(name, [...(byName.get(name) || []), id]);
+    }
+    for (const name of byName.keys()) {
+      api.usersNamed(name).then((res) => {
+        let learnt = false;
+        for (const u of res.users || []) {
+          if (u.email && this.s.emails.get(u.id) !== u.email) {
+            this.s.emails.set(u.id, u.email);
+            learnt = true;
+          }
+        }
+        if (learnt) this.s.notify('pane', 'members');
+      }).catch(() => {}); // '#id' tells them apart meanwhile
+    }
   }
 
   async createPrivate(userId) {

@@ -7,13 +7,19 @@ import { avatar } from './avatar.js';
 import { confirmDialog, openDialog, searchBox } from './dialogs.js';
 import { lastSeen, plural, roleLabel } from './format.js';
 import { aboutSection, deleteGroupButton, memberActions, myRole } from './admin.js';
+import { tellApart, twinsIn } from './lookalike.js';
 
 /** presenceText is "online", or when someone offline was last seen (coarse). */
 export function presenceText(store, id) {
   return store.isOnline(id) ? 'online' : lastSeen(store.lastSeen.get(id));
 }
 
-function memberRow(store, m, actions = null) {
+/** apartOf is what tells a member apart from those with look-alike names (twins), or ''. */
+function apartOf(store, twins, id) {
+  return twins.has(id) ? tellApart(store, id) : '';
+}
+
+function memberRow(store, m, actions = null, apart = '') {
   const me = m.id === store.me.id;
   const online = store.isOnline(m.id);
   const badge = roleLabel(m.role);
@@ -21,7 +27,8 @@ function memberRow(store, m, actions = null) {
     h('div', { class: 'member-main' },
       avatar(m.id, m.name, { online, size: 'sm' }),
       h('span', { class: 'pick-text' },
-        h('span', { class: 'pick-name' }, m.name, me ? h('span', { class: 'muted', text: ' (you)' }) : null),
+        h('span', { class: 'pick-name' }, h('bdi', { text: m.name }), me ? h('span', { class: 'muted', text: ' (you)' }) : null,
+          apart ? h('span', { class: 'name-apart', 'data-testid': 'member-apart', text: apart }) : null),
         h('span', { class: `pick-sub ${online ? 'is-online' : ''}`, 'data-testid': 'member-presence', text: presenceText(store, m.id) })),
       badge ? h('span', { class: `role-badge role-${m.role}`, 'data-testid': 'role-badge', text: badge }) : null,
       actions?.toggle || null),
@@ -83,11 +90,13 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
     const sorted = [...mems.values()].sort((a, b) => (rank[a.role] ?? 3) - (rank[b.role] ?? 3)
       || Number(store.isOnline(b.id)) - Number(store.isOnline(a.id)) || a.name.localeCompare(b.name));
     heading.textContent = plural(sorted.length, 'member');
+    const twins = twinsIn(store, chatId);
+    if (twins.size) client.ensureEmails(twins);
     const focused = document.activeElement;
     const keep = list.contains(focused) ? focused.getAttribute('aria-controls') || focused.textContent : null;
     reconcile(list, sorted.map((m) => ({
-      key: `${m.id}:${m.role}:${m.name}:${store.isOnline(m.id)}:${open.has(m.id)}:${myRole(store, chatId)}:${presenceText(store, m.id)}`,
-      create: () => memberRow(store, m, rowActions(m)),
+      key: `${m.id}:${m.role}:${m.name}:${store.isOnline(m.id)}:${open.has(m.id)}:${myRole(store, chatId)}:${presenceText(store, m.id)}:${apartOf(store, twins, m.id)}`,
+      create: () => memberRow(store, m, rowActions(m), apartOf(store, twins, m.id)),
     })));
     // A redrawn row takes the focus back where it was (its toggle, or the same action).
     if (keep && !list.contains(document.activeElement)) {
@@ -179,11 +188,12 @@ export async function readByDialog(ctx, chatId, msg) {
     const mems = store.members.get(chatId);
     if (!mems) return;
     const others = [...mems.values()].filter((m) => m.id !== msg.sender_id);
+    const twins = twinsIn(store, chatId);
     const done = others.filter((m) => (m.last_read_seq || 0) >= msg.seq);
     const not = others.filter((m) => (m.last_read_seq || 0) < msg.seq);
     readTitle.textContent = `Read by ${done.length} of ${others.length}`;
-    readers.replaceChildren(...(done.length ? done.map((m) => memberRow(store, m)) : [h('li', { class: 'muted', text: 'Nobody yet.' })]));
-    unread.replaceChildren(...not.map((m) => memberRow(store, m)));
+    readers.replaceChildren(...(done.length ? done.map((m) => memberRow(store, m, null, apartOf(store, twins, m.id))) : [h('li', { class: 'muted', text: 'Nobody yet.' })]));
+    unread.replaceChildren(...not.map((m) => memberRow(store, m, null, apartOf(store, twins, m.id))));
     unreadTitle.hidden = !not.length;
   };
   const d = openDialog({

@@ -4,6 +4,7 @@
 // mine brighter than others'.
 
 import { h, clear } from './dom.js';
+import { nameKey, tellApart, twinsIn } from './lookalike.js';
 
 const MAX_OPTIONS = 8;
 // The "@word" being typed just before the caret: at the start or after a space.
@@ -114,16 +115,19 @@ export function mountMentions(input, { store, getChat }) {
       close();
       return;
     }
-    const q = m[1].toLocaleLowerCase();
+    const q = nameKey(m[1]); // "@ann" finds Ann, ＡＮＮ and a Cyrillic Аnn alike
     start = before.length - m[1].length - 1;
     const me = store.me?.id;
     const found = [];
+    const twins = twinsIn(store, id);
     for (const mem of store.members.get(id)?.values() || []) {
       if (mem.id === me || mem.deleted) continue;
       const name = mem.name || store.name(mem.id) || '';
-      const lower = name.toLocaleLowerCase();
+      const lower = nameKey(name);
       const rank = lower.startsWith(q) ? 0 : lower.split(/\s+/).some((w) => w.startsWith(q)) ? 1 : -1;
-      if (rank >= 0) found.push({ rank, label: name, id: mem.id });
+      // A look-alike name shows what tells it apart; "@Name" is written all the same, the
+      // message carries the id.
+      if (rank >= 0) found.push({ rank, label: name, id: mem.id, hint: twins.has(mem.id) ? tellApart(store, mem.id) : '' });
     }
     found.sort((a, b) => a.rank - b.rank || a.label.localeCompare(b.label));
     options = found.slice(0, MAX_OPTIONS);

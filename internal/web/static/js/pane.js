@@ -11,6 +11,7 @@ import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
 import { hasBlocks, renderBody } from './markup.js';
 import { mentionTokens, mentionsMe } from './mentions.js';
+import { tellApart, twinsIn } from './lookalike.js';
 import { renderFiles } from './files.js';
 import { KEEP_CLOSED } from './store.js';
 import { mountChanges } from './msgview.js';
@@ -267,7 +268,18 @@ export function mountPane(ctx, el, { back }) {
     && !(dividerSeq && m.seq === dividerSeq) && prev.sender_id === m.sender_id
     && Date.parse(m.created_at) - Date.parse(prev.created_at) < RUN_GAP;
 
-  function messageItem(chat, m, cont) {
+  /**
+   * twinsOf returns the senders of msgs, and the chat's members, whose names look like someone
+   * else's there: they are told apart (lookalike.js).
+   */
+  function twinsOf(chat, msgs) {
+    const twins = chat.kind === 'group' ? twinsIn(store, chat.id, new Set(msgs.map((m) => m.sender_id))) : new Set();
+    if (twins.size) client.ensureEmails(twins);
+    return twins;
+  }
+
+  function messageItem(chat, m, cont, twins) {
+    const apart = twins.has(m.sender_id) ? tellApart(store, m.sender_id) : '';
     const mine = m.sender_id === store.me.id;
     const group = chat.kind === 'group';
     // Only my messages show whether they were read: a read mark draws no one else's again (a
@@ -276,7 +288,7 @@ export function mountPane(ctx, el, { back }) {
     const senderName = store.name(m.sender_id) || '…';
     const tokens = mentionTokens(m, store);
     const forMe = mentionsMe(m, store.me.id);
-    const sig = [cont, m.seq || '', state, senderName, m.pending?.error || '', (m.files || []).map((f) => f.id).join(','), changes.sig(m),
+    const sig = [cont, m.seq || '', state, senderName, apart, m.pending?.error || '', (m.files || []).map((f) => f.id).join(','), changes.sig(m),
       tokens.map((t) => t.text).join(',')].join('|');
     const fill = (el) => {
       if (el.sig === sig) return;
@@ -289,9 +301,10 @@ export function mountPane(ctx, el, { back }) {
       if (m.client_id) el.dataset.clientId = m.client_id;
       const showSender = group && !mine && !cont;
       const bubble = h('div', { class: 'bubble' },
-        showSender ? h('div', { class: 'sender', 'data-testid': 'sender', text: senderName }) : null,
+        showSender ? h('div', { class: 'sender', 'data-testid': 'sender' }, h('bdi', { text: senderName }),
+          apart ? h('span', { class: 'sender-apart', 'data-testid': 'sender-apart', text: apart }) : null) : null,
         // Who said it, for screen readers where the bubble does not show a name.
-        showSender ? null : h('span', { class: 'sr-only', text: `${mine ? 'You' : senderName}: ` }),
+        showSender ? null : h('span', { class: 'sr-only', text: `${mine ? 'You' : apart ? `${senderName} (${apart})` : senderName}: ` }),
         renderFiles(m.files),
         m.body ? h('div', { class: hasBlocks(m.body) ? 'text blocks' : 'text', 'data-testid': 'message-text' }, renderBody(m.body, tokens)) : null,
         h('span', { class: 'meta' },
@@ -380,7 +393,10 @@ export function mountPane(ctx, el, { back }) {
     const items = [];
     let prevDay = null;
     let prev = null;
-    for (const m of [...(box ? box.list() : []), ...pending]) {
+    const msgs = [...(box ? box.list() : []), ...pending];
+    // Senders whose names look alike (the members', and those who left) are told apart.
+    const twins = twinsOf(chat, msgs);
+    for (const m of msgs) {
       const day = dayKey(m.created_at);
       if (day !== prevDay) {
         items.push(dayItem(m.created_at));
@@ -397,7 +413,7 @@ export function mountPane(ctx, el, { back }) {
         continue;
       }
       const cont = !!prev && prev.sender_id === m.sender_id && Date.parse(m.created_at) - Date.parse(prev.created_at) < RUN_GAP;
-      items.push(messageItem(chat, m, cont));
+      items.push(messageItem(chat, m, cont, twins));
       prev = m;
     }
     return items;
@@ -441,13 +457,14 @@ export function mountPane(ctx, el, { back }) {
     const viewTop = atBottom ? 0 : scroller.getBoundingClientRect().top;
     let shift = 0;
     const added = [];
+    const twins = twinsOf(chat, box.list());
     for (const seq of seqs) {
       const m = box.bySeq.get(seq);
       if (!m) return false;
       const prev = box.bySeq.get(seq - 1);
       const el = drawn.get(keyOf(m));
       if (el) {
-        const item = m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m));
+        const item = m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins);
         // A message above the view that changes height would move what is in view: it is kept.
         const above = !atBottom && el.getBoundingClientRect().top < viewTop;
         const before = above ? el.offsetHeight : 0;
@@ -459,7 +476,7 @@ export function mountPane(ctx, el, { back }) {
       const items = [];
       if (dayKey(prev.created_at) !== dayKey(m.created_at)) items.push(dayItem(m.created_at));
       if (dividerSeq && m.seq === dividerSeq) items.push(dividerItem());
-      items.push(m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m)));
+      items.push(m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins));
       if (items.some((it) => drawn.has(it.key))) return false;
       for (const it of items) {
         const e = it.create();

@@ -102,6 +102,7 @@ export class Store {
     this.messages = new Map(); // chat id -> ChatMessages
     this.pending = new Map(); // client_id -> {chat_id, client_id, body, state, error, created_at}
     this.names = new Map(); // user id -> name
+    this.emails = new Map(); // user id -> email, for users whose names look alike (lookalike.js)
     this.online = new Map(); // user id -> bool
     this.lastSeen = new Map(); // user id -> when they were last connected (offline users only)
     // user id -> performance.now() when a live presence frame about them was last applied: a
