@@ -413,6 +413,9 @@ func checkDescription(field, v string) (string, error) {
 	if err := checkText(field, v, 0, MaxDescChars, false); err != nil {
 		return v, err
 	}
+	if err := checkMarks(field, v); err != nil {
+		return v, err
+	}
 	for _, r := range v {
 		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
 			return v, Invalid(field, "%s must not contain control characters other than line breaks and tabs", field)

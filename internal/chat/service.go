@@ -647,6 +647,8 @@ func (s *Service) SendAsync(ctx context.Context, p Principal, in SendInput) (wai
 		}
 	} else if err := checkText("body.body", in.Body, 0, MaxBodyChars, false); err != nil {
 		return fail(err)
+	} else if err := checkMarks("body.body", in.Body); err != nil {
+		return fail(err)
 	}
 	if err := checkText("body.client_id", in.ClientID, 1, MaxClientIDChars, true); err != nil {
 		return fail(err)

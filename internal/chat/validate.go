@@ -63,6 +63,9 @@ func checkName(field, name string) (string, error) {
 	if err := checkVisible(field, name); err != nil {
 		return name, err
 	}
+	if err := checkMarks(field, name); err != nil {
+		return name, err
+	}
 	return name, checkScripts(field, name)
 }
 
@@ -71,7 +74,10 @@ func checkTitle(field, title string) (string, error) {
 	if err := checkText(field, title, 1, MaxTitleChars, true); err != nil {
 		return title, err
 	}
-	return title, checkVisible(field, title)
+	if err := checkVisible(field, title); err != nil {
+		return title, err
+	}
+	return title, checkMarks(field, title)
 }
 
 // checkVisible refuses the characters that make a name display as something else: Unicode
@@ -146,6 +152,32 @@ func checkBody(field, body string) error {
 	}
 	if strings.TrimSpace(body) == "" {
 		return Invalid(field, "%s must not be blank", field)
+	}
+	return checkMarks(field, body)
+}
+
+// MaxStackedMarks is how many combining marks one character may carry. Writing systems stack
+// a few (Vietnamese two, pointed Hebrew with cantillation or Tibetan up to five or six); "zalgo"
+// text stacks hundreds, which every client draws far over the lines around it (and that the
+// web client clips to the bubble cannot help a push notification or another client).
+const MaxStackedMarks = 8
+
+// checkMarks refuses more than MaxStackedMarks nonspacing or enclosing marks on one character.
+// Format characters (a zero-width joiner or non-joiner) between marks do not start a new
+// character: the marks after them still stack on the same one.
+func checkMarks(field, v string) error {
+	n := 0
+	for _, r := range v {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me):
+			n++
+			if n > MaxStackedMarks {
+				return Invalid(field, "%s must not stack more than %d combining marks on one character", field, MaxStackedMarks)
+			}
+		case unicode.Is(unicode.Cf, r):
+		default:
+			n = 0
+		}
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package chat
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCheckVisible: format characters are refused in names, except those that are part of an
 // emoji: a zero-width joiner between two pictographs and a subdivision flag's tags; so are the
@@ -73,5 +76,35 @@ func TestMixedScriptNames(t *testing.T) {
 		if _, err := checkName("body.name", good); err != nil {
 			t.Errorf("checkName(%q) = %v", good, err)
 		}
+	}
+}
+
+// TestStackedMarks: a character may carry up to MaxStackedMarks combining marks (writing
+// systems stack a few), not the hundreds of "zalgo" text that draw over the lines around it;
+// a joiner between marks does not start a new character.
+func TestStackedMarks(t *testing.T) {
+	zalgo := func(n int, sep string) string { return "a" + strings.Repeat("\u0301"+sep, n) + " b" }
+	for _, good := range []string{
+		"Tiếng Việt", "בְּרֵאשִׁ֖ית", "བསྒྲུབས", "1\ufe0f\u20e3 ❤️", zalgo(MaxStackedMarks, ""),
+		strings.Repeat("a\u0301\u0302\u0303", 100),
+	} {
+		if err := checkBody("body.body", good); err != nil {
+			t.Errorf("checkBody(%q) = %v", good, err)
+		}
+	}
+	for _, bad := range []string{zalgo(MaxStackedMarks+1, ""), zalgo(1500, ""), zalgo(MaxStackedMarks+1, "\u200c"), "x\u20dd\u20de\u20dd\u20de\u20dd\u20de\u20dd\u20de\u20dd"} {
+		err := checkBody("body.body", bad)
+		if want := "body.body must not stack more than 8 combining marks on one character"; err == nil || err.Error() != want {
+			t.Errorf("checkBody(%.20q) = %v, want %q", bad, err, want)
+		}
+	}
+	if _, err := checkName("body.name", zalgo(MaxStackedMarks+1, "")); err == nil {
+		t.Error("checkName accepts a zalgo name")
+	}
+	if _, err := checkTitle("body.title", zalgo(MaxStackedMarks+1, "")); err == nil {
+		t.Error("checkTitle accepts a zalgo title")
+	}
+	if _, err := checkDescription("body.description", zalgo(MaxStackedMarks+1, "")); err == nil {
+		t.Error("checkDescription accepts a zalgo description")
 	}
 }
