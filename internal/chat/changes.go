@@ -238,7 +238,8 @@ func (s *Service) publishChanged(ctx context.Context, c Changed) {
 // every member's devices (reaction.updated). What is already so changes nothing; the answer
 // is the reaction's state either way (Added: the caller's reaction is there now).
 func (s *Service) React(ctx context.Context, p Principal, chatID, seq int64, emoji string, add bool) (ReactionUpdatedData, error) {
-	if err := CheckEmoji("path.emoji", emoji); err != nil {
+	emoji, err := NormalizeEmoji("path.emoji", emoji)
+	if err != nil {
 		return ReactionUpdatedData{}, err
 	}
 	if err := s.take(ctx, s.sendByUser, userKey(p), 1); err != nil {

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -8,22 +9,28 @@ import (
 // skin tones, a flag of a region) stays well below it.
 const maxEmojiBytes = 64
 
-// CheckEmoji accepts exactly one emoji (one grapheme): a pictographic character with an
-// optional presentation selector and skin tone, several of them joined by zero-width joiners
-// (👩‍💻), a flag (two regional indicators), a keycap (1️⃣) or a subdivision flag (🏴 with tags).
-// Anything else (text, two emoji, a lone modifier) is invalid: a reaction is one emoji.
-func CheckEmoji(field, v string) error {
-	bad := func() error { return Invalid(field, "%s must be exactly one emoji", field) }
+// NormalizeEmoji accepts exactly one emoji (one grapheme) and returns its one spelling, so
+// that the same emoji typed two ways is one reaction: "❤" and "❤️" (U+2764 with the emoji
+// presentation selector U+FE0F) are both the red heart. What it accepts: a pictographic
+// character with an optional presentation selector (U+FE0F or U+FE0E) and skin tone, several of
+// them joined by zero-width joiners (👩‍💻), a flag (two regional indicators), a keycap (1️⃣) or
+// a subdivision flag (🏴 with tags). Anything else (text, two emoji, a lone modifier) is
+// invalid: a reaction is one emoji. The spelling is Unicode's fully-qualified one: U+FE0F after
+// each character that is drawn as text without it (❤, ☺, ✌, the keycaps), none after one drawn
+// as emoji anyway (👍) or before a skin tone, and never U+FE0E (a reaction is an emoji).
+func NormalizeEmoji(field, v string) (string, error) {
+	bad := func() (string, error) { return "", Invalid(field, "%s must be exactly one emoji", field) }
 	if v == "" || len(v) > maxEmojiBytes || !utf8.ValidString(v) {
 		return bad()
 	}
 	rs := []rune(v)
+	selector := func(r rune) bool { return r == 0xFE0F || r == 0xFE0E }
 	switch {
 	case len(rs) == 2 && isRegional(rs[0]) && isRegional(rs[1]):
-		return nil
+		return v, nil
 	case isKeycapBase(rs[0]):
-		if (len(rs) == 2 && rs[1] == 0x20E3) || (len(rs) == 3 && rs[1] == 0xFE0F && rs[2] == 0x20E3) {
-			return nil
+		if (len(rs) == 2 && rs[1] == 0x20E3) || (len(rs) == 3 && selector(rs[1]) && rs[2] == 0x20E3) {
+			return string([]rune{rs[0], 0xFE0F, 0x20E3}), nil
 		}
 		return bad()
 	case rs[0] == 0x1F3F4 && len(rs) > 2 && rs[len(rs)-1] == 0xE007F:
@@ -32,27 +39,38 @@ func CheckEmoji(field, v string) error {
 				return bad()
 			}
 		}
-		return nil
+		return v, nil
 	}
-	// Pictographs, each optionally followed by VS16 and a skin tone, joined by ZWJ.
-	i := 0
-	for {
+	// Pictographs, each optionally followed by a selector and a skin tone, joined by ZWJ.
+	out := make([]rune, 0, len(rs)+2)
+	for i := 0; ; {
 		if i >= len(rs) || !isPictographic(rs[i]) {
 			return bad()
 		}
+		p := rs[i]
 		i++
-		if i < len(rs) && rs[i] == 0xFE0F {
+		if i < len(rs) && selector(rs[i]) {
 			i++
 		}
-		if i < len(rs) && rs[i] >= 0x1F3FB && rs[i] <= 0x1F3FF {
+		switch {
+		case i < len(rs) && rs[i] >= 0x1F3FB && rs[i] <= 0x1F3FF:
+			out = append(out, p, rs[i])
 			i++
+		case unicode.Is(textDefaultEmoji, p):
+			out = append(out, p, 0xFE0F)
+		default:
+			out = append(out, p)
 		}
 		if i == len(rs) {
-			return nil
+			if len(string(out)) > maxEmojiBytes {
+				return bad()
+			}
+			return string(out), nil
 		}
 		if rs[i] != 0x200D {
 			return bad()
 		}
+		out = append(out, 0x200D)
 		i++
 	}
 }

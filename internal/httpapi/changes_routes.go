@@ -27,7 +27,7 @@ type editIn struct {
 type reactionIn struct {
 	ID    int64  `path:"id" minimum:"1" doc:"the chat"`
 	Seq   int64  `path:"seq" minimum:"1" doc:"the message's seq"`
-	Emoji string `path:"emoji" maxLength:"64" doc:"one emoji, URL-encoded (%F0%9F%91%8D for 👍)"`
+	Emoji string `path:"emoji" maxLength:"64" doc:"one emoji, URL-encoded (%F0%9F%91%8D for 👍); answered in its fully-qualified spelling (❤ U+2764 is ❤️ U+2764 U+FE0F)"`
 }
 
 type reactionOut struct {

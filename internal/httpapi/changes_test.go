@@ -113,6 +113,41 @@ func TestMessageChanges(t *testing.T) {
 	})
 }
 
+// TestReactionSpellings: an emoji typed two ways is one reaction: "❤" (U+2764), "❤️" (with
+// U+FE0F) and "❤︎" (with U+FE0E) all react with the red heart, spelled "❤️" in answers, events
+// and history, and taking it back by any spelling takes it back.
+func TestReactionSpellings(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		a, b := e.newUser(t, "Ann"), e.newUser(t, "Ben")
+		g := e.group(t, a, "Team", false, b)
+		m := e.send(t, a, g, "hi")
+		for _, c := range []struct {
+			by    string
+			emoji string
+			count int
+		}{{a.Token, "\u2764", 1}, {b.Token, "\u2764\ufe0f", 2}, {a.Token, "\u2764\ufe0e", 2}, {b.Token, "1\u20e3", 1}} {
+			got := decode[wireReactionState](t, e.do(t, req{method: "PUT", path: reactionPath(g, m.Seq, c.emoji), token: c.by}))
+			want, _ := chat.NormalizeEmoji("emoji", c.emoji)
+			if got.Emoji != want || got.Count != c.count {
+				t.Errorf("PUT %+q: %+q count %d, want %+q count %d", c.emoji, got.Emoji, got.Count, want, c.count)
+			}
+		}
+		history := func() []wireReaction {
+			h := decode[struct {
+				Messages []wireChangedMessage `json:"messages"`
+			}](t, e.do(t, req{method: "GET", path: chatPath(g, "/messages"), token: b.Token}))
+			return h.Messages[len(h.Messages)-1].Reactions
+		}
+		if got := history(); len(got) != 2 || got[0].Emoji != "\u2764\ufe0f" || got[0].Count != 2 || got[1].Emoji != "1\ufe0f\u20e3" {
+			t.Errorf("reactions %+v, want one \"\u2764\ufe0f\" of 2 and one keycap", got)
+		}
+		e.do(t, req{method: "DELETE", path: reactionPath(g, m.Seq, "\u2764"), token: b.Token}).want(t, http.StatusOK, "")
+		if got := history(); len(got) != 2 || got[0].Count != 1 || len(got[0].UserIDs) != 1 || got[0].UserIDs[0] != a.ID {
+			t.Errorf("after Ben took back \"\u2764\": %+v", got)
+		}
+	})
+}
+
 // TestChangesAuthz is the authorization matrix of the change endpoints: who may edit, delete
 // and react, on each kind of chat, for the author, another member, the owner, an admin, a
 // non-member and an ex-member (the author after leaving).

@@ -577,3 +577,76 @@ func TestDeleteMessageFiles(t *testing.T) {
 		}
 	})
 }
+
+// TestMigration00016: reactions stored as the same emoji typed two ways ("❤" and "❤️", "👍"
+// with a needless U+FE0F) become one, spelled as chat.NormalizeEmoji spells it; a user who
+// had both keeps one, at the earlier time; the messages changed take a new rev.
+func TestMigration00016(t *testing.T) {
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		const before = 15
+		if err := store.MigrateTo(ctx, s, before); err != nil {
+			t.Fatal(err)
+		}
+		a, b := mkUserRaw(t, s, "a@m16.test"), mkUserRaw(t, s, "b@m16.test")
+		g := mkGroup(t, s, a, "g", false, at(0))
+		for seq := int64(2); seq <= 4; seq++ {
+			if _, err := s.DB().Exec(`INSERT INTO messages (chat_id, seq, kind, sender_id, body, client_id, created_at) VALUES ($1, $2, 'text', $3, 'm', $4, 0)`,
+				g, seq, a.ID, fmt.Sprint("c", seq)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.DB().Exec(`UPDATE chats SET last_seq = 4 WHERE id = $1`, g); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []struct {
+			seq   int64
+			emoji string
+			user  int64
+			at    int64
+		}{
+			{2, "\u2764", a.ID, 10}, {2, "\u2764\ufe0f", a.ID, 5}, {2, "\u2764", b.ID, 20}, {2, "😀", b.ID, 1},
+			{3, "👍\ufe0f", a.ID, 1}, {3, "👍", b.ID, 2},
+			{4, "\u2764\ufe0f", a.ID, 1},
+		} {
+			if _, err := s.DB().Exec(`INSERT INTO reactions (chat_id, seq, emoji, user_id, created_at) VALUES ($1, $2, $3, $4, $5)`, g, r.seq, r.emoji, r.user, r.at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		type row struct {
+			seq   int64
+			emoji string
+			user  int64
+			at    int64
+		}
+		rows, err := s.DB().Query(`SELECT seq, emoji, user_id, created_at FROM reactions WHERE chat_id = $1 ORDER BY seq, created_at`, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.emoji, &r.user, &r.at); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+		rows.Close()
+		want := []row{
+			{2, "😀", b.ID, 1}, {2, "\u2764\ufe0f", a.ID, 5}, {2, "\u2764\ufe0f", b.ID, 20},
+			{3, "👍", a.ID, 1}, {3, "👍", b.ID, 2},
+			{4, "\u2764\ufe0f", a.ID, 1},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("reactions after the migration:\n got %+v\nwant %+v", got, want)
+		}
+		if r2, r3, r4 := messageAt(t, s, g, 2).Rev, messageAt(t, s, g, 3).Rev, messageAt(t, s, g, 4).Rev; r2 == 0 || r3 == 0 || r2 == r3 || r4 != 0 || lastRev(t, s, g) != max(r2, r3) {
+			t.Errorf("revs after the migration: %d, %d, %d, chat %d; want the first two new", r2, r3, r4, lastRev(t, s, g))
+		}
+		if err := store.MigrateTo(ctx, s, before); err != nil {
+			t.Fatalf("down to %d: %v", before, err)
+		}
+	})
+}

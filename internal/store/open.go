@@ -243,7 +243,8 @@ func (s *Store) migrations() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []goose.ProviderOption{}
+	// The migrations are the .sql files, and one in Go (00016, migrate_emoji.go).
+	opts := []goose.ProviderOption{goose.WithGoMigrations(emojiMigration())}
 	if s.dialect.name == postgres.name {
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {
