@@ -1,5 +1,6 @@
 // Message text: links and a small Markdown subset, rendered as DOM (never HTML) in the bubble;
-// the stored text and the chat list preview stay the raw text.
+// the stored text and the chat list preview stay the raw text, but for links, which the preview
+// writes as the bubble shows them.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -128,4 +129,23 @@ test('formatted messages and links, live between two people; raw text is stored 
   B.page.assertClean();
   await A.context.close();
   await B.context.close();
+});
+
+test('the chat list preview writes links as the message pane shows them', async () => {
+  const tag = unique('p').slice(-6);
+  const email = `yan.${tag}@example.com`;
+  const yan = await Api.register(`Yan ${tag}`, email);
+  const zed = await Api.register(`Zed ${tag}`);
+  const chat = await zed.private(yan.user.id);
+  await zed.send(chat.id, 'pay at https://good.example@evil.example/login or https://evil.example/#\u202emoc.knab//:sptth today\nsecond line');
+  const { context, page } = await signIn(browser, email);
+  // No user info (good.example is not where it goes), a direction control percent-encoded.
+  const shown = 'pay at https://evil.example/login or https://evil.example/#%E2%80%AEmoc.knab//:sptth today';
+  await chatItem(page, `Zed ${tag}`).getByTestId('chat-preview').getByText(shown, { exact: true }).waitFor();
+  // The same links in the bubble read the same.
+  await openChat(page, `Zed ${tag}`);
+  const links = page.getByTestId('message').last().getByTestId('message-text').locator('a');
+  assert.deepEqual(await links.allTextContents(), ['https://evil.example/login', 'https://evil.example/#%E2%80%AEmoc.knab//:sptth']);
+  page.assertClean();
+  await context.close();
 });

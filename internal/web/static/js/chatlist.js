@@ -8,6 +8,7 @@ import { fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
 import { draftsOf } from './composer.js';
 import { quiet } from './notify.js';
+import { shownLinks } from './markup.js';
 
 /** who names a user for previews and system notes: "You" for the current user. */
 export function who(store, id) {
@@ -23,9 +24,12 @@ function typingText(store, chat) {
   return 'several people are typing…';
 }
 
-/** firstLineOf is what a preview shows of a message: its first line with text, or its files. */
+/**
+ * firstLineOf is what a preview shows of a message: its first line with text, its links as the
+ * message pane shows them, or its files.
+ */
 function firstLineOf(m) {
-  const line = (m.body || '').split('\n').find((l) => l.trim()) || m.body || '';
+  const line = shownLinks((m.body || '').split('\n').find((l) => l.trim()) || m.body || '');
   if (line || !m.files?.length) return line;
   return m.files.length === 1 ? `📎 ${m.files[0].name}` : `📎 ${m.files.length} files`;
 }

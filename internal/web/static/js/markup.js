@@ -153,6 +153,16 @@ export function linked(text) {
   return out;
 }
 
+/**
+ * shownLinks is plain text with each http(s) link written as the message pane shows it
+ * (shownURL): for one-line previews, where "https://good.example@evil.example" must not read
+ * as typed either.
+ */
+export function shownLinks(text) {
+  if (!/https?:\/\//i.test(text)) return text;
+  return linked(text).map((p) => (typeof p === 'string' ? p : p.textContent)).join('');
+}
+
 /** linkAt reads a link that starts at i, where a word or a path does not go on before it. */
 function linkAt(s, i) {
   if ((s[i] !== 'h' && s[i] !== 'H') || wordish(s[i - 1]) || s[i - 1] === '/') return null;
