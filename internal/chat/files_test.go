@@ -356,9 +356,9 @@ func (s *stalled) finish(data []byte) {
 
 // TestUploadSlots: one user's uploads hold at most MaxUserUploads of the instance's
 // MaxUploads slots (the others wait for one of theirs, holding none), so one account trickling
-// bytes into many uploads does not stop everyone else's; and an upload that finds every slot
-// taken for UploadQueueWait is answered 503 unavailable with a Retry-After instead of waiting
-// as long as its client does.
+// bytes into many uploads does not stop everyone else's; and an upload that finds no slot for
+// UploadQueueWait, whether every slot of the instance or every one of its user's is taken, is
+// answered 503 unavailable with a Retry-After instead of waiting as long as its client does.
 func TestUploadSlots(t *testing.T) {
 	t.Parallel()
 	w := newFileWorld(t, "sqlite")
@@ -378,12 +378,15 @@ func TestUploadSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 2, MaxUserUploads: 1, UploadQueueWait: 300 * time.Millisecond})
+	// Two instances' worth of slots: patient's queue waits longer than any step of the test
+	// takes, hasty's gives up soon.
+	patient := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 2, MaxUserUploads: 1, UploadQueueWait: time.Minute})
+	hasty := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 2, MaxUserUploads: 1, UploadQueueWait: 300 * time.Millisecond})
 	type result struct {
 		f   chat.File
 		err error
 	}
-	start := func(p chat.Principal, name string, body io.Reader) chan result {
+	start := func(fs *chat.FileService, p chat.Principal, name string, body io.Reader) chan result {
 		done := make(chan result, 1)
 		go func() {
 			f, err := fs.Upload(ctx, p, g.ID, chat.UploadInput{Name: name, Body: body})
@@ -400,16 +403,23 @@ func TestUploadSlots(t *testing.T) {
 			t.Fatalf("%s ended before it streamed: %v", name, r.err)
 		}
 	}
+	unavailable := func(name string, err error) {
+		t.Helper()
+		var ce *chat.Error
+		if !errors.As(err, &ce) || ce.Code != chat.CodeUnavailable || ce.RetryAfter <= 0 {
+			t.Errorf("%s: %v, want unavailable with a Retry-After", name, err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
 
 	// Ann trickles two uploads: the first holds her one slot, the second waits for it.
 	first, second := newStalled(t), newStalled(t)
-	firstDone := start(ann, "first.txt", first)
+	firstDone := start(patient, ann, "first.txt", first)
 	streaming("Ann's first upload", first, firstDone)
-	secondDone := start(ann, "second.txt", second)
+	secondDone := start(patient, ann, "second.txt", second)
 	// Ben's upload takes the instance's other slot, which Ann's second does not hold.
-	short, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if _, err := fs.Upload(short, ben, g.ID, chat.UploadInput{Name: "ben.txt", Body: bytes.NewReader([]byte("from ben"))}); err != nil {
+	if _, err := patient.Upload(short, ben, g.ID, chat.UploadInput{Name: "ben.txt", Body: bytes.NewReader([]byte("from ben"))}); err != nil {
 		t.Fatalf("Ben's upload beside Ann's two: %v", err)
 	}
 	select {
@@ -418,20 +428,31 @@ func TestUploadSlots(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 
-	// Ben trickles one too: both slots are held, and Cid is told to come back.
-	third := newStalled(t)
-	thirdDone := start(ben, "third.txt", third)
-	streaming("Ben's trickle", third, thirdDone)
-	_, err = fs.Upload(short, cid, g.ID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid"))})
-	var ce *chat.Error
-	if !errors.As(err, &ce) || ce.Code != chat.CodeUnavailable || ce.RetryAfter <= 0 {
-		t.Errorf("an upload with every slot held for the queue's wait: %v, want unavailable with a Retry-After", err)
+	// Where the queue gives up: Ann's upload beyond her slots is told to come back, not left
+	// waiting for her first to end ...
+	held := newStalled(t)
+	heldDone := start(hasty, ann, "held.txt", held)
+	streaming("Ann's trickle", held, heldDone)
+	beyond := newStalled(t)
+	_, err = hasty.Upload(short, ann, g.ID, chat.UploadInput{Name: "beyond.txt", Body: beyond})
+	unavailable("an upload beyond its user's slots for the queue's wait", err)
+	select {
+	case <-beyond.reading:
+		t.Error("the upload beyond Ann's slots read its body")
+	default:
 	}
+	// ... and so is Cid when Ben's trickle holds the instance's other slot.
+	third := newStalled(t)
+	thirdDone := start(hasty, ben, "third.txt", third)
+	streaming("Ben's trickle", third, thirdDone)
+	_, err = hasty.Upload(short, cid, g.ID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid"))})
+	unavailable("an upload with every slot held for the queue's wait", err)
 
 	// Once the trickles end, each is stored, Ann's second after her first.
 	first.finish([]byte("first"))
+	held.finish([]byte("held"))
 	third.finish([]byte("third"))
-	for name, done := range map[string]chan result{"first": firstDone, "third": thirdDone} {
+	for name, done := range map[string]chan result{"first": firstDone, "held": heldDone, "third": thirdDone} {
 		if r := <-done; r.err != nil {
 			t.Errorf("%s: %v", name, r.err)
 		}

@@ -35,7 +35,8 @@ type FileOptions struct {
 	// (default 4); the user's others wait for one of theirs to end, holding no slot of
 	// MaxUploads: one account trickling bytes into many uploads cannot take every slot.
 	MaxUserUploads int
-	// UploadQueueWait is how long an upload waits for one of MaxUploads (default 30 s).
+	// UploadQueueWait is how long an upload waits for a slot, one of the user's and then one of
+	// MaxUploads, both within it (default 30 s); then it is answered 503 unavailable.
 	UploadQueueWait time.Duration
 	// JanitorEvery is how often Run deletes expired files (default 10 minutes).
 	JanitorEvery time.Duration
@@ -179,20 +180,24 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 		return File{}, overBudget()
 	}
 
-	release, err := f.userUploads.take(ctx, p.UserID)
+	// One wait bounds both queues: for one of the user's slots, then for one of the instance's.
+	wait := time.NewTimer(f.opts.UploadQueueWait)
+	defer wait.Stop()
+	release, err := f.userUploads.take(ctx, p.UserID, wait.C)
+	if errors.Is(err, errQueueWait) {
+		return File{}, &Error{Code: CodeUnavailable, RetryAfter: 5,
+			Message: fmt.Sprintf("you have %d uploads going on this server; try again when one has ended", f.opts.MaxUserUploads)}
+	}
 	if err != nil {
 		return File{}, err
 	}
 	defer release()
-	wait := time.NewTimer(f.opts.UploadQueueWait)
 	select {
 	case f.uploads <- struct{}{}:
-		wait.Stop()
 		defer func() { <-f.uploads }()
 	case <-wait.C:
 		return File{}, &Error{Code: CodeUnavailable, Message: "too many uploads on this server right now; try again", RetryAfter: 5}
 	case <-ctx.Done():
-		wait.Stop()
 		return File{}, ctx.Err()
 	}
 	ctx, cancel := context.WithTimeout(ctx, maxUploadTime)
@@ -638,8 +643,12 @@ type userSlot struct {
 	users int // takers holding or waiting for one of ch's slots
 }
 
-// take waits for one of the user's slots (or ctx's end) and returns what gives it back.
-func (u *userSlots) take(ctx context.Context, userID int64) (release func(), err error) {
+// errQueueWait is take's error when its wait ended before a slot was free.
+var errQueueWait = errors.New("no upload slot within the queue's wait")
+
+// take waits for one of the user's slots, until ctx ends or expired fires (errQueueWait), and
+// returns what gives it back.
+func (u *userSlots) take(ctx context.Context, userID int64, expired <-chan time.Time) (release func(), err error) {
 	u.mu.Lock()
 	if u.users == nil {
 		u.users = map[int64]*userSlot{}
@@ -664,6 +673,9 @@ func (u *userSlots) take(ctx context.Context, userID int64) (release func(), err
 			<-s.ch
 			leave()
 		}, nil
+	case <-expired:
+		leave()
+		return nil, errQueueWait
 	case <-ctx.Done():
 		leave()
 		return nil, ctx.Err()
