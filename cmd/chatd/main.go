@@ -170,8 +170,13 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 		return fmt.Errorf("file store: %w", err)
 	}
 	fl := cfg.Files
+	minRate := fl.MinUploadRate
+	if minRate == 0 {
+		minRate = -1 // none; FileOptions takes 0 for its default
+	}
 	files := chat.NewFileService(svc, st, blobs, chat.FileOptions{Redirect: fl.Redirect, Observer: m.FileObserver(cfg.InstanceID),
-		Limits: chat.FileLimits{MaxFileBytes: fl.MaxFileBytes, UserDailyBytes: fl.UserDailyBytes, ChatBytes: fl.ChatBytes, MaxPixels: fl.MaxPixels}})
+		Limits:        chat.FileLimits{MaxFileBytes: fl.MaxFileBytes, UserDailyBytes: fl.UserDailyBytes, ChatBytes: fl.ChatBytes, MaxPixels: fl.MaxPixels},
+		MinUploadRate: minRate})
 
 	pushSvc, err := startPush(cfg, st, h, log)
 	if err != nil {

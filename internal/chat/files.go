@@ -318,4 +318,5 @@ const (
 	RefusedBadImage  = "bad_image"
 	RefusedEmpty     = "empty"
 	RefusedNotMember = "not_member"
+	RefusedTooSlow   = "too_slow"
 )

@@ -2,6 +2,7 @@ package chat_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"image"
@@ -9,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -461,5 +463,120 @@ func TestUploadSlots(t *testing.T) {
 	second.finish([]byte("second"))
 	if r := <-secondDone; r.err != nil || r.f.Size != int64(len("second")) {
 		t.Errorf("second: %+v, %v", r.f, r.err)
+	}
+}
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// paced is an upload body whose bytes come as slowly as its pace says: each read moves the
+// clock on by a second and gives pace(the seconds so far) bytes, until size were given.
+type paced struct {
+	clock   *fakeClock
+	pace    func(second int) int
+	size    int
+	read    int
+	seconds int
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	if p.read == p.size {
+		return 0, io.EOF
+	}
+	p.clock.advance(time.Second)
+	n := min(len(b), p.pace(p.seconds), p.size-p.read)
+	p.seconds++
+	for i := range n {
+		b[i] = 'x'
+	}
+	p.read += n
+	return n, nil
+}
+
+// slowBlobs is a Blobs store that takes ten seconds over every read of what it stores.
+type slowBlobs struct {
+	chat.Blobs
+	clock *fakeClock
+}
+
+func (s slowBlobs) Put(ctx context.Context, key string, r io.Reader, ct string) (int64, error) {
+	return s.Blobs.Put(ctx, key, readFunc(func(b []byte) (int, error) {
+		s.clock.advance(10 * time.Second)
+		return r.Read(b)
+	}), ct)
+}
+
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(b []byte) (int, error) { return f(b) }
+
+// TestUploadMinRate: an upload whose body delivers less than MinUploadRate (1 KiB/s by
+// default) over the last 30 s of waiting for it is cut with request_timeout, whatever it sent
+// before (a fast start buys no trickle), so trickled bytes cannot hold an upload slot for an
+// hour; one at the rate is stored, however long it takes, and the time the Blobs store takes
+// is not the client's. The clock is the test's: only the body's reads move it.
+func TestUploadMinRate(t *testing.T) {
+	t.Parallel()
+	w := newFileWorld(t, "sqlite")
+	ctx := t.Context()
+	clock := &fakeClock{now: time.Now()}
+	svc := chat.NewService(w.st, nil, chat.Options{PasswordParams: auth.FastPasswordParams, Now: clock.Now})
+	var refused []string
+	var mu sync.Mutex
+	obs := chat.FileObserver{Refused: func(r string) { mu.Lock(); refused = append(refused, r); mu.Unlock() }}
+	fs := chat.NewFileService(svc, w.st, w.blobs, chat.FileOptions{Observer: obs})
+	slow := chat.NewFileService(svc, w.st, slowBlobs{w.blobs, clock}, chat.FileOptions{})
+	const size = 600 << 10 // more than the 256 KiB read before storing
+	for _, c := range []struct {
+		name string
+		fs   *chat.FileService
+		pace func(second int) int
+		// cutBy is the second by which a body too slow is cut; 0: it is stored.
+		cutBy int
+	}{
+		{"a trickle", fs, func(int) int { return 1 }, 32},
+		{"just under the rate", fs, func(int) int { return 1000 }, 32},
+		{"a fast start, then a trickle", fs, func(s int) int { return cmp.Or(max(0, 1-s)*(200<<10), 100) }, 1 + 32},
+		{"at twice the rate", fs, func(int) int { return 2 << 10 }, 0},
+		{"at the rate, into a slow store", slow, func(int) int { return 1 << 10 }, 0},
+		{"bursts of a second every ten", fs, func(s int) int { return max(0, 1-s%10) * (20 << 10) }, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := &paced{clock: clock, pace: c.pace, size: size}
+			f, err := c.fs.Upload(ctx, w.owner, w.chatID, chat.UploadInput{Name: "slow.txt", Body: body})
+			if c.cutBy == 0 {
+				if err != nil || f.Size != size {
+					t.Fatalf("got %d bytes stored, %v; want it stored", f.Size, err)
+				}
+				return
+			}
+			var ce *chat.Error
+			if !errors.As(err, &ce) || ce.Code != chat.CodeRequestTimeout || ce.Field != "body.file" {
+				t.Fatalf("got %d bytes stored, %v; want request_timeout at body.file", f.Size, err)
+			}
+			if body.seconds > c.cutBy {
+				t.Errorf("cut after %d s of reading, want at most %d", body.seconds, c.cutBy)
+			}
+		})
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{chat.RefusedTooSlow, chat.RefusedTooSlow, chat.RefusedTooSlow}; !slices.Equal(refused, want) {
+		t.Errorf("refusals %v, want %v", refused, want)
 	}
 }

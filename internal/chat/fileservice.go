@@ -38,6 +38,13 @@ type FileOptions struct {
 	// UploadQueueWait is how long an upload waits for a slot, one of the user's and then one of
 	// MaxUploads, both within it (default 30 s); then it is answered 503 unavailable.
 	UploadQueueWait time.Duration
+	// MinUploadRate is the least an upload's body must deliver, in bytes a second over the last
+	// UploadRateWindow of the time spent waiting for it, once it has been waited for that
+	// long; a slower one is cut with request_timeout, so that trickling bytes cannot hold a
+	// slot for maxUploadTime. 0 takes the default (1 KiB/s), a negative value means none.
+	MinUploadRate int64
+	// UploadRateWindow is the window of MinUploadRate and its grace (default 30 s).
+	UploadRateWindow time.Duration
 	// JanitorEvery is how often Run deletes expired files (default 10 minutes).
 	JanitorEvery time.Duration
 	Observer     FileObserver
@@ -61,6 +68,10 @@ type FileService struct {
 // (its maker crashed).
 const thumbClaimTTL = 5 * time.Minute
 
+// DefaultMinUploadRate is FileOptions.MinUploadRate's default, in bytes a second: a slow
+// mobile line sends many times more, a client trickling bytes to hold a slot much less.
+const DefaultMinUploadRate = 1 << 10
+
 // uploadPeek is how much of an upload is read before it is stored: the sniffed type and the
 // image header come from it. A JPEG's header (with its EXIF and colour profile) fits.
 const uploadPeek = 256 << 10
@@ -79,6 +90,12 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	}
 	if opts.UploadQueueWait <= 0 {
 		opts.UploadQueueWait = 30 * time.Second
+	}
+	if opts.MinUploadRate == 0 {
+		opts.MinUploadRate = DefaultMinUploadRate
+	}
+	if opts.UploadRateWindow <= 0 {
+		opts.UploadRateWindow = 30 * time.Second
 	}
 	if opts.JanitorEvery <= 0 {
 		opts.JanitorEvery = 10 * time.Minute
@@ -120,28 +137,86 @@ type UploadInput struct {
 	Body io.Reader // the bytes; read once, never held whole
 }
 
-// errTooBig marks an upload that passed its byte budget.
-var errTooBig = errors.New("upload too big")
+// errTooBig marks an upload that passed its byte budget; errTooSlow one that fell below the
+// minimum rate.
+var (
+	errTooBig  = errors.New("upload too big")
+	errTooSlow = errors.New("upload too slow")
+)
 
 // bodyReader reads an upload's bytes: it fails with errTooBig once more than n bytes were read,
-// and remembers the first failure, so that what went wrong is known whatever the Blobs store
-// makes of it: the client's fault (too big, cut off, malformed) or ours.
+// or errTooSlow once they come slower than rate allows, and remembers the first failure, so
+// that what went wrong is known whatever the Blobs store makes of it: the client's fault (too
+// big, too slow, cut off, malformed) or ours.
 type bodyReader struct {
-	r   io.Reader
-	n   int64
-	err error
+	r    io.Reader
+	n    int64
+	rate *rateFloor // nil: no minimum
+	now  func() time.Time
+	err  error
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	var start time.Time
+	if b.rate != nil {
+		start = b.now()
+	}
 	n, err := b.r.Read(p)
 	b.n -= int64(n)
-	if b.n < 0 {
+	switch {
+	case b.n < 0:
 		err = errTooBig
+	case err == nil && b.rate != nil:
+		err = b.rate.read(b.now().Sub(start), n)
 	}
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
 	}
 	return n, err
+}
+
+// rateFloor is a minimum transfer rate. It counts only the time spent in the body's reads,
+// waiting for the client: the time the Blobs store takes to write what was read is ours.
+type rateFloor struct {
+	min    int64 // bytes a second
+	window time.Duration
+	waited time.Duration // in reads, in all
+	total  int64         // bytes read
+	// marks are (waited, total) at least window/16 apart, from the last one at or before
+	// waited-window on: at most about 17, however the bytes come.
+	marks []rateMark
+}
+
+type rateMark struct {
+	waited time.Duration
+	total  int64
+}
+
+func newRateFloor(min int64, window time.Duration) *rateFloor {
+	return &rateFloor{min: min, window: window, marks: []rateMark{{}}}
+}
+
+// read counts n bytes that took d to come. Once the body has been waited for a whole window
+// (its grace), it returns errTooSlow when the bytes of the last window (or a little more: from
+// the last mark before it) are fewer than min a second.
+func (r *rateFloor) read(d time.Duration, n int) error {
+	r.waited += max(d, 0)
+	r.total += int64(n)
+	if last := r.marks[len(r.marks)-1]; r.waited-last.waited >= r.window/16 {
+		r.marks = append(r.marks, rateMark{r.waited, r.total})
+	}
+	for len(r.marks) > 1 && r.marks[1].waited <= r.waited-r.window {
+		r.marks = r.marks[1:]
+	}
+	from := r.marks[0]
+	span := r.waited - from.waited
+	if span < r.window {
+		return nil
+	}
+	if float64(r.total-from.total) < float64(r.min)*span.Seconds() {
+		return errTooSlow
+	}
+	return nil
 }
 
 // Upload stores a file in a chat the caller is a member of. The bytes go to the Blobs store as
@@ -237,14 +312,17 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 // store1 streams one upload to the Blobs store and records it.
 func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64, key string, in UploadInput, budget int64, overBudget func() error) (File, error) {
 	lim := f.opts.Limits
-	body := &bodyReader{r: in.Body, n: budget}
+	body := &bodyReader{r: in.Body, n: budget, now: f.svc.limiterNow}
+	if f.opts.MinUploadRate > 0 {
+		body.rate = newRateFloor(f.opts.MinUploadRate, f.opts.UploadRateWindow)
+	}
 	br := bufio.NewReaderSize(body, uploadPeek)
 	head, _ := br.Peek(uploadPeek)
 	switch {
 	case errors.Is(body.err, errTooBig):
 		return File{}, overBudget()
 	case body.err != nil:
-		return File{}, bodyErr(body.err)
+		return File{}, f.bodyErr(body.err)
 	case len(head) == 0:
 		f.refused(RefusedEmpty)
 		return File{}, Invalid("body.file", "the file is empty")
@@ -291,7 +369,7 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 	case errors.Is(body.err, errTooBig):
 		return File{}, overBudget()
 	case body.err != nil:
-		return File{}, bodyErr(body.err)
+		return File{}, f.bodyErr(body.err)
 	case strip.err != nil:
 		f.refused(RefusedBadImage)
 		return File{}, Invalid("body.file", "the %s image is truncated or malformed", imageKind(file.ContentType))
@@ -350,11 +428,17 @@ type stripResult struct {
 }
 
 // bodyErr is the error for an upload whose bytes could not be read: a domain error the caller's
-// reader gave (the HTTP layer's size limit), or a body cut off or malformed.
-func bodyErr(err error) error {
+// reader gave (the HTTP layer's size limit), bytes slower than MinUploadRate, or a body cut off
+// or malformed.
+func (f *FileService) bodyErr(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	if errors.Is(err, errTooSlow) {
+		f.refused(RefusedTooSlow)
+		return &Error{Code: CodeRequestTimeout, Field: "body.file", Message: fmt.Sprintf(
+			"the upload is too slow: it sent less than %d bytes a second over %s", f.opts.MinUploadRate, f.opts.UploadRateWindow)}
 	}
 	return Invalid("body.file", "the upload could not be read: it ended early or is malformed")
 }

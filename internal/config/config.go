@@ -161,6 +161,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_FILES_USER_DAY", "limit-files-user-day", "1GiB", "bytes one user may upload in any 24 hours"},
 	{"CHAT_LIMIT_FILES_CHAT", "limit-files-chat", "10GiB", "bytes the files of one chat may take together"},
 	{"CHAT_LIMIT_IMAGE_PIXELS", "limit-image-pixels", "40000000", "pixels (width × height) of an uploaded image; larger ones are refused"},
+	{"CHAT_LIMIT_UPLOAD_RATE", "limit-upload-rate", "1KiB", "bytes a second an upload must send, on average over the last 30 s of waiting for it (after its first 30 s); a slower one is cut with 408 (0: no minimum)"},
 }
 
 // Load reads the settings from getenv, then args (flags) override them.

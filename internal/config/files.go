@@ -19,6 +19,9 @@ type Files struct {
 	UserDailyBytes int64
 	ChatBytes      int64
 	MaxPixels      int64
+	// MinUploadRate is the bytes a second an upload must average over any 30 s of waiting
+	// for it (chat.FileOptions.MinUploadRate); 0: no minimum.
+	MinUploadRate int64
 }
 
 // loadFiles reads the CHAT_FILES_* and file CHAT_LIMIT_* settings.
@@ -42,6 +45,11 @@ func loadFiles(get func(string) string) (Files, []error) {
 	size("CHAT_LIMIT_FILE_SIZE", &f.MaxFileBytes)
 	size("CHAT_LIMIT_FILES_USER_DAY", &f.UserDailyBytes)
 	size("CHAT_LIMIT_FILES_CHAT", &f.ChatBytes)
+	if n, err := ParseBytes(get("CHAT_LIMIT_UPLOAD_RATE")); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("CHAT_LIMIT_UPLOAD_RATE=%q: want bytes a second like 1KiB, or 0 for no minimum", get("CHAT_LIMIT_UPLOAD_RATE")))
+	} else {
+		f.MinUploadRate = n
+	}
 	if n, err := strconv.ParseInt(get("CHAT_LIMIT_IMAGE_PIXELS"), 10, 64); err != nil || n < 1 {
 		errs = append(errs, fmt.Errorf("CHAT_LIMIT_IMAGE_PIXELS=%q: want a positive number", get("CHAT_LIMIT_IMAGE_PIXELS")))
 	} else {

@@ -27,7 +27,7 @@ func (m *Metrics) FileObserver(instance string) chat.FileObserver {
 		Help: "Bytes of every stored file and thumbnail, as of the last janitor pass.", ConstLabels: labels})
 	m.reg.MustRegister(uploads, upBytes, refused, thumbs, deleted, stored)
 	for _, r := range []string{chat.RefusedTooLarge, chat.RefusedUserQuota, chat.RefusedChatQuota, chat.RefusedPixels,
-		chat.RefusedBadImage, chat.RefusedEmpty, chat.RefusedNotMember} {
+		chat.RefusedBadImage, chat.RefusedEmpty, chat.RefusedNotMember, chat.RefusedTooSlow} {
 		refused.WithLabelValues(r) // every reason shows, at 0
 	}
 	return chat.FileObserver{
