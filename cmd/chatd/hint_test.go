@@ -154,21 +154,35 @@ func TestTestRunsHaveCheapDemoPasswords(t *testing.T) {
 // embedded default and wherever CHAT_DEMO=on, nowhere else. On PostgreSQL (CHAT_DEMO=auto)
 // they are locked at start, and a session of theirs from before is revoked; CHAT_DEMO=off
 // locks them on SQLite too. Before, every PostgreSQL deployment had three accounts with the
-// password "password".
+// password "password". CHAT_DEMO=on afterwards gives the password back to those the lock took
+// it from (once, a lock was for good), never to one who had changed it.
 func TestDemoUsersOnlyWhereAsked(t *testing.T) {
 	t.Parallel()
+	login := func(t *testing.T, inst *instance, email, password string, want int) {
+		t.Helper()
+		err := newClient(inst.URL).Login(reqCtx(t), email, password)
+		var e *client.Error
+		switch {
+		case want == http.StatusOK && err != nil:
+			t.Errorf("%s's login with %q: %v, want it signed in", email, password, err)
+		case want != http.StatusOK && (!errors.As(err, &e) || e.Status != want):
+			t.Errorf("%s's login with %q: %v, want %d", email, password, err, want)
+		}
+	}
 	wantLocked := func(t *testing.T, inst *instance) {
 		t.Helper()
-		var e *client.Error
-		if err := newClient(inst.URL).Login(reqCtx(t), demoEmail, demoPassword); !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
-			t.Errorf("the demo user's login: %v, want 401", err)
-		}
+		login(t, inst, demoEmail, demoPassword, http.StatusUnauthorized)
 	}
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
 		env := map[string]string{"CHAT_DATABASE_URL": testdb.Postgres(t), "CHAT_JWT_SECRET": "a-test-secret-that-is-long-enough-for-hs256", "CHAT_DEMO": "on"}
 		on := start(t, env)
 		before := signIn(t, on, demoEmail)
+		second := signIn(t, on, "second@example.com")
+		if err := second.Do(reqCtx(t), http.MethodPost, "/api/v1/users/me/password",
+			map[string]any{"current_password": demoPassword, "new_password": "second's own"}, nil); err != nil {
+			t.Fatalf("second@ changes the password: %v", err)
+		}
 		on.stop()
 		env["CHAT_DEMO"] = "auto"
 		locked := start(t, env)
@@ -182,9 +196,22 @@ func TestDemoUsersOnlyWhereAsked(t *testing.T) {
 		if err := newClient(locked.URL).Register(reqCtx(t), "someone@example.com", "Someone", "a password"); err != nil {
 			t.Errorf("sign-up beside the locked demo: %v", err)
 		}
+		login(t, locked, "second@example.com", "second's own", http.StatusOK)
+		locked.stop()
+		env["CHAT_DEMO"] = "on"
+		again := start(t, env)
+		login(t, again, demoEmail, demoPassword, http.StatusOK)
+		login(t, again, "third@example.com", demoPassword, http.StatusOK)
+		login(t, again, "second@example.com", demoPassword, http.StatusUnauthorized)
+		login(t, again, "second@example.com", "second's own", http.StatusOK)
 	})
 	t.Run("sqlite, off", func(t *testing.T) {
 		t.Parallel()
-		wantLocked(t, start(t, map[string]string{"CHAT_DEMO": "off"}))
+		env := map[string]string{"CHAT_DATA_DIR": t.TempDir(), "CHAT_DEMO": "off"}
+		off := start(t, env)
+		wantLocked(t, off)
+		off.stop()
+		env["CHAT_DEMO"] = "on"
+		login(t, start(t, env), demoEmail, demoPassword, http.StatusOK)
 	})
 }

@@ -89,6 +89,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
+	if cfg.DemoOn() { // before cheapening: the password comes back at the default cost
+		if n, err := st.UnlockDemoPasswords(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			log.Warn("demo users unlocked: they sign in with the published demo password again (CHAT_DEMO=on)",
+				"users", n, "emails", "first@, second@, third@example.com")
+		}
+	}
 	if passwordParams(cfg) == auth.FastPasswordParams { // test runs sign the demo users in again and again
 		if err := st.CheapenDemoPasswords(ctx); err != nil {
 			return err

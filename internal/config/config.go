@@ -122,7 +122,7 @@ var settings = []setting{
 	{"CHAT_REFRESH_TTL", "refresh-ttl", "720h", "refresh token (session) lifetime"},
 	{"CHAT_COOKIE_SECURE", "cookie-secure", "auto", "Secure cookies: true, false or auto (when the request came over https)"},
 	{"CHAT_SIGNUP", "signup", "true", "allow sign-up"},
-	{"CHAT_DEMO", "demo", "auto", "the demo users first@, second@ and third@example.com, password \"password\": on, off, or auto (on for the embedded default only); off locks those that still have that password, for good"},
+	{"CHAT_DEMO", "demo", "auto", "the demo users first@, second@ and third@example.com, password \"password\": on, off, or auto (on for the embedded default only); off locks those that still have that password, on gives it back to those locked so"},
 	{"CHAT_RATE_LIMITS", "rate-limits", "on", "off turns off the limits on sign-up, login, sending, chat changes, reads and read marks"},
 	{"CHAT_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs whose X-Forwarded-* headers are believed"},
 	{"CHAT_LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},

@@ -30,7 +30,7 @@ func (s *Store) CheapenDemoPasswords(ctx context.Context) error {
 // hash becomes empty: no password signs in, as for a deleted account), revokes their sessions
 // (a socket of one is closed by its instance's audit) and returns how many users it locked.
 // For a server whose demo is off (config.Config.DemoOn): migration 00002 adds the demo users to
-// every database.
+// every database. UnlockDemoPasswords undoes it.
 func (s *Store) LockDemoPasswords(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -46,5 +46,22 @@ func (s *Store) LockDemoPasswords(ctx context.Context, now time.Time) (int64, er
 		n, err = res.RowsAffected()
 		return err
 	})
+	return n, wrap(err)
+}
+
+// UnlockDemoPasswords gives the demo password (DemoPasswordHash) back to the demo users that
+// LockDemoPasswords locked, and returns how many: the users of migration 00002, by id and
+// email, not deleted, whose hash is empty. Only a lock leaves a live account without a hash,
+// so a demo user who changed the password keeps theirs, and a deleted one stays deleted. For
+// a server whose demo is on: a database that was once started with it off had them for good.
+func (s *Store) UnlockDemoPasswords(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1
+		WHERE password_hash = '' AND deleted_at IS NULL AND (
+			(id = 1 AND email = 'first@example.com') OR (id = 2 AND email = 'second@example.com') OR
+			(id = 3 AND email = 'third@example.com'))`, DemoPasswordHash)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	n, err := res.RowsAffected()
 	return n, wrap(err)
 }

@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/wschat/chat/internal/auth"
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
 )
 
@@ -88,6 +90,47 @@ func TestCheapenDemoPasswords(t *testing.T) {
 			}
 			if u.PasswordHash != want {
 				t.Errorf("%s: hash %s, want %s", email, u.PasswordHash, want)
+			}
+		}
+	})
+}
+
+// TestUnlockDemoPasswords: a demo that was off and is on again gives the demo password back
+// to the demo users the lock took it from, and to no one else: not to a demo user who changed
+// it, nor to a deleted demo account, nor to another account without a password.
+func TestUnlockDemoPasswords(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := time.Now()
+		changed, err := auth.HashPassword("changed", auth.FastPasswordParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetPasswordHash(ctx, 2, changed); err != nil { // second@
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteUser(ctx, 3, now); err != nil { // third@
+			t.Fatal(err)
+		}
+		other, err := s.CreateUser(ctx, chat.User{Email: "nopassword@example.com", Name: "No password", CreatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.LockDemoPasswords(ctx, now); err != nil || n != 1 {
+			t.Fatalf("lock: %d, %v; want first@ alone", n, err)
+		}
+		for _, want := range []int64{1, 0} { // once, then nothing is left to unlock
+			if n, err := s.UnlockDemoPasswords(ctx); err != nil || n != want {
+				t.Fatalf("unlock: %d, %v; want %d", n, err, want)
+			}
+		}
+		for id, want := range map[int64]string{1: store.DemoPasswordHash, 2: changed, 3: "", other.ID: ""} {
+			u, err := s.UserByID(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.PasswordHash != want {
+				t.Errorf("user %d (%s): hash %q, want %q", id, u.Email, u.PasswordHash, want)
 			}
 		}
 	})
