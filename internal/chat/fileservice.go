@@ -125,6 +125,11 @@ func (f *FileService) RedirectOrigin(ctx context.Context) string {
 // Limits are the limits in force, for clients to show before an upload.
 func (f *FileService) Limits() FileLimits { return f.opts.Limits }
 
+// UploadRate is the minimum transfer rate in force (bytes a second, 0 for none) and its window.
+func (f *FileService) UploadRate() (int64, time.Duration) {
+	return max(f.opts.MinUploadRate, 0), f.opts.UploadRateWindow
+}
+
 func (f *FileService) refused(reason string) {
 	if f.opts.Observer.Refused != nil {
 		f.opts.Observer.Refused(reason)

@@ -75,6 +75,8 @@ type FileLimits struct {
 	MaxPixels          int64 `json:"max_pixels" doc:"an image's width × height"`
 	MaxFilesPerMessage int   `json:"max_files_per_message"`
 	AttachWithinSecs   int   `json:"attach_within_seconds" doc:"an upload not attached to a message within this time is deleted"`
+	MinUploadRate      int64 `json:"min_upload_bytes_per_second" doc:"an upload slower than this on average over upload_rate_window_seconds (after that long) is cut with 408; 0: no minimum"`
+	UploadRateWindow   int   `json:"upload_rate_window_seconds"`
 }
 
 type fileLimitsOut struct{ Body FileLimits }
@@ -205,8 +207,10 @@ func (s *Server) fileRoutes() {
 			return nil, disabled(ctx)
 		}
 		l := files.Limits()
+		rate, window := files.UploadRate()
 		return &fileLimitsOut{Body: FileLimits{MaxFileBytes: l.MaxFileBytes, UserDailyBytes: l.UserDailyBytes, ChatBytes: l.ChatBytes,
-			MaxPixels: l.MaxPixels, MaxFilesPerMessage: chat.MaxFilesPerMessage, AttachWithinSecs: int(chat.FileAttachWindow.Seconds())}}, nil
+			MaxPixels: l.MaxPixels, MaxFilesPerMessage: chat.MaxFilesPerMessage, AttachWithinSecs: int(chat.FileAttachWindow.Seconds()),
+			MinUploadRate: rate, UploadRateWindow: int(window.Seconds())}}, nil
 	})
 
 	download := func(thumb bool) func(context.Context, *fileIn) (*huma.StreamResponse, error) {

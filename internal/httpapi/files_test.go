@@ -226,7 +226,8 @@ func TestFileUploadDownload(t *testing.T) {
 		e.get(t, a, f.URL+"/thumbnail", nil).want(t, http.StatusNotFound, chat.CodeNotFound)
 
 		lim := decode[map[string]int64](t, e.get(t, a, "/api/v1/files/limits", nil))
-		if lim["max_file_bytes"] != chat.DefaultFileLimits.MaxFileBytes || lim["max_files_per_message"] != chat.MaxFilesPerMessage {
+		if lim["max_file_bytes"] != chat.DefaultFileLimits.MaxFileBytes || lim["max_files_per_message"] != chat.MaxFilesPerMessage ||
+			lim["min_upload_bytes_per_second"] != chat.DefaultMinUploadRate || lim["upload_rate_window_seconds"] != 30 {
 			t.Errorf("limits: %v", lim)
 		}
 	})
