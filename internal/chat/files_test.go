@@ -11,6 +11,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -539,7 +540,8 @@ func TestUploadMinRate(t *testing.T) {
 	var refused []string
 	var mu sync.Mutex
 	obs := chat.FileObserver{Refused: func(r string) { mu.Lock(); refused = append(refused, r); mu.Unlock() }}
-	fs := chat.NewFileService(svc, w.st, w.blobs, chat.FileOptions{Observer: obs})
+	// The owner's slots of the uploads cut come back at once here (TestSlowUploadPenalty).
+	fs := chat.NewFileService(svc, w.st, w.blobs, chat.FileOptions{Observer: obs, SlowUploadPenalty: time.Nanosecond})
 	slow := chat.NewFileService(svc, w.st, slowBlobs{w.blobs, clock}, chat.FileOptions{})
 	const size = 600 << 10 // more than the 256 KiB read before storing
 	for _, c := range []struct {
@@ -578,5 +580,40 @@ func TestUploadMinRate(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{chat.RefusedTooSlow, chat.RefusedTooSlow, chat.RefusedTooSlow}; !slices.Equal(refused, want) {
 		t.Errorf("refusals %v, want %v", refused, want)
+	}
+}
+
+// TestSlowUploadPenalty: the user's slot of an upload cut for being too slow stays taken for a
+// while (SlowUploadPenalty, a minute by default), so a client trickling again at once waits
+// for it (and is answered 503), while the instance's slot went back at once to the others.
+func TestSlowUploadPenalty(t *testing.T) {
+	t.Parallel()
+	w := newFileWorld(t, "sqlite")
+	ctx := t.Context()
+	clock := &fakeClock{now: time.Now()}
+	svc := chat.NewService(w.st, nil, chat.Options{PasswordParams: auth.FastPasswordParams, Now: clock.Now})
+	u, err := w.st.CreateUser(ctx, chat.User{Email: "ben@files.test", Name: "ben", PasswordHash: "x", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ben := chat.Principal{UserID: u.ID}
+	g, err := svc.CreateGroup(ctx, w.owner, "penalty", false, []int64{u.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := chat.NewFileService(svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 1, MaxUserUploads: 1, UploadQueueWait: 300 * time.Millisecond})
+	upload := func(p chat.Principal, body io.Reader) error {
+		_, err := fs.Upload(ctx, p, g.ID, chat.UploadInput{Name: "f.txt", Body: body})
+		return err
+	}
+	trickle := &paced{clock: clock, pace: func(int) int { return 1 }, size: 600 << 10}
+	if err := upload(w.owner, trickle); chat.ErrorCode(err) != chat.CodeRequestTimeout {
+		t.Fatalf("a trickle: %v, want request_timeout", err)
+	}
+	if err := upload(w.owner, strings.NewReader("again, at once")); chat.ErrorCode(err) != chat.CodeUnavailable {
+		t.Errorf("the same user again right after the cut: %v, want unavailable (its slot still taken)", err)
+	}
+	if err := upload(ben, strings.NewReader("someone else")); err != nil {
+		t.Errorf("another user after the cut: %v, want it stored (the instance's only slot given back)", err)
 	}
 }

@@ -45,6 +45,11 @@ type FileOptions struct {
 	MinUploadRate int64
 	// UploadRateWindow is the window of MinUploadRate and its grace (default 30 s).
 	UploadRateWindow time.Duration
+	// SlowUploadPenalty is how long the user's slot of an upload cut for being too slow (or for
+	// sending nothing, request_timeout either way) stays taken after the cut (default a minute;
+	// the instance's slot is given back at once), so that trickling again at once wins no slot
+	// from the uploads waiting for one.
+	SlowUploadPenalty time.Duration
 	// JanitorEvery is how often Run deletes expired files (default 10 minutes).
 	JanitorEvery time.Duration
 	Observer     FileObserver
@@ -96,6 +101,9 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	}
 	if opts.UploadRateWindow <= 0 {
 		opts.UploadRateWindow = 30 * time.Second
+	}
+	if opts.SlowUploadPenalty <= 0 {
+		opts.SlowUploadPenalty = time.Minute
 	}
 	if opts.JanitorEvery <= 0 {
 		opts.JanitorEvery = 10 * time.Minute
@@ -271,7 +279,14 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 	if err != nil {
 		return File{}, err
 	}
-	defer release()
+	var tooSlow bool
+	defer func() {
+		if tooSlow {
+			time.AfterFunc(f.opts.SlowUploadPenalty, release)
+		} else {
+			release()
+		}
+	}()
 	select {
 	case f.uploads <- struct{}{}:
 		defer func() { <-f.uploads }()
@@ -294,6 +309,8 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 	}
 	file, err := f.store1(ctx, p, chatID, id, key, in, budget, overBudget)
 	if err != nil {
+		// Too slow, or nothing for the HTTP layer's idle timeout: the same trickle.
+		tooSlow = ErrorCode(err) == CodeRequestTimeout
 		// Nothing stays behind a failed upload: the blob (if any) and the upload's row go.
 		dctx := context.WithoutCancel(ctx)
 		if derr := f.blobs.Delete(dctx, key); derr != nil {
