@@ -13,6 +13,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/wschat/chat/internal/media"
@@ -418,6 +419,33 @@ func TestStripWebP(t *testing.T) {
 	} {
 		if err := media.StripWebP(io.Discard, bytes.NewReader(bad)); !errors.Is(err, media.ErrBadImage) {
 			t.Errorf("%s: got %v, want ErrBadImage", name, err)
+		}
+	}
+}
+
+// TestThumbnailOfALongImage: a PNG of one pixel by ten million (19 KiB, within the pixel
+// limit) is thumbnailed without the scaler's tables and buffers growing with its long side
+// (draw.CatmullRom allocated about 1 GiB for it, 3.8 GiB at one by forty million). What is
+// allocated is counted, not timed: the decoded image (10 MB) and a small picture.
+func TestThumbnailOfALongImage(t *testing.T) {
+	for _, c := range []struct{ w, h int }{{1, 10_000_000}, {10_000_000, 1}, {3, 3_000_000}} {
+		var pb bytes.Buffer
+		(&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&pb, image.NewGray(image.Rect(0, 0, c.w, c.h)))
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		th, err := media.Thumbnail(&pb, 1, 320, 40_000_000)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatalf("%d × %d: %v", c.w, c.h, err)
+		}
+		if c.w > c.h && (th.Width != 320 || th.Height != 1) || c.h > c.w && (th.Height != 320 || th.Width != 1) {
+			t.Errorf("%d × %d: thumbnail %d × %d, want 320 on the long side and 1 on the short", c.w, c.h, th.Width, th.Height)
+		}
+		// The decoded image is one byte a pixel (grey); three times that leaves room for
+		// the decoder's buffers.
+		if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(3*c.w*c.h)+(16<<20); got > limit {
+			t.Errorf("%d × %d: %d MiB allocated, want at most %d MiB", c.w, c.h, got>>20, limit>>20)
 		}
 	}
 }

@@ -19,6 +19,10 @@ type Thumb struct {
 	Width, Height int
 }
 
+// maxScaledSide is the longest side CatmullRom scales from; a longer one is sampled down first.
+// Within the pixel limit only an image far longer than it is wide has one (WebP's own limit).
+const maxScaledSide = 16384
+
 // Thumbnail decodes an image (after checking its header against maxPixels, so a bomb is never
 // decoded), turns it upright by its EXIF orientation, and scales it to fit in size × size
 // (never up): a JPEG for opaque images, a PNG for those with transparency. The thumbnail holds no
@@ -41,6 +45,15 @@ func Thumbnail(src io.Reader, orientation int, size int, maxPixels int64) (Thumb
 		} else {
 			w, h = max(1, w*size/b.Dy()), size
 		}
+	}
+	if b.Dx() > maxScaledSide || b.Dy() > maxScaledSide {
+		// CatmullRom's tables and its intermediate picture grow with the source's sides (about
+		// 64 bytes a pixel of a long side: 1 GiB for an image of one pixel by ten million,
+		// which the pixel limit lets through). A side that long is first brought down to four
+		// times the thumbnail's by sampling (no table, nothing the size of the source).
+		pre := image.NewRGBA(image.Rect(0, 0, min(b.Dx(), 4*w), min(b.Dy(), 4*h)))
+		draw.ApproxBiLinear.Scale(pre, pre.Bounds(), img, b, draw.Src, nil)
+		img, b = pre, pre.Bounds()
 	}
 	scaled := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.CatmullRom.Scale(scaled, scaled.Bounds(), img, b, draw.Src, nil)
