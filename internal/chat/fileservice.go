@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -516,7 +517,12 @@ func (f *FileService) Download(ctx context.Context, p Principal, fileID int64, t
 	key, sum, name := file.Key, file.SHA256, file.Name
 	if thumb {
 		d.ContentType, d.Inline = file.Thumb.ContentType, true
-		key, sum, name = file.Thumb.Key, file.Thumb.SHA256, "thumbnail-"+file.Name
+		// Named for what it is: the picture's name with the thumbnail's own extension.
+		ext := ".jpg"
+		if file.Thumb.ContentType == media.PNG {
+			ext = ".png"
+		}
+		key, sum, name = file.Thumb.Key, file.Thumb.SHA256, "thumbnail-"+strings.TrimSuffix(file.Name, path.Ext(file.Name))+ext
 	}
 	d.ETag = `"` + hex.EncodeToString(sum) + `"`
 	d.Disposition = ContentDisposition(d.Inline, name)

@@ -337,6 +337,9 @@ func TestImageUploads(t *testing.T) {
 			t.Errorf("png thumbnail %v, want 320 × 160", b)
 		}
 		checkDownloadHeaders(t, r, "image/jpeg", true)
+		if got := r.header.Get("Content-Disposition"); got != "inline; filename=thumbnail-wide.jpg" {
+			t.Errorf("the thumbnail's Content-Disposition %q, want its name with the JPEG's extension", got)
+		}
 		d := e.get(t, a, p.URL, nil)
 		checkDownloadHeaders(t, d, "image/png", true)
 
