@@ -305,6 +305,12 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 		finish()
 		return
 	}
+	if pc.Seq <= pc.ShownSeq {
+		// What is left of the burst was pushed already: the newer messages the job was for
+		// were deleted. Pushing it again would show an old message as new (renotify).
+		finish()
+		return
+	}
 	if wait := pc.FirstUnreadAt.Add(s.opts.Delay); now.Before(wait) {
 		// The job came due early (queued for a withdrawal before this message came, or the
 		// member read part of the burst): the first unread message still has its delay to be
@@ -341,7 +347,9 @@ func (s *Service) send(ctx context.Context, j chat.PushJob, until time.Time) {
 			s.log.Warn("push: record shown", "err", err) // it will not be withdrawn
 		}
 	}
-	if failed != nil && j.Attempts < maxAttempts {
+	// A push some browser took is not retried for the others: the retry would find it shown
+	// (ShownSeq) and push nothing, and pushing it again would tell that browser twice.
+	if failed != nil && !shown && j.Attempts < maxAttempts {
 		s.retry(ctx, j, failed)
 		return
 	}
