@@ -456,15 +456,17 @@ func (s *Service) deliver(ctx context.Context, sub chat.PushSubscription, chatID
 // characters of the base64url alphabet) and names its notification in the browser.
 func topic(chatID int64) string { return "chat-" + strconv.FormatInt(chatID, 10) }
 
+// preview is a push's body: the message's text, or for files without text what the chat list
+// shows (chatlist.js), cut at previewChars either way (a file name may be 255 characters).
 func preview(pc chat.PushContext) string {
 	body := pc.Body
-	if utf8.RuneCountInString(body) > previewChars {
-		body = string([]rune(body)[:previewChars]) + "…"
-	}
-	if body == "" && pc.Files == 1 { // a file without text: what the chat list shows (chatlist.js)
+	if body == "" && pc.Files == 1 {
 		body = "📎 " + pc.File
 	} else if body == "" && pc.Files > 1 {
 		body = fmt.Sprintf("📎 %d files", pc.Files)
+	}
+	if utf8.RuneCountInString(body) > previewChars {
+		body = string([]rune(body)[:previewChars]) + "…"
 	}
 	if pc.ChatKind == chat.KindGroup && pc.SenderName != "" {
 		return pc.SenderName + ": " + body
