@@ -12,16 +12,21 @@ import (
 // Content-Disposition header: valid UTF-8, no directory part (either separator), no control
 // characters (NUL included), no bidirectional overrides or isolates (which can make
 // "exe.txt" read as "txt.exe"), no characters that show as nothing or as a blank that is not a
-// space (blank: a run of braille blanks hid ".exe" after "invoice.pdf"), no leading or trailing
-// blanks, and at most MaxFileNameChars
+// space (blank: a run of braille blanks hid ".exe" after "invoice.pdf"), no more than
+// MaxStackedMarks combining marks on one character (those beyond are dropped: names are
+// cleaned, not refused), no leading or trailing blanks, and at most MaxFileNameChars
 // characters (a long name keeps its extension). An empty result becomes "file".
 func CleanFileName(name string) string {
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
+	marks := 0
 	name = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || isBidiControl(r) || r == '\uFEFF' || blank(r) {
+			return -1
+		}
+		if marks = stacked(marks, r); marks > MaxStackedMarks && unicode.In(r, unicode.Mn, unicode.Me) {
 			return -1
 		}
 		return r

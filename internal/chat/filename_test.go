@@ -26,6 +26,13 @@ func TestCleanFileName(t *testing.T) {
 		// Blanks that are not spaces pushed ".exe" out of sight behind "invoice.pdf".
 		{"invoice.pdf" + strings.Repeat("\u2800", 60) + "\u3164.exe", "invoice.pdf.exe"},
 		{long, strings.Repeat("é", chat.MaxFileNameChars-4) + ".pdf"},
+		// Marks stacked on one character beyond MaxStackedMarks go ("zalgo" draws over the
+		// lines around it); a joiner between them does not start a new character, a dropped
+		// control character does not either, and writing systems' few marks stay.
+		{"z" + strings.Repeat("\u0301", 240) + ".txt", "z" + strings.Repeat("\u0301", chat.MaxStackedMarks) + ".txt"},
+		{"z" + strings.Repeat("\u0301\u200c", 20) + ".txt", "z" + strings.Repeat("\u0301\u200c", chat.MaxStackedMarks) + strings.Repeat("\u200c", 20-chat.MaxStackedMarks) + ".txt"},
+		{"z" + strings.Repeat("\u0301\x00", 20) + ".txt", "z" + strings.Repeat("\u0301", chat.MaxStackedMarks) + ".txt"},
+		{"Tiếng Việt בְּרֵאשִׁ֖ית.txt", "Tiếng Việt בְּרֵאשִׁ֖ית.txt"},
 	} {
 		got := chat.CleanFileName(c.in)
 		if got != c.want {

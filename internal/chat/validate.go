@@ -168,16 +168,22 @@ const MaxStackedMarks = 8
 func checkMarks(field, v string) error {
 	n := 0
 	for _, r := range v {
-		switch {
-		case unicode.In(r, unicode.Mn, unicode.Me):
-			n++
-			if n > MaxStackedMarks {
-				return Invalid(field, "%s must not stack more than %d combining marks on one character", field, MaxStackedMarks)
-			}
-		case unicode.Is(unicode.Cf, r):
-		default:
-			n = 0
+		if n = stacked(n, r); n > MaxStackedMarks {
+			return Invalid(field, "%s must not stack more than %d combining marks on one character", field, MaxStackedMarks)
 		}
 	}
 	return nil
+}
+
+// stacked counts the combining marks on the current character: n, the count before r, is
+// one more after a nonspacing or enclosing mark, the same after a format character (a mark
+// after a joiner still stacks on the character before it), and 0 after anything else.
+func stacked(n int, r rune) int {
+	switch {
+	case unicode.In(r, unicode.Mn, unicode.Me):
+		return n + 1
+	case unicode.Is(unicode.Cf, r):
+		return n
+	}
+	return 0
 }
