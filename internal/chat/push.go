@@ -1,8 +1,19 @@
 package chat
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Web Push (issue 16): what the store keeps for the push sender (internal/push).
+
+// CodePushEndpointTaken: the endpoint is another user's subscription, of a session still
+// live, and the request does not carry its keys (409).
+const CodePushEndpointTaken = "push_endpoint_taken"
+
+// ErrPushEndpointTaken is what a store returns when it refuses to move a subscription to
+// another user (CodePushEndpointTaken).
+var ErrPushEndpointTaken = errors.New("push endpoint taken")
 
 // PushSubscription is one browser's push endpoint for a user (the PushSubscription of the
 // Push API): where to send, and the keys to encrypt for (RFC 8291).

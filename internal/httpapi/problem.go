@@ -58,7 +58,7 @@ func statusOf(code string) int {
 		chat.CodePeerDeleted, chat.CodeWrongPassword, chat.CodeNotAuthor, chat.CodeEditWindow, chat.CodeMentionAllRefused:
 		return http.StatusForbidden
 	case chat.CodeAlreadyMember, chat.CodePrivateChat, chat.CodeEmailTaken, chat.CodeSystemMessage, chat.CodeMessageDeleted,
-		chat.CodeTooManyReactions:
+		chat.CodeTooManyReactions, chat.CodePushEndpointTaken:
 		return http.StatusConflict
 	case chat.CodeInvalidCredentials, chat.CodeInvalidRefresh, chat.CodeUnauthenticated:
 		return http.StatusUnauthorized

@@ -58,8 +58,9 @@ func (s *Server) pushRoutes() {
 		Summary: "Receive Web Push on this browser",
 		Description: "Keeps the browser's PushSubscription (its toJSON()) for me. While none of my devices is connected, a message I have not " +
 			"read within CHAT_PUSH_DELAY (10 s by default) of a chat I am told of (notify all, not muted) is pushed to every subscription of mine: " +
-			"one notification per chat (Topic chat-{id}, tag chat-{id}), payload {chat_id, seq, title, body, tag}. A subscription its push service calls gone (404, 410) is deleted.",
-		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(append(errs, chat.CodeInvalid)...),
+			"one notification per chat (Topic chat-{id}, tag chat-{id}), payload {chat_id, seq, title, body, tag}. A subscription its push service calls gone (404, 410) is deleted. " +
+			"An endpoint another account subscribed from a session still signed in is not moved to me unless the keys are the same (the same browser): 409 push_endpoint_taken.",
+		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(append(errs, chat.CodeInvalid, chat.CodePushEndpointTaken)...),
 	}, func(ctx context.Context, in *pushSubscribeIn) (*struct{}, error) {
 		if s.opts.Push == nil {
 			return nil, off(ctx)

@@ -145,16 +145,24 @@ func (s *Service) Subscribe(ctx context.Context, p chat.Principal, sub chat.Push
 		return chat.Invalid("body.endpoint", "%s", err)
 	}
 	sub.Endpoint = u
-	if b, err := decodeKey(sub.P256dh); err != nil || len(b) != 65 || b[0] != 4 {
+	b, err := decodeKey(sub.P256dh)
+	if err != nil || len(b) != 65 || b[0] != 4 {
 		return chat.Invalid("body.keys.p256dh", "p256dh must be an uncompressed P-256 public key, base64url")
 	} else if _, err := ecdh.P256().NewPublicKey(b); err != nil {
 		return chat.Invalid("body.keys.p256dh", "p256dh is not a point of P-256")
 	}
-	if b, err := decodeKey(sub.Auth); err != nil || len(b) != 16 {
+	a, err := decodeKey(sub.Auth)
+	if err != nil || len(a) != 16 {
 		return chat.Invalid("body.keys.auth", "auth must be 16 bytes, base64url")
 	}
+	// Stored in one spelling, so that the same keys compare equal (SavePushSubscription).
+	sub.P256dh, sub.Auth = base64.RawURLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(a)
 	sub.UserID, sub.SessionID = p.UserID, p.SessionID
-	if err := s.store.SavePushSubscription(ctx, sub, s.opts.Now()); err != nil {
+	err = s.store.SavePushSubscription(ctx, sub, s.opts.Now())
+	if errors.Is(err, chat.ErrPushEndpointTaken) {
+		return chat.Errorf(chat.CodePushEndpointTaken, "this push endpoint is another account's, signed in on its browser; subscribe with the browser's own keys")
+	}
+	if err != nil {
 		return fmt.Errorf("save push subscription: %w", err)
 	}
 	return nil

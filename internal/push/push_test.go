@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -191,6 +192,42 @@ func TestPush(t *testing.T) {
 			if got := ps.To(sub); len(got) != 0 {
 				t.Errorf("browser %d, whose session ended, was pushed %v", i+1, payloads(got))
 			}
+		}
+	})
+
+	t.Run("another account's endpoint: refused, unless with its keys", func(t *testing.T) {
+		t.Parallel()
+		// Eve learns the endpoint of Ben's browser and posts it with keys of her own: it stays
+		// Ben's (it moved to her, and Ben's DELETE answered 404). Ben's own browser, whose next
+		// user signs in while Ben is still signed in, posts the same keys (in another spelling
+		// here): it moves.
+		ben, eve := s.NewUser(t, "Ben"), s.NewUser(t, "Eve")
+		sub, own := subscribe(t, s, ps, ben), ps.Subscribe()
+		post := func(u *testserver.User, p256dh, auth string) testserver.Reply {
+			return s.Call(t, "POST", "/api/v1/push/subscriptions", u.Token, map[string]any{
+				"endpoint": sub.Endpoint, "keys": map[string]string{"p256dh": p256dh, "auth": auth}}, nil)
+		}
+		if r := post(eve, own.P256dh, own.Auth); r.Status != http.StatusConflict || !strings.Contains(string(r.Body), chat.CodePushEndpointTaken) {
+			t.Errorf("eve posting ben's endpoint: %d %s, want 409 %s", r.Status, r.Body, chat.CodePushEndpointTaken)
+		}
+		if r := s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil); r.Status != http.StatusNoContent {
+			t.Errorf("ben deleting his subscription: %d %s, want 204", r.Status, r.Body)
+		}
+		if r := post(ben, sub.P256dh, sub.Auth); r.Status != http.StatusNoContent {
+			t.Fatalf("ben subscribing again: %d %s", r.Status, r.Body)
+		}
+		padded := func(k string) string {
+			b, err := base64.RawURLEncoding.DecodeString(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return base64.StdEncoding.EncodeToString(b)
+		}
+		if r := post(eve, padded(sub.P256dh), padded(sub.Auth)); r.Status != http.StatusNoContent {
+			t.Errorf("eve on ben's browser, with its keys: %d %s, want 204", r.Status, r.Body)
+		}
+		if r := s.Call(t, "DELETE", "/api/v1/push/subscriptions", eve.Token, map[string]string{"endpoint": sub.Endpoint}, nil); r.Status != http.StatusNoContent {
+			t.Errorf("eve deleting the subscription she took: %d %s, want 204", r.Status, r.Body)
 		}
 	})
 

@@ -12,15 +12,32 @@ import (
 // instance that was down for a while does not ping everyone about old news).
 const pushMaxAge = 10 * time.Minute
 
-// SavePushSubscription stores a browser's subscription for a user's session; an endpoint seen
-// before (a browser subscribing again, or another user on the same browser) is taken over.
+// SavePushSubscription stores a browser's subscription for a user's session. An endpoint seen
+// before is taken over when it is the same user's (a browser subscribing again, maybe from a
+// new session), when its session has ended (another user signing in on the same browser), or
+// when the request carries its keys (the same browser, whose first user is still signed in:
+// only the browser and we know the auth secret). Otherwise it stays whose it is:
+// chat.ErrPushEndpointTaken. Knowing an endpoint alone must not move another user's pushes.
 func (s *Store) SavePushSubscription(ctx context.Context, sub chat.PushSubscription, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO push_subscriptions (user_id, session_id, endpoint, p256dh, auth, created_at)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO push_subscriptions (user_id, session_id, endpoint, p256dh, auth, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, session_id = excluded.session_id,
-			p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+			p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at
+		WHERE push_subscriptions.user_id = excluded.user_id
+			OR (push_subscriptions.p256dh = excluded.p256dh AND push_subscriptions.auth = excluded.auth)
+			OR NOT EXISTS (SELECT 1 FROM sessions se WHERE se.id = push_subscriptions.session_id
+				AND se.revoked_at IS NULL AND se.expires_at > $6)`,
 		sub.UserID, nullID(sub.SessionID), sub.Endpoint, sub.P256dh, sub.Auth, ms(now))
-	return wrap(err)
+	if err != nil {
+		return wrap(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return wrap(err)
+		}
+		return chat.ErrPushEndpointTaken
+	}
+	return nil
 }
 
 // DeletePushSubscription deletes a user's subscription (ErrNotFound when they have none there).
