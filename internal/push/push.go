@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -191,13 +192,78 @@ func parseEndpoint(raw string, allowPrivate bool) (string, error) {
 	if err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && (u.Scheme != "http" || !allowPrivate)) {
 		return "", errors.New("endpoint must be an https URL of a push service")
 	}
-	if !allowPrivate {
-		host := u.Hostname()
-		if ip, err := netip.ParseAddr(host); (err == nil && !public(ip)) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
-			return "", errors.New("endpoint must be a push service on a public address")
-		}
+	if !allowPrivate && !publicHost(u.Hostname()) {
+		return "", errors.New("endpoint must be a push service on a public address")
 	}
 	return raw, nil
+}
+
+// publicHost reports whether a URL's host may be a push service's: a public address, or a
+// name that is not localhost's, has a dot and ends in no number. It reads the host as a
+// resolver would: case and a trailing dot ignored, and an IPv4 address in any of inet_aton's
+// forms (2130706433, 0x7f.1, 0177.0.0.1, 127.1 are 127.0.0.1). What a name resolves to is
+// checked when it is dialed (publicOnly); this refuses at once what needs no lookup.
+func publicHost(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return public(ip)
+	}
+	labels := strings.Split(h, ".")
+	if slices.Contains(labels, "") {
+		return false
+	}
+	if number(labels[len(labels)-1]) {
+		// A host ending in a number is an IPv4 address (the WHATWG URL standard), or invalid.
+		ip, ok := inetAton(labels)
+		return ok && public(ip)
+	}
+	return len(labels) > 1 && labels[len(labels)-1] != "localhost"
+}
+
+// number reports whether s reads as a number in a host: decimal digits, or 0x and hex digits.
+func number(s string) bool {
+	if rest, ok := strings.CutPrefix(s, "0x"); ok {
+		s = rest
+		return strings.Trim(s, "0123456789abcdef") == ""
+	}
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// inetAton reads an IPv4 address in the forms of inet_aton(3), which URL parsers and
+// getaddrinfo accept too: one to four numbers, each decimal, hex (0x) or octal (leading 0);
+// the last fills the bytes the others leave (127.1 is 127.0.0.1, 2130706433 too).
+func inetAton(parts []string) (netip.Addr, bool) {
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var v uint64
+	for i, p := range parts {
+		base := 10
+		if rest, ok := strings.CutPrefix(p, "0x"); ok {
+			base, p = 16, rest
+			if p == "" {
+				p = "0"
+			}
+		} else if len(p) > 1 && p[0] == '0' {
+			base, p = 8, p[1:]
+		}
+		n, err := strconv.ParseUint(p, base, 32)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			v |= n << (8 * (3 - i))
+			continue
+		}
+		if bits := 8 * (4 - i); n >= 1<<bits {
+			return netip.Addr{}, false
+		}
+		v |= n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true
 }
 
 // publicOnly refuses to connect to an address that is not public (loopback, private,
@@ -216,9 +282,41 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 }
 
 func public(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() &&
-		!netip.MustParsePrefix("100.64.0.0/10").Contains(ip) && !netip.MustParsePrefix("fc00::/7").Contains(ip)
+	ip = ip.Unmap().WithZone("")
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range notPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// notPublic are the ranges of IANA's special-purpose address registries that are not
+// globally reachable, beyond what netip's predicates cover, and the IPv6 prefixes that carry
+// an IPv4 address (NAT64, 6to4, Teredo, IPv4-compatible), which may lead to a private one.
+var notPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // this network
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space (carrier-grade NAT)
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
+	netip.MustParsePrefix("192.88.99.0/24"),  // 6to4 relay anycast
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated)
+	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local NAT64
+	netip.MustParsePrefix("100::/64"),        // discard
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments, Teredo
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("2002::/16"),       // 6to4
+	netip.MustParsePrefix("3fff::/20"),       // documentation
+	netip.MustParsePrefix("5f00::/16"),       // segment routing
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
 }
 
 func decodeKey(k string) ([]byte, error) {
