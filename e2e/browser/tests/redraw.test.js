@@ -6,7 +6,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, privatePair, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, privatePair, send, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -156,6 +156,109 @@ test('in the open chat a new message is added and a change draws only its own me
   await page.reload();
   await page.getByTestId('chat-list').waitFor();
   await message(page, `run ${tag}`).waitFor();
+  assert.deepEqual(await drawing(), pieced);
+  page.assertClean();
+});
+
+test('my message sent, and members joining and leaving, draw only what they add; the view keeps to the bottom', async () => {
+  const tag = unique('m').slice(-6);
+  const email = `ida-${tag}@example.com`;
+  const a = await Api.register(`Ida ${tag}`, email);
+  const b = await Api.register(`Jo ${tag}`);
+  const c = await Api.register(`Kai ${tag}`);
+  const group = await a.group(`Team ${tag}`, [b.user.id]);
+  // Enough of Jo's messages to scroll, read by Ida.
+  let last;
+  for (let i = 0; i < 30; i++) last = await b.send(group.id, `line ${i} ${tag}`);
+  await a.read(group.id, last.seq);
+  const { page } = await signIn(browser, email);
+  await openChat(page, `Team ${tag}`);
+  await message(page, `line 29 ${tag}`).waitFor();
+  // Counts each time a message's insides are drawn anew, by key, and keeps each element added;
+  // and counts the drawings of the line above the messages ("This is the beginning..."), which
+  // a drawing of the whole pane does again.
+  await page.evaluate(() => {
+    window.redrawn = {};
+    window.added = [];
+    window.wholePane = 0;
+    const list = document.querySelector('.msg-list');
+    new MutationObserver((records) => {
+      for (const { target: el, addedNodes } of records) {
+        if (el === list) window.added.push(...addedNodes);
+        else if (el.parentElement === list) window.redrawn[el.dataset.key] = (window.redrawn[el.dataset.key] || 0) + 1;
+      }
+    }).observe(list, { subtree: true, childList: true });
+    new MutationObserver(() => { window.wholePane += 1; }).observe(document.querySelector('[data-testid="history-status"]'), { childList: true });
+  });
+  const redrawn = () => page.evaluate(() => ({ ...window.redrawn }));
+  const wholePane = () => page.evaluate(() => window.wholePane);
+  const addedKeys = () => page.evaluate(() => window.added.map((el) => el.dataset.key));
+  const atBottom = () => page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid="messages"]');
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
+  });
+  const lastKey = () => page.locator('.msg-list > *').last().evaluate((el) => el.dataset.key);
+
+  // My message: drawn at once as sending, then, acknowledged, drawn again as sent in the same
+  // element; no other message is drawn again.
+  await send(page, `mine ${tag}`);
+  const mine = message(page, `mine ${tag}`);
+  await mine.locator('[data-testid="msg-status"][data-state="sent"]').waitFor();
+  const key = await mine.evaluate((el) => el.dataset.key);
+  assert.match(key, /^c:/);
+  assert.deepEqual(await addedKeys(), [key], 'my message is added once');
+  assert.ok(await mine.evaluate((el) => window.added[0] === el), 'the sent message keeps the element it had unsent');
+  assert.deepEqual(Object.keys(await redrawn()), [key]);
+  assert.equal(await wholePane(), 0, 'sending draws the message, not the pane');
+  await atBottom();
+
+  // Jo answers: added below, the view follows it down.
+  await page.evaluate(() => { window.redrawn = {}; window.added = []; });
+  const answer = await b.send(group.id, `answer ${tag}`);
+  await message(page, `answer ${tag}`).waitFor();
+  assert.deepEqual(await addedKeys(), [`s:${answer.seq}`]);
+  await atBottom();
+
+  // Kai is invited, then leaves: each time a note is added below, and no message is drawn again.
+  await page.evaluate(() => { window.redrawn = {}; window.added = []; });
+  await a.req('POST', `/chats/${group.id}/members`, { user_id: c.user.id });
+  await page.getByTestId('system-message').filter({ hasText: `Kai ${tag}` }).first().waitFor();
+  await page.getByTestId('pane-sub').getByText('3 members').waitFor();
+  await c.req('POST', `/chats/${group.id}/leave`);
+  await page.getByTestId('pane-sub').getByText('2 members').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="system-message"]').length >= 2);
+  await page.waitForTimeout(300);
+  const notes = await page.getByTestId('system-message').evaluateAll((els) => els.map((el) => el.dataset.key));
+  assert.deepEqual(await addedKeys(), notes.slice(-2), 'the two notes are added, nothing else');
+  assert.equal(await lastKey(), notes.at(-1));
+  // (The note of Kai's joining may be drawn again once, when his name comes after it.)
+  assert.deepEqual(Object.keys(await redrawn()).filter((k) => k !== notes.at(-2)), []);
+  assert.equal(await wholePane(), 0, 'members joining and leaving draw their notes, not the pane');
+  await atBottom();
+
+  // Scrolled up a little: a new message does not move the view.
+  const top = await page.evaluate(() => {
+    const s = document.querySelector('[data-testid="messages"]');
+    s.scrollTop -= 150;
+    return s.scrollTop;
+  });
+  await page.waitForTimeout(200);
+  const more = await b.send(group.id, `more ${tag}`);
+  await message(page, `more ${tag}`).waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => document.querySelector('[data-testid="messages"]').scrollTop), top);
+
+  // What was drawn piece by piece is what a reload draws at once (once read, so without a divider).
+  await page.evaluate(() => document.querySelector('[data-testid="messages"]').scrollTo({ top: 1e9 }));
+  for (const until = Date.now() + 30000; (await a.chats()).find((x) => x.id === group.id).my_last_read_seq < more.seq;) {
+    assert.ok(Date.now() < until, 'the new message was not marked read in 30 s');
+    await page.waitForTimeout(100);
+  }
+  const drawing = () => page.locator('.msg-list > *').evaluateAll((els) => els.map((el) => `${el.dataset.key} ${el.className} ${el.textContent}`));
+  const pieced = await drawing();
+  await page.reload();
+  await page.getByTestId('chat-list').waitFor();
+  await message(page, `more ${tag}`).waitFor();
   assert.deepEqual(await drawing(), pieced);
   page.assertClean();
 });

@@ -268,11 +268,9 @@ export class Client {
     }
     if (isNew) this.hooks.onMessage?.(msg);
     // The message redraws its chat's row, and in the open chat itself (an acknowledged one of
-    // mine, which was drawn unsent after every loaded one, the whole pane).
+    // mine keeps the element it was drawn with unsent).
     s.notifyChats([chat.id]);
-    if (chat.id !== s.activeChatId) return;
-    if (acked) s.notify('pane');
-    else s.notifyMessages(chat.id, [msg.seq]);
+    if (chat.id === s.activeChatId) s.notifyMessages(chat.id, [msg.seq]);
   }
 
   /**
@@ -347,6 +345,7 @@ export class Client {
     const s = this.s;
     const chat = s.chats.get(d.chat_id);
     if (!chat || !d.user) return;
+    const renamed = s.names.get(d.user.id) !== d.user.name;
     s.names.set(d.user.id, d.user.name);
     const mems = s.members.get(chat.id);
     if (mems && !mems.has(d.user.id)) {
@@ -358,7 +357,10 @@ export class Client {
     } else if (!mems) {
       chat.member_count = (chat.member_count || 0) + 1;
     }
-    s.notify('chats', 'pane', 'members');
+    // Its system message comes as a message (appended); here the header, who is told apart,
+    // and what showed the newcomer's name before it was known.
+    s.notifyPeople(chat.id);
+    if (renamed) this.renamed(new Set([d.user.id]));
   }
 
   onMemberLeft(d) {
@@ -373,7 +375,7 @@ export class Client {
       chat.member_count = Math.max(0, (chat.member_count || 1) - 1);
     }
     s.clearTyping(chat.id, d.user_id);
-    s.notify('chats', 'pane', 'members');
+    s.notifyPeople(chat.id);
   }
 
   onError(f) {
@@ -387,7 +389,7 @@ export class Client {
       p.error = message;
       p.hard = !TRANSIENT.has(code);
       this.savePending();
-      this.s.notifyChats([p.chat_id], 'pane');
+      this.s.notifyUnsent(p.chat_id);
       return;
     }
     console.warn('chat: server error frame', code, message, f.ref || '');
@@ -433,7 +435,7 @@ export class Client {
     const p = this.s.pending.get(clientId);
     this.s.pending.delete(clientId);
     this.savePending();
-    this.s.notifyChats(p ? [p.chat_id] : [], 'pane');
+    if (p) this.s.notifyUnsent(p.chat_id);
   }
 
   dispatch(p) {
@@ -446,7 +448,7 @@ export class Client {
     if (p.files?.length) data.file_ids = p.files.map((f) => f.id);
     const sent = this.conn.send('message.send', data, 'send:' + p.client_id);
     if (!sent && p.state === 'sending') this.sendRest(p);
-    this.s.notifyChats([p.chat_id], 'pane');
+    this.s.notifyUnsent(p.chat_id);
   }
 
   async sendRest(p) {
@@ -460,13 +462,13 @@ export class Client {
         p.error = describe(err);
         p.hard = true;
         this.savePending();
-        this.s.notifyChats([p.chat_id], 'pane');
+        this.s.notifyUnsent(p.chat_id);
         return;
       }
       // Otherwise it waits: the next connection resends it.
       if (p.state === 'sending') {
         p.state = 'waiting';
-        this.s.notifyChats([p.chat_id], 'pane');
+        this.s.notifyUnsent(p.chat_id);
       }
     }
   }
@@ -480,7 +482,7 @@ export class Client {
     const p = this.s.pending.get(clientId);
     if (!p || p.state === 'failed') return;
     p.state = 'waiting';
-    this.s.notifyChats([p.chat_id], 'pane');
+    this.s.notifyUnsent(p.chat_id);
     if (!this.conn.online) return;
     this.conn.probe();
     this.sendTimers.set(clientId, setTimeout(() => {
@@ -731,14 +733,32 @@ export class Client {
     const s = this.s;
     const came = this.namesCame;
     this.namesCame = new Set();
+    this.renamed(came);
+  }
+
+  /**
+   * renamed redraws what shows the names of users ids, which came or changed: the rows whose
+   * preview or typing line names one, and the open chat's messages that do (and the dialogs).
+   */
+  renamed(ids) {
+    const s = this.s;
     const rows = [];
     for (const c of s.chats.values()) {
       const m = c.last_message;
       const typists = s.typing.get(c.id);
-      if (came.has(m?.sender_id) || came.has(m?.event?.user_id) || came.has(m?.event?.actor_id)
-        || (typists && [...typists.keys()].some((id) => came.has(id)))) rows.push(c.id);
+      if (ids.has(m?.sender_id) || ids.has(m?.event?.user_id) || ids.has(m?.event?.actor_id)
+        || (typists && [...typists.keys()].some((id) => ids.has(id)))) rows.push(c.id);
     }
-    s.notifyChats(rows, 'pane', 'members');
+    s.notifyChats(rows, 'members');
+    const open = s.activeChatId;
+    const box = open != null && s.messages.get(open);
+    if (!box) return;
+    const seqs = [];
+    for (const m of box.list()) {
+      if (ids.has(m.sender_id) || ids.has(m.event?.user_id) || ids.has(m.event?.actor_id)
+        || ids.has(m.reply_to?.sender_id) || m.mentions?.some((id) => ids.has(id))) seqs.push(m.seq);
+    }
+    s.notifyMessages(open, seqs);
   }
 
   /**

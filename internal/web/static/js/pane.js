@@ -2,7 +2,7 @@
 // messages" divider, delivery marks, typing indicator and the composer.
 
 import { chatSettingsDialog } from './chatsettings.js';
-import { h, icon, reconcile } from './dom.js';
+import { h, icon, place, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemParts, timeOf } from './format.js';
 import { ReadTracker, windowActive } from './reading.js';
@@ -45,6 +45,8 @@ export function mountPane(ctx, el, { back }) {
   // (patch adds to them).
   let drawn = new Map();
   let drawnNewest = 0;
+  // The senders told apart (twinsOf) as drawn: when they change, every message is drawn again.
+  let drawnTwins = '';
 
   const empty = h('div', { class: 'pane-empty' },
     h('div', { class: 'empty-art' }, icon('chat')),
@@ -136,26 +138,51 @@ export function mountPane(ctx, el, { back }) {
     scroller.scrollTo({ top: scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
   };
 
-  // A view at the bottom stays there when the scroller's box shrinks or grows (the composer
-  // growing with a long draft, the reply bar, an on-screen keyboard): pinned is whether the last
-  // scroll left it at the bottom, measured against the box's height as last observed, because
-  // the browser sends the scroll event of a resize before the resize is observed.
-  let pinned = true;
+  // Where the view is, as of the last scroll or resize: gap is its distance from the bottom,
+  // measured against the box's height as last observed, because the browser sends the scroll
+  // event of a resize before the resize is observed. A view within 8 px of the bottom stays
+  // there when the scroller's box shrinks or grows (the composer growing with a long draft, the
+  // reply bar, an on-screen keyboard); within 80 px a new message takes it down along (patch).
+  // A message arriving reads gap rather than measuring: a measure in the task that moved its
+  // chat's row in the list would lay the page out there and then, and again after the append.
+  let gap = 0;
   let boxHeight = 0;
-  scroller.addEventListener('scroll', () => {
-    pinned = scroller.scrollHeight - scroller.scrollTop - (boxHeight || scroller.clientHeight) < 8;
-  }, { passive: true });
+  const measureGap = () => {
+    gap = scroller.scrollHeight - scroller.scrollTop - (boxHeight || scroller.clientHeight);
+  };
   const resized = new ResizeObserver(() => {
+    const pinned = gap < 8;
     boxHeight = scroller.clientHeight;
     if (pinned) toBottom(false);
+    else measureGap();
   });
   resized.observe(scroller);
+
+  // settle scrolls to the bottom (when asked) and shows or hides the jump button, once, before
+  // the next frame: a burst of messages lays the page out once a frame, with the frame's layout.
+  let settling = 0;
+  let settleBottom = false;
+  const settle = (bottom) => {
+    settleBottom ||= bottom;
+    settling ||= requestAnimationFrame(() => {
+      settling = 0;
+      if (settleBottom) toBottom(false);
+      settleBottom = false;
+      jump.hidden = fromBottom() < 400;
+    });
+  };
+  const unsettle = () => {
+    cancelAnimationFrame(settling);
+    settling = 0;
+    settleBottom = false;
+  };
 
   // Older messages load one page per approach to the top: reaching the top zone loads a page and
   // disarms; leaving the zone (scrolling down, or the page arriving above the view) arms again.
   let armed = true;
   scroller.addEventListener('scroll', () => {
-    jump.hidden = fromBottom() < 400;
+    measureGap();
+    jump.hidden = gap < 400;
     if (scroller.scrollTop >= LOAD_OLDER_AT) armed = true;
     else if (armed && loadOlder()) armed = false;
   }, { passive: true });
@@ -178,6 +205,9 @@ export function mountPane(ctx, el, { back }) {
     list.replaceChildren();
     drawn = new Map();
     drawnNewest = 0;
+    drawnTwins = '';
+    unsettle();
+    gap = 0;
     initialScroll = true;
     armed = true;
     dividerSeq = null;
@@ -385,17 +415,25 @@ export function mountPane(ctx, el, { back }) {
     };
   }
 
-  function buildItems(chat, box) {
+  /** unsentOf lists my messages of chatId not acknowledged yet, as messages, in the order written. */
+  function unsentOf(id) {
     const me = store.me.id;
-    const pending = store.pendingOf(chat.id)
+    return store.pendingOf(id)
       .sort((a, b) => a.created_at.localeCompare(b.created_at))
       .map((p) => ({ pending: p, sender_id: me, kind: 'text', body: p.body, files: p.files, created_at: p.created_at, client_id: p.client_id }));
+  }
+
+  const twinsKey = (twins) => [...twins].sort((a, b) => a - b).join(',');
+
+  function buildItems(chat, box) {
+    const pending = unsentOf(chat.id);
     const items = [];
     let prevDay = null;
     let prev = null;
     const msgs = [...(box ? box.list() : []), ...pending];
     // Senders whose names look alike (the members', and those who left) are told apart.
     const twins = twinsOf(chat, msgs);
+    drawnTwins = twinsKey(twins);
     for (const m of msgs) {
       const day = dayKey(m.created_at);
       if (day !== prevDay) {
@@ -429,41 +467,47 @@ export function mountPane(ctx, el, { back }) {
 
   /**
    * onChange follows the store: a batch that names messages of the open chat (new, edited,
-   * deleted, reacted to, read) redraws those only (patch), one that asks for the whole pane
-   * goes over every loaded message (render).
+   * deleted, reacted to, read), my unsent ones or a change of its members redraws those only
+   * (patch), one that asks for the whole pane goes over every loaded message (render).
    */
   function onChange() {
     if (chatId == null) return;
-    const { allPane, msgs } = store.changed;
+    const { allPane, msgs, unsent, people } = store.changed;
     if (allPane) return render();
     const seqs = msgs.get(chatId);
     const chat = store.chats.get(chatId);
-    if (!seqs || !chat) return;
+    const mine = unsent.has(chatId) || people.has(chatId);
+    if ((!seqs && !mine) || !chat) return;
     renderHead(chat);
-    if (seqs.size && !patch(chat, [...seqs].sort((a, b) => a - b))) render();
+    if ((seqs?.size || mine) && !patch(chat, seqs ? [...seqs].sort((a, b) => a - b) : [])) render();
   }
 
   /**
    * patch redraws the messages seqs of the open chat in place (their signature tells whether
-   * they changed) and appends the new ones after the newest drawn, with their day separator;
-   * it returns false, having changed nothing that render would not, for anything else (a
-   * message in between, unsent ones of mine below, a target to bring into view, many at once).
+   * they changed), adds the new ones after the newest drawn, with their day separator (my own
+   * acknowledged one keeps the element it had unsent), and brings my unsent messages below them
+   * up to date; it returns false, having changed nothing that render would not, for anything
+   * else (a message in between, a new day among my unsent ones, a target to bring into view,
+   * senders to tell apart that were not, many at once).
    */
   function patch(chat, seqs) {
     const box = store.messages.get(chatId);
     if (!box?.loaded || box.loadingOlder || target || initialScroll || !dividerDone || dividerAbove) return false;
-    if (seqs.length > 50 || store.pendingOf(chatId).length) return false;
-    const atBottom = fromBottom() < 80;
+    if (seqs.length > 50 || !drawnNewest) return false;
+    const unsent = unsentOf(chatId);
+    const twins = twinsOf(chat, [...box.list(), ...unsent]);
+    if (twinsKey(twins) !== drawnTwins) return false;
+    // Where the view was as of its last scroll (gap): measuring here would lay the page out.
+    const atBottom = stickToBottom || settleBottom || gap < 80;
     const viewTop = atBottom ? 0 : scroller.getBoundingClientRect().top;
     let shift = 0;
     const added = [];
-    const twins = twinsOf(chat, box.list());
     for (const seq of seqs) {
       const m = box.bySeq.get(seq);
       if (!m) return false;
       const prev = box.bySeq.get(seq - 1);
       const el = drawn.get(keyOf(m));
-      if (el) {
+      if (el && seq <= drawnNewest) {
         const item = m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins);
         // A message above the view that changes height would move what is in view: it is kept.
         const above = !atBottom && el.getBoundingClientRect().top < viewTop;
@@ -472,25 +516,69 @@ export function mountPane(ctx, el, { back }) {
         if (above) shift += el.offsetHeight - before;
         continue;
       }
-      if (seq !== drawnNewest + 1 || !prev || !drawn.has(keyOf(prev))) return false;
+      const prevEl = prev && drawn.get(keyOf(prev));
+      if (seq !== drawnNewest + 1 || !prevEl) return false;
       const items = [];
       if (dayKey(prev.created_at) !== dayKey(m.created_at)) items.push(dayItem(m.created_at));
       if (dividerSeq && m.seq === dividerSeq) items.push(dividerItem());
-      items.push(m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins));
-      if (items.some((it) => drawn.has(it.key))) return false;
-      for (const it of items) {
-        const e = it.create();
-        e.dataset.key = it.key;
-        list.append(e);
-        drawn.set(it.key, e);
-        added.push(e);
+      const item = m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins);
+      // What follows the newest drawn: nothing, or my unsent messages (without a day of their own).
+      const next = prevEl.nextElementSibling;
+      if (next && !next.dataset.key?.startsWith('c:')) return false;
+      if (el) {
+        // Mine, acknowledged: the first of the unsent, drawn again in place as sent.
+        if (items.length || next !== el) return false;
+        item.update(el);
+        added.push(el);
+      } else {
+        items.push(item);
+        if (items.some((it) => drawn.has(it.key))) return false;
+        for (const it of items) {
+          const e = it.create();
+          e.dataset.key = it.key;
+          list.insertBefore(e, next);
+          drawn.set(it.key, e);
+          added.push(e);
+        }
       }
       drawnNewest = seq;
     }
+    // My unsent messages, after the loaded ones in the order written (buildItems); any drawn
+    // after them are gone (discarded).
+    let before = box.bySeq.get(drawnNewest);
+    const newestEl = before && drawn.get(keyOf(before));
+    if (!newestEl) return false;
+    let cur = newestEl.nextElementSibling;
+    for (const p of unsent) {
+      if (dayKey(p.created_at) !== dayKey(before.created_at)) return false;
+      const item = messageItem(chat, p, contOf(before, p), twins);
+      let el = drawn.get(item.key);
+      if (el) {
+        item.update(el);
+        if (el === cur) cur = cur.nextElementSibling;
+        else place(list, el, cur);
+      } else {
+        el = item.create();
+        el.dataset.key = item.key;
+        list.insertBefore(el, cur);
+        drawn.set(item.key, el);
+        added.push(el);
+      }
+      before = p;
+    }
+    while (cur) {
+      const gone = cur;
+      cur = cur.nextElementSibling;
+      drawn.delete(gone.dataset.key);
+      gone.remove();
+    }
     tracker.observe(added);
-    if (atBottom) toBottom(false);
-    else if (shift) scroller.scrollTop += shift;
-    jump.hidden = fromBottom() < 400;
+    if (atBottom) settle(true);
+    else {
+      if (shift) scroller.scrollTop += shift;
+      if (added.length) settle(false);
+    }
+    stickToBottom = false;
     return true;
   }
 
@@ -513,8 +601,10 @@ export function mountPane(ctx, el, { back }) {
       top.replaceChildren(h('span', { class: 'spinner', text: 'Loading messages…' }));
       return;
     }
-    // Measured before anything on screen changes (the status line above the list included).
-    const atBottom = fromBottom() < 80;
+    // Measured before anything on screen changes (the status line above the list included); a
+    // scroll to the bottom still to come (settle) is done here instead.
+    const atBottom = settleBottom || fromBottom() < 80;
+    unsettle();
     const anchor = !atBottom && !initialScroll ? viewAnchor() : null;
 
     if (box.loadingOlder) top.replaceChildren(h('span', { class: 'spinner', text: 'Loading earlier messages…' }));

@@ -89,9 +89,12 @@ export class Store {
     this.changes = Store.noChanges();
   }
 
-  /** noChanges is an empty batch: { allRows, rows: Set(chat id), allPane, msgs: Map(chat id -> Set(seq)) }. */
+  /**
+   * noChanges is an empty batch: { allRows, rows: Set(chat id), allPane, msgs: Map(chat id ->
+   * Set(seq)), unsent: Set(chat id), people: Set(chat id) }.
+   */
   static noChanges() {
-    return { allRows: false, rows: new Set(), allPane: false, msgs: new Map() };
+    return { allRows: false, rows: new Set(), allPane: false, msgs: new Map(), unsent: new Set(), people: new Set() };
   }
 
   reset() {
@@ -155,6 +158,23 @@ export class Store {
     if (!set) this.changes.msgs.set(chatId, (set = new Set()));
     for (const seq of seqs) set.add(seq);
     this.notify(...topics);
+    this.mark(['pane']);
+  }
+
+  /** notifyUnsent: my unacknowledged messages of chatId changed (sent, failed, discarded); its row too. */
+  notifyUnsent(chatId) {
+    this.changes.unsent.add(chatId);
+    this.notifyChats([chatId]);
+    this.mark(['pane']);
+  }
+
+  /**
+   * notifyPeople: who is in chatId changed (a member joined or left): its row, the pane's
+   * header and who in it is told apart (lookalike.js), and topics.
+   */
+  notifyPeople(chatId, ...topics) {
+    this.changes.people.add(chatId);
+    this.notifyChats([chatId], 'members', ...topics);
     this.mark(['pane']);
   }
 
