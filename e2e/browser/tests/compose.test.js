@@ -266,6 +266,37 @@ test('a draft, with the names chosen in it, survives a reload; signing out forge
   await context.close();
 });
 
+test('a draft written in another tab shows in this tab\'s list, and goes when it is sent', async () => {
+  const tag = unique('t').slice(-6);
+  const email = `tam.${tag}@example.com`;
+  const tam = await Api.register(`Tam ${tag}`, email);
+  const uma = await Api.register(`Uma ${tag}`);
+  const chat = await tam.private(uma.user.id);
+  await uma.send(chat.id, `hi ${tag}`);
+  const { context, page } = await signIn(browser, email);
+  // The same browser's second tab (the same storage), on the list.
+  const other = await context.newPage();
+  await other.goto('/');
+  await other.getByTestId('chat-list').waitFor();
+  const preview = chatItem(other, `Uma ${tag}`).getByTestId('chat-preview');
+  await preview.getByText(`hi ${tag}`).waitFor();
+
+  await openChat(page, `Uma ${tag}`);
+  await page.getByLabel('Message', { exact: true }).click();
+  await page.keyboard.type('from the first tab');
+  // Well before the list's minutely redraw of its times, which would show it too.
+  await other.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent === t), 'Draft: from the first tab', { timeout: 20000 });
+  // A message arriving draws the row with the draft still in place of the message.
+  await uma.send(chat.id, `again ${tag}`);
+  await chatItem(other, `Uma ${tag}`).locator('[data-testid="unread-badge"]').getByText('1').waitFor();
+  assert.equal(await preview.textContent(), 'Draft: from the first tab');
+  // Sent, the draft is gone from the other tab's list too.
+  await page.keyboard.press('Enter');
+  await other.waitForFunction((t) => [...document.querySelectorAll('[data-testid="chat-preview"]')].some((e) => e.textContent === t), 'You: from the first tab');
+  page.assertClean();
+  await context.close();
+});
+
 test('layout: a full-width message of mine leaves no blank strip under it; "No chats yet" sits under the filter', async () => {
   const tag = unique('w').slice(-6);
   const email = `wes.${tag}@example.com`;

@@ -13,7 +13,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createECDH, randomBytes } from 'node:crypto';
-import { Api, launch, openChat, privatePair, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, openChat, privatePair, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -111,6 +111,38 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   other.page.assertClean();
   await context.close();
   await other.context.close();
+});
+
+test('the title counts the unread messages of every chat as they come, are read and are muted', async () => {
+  const tag = unique('c').slice(-6);
+  const email = `cara.${tag}@example.com`;
+  const cara = await Api.register(`Cara ${tag}`, email);
+  const dan = await Api.register(`Dan ${tag}`);
+  const eve = await Api.register(`Eve ${tag}`);
+  const withDan = await cara.private(dan.user.id);
+  const withEve = await cara.private(eve.user.id);
+  const { context, page } = await signIn(browser, email);
+  const title = (t) => page.waitForFunction((want) => document.title === want, t);
+  await title('Chat');
+  await dan.send(withDan.id, 'one');
+  await dan.send(withDan.id, 'two');
+  await eve.send(withEve.id, 'three');
+  await title('(3) Chat');
+  // Read on another device: the count goes down by that chat's.
+  const last = await dan.send(withDan.id, 'four');
+  await title('(4) Chat');
+  await cara.read(withDan.id, last.seq);
+  await title('(1) Chat');
+  // Eve's chat muted: it counts no more; unmuted, it counts again.
+  await cara.req('PATCH', `/chats/${withEve.id}/settings`, { notify: 'none' });
+  await title('Chat');
+  await eve.send(withEve.id, 'five');
+  await chatItem(page, `Eve ${tag}`).locator('[data-testid="unread-badge"]').getByText('2').waitFor();
+  assert.equal(await page.title(), 'Chat');
+  await cara.req('PATCH', `/chats/${withEve.id}/settings`, { notify: 'all' });
+  await title('(2) Chat');
+  page.assertClean();
+  await context.close();
 });
 
 test('a notification choice the server refuses is put back, in the dialog and in effect', async () => {

@@ -6,7 +6,7 @@ import { byActivity } from './store.js';
 import { avatar } from './avatar.js';
 import { fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
-import { draftsOf } from './composer.js';
+import { draftsOf, watchDrafts } from './composer.js';
 import { quiet } from './notify.js';
 import { shownLinks } from './markup.js';
 
@@ -115,7 +115,7 @@ export function mountChatList(ctx, el, actions) {
       h('span', { class: 'sr-only', text: ': account and devices' }));
   };
 
-  let drafts = {}; // read at each draw (composer.js keeps them)
+  let drafts = {}; // as of each draw (composer.js keeps them, and caches what it read)
   // The rows in the list's order, each li carrying its chat's id and activity (store.activity):
   // a row that changes moves to its place alone (updateRows), the others stay put.
   let rows = [];
@@ -293,7 +293,12 @@ export function mountChatList(ctx, el, actions) {
       draw();
     }
   });
-  const unsubs = [store.on('chats', redraw), store.on('me', drawMe)];
+  // A draft written in another tab shows here too: its chat's row is drawn again.
+  const unwatch = watchDrafts((userId, ids) => {
+    if (userId === null) store.notify('chats');
+    else if (userId === String(store.me?.id ?? '')) store.notifyChats(ids.filter((id) => store.chats.has(id)));
+  });
+  const unsubs = [store.on('chats', redraw), store.on('me', drawMe), unwatch];
   drawMe();
   draw();
   // Relative times ("Tue", "10:04") age; redraw them now and then.

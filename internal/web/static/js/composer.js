@@ -14,6 +14,42 @@ const TOUCH = '(pointer: coarse), (hover: none)';
 const DRAFTS = 'chat.drafts.';
 // Each user's drafts where storage is refused, for the tab: key -> Map(chat id -> draft).
 const memories = new Map();
+// Each user's drafts object as last read (draftsOf), for the chat list, which reads it for
+// each row it draws: dropped when this tab writes a draft, and when another tab does (the
+// storage event, which also tells watchDrafts which chats' drafts changed).
+const cached = new Map(); // key -> drafts object
+const watchers = new Set();
+addEventListener('storage', (ev) => {
+  if (ev.key !== null && !ev.key.startsWith(DRAFTS)) return;
+  if (ev.key === null) cached.clear(); // the whole storage cleared
+  else cached.delete(ev.key);
+  for (const fn of watchers) fn(ev.key && ev.key.slice(DRAFTS.length), changedChats(ev.oldValue, ev.newValue));
+});
+
+/** changedChats lists the chats whose draft differs between two stored drafts objects. */
+function changedChats(before, after) {
+  const parse = (v) => {
+    try {
+      const o = JSON.parse(v || '{}');
+      return o && typeof o === 'object' ? o : {};
+    } catch {
+      return {};
+    }
+  };
+  const a = parse(before);
+  const b = parse(after);
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((id) => JSON.stringify(a[id]) !== JSON.stringify(b[id])).map(Number);
+}
+
+/**
+ * watchDrafts calls fn(userId, chatIds) when another tab changed drafts (userId null and
+ * chatIds empty: every draft may have). It returns the function that stops it.
+ */
+export function watchDrafts(fn) {
+  watchers.add(fn);
+  return () => watchers.delete(fn);
+}
 
 /**
  * Drafts outlive a reload and a closed tab: each user's are one object in localStorage, chat id
@@ -49,6 +85,7 @@ function draftStore(userId) {
       const keep = v.text.trim() || v.reply;
       if (keep) memory.set(chatId, v);
       else memory.delete(chatId);
+      cached.delete(key);
       if (!o) return;
       if (keep) o[chatId] = v;
       else delete o[chatId];
@@ -60,13 +97,21 @@ function draftStore(userId) {
   };
 }
 
-/** draftsOf reads every draft of the user, chat id to { text, mentions, reply }, for the chat list. */
+/**
+ * draftsOf is every draft of the user, chat id to { text, mentions, reply }, for the chat list
+ * (read from storage once, then again after a change: cached). The caller must not change it.
+ */
 export function draftsOf(userId) {
+  const key = DRAFTS + userId;
+  let o = cached.get(key);
+  if (o) return o;
   try {
-    return readDrafts(userId);
+    o = readDrafts(userId);
   } catch {
-    return {};
+    o = {};
   }
+  cached.set(key, o);
+  return o;
 }
 
 /** readDrafts parses the user's drafts object; it throws where storage is refused. */
@@ -84,6 +129,7 @@ export function forgetReply(userId, chatId, seq) {
 /** clearDrafts forgets the drafts of the user signing out of this browser. */
 export function clearDrafts(userId) {
   memories.delete(DRAFTS + userId);
+  cached.delete(DRAFTS + userId);
   try {
     localStorage.removeItem(DRAFTS + userId);
   } catch { /* ignore */ }

@@ -203,12 +203,34 @@ async function startApp() {
     }
   };
 
+  // The unread count of the title and favicon, kept by chat (counted): a batch that names some
+  // chats' rows counts those again only. A chat's mute that runs out counts everything again at
+  // the first batch after it (recountAt), as does a batch about every chat.
+  const countedBy = new Map();
+  let unread = 0;
+  let recountAt = 0;
+  const count = (id, now) => {
+    const c = store.chats.get(id);
+    const n = c ? counted(c, now) : 0;
+    unread += n - (countedBy.get(id) || 0);
+    if (n) countedBy.set(id, n);
+    else countedBy.delete(id);
+    const until = Date.parse(c?.muted_until || '');
+    if (until > now) recountAt = Math.min(recountAt, until);
+  };
   const drawTitle = () => {
-    let n = 0;
     const now = Date.now();
-    for (const c of store.chats.values()) n += counted(c, now);
-    document.title = n ? `(${n}) Chat` : 'Chat';
-    badge(n);
+    const { allRows, rows } = store.changed;
+    if (allRows || now >= recountAt) {
+      countedBy.clear();
+      unread = 0;
+      recountAt = Infinity;
+      for (const id of store.chats.keys()) count(id, now);
+    } else {
+      for (const id of rows) count(id, now);
+    }
+    document.title = unread ? `(${unread}) Chat` : 'Chat';
+    badge(unread);
   };
 
   const route = () => {
