@@ -55,7 +55,7 @@ trap 'exit 130' INT TERM
 
 # The server embeds compressed copies of the client's files: stale ones would serve old code.
 if [ -z "${CHATD_BIN:-}" ]; then
-  (cd "$repo" && go run ./scripts/precompress -check -skip index.html internal/web/static \
+  (cd "$repo" && go run ./scripts/precompress -check -skip index.html,sw.js internal/web/static \
     && go run ./scripts/precompress -check internal/docsui/assets \
     && go run ./scripts/precompress -check -skip index.html,protocol.html internal/docsui/page)
 fi

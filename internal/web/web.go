@@ -8,7 +8,9 @@
 //	                               as immutable; <version> is a hash of every embedded file
 //	GET /sw.js                     the service worker (Web Push), Cache-Control: no-cache: a
 //	                               worker's URL must stay the same, and its scope is the
-//	                               directory it is served from, so it lives at the root
+//	                               directory it is served from, so it lives at the root; a
+//	                               module worker, it imports modules of its release by their
+//	                               versioned path, filled in at start-up as in index.html
 //	anything else                  404 (index.html is served for "/" only)
 //
 // The version is part of the path rather than a query so that relative module imports
@@ -19,15 +21,15 @@
 // Every response is brotli or gzip when the client accepts it (Vary: Accept-Encoding, an ETag
 // per encoding). The files below static/ are compressed ahead of time: `go generate
 // ./internal/web` writes name.br and name.gz next to each of them (scripts/precompress), and
-// TestPrecompressedFilesAreFresh fails when one is missing or stale. index.html is a template,
-// filled in and compressed once at start-up; it preloads every module (modulepreload), so a
+// TestPrecompressedFilesAreFresh fails when one is missing or stale. index.html and sw.js are
+// templates, filled in and compressed once at start-up; index.html it preloads every module (modulepreload), so a
 // first visit fetches the whole client in one round of requests.
 //
 // HEAD works wherever GET does; other methods get 405. The page needs no inline script or
 // style, so it runs under the server's strict Content-Security-Policy.
 package web
 
-//go:generate go run ../../scripts/precompress -skip index.html static
+//go:generate go run ../../scripts/precompress -skip index.html,sw.js static
 
 import (
 	"bytes"
@@ -106,7 +108,7 @@ func build(fsys fs.FS) (*handler, error) {
 	sort.Strings(names)
 
 	all := sha256.New()
-	var page []byte
+	var page, worker []byte
 	var modules []string
 	for _, name := range names {
 		b, err := fs.ReadFile(root, name)
@@ -117,6 +119,10 @@ func build(fsys fs.FS) (*handler, error) {
 		all.Write(b)
 		if name == "index.html" {
 			page = b
+			continue
+		}
+		if name == "sw.js" {
+			worker = b
 			continue
 		}
 		ctype := mime.TypeByExtension(path.Ext(name))
@@ -139,8 +145,10 @@ func build(fsys fs.FS) (*handler, error) {
 		return nil, fmt.Errorf("static/index.html is missing")
 	}
 	h.version = hex.EncodeToString(all.Sum(nil))[:16]
-	if sw := h.assets["sw.js"]; sw != nil {
-		h.worker = &file{File: sw.File, contentType: sw.contentType, cache: cacheRevalidate}
+	if worker != nil {
+		// Its imports name this release's assets ([[.Assets]], as in index.html).
+		src := bytes.ReplaceAll(worker, []byte("[[.Assets]]"), []byte(AssetPrefix+h.version))
+		h.worker = &file{File: precompress.New(src), contentType: contentTypes[".js"], cache: cacheRevalidate}
 	}
 
 	tmpl, err := template.New("index.html").Delims("[[", "]]").Parse(string(page))

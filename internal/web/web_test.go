@@ -217,7 +217,7 @@ func TestPrecompressedFilesAreFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	problems, err := precompress.Stale(root, func(name string) bool { return name == "index.html" })
+	problems, err := precompress.Stale(root, func(name string) bool { return name == "index.html" || name == "sw.js" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,12 +349,31 @@ func TestEveryModuleIsPreloaded(t *testing.T) {
 }
 
 // TestServiceWorker: the service worker is served at the root, so that its scope is the whole
-// app, and revalidated, so that a new release replaces it.
+// app, and revalidated, so that a new release replaces it; the modules it imports are this
+// release's, and served.
 func TestServiceWorker(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/sw.js", nil))
+	body := rec.Body.String()
 	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-cache" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") ||
-		!strings.Contains(rec.Body.String(), "showNotification") {
+		!strings.Contains(body, "showNotification") {
 		t.Errorf("GET /sw.js: %d, %q, %q", rec.Code, rec.Header().Get("Cache-Control"), rec.Header().Get("Content-Type"))
+	}
+	if strings.Contains(body, "[[") {
+		t.Errorf("GET /sw.js: a template left unfilled")
+	}
+	imports := regexp.MustCompile(`(?m)^import .* from '([^']+)';$`).FindAllStringSubmatch(body, -1)
+	if len(imports) == 0 {
+		t.Fatal("GET /sw.js imports nothing: want links.js")
+	}
+	for _, m := range imports {
+		if !strings.HasPrefix(m[1], AssetPrefix+Version()+"/") {
+			t.Errorf("sw.js imports %s, not of this release", m[1])
+		}
+		rec := httptest.NewRecorder()
+		Handler().ServeHTTP(rec, httptest.NewRequest("GET", m[1], nil))
+		if rec.Code != 200 {
+			t.Errorf("GET %s (imported by sw.js): %d", m[1], rec.Code)
+		}
 	}
 }

@@ -96,6 +96,10 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   assert.equal(await page.getByTestId('bell-button').getAttribute('aria-label'), 'Notifications');
   const [n] = await page.evaluate(() => window.__shown);
   assert.deepEqual(n, { title: `Olaf ${tag}`, body: 'loud one', tag: `chat-${chat.id}` });
+  // Its links read as the message pane shows them: where they go, without user info.
+  await writer.send(chat.id, 'see https://good.example@evil.example and https://аррӏе.com');
+  await page.waitForFunction(() => window.__shown.length === 2);
+  assert.equal((await page.evaluate(() => window.__shown[1])).body, 'see https://evil.example/ and https://xn--80ak6aa92e.com/');
 
   // The favicon carries the unread count while there is one.
   const icon = await other.page.locator('link[rel="icon"]').getAttribute('href');
@@ -245,7 +249,7 @@ test('the service worker shows a push, withdraws it when read elsewhere, and ski
   });
   await cdp.send('ServiceWorker.enable');
   await page.evaluate(async () => {
-    await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+    await navigator.serviceWorker.register('/sw.js', { scope: '/', type: 'module' });
     await navigator.serviceWorker.ready;
   });
   const registrationId = await registered;
@@ -292,6 +296,10 @@ test('the service worker shows a push, withdraws it when read elsewhere, and ski
   assert.deepEqual(await waitShown([bob, mark(2)]), [bob, mark(2)]);
   await pushMessage(7, team(6, 'Ann: more'));
   assert.deepEqual(await waitShown([team(6, 'Ann: more'), bob, mark(2)]), [team(6, 'Ann: more'), bob, mark(2)]);
+  // Links read as the message pane shows them, also in a text the server cut ("…").
+  await pushMessage(7, team(7, 'Ann: see https://good.example@evil.example/a and https://good.example@evil.example/lo…'));
+  const linked = team(7, 'Ann: see https://evil.example/a and https://evil.example/lo…');
+  assert.deepEqual(await waitShown([linked, bob, mark(2)]), [linked, bob, mark(2)]);
   page.assertClean();
   await context.close();
 });

@@ -11,6 +11,12 @@
 // than the stale notification it replaces, so the worker never shows a message the user has
 // read; the server bounds withdrawals to one per push shown and sends none to Safari, which
 // revokes the subscription of a site whose pushes show nothing (docs/API-NOTES.md).
+//
+// A module worker (registered with type: 'module'): it writes a message's links as the message
+// pane does, with the page's own links.js. The server fills in the asset path of its release
+// ([[.Assets]]), so a new release is a new worker that imports that release's module.
+
+import { shownLinks } from '[[.Assets]]/js/links.js';
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (ev) => ev.waitUntil(self.clients.claim()));
@@ -47,10 +53,21 @@ function payload(data) {
   }
 }
 
+/**
+ * shown is a push's text with its links written as the message pane shows them
+ * ("https://good.example@evil.example" reads https://evil.example/): the server sends the
+ * message's text as typed, cut with an "…" when long, which is kept out of the last link.
+ */
+function shown(text) {
+  const cut = text.endsWith('…');
+  const links = shownLinks(cut ? text.slice(0, -1) : text);
+  return cut ? `${links}…` : links;
+}
+
 /** notice turns a message payload into showNotification's arguments. */
 function notice(d) {
   return [d.title || 'Chat', {
-    body: d.body || '', tag: d.tag || 'chat', renotify: true, data: { chatId: d.chat_id ?? null, seq: d.seq ?? null },
+    body: shown(String(d.body || '')), tag: d.tag || 'chat', renotify: true, data: { chatId: d.chat_id ?? null, seq: d.seq ?? null },
   }];
 }
 

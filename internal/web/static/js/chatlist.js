@@ -8,7 +8,7 @@ import { fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
 import { draftsOf, watchDrafts } from './composer.js';
 import { quiet } from './notify.js';
-import { shownLinks } from './markup.js';
+import { shownLinks } from './links.js';
 
 /** who names a user for previews and system notes: "You" for the current user. */
 export function who(store, id) {

@@ -8,9 +8,9 @@
 
 import { h } from './dom.js';
 import { mentionAt } from './mentions.js';
+import { linkAt } from './links.js';
 
 const MAX_DEPTH = 3; // bold in italic in bold, and no deeper
-const URL_AT = /https?:\/\/[^\s<>"'`]+/iy;
 const WORDISH = /[\p{L}\p{N}_]/u;
 const FENCE = /^ {0,3}(`{3,})([^`]*)$/;
 const QUOTE = /^ {0,3}>/;
@@ -108,7 +108,7 @@ function inline(s, depth, mentions) {
       const a = linkAt(s, i);
       if (a) {
         text();
-        out.push(a.el);
+        out.push(anchor(a));
         i += a.length;
         continue;
       }
@@ -145,7 +145,7 @@ export function linked(text) {
     const l = linkAt(text, i);
     if (!l) continue;
     if (i > plain) out.push(text.slice(plain, i));
-    out.push(l.el);
+    out.push(anchor(l));
     i += l.length - 1;
     plain = i + 1;
   }
@@ -153,64 +153,7 @@ export function linked(text) {
   return out;
 }
 
-/**
- * shownLinks is plain text with each http(s) link written as the message pane shows it
- * (shownURL): for one-line previews, where "https://good.example@evil.example" must not read
- * as typed either.
- */
-export function shownLinks(text) {
-  if (!/https?:\/\//i.test(text)) return text;
-  return linked(text).map((p) => (typeof p === 'string' ? p : p.textContent)).join('');
-}
-
-/** linkAt reads a link that starts at i, where a word or a path does not go on before it. */
-function linkAt(s, i) {
-  if ((s[i] !== 'h' && s[i] !== 'H') || wordish(s[i - 1]) || s[i - 1] === '/') return null;
-  return link(s, i);
-}
-
-/** link reads an http(s) URL at i: trailing punctuation and unbalanced brackets stay text. */
-function link(s, i) {
-  URL_AT.lastIndex = i;
-  const m = URL_AT.exec(s);
-  if (!m) return null;
-  let url = m[0];
-  for (;;) {
-    const last = url[url.length - 1];
-    if ('.,;:!?*_\'"'.includes(last)) url = url.slice(0, -1);
-    else if (last === ')' && count(url, '(') < count(url, ')')) url = url.slice(0, -1);
-    else if (last === ']' && count(url, '[') < count(url, ']')) url = url.slice(0, -1);
-    else break;
-  }
-  let parsed;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return null;
-  }
-  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) return null;
-  const el = h('a', { href: parsed.href, target: '_blank', rel: 'noopener noreferrer', class: 'md-link', text: shownURL(url, parsed) });
-  return { el, length: url.length };
-}
-
-/**
- * shownURL is a link's text: the URL as typed, unless that would say something else than where
- * it goes. Then it is the address the browser opens, without user info: a host in another script
- * shows as punycode (аррӏе.com is not apple.com), a host written as numbers as the address it is,
- * "good.example@evil.example" as evil.example, and invisible or text-direction characters
- * percent-encoded (they turned "evil.example/#moc.knab//:sptth" into "https://bank.com").
- */
-function shownURL(url, parsed) {
-  const typedHost = url.replace(/^https?:\/\//i, '').split(/[/?#\\]/)[0].toLowerCase();
-  if (typedHost === parsed.host && !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(url)) return url;
-  const shown = new URL(parsed.href);
-  shown.username = '';
-  shown.password = '';
-  return shown.href;
-}
-
-function count(s, ch) {
-  let n = 0;
-  for (const c of s) if (c === ch) n += 1;
-  return n;
+/** anchor is the element of a link read by linkAt: it opens in a new tab, without a referrer. */
+function anchor(l) {
+  return h('a', { href: l.href, target: '_blank', rel: 'noopener noreferrer', class: 'md-link', text: l.text });
 }

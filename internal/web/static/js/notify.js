@@ -5,6 +5,7 @@
 
 import { api } from './api.js';
 import { mentionsMe } from './mentions.js';
+import { shownLinks } from './links.js';
 
 const supported = () => typeof Notification !== 'undefined';
 
@@ -28,7 +29,7 @@ export async function enableNotifications() {
 /** subscribePush registers the service worker and hands its push subscription to the server. */
 export async function subscribePush() {
   if (!('serviceWorker' in navigator) || !('PushManager' in window)) return false;
-  const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/', type: 'module' });
   await navigator.serviceWorker.ready;
   const { public_key: key } = await api.pushKey();
   let sub = await reg.pushManager.getSubscription();
@@ -110,7 +111,9 @@ export function mountNotifier(store, { go, name }) {
       if (!document.hidden || permission() !== 'granted' || msg.kind !== 'text' || msg.sender_id === store.me?.id) return;
       const chat = store.chats.get(msg.chat_id);
       if (!wants(chat, Date.now(), mentionsMe(msg, store.me.id))) return;
-      const body = chat.kind === 'group' ? `${name(msg.sender_id)}: ${msg.body}` : msg.body;
+      // Links read as the message pane shows them: "https://good.example@evil.example" goes to evil.example.
+      const text = shownLinks(msg.body || '');
+      const body = chat.kind === 'group' ? `${name(msg.sender_id)}: ${text}` : text;
       const n = new Notification(chat.title || 'Chat', { body: body.slice(0, 200), tag: `chat-${chat.id}` });
       n.onclick = () => {
         window.focus();
