@@ -751,10 +751,9 @@ export class Client {
     }
     s.notifyChats(rows, 'members');
     const open = s.activeChatId;
-    const box = open != null && s.messages.get(open);
-    if (!box) return;
+    if (open == null) return;
     const seqs = [];
-    for (const m of box.list()) {
+    for (const m of s.messages.get(open)?.list() || []) {
       if (ids.has(m.sender_id) || ids.has(m.event?.user_id) || ids.has(m.event?.actor_id)
         || ids.has(m.reply_to?.sender_id) || m.mentions?.some((id) => ids.has(id))) seqs.push(m.seq);
     }

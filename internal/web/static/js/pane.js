@@ -495,7 +495,7 @@ export function mountPane(ctx, el, { back }) {
     if (!box?.loaded || box.loadingOlder || target || initialScroll || !dividerDone || dividerAbove) return false;
     if (seqs.length > 50 || !drawnNewest) return false;
     const unsent = unsentOf(chatId);
-    const twins = twinsOf(chat, [...box.list(), ...unsent]);
+    const twins = twinsOf(chat, unsent.length ? [...box.list(), ...unsent] : box.list());
     if (twinsKey(twins) !== drawnTwins) return false;
     // Where the view was as of its last scroll (gap): measuring here would lay the page out.
     const atBottom = stickToBottom || settleBottom || gap < 80;
