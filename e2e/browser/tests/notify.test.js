@@ -100,6 +100,14 @@ test('notifications on a hidden tab follow the chat settings; the favicon counts
   await writer.send(chat.id, 'see https://good.example@evil.example and https://аррӏе.com');
   await page.waitForFunction(() => window.__shown.length === 2);
   assert.equal((await page.evaluate(() => window.__shown[1])).body, 'see https://evil.example/ and https://xn--80ak6aa92e.com/');
+  // A file sent alone is named, as a push names it (the body was empty).
+  const form = new FormData();
+  form.append('file', new Blob(['minutes'], { type: 'text/plain' }), 'minutes.txt');
+  const up = await fetch(`${process.env.CHAT_E2E_BASE_URL}/api/v1/chats/${chat.id}/files`, { method: 'POST', headers: { Authorization: `Bearer ${writer.token}` }, body: form });
+  assert.equal(up.status, 201);
+  await writer.req('POST', `/chats/${chat.id}/messages`, { body: '', client_id: unique('f'), file_ids: [(await up.json()).file.id] });
+  await page.waitForFunction(() => window.__shown.length === 3);
+  assert.equal((await page.evaluate(() => window.__shown[2])).body, '📎 minutes.txt');
 
   // The favicon carries the unread count while there is one.
   const icon = await other.page.locator('link[rel="icon"]').getAttribute('href');
@@ -338,6 +346,9 @@ test('signing out stops Web Push to this browser: the server forgets it and the 
           on = true;
           return fake;
         };
+        // One notification the worker showed, with a message's text in it.
+        window.__closedShown = 0;
+        ServiceWorkerRegistration.prototype.getNotifications = async () => [{ close() { window.__closedShown += 1; } }];
       }, sub);
       subscribed = p.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'POST');
       p.on('request', (r) => {
@@ -350,9 +361,14 @@ test('signing out stops Web Push to this browser: the server forgets it and the 
   assert.equal(res.status(), 204);
   assert.deepEqual(JSON.parse(res.request().postData()), sub);
 
+  // The worker's read marks, this user's.
+  await page.evaluate(async () => (await caches.open('chat-read-marks')).put('/__read/1', new Response('5')));
+
   await page.getByTestId('account-button').click();
   await page.getByTestId('sign-out').click();
   await page.getByText('You signed out.').waitFor();
+  assert.equal(await page.evaluate(() => window.__closedShown), 1, 'what the worker showed is closed');
+  assert.equal(await page.evaluate(() => caches.has('chat-read-marks')), false, 'the read marks are forgotten');
   assert.deepEqual(calls, ['POST /api/v1/push/subscriptions', 'DELETE /api/v1/push/subscriptions', 'POST /api/v1/auth/logout'],
     'the subscription is deleted while still signed in');
   assert.equal(await page.evaluate(() => window.__unsubscribed), true, 'the browser dropped its subscription');

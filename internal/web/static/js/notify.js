@@ -46,12 +46,19 @@ export async function subscribePush() {
 export async function unsubscribePush() {
   try {
     const reg = await navigator.serviceWorker?.getRegistration('/');
+    // What was shown stays on the screen otherwise, message text and all, and no withdrawal
+    // reaches it once the subscription is gone; the read marks the worker kept were this user's.
+    for (const n of (await reg?.getNotifications?.()) || []) n.close();
+    await globalThis.caches?.delete(READ_CACHE);
     const sub = await reg?.pushManager?.getSubscription();
     if (!sub) return;
     await api.pushUnsubscribe(sub.endpoint).catch(() => {});
     await sub.unsubscribe();
   } catch { /* no service worker or push here */ }
 }
+
+/** READ_CACHE is the service worker's cache of read marks (sw.js), gone at sign-out. */
+const READ_CACHE = 'chat-read-marks';
 
 function fromBase64url(s) {
   const b = atob(s.replace(/-/g, '+').replace(/_/g, '/'));
@@ -112,7 +119,8 @@ export function mountNotifier(store, { go, name }) {
       const chat = store.chats.get(msg.chat_id);
       if (!wants(chat, Date.now(), mentionsMe(msg, store.me.id))) return;
       // Links read as the message pane shows them: "https://good.example@evil.example" goes to evil.example.
-      const text = shownLinks(msg.body || '');
+      const files = msg.files?.length === 1 ? `📎 ${msg.files[0].name}` : msg.files?.length ? `📎 ${msg.files.length} files` : '';
+      const text = shownLinks(msg.body || '') || files;
       const body = chat.kind === 'group' ? `${name(msg.sender_id)}: ${text}` : text;
       const n = new Notification(chat.title || 'Chat', { body: body.slice(0, 200), tag: `chat-${chat.id}` });
       n.onclick = () => {
