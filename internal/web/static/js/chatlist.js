@@ -67,7 +67,8 @@ export function mountChatList(ctx, el, actions) {
   const { store } = ctx;
   const meBtn = h('button', { type: 'button', class: 'me-btn', title: 'Account and devices', 'data-testid': 'account-button', onclick: () => actions.account() });
   const newBtn = h('button', { type: 'button', class: 'icon-btn accent', 'aria-label': 'New chat', title: 'New chat', 'data-testid': 'new-chat', onclick: () => actions.newChat() }, icon('plus'));
-  const filter = h('input', { type: 'search', id: 'chat-filter', class: 'filter', placeholder: 'Search chats', autocomplete: 'off', 'aria-label': 'Filter chats' });
+  // maxlength: the server searches messages for at most 200 characters (MaxSearchChars).
+  const filter = h('input', { type: 'search', id: 'chat-filter', class: 'filter', placeholder: 'Search chats', autocomplete: 'off', 'aria-label': 'Filter chats', maxlength: 200 });
   const list = h('ul', { class: 'chat-list', 'aria-label': 'Chats', 'data-testid': 'chat-list' });
   // The list is one Tab stop (roving tabindex): Tab enters at the open chat (or the one last
   // focused, or the first), the arrow keys, Home and End move within it.
