@@ -22,26 +22,9 @@ func TestPushNoRepeatAfterDelete(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			ps := pushtest.Start(t)
-			s := testserver.Start(t, testserver.Config{Postgres: db == "postgres"})
-			var ahead time.Duration
-			w, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey, Delay: time.Hour, AllowPrivate: true,
-				Instance: "by-hand", Now: func() time.Time { return time.Now().Add(ahead) }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps.VAPIDKey = w.PublicKey()
-			ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
-			p := s.Private(t, ann, ben)
-			sub := ps.Subscribe()
-			if err := w.Subscribe(ctx, ben.P(), chat.PushSubscription{Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}); err != nil {
-				t.Fatal(err)
-			}
-			step := func() {
-				t.Helper()
-				for w.Step(ctx) {
-				}
-			}
+			h := newByHand(t, db)
+			s, ps, sub, ann, p := h.s, h.ps, h.sub, h.ann, h.chat
+			step := h.step
 			seqs := func() []int64 {
 				var out []int64
 				for _, g := range ps.To(sub) {
@@ -55,32 +38,69 @@ func TestPushNoRepeatAfterDelete(t *testing.T) {
 			}
 			m1 := send(t, s, ann, p, "one")
 			step() // queued, due in an hour
-			ahead = 2 * time.Hour
+			h.ahead = 2 * time.Hour
 			step()
 			if got := seqs(); len(got) != 1 || got[0] != m1.Seq {
 				t.Fatalf("pushes %v, want one of seq %d", got, m1.Seq)
 			}
 
-			ahead = 0
+			h.ahead = 0
 			m2 := send(t, s, ann, p, "two")
 			step() // queued, due in an hour
 			if err := s.Svc.DeleteMessage(ctx, ann.P(), p, m2.Seq); err != nil {
 				t.Fatal(err)
 			}
-			ahead = 4 * time.Hour
+			h.ahead = 4 * time.Hour
 			step()
 			if got := seqs(); len(got) != 1 {
 				t.Errorf("after the newer message was deleted: pushes of seqs %v, want only the first (%d)", got, m1.Seq)
 			}
 
-			ahead = 0
+			h.ahead = 0
 			m3 := send(t, s, ann, p, "three")
 			step()
-			ahead = 6 * time.Hour
+			h.ahead = 6 * time.Hour
 			step()
 			if got := seqs(); len(got) == 0 || got[len(got)-1] != m3.Seq {
 				t.Errorf("pushes of seqs %v, want the last of %d", got, m3.Seq)
 			}
 		})
+	}
+}
+
+// byHand is a private chat of Ann and Ben on db whose pushes to Ben go to a push service of the
+// test's, through a worker stepped by hand (step) on a clock that ahead moves.
+type byHand struct {
+	s        *testserver.Server
+	ps       *pushtest.Server
+	w        *push.Service
+	ann, ben *testserver.User
+	chat     int64
+	sub      *pushtest.Subscription
+	ahead    time.Duration
+}
+
+func newByHand(t *testing.T, db string) *byHand {
+	t.Helper()
+	h := &byHand{ps: pushtest.Start(t), s: testserver.Start(t, testserver.Config{Postgres: db == "postgres"})}
+	w, err := push.New(h.s.Store, h.s.Hub, push.Options{PrivateKey: testserver.PushKey, Delay: time.Hour, AllowPrivate: true,
+		Instance: "by-hand", Now: func() time.Time { return time.Now().Add(h.ahead) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.w = w
+	h.ps.VAPIDKey = w.PublicKey()
+	h.ann, h.ben = h.s.NewUser(t, "Ann"), h.s.NewUser(t, "Ben")
+	h.chat = h.s.Private(t, h.ann, h.ben)
+	h.sub = h.ps.Subscribe()
+	if err := w.Subscribe(context.Background(), h.ben.P(), chat.PushSubscription{Endpoint: h.sub.Endpoint, P256dh: h.sub.P256dh, Auth: h.sub.Auth}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// step runs the worker until it finds nothing to do.
+func (h *byHand) step() {
+	for h.w.Step(context.Background()) {
 	}
 }

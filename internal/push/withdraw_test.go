@@ -172,34 +172,17 @@ func TestPushAfterWithdrawal(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			ps := pushtest.Start(t)
-			s := testserver.Start(t, testserver.Config{Postgres: db == "postgres"})
-			var ahead time.Duration
-			w, err := push.New(s.Store, s.Hub, push.Options{PrivateKey: testserver.PushKey, Delay: time.Hour, AllowPrivate: true,
-				Instance: "by-hand", Now: func() time.Time { return time.Now().Add(ahead) }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps.VAPIDKey = w.PublicKey()
-			ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
-			p := s.Private(t, ann, ben)
-			sub := ps.Subscribe()
-			if err := w.Subscribe(ctx, ben.P(), chat.PushSubscription{Endpoint: sub.Endpoint, P256dh: sub.P256dh, Auth: sub.Auth}); err != nil {
-				t.Fatal(err)
-			}
-			step := func() {
-				t.Helper()
-				for w.Step(ctx) {
-				}
-			}
+			h := newByHand(t, db)
+			s, ps, sub, ann, ben, p := h.s, h.ps, h.sub, h.ann, h.ben, h.chat
+			step := h.step
 			m1 := send(t, s, ann, p, "one")
 			step() // queued, due in an hour
-			ahead = 2 * time.Hour
+			h.ahead = 2 * time.Hour
 			step()
 			if n := len(ps.To(sub)); n != 1 {
 				t.Fatalf("pushes of the first message: %d, want 1", n)
 			}
-			ahead = 0
+			h.ahead = 0
 			if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m1.Seq); err != nil {
 				t.Fatal(err)
 			}
