@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/pushtest"
 	"github.com/wschat/chat/internal/testserver"
@@ -68,8 +67,9 @@ func TestPushNoRepeatAfterDelete(t *testing.T) {
 	}
 }
 
-// byHand is a private chat of Ann and Ben on db whose pushes to Ben go to a push service of the
-// test's, through a worker stepped by hand (step) on a clock that ahead moves.
+// byHand is a private chat of Ann and Ben on db whose pushes to Ben (sub, subscribed over HTTP
+// as a browser does) go to a push service of the test's, through the server's push worker,
+// which does not run: the test steps it (step) on a clock that ahead moves.
 type byHand struct {
 	s        *testserver.Server
 	ps       *pushtest.Server
@@ -82,20 +82,15 @@ type byHand struct {
 
 func newByHand(t *testing.T, db string) *byHand {
 	t.Helper()
-	h := &byHand{ps: pushtest.Start(t), s: testserver.Start(t, testserver.Config{Postgres: db == "postgres"})}
-	w, err := push.New(h.s.Store, h.s.Hub, push.Options{PrivateKey: testserver.PushKey, Delay: time.Hour, AllowPrivate: true,
-		Instance: "by-hand", Now: func() time.Time { return time.Now().Add(h.ahead) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.w = w
-	h.ps.VAPIDKey = w.PublicKey()
+	h := &byHand{ps: pushtest.Start(t)}
+	h.s = testserver.Start(t, testserver.Config{Postgres: db == "postgres", PushByHand: true,
+		Push: &push.Options{Delay: time.Hour, Subject: "mailto:ops@chat.test", AllowPrivate: true,
+			Instance: "by-hand", Now: func() time.Time { return time.Now().Add(h.ahead) }}})
+	h.w = h.s.Push
+	h.ps.VAPIDKey = h.w.PublicKey()
 	h.ann, h.ben = h.s.NewUser(t, "Ann"), h.s.NewUser(t, "Ben")
 	h.chat = h.s.Private(t, h.ann, h.ben)
-	h.sub = h.ps.Subscribe()
-	if err := w.Subscribe(context.Background(), h.ben.P(), chat.PushSubscription{Endpoint: h.sub.Endpoint, P256dh: h.sub.P256dh, Auth: h.sub.Auth}); err != nil {
-		t.Fatal(err)
-	}
+	h.sub = subscribe(t, h.s, h.ps, h.ben)
 	return h
 }
 

@@ -70,6 +70,9 @@ type Config struct {
 	// Push, if set, runs a Web Push sender with these options (PrivateKey defaults to
 	// PushKey, Instance to a unique name, Interval to 20 ms).
 	Push *push.Options
+	// PushByHand, with Push, builds the sender without running it: the test steps it
+	// (s.Push.Step), on a clock of its own if Push.Now is set.
+	PushByHand bool
 }
 
 // PushKey is the VAPID private key of test servers.
@@ -215,10 +218,12 @@ func Start(tb testing.TB, cfg Config) *Server {
 			tb.Fatal(err)
 		}
 		ho2.Push = pushSvc
-		pushCtx, stopPush := context.WithCancel(ctx)
-		pushDone := make(chan struct{})
-		go func() { defer close(pushDone); pushSvc.Run(pushCtx) }()
-		tb.Cleanup(func() { stopPush(); <-pushDone })
+		if !cfg.PushByHand {
+			pushCtx, stopPush := context.WithCancel(ctx)
+			pushDone := make(chan struct{})
+			go func() { defer close(pushDone); pushSvc.Run(pushCtx) }()
+			tb.Cleanup(func() { stopPush(); <-pushDone })
+		}
 	}
 	api := httpapi.NewServer(svc, log, ho2)
 	var gate hub.Gate = api
