@@ -69,31 +69,29 @@ func send(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64, 
 }
 
 // TestPush: who is pushed what, through a real push service that checks the VAPID
-// signature and decrypts the payload.
+// signature and decrypts the payload. The cases that push run side by side, each on a server
+// of its own whose worker it steps (newByHand); the rest share one.
 func TestPush(t *testing.T) {
 	t.Parallel()
-	ps := pushtest.Start(t)
-	s := testserver.Start(t, testserver.Config{Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
-	ps.VAPIDKey = s.Push.PublicKey()
-	ann, ben, eve, dan := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
+	h := newByHand(t, "sqlite")
+	s, ps := h.s, h.ps
 
-	r := s.Call(t, "GET", "/api/v1/push/key", ben.Token, nil, nil)
+	r := s.Call(t, "GET", "/api/v1/push/key", h.ben.Token, nil, nil)
 	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), s.Push.PublicKey()) {
 		t.Fatalf("push key: %d %s", r.Status, r.Body)
 	}
 
-	// The cases run side by side, each with a Ben of its own: a push goes to every subscription
-	// of its user, so a shared Ben would see the other cases' pushes.
 	t.Run("a burst is one push", func(t *testing.T) {
 		t.Parallel()
-		ben := s.NewUser(t, "Ben")
+		h := newByHand(t, "sqlite")
+		s, ann, ben, sub := h.s, h.ann, h.ben, h.sub
 		g := s.Group(t, ann, "Team", false, ben)
-		sub := subscribe(t, s, ps, ben)
 		var last chat.Message
 		for i := range 3 {
 			last = send(t, s, ann, g, fmt.Sprintf("burst %d", i))
+			h.step() // queued, or raised to this message, due a delay after the first
 		}
-		got := waitPushes(t, ps, sub, 1)
+		got := h.pushes(t, sub, 1)
 		var p push.Payload
 		if err := json.Unmarshal(got[0].Payload, &p); err != nil {
 			t.Fatalf("payload %s: %v", got[0].Payload, err)
@@ -105,67 +103,66 @@ func TestPush(t *testing.T) {
 		if got[0].Topic != tag || got[0].TTL <= 0 || got[0].Urgency != "normal" || got[0].Subject != "mailto:ops@chat.test" {
 			t.Errorf("headers: topic %q, TTL %d, urgency %q, subject %q", got[0].Topic, got[0].TTL, got[0].Urgency, got[0].Subject)
 		}
-		s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil)
 	})
 
 	t.Run("read elsewhere, online, muted, none: nothing", func(t *testing.T) {
 		t.Parallel()
-		ben := s.NewUser(t, "Ben")
+		h := newByHand(t, "sqlite")
+		s, ann, ben, sub := h.s, h.ann, h.ben, h.sub
 		g := s.Group(t, ann, "Quiet", false, ben)
-		sub := subscribe(t, s, ps, ben)
 		m := send(t, s, ann, g, "read on the phone")
+		h.step() // queued
 		if _, err := s.Svc.MarkRead(context.Background(), ben.P(), g, m.Seq); err != nil {
 			t.Fatal(err)
 		}
+		h.pushes(t, sub, 0)
 		ws, _ := s.DialHello(t, ben)
+		h.waitOnline(t, ben, true)
 		send(t, s, ann, g, "seen live")
-		time.Sleep(2 * delay)
+		h.pushes(t, sub, 0)
 		ws.WS.CloseNow()
-		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"muted_until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil)
+		h.waitOnline(t, ben, false)
+		// Muted for a day: the worker's clock runs hours ahead (pass).
+		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"muted_until": time.Now().Add(24 * time.Hour).Format(time.RFC3339)}, nil)
 		send(t, s, ann, g, "muted")
-		time.Sleep(2 * delay)
+		h.pushes(t, sub, 0)
 		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"muted_until": nil, "notify": "none"}, nil)
 		send(t, s, ann, g, "notify none")
-		waitPushes(t, ps, sub, 0)
+		h.pushes(t, sub, 0)
 		// And back to all: pushed again.
 		s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", g), ben.Token, map[string]any{"notify": "all"}, nil)
 		send(t, s, ann, g, "loud again")
-		waitPushes(t, ps, sub, 1)
-		s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil)
+		h.pushes(t, sub, 1)
 	})
 
 	t.Run("strangers and ex-members: nothing", func(t *testing.T) {
 		t.Parallel()
+		h := newByHand(t, "sqlite")
+		s, ps, ann := h.s, h.ps, h.ann
+		eve, dan := s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
 		g := s.Group(t, ann, "Private", false, dan)
 		eveSub, danSub := subscribe(t, s, ps, eve), subscribe(t, s, ps, dan)
 		if err := s.Svc.Leave(context.Background(), dan.P(), g); err != nil {
 			t.Fatal(err)
 		}
 		send(t, s, ann, g, "after dan left")
-		waitPushes(t, ps, eveSub, 0)
-		waitPushes(t, ps, danSub, 0)
+		h.pushes(t, eveSub, 0)
+		h.pushes(t, danSub, 0)
 	})
 
 	t.Run("a gone subscription is deleted", func(t *testing.T) {
 		t.Parallel()
-		ben := s.NewUser(t, "Ben")
-		p := s.Private(t, ann, ben)
-		sub := subscribe(t, s, ps, ben)
+		h := newByHand(t, "sqlite")
+		s, ps, ann, ben, sub := h.s, h.ps, h.ann, h.ben, h.sub
 		ps.Gone(sub)
-		send(t, s, ann, p, "anyone there?")
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			subs, err := s.Store.PushSubscriptions(context.Background(), ben.ID, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(subs) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the gone subscription is still there: %+v", subs)
-			}
-			time.Sleep(20 * time.Millisecond)
+		send(t, s, ann, h.chat, "anyone there?")
+		h.pass()
+		subs, err := s.Store.PushSubscriptions(context.Background(), ben.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(subs) != 0 {
+			t.Fatalf("the gone subscription is still there: %+v", subs)
 		}
 		if r := s.Call(t, "DELETE", "/api/v1/push/subscriptions", ben.Token, map[string]string{"endpoint": sub.Endpoint}, nil); r.Status != http.StatusNotFound {
 			t.Errorf("deleting it again: %d, want 404", r.Status)
@@ -176,18 +173,18 @@ func TestPush(t *testing.T) {
 		t.Parallel()
 		// Ben in three browsers. He signs out of the first; the second is signed out from the
 		// third (the Devices list). Their browsers are told nothing more; the third still is.
-		ben := s.NewUser(t, "Ben")
+		h := newByHand(t, "sqlite")
+		s, ps, ann, ben := h.s, h.ps, h.ann, h.ben
 		second, third := s.Login(t, ben), s.Login(t, ben)
-		p := s.Private(t, ann, ben)
-		subs := []*pushtest.Subscription{subscribe(t, s, ps, ben), subscribe(t, s, ps, second), subscribe(t, s, ps, third)}
+		subs := []*pushtest.Subscription{h.sub, subscribe(t, s, ps, second), subscribe(t, s, ps, third)}
 		if r := s.Call(t, "POST", "/api/v1/auth/logout", ben.Token, nil, nil); r.Status != http.StatusNoContent {
 			t.Fatalf("logout: %d %s", r.Status, r.Body)
 		}
 		if r := s.Call(t, "DELETE", fmt.Sprintf("/api/v1/auth/sessions/%d", second.SessionID), third.Token, nil, nil); r.Status != http.StatusNoContent {
 			t.Fatalf("revoke: %d %s", r.Status, r.Body)
 		}
-		send(t, s, ann, p, "for the phone only")
-		waitPushes(t, ps, subs[2], 1)
+		send(t, s, ann, h.chat, "for the phone only")
+		h.pushes(t, subs[2], 1)
 		for i, sub := range subs[:2] {
 			if got := ps.To(sub); len(got) != 0 {
 				t.Errorf("browser %d, whose session ended, was pushed %v", i+1, payloads(got))

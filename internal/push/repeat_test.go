@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/hub"
 	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/pushtest"
 	"github.com/wschat/chat/internal/testserver"
@@ -69,7 +70,9 @@ func TestPushNoRepeatAfterDelete(t *testing.T) {
 
 // byHand is a private chat of Ann and Ben on db whose pushes to Ben (sub, subscribed over HTTP
 // as a browser does) go to a push service of the test's, through the server's push worker,
-// which does not run: the test steps it (step) on a clock that ahead moves.
+// which does not run: the test steps it (step, pushes) on a clock that ahead moves. A device
+// that leaves is offline at once (no OfflineGrace): a test waits for it (waitOnline), not for
+// a grace to pass.
 type byHand struct {
 	s        *testserver.Server
 	ps       *pushtest.Server
@@ -84,6 +87,7 @@ func newByHand(t *testing.T, db string) *byHand {
 	t.Helper()
 	h := &byHand{ps: pushtest.Start(t)}
 	h.s = testserver.Start(t, testserver.Config{Postgres: db == "postgres", PushByHand: true,
+		Hub: hub.Options{OfflineGrace: time.Millisecond},
 		Push: &push.Options{Delay: time.Hour, Subject: "mailto:ops@chat.test", AllowPrivate: true,
 			Instance: "by-hand", Now: func() time.Time { return time.Now().Add(h.ahead) }}})
 	h.w = h.s.Push
@@ -97,5 +101,47 @@ func newByHand(t *testing.T, db string) *byHand {
 // step runs the worker until it finds nothing to do.
 func (h *byHand) step() {
 	for h.w.Step(context.Background()) {
+	}
+}
+
+// pass lets the push delay pass, and three more: the worker queues what was sent, at the
+// time it was sent (a message is queued only while it is fresh), then is stepped two delays
+// on, when every push queued is due, and five delays on, when anything that would come after
+// them (a job due again, a retry) would have come. The clock is then back at the time.
+func (h *byHand) pass() {
+	h.ahead = 0
+	h.step()
+	h.ahead = 2 * time.Hour
+	h.step()
+	h.ahead = 5 * time.Hour
+	h.step()
+	h.ahead = 0
+}
+
+// pushes lets the push delay pass (pass) and returns the pushes sub got, failing the test
+// unless there are n.
+func (h *byHand) pushes(t *testing.T, sub *pushtest.Subscription, n int) []pushtest.Push {
+	t.Helper()
+	h.pass()
+	got := h.ps.To(sub)
+	if len(got) < n {
+		t.Fatalf("got %d pushes, want %d: %v", len(got), n, payloads(got))
+	}
+	if len(got) > n {
+		t.Errorf("got %d pushes, want %d: %v", len(got), n, payloads(got))
+	}
+	return got
+}
+
+// waitOnline waits until the server's presence marks u online (a socket's hello comes
+// before its mark) or offline (a socket's close is seen after it is closed).
+func (h *byHand) waitOnline(t *testing.T, u *testserver.User, online bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for h.s.Hub.Online(context.Background(), []int64{u.ID})[u.ID] != online {
+		if time.Now().After(deadline) {
+			t.Fatalf("user %d: online is not %v", u.ID, online)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
