@@ -17,35 +17,31 @@ import (
 // TestPushWithdraw: a push that was shown is withdrawn once the member reads the chat on
 // another device, with one withdrawal however often it is read; nothing is withdrawn that
 // was never shown (read before the delay, muted). On both databases, through the real push
-// service, which decrypts the withdrawal.
+// service, which decrypts the withdrawal. The cases run side by side, each on a server of its
+// own whose worker it steps (newByHand).
 func TestPushWithdraw(t *testing.T) {
 	t.Parallel()
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
 			t.Parallel()
-			ps := pushtest.Start(t)
-			s := testserver.Start(t, testserver.Config{Postgres: db == "postgres",
-				Push: &push.Options{Delay: delay, Lease: 5 * time.Second, AllowPrivate: true}})
-			ps.VAPIDKey = s.Push.PublicKey()
-			ann := s.NewUser(t, "Ann")
 			ctx := context.Background()
-			// The cases run side by side: each has a Ben, a chat and a subscription of its own.
 
 			t.Run("read elsewhere after the push: one withdrawal", func(t *testing.T) {
 				t.Parallel()
-				ben := s.NewUser(t, "Ben")
-				p := s.Private(t, ann, ben)
-				sub := subscribe(t, s, ps, ben)
+				h := newByHand(t, db)
+				s, ann, ben, p, sub := h.s, h.ann, h.ben, h.chat, h.sub
 				m := send(t, s, ann, p, "are you there?")
-				waitPushes(t, ps, sub, 1)
-				// Read on the phone, over HTTP, then again on the laptop's socket.
+				h.pushes(t, sub, 1)
+				// Read on the phone, over HTTP, then again on the laptop's socket, after the
+				// withdrawal went.
 				if r := s.Call(t, "POST", fmt.Sprintf("/api/v1/chats/%d/read", p), ben.Token, map[string]int64{"seq": m.Seq}, nil); r.Status >= 300 {
 					t.Fatalf("read: %d %s", r.Status, r.Body)
 				}
+				h.step()
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
 					t.Fatal(err)
 				}
-				got := waitPushes(t, ps, sub, 2)
+				got := h.pushes(t, sub, 2)
 				var w push.WithdrawPayload
 				if err := json.Unmarshal(got[1].Payload, &w); err != nil {
 					t.Fatalf("withdrawal %s: %v", got[1].Payload, err)
@@ -59,11 +55,11 @@ func TestPushWithdraw(t *testing.T) {
 				}
 				// A new message after the withdrawal is pushed again, and withdrawn again.
 				m2 := send(t, s, ann, p, "still there?")
-				waitPushes(t, ps, sub, 3)
+				h.pushes(t, sub, 3)
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m2.Seq); err != nil {
 					t.Fatal(err)
 				}
-				got = waitPushes(t, ps, sub, 4)
+				got = h.pushes(t, sub, 4)
 				if err := json.Unmarshal(got[3].Payload, &w); err != nil || w.Type != "withdraw" || w.Seq != m2.Seq {
 					t.Errorf("second withdrawal %s, want one at seq %d", got[3].Payload, m2.Seq)
 				}
@@ -71,80 +67,70 @@ func TestPushWithdraw(t *testing.T) {
 
 			t.Run("read a part: no withdrawal", func(t *testing.T) {
 				t.Parallel()
-				ben := s.NewUser(t, "Ben")
+				h := newByHand(t, db)
+				s, ann, ben, sub := h.s, h.ann, h.ben, h.sub
 				g := s.Group(t, ann, "Team", false, ben)
-				sub := subscribe(t, s, ps, ben)
 				m := send(t, s, ann, g, "one")
 				send(t, s, ann, g, "two")
-				waitPushes(t, ps, sub, 1)
+				h.pushes(t, sub, 1)
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), g, m.Seq); err != nil {
 					t.Fatal(err)
 				}
-				waitPushes(t, ps, sub, 1)
+				h.pushes(t, sub, 1)
 			})
 
 			t.Run("never shown: nothing to withdraw", func(t *testing.T) {
 				t.Parallel()
-				ben := s.NewUser(t, "Ben")
-				p := s.Private(t, ann, ben)
-				sub := subscribe(t, s, ps, ben)
+				h := newByHand(t, db)
+				s, ann, ben, p, sub := h.s, h.ann, h.ben, h.chat, h.sub
 				m := send(t, s, ann, p, "read me on the phone")
-				waitJob(t, s, ben, p) // read while its push waits
+				h.step()
+				if n := jobs(t, s, ben, p); n != 1 { // read while its push waits
+					t.Fatalf("push jobs queued: %d, want 1", n)
+				}
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
 					t.Fatal(err)
 				}
-				waitPushes(t, ps, sub, 0)
+				h.pushes(t, sub, 0)
 			})
 
 			t.Run("muted: nothing to withdraw", func(t *testing.T) {
 				t.Parallel()
-				ben := s.NewUser(t, "Ben")
-				p := s.Private(t, ann, ben)
-				sub := subscribe(t, s, ps, ben)
+				h := newByHand(t, db)
+				s, ann, ben, p, sub := h.s, h.ann, h.ben, h.chat, h.sub
+				// Muted for a day: the worker's clock runs hours ahead.
 				if r := s.Call(t, "PATCH", fmt.Sprintf("/api/v1/chats/%d/settings", p), ben.Token,
-					map[string]any{"muted_until": time.Now().Add(time.Hour).Format(time.RFC3339)}, nil); r.Status != http.StatusOK {
+					map[string]any{"muted_until": time.Now().Add(24 * time.Hour).Format(time.RFC3339)}, nil); r.Status != http.StatusOK {
 					t.Fatalf("mute: %d %s", r.Status, r.Body)
 				}
 				m := send(t, s, ann, p, "quiet")
-				waitJob(t, s, ben, p)
-				waitNoJob(t, s, ben, p) // its push was dropped
+				h.step()
+				if n := jobs(t, s, ben, p); n != 1 {
+					t.Fatalf("push jobs queued: %d, want 1", n)
+				}
+				h.ahead = 2 * time.Hour
+				h.step()
+				if n := jobs(t, s, ben, p); n != 0 { // its push was dropped
+					t.Fatalf("push jobs queued after it was due: %d, want 0", n)
+				}
+				h.ahead = 0
 				if _, err := s.Svc.MarkRead(ctx, ben.P(), p, m.Seq); err != nil {
 					t.Fatal(err)
 				}
-				waitPushes(t, ps, sub, 0)
+				h.pushes(t, sub, 0)
 			})
 		})
 	}
 }
 
-// waitJob waits until a push job for u and chatID is queued.
-func waitJob(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64) {
+// jobs counts the push jobs queued for u and chatID.
+func jobs(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64) int {
 	t.Helper()
-	waitJobs(t, s, u, chatID, true)
-}
-
-// waitNoJob waits until no push job for u and chatID is queued.
-func waitNoJob(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64) {
-	t.Helper()
-	waitJobs(t, s, u, chatID, false)
-}
-
-func waitJobs(t *testing.T, s *testserver.Server, u *testserver.User, chatID int64, queued bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var n int
-		if err := s.Store.DB().QueryRow(`SELECT count(*) FROM push_jobs WHERE user_id = $1 AND chat_id = $2`, u.ID, chatID).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if (n > 0) == queued {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("push jobs queued: %d, want queued %v", n, queued)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var n int
+	if err := s.Store.DB().QueryRow(`SELECT count(*) FROM push_jobs WHERE user_id = $1 AND chat_id = $2`, u.ID, chatID).Scan(&n); err != nil {
+		t.Fatal(err)
 	}
+	return n
 }
 
 func TestWithdrawable(t *testing.T) {
