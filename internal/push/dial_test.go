@@ -30,6 +30,8 @@ func TestEndpointHost(t *testing.T) {
 		"https://0/", "https://0x/", "https://169.254.169.254/", "https://[::ffff:7f00:1]/", "https://[fe80::1%25eth0]/",
 		"https://%31%32%37.0.0.1/", "https://api.localhost/", "https://intranet/", "https://1.2.3.256/",
 		"https://1.2.3.08/", "https://4294967296/", "https://push.example.1/", "https://a..example.com/",
+		"https://１２７.０.０.１/push", "https://127.0.0.１/", "https://127．0．0．1/", "https://127。0。0。1/",
+		"https://[::ffff:0:7f00:1]/", "https://[::ffff:0:a00:1]/",
 	} {
 		if _, err := parseEndpoint(ep, false); err == nil {
 			t.Errorf("endpoint %s: accepted, want refused", ep)

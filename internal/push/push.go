@@ -29,6 +29,7 @@ import (
 	"unicode/utf8"
 
 	webpush "github.com/SherClockHolmes/webpush-go"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -204,7 +205,10 @@ func parseEndpoint(raw string, allowPrivate bool) (string, error) {
 // forms (2130706433, 0x7f.1, 0177.0.0.1, 127.1 are 127.0.0.1). What a name resolves to is
 // checked when it is dialed (publicOnly); this refuses at once what needs no lookup.
 func publicHost(host string) bool {
-	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	// As URL parsers and IDNA map it first: full-width digits and dots ("１２７．０．０．１") are
+	// ASCII ones, and the ideographic full stops are dots.
+	h := strings.NewReplacer("。", ".", "｡", ".").Replace(norm.NFKC.String(host))
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
 	if ip, err := netip.ParseAddr(h); err == nil {
 		return public(ip)
 	}
@@ -308,6 +312,7 @@ var notPublic = []netip.Prefix{
 	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
 	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated)
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT)
 	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64
 	netip.MustParsePrefix("64:ff9b:1::/48"),  // local NAT64
 	netip.MustParsePrefix("100::/64"),        // discard
