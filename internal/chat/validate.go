@@ -6,7 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/width"
+	"golang.org/x/text/unicode/norm"
 )
 
 // checkText validates a user-supplied string: valid UTF-8, no NUL (PostgreSQL cannot store it),
@@ -57,7 +57,8 @@ func checkName(field, name string) (string, error) {
 	}
 	// The app calls each person "You" themselves: someone else named so would read as them
 	// ("You removed Ann", "You: send the money" in the chat list).
-	if strings.EqualFold(width.Fold.String(name), "you") { // "Ｙｏｕ" too
+	// Compatibility forms read the same: full-width "Ｙｏｕ", bold "𝐘𝐨𝐮", circled, superscript.
+	if strings.EqualFold(strings.TrimSpace(norm.NFKC.String(name)), "you") {
 		return name, Invalid(field, "%s must not be %q: that is how the app shows each person themselves", field, name)
 	}
 	if err := checkVisible(field, name); err != nil {

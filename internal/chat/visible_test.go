@@ -32,7 +32,7 @@ func TestCheckVisible(t *testing.T) {
 // TestNoOneElseIsYou: a user may not be named "You", which is how the app shows each person
 // themselves.
 func TestNoOneElseIsYou(t *testing.T) {
-	for _, bad := range []string{"You", "you", " YOU ", "Ｙｏｕ"} {
+	for _, bad := range []string{"You", "you", " YOU ", "Ｙｏｕ", "𝐘𝐨𝐮", "𝒀𝒐𝒖", "𝕐𝕠𝕦", "Ⓨⓞⓤ", "ʸᵒᵘ"} {
 		if _, err := checkName("body.name", bad); err == nil {
 			t.Errorf("checkName(%q) = nil, want an error", bad)
 		}
