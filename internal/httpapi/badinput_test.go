@@ -55,6 +55,8 @@ func TestBadInput(t *testing.T) {
 			{"a message body not UTF-8", req{method: "POST", path: msgs, body: "{\"body\":\"b\xff\",\"client_id\":\"utf\"}"}, []int{invalid}},
 			{"a title not UTF-8", req{method: "POST", path: "/api/v1/chats", body: "{\"kind\":\"group\",\"title\":\"T\xff\"}"}, []int{invalid}},
 			{"a name not UTF-8", req{method: "PATCH", path: "/api/v1/users/me", body: "{\"name\":\"First\xff\"}"}, []int{invalid}},
+			{"a lone surrogate escaped in a body", req{method: "POST", path: msgs, body: `{"body":"x\ud800y","client_id":"sur"}`}, []int{invalid}},
+			{"a lone surrogate escaped in a name", req{method: "PATCH", path: "/api/v1/users/me", body: `{"name":"Ann\ud83d"}`}, []int{invalid}},
 			{"deeply nested JSON", req{method: "POST", path: msgs, body: strings.Repeat("[", 5000) + strings.Repeat("]", 5000)}, []int{invalid}},
 			{"JSON sent as text/plain", req{method: "POST", path: "/api/v1/chats", body: `{"kind":"group","title":"x"}`, contentType: "text/plain"}, []int{http.StatusUnsupportedMediaType, invalid, http.StatusCreated}},
 			{"form sent to a JSON endpoint", req{method: "POST", path: "/api/v1/chats", body: "kind=group&title=x", contentType: "application/x-www-form-urlencoded"}, []int{http.StatusUnsupportedMediaType, invalid}},
