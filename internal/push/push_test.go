@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wschat/chat/internal/blob"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/pushtest"
@@ -267,23 +266,15 @@ func TestPush(t *testing.T) {
 // TestPushOfAFileAlone: a message with a file and no text is pushed, reading "📎 name" as the
 // chat list does: the job was dropped when the message's body was empty, so it never was. (Which
 // message a burst's push tells of, when its newest was deleted, is TestPushContextTellsOfWhatIsLeft
-// in internal/store: here it would race the delete against the push delay.)
+// in internal/store.) A worker stepped by hand (newByHand), with files on.
 func TestPushOfAFileAlone(t *testing.T) {
 	t.Parallel()
-	for _, pg := range []bool{false, true} {
-		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
 			t.Parallel()
-			ps := pushtest.Start(t)
-			blobs, err := blob.NewDir(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := testserver.Start(t, testserver.Config{Postgres: pg, Blobs: blobs,
-				Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
-			ps.VAPIDKey = s.Push.PublicKey()
-			ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+			h := newByHand(t, db, withFiles)
+			s, ann, ben, sub := h.s, h.ann, h.ben, h.sub
 			g := s.Group(t, ann, "Photos", false, ben)
-			sub := subscribe(t, s, ps, ben)
 			ctx := context.Background()
 			f, err := s.Files.Upload(ctx, ann.P(), g, chat.UploadInput{Name: "beach.txt", Body: strings.NewReader("some bytes")})
 			if err != nil {
@@ -293,7 +284,7 @@ func TestPushOfAFileAlone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := waitPushes(t, ps, sub, 1)
+			got := h.pushes(t, sub, 1)
 			var p push.Payload
 			if err := json.Unmarshal(got[0].Payload, &p); err != nil {
 				t.Fatalf("payload %s: %v", got[0].Payload, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/blob"
 	"github.com/wschat/chat/internal/hub"
 	"github.com/wschat/chat/internal/push"
 	"github.com/wschat/chat/internal/pushtest"
@@ -83,13 +84,30 @@ type byHand struct {
 	ahead    time.Duration
 }
 
-func newByHand(t *testing.T, db string) *byHand {
+// byHandOption changes the test server's configuration (withFiles).
+type byHandOption func(*testing.T, *testserver.Config)
+
+// withFiles turns files on, stored in a directory of the test's.
+func withFiles(t *testing.T, cfg *testserver.Config) {
+	t.Helper()
+	blobs, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Blobs = blobs
+}
+
+func newByHand(t *testing.T, db string, opts ...byHandOption) *byHand {
 	t.Helper()
 	h := &byHand{ps: pushtest.Start(t)}
-	h.s = testserver.Start(t, testserver.Config{Postgres: db == "postgres", PushByHand: true,
+	cfg := testserver.Config{Postgres: db == "postgres", PushByHand: true,
 		Hub: hub.Options{OfflineGrace: time.Millisecond},
 		Push: &push.Options{Delay: time.Hour, Subject: "mailto:ops@chat.test", AllowPrivate: true,
-			Instance: "by-hand", Now: func() time.Time { return time.Now().Add(h.ahead) }}})
+			Instance: "by-hand", Now: func() time.Time { return time.Now().Add(h.ahead) }}}
+	for _, o := range opts {
+		o(t, &cfg)
+	}
+	h.s = testserver.Start(t, cfg)
 	h.w = h.s.Push
 	h.ps.VAPIDKey = h.w.PublicKey()
 	h.ann, h.ben = h.s.NewUser(t, "Ann"), h.s.NewUser(t, "Ben")
