@@ -9,7 +9,6 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/push"
-	"github.com/wschat/chat/internal/pushtest"
 	"github.com/wschat/chat/internal/testserver"
 )
 
@@ -32,47 +31,42 @@ func setNotify(t *testing.T, s *testserver.Server, u *testserver.User, chatID in
 }
 
 // TestPushMentions: with notify=mentions a member is pushed only the messages that mention
-// them or @all; a member with notify=none, or no longer a member, never.
+// them or @all; a member with notify=none, or no longer a member, never. A worker stepped by
+// hand (newByHand); Ben is its subscriber.
 func TestPushMentions(t *testing.T) {
 	t.Parallel()
-	for name, pg := range map[string]bool{"sqlite": false, "postgres": true} {
-		t.Run(name, func(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
 			t.Parallel()
-			testPushMentions(t, pg)
+			h := newByHand(t, db)
+			s, ps, ann, ben, benSub := h.s, h.ps, h.ann, h.ben, h.sub
+			eve, dan := s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
+			g := s.Group(t, ann, "Team", false, ben, eve, dan)
+			setNotify(t, s, ben, g, chat.NotifyMentions)
+			setNotify(t, s, eve, g, chat.NotifyNone)
+			setNotify(t, s, dan, g, chat.NotifyMentions)
+			eveSub, danSub := subscribe(t, s, ps, eve), subscribe(t, s, ps, dan)
+			if err := s.Svc.Leave(context.Background(), dan.P(), g); err != nil {
+				t.Fatal(err)
+			}
+
+			send(t, s, ann, g, "nobody in particular")
+			h.pushes(t, benSub, 0)
+
+			sendMention(t, s, ann, g, "@Ben @Eve @Dan look", false, ben, eve, dan)
+			got := h.pushes(t, benSub, 1)
+			var p push.Payload
+			if err := json.Unmarshal(got[0].Payload, &p); err != nil || p.Body != "Ann: @Ben @Eve @Dan look" {
+				t.Errorf("the mention's push: %+v, %v", p, err)
+			}
+
+			sendMention(t, s, ann, g, "@all meeting", true)
+			got = h.pushes(t, benSub, 2)
+			if err := json.Unmarshal(got[1].Payload, &p); err != nil || p.Body != "Ann: @all meeting" {
+				t.Errorf("@all's push: %+v, %v", p, err)
+			}
+			h.pushes(t, eveSub, 0)
+			h.pushes(t, danSub, 0)
 		})
 	}
-}
-
-func testPushMentions(t *testing.T, pg bool) {
-	ps := pushtest.Start(t)
-	s := testserver.Start(t, testserver.Config{Postgres: pg,
-		Push: &push.Options{Delay: delay, Lease: 5 * time.Second, Subject: "mailto:ops@chat.test", AllowPrivate: true}})
-	ps.VAPIDKey = s.Push.PublicKey()
-	ann, ben, eve, dan := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Eve"), s.NewUser(t, "Dan")
-	g := s.Group(t, ann, "Team", false, ben, eve, dan)
-	setNotify(t, s, ben, g, chat.NotifyMentions)
-	setNotify(t, s, eve, g, chat.NotifyNone)
-	setNotify(t, s, dan, g, chat.NotifyMentions)
-	benSub, eveSub, danSub := subscribe(t, s, ps, ben), subscribe(t, s, ps, eve), subscribe(t, s, ps, dan)
-	if err := s.Svc.Leave(context.Background(), dan.P(), g); err != nil {
-		t.Fatal(err)
-	}
-
-	send(t, s, ann, g, "nobody in particular")
-	waitPushes(t, ps, benSub, 0)
-
-	sendMention(t, s, ann, g, "@Ben @Eve @Dan look", false, ben, eve, dan)
-	got := waitPushes(t, ps, benSub, 1)
-	var p push.Payload
-	if err := json.Unmarshal(got[0].Payload, &p); err != nil || p.Body != "Ann: @Ben @Eve @Dan look" {
-		t.Errorf("the mention's push: %+v, %v", p, err)
-	}
-
-	sendMention(t, s, ann, g, "@all meeting", true)
-	got = waitPushes(t, ps, benSub, 2)
-	if err := json.Unmarshal(got[1].Payload, &p); err != nil || p.Body != "Ann: @all meeting" {
-		t.Errorf("@all's push: %+v, %v", p, err)
-	}
-	waitPushes(t, ps, eveSub, 0)
-	waitPushes(t, ps, danSub, 0)
 }
