@@ -16,8 +16,6 @@ import (
 	"github.com/wschat/chat/internal/testserver"
 )
 
-const delay = 1500 * time.Millisecond
-
 // subscribe registers a new subscription of the push service for u over HTTP, as a browser
 // does: the body is PushSubscription.toJSON(), expirationTime (null) included.
 func subscribe(t *testing.T, s *testserver.Server, ps *pushtest.Server, u *testserver.User) *pushtest.Subscription {
@@ -29,25 +27,6 @@ func subscribe(t *testing.T, s *testserver.Server, ps *pushtest.Server, u *tests
 		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
 	}
 	return sub
-}
-
-// waitPushes waits until sub got n pushes, then a while longer (several delays) to see that
-// no more come, and returns them.
-func waitPushes(t *testing.T, ps *pushtest.Server, sub *pushtest.Subscription, n int) []pushtest.Push {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(ps.To(sub)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d pushes, want %d", len(ps.To(sub)), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(3 * delay)
-	got := ps.To(sub)
-	if len(got) != n {
-		t.Errorf("got %d pushes, want %d: %+v", len(got), n, payloads(got))
-	}
-	return got
 }
 
 func payloads(ps []pushtest.Push) []string {
