@@ -312,12 +312,14 @@ test('the service worker shows a push, withdraws it when read elsewhere, and ski
   await context.close();
 });
 
-test('signing out stops Web Push to this browser: the server forgets it and the browser drops it', async () => {
-  const tag = unique('p').slice(-6);
-  const email = `pia.${tag}@example.com`;
-  const user = await Api.register(`Pia ${tag}`, email);
-  // Headless Chromium has no push service: PushManager hands out a subscription of the test's,
-  // with real keys and a public https endpoint that the server accepts (nothing is pushed here).
+/**
+ * fakePush stands in for the browser's push service, which headless Chromium lacks: PushManager
+ * hands out a subscription of the test's, with real keys and a public https endpoint that the
+ * server accepts (nothing is pushed), and the worker's registration shows one notification
+ * until it is closed. setup is signIn's; calls lists the push and logout requests; subscribed()
+ * is the answer to the app's subscribe at start.
+ */
+function fakePush(tag) {
   const ecdh = createECDH('prime256v1');
   ecdh.generateKeys();
   const sub = {
@@ -325,39 +327,52 @@ test('signing out stops Web Push to this browser: the server forgets it and the 
     keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') },
   };
   const calls = [];
-  let subscribed;
-  const { context, page } = await signIn(browser, email, {
-    setup: async (p) => {
-      await p.context().grantPermissions(['notifications']);
-      await p.addInitScript((s) => {
-        let on = false;
-        window.__unsubscribed = false;
-        const fake = {
-          endpoint: s.endpoint,
-          toJSON: () => ({ endpoint: s.endpoint, expirationTime: null, keys: s.keys }),
-          unsubscribe: async () => {
-            on = false;
-            window.__unsubscribed = true;
-            return true;
-          },
-        };
-        PushManager.prototype.getSubscription = async () => (on ? fake : null);
-        PushManager.prototype.subscribe = async () => {
-          on = true;
-          return fake;
-        };
-        // One notification the worker showed, with a message's text in it.
-        window.__closedShown = 0;
-        ServiceWorkerRegistration.prototype.getNotifications = async () => [{ close() { window.__closedShown += 1; } }];
-      }, sub);
-      subscribed = p.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'POST');
-      p.on('request', (r) => {
-        if (/\/api\/v1\/(push\/subscriptions|auth\/logout)$/.test(r.url())) calls.push(`${r.method()} ${new URL(r.url()).pathname}`);
-      });
-    },
-  });
+  let answer;
+  const setup = async (p) => {
+    await p.context().grantPermissions(['notifications']);
+    await p.addInitScript((s) => {
+      let on = false;
+      window.__unsubscribed = false;
+      const fake = {
+        endpoint: s.endpoint,
+        toJSON: () => ({ endpoint: s.endpoint, expirationTime: null, keys: s.keys }),
+        unsubscribe: async () => {
+          on = false;
+          window.__unsubscribed = true;
+          return true;
+        },
+      };
+      PushManager.prototype.getSubscription = async () => (on ? fake : null);
+      PushManager.prototype.subscribe = async () => {
+        on = true;
+        return fake;
+      };
+      // One notification the worker showed, with a message's text in it.
+      let shown = true;
+      window.__closedShown = 0;
+      ServiceWorkerRegistration.prototype.getNotifications = async () => (shown ? [{
+        close() {
+          shown = false;
+          window.__closedShown += 1;
+        },
+      }] : []);
+    }, sub);
+    answer = p.waitForResponse((r) => r.url().endsWith('/api/v1/push/subscriptions') && r.request().method() === 'POST');
+    p.on('request', (r) => {
+      if (/\/api\/v1\/(push\/subscriptions|auth\/logout)$/.test(r.url())) calls.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    });
+  };
+  return { sub, calls, setup, subscribed: () => answer };
+}
+
+test('signing out stops Web Push to this browser: the server forgets it and the browser drops it', async () => {
+  const tag = unique('p').slice(-6);
+  const email = `pia.${tag}@example.com`;
+  const user = await Api.register(`Pia ${tag}`, email);
+  const { sub, calls, setup, subscribed } = fakePush(tag);
+  const { context, page } = await signIn(browser, email, { setup });
   // Notifications were allowed: the app subscribes at start, with just the endpoint and keys.
-  const res = await subscribed;
+  const res = await subscribed();
   assert.equal(res.status(), 204);
   assert.deepEqual(JSON.parse(res.request().postData()), sub);
 
@@ -375,5 +390,23 @@ test('signing out stops Web Push to this browser: the server forgets it and the 
   // The server has it no more: a second delete finds nothing.
   await assert.rejects(user.req('DELETE', '/push/subscriptions', { endpoint: sub.endpoint }), /: 404 /);
   page.assertClean();
+  await context.close();
+});
+
+test('a session ended elsewhere leaves nothing of the user\'s pushes in this browser', async () => {
+  const tag = unique('q').slice(-6);
+  const email = `quinn.${tag}@example.com`;
+  await Api.register(`Quinn ${tag}`, email);
+  const { setup, subscribed } = fakePush(tag);
+  const { context, page } = await signIn(browser, email, { setup });
+  assert.equal((await subscribed()).status(), 204);
+  await page.evaluate(async () => (await caches.open('chat-read-marks')).put('/__read/1', new Response('5')));
+
+  // Signed out of every device from another one: this tab learns it from its socket.
+  await (await Api.login(email)).req('POST', '/auth/logout-all');
+  await page.getByText('Your session has ended').waitFor();
+  await page.waitForFunction(() => window.__unsubscribed);
+  assert.equal(await page.evaluate(() => window.__closedShown), 1, 'what the worker showed is closed');
+  assert.equal(await page.evaluate(() => caches.has('chat-read-marks')), false, 'the read marks are forgotten');
   await context.close();
 });

@@ -13,7 +13,7 @@ import { accountDialog } from './account.js';
 import { clearDrafts } from './composer.js';
 import { afterDialogs } from './dialogs.js';
 import { mountToast } from './toast.js';
-import { badge, counted, mountNotifier, permission, subscribePush, unsubscribePush } from './notify.js';
+import { badge, counted, forgetPush, mountNotifier, permission, subscribePush, unsubscribePush } from './notify.js';
 
 const root = document.getElementById('app');
 let app = null; // the signed-in app, or null on the auth screens
@@ -73,6 +73,7 @@ function showAuth(notice = '') {
   if (app) {
     app.destroy();
     app = null;
+    forgetPush(); // however the session ended
   }
   document.title = 'Chat — sign in';
   renderAuth(root, {

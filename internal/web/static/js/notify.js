@@ -46,14 +46,25 @@ export async function subscribePush() {
 export async function unsubscribePush() {
   try {
     const reg = await navigator.serviceWorker?.getRegistration('/');
-    // What was shown stays on the screen otherwise, message text and all, and no withdrawal
-    // reaches it once the subscription is gone; the read marks the worker kept were this user's.
+    const sub = await reg?.pushManager?.getSubscription();
+    if (sub) await api.pushUnsubscribe(sub.endpoint).catch(() => {});
+  } catch { /* no service worker or push here */ }
+  await forgetPush();
+}
+
+/**
+ * forgetPush leaves nothing of a user who is no longer signed in here, however that came
+ * about (signed out, the session ended elsewhere, the account deleted): what the worker showed
+ * stays on the screen otherwise, message text and all, out of reach of any withdrawal; the read
+ * marks it kept were this user's; and the browser's subscription goes (the server pushes no
+ * ended session). Best effort.
+ */
+export async function forgetPush() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration('/');
     for (const n of (await reg?.getNotifications?.()) || []) n.close();
     await globalThis.caches?.delete(READ_CACHE);
-    const sub = await reg?.pushManager?.getSubscription();
-    if (!sub) return;
-    await api.pushUnsubscribe(sub.endpoint).catch(() => {});
-    await sub.unsubscribe();
+    await (await reg?.pushManager?.getSubscription())?.unsubscribe();
   } catch { /* no service worker or push here */ }
 }
 
