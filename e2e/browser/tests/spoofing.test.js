@@ -4,7 +4,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, launch, message, openChat, signIn, unique } from '../lib.js';
+import { Api, launch, message, newPage, openChat, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -107,4 +107,21 @@ test('a message with a letter under 1,500 combining marks draws nothing over its
   assert.ok(drawn[0].equals(hidden[0]), 'nothing of the marks is drawn over the message above');
   assert.ok(drawn[1].equals(hidden[1]), 'nothing of the marks is drawn over the message below');
   page.assertClean();
+});
+
+test('names in other scripts drawn like Latin ones read as the Latin name', async () => {
+  const { context, page } = await newPage(browser);
+  await page.goto('/');
+  const keys = await page.evaluate(async (names) => {
+    const src = document.querySelector('script[type=module]').src.replace('main.js', 'lookalike.js');
+    const { nameKey } = await import(src);
+    return names.map(nameKey);
+  }, ['Kau', 'Καυ', 'SAM', 'ᏚᎪᎷ', 'JAKE', 'ᎫᎪᏦᎬ', 'Ann', '𝐀𝐧𝐧', 'Anna', 'Bob']);
+  assert.equal(keys[1], keys[0], 'Greek Καυ reads as Kau');
+  assert.equal(keys[3], keys[2], 'Cherokee ᏚᎪᎷ reads as SAM');
+  assert.equal(keys[5], keys[4], 'Cherokee ᎫᎪᏦᎬ reads as JAKE');
+  assert.equal(keys[7], keys[6], 'bold 𝐀𝐧𝐧 reads as Ann');
+  assert.notEqual(keys[8], keys[6]);
+  assert.notEqual(keys[9], keys[6]);
+  await context.close();
 });

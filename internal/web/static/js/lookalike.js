@@ -11,7 +11,11 @@ const LATIN_LOOK = new Map(Object.entries({
   А: 'a', В: 'b', Е: 'e', К: 'k', М: 'm', Н: 'h', О: 'o', Р: 'p', С: 'c', Т: 't', Х: 'x', У: 'y', Ѕ: 's', І: 'i', Ј: 'j',
   а: 'a', е: 'e', о: 'o', р: 'p', с: 'c', у: 'y', х: 'x', ѕ: 's', і: 'i', ј: 'j', ԁ: 'd', һ: 'h', ӏ: 'l', ԛ: 'q', ԝ: 'w',
   Α: 'a', Β: 'b', Ε: 'e', Ζ: 'z', Η: 'h', Ι: 'i', Κ: 'k', Μ: 'm', Ν: 'n', Ο: 'o', Ρ: 'p', Τ: 't', Υ: 'y', Χ: 'x',
-  ο: 'o', ι: 'i', ν: 'v', κ: 'k', ρ: 'p', ѵ: 'v',
+  ο: 'o', ι: 'i', ν: 'v', κ: 'k', ρ: 'p', ѵ: 'v', α: 'a', υ: 'u', τ: 't', γ: 'y', ω: 'w',
+  // Cherokee capitals drawn like Latin ones (a word in one script passes the server's check).
+  Ꭰ: 'd', Ꭱ: 'r', Ꭲ: 't', Ꭵ: 'i', Ꭹ: 'y', Ꭺ: 'a', Ꭻ: 'j', Ꭼ: 'e', Ꮃ: 'w', Ꮇ: 'm', Ꮋ: 'h', Ꮐ: 'g',
+  Ꮒ: 'h', Ꮓ: 'z', Ꮟ: 'b', Ꮢ: 'r', Ꮤ: 'w', Ꮥ: 's', Ꮩ: 'v', Ꮪ: 's', Ꮮ: 'l', Ꮯ: 'c', Ꮲ: 'p', Ꮶ: 'k',
+  Ᏼ: 'b',
 }));
 const IGNORED = /[\p{Default_Ignorable_Code_Point}\p{Cc}]/gu;
 
