@@ -14,6 +14,11 @@ before(async () => {
 });
 after(() => browser?.close());
 
+// frames waits for two frames of the page: every redraw a change makes, the store's batch and
+// the pane's scroll settling (requestAnimationFrame), is done by then. Checks that nothing
+// more was drawn run after it, not after a guess at time.
+const frames = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+
 /** rowTitles lists the chat list's rows, top first, by title. */
 const rowTitles = (page) => page.getByTestId('chat-title').allTextContents();
 
@@ -116,7 +121,7 @@ test('in the open chat a new message is added and a change draws only its own me
   // Bo reads everything: my five messages get ✓✓, each drawn once again, his own not at all.
   await b.read(chat.id, mine.at(-1).seq);
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid="msg-status"][data-state="read"]').length === n, mine.length);
-  await page.waitForTimeout(300);
+  await frames(page);
   assert.deepEqual(await redrawn(), Object.fromEntries(mine.map((m) => [String(m.seq), 1])));
 
   // A new message of Bo's is added below; nothing else is drawn again.
@@ -125,20 +130,20 @@ test('in the open chat a new message is added and a change draws only its own me
   await message(page, `new ${tag}`).waitFor();
   const seqs = await page.locator('.msg-list [data-seq]').evaluateAll((els) => els.map((el) => Number(el.dataset.seq)));
   assert.equal(seqs.at(-1), next.seq, 'the new message is the last one');
-  await page.waitForTimeout(300);
+  await frames(page);
   assert.deepEqual(await redrawn(), {});
 
   // Bo reacts to my second message: that message alone is drawn again, with the chip.
   await b.req('PUT', `/chats/${chat.id}/messages/${mine[1].seq}/reactions/${encodeURIComponent('👍')}`);
   await message(page, `mine 1 ${tag}`).getByRole('button', { name: /👍/ }).waitFor();
-  await page.waitForTimeout(300);
+  await frames(page);
   assert.deepEqual(await redrawn(), { [mine[1].seq]: 1 });
 
   // Bo edits his message: it alone is drawn again.
   await page.evaluate(() => { window.redrawn = {}; });
   await b.req('PATCH', `/chats/${chat.id}/messages/${next.seq}`, { body: `edited ${tag}` });
   await message(page, `edited ${tag}`).waitFor();
-  await page.waitForTimeout(300);
+  await frames(page);
   assert.deepEqual(await redrawn(), { [next.seq]: 1 });
 
   // His next message continues his run (no gap); what was drawn piece by piece is what a
@@ -227,7 +232,7 @@ test('my message sent, and members joining and leaving, draw only what they add;
   await c.req('POST', `/chats/${group.id}/leave`);
   await page.getByTestId('pane-sub').getByText('2 members').waitFor();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="system-message"]').length >= 2);
-  await page.waitForTimeout(300);
+  await frames(page);
   const notes = await page.getByTestId('system-message').evaluateAll((els) => els.map((el) => el.dataset.key));
   assert.deepEqual(await addedKeys(), notes.slice(-2), 'the two notes are added, nothing else');
   assert.equal(await lastKey(), notes.at(-1));
@@ -242,10 +247,10 @@ test('my message sent, and members joining and leaving, draw only what they add;
     s.scrollTop -= 150;
     return s.scrollTop;
   });
-  await page.waitForTimeout(200);
+  await frames(page);
   const more = await b.send(group.id, `more ${tag}`);
   await message(page, `more ${tag}`).waitFor();
-  await page.waitForTimeout(300);
+  await frames(page);
   assert.equal(await page.evaluate(() => document.querySelector('[data-testid="messages"]').scrollTop), top);
 
   // What was drawn piece by piece is what a reload draws at once (once read, so without a divider).

@@ -4,7 +4,7 @@
 import { h, icon, place, reconcile } from './dom.js';
 import { byActivity } from './store.js';
 import { avatar } from './avatar.js';
-import { fullTime, listTime, systemText } from './format.js';
+import { filesText, fullTime, listTime, systemText } from './format.js';
 import { mountSearch } from './search.js';
 import { draftsOf, watchDrafts } from './composer.js';
 import { quiet } from './notify.js';
@@ -30,8 +30,7 @@ function typingText(store, chat) {
  */
 function firstLineOf(m) {
   const line = shownLinks((m.body || '').split('\n').find((l) => l.trim()) || m.body || '');
-  if (line || !m.files?.length) return line;
-  return m.files.length === 1 ? `📎 ${m.files[0].name}` : `📎 ${m.files.length} files`;
+  return line || filesText(m.files);
 }
 
 /** unsentText previews a message of mine the server has not acknowledged (offline, failed). */

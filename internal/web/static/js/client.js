@@ -98,6 +98,7 @@ export class Client {
 
   stop() {
     this.conn.stop();
+    this.nameQueue.length = 0; // the names still to be asked for: no one is signed in to ask
     clearInterval(this.typingTimer);
     this.unwatch?.();
     clearTimeout(this.readTimer);
@@ -730,7 +731,6 @@ export class Client {
 
   /** namesShown redraws the rows that name a user whose name came (and the pane, the dialogs). */
   namesShown() {
-    const s = this.s;
     const came = this.namesCame;
     this.namesCame = new Set();
     this.renamed(came);
@@ -765,14 +765,14 @@ export class Client {
    * them apart: GET /users by each one's name (members see each other's emails), once a user.
    */
   ensureEmails(ids) {
-    const byName = new Map();
+    const names = new Set();
     for (const id of ids) {
       const name = this.s.name(id);
       if (!name || this.s.emails.has(id) || this.emailFetches.has(id)) continue;
       this.emailFetches.add(id);
-      byName.set(name, [...(byName.get(name) || []), id]);
+      names.add(name);
     }
-    for (const name of byName.keys()) {
+    for (const name of names) {
       api.usersNamed(name).then((res) => {
         let learnt = false;
         for (const u of res.users || []) {

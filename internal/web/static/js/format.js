@@ -34,6 +34,12 @@ export function fullTime(iso) {
   return fullFmt.format(new Date(iso));
 }
 
+/** filesText is what stands for a message's files where it has no text: "📎 name" or "📎 N files". */
+export function filesText(files) {
+  if (!files?.length) return '';
+  return files.length === 1 ? `📎 ${files[0].name}` : `📎 ${files.length} files`;
+}
+
 /** listTime is the compact time of a chat list row: the time today, else weekday or date. */
 export function listTime(iso, now = new Date()) {
   if (!iso) return '';

@@ -4,6 +4,7 @@
 // (sw.js) for when every tab is closed.
 
 import { api } from './api.js';
+import { filesText } from './format.js';
 import { mentionsMe } from './mentions.js';
 import { shownLinks } from './links.js';
 
@@ -130,8 +131,7 @@ export function mountNotifier(store, { go, name }) {
       const chat = store.chats.get(msg.chat_id);
       if (!wants(chat, Date.now(), mentionsMe(msg, store.me.id))) return;
       // Links read as the message pane shows them: "https://good.example@evil.example" goes to evil.example.
-      const files = msg.files?.length === 1 ? `📎 ${msg.files[0].name}` : msg.files?.length ? `📎 ${msg.files.length} files` : '';
-      const text = shownLinks(msg.body || '') || files;
+      const text = shownLinks(msg.body || '') || filesText(msg.files);
       const body = chat.kind === 'group' ? `${name(msg.sender_id)}: ${text}` : text;
       const n = new Notification(chat.title || 'Chat', { body: body.slice(0, 200), tag: `chat-${chat.id}` });
       n.onclick = () => {

@@ -428,30 +428,15 @@ export function mountPane(ctx, el, { back }) {
   function buildItems(chat, box) {
     const pending = unsentOf(chat.id);
     const items = [];
-    let prevDay = null;
     let prev = null;
     const msgs = [...(box ? box.list() : []), ...pending];
     // Senders whose names look alike (the members', and those who left) are told apart.
     const twins = twinsOf(chat, msgs);
     drawnTwins = twinsKey(twins);
     for (const m of msgs) {
-      const day = dayKey(m.created_at);
-      if (day !== prevDay) {
-        items.push(dayItem(m.created_at));
-        prevDay = day;
-        prev = null;
-      }
-      if (dividerSeq && m.seq === dividerSeq) {
-        items.push(dividerItem());
-        prev = null;
-      }
-      if (m.kind === 'system') {
-        items.push(systemItem(m));
-        prev = null;
-        continue;
-      }
-      const cont = !!prev && prev.sender_id === m.sender_id && Date.parse(m.created_at) - Date.parse(prev.created_at) < RUN_GAP;
-      items.push(messageItem(chat, m, cont, twins));
+      if (!prev || dayKey(prev.created_at) !== dayKey(m.created_at)) items.push(dayItem(m.created_at));
+      if (dividerSeq && m.seq === dividerSeq) items.push(dividerItem());
+      items.push(m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins));
       prev = m;
     }
     return items;
@@ -473,7 +458,8 @@ export function mountPane(ctx, el, { back }) {
   function onChange() {
     if (chatId == null) return;
     const { allPane, msgs, unsent, people } = store.changed;
-    if (allPane) return render();
+    // The "more above" divider is worked out anew by render as reads move (patch never keeps it).
+    if (allPane || dividerAbove) return render();
     const seqs = msgs.get(chatId);
     const chat = store.chats.get(chatId);
     const mine = unsent.has(chatId) || people.has(chatId);
@@ -697,6 +683,7 @@ export function mountPane(ctx, el, { back }) {
     },
     focusComposer: () => composer.focus(),
     destroy() {
+      unsettle();
       tracker.destroy();
       resized.disconnect();
       for (const u of unsubs) u();

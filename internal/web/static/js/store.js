@@ -292,13 +292,7 @@ export class Store {
    * sortedChats lists chats by latest activity (activity), newest first, each as { chat, at }.
    */
   sortedChats() {
-    const latest = new Map();
-    for (const p of this.pending.values()) {
-      const t = Date.parse(p.created_at) || 0;
-      if (t > (latest.get(p.chat_id) || 0)) latest.set(p.chat_id, t);
-    }
-    const at = (c) => Math.max(Date.parse(c.last_message?.created_at || c.created_at) || 0, latest.get(c.id) || 0);
-    return [...this.chats.values()].map((c) => ({ chat: c, at: at(c) })).sort(byActivity);
+    return [...this.chats.values()].map((c) => ({ chat: c, at: this.activity(c) })).sort(byActivity);
   }
 
   /** activity is when chat c was last active: its last message, or a message of mine not sent yet. */
