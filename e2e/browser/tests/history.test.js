@@ -99,7 +99,7 @@ test('more than 1,000 unread: the divider tops what was loaded and says so; no r
   await divider.getByText('New messages (more above)').waitFor();
   // (The view opens at the top of what was loaded, which may load a page more at once.)
   const at = await divider.evaluate((el) => ({
-    label: el.textContent,
+    label: el.querySelector('[data-testid="unread-label"]').textContent,
     next: Number(el.nextElementSibling?.dataset.seq),
     oldest: Number(document.querySelector('[data-testid="message"][data-seq]')?.dataset.seq),
   }));
@@ -116,12 +116,51 @@ test('more than 1,000 unread: the divider tops what was loaded and says so; no r
     await page.waitForTimeout(100);
   }
   await divider.getByText('New messages', { exact: true }).waitFor();
+  assert.equal(await divider.getByTestId('mark-all-read').count(), 0, 'nothing more to mark once all is loaded');
   assert.equal(await nextSeq(), firstUnread);
   // Now what is seen is read; the first read mark came only once the older messages were there.
   const deadline = Date.now() + 60000;
   while (!page.reads.length && Date.now() < deadline) await page.waitForTimeout(50);
   assert.ok(page.reads.length, 'a read mark was sent');
   assert.ok(page.reads[0] < firstLoaded, `the first read mark (${page.reads[0]}) passed messages not loaded then (before ${firstLoaded})`);
+  page.assertClean();
+  await context.close();
+});
+
+test('more than 1,000 unread: "Mark all as read" clears them without paging back, on every device', async () => {
+  const { tag, email, reader, writer, chat } = await privatePair('j', 'Jo', 'Kai');
+  await reader.send(chat.id, 'read up to here');
+  const N = 1200; // well past the first load's 1,000 and the page more it may fetch
+  let last;
+  for (let i = 0; i < N; i += 25) {
+    const sent = await Promise.all(Array.from({ length: Math.min(25, N - i) }, (_, j) => writer.send(chat.id, `j-${i + j + 1}`)));
+    last = Math.max(last ?? 0, ...sent.map((m) => m.seq));
+  }
+  const { context, page } = await signIn(browser, email);
+  const item = chatItem(page, `Kai ${tag}`);
+  await item.getByTestId('unread-badge').getByText('999+', { exact: true }).waitFor();
+  await item.click();
+  const divider = page.getByTestId('unread-divider');
+  await divider.getByText('New messages (more above)').waitFor();
+  // Looking at what was loaded reads nothing: older unread messages were not seen.
+  await page.waitForTimeout(500);
+  assert.equal(await item.getByTestId('unread-badge').textContent(), '999+');
+
+  await divider.getByTestId('mark-all-read').click();
+  await item.getByTestId('unread-badge').waitFor({ state: 'detached' });
+  assert.equal(await divider.getByTestId('unread-label').textContent(), 'New messages');
+  assert.equal(await divider.getByTestId('mark-all-read').count(), 0);
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Message', 'the focus goes to the composer');
+  // The server has the mark at the newest message: another device of mine sees it all read.
+  const deadline = Date.now() + 30000;
+  let mine;
+  while (Date.now() < deadline) {
+    mine = (await reader.chats()).find((c) => c.id === chat.id);
+    if (mine.unread_count === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(mine.unread_count, 0);
+  assert.equal(mine.my_last_read_seq, last);
   page.assertClean();
   await context.close();
 });

@@ -406,13 +406,38 @@ export function mountPane(ctx, el, { back }) {
     };
   }
 
+  /**
+   * dividerItem is the line above the first unread message. With more unread than a first load
+   * fetches ('more above'), no read mark is set until the rest is loaded and seen, so a chat
+   * left unread for long would keep its badge until the reader paged back through all of it:
+   * the line then offers to mark everything read at once.
+   */
   function dividerItem() {
-    const label = dividerAbove ? 'New messages (more above)' : 'New messages';
+    const above = dividerAbove;
+    const fill = (el) => {
+      el.dataset.above = String(above);
+      el.replaceChildren(h('span', { 'data-testid': 'unread-label', text: above ? 'New messages (more above)' : 'New messages' }));
+      if (above) el.append(h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'mark-all-read', text: 'Mark all as read', onclick: markAllRead }));
+    };
     return {
       key: 'unread',
-      create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: label })),
-      update: (el) => { el.firstChild.textContent = label; },
+      // No separator role: a separator's content is not read out, and this one holds a button.
+      create: () => {
+        const el = h('div', { class: 'unread-divider', 'data-testid': 'unread-divider' });
+        fill(el);
+        return el;
+      },
+      update: (el) => { if (el.dataset.above !== String(above)) fill(el); },
     };
+  }
+
+  /** markAllRead sets the read mark at the chat's newest message, loaded or not. */
+  function markAllRead() {
+    const chat = store.chats.get(chatId);
+    if (!chat) return;
+    client.markRead(chatId, chat.last_seq);
+    render();
+    composer.focus(); // the button is gone
   }
 
   /** unsentOf lists my messages of chatId not acknowledged yet, as messages, in the order written. */
