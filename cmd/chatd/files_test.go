@@ -137,3 +137,82 @@ func TestFilesAcrossInstances(t *testing.T) {
 		t.Errorf("thumbnails counted by the two instances: %d, want 1", made)
 	}
 }
+
+// TestUploadSlotSettings: CHAT_LIMIT_UPLOADS, CHAT_LIMIT_UPLOADS_USER and
+// CHAT_LIMIT_UPLOAD_WAIT reach the file service. With one slot of each, an upload of First's
+// that keeps its body open holds both; First's next upload finds no slot of theirs and
+// Second's none of the instance's, each answered 503 once the wait is over.
+func TestUploadSlotSettings(t *testing.T) {
+	t.Parallel()
+	inst := start(t, map[string]string{"CHAT_LIMIT_UPLOADS": "1", "CHAT_LIMIT_UPLOADS_USER": "1",
+		"CHAT_LIMIT_UPLOAD_WAIT": "200ms", "CHAT_LIMIT_UPLOAD_RATE": "0"})
+	first, second := signIn(t, inst, "first@example.com"), signIn(t, inst, "second@example.com")
+	post := func(c *client.Client, body io.Reader, contentType string) (int, string) {
+		req, _ := http.NewRequestWithContext(reqCtx(t), "POST", fmt.Sprintf("%s/api/v1/chats/%d/files", inst.URL, general), body)
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Authorization", "Bearer "+c.Token())
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	small := func(c *client.Client) (int, string) {
+		var body bytes.Buffer
+		w := multipart.NewWriter(&body)
+		p, _ := w.CreateFormFile("file", "small.txt")
+		p.Write([]byte("small"))
+		w.Close()
+		return post(c, &body, w.FormDataContentType())
+	}
+	// hold starts an upload of First's whose body stays open until the test ends; its answer
+	// comes on the channel only if it lost the race for the slots to a probe.
+	var pipes []*io.PipeWriter
+	t.Cleanup(func() {
+		for _, pw := range pipes {
+			pw.Close()
+		}
+	})
+	hold := func() chan int {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		w := multipart.NewWriter(pw)
+		done := make(chan int, 1)
+		go func() {
+			st, _ := post(first, pr, w.FormDataContentType())
+			pr.Close()
+			done <- st
+		}()
+		go func() {
+			p, _ := w.CreateFormFile("file", "held.txt")
+			p.Write([]byte("the start of a file whose end does not come"))
+		}()
+		return done
+	}
+	held := hold()
+	// probe uploads as c until the answer is 503 with want in its detail. An answer of 201 is a
+	// probe that came before the held upload took its slots; an end of the held upload is one
+	// that came after a probe took them, and another is started.
+	probe := func(who string, c *client.Client, want string) {
+		t.Helper()
+		for range 100 {
+			st, detail := small(c)
+			if st == http.StatusServiceUnavailable && strings.Contains(detail, want) {
+				return
+			}
+			if st != http.StatusCreated && st != http.StatusServiceUnavailable {
+				t.Fatalf("%s's upload: %d %s", who, st, detail)
+			}
+			select {
+			case <-held:
+				held = hold()
+			default:
+			}
+		}
+		t.Fatalf("%s's uploads never found the slots taken (%q)", who, want)
+	}
+	probe("First", first, "you have 1 uploads going on this server")
+	probe("Second", second, "too many uploads on this server")
+}

@@ -182,9 +182,14 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 	if minRate == 0 {
 		minRate = -1 // none; FileOptions takes 0 for its default
 	}
+	penalty := fl.SlowUploadPenalty
+	if penalty == 0 {
+		penalty = -1 // none; FileOptions takes 0 for its default
+	}
 	files := chat.NewFileService(svc, st, blobs, chat.FileOptions{Redirect: fl.Redirect, Observer: m.FileObserver(cfg.InstanceID),
 		Limits:        chat.FileLimits{MaxFileBytes: fl.MaxFileBytes, UserDailyBytes: fl.UserDailyBytes, ChatBytes: fl.ChatBytes, MaxPixels: fl.MaxPixels},
-		MinUploadRate: minRate})
+		MinUploadRate: minRate, MaxUploads: fl.MaxUploads, MaxUserUploads: fl.MaxUserUploads,
+		UploadQueueWait: fl.UploadQueueWait, SlowUploadPenalty: penalty})
 
 	pushSvc, err := startPush(cfg, st, h, log)
 	if err != nil {

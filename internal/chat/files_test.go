@@ -616,4 +616,14 @@ func TestSlowUploadPenalty(t *testing.T) {
 	if err := upload(ben, strings.NewReader("someone else")); err != nil {
 		t.Errorf("another user after the cut: %v, want it stored (the instance's only slot given back)", err)
 	}
+
+	// A negative penalty is none (CHAT_LIMIT_SLOW_UPLOAD_PENALTY=0): the slot comes back at once.
+	fs = chat.NewFileService(svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 1, MaxUserUploads: 1, UploadQueueWait: 300 * time.Millisecond, SlowUploadPenalty: -1})
+	trickle = &paced{clock: clock, pace: func(int) int { return 1 }, size: 600 << 10}
+	if err := upload(w.owner, trickle); chat.ErrorCode(err) != chat.CodeRequestTimeout {
+		t.Fatalf("a trickle without a penalty: %v, want request_timeout", err)
+	}
+	if err := upload(w.owner, strings.NewReader("again, at once")); err != nil {
+		t.Errorf("the same user right after the cut, without a penalty: %v, want it stored", err)
+	}
 }

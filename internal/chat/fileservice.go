@@ -29,15 +29,16 @@ type FileOptions struct {
 	// ThumbWorkers bound the thumbnails made at once on this instance (default 2): each
 	// decodes one image of up to Limits.MaxPixels (4 bytes a pixel).
 	ThumbWorkers int
-	// MaxUploads bounds the uploads streaming at once on this instance (default 32); more wait,
-	// up to UploadQueueWait (default 30 s), then are answered 503 unavailable.
+	// MaxUploads bounds the uploads streaming at once on this instance (default
+	// DefaultMaxUploads); more wait, up to UploadQueueWait, then are answered 503 unavailable.
 	MaxUploads int
 	// MaxUserUploads bounds the uploads of one user streaming at once on this instance
-	// (default 4); the user's others wait for one of theirs to end, holding no slot of
+	// (default DefaultMaxUserUploads); the user's others wait for one of theirs to end, holding no slot of
 	// MaxUploads: one account trickling bytes into many uploads cannot take every slot.
 	MaxUserUploads int
 	// UploadQueueWait is how long an upload waits for a slot, one of the user's and then one of
-	// MaxUploads, both within it (default 30 s); then it is answered 503 unavailable.
+	// MaxUploads, both within it (default DefaultUploadQueueWait); then it is answered 503
+	// unavailable.
 	UploadQueueWait time.Duration
 	// MinUploadRate is the least an upload's body must deliver, in bytes a second over the last
 	// UploadRateWindow of the time spent waiting for it, once it has been waited for that
@@ -47,9 +48,9 @@ type FileOptions struct {
 	// UploadRateWindow is the window of MinUploadRate and its grace (default 30 s).
 	UploadRateWindow time.Duration
 	// SlowUploadPenalty is how long the user's slot of an upload cut for being too slow (or for
-	// sending nothing, request_timeout either way) stays taken after the cut (default a minute;
-	// the instance's slot is given back at once), so that trickling again at once wins no slot
-	// from the uploads waiting for one.
+	// sending nothing, request_timeout either way) stays taken after the cut (0 takes
+	// DefaultSlowUploadPenalty, a negative value means none; the instance's slot is given back
+	// at once), so that trickling again at once wins no slot from the uploads waiting for one.
 	SlowUploadPenalty time.Duration
 	// JanitorEvery is how often Run deletes expired files (default 10 minutes).
 	JanitorEvery time.Duration
@@ -78,6 +79,15 @@ const thumbClaimTTL = 5 * time.Minute
 // mobile line sends many times more, a client trickling bytes to hold a slot much less.
 const DefaultMinUploadRate = 1 << 10
 
+// The defaults of the upload slots (FileOptions), which CHAT_LIMIT_UPLOADS,
+// CHAT_LIMIT_UPLOADS_USER, CHAT_LIMIT_UPLOAD_WAIT and CHAT_LIMIT_SLOW_UPLOAD_PENALTY change.
+const (
+	DefaultMaxUploads        = 32
+	DefaultMaxUserUploads    = 4
+	DefaultUploadQueueWait   = 30 * time.Second
+	DefaultSlowUploadPenalty = time.Minute
+)
+
 // uploadPeek is how much of an upload is read before it is stored: the sniffed type and the
 // image header come from it. A JPEG's header (with its EXIF and colour profile) fits.
 const uploadPeek = 256 << 10
@@ -89,13 +99,13 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 		opts.ThumbWorkers = 2
 	}
 	if opts.MaxUploads <= 0 {
-		opts.MaxUploads = 32
+		opts.MaxUploads = DefaultMaxUploads
 	}
 	if opts.MaxUserUploads <= 0 {
-		opts.MaxUserUploads = 4
+		opts.MaxUserUploads = DefaultMaxUserUploads
 	}
 	if opts.UploadQueueWait <= 0 {
-		opts.UploadQueueWait = 30 * time.Second
+		opts.UploadQueueWait = DefaultUploadQueueWait
 	}
 	if opts.MinUploadRate == 0 {
 		opts.MinUploadRate = DefaultMinUploadRate
@@ -103,8 +113,8 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	if opts.UploadRateWindow <= 0 {
 		opts.UploadRateWindow = 30 * time.Second
 	}
-	if opts.SlowUploadPenalty <= 0 {
-		opts.SlowUploadPenalty = time.Minute
+	if opts.SlowUploadPenalty == 0 {
+		opts.SlowUploadPenalty = DefaultSlowUploadPenalty
 	}
 	if opts.JanitorEvery <= 0 {
 		opts.JanitorEvery = 10 * time.Minute
@@ -282,7 +292,7 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 	}
 	var tooSlow bool
 	defer func() {
-		if tooSlow {
+		if tooSlow && f.opts.SlowUploadPenalty > 0 {
 			time.AfterFunc(f.opts.SlowUploadPenalty, release)
 		} else {
 			release()

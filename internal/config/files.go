@@ -22,6 +22,14 @@ type Files struct {
 	// MinUploadRate is the bytes a second an upload must average over any 30 s of waiting
 	// for it (chat.FileOptions.MinUploadRate); 0: no minimum.
 	MinUploadRate int64
+	// MaxUploads and MaxUserUploads bound the uploads streaming at once on one instance, all
+	// of them and one user's; UploadQueueWait is how long an upload waits for both slots, and
+	// SlowUploadPenalty how long the user's slot of an upload cut for being too slow stays
+	// taken (0: none). See chat.FileOptions.
+	MaxUploads        int
+	MaxUserUploads    int
+	UploadQueueWait   time.Duration
+	SlowUploadPenalty time.Duration
 }
 
 // loadFiles reads the CHAT_FILES_* and file CHAT_LIMIT_* settings.
@@ -49,6 +57,25 @@ func loadFiles(get func(string) string) (Files, []error) {
 		errs = append(errs, fmt.Errorf("CHAT_LIMIT_UPLOAD_RATE=%q: want bytes a second like 1KiB, or 0 for no minimum", get("CHAT_LIMIT_UPLOAD_RATE")))
 	} else {
 		f.MinUploadRate = n
+	}
+	slots := func(env string, dst *int) {
+		n, err := strconv.Atoi(get(env))
+		if err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive number of uploads", env, get(env)))
+		}
+		*dst = n
+	}
+	slots("CHAT_LIMIT_UPLOADS", &f.MaxUploads)
+	slots("CHAT_LIMIT_UPLOADS_USER", &f.MaxUserUploads)
+	if d, err := time.ParseDuration(get("CHAT_LIMIT_UPLOAD_WAIT")); err != nil || d <= 0 {
+		errs = append(errs, fmt.Errorf("CHAT_LIMIT_UPLOAD_WAIT=%q: want a positive duration like 30s", get("CHAT_LIMIT_UPLOAD_WAIT")))
+	} else {
+		f.UploadQueueWait = d
+	}
+	if d, err := time.ParseDuration(get("CHAT_LIMIT_SLOW_UPLOAD_PENALTY")); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("CHAT_LIMIT_SLOW_UPLOAD_PENALTY=%q: want a duration like 1m, or 0 for none", get("CHAT_LIMIT_SLOW_UPLOAD_PENALTY")))
+	} else {
+		f.SlowUploadPenalty = d
 	}
 	if n, err := strconv.ParseInt(get("CHAT_LIMIT_IMAGE_PIXELS"), 10, 64); err != nil || n < 1 {
 		errs = append(errs, fmt.Errorf("CHAT_LIMIT_IMAGE_PIXELS=%q: want a positive number", get("CHAT_LIMIT_IMAGE_PIXELS")))
