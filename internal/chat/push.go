@@ -2,6 +2,9 @@ package chat
 
 import (
 	"errors"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,4 +61,89 @@ type PushContext struct {
 	// Mentioned: the message mentions the member by name or @all (notify=mentions tells
 	// only of those).
 	Mentioned bool
+}
+
+// CanonicalPushEndpoint is a push endpoint in one spelling, the same URL to any HTTP client
+// (RFC 3986's normalizations, section 6.2): the scheme and the host's ASCII letters in lower
+// case, no trailing dot on the host, no default port (443 for https, 80 for http) and no
+// leading zeros in another, "/" for an empty path, percent-encoded unreserved characters
+// decoded (but '.') and the hex digits of the others in upper case, and no fragment (no request
+// carries one). So the same browser's endpoint posted in two spellings is one subscription,
+// and the push service is sent the URL it gave, as browsers write it (its VAPID audience, the
+// endpoint's origin, included: https://push.example:443 was not https://push.example). A raw
+// endpoint that does not parse as an absolute URL with a host is returned as it is.
+func CanonicalPushEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return raw
+	}
+	host := u.Hostname()
+	if strings.HasSuffix(host, ".") && !strings.HasSuffix(host, "..") && len(host) > 1 {
+		host = host[:len(host)-1]
+	}
+	host = strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, host)
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		switch {
+		case err != nil:
+			host += ":" + port
+		case u.Scheme == "https" && n == 443, u.Scheme == "http" && n == 80:
+		default:
+			host += ":" + strconv.Itoa(n)
+		}
+	}
+	out := (&url.URL{Scheme: u.Scheme, Host: host}).String()
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	out += normalizePercent(path)
+	if u.RawQuery != "" || u.ForceQuery {
+		out += "?" + normalizePercent(u.RawQuery)
+	}
+	return out
+}
+
+// normalizePercent decodes the percent-encoded unreserved characters of s (letters, digits,
+// '-', '_', '~') and writes the hex digits of the other encodings in upper case. A '.' stays
+// encoded: decoded, "%2E%2E" would become a dot segment, which a server may resolve.
+func normalizePercent(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' || i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			b.WriteByte(s[i])
+			continue
+		}
+		c := unhex(s[i+1])<<4 | unhex(s[i+2])
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			b.WriteString(strings.ToUpper(s[i : i+3]))
+		}
+		i += 2
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }

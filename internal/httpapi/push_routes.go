@@ -59,7 +59,8 @@ func (s *Server) pushRoutes() {
 		Description: "Keeps the browser's PushSubscription (its toJSON()) for me. While none of my devices is connected, a message I have not " +
 			"read within CHAT_PUSH_DELAY (10 s by default) of a chat I am told of (notify all, not muted) is pushed to every subscription of mine: " +
 			"one notification per chat (Topic chat-{id}, tag chat-{id}), payload {chat_id, seq, title, body, tag}. A subscription its push service calls gone (404, 410) is deleted. " +
-			"An endpoint another account subscribed from a session still signed in is not moved to me unless the keys are the same (the same browser): 409 push_endpoint_taken.",
+			"An endpoint another account subscribed from a session still signed in is not moved to me unless the keys are the same (the same browser): 409 push_endpoint_taken. " +
+			"The endpoint is kept in one spelling of its URL (scheme and host in lower case, no trailing dot, no default port, percent-encoding normalized, no fragment): its other spellings are the same subscription.",
 		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(append(errs, chat.CodeInvalid, chat.CodePushEndpointTaken)...),
 	}, func(ctx context.Context, in *pushSubscribeIn) (*struct{}, error) {
 		if s.opts.Push == nil {
@@ -73,7 +74,7 @@ func (s *Server) pushRoutes() {
 	})
 	huma.Register(s.api, huma.Operation{
 		OperationID: "push-unsubscribe", Method: http.MethodDelete, Path: "/api/v1/push/subscriptions", Tags: []string{"push"},
-		Summary: "Stop Web Push to a browser", Description: "404 when I have no subscription with this endpoint.",
+		Summary: "Stop Web Push to a browser", Description: "404 when I have no subscription with this endpoint (in any spelling of its URL).",
 		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(append(errs, chat.CodeInvalid)...),
 	}, func(ctx context.Context, in *pushUnsubscribeIn) (*struct{}, error) {
 		if s.opts.Push == nil {

@@ -170,12 +170,18 @@ func (s *Service) Subscribe(ctx context.Context, p chat.Principal, sub chat.Push
 	return nil
 }
 
-// Unsubscribe forgets one of the caller's subscriptions.
+// Unsubscribe forgets one of the caller's subscriptions, named in any spelling of its
+// endpoint (chat.CanonicalPushEndpoint). A row of the spelling given is looked for too: an
+// instance of an older release, beside this one in a cluster, stores endpoints as they came.
 func (s *Service) Unsubscribe(ctx context.Context, p chat.Principal, endpoint string) error {
 	if strings.ContainsRune(endpoint, 0) { // no subscription has one (parseEndpoint), and PostgreSQL refuses it
 		return chat.Errorf(chat.CodeNotFound, "no such subscription")
 	}
-	err := s.store.DeletePushSubscription(ctx, p.UserID, endpoint)
+	canon := chat.CanonicalPushEndpoint(endpoint)
+	err := s.store.DeletePushSubscription(ctx, p.UserID, canon)
+	if errors.Is(err, chat.ErrNotFound) && canon != endpoint {
+		err = s.store.DeletePushSubscription(ctx, p.UserID, endpoint)
+	}
 	if errors.Is(err, chat.ErrNotFound) {
 		return chat.Errorf(chat.CodeNotFound, "no such subscription")
 	}
@@ -196,7 +202,7 @@ func parseEndpoint(raw string, allowPrivate bool) (string, error) {
 	if !allowPrivate && !publicHost(u.Hostname()) {
 		return "", errors.New("endpoint must be a push service on a public address")
 	}
-	return raw, nil
+	return chat.CanonicalPushEndpoint(raw), nil
 }
 
 // publicHost reports whether a URL's host may be a push service's: a public address, or a

@@ -18,8 +18,9 @@ import (
 // leaves no table, index, constraint, function or trigger of ours behind, and up again builds
 // the very schema the first up did. Every migration's Down works (the partial round trips of
 // TestMigration00007 and the others rely on it). What a Down does not undo, by design: 00014's
-// has nothing to undo (its comment says why), rows an Up deleted (00015's push subscriptions)
-// do not come back, and PostgreSQL keeps the pg_trgm extension of 00010 (created if not there;
+// has nothing to undo (its comment says why), rows an Up deleted (00015's push subscriptions,
+// 00017's second spellings of an endpoint) do not come back, nor 00016's and 00017's old
+// spellings, and PostgreSQL keeps the pg_trgm extension of 00010 (created if not there;
 // an extension is the database's, perhaps installed by its administrator), which is why the
 // schema listed leaves extensions and their functions out.
 func TestMigrationsDownAndUp(t *testing.T) {

@@ -243,8 +243,9 @@ func (s *Store) migrations() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The migrations are the .sql files, and one in Go (00016, migrate_emoji.go).
-	opts := []goose.ProviderOption{goose.WithGoMigrations(emojiMigration())}
+	// The migrations are the .sql files, and two in Go (00016, migrate_emoji.go; 00017,
+	// migrate_push.go).
+	opts := []goose.ProviderOption{goose.WithGoMigrations(emojiMigration(), pushEndpointMigration())}
 	if s.dialect.name == postgres.name {
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,6 +89,67 @@ func TestPushSubscriptionTakeover(t *testing.T) {
 		}
 		if got := holder(at(60)); got != "eve p-eve3" {
 			t.Errorf("after ann's session expired: the endpoint is %s's, want eve's", got)
+		}
+	})
+}
+
+// TestMigration00017: push endpoints stored in several spellings of one URL (case, a default
+// port, a trailing dot, percent-encoding) become one subscription in the canonical spelling
+// (chat.CanonicalPushEndpoint): the row already spelled so stays, else the newest; the others
+// go. Down leaves the rows as they are.
+func TestMigration00017(t *testing.T) {
+	eachUnmigrated(t, func(t *testing.T, ctx context.Context, name string, s *store.Store) {
+		const before = 16
+		if err := store.MigrateTo(ctx, s, before); err != nil {
+			t.Fatal(err)
+		}
+		a, b := mkUserRaw(t, s, "a@m17.test"), mkUserRaw(t, s, "b@m17.test")
+		for _, r := range []struct {
+			user     int64
+			endpoint string
+			at       int64
+		}{
+			{a.ID, "https://push.example/a", 1}, {b.ID, "HTTPS://PUSH.EXAMPLE:443/a", 5},
+			{a.ID, "https://Push.Example./b", 1}, {b.ID, "https://push.example:443/b", 3}, {a.ID, "https://push.example/%62", 2},
+			{a.ID, "https://push.example/c%3a", 1},
+			{b.ID, "https://push.example/d", 1},
+		} {
+			if _, err := s.DB().Exec(`INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES ($1, $2, 'k', 'a', $3)`,
+				r.user, r.endpoint, r.at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		list := func() []string {
+			t.Helper()
+			rows, err := s.DB().Query(`SELECT endpoint, user_id, created_at FROM push_subscriptions ORDER BY endpoint`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var e string
+				var u, c int64
+				if err := rows.Scan(&e, &u, &c); err != nil {
+					t.Fatal(err)
+				}
+				who := map[int64]string{a.ID: "a", b.ID: "b"}[u]
+				got = append(got, fmt.Sprintf("%s %s %d", e, who, c))
+			}
+			return got
+		}
+		want := []string{"https://push.example/a a 1", "https://push.example/b b 3", "https://push.example/c%3A a 1", "https://push.example/d b 1"}
+		if got := list(); !slices.Equal(got, want) {
+			t.Errorf("subscriptions after the migration:\n got %q\nwant %q", got, want)
+		}
+		if err := store.MigrateTo(ctx, s, before); err != nil {
+			t.Fatalf("down to %d: %v", before, err)
+		}
+		if got := list(); !slices.Equal(got, want) {
+			t.Errorf("subscriptions after going down:\n got %q\nwant %q", got, want)
 		}
 	})
 }
