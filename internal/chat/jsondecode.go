@@ -17,11 +17,8 @@ import (
 // store U+FFFD in place of each bad byte, and what is stored must be what was sent; so it
 // would for a \u escape of a lone surrogate ("\ud800"), which is refused as well.
 func DecodeJSON(data []byte, v any, whole string) error {
-	if !utf8.Valid(data) {
-		return fmt.Errorf("%s is not valid UTF-8", whole)
-	}
-	if loneSurrogate(data) {
-		return fmt.Errorf("%s holds a \\u escape of half a UTF-16 surrogate pair without the other half", whole)
+	if err := CheckJSONText(data, whole); err != nil {
+		return err
 	}
 	err := json.Unmarshal(data, v)
 	var te *json.UnmarshalTypeError
@@ -51,6 +48,19 @@ func DecodeJSON(data []byte, v any, whole string) error {
 		field = whole
 	}
 	return fmt.Errorf("%s must be %s", field, what)
+}
+
+// CheckJSONText refuses a JSON text whose strings encoding/json would change: bytes that are
+// not UTF-8, or a \u escape of a lone surrogate, each decoded as U+FFFD (DecodeJSON's first
+// check, for a body decoded otherwise).
+func CheckJSONText(data []byte, whole string) error {
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%s is not valid UTF-8", whole)
+	}
+	if loneSurrogate(data) {
+		return fmt.Errorf("%s holds a \\u escape of half a UTF-16 surrogate pair without the other half", whole)
+	}
+	return nil
 }
 
 // loneSurrogate reports whether a JSON text holds a \u escape of a UTF-16 surrogate that is not

@@ -3,10 +3,13 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -225,6 +228,14 @@ func (s *Server) tokens(ctx context.Context, u *chat.User, c chat.Credentials) *
 	return out
 }
 
+// textRefused is the problem of a body whose text decoding would change, as huma's decoding
+// answers it for every other operation (unmarshalJSON): 422 invalid, the reason at body.
+func textRefused(err error) *Problem {
+	p := newProblem(http.StatusUnprocessableEntity, chat.CodeInvalid, "the request is invalid")
+	p.Errors = []*huma.ErrorDetail{{Location: "body", Message: err.Error()}}
+	return p
+}
+
 // parseLogin reads a login body: JSON {email, password} or the OAuth2 password form.
 func parseLogin(contentType string, body []byte) (email, password string, err error) {
 	mt, _, _ := mime.ParseMediaType(contentType)
@@ -237,11 +248,21 @@ func parseLogin(contentType string, body []byte) (email, password string, err er
 		if gt := v.Get("grant_type"); gt != "" && gt != "password" {
 			return "", "", chat.Invalid("body.grant_type", "grant_type must be password")
 		}
+		for k, vals := range v {
+			if !utf8.ValidString(k) || !utf8.ValidString(strings.Join(vals, "")) {
+				return "", "", textRefused(errors.New("the body is not valid UTF-8"))
+			}
+		}
 		email, password = v.Get("username"), v.Get("password")
 		if email == "" {
 			return "", "", chat.Invalid("body.username", "username (your email) is required")
 		}
 	case "application/json", "":
+		// As every other JSON body (chat.DecodeJSON): a password not UTF-8 was read with U+FFFD
+		// in place of each bad byte, and checked as that (401).
+		if err := chat.CheckJSONText(body, "the body"); err != nil {
+			return "", "", textRefused(err)
+		}
 		var b LoginJSON
 		if err := json.Unmarshal(body, &b); err != nil {
 			return "", "", chat.Invalid("body", "the body must be JSON {\"email\": \"...\", \"password\": \"...\"}")

@@ -481,3 +481,40 @@ func TestRefreshRetryBoundToClient(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginRefusesWhatItWouldChange: a login whose text is not UTF-8, in JSON or in the form,
+// or holds an escaped lone surrogate, is refused with 422 and the error every other JSON body
+// gets (sign-up's here), before any password is checked. JSON's was read with U+FFFD in place
+// of the bad bytes and the form's kept them, both then checked as a password: 401.
+func TestLoginRefusesWhatItWouldChange(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		u := e.newUser(t, "Ann")
+		const form = "application/x-www-form-urlencoded"
+		notUTF8 := e.do(t, req{method: "POST", path: registerPath, body: []byte(`{"email":"x@example.test","name":"X","password":"pass` + "\xff" + `word"}`)})
+		surrogate := e.do(t, req{method: "POST", path: registerPath, body: `{"email":"x@example.test","name":"X","password":"pass\ud800word"}`})
+		for _, tc := range []struct {
+			name string
+			r    req
+			like resp
+		}{
+			{"a JSON password not UTF-8", req{method: "POST", path: loginPath, body: []byte(`{"email":"` + u.Email + `","password":"` + fixturePassword + "\xff" + `"}`)}, notUTF8},
+			{"a JSON email not UTF-8", req{method: "POST", path: loginPath, body: []byte(`{"email":"` + "\xff" + u.Email + `","password":"x"}`)}, notUTF8},
+			{"a JSON password with a lone surrogate", req{method: "POST", path: loginPath, body: `{"email":"` + u.Email + `","password":"` + fixturePassword + `\udc00"}`}, surrogate},
+			{"a form password not UTF-8", req{method: "POST", path: loginPath, contentType: form,
+				body: "grant_type=password&username=" + url.QueryEscape(u.Email) + "&password=" + url.QueryEscape(fixturePassword) + "%FF"}, notUTF8},
+			{"a form username not UTF-8", req{method: "POST", path: loginPath, contentType: form, body: "username=%FF" + url.QueryEscape(u.Email) + "&password=x"}, notUTF8},
+			{"another form field not UTF-8", req{method: "POST", path: loginPath, contentType: form,
+				body: "username=" + url.QueryEscape(u.Email) + "&password=" + url.QueryEscape(fixturePassword) + "&scope=%C3%28"}, notUTF8},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got := e.do(t, tc.r)
+				got.want(t, http.StatusUnprocessableEntity, chat.CodeInvalid)
+				if gp, wp := got.problem(t), tc.like.problem(t); len(gp.Errors) != 1 || len(wp.Errors) != 1 || gp.Errors[0] != wp.Errors[0] || gp.Detail != wp.Detail {
+					t.Errorf("login's problem: %s\nwant sign-up's for the same body: %s", got.body, tc.like.body)
+				}
+			})
+		}
+		// The account still signs in: nothing of that was counted as a wrong password.
+		e.do(t, req{method: "POST", path: loginPath, body: map[string]string{"email": u.Email, "password": fixturePassword}}).want(t, http.StatusOK, "")
+	})
+}
