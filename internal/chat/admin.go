@@ -335,6 +335,7 @@ func (s *Service) DeleteChat(ctx context.Context, p Principal, chatID int64) err
 	if err != nil {
 		return s.adminErr(ctx, p, chatID, err, "delete chat %d", chatID)
 	}
+	s.filesDetached() // those of its messages
 	for _, uid := range d.Members {
 		s.pub.Publish(ctx, Event{Type: EventChatRemoved, UserID: uid, Seq: d.Message.Seq,
 			Data: ChatRemovedData{ChatID: chatID, Reason: "deleted"}})

@@ -128,6 +128,9 @@ type Changed struct {
 	Message Message
 	Changed bool
 	At      int64
+	// Detached is how many files the change took from their message (a delete's): nobody's
+	// any more, for the janitor to delete.
+	Detached int
 }
 
 // Reacted is the result of React: the rev the change took, the emoji's count after it, and
@@ -223,6 +226,9 @@ func (s *Service) DeleteMessage(ctx context.Context, p Principal, chatID, seq in
 		return s.changeErr(ctx, p, chatID, seq, err)
 	}
 	s.publishChanged(ctx, c)
+	if c.Detached > 0 {
+		s.filesDetached()
+	}
 	return nil
 }
 

@@ -627,3 +627,72 @@ func TestSlowUploadPenalty(t *testing.T) {
 		t.Errorf("the same user right after the cut, without a penalty: %v, want it stored", err)
 	}
 }
+
+// TestDeletedFilesGoAtOnce: the files of a deleted message, or of a deleted group's messages,
+// are deleted with their bytes by the running janitor at once, not at its next pass (10
+// minutes here): once they stop counting toward the quotas, deleting and uploading again must
+// not pile up bytes beyond them until then.
+func TestDeletedFilesGoAtOnce(t *testing.T) {
+	eachFileWorld(t, func(t *testing.T, w *fileWorld) {
+		ctx := context.Background()
+		gone := func(what string, f chat.File) {
+			t.Helper()
+			// The janitor deletes the bytes, then the row.
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+				var n int
+				if err := w.st.DB().QueryRow(`SELECT count(*) FROM files WHERE id = $1`, f.ID).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: file %d is still there", what, f.ID)
+				}
+			}
+			if r, err := w.blobs.Open(ctx, f.Key); !errors.Is(err, chat.ErrNotFound) {
+				if err == nil {
+					r.Close()
+				}
+				t.Errorf("%s: the bytes of file %d: %v, want them deleted", what, f.ID, err)
+			}
+		}
+		sendAndDelete := func(chatID int64, name string) chat.File {
+			t.Helper()
+			f, err := w.a.Upload(ctx, w.owner, chatID, chat.UploadInput{Name: name, Body: strings.NewReader("bytes of " + name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _, err := w.svc.Send(ctx, w.owner, chat.SendInput{ChatID: chatID, ClientID: name, FileIDs: []int64{f.ID}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.svc.DeleteMessage(ctx, w.owner, chatID, m.Seq); err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+		// Deleted before the janitor runs: its first pass, at its start, deletes it. Once that
+		// is seen, the pass has listed what it deletes.
+		first := sendAndDelete(w.chatID, "before.txt")
+		w.run(t, w.a)
+		gone("deleted before the janitor started", first)
+		gone("a deleted message's file", sendAndDelete(w.chatID, "after.txt"))
+
+		g, err := w.svc.CreateGroup(ctx, w.owner, "to delete", false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := w.a.Upload(ctx, w.owner, g.ID, chat.UploadInput{Name: "group.txt", Body: strings.NewReader("a group's file")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.svc.Send(ctx, w.owner, chat.SendInput{ChatID: g.ID, ClientID: "g1", FileIDs: []int64{f.ID}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.svc.DeleteChat(ctx, w.owner, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		gone("a deleted group's file", f)
+	})
+}

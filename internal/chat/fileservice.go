@@ -69,6 +69,7 @@ type FileService struct {
 	uploads     chan struct{} // upload slots
 	userUploads userSlots     // each user's upload slots
 	thumbs      chan int64    // files whose thumbnail is to be made on this instance
+	sweep       chan struct{} // a janitor pass asked for before its time (Service.filesDetached)
 }
 
 // thumbClaimTTL is how long a claim on a thumbnail holds before another instance may redo it
@@ -119,8 +120,16 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	if opts.JanitorEvery <= 0 {
 		opts.JanitorEvery = 10 * time.Minute
 	}
-	return &FileService{svc: svc, store: store, blobs: blobs, opts: opts, log: svc.log,
-		uploads: make(chan struct{}, opts.MaxUploads), userUploads: userSlots{per: opts.MaxUserUploads}, thumbs: make(chan int64, 1024)}
+	f := &FileService{svc: svc, store: store, blobs: blobs, opts: opts, log: svc.log,
+		uploads: make(chan struct{}, opts.MaxUploads), userUploads: userSlots{per: opts.MaxUserUploads}, thumbs: make(chan int64, 1024),
+		sweep: make(chan struct{}, 1)}
+	svc.onFilesDetached(func() {
+		select {
+		case f.sweep <- struct{}{}:
+		default: // one is asked for already
+		}
+	})
+	return f
 }
 
 // RedirectOrigin is the origin (scheme://host[:port]) downloads are redirected to, or "" when
@@ -691,6 +700,7 @@ func (f *FileService) Run(ctx context.Context) {
 			}
 			return
 		case <-t.C:
+		case <-f.sweep:
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wschat/chat/internal/auth"
@@ -58,6 +59,32 @@ type Service struct {
 	// hashSlots bounds the argon2id computations running at once: each takes the cost's memory
 	// (19 MiB by default), so a burst of logins must queue rather than exhaust memory.
 	hashSlots chan struct{}
+
+	// janitors are woken when files become nobody's (filesDetached); each FileService over
+	// this service adds its own.
+	janitorsMu sync.Mutex
+	janitors   []func()
+}
+
+// onFilesDetached adds wake to what filesDetached calls.
+func (s *Service) onFilesDetached(wake func()) {
+	s.janitorsMu.Lock()
+	defer s.janitorsMu.Unlock()
+	s.janitors = append(s.janitors, wake)
+}
+
+// filesDetached wakes the file janitors of this instance: a message or group deleted left
+// files to nobody, which no longer count toward a quota (the store's fileUsage) and whose
+// bytes should not wait for the next pass, so that deleting cannot pile up bytes beyond the
+// quotas until then. Other instances' janitors find them at their next pass, if this one's
+// has not deleted them by then.
+func (s *Service) filesDetached() {
+	s.janitorsMu.Lock()
+	wake := slices.Clone(s.janitors)
+	s.janitorsMu.Unlock()
+	for _, w := range wake {
+		w()
+	}
 }
 
 // Principal is an authenticated caller: a user on one session (device).

@@ -126,10 +126,16 @@ func (s *Store) DeleteMessage(ctx context.Context, chatID, seq, actorID int64, n
 			if _, err := tx.ExecContext(ctx, `DELETE FROM reactions WHERE chat_id = $1 AND seq = $2`, chatID, seq); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE files SET message_id = NULL
-				WHERE message_id = (SELECT id FROM messages WHERE chat_id = $1 AND seq = $2)`, chatID, seq); err != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE files SET message_id = NULL
+				WHERE message_id = (SELECT id FROM messages WHERE chat_id = $1 AND seq = $2)`, chatID, seq)
+			if err != nil {
 				return err
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			out.Detached = int(n)
 			if _, err := tx.ExecContext(ctx, `UPDATE messages SET body = '', edited_at = NULL, reply_to_seq = NULL, file_count = 0,
 				mentions = NULL, mention_all = FALSE, deleted_at = $1, rev = $2 WHERE chat_id = $3 AND seq = $4`, ms(now), rev, chatID, seq); err != nil {
 				return err

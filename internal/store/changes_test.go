@@ -550,8 +550,29 @@ func TestDeleteMessageFiles(t *testing.T) {
 		if got := messageAt(t, s, g, m.Seq); len(got.Files) != 2 {
 			t.Fatalf("before the delete: %d files", len(got.Files))
 		}
+		usage := func() chat.FileUsage {
+			t.Helper()
+			u, err := s.FileUsage(ctx, a.ID, g, at(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+		if u := usage(); u.UserBytes != 60 || u.ChatBytes != 60 {
+			t.Fatalf("usage before the delete: %+v, want 60 bytes of the user's, 60 of the chat's", u)
+		}
+		if _, err := tryUpload(s, g, a, 1, at(2), 60, 1<<40); err == nil {
+			t.Fatal("an upload past the day's quota was stored")
+		}
 		if _, err := s.DeleteMessage(ctx, g, m.Seq, a.ID, at(3)); err != nil {
 			t.Fatal(err)
+		}
+		// The deleted message's files stop counting at once, before the janitor deletes them.
+		if u := usage(); u.UserBytes != 30 || u.ChatBytes != 30 || !u.UserOldest.Equal(at(1)) {
+			t.Errorf("usage after the delete: %+v, want 30 bytes of the user's (the kept file's, uploaded at %v), 30 of the chat's", u, at(1))
+		}
+		if _, err := tryUpload(s, g, a, 30, at(4), 60, 60); err != nil {
+			t.Errorf("an upload into what the delete freed: %v", err)
 		}
 		if got := messageAt(t, s, g, m.Seq); len(got.Files) != 0 {
 			t.Errorf("a deleted message shows %d files", len(got.Files))

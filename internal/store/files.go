@@ -111,15 +111,21 @@ func (s *Store) FileUsage(ctx context.Context, userID, chatID int64, dayStart ti
 	return fileUsage(ctx, s.db, userID, chatID, dayStart)
 }
 
+// counted is the files the quotas count (fileUsage): stored, and not detached from a deleted
+// message (message_id NULL with attached_at set), which no one may download or attach again
+// and the janitor deletes: such a file stops counting with its message's delete, not at the
+// janitor's next pass.
+const counted = `state = 'stored' AND (message_id IS NOT NULL OR attached_at IS NULL)`
+
 func fileUsage(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, userID, chatID int64, dayStart time.Time) (chat.FileUsage, error) {
 	var u chat.FileUsage
 	var oldest sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT
-		(SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = $1 AND created_at >= $3 AND state = 'stored'),
-		(SELECT MIN(created_at) FROM files WHERE uploader_id = $1 AND created_at >= $3 AND state = 'stored'),
-		(SELECT COALESCE(SUM(size), 0) FROM files WHERE chat_id = $2 AND state = 'stored')`,
+		(SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = $1 AND created_at >= $3 AND `+counted+`),
+		(SELECT MIN(created_at) FROM files WHERE uploader_id = $1 AND created_at >= $3 AND `+counted+`),
+		(SELECT COALESCE(SUM(size), 0) FROM files WHERE chat_id = $2 AND `+counted+`)`,
 		userID, chatID, ms(dayStart)).Scan(&u.UserBytes, &oldest, &u.ChatBytes)
 	if oldest.Valid {
 		u.UserOldest = fromMS(oldest.Int64)
