@@ -51,6 +51,13 @@ type Event struct {
 	Then []Event
 }
 
+// SessionRevokeData is the Data of a session.revoke event (which has no frame): AccountDeleted
+// when the sessions end because their account was deleted, so that its user goes offline for
+// everyone at once rather than after the grace a reload gets (nobody comes back as them).
+type SessionRevokeData struct {
+	AccountDeleted bool
+}
+
 // Publisher carries events to the connected devices. Publishing is best effort: messages are
 // stored before they are published, and receivers heal gaps from the store.
 type Publisher interface {

@@ -130,7 +130,8 @@ func (s *Service) DeleteAccount(ctx context.Context, p Principal, password strin
 		return storeErr(err, "delete user %d", p.UserID)
 	}
 	if len(d.Sessions) > 0 {
-		s.pub.Publish(ctx, Event{Type: EventSessionRevoke, UserID: p.UserID, Sessions: d.Sessions})
+		s.pub.Publish(ctx, Event{Type: EventSessionRevoke, UserID: p.UserID, Sessions: d.Sessions,
+			Data: SessionRevokeData{AccountDeleted: true}})
 	}
 	chats := append([]int64{}, d.Private...)
 	for _, r := range d.Groups {

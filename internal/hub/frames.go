@@ -66,6 +66,9 @@ type envelope struct {
 	ExceptUser int64   `json:"xu,omitempty"`
 	ExceptConn string  `json:"xc,omitempty"`
 	Sessions   []int64 `json:"ss,omitempty"`
+	// Deleted is, for session.revoke, that the sessions' account was deleted: its user goes
+	// offline without the grace (chat.SessionRevokeData).
+	Deleted bool `json:"dl,omitempty"`
 	// For chat.added/chat.removed: the chat whose subscription changes, and the seq of the
 	// change (the chat's last seq in chat.added, the leave's system message in chat.removed).
 	AddChat    int64 `json:"ac,omitempty"`
@@ -175,6 +178,8 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 		e.About = d.ChatID
 	case chat.ChatSettings:
 		e.About = d.ChatID
+	case chat.SessionRevokeData:
+		e.Deleted = d.AccountDeleted
 	}
 	if ev.Type != chat.EventSessionRevoke {
 		f, err := encodeFrame(ev.Type, nil, ev.Data)

@@ -435,6 +435,9 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 	}
 	switch e.Type {
 	case chat.EventSessionRevoke:
+		if e.Deleted {
+			h.accountDeleted(e.UserID)
+		}
 		for _, c := range h.userConns(e.UserID) {
 			for _, sid := range e.Sessions {
 				if c.sessionID == sid {

@@ -25,6 +25,10 @@ type userState struct {
 	gone    map[int64]int64
 	offline *time.Timer // pending "offline" after the last device left
 	leftAt  time.Time   // when the last device left
+	left    []int64     // the chats the pending "offline" goes to
+	// deleted: the account was deleted (accountDeleted). Its last device leaving takes it
+	// offline at once, with no grace and no wait for another instance's mark.
+	deleted bool
 	// coming is the connection that brings the user online here, from its registration
 	// (addConn) until comeOnline has read whether they were online elsewhere: refreshPresence
 	// leaves the user's mark alone meanwhile, or comeOnline would find this instance's own
@@ -323,8 +327,12 @@ func (h *Hub) removeConn(c *conn) {
 		h.stats.Users.Add(-1)
 	} else {
 		userID := c.userID
-		u.leftAt = left
-		u.offline = time.AfterFunc(h.opts.OfflineGrace, func() { h.goOffline(userID, chats) })
+		grace := h.opts.OfflineGrace
+		if u.deleted {
+			grace = 0
+		}
+		u.leftAt, u.left = left, chats
+		u.offline = time.AfterFunc(grace, func() { h.goOffline(userID, chats) })
 	}
 	h.mu.Unlock()
 	h.reconcile(topics...)

@@ -47,7 +47,7 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 		h.mu.Unlock()
 		return
 	}
-	left := u.leftAt
+	left, deleted := u.leftAt, u.deleted
 	delete(h.users, userID)
 	h.stats.Users.Add(-1)
 	h.mu.Unlock()
@@ -57,6 +57,14 @@ func (h *Hub) goOffline(userID int64, chats []int64) {
 	defer cancel()
 	if err := h.presence.SetOffline(ctx, userID); err != nil {
 		h.log.Warn("presence offline", "user_id", userID, "err", err)
+	}
+	if deleted {
+		// No device of a deleted account comes back, and every instance that holds one closes
+		// it on the same news and clears its mark: another instance's mark is one about to go,
+		// not a live device to wait for (offlineLater). Receivers pass the "offline" on once
+		// the marks are clear (checkOffline); the last instance's at worst.
+		h.announceOffline(ctx, userID, left, chats)
+		return
 	}
 	until, err := h.presence.Until(ctx, userID)
 	if err != nil && ctx.Err() == nil {
@@ -76,6 +84,23 @@ func (h *Hub) announceOffline(ctx context.Context, userID int64, left time.Time,
 		st.LastSeenAt = nil
 	}
 	h.announcePresence(ctx, st, chats)
+}
+
+// accountDeleted marks a user whose account was deleted, before its sockets here are closed:
+// the last of them leaving takes the user offline at once (removeConn, goOffline), and if the
+// last left already, the "offline" waiting out the grace goes now.
+func (h *Hub) accountDeleted(userID int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[userID]
+	if u == nil {
+		return
+	}
+	u.deleted = true
+	if u.offline != nil && len(u.conns) == 0 && u.offline.Stop() {
+		chats := u.left
+		u.offline = time.AfterFunc(0, func() { h.goOffline(userID, chats) })
+	}
 }
 
 // laterMargin is how long after another instance's mark would have expired offlineLater looks

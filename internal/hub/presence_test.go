@@ -13,8 +13,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/broker/redisbroker"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/testdb"
 	"github.com/wschat/chat/internal/testserver"
 )
 
@@ -518,4 +520,83 @@ func TestOnlineAgainAfterAStall(t *testing.T) {
 	if got := presenceFor(t, watcher, ben.ID, 3*ttl); len(got) == 0 || !got[len(got)-1].Online {
 		t.Errorf("once a was back, Ann was told %+v of Ben, who stayed connected through it; want him online", got)
 	}
+}
+
+// awaitPresenceOf waits for c to be told that user is online or offline (failing the test if
+// it is not within wait), skipping other presence.
+func awaitPresenceOf(t *testing.T, c *testserver.Conn, user int64, online bool) {
+	t.Helper()
+	for {
+		states, _ := presenceOf(t, c.NextOf("presence", wait))
+		for _, st := range states {
+			if st.UserID == user && st.Online == online {
+				return
+			}
+		}
+	}
+}
+
+// TestDeletedAccountGoesOfflineAtOnce: a deleted account goes offline for those who share a
+// chat with it without the grace a reload gets (an hour here, so an "offline" that comes at
+// all came at once): while connected, once its last socket had closed within the grace, and
+// with devices on two instances over Redis, the deletion made on one of them.
+func TestDeletedAccountGoesOfflineAtOnce(t *testing.T) {
+	t.Parallel()
+	const grace = time.Hour
+	t.Run("connected", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, serverConfig{Hub: hub.Options{OfflineGrace: grace, PresenceEvery: 20 * time.Millisecond}})
+		gone, peer := s.NewUser(t, "Gone"), s.NewUser(t, "Peer")
+		s.Private(t, gone, peer)
+		pc := s.Dial(t, peer)
+		s.Dial(t, gone)
+		awaitPresenceOf(t, pc, gone.ID, true)
+		if err := s.Svc.DeleteAccount(t.Context(), gone.P(), gone.Password); err != nil {
+			t.Fatal(err)
+		}
+		awaitPresenceOf(t, pc, gone.ID, false)
+	})
+	t.Run("its last socket closed in the grace", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, serverConfig{Hub: hub.Options{OfflineGrace: grace, PresenceEvery: 20 * time.Millisecond}})
+		gone, peer := s.NewUser(t, "Gone"), s.NewUser(t, "Peer")
+		s.Private(t, gone, peer)
+		pc := s.Dial(t, peer)
+		gc := s.Dial(t, gone)
+		awaitPresenceOf(t, pc, gone.ID, true)
+		gc.WS.Close(websocket.StatusNormalClosure, "")
+		for deadline := time.Now().Add(wait); s.Hub.Stats().Connections.Load() != 1; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the hub never saw Gone's socket close")
+			}
+		}
+		if err := s.Svc.DeleteAccount(t.Context(), gone.P(), gone.Password); err != nil {
+			t.Fatal(err)
+		}
+		awaitPresenceOf(t, pc, gone.ID, false)
+	})
+	t.Run("two instances", func(t *testing.T) {
+		t.Parallel()
+		db := testdb.Postgres(t)
+		addr, prefix := testdb.Redis(t)
+		start := func(id string) *testServer {
+			rb, err := redisbroker.New(redisbroker.Options{URL: "redis://" + addr + "/0", Prefix: prefix, InstanceID: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return startServer(t, serverConfig{DatabaseURL: db, Broker: rb, Presence: rb.Presence(),
+				Hub: hub.Options{InstanceID: id, OfflineGrace: grace, PresenceEvery: 20 * time.Millisecond}})
+		}
+		a, b := start("a"), start("b")
+		gone, peer := a.NewUser(t, "Gone"), a.NewUser(t, "Peer")
+		a.Private(t, gone, peer)
+		pc := b.Dial(t, peer)
+		a.Dial(t, gone)
+		awaitPresenceOf(t, pc, gone.ID, true)
+		b.Dial(t, gone)
+		if err := a.Svc.DeleteAccount(t.Context(), gone.P(), gone.Password); err != nil {
+			t.Fatal(err)
+		}
+		awaitPresenceOf(t, pc, gone.ID, false)
+	})
 }
