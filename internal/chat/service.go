@@ -536,8 +536,10 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 		return ChatDetail{}, Errorf(CodePrivateChat, "nobody can be invited to a private chat")
 	case errors.Is(err, ErrChatFull):
 		return ChatDetail{}, Errorf(CodeForbidden, "chat %d has reached %d members", chatID, s.opts.Limits.GroupMembers)
-	case errors.Is(err, ErrNotMember):
-		return ChatDetail{}, Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	case errors.Is(err, ErrNotMember), errors.Is(err, ErrNotFound):
+		// The inviter left or was removed, the group was deleted, or (a join) it stopped
+		// being public, since it was loaded: answered as if the change had come first.
+		return ChatDetail{}, s.refusal(ctx, p, chatID)
 	case err != nil:
 		return ChatDetail{}, s.membershipErr(p, err, "add user %d to chat %d", userID, chatID)
 	}
@@ -571,8 +573,9 @@ func (s *Service) Leave(ctx context.Context, p Principal, chatID int64) error {
 	}
 	r, err := s.store.RemoveFromChat(ctx, Removal{ChatID: chatID, UserID: p.UserID, ActorID: p.UserID, Now: s.now()})
 	switch {
-	case errors.Is(err, ErrNotMember):
-		return Errorf(CodeNotMember, "you are not a member of chat %d", chatID)
+	case errors.Is(err, ErrNotMember), errors.Is(err, ErrNotFound):
+		// Left on another device, removed, or the group deleted, since it was loaded.
+		return s.refusal(ctx, p, chatID)
 	case errors.Is(err, ErrPrivateChat):
 		return Errorf(CodePrivateChat, "a private chat cannot be left")
 	case err != nil:
