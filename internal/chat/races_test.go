@@ -95,6 +95,31 @@ func wantCode(t *testing.T, what string, err error, code string) {
 	}
 }
 
+// TestJoinWhileMadePrivate: a join whose group is made private after the service saw it
+// public, before the join commits, is refused as a join of a private group is (404), and
+// nobody joined. The join used to be stored: the store did not check the group was public.
+func TestJoinWhileMadePrivate(t *testing.T) {
+	eachRaceWorld(t, func(t *testing.T, w *raceWorld) {
+		ctx := context.Background()
+		id := w.group(t, true)
+		private := false
+		w.st.before = func() {
+			if _, err := w.svc.UpdateChat(ctx, w.owner, id, chat.ChatPatch{Public: &private}); err != nil {
+				t.Errorf("make the group private: %v", err)
+			}
+		}
+		_, err := w.svc.Join(ctx, w.stranger, id)
+		wantCode(t, "join of a group made private meanwhile", err, chat.CodeNotFound)
+		d, err := w.svc.Chat(ctx, w.owner, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Members) != 2 || d.LastMessage == nil || d.LastMessage.Event == nil || d.LastMessage.Event.Type != chat.SysVisibilityChanged {
+			t.Errorf("after the refused join: %d members, last message %+v; want 2 and visibility_changed", len(d.Members), d.LastMessage)
+		}
+	})
+}
+
 // TestMembershipOfADeletedGroup: a join, an invitation or a leave whose group its owner
 // deletes after the service loaded it answers 404, as it would a moment later, not 500.
 func TestMembershipOfADeletedGroup(t *testing.T) {

@@ -77,7 +77,10 @@ type Store interface {
 	Members(ctx context.Context, chatID int64) ([]Member, error)
 	MemberIDs(ctx context.Context, chatID int64) ([]int64, error)
 	Discover(ctx context.Context, userID int64, query string, limit int) ([]DiscoveredChat, error)
-	// AddMember adds a user to a group with a system message of the given event type.
+	// AddMember adds a user to a group with a system message of the given event type: an
+	// invitation by actorID, a member (ErrNotMember otherwise), or the user's own join
+	// (SysMemberJoined) of a group that is public when the join commits (ErrNotFound
+	// otherwise).
 	AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (Message, error)
 	// RemoveMember takes a user out of a group with a member_left system message, handing
 	// the group on as RemoveFromChat does; the service uses RemoveFromChat, which says to whom.

@@ -312,6 +312,11 @@ func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, ev
 				return err
 			}
 		}
+		if event == chat.SysMemberJoined {
+			if err := checkPublic(ctx, tx, chatID); err != nil {
+				return err
+			}
+		}
 		seq := c.lastSeq + 1
 		role := chat.RoleMember
 		if c.members == 0 { // a group everyone had left: the newcomer owns it
@@ -404,6 +409,20 @@ func idList(ids []int64) (string, []any) {
 		args[i] = id
 	}
 	return sb.String(), args
+}
+
+// checkPublic is nil when the group is public, as a join needs; chat.ErrNotFound otherwise,
+// what a non-member is told of a group they cannot see. It reads the chat's row under its lock:
+// a group made private while someone's join was on its way is not joined.
+func checkPublic(ctx context.Context, tx *sql.Tx, chatID int64) error {
+	var public bool
+	if err := tx.QueryRowContext(ctx, `SELECT public FROM chats WHERE id = $1`, chatID).Scan(&public); err != nil {
+		return err
+	}
+	if !public {
+		return chat.ErrNotFound
+	}
+	return nil
 }
 
 func checkMember(ctx context.Context, tx *sql.Tx, chatID, userID int64) error {

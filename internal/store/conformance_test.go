@@ -612,6 +612,14 @@ func TestAddRemoveMember(t *testing.T) {
 		if got := chatFor(t, s, owner, id); got.LastSeq != 2 || got.MemberCount != 3 {
 			t.Errorf("refused additions changed the chat: got last seq %d, %d members; want 2, 3", got.LastSeq, got.MemberCount)
 		}
+		// A join is checked under the chat's lock: a group that is not public (made private
+		// after the joiner saw it) is not joined.
+		closed := mkGroup(t, s, owner, "Closed", false, at(3))
+		_, err = s.AddMember(ctx, closed, stranger.ID, stranger.ID, chat.SysMemberJoined, at(3))
+		wantErr(t, "join a group that is not public", err, chat.ErrNotFound)
+		if got := chatFor(t, s, owner, closed); got.LastSeq != 1 || got.MemberCount != 1 {
+			t.Errorf("a refused join changed the group: got last seq %d, %d members; want 1, 1", got.LastSeq, got.MemberCount)
+		}
 
 		msg, err = s.AddMember(ctx, id, stranger.ID, stranger.ID, chat.SysMemberJoined, at(4))
 		if err != nil || msg.Seq != 3 || msg.Event == nil || *msg.Event != (chat.SystemEvent{Type: chat.SysMemberJoined, UserID: stranger.ID, ActorID: stranger.ID}) {
