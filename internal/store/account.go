@@ -140,18 +140,26 @@ func (s *Store) EndedSessions(ctx context.Context, ids []int64, now time.Time) (
 }
 
 // DeleteUser implements chat.AdminStore. Locks are taken in the order every other change
-// takes them, chats before users: the user's groups (in id order), then the user's row, so
-// that a leave, an invitation or a send racing with the deletion waits rather than deadlocks.
+// takes them, chats before users: the user's chats, groups and private ones (in id order),
+// then the user's row, so that a leave, an invitation or a send racing with the deletion
+// waits rather than deadlocks. (A send locks its chat, then, storing a message, the sender's
+// row for its foreign key: had the private chats been locked after the user's row, to make
+// them read-only, the user's own send to one of them and the deletion would each have held
+// what the other waited for.)
 func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (chat.DeletedAccount, error) {
 	var out chat.DeletedAccount
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = chat.DeletedAccount{}
-		groups, err := s.groupsOf(ctx, tx, userID)
+		rows, err := tx.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
 		if err != nil {
 			return err
 		}
-		if len(groups) > 0 {
-			in, args := idList(groups)
+		chats, err := scanIDs(rows)
+		if err != nil {
+			return err
+		}
+		if len(chats) > 0 {
+			in, args := idList(chats)
 			if _, err := tx.ExecContext(ctx, `SELECT id FROM chats WHERE id IN (`+in+`) ORDER BY id`+s.forUpdate, args...); err != nil {
 				return err
 			}
@@ -164,7 +172,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (ch
 			return chat.ErrNotFound
 		}
 		// Joined meanwhile (before the lock): read again.
-		if groups, err = s.groupsOf(ctx, tx, userID); err != nil {
+		groups, err := s.groupsOf(ctx, tx, userID)
+		if err != nil {
 			return err
 		}
 		for _, id := range groups {
@@ -174,7 +183,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (ch
 			}
 			out.Groups = append(out.Groups, r)
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE chats SET read_only = TRUE
+		rows, err = tx.QueryContext(ctx, `UPDATE chats SET read_only = TRUE
 			WHERE kind = 'private' AND id IN (SELECT chat_id FROM members WHERE user_id = $1) RETURNING id`, userID)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
@@ -435,6 +436,62 @@ func TestDeleteUser(t *testing.T) {
 		wantErr(t, "delete twice", err, chat.ErrNotFound)
 		wantErr(t, "rename the deleted account", s.RenameUser(ctx, gone.ID, "Back"), chat.ErrNotFound)
 	})
+}
+
+// TestDeleteUserBesideASend (PostgreSQL; SQLite's writers take turns): the deletion of an
+// account and a send of the user's own into one of their private chats, which holds that
+// chat's lock and then takes a key-share lock on the user's row (the message's sender_id
+// refers to it), wait for each other without deadlocking. The deletion locked the user's
+// row before it locked the private chats (to make them read-only), so each held what the
+// other wanted and PostgreSQL aborted one: an outside audit's account deletions racing their
+// own sends failed a send with "deadlock detected". The send is played by a transaction of
+// the test's, and the deletion is let go on only once PostgreSQL shows it waiting for a lock.
+func TestDeleteUserBesideASend(t *testing.T) {
+	t.Parallel()
+	s := open(t, migratedURLs["postgres"](t))
+	ctx := context.Background()
+	gone, peer := mkUser(t, s, "Gone"), mkUser(t, s, "Peer")
+	mkGroup(t, s, peer, "Group", false, at(1), gone)
+	priv := mkPrivate(t, s, gone, peer, at(1))
+
+	sending, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sending.Rollback()
+	if _, err := sending.ExecContext(ctx, `SELECT id FROM chats WHERE id = $1 FOR UPDATE`, priv); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := s.DeleteUser(ctx, gone.ID, at(2))
+		deleted <- err
+	}()
+	for waiting := 0; waiting == 0; {
+		err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-deleted:
+			t.Fatalf("the deletion did not wait for the chat the send holds: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	// What storing the message does to the sender's row (the foreign key's check).
+	if _, err := sending.ExecContext(ctx, `SELECT id FROM users WHERE id = $1 FOR KEY SHARE`, gone.ID); err != nil {
+		t.Errorf("the send, beside the deletion: %v", err)
+	}
+	if err := sending.Commit(); err != nil {
+		t.Errorf("the send's commit: %v", err)
+	}
+	if err := <-deleted; err != nil {
+		t.Errorf("the deletion, beside the send: %v", err)
+	}
+	if c := chatFor(t, s, peer, priv); !c.ReadOnly {
+		t.Errorf("the private chat of the deleted account: %+v, want it read-only", c)
+	}
 }
 
 func TestAccountChanges(t *testing.T) {
