@@ -349,8 +349,9 @@ func (c *conn) deliverEvent(chatID int64, it item, ephemeral bool) {
 		return
 	}
 	if !st.paused && st.known(it.seq) {
-		st.heard(it.readAll)
-		c.enqueue(it.typ, it.frame)
+		if st.heard(it.readAll) {
+			c.enqueue(it.typ, it.frame)
+		}
 		return
 	}
 	if ephemeral || !c.holdLocked(st, it) {
@@ -389,8 +390,21 @@ func (c *conn) deliverChange(chatID int64, it item) {
 	}
 }
 
-// heard records a read-all mark the client is sent (0: none).
-func (st *stream) heard(readAll int64) { st.readAll = max(st.readAll, readAll) }
+// heard records a read-all mark about to be sent to the client (0: none) and reports whether
+// it is worth sending: a mark that does not grow what the client has is not (two marks
+// committed one after the other may reach the stream in the other order: a read mark's
+// chat.read_all follows the message of its mark, a send's the sent message, which can come
+// later), so the client's mark never goes back. Any other frame (readAll 0) is.
+func (st *stream) heard(readAll int64) bool {
+	if readAll == 0 {
+		return true
+	}
+	if readAll <= st.readAll {
+		return false
+	}
+	st.readAll = readAll
+	return true
+}
 
 // known reports whether the client has every message up to seq: sent, or acked to it.
 func (st *stream) known(seq int64) bool {
@@ -433,8 +447,9 @@ func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 		c.h.stats.Delivered.Add(1)
 		c.enqueue(chat.EventMessageNew, it.frame)
 	}
-	st.heard(it.readAll)
-	c.enqueue(chat.EventChatReadAll, it.then)
+	if st.heard(it.readAll) {
+		c.enqueue(chat.EventChatReadAll, it.then)
+	}
 	return true
 }
 
@@ -706,8 +721,9 @@ func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
 			rest = append(rest, it)
 			c.heldBytes += it.size()
 		case it.event && st.known(it.seq):
-			st.heard(it.readAll)
-			c.enqueue(it.typ, it.frame)
+			if st.heard(it.readAll) {
+				c.enqueue(it.typ, it.frame)
+			}
 		case !it.event && it.seq <= st.sent:
 		case !it.event && it.seq == st.sent+1:
 			if !c.advanceLocked(chatID, st, it) {
