@@ -263,6 +263,53 @@ test('removed while offline: on reconnect the chat goes with a notice, its unsen
   await V.context.close();
 });
 
+test('removed from a public group while sending, the member does not get it back when the send\'s late answer comes', async () => {
+  const p = await people('Wren', 'Yael');
+  const title = `Open ${p.tag}`;
+  const g = await p.Wren.group(title, [p.Yael.user.id], true);
+  // The server answers a send with message.ack once stored; a send stored just before the
+  // member's removal can be answered after chat.removed. The route holds the acks until
+  // chat.removed has passed, which makes that order certain.
+  let held = [];
+  let removed = false;
+  let ackHeld;
+  const firstAck = new Promise((r) => { ackHeld = r; });
+  const Y = await signIn(browser, p.Yael.user.email, {
+    setup: (page) => page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => server.send(m));
+      server.onMessage((m) => {
+        const f = JSON.parse(m);
+        if (f.type === 'message.ack' && !removed) {
+          held.push(m);
+          ackHeld();
+          return;
+        }
+        ws.send(m);
+        if (f.type === 'chat.removed') {
+          removed = true;
+          for (const h of held) ws.send(h);
+          held = [];
+        }
+      });
+    }),
+  });
+  const page = Y.page;
+  await openChat(page, title);
+  await send(page, unique('last words'));
+  await firstAck; // stored
+  const fetched = page.waitForResponse((r) => r.url().endsWith(`/api/v1/chats/${g.id}`));
+  await p.Wren.req('DELETE', `/chats/${g.id}/members/${p.Yael.user.id}`);
+  await chatItem(page, title).waitFor({ state: 'detached' });
+  // The ack names a chat the tab no longer has, so it asks for it: a public group answers
+  // anyone, from outside. It is not Yael's any more and must stay out of her list.
+  await fetched;
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  assert.equal(await chatItem(page, title).count(), 0, 'the group came back to the list of a member removed from it');
+  page.assertClean();
+  await Y.context.close();
+});
+
 test('the owner deletes a group after confirming; it disappears for every member', async () => {
   const p = await people('Ivy', 'Nils');
   const title = `Doomed ${p.tag}`;

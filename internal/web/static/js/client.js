@@ -679,16 +679,30 @@ export class Client {
 
   async loadDetail(chatId) {
     try {
-      await this.s.applyChat(api.chat(chatId));
+      const sent = performance.now();
+      const c = await api.chat(chatId);
+      if (!this.isMember(c)) return this.chatGone(chatId, 'gone');
+      this.s.setChat(c, sent);
     } catch (err) {
       if (err instanceof ApiError && (err.status === 404 || err.status === 403)) this.chatGone(chatId, 'gone');
     }
+  }
+
+  /**
+   * isMember tells whether a chat's detail lists this user. A public group answers everyone, so
+   * a detail that arrives after this user was removed from it, or that a late frame of it asked
+   * for (the message.ack of a send committed just before the removal comes after chat.removed),
+   * shows it from outside: it is not one of the user's chats, and must not come back to the list.
+   */
+  isMember(c) {
+    return !Array.isArray(c.members) || c.members.some((m) => m.id === this.s.me?.id);
   }
 
   fetchChat(id) {
     if (this.chatFetches.has(id)) return this.chatFetches.get(id);
     const sent = performance.now();
     const p = api.chat(id).then((c) => {
+      if (!this.isMember(c)) return;
       const known = this.s.chats.has(id);
       this.s.setChat(c, sent);
       if (!known) this.s.seen.set(id, c.last_seq || 0);
