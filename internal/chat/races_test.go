@@ -19,10 +19,10 @@ import (
 // commits.
 
 // interposed is a store that runs once, before its next AddMember or RemoveFromChat, the
-// change of another actor.
+// change of another actor; or right after its next AddMember has committed.
 type interposed struct {
 	*store.Store
-	before func()
+	before, after func()
 }
 
 func (s *interposed) interpose() {
@@ -34,7 +34,12 @@ func (s *interposed) interpose() {
 
 func (s *interposed) AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (chat.Message, error) {
 	s.interpose()
-	return s.Store.AddMember(ctx, chatID, userID, actorID, event, now)
+	m, err := s.Store.AddMember(ctx, chatID, userID, actorID, event, now)
+	if f := s.after; f != nil {
+		s.after = nil
+		f()
+	}
+	return m, err
 }
 
 func (s *interposed) RemoveFromChat(ctx context.Context, r chat.Removal) (chat.Removed, error) {
@@ -140,6 +145,35 @@ func TestMembershipOfADeletedGroup(t *testing.T) {
 				}
 			}
 			wantCode(t, c.what+" of a group deleted meanwhile", c.do(id), chat.CodeNotFound)
+		}
+	})
+}
+
+// TestJoinedThenDeleted: a join or an invitation that commits just before the owner deletes
+// the group answers 404 as the deleted group does, not 200 with what is left of it (no title,
+// no members), which the web client put in its list after the group's chat.removed.
+func TestJoinedThenDeleted(t *testing.T) {
+	eachRaceWorld(t, func(t *testing.T, w *raceWorld) {
+		ctx := context.Background()
+		for _, c := range []struct {
+			what string
+			do   func(id int64) (chat.ChatDetail, error)
+		}{
+			{"join", func(id int64) (chat.ChatDetail, error) { return w.svc.Join(ctx, w.stranger, id) }},
+			{"invitation", func(id int64) (chat.ChatDetail, error) { return w.svc.Invite(ctx, w.ann, id, w.stranger.UserID) }},
+		} {
+			id := w.group(t, true)
+			w.st.after = func() {
+				if err := w.svc.DeleteChat(ctx, w.owner, id); err != nil {
+					t.Errorf("delete the group: %v", err)
+				}
+			}
+			d, err := c.do(id)
+			if err == nil {
+				t.Errorf("%s of a group deleted right after: %+v, want 404", c.what, d.ChatSummary)
+				continue
+			}
+			wantCode(t, c.what+" of a group deleted right after", err, chat.CodeNotFound)
 		}
 	})
 }

@@ -348,6 +348,11 @@ func (s *Service) chatFor(ctx context.Context, userID, chatID int64) (ChatDetail
 	if err != nil {
 		return ChatDetail{}, storeErr(err, "load chat %d", chatID)
 	}
+	if !c.IsMember && !(c.Kind == KindGroup && c.Public) {
+		// Deleted (or the user removed from a group that is not public) right after the
+		// change that reads it back: what is left is not theirs to see, as a moment later.
+		return ChatDetail{}, Errorf(CodeNotFound, "chat %d not found", chatID)
+	}
 	return s.detail(ctx, c)
 }
 
@@ -557,6 +562,9 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 	s.pub.Publish(ctx, Event{Type: EventMemberJoined, ChatID: chatID, ExceptUser: userID, At: msg.Seq,
 		Data: MemberJoinedData{ChatID: chatID, User: UserRef{ID: u.ID, Name: u.Name}}})
 	if userID == p.UserID {
+		if !d.IsMember { // removed from the public group right after joining it
+			return ChatDetail{}, s.refusal(ctx, p, chatID)
+		}
 		return d, nil
 	}
 	return s.chatFor(ctx, p.UserID, chatID)
