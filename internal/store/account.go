@@ -160,7 +160,7 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (ch
 		}
 		if len(chats) > 0 {
 			in, args := idList(chats)
-			if _, err := tx.ExecContext(ctx, `SELECT id FROM chats WHERE id IN (`+in+`) ORDER BY id`+s.forUpdate, args...); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT id FROM chats WHERE id IN (`+in+`) ORDER BY id`+s.dialect.forCount, args...); err != nil {
 				return err
 			}
 		}

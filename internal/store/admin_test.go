@@ -494,6 +494,58 @@ func TestDeleteUserBesideASend(t *testing.T) {
 	}
 }
 
+// TestChatChangesBesideAnInsertReferringToTheChat (PostgreSQL): a change of a chat (here a
+// removal, the lock every change and read mark takes) does not wait for a transaction that
+// inserted a row referring to the chat (an upload's file, whose foreign-key check key-share
+// locks the chat's row, outside the chat's lock). It waited, under FOR UPDATE, and an outside
+// audit's removal racing the removed member's uploads met the upload's insert waiting for it
+// in turn: "deadlock detected", a 500. The upload is the test's own open transaction; the
+// removal must finish while it is open, and the test fails as soon as PostgreSQL shows the
+// removal waiting for it.
+func TestChatChangesBesideAnInsertReferringToTheChat(t *testing.T) {
+	t.Parallel()
+	s := open(t, migratedURLs["postgres"](t))
+	ctx := context.Background()
+	owner, m := mkUser(t, s, "Owner"), mkUser(t, s, "M")
+	id := mkGroup(t, s, owner, "G", false, at(1), m)
+
+	upload, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upload.Rollback()
+	var pid int
+	if err := upload.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := upload.ExecContext(ctx, `INSERT INTO files (chat_id, uploader_id, state, blob_key, created_at)
+		VALUES ($1, $2, 'uploading', 'k', 0)`, id, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	go func() {
+		_, err := kick(s, id, owner, m, 2)
+		removed <- err
+	}()
+	for {
+		select {
+		case err := <-removed:
+			if err != nil {
+				t.Fatalf("the removal beside the upload: %v", err)
+			}
+			return
+		case <-time.After(time.Millisecond):
+		}
+		var blocked int
+		if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, pid).Scan(&blocked); err != nil {
+			t.Fatal(err)
+		}
+		if blocked > 0 {
+			t.Fatal("the removal waits for a transaction that only inserted a row referring to the chat")
+		}
+	}
+}
+
 func TestAccountChanges(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, s *store.Store) {

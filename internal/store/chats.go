@@ -281,11 +281,16 @@ type lockedChat struct {
 	members    int
 }
 
-// lockChat locks a chat's row; a deleted group is chat.ErrNotFound.
+// lockChat locks a chat's row; a deleted group is chat.ErrNotFound. On PostgreSQL the lock is
+// FOR NO KEY UPDATE, as send_messages takes it: every change of the chat waits for the others
+// and for sends, but not for the foreign-key checks of rows being inserted that refer to the
+// chat (an upload's file, a push job), which take a key-share lock on it outside the chat's
+// lock. FOR UPDATE waited for those, and a removal waiting so met an upload's insert waiting
+// for it in turn: PostgreSQL aborted one with "deadlock detected".
 func (s *Store) lockChat(ctx context.Context, tx *sql.Tx, chatID int64) (lockedChat, error) {
 	var c lockedChat
 	var deleted bool
-	err := tx.QueryRowContext(ctx, `SELECT kind, last_seq, read_all_seq, member_count, deleted_at IS NOT NULL FROM chats WHERE id = $1`+s.forUpdate, chatID).
+	err := tx.QueryRowContext(ctx, `SELECT kind, last_seq, read_all_seq, member_count, deleted_at IS NOT NULL FROM chats WHERE id = $1`+s.dialect.forCount, chatID).
 		Scan(&c.kind, &c.lastSeq, &c.readAllSeq, &c.members, &deleted)
 	if err == nil && deleted {
 		return c, chat.ErrNotFound
