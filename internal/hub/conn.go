@@ -119,6 +119,11 @@ type stream struct {
 	readAll int64
 	// audited is the chat's head that the audit last found this stream behind (audit.go).
 	audited chat.ChatHead
+	// since is the seq of the membership the stream follows (hello, chat.added): up to it the
+	// messages are history, and one of them that ended the user's membership ended an earlier
+	// one, which the user came back from (left, then invited again, while the stream was
+	// paused filling a gap): it ends nothing.
+	since int64
 }
 
 // item is a message or a chat event waiting in a stream, or read from the store.
@@ -200,7 +205,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 func (c *conn) follow(chatID int64, at chat.ChatHead) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
-		st = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: c.settingUp}
+		st = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: c.settingUp, since: at.Seq}
 		for _, seq := range c.ackedAhead[chatID] {
 			if seq > st.sent {
 				if st.acked == nil {
@@ -211,10 +216,13 @@ func (c *conn) follow(chatID int64, at chat.ChatHead) {
 		}
 		delete(c.ackedAhead, chatID)
 		c.streams[chatID] = st
-	} else if at.Seq > st.sent && !st.paused {
-		st.sent, st.base = at.Seq, at.Seq
-		st.rev, st.revBas = max(st.rev, at.Rev), max(st.revBas, at.Rev)
-		st.readAll = max(st.readAll, at.ReadAll)
+	} else {
+		st.since = max(st.since, at.Seq)
+		if at.Seq > st.sent && !st.paused {
+			st.sent, st.base = at.Seq, at.Seq
+			st.rev, st.revBas = max(st.rev, at.Rev), max(st.revBas, at.Rev)
+			st.readAll = max(st.readAll, at.ReadAll)
+		}
 	}
 	c.mu.Unlock()
 }
@@ -434,6 +442,10 @@ func (c *conn) holdLocked(st *stream, it item) bool {
 // stay unsent (the user's devices get chat.removed).
 func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 	st.sent = it.seq
+	if it.seq <= st.since {
+		delete(st.acked, it.seq)
+		return true // history of the membership the stream follows (see since)
+	}
 	if it.rm == c.userID || it.rm == rmEveryone {
 		c.endStreamLocked(chatID)
 		return false
