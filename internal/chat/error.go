@@ -36,6 +36,9 @@ type Error struct {
 	Field string
 	// RetryAfter is set with CodeRateLimited, in whole seconds.
 	RetryAfter int
+	// Cause is the failure behind a CodeUnavailable (a database that cannot be reached, a full
+	// disk), for the logs only: it is never shown.
+	Cause error
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -68,6 +71,26 @@ func ErrorCode(err error) string {
 
 // ErrUnavailable wraps failures to reach the database or the broker: the request may be retried.
 var ErrUnavailable = errors.New("service unavailable")
+
+// ErrStorageFull wraps failures to write because the storage is full: the database's disk
+// (SQLITE_FULL, PostgreSQL's disk_full) or the file store's (ENOSPC, EDQUOT). It is an
+// ErrUnavailable: nothing was stored, and the same request succeeds once the operator has made
+// room, without a restart.
+var ErrStorageFull = fmt.Errorf("%w: out of storage space", ErrUnavailable)
+
+// storageFullRetry is the Retry-After of an answer refused for a full disk, in seconds: room
+// is made by an operator, not in a second.
+const storageFullRetry = 10
+
+// Unavailable is the error a caller sees for a failure that wraps ErrUnavailable: msg, or for
+// a full storage a message that says so, to retry later; the failure is kept as its Cause.
+func Unavailable(err error, msg string) *Error {
+	if errors.Is(err, ErrStorageFull) {
+		return &Error{Code: CodeUnavailable, Message: "the server is out of storage space; try again later",
+			RetryAfter: storageFullRetry, Cause: err}
+	}
+	return &Error{Code: CodeUnavailable, Message: msg, Cause: err}
+}
 
 // ErrNotFound is what a store returns for a missing row; the service turns it into the right
 // domain error for the context ("chat 7 not found", "user 3 not found").

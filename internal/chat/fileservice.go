@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wschat/chat/internal/media"
@@ -416,7 +417,7 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 		f.refused(RefusedBadImage)
 		return File{}, Invalid("body.file", "the %s image is truncated or malformed", imageKind(file.ContentType))
 	case err != nil:
-		return File{}, fmt.Errorf("store upload: %w", err)
+		return File{}, storeErr(blobErr(err), "store upload")
 	}
 	file.Size, file.SHA256 = n, sum.Sum(nil)
 	if stripped != nil {
@@ -438,6 +439,15 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 		return File{}, storeErr(err, "finish upload %d", id)
 	}
 	return stored, nil
+}
+
+// blobErr classifies a failure of the Blobs store: a full disk or quota (ENOSPC, EDQUOT) is
+// ErrStorageFull, which the caller may retry once the operator has made room.
+func blobErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %v", ErrStorageFull, err)
+	}
+	return err
 }
 
 // stripperOf returns what copies an image of type ct without its metadata, returning the

@@ -154,7 +154,7 @@ func storeErr(err error, format string, args ...any) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrUnavailable):
-		return &Error{Code: CodeUnavailable, Message: "the database is unavailable; try again"}
+		return Unavailable(err, "the database is unavailable; try again")
 	}
 	var e *Error
 	if errors.As(err, &e) {

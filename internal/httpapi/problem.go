@@ -277,7 +277,13 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		return p
 	}
 	var e *chat.Error
-	if errors.As(err, &e) {
+	if !errors.As(err, &e) && ctx.Err() == nil && chat.ErrorCode(err) == chat.CodeUnavailable {
+		e = chat.Unavailable(err, "the service is unavailable; try again")
+	}
+	if e != nil {
+		if e.Cause != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "unavailable", "err", e.Cause)
+		}
 		p := newProblem(statusOf(e.Code), e.Code, e.Message)
 		if e.Field != "" {
 			p.Errors = []*huma.ErrorDetail{{Location: e.Field, Message: e.Message}}
@@ -294,12 +300,6 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 		log.DebugContext(ctx, "request abandoned", "err", err)
 		p := newProblem(statusClientClosed, chat.CodeUnavailable, "the request was abandoned")
 		p.Title = "Client Closed Request"
-		return p
-	}
-	if chat.ErrorCode(err) == chat.CodeUnavailable {
-		log.WarnContext(ctx, "unavailable", "err", err)
-		p := newProblem(http.StatusServiceUnavailable, chat.CodeUnavailable, "the service is unavailable; try again")
-		p.retryAfter = 1
 		return p
 	}
 	log.ErrorContext(ctx, "internal error", "err", err)

@@ -126,9 +126,15 @@ func (c *conn) fail(p chat.Principal, ref json.RawMessage, typ string, err error
 	msg := "internal error"
 	field := ""
 	var e *chat.Error
-	if errors.As(err, &e) {
+	if !errors.As(err, &e) && code == chat.CodeUnavailable {
+		e = chat.Unavailable(err, "the service is unavailable; try again")
+	}
+	if e != nil {
 		msg, field = e.Message, e.Field
-	} else if code == chat.CodeUnavailable || errors.Is(err, context.DeadlineExceeded) {
+		if e.Cause != nil && c.ctx.Err() == nil {
+			c.h.log.Warn("frame unavailable", "type", typ, "user_id", p.UserID, "err", e.Cause)
+		}
+	} else if errors.Is(err, context.DeadlineExceeded) {
 		code, msg = chat.CodeUnavailable, "the service is unavailable; try again"
 	} else {
 		c.h.log.Error("frame failed", "type", typ, "user_id", p.UserID, "err", err)

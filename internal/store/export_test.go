@@ -55,3 +55,6 @@ func SetChatWalkMax(s *Store, n int64) { s.chatWalkMax = n }
 
 // ObserveSearchRounds calls f after each round of RunSearchIndexer (set it before starting).
 func ObserveSearchRounds(s *Store, f func(moved int, caughtUp bool)) { s.searchRound = f }
+
+// Wrap is wrap, the classification of database errors.
+var Wrap = wrap

@@ -347,6 +347,10 @@ func wrap(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		// 53100: the server's disk is full (nothing was written; room made, it works again).
+		if pgErr.Code == "53100" {
+			return fmt.Errorf("%w: %v", chat.ErrStorageFull, err)
+		}
 		// Class 08: connection exception; 57P0x: the server is shutting down or restarting;
 		// 53: insufficient resources (too many connections).
 		if strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "53") {
@@ -356,8 +360,13 @@ func wrap(err error) error {
 	}
 	var sqErr *sqlite.Error
 	if errors.As(err, &sqErr) {
-		if c := sqErr.Code() & 0xff; c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED {
+		switch sqErr.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("%w: %v", chat.ErrUnavailable, err)
+		case sqlite3.SQLITE_FULL:
+			// The disk is full: SQLite rolled the transaction back, and the database works
+			// again (without a restart) once there is room.
+			return fmt.Errorf("%w: %v", chat.ErrStorageFull, err)
 		}
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/testdb"
 )
 
@@ -41,5 +42,40 @@ func TestRefusedConnectionIsUnavailable(t *testing.T) {
 		if _, err := s.UserByID(ctx, 1); !errors.Is(err, chat.ErrUnavailable) {
 			t.Fatalf("call %d with the database refusing connections: %v, want unavailable", i, err)
 		}
+	}
+}
+
+// A database whose disk is full refuses the write, and says so: ErrStorageFull, an
+// ErrUnavailable (503, retry later), not an internal error. SQLite answers SQLITE_FULL
+// (here: a connection that may not grow the file), PostgreSQL disk_full (53100).
+func TestStorageFullIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			s := open(t, migratedURLs[dialect](t))
+			c, err := s.DB().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if dialect == "sqlite" {
+				if _, err := c.ExecContext(ctx, `PRAGMA max_page_count = 1`); err != nil {
+					t.Fatal(err)
+				}
+				defer c.ExecContext(ctx, `PRAGMA max_page_count = 1073741823`)
+				_, err = c.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
+			} else {
+				_, err = c.ExecContext(ctx, `DO $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$`)
+			}
+			err = store.Wrap(err)
+			if !errors.Is(err, chat.ErrStorageFull) || !errors.Is(err, chat.ErrUnavailable) {
+				t.Fatalf("a write on a full disk: %v, want storage full (unavailable)", err)
+			}
+			if e := chat.Unavailable(err, "the database is unavailable"); e.RetryAfter == 0 || !strings.Contains(e.Message, "out of storage space") {
+				t.Errorf("its answer: %+v", e)
+			}
+		})
 	}
 }
