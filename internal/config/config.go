@@ -443,34 +443,13 @@ func checkSecret(name, secret string) error {
 }
 
 func (c Config) generatedSecret() (string, error) {
-	path := filepath.Join(c.DataDir, "jwt-secret")
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	secret := hex.EncodeToString(b)
-	// O_EXCL: of two processes starting at once, one writes and both read the same secret.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		time.Sleep(50 * time.Millisecond)
-		return c.generatedSecret()
-	}
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(secret + "\n"); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	return secret, nil
+	return generatedFile(c.DataDir, "jwt-secret", func() (string, error) {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(b), nil
+	})
 }
 
 // VAPIDPrivateKey is the Web Push key: CHAT_VAPID_PRIVATE_KEY, else for the embedded default
@@ -480,33 +459,91 @@ func (c Config) VAPIDPrivateKey() (string, error) {
 	if c.VAPIDKey != "" || !c.Embedded() {
 		return strings.TrimRight(c.VAPIDKey, "="), nil
 	}
-	path := filepath.Join(c.DataDir, "vapid-private-key")
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read %s: %w", path, err)
+	return generatedFile(c.DataDir, "vapid-private-key", func() (string, error) {
+		key, err := ecdh.P256().GenerateKey(rand.Reader)
+		if err != nil {
+			return "", err
+		}
+		return base64.RawURLEncoding.EncodeToString(key.Bytes()), nil
+	})
+}
+
+// generatedFile is the value kept in the file name of dir, made by gen and written there the
+// first time. The file appears whole or not at all: the value is written to a temporary file,
+// synced, then linked to its name, which fails if another process starting at the same time
+// linked its own first (then both use that one). A start cut short while writing (a full
+// disk, a crash) thus leaves no empty file that would stop every later start; an empty one
+// left so by an earlier version holds nothing anyone relied on, and is made anew.
+func generatedFile(dir, name string, gen func() (string, error)) (string, error) {
+	path := filepath.Join(dir, name)
+	for range 10 {
+		b, err := os.ReadFile(path)
+		if err == nil && strings.TrimSpace(string(b)) != "" {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if err == nil { // empty: a write that never finished
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return "", fmt.Errorf("%s is empty and cannot be removed: %w", path, err)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("read %s: %w", path, err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("create data dir: %w", err)
+		}
+		v, err := gen()
+		if err != nil {
+			return "", err
+		}
+		if err := writeNew(path, v+"\n"); err == nil {
+			return v, nil
+		} else if !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("write %s: %w", path, err)
+		}
+		// Another process linked its value first: read theirs.
 	}
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
-	}
-	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	return "", fmt.Errorf("write %s: it keeps changing under us", path)
+}
+
+// writeNew makes the file path hold content, whole, unless path exists (os.ErrExist).
+func writeNew(path, content string) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
-		return "", err
+		return err
 	}
-	enc := base64.RawURLEncoding.EncodeToString(key.Bytes())
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) { // another process wrote it first: use theirs
-		time.Sleep(50 * time.Millisecond)
-		return c.VAPIDPrivateKey()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
 	}
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return err
 	}
-	defer f.Close()
-	if _, err := f.WriteString(enc + "\n"); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
 	}
-	return enc, nil
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return os.ErrExist
+	} else if err != nil {
+		// A file system without hard links: a rename, unless the name appeared meanwhile
+		// (there, two processes starting at the same moment may each keep their own).
+		if _, serr := os.Lstat(path); serr == nil {
+			return os.ErrExist
+		}
+		if err := os.Rename(tmp.Name(), path); err != nil {
+			return err
+		}
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil { // the name, durable too
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // Usage writes the table of settings, for `chatd -h`.

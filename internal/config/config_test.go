@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -65,6 +66,66 @@ func TestSecrets(t *testing.T) {
 	short, _ := Load(nil, env(map[string]string{"CHAT_REDIS_URL": "redis://x", "CHAT_JWT_SECRET": "short"}), io.Discard)
 	if _, err := short.Secrets(); err == nil {
 		t.Error("a short secret was accepted")
+	}
+}
+
+// TestGeneratedFiles: the JWT secret and the VAPID key the embedded default generates are
+// written whole or not at all, and the same for processes starting at once. An empty file, what
+// a first start cut short by a full disk or a crash left behind (it created the file, then
+// failed to write it), is made anew: every later start refused with "CHAT_JWT_SECRET is 0
+// bytes" (a variable the operator never set), and Web Push was off without a word.
+func TestGeneratedFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"jwt-secret", "vapid-private-key"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := Load(nil, env(map[string]string{"CHAT_DATA_DIR": dir}), io.Discard)
+	secrets, err := c.Secrets()
+	if err != nil {
+		t.Fatalf("a start after one cut short: %v", err)
+	}
+	key, err := c.VAPIDPrivateKey()
+	if err != nil || key == "" {
+		t.Fatalf("the VAPID key after a start cut short: %q, %v", key, err)
+	}
+	again, _ := c.Secrets()
+	if string(again[0]) != string(secrets[0]) || len(secrets[0]) != 64 {
+		t.Errorf("the secret made anew is not kept: %q then %q", secrets[0], again[0])
+	}
+	if k, _ := c.VAPIDPrivateKey(); k != key {
+		t.Errorf("the VAPID key made anew is not kept: %q then %q", key, k)
+	}
+	for _, name := range []string{"jwt-secret", "vapid-private-key"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", name, fi, err)
+		}
+	}
+
+	// Processes starting at once on a new data dir all get the one secret.
+	fresh, _ := Load(nil, env(map[string]string{"CHAT_DATA_DIR": t.TempDir()}), io.Discard)
+	got := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			s, err := fresh.Secrets()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = string(s[0])
+		})
+	}
+	wg.Wait()
+	for _, s := range got {
+		if s != got[0] {
+			t.Fatalf("processes starting at once got different secrets: %q", got)
+		}
+	}
+	left, _ := os.ReadDir(filepath.Dir(filepath.Join(fresh.DataDir, "x")))
+	if len(left) != 1 {
+		t.Errorf("the data dir holds %v, want only jwt-secret", left)
 	}
 }
 
