@@ -23,28 +23,46 @@ type Dir struct {
 	root string
 }
 
-var _ chat.Blobs = (*Dir)(nil)
+var (
+	_ chat.Blobs       = (*Dir)(nil)
+	_ chat.TempSweeper = (*Dir)(nil)
+)
 
 // tempPrefix starts the names of blobs being written.
 const tempPrefix = ".upload-"
 
 // NewDir keeps blobs under root, creating it if needed, and removes temporary files that
-// writes interrupted more than a day ago left behind.
+// writes interrupted more than a day ago left behind (the file janitor removes younger ones
+// while it runs: SweepTemp).
 func NewDir(root string) (*Dir, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("create file directory: %w", err)
 	}
 	d := &Dir{root: root}
-	cutoff := time.Now().Add(-24 * time.Hour)
-	filepath.WalkDir(root, func(p string, e os.DirEntry, err error) error {
-		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), tempPrefix) {
-			if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
-				os.Remove(p)
+	d.SweepTemp(context.Background(), time.Now().Add(-24*time.Hour))
+	return d, nil
+}
+
+// SweepTemp implements chat.TempSweeper: it removes the temporary files last written before
+// before, which writes that a crash (kill -9, power loss) cut short left behind; a write that
+// fails removes its own. It returns how many it removed.
+func (d *Dir) SweepTemp(ctx context.Context, before time.Time) (int, error) {
+	n := 0
+	err := filepath.WalkDir(d.root, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return nil // a directory that went meanwhile, or cannot be read: the others still can
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !e.IsDir() && strings.HasPrefix(e.Name(), tempPrefix) {
+			if info, err := e.Info(); err == nil && info.ModTime().Before(before) && os.Remove(p) == nil {
+				n++
 			}
 		}
 		return nil
 	})
-	return d, nil
+	return n, err
 }
 
 // path maps a key to its file, refusing keys that could leave the root.

@@ -292,6 +292,13 @@ type Blobs interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration, contentType, disposition string) (string, error)
 }
 
+// TempSweeper is a Blobs store that keeps what a write has so far apart from the blobs (a
+// directory's temporary files), which a crash mid-write leaves behind: SweepTemp removes those
+// last written before before, and returns how many. The file janitor calls it.
+type TempSweeper interface {
+	SweepTemp(ctx context.Context, before time.Time) (int, error)
+}
+
 // BlobReader is an open blob.
 type BlobReader interface {
 	io.ReadSeekCloser

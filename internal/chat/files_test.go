@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -695,4 +696,61 @@ func TestDeletedFilesGoAtOnce(t *testing.T) {
 		}
 		gone("a deleted group's file", f)
 	})
+}
+
+// TestJanitorRemovesCrashedWrites: a write into a directory cut short by a crash (kill -9
+// mid-upload) leaves its temporary file; the janitor removes those nothing wrote to for two
+// hours (an upload is cut after one), while it runs. They used to go only at a start more than
+// a day later: a server that ran on after a crash kept them, up to 32 uploads of 25 MiB each
+// crash. Blobs and a write going on are kept.
+func TestJanitorRemovesCrashedWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	root := t.TempDir()
+	d, err := blob.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files := chat.NewFileService(chat.NewService(st, nil, chat.Options{PasswordParams: auth.FastPasswordParams}), st, d, chat.FileOptions{})
+	if _, err := d.Put(ctx, "ab/abcdef", strings.NewReader("a blob"), ""); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, age time.Duration) string {
+		p := filepath.Join(root, "ab", name)
+		if err := os.WriteFile(p, []byte("half an upload"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	crashed := write(".upload-1234", 3*time.Hour)
+	going := write(".upload-5678", time.Minute)
+	if err := os.Chtimes(filepath.Join(root, "ab", "abcdef"), time.Now().Add(-72*time.Hour), time.Now().Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := files.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary file of a write that crashed 3 hours ago: %v, want removed", err)
+	}
+	if _, err := os.Stat(going); err != nil {
+		t.Errorf("the temporary file of a write going on: %v, want kept", err)
+	}
+	if r, err := d.Open(ctx, "ab/abcdef"); err != nil {
+		t.Errorf("a blob of three days: %v, want kept", err)
+	} else {
+		r.Close()
+	}
 }

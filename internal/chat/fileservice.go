@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,7 +72,12 @@ type FileService struct {
 	userUploads userSlots     // each user's upload slots
 	thumbs      chan int64    // files whose thumbnail is to be made on this instance
 	sweep       chan struct{} // a janitor pass asked for before its time (Service.filesDetached)
+
+	lastTempSweep atomic.Int64 // when Sweep last removed crashed writes' temporary files (Unix ms)
 }
+
+// tempSweepEvery is how often Sweep looks for temporary files that crashed writes left.
+const tempSweepEvery = time.Hour
 
 // thumbClaimTTL is how long a claim on a thumbnail holds before another instance may redo it
 // (its maker crashed).
@@ -754,6 +760,20 @@ func (f *FileService) Sweep(ctx context.Context) (int, error) {
 		f.log.Info("deleted expired files", "count", deleted)
 		if o := f.opts.Observer.Deleted; o != nil {
 			o(deleted)
+		}
+	}
+	if ts, ok := f.blobs.(TempSweeper); ok {
+		// Hourly: a directory walk. A write is cut at maxUploadTime, so a temporary file
+		// nothing wrote to for twice that is a crashed write's, whichever instance began it.
+		if last := f.lastTempSweep.Load(); last == 0 || now.Sub(time.UnixMilli(last)) >= tempSweepEvery {
+			f.lastTempSweep.Store(now.UnixMilli())
+			n, err := ts.SweepTemp(ctx, now.Add(-2*maxUploadTime))
+			if err != nil && ctx.Err() == nil {
+				f.log.Warn("remove temporary files of interrupted uploads", "err", err)
+			}
+			if n > 0 {
+				f.log.Info("removed temporary files of interrupted uploads", "count", n)
+			}
 		}
 	}
 	pending, err := f.store.PendingThumbnails(ctx, now.Add(-time.Minute), now.Add(-thumbClaimTTL), 100)
