@@ -1,8 +1,12 @@
 package chat
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"time"
 )
 
 // Error codes are the stable machine codes of API.md. The HTTP layer maps each to a status in one
@@ -95,3 +99,32 @@ func Unavailable(err error, msg string) *Error {
 // ErrNotFound is what a store returns for a missing row; the service turns it into the right
 // domain error for the context ("chat 7 not found", "user 3 not found").
 var ErrNotFound = errors.New("not found")
+
+// unavailableLog bounds LogUnavailable to a line a second.
+var unavailableLog struct {
+	sync.Mutex
+	last   time.Time
+	missed int
+}
+
+// LogUnavailable logs the cause of an answer refused as unavailable as a warning, at most one
+// line a second in the process, with how many went unlogged before it: a database that is down
+// or a disk that is full refuses every request, and a line for each would flood the log (on
+// the disk that is full, perhaps).
+func LogUnavailable(ctx context.Context, log *slog.Logger, msg string, cause error, args ...any) {
+	l := &unavailableLog
+	l.Lock()
+	now := time.Now()
+	if now.Sub(l.last) < time.Second {
+		l.missed++
+		l.Unlock()
+		return
+	}
+	missed := l.missed
+	l.last, l.missed = now, 0
+	l.Unlock()
+	if missed > 0 {
+		args = append(args, "unlogged_before", missed)
+	}
+	log.WarnContext(ctx, msg, append(args, "err", cause)...)
+}

@@ -282,7 +282,7 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 	}
 	if e != nil {
 		if e.Cause != nil && ctx.Err() == nil {
-			log.WarnContext(ctx, "unavailable", "err", e.Cause)
+			chat.LogUnavailable(ctx, log, "unavailable", e.Cause)
 		}
 		p := newProblem(statusOf(e.Code), e.Code, e.Message)
 		if e.Field != "" {
