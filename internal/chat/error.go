@@ -100,31 +100,39 @@ func Unavailable(err error, msg string) *Error {
 // domain error for the context ("chat 7 not found", "user 3 not found").
 var ErrNotFound = errors.New("not found")
 
-// unavailableLog bounds LogUnavailable to a line a second.
-var unavailableLog struct {
-	sync.Mutex
+// LogLimit bounds a kind of warning to a line a second, telling in the next line how many went
+// unlogged: for failures that come with every request while something is down (a database, a
+// disk that is full, the broker), where a line for each would flood the log (on the disk that
+// is full, perhaps). The zero value is ready.
+type LogLimit struct {
+	mu     sync.Mutex
 	last   time.Time
 	missed int
 }
 
-// LogUnavailable logs the cause of an answer refused as unavailable as a warning, at most one
-// line a second in the process, with how many went unlogged before it: a database that is down
-// or a disk that is full refuses every request, and a line for each would flood the log (on
-// the disk that is full, perhaps).
-func LogUnavailable(ctx context.Context, log *slog.Logger, msg string, cause error, args ...any) {
-	l := &unavailableLog
-	l.Lock()
+// Warn logs msg with args as a warning, unless a line went less than a second ago.
+func (l *LogLimit) Warn(ctx context.Context, log *slog.Logger, msg string, args ...any) {
+	l.mu.Lock()
 	now := time.Now()
 	if now.Sub(l.last) < time.Second {
 		l.missed++
-		l.Unlock()
+		l.mu.Unlock()
 		return
 	}
 	missed := l.missed
 	l.last, l.missed = now, 0
-	l.Unlock()
+	l.mu.Unlock()
 	if missed > 0 {
 		args = append(args, "unlogged_before", missed)
 	}
-	log.WarnContext(ctx, msg, append(args, "err", cause)...)
+	log.WarnContext(ctx, msg, args...)
+}
+
+// unavailableLog bounds LogUnavailable.
+var unavailableLog LogLimit
+
+// LogUnavailable logs the cause of an answer refused as unavailable as a warning, at most one
+// line a second in the process (LogLimit).
+func LogUnavailable(ctx context.Context, log *slog.Logger, msg string, cause error, args ...any) {
+	unavailableLog.Warn(ctx, log, msg, append(args, "err", cause)...)
 }
