@@ -352,8 +352,14 @@ func wrap(err error) error {
 			return fmt.Errorf("%w: %v", chat.ErrStorageFull, err)
 		}
 		// Class 08: connection exception; 57P0x: the server is shutting down or restarting;
-		// 53: insufficient resources (too many connections).
-		if strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "53") {
+		// 53: insufficient resources (too many connections). And a statement the server gave
+		// up on, or that gave way to another (statement_timeout or a cancel: 57014;
+		// lock_timeout: 55P03; a deadlock: 40P01; serialization: 40001): the database is busy
+		// or a lock is held too long, not the request's fault; nothing was written, and the same
+		// request may succeed in a moment.
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), strings.HasPrefix(pgErr.Code, "53"),
+			pgErr.Code == "57014", pgErr.Code == "55P03", pgErr.Code == "40P01", pgErr.Code == "40001":
 			return fmt.Errorf("%w: %v", chat.ErrUnavailable, err)
 		}
 		return err

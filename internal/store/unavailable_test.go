@@ -79,3 +79,44 @@ func TestStorageFullIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A statement PostgreSQL gave up on (statement_timeout: 57014), or that waited too long for a
+// lock (lock_timeout: 55P03, a session holding the chats table), is unavailable (503, retry),
+// not an internal error: a database set up with those timeouts answered 500 to every request
+// they cut while a psql session held a lock.
+func TestTimedOutStatementIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, migratedURLs["postgres"](t))
+	c, err := s.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `SET statement_timeout = '10ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecContext(ctx, `SELECT pg_sleep(2)`)
+	if err := store.Wrap(err); !errors.Is(err, chat.ErrUnavailable) {
+		t.Errorf("a statement past statement_timeout: %v, want unavailable", err)
+	}
+	if _, err := c.ExecContext(ctx, `SET statement_timeout = 0`); err != nil {
+		t.Fatal(err)
+	}
+
+	holder, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `LOCK TABLE chats IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(ctx, `SET lock_timeout = '10ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecContext(ctx, `SELECT count(*) FROM chats`)
+	if err := store.Wrap(err); !errors.Is(err, chat.ErrUnavailable) {
+		t.Errorf("a statement past lock_timeout: %v, want unavailable", err)
+	}
+}
