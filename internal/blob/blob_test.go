@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +165,46 @@ func TestOpenURLs(t *testing.T) {
 	for _, bad := range []string{"ftp://host/bucket", "s3://host", "s3://host/bucket", "s3+http:///bucket"} {
 		if _, err := blob.Open(context.Background(), bad, t.TempDir(), "", ""); err == nil {
 			t.Errorf("Open(%q) accepted it", bad)
+		}
+	}
+}
+
+// TestS3Gone: a store that stops answering (its server down) is chat.ErrFilesUnavailable for
+// writes and reads alike, so that uploads and downloads answer 503 and may be retried, not 500.
+func TestS3Gone(t *testing.T) {
+	ctx := context.Background()
+	s := testdb.S3(t)
+	b, err := blob.Open(ctx, s.URL("gone"), "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, "a", bytes.NewReader([]byte("kept")), "text/plain"); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	// Each call is retried by minio-go for a few seconds before it gives up: they run together.
+	big := randomBytes(blob.PartSize+1, 1) // a multipart upload
+	calls := map[string]func() error{
+		"put":           func() error { _, err := b.Put(ctx, "b", bytes.NewReader([]byte("lost")), "text/plain"); return err },
+		"multipart put": func() error { _, err := b.Put(ctx, "c", bytes.NewReader(big), "application/octet-stream"); return err },
+		"open":          func() error { _, err := b.Open(ctx, "a"); return err },
+		"delete":        func() error { return b.Delete(ctx, "a") },
+	}
+	errs := make(map[string]error)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, call := range calls {
+		wg.Go(func() {
+			err := call()
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for name, err := range errs {
+		if !errors.Is(err, chat.ErrFilesUnavailable) {
+			t.Errorf("%s with the store down: %v, want the file store unavailable", name, err)
 		}
 	}
 }

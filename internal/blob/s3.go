@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -78,7 +81,8 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 }
 
 // Put implements chat.Blobs: one PUT for a blob smaller than a part, else a multipart upload
-// that sends each part as soon as it is full.
+// that sends each part as soon as it is full. The store's own failures are classified
+// (s3Err); a failure to read r is returned as it is.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType string) (int64, error) {
 	bp := parts.Get().(*[]byte)
 	defer parts.Put(bp)
@@ -88,7 +92,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		info, err := s.c.PutObject(ctx, s.bucket, name, bytes.NewReader(buf[:n]), int64(n), minio.PutObjectOptions{ContentType: contentType})
 		if err != nil {
-			return 0, fmt.Errorf("put %s: %w", name, err)
+			return 0, fmt.Errorf("put %s: %w", name, s3Err(err))
 		}
 		return info.Size, nil
 	}
@@ -98,7 +102,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	opts := minio.PutObjectOptions{ContentType: contentType}
 	id, err := s.core.NewMultipartUpload(ctx, s.bucket, name, opts)
 	if err != nil {
-		return 0, fmt.Errorf("start multipart upload of %s: %w", name, err)
+		return 0, fmt.Errorf("start multipart upload of %s: %w", name, s3Err(err))
 	}
 	var done []minio.CompletePart
 	var total int64
@@ -106,7 +110,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 		p, err := s.core.PutObjectPart(ctx, s.bucket, name, id, len(done)+1, bytes.NewReader(buf[:n]), int64(n), minio.PutObjectPartOptions{})
 		if err != nil {
 			s.abort(name, id)
-			return 0, fmt.Errorf("put part %d of %s: %w", len(done)+1, name, err)
+			return 0, fmt.Errorf("put part %d of %s: %w", len(done)+1, name, s3Err(err))
 		}
 		done = append(done, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
 		total += int64(n)
@@ -118,7 +122,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, contentType strin
 	}
 	if _, err := s.core.CompleteMultipartUpload(ctx, s.bucket, name, id, done, opts); err != nil {
 		s.abort(name, id)
-		return 0, fmt.Errorf("complete multipart upload of %s: %w", name, err)
+		return 0, fmt.Errorf("complete multipart upload of %s: %w", name, s3Err(err))
 	}
 	return total, nil
 }
@@ -134,14 +138,14 @@ func (s *S3) abort(name, id string) {
 func (s *S3) Open(ctx context.Context, key string) (chat.BlobReader, error) {
 	obj, err := s.c.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, err
+		return nil, s3Err(err)
 	}
 	if _, err := obj.Stat(); err != nil {
 		obj.Close()
 		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
 			return nil, fmt.Errorf("blob %s: %w", key, chat.ErrNotFound)
 		}
-		return nil, err
+		return nil, s3Err(err)
 	}
 	return obj, nil
 }
@@ -152,7 +156,41 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 	if err != nil && minio.ToErrorResponse(err).Code == "NoSuchKey" {
 		return nil
 	}
+	return s3Err(err)
+}
+
+// s3Err classifies a failure of the object store so that the caller answers it rightly: a
+// store that is full or over its quota is chat.ErrStorageFull, one that cannot be reached or
+// says it cannot serve now (5xx, SlowDown: S3's "retry") chat.ErrFilesUnavailable; a request
+// refused for what it asked (4xx) stays as it is, an error of ours.
+func s3Err(err error) error {
+	if err == nil {
+		return nil
+	}
+	var r minio.ErrorResponse
+	errors.As(err, &r)
+	switch {
+	case r.Code == "XMinioStorageFull" || r.Code == "QuotaExceeded" || r.Code == "XMinioAdminBucketQuotaExceeded" ||
+		r.StatusCode == http.StatusInsufficientStorage:
+		return fmt.Errorf("%w: %v", chat.ErrStorageFull, err)
+	case r.Code == "SlowDown" || r.StatusCode >= 500:
+		return fmt.Errorf("%w: %v", chat.ErrFilesUnavailable, err)
+	case r.StatusCode == 0 && unreachable(err):
+		return fmt.Errorf("%w: %v", chat.ErrFilesUnavailable, err)
+	}
 	return err
+}
+
+// unreachable tells a failure to talk to the store at all (refused, reset, timed out, no such
+// host) from one of the request: a canceled context is the caller's, not the store's.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET)
 }
 
 // PresignGet implements chat.Blobs: the URL makes the store answer with our Content-Type and

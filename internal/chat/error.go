@@ -82,6 +82,10 @@ var ErrUnavailable = errors.New("service unavailable")
 // room, without a restart.
 var ErrStorageFull = fmt.Errorf("%w: out of storage space", ErrUnavailable)
 
+// ErrFilesUnavailable wraps failures to reach the file store (an S3 endpoint that does not
+// answer, or answers that it cannot now): nothing was stored, and the request may be retried.
+var ErrFilesUnavailable = fmt.Errorf("%w: the file store is unreachable", ErrUnavailable)
+
 // storageFullRetry is the Retry-After of an answer refused for a full disk, in seconds: room
 // is made by an operator, not in a second.
 const storageFullRetry = 10
@@ -93,8 +97,14 @@ func Unavailable(err error, msg string) *Error {
 		return &Error{Code: CodeUnavailable, Message: "the server is out of storage space; try again later",
 			RetryAfter: storageFullRetry, Cause: err}
 	}
+	if errors.Is(err, ErrFilesUnavailable) {
+		return &Error{Code: CodeUnavailable, Message: "the file store is unavailable; try again", RetryAfter: filesRetry, Cause: err}
+	}
 	return &Error{Code: CodeUnavailable, Message: msg, Cause: err}
 }
+
+// filesRetry is the Retry-After of an answer refused for a file store out of reach, in seconds.
+const filesRetry = 5
 
 // ErrNotFound is what a store returns for a missing row; the service turns it into the right
 // domain error for the context ("chat 7 not found", "user 3 not found").

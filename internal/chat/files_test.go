@@ -754,3 +754,35 @@ func TestJanitorRemovesCrashedWrites(t *testing.T) {
 		r.Close()
 	}
 }
+
+// TestFileStoreGone: with the S3 store down, an upload and a download answer unavailable, with
+// a message that names the file store and a Retry-After, not internal; nothing of the upload
+// is left behind.
+func TestFileStoreGone(t *testing.T) {
+	w := newFileWorld(t, "sqlite")
+	ctx := context.Background()
+	s3 := testdb.S3(t)
+	b, err := blob.Open(ctx, s3.URL("gone"), "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := chat.NewFileService(w.svc, w.st, b, chat.FileOptions{})
+	kept := w.upload(t, fs, "kept.txt", []byte("kept"))
+	s3.Stop()
+	check := func(what string, err error) {
+		t.Helper()
+		var e *chat.Error
+		if !errors.As(err, &e) || e.Code != chat.CodeUnavailable || e.Message != "the file store is unavailable; try again" || e.RetryAfter <= 0 {
+			t.Errorf("%s with the file store down: %v (%#v), want unavailable naming the file store, with a Retry-After", what, err, e)
+		}
+	}
+	_, err = fs.Upload(ctx, w.owner, w.chatID, chat.UploadInput{Name: "lost.txt", Body: bytes.NewReader([]byte("lost"))})
+	check("an upload", err)
+	var n int
+	w.st.DB().QueryRow(`SELECT count(*) FROM files`).Scan(&n)
+	if n != 1 {
+		t.Errorf("%d file rows, want the one stored before", n)
+	}
+	_, err = fs.Download(ctx, w.owner, kept.ID, false)
+	check("a download", err)
+}

@@ -572,7 +572,7 @@ func (f *FileService) Download(ctx context.Context, p Principal, fileID int64, t
 		}
 	}
 	if d.Body, err = f.blobs.Open(ctx, key); err != nil {
-		return Download{}, fmt.Errorf("open file %d: %w", fileID, err)
+		return Download{}, storeErr(err, "open file %d", fileID)
 	}
 	return d, nil
 }

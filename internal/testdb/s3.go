@@ -24,7 +24,11 @@ type S3Server struct {
 	Endpoint  string // host:port, plain http
 	AccessKey string
 	SecretKey string
+	stop      func()
 }
+
+// Stop stops the gateway before the test ends (a file store that has gone away).
+func (s S3Server) Stop() { s.stop() }
 
 // URL is a CHAT_FILES_URL for a bucket on the server.
 func (s S3Server) URL(bucket string) string {
@@ -61,10 +65,14 @@ func S3(t testing.TB) S3Server {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+		})
+	}
+	t.Cleanup(s.stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)

@@ -1,0 +1,50 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/wschat/chat/internal/chat"
+)
+
+// TestS3Err: what an S3-compatible store answers is told apart as the caller must answer it:
+// full (507, MinIO's and Ceph's quota codes), unavailable (5xx, SlowDown), or a refusal of the
+// request itself, which stays an error of ours.
+func TestS3Err(t *testing.T) {
+	resp := func(status int, code string) error {
+		return fmt.Errorf("put x: %w", minio.ErrorResponse{StatusCode: status, Code: code, Message: code})
+	}
+	for _, c := range []struct {
+		name        string
+		err         error
+		full, unavl bool
+	}{
+		{"MinIO's drives full", resp(http.StatusInsufficientStorage, "XMinioStorageFull"), true, true},
+		{"a quota", resp(http.StatusForbidden, "QuotaExceeded"), true, true},
+		{"507 of any code", resp(http.StatusInsufficientStorage, "InsufficientStorage"), true, true},
+		{"slow down", resp(http.StatusServiceUnavailable, "SlowDown"), false, true},
+		{"a gateway's 502", resp(http.StatusBadGateway, ""), false, true},
+		{"an internal error of the store", resp(http.StatusInternalServerError, "InternalError"), false, true},
+		{"access denied", resp(http.StatusForbidden, "AccessDenied"), false, false},
+		{"no such bucket", resp(http.StatusNotFound, "NoSuchBucket"), false, false},
+		{"not a store's answer", errors.New("something else"), false, false},
+	} {
+		err := s3Err(c.err)
+		if full := errors.Is(err, chat.ErrStorageFull); full != c.full {
+			t.Errorf("%s: full %v, want %v (%v)", c.name, full, c.full, err)
+		}
+		if u := errors.Is(err, chat.ErrUnavailable); u != c.unavl {
+			t.Errorf("%s: unavailable %v, want %v (%v)", c.name, u, c.unavl, err)
+		}
+		if !c.full && c.unavl != errors.Is(err, chat.ErrFilesUnavailable) {
+			t.Errorf("%s: %v, want the file store unavailable: %v", c.name, err, c.unavl)
+		}
+	}
+	if s3Err(nil) != nil {
+		t.Error("s3Err(nil) is not nil")
+	}
+}
