@@ -123,7 +123,7 @@ func TestFilesAcrossInstances(t *testing.T) {
 	}
 	_, ma := fetch(t, a, firstA, "/metrics")
 	_, mb := fetch(t, b, firstB, "/metrics")
-	id := func(i *instance) string { return strings.TrimPrefix(i.URL, "http://") }
+	id := func(i *instance) string { return i.ID }
 	if want := `chat_files_uploaded_total{instance_id="` + id(a) + `"} 1`; !strings.Contains(string(ma), want) {
 		t.Errorf("instance a's /metrics lacks %q", want)
 	}

@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/wschat/chat/internal/client"
+	"github.com/wschat/chat/internal/testdb"
 )
 
 // instance is a chatd started in-process by run, as the binary would be.
 type instance struct {
 	URL    string
+	ID     string // CHAT_INSTANCE_ID, as /metrics labels it
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run has returned, with its error in err
 	err    error
@@ -52,13 +54,14 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 		"CHAT_PASSWORD_COST": "test",
 		"CHAT_DEMO":          "on", // the tests sign the demo users in, on PostgreSQL too
 		"CHAT_LOG_LEVEL":     "warn",
-		"CHAT_INSTANCE_ID":   addr,
+		// Unique, so that the wait below knows the answer is this instance's (see there).
+		"CHAT_INSTANCE_ID": addr + "-" + testdb.RandomName(""),
 	}
 	for k, v := range env {
 		full[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	inst := &instance{URL: "http://" + addr, cancel: cancel, done: make(chan struct{})}
+	inst := &instance{URL: "http://" + addr, ID: full["CHAT_INSTANCE_ID"], cancel: cancel, done: make(chan struct{})}
 	logw := io.Discard
 	if testing.Verbose() {
 		logw = os.Stderr
@@ -69,10 +72,14 @@ func startWith(t *testing.T, env map[string]string, stdout io.Writer) *instance 
 	}()
 	deadline := time.Now().Add(180 * time.Second) // migrations on a fresh database: the whole suite on two cores once took over 60 s
 	for {
-		resp, err := http.Get(inst.URL + "/healthz")
+		// Up when its /metrics names it: addr was free when freeAddr let it go, but until run
+		// listens on it another test's instance may take it, and its /healthz would answer
+		// for this one (two tests then shared one server and saw each other's messages).
+		resp, err := http.Get(inst.URL + "/metrics")
 		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == 200 && bytes.Contains(body, []byte(`instance_id="`+inst.ID+`"`)) {
 				break
 			}
 		}

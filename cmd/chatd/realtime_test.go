@@ -427,16 +427,16 @@ func TestMetrics(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	body := string(b)
 	for _, want := range []string{
-		`chat_ws_connections{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 2`,
+		`chat_ws_connections{instance_id="` + tp.ID + `"} 2`,
 		`chat_deliveries_total{instance_id=`,
-		`chat_ws_frames_in_total{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `",type="message.send"} 1`,
+		`chat_ws_frames_in_total{instance_id="` + tp.ID + `",type="message.send"} 1`,
 		`route="POST /api/v1/auth/login"`,
 		`chat_store_query_duration_seconds_count{instance_id=`,
-		`chat_store_send_batch_duration_seconds_count{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `",outcome="ok"} 1`,
-		`chat_store_send_batch_sends_sum{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 1`,
+		`chat_store_send_batch_duration_seconds_count{instance_id="` + tp.ID + `",outcome="ok"} 1`,
+		`chat_store_send_batch_sends_sum{instance_id="` + tp.ID + `"} 1`,
 		`chat_delivery_lag_seconds_bucket`,
 		// One instance publishes in order: nothing is held.
-		`chat_reorder_hold_seconds_count{instance_id="` + strings.TrimPrefix(tp.URL, "http://") + `"} 0`,
+		`chat_reorder_hold_seconds_count{instance_id="` + tp.ID + `"} 0`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {
@@ -444,7 +444,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if strings.Contains(body, `chat_deliveries_total{instance_id="`+strings.TrimPrefix(tp.URL, "http://")+`"} 0`) {
+	if strings.Contains(body, `chat_deliveries_total{instance_id="`+tp.ID+`"} 0`) {
 		t.Error("no delivery counted")
 	}
 }
