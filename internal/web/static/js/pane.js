@@ -76,6 +76,20 @@ export function mountPane(ctx, el, { back }) {
   const list = h('div', { class: 'msg-list' });
   const scroller = h('div', { class: 'scroller', role: 'log', 'aria-label': 'Messages', tabindex: '0', 'data-testid': 'messages' },
     h('div', { class: 'scroll-inner' }, top, list));
+  // With more unread than a first load fetches ('more above' on the divider), no read mark is
+  // set until the rest is loaded and seen, so a chat left unread for long would keep its badge
+  // until its reader paged back through all of it: this bar, over the top of the messages (not
+  // among them, where paging back moves everything), marks all read at once.
+  const unreadCount = h('span', { class: 'unread-count' });
+  const markAll = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'mark-all-read', text: 'Mark all as read',
+    onclick: () => {
+      const chat = store.chats.get(chatId);
+      if (!chat) return;
+      client.markRead(chatId, chat.last_seq);
+      render();
+      composer.focus(); // the bar is gone
+    } });
+  const unreadBar = h('div', { class: 'unread-bar', 'data-testid': 'unread-bar', hidden: true }, unreadCount, markAll);
   const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true, onclick: () => toBottom(true) }, icon('down'));
   const typingLine = h('div', { class: 'typing-line', 'data-testid': 'typing', 'aria-live': 'polite' });
   // keepBottom runs a change of the composer's size (fn) and keeps a view that was at the bottom
@@ -87,7 +101,7 @@ export function mountPane(ctx, el, { back }) {
   };
   const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; }, keepBottom });
   const view = h('section', { class: 'pane-chat', 'aria-labelledby': 'pane-title' },
-    header, h('div', { class: 'scroll-wrap' }, scroller, jump), typingLine, composer.el);
+    header, h('div', { class: 'scroll-wrap' }, unreadBar, scroller, jump), typingLine, composer.el);
   // Edits, deletes, reactions and replies (msgview.js).
   const changes = mountChanges(ctx, { composer, getChat: () => chatId });
 
@@ -213,6 +227,7 @@ export function mountPane(ctx, el, { back }) {
     dividerSeq = null;
     dividerDone = false;
     dividerAbove = false;
+    unreadBar.hidden = true;
     if (id == null) {
       el.replaceChildren(empty);
       return;
@@ -406,38 +421,13 @@ export function mountPane(ctx, el, { back }) {
     };
   }
 
-  /**
-   * dividerItem is the line above the first unread message. With more unread than a first load
-   * fetches ('more above'), no read mark is set until the rest is loaded and seen, so a chat
-   * left unread for long would keep its badge until the reader paged back through all of it:
-   * the line then offers to mark everything read at once.
-   */
   function dividerItem() {
-    const above = dividerAbove;
-    const fill = (el) => {
-      el.dataset.above = String(above);
-      el.replaceChildren(h('span', { 'data-testid': 'unread-label', text: above ? 'New messages (more above)' : 'New messages' }));
-      if (above) el.append(h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'mark-all-read', text: 'Mark all as read', onclick: markAllRead }));
-    };
+    const label = dividerAbove ? 'New messages (more above)' : 'New messages';
     return {
       key: 'unread',
-      // No separator role: a separator's content is not read out, and this one holds a button.
-      create: () => {
-        const el = h('div', { class: 'unread-divider', 'data-testid': 'unread-divider' });
-        fill(el);
-        return el;
-      },
-      update: (el) => { if (el.dataset.above !== String(above)) fill(el); },
+      create: () => h('div', { class: 'unread-divider', 'data-testid': 'unread-divider', role: 'separator' }, h('span', { text: label })),
+      update: (el) => { el.firstChild.textContent = label; },
     };
-  }
-
-  /** markAllRead sets the read mark at the chat's newest message, loaded or not. */
-  function markAllRead() {
-    const chat = store.chats.get(chatId);
-    if (!chat) return;
-    client.markRead(chatId, chat.last_seq);
-    render();
-    composer.focus(); // the button is gone
   }
 
   /** unsentOf lists my messages of chatId not acknowledged yet, as messages, in the order written. */
@@ -628,6 +618,8 @@ export function mountPane(ctx, el, { back }) {
       dividerSeq = first ? first.seq : null;
       dividerAbove = !!first && unreadMissing(chat, box);
     }
+    unreadBar.hidden = !dividerAbove;
+    if (dividerAbove) unreadCount.textContent = `${(chat.unread_count || 0).toLocaleString()} unread`;
 
     reconcile(list, buildItems(chat, box));
     noteDrawn(box);
