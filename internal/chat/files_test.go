@@ -38,6 +38,21 @@ type fileWorld struct {
 	chatID int64
 }
 
+// openStore opens the store at url, migrated, and closes it when the test ends.
+func openStore(t *testing.T, url string) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func newFileWorld(t *testing.T, db string) *fileWorld {
 	t.Helper()
 	ctx := context.Background()
@@ -59,15 +74,8 @@ func newFileWorld(t *testing.T, db string) *fileWorld {
 		}
 		w.blobs = b
 	}
-	st, err := store.Open(ctx, url, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.st = st
+	w.st = openStore(t, url)
+	st := w.st
 	now := func() time.Time { return time.Now().Add(time.Duration(w.offset.Load())) }
 	w.svc = chat.NewService(st, nil, chat.Options{PasswordParams: auth.FastPasswordParams, Now: now})
 	obs := chat.FileObserver{Thumbnail: func(time.Duration, bool) { w.made.Add(1) }}
@@ -711,14 +719,7 @@ func TestJanitorRemovesCrashedWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, "sqlite://"+filepath.Join(t.TempDir(), "chat.db"))
 	files := chat.NewFileService(chat.NewService(st, nil, chat.Options{PasswordParams: auth.FastPasswordParams}), st, d, chat.FileOptions{})
 	if _, err := d.Put(ctx, "ab/abcdef", strings.NewReader("a blob"), ""); err != nil {
 		t.Fatal(err)

@@ -62,14 +62,7 @@ func eachRaceWorld(t *testing.T, fn func(t *testing.T, w *raceWorld)) {
 			if db == "postgres" {
 				url = testdb.Postgres(t)
 			}
-			st, err := store.Open(ctx, url, store.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			if err := st.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			st := openStore(t, url)
 			w := &raceWorld{st: &interposed{Store: st}}
 			w.svc = chat.NewService(w.st, nil, chat.Options{PasswordParams: auth.FastPasswordParams})
 			for _, p := range []*chat.Principal{&w.owner, &w.ann, &w.stranger} {
