@@ -138,14 +138,31 @@ func TestFilesAcrossInstances(t *testing.T) {
 	}
 }
 
-// TestUploadSlotSettings: CHAT_LIMIT_UPLOADS, CHAT_LIMIT_UPLOADS_USER and
-// CHAT_LIMIT_UPLOAD_WAIT reach the file service. With one slot of each, an upload of First's
-// that keeps its body open holds both; First's next upload finds no slot of theirs and
-// Second's none of the instance's, each answered 503 once the wait is over.
+// TestUploadSlotSettings: CHAT_LIMIT_UPLOADS, CHAT_LIMIT_UPLOADS_USER,
+// CHAT_LIMIT_UPLOADS_ADDRESS and CHAT_LIMIT_UPLOAD_WAIT reach the file service. With one slot
+// of each, an upload of First's that keeps its body open holds them; First's next upload finds
+// no slot of theirs and Second's none of the instance's, each answered 503 once the wait is
+// over. With one slot an address and more of the others, Second's (from the same address as
+// every test client) finds none of the address's.
 func TestUploadSlotSettings(t *testing.T) {
 	t.Parallel()
-	inst := start(t, map[string]string{"CHAT_LIMIT_UPLOADS": "1", "CHAT_LIMIT_UPLOADS_USER": "1",
-		"CHAT_LIMIT_UPLOAD_WAIT": "200ms", "CHAT_LIMIT_UPLOAD_RATE": "0"})
+	t.Run("instance and user", func(t *testing.T) {
+		t.Parallel()
+		uploadSlots(t, map[string]string{"CHAT_LIMIT_UPLOADS": "1", "CHAT_LIMIT_UPLOADS_USER": "1"},
+			"you have 1 uploads going on this server", "too many uploads on this server")
+	})
+	t.Run("address", func(t *testing.T) {
+		t.Parallel()
+		uploadSlots(t, map[string]string{"CHAT_LIMIT_UPLOADS": "4", "CHAT_LIMIT_UPLOADS_USER": "4", "CHAT_LIMIT_UPLOADS_ADDRESS": "1"},
+			"", "1 uploads from your network")
+	})
+}
+
+// uploadSlots holds an upload of First's open on an instance with env, then probes First's
+// and Second's uploads until each is refused with what it wants ("": First's is not probed).
+func uploadSlots(t *testing.T, env map[string]string, firstWants, secondWants string) {
+	env["CHAT_LIMIT_UPLOAD_WAIT"], env["CHAT_LIMIT_UPLOAD_RATE"] = "200ms", "0"
+	inst := start(t, env)
 	first, second := signIn(t, inst, "first@example.com"), signIn(t, inst, "second@example.com")
 	post := func(c *client.Client, body io.Reader, contentType string) (int, string) {
 		req, _ := http.NewRequestWithContext(reqCtx(t), "POST", fmt.Sprintf("%s/api/v1/chats/%d/files", inst.URL, general), body)
@@ -213,6 +230,8 @@ func TestUploadSlotSettings(t *testing.T) {
 		}
 		t.Fatalf("%s's uploads never found the slots taken (%q)", who, want)
 	}
-	probe("First", first, "you have 1 uploads going on this server")
-	probe("Second", second, "too many uploads on this server")
+	if firstWants != "" {
+		probe("First", first, firstWants)
+	}
+	probe("Second", second, secondWants)
 }

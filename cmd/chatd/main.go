@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 	}
 	files := chat.NewFileService(svc, st, blobs, chat.FileOptions{Redirect: fl.Redirect, Observer: m.FileObserver(cfg.InstanceID),
 		Limits:        chat.FileLimits{MaxFileBytes: fl.MaxFileBytes, UserDailyBytes: fl.UserDailyBytes, ChatBytes: fl.ChatBytes, MaxPixels: fl.MaxPixels},
-		MinUploadRate: minRate, MaxUploads: fl.MaxUploads, MaxUserUploads: fl.MaxUserUploads,
+		MinUploadRate: minRate, MaxUploads: fl.MaxUploads, MaxUserUploads: fl.MaxUserUploads, MaxAddressUploads: fl.MaxAddressUploads,
 		UploadQueueWait: fl.UploadQueueWait, SlowUploadPenalty: penalty})
 
 	pushSvc, err := startPush(cfg, st, h, log)

@@ -787,3 +787,90 @@ func TestFileStoreGone(t *testing.T) {
 	_, err = fs.Download(ctx, w.owner, kept.ID, false)
 	check("a download", err)
 }
+
+// TestAddressUploadSlots: the uploads from one client address (an IPv6 client's /64) hold at
+// most MaxAddressUploads of the instance's slots whoever's they are, so a few accounts on one
+// address trickling bytes cannot take them all; an upload from elsewhere still gets one.
+func TestAddressUploadSlots(t *testing.T) {
+	t.Parallel()
+	w := newFileWorld(t, "sqlite")
+	ctx := t.Context()
+	var ids []int64
+	var who []chat.Principal
+	for _, name := range []string{"ann", "ben", "cid"} {
+		u, err := w.st.CreateUser(ctx, chat.User{Email: name + "@addr.test", Name: name, PasswordHash: "x", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+		who = append(who, chat.Principal{UserID: u.ID})
+	}
+	ann, ben, cid := who[0], who[1], who[2]
+	g, err := w.svc.CreateGroup(ctx, w.owner, "addresses", false, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 4, MaxUserUploads: 2, MaxAddressUploads: 2,
+		UploadQueueWait: 300 * time.Millisecond})
+	type result struct {
+		f   chat.File
+		err error
+	}
+	start := func(p chat.Principal, addr, name string, body io.Reader) chan result {
+		done := make(chan result, 1)
+		go func() {
+			f, err := fs.Upload(ctx, p, g.ID, chat.UploadInput{Name: name, Body: body, Addr: addr})
+			done <- result{f, err}
+		}()
+		return done
+	}
+	streaming := func(name string, s *stalled, done chan result) {
+		t.Helper()
+		select {
+		case <-s.reading:
+		case r := <-done:
+			t.Fatalf("%s ended before it streamed: %v", name, r.err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+
+	// Ann and Ben, two addresses of one /64, trickle one upload each: the address's two slots.
+	annSlow, benSlow := newStalled(t), newStalled(t)
+	annDone := start(ann, "[2001:db8:1:2::1]:50000", "ann.txt", annSlow)
+	streaming("Ann's trickle", annSlow, annDone)
+	benDone := start(ben, "2001:db8:1:2::99", "ben.txt", benSlow)
+	streaming("Ben's trickle", benSlow, benDone)
+
+	// Ben's second upload has a slot of his own and the instance has two free, but his
+	// network's are taken: he is told to come back, and his body is not read.
+	beyond := newStalled(t)
+	beyondDone := start(ben, "2001:db8:1:2::99", "beyond.txt", beyond)
+	select {
+	case r := <-beyondDone:
+		var ce *chat.Error
+		if !errors.As(r.err, &ce) || ce.Code != chat.CodeUnavailable || ce.RetryAfter <= 0 || !strings.Contains(ce.Message, "from your network") {
+			t.Errorf("an upload beyond its address's slots: %v, want unavailable saying so, with a Retry-After", r.err)
+		}
+	case <-beyond.reading:
+		t.Error("the upload beyond the address's slots read its body")
+		beyond.finish(nil)
+		<-beyondDone
+	}
+	// Cid, on another /64, uploads at once.
+	if _, err := fs.Upload(short, cid, g.ID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid")), Addr: "2001:db8:1:3::1"}); err != nil {
+		t.Errorf("Cid's upload from another network: %v", err)
+	}
+
+	annSlow.finish([]byte("ann"))
+	benSlow.finish([]byte("ben"))
+	for name, done := range map[string]chan result{"Ann's": annDone, "Ben's": benDone} {
+		if r := <-done; r.err != nil {
+			t.Errorf("%s trickle: %v", name, r.err)
+		}
+	}
+	// Their slots are back: Ben uploads again from the same network.
+	if _, err := fs.Upload(short, ben, g.ID, chat.UploadInput{Name: "again.txt", Body: bytes.NewReader([]byte("again")), Addr: "2001:db8:1:2::5"}); err != nil {
+		t.Errorf("Ben's upload once the trickles ended: %v", err)
+	}
+}

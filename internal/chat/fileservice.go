@@ -38,6 +38,12 @@ type FileOptions struct {
 	// (default DefaultMaxUserUploads); the user's others wait for one of theirs to end, holding no slot of
 	// MaxUploads: one account trickling bytes into many uploads cannot take every slot.
 	MaxUserUploads int
+	// MaxAddressUploads bounds the uploads from one client address (an IPv6 client's /64)
+	// streaming at once on this instance (default DefaultMaxAddressUploads), whoever's they are:
+	// a few accounts on one address, each at just above MinUploadRate, would otherwise hold
+	// every slot of MaxUploads for up to maxUploadTime. An address's others wait like a user's.
+	// It is above MaxUserUploads, for the people of one office or household behind one NAT.
+	MaxAddressUploads int
 	// UploadQueueWait is how long an upload waits for a slot, one of the user's and then one of
 	// MaxUploads, both within it (default DefaultUploadQueueWait); then it is answered 503
 	// unavailable.
@@ -49,8 +55,8 @@ type FileOptions struct {
 	MinUploadRate int64
 	// UploadRateWindow is the window of MinUploadRate and its grace (default 30 s).
 	UploadRateWindow time.Duration
-	// SlowUploadPenalty is how long the user's slot of an upload cut for being too slow (or for
-	// sending nothing, request_timeout either way) stays taken after the cut (0 takes
+	// SlowUploadPenalty is how long the user's (and address's) slot of an upload cut for being
+	// too slow (or for sending nothing, request_timeout either way) stays taken after the cut (0 takes
 	// DefaultSlowUploadPenalty, a negative value means none; the instance's slot is given back
 	// at once), so that trickling again at once wins no slot from the uploads waiting for one.
 	SlowUploadPenalty time.Duration
@@ -69,7 +75,8 @@ type FileService struct {
 	log   *slog.Logger
 
 	uploads     chan struct{} // upload slots
-	userUploads userSlots     // each user's upload slots
+	userUploads slots[int64]  // each user's upload slots
+	addrUploads slots[string] // each client address's (addrKey)
 	thumbs      chan int64    // files whose thumbnail is to be made on this instance
 	sweep       chan struct{} // a janitor pass asked for before its time (Service.filesDetached)
 
@@ -88,10 +95,11 @@ const thumbClaimTTL = 5 * time.Minute
 const DefaultMinUploadRate = 1 << 10
 
 // The defaults of the upload slots (FileOptions), which CHAT_LIMIT_UPLOADS,
-// CHAT_LIMIT_UPLOADS_USER, CHAT_LIMIT_UPLOAD_WAIT and CHAT_LIMIT_SLOW_UPLOAD_PENALTY change.
+// CHAT_LIMIT_UPLOADS_USER, CHAT_LIMIT_UPLOADS_ADDRESS, CHAT_LIMIT_UPLOAD_WAIT and CHAT_LIMIT_SLOW_UPLOAD_PENALTY change.
 const (
 	DefaultMaxUploads        = 32
 	DefaultMaxUserUploads    = 4
+	DefaultMaxAddressUploads = 16
 	DefaultUploadQueueWait   = 30 * time.Second
 	DefaultSlowUploadPenalty = time.Minute
 )
@@ -112,6 +120,9 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 	if opts.MaxUserUploads <= 0 {
 		opts.MaxUserUploads = DefaultMaxUserUploads
 	}
+	if opts.MaxAddressUploads <= 0 {
+		opts.MaxAddressUploads = DefaultMaxAddressUploads
+	}
 	if opts.UploadQueueWait <= 0 {
 		opts.UploadQueueWait = DefaultUploadQueueWait
 	}
@@ -128,7 +139,8 @@ func NewFileService(svc *Service, store FileStore, blobs Blobs, opts FileOptions
 		opts.JanitorEvery = 10 * time.Minute
 	}
 	f := &FileService{svc: svc, store: store, blobs: blobs, opts: opts, log: svc.log,
-		uploads: make(chan struct{}, opts.MaxUploads), userUploads: userSlots{per: opts.MaxUserUploads}, thumbs: make(chan int64, 1024),
+		uploads: make(chan struct{}, opts.MaxUploads), userUploads: slots[int64]{per: opts.MaxUserUploads},
+		addrUploads: slots[string]{per: opts.MaxAddressUploads}, thumbs: make(chan int64, 1024),
 		sweep: make(chan struct{}, 1)}
 	svc.onFilesDetached(func() {
 		select {
@@ -175,6 +187,7 @@ func (f *FileService) refused(reason string) {
 type UploadInput struct {
 	Name string    // as the client named it
 	Body io.Reader // the bytes; read once, never held whole
+	Addr string    // the client's address, for the address's upload slots ("": none taken)
 }
 
 // errTooBig marks an upload that passed its byte budget; errTooSlow one that fell below the
@@ -298,13 +311,26 @@ func (f *FileService) Upload(ctx context.Context, p Principal, chatID int64, in 
 	// One wait bounds both queues: for one of the user's slots, then for one of the instance's.
 	wait := time.NewTimer(f.opts.UploadQueueWait)
 	defer wait.Stop()
-	release, err := f.userUploads.take(ctx, p.UserID, wait.C)
+	releaseUser, err := f.userUploads.take(ctx, p.UserID, wait.C)
 	if errors.Is(err, errQueueWait) {
 		return File{}, &Error{Code: CodeUnavailable, RetryAfter: 5,
 			Message: fmt.Sprintf("you have %d uploads going on this server; try again when one has ended", f.opts.MaxUserUploads)}
 	}
 	if err != nil {
 		return File{}, err
+	}
+	release := releaseUser
+	if in.Addr != "" {
+		releaseAddr, err := f.addrUploads.take(ctx, addrKey(in.Addr), wait.C)
+		if err != nil {
+			releaseUser()
+			if errors.Is(err, errQueueWait) {
+				return File{}, &Error{Code: CodeUnavailable, RetryAfter: 5,
+					Message: fmt.Sprintf("%d uploads from your network are going on this server; try again when one has ended", f.opts.MaxAddressUploads)}
+			}
+			return File{}, err
+		}
+		release = func() { releaseAddr(); releaseUser() }
 	}
 	var tooSlow bool
 	defer func() {
@@ -793,14 +819,15 @@ func (f *FileService) Sweep(ctx context.Context) (int, error) {
 	return deleted, nil
 }
 
-// userSlots bounds what each user has going at once: per slots a user, taken by waiting.
-type userSlots struct {
-	per   int
-	mu    sync.Mutex
-	users map[int64]*userSlot
+// slots bounds what each user (or address) has going at once: per slots a key, taken by
+// waiting.
+type slots[K comparable] struct {
+	per  int
+	mu   sync.Mutex
+	keys map[K]*slot
 }
 
-type userSlot struct {
+type slot struct {
 	ch    chan struct{}
 	users int // takers holding or waiting for one of ch's slots
 }
@@ -808,24 +835,24 @@ type userSlot struct {
 // errQueueWait is take's error when its wait ended before a slot was free.
 var errQueueWait = errors.New("no upload slot within the queue's wait")
 
-// take waits for one of the user's slots, until ctx ends or expired fires (errQueueWait), and
+// take waits for one of key's slots, until ctx ends or expired fires (errQueueWait), and
 // returns what gives it back.
-func (u *userSlots) take(ctx context.Context, userID int64, expired <-chan time.Time) (release func(), err error) {
+func (u *slots[K]) take(ctx context.Context, key K, expired <-chan time.Time) (release func(), err error) {
 	u.mu.Lock()
-	if u.users == nil {
-		u.users = map[int64]*userSlot{}
+	if u.keys == nil {
+		u.keys = map[K]*slot{}
 	}
-	s := u.users[userID]
+	s := u.keys[key]
 	if s == nil {
-		s = &userSlot{ch: make(chan struct{}, u.per)}
-		u.users[userID] = s
+		s = &slot{ch: make(chan struct{}, u.per)}
+		u.keys[key] = s
 	}
 	s.users++
 	u.mu.Unlock()
 	leave := func() {
 		u.mu.Lock()
 		if s.users--; s.users == 0 {
-			delete(u.users, userID)
+			delete(u.keys, key)
 		}
 		u.mu.Unlock()
 	}

@@ -164,6 +164,7 @@ var settings = []setting{
 	{"CHAT_LIMIT_UPLOAD_RATE", "limit-upload-rate", "1KiB", "bytes a second an upload must send, on average over the last 30 s of waiting for it (after its first 30 s); a slower one is cut with 408 (0: no minimum)"},
 	{"CHAT_LIMIT_UPLOADS", "limit-uploads", "32", "uploads streaming at once on one instance; more wait for a slot up to CHAT_LIMIT_UPLOAD_WAIT"},
 	{"CHAT_LIMIT_UPLOADS_USER", "limit-uploads-user", "4", "uploads of one user streaming at once on one instance; the user's others wait for one of theirs, holding no instance slot"},
+	{"CHAT_LIMIT_UPLOADS_ADDRESS", "limit-uploads-address", "16", "uploads from one client address (an IPv6 /64) streaming at once on one instance, whoever's; its others wait, holding no instance slot"},
 	{"CHAT_LIMIT_UPLOAD_WAIT", "limit-upload-wait", "30s", "how long an upload waits for a slot (the user's, then the instance's) before it is answered 503"},
 	{"CHAT_LIMIT_SLOW_UPLOAD_PENALTY", "limit-slow-upload-penalty", "1m", "how long the user's slot of an upload cut for being too slow stays taken after the cut (0: none)"},
 }

@@ -22,12 +22,13 @@ type Files struct {
 	// MinUploadRate is the bytes a second an upload must average over any 30 s of waiting
 	// for it (chat.FileOptions.MinUploadRate); 0: no minimum.
 	MinUploadRate int64
-	// MaxUploads and MaxUserUploads bound the uploads streaming at once on one instance, all
-	// of them and one user's; UploadQueueWait is how long an upload waits for both slots, and
+	// MaxUploads, MaxUserUploads and MaxAddressUploads bound the uploads streaming at once on
+	// one instance, all of them, one user's and one client address's; UploadQueueWait is how long an upload waits for both slots, and
 	// SlowUploadPenalty how long the user's slot of an upload cut for being too slow stays
 	// taken (0: none). See chat.FileOptions.
 	MaxUploads        int
 	MaxUserUploads    int
+	MaxAddressUploads int
 	UploadQueueWait   time.Duration
 	SlowUploadPenalty time.Duration
 }
@@ -67,6 +68,7 @@ func loadFiles(get func(string) string) (Files, []error) {
 	}
 	slots("CHAT_LIMIT_UPLOADS", &f.MaxUploads)
 	slots("CHAT_LIMIT_UPLOADS_USER", &f.MaxUserUploads)
+	slots("CHAT_LIMIT_UPLOADS_ADDRESS", &f.MaxAddressUploads)
 	if d, err := time.ParseDuration(get("CHAT_LIMIT_UPLOAD_WAIT")); err != nil || d <= 0 {
 		errs = append(errs, fmt.Errorf("CHAT_LIMIT_UPLOAD_WAIT=%q: want a positive duration like 30s", get("CHAT_LIMIT_UPLOAD_WAIT")))
 	} else {

@@ -235,23 +235,24 @@ func TestUploadSlotSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := c.Files; f.MaxUploads != chat.DefaultMaxUploads || f.MaxUserUploads != chat.DefaultMaxUserUploads ||
+	if f := c.Files; f.MaxUploads != chat.DefaultMaxUploads || f.MaxUserUploads != chat.DefaultMaxUserUploads || f.MaxAddressUploads != chat.DefaultMaxAddressUploads || chat.DefaultMaxAddressUploads != 16 ||
 		f.UploadQueueWait != chat.DefaultUploadQueueWait || f.SlowUploadPenalty != chat.DefaultSlowUploadPenalty ||
 		chat.DefaultMaxUploads != 32 || chat.DefaultMaxUserUploads != 4 || chat.DefaultUploadQueueWait != 30*time.Second || chat.DefaultSlowUploadPenalty != time.Minute {
-		t.Errorf("defaults %+v, want the file service's: 32 slots, 4 a user, 30s of waiting, a penalty of 1m", f)
+		t.Errorf("defaults %+v, want the file service's: 32 slots, 4 a user, 16 an address, 30s of waiting, a penalty of 1m", f)
 	}
 	c, err = config.Load([]string{"-limit-uploads-user", "2"}, getenv(map[string]string{"CHAT_LIMIT_UPLOADS": "100",
-		"CHAT_LIMIT_UPLOADS_USER": "9", "CHAT_LIMIT_UPLOAD_WAIT": "5s", "CHAT_LIMIT_SLOW_UPLOAD_PENALTY": "0"}), io.Discard)
+		"CHAT_LIMIT_UPLOADS_USER": "9", "CHAT_LIMIT_UPLOADS_ADDRESS": "7", "CHAT_LIMIT_UPLOAD_WAIT": "5s", "CHAT_LIMIT_SLOW_UPLOAD_PENALTY": "0"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := c.Files; f.MaxUploads != 100 || f.MaxUserUploads != 2 || f.UploadQueueWait != 5*time.Second || f.SlowUploadPenalty != 0 {
-		t.Errorf("got %+v, want 100 slots, 2 a user (the flag), 5s of waiting, no penalty", f)
+	if f := c.Files; f.MaxUploads != 100 || f.MaxUserUploads != 2 || f.MaxAddressUploads != 7 || f.UploadQueueWait != 5*time.Second || f.SlowUploadPenalty != 0 {
+		t.Errorf("got %+v, want 100 slots, 2 a user (the flag), 7 an address, 5s of waiting, no penalty", f)
 	}
 	for _, tc := range []struct{ env, val, want string }{
 		{"CHAT_LIMIT_UPLOADS", "0", "want a positive number of uploads"},
 		{"CHAT_LIMIT_UPLOADS", "many", "want a positive number of uploads"},
 		{"CHAT_LIMIT_UPLOADS_USER", "-1", "want a positive number of uploads"},
+		{"CHAT_LIMIT_UPLOADS_ADDRESS", "0", "want a positive number of uploads"},
 		{"CHAT_LIMIT_UPLOAD_WAIT", "0s", "want a positive duration like 30s"},
 		{"CHAT_LIMIT_UPLOAD_WAIT", "30", "want a positive duration like 30s"},
 		{"CHAT_LIMIT_SLOW_UPLOAD_PENALTY", "-1m", "want a duration like 1m, or 0 for none"},
@@ -264,7 +265,7 @@ func TestUploadSlotSettings(t *testing.T) {
 	}
 	var usage strings.Builder
 	config.Usage(&usage)
-	for _, flag := range []string{"CHAT_LIMIT_UPLOADS ", "CHAT_LIMIT_UPLOADS_USER", "CHAT_LIMIT_UPLOAD_WAIT", "CHAT_LIMIT_SLOW_UPLOAD_PENALTY"} {
+	for _, flag := range []string{"CHAT_LIMIT_UPLOADS ", "CHAT_LIMIT_UPLOADS_USER", "CHAT_LIMIT_UPLOADS_ADDRESS", "CHAT_LIMIT_UPLOAD_WAIT", "CHAT_LIMIT_SLOW_UPLOAD_PENALTY"} {
 		if !strings.Contains(usage.String(), flag) {
 			t.Errorf("chatd -h does not list %s", flag)
 		}

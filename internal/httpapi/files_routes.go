@@ -181,7 +181,7 @@ func (s *Server) fileRoutes() {
 			if part.FormName() != "file" {
 				continue
 			}
-			f, err := files.Upload(ctx, principal(ctx), in.ID, chat.UploadInput{Name: formFileName(part.FileName()), Body: tooLargeBody{part}})
+			f, err := files.Upload(ctx, principal(ctx), in.ID, chat.UploadInput{Name: formFileName(part.FileName()), Body: tooLargeBody{part}, Addr: Info(ctx).Addr})
 			if err != nil {
 				return nil, problemFor(ctx, s.log, err)
 			}
