@@ -81,15 +81,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if dbURL == "" {
 		dbURL = cfg.SQLiteURL()
 	}
-	if cfg.RedisURL == "" {
-		// One server per SQLite database: with the in-process broker a second one would store
-		// what it is sent, but neither would hear the other's events.
-		release, err := store.LockSQLite(dbURL)
-		if err != nil {
-			return err
-		}
-		defer release()
+	// One server per SQLite database: with the in-process broker a second one would store
+	// what it is sent, but neither would hear the other's events. Servers with Redis share
+	// their events, and so may share a file with each other, not with one without it.
+	release, err := store.LockSQLite(dbURL, cfg.RedisURL != "")
+	if err != nil {
+		return err
 	}
+	defer release()
 	st, err := store.Open(ctx, dbURL, store.Options{Logger: log, MaxGroupMembers: cfg.Limits.GroupMembers, MaxUserChats: cfg.Limits.UserChats})
 	if err != nil {
 		return err

@@ -10,10 +10,15 @@ import (
 
 var errLocked = errors.New("locked")
 
-// lockFile takes an exclusive flock on f without waiting (errLocked if another holds it).
-func lockFile(f *os.File) error {
+// lockFile takes an exclusive flock on f, or a shared one, without waiting (errLocked if
+// another holds it so that it cannot be taken).
+func lockFile(f *os.File, shared bool) error {
+	how := syscall.LOCK_EX
+	if shared {
+		how = syscall.LOCK_SH
+	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		switch {
 		case err == nil:
 			return nil

@@ -166,6 +166,9 @@ func sqlitePath(rawURL string) (string, error) {
 		if strings.Contains(rawURL, "://") {
 			return "", fmt.Errorf("database url %q: want postgres://... or sqlite:///path", rawURL)
 		}
+		if strings.ContainsAny(rawURL, "?#") {
+			return "", fmt.Errorf("database path %q may not contain '?' or '#'", rawURL)
+		}
 		return rawURL, nil
 	}
 	u, err := url.Parse(rawURL)
@@ -178,6 +181,11 @@ func sqlitePath(rawURL string) (string, error) {
 	}
 	if path == "" {
 		return "", fmt.Errorf("database url %q has no file path", rawURL)
+	}
+	if strings.ContainsAny(path, "?#") {
+		// SQLite would read what follows as its URI's query, and open another file than the
+		// one named (and locked: LockSQLite).
+		return "", fmt.Errorf("database url %q: the file path may not contain '?' or '#' (escaped or not)", rawURL)
 	}
 	return path, nil
 }
