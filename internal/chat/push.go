@@ -67,7 +67,8 @@ type PushContext struct {
 // (RFC 3986's normalizations, section 6.2): the scheme and the host's ASCII letters in lower
 // case, no trailing dot on the host, no default port (443 for https, 80 for http) and no
 // leading zeros in another, "/" for an empty path, percent-encoded unreserved characters
-// decoded (but '.') and the hex digits of the others in upper case, and no fragment (no request
+// decoded and the hex digits of the others in upper case, "." and ".." segments resolved
+// (remove_dot_segments), and no fragment (no request
 // carries one). So the same browser's endpoint posted in two spellings is one subscription,
 // and the push service is sent the URL it gave, as browsers write it (its VAPID audience, the
 // endpoint's origin, included: https://push.example:443 was not https://push.example). A raw
@@ -105,7 +106,7 @@ func CanonicalPushEndpoint(raw string) string {
 	if path == "" {
 		path = "/"
 	}
-	out += normalizePercent(path)
+	out += removeDotSegments(normalizePercent(path))
 	if u.RawQuery != "" || u.ForceQuery {
 		out += "?" + normalizePercent(u.RawQuery)
 	}
@@ -113,8 +114,7 @@ func CanonicalPushEndpoint(raw string) string {
 }
 
 // normalizePercent decodes the percent-encoded unreserved characters of s (letters, digits,
-// '-', '_', '~') and writes the hex digits of the other encodings in upper case. A '.' stays
-// encoded: decoded, "%2E%2E" would become a dot segment, which a server may resolve.
+// '-', '.', '_', '~') and writes the hex digits of the other encodings in upper case.
 func normalizePercent(s string) string {
 	if !strings.Contains(s, "%") {
 		return s
@@ -126,7 +126,7 @@ func normalizePercent(s string) string {
 			continue
 		}
 		c := unhex(s[i+1])<<4 | unhex(s[i+2])
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '~' {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
 			b.WriteByte(c)
 		} else {
 			b.WriteString(strings.ToUpper(s[i : i+3]))
@@ -134,6 +134,38 @@ func normalizePercent(s string) string {
 		i += 2
 	}
 	return b.String()
+}
+
+// removeDotSegments is RFC 3986's remove_dot_segments (section 5.2.4) of an absolute path:
+// "." and ".." segments are resolved ("/a/./b/../c" is "/a/c"), as the servers of push
+// services do, and as every HTTP client does with a relative reference; other segments, empty
+// ones ("//") and a trailing "/" are kept. Without it "/ep/./x" was a second spelling of
+// "/ep/x", a subscription beside the victim's past the 409.
+func removeDotSegments(p string) string {
+	if !strings.Contains(p, ".") {
+		return p
+	}
+	in := strings.Split(p, "/")[1:] // p starts with '/'
+	out := make([]string, 0, len(in))
+	for i, seg := range in {
+		last := i == len(in)-1
+		switch seg {
+		case ".":
+			if last {
+				out = append(out, "")
+			}
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	return "/" + strings.Join(out, "/")
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

@@ -30,7 +30,17 @@ func TestCanonicalPushEndpoint(t *testing.T) {
 		{"https://wns.notify.windows.com/w/?token=AB%2bc%3d%3d", "https://wns.notify.windows.com/w/?token=AB%2Bc%3D%3D"},
 		{"https://push.example/a?", "https://push.example/a?"},
 		{"https://push.example/Path/%7Euser", "https://push.example/Path/~user"},
-		{"https://push.example/a/%2e%2e/b", "https://push.example/a/%2E%2E/b"},
+		{"https://push.example/a/%2e%2e/b", "https://push.example/b"},
+		// Dot segments resolved as a server resolves them (RFC 3986 5.2.4); empty segments
+		// and a trailing '/' are another resource, and stay.
+		{"https://fcm.googleapis.com/fcm/./send/dX%3A_A%2Bb", fcm},
+		{"https://fcm.googleapis.com/fcm/x/../send/dX%3A_A%2Bb", fcm},
+		{"https://fcm.googleapis.com/../fcm/send/%2E/dX%3A_A%2Bb", fcm},
+		{"https://fcm.googleapis.com/fcm/send/dX%3A_A%2Bb/.", fcm + "/"},
+		{"https://fcm.googleapis.com/fcm/send/x/dX%3A_A%2Bb/..", "https://fcm.googleapis.com/fcm/send/x/"},
+		{"https://push.example/a.b/%2Ex/..x/.", "https://push.example/a.b/.x/..x/"},
+		{"https://push.example/a//b/", "https://push.example/a//b/"},
+		{"https://push.example/a%2F..%2Fb", "https://push.example/a%2F..%2Fb"},
 		{"https://push.example../x", "https://push.example../x"},
 		{"https://[2A00:1450::200A]:443/x", "https://[2a00:1450::200a]/x"},
 		{"not a url", "not a url"},
