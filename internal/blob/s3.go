@@ -51,14 +51,33 @@ type S3Options struct {
 	PathStyle bool
 }
 
+// How long the S3 client waits to connect and then for the header of an answer (a PUT's from
+// when its body has been sent), and how many times it tries a request that failed so: a store
+// that answers nothing is chat.ErrFilesUnavailable in about s3MaxRetries × s3HeaderTimeout.
+var (
+	s3DialTimeout   = 5 * time.Second
+	s3HeaderTimeout = 10 * time.Second
+	s3MaxRetries    = 3
+)
+
 // NewS3 connects to a bucket, creating it when it does not exist.
 func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	lookup := minio.BucketLookupAuto
 	if o.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
+	tr, err := minio.DefaultTransport(o.Secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3 transport: %w", err)
+	}
+	// A store that takes connections but does not answer (hung, or a black-holed address) is
+	// unavailable after these, not after minio-go's defaults: a 30 s dial and a minute for the
+	// answer's header, each tried 10 times, held an upload's slot or a download for 10 minutes.
+	tr.DialContext = (&net.Dialer{Timeout: s3DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = s3HeaderTimeout
 	c, err := minio.New(o.Endpoint, &minio.Options{
 		Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""), Secure: o.Secure, Region: o.Region, BucketLookup: lookup,
+		Transport: tr, MaxRetries: s3MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3 client for %s: %w", o.Endpoint, err)
