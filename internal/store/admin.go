@@ -314,6 +314,14 @@ func (s *Store) DeleteChat(ctx context.Context, chatID, actorID int64, now time.
 				return err
 			}
 		}
+		// Uploads not attached yet can be attached and downloaded only by members, of whom
+		// there are none now: they are detached as a deleted message's files are, so that they
+		// stop counting toward their uploaders' day at once and the janitor deletes them (they
+		// counted for the hour an unattached upload is kept).
+		if _, err := tx.ExecContext(ctx, `UPDATE files SET attached_at = $1 WHERE chat_id = $2 AND message_id IS NULL AND attached_at IS NULL`,
+			ms(now), chatID); err != nil {
+			return err
+		}
 		seq := c.lastSeq + 1
 		if _, err := tx.ExecContext(ctx, `UPDATE chats SET deleted_at = $1, activity_at = $1, title = '', title_fold = '', description = '',
 			public = FALSE, read_only = TRUE, member_count = 0, last_seq = $2, read_all_seq = $2 WHERE id = $3`, ms(now), seq, chatID); err != nil {

@@ -599,6 +599,50 @@ func TestDeleteMessageFiles(t *testing.T) {
 	})
 }
 
+// TestDeletedGroupUploads: a deleted group's uploads that no message had taken yet stop
+// counting toward their uploader's day with the delete, and the janitor's next pass deletes
+// them, as a deleted message's files: nobody may attach or download them any more. They
+// counted, and stayed, for the hour an unattached upload is kept.
+func TestDeletedGroupUploads(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		a, b := mkUser(t, s, "a"), mkUser(t, s, "b")
+		g := mkGroup(t, s, a, "g", false, at(0), b)
+		other := mkGroup(t, s, a, "other", false, at(0))
+		f1, f2 := upload(t, s, g, a, 10, at(1)), upload(t, s, g, b, 20, at(1))
+		kept := upload(t, s, other, a, 30, at(1))
+		if _, err := s.DeleteChat(ctx, g, a.ID, at(2)); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []struct {
+			user chat.User
+			want int64
+		}{{a, 30}, {b, 0}} {
+			u, err := s.FileUsage(ctx, w.user.ID, other, at(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.UserBytes != w.want {
+				t.Errorf("%s's day after the group's delete: %d bytes, want %d", w.user.Name, u.UserBytes, w.want)
+			}
+		}
+		// The janitor's pass of now (unattached uploads of the last hour are not due yet).
+		exp, err := s.ExpiredFiles(ctx, at(0), at(0), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, f := range exp {
+			ids = append(ids, f.ID)
+		}
+		slices.Sort(ids)
+		if want := []int64{f1.ID, f2.ID}; !slices.Equal(ids, want) {
+			t.Errorf("the janitor finds %v, want the deleted group's uploads %v (not %d)", ids, want, kept.ID)
+		}
+	})
+}
+
 // TestMigration00016: reactions stored as the same emoji typed two ways ("❤" and "❤️", "👍"
 // with a needless U+FE0F) become one, spelled as chat.NormalizeEmoji spells it; a user who
 // had both keeps one, at the earlier time; the messages changed take a new rev.
