@@ -366,6 +366,53 @@ func (s *stalled) finish(data []byte) {
 	}()
 }
 
+// slotsWorld is a file world with three members, Ann, Ben and Cid, of a group of its own.
+func slotsWorld(t *testing.T, title string) (w *fileWorld, ann, ben, cid chat.Principal, chatID int64) {
+	t.Helper()
+	w = newFileWorld(t, "sqlite")
+	var ids []int64
+	var who []chat.Principal
+	for _, name := range []string{"ann", "ben", "cid"} {
+		u, err := w.st.CreateUser(t.Context(), chat.User{Email: name + "@" + title + ".test", Name: name, PasswordHash: "x", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+		who = append(who, chat.Principal{UserID: u.ID})
+	}
+	g, err := w.svc.CreateGroup(t.Context(), w.owner, title, false, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, who[0], who[1], who[2], g.ID
+}
+
+// uploadResult is how an upload started by startUpload ended.
+type uploadResult struct {
+	f   chat.File
+	err error
+}
+
+// startUpload runs an upload in the background.
+func startUpload(ctx context.Context, fs *chat.FileService, p chat.Principal, chatID int64, in chat.UploadInput) chan uploadResult {
+	done := make(chan uploadResult, 1)
+	go func() {
+		f, err := fs.Upload(ctx, p, chatID, in)
+		done <- uploadResult{f, err}
+	}()
+	return done
+}
+
+// streaming waits until an upload reads its body; it fails the test if it ends first.
+func streaming(t *testing.T, name string, s *stalled, done chan uploadResult) {
+	t.Helper()
+	select {
+	case <-s.reading:
+	case r := <-done:
+		t.Fatalf("%s ended before it streamed: %v", name, r.err)
+	}
+}
+
 // TestUploadSlots: one user's uploads hold at most MaxUserUploads of the instance's
 // MaxUploads slots (the others wait for one of theirs, holding none), so one account trickling
 // bytes into many uploads does not stop everyone else's; and an upload that finds no slot for
@@ -373,47 +420,18 @@ func (s *stalled) finish(data []byte) {
 // answered 503 unavailable with a Retry-After instead of waiting as long as its client does.
 func TestUploadSlots(t *testing.T) {
 	t.Parallel()
-	w := newFileWorld(t, "sqlite")
+	w, ann, ben, cid, chatID := slotsWorld(t, "slots")
 	ctx := t.Context()
-	var ids []int64
-	var who []chat.Principal
-	for _, name := range []string{"ann", "ben", "cid"} {
-		u, err := w.st.CreateUser(ctx, chat.User{Email: name + "@files.test", Name: name, PasswordHash: "x", CreatedAt: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, u.ID)
-		who = append(who, chat.Principal{UserID: u.ID})
-	}
-	ann, ben, cid := who[0], who[1], who[2]
-	g, err := w.svc.CreateGroup(ctx, w.owner, "slots", false, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Two instances' worth of slots: patient's queue waits longer than any step of the test
 	// takes, hasty's gives up soon.
 	patient := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 2, MaxUserUploads: 1, UploadQueueWait: time.Minute})
 	hasty := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 2, MaxUserUploads: 1, UploadQueueWait: 300 * time.Millisecond})
-	type result struct {
-		f   chat.File
-		err error
+	start := func(fs *chat.FileService, p chat.Principal, name string, body io.Reader) chan uploadResult {
+		return startUpload(ctx, fs, p, chatID, chat.UploadInput{Name: name, Body: body})
 	}
-	start := func(fs *chat.FileService, p chat.Principal, name string, body io.Reader) chan result {
-		done := make(chan result, 1)
-		go func() {
-			f, err := fs.Upload(ctx, p, g.ID, chat.UploadInput{Name: name, Body: body})
-			done <- result{f, err}
-		}()
-		return done
-	}
-	// streaming waits until an upload reads its body; it fails the test if it ends first.
-	streaming := func(name string, s *stalled, done chan result) {
+	streaming := func(name string, s *stalled, done chan uploadResult) {
 		t.Helper()
-		select {
-		case <-s.reading:
-		case r := <-done:
-			t.Fatalf("%s ended before it streamed: %v", name, r.err)
-		}
+		streaming(t, name, s, done)
 	}
 	unavailable := func(name string, err error) {
 		t.Helper()
@@ -431,7 +449,7 @@ func TestUploadSlots(t *testing.T) {
 	streaming("Ann's first upload", first, firstDone)
 	secondDone := start(patient, ann, "second.txt", second)
 	// Ben's upload takes the instance's other slot, which Ann's second does not hold.
-	if _, err := patient.Upload(short, ben, g.ID, chat.UploadInput{Name: "ben.txt", Body: bytes.NewReader([]byte("from ben"))}); err != nil {
+	if _, err := patient.Upload(short, ben, chatID, chat.UploadInput{Name: "ben.txt", Body: bytes.NewReader([]byte("from ben"))}); err != nil {
 		t.Fatalf("Ben's upload beside Ann's two: %v", err)
 	}
 	select {
@@ -446,7 +464,7 @@ func TestUploadSlots(t *testing.T) {
 	heldDone := start(hasty, ann, "held.txt", held)
 	streaming("Ann's trickle", held, heldDone)
 	beyond := newStalled(t)
-	_, err = hasty.Upload(short, ann, g.ID, chat.UploadInput{Name: "beyond.txt", Body: beyond})
+	_, err := hasty.Upload(short, ann, chatID, chat.UploadInput{Name: "beyond.txt", Body: beyond})
 	unavailable("an upload beyond its user's slots for the queue's wait", err)
 	select {
 	case <-beyond.reading:
@@ -457,14 +475,14 @@ func TestUploadSlots(t *testing.T) {
 	third := newStalled(t)
 	thirdDone := start(hasty, ben, "third.txt", third)
 	streaming("Ben's trickle", third, thirdDone)
-	_, err = hasty.Upload(short, cid, g.ID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid"))})
+	_, err = hasty.Upload(short, cid, chatID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid"))})
 	unavailable("an upload with every slot held for the queue's wait", err)
 
 	// Once the trickles end, each is stored, Ann's second after her first.
 	first.finish([]byte("first"))
 	held.finish([]byte("held"))
 	third.finish([]byte("third"))
-	for name, done := range map[string]chan result{"first": firstDone, "held": heldDone, "third": thirdDone} {
+	for name, done := range map[string]chan uploadResult{"first": firstDone, "held": heldDone, "third": thirdDone} {
 		if r := <-done; r.err != nil {
 			t.Errorf("%s: %v", name, r.err)
 		}
@@ -793,44 +811,16 @@ func TestFileStoreGone(t *testing.T) {
 // address trickling bytes cannot take them all; an upload from elsewhere still gets one.
 func TestAddressUploadSlots(t *testing.T) {
 	t.Parallel()
-	w := newFileWorld(t, "sqlite")
+	w, ann, ben, cid, chatID := slotsWorld(t, "addresses")
 	ctx := t.Context()
-	var ids []int64
-	var who []chat.Principal
-	for _, name := range []string{"ann", "ben", "cid"} {
-		u, err := w.st.CreateUser(ctx, chat.User{Email: name + "@addr.test", Name: name, PasswordHash: "x", CreatedAt: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, u.ID)
-		who = append(who, chat.Principal{UserID: u.ID})
-	}
-	ann, ben, cid := who[0], who[1], who[2]
-	g, err := w.svc.CreateGroup(ctx, w.owner, "addresses", false, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
 	fs := chat.NewFileService(w.svc, w.st, w.blobs, chat.FileOptions{MaxUploads: 4, MaxUserUploads: 2, MaxAddressUploads: 2,
 		UploadQueueWait: 300 * time.Millisecond})
-	type result struct {
-		f   chat.File
-		err error
+	start := func(p chat.Principal, addr, name string, body io.Reader) chan uploadResult {
+		return startUpload(ctx, fs, p, chatID, chat.UploadInput{Name: name, Body: body, Addr: addr})
 	}
-	start := func(p chat.Principal, addr, name string, body io.Reader) chan result {
-		done := make(chan result, 1)
-		go func() {
-			f, err := fs.Upload(ctx, p, g.ID, chat.UploadInput{Name: name, Body: body, Addr: addr})
-			done <- result{f, err}
-		}()
-		return done
-	}
-	streaming := func(name string, s *stalled, done chan result) {
+	streaming := func(name string, s *stalled, done chan uploadResult) {
 		t.Helper()
-		select {
-		case <-s.reading:
-		case r := <-done:
-			t.Fatalf("%s ended before it streamed: %v", name, r.err)
-		}
+		streaming(t, name, s, done)
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -858,19 +848,19 @@ func TestAddressUploadSlots(t *testing.T) {
 		<-beyondDone
 	}
 	// Cid, on another /64, uploads at once.
-	if _, err := fs.Upload(short, cid, g.ID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid")), Addr: "2001:db8:1:3::1"}); err != nil {
+	if _, err := fs.Upload(short, cid, chatID, chat.UploadInput{Name: "cid.txt", Body: bytes.NewReader([]byte("from cid")), Addr: "2001:db8:1:3::1"}); err != nil {
 		t.Errorf("Cid's upload from another network: %v", err)
 	}
 
 	annSlow.finish([]byte("ann"))
 	benSlow.finish([]byte("ben"))
-	for name, done := range map[string]chan result{"Ann's": annDone, "Ben's": benDone} {
+	for name, done := range map[string]chan uploadResult{"Ann's": annDone, "Ben's": benDone} {
 		if r := <-done; r.err != nil {
 			t.Errorf("%s trickle: %v", name, r.err)
 		}
 	}
 	// Their slots are back: Ben uploads again from the same network.
-	if _, err := fs.Upload(short, ben, g.ID, chat.UploadInput{Name: "again.txt", Body: bytes.NewReader([]byte("again")), Addr: "2001:db8:1:2::5"}); err != nil {
+	if _, err := fs.Upload(short, ben, chatID, chat.UploadInput{Name: "again.txt", Body: bytes.NewReader([]byte("again")), Addr: "2001:db8:1:2::5"}); err != nil {
 		t.Errorf("Ben's upload once the trickles ended: %v", err)
 	}
 }
