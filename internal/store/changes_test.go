@@ -581,15 +581,7 @@ func TestDeleteMessageFiles(t *testing.T) {
 			_, err := s.FileFor(ctx, b.ID, f.ID)
 			wantErr(t, "a member downloads a deleted message's file", err, chat.ErrNotFound)
 		}
-		exp, err := s.ExpiredFiles(ctx, at(0), at(0), 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, f := range exp {
-			ids = append(ids, f.ID)
-		}
-		slices.Sort(ids)
+		ids := expiredIDs(t, s, at(0))
 		if want := []int64{f1.ID, f2.ID}; !slices.Equal(ids, want) {
 			t.Errorf("the janitor finds %v, want the deleted message's files %v", ids, want)
 		}
@@ -628,15 +620,7 @@ func TestDeletedGroupUploads(t *testing.T) {
 			}
 		}
 		// The janitor's pass of now (unattached uploads of the last hour are not due yet).
-		exp, err := s.ExpiredFiles(ctx, at(0), at(0), 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []int64
-		for _, f := range exp {
-			ids = append(ids, f.ID)
-		}
-		slices.Sort(ids)
+		ids := expiredIDs(t, s, at(0))
 		if want := []int64{f1.ID, f2.ID}; !slices.Equal(ids, want) {
 			t.Errorf("the janitor finds %v, want the deleted group's uploads %v (not %d)", ids, want, kept.ID)
 		}
@@ -714,4 +698,19 @@ func TestMigration00016(t *testing.T) {
 			t.Fatalf("down to %d: %v", before, err)
 		}
 	})
+}
+
+// expiredIDs lists, in order, the ids of the files the janitor's pass at now deletes.
+func expiredIDs(t *testing.T, s *store.Store, now time.Time) []int64 {
+	t.Helper()
+	exp, err := s.ExpiredFiles(t.Context(), now, now, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, f := range exp {
+		ids = append(ids, f.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
