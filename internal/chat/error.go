@@ -86,9 +86,12 @@ var ErrStorageFull = fmt.Errorf("%w: out of storage space", ErrUnavailable)
 // answer, or answers that it cannot now): nothing was stored, and the request may be retried.
 var ErrFilesUnavailable = fmt.Errorf("%w: the file store is unreachable", ErrUnavailable)
 
-// storageFullRetry is the Retry-After of an answer refused for a full disk, in seconds: room
-// is made by an operator, not in a second.
-const storageFullRetry = 10
+// The Retry-After of an answer refused for a full disk (room is made by an operator, not in a
+// second) and for a file store out of reach, in seconds.
+const (
+	storageFullRetry = 10
+	filesRetry       = 5
+)
 
 // Unavailable is the error a caller sees for a failure that wraps ErrUnavailable: msg, or for
 // a full storage a message that says so, to retry later; the failure is kept as its Cause.
@@ -102,9 +105,6 @@ func Unavailable(err error, msg string) *Error {
 	}
 	return &Error{Code: CodeUnavailable, Message: msg, Cause: err}
 }
-
-// filesRetry is the Retry-After of an answer refused for a file store out of reach, in seconds.
-const filesRetry = 5
 
 // ErrNotFound is what a store returns for a missing row; the service turns it into the right
 // domain error for the context ("chat 7 not found", "user 3 not found").
@@ -138,11 +138,8 @@ func (l *LogLimit) Warn(ctx context.Context, log *slog.Logger, msg string, args 
 	log.WarnContext(ctx, msg, args...)
 }
 
-// unavailableLog bounds LogUnavailable.
-var unavailableLog LogLimit
-
-// LogUnavailable logs the cause of an answer refused as unavailable as a warning, at most one
-// line a second in the process (LogLimit).
-func LogUnavailable(ctx context.Context, log *slog.Logger, msg string, cause error, args ...any) {
-	unavailableLog.Warn(ctx, log, msg, append(args, "err", cause)...)
+// Unavailable logs the cause of an answer refused as unavailable as a warning, within l's
+// bound. Each server (the HTTP layer, the hub) has its own.
+func (l *LogLimit) Unavailable(ctx context.Context, log *slog.Logger, msg string, cause error, args ...any) {
+	l.Warn(ctx, log, msg, append(args, "err", cause)...)
 }

@@ -18,8 +18,9 @@ func TestLogUnavailableIsBounded(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	start := time.Now()
+	var limit chat.LogLimit
 	for range 1000 {
-		chat.LogUnavailable(context.Background(), log, "unavailable", chat.ErrStorageFull)
+		limit.Unavailable(context.Background(), log, "unavailable", chat.ErrStorageFull)
 	}
 	lines := strings.Count(buf.String(), "\n")
 	if most := 1 + int(time.Since(start)/time.Second); lines < 1 || lines > most {

@@ -281,7 +281,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 	p, err := s.svc.Authenticate(ctx.Context(), token)
 	if err != nil {
-		s.writeHumaProblem(ctx, problemFor(ctx.Context(), s.log, err))
+		s.writeHumaProblem(ctx, problemFor(ctx.Context(), s.log, &s.unavailableLog, err))
 		return
 	}
 	Info(ctx.Context()).UserID = p.UserID

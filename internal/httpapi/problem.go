@@ -270,8 +270,9 @@ func holdsSecret(v any) bool {
 }
 
 // problemFor turns any error from the service into a problem, logging the internal ones: users
-// see "internal error" and nothing more for those.
-func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
+// see "internal error" and nothing more for those. The causes of unavailable answers are
+// logged within limit, the server's bound.
+func problemFor(ctx context.Context, log *slog.Logger, limit *chat.LogLimit, err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		return p
@@ -282,7 +283,7 @@ func problemFor(ctx context.Context, log *slog.Logger, err error) *Problem {
 	}
 	if e != nil {
 		if e.Cause != nil && ctx.Err() == nil {
-			chat.LogUnavailable(ctx, log, "unavailable", e.Cause)
+			limit.Unavailable(ctx, log, "unavailable", e.Cause)
 		}
 		p := newProblem(statusOf(e.Code), e.Code, e.Message)
 		if e.Field != "" {

@@ -28,13 +28,13 @@ func TestAbandonedRequestIsNotAnError(t *testing.T) {
 
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
-	p := problemFor(gone, log, err)
+	p := problemFor(gone, log, new(chat.LogLimit), err)
 	if p.Status != statusClientClosed || strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("abandoned: status %d, logs %q; want 499 and no ERROR", p.Status, logs.String())
 	}
 
 	logs.Reset()
-	p = problemFor(context.Background(), log, errors.New("disk on fire"))
+	p = problemFor(context.Background(), log, new(chat.LogLimit), errors.New("disk on fire"))
 	if p.Status != http.StatusInternalServerError || !strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("live request: status %d, logs %q; want 500 and an ERROR line", p.Status, logs.String())
 	}
@@ -147,7 +147,7 @@ func TestUnavailableRetryAfter(t *testing.T) {
 		{&chat.Error{Code: chat.CodeUnavailable, Message: "busy", RetryAfter: 5}, "5"},
 		{&chat.Error{Code: chat.CodeUnavailable, Message: "busy"}, "1"},
 	} {
-		if got := problemFor(context.Background(), log, c.err).GetHeaders().Get("Retry-After"); got != c.want {
+		if got := problemFor(context.Background(), log, new(chat.LogLimit), c.err).GetHeaders().Get("Retry-After"); got != c.want {
 			t.Errorf("%v: Retry-After %q, want %q", c.err, got, c.want)
 		}
 	}

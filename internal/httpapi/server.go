@@ -60,6 +60,8 @@ type Server struct {
 	origins map[string]bool
 	api     huma.API
 	handler http.Handler
+	// unavailableLog bounds the warnings of requests refused as unavailable (problemFor).
+	unavailableLog chat.LogLimit
 }
 
 // MaxBodyBytes bounds every request body.

@@ -137,6 +137,9 @@ type Hub struct {
 	// publishLog bounds the warnings of failed publishes: with the broker down every event
 	// fails (5,657 lines in 8 s under load); chat_broker_publish_failures_total counts them all.
 	publishLog chat.LogLimit
+	// unavailableLog bounds the warnings of frames refused as unavailable (a full disk, the
+	// database down), which come with every frame meanwhile.
+	unavailableLog chat.LogLimit
 
 	subs subscriptions // the broker topics wanted, sent by subscribeLoop (subscribe.go)
 	// turns serializes each user's presence transitions here (presence.go: turn).

@@ -132,7 +132,7 @@ func (c *conn) fail(p chat.Principal, ref json.RawMessage, typ string, err error
 	if e != nil {
 		msg, field = e.Message, e.Field
 		if e.Cause != nil && c.ctx.Err() == nil {
-			chat.LogUnavailable(c.ctx, c.h.log, "frame unavailable", e.Cause, "type", typ, "user_id", p.UserID)
+			c.h.unavailableLog.Unavailable(c.ctx, c.h.log, "frame unavailable", e.Cause, "type", typ, "user_id", p.UserID)
 		}
 	} else if errors.Is(err, context.DeadlineExceeded) {
 		code, msg = chat.CodeUnavailable, "the service is unavailable; try again"
