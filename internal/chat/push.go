@@ -140,7 +140,8 @@ func normalizePercent(s string) string {
 // "." and ".." segments are resolved ("/a/./b/../c" is "/a/c"), as the servers of push
 // services do, and as every HTTP client does with a relative reference; other segments, empty
 // ones ("//") and a trailing "/" are kept. Without it "/ep/./x" was a second spelling of
-// "/ep/x", a subscription beside the victim's past the 409.
+// "/ep/x", a subscription beside the victim's past the 409. (url.URL.ResolveReference does
+// not serve: it drops an empty segment after "..", "/a/..//b" coming out as "/b", not "//b".)
 func removeDotSegments(p string) string {
 	if !strings.Contains(p, ".") {
 		return p
