@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
@@ -78,8 +79,23 @@ func (d *Dir) path(key string) (string, error) {
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
 
-// Put implements chat.Blobs.
-func (d *Dir) Put(ctx context.Context, key string, r io.Reader, _ string) (n int64, err error) {
+// Put implements chat.Blobs. A full disk or quota is chat.ErrStorageFull (dirErr).
+func (d *Dir) Put(ctx context.Context, key string, r io.Reader, _ string) (int64, error) {
+	n, err := d.put(ctx, key, r)
+	return n, dirErr(err)
+}
+
+// dirErr classifies a failure to write a blob: a full disk or quota (ENOSPC, EDQUOT) is
+// chat.ErrStorageFull, which the caller answers as such and may retry once the operator has
+// made room; any other failure stays as it is.
+func dirErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %v", chat.ErrStorageFull, err)
+	}
+	return err
+}
+
+func (d *Dir) put(ctx context.Context, key string, r io.Reader) (n int64, err error) {
 	p, err := d.path(key)
 	if err != nil {
 		return 0, err

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -46,5 +48,30 @@ func TestS3Err(t *testing.T) {
 	}
 	if s3Err(nil) != nil {
 		t.Error("s3Err(nil) is not nil")
+	}
+}
+
+// TestDirErr: a directory that is full (or over its quota) is chat.ErrStorageFull, whatever
+// call it came from; any other failure stays as it is.
+func TestDirErr(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		full bool
+	}{
+		{&os.PathError{Op: "write", Path: "/data/files/.upload-1", Err: syscall.ENOSPC}, true},
+		{&os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EDQUOT}, true},
+		{&os.PathError{Op: "open", Path: "/data/files/x", Err: syscall.EACCES}, false},
+		{errors.New("the client went away"), false},
+	} {
+		err := dirErr(c.err)
+		if full := errors.Is(err, chat.ErrStorageFull); full != c.full {
+			t.Errorf("%v: full %v, want %v", c.err, full, c.full)
+		}
+		if !errors.Is(err, c.err) && !c.full {
+			t.Errorf("%v became %v", c.err, err)
+		}
+	}
+	if dirErr(nil) != nil {
+		t.Error("dirErr(nil) is not nil")
 	}
 }

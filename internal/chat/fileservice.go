@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wschat/chat/internal/media"
@@ -449,7 +448,7 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 		f.refused(RefusedBadImage)
 		return File{}, Invalid("body.file", "the %s image is truncated or malformed", imageKind(file.ContentType))
 	case err != nil:
-		return File{}, storeErr(blobErr(err), "store upload")
+		return File{}, storeErr(err, "store upload")
 	}
 	file.Size, file.SHA256 = n, sum.Sum(nil)
 	if stripped != nil {
@@ -471,15 +470,6 @@ func (f *FileService) store1(ctx context.Context, p Principal, chatID, id int64,
 		return File{}, storeErr(err, "finish upload %d", id)
 	}
 	return stored, nil
-}
-
-// blobErr classifies a failure of the Blobs store: a full disk or quota (ENOSPC, EDQUOT) is
-// ErrStorageFull, which the caller may retry once the operator has made room.
-func blobErr(err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %v", ErrStorageFull, err)
-	}
-	return err
 }
 
 // stripperOf returns what copies an image of type ct without its metadata, returning the

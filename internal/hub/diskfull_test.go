@@ -54,7 +54,8 @@ type fullBlobs struct {
 func (b *fullBlobs) Put(ctx context.Context, key string, r io.Reader, ct string) (int64, error) {
 	if b.full.Load() {
 		io.Copy(io.Discard, r)
-		return 0, &os.PathError{Op: "write", Path: "/data/files/" + key, Err: syscall.ENOSPC}
+		// What blob.Dir answers then (its dirErr, internal/blob TestDirErr).
+		return 0, fmt.Errorf("%w: %v", chat.ErrStorageFull, &os.PathError{Op: "write", Path: "/data/files/" + key, Err: syscall.ENOSPC})
 	}
 	return b.Blobs.Put(ctx, key, r, ct)
 }
