@@ -7,7 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -249,7 +249,8 @@ func parseLogin(contentType string, body []byte) (email, password string, err er
 			return "", "", chat.Invalid("body.grant_type", "grant_type must be password")
 		}
 		for k, vals := range v {
-			if !utf8.ValidString(k) || !utf8.ValidString(strings.Join(vals, "")) {
+			// Each value alone: halves of one character in two values are UTF-8 only joined.
+			if !utf8.ValidString(k) || slices.ContainsFunc(vals, func(s string) bool { return !utf8.ValidString(s) }) {
 				return "", "", textRefused(errors.New("the body is not valid UTF-8"))
 			}
 		}

@@ -505,6 +505,9 @@ func TestLoginRefusesWhatItWouldChange(t *testing.T) {
 			{"a form username not UTF-8", req{method: "POST", path: loginPath, contentType: form, body: "username=%FF" + url.QueryEscape(u.Email) + "&password=x"}, notUTF8},
 			{"another form field not UTF-8", req{method: "POST", path: loginPath, contentType: form,
 				body: "username=" + url.QueryEscape(u.Email) + "&password=" + url.QueryEscape(fixturePassword) + "&scope=%C3%28"}, notUTF8},
+			// Each half of "é" alone (the first password is the one read), which joined are UTF-8.
+			{"a form password repeated in halves not UTF-8", req{method: "POST", path: loginPath, contentType: form,
+				body: "username=" + url.QueryEscape(u.Email) + "&password=%C3&password=%A9"}, notUTF8},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				got := e.do(t, tc.r)
