@@ -206,7 +206,7 @@ func (s *Store) SetRole(ctx context.Context, r chat.RoleChange) (chat.Message, b
 	var msg chat.Message
 	var changed bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		changed = false
+		msg, changed = chat.Message{}, false
 		c, actor, err := s.lockGroup(ctx, tx, r.ChatID, r.ActorID)
 		if err != nil {
 			return err
@@ -246,6 +246,7 @@ func (s *Store) SetRole(ctx context.Context, r chat.RoleChange) (chat.Message, b
 func (s *Store) TransferOwner(ctx context.Context, chatID, actorID, toID int64, now time.Time) (chat.Message, error) {
 	var msg chat.Message
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		msg = chat.Message{}
 		c, actor, err := s.lockGroup(ctx, tx, chatID, actorID)
 		if err != nil {
 			return err

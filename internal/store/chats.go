@@ -246,6 +246,7 @@ func (s *Store) CreatePrivate(ctx context.Context, a, b int64, now time.Time) (i
 	var id int64
 	var created bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		id, created = 0, false
 		err := tx.QueryRowContext(ctx, `SELECT id FROM chats WHERE pair_key = $1`, key).Scan(&id)
 		if err == nil || !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -302,6 +303,7 @@ func (s *Store) lockChat(ctx context.Context, tx *sql.Tx, chatID int64) (lockedC
 func (s *Store) AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (chat.Message, error) {
 	var msg chat.Message
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		msg = chat.Message{}
 		c, err := s.lockChat(ctx, tx, chatID)
 		if err != nil {
 			return err

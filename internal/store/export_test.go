@@ -58,3 +58,8 @@ func ObserveSearchRounds(s *Store, f func(moved int, caughtUp bool)) { s.searchR
 
 // Wrap is wrap, the classification of database errors.
 var Wrap = wrap
+
+// ReplayTransactions makes every transaction of the store run twice: the first run rolls back
+// once its body has run, as if it had given way to another transaction at its commit, and the
+// second commits. What the store answers must be what one run answers.
+func ReplayTransactions(s *Store) { s.replayTx = true }

@@ -192,6 +192,7 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	}
 	var r chat.Read
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		r = chat.Read{}
 		c, err := s.lockChat(ctx, tx, chatID)
 		if err != nil {
 			return err

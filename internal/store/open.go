@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -44,6 +45,7 @@ type Store struct {
 	onBatch      func(sends int, d time.Duration, err error) // ObserveSendBatches
 	searchWake   chan struct{}                               // a send committed: the idle search indexer looks now (searchindex.go)
 	searchRound  func(moved int, caughtUp bool)              // tests: called after each round of RunSearchIndexer
+	replayTx     bool                                        // tests: every transaction runs twice, the first rolled back (ReplayTransactions)
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -362,13 +364,16 @@ func wrap(err error) error {
 		// Class 08: connection exception; 57P0x: the server is shutting down or restarting;
 		// 53: insufficient resources (too many connections). And a statement the server gave
 		// up on, or that gave way to another (statement_timeout or a cancel: 57014;
-		// lock_timeout: 55P03; a deadlock: 40P01; serialization: 40001): the database is busy
-		// or a lock is held too long, not the request's fault; nothing was written, and the same
-		// request may succeed in a moment.
+		// lock_timeout: 55P03; a deadlock: 40P01; serialization: 40001, once inTx has run the
+		// transaction again a few times): the database is busy or a lock is held too long, not
+		// the request's fault; nothing was written, and the same request may succeed in a
+		// moment.
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), strings.HasPrefix(pgErr.Code, "53"),
 			pgErr.Code == "57014", pgErr.Code == "55P03", pgErr.Code == "40P01", pgErr.Code == "40001":
-			return fmt.Errorf("%w: %v", chat.ErrUnavailable, err)
+			// The server's error stays in the chain: a transaction that gave way is retried
+			// (gaveWay) though a body wrapped its error.
+			return fmt.Errorf("%w: %w", chat.ErrUnavailable, err)
 		}
 		return err
 	}
@@ -419,17 +424,76 @@ func isForeignKey(err error) bool {
 	return false
 }
 
-// inTx runs fn in a transaction and commits it when fn returns nil.
+// inTx runs fn in a transaction and commits it when fn returns nil. A transaction that gave
+// way to another (gaveWay) runs again, fn and all (retryGaveWay): fn must start from nothing
+// each time, assigning what it reports rather than adding to it.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap(err)
+	return wrap(s.retryGaveWay(ctx, func(replay bool) error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if replay {
+			tx.Rollback()
+			return errReplay
+		}
+		return tx.Commit()
+	}))
+}
+
+// Retries of a transaction that gave way: at most txAttempts runs, the pause before the next
+// doubling from txPause, each drawn between half of it and all of it, so that the two
+// transactions of a deadlock do not meet again in step. Four runs wait at most 35 ms in all.
+const (
+	txAttempts = 4
+	txPause    = 5 * time.Millisecond
+)
+
+// gaveWay reports an error that says the transaction was rolled back so that another could go
+// on, nothing of it written, and that the same transaction run again may well succeed:
+// PostgreSQL's deadlock_detected (40P01; it aborts one transaction of a deadlock) and
+// serialization_failure (40001). SQLite's busy is not one: its immediate transactions take
+// the write lock at BEGIN, waiting busy_timeout (10 s) for it, so no transaction of the store
+// holds a lock while it waits for another and none can be chosen to give way; a busy past
+// that wait is a lock held too long, not worth another wait inside the same request.
+func gaveWay(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+// errReplay is what the first run of a transaction answers when tests replay transactions
+// (ReplayTransactions): it rolled back after its body ran, as one that gave way at its
+// commit.
+var errReplay = errors.New("replayed transaction")
+
+// retryGaveWay runs attempt, and again after a short pause while it gave way, up to
+// txAttempts runs and while ctx is live; it returns the last run's error, unwrapped. replay
+// asks the first run to roll back once its body has run (tests: ReplayTransactions).
+func (s *Store) retryGaveWay(ctx context.Context, attempt func(replay bool) error) error {
+	if s.replayTx {
+		if err := attempt(true); err != errReplay {
+			return err
+		}
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return wrap(err)
+	pause := txPause
+	for n := 1; ; n++ {
+		err := attempt(false)
+		if n == txAttempts || !gaveWay(err) {
+			return err
+		}
+		t := time.NewTimer(pause/2 + rand.N(pause/2))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause *= 2
 	}
-	return wrap(tx.Commit())
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -144,6 +144,7 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 	}
 	full := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		full = false
 		lock := ""
 		if s.dialect.name == postgres.name {
 			lock = " FOR UPDATE SKIP LOCKED"
@@ -221,6 +222,7 @@ func (s *Store) ClaimPushJobs(ctx context.Context, owner string, now time.Time, 
 	}
 	var jobs []chat.PushJob
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		jobs = nil
 		rows, err := tx.QueryContext(ctx, `UPDATE push_jobs SET lease_until = $1, claimed_by = $2, attempts = attempts + 1
 			WHERE (user_id, chat_id) IN (SELECT user_id, chat_id FROM push_jobs
 				WHERE due_at <= $3 AND (lease_until IS NULL OR lease_until < $3) ORDER BY due_at LIMIT $4`+lock+`)

@@ -48,6 +48,7 @@ func (s *Store) indexSearch(ctx context.Context, now time.Time, batch int) (move
 		return 0, err == nil, err
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		moved = 0
 		lock := ""
 		if s.dialect.name == postgres.name {
 			lock = " FOR UPDATE SKIP LOCKED"

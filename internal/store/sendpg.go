@@ -27,7 +27,10 @@ const (
 	sendNoAll     = 6 // the send mentions @all where its sender may not (migration 00011)
 )
 
-// sendBatchPG stores the batch with one call of send_messages, the sends passed as arrays.
+// sendBatchPG stores the batch with one call of send_messages, the sends passed as arrays. A
+// call that gave way to another transaction (a deadlock) stored nothing and is made again
+// (retryGaveWay); each call answers every send afresh, and nobody is answered before the
+// call that committed.
 func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 	var reqs []*sendReq
 	for _, g := range groups {
@@ -50,13 +53,43 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 			fileSends, fileIDs = append(fileSends, int64(i+1)), append(fileIDs, id)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, sendMessagesSQL, chats, senders, clients, bodies, ats, fileSends, fileIDs, replies, mentionSends, mentionUsers, mentionAll)
+	args := []any{chats, senders, clients, bodies, ats, fileSends, fileIDs, replies, mentionSends, mentionUsers, mentionAll}
+	var withFiles []*sendReq // stored now with files (a repeat is read whole after the commit: sentRepeats)
+	err := s.retryGaveWay(ctx, func(replay bool) error {
+		var err error
+		withFiles, err = s.callSendMessages(ctx, reqs, args, replay)
+		return err
+	})
 	if err != nil {
 		return wrap(err)
 	}
+	return s.sentFiles(ctx, withFiles)
+}
+
+// callSendMessages makes one call of send_messages and sets each send's answer from its rows,
+// all of them: nothing of an earlier call that gave way is left. It returns the sends stored
+// with files. With replay (tests: ReplayTransactions) the call runs in a transaction that is
+// rolled back.
+func (s *Store) callSendMessages(ctx context.Context, reqs []*sendReq, args []any, replay bool) ([]*sendReq, error) {
+	for _, r := range reqs {
+		r.out, r.err = chat.Sent{}, nil
+	}
+	var q queryer = s.db
+	if replay {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		q = tx
+	}
+	rows, err := q.QueryContext(ctx, sendMessagesSQL, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	answered := 0
-	var withFiles []*sendReq // stored now with files (a repeat is read whole after the commit: sentRepeats)
+	var withFiles []*sendReq
 	for rows.Next() {
 		var k int
 		var status int16
@@ -66,10 +99,10 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 		var mentions sql.NullString
 		var all sql.NullBool
 		if err := rows.Scan(&k, &status, &id, &seq, &body, &at, &readAll, &grown, &mentions, &all); err != nil {
-			return wrap(err)
+			return nil, err
 		}
 		if k < 1 || k > len(reqs) {
-			return fmt.Errorf("send_messages answered send %d of %d", k, len(reqs))
+			return nil, fmt.Errorf("send_messages answered send %d of %d", k, len(reqs))
 		}
 		r := reqs[k-1]
 		switch status {
@@ -96,19 +129,21 @@ func (s *Store) sendBatchPG(ctx context.Context, groups []chatSends) error {
 		case sendNoChat:
 			r.err = chat.ErrNotFound
 		default:
-			return fmt.Errorf("send_messages: unknown status %d", status)
+			return nil, fmt.Errorf("send_messages: unknown status %d", status)
 		}
 		answered++
 	}
 	// Err includes a failed commit: the rows come before it, its answer after them.
 	if err := rows.Err(); err != nil {
-		return wrap(err)
+		return nil, err
 	}
 	if answered != len(reqs) {
-		return fmt.Errorf("send_messages answered %d of %d sends", answered, len(reqs))
+		return nil, fmt.Errorf("send_messages answered %d of %d sends", answered, len(reqs))
 	}
-	rows.Close()
-	return s.sentFiles(ctx, withFiles)
+	if replay {
+		return nil, errReplay
+	}
+	return withFiles, nil
 }
 
 // sentFiles reads the files of stored messages, after the commit: the lock on the chat is

@@ -11,11 +11,19 @@ import (
 	"github.com/wschat/chat/internal/testdb"
 )
 
-// backends opens a store on a database of the test's own on each backend (migratedURLs).
+// backends opens a store on a database of the test's own on each backend (migratedURLs), and
+// "postgres-replayed": PostgreSQL with every transaction run twice, the first run rolled back
+// (store.ReplayTransactions), as a transaction that gave way is run again; whatever a test
+// sees of the store must be the same.
 func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
-	out := make(map[string]func(t *testing.T) *store.Store, len(migratedURLs))
+	out := make(map[string]func(t *testing.T) *store.Store, len(migratedURLs)+1)
 	for name, url := range migratedURLs {
 		out[name] = func(t *testing.T) *store.Store { return open(t, url(t)) }
+	}
+	out["postgres-replayed"] = func(t *testing.T) *store.Store {
+		s := open(t, migratedURLs["postgres"](t))
+		store.ReplayTransactions(s)
+		return s
 	}
 	return out
 }

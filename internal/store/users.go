@@ -109,6 +109,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash, client []by
 	var sess chat.Session
 	var reused bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		reused = false
 		var err error
 		sess, err = scanSession(tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE refresh_hash = $1`+s.forUpdate, oldHash))
 		if errors.Is(err, chat.ErrNotFound) {
