@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,8 +147,30 @@ func (s *Store) EndedSessions(ctx context.Context, ids []int64, now time.Time) (
 // waits rather than deadlocks. (A send locks its chat, then, storing a message, the sender's
 // row for its foreign key: had the private chats been locked after the user's row, to make
 // them read-only, the user's own send to one of them and the deletion would each have held
-// what the other waited for.)
+// what the other waited for.) A chat the user joined after the chats were read and before
+// their row was locked (from then on no membership of theirs can be added) would be locked
+// after the row: the deletion starts over instead, up to deleteAttempts times, and the next
+// run reads and locks it first.
 func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (chat.DeletedAccount, error) {
+	for n := 1; ; n++ {
+		out, err := s.deleteUser(ctx, userID, now, n < deleteAttempts)
+		if !errors.Is(err, errJoinedMeanwhile) {
+			return out, err
+		}
+	}
+}
+
+// deleteAttempts bounds the runs of a deletion whose user keeps joining chats; the last run
+// locks what they joined after their row, and a deadlock it meets runs it again (inTx).
+const deleteAttempts = 3
+
+// errJoinedMeanwhile: the user joined a chat between the deletion's read of their chats and
+// its lock of their row.
+var errJoinedMeanwhile = errors.New("joined a chat during the account's deletion")
+
+// deleteUser is one run of DeleteUser. With strict, it gives up with errJoinedMeanwhile
+// rather than lock a chat after the user's row.
+func (s *Store) deleteUser(ctx context.Context, userID int64, now time.Time, strict bool) (chat.DeletedAccount, error) {
 	var out chat.DeletedAccount
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = chat.DeletedAccount{}
@@ -171,7 +195,21 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, now time.Time) (ch
 		if deleted.Valid {
 			return chat.ErrNotFound
 		}
-		// Joined meanwhile (before the lock): read again.
+		if strict {
+			rows, err := tx.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
+			if err != nil {
+				return err
+			}
+			current, err := scanIDs(rows)
+			if err != nil {
+				return err
+			}
+			for _, id := range current {
+				if _, found := slices.BinarySearch(chats, id); !found {
+					return errJoinedMeanwhile
+				}
+			}
+		}
 		groups, err := s.groupsOf(ctx, tx, userID)
 		if err != nil {
 			return err

@@ -227,3 +227,54 @@ func TestDeadlockedSendRunsAgain(t *testing.T) {
 		t.Errorf("answers: %v, want each send once", got)
 	}
 }
+
+// TestDeleteUserBesideAJoin: a group the user joined between the deletion's read of their
+// chats and its lock of their row is not locked after that row: the deletion starts over.
+// It locked the group after the row, and a send of the user's into that group, which holds
+// the group and then key-share locks the sender's row, deadlocked with it. The store's
+// sessions look for deadlocks after an hour and the test's (the send) after 10 ms: the send
+// would be the one aborted.
+func TestDeleteUserBesideAJoin(t *testing.T) {
+	t.Parallel()
+	s := openPGWith(t, "1h")
+	ctx := context.Background()
+	gone, peer := mkUser(t, s, "Gone"), mkUser(t, s, "Peer")
+	was := mkGroup(t, s, peer, "Was", false, at(1), gone)
+	joined := mkGroup(t, s, peer, "Joined", false, at(1))
+
+	stop := beginSession(t, s.DB(), "1h")
+	if _, err := stop.ExecContext(ctx, `SELECT id FROM chats WHERE id = $1 FOR UPDATE`, was); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := s.DeleteUser(ctx, gone.ID, at(3))
+		deleted <- err
+	}()
+	// The deletion has read the user's chats and waits for the one it knows.
+	waitBlockedBy(t, s.DB(), stop.pid, deleted, "the deletion, the user's group held")
+	if _, err := s.AddMember(ctx, joined, gone.ID, peer.ID, chat.SysMemberInvited, at(2)); err != nil {
+		t.Fatal(err)
+	}
+	sending := beginSession(t, s.DB(), "10ms")
+	if _, err := sending.ExecContext(ctx, `SELECT id FROM chats WHERE id = $1 FOR NO KEY UPDATE`, joined); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitBlockedBy(t, s.DB(), sending.pid, deleted, "the deletion, the joined group held")
+	// What storing the message does to the sender's row (the foreign key's check).
+	if _, err := sending.ExecContext(ctx, `SELECT id FROM users WHERE id = $1 FOR KEY SHARE`, gone.ID); err != nil {
+		t.Fatalf("the send, beside the deletion: %v", err)
+	}
+	if err := sending.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatalf("the deletion, beside the send: %v", err)
+	}
+	if ids, err := s.ChatIDsOf(ctx, gone.ID); err != nil || len(ids) != 0 {
+		t.Errorf("chats of the deleted account: %v, %v; want none (the joined group left too)", ids, err)
+	}
+}
