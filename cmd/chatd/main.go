@@ -89,7 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer release()
-	st, err := store.Open(ctx, dbURL, store.Options{Logger: log, MaxGroupMembers: cfg.Limits.GroupMembers, MaxUserChats: cfg.Limits.UserChats})
+	st, err := store.Open(ctx, dbURL, store.Options{Logger: log, MaxGroupMembers: cfg.Limits.GroupMembers, MaxUserChats: cfg.Limits.UserChats,
+		LockTimeout: cfg.DBLockTimeout})
 	if err != nil {
 		return err
 	}

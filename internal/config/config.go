@@ -48,6 +48,7 @@ type Config struct {
 	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
 	SearchInterval time.Duration // how often the search indexer looks for new messages
 	RedisLimitWait time.Duration // how long a rate-limit check waits for Redis (redislimit.Options.Timeout)
+	DBLockTimeout  time.Duration // how long a statement waits for a lock on PostgreSQL (store.Options.LockTimeout; 0: no bound)
 	PushDelay      time.Duration // how long a push waits for the member to read elsewhere
 	PushLease      time.Duration // how long a claimed push job is an instance's
 	VAPIDKey       string        // CHAT_VAPID_PRIVATE_KEY; see VAPIDPrivateKey
@@ -112,6 +113,7 @@ var settings = []setting{
 	{"CHAT_ADDR", "addr", "127.0.0.1:8080", "listen address"},
 	{"CHAT_DATA_DIR", "data-dir", "./data", "where the embedded default keeps its SQLite file and generated secret"},
 	{"CHAT_DATABASE_URL", "database-url", "", "postgres://... selects PostgreSQL; sqlite:///path an explicit file; empty: SQLite in the data dir"},
+	{"CHAT_DB_LOCK_TIMEOUT", "db-lock-timeout", "10s", "PostgreSQL: how long a statement waits for a lock (lock_timeout) before the request is answered 503 unavailable; it bounds the wait, never the work (0: as long as it takes; a lock_timeout in the database URL wins)"},
 	{"CHAT_REDIS_URL", "redis-url", "", "redis://[:password@]host:port/db selects Redis; empty: in-process broker"},
 	{"CHAT_REDIS_PREFIX", "redis-prefix", "chat", "prefix of every Redis key and channel"},
 	{"CHAT_REDIS_LIMIT_TIMEOUT", "redis-limit-timeout", "250ms", "how long a rate-limit check waits for Redis before the limit's outage rule applies (this instance's own count, or none) for a second"},
@@ -234,6 +236,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		errs = append(errs, fmt.Errorf("CHAT_WS_WRITE_DELAY=%q: want a duration from 0s to 1s, like 2ms", get("CHAT_WS_WRITE_DELAY")))
 	} else {
 		c.WSWriteDelay = d
+	}
+	if d, err := time.ParseDuration(get("CHAT_DB_LOCK_TIMEOUT")); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("CHAT_DB_LOCK_TIMEOUT=%q: want a duration like 10s, or 0 for no limit", get("CHAT_DB_LOCK_TIMEOUT")))
+	} else {
+		c.DBLockTimeout = d
 	}
 	if d, err := time.ParseDuration(get("CHAT_EDIT_WINDOW")); err != nil || d < 0 {
 		errs = append(errs, fmt.Errorf("CHAT_EDIT_WINDOW=%q: want a duration like 24h, or 0 for no limit", get("CHAT_EDIT_WINDOW")))

@@ -18,7 +18,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.RedisPrefix != "chat" || c.AccessTTL != 15*time.Minute ||
-		c.RefreshTTL != 720*time.Hour || c.CookieSecure != "auto" || !c.Signup || !c.RateLimits || !c.Embedded() || c.EditWindow != 24*time.Hour {
+		c.RefreshTTL != 720*time.Hour || c.CookieSecure != "auto" || !c.Signup || !c.RateLimits || !c.Embedded() || c.EditWindow != 24*time.Hour ||
+		c.DBLockTimeout != 10*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -37,7 +38,7 @@ func TestInvalidSettings(t *testing.T) {
 	for k, v := range map[string]string{
 		"CHAT_ACCESS_TTL": "soon", "CHAT_COOKIE_SECURE": "maybe", "CHAT_SIGNUP": "perhaps", "CHAT_LOG_LEVEL": "loud",
 		"CHAT_ALLOWED_ORIGINS": "evil.example", "CHAT_TRUSTED_PROXIES": "not-an-ip", "CHAT_ADDR": "nowhere", "CHAT_RATE_LIMITS": "x",
-		"CHAT_EDIT_WINDOW": "-1h", "CHAT_DEMO": "sometimes",
+		"CHAT_EDIT_WINDOW": "-1h", "CHAT_DEMO": "sometimes", "CHAT_DB_LOCK_TIMEOUT": "-1s",
 	} {
 		if _, err := Load(nil, env(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)
@@ -134,6 +135,15 @@ func TestEditWindow(t *testing.T) {
 		c, err := Load(nil, env(map[string]string{"CHAT_EDIT_WINDOW": v}), io.Discard)
 		if err != nil || c.EditWindow != want {
 			t.Errorf("CHAT_EDIT_WINDOW=%q: %v, %v; want %v", v, c.EditWindow, err, want)
+		}
+	}
+}
+
+func TestDBLockTimeout(t *testing.T) {
+	for v, want := range map[string]time.Duration{"0": 0, "250ms": 250 * time.Millisecond, "1m": time.Minute} {
+		c, err := Load([]string{"-db-lock-timeout", v}, env(nil), io.Discard)
+		if err != nil || c.DBLockTimeout != want {
+			t.Errorf("-db-lock-timeout %q: %v, %v; want %v", v, c.DBLockTimeout, err, want)
 		}
 	}
 }

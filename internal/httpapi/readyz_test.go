@@ -10,12 +10,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wschat/chat/internal/broker/redisbroker"
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/httpapi"
+	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testserver"
 )
 
 // closedAddr is a loopback address nothing listens on.
@@ -85,5 +88,49 @@ func TestReadyzHidesInternals(t *testing.T) {
 				t.Errorf("the log does not say what failed: %s", logs.String())
 			}
 		})
+	}
+}
+
+// TestReadWaitsBoundedUnderATableLock (PostgreSQL): with a session holding the chats table
+// (psql's LOCK TABLE), the chat list is answered 503 unavailable with Retry-After once it has
+// waited the store's lock timeout (CHAT_DB_LOCK_TIMEOUT), not when the session lets go (it
+// answered after 24 s, the time the table was held). /readyz stays 200 meanwhile: the
+// database answers.
+func TestReadWaitsBoundedUnderATableLock(t *testing.T) {
+	t.Parallel()
+	ts := testserver.Start(t, testserver.Config{Postgres: true, Store: store.Options{LockTimeout: 50 * time.Millisecond}})
+	u := ts.NewUser(t, "U")
+	ts.Group(t, u, "G", false)
+	ctx := context.Background()
+	holder, err := ts.Store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `LOCK TABLE chats IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan testserver.Reply, 1)
+	go func() { done <- ts.Call(t, "GET", "/api/v1/chats", u.Token, nil, nil) }()
+	var r testserver.Reply
+	select {
+	case r = <-done:
+	case <-time.After(time.Minute): // only a hang gets here
+		holder.Rollback()
+		r = <-done
+		t.Fatalf("the chat list waited for the table: %d %s", r.Status, r.Body)
+	}
+	if r.Status != http.StatusServiceUnavailable || r.Code() != chat.CodeUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Errorf("the chat list with the table held: %d %s (Retry-After %q), want 503 unavailable with Retry-After",
+			r.Status, r.Body, r.Header.Get("Retry-After"))
+	}
+	if r := ts.Call(t, "GET", "/readyz", "", nil, nil); r.Status != http.StatusOK {
+		t.Errorf("/readyz with the table held: %d %s, want 200", r.Status, r.Body)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.Call(t, "GET", "/api/v1/chats", u.Token, nil, nil); r.Status != http.StatusOK {
+		t.Errorf("the chat list once the table is free: %d %s", r.Status, r.Body)
 	}
 }

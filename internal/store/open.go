@@ -95,7 +95,14 @@ type Options struct {
 	// invited to one (default chat.MaxUserChats); the chat service should be given the same
 	// value.
 	MaxUserChats int
-	Logger       *slog.Logger
+	// LockTimeout bounds how long a statement of the store waits for a lock on PostgreSQL
+	// (its lock_timeout; 0: as long as it takes, or what the URL sets): one that waits longer
+	// gives up, rolls back and answers chat.ErrUnavailable. It bounds the wait only, never the
+	// work: a long write (a huge group's deletion) runs to its end, and what waits for its locks
+	// is refused. SQLite's writers wait 10 s for the write lock (busy_timeout), its readers
+	// never.
+	LockTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Open connects to the database named by rawURL: postgres://... or postgresql://... for
@@ -117,6 +124,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		// sets jit itself wins.
 		if _, ok := cfg.RuntimeParams["jit"]; !ok {
 			cfg.RuntimeParams["jit"] = "off"
+		}
+		// Every statement of every connection: a session holding a table (LOCK TABLE, a
+		// migration's ALTER) made the reads of that table wait as long as it held it, the
+		// chat list 24 s while /readyz said ready. A URL that sets lock_timeout wins.
+		if _, ok := cfg.RuntimeParams["lock_timeout"]; !ok && opts.LockTimeout > 0 {
+			cfg.RuntimeParams["lock_timeout"] = fmt.Sprintf("%dms", max(opts.LockTimeout.Milliseconds(), 1))
 		}
 		db := stdlib.OpenDB(*cfg)
 		db.SetMaxOpenConns(opts.MaxConns)

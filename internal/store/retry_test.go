@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"database/sql"
-	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -20,17 +19,10 @@ import (
 // needs half-way, to stop it there until the test's transaction waits for it.
 
 // openPGWith opens a store on a PostgreSQL database of the test's own whose connections start
-// with deadlock_timeout set to d.
+// with deadlock_timeout set as given.
 func openPGWith(t *testing.T, deadlockTimeout string) *store.Store {
 	t.Helper()
-	u, err := url.Parse(migratedURLs["postgres"](t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("deadlock_timeout", deadlockTimeout)
-	u.RawQuery = q.Encode()
-	return open(t, u.String())
+	return open(t, withParam(t, migratedURLs["postgres"](t), "deadlock_timeout", deadlockTimeout))
 }
 
 // pgSession is an open transaction of the test's own and its server process.

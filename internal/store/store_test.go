@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,6 +35,20 @@ func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
 var migratedURLs = map[string]func(t *testing.T) string{
 	"sqlite":   func(t *testing.T) string { return testdb.MigratedSQLite(t, store.MigrateURL) },
 	"postgres": func(t *testing.T) string { return testdb.MigratedPostgres(t, store.MigrateURL) },
+}
+
+// withParam is the PostgreSQL URL rawURL with the query parameter key set to value (pgx sends
+// a parameter it does not know to the server as a setting of the connection).
+func withParam(t *testing.T, rawURL, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func open(t *testing.T, url string) *store.Store {

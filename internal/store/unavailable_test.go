@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
@@ -118,5 +121,55 @@ func TestTimedOutStatementIsUnavailable(t *testing.T) {
 	_, err = c.ExecContext(ctx, `SELECT count(*) FROM chats`)
 	if err := store.Wrap(err); !errors.Is(err, chat.ErrUnavailable) {
 		t.Errorf("a statement past lock_timeout: %v, want unavailable", err)
+	}
+}
+
+// TestLockWaitIsBounded: with Options.LockTimeout, a statement that waits for a lock longer
+// gives up and is unavailable (503, retry): with a session holding the chats table, the chat
+// list waited as long as it held it (24 s, while /readyz said ready), and so did a write. The
+// bound is on the wait only: a statement that works longer than it (here sleeps) finishes,
+// as a huge group's deletion must. A URL that sets lock_timeout itself wins.
+func TestLockWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // only a hang gets there
+	defer cancel()
+	dbURL := migratedURLs["postgres"](t)
+	s := openWith(t, dbURL, store.Options{LockTimeout: 50 * time.Millisecond})
+	u := mkUser(t, s, "U")
+	mkGroup(t, s, u, "G", false, at(1))
+
+	holder, err := testdb.OpenSQL(t, dbURL).BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `LOCK TABLE chats IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	lockTimedOut := func(what string, err error) {
+		t.Helper()
+		var pgErr *pgconn.PgError
+		if !errors.Is(err, chat.ErrUnavailable) || !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+			t.Errorf("%s with the chats table held: %v, want unavailable (lock_timeout, 55P03)", what, err)
+		}
+	}
+	_, err = s.ChatsOf(ctx, u.ID)
+	lockTimedOut("the chat list", err)
+	_, err = s.CreateGroup(ctx, chat.NewGroup{CreatorID: u.ID, Title: "H", Now: at(2)})
+	lockTimedOut("a new group", err)
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := s.ChatsOf(ctx, u.ID); err != nil || len(cs) != 1 {
+		t.Errorf("the chat list once the table is free: %d chats, %v; want 1", len(cs), err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `SELECT pg_sleep(0.2)`); err != nil {
+		t.Errorf("a statement that works longer than the lock timeout: %v", err)
+	}
+
+	own := openWith(t, withParam(t, dbURL, "lock_timeout", "0"), store.Options{LockTimeout: 50 * time.Millisecond})
+	var got string
+	if err := own.DB().QueryRowContext(ctx, `SHOW lock_timeout`).Scan(&got); err != nil || got != "0" {
+		t.Errorf("lock_timeout with the URL's own: %q, %v; want 0", got, err)
 	}
 }
