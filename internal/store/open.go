@@ -460,7 +460,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // Retries of a transaction that gave way: at most txAttempts runs, the pause before the next
 // doubling from txPause, each drawn between half of it and all of it, so that the two
-// transactions of a deadlock do not meet again in step. Four runs wait at most 35 ms in all.
+// transactions of a deadlock do not meet again in step: 35 ms of pauses at most in all.
 const (
 	txAttempts = 4
 	txPause    = 5 * time.Millisecond
