@@ -791,7 +791,10 @@ func (s *Service) MarkReadAsync(ctx context.Context, p Principal, chatID, seq in
 				ChatID: chatID, UserID: p.UserID, LastReadSeq: r.State.MyLastReadSeq, UnreadCount: r.State.UnreadCount,
 				UnreadMentions: r.State.UnreadMentions}})
 		}
-		s.publishReadAll(ctx, chatID, r.ReadAll, r.ReadAll.Seq)
+		// After the chat's last message, not the message of the mark: a send committed
+		// before this mark carries an older mark with its message, which must come first,
+		// and a member whose leave was committed before it must not hear of it.
+		s.publishReadAll(ctx, chatID, r.ReadAll, r.LastSeq)
 		return r.State, nil
 	}
 }

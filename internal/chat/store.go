@@ -186,6 +186,9 @@ type Read struct {
 	State   ReadState
 	Changed bool // the member's own progress moved
 	ReadAll ReadAll
+	// LastSeq is the chat's last seq when the mark was committed: a grown read-all mark's
+	// chat.read_all follows that message, after every message committed before it.
+	LastSeq int64
 }
 
 // HistoryQuery selects a page of a chat's history. With HasAfter the page starts right after

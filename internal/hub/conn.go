@@ -399,10 +399,12 @@ func (c *conn) deliverChange(chatID int64, it item) {
 }
 
 // heard records a read-all mark about to be sent to the client (0: none) and reports whether
-// it is worth sending: a mark that does not grow what the client has is not (two marks
-// committed one after the other may reach the stream in the other order: a read mark's
-// chat.read_all follows the message of its mark, a send's the sent message, which can come
-// later), so the client's mark never goes back. Any other frame (readAll 0) is.
+// it is worth sending: a mark that does not grow what the client has is not, so the client's
+// mark never goes back. Marks follow the chat's last message at their commit, but two
+// committed with no message between follow the same one and may reach the stream in the
+// other order (published by two instances); a catch-up from the store sends messages without
+// the marks that rode with them, and the audit sends the mark it read. Any other frame
+// (readAll 0) is worth sending.
 func (st *stream) heard(readAll int64) bool {
 	if readAll == 0 {
 		return true

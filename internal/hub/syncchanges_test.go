@@ -13,19 +13,20 @@ import (
 	"github.com/wschat/chat/internal/chat"
 )
 
-// gateBroker holds back the events of messages and their changes while closed, and publishes
-// them in order when opened: a connection's stream then lags behind the store for as long as
-// the test wants.
+// gateBroker holds back the events of messages and their changes while closed (or the
+// events of the types given to closeFor), and publishes them in order when opened: a
+// connection's stream then lags behind the store for as long as the test wants.
 type gateBroker struct {
 	broker.Broker
 	mu     sync.Mutex
 	closed bool
+	types  []string // the event types held, by prefix (closeFor)
 	held   [][2]string
 }
 
 func (g *gateBroker) Publish(ctx context.Context, topic string, payload []byte) error {
 	g.mu.Lock()
-	if g.closed && (bytes.Contains(payload, []byte(`"t":"message.`)) || bytes.Contains(payload, []byte(`"t":"reaction.`))) {
+	if g.closed && g.holds(payload) {
 		g.held = append(g.held, [2]string{topic, string(payload)})
 		g.mu.Unlock()
 		return nil
@@ -34,9 +35,33 @@ func (g *gateBroker) Publish(ctx context.Context, topic string, payload []byte) 
 	return g.Broker.Publish(ctx, topic, payload)
 }
 
-func (g *gateBroker) close() {
+func (g *gateBroker) holds(payload []byte) bool {
+	types := g.types
+	if len(types) == 0 {
+		types = []string{"message.", "reaction."}
+	}
+	for _, t := range types {
+		if bytes.Contains(payload, []byte(`"t":"`+t)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *gateBroker) close() { g.closeFor() }
+
+// closeFor closes the gate for the events whose type begins with one of types (none:
+// messages and changes).
+func (g *gateBroker) closeFor(types ...string) {
 	g.mu.Lock()
-	g.closed = true
+	g.closed, g.types = true, types
+	g.mu.Unlock()
+}
+
+// pass lets events through again; those held wait for open.
+func (g *gateBroker) pass() {
+	g.mu.Lock()
+	g.closed = false
 	g.mu.Unlock()
 }
 

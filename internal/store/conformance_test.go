@@ -885,17 +885,17 @@ func TestMarkRead(t *testing.T) {
 			want chat.Read
 		}{
 			{"b reads to 3: b is the minimum", b, 3,
-				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 3, ReadAllSeq: 3, UnreadCount: 2}, Changed: true, ReadAll: chat.ReadAll{Seq: 3, Grown: true}}},
+				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 3, ReadAllSeq: 3, UnreadCount: 2}, Changed: true, ReadAll: chat.ReadAll{Seq: 3, Grown: true}, LastSeq: 5}},
 			{"b reads 2: never backwards", b, 2,
-				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 3, ReadAllSeq: 3, UnreadCount: 2}, ReadAll: chat.ReadAll{Seq: 3}}},
+				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 3, ReadAllSeq: 3, UnreadCount: 2}, ReadAll: chat.ReadAll{Seq: 3}, LastSeq: 5}},
 			{"b reads 3 again", b, 3,
-				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 3, ReadAllSeq: 3, UnreadCount: 2}, ReadAll: chat.ReadAll{Seq: 3}}},
+				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 3, ReadAllSeq: 3, UnreadCount: 2}, ReadAll: chat.ReadAll{Seq: 3}, LastSeq: 5}},
 			{"b reads far ahead: clamped to 5, the minimum is now o at 4", b, 1 << 60,
-				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 5, ReadAllSeq: 4, UnreadCount: 0}, Changed: true, ReadAll: chat.ReadAll{Seq: 4, Grown: true}}},
+				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 5, ReadAllSeq: 4, UnreadCount: 0}, Changed: true, ReadAll: chat.ReadAll{Seq: 4, Grown: true}, LastSeq: 5}},
 			{"a reads 0: nothing changes", a, 0,
-				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 5, ReadAllSeq: 4}, ReadAll: chat.ReadAll{Seq: 4}}},
+				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 5, ReadAllSeq: 4}, ReadAll: chat.ReadAll{Seq: 4}, LastSeq: 5}},
 			{"o reads 5: everyone has read everything", o, 5,
-				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 5, ReadAllSeq: 5}, Changed: true, ReadAll: chat.ReadAll{Seq: 5, Grown: true}}},
+				chat.Read{State: chat.ReadState{ChatID: id, MyLastReadSeq: 5, ReadAllSeq: 5}, Changed: true, ReadAll: chat.ReadAll{Seq: 5, Grown: true}, LastSeq: 5}},
 		} {
 			if got := read(tc.who, tc.seq); got != tc.want {
 				t.Errorf("%s:\n got  %+v\n want %+v", tc.name, got, tc.want)

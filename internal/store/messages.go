@@ -186,7 +186,7 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 	}
 	cur := member.Int64
 	if min(seq, lastSeq) <= cur {
-		r := chat.Read{State: chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: readAll}, ReadAll: chat.ReadAll{Seq: readAll}}
+		r := chat.Read{State: chat.ReadState{ChatID: chatID, MyLastReadSeq: cur, ReadAllSeq: readAll}, ReadAll: chat.ReadAll{Seq: readAll}, LastSeq: lastSeq}
 		err := s.db.QueryRowContext(ctx, unreadSQL, chatID, cur, userID).Scan(&r.State.UnreadCount, &r.State.UnreadMentions)
 		return r, wrap(err)
 	}
@@ -206,7 +206,7 @@ func (s *Store) MarkRead(ctx context.Context, chatID, userID, seq int64) (chat.R
 			return err
 		}
 		target := min(seq, c.lastSeq)
-		r.ReadAll = chat.ReadAll{Seq: c.readAllSeq}
+		r.ReadAll, r.LastSeq = chat.ReadAll{Seq: c.readAllSeq}, c.lastSeq
 		if target > cur {
 			if _, err := tx.ExecContext(ctx, `UPDATE members SET last_read_seq = $1 WHERE chat_id = $2 AND user_id = $3`, target, chatID, userID); err != nil {
 				return err
