@@ -82,8 +82,16 @@ type conn struct {
 	settingUp bool
 	// early are the frames to the user's devices about a chat (read.updated, chat.settings)
 	// that came while hello was built: sent after it if the hello lists their chat, else
-	// dropped (a chat the user left meanwhile must not show up in anything after the hello).
+	// dropped (a chat the user left meanwhile must not show up in anything after the hello);
+	// and the chat.added and chat.removed that came meanwhile, weighed against the hello's
+	// list when it is done (told).
 	early []earlyFrame
+	// told are the chats the client was told it is in (by hello or chat.added), each with the
+	// seq of the fact that told it (the hello's last seq of the chat, chat.added's). A chat's
+	// membership frames alternate: chat.added only for a chat not told, or told by an older
+	// fact (the user left and came back, and the leave's chat.removed has not come: one
+	// without a reason goes first); chat.removed only for a chat told.
+	told map[int64]int64
 	// heldBytes is what the streams hold while a gap is filled; it is bounded like the outbox.
 	heldBytes int64
 
@@ -202,9 +210,15 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 
 // follow starts (or moves forward) the connection's stream of a chat: every message up to
 // at.Seq and every change up to at.Rev are known to the client, and the read-all mark at.ReadAll.
+// A membership older than one the client was told of, whose stream has ended at its leave
+// already, starts nothing.
 func (c *conn) follow(chatID int64, at chat.ChatHead) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
+		if t, ok := c.told[chatID]; ok && t >= at.Seq {
+			c.mu.Unlock()
+			return
+		}
 		st = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: c.settingUp, since: at.Seq}
 		for _, seq := range c.ackedAhead[chatID] {
 			if seq > st.sent {
@@ -235,9 +249,18 @@ func (c *conn) finishSetup(last map[int64]int64, heads map[int64]chat.ChatHead) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.settingUp = false
+	c.told = make(map[int64]int64, len(last))
+	for id, seq := range last {
+		c.told[id] = seq // the hello lists it
+	}
 	for _, f := range c.early {
 		c.heldBytes -= cost(f.frame)
-		if c.streams[f.chatID] != nil {
+		switch {
+		case f.typ == chat.EventChatAdded:
+			c.addedLocked(f.chatID, f.seq, f.frame)
+		case f.typ == chat.EventChatRemoved:
+			c.removedLocked(f.chatID, f.frame)
+		case c.streams[f.chatID] != nil:
 			c.enqueue(f.typ, f.frame)
 		}
 	}
@@ -276,6 +299,62 @@ func (c *conn) unfollow(chatID int64) {
 	c.mu.Unlock()
 }
 
+// added tells the client of its membership of a chat that began at seq (frame: chat.added),
+// if the connection follows the chat and the client was not told of it by a fact as new;
+// while hello is built, the hello's list decides (finishSetup).
+func (c *conn) added(chatID, seq int64, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.settingUp {
+		c.earlyLocked(earlyFrame{chatID: chatID, typ: chat.EventChatAdded, frame: frame, seq: seq})
+		return
+	}
+	c.addedLocked(chatID, seq, frame)
+}
+
+func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
+	if c.streams[chatID] == nil {
+		return // left again (its stream ended at the leave): the client hears of neither
+	}
+	if t, ok := c.told[chatID]; ok {
+		if t >= seq {
+			return // the hello, or a later chat.added, told it already
+		}
+		// The user left the membership the client was told of and came back before the
+		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
+		f, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: chatID})
+		if err != nil {
+			c.h.log.Warn("encode chat.removed", "err", err)
+			return
+		}
+		c.enqueue(chat.EventChatRemoved, f)
+	}
+	c.told[chatID] = seq
+	c.enqueue(chat.EventChatAdded, frame)
+}
+
+// removed ends the connection's stream of a chat the user left, and tells the client
+// (frame: chat.removed) if it was told of the chat; while hello is built, the hello's list
+// decides (finishSetup).
+func (c *conn) removed(chatID int64, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.endStreamLocked(chatID)
+	if c.settingUp {
+		c.earlyLocked(earlyFrame{chatID: chatID, typ: chat.EventChatRemoved, frame: frame})
+		return
+	}
+	c.removedLocked(chatID, frame)
+}
+
+func (c *conn) removedLocked(chatID int64, frame []byte) {
+	if _, ok := c.told[chatID]; !ok {
+		return // neither the hello nor a chat.added told the client of it
+	}
+	delete(c.told, chatID)
+	c.enqueue(chat.EventChatRemoved, frame)
+}
+
 func (c *conn) endStreamLocked(chatID int64) {
 	if st := c.streams[chatID]; st != nil {
 		for _, it := range st.held {
@@ -297,6 +376,7 @@ type earlyFrame struct {
 	chatID int64
 	typ    string
 	frame  []byte
+	seq    int64 // a chat.added's seq
 }
 
 // enqueueAbout sends a frame to the user's devices about a chat (read.updated,
@@ -312,13 +392,18 @@ func (c *conn) enqueueAbout(chatID int64, typ string, frame []byte) {
 		c.enqueue(typ, frame)
 		return
 	}
-	n := cost(frame)
+	c.earlyLocked(earlyFrame{chatID: chatID, typ: typ, frame: frame})
+}
+
+// earlyLocked holds a frame about a chat until the hello is done (finishSetup).
+func (c *conn) earlyLocked(f earlyFrame) {
+	n := cost(f.frame)
 	if c.heldBytes+n > c.h.opts.QueueBytes {
 		c.close(closeTryLater, "too far behind: reconnect and sync")
 		return
 	}
 	c.heldBytes += n
-	c.early = append(c.early, earlyFrame{chatID, typ, frame})
+	c.early = append(c.early, f)
 }
 
 // deliverMessage sends a chat's message.new in seq order, exactly once. own marks the event of

@@ -201,8 +201,9 @@ func (h *Hub) addingEndsLocked(userID, chatID int64) {
 
 // follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
 // when it was announced) to their local connections, then tells them (chat.added) once the
-// subscription is live, and catches up whatever was published before it was. The frames
-// about the chat that came for the user meanwhile go out after chat.added.
+// subscription is live (unless they were told of it already: conn.added), and catches up
+// whatever was published before it was. The frames about the chat that came for the user
+// meanwhile go out after chat.added.
 func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame []byte) {
 	if f := h.beforeFollow.Load(); f != nil {
 		(*f)(userID, chatID)
@@ -229,7 +230,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame 
 		h.log.Warn("subscribe", "chat_id", chatID, "err", err)
 	}
 	for _, c := range h.userConns(userID) {
-		c.enqueue(chat.EventChatAdded, frame)
+		c.added(chatID, at.Seq, frame)
 		c.catchUpChat(chatID)
 	}
 	h.mu.Lock()
@@ -238,7 +239,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame 
 }
 
 // unfollow stops delivery of a chat the user left (at the system message seq), and tells
-// their devices (chat.removed). A leave older than what the hub knows of the chat (the user
+// their devices that were told of the chat (chat.removed: conn.removed). A leave older than what the hub knows of the chat (the user
 // joined again since) changes nothing.
 func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
 	h.mu.Lock()
@@ -255,17 +256,12 @@ func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
 		u.gone = map[int64]int64{}
 	}
 	u.gone[chatID] = max(u.gone[chatID], seq)
-	conns := make([]*conn, 0, len(u.conns))
 	for c := range u.conns {
-		c.unfollow(chatID)
-		conns = append(conns, c)
+		c.removed(chatID, frame)
 	}
 	delete(u.chats, chatID)
 	h.dropChatUserLocked(chatID, userID)
 	h.mu.Unlock()
-	for _, c := range conns {
-		c.enqueue(chat.EventChatRemoved, frame)
-	}
 	h.reconcile(chatTopic(chatID))
 }
 

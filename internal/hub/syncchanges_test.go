@@ -58,6 +58,26 @@ func (g *gateBroker) closeFor(types ...string) {
 	g.mu.Unlock()
 }
 
+// release publishes the events held of one type, in order; the gate stays as it is.
+func (g *gateBroker) release(t *testing.T, typ string) {
+	g.mu.Lock()
+	var out, keep [][2]string
+	for _, h := range g.held {
+		if bytes.Contains([]byte(h[1]), []byte(`"t":"`+typ+`"`)) {
+			out = append(out, h)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	g.held = keep
+	g.mu.Unlock()
+	for _, h := range out {
+		if err := g.Broker.Publish(context.Background(), h[0], []byte(h[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // pass lets events through again; those held wait for open.
 func (g *gateBroker) pass() {
 	g.mu.Lock()

@@ -1,0 +1,188 @@
+package hub_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/chat"
+)
+
+// memberships runs a test of the chat.added and chat.removed one of Ben's devices gets for
+// group G while the gate holds one type of them back: it returns those frames, up to the
+// chat.added of another group made after the gate opened (the hub runs membership events in
+// the order they arrive, so by then it has run the ones held).
+type memberships struct {
+	s             *testServer
+	g             *gateBroker
+	ann, ben, cid *testUser
+	group         int64
+}
+
+func newMemberships(t *testing.T, cfg serverConfig) *memberships {
+	t.Helper()
+	g := &gateBroker{Broker: broker.NewMemory()}
+	cfg.Broker = g
+	m := &memberships{s: startServer(t, cfg), g: g}
+	m.ann, m.ben, m.cid = m.s.NewUser(t, "Ann"), m.s.NewUser(t, "Ben"), m.s.NewUser(t, "Cid")
+	return m
+}
+
+// after opens the gate and returns the membership frames of G that c gets until the
+// chat.added of a new group.
+func (m *memberships) after(t *testing.T, c *wsConn) []string {
+	t.Helper()
+	m.g.open(t)
+	marker := m.s.Group(t, m.ann, "M", false, m.ben)
+	var got []string
+	for {
+		f := c.Next(10 * time.Second)
+		if f.Type == "chat.added" && chatOf(f) == marker {
+			return got
+		}
+		if (f.Type == "chat.added" || f.Type == "chat.removed") && chatOf(f) == m.group {
+			got = append(got, f.Type+" "+string(f.Data))
+		}
+	}
+}
+
+func (m *memberships) invite(t *testing.T) {
+	t.Helper()
+	if _, err := m.s.Svc.Invite(t.Context(), m.ann.P(), m.group, m.ben.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (m *memberships) leave(t *testing.T) {
+	t.Helper()
+	if err := m.s.Svc.Leave(t.Context(), m.ben.P(), m.group); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoChatRemovedWithoutChatAdded: a device told nothing of a chat is told nothing of its
+// leave. Ben is invited and leaves while his device is connected, and the invitation's
+// chat.added reaches the instance after the leave's chat.removed (two instances published
+// them): the device got chat.removed of a chat it never had (an outside audit saw it with
+// an invitation racing the invitee's leave).
+func TestNoChatRemovedWithoutChatAdded(t *testing.T) {
+	t.Parallel()
+	m := newMemberships(t, serverConfig{})
+	m.group = m.s.Group(t, m.ann, "G", false, m.cid)
+	b, _ := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	m.g.closeFor("chat.added")
+	m.invite(t)
+	m.leave(t)
+	if got := m.after(t, b); len(got) != 0 {
+		t.Errorf("Ben's device, never in G: %q", got)
+	}
+}
+
+// TestRejoinBeforeTheLeaveIsHeard: a device whose user leaves a chat and is invited back
+// before the leave's chat.removed reaches its instance gets chat.removed, then chat.added:
+// a chat's membership frames alternate. It got a second chat.added (the late chat.removed
+// is rightly ignored), which a client keeping a list of chats took as a chat it had twice.
+func TestRejoinBeforeTheLeaveIsHeard(t *testing.T) {
+	t.Parallel()
+	m := newMemberships(t, serverConfig{})
+	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+	b, _ := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	m.g.closeFor("chat.removed")
+	m.leave(t)
+	m.invite(t)
+	got := m.after(t, b)
+	if len(got) != 2 || got[0] != `chat.removed {"chat_id":`+itoa64(m.group)+`}` || got[1][:len("chat.added ")] != "chat.added " {
+		t.Fatalf("Ben's device: %q, want chat.removed then chat.added", got)
+	}
+	msg := m.s.Send(t, m.ann, m.group, "back")
+	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
+		t.Errorf("after the rejoin: %s, want message %d of G", f.Raw, msg.Seq)
+	}
+}
+
+// TestNoSecondChatAddedAfterHello: a chat.added that comes after a hello listing its chat is
+// not sent (the invitation was committed before the hello read the chat list, its event
+// reached the instance after).
+func TestNoSecondChatAddedAfterHello(t *testing.T) {
+	t.Parallel()
+	m := newMemberships(t, serverConfig{})
+	m.group = m.s.Group(t, m.ann, "G", false, m.cid)
+	m.g.closeFor("chat.added")
+	m.invite(t)
+	b, hello := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("hello without G: %s", hello.Data)
+	}
+	if got := m.after(t, b); len(got) != 0 {
+		t.Errorf("Ben's device after a hello listing G: %q", got)
+	}
+}
+
+// TestNoChatRemovedAfterAHelloWithoutIt: a device whose hello does not list a chat, as its
+// user left it while the hello was read, is not sent the leave's chat.removed. The hello's
+// first read of the chat list has G, and Ben leaves before the second, which the hello
+// keeps: the device got a hello without G, then chat.removed of G.
+func TestNoChatRemovedAfterAHelloWithoutIt(t *testing.T) {
+	t.Parallel()
+	wrapped := &duringChatsOf{nth: 1, after: true}
+	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+	wrapped.user, wrapped.do = m.ben.ID, func() { m.leave(t) }
+	b, hello := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	if strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("hello with G: %s", hello.Data)
+	}
+	if got := m.after(t, b); len(got) != 0 {
+		t.Errorf("Ben's device after a hello without G: %q", got)
+	}
+}
+
+// TestLateChatAddedAfterTheLeave: a chat.added that reaches the instance after the
+// membership it announces has ended (the hello listed the chat, the stream ended at the
+// leave's message, the leave's chat.removed is still on its way) starts nothing. It started
+// the stream again from the invitation: a read from the store sent the device the messages
+// it had again, up to the leave, and until then the connection followed a chat its user had
+// left (a sync of it was answered).
+func TestLateChatAddedAfterTheLeave(t *testing.T) {
+	t.Parallel()
+	m := newMemberships(t, serverConfig{})
+	m.group = m.s.Group(t, m.ann, "G", false, m.cid)
+	m.g.closeFor("chat.added", "chat.removed")
+	m.invite(t)
+	b, _ := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	msg := m.s.Send(t, m.ann, m.group, "before the leave")
+	if f := b.NextOf("message.new", 10*time.Second); seqOf(f) != msg.Seq {
+		t.Fatalf("got %s, want message %d", f.Raw, msg.Seq)
+	}
+	m.leave(t) // its message ends the device's stream of G
+	m.g.release(t, "chat.added")
+	m.g.pass()
+	marker := m.s.Group(t, m.ann, "M", false, m.ben)
+	var got []frame
+	for {
+		f := b.Next(10 * time.Second)
+		if f.Type == "chat.added" && chatOf(f) == marker {
+			break
+		}
+		got = append(got, f)
+	}
+	got = append(got, b.RoundTrip("sync", "s", map[string]any{"cursors": map[string]int64{itoa64(m.group): msg.Seq}})...)
+	for _, f := range got {
+		if chatOf(f) == m.group && f.Type != "error" {
+			t.Errorf("Ben's device after his leave: %s", f.Raw)
+		}
+	}
+	if code, _ := errorOf(got, "s"); code != "not_found" {
+		t.Errorf("a sync of G after the leave: error %q, want not_found", code)
+	}
+	m.g.open(t)
+	if f := b.NextOf("chat.removed", 10*time.Second); chatOf(f) != m.group {
+		t.Errorf("got %s, want chat.removed of G", f.Raw)
+	}
+}
