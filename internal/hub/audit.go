@@ -103,7 +103,8 @@ func (h *Hub) audit(prev map[int64]chat.ChatHead) map[int64]chat.ChatHead {
 
 // catchUpBehind starts a catch-up of each of the connection's streams that has not been sent
 // every message and change up to its chat's head, and sends chat.read_all to each that has
-// every message up to the head's read-all mark but not the mark; it returns how many streams
+// every message up to the head but not its read-all mark (a mark follows the chat's last
+// message at its commit, which may be a leave that ends the stream); it returns how many streams
 // it caught up and how many marks it sent. A stream that is filling a gap already, or whose
 // hello is still being built, is left alone; so is one caught up for the same head before
 // (were the store to show a change it cannot send, the connection would not read it again at
@@ -119,7 +120,7 @@ func (c *conn) catchUpBehind(heads map[int64]chat.ChatHead, frames *readAllFrame
 		if !ok || st.paused || st.lag {
 			continue
 		}
-		if st.readAll < head.ReadAll && (st.sent >= head.ReadAll || st.known(head.ReadAll)) {
+		if st.readAll < head.ReadAll && (st.sent >= head.Seq || st.known(head.Seq)) {
 			if f := frames.of(id, head.ReadAll); f != nil {
 				st.heard(head.ReadAll)
 				c.enqueue(chat.EventChatReadAll, f)

@@ -224,3 +224,38 @@ func TestAuditClosesEndedSessions(t *testing.T) {
 		t.Errorf("the other session's socket got %s", raws(got))
 	}
 }
+
+// TestAuditTellsNoLeaverOfAReadMark: the audit sends a read-all mark the broker lost only to
+// streams that have every message up to the chat's head, where the mark's chat.read_all
+// would have followed. Ben leaves while the news of his leave (its message, his chat.removed)
+// and of Cid's read mark after it are lost: the audit sent Ben's device Cid's mark, committed
+// after his leave, as its stream had every message up to the mark, and only then read the
+// leave from the store.
+func TestAuditTellsNoLeaverOfAReadMark(t *testing.T) {
+	t.Parallel()
+	g := &gateBroker{Broker: broker.NewMemory()}
+	s := startServer(t, serverConfig{Broker: g, Hub: hub.Options{AuditEvery: 200 * time.Millisecond}})
+	ann, ben, cid := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cid")
+	id := s.Group(t, ann, "G", false, ben, cid)
+	m := s.Send(t, ann, id, "2")
+	if _, err := s.Svc.MarkRead(t.Context(), ben.P(), id, m.Seq); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := s.DialHello(t, ben)
+	g.closeFor("message.", "chat.read_all", "chat.removed") // lost: never let go
+	if err := s.Svc.Leave(t.Context(), ben.P(), id); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Hub.Stats().AuditHeals.Load()
+	if _, err := s.Svc.MarkRead(t.Context(), cid.P(), id, m.Seq); err != nil { // read by everyone: 2
+		t.Fatal(err)
+	}
+	if n := healed(s, before, 1); n < 1 {
+		t.Fatal("the audit did not catch Ben's stream up")
+	}
+	for _, f := range b.UntilPong("after") {
+		if chatOf(f) == id && f.Type != "chat.removed" { // the audit mends the lost one too
+			t.Errorf("Ben's device after his leave: %s", f.Raw)
+		}
+	}
+}
