@@ -394,7 +394,7 @@ func (s *Service) CreateGroup(ctx context.Context, p Principal, title string, pu
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	s.announceChat(ctx, d, p.UserID, append(ids, p.UserID))
+	s.announceChat(ctx, d, p.UserID, append(ids, p.UserID), 0)
 	return d, nil
 }
 
@@ -423,7 +423,7 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 		return ChatDetail{}, false, err
 	}
 	if created {
-		s.announceChat(ctx, d, p.UserID, []int64{p.UserID, other})
+		s.announceChat(ctx, d, p.UserID, []int64{p.UserID, other}, 0)
 	}
 	return d, created, nil
 }
@@ -433,7 +433,9 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 // busy group may find messages after their join already there, counted in its last seq, which
 // will not come live. The others have just become members of a chat that nobody knew of
 // before d was read (a new group, a new private chat), so nothing is unread for them.
-func (s *Service) announceChat(ctx context.Context, d ChatDetail, viewer int64, userIDs []int64) {
+// since is the seq of the system message that made the users members (0 for a new chat): d
+// may have moved on since, and the membership it announces is that one (Event.Seq).
+func (s *Service) announceChat(ctx context.Context, d ChatDetail, viewer int64, userIDs []int64, since int64) {
 	byID := make(map[int64]Member, len(d.Members))
 	for _, m := range d.Members {
 		byID[m.ID] = m
@@ -457,7 +459,7 @@ func (s *Service) announceChat(ctx context.Context, d ChatDetail, viewer int64, 
 				}
 			}
 		}
-		s.pub.Publish(ctx, Event{Type: EventChatAdded, UserID: uid, Data: ChatAddedData{Chat: sum}})
+		s.pub.Publish(ctx, Event{Type: EventChatAdded, UserID: uid, Seq: since, Data: ChatAddedData{Chat: sum}})
 	}
 }
 
@@ -557,7 +559,7 @@ func (s *Service) addMember(ctx context.Context, p Principal, chatID, userID int
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	s.announceChat(ctx, d, userID, []int64{userID})
+	s.announceChat(ctx, d, userID, []int64{userID}, msg.Seq)
 	s.pub.Publish(ctx, Event{Type: EventMessageNew, ChatID: chatID, Seq: msg.Seq, Data: MessageData{Message: msg}})
 	s.pub.Publish(ctx, Event{Type: EventMemberJoined, ChatID: chatID, ExceptUser: userID, At: msg.Seq,
 		Data: MemberJoinedData{ChatID: chatID, User: UserRef{ID: u.ID, Name: u.Name}}})

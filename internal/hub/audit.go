@@ -256,7 +256,7 @@ func (h *Hub) mend(ctx context.Context, m mismatch) {
 		do = func() {
 			if _, ok := h.followedAt(m.user, m.chat); !ok {
 				h.mended(m)
-				h.follow(m.user, m.chat, sum.Head(), sum.MemberCount, frame)
+				h.follow(m.user, m.chat, sum.Head(), 0, sum.MemberCount, frame)
 			}
 		}
 	} else {

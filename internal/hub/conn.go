@@ -87,7 +87,7 @@ type conn struct {
 	// list when it is done (told).
 	early []earlyFrame
 	// told are the chats the client was told it is in (by hello or chat.added), each with the
-	// seq of the fact that told it (the hello's last seq of the chat, chat.added's). A chat's
+	// seq of the fact that told it (the hello's last seq of the chat, chat.added's join). A chat's
 	// membership frames alternate: chat.added only for a chat not told, or told by an older
 	// fact (the user left and came back, and the leave's chat.removed has not come: one
 	// without a reason goes first); chat.removed only for a chat told.
@@ -210,12 +210,15 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 
 // follow starts (or moves forward) the connection's stream of a chat: every message up to
 // at.Seq and every change up to at.Rev are known to the client, and the read-all mark at.ReadAll.
-// A membership older than one the client was told of, whose stream has ended at its leave
+func (c *conn) follow(chatID int64, at chat.ChatHead) { c.followSince(chatID, at, at.Seq) }
+
+// followSince is follow for a membership that began at seq since (chat.added): one that began
+// no later than the membership the client was told of, whose stream has ended at its leave
 // already, starts nothing.
-func (c *conn) follow(chatID int64, at chat.ChatHead) {
+func (c *conn) followSince(chatID int64, at chat.ChatHead, since int64) {
 	c.mu.Lock()
 	if st, ok := c.streams[chatID]; !ok {
-		if t, ok := c.told[chatID]; ok && t >= at.Seq {
+		if t, ok := c.told[chatID]; ok && t >= since {
 			c.mu.Unlock()
 			return
 		}
@@ -300,8 +303,9 @@ func (c *conn) unfollow(chatID int64) {
 }
 
 // added tells the client of its membership of a chat that began at seq (frame: chat.added),
-// if the connection follows the chat and the client was not told of it by a fact as new;
-// while hello is built, the hello's list decides (finishSetup).
+// if the connection follows the chat and the client was not told of this membership or a
+// later one (by a hello that listed the chat at or after seq); while hello is built, the
+// hello's list decides (finishSetup).
 func (c *conn) added(chatID, seq int64, frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -97,6 +97,9 @@ type envelope struct {
 	LastSeen     int64 `json:"ls,omitempty"` // ms since the epoch, of an offline user
 	// AddMembers is, for chat.added, the chat's member count: whether it is a big group.
 	AddMembers int `json:"am,omitempty"`
+	// AddSince is, for chat.added, the seq of the system message that began the membership
+	// (0: a new chat), which the chat may have moved on from (AddLastSeq).
+	AddSince int64 `json:"as,omitempty"`
 	// PublishedAt (µs) and CommittedAt (ms, messages only) since the epoch, for metrics.
 	PublishedAt int64 `json:"pt,omitempty"`
 	CommittedAt int64 `json:"ct,omitempty"`
@@ -172,6 +175,7 @@ func envelopeFor(ev chat.Event) (*envelope, string, error) {
 		}
 	case chat.ChatAddedData:
 		e.AddChat, e.AddLastSeq, e.AddLastRev, e.AddReadAll, e.AddMembers = d.Chat.ID, d.Chat.LastSeq, d.Chat.LastRev, d.Chat.ReadAllSeq, d.Chat.MemberCount
+		e.AddSince, e.Seq = ev.Seq, 0
 	case chat.ChatRemovedData:
 		e.RemoveChat, e.RemoveSeq, e.Seq = d.ChatID, ev.Seq, 0
 	case chat.ReadUpdatedData:

@@ -454,7 +454,7 @@ func (h *Hub) Deliver(topic string, payload []byte) {
 	case chat.EventChatAdded:
 		at := chat.ChatHead{Seq: e.AddLastSeq, Rev: e.AddLastRev, ReadAll: e.AddReadAll}
 		h.addingBegins(e.UserID, e.AddChat)
-		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, at, e.AddMembers, e.frame) }
+		h.ctrl <- func() { h.follow(e.UserID, e.AddChat, at, e.AddSince, e.AddMembers, e.frame) }
 	case chat.EventChatRemoved:
 		h.ctrl <- func() { h.unfollow(e.UserID, e.RemoveChat, e.RemoveSeq, e.frame) }
 	case chat.EventUserUpdated:

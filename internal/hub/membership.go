@@ -199,12 +199,16 @@ func (h *Hub) addingEndsLocked(userID, chatID int64) {
 	}
 }
 
-// follow starts live delivery of a chat the user just joined (lastSeq: the chat's last seq
-// when it was announced) to their local connections, then tells them (chat.added) once the
+// follow starts live delivery of a chat the user just joined (at: the chat's head when it was
+// announced; since: the seq of the join, 0 when unknown: at's then) to their local
+// connections, then tells them (chat.added) once the
 // subscription is live (unless they were told of it already: conn.added), and catches up
 // whatever was published before it was. The frames about the chat that came for the user
 // meanwhile go out after chat.added.
-func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame []byte) {
+func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, members int, frame []byte) {
+	if since == 0 {
+		since = at.Seq
+	}
 	if f := h.beforeFollow.Load(); f != nil {
 		(*f)(userID, chatID)
 	}
@@ -219,7 +223,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame 
 		h.chats[chatID].size = members
 	}
 	for c := range u.conns {
-		c.follow(chatID, at)
+		c.followSince(chatID, at, since)
 	}
 	h.mu.Unlock()
 	// chat.added goes out once the subscription is live, and the catch-up reads what was
@@ -230,7 +234,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, members int, frame 
 		h.log.Warn("subscribe", "chat_id", chatID, "err", err)
 	}
 	for _, c := range h.userConns(userID) {
-		c.added(chatID, at.Seq, frame)
+		c.added(chatID, since, frame)
 		c.catchUpChat(chatID)
 	}
 	h.mu.Lock()

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +185,46 @@ func TestLateChatAddedAfterTheLeave(t *testing.T) {
 	m.g.open(t)
 	if f := b.NextOf("chat.removed", 10*time.Second); chatOf(f) != m.group {
 		t.Errorf("got %s, want chat.removed of G", f.Raw)
+	}
+}
+
+// afterAddMember is a store that runs do once, right after the next AddMember commits.
+type afterAddMember struct {
+	chat.Store
+	do func()
+}
+
+func (s *afterAddMember) AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (chat.Message, error) {
+	m, err := s.Store.AddMember(ctx, chatID, userID, actorID, event, now)
+	if do := s.do; do != nil && err == nil {
+		s.do = nil
+		do()
+	}
+	return m, err
+}
+
+// TestNoChatRemovedForTheJoinTheHelloListed: a chat.added whose chat has moved on since the
+// join (it carries the chat as read after the join's commit) is still the membership a hello
+// read after the join listed: it is not sent, and nothing says the user left. Ben's device
+// connects right after his invitation commits, and Ann sends before the invitation's chat is
+// read for its chat.added.
+func TestNoChatRemovedForTheJoinTheHelloListed(t *testing.T) {
+	t.Parallel()
+	wrapped := &afterAddMember{}
+	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.cid)
+	var b *wsConn
+	wrapped.do = func() {
+		var hello frame
+		b, hello = m.s.DialHello(t, m.ben)
+		if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+			t.Errorf("hello without G: %s", hello.Data)
+		}
+		m.s.Send(t, m.ann, m.group, "between the join and its chat.added")
+	}
+	m.invite(t)
+	b.Bind(t)
+	if got := m.after(t, b); len(got) != 0 {
+		t.Errorf("Ben's device after a hello listing G: %q", got)
 	}
 }
