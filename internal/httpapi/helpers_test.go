@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -49,6 +50,7 @@ type envOptions struct {
 	limits         chat.Limits // zero fields take chat.DefaultLimits
 	tls            bool
 	allowedOrigins []string
+	trustedProxies []netip.Prefix
 	logs           io.Writer // also gets the server's log, from debug level up
 	// blobs, when set, turns files on (files_test.go), with fileOpts.
 	blobs    func(t *testing.T) chat.Blobs
@@ -68,7 +70,7 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 		NoSignup:  o.noSignup,
 		Chat:      chat.Options{RateLimits: o.rateLimits, Limits: o.limits, EditWindow: o.editWindow},
 		AccessTTL: accessTTL,
-		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, UploadIdle: o.uploadIdle},
+		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, TrustedProxies: o.trustedProxies, UploadIdle: o.uploadIdle},
 		TLS:       o.tls,
 		Log:       t.Output(),
 	}
@@ -160,6 +162,10 @@ func (e *env) do(t *testing.T, r req) resp {
 		hr.AddCookie(c)
 	}
 	for k, v := range r.header {
+		if k == "Host" {
+			hr.Host = v
+			continue
+		}
 		hr.Header.Set(k, v)
 	}
 	res, err := e.srv.Client().Do(hr)

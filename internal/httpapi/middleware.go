@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,51 @@ func (s *Server) OriginAllowed(r *http.Request) bool {
 		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
 	}
 	return strings.EqualFold(origin, Info(r.Context()).Origin) || s.origins[origin]
+}
+
+// localHost refuses a request that reached a loopback address under a name that is not one
+// of this machine's own (DNS rebinding): a foreign page whose DNS name was made to resolve to
+// 127.0.0.1 is, to the browser, its own origin there, so the Origin check passes it, and it
+// could sign in with the demo users' published password (or any it guesses, at the login
+// limits) and read their chats from a server that listens on loopback precisely so that no
+// one else can reach it. A loopback address is reached by an IP address, localhost or
+// *.localhost; other names only through a trusted proxy (whose Host is the public one) or as
+// the host of an origin in CHAT_ALLOWED_ORIGINS. A request without a local address (not from
+// a listener) or without a Host is not a browser's and passes.
+func (s *Server) localHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.foreignName(r) {
+			writeProblem(w, newProblem(http.StatusForbidden, chat.CodeForbidden, "the Host "+strconv.Quote(r.Host)+
+				" is not a name of this server: a server on a loopback address answers to an IP address, localhost, "+
+				"the hosts of CHAT_ALLOWED_ORIGINS, and any name through a proxy of CHAT_TRUSTED_PROXIES"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) foreignName(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || r.Host == "" {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(local.String())
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return false
+	}
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil || s.trusted(peer) {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	return host != "localhost" && !strings.HasSuffix(host, ".localhost") && !s.originHosts[host]
 }
 
 // mediaTypes rewrites a request's Content-Type into the form huma looks up byte for byte:

@@ -156,8 +156,9 @@ func operations(p *huma.PathItem) []*huma.Operation {
 // can get them: 422 invalid for a parameter or body that fails its schema (a body missing or
 // not JSON included); for an operation that takes a body, 408 request_timeout (a body that
 // stalls), 413 too_large (MaxBodyBytes) and 415 unsupported_media_type (a content type it does
-// not read); for every state-changing operation, 403 forbidden (a request carrying our cookies
-// from an Origin that is not allowed: authenticate); for every operation of the API, 503
+// not read); for every operation, 403 forbidden (a state-changing request carrying our cookies
+// from an Origin that is not allowed: authenticate; any request to a loopback address under a
+// name that is not the server's: localHost); for every operation of the API, 503
 // unavailable (with Retry-After) while the database cannot be reached, since each reads or
 // writes it. Each operation's own list then names only what its handler answers, and a client
 // generated from the document still knows every answer.
@@ -170,9 +171,9 @@ func frameworkAnswers(o *huma.OpenAPI) {
 			if len(op.Parameters) > 0 || op.RequestBody != nil {
 				documentCode(op, chat.CodeInvalid)
 			}
-			if op.Method != http.MethodGet && op.Method != http.MethodHead {
-				documentCode(op, chat.CodeForbidden)
-			}
+			// A foreign Origin (a state-changing request) or, on a loopback address, a foreign
+			// Host (any request: localHost).
+			documentCode(op, chat.CodeForbidden)
 			if op.RequestBody != nil {
 				documentCode(op, chat.CodeRequestTimeout)
 				documentCode(op, chat.CodeTooLarge)

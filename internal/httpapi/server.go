@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -58,8 +59,10 @@ type Server struct {
 	log     *slog.Logger
 	opts    Options
 	origins map[string]bool
-	api     huma.API
-	handler http.Handler
+	// originHosts are the host names of the allowed origins (localHost).
+	originHosts map[string]bool
+	api         huma.API
+	handler     http.Handler
 	// unavailableLog bounds the warnings of requests refused as unavailable (problemFor).
 	unavailableLog chat.LogLimit
 }
@@ -70,9 +73,12 @@ const MaxBodyBytes = 64 << 10
 // NewServer builds the handler.
 func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 	installHumaErrors()
-	s := &Server{svc: svc, log: log, opts: opts, origins: map[string]bool{}}
+	s := &Server{svc: svc, log: log, opts: opts, origins: map[string]bool{}, originHosts: map[string]bool{}}
 	for _, o := range opts.AllowedOrigins {
 		s.origins[o] = true
+		if u, err := url.Parse(o); err == nil && u.Hostname() != "" {
+			s.originHosts[strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")] = true
+		}
 	}
 	mux := http.NewServeMux()
 	s.mux = mux
@@ -116,7 +122,7 @@ func NewServer(svc *chat.Service, log *slog.Logger, opts Options) *Server {
 			csp = strings.Replace(csp, "img-src 'self' data:;", "img-src 'self' data: "+o+";", 1)
 		}
 	}
-	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.cors(s.compressedSpec(mediaTypes(mux))))))
+	s.handler = s.clientInfo(s.logRequests(securityHeaders(csp, s.localHost(s.cors(s.compressedSpec(mediaTypes(mux)))))))
 	return s
 }
 

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -150,5 +151,69 @@ func TestForgedCrossSiteRequests(t *testing.T) {
 	r := e.do(t, req{method: "POST", path: chatPath(g, "/messages"), body: jsonish, contentType: "text/plain", cookies: []*http.Cookie{access}, header: map[string]string{"Origin": e.srv.URL}})
 	if r.status != http.StatusUnsupportedMediaType {
 		t.Errorf("same-origin text/plain: %d, want 415", r.status)
+	}
+}
+
+// TestDNSRebinding: a foreign page whose DNS name was rebound to 127.0.0.1 is its own origin to
+// the browser, so it passes the Origin check; a server on a loopback address refuses every
+// request under such a name (the login with a known password first), and answers its own
+// names, the hosts of CHAT_ALLOWED_ORIGINS and any name a trusted proxy passes on.
+func TestDNSRebinding(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", envOptions{allowedOrigins: []string{"https://App.Example"}})
+	proxied := newEnv(t, "sqlite", envOptions{trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	port := e.srv.URL[strings.LastIndexByte(e.srv.URL, ':'):]
+	for _, tc := range []struct {
+		e      *env
+		host   string
+		wantOK bool
+	}{
+		{e, "rebind.attacker.example" + port, false},
+		{e, "rebind.attacker.example.", false},
+		{e, "localhost.attacker.example" + port, false},
+		{e, "127.0.0.1.attacker.example", false},
+		{e, "127.0.0.1" + port, true},
+		{e, "[::1]" + port, true},
+		{e, "localhost" + port, true},
+		{e, "LOCALHOST.", true},
+		{e, "chat.localhost" + port, true},
+		{e, "app.example", true},
+		{proxied, "chat.example.com", true},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			u := tc.e.newUser(t, "Ann")
+			origin := map[string]string{"Host": tc.host, "Origin": "http://" + tc.host}
+			login := tc.e.do(t, req{method: "POST", path: loginPath, header: origin,
+				body: map[string]string{"email": u.Email, "password": u.Password}})
+			chats := tc.e.do(t, req{method: "GET", path: "/api/v1/chats", token: u.Token, header: origin})
+			if tc.wantOK {
+				login.want(t, http.StatusOK, "")
+				chats.want(t, http.StatusOK, "")
+				return
+			}
+			login.want(t, http.StatusForbidden, chat.CodeForbidden)
+			chats.want(t, http.StatusForbidden, chat.CodeForbidden)
+			// Beyond the operations: the WebSocket handshake (426 without its Upgrade
+			// headers, when let through) and the pages.
+			for _, path := range []string{"/api/v1/ws", "/healthz"} {
+				hr, err := http.NewRequest("GET", tc.e.srv.URL+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hr.Host = tc.host
+				hr.Header.Set("Authorization", "Bearer "+u.Token)
+				res, err := tc.e.srv.Client().Do(hr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusForbidden {
+					t.Errorf("GET %s under Host %q: got %d, want 403", path, tc.host, res.StatusCode)
+				}
+			}
+			if len(login.cookies) != 0 {
+				t.Errorf("refused login set cookies %v", login.cookies)
+			}
+		})
 	}
 }
