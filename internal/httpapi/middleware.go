@@ -180,7 +180,12 @@ func mediaTypes(next http.Handler) http.Handler {
 	})
 }
 
-// securityHeaders sets the headers every answer carries; csp is docsui.CSP, with the object
+// hsts keeps browsers on https for two years (HSTS preload lists ask at least one), for this
+// host only: other hosts of the domain may serve plain http.
+const hsts = "max-age=63072000"
+
+// securityHeaders sets the headers every answer carries (and Strict-Transport-Security every
+// answer over https, as the client reached us: a trusted proxy's X-Forwarded-Proto); csp is docsui.CSP, with the object
 // store's origin among the image sources when downloads are redirected there (the web client
 // shows thumbnails and images from it).
 func securityHeaders(csp string, next http.Handler) http.Handler {
@@ -190,6 +195,12 @@ func securityHeaders(csp string, next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
+		if Info(r.Context()).HTTPS {
+			// A browser that reached us over https once must never be sent to plain http (an
+			// address typed without https://, a link, a stripping man in the middle), where
+			// the sign-in page could be forged and its password read.
+			h.Set("Strict-Transport-Security", hsts)
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			h.Set("Cache-Control", "no-store")
 		}

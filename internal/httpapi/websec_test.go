@@ -217,3 +217,31 @@ func TestDNSRebinding(t *testing.T) {
 		})
 	}
 }
+
+// TestHSTSOverHTTPS: an answer over https tells the browser to come back only over https;
+// one over plain http says nothing (a browser ignores it there, and a server reached over
+// http may not have https at all), nor does a forged X-Forwarded-Proto from a client that is
+// not a trusted proxy.
+func TestHSTSOverHTTPS(t *testing.T) {
+	t.Parallel()
+	tls := newEnv(t, "sqlite", envOptions{tls: true})
+	plain := newEnv(t, "sqlite", envOptions{})
+	proxied := newEnv(t, "sqlite", envOptions{trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	forwarded := map[string]string{"X-Forwarded-Proto": "https"}
+	for _, tc := range []struct {
+		name string
+		e    *env
+		r    req
+		want string
+	}{
+		{"https, the client", tls, req{method: "GET", path: "/healthz"}, "max-age=63072000"},
+		{"https, an error", tls, req{method: "GET", path: "/api/v1/users/me"}, "max-age=63072000"},
+		{"https through a trusted proxy", proxied, req{method: "GET", path: "/healthz", header: forwarded}, "max-age=63072000"},
+		{"http", plain, req{method: "GET", path: "/healthz"}, ""},
+		{"http, X-Forwarded-Proto from a client", plain, req{method: "GET", path: "/healthz", header: forwarded}, ""},
+	} {
+		if got := tc.e.do(t, tc.r).header.Get("Strict-Transport-Security"); got != tc.want {
+			t.Errorf("%s: Strict-Transport-Security %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
