@@ -188,7 +188,7 @@ type Member struct {
 	Role        string `json:"role" enum:"owner,admin,member" doc:"owner: created the group or had it handed over; admin: may rename it and manage members; private chats: member"`
 	JoinedAt    Time   `json:"joined_at"`
 	LastReadSeq int64  `json:"last_read_seq"`
-	Online      bool   `json:"online"`
+	Online      bool   `json:"online" doc:"connected now; true only for users who share a chat with you (to others everyone is offline)"`
 	// LastSeenAt is shown to the chat's members only, and only while the member is offline.
 	LastSeenAt *Time `json:"last_seen_at,omitempty" doc:"when the member was last connected; only while they are offline, and only to the chat's members"`
 	Deleted    bool  `json:"deleted,omitempty" doc:"the member deleted their account"`

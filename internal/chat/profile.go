@@ -18,8 +18,9 @@ func readOnly(ChatSummary) error {
 	return Errorf(CodePeerDeleted, "the other member deleted their account: this chat is read-only")
 }
 
-// User returns one user's public profile. Their last seen time is shown only to users who
-// share a chat with them, and only while they are offline.
+// User returns one user's public profile. Whether they are online is told only to users who
+// share a chat with them (presence.go: a stranger polling this learnt when anyone came and
+// went), and so is their last seen time, only while they are offline.
 func (s *Service) User(ctx context.Context, p Principal, id int64) (UserInfo, error) {
 	u, shared, err := s.store.UserFor(ctx, p.UserID, id)
 	if errors.Is(err, ErrNotFound) {
@@ -29,7 +30,7 @@ func (s *Service) User(ctx context.Context, p Principal, id int64) (UserInfo, er
 		return UserInfo{}, storeErr(err, "load user %d", id)
 	}
 	info := UserInfo{ID: u.ID, Name: u.Name, Deleted: u.Deleted}
-	if !u.Deleted {
+	if shared && !u.Deleted {
 		info.Online = s.presence.Online(ctx, []int64{id})[id]
 	}
 	if shared && !info.Online && !u.Deleted && !u.LastSeenAt.IsZero() {

@@ -176,7 +176,7 @@ type UserInfo struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`
 	Email  string `json:"email,omitempty" doc:"shown only for you, users who share a chat with you, and a user whose exact email you searched for"`
-	Online bool   `json:"online"`
+	Online bool   `json:"online" doc:"connected now; true only for users who share a chat with you (to others everyone is offline)"`
 	// LastSeenAt and Deleted are set by User (GET /users/{id}) only.
 	LastSeenAt *Time `json:"last_seen_at,omitempty" doc:"when the user was last connected: only while they are offline, and only to users who share a chat with them"`
 	Deleted    bool  `json:"deleted,omitempty" doc:"the user deleted their account"`
@@ -213,9 +213,12 @@ func (s *Service) SearchUsers(ctx context.Context, p Principal, query string, li
 	if err != nil {
 		return nil, storeErr(err, "search users")
 	}
-	ids := make([]int64, len(users))
-	for i, u := range users {
-		ids[i] = u.ID
+	// Who is online is told only to those who share a chat with them (presence.go).
+	var ids []int64
+	for _, u := range users {
+		if u.Shared {
+			ids = append(ids, u.ID)
+		}
 	}
 	online := s.presence.Online(ctx, ids)
 	out := make([]UserInfo, len(users))
@@ -304,10 +307,11 @@ func (s *Service) Chat(ctx context.Context, p Principal, chatID int64) (ChatDeta
 	if err != nil {
 		return ChatDetail{}, err
 	}
-	return s.detail(ctx, c)
+	return s.detail(ctx, p.UserID, c)
 }
 
-func (s *Service) detail(ctx context.Context, c ChatSummary) (ChatDetail, error) {
+// detail adds a chat's members to it, as viewerID sees them.
+func (s *Service) detail(ctx context.Context, viewerID int64, c ChatSummary) (ChatDetail, error) {
 	members, err := s.store.Members(ctx, c.ID)
 	if err != nil {
 		return ChatDetail{}, storeErr(err, "members of chat %d", c.ID)
@@ -329,6 +333,12 @@ func (s *Service) detail(ctx context.Context, c ChatSummary) (ChatDetail, error)
 		c.Peer.Online = online[c.Peer.ID]
 	}
 	if !c.IsMember {
+		// Who is online is told only to those who share a chat with them (presence.go), not
+		// to anyone who looks at a public group: polling it showed when its members came and
+		// went, as their last seen time, hidden here, would.
+		if err := s.onlineToSharers(ctx, viewerID, members); err != nil {
+			return ChatDetail{}, err
+		}
 		// Someone outside a public group sees what it is and who is in it, not what is said,
 		// when, nor who read what: the history is the members' (403 not_member), and so is the
 		// newest message and the chat's seq and rev, which polling this would otherwise show as
@@ -342,6 +352,32 @@ func (s *Service) detail(ctx context.Context, c ChatSummary) (ChatDetail, error)
 	return ChatDetail{ChatSummary: c, Members: members}, nil
 }
 
+// onlineToSharers leaves online, of users, only those who share a chat with the viewer (or
+// are the viewer); one query, of those online only.
+func (s *Service) onlineToSharers(ctx context.Context, viewerID int64, users []Member) error {
+	var ids []int64
+	for _, u := range users {
+		if u.Online {
+			ids = append(ids, u.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sharers, err := s.store.SharedUsers(ctx, viewerID, ids)
+	if err != nil {
+		return storeErr(err, "users sharing a chat with %d", viewerID)
+	}
+	shared := make(map[int64]bool, len(sharers))
+	for _, u := range sharers {
+		shared[u.ID] = true
+	}
+	for i := range users {
+		users[i].Online = users[i].Online && shared[users[i].ID]
+	}
+	return nil
+}
+
 // chatFor reloads a chat as a user sees it, with its members.
 func (s *Service) chatFor(ctx context.Context, userID, chatID int64) (ChatDetail, error) {
 	c, err := s.store.ChatFor(ctx, userID, chatID)
@@ -353,7 +389,7 @@ func (s *Service) chatFor(ctx context.Context, userID, chatID int64) (ChatDetail
 		// change that reads it back: what is left is not theirs to see, as a moment later.
 		return ChatDetail{}, Errorf(CodeNotFound, "chat %d not found", chatID)
 	}
-	return s.detail(ctx, c)
+	return s.detail(ctx, userID, c)
 }
 
 // CreateGroup creates a group owned by the caller, with memberIDs as its first members.

@@ -512,6 +512,49 @@ func TestLastSeen(t *testing.T) {
 	})
 }
 
+// TestOnlineOnlyToSharers: whether a user is online is told, as their last seen time is, only
+// to those who share a chat with them: a stranger polling the profile, the user search or the
+// member list of a public group they are not in learnt when anyone came and went.
+func TestOnlineOnlyToSharers(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		ann, ben, carl, stranger := e.newUser(t, "Ann"), e.newUser(t, "Ben"), e.newUser(t, "Carl"), e.newUser(t, "Stranger")
+		g := e.group(t, ann, "Public", true, ben)
+		e.private(t, carl, ben) // Carl is not in the group, but shares a chat with Ben
+		type views struct{ profile, search, member bool }
+		view := func(as *user) views {
+			var v views
+			v.profile = decode[wireUser](t, e.do(t, req{method: "GET", path: fmt.Sprint("/api/v1/users/", ben.ID), token: as.Token})).Online
+			found := decode[struct{ Users []wireUser }](t, e.do(t, req{method: "GET", path: "/api/v1/users?q=" + ben.Email, token: as.Token})).Users
+			if len(found) != 1 || found[0].ID != ben.ID {
+				t.Fatalf("%s searching Ben's email found %+v, want Ben", as.Name, found)
+			}
+			v.search = found[0].Online
+			if m := decode[wireChat](t, e.do(t, req{method: "GET", path: chatPath(g, ""), token: as.Token})).member(ben.ID); m != nil {
+				v.member = m.Online
+			}
+			return v
+		}
+		e.ts.Dial(t, ben)
+		// Presence is marked just after the hello: wait until a member sees it.
+		for deadline := time.Now().Add(10 * time.Second); !view(ann).profile && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, c := range []struct {
+			viewer *user
+			want   views
+		}{
+			{ann, views{true, true, true}},
+			{ben, views{true, true, true}},
+			{carl, views{true, true, true}},
+			{stranger, views{false, false, false}},
+		} {
+			if got := view(c.viewer); got != c.want {
+				t.Errorf("Ben online, as seen by %s (profile, search, member list): %+v, want %+v", c.viewer.Name, got, c.want)
+			}
+		}
+	})
+}
+
 // TestAccountLimits: a password check counts against the login limit of the account's email
 // (a stolen access token guesses no faster than a login), and a rename is a chat change.
 func TestAccountLimits(t *testing.T) {

@@ -57,7 +57,7 @@ type userOutPub struct {
 	Body struct {
 		ID         int64      `json:"id"`
 		Name       string     `json:"name"`
-		Online     bool       `json:"online"`
+		Online     bool       `json:"online" doc:"connected now; true only for users who share a chat with you (to others everyone is offline)"`
 		LastSeenAt *chat.Time `json:"last_seen_at,omitempty" doc:"when the user was last connected: only while they are offline, and only to users who share a chat with them"`
 		Deleted    bool       `json:"deleted,omitempty" doc:"the user deleted their account (their name is \"Deleted user\")"`
 	}
