@@ -31,10 +31,11 @@ func wantLimited(t *testing.T, what string, r resp) {
 // every one of them answers 429, while writes, another user, and a server without rate
 // limits are unaffected.
 func TestReadRateLimited(t *testing.T) {
-	const burst = 6
+	const burst = 7
 	limits := chat.Limits{ReadsPerUser: limit.Rate{Burst: burst, Per: time.Hour}}
-	reads := func(g int64) []req {
+	reads := func(g, userID int64) []req {
 		return []req{
+			{method: "GET", path: fmt.Sprint("/api/v1/users/", userID)},
 			{method: "GET", path: "/api/v1/chats"},
 			{method: "GET", path: chatPath(g, "")},
 			{method: "GET", path: chatPath(g, "/messages")},
@@ -46,11 +47,11 @@ func TestReadRateLimited(t *testing.T) {
 	bothBackends(t, envOptions{rateLimits: true, limits: limits}, func(t *testing.T, e *env) {
 		ann, ben := e.newUser(t, "Ann"), e.newUser(t, "Ben")
 		g := e.group(t, ann, "Team", false, ben)
-		for _, r := range reads(g) { // one of each: burst reads
+		for _, r := range reads(g, ann.ID) { // one of each: burst reads
 			r.token = ann.Token
 			e.do(t, r).want(t, http.StatusOK, "")
 		}
-		for _, r := range reads(g) {
+		for _, r := range reads(g, ann.ID) {
 			r.token = ann.Token
 			wantLimited(t, r.method+" "+r.path, e.do(t, r))
 		}
@@ -66,7 +67,7 @@ func TestReadRateLimited(t *testing.T) {
 			ann := e.newUser(t, "Ann")
 			g := e.group(t, ann, "Team", false)
 			for i := range 3 {
-				for _, r := range reads(g) {
+				for _, r := range reads(g, ann.ID) {
 					r.token = ann.Token
 					if got := e.do(t, r); got.status != http.StatusOK {
 						t.Fatalf("round %d, %s %s: got %d %s, want 200 without rate limits", i+1, r.method, r.path, got.status, got.body)

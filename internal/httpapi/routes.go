@@ -91,8 +91,8 @@ func (s *Server) userRoutes() {
 
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-user", Method: http.MethodGet, Path: "/api/v1/users/{id}", Tags: []string{"users"},
-		Summary: "A user's profile", Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound),
-	}, func(ctx context.Context, in *idPath) (*userOutPub, error) {
+		Summary: "A user's profile", Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeRateLimited),
+	}, readLimited(s, func(ctx context.Context, in *idPath) (*userOutPub, error) {
 		u, err := s.svc.User(ctx, principal(ctx), in.ID)
 		if err != nil {
 			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
@@ -101,7 +101,7 @@ func (s *Server) userRoutes() {
 		out.Body.ID, out.Body.Name, out.Body.Online = u.ID, u.Name, u.Online
 		out.Body.LastSeenAt, out.Body.Deleted = u.LastSeenAt, u.Deleted
 		return out, nil
-	})
+	}))
 }
 
 type chatsOut struct {
