@@ -295,6 +295,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 		}()
 		r.Body = http.MaxBytesReader(sw, r.Body, s.bodyLimit(r))
+		if r.ContentLength != 0 {
+			// An answer given before the body was read (401, a refused Origin or Host, an
+			// unknown path) is sent by net/http only after it has read the rest of a small
+			// body: one that never came held the connection, unanswered, for ever. Huma's
+			// reads, the login's and an upload's set deadlines of their own as they read.
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(loginBodyReadTimeout))
+		}
 		next.ServeHTTP(sw, r)
 	})
 }
