@@ -871,3 +871,74 @@ func TestStalledBodiesTimeOut(t *testing.T) {
 			http.StatusUnauthorized, chat.CodeUnauthenticated)
 	})
 }
+
+// TestStalledDownloadsEnd: an answer whose client stops taking bytes, here a download, ends
+// once a write has waited WriteIdle (it held its connection, goroutine and open file for ever),
+// while one that is read goes through whole, and its connection serves the next request
+// afterwards.
+func TestStalledDownloadsEnd(t *testing.T) {
+	t.Parallel()
+	const idle = time.Second
+	ended := make(chan int, 4)
+	observe := func(route string, status int, _ time.Duration) {
+		if route == "GET /api/v1/files/{id}" {
+			ended <- status
+		}
+	}
+	e := newFilesEnv(t, "sqlite", fileBackends[0].blobs, envOptions{writeIdle: idle, observe: observe})
+	a := e.newUser(t, "Ann")
+	g := e.group(t, a, "Team", false)
+	// More than the kernel's buffers on both ends of a loopback connection hold.
+	data := bytes.Repeat([]byte("0123456789abcdef"), (24<<20)/16)
+	body, ctype := multipartFile(t, `form-data; name="file"; filename="big.bin"`, data)
+	f := uploaded(t, e.do(t, req{method: "POST", path: chatPath(g, "/files"), body: body, contentType: ctype, token: a.Token}))
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	get := func(conn net.Conn, path string) {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", path, host, a.Token)
+	}
+
+	t.Run("read", func(t *testing.T) {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		br := bufio.NewReader(conn)
+		get(conn, f.URL)
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, res.Body)
+		if err != nil || n != int64(len(data)) {
+			t.Fatalf("read %d bytes (%v), want the whole file, %d", n, err, len(data))
+		}
+		<-ended
+		// Past the last write's deadline, the kept connection answers the next request.
+		time.Sleep(2 * idle)
+		get(conn, "/api/v1/users/me")
+		if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("the next request on the download's connection: %v, %v; want 200", res, err)
+		}
+	})
+
+	t.Run("stalled", func(t *testing.T) {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		get(conn, f.URL) // and read nothing
+		select {
+		case <-ended:
+		case <-time.After(time.Minute):
+			t.Fatal("the download of a client that stopped reading did not end in a minute")
+		}
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		n, _ := io.Copy(io.Discard, conn)
+		if n >= int64(len(data)) {
+			t.Errorf("the stalled client got %d bytes, the whole file: want it cut", n)
+		}
+	})
+}

@@ -59,6 +59,10 @@ type envOptions struct {
 	editWindow time.Duration
 	// uploadIdle is httpapi.Options.UploadIdle (0: the default).
 	uploadIdle time.Duration
+	// writeIdle is httpapi.Options.WriteIdle (0: the default).
+	writeIdle time.Duration
+	// observe is httpapi.Options.Observe.
+	observe func(route string, status int, d time.Duration)
 }
 
 const accessTTL = 15 * time.Minute
@@ -70,9 +74,10 @@ func newEnv(t *testing.T, backend string, o envOptions) *env {
 		NoSignup:  o.noSignup,
 		Chat:      chat.Options{RateLimits: o.rateLimits, Limits: o.limits, EditWindow: o.editWindow},
 		AccessTTL: accessTTL,
-		HTTP:      httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, TrustedProxies: o.trustedProxies, UploadIdle: o.uploadIdle},
-		TLS:       o.tls,
-		Log:       t.Output(),
+		HTTP: httpapi.Options{CookieSecure: "auto", AllowedOrigins: o.allowedOrigins, TrustedProxies: o.trustedProxies,
+			UploadIdle: o.uploadIdle, WriteIdle: o.writeIdle, Observe: o.observe},
+		TLS: o.tls,
+		Log: t.Output(),
 	}
 	if backend != "sqlite" && backend != "postgres" {
 		t.Fatalf("unknown backend %q", backend)

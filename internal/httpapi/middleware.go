@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net"
 	"net/http"
@@ -240,11 +242,23 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
+// DefaultWriteIdle is how long a write of an answer may wait for the client to take it
+// (Options.WriteIdle): a client that stopped reading held the connection, its goroutine and
+// what the answer held (a history page of up to 5 MB, an open file) for ever, as many times as
+// it asked.
+const DefaultWriteIdle = 30 * time.Second
+
 // statusWriter remembers the status for the log line. It passes Flush and Hijack through (via
-// Unwrap and http.ResponseController) so that WebSockets work behind it.
+// Unwrap and http.ResponseController) so that WebSockets work behind it. Each write must get
+// through within idle: the connection's write deadline moves ahead before each one, so a long
+// download keeps going as long as the client keeps taking bytes; what is still buffered after
+// the last one goes out under its deadline too, and net/http clears the deadline when the
+// request is done. A hijacked connection (a WebSocket) sets deadlines of its own.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	rc     *http.ResponseController
+	idle   time.Duration
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -261,6 +275,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	if err := w.rc.SetWriteDeadline(time.Now().Add(w.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, fmt.Errorf("write an answer: set the write deadline: %w", err)
+	}
 	return w.ResponseWriter.Write(b)
 }
 
@@ -271,7 +288,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), idle: cmp.Or(s.opts.WriteIdle, DefaultWriteIdle)}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {

@@ -43,6 +43,9 @@ type Options struct {
 	// UploadIdle is how long an upload may send nothing before it is answered 408
 	// request_timeout (0: DefaultUploadIdle).
 	UploadIdle time.Duration
+	// WriteIdle is how long a write of an answer may wait for the client to take it before
+	// the connection is closed (0: DefaultWriteIdle).
+	WriteIdle time.Duration
 }
 
 // ReadyCheck is one dependency /readyz checks. Its error is logged, never answered: it may
