@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Api, NARROW, chatItem, launch, newPage, openChat, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, launch, message, newPage, openChat, signIn, unique } from '../lib.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -309,6 +309,69 @@ test('screen readers: who sent each message, and a chat\'s preview and time in i
   await openChat(page, cast.dm);
   const said = await page.getByTestId('message').evaluateAll((els) => els.map((e) => e.querySelector('.bubble').innerText.split('\n')[0]));
   assert.deepEqual(said.map((s) => s.replace(/^(.*?:) .*$/, '$1')), [`${cast.zedName}:`, 'You:']);
+  page.assertClean();
+  await context.close();
+});
+
+/**
+ * watchLive records in the page what is added to a live region (an element with aria-live
+ * other than off, or role log, status or alert without one): what a screen reader would read
+ * out unasked. liveSaid returns the record.
+ */
+async function watchLive(page) {
+  await page.evaluate(() => {
+    window.liveSaid = [];
+    const live = (n) => {
+      for (let e = n.nodeType === 1 ? n : n.parentElement; e; e = e.parentElement) {
+        const l = e.getAttribute('aria-live');
+        if (l) return l === 'off' ? null : e;
+        if (['log', 'status', 'alert'].includes(e.getAttribute('role'))) return e;
+      }
+      return null;
+    };
+    new MutationObserver((records) => {
+      for (const r of records) {
+        const added = r.type === 'characterData' ? [r.target] : [...r.addedNodes];
+        for (const n of added) {
+          const region = live(n);
+          const text = n.textContent.trim();
+          if (region && text) window.liveSaid.push(`${region.dataset.testid || region.getAttribute('role') || region.className}: ${text}`);
+        }
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+  return () => page.evaluate(() => window.liveSaid);
+}
+
+test('screen readers: a new message from someone else is announced once; opening chats and changes are not', async () => {
+  const tag = unique('l').slice(-6);
+  const email = `lia.${tag}@example.com`;
+  const lia = await Api.register(`Lia ${tag}`, email);
+  const bo = await Api.register(`Bo ${tag}`);
+  const group = await lia.group(`Choir ${tag}`, [bo.user.id]);
+  const dm = await bo.private(lia.user.id);
+  const old = await bo.send(group.id, 'Rehearsal moved to Friday.');
+  await lia.send(group.id, 'Noted, thanks.');
+  await bo.send(dm.id, 'Did you get the sheet music?');
+
+  const { context, page } = await signIn(browser, email);
+  const said = await watchLive(page);
+  await openChat(page, `Choir ${tag}`);
+  await message(page, 'Noted, thanks.').waitFor();
+  await openChat(page, `Bo ${tag}`);
+  await message(page, 'Did you get the sheet music?').waitFor();
+  await openChat(page, `Choir ${tag}`);
+  await message(page, 'Rehearsal moved to Friday.').waitFor();
+
+  await bo.send(group.id, 'Bring a pencil.');
+  await message(page, 'Bring a pencil.').waitFor();
+  await bo.req('PATCH', `/chats/${group.id}/messages/${old.seq}`, { body: 'Rehearsal moved to Saturday.' });
+  await message(page, 'Rehearsal moved to Saturday.').waitFor();
+  await lia.send(group.id, 'Will do.');
+  await message(page, 'Will do.').getByTestId('msg-status').waitFor();
+
+  const messages = ['Rehearsal', 'Noted', 'sheet music', 'pencil', 'Will do'];
+  assert.deepEqual((await said()).filter((s) => messages.some((m) => s.includes(m))), [`announcer: Bo ${tag}: Bring a pencil.`]);
   page.assertClean();
   await context.close();
 });

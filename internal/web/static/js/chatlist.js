@@ -28,7 +28,7 @@ function typingText(store, chat) {
  * firstLineOf is what a preview shows of a message: its first line with text, its links as the
  * message pane shows them, or its files.
  */
-function firstLineOf(m) {
+export function firstLineOf(m) {
   const line = shownLinks((m.body || '').split('\n').find((l) => l.trim()) || m.body || '');
   return line || filesText(m.files);
 }

@@ -6,7 +6,7 @@ import { h, icon, place, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemParts, timeOf } from './format.js';
 import { ReadTracker, windowActive } from './reading.js';
-import { who } from './chatlist.js';
+import { firstLineOf, who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
 import { mountComposer } from './composer.js';
 import { hasBlocks, renderBody } from './markup.js';
@@ -47,6 +47,9 @@ export function mountPane(ctx, el, { back }) {
   let drawnNewest = 0;
   // The senders told apart (twinsOf) as drawn: when they change, every message is drawn again.
   let drawnTwins = '';
+  // The newest message of the open chat that screen readers were told of (announce); null
+  // until its first page is loaded.
+  let announced = null;
 
   const empty = h('div', { class: 'pane-empty' },
     h('div', { class: 'empty-art' }, icon('chat')),
@@ -74,7 +77,9 @@ export function mountPane(ctx, el, { back }) {
 
   const top = h('div', { class: 'history-status', 'data-testid': 'history-status' });
   const list = h('div', { class: 'msg-list' });
-  const scroller = h('div', { class: 'scroller', role: 'log', 'aria-label': 'Messages', tabindex: '0', 'data-testid': 'messages' },
+  // The log is not a live region: it is filled anew with each chat opened and each page loaded
+  // back, which a screen reader would read out whole. New messages are told by the announcer.
+  const scroller = h('div', { class: 'scroller', role: 'log', 'aria-live': 'off', 'aria-label': 'Messages', tabindex: '0', 'data-testid': 'messages' },
     h('div', { class: 'scroll-inner' }, top, list));
   // With more unread than a first load fetches ('more above' on the divider), no read mark is
   // set until the rest is loaded and seen, so a chat left unread for long would keep its badge
@@ -92,6 +97,7 @@ export function mountPane(ctx, el, { back }) {
   const unreadBar = h('div', { class: 'unread-bar', 'data-testid': 'unread-bar', hidden: true }, unreadCount, markAll);
   const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true, onclick: () => toBottom(true) }, icon('down'));
   const typingLine = h('div', { class: 'typing-line', 'data-testid': 'typing', 'aria-live': 'polite' });
+  const announcer = h('div', { class: 'sr-only', 'aria-live': 'polite', 'data-testid': 'announcer' });
   // keepBottom runs a change of the composer's size (fn) and keeps a view that was at the bottom
   // there: the composer measures itself by collapsing first, which scrolls the view up.
   const keepBottom = (fn) => {
@@ -101,7 +107,7 @@ export function mountPane(ctx, el, { back }) {
   };
   const composer = mountComposer(ctx, { getChat: () => chatId, onSent: () => { stickToBottom = true; }, keepBottom });
   const view = h('section', { class: 'pane-chat', 'aria-labelledby': 'pane-title' },
-    header, h('div', { class: 'scroll-wrap' }, unreadBar, scroller, jump), typingLine, composer.el);
+    header, h('div', { class: 'scroll-wrap' }, unreadBar, scroller, jump), typingLine, announcer, composer.el);
   // Edits, deletes, reactions and replies (msgview.js).
   const changes = mountChanges(ctx, { composer, getChat: () => chatId });
 
@@ -216,6 +222,8 @@ export function mountPane(ctx, el, { back }) {
     chatId = id;
     client.openChat(id);
     tracker.reset();
+    announced = null;
+    announcer.textContent = '';
     list.replaceChildren();
     drawn = new Map();
     drawnNewest = 0;
@@ -238,6 +246,32 @@ export function mountPane(ctx, el, { back }) {
     client.loadDetail(id);
     render();
     if (!matchMedia('(pointer: coarse)').matches) composer.focus();
+  }
+
+  /**
+   * announce tells screen readers of the messages from others that arrived in the open chat
+   * since the last batch: "Name: first line" for one, "N new messages" for more, so a burst
+   * (or what a reconnection brings) is one announcement. The chat's loaded history never is.
+   */
+  function announce() {
+    const box = store.messages.get(chatId);
+    if (!box?.loaded) return;
+    const newest = box.newest;
+    if (announced == null || newest <= announced) {
+      announced = Math.max(announced ?? 0, newest);
+      return;
+    }
+    const l = box.list();
+    const fresh = [];
+    for (let i = l.length - 1; i >= 0 && l[i].seq > announced; i--) {
+      const m = l[i];
+      if (m.kind === 'text' && !m.deleted_at && m.sender_id !== store.me.id) fresh.push(m);
+    }
+    announced = newest;
+    if (!fresh.length) return;
+    announcer.textContent = fresh.length === 1
+      ? `${who(store, fresh[0].sender_id)}: ${firstLineOf(fresh[0])}`
+      : plural(fresh.length, 'new message');
   }
 
   /** A message from someone else that arrives unseen marks where the unread part starts. */
@@ -472,6 +506,7 @@ export function mountPane(ctx, el, { back }) {
    */
   function onChange() {
     if (chatId == null) return;
+    announce();
     const { allPane, msgs, unsent, people } = store.changed;
     // The "more above" divider is worked out anew by render as reads move (patch never keeps it).
     if (allPane || dividerAbove) return render();
