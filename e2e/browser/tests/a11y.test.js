@@ -375,3 +375,38 @@ test('screen readers: a new message from someone else is announced once; opening
   page.assertClean();
   await context.close();
 });
+
+/** field returns how Chromium's accessibility tree presents the text field named name. */
+async function field(page, name) {
+  const cdp = await page.context().newCDPSession(page);
+  const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+  await cdp.detach();
+  const n = nodes.find((x) => !x.ignored && x.role?.value === 'textbox' && x.name?.value === name);
+  assert.ok(n, `a text field named ${name}`);
+  const prop = (p) => n.properties?.find((x) => x.name === p)?.value.value;
+  return { description: n.description?.value || '', invalid: prop('invalid') || 'false', focused: !!prop('focused') };
+}
+
+test('screen readers: an error in the account dialog is read with its field, which takes the focus', async () => {
+  const tag = unique('f').slice(-6);
+  const email = `fay.${tag}@example.com`;
+  await Api.register(`Fay ${tag}`, email);
+  const { context, page } = await signIn(browser, email);
+  await page.getByTestId('account-button').click();
+  const acc = page.getByTestId('account-dialog');
+  assert.equal((await field(page, 'New password')).description, 'At least 8 characters.');
+  await acc.getByLabel('Current password').fill('not my password');
+  await acc.getByLabel('New password').fill('brand new password');
+  await acc.getByRole('button', { name: 'Change password' }).click();
+  await acc.getByText('The current password is wrong.').waitFor();
+  assert.deepEqual(await field(page, 'Current password'), { description: 'The current password is wrong.', invalid: 'true', focused: true });
+
+  await acc.getByTestId('delete-account').click();
+  const del = page.getByTestId('delete-account-dialog');
+  await del.getByLabel('Your password').fill('not my password');
+  await del.getByRole('button', { name: 'Delete my account' }).click();
+  await del.getByText('The password is wrong.').waitFor();
+  assert.deepEqual(await field(page, 'Your password'), { description: 'The password is wrong.', invalid: 'true', focused: true });
+  page.assertClean();
+  await context.close();
+});

@@ -45,21 +45,25 @@ export function nameSection(ctx) {
 export function passwordSection(onChanged) {
   seq += 1;
   const ids = { cur: `acc${seq}-cur`, next: `acc${seq}-new`, others: `acc${seq}-others` };
-  const cur = h('input', { id: ids.cur, type: 'password', required: true, autocomplete: 'current-password' });
-  const next = h('input', { id: ids.next, type: 'password', required: true, minlength: 8, maxlength: 128, autocomplete: 'new-password' });
+  // A wrong current password is said under its field, which screen readers read with it.
+  const curErr = h('p', { class: 'field-error', id: `${ids.cur}-err`, hidden: true });
+  const cur = h('input', { id: ids.cur, type: 'password', required: true, autocomplete: 'current-password', 'aria-describedby': curErr.id });
+  const next = h('input', { id: ids.next, type: 'password', required: true, minlength: 8, maxlength: 128, autocomplete: 'new-password', 'aria-describedby': `${ids.next}-hint` });
   const others = h('input', { id: ids.others, type: 'checkbox', checked: true });
   const status = h('p', { class: 'list-status', role: 'status' });
   const save = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Change password' });
   const form = h('form', { class: 'settings-form', 'aria-label': 'Change password', 'data-testid': 'password-form' },
-    h('div', { class: 'field' }, h('label', { for: ids.cur, text: 'Current password' }), cur),
+    h('div', { class: 'field' }, h('label', { for: ids.cur, text: 'Current password' }), cur, curErr),
     h('div', { class: 'field' }, h('label', { for: ids.next, text: 'New password' }), next,
-      h('span', { class: 'hint muted', text: 'At least 8 characters.' })),
+      h('span', { class: 'hint muted', id: `${ids.next}-hint`, text: 'At least 8 characters.' })),
     h('label', { class: 'check', for: ids.others }, others, h('span', { text: 'Sign out my other devices' })),
     h('div', { class: 'dialog-actions' }, status, save));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     save.disabled = true;
     status.textContent = 'Saving…';
+    curErr.hidden = true;
+    cur.removeAttribute('aria-invalid');
     try {
       await api.changePassword(cur.value, next.value, others.checked);
       status.textContent = others.checked ? 'Password changed. Your other devices were signed out.' : 'Password changed.';
@@ -67,7 +71,15 @@ export function passwordSection(onChanged) {
       next.value = '';
       onChanged?.(others.checked);
     } catch (ex) {
-      status.textContent = ex.code === 'wrong_password' ? 'The current password is wrong.' : describe(ex);
+      if (ex.code === 'wrong_password') {
+        status.textContent = '';
+        curErr.textContent = 'The current password is wrong.';
+        curErr.hidden = false;
+        cur.setAttribute('aria-invalid', 'true');
+        cur.focus();
+      } else {
+        status.textContent = describe(ex);
+      }
     } finally {
       save.disabled = false;
     }
@@ -81,8 +93,8 @@ export function deleteAccountButton(onDeleted) {
   btn.addEventListener('click', () => {
     seq += 1;
     const id = `acc${seq}-confirm`;
-    const pw = h('input', { id, type: 'password', required: true, autocomplete: 'current-password' });
-    const err = h('p', { class: 'form-alert', role: 'alert', hidden: true });
+    const err = h('p', { class: 'form-alert', id: `${id}-err`, role: 'alert', hidden: true });
+    const pw = h('input', { id, type: 'password', required: true, autocomplete: 'current-password', 'aria-describedby': err.id });
     const yes = h('button', { type: 'submit', class: 'btn btn-danger', text: 'Delete my account' });
     const no = h('button', { type: 'button', class: 'btn', text: 'Cancel', onclick: () => d.close() });
     const form = h('form', { class: 'settings-form' },
@@ -94,6 +106,7 @@ export function deleteAccountButton(onDeleted) {
       ev.preventDefault();
       yes.disabled = true;
       err.hidden = true;
+      pw.removeAttribute('aria-invalid');
       try {
         await api.deleteAccount(pw.value);
         d.close();
@@ -101,6 +114,7 @@ export function deleteAccountButton(onDeleted) {
       } catch (ex) {
         err.textContent = ex.code === 'wrong_password' ? 'The password is wrong.' : describe(ex);
         err.hidden = false;
+        pw.setAttribute('aria-invalid', 'true');
         yes.disabled = false;
         pw.focus();
       }
