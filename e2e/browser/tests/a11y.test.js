@@ -298,7 +298,7 @@ test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are n
   await context.close();
 });
 
-test('screen readers: who sent each message, and a chat\'s preview and time in its name', async () => {
+test('screen readers: who sent each message, whose message each actions button is, and a chat\'s preview and time in its name', async () => {
   const { context, page } = await signIn(browser, cast.email);
   // The private chat's row says who it is, the last message and when.
   const row = chatItem(page, cast.dm);
@@ -309,6 +309,11 @@ test('screen readers: who sent each message, and a chat\'s preview and time in i
   await openChat(page, cast.dm);
   const said = await page.getByTestId('message').evaluateAll((els) => els.map((e) => e.querySelector('.bubble').innerText.split('\n')[0]));
   assert.deepEqual(said.map((s) => s.replace(/^(.*?:) .*$/, '$1')), [`${cast.zedName}:`, 'You:']);
+  // Each message's actions button, reached with Tab away from its text, says whose and when.
+  const more = await page.getByRole('log').getByRole('button', { name: /^More actions/ }).evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  assert.equal(more.length, 2);
+  assert.match(more[0], new RegExp(`^More actions: message from ${cast.zedName}, \\d{1,2}:\\d\\d [AP]M$`));
+  assert.match(more[1], /^More actions: your message, \d{1,2}:\d\d [AP]M$/);
   page.assertClean();
   await context.close();
 });

@@ -9,6 +9,7 @@
 // signature, so that a change redraws the message.
 
 import { h, icon } from './dom.js';
+import { timeOf } from './format.js';
 import { ApiError, describe } from './api.js';
 import { confirmDialog } from './dialogs.js';
 import { EMOJI, deleteMessage, editMessage, quoteOf, toggleReaction } from './msgchanges.js';
@@ -439,8 +440,10 @@ export function mountChanges(ctx, { composer, getChat }) {
       meta?.prepend(h('span', { class: 'edited', 'data-testid': 'edited', title: `Edited ${new Date(m.edited_at).toLocaleString()}`, text: 'edited' }));
     }
     if (m.reactions?.length) bubble.append(reactionsEl(chat, m));
+    // Its name says whose message, and when: Tab goes from one to the next, away from the text.
+    const whose = m.sender_id === store.me.id ? 'your message' : `message from ${store.name(m.sender_id) || 'Someone'}`;
     const more = h('button', {
-      type: 'button', class: 'icon-btn msg-more', 'aria-label': 'More actions', title: 'More actions', 'aria-haspopup': 'menu', 'data-testid': 'message-more',
+      type: 'button', class: 'icon-btn msg-more', 'aria-label': `More actions: ${whose}, ${timeOf(m.created_at)}`, title: 'More actions', 'aria-haspopup': 'menu', 'data-testid': 'message-more',
       onclick: (ev) => {
         const c = store.chats.get(chat.id);
         if (menu?.opener === ev.currentTarget) closeMenu(true);
