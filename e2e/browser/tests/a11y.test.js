@@ -415,3 +415,27 @@ test('screen readers: an error in the account dialog is read with its field, whi
   page.assertClean();
   await context.close();
 });
+
+test('keyboard on a phone: back from a chat (its button or Escape) puts the focus on the chat\'s row', async () => {
+  const { context, page } = await signIn(browser, cast.email, { viewport: { width: 320, height: 640 } });
+  const row = chatItem(page, cast.group);
+  const id = await row.getAttribute('data-chat-id');
+  const focusedChat = () => page.evaluate(() => document.activeElement?.dataset?.chatId || document.activeElement?.localName);
+  for (const how of ['button', 'Escape']) {
+    await row.focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('pane-title').getByText(cast.group, { exact: true }).waitFor();
+    await page.waitForFunction(() => document.activeElement?.dataset.testid === 'composer');
+    if (how === 'button') {
+      await page.getByRole('button', { name: 'Back to chats' }).focus();
+      await page.keyboard.press('Enter');
+    } else {
+      await page.keyboard.press('Escape');
+    }
+    await page.getByTestId('pane-title').waitFor({ state: 'detached' });
+    assert.equal(await focusedChat(), id, `after ${how}`);
+    assert.ok(await row.isVisible());
+  }
+  page.assertClean();
+  await context.close();
+});

@@ -60,7 +60,7 @@ function preview(ctx, chat) {
 
 /**
  * mountChatList renders the sidebar into el. actions: go(chatId), newChat(), account().
- * Returns {focusFilter, destroy}.
+ * Returns {focusFilter, focusChat, destroy}.
  */
 export function mountChatList(ctx, el, actions) {
   const { store } = ctx;
@@ -305,6 +305,14 @@ export function mountChatList(ctx, el, actions) {
   const timer = setInterval(draw, 60000);
   return {
     focusFilter: () => filter.focus(),
+    /** focusChat focuses chat id's row (it takes the list's Tab stop), or the filter without one. */
+    focusChat: (id) => {
+      const b = list.hidden ? null : list.querySelector(`.chat-item[data-chat-id="${id}"]`);
+      if (!b) return filter.focus();
+      rover = id;
+      rove();
+      b.focus();
+    },
     destroy: () => {
       clearInterval(timer);
       for (const u of unsubs) u();

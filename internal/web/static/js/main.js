@@ -240,10 +240,15 @@ async function startApp() {
       id = null;
       if (location.hash !== '#/') history.replaceState(null, '', '#/');
     }
+    const left = store.activeChatId;
+    // The focus in the chat left (its Back button, Escape in the composer) would fall to the
+    // page's start: it goes to the chat's row, where a keyboard user came from.
+    const lost = left != null && id !== left && (main.contains(document.activeElement) || document.activeElement === document.body);
     store.activeChatId = id;
     shell.dataset.view = id == null ? 'list' : 'chat';
     pane.setChat(id);
     store.notify('chats');
+    if (lost && id == null) list.focusChat(left);
   };
 
   const onKey = (ev) => {
