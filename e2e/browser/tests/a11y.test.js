@@ -439,3 +439,35 @@ test('keyboard on a phone: back from a chat (its button or Escape) puts the focu
   page.assertClean();
   await context.close();
 });
+
+test('reduced motion: the jump to the latest message does not glide', async () => {
+  const tag = unique('r').slice(-6);
+  const email = `rae.${tag}@example.com`;
+  const rae = await Api.register(`Rae ${tag}`, email);
+  const sol = await Api.register(`Sol ${tag}`);
+  const dm = await sol.private(rae.user.id);
+  for (let i = 1; i <= 40; i++) await sol.send(dm.id, `Line ${i} of the poem.`);
+  await rae.read(dm.id, 40);
+  const { context, page } = await signIn(browser, email);
+  await openChat(page, `Sol ${tag}`);
+  await message(page, 'Line 40 of the poem.').waitFor();
+  for (const [reducedMotion, glides] of [['reduce', false], ['no-preference', true]]) {
+    await page.emulateMedia({ reducedMotion });
+    await page.getByTestId('messages').evaluate((s) => { s.scrollTop = 0; });
+    const jump = page.getByRole('button', { name: 'Jump to the latest message' });
+    await jump.waitFor();
+    // Right after the click a glide has not moved yet (it moves in the frames after); a jump is there.
+    const left = await jump.evaluate((b) => {
+      b.click();
+      const s = document.querySelector('[data-testid="messages"]');
+      return s.scrollHeight - s.scrollTop - s.clientHeight;
+    });
+    assert.equal(left > 1, glides, `${reducedMotion}: ${left} px from the bottom right after the click`);
+    await page.waitForFunction(() => {
+      const s = document.querySelector('[data-testid="messages"]');
+      return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
+    });
+  }
+  page.assertClean();
+  await context.close();
+});

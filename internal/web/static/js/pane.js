@@ -154,8 +154,11 @@ export function mountPane(ctx, el, { back }) {
   });
 
   const fromBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
+  // The jump button's scroll is smooth, unless the user asked for less motion (CSS's
+  // scroll-behavior does not govern a scroll whose behavior is given).
   const toBottom = (smooth) => {
-    scroller.scrollTo({ top: scroller.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
+    const glide = smooth && !matchMedia('(prefers-reduced-motion: reduce)').matches;
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior: glide ? 'smooth' : 'instant' });
   };
 
   // Where the view is, as of the last scroll or resize: gap is its distance from the bottom,
