@@ -1,6 +1,6 @@
 // Accessibility: axe-core finds no serious or critical violation on any screen, in light and
 // dark; the page has an h1; the chat list is one Tab stop with arrow keys; focus rings are
-// never clipped; messages and chats carry what a screen reader needs.
+// never clipped nor faint (3:1); messages and chats carry what a screen reader needs.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,13 +72,44 @@ function clippedRing(page) {
   });
 }
 
-/** tabThrough presses Tab up to n times and returns the focus rings that were clipped. */
+/**
+ * faintRing describes the focused element when its focus ring (an outline) contrasts less than
+ * 3:1 (WCAG 1.4.11) with what it is drawn on: the element's own background for a ring drawn
+ * inside it (a negative offset), else its parent's; the first background that is not
+ * transparent, going up.
+ */
+function faintRing(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const cs = getComputedStyle(el);
+    if (cs.outlineStyle === 'none' || !parseFloat(cs.outlineWidth)) return null;
+    const rgb = (c) => c.match(/[\d.]+/g).map(Number);
+    const lum = ([r, g, b]) => [r, g, b].map((v) => {
+      const x = v / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    }).reduce((sum, x, i) => sum + x * [0.2126, 0.7152, 0.0722][i], 0);
+    let under = [255, 255, 255];
+    for (let p = parseFloat(cs.outlineOffset) < 0 ? el : el.parentElement; p; p = p.parentElement) {
+      const c = rgb(getComputedStyle(p).backgroundColor);
+      if (c.length < 4 || c[3] > 0) {
+        under = c;
+        break;
+      }
+    }
+    const [hi, lo] = [lum(rgb(cs.outlineColor)), lum(under)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio >= 3) return null;
+    return `${el.localName}.${[...el.classList].join('.')}[${el.dataset.testid || ''}] ring ${cs.outlineColor} on rgb(${under.slice(0, 3)}): ${ratio.toFixed(2)}:1`;
+  });
+}
+
+/** tabThrough presses Tab up to n times and returns the focus rings that were clipped or faint. */
 async function tabThrough(page, n) {
   const bad = [];
   for (let i = 0; i < n; i++) {
     await page.keyboard.press('Tab');
-    const c = await clippedRing(page);
-    if (c) bad.push(c);
+    for (const c of [await clippedRing(page), await faintRing(page)]) if (c) bad.push(c);
   }
   return bad;
 }
@@ -248,7 +279,7 @@ test('axe and keyboard: the message menu, emoji picker, editing, replying, react
   }
 });
 
-test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are never clipped', async () => {
+test('keyboard: the chat list is one Tab stop with arrow keys; focus rings are never clipped nor faint', async () => {
   const { context, page } = await signIn(browser, cast.email);
   const items = page.getByTestId('chat-item');
   await items.nth(1).waitFor();
