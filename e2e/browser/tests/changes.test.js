@@ -569,3 +569,30 @@ test('on a phone, the back arrow and Esc go back to the list: Back from there re
   P.page.assertClean();
   await P.context.close();
 });
+
+test('a quote names its sender once the name is learnt, not "Someone" for good', async () => {
+  const tag = unique('q').slice(-6);
+  const email = `ada-${tag}@example.com`;
+  const ada = await Api.register(`Ada ${tag}`, email);
+  const cy = await Api.register(`Cy ${tag}`);
+  const group = await ada.group(`Quotes ${tag}`, [cy.user.id]);
+  const asked = await cy.send(group.id, 'Who brings the cake?');
+  await ada.req('POST', `/chats/${group.id}/messages`, { body: 'I do.', client_id: unique('c'), reply_to_seq: asked.seq });
+  // Cy's name comes with the group's details or on its own: both are held until the quote is drawn.
+  const held = [];
+  let hold = true;
+  const paths = [`/api/v1/chats/${group.id}`, `/api/v1/users/${cy.user.id}`];
+  const { context, page } = await signIn(browser, email, {
+    setup: (p) => p.route((url) => paths.includes(url.pathname), (route) => (hold ? held.push(route) : route.continue())),
+  });
+  await chatItem(page, `Quotes ${tag}`).click();
+  const quote = message(page, 'I do.').getByTestId('reply-quote');
+  await quote.getByText('Someone', { exact: true }).waitFor();
+  hold = false;
+  for (const r of held) await r.continue();
+  // Cy's own message and the quote of it are drawn again in the same pass.
+  await message(page, 'Who brings the cake?').getByTestId('sender').getByText(`Cy ${tag}`).waitFor();
+  assert.equal(await quote.locator('.reply-quote-who').textContent(), `Cy ${tag}`);
+  page.assertClean();
+  await context.close();
+});

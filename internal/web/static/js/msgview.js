@@ -361,7 +361,7 @@ export function mountChanges(ctx, { composer, getChat }) {
   /** sig is what of a message's changes its drawing depends on. */
   function sig(m) {
     const q = m.reply_to;
-    return [m.rev || 0, m.deleted_at ? 'd' : '', m.edited_at || '', q ? `${q.seq}${q.deleted ? 'd' : ''}:${q.body_preview}` : '',
+    return [m.rev || 0, m.deleted_at ? 'd' : '', m.edited_at || '', q ? `${q.seq}${q.deleted ? 'd' : ''}:${nameOf(q.sender_id)}:${q.body_preview}` : '',
       isEditing(m) ? `e${editing.error}` : ''].join('~');
   }
 
