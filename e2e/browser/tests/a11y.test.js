@@ -502,3 +502,47 @@ test('reduced motion: the jump to the latest message does not glide', async () =
   page.assertClean();
   await context.close();
 });
+
+test('keyboard: an upload finishing leaves the focus on the other file\'s button and says nothing of it; removing one hands the focus on', async () => {
+  const tag = unique('u').slice(-6);
+  const email = `ivo.${tag}@example.com`;
+  const ivo = await Api.register(`Ivo ${tag}`, email);
+  const kim = await Api.register(`Kim ${tag}`);
+  const dm = await ivo.private(kim.user.id);
+  // The second upload waits here until the test lets it go.
+  let hold = false;
+  let arrived;
+  const held = new Promise((resolve) => { arrived = resolve; });
+  const { context, page } = await signIn(browser, email, {
+    setup: (p) => p.route(`**/api/v1/chats/${dm.id}/files`, (route) => (hold ? arrived(route) : route.continue())),
+  });
+  await openChat(page, `Kim ${tag}`);
+  const said = await watchLive(page);
+  const attach = (name) => page.getByTestId('file-input').setInputFiles({ name, mimeType: 'text/plain', buffer: Buffer.from(`the text of ${name}`) });
+  const row = (name) => page.getByTestId('upload').filter({ hasText: name });
+  const focused = () => page.evaluate(() => document.activeElement?.getAttribute('aria-label') || document.activeElement?.dataset.testid);
+  const aboutA = async () => (await said()).filter((s) => s.includes('a.txt')).length;
+
+  await attach('a.txt');
+  await row('a.txt').and(page.locator('[data-state="done"]')).waitFor();
+  hold = true;
+  await attach('b.txt');
+  await row('b.txt').and(page.locator('[data-state="uploading"]')).waitFor();
+  await page.getByRole('button', { name: 'Remove a.txt' }).focus();
+  const before = await aboutA();
+  const upload = await held;
+  hold = false;
+  await upload.continue();
+  await row('b.txt').and(page.locator('[data-state="done"]')).waitFor();
+  assert.equal(await focused(), 'Remove a.txt', 'the focus stays while b.txt finishes');
+  assert.equal(await aboutA(), before, 'b.txt finishing says nothing of a.txt');
+
+  await page.keyboard.press('Enter');
+  await row('a.txt').waitFor({ state: 'detached' });
+  assert.equal(await focused(), 'Remove b.txt', 'removing a.txt hands the focus to the next file');
+  await page.keyboard.press('Enter');
+  await row('b.txt').waitFor({ state: 'detached' });
+  assert.equal(await focused(), 'Message', 'removing the last file hands the focus to the composer');
+  page.assertClean();
+  await context.close();
+});

@@ -172,7 +172,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     if (!t) {
       t = new UploadTray(id, () => {
         if (t === current) {
-          t.render(trayEl);
+          t.render(trayEl, () => input.focus());
           update();
         }
       });
@@ -284,7 +284,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
         if (draft.reply && !ctx.store.replyTo.has(to)) ctx.store.replyTo.set(to, draft.reply);
       }
       current = to != null ? trayOf(to) : null;
-      if (current) current.render(trayEl);
+      if (current) current.render(trayEl, () => input.focus());
       else trayEl.hidden = true;
       autosize();
       update();

@@ -9,7 +9,7 @@
 // ever put in an <img>, and nothing of a file is ever read as markup here.
 
 import { api, ApiError, describe, refresh } from './api.js';
-import { h, icon } from './dom.js';
+import { h, icon, reconcile } from './dom.js';
 import { openDialog } from './dialogs.js';
 
 /** INLINE are the image types shown as images; everything else is a card. */
@@ -195,27 +195,56 @@ export class UploadTray {
     return files;
   }
 
-  render(el) {
+  /**
+   * render draws the tray into el, each upload keyed: a progress tick moves its bar alone and a
+   * row is drawn again only when its state changes, so a focused button stays (a screen reader
+   * hears no row again: the tray is a live region). A row that goes, or is drawn again, with the
+   * focus in it hands the focus to the next row's button, else to fallback (the composer).
+   */
+  render(el, fallback) {
     el.hidden = this.items.length === 0;
-    el.replaceChildren(...this.items.map((it) => {
-      const name = it.file.name || 'pasted file';
-      const kids = [
-        h('span', { class: 'up-name', text: name }),
-        h('span', { class: 'up-size', text: formatSize(it.file.size) }),
-      ];
-      if (it.state === 'uploading') {
-        kids.push(h('progress', { max: '100', value: String(Math.round(it.progress * 100)), 'aria-label': `Uploading ${name}` }),
-          h('button', { type: 'button', class: 'link', text: 'Cancel', 'aria-label': `Cancel the upload of ${name}`, 'data-testid': 'upload-cancel', onclick: () => this.remove(it) }));
-      } else if (it.state === 'done') {
-        kids.push(h('span', { class: 'up-ok', text: 'Ready' }),
-          h('button', { type: 'button', class: 'icon-btn small', 'aria-label': `Remove ${name}`, title: 'Remove', onclick: () => this.remove(it) }, icon('close')));
-      } else {
-        kids.push(h('span', { class: 'up-error', role: 'alert', text: it.error }));
-        if (it.retry) kids.push(h('button', { type: 'button', class: 'link', text: 'Retry', 'aria-label': `Retry the upload of ${name}`, 'data-testid': 'upload-retry', onclick: () => this.retry(it) }));
-        kids.push(h('button', { type: 'button', class: 'icon-btn small', 'aria-label': `Remove ${name}`, title: 'Remove', onclick: () => this.remove(it) }, icon('close')));
-      }
-      return h('div', { class: `upload ${it.state}`, 'data-testid': 'upload', 'data-state': it.state }, kids);
-    }));
+    const focusIn = el.contains(document.activeElement) ? document.activeElement.closest('.upload') : null;
+    reconcile(el, this.items.map((it) => ({
+      key: String(it.key),
+      create: () => this.drawRow(h('div', { 'data-testid': 'upload' }), it),
+      update: (row) => this.drawRow(row, it),
+    })));
+    if (!focusIn || el.contains(document.activeElement)) return;
+    const row = focusIn.isConnected ? focusIn : null;
+    const next = row || [...el.children].find((r) => Number(r.dataset.key) > Number(focusIn.dataset.key)) || el.lastElementChild;
+    const btn = next?.querySelector('button:last-of-type');
+    if (btn) btn.focus();
+    else fallback?.();
+  }
+
+  /** drawRow brings row up to date with it: its bar alone while the state is the same. */
+  drawRow(row, it) {
+    const sig = `${it.state}|${it.error}|${it.retry}`;
+    if (row.sig === sig) {
+      row.querySelector('progress')?.setAttribute('value', String(Math.round(it.progress * 100)));
+      return row;
+    }
+    row.sig = sig;
+    row.className = `upload ${it.state}`;
+    row.dataset.state = it.state;
+    const name = it.file.name || 'pasted file';
+    const kids = [
+      h('span', { class: 'up-name', text: name }),
+      h('span', { class: 'up-size', text: formatSize(it.file.size) }),
+    ];
+    if (it.state === 'uploading') {
+      kids.push(h('progress', { max: '100', value: String(Math.round(it.progress * 100)), 'aria-label': `Uploading ${name}` }),
+        h('button', { type: 'button', class: 'link', text: 'Cancel', 'aria-label': `Cancel the upload of ${name}`, 'data-testid': 'upload-cancel', onclick: () => this.remove(it) }));
+    } else if (it.state === 'done') {
+      kids.push(h('span', { class: 'up-ok', text: 'Ready' }),
+        h('button', { type: 'button', class: 'icon-btn small', 'aria-label': `Remove ${name}`, title: 'Remove', onclick: () => this.remove(it) }, icon('close')));
+    } else {
+      kids.push(h('span', { class: 'up-error', role: 'alert', text: it.error }));
+      if (it.retry) kids.push(h('button', { type: 'button', class: 'link', text: 'Retry', 'aria-label': `Retry the upload of ${name}`, 'data-testid': 'upload-retry', onclick: () => this.retry(it) }));
+      kids.push(h('button', { type: 'button', class: 'icon-btn small', 'aria-label': `Remove ${name}`, title: 'Remove', onclick: () => this.remove(it) }, icon('close')));
+    }
+    row.replaceChildren(...kids);
+    return row;
   }
 }
 
