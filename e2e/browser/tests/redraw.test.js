@@ -299,3 +299,41 @@ test('a chat left keeps its newest messages; scrolling back there loads the rest
   await scrollToStart();
   page.assertClean();
 });
+
+test('emails learnt to tell look-alike members apart draw their messages only, not the whole pane', async () => {
+  const tag = unique('e').slice(-6);
+  const email = `eve-${tag}@example.com`;
+  const eve = await Api.register(`Eve ${tag}`, email);
+  const kim = await Api.register(`Kim ${tag}`, `kim-${tag}@example.com`);
+  const twin = await Api.register(`KIM ${tag}`, `twin-${tag}@example.com`); // the same name but for case
+  const lu = await Api.register(`Lu ${tag}`);
+  const group = await eve.group(`Look ${tag}`, [kim.user.id, twin.user.id, lu.user.id]);
+  const said = [await kim.send(group.id, `from kim ${tag}`), await twin.send(group.id, `from twin ${tag}`)];
+  await lu.send(group.id, `from lu ${tag}`);
+  // The emails (GET /users?q=name) wait until the pane is drawn and watched.
+  let hold = true;
+  const held = [];
+  const { page } = await signIn(browser, email, {
+    setup: (p) => p.route((url) => url.pathname === '/api/v1/users', (route) => (hold ? held.push(route) : route.continue())),
+  });
+  await openChat(page, `Look ${tag}`);
+  await message(page, `from lu ${tag}`).waitFor();
+  await page.getByTestId('sender-apart').nth(1).waitFor(); // '#id' meanwhile
+  await page.evaluate(() => {
+    window.redrawn = {};
+    window.wholePane = 0;
+    const list = document.querySelector('.msg-list');
+    new MutationObserver((records) => {
+      for (const { target: el } of records) if (el.parentElement === list) window.redrawn[el.dataset.key] = (window.redrawn[el.dataset.key] || 0) + 1;
+    }).observe(list, { subtree: true, childList: true });
+    new MutationObserver(() => { window.wholePane += 1; }).observe(document.querySelector('[data-testid="history-status"]'), { childList: true });
+  });
+  hold = false;
+  for (const r of held) await r.continue();
+  await message(page, `from kim ${tag}`).getByTestId('sender-apart').getByText(`kim-${tag}@example.com`).waitFor();
+  await message(page, `from twin ${tag}`).getByTestId('sender-apart').getByText(`twin-${tag}@example.com`).waitFor();
+  await frames(page);
+  assert.equal(await page.evaluate(() => window.wholePane), 0, 'the whole pane was not drawn again');
+  assert.deepEqual(await page.evaluate(() => window.redrawn), Object.fromEntries(said.map((m) => [`s:${m.seq}`, 1])));
+  page.assertClean();
+});

@@ -788,14 +788,15 @@ export class Client {
     }
     for (const name of names) {
       api.usersNamed(name).then((res) => {
-        let learnt = false;
+        const learnt = new Set();
         for (const u of res.users || []) {
           if (u.email && this.s.emails.get(u.id) !== u.email) {
             this.s.emails.set(u.id, u.email);
-            learnt = true;
+            learnt.add(u.id);
           }
         }
-        if (learnt) this.s.notify('pane', 'members');
+        // What shows them is drawn again, as for a name: their messages, not the whole pane.
+        if (learnt.size) this.renamed(learnt);
       }).catch(() => {}); // '#id' tells them apart meanwhile
     }
   }
