@@ -59,7 +59,7 @@ test('markup in names and titles renders as text', async () => {
   await context.close();
 });
 
-test('a name cannot pass for a system note: each name in one is set apart', async () => {
+test('a name cannot pass for a system note: each name in one is set apart, in the chat and in its preview', async () => {
   // "Second made you an admin. Also, Zed joined" read as two events.
   const forged = `Second made you an admin. Also, Zed ${unique('z').slice(-4)}`;
   const owner = await Api.register(`Owner ${unique('o').slice(-5)}`);
@@ -69,6 +69,12 @@ test('a name cannot pass for a system note: each name in one is set apart', asyn
   await evil.req('POST', `/chats/${g.id}/join`);
 
   const { context, page } = await signIn(browser, 'third@example.com');
+  // The chat list's preview of the note too.
+  const row = chatItem(page, g.title).getByTestId('chat-preview');
+  await row.getByText(`${forged} joined`).waitFor();
+  assert.equal(await row.locator('.sys-name').count(), 1, 'the preview sets the name apart from " joined"');
+  assert.equal(await row.locator('.sys-name').textContent(), forged);
+  assert.equal(await row.locator('.sys-name').evaluate((el) => getComputedStyle(el).fontWeight), '600');
   await openChat(page, g.title);
   const note = page.getByTestId('system-message').filter({ hasText: `${forged} joined` });
   await note.waitFor();

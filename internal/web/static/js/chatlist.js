@@ -4,7 +4,7 @@
 import { h, icon, place, reconcile } from './dom.js';
 import { byActivity } from './store.js';
 import { avatar } from './avatar.js';
-import { filesText, fullTime, listTime, systemText } from './format.js';
+import { filesText, fullTime, listTime, systemParts } from './format.js';
 import { mountSearch } from './search.js';
 import { draftsOf, watchDrafts } from './composer.js';
 import { quiet } from './notify.js';
@@ -50,7 +50,8 @@ function preview(ctx, chat) {
     client.ensureName(m.event.actor_id);
   }
   if (!m) return chat.kind === 'group' ? 'No messages yet' : 'Say hello';
-  if (m.kind === 'system') return systemText(m.event, (id) => who(store, id), store.me?.id);
+  // A system note's parts: each name is drawn apart (fill), as in the pane.
+  if (m.kind === 'system') return systemParts(m.event, (id) => who(store, id), store.me?.id);
   if (m.deleted_at) return m.sender_id === store.me.id ? 'You deleted a message' : 'Message deleted';
   const firstLine = firstLineOf(m);
   if (m.sender_id === store.me.id) return `You: ${firstLine}`;
@@ -248,13 +249,16 @@ export function mountChatList(ctx, el, actions) {
     const unsent = p && (!c.last_message || p.created_at > c.last_message.created_at) ? p : null;
     // A draft shows in place of the last message (but in the open chat, whose composer has it).
     const draft = !active && !unsent && typeof drafts[c.id]?.text === 'string' ? firstLineOf({ body: drafts[c.id].text.trim() }) : '';
-    const text = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${draft}` : preview(ctx, c));
+    const shown = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${draft}` : preview(ctx, c));
+    // A system note's names are set apart from its words, so a name cannot pass for the sentence.
+    const text = typeof shown === 'string' ? shown : JSON.stringify(shown);
     const at = unsent ? unsent.created_at : c.last_message?.created_at;
     const when = listTime(at);
     const muted = quiet(c);
     const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when, unsent?.state, muted].join('\u0001');
     if (btn.sig === sig) return;
     btn.sig = sig;
+    const parts = typeof shown === 'string' ? [shown] : shown.map((p) => (typeof p === 'string' ? p : h('bdi', { class: 'sys-name', text: p.name })));
     if (active) btn.setAttribute('aria-current', 'true');
     else btn.removeAttribute('aria-current');
     btn.classList.toggle('has-unread', unread > 0);
@@ -280,7 +284,7 @@ export function mountChatList(ctx, el, actions) {
             ? h('span', { class: 'ci-preview typing', text: typing })
             : draft
               ? h('span', { class: 'ci-preview draft', 'data-testid': 'chat-preview' }, h('span', { class: 'draft-label', text: 'Draft: ' }), draft)
-              : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview', text }),
+              : h('span', { class: unsent ? `ci-preview unsent ${unsent.state}` : 'ci-preview', 'data-testid': 'chat-preview' }, ...parts),
           mentioned ? h('span', { class: 'badge mention-badge', 'data-testid': 'mention-badge', 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }) : null,
           unread ? h('span', { class: muted ? 'badge muted' : 'badge', 'data-testid': 'unread-badge', 'aria-hidden': 'true', text: unread > 999 ? '999+' : String(unread) }) : null,
           unread ? h('span', { class: 'sr-only', text: `, ${unread} unread${mentioned ? ', you were mentioned' : ''}` }) : null)));

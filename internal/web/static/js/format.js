@@ -105,11 +105,6 @@ export function systemParts(event, name, me) {
   }
 }
 
-/** systemText is systemParts as one string (the chat list's preview, notifications). */
-export function systemText(event, name, me) {
-  return systemParts(event, name, me).map((p) => (typeof p === 'string' ? p : p.name)).join('');
-}
-
 /**
  * lastSeen says, coarsely, when someone offline was last connected: "last seen today at 14:05",
  * "last seen yesterday", "last seen on 3 March"; "offline" when nobody knows.
