@@ -53,6 +53,9 @@ function go(chatId) {
 // sign-in screen at once instead of asking the server and logging a 401.
 const SIGNED_IN = 'chat.signedIn';
 
+// The most often the title and the favicon are written (startApp's writeTitle).
+const TITLE_MS = 250;
+
 function signedInHere() {
   try {
     return localStorage.getItem(SIGNED_IN) === '1';
@@ -230,7 +233,17 @@ async function startApp() {
     } else {
       for (const id of rows) count(id, now);
     }
-    document.title = unread ? `(${unread}) Chat` : 'Chat';
+    titleTimer ||= setTimeout(writeTitle, TITLE_MS);
+  };
+  // The title and the favicon are written at most once per TITLE_MS, with the count as it is
+  // then: a message into the open chat counts as unread until it is seen, a frame later, so a
+  // burst there wrote both twice a message (the favicon drawn on a canvas), most of the chat
+  // list's time a message in docs/PERFORMANCE.md's burst.
+  let titleTimer = 0;
+  const writeTitle = () => {
+    titleTimer = 0;
+    const text = unread ? `(${unread}) Chat` : 'Chat';
+    if (document.title !== text) document.title = text;
     badge(unread);
   };
 
@@ -284,6 +297,7 @@ async function startApp() {
       window.removeEventListener('hashchange', route);
       document.removeEventListener('keydown', onKey);
       clearTimeout(bannerTimer);
+      clearTimeout(titleTimer);
       dismissToast();
       for (const d of document.querySelectorAll('dialog')) d.remove();
     },
