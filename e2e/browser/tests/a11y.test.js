@@ -546,3 +546,21 @@ test('keyboard: an upload finishing leaves the focus on the other file\'s button
   page.assertClean();
   await context.close();
 });
+
+test('screen readers: near the length limit the composer says when a mark is passed, not a count a keystroke', async () => {
+  const { context, page } = await signIn(browser, cast.email);
+  await openChat(page, cast.dm);
+  const box = page.getByLabel('Message', { exact: true });
+  const said = await watchLive(page);
+  await box.fill('a'.repeat(3498));
+  await box.pressSequentially('bcde'); // 3,502: past 500 left
+  await page.getByText('3502 / 4000').waitFor();
+  await box.fill('a'.repeat(3898));
+  await box.pressSequentially('bcde'); // 3,902: past 100 left
+  await page.getByText('3902 / 4000').waitFor();
+  const counts = (await said()).filter((s) => /4000|characters/.test(s));
+  assert.deepEqual(counts, ['counter-said: Fewer than 500 characters left', 'counter-said: Fewer than 100 characters left']);
+  await box.fill('');
+  page.assertClean();
+  await context.close();
+});

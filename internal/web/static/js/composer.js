@@ -143,7 +143,10 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     'aria-describedby': 'composer-hint', 'data-testid': 'composer',
   });
   const hint = h('span', { id: 'composer-hint', class: 'sr-only' });
-  const counter = h('span', { class: 'counter', 'aria-live': 'polite', hidden: true });
+  // The count shows each character; a screen reader hears only when it passes a mark (500 and
+  // 100 left, over the limit), not a number a keystroke.
+  const counter = h('span', { class: 'counter', hidden: true });
+  const counterSaid = h('span', { class: 'sr-only', 'aria-live': 'polite', 'data-testid': 'counter-said' });
   const send = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', 'data-testid': 'send' }, icon('send'));
   const picker = h('input', { type: 'file', multiple: true, hidden: true, tabindex: '-1', 'aria-hidden': 'true', 'data-testid': 'file-input' });
   const attach = h('button', {
@@ -157,7 +160,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
   const form = h('form', { class: 'composer', 'aria-label': 'Write a message' },
     mentions.el,
     h('div', { class: 'composer-files' }, trayEl, limitsLine),
-    h('div', { class: 'composer-row' }, attach, picker, input, hint, counter, send));
+    h('div', { class: 'composer-row' }, attach, picker, input, hint, counter, counterSaid, send));
   fileLimits().then((l) => {
     const text = limitsText(l);
     limitsLine.textContent = text;
@@ -218,6 +221,8 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     counter.hidden = n < MAX - 500;
     counter.textContent = `${n} / ${MAX}`;
     counter.classList.toggle('over', n > MAX);
+    const say = n > MAX ? `Too long: at most ${MAX} characters` : n > MAX - 100 ? 'Fewer than 100 characters left' : n > MAX - 500 ? 'Fewer than 500 characters left' : '';
+    if (counterSaid.textContent !== say) counterSaid.textContent = say;
   };
 
   input.addEventListener('keydown', (ev) => {
