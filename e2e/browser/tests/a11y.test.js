@@ -564,3 +564,24 @@ test('screen readers: near the length limit the composer says when a mark is pas
   page.assertClean();
   await context.close();
 });
+
+test('keyboard: the jump to the latest message leaves the focus on the composer, not on the page', async () => {
+  const tag = unique('j').slice(-6);
+  const email = `joy.${tag}@example.com`;
+  const joy = await Api.register(`Joy ${tag}`, email);
+  const max = await Api.register(`Max ${tag}`);
+  const dm = await max.private(joy.user.id);
+  for (let i = 1; i <= 40; i++) await max.send(dm.id, `Verse ${i}.`);
+  await joy.read(dm.id, 40);
+  const { context, page } = await signIn(browser, email);
+  await openChat(page, `Max ${tag}`);
+  await message(page, 'Verse 40.').waitFor();
+  await page.getByTestId('messages').evaluate((s) => { s.scrollTop = 0; });
+  const jump = page.getByRole('button', { name: 'Jump to the latest message' });
+  await jump.focus();
+  await page.keyboard.press('Enter');
+  await jump.waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'composer');
+  page.assertClean();
+  await context.close();
+});

@@ -95,7 +95,14 @@ export function mountPane(ctx, el, { back }) {
       composer.focus(); // the bar is gone
     } });
   const unreadBar = h('div', { class: 'unread-bar', 'data-testid': 'unread-bar', hidden: true }, unreadCount, markAll);
-  const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true, onclick: () => toBottom(true) }, icon('down'));
+  // The button hides once the view is at the bottom: the focus it had goes to the composer (to
+  // the messages on a touch screen, where the composer's focus brings up the keyboard).
+  const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true,
+    onclick: () => {
+      toBottom(true);
+      if (matchMedia('(pointer: coarse)').matches) scroller.focus({ preventScroll: true });
+      else composer.focus();
+    } }, icon('down'));
   const typingLine = h('div', { class: 'typing-line', 'data-testid': 'typing', 'aria-live': 'polite' });
   const announcer = h('div', { class: 'sr-only', 'aria-live': 'polite', 'data-testid': 'announcer' });
   // keepBottom runs a change of the composer's size (fn) and keeps a view that was at the bottom
