@@ -585,3 +585,34 @@ test('keyboard: the jump to the latest message leaves the focus on the composer,
   page.assertClean();
   await context.close();
 });
+
+test('keyboard: in the group details a dismissed removal gives the focus back to Remove, a removal to the next member', async () => {
+  const tag = unique('g').slice(-6);
+  const email = `ola.${tag}@example.com`;
+  const ola = await Api.register(`Ola ${tag}`, email);
+  const abe = await Api.register(`Abe ${tag}`);
+  const bea = await Api.register(`Bea ${tag}`);
+  await ola.group(`Crew ${tag}`, [abe.user.id, bea.user.id]);
+  const { context, page } = await signIn(browser, email);
+  await openChat(page, `Crew ${tag}`);
+  await page.getByTestId('members-button').click();
+  const details = page.getByTestId('members-dialog');
+  await details.getByTestId('member').nth(2).waitFor();
+  await details.getByRole('button', { name: `Actions for Abe ${tag}` }).focus();
+  await page.keyboard.press('Enter');
+  await details.getByRole('button', { name: 'Remove', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  const confirm = page.getByTestId('confirm-dialog');
+  // Cancel first: the focus is back on Remove.
+  await confirm.getByRole('button', { name: 'Cancel' }).focus();
+  await page.keyboard.press('Enter');
+  await confirm.waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Remove');
+  await page.keyboard.press('Enter');
+  await confirm.getByRole('button', { name: 'Remove', exact: true }).focus();
+  await page.keyboard.press('Enter');
+  await details.getByTestId('member').filter({ hasText: `Abe ${tag}` }).waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), `Actions for Bea ${tag}`);
+  page.assertClean();
+  await context.close();
+});

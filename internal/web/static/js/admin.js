@@ -103,16 +103,19 @@ export function memberActions(ctx, chatId, m, { close, announce }) {
   const mine = myRole(store, chatId);
   const me = m.id === store.me.id;
   const out = [];
+  // Busy while it runs, not disabled: a disabled button cannot take the focus back when its
+  // confirmation closes, and the focus would fall out of the dialog.
   const act = (label, fn, cls = 'btn btn-small') => h('button', { type: 'button', class: cls, 'data-testid': 'member-action', text: label, onclick: async (ev) => {
     const b = ev.currentTarget;
-    b.disabled = true;
+    if (b.getAttribute('aria-disabled') === 'true') return;
+    b.setAttribute('aria-disabled', 'true');
     announce('');
     try {
       await fn();
     } catch (ex) {
       announce(describe(ex));
     } finally {
-      b.disabled = false;
+      b.removeAttribute('aria-disabled');
     }
   } });
   const setRole = (role) => store.applyChat(api.setRole(chatId, m.id, role));

@@ -94,14 +94,20 @@ export function membersDialog(ctx, chatId, { focusInvite = false } = {}) {
     if (twins.size) client.ensureEmails(twins);
     const focused = document.activeElement;
     const keep = list.contains(focused) ? focused.getAttribute('aria-controls') || focused.textContent : null;
+    const rowAt = keep ? [...list.children].findIndex((li) => li.contains(focused)) : -1;
+    const whose = keep ? list.children[rowAt]?.dataset.key.split(':')[0] : null;
     reconcile(list, sorted.map((m) => ({
       key: `${m.id}:${m.role}:${m.name}:${store.isOnline(m.id)}:${open.has(m.id)}:${myRole(store, chatId)}:${presenceText(store, m.id)}:${apartOf(store, twins, m.id)}`,
       create: () => memberRow(store, m, rowActions(m), apartOf(store, twins, m.id)),
     })));
     // A redrawn row takes the focus back where it was (its toggle, or the same action).
     if (keep && !list.contains(document.activeElement)) {
-      const again = [...list.querySelectorAll('button')].find((b) => b.getAttribute('aria-controls') === keep || b.textContent === keep);
-      again?.focus();
+      const row = [...list.children].find((li) => li.dataset.key.split(':')[0] === whose);
+      const again = row && [...row.querySelectorAll('button')].find((b) => b.getAttribute('aria-controls') === keep || b.textContent === keep);
+      // A member removed takes their row, and the focus, away: it goes to the row now in its
+      // place (or the one above), else to the dialog's first control.
+      const near = [...(list.children[Math.min(rowAt, list.children.length - 1)]?.querySelectorAll('button') || [])].find((b) => b.checkVisibility());
+      (again || near || d.dialog.querySelector('input, button'))?.focus();
     }
     ownerOnly.hidden = !group || myRole(store, chatId) !== 'owner';
   };
