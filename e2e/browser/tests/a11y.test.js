@@ -616,3 +616,23 @@ test('keyboard: in the group details a dismissed removal gives the focus back to
   page.assertClean();
   await context.close();
 });
+
+test('keyboard: signing other devices out one by one keeps the focus on the next one, then on "Sign out of all devices"', async () => {
+  const tag = unique('d').slice(-6);
+  const email = `dee.${tag}@example.com`;
+  await Api.register(`Dee ${tag}`, email); // a session of its own, as each login
+  await Api.login(email);
+  const { context, page } = await signIn(browser, email);
+  await page.getByTestId('account-button').click();
+  const devices = page.getByTestId('account-dialog').getByTestId('device');
+  await devices.nth(2).waitFor(); // this one and the two others
+  const focused = () => page.evaluate(() => (document.activeElement?.closest('[data-testid="device"]') ? 'a device\'s Sign out' : document.activeElement?.dataset.testid));
+  await devices.nth(1).getByRole('button', { name: /^Sign out/ }).focus();
+  for (const [left, want] of [[2, 'a device\'s Sign out'], [1, 'sign-out-all']]) {
+    await page.keyboard.press('Enter');
+    await devices.nth(left).waitFor({ state: 'detached' });
+    assert.equal(await focused(), want, `${left - 1} other devices left`);
+  }
+  page.assertClean();
+  await context.close();
+});

@@ -31,14 +31,23 @@ export function accountDialog(ctx, signOut, gone) {
         if (!s.current) {
           row.append(h('button', {
             type: 'button', class: 'btn btn-small', text: 'Sign out', 'aria-label': `Sign out ${describeAgent(s.user_agent)}`,
+            // Busy while it runs, not disabled (that would drop the focus); the row goes with
+            // it, and the focus to the next device's button (or the one above, or "all").
             onclick: async (ev) => {
-              ev.currentTarget.disabled = true;
+              const b = ev.currentTarget;
+              if (b.getAttribute('aria-disabled') === 'true') return;
+              b.setAttribute('aria-disabled', 'true');
               try {
                 await api.revokeSession(s.id);
+                const all = [...list.querySelectorAll('button')];
+                const to = all[all.indexOf(b) + 1] || all[all.indexOf(b) - 1] || outAll;
+                const had = row.contains(document.activeElement);
                 row.remove();
+                if (had) to.focus();
               } catch (ex) {
                 err.textContent = describe(ex);
                 err.hidden = false;
+                b.removeAttribute('aria-disabled');
               }
             },
           }));
