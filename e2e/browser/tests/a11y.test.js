@@ -636,3 +636,33 @@ test('keyboard: signing other devices out one by one keeps the focus on the next
   page.assertClean();
   await context.close();
 });
+
+test('keyboard: a form saved from its button keeps the focus there (a new name, the group\'s settings)', async () => {
+  const tag = unique('s').slice(-6);
+  const email = `sol.${tag}@example.com`;
+  const sol = await Api.register(`Sol ${tag}`, email);
+  const ty = await Api.register(`Ty ${tag}`);
+  await sol.group(`Band ${tag}`, [ty.user.id]);
+  const { context, page } = await signIn(browser, email);
+  const focused = () => page.evaluate(() => document.activeElement?.textContent);
+
+  await page.getByTestId('account-button').click();
+  const acc = page.getByTestId('account-dialog');
+  await acc.getByLabel('Display name', { exact: true }).fill(`Sol B ${tag}`);
+  await acc.getByRole('button', { name: 'Save name' }).focus();
+  await page.keyboard.press('Enter');
+  await acc.getByText('Saved.').waitFor();
+  assert.equal(await focused(), 'Save name');
+  await page.keyboard.press('Escape');
+
+  await openChat(page, `Band ${tag}`);
+  await page.getByTestId('members-button').click();
+  const details = page.getByTestId('members-dialog');
+  await details.getByLabel('Description').fill('We play on Fridays.');
+  await details.getByRole('button', { name: 'Save changes' }).focus();
+  await page.keyboard.press('Enter');
+  await details.getByText('Saved.').waitFor();
+  assert.equal(await focused(), 'Save changes');
+  page.assertClean();
+  await context.close();
+});

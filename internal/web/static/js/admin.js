@@ -6,7 +6,7 @@
 
 import { api, describe } from './api.js';
 import { linked } from './markup.js';
-import { h, icon } from './dom.js';
+import { disable, h, icon } from './dom.js';
 import { confirmDialog } from './dialogs.js';
 
 /** myRole is the caller's role in a chat: 'owner', 'admin', 'member', or '' when unknown. */
@@ -59,7 +59,7 @@ export function aboutSection(ctx, chatId) {
       status.textContent = 'Nothing to save.';
       return;
     }
-    save.disabled = true;
+    const enable = disable(save);
     status.textContent = 'Saving…';
     try {
       await store.applyChat(api.updateChat(chatId, fields));
@@ -69,7 +69,7 @@ export function aboutSection(ctx, chatId) {
     } catch (ex) {
       status.textContent = describe(ex);
     } finally {
-      save.disabled = false;
+      enable();
     }
   });
 

@@ -81,6 +81,20 @@ export function icon(name, cls = 'icon') {
 }
 
 /**
+ * disable turns btn off while a form's call runs and returns what turns it on again: a button
+ * that had the focus (the keyboard pressed it) loses it to the page when disabled, and gets it
+ * back then, unless something else took it meanwhile.
+ */
+export function disable(btn) {
+  const had = document.activeElement === btn;
+  btn.disabled = true;
+  return () => {
+    btn.disabled = false;
+    if (had && btn.isConnected && document.activeElement === document.body) btn.focus();
+  };
+}
+
+/**
  * reconcile makes parent's children equal to items ([{key, create, update}]) in order, reusing
  * existing elements by key (dataset.key) so that focus, selection and observers survive.
  */

@@ -2,7 +2,7 @@
 // other devices"), and deleting the account (the password confirms it).
 
 import { api, describe } from './api.js';
-import { h } from './dom.js';
+import { disable, h } from './dom.js';
 import { openDialog } from './dialogs.js';
 
 let seq = 0;
@@ -24,7 +24,7 @@ export function nameSection(ctx) {
       status.textContent = 'That is your name already.';
       return;
     }
-    save.disabled = true;
+    const enable = disable(save);
     status.textContent = 'Saving…';
     try {
       const me = await api.rename(input.value);
@@ -35,7 +35,7 @@ export function nameSection(ctx) {
     } catch (ex) {
       status.textContent = describe(ex);
     } finally {
-      save.disabled = false;
+      enable();
     }
   });
   return form;
@@ -60,7 +60,7 @@ export function passwordSection(onChanged) {
     h('div', { class: 'dialog-actions' }, status, save));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
-    save.disabled = true;
+    const enable = disable(save);
     status.textContent = 'Saving…';
     curErr.hidden = true;
     cur.removeAttribute('aria-invalid');
@@ -81,7 +81,7 @@ export function passwordSection(onChanged) {
         status.textContent = describe(ex);
       }
     } finally {
-      save.disabled = false;
+      enable();
     }
   });
   return form;
