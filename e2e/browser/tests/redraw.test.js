@@ -337,3 +337,66 @@ test('emails learnt to tell look-alike members apart draw their messages only, n
   assert.deepEqual(await page.evaluate(() => window.redrawn), Object.fromEntries(said.map((m) => [`s:${m.seq}`, 1])));
   page.assertClean();
 });
+
+test('with more unread than a first load fetches, a new message draws itself only; the bar counts it', async () => {
+  const { tag, email, reader, writer, chat } = await privatePair('w', 'Wes', 'Xia');
+  await reader.send(chat.id, 'read up to here');
+  const N = 1100; // past the first load's 1,000 and the page more that opening may fetch
+  for (let i = 0; i < N; i += 25) {
+    await Promise.all(Array.from({ length: Math.min(25, N - i) }, (_, j) => writer.send(chat.id, `w-${i + j + 1}`)));
+  }
+  const { page } = await signIn(browser, email);
+  // The chat's detail, asked for on opening, draws the whole pane when it comes: it is waited for.
+  const detail = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/chats/${chat.id}`);
+  await openChat(page, `Xia ${tag}`);
+  await (await detail).finished();
+  const divider = page.getByTestId('unread-divider');
+  const bar = page.getByTestId('unread-bar');
+  await divider.getByText('New messages (more above)').waitFor();
+  await bar.getByText('1,100 unread').waitFor();
+  // At the newest messages, with no page still coming from the top.
+  await page.waitForFunction(() => !document.querySelector('[data-testid="history-status"] .spinner'));
+  await page.evaluate(() => document.querySelector('[data-testid="messages"]').scrollTo({ top: 1e9 }));
+  await frames(page);
+  // Counts the drawings inside each element of the list (by key), the elements added to it,
+  // and the writes to the bar's own attributes (its hidden).
+  await page.evaluate(() => {
+    window.redrawn = {};
+    window.added = [];
+    window.barWrites = 0;
+    const list = document.querySelector('.msg-list');
+    new MutationObserver((records) => {
+      for (const { target, addedNodes } of records) {
+        if (target === list) window.added.push(...addedNodes);
+        else {
+          let el = target;
+          while (el.parentElement !== list) el = el.parentElement;
+          window.redrawn[el.dataset.key] = (window.redrawn[el.dataset.key] || 0) + 1;
+        }
+      }
+    }).observe(list, { subtree: true, childList: true, characterData: true });
+    new MutationObserver((records) => { window.barWrites += records.length; })
+      .observe(document.querySelector('[data-testid="unread-bar"]'), { attributes: true });
+  });
+
+  const sent = [];
+  for (let i = 1; i <= 3; i++) {
+    sent.push(await writer.send(chat.id, `new ${i} ${tag}`));
+    await message(page, `new ${i} ${tag}`).waitFor();
+    await bar.getByText(`${(N + i).toLocaleString('en-US')} unread`).waitFor();
+  }
+  await frames(page);
+  assert.deepEqual(await page.evaluate(() => window.added.map((el) => el.dataset.key)), sent.map((m) => `s:${m.seq}`), 'each message is added below');
+  assert.deepEqual(await page.evaluate(() => window.redrawn), {}, 'nothing drawn before is drawn again, the divider included');
+  assert.equal(await page.evaluate(() => window.barWrites), 0);
+  assert.equal(await divider.textContent(), 'New messages (more above)');
+  // Seen, but not read: older unread messages were not.
+  assert.equal(await chatItem(page, `Xia ${tag}`).getByTestId('unread-badge').textContent(), '999+');
+
+  // Read to the newest on another device: the divider is no longer 'more above', the bar goes.
+  await reader.read(chat.id, sent.at(-1).seq);
+  await bar.waitFor({ state: 'hidden' });
+  await divider.getByText('New messages', { exact: true }).waitFor();
+  await chatItem(page, `Xia ${tag}`).getByTestId('unread-badge').waitFor({ state: 'detached' });
+  page.assertClean();
+});

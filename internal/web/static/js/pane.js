@@ -501,6 +501,23 @@ export function mountPane(ctx, el, { back }) {
     return items;
   }
 
+  /**
+   * dividerOf places the divider as a render of the loaded messages would: at the first unread
+   * message from someone else as of the chat's opening (seq, or null), 'more above' when older
+   * unread messages are not loaded (above).
+   */
+  function dividerOf(chat, box) {
+    const first = box.list().find((m) => m.seq > openReadSeq && m.kind === 'text' && m.sender_id !== store.me.id);
+    return { seq: first ? first.seq : null, above: !!first && unreadMissing(chat, box) };
+  }
+
+  /** renderUnreadBar shows the bar with the count while the divider is 'more above'. */
+  function renderUnreadBar(chat) {
+    if (unreadBar.hidden !== !dividerAbove) unreadBar.hidden = !dividerAbove;
+    const text = `${(chat.unread_count || 0).toLocaleString()} unread`;
+    if (dividerAbove && unreadCount.textContent !== text) unreadCount.textContent = text;
+  }
+
   /** renderHead draws what is around the messages: the header and the typing line. */
   function renderHead(chat) {
     renderHeader(chat);
@@ -518,13 +535,21 @@ export function mountPane(ctx, el, { back }) {
     if (chatId == null) return;
     announce();
     const { allPane, msgs, unsent, people } = store.changed;
-    // The "more above" divider is worked out anew by render as reads move (patch never keeps it).
-    if (allPane || dividerAbove) return render();
+    if (allPane) return render();
     const seqs = msgs.get(chatId);
     const chat = store.chats.get(chatId);
     const mine = unsent.has(chatId) || people.has(chatId);
     if ((!seqs && !mine) || !chat) return;
     renderHead(chat);
+    if (dividerAbove) {
+      // A read mark that moved (another device's, or mine with a message I sent) may end 'more
+      // above': render draws the divider and the bar anew then. A new message only adds to the
+      // count.
+      const box = store.messages.get(chatId);
+      const now = box?.loaded ? dividerOf(chat, box) : null;
+      if (!now || now.seq !== dividerSeq || !now.above) return render();
+      renderUnreadBar(chat);
+    }
     if ((seqs?.size || mine) && !patch(chat, seqs ? [...seqs].sort((a, b) => a - b) : [])) render();
   }
 
@@ -538,7 +563,7 @@ export function mountPane(ctx, el, { back }) {
    */
   function patch(chat, seqs) {
     const box = store.messages.get(chatId);
-    if (!box?.loaded || box.loadingOlder || target || initialScroll || !dividerDone || dividerAbove) return false;
+    if (!box?.loaded || box.loadingOlder || target || initialScroll || !dividerDone) return false;
     if (seqs.length > 50 || !drawnNewest) return false;
     const unsent = unsentOf(chatId);
     const twins = twinsOf(chat, unsent.length ? [...box.list(), ...unsent] : box.list());
@@ -659,12 +684,9 @@ export function mountPane(ctx, el, { back }) {
 
     if (!dividerDone || dividerAbove) {
       dividerDone = true;
-      const first = box.list().find((m) => m.seq > openReadSeq && m.kind === 'text' && m.sender_id !== store.me.id);
-      dividerSeq = first ? first.seq : null;
-      dividerAbove = !!first && unreadMissing(chat, box);
+      ({ seq: dividerSeq, above: dividerAbove } = dividerOf(chat, box));
     }
-    unreadBar.hidden = !dividerAbove;
-    if (dividerAbove) unreadCount.textContent = `${(chat.unread_count || 0).toLocaleString()} unread`;
+    renderUnreadBar(chat);
 
     reconcile(list, buildItems(chat, box));
     noteDrawn(box);
