@@ -82,6 +82,8 @@ export class Client {
     // (presence.subscribe): in a big group the server sends typing and presence only for them.
     this.openId = null;
     this.watched = '';
+    // The chat of a chat.removed without reason, until the next frame (onFrame, rejoined).
+    this.heldRemoval = null;
   }
 
   async start() {
@@ -98,6 +100,7 @@ export class Client {
 
   stop() {
     this.conn.stop();
+    this.heldRemoval = null;
     this.nameQueue.length = 0; // the names still to be asked for: no one is signed in to ask
     clearInterval(this.typingTimer);
     this.unwatch?.();
@@ -110,6 +113,12 @@ export class Client {
 
   onFrame(f) {
     const d = f.data || {};
+    // A chat.removed without reason waits for the frame after it (rejoined).
+    if (this.heldRemoval != null && !(f.type === 'chat.added' && d.chat?.id === this.heldRemoval)) {
+      const id = this.heldRemoval;
+      this.heldRemoval = null;
+      this.chatGone(id);
+    }
     switch (f.type) {
       case 'hello': return this.onHello(d);
       case 'message.new':
@@ -130,9 +139,19 @@ export class Client {
         else this.onPresence(d);
         return;
       case 'chat.added':
-        if (d.chat) this.s.setChat(d.chat);
+        if (!d.chat) return;
+        if (this.heldRemoval === d.chat.id) return this.rejoined(d.chat);
+        this.s.setChat(d.chat);
         return;
-      case 'chat.removed': return this.chatGone(d.chat_id, d.reason);
+      case 'chat.removed':
+        if (d.reason || !this.s.chats.has(d.chat_id)) return this.chatGone(d.chat_id, d.reason);
+        // Without a reason the user left (on some device), or left and is back already (invited
+        // or joined again before this device heard of the leave): then the chat's chat.added
+        // comes next (PROTOCOL.md). The chat is not dropped, nor its pane closed, until the next
+        // frame says which; the ping makes sure one comes.
+        this.heldRemoval = d.chat_id;
+        this.conn.probe();
+        return;
       case 'member.joined': return this.onMemberJoined(d);
       case 'member.left': return this.onMemberLeft(d);
       case 'chat.updated':
@@ -409,6 +428,23 @@ export class Client {
     // Its unsent messages go for good: a reload must not send them (after a new invitation).
     this.savePending();
     this.hooks.onChatGone?.(id, reason, chat.title);
+  }
+
+  /**
+   * rejoined takes chat.added for a chat whose chat.removed came just before it: the user left
+   * and is back, and the chat stays as it was on this device (open, with its draft and unsent
+   * messages), brought up to date. The messages of the time away (the leave's and the return's
+   * notes among them) are not sent live: the loaded history is caught up over REST; its
+   * members are asked for again.
+   */
+  rejoined(chat) {
+    const s = this.s;
+    this.heldRemoval = null;
+    s.setChat(chat);
+    const box = s.messages.get(chat.id);
+    if (box?.loaded) this.catchUp(chat.id);
+    else s.seen.set(chat.id, Math.max(s.seen.get(chat.id) || 0, chat.last_seq || 0));
+    if (s.members.has(chat.id)) this.loadDetail(chat.id);
   }
 
   // ---- sending ------------------------------------------------------------------------------

@@ -169,8 +169,7 @@ export class Connection {
       this.startHeartbeat();
       this.setStatus('online');
     }
-    if (frame.type === 'pong') return;
-    this.h.onFrame(frame);
+    this.h.onFrame(frame); // a pong too: it tells that nothing came between (client.js heldRemoval)
   }
 
   startHeartbeat() {
