@@ -354,16 +354,29 @@ test('with more unread than a first load fetches, a new message draws itself onl
   const bar = page.getByTestId('unread-bar');
   await divider.getByText('New messages (more above)').waitFor();
   await bar.getByText('1,100 unread').waitFor();
-  // At the newest messages, with no page still coming from the top.
+  // Halfway down what was loaded (far from the top, which loads more, and from the bottom, which
+  // new messages take the view down to), with no page still coming from the top.
   await page.waitForFunction(() => !document.querySelector('[data-testid="history-status"] .spinner'));
-  await page.evaluate(() => document.querySelector('[data-testid="messages"]').scrollTo({ top: 1e9 }));
+  const top = await page.evaluate(() => {
+    const sc = document.querySelector('[data-testid="messages"]');
+    sc.scrollTop = sc.scrollHeight / 2;
+    return sc.scrollTop;
+  });
   await frames(page);
   // Counts the drawings inside each element of the list (by key), the elements added to it,
-  // and the writes to the bar's own attributes (its hidden).
+  // the writes to the bar's own attributes (its hidden), and the measures of where the view is
+  // (each lays the page out then and there, in the task that moved the chat's row too).
   await page.evaluate(() => {
     window.redrawn = {};
     window.added = [];
     window.barWrites = 0;
+    window.measured = 0;
+    const sc = document.querySelector('[data-testid="messages"]');
+    const rect = sc.getBoundingClientRect.bind(sc);
+    sc.getBoundingClientRect = () => {
+      window.measured += 1;
+      return rect();
+    };
     const list = document.querySelector('.msg-list');
     new MutationObserver((records) => {
       for (const { target, addedNodes } of records) {
@@ -389,6 +402,8 @@ test('with more unread than a first load fetches, a new message draws itself onl
   assert.deepEqual(await page.evaluate(() => window.added.map((el) => el.dataset.key)), sent.map((m) => `s:${m.seq}`), 'each message is added below');
   assert.deepEqual(await page.evaluate(() => window.redrawn), {}, 'nothing drawn before is drawn again, the divider included');
   assert.equal(await page.evaluate(() => window.barWrites), 0);
+  assert.equal(await page.evaluate(() => window.measured), 0, 'a message added below the view does not measure it');
+  assert.equal(await page.evaluate(() => document.querySelector('[data-testid="messages"]').scrollTop), top, 'the view stays put');
   assert.equal(await divider.textContent(), 'New messages (more above)');
   // Seen, but not read: older unread messages were not.
   assert.equal(await chatItem(page, `Xia ${tag}`).getByTestId('unread-badge').textContent(), '999+');

@@ -570,7 +570,9 @@ export function mountPane(ctx, el, { back }) {
     if (twinsKey(twins) !== drawnTwins) return false;
     // Where the view was as of its last scroll (gap): measuring here would lay the page out.
     const atBottom = stickToBottom || settleBottom || gap < 80;
-    const viewTop = atBottom ? 0 : scroller.getBoundingClientRect().top;
+    // The view's top, measured for a message drawn again only: a measure here lays the page
+    // out (the chat list's row moved in this task), and a new message below needs none.
+    let viewTop = null;
     let shift = 0;
     const added = [];
     for (const seq of seqs) {
@@ -581,7 +583,7 @@ export function mountPane(ctx, el, { back }) {
       if (el && seq <= drawnNewest) {
         const item = m.kind === 'system' ? systemItem(m) : messageItem(chat, m, contOf(prev, m), twins);
         // A message above the view that changes height would move what is in view: it is kept.
-        const above = !atBottom && el.getBoundingClientRect().top < viewTop;
+        const above = !atBottom && el.getBoundingClientRect().top < (viewTop ??= scroller.getBoundingClientRect().top);
         const before = above ? el.offsetHeight : 0;
         item.update(el);
         if (above) shift += el.offsetHeight - before;
