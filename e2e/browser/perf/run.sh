@@ -8,6 +8,7 @@
 #   burst.mjs other: 20 messages/s for 20 s into other chats while typing: redraws, main-thread
 #     time, keystroke-to-frame latency (two runs)
 #   burst.mjs open: the same into the open chat
+#   burst.mjs unread: the same with more unread than a first load fetches (1,100 sent first)
 #   load.mjs: a first load: names asked for one by one, chat list draws, long tasks
 # Needs what the browser tests need (chromium, node; npm install in e2e/browser).
 set -euo pipefail
@@ -25,4 +26,5 @@ node setup.mjs | tail -n 1
 node trace.mjs | grep -E 'TYPING|MSGS'
 node burst.mjs other
 node burst.mjs open
+node burst.mjs unread
 node load.mjs
