@@ -412,6 +412,31 @@ test('screen readers: a new message from someone else is announced once; opening
   await context.close();
 });
 
+test('screen readers: a burst of new messages is one announcement, not one a message', async () => {
+  const tag = unique('u').slice(-6);
+  const email = `una.${tag}@example.com`;
+  const una = await Api.register(`Una ${tag}`, email);
+  const vic = await Api.register(`Vic ${tag}`);
+  const chat = await vic.private(una.user.id);
+  await vic.send(chat.id, 'Are you there?');
+  // The page's timers run when the test says: the burst below comes within one wait.
+  const { context, page } = await signIn(browser, email, { clock: true });
+  await openChat(page, `Vic ${tag}`);
+  await message(page, 'Are you there?').waitFor();
+  await page.clock.pauseAt(await page.evaluate(() => Date.now() + 100));
+  const said = await watchLive(page);
+  await vic.send(chat.id, 'First.');
+  await page.getByTestId('announcer').getByText(`Vic ${tag}: First.`).waitFor();
+  // Each message comes in a frame of its own: they were said one by one.
+  for (const text of ['Second.', 'Third.', 'Fourth.']) await vic.send(chat.id, text);
+  await message(page, 'Fourth.').waitFor();
+  await page.clock.runFor(2000);
+  await page.getByTestId('announcer').filter({ hasText: /3 new messages|Fourth/ }).waitFor();
+  assert.deepEqual((await said()).filter((s) => s.startsWith('announcer:')), [`announcer: Vic ${tag}: First.`, 'announcer: 3 new messages']);
+  page.assertClean();
+  await context.close();
+});
+
 /** field returns how Chromium's accessibility tree presents the text field named name. */
 async function field(page, name) {
   const cdp = await page.context().newCDPSession(page);

@@ -19,6 +19,8 @@ import { quiet } from './notify.js';
 
 const RUN_GAP = 5 * 60 * 1000;
 const LOAD_OLDER_AT = 300;
+// The least time between two things the announcer says (announce).
+const ANNOUNCE_MS = 1500;
 
 function typingSentence(store, ids) {
   const names = ids.map((id) => store.name(id) || 'Someone');
@@ -48,8 +50,11 @@ export function mountPane(ctx, el, { back }) {
   // The senders told apart (twinsOf) as drawn: when they change, every message is drawn again.
   let drawnTwins = '';
   // The newest message of the open chat that screen readers were told of (announce); null
-  // until its first page is loaded.
+  // until its first page is loaded. announcedAt is when the announcer last spoke, and
+  // announceTimer, while set, will tell what comes before then.
   let announced = null;
+  let announcedAt = -Infinity;
+  let announceTimer = 0;
 
   const empty = h('div', { class: 'pane-empty' },
     h('div', { class: 'empty-art' }, icon('chat')),
@@ -233,6 +238,8 @@ export function mountPane(ctx, el, { back }) {
     client.openChat(id);
     tracker.reset();
     announced = null;
+    clearTimeout(announceTimer);
+    announceTimer = 0;
     announcer.textContent = '';
     list.replaceChildren();
     drawn = new Map();
@@ -260,8 +267,10 @@ export function mountPane(ctx, el, { back }) {
 
   /**
    * announce tells screen readers of the messages from others that arrived in the open chat
-   * since the last batch: "Name: first line" for one, "N new messages" for more, so a burst
-   * (or what a reconnection brings) is one announcement. The chat's loaded history never is.
+   * since it last spoke: "Name: first line" for one, "N new messages" for more. It speaks at
+   * most once per ANNOUNCE_MS, what comes sooner being told at the end of the wait with the
+   * rest: messages come one frame each, and a burst was said message by message, a queue a
+   * screen reader read out for minutes. The chat's loaded history never is.
    */
   function announce() {
     const box = store.messages.get(chatId);
@@ -269,6 +278,15 @@ export function mountPane(ctx, el, { back }) {
     const newest = box.newest;
     if (announced == null || newest <= announced) {
       announced = Math.max(announced ?? 0, newest);
+      return;
+    }
+    if (announceTimer) return;
+    const wait = announcedAt + ANNOUNCE_MS - performance.now();
+    if (wait > 0) {
+      announceTimer = setTimeout(() => {
+        announceTimer = 0;
+        announce();
+      }, wait);
       return;
     }
     const l = box.list();
@@ -279,6 +297,7 @@ export function mountPane(ctx, el, { back }) {
     }
     announced = newest;
     if (!fresh.length) return;
+    announcedAt = performance.now();
     announcer.textContent = fresh.length === 1
       ? `${who(store, fresh[0].sender_id)}: ${firstLineOf(fresh[0])}`
       : plural(fresh.length, 'new message');
@@ -770,6 +789,7 @@ export function mountPane(ctx, el, { back }) {
     focusComposer: () => composer.focus(),
     destroy() {
       unsettle();
+      clearTimeout(announceTimer);
       tracker.destroy();
       resized.disconnect();
       for (const u of unsubs) u();
