@@ -250,8 +250,8 @@ const DefaultWriteIdle = 30 * time.Second
 
 // statusWriter remembers the status for the log line. It passes Flush and Hijack through (via
 // Unwrap and http.ResponseController) so that WebSockets work behind it. Each write must get
-// through within idle: the connection's write deadline moves ahead before each one, so a long
-// download keeps going as long as the client keeps taking bytes; what is still buffered after
+// through within idle, a long one each writeChunk of it: the connection's write deadline moves
+// ahead before each, so a long download keeps going as long as the client keeps taking bytes; what is still buffered after
 // the last one goes out under its deadline too, and net/http clears the deadline when the
 // request is done. A hijacked connection (a WebSocket) sets deadlines of its own.
 type statusWriter struct {
@@ -271,14 +271,29 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// writeChunk is the most of an answer one write passes on under one deadline (statusWriter):
+// an answer written whole (a JSON body of several MB: a history page, a long chat list) had
+// idle for all of it, and a client on a slow link that kept taking its bytes was cut once
+// the kernel's buffers were full, as one that had stopped reading.
+const writeChunk = 64 << 10
+
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if err := w.rc.SetWriteDeadline(time.Now().Add(w.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return 0, fmt.Errorf("write an answer: set the write deadline: %w", err)
+	n := 0
+	for {
+		chunk := b[:min(len(b), writeChunk)]
+		if err := w.rc.SetWriteDeadline(time.Now().Add(w.idle)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return n, fmt.Errorf("write an answer: set the write deadline: %w", err)
+		}
+		m, err := w.ResponseWriter.Write(chunk)
+		n += m
+		b = b[len(chunk):]
+		if err != nil || len(b) == 0 {
+			return n, err
+		}
 	}
-	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
