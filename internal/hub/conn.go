@@ -265,6 +265,9 @@ func (c *conn) finishSetup(last map[int64]int64, heads map[int64]chat.ChatHead) 
 		case f.typ == chat.EventChatAdded:
 			c.addedLocked(f.chatID, f.seq, f.frame)
 		case f.typ == chat.EventChatRemoved:
+			if t, ok := c.told[f.chatID]; ok && t > f.seq {
+				continue // the hello lists a membership begun after that leave
+			}
 			c.removedLocked(f.chatID, f.frame)
 		case c.streams[f.chatID] != nil:
 			c.enqueue(f.typ, f.frame)
@@ -340,15 +343,16 @@ func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
 	c.enqueue(chat.EventChatAdded, frame)
 }
 
-// removed ends the connection's stream of a chat the user left, and tells the client
-// (frame: chat.removed) if it was told of the chat; while hello is built, the hello's list
-// decides (finishSetup).
-func (c *conn) removed(chatID int64, frame []byte) {
+// removed ends the connection's stream of a chat the user left (at seq), and tells the
+// client (frame: chat.removed) if it was told of the chat; while hello is built, the hello's
+// list decides (finishSetup): a list that has the chat at a later seq was read after the user
+// came back.
+func (c *conn) removed(chatID, seq int64, frame []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.endStreamLocked(chatID)
 	if c.settingUp {
-		c.earlyLocked(earlyFrame{chatID: chatID, typ: chat.EventChatRemoved, frame: frame})
+		c.earlyLocked(earlyFrame{chatID: chatID, typ: chat.EventChatRemoved, frame: frame, seq: seq})
 		return
 	}
 	c.removedLocked(chatID, frame)
@@ -383,7 +387,7 @@ type earlyFrame struct {
 	chatID int64
 	typ    string
 	frame  []byte
-	seq    int64 // a chat.added's seq
+	seq    int64 // a chat.added's seq (the join's), a chat.removed's (the leave's)
 }
 
 // enqueueAbout sends a frame to the user's devices about a chat (read.updated,

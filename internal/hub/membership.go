@@ -261,7 +261,7 @@ func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
 	}
 	u.gone[chatID] = max(u.gone[chatID], seq)
 	for c := range u.conns {
-		c.removed(chatID, frame)
+		c.removed(chatID, seq, frame)
 	}
 	delete(u.chats, chatID)
 	h.dropChatUserLocked(chatID, userID)

@@ -36,6 +36,13 @@ func newMemberships(t *testing.T, cfg serverConfig) *memberships {
 func (m *memberships) after(t *testing.T, c *wsConn) []string {
 	t.Helper()
 	m.g.open(t)
+	return m.until(t, c)
+}
+
+// until returns the membership frames of G that c gets until the chat.added of a new group,
+// the gate left as it is.
+func (m *memberships) until(t *testing.T, c *wsConn) []string {
+	t.Helper()
 	marker := m.s.Group(t, m.ann, "M", false, m.ben)
 	var got []string
 	for {
@@ -141,6 +148,44 @@ func TestNoChatRemovedAfterAHelloWithoutIt(t *testing.T) {
 	}
 	if got := m.after(t, b); len(got) != 0 {
 		t.Errorf("Ben's device after a hello without G: %q", got)
+	}
+}
+
+// TestNoChatRemovedAfterAHelloListingTheComeback: a leave's chat.removed that comes while a
+// hello is built is not sent after it when the hello's list was read after the user came
+// back (invited again). The device got a hello with G, then chat.removed of G, then the
+// comeback's chat.added.
+func TestNoChatRemovedAfterAHelloListingTheComeback(t *testing.T) {
+	t.Parallel()
+	wrapped := &duringChatsOf{nth: 2} // before the second device's second read (set after the first device's hello)
+	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+	a, _ := m.s.DialHello(t, m.ben)
+	a.Bind(t)
+	wrapped.user, wrapped.do = m.ben.ID, func() {
+		m.leave(t)
+		// Its chat.removed has been run once the first device has it: the second device,
+		// whose hello is being built, holds it.
+		if f := a.NextOf("chat.removed", 10*time.Second); chatOf(f) != m.group {
+			t.Errorf("the first device: %s, want chat.removed of G", f.Raw)
+		}
+		m.g.closeFor("chat.added")
+		m.invite(t)
+	}
+	b, hello := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	if n := wrapped.calls.Load(); n != 2 {
+		t.Fatalf("%d reads of Ben's chats, want 2", n)
+	}
+	if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("hello without G: %s", hello.Data)
+	}
+	if got := m.after(t, b); len(got) != 0 {
+		t.Errorf("Ben's second device after a hello listing G: %q", got)
+	}
+	msg := m.s.Send(t, m.ann, m.group, "back")
+	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
+		t.Errorf("after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
 	}
 }
 
