@@ -38,8 +38,7 @@ type userState struct {
 
 // membership is a chat a user follows, and the seq of the fact that says so.
 type membership struct {
-	seq    int64
-	listed bool // from a hello's read of the chat list (else from chat.added)
+	seq int64
 }
 
 // maxGone bounds the leaves a user's state remembers; past it the memory is dropped, which
@@ -92,25 +91,46 @@ var (
 
 // attach makes a connection in its hello follow the chats of a read of its user's chat list
 // (last: each chat's last seq then), and stop following those that an earlier read listed and
-// this one does not (the user left them meanwhile). It returns the chats the connection
-// follows now, leaving out those whose leave the hub already knows of (the read came before
-// it), and reports whether the user just came online on this instance.
-func (h *Hub) attach(c *conn, last map[int64]int64, dropped []int64) (followed map[int64]int64, cameOnline bool, chats []int64) {
+// this one does not (dropped: each with its last seq in the earlier read; the user left them
+// meanwhile). It returns the chats the connection follows now, leaving out those whose leave
+// the hub already knows of (the read came before it), and reports whether the user just came
+// online on this instance.
+//
+// A dropped chat is a leave the hub may never hear of (its chat.removed lost), and the store
+// agrees with a hub that no longer has it, so the audit would not see it either: the user's
+// other connections are told of the leave here (unfollow), as its chat.removed would have.
+// The leave came after the earlier read, so it ended a membership the hub knows of by a fact
+// at or before that read's seq; one the hub knows of by a later fact (a chat.added read after
+// that) may be a comeback, and is left to the leave's chat.removed, or to the audit.
+func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (followed map[int64]int64, cameOnline bool, chats []int64) {
+	var left []string
+	defer func() {
+		if len(left) > 0 {
+			h.reconcile(left...)
+		}
+	}()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u := h.users[c.userID]
 	followed = make(map[int64]int64, len(last))
 	for id, seq := range last {
-		if h.joinLocked(u, c.userID, id, seq, true) {
+		if h.joinLocked(u, c.userID, id, seq) {
 			c.follow(id, chat.ChatHead{Seq: seq}) // its rev and read-all mark are set by finishSetup
 			followed[id] = seq
 		}
 	}
-	for _, id := range dropped {
+	for id, seq := range dropped {
 		c.unfollow(id)
-		if m, ok := u.chats[id]; ok && m.listed {
-			delete(u.chats, id)
-			h.dropChatUserLocked(id, c.userID)
+		if _, ok := u.chats[id]; !ok {
+			continue // its chat.removed came, or it was never followed
+		}
+		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: id})
+		if err != nil {
+			h.log.Warn("encode chat.removed", "err", err)
+			continue
+		}
+		if h.unfollowLocked(u, c.userID, id, seq, frame) {
+			left = append(left, chatTopic(id))
 		}
 	}
 	cameOnline = u.coming == c
@@ -126,12 +146,12 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped []int64) (followed m
 
 // joinLocked records that the user follows a chat as of seq, unless a leave at or after seq
 // is known; it reports whether the user follows the chat.
-func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64, listed bool) bool {
+func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64) bool {
 	if left, ok := u.gone[chatID]; ok && left >= seq {
 		return false
 	}
 	if m, ok := u.chats[chatID]; !ok || m.seq < seq {
-		u.chats[chatID] = membership{seq: seq, listed: listed}
+		u.chats[chatID] = membership{seq: seq}
 	}
 	cs := h.chats[chatID]
 	if cs == nil {
@@ -214,7 +234,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, member
 	}
 	h.mu.Lock()
 	u := h.users[userID]
-	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq, false) {
+	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq) {
 		h.addingEndsLocked(userID, chatID)
 		h.mu.Unlock()
 		return
@@ -243,8 +263,8 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, member
 }
 
 // unfollow stops delivery of a chat the user left (at the system message seq), and tells
-// their devices that were told of the chat (chat.removed: conn.removed). A leave older than what the hub knows of the chat (the user
-// joined again since) changes nothing.
+// their devices that were told of the chat (chat.removed: conn.removed). A leave older than
+// what the hub knows of the chat (the user joined again since) changes nothing.
 func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
 	h.mu.Lock()
 	u := h.users[userID]
@@ -252,9 +272,18 @@ func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
 		h.mu.Unlock()
 		return
 	}
+	changed := h.unfollowLocked(u, userID, chatID, seq, frame)
+	h.mu.Unlock()
+	if changed {
+		h.reconcile(chatTopic(chatID))
+	}
+}
+
+// unfollowLocked is unfollow with the hub's lock held; it reports whether it changed
+// anything (the chat's topic is then to be reconciled).
+func (h *Hub) unfollowLocked(u *userState, userID, chatID, seq int64, frame []byte) bool {
 	if m, ok := u.chats[chatID]; ok && m.seq > seq {
-		h.mu.Unlock()
-		return
+		return false
 	}
 	if u.gone == nil || len(u.gone) >= maxGone {
 		u.gone = map[int64]int64{}
@@ -265,8 +294,7 @@ func (h *Hub) unfollow(userID, chatID, seq int64, frame []byte) {
 	}
 	delete(u.chats, chatID)
 	h.dropChatUserLocked(chatID, userID)
-	h.mu.Unlock()
-	h.reconcile(chatTopic(chatID))
+	return true
 }
 
 func (h *Hub) dropChatUserLocked(chatID, userID int64) {

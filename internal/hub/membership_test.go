@@ -151,6 +151,40 @@ func TestNoChatRemovedAfterAHelloWithoutIt(t *testing.T) {
 	}
 }
 
+// TestHelloDroppingALeftChatTellsTheOtherDevices: a leave that one device's hello finds (the
+// chat listed by its first read of the chat list, not by the second) reaches the user's other
+// devices even when the leave's chat.removed is lost. The hello took the chat off the user's
+// chats on the instance, so the store and the instance agreed and the audit mended nothing:
+// Ben's first device showed G, which he had left, until it reconnected.
+func TestHelloDroppingALeftChatTellsTheOtherDevices(t *testing.T) {
+	t.Parallel()
+	wrapped := &duringChatsOf{nth: 3, after: true} // the first device's hello reads twice
+	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+	wrapped.user, wrapped.do = m.ben.ID, func() { m.leave(t) }
+	a, hello := m.s.DialHello(t, m.ben)
+	a.Bind(t)
+	if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("the first device's hello without G: %s", hello.Data)
+	}
+	m.g.closeFor("chat.removed") // the leave's, never let through: lost
+	b, hello := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	if strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("the second device's hello with G: %s", hello.Data)
+	}
+	if n := wrapped.calls.Load(); n != 4 {
+		t.Fatalf("%d reads of Ben's chats, want 4", n)
+	}
+	want := `chat.removed {"chat_id":` + itoa64(m.group) + `}`
+	if got := m.until(t, a); len(got) != 1 || got[0] != want {
+		t.Errorf("Ben's first device: %q, want %q", got, want)
+	}
+	if got := m.until(t, b); len(got) != 0 {
+		t.Errorf("Ben's second device, its hello without G: %q", got)
+	}
+}
+
 // TestNoChatRemovedAfterAHelloListingTheComeback: a leave's chat.removed that comes while a
 // hello is built is not sent after it when the hello's list was read after the user came
 // back (invited again). The device got a hello with G, then chat.removed of G, then the

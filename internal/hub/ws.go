@@ -119,7 +119,7 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		h.log.Warn("subscribe", "user_id", p.UserID, "err", err)
 	}
 	var list []chat.ChatSummary
-	known := map[int64]bool{}
+	known := map[int64]int64{} // the chats listed by the latest read, with their last seq then
 	var cameOnline bool
 	var chats []int64
 	var followed map[int64]int64
@@ -133,18 +133,20 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 		for _, ch := range list {
 			last[ch.ID] = ch.LastSeq
 			sizes[ch.ID] = ch.MemberCount
-			if !known[ch.ID] {
-				known[ch.ID] = true
+			if _, ok := known[ch.ID]; !ok {
 				topics = append(topics, chatTopic(ch.ID))
 			}
 		}
-		var dropped []int64
-		for id := range known {
+		var dropped map[int64]int64
+		for id, seq := range known {
 			if _, ok := last[id]; !ok {
-				dropped = append(dropped, id)
-				delete(known, id)
+				if dropped == nil {
+					dropped = map[int64]int64{}
+				}
+				dropped[id] = seq
 			}
 		}
+		known = last
 		var online bool
 		var ids []int64
 		followed, online, ids = h.attach(c, last, dropped)
