@@ -471,6 +471,13 @@ func (s *Service) OpenPrivate(ctx context.Context, p Principal, memberIDs []int6
 // before d was read (a new group, a new private chat), so nothing is unread for them.
 // since is the seq of the system message that made the users members (0 for a new chat): d
 // may have moved on since, and the membership it announces is that one (Event.Seq).
+//
+// d is read in two statements, the chat as viewer sees it, then its members. A user who is
+// not among the members has left since the join (their leave's chat.removed says so), and
+// neither has a viewer whom d shows out of the chat (d.IsMember false: left before it was
+// read, and maybe back, by a later join, before the members were read, which announces
+// itself): announcing the membership then would give it the chat as an outsider sees it
+// (no last seq), from which the connections began their streams at seq 0.
 func (s *Service) announceChat(ctx context.Context, d ChatDetail, viewer int64, userIDs []int64, since int64) {
 	byID := make(map[int64]Member, len(d.Members))
 	for _, m := range d.Members {
@@ -478,7 +485,7 @@ func (s *Service) announceChat(ctx context.Context, d ChatDetail, viewer int64, 
 	}
 	for _, uid := range userIDs {
 		m, ok := byID[uid]
-		if !ok {
+		if !ok || (uid == viewer && !d.IsMember) {
 			continue
 		}
 		sum := d.ChatSummary

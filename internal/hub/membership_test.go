@@ -398,3 +398,81 @@ func TestNothingOfAChatBeforeItsChatAdded(t *testing.T) {
 		t.Errorf("Ben's device: %q, want chat.added, then the message", got)
 	}
 }
+
+// releaseLast publishes the last event held of one type; the gate stays as it is.
+func (g *gateBroker) releaseLast(t *testing.T, typ string) {
+	t.Helper()
+	g.mu.Lock()
+	var out [2]string
+	for i := len(g.held) - 1; i >= 0; i-- {
+		if strings.Contains(g.held[i][1], `"t":"`+typ+`"`) {
+			out = g.held[i]
+			g.held = append(g.held[:i:i], g.held[i+1:]...)
+			break
+		}
+	}
+	g.mu.Unlock()
+	if out[0] == "" {
+		t.Fatalf("no %s held", typ)
+	}
+	if err := g.Broker.Publish(context.Background(), out[0], []byte(out[1])); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// afterChatFor is a store that runs do once, right after the next read of user's view of a
+// chat (ChatFor) once armed.
+type afterChatFor struct {
+	afterAddMember
+	user  int64
+	armed atomic.Bool
+	do    func()
+}
+
+func (s *afterChatFor) ChatFor(ctx context.Context, viewerID, chatID int64) (chat.ChatSummary, error) {
+	c, err := s.afterAddMember.ChatFor(ctx, viewerID, chatID)
+	if viewerID == s.user && s.armed.CompareAndSwap(true, false) {
+		s.do()
+	}
+	return c, err
+}
+
+// TestNoChatAddedOfAMembershipEndedBeforeItsRead: the chat.added of an invitation is not
+// sent when the chat read for it shows the invitee out already (left right after the
+// invitation, and back before the chat's members were read): the chat was announced as the
+// invitee's, though read as an outsider sees a public group (no last seq, no last message),
+// and a device that heard it before the leave's chat.removed and the comeback's chat.added
+// got chat.added, chat.removed, chat.added; its stream of the chat began at seq 0, so a
+// catch-up from the store that ran before the chat.removed sent it the chat's history up to
+// the leave as message.new.
+func TestNoChatAddedOfAMembershipEndedBeforeItsRead(t *testing.T) {
+	t.Parallel()
+	wrapped := &afterChatFor{}
+	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	m.group = m.s.Group(t, m.ann, "G", true, m.cid)
+	m.s.Send(t, m.ann, m.group, "before Ben")
+	b, _ := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	wrapped.user = m.ben.ID
+	wrapped.afterAddMember.do = func() { // the invitation is committed
+		m.leave(t)
+		wrapped.armed.Store(true) // the invitation's read of the chat for its chat.added
+	}
+	wrapped.do = func() {
+		if _, err := m.s.Svc.Join(t.Context(), m.ben.P(), m.group); err != nil {
+			t.Error(err)
+		}
+	}
+	m.g.closeFor("chat.added", "chat.removed")
+	m.invite(t)
+	m.g.releaseLast(t, "chat.added") // the invitation's, when it has one
+	m.g.release(t, "chat.removed")
+	got := m.after(t, b)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "chat.added ") || strings.Contains(got[0], `"last_seq":0,`) {
+		t.Fatalf("Ben's device: %q, want the comeback's chat.added", got)
+	}
+	msg := m.s.Send(t, m.ann, m.group, "back")
+	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
+		t.Errorf("after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
+	}
+}
