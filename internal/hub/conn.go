@@ -213,18 +213,20 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 func (c *conn) follow(chatID int64, at chat.ChatHead) { c.followSince(chatID, at, at.Seq) }
 
 // followSince is follow for a membership that began at seq since (chat.added): one that began
-// no later than the membership the client was told of, whose stream has ended at its leave
-// already, starts nothing. A stream of a membership the client is yet to be told of starts
+// no later than the membership the client was told of starts nothing, whether its stream has
+// ended at its leave already or goes on from what the client was told (the chat as read for
+// chat.added, later, would take the messages between for ones the client has, and some may
+// still be on their way). A stream of a membership the client is yet to be told of starts
 // paused: what comes of the chat before chat.added waits for it (Hub.follow tells the client,
 // then catches the stream up), so that a client hears nothing of a chat it does not have, and
 // no message or read-all mark ahead of chat.added's last_seq and read_all_seq.
 func (c *conn) followSince(chatID int64, at chat.ChatHead, since int64) {
 	c.mu.Lock()
+	if t, ok := c.told[chatID]; ok && t >= since {
+		c.mu.Unlock()
+		return
+	}
 	if st, ok := c.streams[chatID]; !ok {
-		if t, ok := c.told[chatID]; ok && t >= since {
-			c.mu.Unlock()
-			return
-		}
 		st = &stream{sent: at.Seq, base: at.Seq, rev: at.Rev, revBas: at.Rev, readAll: at.ReadAll, paused: true, since: at.Seq}
 		for _, seq := range c.ackedAhead[chatID] {
 			if seq > st.sent {

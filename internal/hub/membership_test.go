@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -474,5 +475,54 @@ func TestNoChatAddedOfAMembershipEndedBeforeItsRead(t *testing.T) {
 	msg := m.s.Send(t, m.ann, m.group, "back")
 	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
 		t.Errorf("after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
+	}
+}
+
+// TestChatAddedAfterAHelloSkipsNoMessage: a chat.added that reaches a connection whose hello
+// listed its chat (not sent: the client knows the membership) does not move the connection's
+// stream of the chat up to the chat as read for the chat.added. Ben's device connects right
+// after his invitation commits, Ann sends before the invitation's chat is read for its
+// chat.added, and her message reaches the instance after the chat.added (published by
+// another instance): it was taken for one the device had, and never sent.
+func TestChatAddedAfterAHelloSkipsNoMessage(t *testing.T) {
+	t.Parallel()
+	wrapped := &afterAddMember{}
+	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.cid)
+	var b *wsConn
+	var between chat.Message
+	wrapped.do = func() {
+		var hello frame
+		b, hello = m.s.DialHello(t, m.ben)
+		if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+			t.Errorf("hello without G: %s", hello.Data)
+		}
+		between = m.s.Send(t, m.ann, m.group, "between the join and its chat.added")
+	}
+	m.g.closeFor("chat.added", "message.new")
+	m.invite(t)
+	b.Bind(t)
+	m.g.release(t, "chat.added")
+	m.g.pass()
+	marker := m.s.Group(t, m.ann, "M", false, m.ben)
+	var got []string
+	for f := b.Next(10 * time.Second); f.Type != "chat.added" || chatOf(f) != marker; f = b.Next(10 * time.Second) {
+		if chatOf(f) == m.group {
+			got = append(got, f.Type+" "+itoa64(seqOf(f)))
+		}
+	}
+	m.g.open(t)
+	after := m.s.Send(t, m.ann, m.group, "after")
+	for f := b.Next(10 * time.Second); ; f = b.Next(10 * time.Second) {
+		if chatOf(f) == m.group {
+			got = append(got, f.Type+" "+itoa64(seqOf(f)))
+		}
+		if f.Type == "message.new" && seqOf(f) == after.Seq {
+			break
+		}
+	}
+	want := []string{"message.new " + itoa64(between.Seq), "message.new " + itoa64(after.Seq)}
+	if !slices.Equal(got, want) {
+		t.Errorf("Ben's device after a hello listing G: %q, want %q", got, want)
 	}
 }
