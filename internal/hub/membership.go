@@ -114,7 +114,7 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 	u := h.users[c.userID]
 	followed = make(map[int64]int64, len(last))
 	for id, seq := range last {
-		if h.joinLocked(u, c.userID, id, seq) {
+		if h.joinLocked(u, c.userID, id, seq, seq) {
 			c.follow(id, chat.ChatHead{Seq: seq}) // its rev and read-all mark are set by finishSetup
 			followed[id] = seq
 		}
@@ -144,10 +144,14 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 	return followed, cameOnline, chats
 }
 
-// joinLocked records that the user follows a chat as of seq, unless a leave at or after seq
-// is known; it reports whether the user follows the chat.
-func (h *Hub) joinLocked(u *userState, userID, chatID, seq int64) bool {
-	if left, ok := u.gone[chatID]; ok && left >= seq {
+// joinLocked records that the user follows a chat as of seq, unless a leave at or after
+// since is known: the seq the membership began at, as a chat.added tells it (its chat may be
+// read later), or a list's last seq (it began no later). A leave the hub knows only a bound
+// of (a hello's drop: after the earlier read's last seq) thus stops a late chat.added of the
+// membership it ended whenever its chat was read. It reports whether the user follows the
+// chat.
+func (h *Hub) joinLocked(u *userState, userID, chatID, seq, since int64) bool {
+	if left, ok := u.gone[chatID]; ok && left >= since {
 		return false
 	}
 	if m, ok := u.chats[chatID]; !ok || m.seq < seq {
@@ -234,7 +238,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, member
 	}
 	h.mu.Lock()
 	u := h.users[userID]
-	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq) {
+	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq, since) {
 		h.addingEndsLocked(userID, chatID)
 		h.mu.Unlock()
 		return

@@ -526,3 +526,108 @@ func TestChatAddedAfterAHelloSkipsNoMessage(t *testing.T) {
 		t.Errorf("Ben's device after a hello listing G: %q, want %q", got, want)
 	}
 }
+
+// helloFindsTheLeave is the store of TestLateChatAddedOfALeaveAHelloFound: the invitation
+// of user commits (AddMember), one device connects, then another, whose hello reads the chat
+// list once (then Ann sends into the chat), and again only after user left the chat, which
+// they do once the invitation has read the chat and its members for its chat.added.
+type helloFindsTheLeave struct {
+	chat.Store
+	user    atomic.Int64
+	reads   atomic.Int32
+	armed   atomic.Bool
+	invited func()        // after the invitation commits
+	read    func()        // after the second device's first read of the chat list
+	members func()        // after the invitation read the chat's members
+	left    chan struct{} // closed when user left
+}
+
+func (s *helloFindsTheLeave) AddMember(ctx context.Context, chatID, userID, actorID int64, event string, now time.Time) (chat.Message, error) {
+	m, err := s.Store.AddMember(ctx, chatID, userID, actorID, event, now)
+	if err == nil && userID == s.user.Load() {
+		s.invited()
+	}
+	return m, err
+}
+
+func (s *helloFindsTheLeave) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
+	if !s.armed.Load() || userID != s.user.Load() {
+		return s.Store.ChatsOf(ctx, userID)
+	}
+	n := s.reads.Add(1)
+	if n == 2 {
+		<-s.left
+	}
+	list, err := s.Store.ChatsOf(ctx, userID)
+	if n == 1 {
+		s.read()
+	}
+	return list, err
+}
+
+func (s *helloFindsTheLeave) Members(ctx context.Context, chatID int64) ([]chat.Member, error) {
+	ms, err := s.Store.Members(ctx, chatID)
+	if s.read == nil && s.members != nil { // the first read is done
+		do := s.members
+		s.members = nil
+		do()
+	}
+	return ms, err
+}
+
+// TestLateChatAddedOfALeaveAHelloFound: a chat.added that reaches the instance after a hello
+// found the leave that ended its membership (the hello's first read of the chat list had the
+// chat, its second not) starts nothing, though the chat was read for it after that first
+// read. The hello told Ben's first device of the leave (chat.removed), then the invitation's
+// chat.added came and both devices followed the chat he had left again, the second one though
+// its hello did not list it.
+func TestLateChatAddedOfALeaveAHelloFound(t *testing.T) {
+	t.Parallel()
+	st := &helloFindsTheLeave{left: make(chan struct{})}
+	m := newMemberships(t, serverConfig{WrapStore: func(s chat.Store) chat.Store { st.Store = s; return st }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.cid)
+	var a, b *wsConn
+	hellos := make(chan frame, 1)
+	round := make(chan struct{})
+	st.invited = func() {
+		var hello frame
+		a, hello = m.s.DialHello(t, m.ben)
+		if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+			t.Errorf("the first device's hello without G: %s", hello.Data)
+		}
+		st.armed.Store(true)
+		go func() {
+			var hello frame
+			b, hello = m.s.DialHello(t, m.ben)
+			hellos <- hello
+		}()
+		<-round
+	}
+	st.read = func() {
+		m.s.Send(t, m.ann, m.group, "after the first read") // the invitation reads the chat after it
+		st.read = nil
+		close(round)
+	}
+	st.members = func() {
+		m.leave(t)
+		close(st.left)
+	}
+	st.user.Store(m.ben.ID)
+	m.g.closeFor("chat.added", "chat.removed")
+	m.invite(t)
+	hello := <-hellos
+	a.Bind(t)
+	b.Bind(t)
+	if strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("the second device's hello with G: %s", hello.Data)
+	}
+	m.g.release(t, "chat.added")
+	m.g.pass()
+	want := `chat.removed {"chat_id":` + itoa64(m.group) + `}`
+	if got := m.until(t, a); len(got) != 1 || got[0] != want {
+		t.Errorf("Ben's first device: %q, want %q", got, want)
+	}
+	if got := m.until(t, b); len(got) != 0 {
+		t.Errorf("Ben's second device, its hello without G: %q", got)
+	}
+}
