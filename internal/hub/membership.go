@@ -39,6 +39,9 @@ type userState struct {
 // membership is a chat a user follows, and the seq of the fact that says so.
 type membership struct {
 	seq int64
+	// joined is the latest join a chat.added told of (0: none), the seq the membership began
+	// at: one after a read that listed the chat is a comeback from a leave after that read.
+	joined int64
 }
 
 // maxGone bounds the leaves a user's state remembers; past it the memory is dropped, which
@@ -101,7 +104,9 @@ var (
 // other connections are told of the leave here (unfollow), as its chat.removed would have.
 // The leave came after the earlier read, so it ended a membership the hub knows of by a fact
 // at or before that read's seq; one the hub knows of by a later fact (a chat.added read after
-// that) may be a comeback, and is left to the leave's chat.removed, or to the audit.
+// that) may be a comeback, and is left to the leave's chat.removed, or to the audit. One that a
+// chat.added says began after that read is a comeback: the connection goes on following the
+// chat, and the comeback's chat.added tells its client.
 func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (followed map[int64]int64, cameOnline bool, chats []int64) {
 	var left []string
 	defer func() {
@@ -114,14 +119,20 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 	u := h.users[c.userID]
 	followed = make(map[int64]int64, len(last))
 	for id, seq := range last {
-		if h.joinLocked(u, c.userID, id, seq, seq) {
+		if h.joinLocked(u, c.userID, id, seq, seq, 0) {
 			c.follow(id, chat.ChatHead{Seq: seq}) // its rev and read-all mark are set by finishSetup
 			followed[id] = seq
 		}
 	}
 	for id, seq := range dropped {
+		m, ok := u.chats[id]
+		if ok && m.joined > seq {
+			// The user came back, and the connection follows the chat as the others do: the
+			// comeback's chat.added, held for the hello or on its way, tells the client.
+			continue
+		}
 		c.unfollow(id)
-		if _, ok := u.chats[id]; !ok {
+		if !ok {
 			continue // its chat.removed came, or it was never followed
 		}
 		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: id})
@@ -148,15 +159,15 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 // since is known: the seq the membership began at, as a chat.added tells it (its chat may be
 // read later), or a list's last seq (it began no later). A leave the hub knows only a bound
 // of (a hello's drop: after the earlier read's last seq) thus stops a late chat.added of the
-// membership it ended whenever its chat was read. It reports whether the user follows the
-// chat.
-func (h *Hub) joinLocked(u *userState, userID, chatID, seq, since int64) bool {
+// membership it ended whenever its chat was read. joined is a chat.added's join (0: none,
+// membership.joined). It reports whether the user follows the chat.
+func (h *Hub) joinLocked(u *userState, userID, chatID, seq, since, joined int64) bool {
 	if left, ok := u.gone[chatID]; ok && left >= since {
 		return false
 	}
-	if m, ok := u.chats[chatID]; !ok || m.seq < seq {
-		u.chats[chatID] = membership{seq: seq}
-	}
+	m := u.chats[chatID]
+	m.seq, m.joined = max(m.seq, seq), max(m.joined, joined)
+	u.chats[chatID] = m
 	cs := h.chats[chatID]
 	if cs == nil {
 		cs = &chatState{users: map[int64]struct{}{}}
@@ -230,6 +241,7 @@ func (h *Hub) addingEndsLocked(userID, chatID int64) {
 // whatever was published before it was. The frames about the chat that came for the user
 // meanwhile go out after chat.added.
 func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, members int, frame []byte) {
+	joined := since
 	if since == 0 {
 		since = at.Seq
 	}
@@ -238,7 +250,7 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, member
 	}
 	h.mu.Lock()
 	u := h.users[userID]
-	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq, since) {
+	if u == nil || len(u.conns) == 0 || !h.joinLocked(u, userID, chatID, at.Seq, since, joined) {
 		h.addingEndsLocked(userID, chatID)
 		h.mu.Unlock()
 		return

@@ -631,3 +631,71 @@ func TestLateChatAddedOfALeaveAHelloFound(t *testing.T) {
 		t.Errorf("Ben's second device, its hello without G: %q", got)
 	}
 }
+
+// aroundChatsOf is a store that runs before and after, once each, around the nth reading of
+// one user's chat list (user 0: nobody).
+type aroundChatsOf struct {
+	chat.Store
+	user          atomic.Int64
+	nth           int32
+	calls         atomic.Int32
+	before, after func()
+}
+
+func (s *aroundChatsOf) ChatsOf(ctx context.Context, userID int64) ([]chat.ChatSummary, error) {
+	if userID != s.user.Load() {
+		return s.Store.ChatsOf(ctx, userID)
+	}
+	n := s.calls.Add(1)
+	if n == s.nth {
+		s.before()
+	}
+	list, err := s.Store.ChatsOf(ctx, userID)
+	if n == s.nth {
+		s.after()
+	}
+	return list, err
+}
+
+// TestComebackDuringAHelloThatFoundTheLeave: a device whose hello finds a leave (the chat in
+// its first read of the chat list, not in the second) hears of the user's comeback, when the
+// comeback's chat.added reached the instance before the hello was done with the second read.
+// The hello stopped the device's stream of the chat, so the comeback's chat.added, which the
+// instance had followed already, never reached it: the device did not show a chat its user
+// was in, for good (the store and the instance agreed, the audit saw nothing).
+func TestComebackDuringAHelloThatFoundTheLeave(t *testing.T) {
+	t.Parallel()
+	st := &aroundChatsOf{nth: 2}
+	m := newMemberships(t, serverConfig{WrapStore: func(s chat.Store) chat.Store { st.Store = s; return st }})
+	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+	a, _ := m.s.DialHello(t, m.ben)
+	a.Bind(t)
+	st.before = func() { // the second device's second read
+		m.leave(t)
+		if f := a.NextOf("chat.removed", 10*time.Second); chatOf(f) != m.group {
+			t.Errorf("the first device: %s, want chat.removed of G", f.Raw)
+		}
+	}
+	st.after = func() { // back before the read is attached
+		m.invite(t)
+		if f := a.NextOf("chat.added", 10*time.Second); chatOf(f) != m.group {
+			t.Errorf("the first device: %s, want chat.added of G", f.Raw)
+		}
+	}
+	st.user.Store(m.ben.ID)
+	b, hello := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	if n := st.calls.Load(); n != 2 {
+		t.Fatalf("%d reads of Ben's chats, want 2", n)
+	}
+	if strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("the second device's hello with G: %s", hello.Data)
+	}
+	if got := m.until(t, b); len(got) != 1 || !strings.HasPrefix(got[0], "chat.added ") {
+		t.Fatalf("the second device: %q, want chat.added of G", got)
+	}
+	msg := m.s.Send(t, m.ann, m.group, "back")
+	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
+		t.Errorf("the second device after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
+	}
+}
