@@ -367,10 +367,10 @@ func TestNothingOfAChatBeforeItsChatAdded(t *testing.T) {
 	b.topic.Store("chat." + itoa64(g))
 	dev, _ := s.DialHello(t, ben)
 	dev.Bind(t)
+	invited := make(chan error, 1)
 	go func() {
-		if _, err := s.Svc.Invite(context.Background(), ann.P(), g, ben.ID); err != nil {
-			t.Error(err)
-		}
+		_, err := s.Svc.Invite(context.Background(), ann.P(), g, ben.ID)
+		invited <- err
 	}()
 	select {
 	case <-b.subscribed:
@@ -397,6 +397,10 @@ func TestNothingOfAChatBeforeItsChatAdded(t *testing.T) {
 	}
 	if got[0] != "chat.added" || got[1] != "message.new" {
 		t.Errorf("Ben's device: %q, want chat.added, then the message", got)
+	}
+	// The invitation ends before the test does (its error told here, not after the test).
+	if err := <-invited; err != nil {
+		t.Error(err)
 	}
 }
 
