@@ -71,6 +71,15 @@ func (m *memberships) leave(t *testing.T) {
 	}
 }
 
+// live checks that c follows G: Ann's next message comes to it (what names the moment).
+func (m *memberships) live(t *testing.T, c *wsConn, what string) {
+	t.Helper()
+	msg := m.s.Send(t, m.ann, m.group, "back")
+	if f := c.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
+		t.Errorf("%s: %s, want message %d of G", what, f.Raw, msg.Seq)
+	}
+}
+
 // TestNoChatRemovedWithoutChatAdded: a device told nothing of a chat is told nothing of its
 // leave. Ben is invited and leaves while his device is connected, and the invitation's
 // chat.added reaches the instance after the leave's chat.removed (two instances published
@@ -107,10 +116,7 @@ func TestRejoinBeforeTheLeaveIsHeard(t *testing.T) {
 	if len(got) != 2 || got[0] != `chat.removed {"chat_id":`+itoa64(m.group)+`}` || got[1][:len("chat.added ")] != "chat.added " {
 		t.Fatalf("Ben's device: %q, want chat.removed then chat.added", got)
 	}
-	msg := m.s.Send(t, m.ann, m.group, "back")
-	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
-		t.Errorf("after the rejoin: %s, want message %d of G", f.Raw, msg.Seq)
-	}
+	m.live(t, b, "after the rejoin")
 }
 
 // TestNoSecondChatAddedAfterHello: a chat.added that comes after a hello listing its chat is
@@ -218,10 +224,7 @@ func TestNoChatRemovedAfterAHelloListingTheComeback(t *testing.T) {
 	if got := m.after(t, b); len(got) != 0 {
 		t.Errorf("Ben's second device after a hello listing G: %q", got)
 	}
-	msg := m.s.Send(t, m.ann, m.group, "back")
-	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
-		t.Errorf("after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
-	}
+	m.live(t, b, "after the comeback")
 }
 
 // TestLateChatAddedAfterTheLeave: a chat.added that reaches the instance after the
@@ -476,10 +479,7 @@ func TestNoChatAddedOfAMembershipEndedBeforeItsRead(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], "chat.added ") || strings.Contains(got[0], `"last_seq":0,`) {
 		t.Fatalf("Ben's device: %q, want the comeback's chat.added", got)
 	}
-	msg := m.s.Send(t, m.ann, m.group, "back")
-	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
-		t.Errorf("after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
-	}
+	m.live(t, b, "after the comeback")
 }
 
 // TestChatAddedAfterAHelloSkipsNoMessage: a chat.added that reaches a connection whose hello
@@ -698,8 +698,5 @@ func TestComebackDuringAHelloThatFoundTheLeave(t *testing.T) {
 	if got := m.until(t, b); len(got) != 1 || !strings.HasPrefix(got[0], "chat.added ") {
 		t.Fatalf("the second device: %q, want chat.added of G", got)
 	}
-	msg := m.s.Send(t, m.ann, m.group, "back")
-	if f := b.NextOf("message.new", 10*time.Second); chatOf(f) != m.group || seqOf(f) != msg.Seq {
-		t.Errorf("the second device after the comeback: %s, want message %d of G", f.Raw, msg.Seq)
-	}
+	m.live(t, b, "the second device after the comeback")
 }

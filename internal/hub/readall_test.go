@@ -28,6 +28,26 @@ func seqOf(f frame) int64 {
 	return d.Message.Seq
 }
 
+// readMarks is the world of the read-mark tests: Ann, Ben and Cid in group G, whose messages
+// 2 to 4 Ann sent (her mark: 4; everyone has read 1), on a broker that can hold events back;
+// mark sets a member's read mark in G.
+func readMarks(t *testing.T) (s *testServer, g *gateBroker, ann, ben, cid *testUser, id int64, mark func(u *testUser, seq int64)) {
+	g = &gateBroker{Broker: broker.NewMemory()}
+	s = startServer(t, serverConfig{Broker: g})
+	ann, ben, cid = s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cid")
+	id = s.Group(t, ann, "G", false, ben, cid)
+	for _, body := range []string{"2", "3", "4"} {
+		s.Send(t, ann, id, body)
+	}
+	mark = func(u *testUser, seq int64) {
+		t.Helper()
+		if _, err := s.Svc.MarkRead(t.Context(), u.P(), id, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, g, ann, ben, cid, id, mark
+}
+
 // TestReadAllFollowsTheChatsLastMessage: a read mark's chat.read_all comes after every
 // message committed before the mark, not right after the message of the mark. Ben's send
 // raises the chat's mark to 3 and its event (the message with the mark) is held back; Cid's
@@ -39,20 +59,7 @@ func seqOf(f frame) int64 {
 // committed after his leave.
 func TestReadAllFollowsTheChatsLastMessage(t *testing.T) {
 	t.Parallel()
-	g := &gateBroker{Broker: broker.NewMemory()}
-	s := startServer(t, serverConfig{Broker: g})
-	ann, ben, cid := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cid")
-	id := s.Group(t, ann, "G", false, ben, cid) // seq 1; everyone has read it
-	for _, body := range []string{"2", "3", "4"} {
-		s.Send(t, ann, id, body) // Ann's mark: 4
-	}
-	ctx := t.Context()
-	mark := func(u *testUser, seq int64) {
-		t.Helper()
-		if _, err := s.Svc.MarkRead(ctx, u.P(), id, seq); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, g, ann, ben, cid, id, mark := readMarks(t)
 
 	t.Run("after a send", func(t *testing.T) {
 		mark(cid, 3)
@@ -94,7 +101,7 @@ func TestReadAllFollowsTheChatsLastMessage(t *testing.T) {
 		b, _ := s.DialHello(t, ben)
 		b.Bind(t)
 		g.closeFor("message.", "chat.removed")
-		if err := s.Svc.Leave(ctx, ben.P(), id); err != nil { // seq 7
+		if err := s.Svc.Leave(t.Context(), ben.P(), id); err != nil { // seq 7
 			t.Fatal(err)
 		}
 		mark(cid, 6) // read by everyone (Ann and Cid): 6
@@ -123,20 +130,7 @@ func TestReadAllFollowsTheChatsLastMessage(t *testing.T) {
 // again.
 func TestReadAllNeverGoesBack(t *testing.T) {
 	t.Parallel()
-	g := &gateBroker{Broker: broker.NewMemory()}
-	s := startServer(t, serverConfig{Broker: g})
-	ann, ben, cid := s.NewUser(t, "Ann"), s.NewUser(t, "Ben"), s.NewUser(t, "Cid")
-	id := s.Group(t, ann, "G", false, ben, cid) // seq 1; everyone has read it
-	for _, body := range []string{"2", "3", "4"} {
-		s.Send(t, ann, id, body) // Ann's mark: 4
-	}
-	ctx := t.Context()
-	mark := func(u *testUser, seq int64) {
-		t.Helper()
-		if _, err := s.Svc.MarkRead(ctx, u.P(), id, seq); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, g, ann, ben, cid, _, mark := readMarks(t)
 	mark(ben, 3)
 	mark(cid, 2) // read by everyone: 2
 	c, _ := s.DialHello(t, ann)
