@@ -63,6 +63,23 @@ func (x pgSession) lock(q string, args ...any) <-chan error {
 
 // waitBlockedBy waits until a session of the database waits for a lock that the session pid
 // holds. It fails the test if done says first that what should have waited has finished.
+// deadlock makes what (a transaction of the store, done when it ends) and the test's session
+// other deadlock: what holds the first chat and waits for stop's lock on the second; other,
+// holding what the store asks for next, asks for the first chat; stop then lets go. other
+// goes on, and the store's transaction is the one aborted (other's deadlock_timeout is long).
+func deadlock(t *testing.T, s *store.Store, stop, other pgSession, first int64, done <-chan error, what string) {
+	t.Helper()
+	waitBlockedBy(t, s.DB(), stop.pid, done, what+", the second chat held")
+	locked := other.lock(`SELECT id FROM chats WHERE id = $1 FOR NO KEY UPDATE`, first)
+	waitWaiting(t, s.DB(), other.pid, locked, "the first chat, which "+what+" holds,")
+	if err := stop.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-locked; err != nil {
+		t.Fatalf("the test's session, beside %s: %v", what, err)
+	}
+}
+
 func waitBlockedBy(t *testing.T, db *sql.DB, pid int, done <-chan error, what string) {
 	t.Helper()
 	for {
@@ -127,16 +144,8 @@ func TestDeadlockedTransactionRunsAgain(t *testing.T) {
 		_, err := s.DeleteUser(ctx, gone.ID, at(2))
 		deleted <- err
 	}()
-	waitBlockedBy(t, s.DB(), stop.pid, deleted, "the deletion, the second chat held")
-	locked := other.lock(`SELECT id FROM chats WHERE id = $1 FOR NO KEY UPDATE`, first)
-	waitWaiting(t, s.DB(), other.pid, locked, "the first chat, which the deletion holds,")
-	if err := stop.Rollback(); err != nil {
-		t.Fatal(err)
-	}
 	// The deletion asks for the user's row: a deadlock, and the deletion is the one aborted.
-	if err := <-locked; err != nil {
-		t.Fatalf("the test's session, beside the deletion: %v", err)
-	}
+	deadlock(t, s, stop, other, first, deleted, "the deletion")
 	if err := other.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -184,15 +193,7 @@ func TestDeadlockedSendRunsAgain(t *testing.T) {
 		sent <- r
 		done <- nil
 	}()
-	waitBlockedBy(t, s.DB(), stop.pid, done, "the send, the second chat held")
-	locked := other.lock(`SELECT id FROM chats WHERE id = $1 FOR NO KEY UPDATE`, first)
-	waitWaiting(t, s.DB(), other.pid, locked, "the first chat, which the send holds,")
-	if err := stop.Rollback(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-locked; err != nil {
-		t.Fatalf("the test's session, beside the send: %v", err)
-	}
+	deadlock(t, s, stop, other, first, done, "the send")
 	if len(committed) != 0 {
 		t.Fatalf("a send was answered before its batch committed")
 	}
