@@ -11,31 +11,47 @@ import (
 
 	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/hub"
 )
 
-// rejoinBroker loses the news of one user's leave of one chat (its chat.removed, and its
-// system message, seq 3) and holds that user's next chat.added until let go: what Redis can
-// do to events on different channels.
+// rejoinBroker loses the news of one user's leave of one chat (all it publishes, on the
+// user's channel and the chat's, while losing is set: chat.removed, the system message, the
+// read-all mark that follows it) and holds that user's next chat.added until let go: what
+// Redis can do to events on different channels.
 type rejoinBroker struct {
 	broker.Broker
 	user, chat int64
 	mu         sync.Mutex
+	losing     bool
 	held       [][2]string
 }
 
 func (b *rejoinBroker) Publish(ctx context.Context, topic string, payload []byte) error {
+	b.mu.Lock()
+	ours := topic == fmt.Sprintf("user.%d", b.user) || topic == fmt.Sprintf("chat.%d", b.chat)
 	switch {
-	case topic == fmt.Sprintf("user.%d", b.user) && bytes.Contains(payload, []byte(`"t":"chat.removed"`)):
-		return nil
-	case topic == fmt.Sprintf("chat.%d", b.chat) && bytes.Contains(payload, []byte(`"t":"message.new"`)) && bytes.Contains(payload, []byte(`"s":3,`)):
+	case ours && b.losing:
+		b.mu.Unlock()
 		return nil
 	case topic == fmt.Sprintf("user.%d", b.user) && bytes.Contains(payload, []byte(`"t":"chat.added"`)):
-		b.mu.Lock()
 		b.held = append(b.held, [2]string{topic, string(payload)})
 		b.mu.Unlock()
 		return nil
 	}
+	b.mu.Unlock()
 	return b.Broker.Publish(ctx, topic, payload)
+}
+
+// lose loses what is published while f runs (the memory broker publishes before a call of
+// the service returns).
+func (b *rejoinBroker) lose(f func()) {
+	b.mu.Lock()
+	b.losing = true
+	b.mu.Unlock()
+	f()
+	b.mu.Lock()
+	b.losing = false
+	b.mu.Unlock()
 }
 
 func (b *rejoinBroker) letGo(t *testing.T) {
@@ -61,7 +77,9 @@ func TestRejoinWhileCatchingUp(t *testing.T) {
 	t.Parallel()
 	b := &rejoinBroker{Broker: broker.NewMemory()}
 	st := newStall()
-	s := startServer(t, serverConfig{Broker: b, WrapStore: func(s chat.Store) chat.Store { return &stallingStore{Store: s, history: st} }})
+	// No audit: it could read seq 3 for the stream before the invitation, as below.
+	s := startServer(t, serverConfig{Broker: b, Hub: hub.Options{AuditEvery: time.Hour},
+		WrapStore: func(s chat.Store) chat.Store { return &stallingStore{Store: s, history: st} }})
 	ann, leo := s.NewUser(t, "Ann"), s.NewUser(t, "Leo")
 	id := s.Group(t, ann, "G", false, leo) // seq 1
 	s.Send(t, ann, id, "two")
@@ -70,8 +88,19 @@ func TestRejoinWhileCatchingUp(t *testing.T) {
 	c.Bind(t)
 	ctx := context.Background()
 
-	if err := s.Svc.Leave(ctx, leo.P(), id); err != nil { // seq 3, its news lost
-		t.Fatal(err)
+	// Every news of the leave (seq 3) is lost, the read-all mark that follows it too: a
+	// stream that heard of it would read seq 3 from the store when the hub's reorderer gave
+	// up waiting for the message (reorderWait), before the invitation if that came later
+	// (a busy machine), and end at the leave, rightly, with nothing left for the stall. So
+	// the only news of the chat after seq 2 is the invitation's, and the stream's gap read is
+	// made after the invitation is committed.
+	b.lose(func() {
+		if err := s.Svc.Leave(ctx, leo.P(), id); err != nil { // seq 3
+			t.Error(err)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
 	}
 	st.arm()
 	if _, err := s.Svc.Invite(ctx, ann.P(), id, leo.ID); err != nil { // seq 4, its chat.added held
