@@ -56,3 +56,15 @@ func (h *Hub) SendsInFlight(userID int64) int {
 	}
 	return n
 }
+
+// EarlyFrames is, for tests, how many frames the user's connections hold for their hellos
+// (chat.added and others that came while the hello was built).
+func (h *Hub) EarlyFrames(userID int64) int {
+	n := 0
+	for _, c := range h.userConns(userID) {
+		c.mu.Lock()
+		n += len(c.early)
+		c.mu.Unlock()
+	}
+	return n
+}

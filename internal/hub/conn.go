@@ -132,6 +132,10 @@ type stream struct {
 	// one, which the user came back from (left, then invited again, while the stream was
 	// paused filling a gap): it ends nothing.
 	since int64
+	// added is the chat as read for a chat.added that came while the hello was built: the
+	// stream moves to it only if the client is told of that membership (addedLocked), not when
+	// the hello lists it (the client then knows the chat up to the hello's last_seq only).
+	added chat.ChatHead
 }
 
 // item is a message or a chat event waiting in a stream, or read from the store.
@@ -238,15 +242,24 @@ func (c *conn) followSince(chatID int64, at chat.ChatHead, since int64) {
 		}
 		delete(c.ackedAhead, chatID)
 		c.streams[chatID] = st
+	} else if c.settingUp {
+		st.added.Seq, st.added.Rev = max(st.added.Seq, at.Seq), max(st.added.Rev, at.Rev)
+		st.added.ReadAll = max(st.added.ReadAll, at.ReadAll)
 	} else {
-		st.since = max(st.since, at.Seq)
-		if at.Seq > st.sent && !st.paused {
-			st.sent, st.base = at.Seq, at.Seq
-			st.rev, st.revBas = max(st.rev, at.Rev), max(st.revBas, at.Rev)
-			st.readAll = max(st.readAll, at.ReadAll)
-		}
+		st.moveTo(at)
 	}
 	c.mu.Unlock()
+}
+
+// moveTo makes everything up to the chat's head at history to the stream (a chat.added told
+// the client of the chat as read at at).
+func (st *stream) moveTo(at chat.ChatHead) {
+	st.since = max(st.since, at.Seq)
+	if at.Seq > st.sent && !st.paused {
+		st.sent, st.base = at.Seq, at.Seq
+		st.rev, st.revBas = max(st.rev, at.Rev), max(st.revBas, at.Rev)
+		st.readAll = max(st.readAll, at.ReadAll)
+	}
 }
 
 // finishSetup ends the hello: every message up to a chat's last seq in it is history; those
@@ -325,12 +338,17 @@ func (c *conn) added(chatID, seq int64, frame []byte) {
 }
 
 func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
-	if c.streams[chatID] == nil {
+	st := c.streams[chatID]
+	if st == nil {
 		return // left again (its stream ended at the leave): the client hears of neither
 	}
+	added := st.added
+	st.added = chat.ChatHead{}
 	if t, ok := c.told[chatID]; ok {
 		if t >= seq {
-			return // the hello, or a later chat.added, told it already
+			// The hello, or a later chat.added, told it already: the stream goes on from
+			// there, even if this chat.added read the chat later (while the hello was built).
+			return
 		}
 		// The user left the membership the client was told of and came back before the
 		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
@@ -341,6 +359,7 @@ func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
 		}
 		c.enqueue(chat.EventChatRemoved, f)
 	}
+	st.moveTo(added)
 	c.told[chatID] = seq
 	c.enqueue(chat.EventChatAdded, frame)
 }

@@ -700,3 +700,74 @@ func TestComebackDuringAHelloThatFoundTheLeave(t *testing.T) {
 	}
 	m.live(t, b, "the second device after the comeback")
 }
+
+// userByIDHold runs hold in the first read of a user's account after it is armed (an
+// invitation's, between its commit and the read of the chat its chat.added carries).
+type userByIDHold struct {
+	aroundChatsOf
+	armed atomic.Int64 // the user whose next account read holds
+	hold  func()
+}
+
+func (s *userByIDHold) UserByID(ctx context.Context, id int64) (chat.User, error) {
+	if id != 0 && s.armed.CompareAndSwap(id, 0) {
+		s.hold()
+	}
+	return s.aroundChatsOf.Store.UserByID(ctx, id)
+}
+
+// TestChatAddedReadAfterTheHelloList: a device whose hello lists a chat its user was just
+// invited to gets every message after the hello's last_seq, when the invitation's chat.added,
+// its chat read after a message that the hello's list did not count, reaches the instance
+// while the hello is built. The chat.added is not sent (the hello lists that membership), so
+// the client knows the chat up to the hello's last_seq; the stream took the chat.added's
+// last_seq for its position, and the message between was never sent.
+func TestChatAddedReadAfterTheHelloList(t *testing.T) {
+	t.Parallel()
+	st := &userByIDHold{aroundChatsOf: aroundChatsOf{nth: 2}}
+	s := startServer(t, serverConfig{WrapStore: func(s chat.Store) chat.Store { st.Store = s; return st }})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	id := s.Group(t, ann, "G", false) // seq 1
+
+	committed, goOn, invited := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	st.hold = func() { close(committed); <-goOn }
+	st.armed.Store(ben.ID)
+	go func() {
+		_, err := s.Svc.Invite(context.Background(), ann.P(), id, ben.ID) // seq 2
+		invited <- err
+	}()
+	<-committed
+	var between chat.Message
+	st.after = func() { // the hello's second (last) read of Ben's chats: G at seq 2
+		between = s.Send(t, ann, id, "between") // seq 3, held for the hello
+		close(goOn)                             // the chat.added, G read at seq 3
+		if err := <-invited; err != nil {
+			t.Error(err)
+			return
+		}
+		// Its follow has reached Ben's connection before the hello is done.
+		for deadline := time.Now().Add(10 * time.Second); s.Hub.EarlyFrames(ben.ID) == 0; {
+			if time.Now().After(deadline) {
+				t.Error("the chat.added was not followed")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	st.before = func() {}
+	st.user.Store(ben.ID)
+	c, hello := s.DialHello(t, ben)
+	c.Bind(t)
+	if t.Failed() {
+		t.FailNow()
+	}
+	if !strings.Contains(string(hello.Data), `"id":`+itoa64(id)+`,`) || !strings.Contains(string(hello.Data), `"last_seq":2,`) {
+		t.Fatalf("hello: %s, want G at last_seq 2", hello.Data)
+	}
+	after := s.Send(t, ann, id, "after")
+	for _, want := range []int64{between.Seq, after.Seq} {
+		if f := c.NextOf("message.new", 10*time.Second); chatOf(f) != id || seqOf(f) != want {
+			t.Fatalf("%s, want message %d of G", f.Raw, want)
+		}
+	}
+}
