@@ -79,9 +79,15 @@ func (s *Store) TouchUser(ctx context.Context, userID int64, now time.Time) erro
 
 // ChatIDsOf implements chat.AdminStore.
 func (s *Store) ChatIDsOf(ctx context.Context, userID int64) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
+	ids, err := chatIDsOf(ctx, s.db, userID)
+	return ids, wrap(err)
+}
+
+// chatIDsOf reads the ids of the user's chats, in order.
+func chatIDsOf(ctx context.Context, q querier, userID int64) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
 	return scanIDs(rows)
 }
@@ -174,11 +180,7 @@ func (s *Store) deleteUser(ctx context.Context, userID int64, now time.Time, str
 	var out chat.DeletedAccount
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = chat.DeletedAccount{}
-		rows, err := tx.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
-		if err != nil {
-			return err
-		}
-		chats, err := scanIDs(rows)
+		chats, err := chatIDsOf(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -196,11 +198,7 @@ func (s *Store) deleteUser(ctx context.Context, userID int64, now time.Time, str
 			return chat.ErrNotFound
 		}
 		if strict {
-			rows, err := tx.QueryContext(ctx, `SELECT chat_id FROM members WHERE user_id = $1 ORDER BY chat_id`, userID)
-			if err != nil {
-				return err
-			}
-			current, err := scanIDs(rows)
+			current, err := chatIDsOf(ctx, tx, userID)
 			if err != nil {
 				return err
 			}
@@ -221,7 +219,7 @@ func (s *Store) deleteUser(ctx context.Context, userID int64, now time.Time, str
 			}
 			out.Groups = append(out.Groups, r)
 		}
-		rows, err = tx.QueryContext(ctx, `UPDATE chats SET read_only = TRUE
+		rows, err := tx.QueryContext(ctx, `UPDATE chats SET read_only = TRUE
 			WHERE kind = 'private' AND id IN (SELECT chat_id FROM members WHERE user_id = $1) RETURNING id`, userID)
 		if err != nil {
 			return err
