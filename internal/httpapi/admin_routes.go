@@ -76,7 +76,7 @@ func (s *Server) adminRoutes() {
 		d, err := s.svc.UpdateChat(ctx, principal(ctx), in.ID, chat.ChatPatch{Title: in.Body.Title, Public: in.Body.Public,
 			Description: in.Body.Description, MentionAll: in.Body.MentionAll})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: http.StatusOK, Body: d}, nil
 	})
@@ -90,7 +90,7 @@ func (s *Server) adminRoutes() {
 		Responses: errorResponses(append(admin, chat.CodeNotOwner)...),
 	}, func(ctx context.Context, in *idPath) (*struct{}, error) {
 		if err := s.svc.DeleteChat(ctx, principal(ctx), in.ID); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
@@ -105,7 +105,7 @@ func (s *Server) adminRoutes() {
 		Responses: errorResponses(append(admin, chat.CodeNotAdmin, chat.CodeNotOwner, chat.CodeForbidden, chat.CodeInvalid)...),
 	}, func(ctx context.Context, in *memberPath) (*struct{}, error) {
 		if err := s.svc.RemoveMember(ctx, principal(ctx), in.ID, in.UserID); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
@@ -120,7 +120,7 @@ func (s *Server) adminRoutes() {
 	}, func(ctx context.Context, in *setRoleIn) (*detailOut, error) {
 		d, err := s.svc.SetRole(ctx, principal(ctx), in.ID, in.UserID, in.Body.Role)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: http.StatusOK, Body: d}, nil
 	})
@@ -134,7 +134,7 @@ func (s *Server) adminRoutes() {
 	}, func(ctx context.Context, in *transferIn) (*detailOut, error) {
 		d, err := s.svc.TransferOwnership(ctx, principal(ctx), in.ID, in.Body.UserID)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: http.StatusOK, Body: d}, nil
 	})
@@ -149,7 +149,7 @@ func (s *Server) adminRoutes() {
 	}, func(ctx context.Context, in *renameIn) (*meOut, error) {
 		u, err := s.svc.Rename(ctx, principal(ctx), in.Body.Name)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &meOut{Body: userOut(u)}, nil
 	})
@@ -165,7 +165,7 @@ func (s *Server) adminRoutes() {
 		err := s.svc.ChangePassword(ctx, principal(ctx), chat.PasswordChange{Current: in.Body.CurrentPassword,
 			New: in.Body.NewPassword, SignOutOthers: in.Body.SignOutOthers})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
@@ -181,7 +181,7 @@ func (s *Server) adminRoutes() {
 		Responses: errorResponses(chat.CodeUnauthenticated, chat.CodeInvalid, chat.CodeWrongPassword, chat.CodeRateLimited),
 	}, func(ctx context.Context, in *deleteAccountIn) (*noContentOut, error) {
 		if err := s.svc.DeleteAccount(ctx, principal(ctx), in.Body.Password); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &noContentOut{SetCookie: s.clearedCookies(ctx)}, nil
 	})

@@ -115,7 +115,7 @@ func (s *Server) authRoutes() {
 		u, creds, err := s.svc.Register(ctx, chat.SignIn{Email: in.Body.Email, Name: in.Body.Name, Password: in.Body.Password,
 			UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return s.tokens(ctx, &u, creds), nil
 	})
@@ -139,11 +139,11 @@ func (s *Server) authRoutes() {
 	}, func(ctx context.Context, in *loginIn) (*tokenOut, error) {
 		email, password, err := parseLogin(in.ContentType, in.RawBody)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		u, creds, err := s.svc.Login(ctx, chat.SignIn{Email: email, Password: password, UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return s.tokens(ctx, &u, creds), nil
 	})
@@ -160,7 +160,7 @@ func (s *Server) authRoutes() {
 		}
 		creds, err := s.svc.Refresh(ctx, token, chat.Client{UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
 		if err != nil {
-			p := problemFor(ctx, s.log, &s.unavailableLog, err)
+			p := s.problem(ctx, err)
 			return nil, p
 		}
 		return s.tokens(ctx, nil, creds), nil
@@ -172,7 +172,7 @@ func (s *Server) authRoutes() {
 		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
 	}, func(ctx context.Context, _ *sessionOnly) (*noContentOut, error) {
 		if err := s.svc.Logout(ctx, principal(ctx)); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &noContentOut{SetCookie: s.clearedCookies(ctx)}, nil
 	})
@@ -183,7 +183,7 @@ func (s *Server) authRoutes() {
 		DefaultStatus: http.StatusNoContent, Security: authSecurity, Responses: errorResponses(chat.CodeUnauthenticated),
 	}, func(ctx context.Context, _ *sessionOnly) (*noContentOut, error) {
 		if err := s.svc.LogoutAll(ctx, principal(ctx)); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &noContentOut{SetCookie: s.clearedCookies(ctx)}, nil
 	})
@@ -194,7 +194,7 @@ func (s *Server) authRoutes() {
 	}, readLimited(s, func(ctx context.Context, _ *sessionOnly) (*sessionsOut, error) {
 		list, err := s.svc.Sessions(ctx, principal(ctx))
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &sessionsOut{}
 		out.Body.Sessions = list
@@ -208,7 +208,7 @@ func (s *Server) authRoutes() {
 	}, func(ctx context.Context, in *idPath) (*noContentOut, error) {
 		p := principal(ctx)
 		if err := s.svc.RevokeSession(ctx, p, in.ID); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &noContentOut{}
 		if in.ID == p.SessionID {

@@ -48,7 +48,7 @@ func (s *Server) changeRoutes() {
 	}, func(ctx context.Context, in *editIn) (*messageOut, error) {
 		m, err := s.svc.EditMessage(ctx, principal(ctx), in.ID, in.Seq, in.Body.Body)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &messageOut{Status: http.StatusOK, Body: m}, nil
 	})
@@ -62,7 +62,7 @@ func (s *Server) changeRoutes() {
 		Responses: errorResponses(append(member, chat.CodeNotAuthor, chat.CodeSystemMessage)...),
 	}, func(ctx context.Context, in *messagePath) (*struct{}, error) {
 		if err := s.svc.DeleteMessage(ctx, principal(ctx), in.ID, in.Seq); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
@@ -84,7 +84,7 @@ func (s *Server) changeRoutes() {
 		}, func(ctx context.Context, in *reactionIn) (*reactionOut, error) {
 			d, err := s.svc.React(ctx, principal(ctx), in.ID, in.Seq, in.Emoji, op.add)
 			if err != nil {
-				return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+				return nil, s.problem(ctx, err)
 			}
 			return &reactionOut{Body: d}, nil
 		})

@@ -133,7 +133,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 func (s *Server) fileRoutes() {
 	files := s.opts.Files
 	disabled := func(ctx context.Context) error {
-		return problemFor(ctx, s.log, &s.unavailableLog, chat.Errorf(chat.CodeNotFound, "files are not enabled on this server"))
+		return s.problem(ctx, chat.Errorf(chat.CodeNotFound, "files are not enabled on this server"))
 	}
 	binary := func(desc string) map[string]*huma.Response {
 		r := errorResponses(chat.CodeUnauthenticated, chat.CodeNotFound, chat.CodeUnavailable, codeOf(http.StatusRequestedRangeNotSatisfiable),
@@ -171,19 +171,19 @@ func (s *Server) fileRoutes() {
 			if err != nil {
 				var e *chat.Error
 				if errors.As(tooLarge(err), &e) {
-					return nil, problemFor(ctx, s.log, &s.unavailableLog, e)
+					return nil, s.problem(ctx, e)
 				}
 				if err == io.EOF {
-					return nil, problemFor(ctx, s.log, &s.unavailableLog, chat.Invalid("body.file", "the body has no part named file"))
+					return nil, s.problem(ctx, chat.Invalid("body.file", "the body has no part named file"))
 				}
-				return nil, problemFor(ctx, s.log, &s.unavailableLog, chat.Invalid("body.file", "the multipart body is malformed"))
+				return nil, s.problem(ctx, chat.Invalid("body.file", "the multipart body is malformed"))
 			}
 			if part.FormName() != "file" {
 				continue
 			}
 			f, err := files.Upload(ctx, principal(ctx), in.ID, chat.UploadInput{Name: formFileName(part.FileName()), Body: tooLargeBody{part}, Addr: Info(ctx).Addr})
 			if err != nil {
-				return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+				return nil, s.problem(ctx, err)
 			}
 			out := &fileOut{Status: http.StatusCreated}
 			out.Body.File = f
@@ -220,7 +220,7 @@ func (s *Server) fileRoutes() {
 			}
 			d, err := files.Download(ctx, principal(ctx), in.ID, thumb)
 			if err != nil {
-				return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+				return nil, s.problem(ctx, err)
 			}
 			return &huma.StreamResponse{Body: func(hctx huma.Context) {
 				r, w := humago.Unwrap(hctx)

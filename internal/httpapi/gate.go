@@ -38,5 +38,5 @@ func (s *Server) Refuse(w http.ResponseWriter, r *http.Request, status int, err 
 		writeProblem(w, newProblem(status, codeOf(status), err.Error()))
 		return
 	}
-	writeProblem(w, problemFor(r.Context(), s.log, &s.unavailableLog, err))
+	writeProblem(w, s.problem(r.Context(), err))
 }

@@ -332,7 +332,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			// unknown path) is sent by net/http only after it has read the rest of a small
 			// body: one that never came held the connection, unanswered, for ever. Huma's
 			// reads, the login's and an upload's set deadlines of their own as they read.
-			http.NewResponseController(w).SetReadDeadline(time.Now().Add(loginBodyReadTimeout))
+			sw.rc.SetReadDeadline(time.Now().Add(loginBodyReadTimeout))
 		}
 		next.ServeHTTP(sw, r)
 	})
@@ -377,7 +377,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 	p, err := s.svc.Authenticate(ctx.Context(), token)
 	if err != nil {
-		s.writeHumaProblem(ctx, problemFor(ctx.Context(), s.log, &s.unavailableLog, err))
+		s.writeHumaProblem(ctx, s.problem(ctx.Context(), err))
 		return
 	}
 	Info(ctx.Context()).UserID = p.UserID

@@ -269,6 +269,11 @@ func holdsSecret(v any) bool {
 	return true
 }
 
+// problem is problemFor with the server's log and its bound of unavailable answers' causes.
+func (s *Server) problem(ctx context.Context, err error) *Problem {
+	return problemFor(ctx, s.log, &s.unavailableLog, err)
+}
+
 // problemFor turns any error from the service into a problem, logging the internal ones: users
 // see "internal error" and nothing more for those. The causes of unavailable answers are
 // logged within limit, the server's bound.

@@ -39,7 +39,7 @@ type pushUnsubscribeIn struct {
 func (s *Server) pushRoutes() {
 	errs := []string{chat.CodeUnauthenticated, chat.CodeNotFound}
 	off := func(ctx context.Context) error {
-		return problemFor(ctx, s.log, &s.unavailableLog, chat.Errorf(chat.CodeNotFound, "Web Push is not configured on this server"))
+		return s.problem(ctx, chat.Errorf(chat.CodeNotFound, "Web Push is not configured on this server"))
 	}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "push-key", Method: http.MethodGet, Path: "/api/v1/push/key", Tags: []string{"push"},
@@ -68,7 +68,7 @@ func (s *Server) pushRoutes() {
 		}
 		err := s.opts.Push.Subscribe(ctx, principal(ctx), chat.PushSubscription{Endpoint: in.Body.Endpoint, P256dh: in.Body.Keys.P256dh, Auth: in.Body.Keys.Auth})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
@@ -81,7 +81,7 @@ func (s *Server) pushRoutes() {
 			return nil, off(ctx)
 		}
 		if err := s.opts.Push.Unsubscribe(ctx, principal(ctx), in.Body.Endpoint); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})

@@ -30,7 +30,7 @@ func (s *Server) routes() {
 func readLimited[I, O any](s *Server, h func(context.Context, *I) (*O, error)) func(context.Context, *I) (*O, error) {
 	return func(ctx context.Context, in *I) (*O, error) {
 		if err := s.svc.AllowRead(ctx, principal(ctx)); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return h(ctx, in)
 	}
@@ -70,7 +70,7 @@ func (s *Server) userRoutes() {
 	}, func(ctx context.Context, _ *sessionOnly) (*meOut, error) {
 		u, err := s.svc.Me(ctx, principal(ctx))
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &meOut{Body: userOut(u)}, nil
 	})
@@ -82,7 +82,7 @@ func (s *Server) userRoutes() {
 	}, readLimited(s, func(ctx context.Context, in *usersIn) (*usersOut, error) {
 		users, err := s.svc.SearchUsers(ctx, principal(ctx), in.Q, in.Limit)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &usersOut{}
 		out.Body.Users = append(users, []chat.UserInfo{}...)
@@ -95,7 +95,7 @@ func (s *Server) userRoutes() {
 	}, readLimited(s, func(ctx context.Context, in *idPath) (*userOutPub, error) {
 		u, err := s.svc.User(ctx, principal(ctx), in.ID)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &userOutPub{}
 		out.Body.ID, out.Body.Name, out.Body.Online = u.ID, u.Name, u.Online
@@ -204,7 +204,7 @@ func (s *Server) chatRoutes() {
 	}, readLimited(s, func(ctx context.Context, _ *sessionOnly) (*chatsOut, error) {
 		chats, err := s.svc.Chats(ctx, principal(ctx))
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &chatsOut{}
 		out.Body.Chats = chats
@@ -232,7 +232,7 @@ func (s *Server) chatRoutes() {
 			d, err = s.svc.CreateGroup(ctx, p, in.Body.Title, in.Body.Public, in.Body.MemberIDs)
 		}
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: status, Body: d}, nil
 	})
@@ -244,7 +244,7 @@ func (s *Server) chatRoutes() {
 	}, readLimited(s, func(ctx context.Context, in *discoverIn) (*discoverOut, error) {
 		chats, err := s.svc.Discover(ctx, principal(ctx), in.Q)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &discoverOut{}
 		out.Body.Chats = chats
@@ -258,7 +258,7 @@ func (s *Server) chatRoutes() {
 	}, readLimited(s, func(ctx context.Context, in *idPath) (*detailOut, error) {
 		d, err := s.svc.Chat(ctx, principal(ctx), in.ID)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: http.StatusOK, Body: d}, nil
 	}))
@@ -271,7 +271,7 @@ func (s *Server) chatRoutes() {
 	}, func(ctx context.Context, in *inviteIn) (*detailOut, error) {
 		d, err := s.svc.Invite(ctx, principal(ctx), in.ID, in.Body.UserID)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: http.StatusCreated, Body: d}, nil
 	})
@@ -283,7 +283,7 @@ func (s *Server) chatRoutes() {
 	}, func(ctx context.Context, in *idPath) (*detailOut, error) {
 		d, err := s.svc.Join(ctx, principal(ctx), in.ID)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &detailOut{Status: http.StatusOK, Body: d}, nil
 	})
@@ -295,7 +295,7 @@ func (s *Server) chatRoutes() {
 		Responses: errorResponses(append(member, chat.CodePrivateChat)...),
 	}, func(ctx context.Context, in *idPath) (*struct{}, error) {
 		if err := s.svc.Leave(ctx, principal(ctx), in.ID); err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
@@ -309,7 +309,7 @@ func (s *Server) chatRoutes() {
 		msgs, more, err := s.svc.History(ctx, principal(ctx), in.ID, chat.HistoryPage{
 			BeforeSeq: in.BeforeSeq, AfterSeq: in.AfterSeq, HasBefore: in.beforeSet, HasAfter: in.afterSet, Limit: in.Limit})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &historyOut{}
 		out.Body.Messages, out.Body.HasMore = msgs, more
@@ -328,7 +328,7 @@ func (s *Server) chatRoutes() {
 		m, created, err := s.svc.Send(ctx, principal(ctx), chat.SendInput{ChatID: in.ID, Body: in.Body.Body, ClientID: in.Body.ClientID,
 			FileIDs: in.Body.FileIDs, ReplyToSeq: in.Body.ReplyToSeq, Mentions: in.Body.Mentions, MentionAll: in.Body.MentionAll})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		status := http.StatusCreated
 		if !created {
@@ -345,7 +345,7 @@ func (s *Server) chatRoutes() {
 	}, func(ctx context.Context, in *readIn) (*readOut, error) {
 		st, err := s.svc.MarkRead(ctx, principal(ctx), in.ID, in.Body.Seq)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &readOut{Body: st}, nil
 	})

@@ -33,7 +33,7 @@ func (s *Server) searchRoutes() {
 	}, readLimited(s, func(ctx context.Context, in *searchIn) (*searchOut, error) {
 		page, err := s.svc.SearchMessages(ctx, principal(ctx), chat.SearchInput{Q: in.Q, ChatID: in.ChatID, Before: in.Before, Limit: in.Limit})
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		out := &searchOut{}
 		out.Body.Hits = page.Hits

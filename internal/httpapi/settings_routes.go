@@ -43,11 +43,11 @@ func (s *Server) settingsRoutes() {
 			}
 		}
 		if c.MutedUntil != nil && c.MutedUntil.After(time.Now().AddDate(100, 0, 0)) {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, chat.Invalid("body.muted_until", "muted_until is too far ahead; set notify to none to mute for good"))
+			return nil, s.problem(ctx, chat.Invalid("body.muted_until", "muted_until is too far ahead; set notify to none to mute for good"))
 		}
 		st, err := s.svc.UpdateChatSettings(ctx, principal(ctx), c)
 		if err != nil {
-			return nil, problemFor(ctx, s.log, &s.unavailableLog, err)
+			return nil, s.problem(ctx, err)
 		}
 		return &settingsOut{Body: st}, nil
 	})
