@@ -260,11 +260,7 @@ func (h *Hub) mend(ctx context.Context, m mismatch) {
 			}
 		}
 	} else {
-		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: m.chat})
-		if err != nil {
-			h.log.Warn("encode chat.removed", "err", err)
-			return
-		}
+		frame := chatRemovedFrame(m.chat)
 		do = func() {
 			if seq, ok := h.followedAt(m.user, m.chat); ok && seq == m.seq {
 				h.mended(m)

@@ -352,12 +352,7 @@ func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
 		}
 		// The user left the membership the client was told of and came back before the
 		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
-		f, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: chatID})
-		if err != nil {
-			c.h.log.Warn("encode chat.removed", "err", err)
-			return
-		}
-		c.enqueue(chat.EventChatRemoved, f)
+		c.enqueue(chat.EventChatRemoved, chatRemovedFrame(chatID))
 	}
 	st.moveTo(added)
 	c.told[chatID] = seq

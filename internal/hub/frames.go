@@ -228,6 +228,14 @@ func (e *envelope) attach(ev, t chat.Event) error {
 	return fmt.Errorf("%s cannot travel with %s", t.Type, ev.Type)
 }
 
+// chatRemovedFrame is a chat.removed the hub makes itself, for a leave whose own frame it does
+// not have (the audit's mend, a hello's drop, a comeback's leave told first). Encoding a chat
+// id cannot fail.
+func chatRemovedFrame(chatID int64) []byte {
+	f, _ := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: chatID})
+	return f
+}
+
 // readUpdatedFrame is the read.updated frame of ReadBy's devices.
 func (e *envelope) readUpdatedFrame() ([]byte, error) {
 	return encodeFrame(chat.EventReadUpdated, nil, chat.ReadUpdatedData{ChatID: e.ChatID, UserID: e.ReadBy, LastReadSeq: e.Seq})

@@ -135,12 +135,7 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 		if !ok {
 			continue // its chat.removed came, or it was never followed
 		}
-		frame, err := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: id})
-		if err != nil {
-			h.log.Warn("encode chat.removed", "err", err)
-			continue
-		}
-		if h.unfollowLocked(u, c.userID, id, seq, frame) {
+		if h.unfollowLocked(u, c.userID, id, seq, chatRemovedFrame(id)) {
 			left = append(left, chatTopic(id))
 		}
 	}
