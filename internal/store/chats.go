@@ -98,7 +98,7 @@ func (s *Store) ChatFor(ctx context.Context, viewerID, chatID int64) (chat.ChatS
 }
 
 // lastMessageFiles sets the files of the chats' last messages.
-func lastMessageFiles(ctx context.Context, db queryer, cs []chat.ChatSummary) error {
+func lastMessageFiles(ctx context.Context, db querier, cs []chat.ChatSummary) error {
 	var msgs []chat.Message
 	var of []int
 	for i, c := range cs {

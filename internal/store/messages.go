@@ -273,13 +273,8 @@ func mentionList(ids []int64) sql.NullString {
 	return sql.NullString{String: strings.Join(parts, ","), Valid: true}
 }
 
-// queryer is a database or a transaction.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // loadFiles sets the Files of the messages that carry some (FileCount > 0), in one query.
-func loadFiles(ctx context.Context, db queryer, msgs []chat.Message) error {
+func loadFiles(ctx context.Context, db querier, msgs []chat.Message) error {
 	at := map[int64][]int{} // a message may be there twice (a send and its repeat)
 	q := &query{}
 	for i, m := range msgs {

@@ -74,7 +74,7 @@ func (s *Store) callSendMessages(ctx context.Context, reqs []*sendReq, args []an
 	for _, r := range reqs {
 		r.out, r.err = chat.Sent{}, nil
 	}
-	var q queryer = s.db
+	var q querier = s.db
 	if replay {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
