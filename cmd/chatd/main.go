@@ -233,7 +233,7 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 	log.Info("listening", "addr", ln.Addr().String(), "version", buildVersion(), "embedded", cfg.Embedded())
 	fmt.Fprint(stdout, startHint(ctx, cfg, st, ln.Addr()))
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(httpapi.Listener(ln)) }()
 	janitorCtx, stopJanitor := context.WithCancel(ctx)
 	defer stopJanitor()
 	go svc.RunJanitor(janitorCtx)

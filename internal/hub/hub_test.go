@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,3 +251,42 @@ func socketBuffers(t *testing.T) int {
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }
+
+// TestStalledSocketIsReset: a client that stops reading is cut once a write has waited
+// WriteTimeout, and the cut is a reset: a polite close left what the kernel still held for it
+// (its send buffer, megabytes) queued for minutes. Nothing races the clock: a write waits only
+// once the socket buffers are full, which a bounded number of messages does.
+func TestStalledSocketIsReset(t *testing.T) {
+	o := onlyBudgetsClose(hub.Options{QueueBytes: 1 << 30})
+	o.WriteTimeout = 200 * time.Millisecond
+	s := startServer(t, serverConfig{Hub: o})
+	ann, slow := s.NewUser(t, "Ann"), s.NewUser(t, "Slow")
+	id := s.Group(t, ann, "G", false, slow)
+	sc := s.Stall(t, slow)
+	for deadline := time.Now().Add(30 * time.Second); s.Hub.Stats().Connections.Load() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the silent client's connection was not counted in 30 s")
+		}
+	}
+
+	body := strings.Repeat("字", chat.MaxBodyChars)
+	limit := socketBuffers(t) / len(body) * 2
+	for sent := 1; s.Hub.Stats().Connections.Load() == 1; sent++ {
+		if sent > limit {
+			t.Fatalf("the silent client was not cut after %d messages of %d bytes", sent-1, len(body))
+		}
+		if _, _, err := s.Svc.Send(t.Context(), ann.P(), chat.SendInput{ChatID: id, Body: body, ClientID: itoa(sent)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := sc.WS.Read(ctx); err != nil {
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the cut socket ended with %v, want a reset (ECONNRESET)", err)
+			}
+			break
+		}
+	}
+}

@@ -237,6 +237,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 	api.Handle("GET /api/v1/ws", ws)
 	s := &Server{Hub: h, Svc: svc, Store: st, Files: files, Tokens: tokens, API: api, Push: pushSvc}
 	srv := httptest.NewUnstartedServer(api)
+	srv.Listener = httpapi.Listener(srv.Listener)
 	srv.Config.ConnState = func(c net.Conn, state http.ConnState) {
 		if state == http.StateHijacked {
 			s.mu.Lock()
