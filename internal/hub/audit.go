@@ -25,6 +25,10 @@ import (
 // memberAuditEvery audits, and at the next audit after the broker resubscribed, the hub also
 // reads which chats its users are members of and mends what differs from what their
 // connections follow in two reads in a row (a chat.added on its way shows in one read only).
+// Both lost (a leave's chat.removed and the comeback's chat.added), the store and the hub
+// agree that the user is in the chat, while a device's stream of it ended at the leave and
+// the device still shows it: such a stream (conn.ended) is a mismatch too, mended by telling
+// the device of the leave and of the comeback, as the comeback's chat.added would have.
 //
 // A session's end (session.revoked: signed out, revoked from another device, a password
 // change) reaches the instances the same way, and one lost left a revoked device connected,
@@ -162,7 +166,9 @@ func (r *readAllFrames) of(chatID, readAll int64) []byte {
 }
 
 // A mismatch is a chat that a user's local connections follow and the store does not list
-// them in (listed false; seq: the fact the hub follows it by), or the reverse.
+// them in (listed false; seq: the fact the hub follows it by), or the reverse (listed true,
+// seq 0), or one the store lists them in and a connection's stream of which ended at their
+// leave, of seq (listed true).
 type mismatch struct {
 	user, chat int64
 	listed     bool
@@ -205,6 +211,12 @@ func (h *Hub) auditMembers(prev map[mismatch]struct{}) map[mismatch]struct{} {
 			in[c] = struct{}{}
 			if _, ok := u.chats[c]; !ok {
 				found[mismatch{user: id, chat: c, listed: true}] = struct{}{}
+				continue
+			}
+			for conn := range u.conns {
+				if seq, ok := conn.endedAt(c); ok {
+					found[mismatch{user: id, chat: c, listed: true, seq: seq}] = struct{}{}
+				}
 			}
 		}
 		for c, m := range u.chats {
@@ -241,6 +253,11 @@ func settingUp(u *userState) bool {
 // now, or chat.removed, through the same path as the events (follow, unfollow), on the
 // goroutine that runs them. There it first looks again: an event that came late after all,
 // or a hello that read the chat list meanwhile, leaves nothing to mend.
+//
+// A stream that ended at a leave of the chat the store lists the user in (m.seq) is mended as
+// a comeback after that leave: follow with a membership begun after it, which tells the
+// connections that were told of an older one of the leave, then of the chat (conn.added),
+// and leaves those told of a later one alone.
 func (h *Hub) mend(ctx context.Context, m mismatch) {
 	var do func()
 	if m.listed {
@@ -254,9 +271,14 @@ func (h *Hub) mend(ctx context.Context, m mismatch) {
 			return
 		}
 		do = func() {
-			if _, ok := h.followedAt(m.user, m.chat); !ok {
+			_, ok := h.followedAt(m.user, m.chat)
+			switch {
+			case m.seq == 0 && !ok:
 				h.mended(m)
 				h.follow(m.user, m.chat, sum.Head(), 0, sum.MemberCount, frame)
+			case m.seq > 0 && ok && h.endedAt(m.user, m.chat, m.seq):
+				h.mended(m)
+				h.follow(m.user, m.chat, sum.Head(), m.seq+1, sum.MemberCount, frame)
 			}
 		}
 	} else {
@@ -284,6 +306,30 @@ func (h *Hub) followedAt(userID, chatID int64) (int64, bool) {
 		return m.seq, ok
 	}
 	return 0, false
+}
+
+// endedAt reports whether one of a user's local connections has its stream of a chat ended
+// at the leave of seq, with the leave's chat.removed yet to come.
+func (h *Hub) endedAt(userID, chatID, seq int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.users[userID]; u != nil {
+		for c := range u.conns {
+			if s, ok := c.endedAt(chatID); ok && s == seq {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// endedAt reports whether the connection's stream of a chat ended at its user's leave (of the
+// seq returned) while the client still has the chat (conn.ended).
+func (c *conn) endedAt(chatID int64) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seq, ok := c.ended[chatID]
+	return seq, ok
 }
 
 func (h *Hub) mended(m mismatch) {

@@ -259,3 +259,61 @@ func TestAuditTellsNoLeaverOfAReadMark(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditMendsALostLeaveAndComeback: a member who leaves a group and is invited back while
+// the broker loses both news to their devices (the leave's chat.removed, the comeback's
+// chat.added) gets the group back on a connected device: the audit tells the device of the
+// leave and the comeback, back to back, and the group's messages reach it live again. Before,
+// the device went on showing the group and got nothing of it until it reconnected: its stream
+// ended at the leave's system message, and the audit found the store and the hub agreeing
+// that the user is in the group.
+func TestAuditMendsALostLeaveAndComeback(t *testing.T) {
+	t.Parallel()
+	b := &sink{Broker: broker.NewMemory(), prefix: "user."}
+	// No audit of its own: a read of the users' chats between the leave and the comeback
+	// would mend the leave alone (TestAuditMendsLostMemberships); the test reads after both.
+	s := startServer(t, serverConfig{Broker: b, Hub: hub.Options{AuditEvery: time.Hour}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	id := s.Group(t, ann, "G", false, ben)
+	c, _ := s.DialHello(t, ben)
+	c.Bind(t)
+	ctx := t.Context()
+
+	b.on.Store(true)
+	if err := s.Svc.Leave(ctx, ben.P(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Svc.Invite(ctx, ann.P(), id, ben.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.on.Store(false)
+	// The leave's system message (the chat's news, not lost) ends the device's stream.
+	for deadline := time.Now().Add(10 * time.Second); s.Hub.SentUpTo(ben.ID, id) != -1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the leave did not end the device's stream of the group")
+		}
+	}
+	before := s.Hub.Stats().AuditHeals.Load()
+	s.Hub.AuditMembers()
+
+	var got []frame
+	for f := c.NextOf("chat.removed", 10*time.Second); ; f = c.Next(10 * time.Second) {
+		got = append(got, f)
+		if f.Type == "chat.added" {
+			break
+		}
+	}
+	if len(got) != 2 || chatOf(got[0]) != id || chatOf(got[1]) != id || strings.Contains(string(got[0].Data), "reason") {
+		t.Fatalf("want chat.removed without reason, then chat.added, of chat %d: %s", id, raws(got))
+	}
+	if n := healed(s, before, 1); n != 1 {
+		t.Errorf("the audit mended %d, want 1", n)
+	}
+	m := s.Send(t, ann, id, "welcome back")
+	for {
+		f := c.NextOf("message.new", 10*time.Second)
+		if chatOf(f) == id && strings.Contains(string(f.Data), `"seq":`+strconv.FormatInt(m.Seq, 10)) {
+			break
+		}
+	}
+}

@@ -92,6 +92,11 @@ type conn struct {
 	// fact (the user left and came back, and the leave's chat.removed has not come: one
 	// without a reason goes first); chat.removed only for a chat told.
 	told map[int64]int64
+	// ended are the chats told whose stream ended at the user's leave (the seq of its system
+	// message) while the leave's chat.removed has not come: the client still shows them. A
+	// comeback whose chat.added the broker lost too leaves them so, which the audit mends
+	// (audit.go).
+	ended map[int64]int64
 	// heldBytes is what the streams hold while a gap is filled; it is bounded like the outbox.
 	heldBytes int64
 
@@ -241,6 +246,7 @@ func (c *conn) followSince(chatID int64, at chat.ChatHead, since int64) {
 			}
 		}
 		delete(c.ackedAhead, chatID)
+		delete(c.ended, chatID)
 		c.streams[chatID] = st
 	} else if c.settingUp {
 		st.added.Seq, st.added.Rev = max(st.added.Seq, at.Seq), max(st.added.Rev, at.Rev)
@@ -379,6 +385,7 @@ func (c *conn) removedLocked(chatID int64, frame []byte) {
 		return // neither the hello nor a chat.added told the client of it
 	}
 	delete(c.told, chatID)
+	delete(c.ended, chatID)
 	c.enqueue(chat.EventChatRemoved, frame)
 }
 
@@ -562,6 +569,12 @@ func (c *conn) advanceLocked(chatID int64, st *stream, it item) (goesOn bool) {
 	}
 	if it.rm == c.userID || it.rm == rmEveryone {
 		c.endStreamLocked(chatID)
+		if _, ok := c.told[chatID]; ok {
+			if c.ended == nil {
+				c.ended = map[int64]int64{}
+			}
+			c.ended[chatID] = it.seq
+		}
 		return false
 	}
 	own := it.own || (it.sender == c.userID && c.sending[sendKey{chatID, it.clientID}] > 0)
