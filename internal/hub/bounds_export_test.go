@@ -21,6 +21,10 @@ func (h *Hub) AfterCommit(f func(chatID, seq int64)) { h.afterCommit.Store(&f) }
 // happens between a join and its chat.added reaching this instance.
 func (h *Hub) BeforeFollow(f func(userID, chatID int64)) { h.beforeFollow.Store(&f) }
 
+// BeforeHelloDone has f run, for tests, when a hello has read its user's chats for the last
+// time: what reaches the connection then waits for the hello.
+func (h *Hub) BeforeHelloDone(f func(userID int64)) { h.beforeHelloDone.Store(&f) }
+
 // CatchUp has, for tests, each of the user's connections read every chat it follows from the
 // store, as after a broker reconnect.
 func (h *Hub) CatchUp(userID int64) {

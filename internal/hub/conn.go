@@ -280,7 +280,7 @@ func (c *conn) finishSetup(last map[int64]int64, heads map[int64]chat.ChatHead) 
 	for id, seq := range last {
 		c.told[id] = seq // the hello lists it
 	}
-	for _, f := range c.early {
+	for i, f := range c.early {
 		c.heldBytes -= cost(f.frame)
 		switch {
 		case f.typ == chat.EventChatAdded:
@@ -288,6 +288,13 @@ func (c *conn) finishSetup(last map[int64]int64, heads map[int64]chat.ChatHead) 
 		case f.typ == chat.EventChatRemoved:
 			if t, ok := c.told[f.chatID]; ok && t > f.seq {
 				continue // the hello lists a membership begun after that leave
+			}
+			if comesBack(c.early[i+1:], f) {
+				// The comeback's chat.added tells the client of the leave right before it
+				// (addedLocked), as when the leave's chat.removed comes late: a client holds a
+				// chat.removed without reason until the next frame, which must not be one of
+				// the others held for the hello.
+				continue
 			}
 			c.removedLocked(f.chatID, f.frame)
 		case c.streams[f.chatID] != nil:
@@ -309,6 +316,18 @@ func (c *conn) finishSetup(last map[int64]int64, heads map[int64]chat.ChatHead) 
 			c.startCatchUpLocked()
 		}
 	}
+}
+
+// comesBack reports whether the frames held for a hello after a chat.removed (rm) hold a
+// chat.added of a membership of its chat begun after that leave. If so the stream of that
+// membership is there when the chat.added is weighed, or a later chat.removed held ends it.
+func comesBack(rest []earlyFrame, rm earlyFrame) bool {
+	for _, f := range rest {
+		if f.typ == chat.EventChatAdded && f.chatID == rm.chatID && f.seq > rm.seq {
+			return true
+		}
+	}
+	return false
 }
 
 // catchUpChat reads a chat's messages after the stream's position from the store, for what was

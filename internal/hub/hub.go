@@ -153,6 +153,9 @@ type Hub struct {
 	afterCommit atomic.Pointer[func(chatID, seq int64)]
 	// beforeFollow, set by tests only, runs before a chat.added received is followed.
 	beforeFollow atomic.Pointer[func(userID, chatID int64)]
+	// beforeHelloDone, set by tests only, runs when a hello has read its user's chats for the
+	// last time, before the frames held for it are weighed (finishSetup).
+	beforeHelloDone atomic.Pointer[func(userID int64)]
 
 	mu      sync.Mutex
 	users   map[int64]*userState

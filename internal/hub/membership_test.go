@@ -771,3 +771,51 @@ func TestChatAddedReadAfterTheHelloList(t *testing.T) {
 		}
 	}
 }
+
+// TestComebackDuringAHelloIsToldBackToBack: a device whose hello lists a chat its user then
+// leaves and comes back to (invited again) while the hello is built gets the leave's
+// chat.removed right before the comeback's chat.added, whatever else came for the hello
+// between them (here the chat.added of another group). They came in the order they reached
+// the connection, so the other group's chat.added separated them, and a client that holds a
+// chat.removed without reason until the next frame (PROTOCOL.md; the web client) took it for
+// a leave: the open chat closed, and the chat came back in the list a moment later.
+func TestComebackDuringAHelloIsToldBackToBack(t *testing.T) {
+	t.Parallel()
+	m := newMemberships(t, serverConfig{})
+	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+	var other int64
+	m.s.Hub.BeforeHelloDone(func(userID int64) {
+		if userID != m.ben.ID || other != 0 {
+			return
+		}
+		m.leave(t)
+		other = m.s.Group(t, m.ann, "O", false, m.ben)
+		m.invite(t)
+		for deadline := time.Now().Add(10 * time.Second); m.s.Hub.EarlyFrames(m.ben.ID) < 3; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("%d frames held for the hello, want 3", m.s.Hub.EarlyFrames(m.ben.ID))
+				return
+			}
+		}
+	})
+	b, hello := m.s.DialHello(t, m.ben)
+	b.Bind(t)
+	if t.Failed() {
+		t.FailNow()
+	}
+	if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+		t.Fatalf("hello without G: %s", hello.Data)
+	}
+	var got []frame
+	for len(ofType(got, "chat.added")) < 2 {
+		got = append(got, b.Next(10*time.Second))
+	}
+	i := slices.IndexFunc(got, func(f frame) bool { return f.Type == "chat.removed" })
+	if i < 0 || i+1 == len(got) || chatOf(got[i]) != m.group || got[i+1].Type != "chat.added" || chatOf(got[i+1]) != m.group {
+		t.Fatalf("Ben's device after the hello: %s; want chat.removed of G right before its chat.added", raws(got))
+	}
+	if o := ofType(got, "chat.added"); chatOf(o[0]) != other && chatOf(o[1]) != other {
+		t.Fatalf("Ben's device after the hello: %s; want chat.added of O too", raws(got))
+	}
+	m.live(t, b, "after the comeback")
+}

@@ -165,6 +165,9 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 	for _, ch := range list {
 		heads[ch.ID] = ch.Head()
 	}
+	if f := h.beforeHelloDone.Load(); f != nil {
+		(*f)(c.userID)
+	}
 	c.finishSetup(followed, heads)
 	data := helloData{User: helloUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: chat.Time{Time: u.CreatedAt}},
 		SessionID: p.SessionID, HeartbeatMS: h.opts.PingEvery.Milliseconds(), Chats: make([]helloChat, 0, len(list))}
