@@ -170,12 +170,28 @@ func (c *conn) enqueue(typ string, frame []byte) {
 	if len(frame) == 0 {
 		return
 	}
-	switch c.out.push(frame) {
+	c.queued(c.out.push(frame), typ)
+}
+
+// enqueueComeback queues a chat.removed without reason and the chat.added of the membership
+// that followed it as one, so that no frame another goroutine queues (presence, a pong) comes
+// between them: a client takes a chat.removed without reason followed by anything else for a
+// leave (PROTOCOL.md).
+func (c *conn) enqueueComeback(removed, added []byte) {
+	c.queued(c.out.push(removed, added), chat.EventChatRemoved, chat.EventChatAdded)
+}
+
+// queued counts the frames of a push and starts the writer, or drops the connection whose
+// budget the push would pass.
+func (c *conn) queued(res pushed, typs ...string) {
+	switch res {
 	case pushStartWriter:
 		go c.writer()
 		fallthrough
 	case pushQueued:
-		c.h.stats.FramesOut.Add(typ)
+		for _, typ := range typs {
+			c.h.stats.FramesOut.Add(typ)
+		}
 		c.h.noteQueued()
 	case pushFull:
 		c.h.stats.SlowDropped.Add(1)
@@ -377,7 +393,10 @@ func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
 		}
 		// The user left the membership the client was told of and came back before the
 		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
-		c.enqueue(chat.EventChatRemoved, chatRemovedFrame(chatID))
+		st.moveTo(added)
+		c.told[chatID] = seq
+		c.enqueueComeback(chatRemovedFrame(chatID), frame)
+		return
 	}
 	st.moveTo(added)
 	c.told[chatID] = seq

@@ -76,17 +76,26 @@ const (
 // push queues f, refusing it when it would take the outbox past its budget. A frame larger
 // than the whole budget is still taken when nothing else waits (a big hello or message must
 // not make a connection unusable).
-func (o *outbox) push(f []byte) pushed {
+func (o *outbox) push(fs ...[]byte) pushed {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := cost(f)
+	var n int64
+	for _, f := range fs {
+		n += cost(f)
+	}
 	switch {
 	case o.closed:
 		return pushClosed
 	case o.bytes > 0 && o.bytes+n > o.limit:
 		return pushFull
 	}
-	return o.queueLocked(f, n)
+	res := pushQueued
+	for _, f := range fs {
+		if o.queueLocked(f, cost(f)) == pushStartWriter {
+			res = pushStartWriter
+		}
+	}
+	return res
 }
 
 // pushAll queues frames whose room was waited for (waitRoom): they are taken whatever the
