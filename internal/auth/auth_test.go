@@ -139,3 +139,25 @@ func TestRefreshTokens(t *testing.T) {
 		t.Error("hashes do not identify their tokens")
 	}
 }
+
+// TestNextRefreshToken: the token a rotation answers is the same for every presentation of
+// one token (tabs sharing a cookie jar), another for another token, and out of reach of
+// whoever holds a token but not the key.
+func TestNextRefreshToken(t *testing.T) {
+	tok, _ := NewTokens([][]byte{key1}, time.Hour)
+	old, _, _ := NewRefreshToken()
+	next, hash := tok.NextRefreshToken(old)
+	if again, _ := tok.NextRefreshToken(old); again != next {
+		t.Errorf("two rotations of one token: %q and %q, want one", next, again)
+	}
+	if string(HashRefreshToken(next)) != string(hash) || len(next) != len(old) || next == old {
+		t.Errorf("next token %q of %q: want a new 256-bit token with its hash", next, old)
+	}
+	if after, _ := tok.NextRefreshToken(next); after == next || after == old {
+		t.Errorf("the token after %q is %q", next, after)
+	}
+	other, _ := NewTokens([][]byte{key2}, time.Hour)
+	if n2, _ := other.NextRefreshToken(old); n2 == next {
+		t.Error("another key made the same next token: it does not depend on the key")
+	}
+}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -128,6 +129,21 @@ func NewRefreshToken() (token string, hash []byte, err error) {
 	}
 	token = base64.RawURLEncoding.EncodeToString(b)
 	return token, HashRefreshToken(token), nil
+}
+
+// NextRefreshToken is the refresh token that replaces old when it is rotated: an HMAC of old
+// under the signing key, not a random one, so that every answer to old carries the same next
+// token. A browser's tabs share one cookie jar: when several of them refresh with old at once
+// (a retry of old within chat.RefreshRetryGrace is honoured), the jar keeps whichever answer
+// came last, and with a token of its own in each answer the jar could end up with one the
+// session had already left, whose next use revoked the session. Without the key the next
+// token cannot be computed from old, so a thief of an old token still has to present it.
+func (t *Tokens) NextRefreshToken(old string) (token string, hash []byte) {
+	mac := hmac.New(sha256.New, t.keys[t.signKID])
+	mac.Write([]byte("chat refresh rotation\x00"))
+	mac.Write([]byte(old))
+	token = base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return token, HashRefreshToken(token)
 }
 
 // HashRefreshToken is the stored form of a refresh token. A fast hash is right here: the token

@@ -204,18 +204,16 @@ func (c Client) digest() []byte {
 	return h.Sum(nil)[:16]
 }
 
-// Refresh rotates a refresh token: the old one stops working, and presenting it again revokes
-// the whole session (it can only have been stolen), unless it is a prompt retry of the last
-// rotation by the client that made it (RefreshRetryGrace).
+// Refresh rotates a refresh token to the one derived from it (NextRefreshToken): the old one
+// stops working, and presenting it again revokes the whole session (it can only have been
+// stolen), unless it is a prompt retry of the last rotation by the client that made it
+// (RefreshRetryGrace), which gets the same new token again.
 func (s *Service) Refresh(ctx context.Context, refreshToken string, from Client) (Credentials, error) {
 	bad := Errorf(CodeInvalidRefresh, "the refresh token is invalid, expired or revoked; sign in again")
 	if refreshToken == "" || len(refreshToken) > 256 {
 		return Credentials{}, bad
 	}
-	token, newHash, err := auth.NewRefreshToken()
-	if err != nil {
-		return Credentials{}, err
-	}
+	token, newHash := s.tokens.NextRefreshToken(refreshToken)
 	now := s.now()
 	sess, err := s.store.RotateRefresh(ctx, auth.HashRefreshToken(refreshToken), newHash, from.digest(), now, now.Add(s.opts.RefreshTTL))
 	switch {

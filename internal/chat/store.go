@@ -54,8 +54,9 @@ type Store interface {
 	// that client (a digest of its user agent and address) rotated it. A token that was
 	// current once but has been rotated since revokes its session and yields ErrRefreshReused
 	// (with that session), except the session's last rotated token presented by the client
-	// that rotated it within RefreshRetryGrace, which is rotated again (the client retrying a
-	// refresh whose answer it lost); an unknown, expired or revoked one yields ErrNotFound.
+	// that rotated it within RefreshRetryGrace (the client retrying a refresh whose answer it
+	// lost, or its tabs refreshing at once): the session as it is when newHash is already its
+	// token, else rotated again to newHash; an unknown, expired or revoked one yields ErrNotFound.
 	RotateRefresh(ctx context.Context, oldHash, newHash, client []byte, now, expires time.Time) (Session, error)
 	TouchSession(ctx context.Context, id int64, now time.Time) error
 	// RevokeSessions revokes one session of the user (sessionID > 0) or all of them (0) and

@@ -151,7 +151,7 @@ func (s *Server) authRoutes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/v1/auth/refresh", Tags: []string{"auth"},
 		Summary:     "Rotate the refresh token",
-		Description: "Takes the refresh_token cookie (or {refresh_token}) and returns a new access token with rotated cookies. A refresh token works once: presenting a rotated one again revokes its session, except one retry of the last rotation within 30 s from the same client (user agent and address), whose answer was lost.",
+		Description: "Takes the refresh_token cookie (or {refresh_token}) and returns a new access token with rotated cookies. A refresh token works once: presenting a rotated one again revokes its session, except a retry of the last rotation within 30 s from the same client (user agent and address): an answer lost, or tabs refreshing at once, which gets the same new refresh token again.",
 		Responses:   errorResponses(chat.CodeInvalidRefresh),
 	}, func(ctx context.Context, in *refreshIn) (*tokenOut, error) {
 		token := in.Cookie

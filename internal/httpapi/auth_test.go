@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wschat/chat/internal/chat"
@@ -478,6 +479,48 @@ func TestRefreshRetryBoundToClient(t *testing.T) {
 		retry.want(t, http.StatusOK, "")
 		if s, err := e.store.SessionByID(context.Background(), ben.SessionID); err != nil || s.Revoked {
 			t.Errorf("a retry from the same client: session %+v, %v; want it live", s, err)
+		}
+	})
+}
+
+// TestRefreshAtOnce: the tabs of one browser refresh with one refresh token at the same
+// moment (their sockets all close with 4001 when the access token they share expires; without
+// Web Locks, over plain http anywhere but localhost, nothing serializes them). Every answer
+// must carry the same new token: the tabs share one cookie jar, which keeps whichever answer
+// came last. Each answer carried a token of its own, the third presentation revoked the
+// session, and a jar left with the first answer's token revoked it at the next refresh.
+func TestRefreshAtOnce(t *testing.T) {
+	bothBackends(t, envOptions{}, func(t *testing.T, e *env) {
+		u := e.newUser(t, "Tab")
+		const tabs = 4
+		answers := make([]resp, tabs)
+		var wg sync.WaitGroup
+		for i := range tabs {
+			wg.Go(func() {
+				answers[i] = e.do(t, req{method: "POST", path: refreshPath, cookies: []*http.Cookie{{Name: "refresh_token", Value: u.Refresh}},
+					header: map[string]string{"User-Agent": "Browser/1.0"}})
+			})
+		}
+		wg.Wait()
+		var next string
+		for i, a := range answers {
+			a.want(t, http.StatusOK, "")
+			access, refresh := checkAuthCookies(t, a, false)
+			if i == 0 {
+				next = refresh.Value
+			} else if refresh.Value != next {
+				t.Errorf("answer %d carries refresh token %q, answer 1 %q: the cookie jar keeps whichever came last", i+1, refresh.Value, next)
+			}
+			e.do(t, req{method: "GET", path: mePath, cookies: []*http.Cookie{access}}).want(t, http.StatusOK, "")
+		}
+		// The token the jar holds rotates on; the one all of them presented is theft from now on.
+		later := e.do(t, req{method: "POST", path: refreshPath, cookies: []*http.Cookie{{Name: "refresh_token", Value: next}},
+			header: map[string]string{"User-Agent": "Browser/1.0"}})
+		later.want(t, http.StatusOK, "")
+		e.do(t, req{method: "POST", path: refreshPath, cookies: []*http.Cookie{{Name: "refresh_token", Value: u.Refresh}},
+			header: map[string]string{"User-Agent": "Browser/1.0"}}).want(t, http.StatusUnauthorized, chat.CodeInvalidRefresh)
+		if s, err := e.store.SessionByID(context.Background(), u.SessionID); err != nil || !s.Revoked {
+			t.Errorf("the old token after the session moved on: session %+v, %v; want it revoked", s, err)
 		}
 	})
 }

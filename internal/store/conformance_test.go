@@ -402,6 +402,42 @@ func TestSessions(t *testing.T) {
 			}
 		})
 
+		t.Run("one token presented at once", func(t *testing.T) {
+			// Three tabs of one browser refresh with ro-1 at once; the service derives the next
+			// token from the one presented, so all three ask for ro-2. Each gets the session,
+			// and ro-2 stays its token, whichever answer the browser's cookie jar keeps.
+			x := newSession(at(1), time.Hour, "ro-1")
+			for i := range 3 {
+				got, err := s.RotateRefresh(ctx, []byte("ro-1"), []byte("ro-2"), clientA, at(500+i), at(500+i).Add(time.Hour))
+				if err != nil || got.ID != x.ID {
+					t.Fatalf("presentation %d: got %+v, %v; want session %d", i+1, got, err, x.ID)
+				}
+			}
+			if sess, err := s.SessionByID(ctx, x.ID); err != nil || sess.Revoked {
+				t.Fatalf("after three presentations: %+v, %v; want the session live", sess, err)
+			}
+			if _, err := s.RotateRefresh(ctx, []byte("ro-2"), []byte("ro-3"), clientA, at(510), at(510).Add(time.Hour)); err != nil {
+				t.Fatalf("the token all three answers carried: %v", err)
+			}
+			// Once the session has moved on, ro-1 is theft again, even from that client.
+			_, err := s.RotateRefresh(ctx, []byte("ro-1"), []byte("ro-2"), clientA, at(511), at(511).Add(time.Hour))
+			wantErr(t, "ro-1 after ro-2 was rotated", err, chat.ErrRefreshReused)
+			if sess, _ := s.SessionByID(ctx, x.ID); !sess.Revoked {
+				t.Errorf("ro-1 after ro-2 was rotated did not revoke the session")
+			}
+
+			// Asking for the session's token is no pass for another client.
+			y := newSession(at(1), time.Hour, "rp-1")
+			if _, err := s.RotateRefresh(ctx, []byte("rp-1"), []byte("rp-2"), clientA, at(600), at(600).Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.RotateRefresh(ctx, []byte("rp-1"), []byte("rp-2"), clientB, at(601), at(601).Add(time.Hour))
+			wantErr(t, "rp-1 from another client", err, chat.ErrRefreshReused)
+			if sess, _ := s.SessionByID(ctx, y.ID); !sess.Revoked {
+				t.Errorf("rp-1 from another client did not revoke the session")
+			}
+		})
+
 		t.Run("unknown and expired", func(t *testing.T) {
 			_, err := s.RotateRefresh(ctx, []byte("never-issued"), []byte("n2"), clientA, at(1), at(2))
 			wantErr(t, "unknown token", err, chat.ErrNotFound)

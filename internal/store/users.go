@@ -140,9 +140,12 @@ func (s *Store) RotateRefresh(ctx context.Context, oldHash, newHash, client []by
 
 // revokeReused looks hash up among rotated tokens and revokes its session if found, unless
 // it is a prompt retry of the session's last rotation (chat.RefreshRetryGrace) by the client
-// that rotation came from: then the session is rotated again to newHash, and the token of the
-// answer the client lost is recorded as rotated, so that it revokes the session if it ever
-// shows up.
+// that rotation came from. A retry that asks for the token the session already has (the
+// service derives each next token from the one presented) gets the session as it is: every
+// tab of a browser refreshing with one token at once gets the same answer, and its cookie
+// jar the one token, whichever answer it keeps. Otherwise the session is rotated again to
+// newHash, and the token of the answer the client lost is recorded as rotated, so that it
+// revokes the session if it ever shows up.
 func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash, client []byte, now, expires time.Time, sess *chat.Session, reused *bool) error {
 	var sid, rotatedAt int64
 	var rotatedBy []byte
@@ -165,6 +168,10 @@ func (s *Store) revokeReused(ctx context.Context, tx *sql.Tx, hash, newHash, cli
 		if later == 0 {
 			if err := tx.QueryRowContext(ctx, `SELECT refresh_hash FROM sessions WHERE id = $1`, sid).Scan(&current); err != nil {
 				return err
+			}
+			if bytes.Equal(current, newHash) {
+				*sess = x
+				return nil
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE sessions SET refresh_hash = $1, expires_at = $2, last_seen_at = $3 WHERE id = $4`,
 				newHash, ms(expires), ms(now), sid); err != nil {
