@@ -110,6 +110,37 @@ test('two tabs refresh at once without revoking the session (Web Locks)', async 
   await context.close();
 });
 
+test('a refresh that does not get through is no sign-out', async () => {
+  // The socket comes back after a drop with its access token gone (expired during a sleep, a
+  // new server key): the handshake fails, the API says 401, and the refresh that would renew
+  // the session fails on the way, its connection reset (a lost answer) or a 502 from a proxy
+  // whose instance restarts. That says nothing of the session: the page must stay signed in
+  // and reconnect. It took the 401 of the request before the refresh for the verdict, and
+  // showed the sign-in page ("Your session has ended").
+  const email = `${unique('lou')}@example.com`;
+  await Api.register('Lou', email);
+  const { context, page } = await signIn(browser, email);
+  for (const fail of [(r) => r.abort('connectionreset'), (r) => r.fulfill({ status: 502, body: 'Bad Gateway' })]) {
+    let failed = 0;
+    let renewed = 0;
+    await page.route('**/api/v1/auth/refresh', async (r) => {
+      if (failed++ === 0) return fail(r);
+      renewed += 1;
+      return r.continue();
+    });
+    await context.clearCookies({ name: 'access_token' });
+    await context.setOffline(true);
+    await page.locator('[data-testid="conn-banner"][data-state="offline"]').waitFor();
+    await context.setOffline(false);
+    await waitOnline(page);
+    assert.equal(await page.getByTestId('chat-list').count(), 1, 'still signed in');
+    assert.ok(failed >= 2 && renewed >= 1, `the failed refresh was tried again (${failed} refreshes, ${renewed} through)`);
+    await page.unroute('**/api/v1/auth/refresh');
+  }
+  page.assertClean();
+  await context.close();
+});
+
 test('devices: list sessions, sign another device out, sign out of all', async () => {
   const email = `${unique('dev')}@example.com`;
   await Api.register('Devi', email);

@@ -101,18 +101,16 @@ const NO_REFRESH = new Set(['/auth/login', '/auth/register', '/auth/refresh']);
 
 /**
  * request sends one API call. On 401 it refreshes the session silently and retries once; when
- * the refresh is refused the session is gone and onSignedOut listeners are told.
+ * the refresh is refused the session is gone and onSignedOut listeners are told. A refresh that
+ * does not get through (offline, its answer lost, a 5xx) rejects with its own error, not the
+ * 401: that says nothing of the session, so no caller may take it for a sign-out (the socket
+ * tries again later, a message waits to be resent).
  */
 export async function request(method, path, body, { signal } = {}) {
   const started = Date.now();
   let res = await send(method, path, body, signal);
   if (res.status === 401 && !NO_REFRESH.has(path)) {
-    let alive;
-    try {
-      alive = await refresh(started);
-    } catch {
-      return parse(res);
-    }
+    const alive = await refresh(started);
     if (!alive) {
       signedOut('expired');
       return parse(res);
