@@ -191,6 +191,30 @@ test('sign out of this device', async () => {
   await context.close();
 });
 
+test('a sign-out that does not get through says so and stays signed in', async () => {
+  // Offline, or a server restarting: the session and its HttpOnly cookies live on, so a page
+  // that said "You signed out." left whoever opened it next signed in.
+  const email = `${unique('otto')}@example.com`;
+  await Api.register('Otto', email);
+  const { context, page } = await signIn(browser, email);
+  await page.route('**/api/v1/auth/logout', (r) => r.abort('internetdisconnected'));
+  await page.getByTestId('account-button').click();
+  await page.getByTestId('sign-out').click();
+  await page.getByText('Could not sign out: Cannot reach the server.').waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Welcome back' }).count(), 0, 'no sign-in page');
+  await waitOnline(page); // the socket is back
+  await page.unroute('**/api/v1/auth/logout');
+  await page.reload();
+  await page.getByTestId('chat-list').waitFor(); // the session was still there
+  await page.getByTestId('account-button').click();
+  await page.getByTestId('sign-out').click();
+  await page.getByText('You signed out.').waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  page.assertClean();
+  await context.close();
+});
+
 async function assertCount(locator, n, timeout = 10000) {
   const until = Date.now() + timeout;
   for (;;) {

@@ -92,10 +92,15 @@ export class Client {
     const { chats } = await api.chats();
     for (const c of chats) s.setChat(c);
     s.notify('me', 'chats');
+    this.resume();
+  }
+
+  /** resume goes on after stop with what the store holds: the socket, the pending sends. */
+  resume() {
     this.restorePending();
     this.conn.start();
-    this.typingTimer = setInterval(() => s.expireTyping(), 1000);
-    this.unwatch = s.on('members', () => this.watchMembers());
+    this.typingTimer = setInterval(() => this.s.expireTyping(), 1000);
+    this.unwatch = this.s.on('members', () => this.watchMembers());
   }
 
   stop() {

@@ -140,7 +140,18 @@ async function startApp() {
     await unsubscribePush();
     try {
       await (all ? api.logoutAll() : api.logout());
-    } catch { /* the cookies may be gone already */ }
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) {
+        // It did not get through (offline, a server restarting): the session and its
+        // cookies live on, and whoever opened this page next would be signed in. So this is
+        // no sign-out: the page stays as it was and says so.
+        client.resume();
+        if (permission() === 'granted') subscribePush().catch(() => {});
+        notice(`Could not sign out: ${describe(err)}`);
+        return;
+      }
+      // 401: the session had ended already.
+    }
     clearDrafts(store.me?.id ?? '');
     try {
       sessionStorage.clear();
