@@ -151,8 +151,11 @@ func TestComposeTopology(t *testing.T) {
 	ng := c.Services["nginx"]
 	wantDeps("nginx", map[string]string{"chat1": "service_healthy", "chat2": "service_healthy", "chat3": "service_healthy"})
 	for _, name := range chatInstances {
-		if !strings.Contains(ng.Environment["CHAT_UPSTREAM_SERVERS"], "server "+name+":8080") {
+		if !strings.Contains(ng.Environment["CHAT_UPSTREAM_SERVERS"], "server "+name+":8080 max_fails=1") {
 			t.Errorf("nginx upstreams %q miss %s", ng.Environment["CHAT_UPSTREAM_SERVERS"], name)
+		}
+		if !strings.Contains(ng.Environment["CHAT_UPSTREAM_SERVERS"], "server "+name+":8080 backup max_fails=0;") {
+			t.Errorf("nginx upstreams %q miss %s as a backup (deploy.UpstreamServers)", ng.Environment["CHAT_UPSTREAM_SERVERS"], name)
 		}
 	}
 	if !slices.ContainsFunc(ng.Volumes, func(v string) bool { return strings.HasPrefix(v, "./deploy/nginx/templates:/etc/nginx/templates") }) {
@@ -335,6 +338,7 @@ func TestNginxTemplate(t *testing.T) {
 		"proxy_read_timeout 1h;",
 		"gzip on;",
 		"server 127.0.0.1:18082 max_fails=1 fail_timeout=5s;",
+		"server 127.0.0.1:18082 backup max_fails=0;", // see TestNginxRollingRestart in e2e/failover
 		"listen 127.0.0.1:18080;",
 	} {
 		if !strings.Contains(chatConf, want) {

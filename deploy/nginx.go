@@ -38,11 +38,16 @@ type Nginx struct {
 	Workers int
 }
 
-// UpstreamServers renders the server lines of the upstream block.
+// UpstreamServers renders the server lines of the upstream block: each instance once as a
+// server that a refused connection counts down for 5 s, then once more as a backup that is
+// never counted down, for when nginx counts every server down (chat.conf.template says why).
 func UpstreamServers(addrs []string) string {
-	lines := make([]string, len(addrs))
-	for i, a := range addrs {
-		lines[i] = "server " + a + " max_fails=1 fail_timeout=5s;"
+	lines := make([]string, 0, 2*len(addrs))
+	for _, a := range addrs {
+		lines = append(lines, "server "+a+" max_fails=1 fail_timeout=5s;")
+	}
+	for _, a := range addrs {
+		lines = append(lines, "server "+a+" backup max_fails=0;")
 	}
 	return strings.Join(lines, "\n    ")
 }

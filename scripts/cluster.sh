@@ -105,6 +105,7 @@ render_nginx() {
     [ -n "$servers" ] && servers+=$'\n    '
     servers+="server $u max_fails=1 fail_timeout=5s;"
   done
+  for u in "${ups[@]}"; do servers+=$'\n    '"server $u backup max_fails=0;"; done
   if [ "$(id -u)" = 0 ]; then
     # Workers must run as a user that exists: nobody, with its own group.
     user_line="user ${NGINX_WORKER_USER:-nobody $(id -gn nobody)};"

@@ -101,7 +101,7 @@ func startCluster(t *testing.T) *cluster {
 		waitHTTP(t, "http://"+a+"/readyz", c.inst[i], 30*time.Second)
 	}
 	var p *proc
-	p, c.nginx = startNginx(t, nginxBin, c.dir, c.addrs)
+	p, c.nginx = startNginx(t, nginxBin, c.dir, c.addrs, 2)
 	c.base = "http://" + c.nginx.Listen
 	waitHTTP(t, c.base+"/healthz", p, 10*time.Second)
 	c.access = &accessLog{path: filepath.Join(c.nginx.Prefix, "access.log")}

@@ -364,14 +364,14 @@ func viaProxy(t *testing.T, dbURL, addr string) string {
 }
 
 // startNginx runs nginx in the foreground from a configuration generated in a temporary
-// directory, in front of upstreams.
-func startNginx(t *testing.T, bin, dir string, upstreams []string) (*proc, deploy.Nginx) {
+// directory, in front of upstreams, with that many worker processes.
+func startNginx(t *testing.T, bin, dir string, upstreams []string, workers int) (*proc, deploy.Nginx) {
 	t.Helper()
-	workers, err := deploy.WorkerUser()
+	user, err := deploy.WorkerUser()
 	if err != nil && os.Geteuid() == 0 {
 		t.Fatal(err)
 	}
-	n := deploy.Nginx{Prefix: t.TempDir(), Listen: freeAddr(t), Upstreams: upstreams, User: workers, Workers: 2}
+	n := deploy.Nginx{Prefix: t.TempDir(), Listen: freeAddr(t), Upstreams: upstreams, User: user, Workers: workers}
 	if err := n.Write(); err != nil {
 		t.Fatal(err)
 	}
