@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/wschat/chat/internal/auth"
 	"github.com/wschat/chat/internal/blob"
 	"github.com/wschat/chat/internal/broker"
@@ -144,6 +146,7 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 	// With Redis the rate limits hold across the cluster; embedded, they are this process's.
 	var newLimiter chat.LimiterFactory
 	if cfg.RedisURL != "" {
+		logRedisTo(log)
 		rl, err := redislimit.New(redislimit.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: log, Timeout: cfg.RedisLimitWait})
 		if err != nil {
 			return err
@@ -278,6 +281,23 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 	log.Info("stopped")
 	return nil
 }
+
+// redisLog is go-redis's own log (redis.SetLogger) written to the server's log as warnings,
+// a line a second at most: go-redis prints a line of its own format on stderr for every
+// command that cannot dial while Redis is down (30 a second from each instance at 20
+// messages a second, however long the outage), and the broker and the rate limiter report
+// the outage already.
+type redisLog struct {
+	log   *slog.Logger
+	limit chat.LogLimit
+}
+
+func (l *redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.limit.Warn(ctx, l.log, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+// logRedisTo sends go-redis's log, for every client of the process, to log.
+func logRedisTo(log *slog.Logger) { redis.SetLogger(&redisLog{log: log}) }
 
 // startPush builds the Web Push sender, or nil when there is no VAPID key (a cluster
 // without CHAT_VAPID_PRIVATE_KEY).
