@@ -221,13 +221,13 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("CHAT_ADDR: %w", err)
 	}
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
 			ln.Close()
-			return err
+			return fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
 		}
 		defer stopPprof()
 	}
@@ -318,16 +318,9 @@ func startPush(cfg config.Config, st *store.Store, presence chat.Presence, log *
 		Instance: cfg.InstanceID + "-" + hex.EncodeToString(suffix), AllowPrivate: cfg.PushPrivate, Logger: log})
 }
 
-// servePprof serves net/http/pprof on a loopback address only: profiles reveal too much to be
-// served on the public listener.
+// servePprof serves net/http/pprof on a loopback address only (config.Load refuses any
+// other): profiles reveal too much to be served on the public listener.
 func servePprof(addr string, log *slog.Logger) (func(), error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("CHAT_PPROF_ADDR: %w", err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("CHAT_PPROF_ADDR=%q: pprof is served on loopback addresses only", addr)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

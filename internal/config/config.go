@@ -15,9 +15,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wschat/chat/internal/limit"
 )
@@ -335,8 +338,21 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	count("CHAT_LIMIT_USER_CHATS", &c.Limits.UserChats)
 	files, ferrs := loadFiles(get)
 	c.Files, errs = files, append(errs, ferrs...)
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("CHAT_ADDR=%q: %w", c.Addr, err))
+	errs = append(errs, checkAddr("CHAT_ADDR", c.Addr))
+	if c.PprofAddr != "" {
+		errs = append(errs, checkAddr("CHAT_PPROF_ADDR", c.PprofAddr))
+		if host, _, _ := net.SplitHostPort(c.PprofAddr); host != "localhost" && !isLoopback(host) {
+			errs = append(errs, fmt.Errorf("CHAT_PPROF_ADDR=%q: pprof is served on loopback addresses only", c.PprofAddr))
+		}
+	}
+	errs = append(errs, checkScheme("CHAT_DATABASE_URL", c.DatabaseURL, "want postgres://... or sqlite:///path", "postgres", "postgresql", "sqlite"))
+	errs = append(errs, checkScheme("CHAT_FILES_URL", c.Files.URL, "want a directory, file://, s3:// or s3+http://", "file", "s3", "s3+http"))
+	if c.RedisURL != "" {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			// Its errors name the part that is wrong (the scheme, the database number), never
+			// the password.
+			errs = append(errs, fmt.Errorf("CHAT_REDIS_URL: %w (want redis://[:password@]host:port/db)", err))
+		}
 	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
@@ -344,6 +360,35 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		c.InstanceID = host + ":" + port
 	}
 	return c, errors.Join(errs...)
+}
+
+// checkAddr checks a listen address, host:port, as net.Listen will take it: found when it
+// listens, after the migrations, a wrong one failed the start with a message that did not
+// name the variable.
+func checkAddr(env, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("%s=%q: want host:port, like 127.0.0.1:8080: %w", env, addr, err)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkScheme checks the scheme of a URL setting that may also be a path (no "://"); only the
+// scheme is quoted back, so that a password in the URL stays out of the message.
+func checkScheme(env, v, want string, schemes ...string) error {
+	scheme, _, isURL := strings.Cut(v, "://")
+	if !isURL || slices.Contains(schemes, scheme) {
+		return nil
+	}
+	return fmt.Errorf("%s: scheme %q: %s", env, scheme, want)
 }
 
 // ParseSize reads a positive size in bytes: a number, optionally followed by KiB, MiB or GiB

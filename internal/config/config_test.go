@@ -46,6 +46,35 @@ func TestInvalidSettings(t *testing.T) {
 	}
 }
 
+// TestInvalidURLsAndAddresses: URLs and listen addresses are refused by Load, before the
+// server opens, migrates or listens anything, naming the variable; a password in a URL is not
+// repeated.
+func TestInvalidURLsAndAddresses(t *testing.T) {
+	for _, tc := range []struct{ env, value, want string }{
+		{"CHAT_DATABASE_URL", "mysql://chat:hunter2@db/chat", `CHAT_DATABASE_URL: scheme "mysql"`},
+		{"CHAT_REDIS_URL", "http://:hunter2@127.0.0.1:6379", "CHAT_REDIS_URL: redis: invalid URL scheme: http"},
+		{"CHAT_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/abc", `CHAT_REDIS_URL: redis: invalid database number: "abc"`},
+		{"CHAT_FILES_URL", "ftp://files.example/chat", `CHAT_FILES_URL: scheme "ftp"`},
+		{"CHAT_ADDR", "127.0.0.1:99999", `CHAT_ADDR="127.0.0.1:99999": want host:port`},
+		{"CHAT_ADDR", "127.0.0.1:http-alt-nope", `CHAT_ADDR="127.0.0.1:http-alt-nope": want host:port`},
+		{"CHAT_PPROF_ADDR", "127.0.0.1:70000", `CHAT_PPROF_ADDR="127.0.0.1:70000": want host:port`},
+		{"CHAT_PPROF_ADDR", "0.0.0.0:6060", `CHAT_PPROF_ADDR="0.0.0.0:6060": pprof is served on loopback addresses only`},
+	} {
+		_, err := Load(nil, env(map[string]string{tc.env: tc.value}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%q: error %v, want one with %q", tc.env, tc.value, err, tc.want)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s=%q: the error repeats the password: %v", tc.env, tc.value, err)
+		}
+	}
+	for name, value := range map[string]string{"CHAT_DATABASE_URL": "postgresql://db/chat", "CHAT_REDIS_URL": "rediss://:pw@cache:6380/2",
+		"CHAT_FILES_URL": "/var/lib/chat/files", "CHAT_PPROF_ADDR": "localhost:6060", "CHAT_ADDR": ":8080"} {
+		if _, err := Load(nil, env(map[string]string{name: value}), io.Discard); err != nil {
+			t.Errorf("%s=%q: %v", name, value, err)
+		}
+	}
+}
+
 func TestSecrets(t *testing.T) {
 	dir := t.TempDir()
 	c, _ := Load(nil, env(map[string]string{"CHAT_DATA_DIR": dir}), io.Discard)
