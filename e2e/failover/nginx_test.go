@@ -111,13 +111,19 @@ func get(t *testing.T, url string) int {
 // connection, open, when it is 101.
 func handshake(t *testing.T, addr string) (net.Conn, int) {
 	t.Helper()
+	return handshakeTo(t, addr, "/api/v1/ws")
+}
+
+// handshakeTo is handshake with the request target uri.
+func handshakeTo(t *testing.T, addr, uri string) (net.Conn, int) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetDeadline(time.Now().Add(15 * time.Second))
-	fmt.Fprintf(c, "GET /api/v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", addr)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", uri, addr)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		c.Close()
@@ -197,4 +203,34 @@ func (s *standIn) stop() {
 		c.Close()
 	}
 	s.conns = nil
+}
+
+// TestNginxLogsNoToken: a client that cannot set a header or a cookie sends its access token
+// in the handshake's query (?access_token=). The access log writes $uri, never the query; the
+// error log writes the whole request line with each failure to reach an instance, and wrote
+// the token with it when an instance was down (a rolling restart, a crash).
+func TestNginxLogsNoToken(t *testing.T) {
+	nginxBin := need(t, "nginx", "apt-get install -y nginx", deploy.NginxBinary)
+	a := startStandIn(t, freeAddr(t))
+	p, n := startNginx(t, nginxBin, t.TempDir(), []string{a.addr}, 1)
+	waitHTTP(t, "http://"+n.Listen+"/healthz", p, 10*time.Second)
+
+	a.stop()
+	const token = "eyJ-the-access-token"
+	if c, code := handshakeTo(t, n.Listen, "/api/v1/ws?access_token="+token); c != nil || code != http.StatusBadGateway {
+		t.Fatalf("WebSocket handshake with no instance up: %d, want 502", code)
+	}
+	// A failed request without a token is logged as before.
+	if code := get(t, "http://"+n.Listen+"/healthz"); code != http.StatusBadGateway {
+		t.Fatalf("GET /healthz with no instance up: %d, want 502", code)
+	}
+	errorLog := filepath.Join(n.Prefix, "error.log")
+	if got := tail(errorLog, 50); !strings.Contains(got, `"GET /healthz HTTP/1.1"`) {
+		t.Errorf("nginx's error log does not tell the failed GET /healthz:\n%s", got)
+	}
+	for _, log := range []string{errorLog, filepath.Join(n.Prefix, "access.log"), p.log} {
+		if b, _ := os.ReadFile(log); strings.Contains(string(b), token) {
+			t.Errorf("%s holds the access token:\n%s", log, b)
+		}
+	}
 }
