@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/redis/go-redis/v9"
 
@@ -359,6 +360,13 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		_, port, _ := net.SplitHostPort(c.Addr)
 		c.InstanceID = host + ":" + port
 	}
+	if c.RedisURL != "" { // Redis names the instance's connections with both (CLIENT SETNAME)
+		for _, s := range [][2]string{{"CHAT_REDIS_PREFIX", c.RedisPrefix}, {"CHAT_INSTANCE_ID", c.InstanceID}} {
+			if strings.IndexFunc(s[1], func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+				errs = append(errs, fmt.Errorf("%s=%q: no spaces or control characters with Redis", s[0], s[1]))
+			}
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -542,7 +550,7 @@ func generatedFile(dir, name string, gen func() (string, error)) (string, error)
 			return "", fmt.Errorf("read %s: %w", path, err)
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return "", fmt.Errorf("create data dir: %w", err)
+			return "", fmt.Errorf("CHAT_DATA_DIR: %w", err)
 		}
 		v, err := gen()
 		if err != nil {

@@ -59,8 +59,14 @@ func TestInvalidURLsAndAddresses(t *testing.T) {
 		{"CHAT_ADDR", "127.0.0.1:http-alt-nope", `CHAT_ADDR="127.0.0.1:http-alt-nope": want host:port`},
 		{"CHAT_PPROF_ADDR", "127.0.0.1:70000", `CHAT_PPROF_ADDR="127.0.0.1:70000": want host:port`},
 		{"CHAT_PPROF_ADDR", "0.0.0.0:6060", `CHAT_PPROF_ADDR="0.0.0.0:6060": pprof is served on loopback addresses only`},
+		{"CHAT_REDIS_PREFIX", "chat cluster", `CHAT_REDIS_PREFIX="chat cluster": no spaces`},
+		{"CHAT_INSTANCE_ID", "chatd\n1", `CHAT_INSTANCE_ID="chatd\n1": no spaces`},
 	} {
-		_, err := Load(nil, env(map[string]string{tc.env: tc.value}), io.Discard)
+		settings := map[string]string{tc.env: tc.value}
+		if tc.env == "CHAT_REDIS_PREFIX" || tc.env == "CHAT_INSTANCE_ID" {
+			settings["CHAT_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+		}
+		_, err := Load(nil, env(settings), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%q: error %v, want one with %q", tc.env, tc.value, err, tc.want)
 		} else if strings.Contains(err.Error(), "hunter2") {
