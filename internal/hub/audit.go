@@ -50,6 +50,11 @@ func (h *Hub) auditLoop() {
 			return
 		case <-t.C:
 		}
+		// The users topic is wanted for the hub's life, but New subscribes it once: if the
+		// broker failed it (Redis down when the instance started), no connection's change asks
+		// for it again, and the instance would never hear user.updated. Wanted and present,
+		// this costs a map lookup.
+		h.reconcile(usersTopic)
 		prev = h.audit(prev)
 		deep := h.checkMembers.Swap(false) || n%memberAuditEvery == 0
 		if deep || len(suspects) > 0 {
