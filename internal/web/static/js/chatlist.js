@@ -53,10 +53,12 @@ function preview(ctx, chat) {
   // A system note's parts: each name is drawn apart (fill), as in the pane.
   if (m.kind === 'system') return systemParts(m.event, (id) => who(store, id), store.me?.id);
   if (m.deleted_at) return m.sender_id === store.me.id ? 'You deleted a message' : 'Message deleted';
-  const firstLine = firstLineOf(m);
-  if (m.sender_id === store.me.id) return `You: ${firstLine}`;
-  if (chat.kind === 'group') return `${who(store, m.sender_id)}: ${firstLine}`;
-  return firstLine;
+  // The sender's name and the message each keep their own direction: an Arabic name before
+  // "3 apples" drew as "3 :name apples", the number pulled into the name's right-to-left run.
+  const body = { text: firstLineOf(m) };
+  if (m.sender_id === store.me.id) return ['You: ', body];
+  if (chat.kind === 'group') return [{ text: who(store, m.sender_id) }, ': ', body];
+  return [body];
 }
 
 /**
@@ -250,7 +252,8 @@ export function mountChatList(ctx, el, actions) {
     // A draft shows in place of the last message (but in the open chat, whose composer has it).
     const draft = !active && !unsent && typeof drafts[c.id]?.text === 'string' ? firstLineOf({ body: drafts[c.id].text.trim() }) : '';
     const shown = typing || (unsent ? unsentText(unsent) : draft ? `Draft: ${draft}` : preview(ctx, c));
-    // A system note's names are set apart from its words, so a name cannot pass for the sentence.
+    // A system note's names are set apart from its words, so a name cannot pass for the sentence;
+    // a message's sender and text are set apart from each other (preview).
     const text = typeof shown === 'string' ? shown : JSON.stringify(shown);
     const at = unsent ? unsent.created_at : c.last_message?.created_at;
     const when = listTime(at);
@@ -258,7 +261,8 @@ export function mountChatList(ctx, el, actions) {
     const sig = [active, typing, unread, mentioned, online, c.title, c.public, text, when, unsent?.state, muted].join('\u0001');
     if (btn.sig === sig) return;
     btn.sig = sig;
-    const parts = typeof shown === 'string' ? [shown] : shown.map((p) => (typeof p === 'string' ? p : h('bdi', { class: 'sys-name', text: p.name })));
+    const parts = typeof shown === 'string' ? [shown] : shown.map((p) => (typeof p === 'string' ? p
+      : p.text !== undefined ? h('bdi', { text: p.text }) : h('bdi', { class: 'sys-name', text: p.name })));
     if (active) btn.setAttribute('aria-current', 'true');
     else btn.removeAttribute('aria-current');
     btn.classList.toggle('has-unread', unread > 0);

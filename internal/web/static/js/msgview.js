@@ -39,7 +39,8 @@ export function mountChanges(ctx, { composer, getChat }) {
   function drawReplyBar() {
     const q = store.replyTo.get(getChat());
     replyBar.hidden = !q;
-    if (q) replyText.textContent = `${nameOf(q.sender_id)}: ${q.body_preview}`;
+    // The name and the quote each in their own direction (as the chat list's previews).
+    if (q) replyText.replaceChildren(h('bdi', { text: nameOf(q.sender_id) }), ': ', h('bdi', { text: q.body_preview }));
   }
   function cancelReply() {
     store.replyTo.delete(getChat());
