@@ -10,6 +10,15 @@ import { UploadTray, fileLimits, limitsText } from './files.js';
 import { mountMentions } from './mentions.js';
 
 const MAX = 4000;
+
+/**
+ * charCount counts a message's characters as the server does (code points, MaxBodyChars): an
+ * emoji is one, where a JavaScript string's length counts two. A string shorter than the marks
+ * the counter cares about is not gone through: its length is the bound.
+ */
+export function charCount(s) {
+  return s.length < MAX - 500 ? s.length : [...s].length;
+}
 const TOUCH = '(pointer: coarse), (hover: none)';
 const DRAFTS = 'chat.drafts.';
 // Each user's drafts where storage is refused, for the tab: key -> Map(chat id -> draft).
@@ -144,8 +153,9 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
   });
   const hint = h('span', { id: 'composer-hint', class: 'sr-only' });
   // The count shows each character; a screen reader hears only when it passes a mark (500 and
-  // 100 left, over the limit), not a number a keystroke.
-  const counter = h('span', { class: 'counter', hidden: true });
+  // 100 left, over the limit), not a number a keystroke. It sits above the row, beside the
+  // files' limits: in the row, a count over the limit left a 320 px phone a composer 100 px wide.
+  const counter = h('span', { class: 'counter', 'data-testid': 'counter', hidden: true });
   const counterSaid = h('span', { class: 'sr-only', 'aria-live': 'polite', 'data-testid': 'counter-said' });
   const send = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', 'data-testid': 'send' }, icon('send'));
   const picker = h('input', { type: 'file', multiple: true, hidden: true, tabindex: '-1', 'aria-hidden': 'true', 'data-testid': 'file-input' });
@@ -159,8 +169,8 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
   const mentions = mountMentions(input, { store: ctx.store, getChat });
   const form = h('form', { class: 'composer', 'aria-label': 'Write a message' },
     mentions.el,
-    h('div', { class: 'composer-files' }, trayEl, limitsLine),
-    h('div', { class: 'composer-row' }, attach, picker, input, hint, counter, counterSaid, send));
+    h('div', { class: 'composer-files' }, trayEl, h('div', { class: 'composer-info' }, limitsLine, counter)),
+    h('div', { class: 'composer-row' }, attach, picker, input, hint, counterSaid, send));
   fileLimits().then((l) => {
     const text = limitsText(l);
     limitsLine.textContent = text;
@@ -215,11 +225,12 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     input.style.height = `${Math.min(input.scrollHeight, 180)}px`;
   });
   const update = () => {
-    const n = input.value.trim().length;
+    const n = charCount(input.value.trim());
     const files = current ? current.done.length : 0;
     send.disabled = (n === 0 && files === 0) || n > MAX || !!current?.busy;
     counter.hidden = n < MAX - 500;
-    counter.textContent = `${n} / ${MAX}`;
+    // Over the limit it says by how much: what to take out before it can be sent.
+    counter.textContent = n > MAX ? `${n} / ${MAX}: ${(n - MAX).toLocaleString('en-US')} too many` : `${n} / ${MAX}`;
     counter.classList.toggle('over', n > MAX);
     const say = n > MAX ? `Too long: at most ${MAX} characters` : n > MAX - 100 ? 'Fewer than 100 characters left' : n > MAX - 500 ? 'Fewer than 500 characters left' : '';
     if (counterSaid.textContent !== say) counterSaid.textContent = say;
@@ -245,7 +256,7 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     const body = input.value.trim();
     if (id == null) return;
     const tray = trayOf(id);
-    if ((!body && !tray.done.length) || body.length > MAX || tray.busy) return;
+    if ((!body && !tray.done.length) || charCount(body) > MAX || tray.busy) return;
     client.send(id, body, tray.takeDone(), mentions.take(id, body));
     input.value = '';
     drafts.update(id, { text: '', mentions: [], reply: null });

@@ -13,6 +13,7 @@ import { timeOf } from './format.js';
 import { ApiError, describe } from './api.js';
 import { confirmDialog } from './dialogs.js';
 import { EMOJI, deleteMessage, editMessage, quoteOf, toggleReaction } from './msgchanges.js';
+import { charCount } from './composer.js';
 
 const LONG_PRESS = 500;
 const MAX = 4000;
@@ -81,8 +82,10 @@ export function mountChanges(ctx, { composer, getChat }) {
   function startEdit(chatId, m) {
     closeMenu();
     const ta = h('textarea', {
-      class: 'edit-input', rows: 2, 'aria-label': 'Edit message', 'aria-describedby': 'edit-hint', 'data-testid': 'edit-input', maxlength: MAX,
+      class: 'edit-input', rows: 2, 'aria-label': 'Edit message', 'aria-describedby': 'edit-hint', 'data-testid': 'edit-input',
     });
+    // No maxlength: it cut a long paste short without a word (and counted an emoji as two).
+    // Saving says what is too long instead.
     ta.value = m.body;
     editing = { chatId, seq: m.seq, input: ta, error: '', focus: true };
     ta.addEventListener('keydown', (ev) => {
@@ -121,6 +124,13 @@ export function mountChanges(ctx, { composer, getChat }) {
     }
     if (!m || body === m.body) {
       stopEdit();
+      return;
+    }
+    const n = charCount(body);
+    if (n > MAX) {
+      ed.error = `Too long: ${n.toLocaleString('en-US')} characters, at most ${MAX.toLocaleString('en-US')}. Take out ${(n - MAX).toLocaleString('en-US')}.`;
+      ed.focus = true;
+      store.notify('pane');
       return;
     }
     ed.saving = true;

@@ -1,0 +1,78 @@
+// The client as a daily driver on a small phone: a paste over the length limit is kept whole
+// and says by how much, in the composer and the edit box, and the count is the server's (an
+// emoji is one character).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Api, launch, message, openChat, signIn, unique } from '../lib.js';
+
+const SMALL = { width: 320, height: 568 };
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(() => browser?.close());
+
+/** pair registers a user who signs in with the returned email and a peer, with a private chat. */
+async function pair(prefix) {
+  const tag = unique(prefix).slice(-6);
+  const email = `ada.${tag}@example.com`;
+  const me = await Api.register(`Ada ${tag}`, email);
+  const peer = await Api.register(`Bo ${tag}`);
+  const chat = await me.private(peer.user.id);
+  return { email, me, peer, chat };
+}
+
+test('on a 320 px phone, a paste over the length limit is kept whole and says by how much; an emoji counts once', async () => {
+  const { email, peer, chat, me } = await pair('l');
+  const { context, page } = await signIn(browser, email, { viewport: SMALL, touch: true });
+  await openChat(page, peer.user.name);
+  const box = page.getByLabel('Message', { exact: true });
+  const width = await box.evaluate((el) => el.getBoundingClientRect().width);
+
+  // 5,000 characters pasted: all of them stay, the count says 1,000 too many, Send waits.
+  await box.focus();
+  await page.keyboard.insertText('word '.repeat(999) + 'words');
+  assert.equal(await box.evaluate((el) => el.value.length), 5000, 'nothing of the paste is lost');
+  const counter = page.getByTestId('counter');
+  assert.equal(await counter.textContent(), '5000 / 4000: 1,000 too many');
+  assert.ok(await page.getByTestId('send').isDisabled(), 'Send waits until it is short enough');
+  // The count is not squeezed in beside the text: the composer keeps its width.
+  assert.equal(await box.evaluate((el) => el.getBoundingClientRect().width), width, 'the composer keeps its width');
+  assert.ok(await page.evaluate(() => document.scrollingElement.scrollWidth <= innerWidth), 'nothing is wider than the screen');
+
+  // 2,100 emoji are 2,100 characters for the server (4,200 UTF-16 units): they may be sent.
+  const smiles = '😀'.repeat(2100);
+  await box.fill(smiles);
+  assert.equal(await counter.isVisible(), false, 'no count far below the limit');
+  await page.getByTestId('send').tap();
+  await page.getByTestId('message').locator('[data-testid="msg-status"][data-state="sent"]').waitFor();
+  const stored = await me.req('GET', `/chats/${chat.id}/messages`);
+  assert.deepEqual(stored.messages.map((m) => m.body), [smiles]);
+  page.assertClean();
+  await context.close();
+});
+
+test('a paste over the length limit into the edit box is kept whole and says what is too long', async () => {
+  const { email, peer, me, chat } = await pair('e');
+  const sent = await me.send(chat.id, unique('short'));
+  const { context, page } = await signIn(browser, email, { viewport: SMALL });
+  await openChat(page, peer.user.name);
+  const msg = message(page, sent.body);
+  await msg.hover();
+  await msg.getByTestId('message-more').click();
+  await page.getByTestId('menu-edit').click();
+  const edit = page.getByTestId('edit-input');
+  await edit.waitFor();
+  await edit.press('ControlOrMeta+a');
+  await page.keyboard.insertText('x'.repeat(4100));
+  assert.equal(await edit.evaluate((el) => el.value.length), 4100, 'nothing of the paste is cut off');
+  await edit.press('Enter');
+  await page.getByRole('alert').getByText('Too long: 4,100 characters, at most 4,000. Take out 100.').waitFor();
+  assert.equal(await edit.evaluate((el) => el.value.length), 4100, 'the text stays to be shortened');
+  const stored = await me.req('GET', `/chats/${chat.id}/messages`);
+  assert.deepEqual(stored.messages.map((m) => m.body), [sent.body], 'nothing was saved');
+  page.assertClean();
+  await context.close();
+});
