@@ -1,6 +1,6 @@
 // The client as a daily driver on a small phone: a paste over the length limit is kept whole
 // and says by how much, in the composer and the edit box, and the count is the server's (an
-// emoji is one character).
+// emoji is one character); a message arriving below a view scrolled up shows on the jump button.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,6 +73,47 @@ test('a paste over the length limit into the edit box is kept whole and says wha
   assert.equal(await edit.evaluate((el) => el.value.length), 4100, 'the text stays to be shortened');
   const stored = await me.req('GET', `/chats/${chat.id}/messages`);
   assert.deepEqual(stored.messages.map((m) => m.body), [sent.body], 'nothing was saved');
+  page.assertClean();
+  await context.close();
+});
+
+test('on a phone, a message that arrives below a view scrolled up a little brings out the jump button with a count', async () => {
+  const { email, peer, me, chat } = await pair('j');
+  let last;
+  for (let i = 0; i < 40; i++) last = await peer.send(chat.id, `line ${i} ${unique('m')}`);
+  await me.read(chat.id, last.seq); // read: the chat opens at its newest message
+  const { context, page } = await signIn(browser, email, { viewport: { width: 375, height: 667 }, touch: true });
+  await openChat(page, peer.user.name);
+  await message(page, last.body).waitFor();
+  const scroller = page.getByTestId('messages');
+  await page.waitForFunction(() => {
+    const el = document.querySelector('[data-testid="messages"]');
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+  });
+  // A little up (200 px: less than the 400 px that bring the button out by themselves).
+  await scroller.evaluate((el) => new Promise((resolve) => {
+    el.addEventListener('scroll', () => resolve(), { once: true });
+    el.scrollTop = el.scrollHeight - el.clientHeight - 200;
+  }));
+  const jump = page.getByTestId('jump');
+  assert.equal(await jump.isVisible(), false, 'no button 200 px from the bottom with nothing unread');
+
+  const fresh = await peer.send(chat.id, unique('new'));
+  await message(page, fresh.body).waitFor({ state: 'attached' });
+  // The frame after the message is drawn shows or hides the button.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  assert.ok(await jump.isVisible(), 'the jump button shows that something new is below');
+  assert.equal(await page.getByTestId('jump-count').textContent(), '1');
+  assert.equal(await jump.getAttribute('aria-label'), 'Jump to the latest message, 1 unread');
+  assert.ok(await scroller.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight > 150), 'the view stayed where it was');
+
+  // A tap takes the view down, the message is read, the button goes.
+  await jump.tap();
+  await jump.waitFor({ state: 'hidden' });
+  await page.waitForFunction(() => {
+    const el = document.querySelector('[data-testid="messages"]');
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+  });
   page.assertClean();
   await context.close();
 });

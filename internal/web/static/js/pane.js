@@ -102,12 +102,29 @@ export function mountPane(ctx, el, { back }) {
   const unreadBar = h('div', { class: 'unread-bar', 'data-testid': 'unread-bar', hidden: true }, unreadCount, markAll);
   // The button hides once the view is at the bottom: the focus it had goes to the composer (to
   // the messages on a touch screen, where the composer's focus brings up the keyboard).
-  const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true,
+  // It carries the chat's unread count: a message that arrives below the view while it is
+  // scrolled up shows there, and brings the button out however near the bottom the view is.
+  const jumpCount = h('span', { class: 'jump-count', 'data-testid': 'jump-count', 'aria-hidden': 'true', hidden: true });
+  const jump = h('button', { type: 'button', class: 'jump', 'aria-label': 'Jump to the latest message', title: 'Latest', hidden: true, 'data-testid': 'jump',
     onclick: () => {
       toBottom(true);
       if (matchMedia('(pointer: coarse)').matches) scroller.focus({ preventScroll: true });
       else composer.focus();
-    } }, icon('down'));
+    } }, icon('down'), jumpCount);
+  /**
+   * showJump shows the jump button 400 px or more from the bottom, or with unread messages below
+   * a view that is not at the bottom (8 px: the view that follows new messages), with their count.
+   */
+  const showJump = (fromEnd) => {
+    const unread = store.chats.get(chatId)?.unread_count || 0;
+    const hide = fromEnd < 400 && !(unread > 0 && fromEnd >= 8);
+    if (jump.hidden !== hide) jump.hidden = hide;
+    const text = unread > 999 ? '999+' : String(unread);
+    if (jumpCount.hidden !== !unread) jumpCount.hidden = !unread;
+    if (unread && jumpCount.textContent !== text) jumpCount.textContent = text;
+    const label = unread ? `Jump to the latest message, ${unread} unread` : 'Jump to the latest message';
+    if (jump.getAttribute('aria-label') !== label) jump.setAttribute('aria-label', label);
+  };
   const typingLine = h('div', { class: 'typing-line', 'data-testid': 'typing', 'aria-live': 'polite' });
   const announcer = h('div', { class: 'sr-only', 'aria-live': 'polite', 'data-testid': 'announcer' });
   // keepBottom runs a change of the composer's size (fn) and keeps a view that was at the bottom
@@ -203,7 +220,7 @@ export function mountPane(ctx, el, { back }) {
       settling = 0;
       if (settleBottom) toBottom(false);
       settleBottom = false;
-      jump.hidden = fromBottom() < 400;
+      showJump(fromBottom());
     });
   };
   const unsettle = () => {
@@ -217,7 +234,7 @@ export function mountPane(ctx, el, { back }) {
   let armed = true;
   scroller.addEventListener('scroll', () => {
     measureGap();
-    jump.hidden = gap < 400;
+    showJump(gap);
     if (scroller.scrollTop >= LOAD_OLDER_AT) armed = true;
     else if (armed && loadOlder()) armed = false;
   }, { passive: true });
@@ -723,7 +740,7 @@ export function mountPane(ctx, el, { back }) {
         el.classList.add('hit');
         setTimeout(() => el.classList.remove('hit'), 2500);
         stickToBottom = false;
-        jump.hidden = fromBottom() < 400;
+        showJump(fromBottom());
         return;
       } else if (box.hasOlder && box.oldest > target.seq) {
         if (!box.loadingOlder) client.loadOlder(chatId);
@@ -743,7 +760,7 @@ export function mountPane(ctx, el, { back }) {
       scroller.scrollTop += offsetInView(anchor.el) - anchor.offset;
     }
     stickToBottom = false;
-    jump.hidden = fromBottom() < 400;
+    showJump(fromBottom());
     if (scroller.scrollTop >= LOAD_OLDER_AT) armed = true;
     // A short chat that does not fill the view cannot be scrolled: fetch until it does.
     if (scroller.scrollHeight <= scroller.clientHeight) loadOlder();
@@ -773,9 +790,12 @@ export function mountPane(ctx, el, { back }) {
 
   // A change of members shows in the header (their count, who is online): the messages follow
   // 'pane', which every change of a name also notifies.
+  // The jump button's count follows the chat's unread count (read marks come as 'chats').
   const unsubs = [store.on('pane', onChange), store.on('members', () => {
     const chat = store.chats.get(chatId);
     if (chat) renderHead(chat);
+  }), store.on('chats', () => {
+    if (chatId != null) showJump(gap);
   })];
   el.replaceChildren(empty);
   return {
