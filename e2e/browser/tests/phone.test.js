@@ -1,6 +1,7 @@
 // The client as a daily driver on a small phone: a paste over the length limit is kept whole
 // and says by how much, in the composer and the edit box, and the count is the server's (an
-// emoji is one character); a message arriving below a view scrolled up shows on the jump button.
+// emoji is one character); a message arriving below a view scrolled up shows on the jump button;
+// the message menu and the emoji picker fit the screen, their targets 44 px.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -114,6 +115,42 @@ test('on a phone, a message that arrives below a view scrolled up a little bring
     const el = document.querySelector('[data-testid="messages"]');
     return el.scrollHeight - el.scrollTop - el.clientHeight < 8;
   });
+  page.assertClean();
+  await context.close();
+});
+
+test('on a 320 px phone, the message menu and the emoji picker fit the screen, with targets a finger can hit', async () => {
+  const { email, peer, chat } = await pair('t');
+  const sent = await peer.send(chat.id, unique('hi'));
+  const { context, page } = await signIn(browser, email, { viewport: SMALL, touch: true });
+  await openChat(page, peer.user.name);
+  const msg = message(page, sent.body);
+  await msg.locator('.bubble').waitFor();
+  const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: 60, clientY: 300 };
+  await msg.dispatchEvent('pointerdown', at);
+  const menu = page.getByTestId('message-menu');
+  await menu.waitFor();
+  await msg.dispatchEvent('pointerup', at);
+  const boxes = (loc) => loc.getByRole('menuitem').evaluateAll((els) => els.map((e) => {
+    const r = e.getBoundingClientRect();
+    return { name: e.getAttribute('aria-label') || e.textContent, left: r.left, right: r.right, width: r.width, height: r.height, innerWidth };
+  }));
+  const fits = (items) => {
+    for (const b of items) {
+      assert.ok(b.left >= 0 && b.right <= b.innerWidth, `${b.name} is on the screen (${Math.round(b.left)}..${Math.round(b.right)} of ${b.innerWidth})`);
+      assert.ok(b.height >= 44, `${b.name} is 44 px high (${b.height})`);
+    }
+  };
+  fits(await boxes(menu));
+  await menu.getByTestId('menu-react').tap();
+  const picker = page.getByTestId('emoji-picker');
+  await picker.waitFor();
+  const emoji = await boxes(picker);
+  assert.equal(emoji.length, 8);
+  fits(emoji);
+  for (const b of emoji) assert.ok(b.width >= 44, `${b.name} is 44 px wide (${b.width})`);
+  await picker.getByRole('menuitem', { name: 'React with 👀' }).tap();
+  await msg.locator('[data-testid="reaction"][data-emoji="👀"]').waitFor();
   page.assertClean();
   await context.close();
 });
