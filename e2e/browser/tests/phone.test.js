@@ -1,7 +1,8 @@
 // The client as a daily driver on a small phone: a paste over the length limit is kept whole
 // and says by how much, in the composer and the edit box, and the count is the server's (an
 // emoji is one character); a message arriving below a view scrolled up shows on the jump button;
-// the message menu and the emoji picker fit the screen, their targets 44 px.
+// the message menu and the emoji picker fit the screen, their targets 44 px; with the keyboard
+// up a long draft leaves the messages room.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -151,6 +152,35 @@ test('on a 320 px phone, the message menu and the emoji picker fit the screen, w
   for (const b of emoji) assert.ok(b.width >= 44, `${b.name} is 44 px wide (${b.width})`);
   await picker.getByRole('menuitem', { name: 'React with 👀' }).tap();
   await msg.locator('[data-testid="reaction"][data-emoji="👀"]').waitFor();
+  page.assertClean();
+  await context.close();
+});
+
+test('on a phone with the keyboard up, a long draft leaves the messages room and the newest in view', async () => {
+  const { email, peer, me, chat } = await pair('k');
+  let last;
+  for (let i = 0; i < 12; i++) last = await peer.send(chat.id, `line ${i} ${unique('m')}`);
+  await me.read(chat.id, last.seq);
+  const { context, page } = await signIn(browser, email, { viewport: { width: 375, height: 667 }, touch: true });
+  // The keyboard shrinks the page (Chrome on Android), not only what is shown of it.
+  const viewport = await page.locator('meta[name="viewport"]').getAttribute('content');
+  assert.match(viewport, /interactive-widget=resizes-content/);
+  await openChat(page, peer.user.name);
+  await message(page, last.body).waitFor();
+  const box = page.getByLabel('Message', { exact: true });
+  await box.tap();
+  // The keyboard takes 307 px of the 667.
+  await page.setViewportSize({ width: 375, height: 360 });
+  await page.keyboard.insertText('a line of the draft\n'.repeat(20));
+  await page.waitForFunction(() => {
+    const el = document.querySelector('[data-testid="messages"]');
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+  });
+  const room = await page.getByTestId('messages').evaluate((el) => el.clientHeight);
+  assert.ok(room >= 120, `the messages keep a third of the screen (${room} px)`);
+  assert.ok(await message(page, last.body).isVisible(), 'the newest message is in view');
+  const bottom = await page.getByTestId('send').evaluate((el) => el.getBoundingClientRect().bottom);
+  assert.ok(bottom <= 360, 'Send is on the screen');
   page.assertClean();
   await context.close();
 });

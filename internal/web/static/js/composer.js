@@ -220,9 +220,10 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
   drawMode();
   touch.addEventListener('change', drawMode);
 
+  // The box grows with the draft up to its CSS max-height (a share of the screen's height).
   const autosize = () => keepBottom(() => {
     input.style.height = 'auto';
-    input.style.height = `${Math.min(input.scrollHeight, 180)}px`;
+    input.style.height = `${input.scrollHeight}px`;
   });
   const update = () => {
     const n = charCount(input.value.trim());
