@@ -2,7 +2,7 @@
 // and says by how much, in the composer and the edit box, and the count is the server's (an
 // emoji is one character); a message arriving below a view scrolled up shows on the jump button;
 // the message menu and the emoji picker fit the screen, their targets 44 px; with the keyboard
-// up a long draft leaves the messages room.
+// up a long draft leaves the messages room; the small buttons grow to a finger's size.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -181,6 +181,39 @@ test('on a phone with the keyboard up, a long draft leaves the messages room and
   assert.ok(await message(page, last.body).isVisible(), 'the newest message is in view');
   const bottom = await page.getByTestId('send').evaluate((el) => el.getBoundingClientRect().bottom);
   assert.ok(bottom <= 360, 'Send is on the screen');
+  page.assertClean();
+  await context.close();
+});
+
+test('on a phone, the small buttons grow to a finger\'s size: reactions, a member\'s actions, a device\'s Sign out', async () => {
+  const tag = unique('f').slice(-6);
+  const email = `fin.${tag}@example.com`;
+  const me = await Api.register(`Fin ${tag}`, email); // this session is a second device to sign out
+  const peer = await Api.register(`Gil ${tag}`);
+  const group = await me.group(`Touch ${tag}`, [peer.user.id]);
+  const sent = await peer.send(group.id, unique('hi'));
+  await peer.req('PUT', `/chats/${group.id}/messages/${sent.seq}/reactions/${encodeURIComponent('👍')}`);
+  const { context, page } = await signIn(browser, email, { viewport: SMALL, touch: true });
+  await openChat(page, `Touch ${tag}`);
+  const size = (loc) => loc.evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return { w: r.width, h: r.height };
+  });
+  const chipSize = await size(message(page, sent.body).getByTestId('reaction'));
+  assert.ok(chipSize.h >= 36, `a reaction chip is 36 px high (${chipSize.h})`);
+
+  await page.getByTestId('members-button').tap();
+  const actions = page.getByRole('button', { name: `Actions for Gil ${tag}` });
+  const act = await size(actions);
+  assert.ok(act.w >= 40 && act.h >= 40, `a member's actions button is 40 px (${act.w}x${act.h})`);
+  await page.keyboard.press('Escape');
+  await actions.waitFor({ state: 'detached' });
+
+  await page.getByRole('button', { name: 'Back to chats' }).tap();
+  await page.getByTestId('account-button').tap();
+  const signOut = page.getByRole('button', { name: /^Sign out / }).first();
+  const so = await size(signOut);
+  assert.ok(so.h >= 40, `a device's Sign out is 40 px high (${so.h})`);
   page.assertClean();
   await context.close();
 });
