@@ -2,7 +2,8 @@
 // and says by how much, in the composer and the edit box, and the count is the server's (an
 // emoji is one character); a message arriving below a view scrolled up shows on the jump button;
 // the message menu and the emoji picker fit the screen, their targets 44 px; with the keyboard
-// up a long draft leaves the messages room; the small buttons grow to a finger's size.
+// up a long draft leaves the messages room; the small buttons grow to a finger's size; a long
+// unbroken name in a system note breaks instead of making the messages scroll sideways.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -214,6 +215,28 @@ test('on a phone, the small buttons grow to a finger\'s size: reactions, a membe
   const signOut = page.getByRole('button', { name: /^Sign out / }).first();
   const so = await size(signOut);
   assert.ok(so.h >= 40, `a device's Sign out is 40 px high (${so.h})`);
+  page.assertClean();
+  await context.close();
+});
+
+test('on a 320 px phone, a system note with a long unbroken name stays inside the screen', async () => {
+  const tag = unique('n').slice(-6);
+  const email = `hal.${tag}@example.com`;
+  const me = await Api.register(`Hal ${tag}`, email);
+  const long = await Api.register(`Wolfeschlegelsteinhausenbergerdorffvoralternwaren${tag}`);
+  const group = await me.group(`Names ${tag}`);
+  await me.req('POST', `/chats/${group.id}/members`, { user_id: long.user.id });
+  const { context, page } = await signIn(browser, email, { viewport: SMALL, touch: true });
+  await openChat(page, `Names ${tag}`);
+  const note = page.getByTestId('system-message').filter({ hasText: long.user.name });
+  await note.waitFor();
+  const r = await note.evaluate((el) => {
+    const b = el.getBoundingClientRect();
+    const s = el.closest('[data-testid="messages"]');
+    return { left: b.left, right: b.right, sw: s.scrollWidth, cw: s.clientWidth };
+  });
+  assert.ok(r.left >= 0 && r.right <= 320, `the note is on the screen (${Math.round(r.left)}..${Math.round(r.right)})`);
+  assert.ok(r.sw <= r.cw, `the messages do not scroll sideways (${r.sw} > ${r.cw})`);
   page.assertClean();
   await context.close();
 });
