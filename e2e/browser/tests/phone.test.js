@@ -3,7 +3,8 @@
 // emoji is one character); a message arriving below a view scrolled up shows on the jump button;
 // the message menu and the emoji picker fit the screen, their targets 44 px; with the keyboard
 // up a long draft leaves the messages room; the small buttons grow to a finger's size; a long
-// unbroken name in a system note breaks instead of making the messages scroll sideways.
+// unbroken name in a system note breaks instead of making the messages scroll sideways; a long
+// press on a link is the browser's.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -237,6 +238,29 @@ test('on a 320 px phone, a system note with a long unbroken name stays inside th
   });
   assert.ok(r.left >= 0 && r.right <= 320, `the note is on the screen (${Math.round(r.left)}..${Math.round(r.right)})`);
   assert.ok(r.sw <= r.cw, `the messages do not scroll sideways (${r.sw} > ${r.cw})`);
+  page.assertClean();
+  await context.close();
+});
+
+test('on a phone, a long press on a link leaves it to the browser; on the text it opens the message menu', async () => {
+  const { email, peer, chat } = await pair('p');
+  await peer.send(chat.id, `see https://example.org/${unique('x')} now`);
+  const { context, page } = await signIn(browser, email, { viewport: SMALL, touch: true, clock: true });
+  await openChat(page, peer.user.name);
+  const msg = page.getByTestId('message').filter({ hasText: 'example.org' });
+  const link = msg.getByRole('link');
+  await link.waitFor();
+  // The page's clock is the test's: the press lasts 600 ms of it whatever the machine's speed.
+  const press = async (target) => {
+    const at = { pointerType: 'touch', isPrimary: true, bubbles: true, clientX: 60, clientY: 300 };
+    await target.dispatchEvent('pointerdown', at);
+    await page.clock.runFor(600);
+    await target.dispatchEvent('pointerup', at);
+  };
+  await press(link);
+  assert.equal(await page.getByTestId('message-menu').count(), 0, 'no message menu over the browser\'s own for the link');
+  await press(msg.locator('.meta'));
+  await page.getByTestId('message-menu').waitFor();
   page.assertClean();
   await context.close();
 });

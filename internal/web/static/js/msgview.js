@@ -344,8 +344,11 @@ export function mountChanges(ctx, { composer, getChat }) {
       clearTimeout(timer);
       timer = null;
     };
+    // A press on a link (or in the editor) is the browser's: its own menu for the link (Copy
+    // link address) opened with this one over it.
+    const own = (t) => !t.closest?.('a, textarea, .editor');
     el.addEventListener('pointerdown', (ev) => {
-      if (ev.pointerType !== 'touch') return;
+      if (ev.pointerType !== 'touch' || !own(ev.target)) return;
       start = { x: ev.clientX, y: ev.clientY };
       timer = setTimeout(() => {
         timer = null;
@@ -358,7 +361,7 @@ export function mountChanges(ctx, { composer, getChat }) {
     el.addEventListener('pointerup', cancel);
     el.addEventListener('pointercancel', cancel);
     el.addEventListener('contextmenu', (ev) => {
-      if (ev.target.closest('a, textarea, .editor')) return;
+      if (!own(ev.target)) return;
       ev.preventDefault();
       cancel();
       open({ x: ev.clientX, y: ev.clientY });
