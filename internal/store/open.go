@@ -145,9 +145,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 		// Immediate transactions take the write lock at BEGIN, so two writers never deadlock
-		// upgrading read locks; readers are not blocked in WAL mode.
+		// upgrading read locks; readers are not blocked in WAL mode. synchronous(NORMAL) syncs
+		// the WAL at every commit, so what was answered (a message.ack) survives a power loss
+		// or a crash of the machine, as on PostgreSQL (synchronous_commit on); with NORMAL only
+		// a checkpoint synced, and a machine that went down could come back without the last
+		// commits before it, their seqs then given to other messages. A group commit's sends
+		// share the sync (docs/PERFORMANCE.md, "Embedded mode").
 		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-			"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+			"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
