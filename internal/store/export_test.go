@@ -3,6 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"sync/atomic"
+	"testing"
+
+	"modernc.org/sqlite"
 
 	"github.com/wschat/chat/internal/chat"
 )
@@ -63,3 +67,26 @@ var Wrap = wrap
 // once its body has run, as if it had given way to another transaction at its commit, and the
 // second commits. What the store answers must be what one run answers.
 func ReplayTransactions(s *Store) { s.replayTx = true }
+
+// FailSQLiteCommits leaves the SQLite store one connection, whose commits fail (SQLite rolls
+// them back) while fail is set.
+func FailSQLiteCommits(t testing.TB, s *Store, fail *atomic.Bool) {
+	s.db.SetMaxOpenConns(1)
+	c, err := s.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Raw(func(dc any) error {
+		dc.(interface{ RegisterCommitHook(sqlite.CommitHookFn) }).RegisterCommitHook(func() int32 {
+			if fail.Load() {
+				return 1
+			}
+			return 0
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

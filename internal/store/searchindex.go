@@ -118,7 +118,13 @@ func (s *Store) indexSearch(ctx context.Context, now time.Time, batch int) (move
 		moved = int(next - mark)
 		return nil
 	})
-	return moved, false, err
+	if err != nil {
+		// The body may have counted a batch that the commit then failed to write (on a full
+		// disk SQLite writes the full-text index there): nothing moved, and the caller waits
+		// its interval rather than take it for a backlog and try again at once.
+		return 0, false, err
+	}
+	return moved, false, nil
 }
 
 // behind reports whether messages were stored after the high-water mark that markQuery reads.
