@@ -203,7 +203,12 @@ func (s *Store) ScanPushJobs(ctx context.Context, now time.Time, delay time.Dura
 		full = taken == searchBatch
 		return nil
 	})
-	return full, err
+	if err != nil {
+		// A batch the commit failed to write (a full disk) was not taken: not "more at once"
+		// (searchindex.go's indexSearch says the same).
+		return false, err
+	}
+	return full, nil
 }
 
 // ClaimPushJobs claims up to n due jobs for owner until now+lease: jobs nobody holds, or

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/testdb"
 )
@@ -60,5 +61,44 @@ func TestSearchIndexerFailedCommitMovedNothingSQLite(t *testing.T) {
 	}
 	if r != (round{0, false}) {
 		t.Errorf("the round that could not commit reported %+v, want nothing moved and not caught up", r)
+	}
+}
+
+// The push scan's round whose commit fails took nothing either: it reported a whole batch
+// taken ("more at once"), and the push worker ran it again without a pause, a warning each
+// time (16,310 in 44 s on an embedded server whose tmpfs was full).
+func TestPushScanFailedCommitTookNothingSQLite(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, testdb.MigratedSQLite(t, store.MigrateURL), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	alice, bob := mkUser(t, s, "Alice"), mkUser(t, s, "Bob")
+	g := mkGroup(t, s, alice, "Full", false, at(1), bob)
+	for {
+		if more, err := s.ScanPushJobs(ctx, at(2), 0); err != nil {
+			t.Fatal(err)
+		} else if !more {
+			break
+		}
+	}
+	var nms []chat.NewMessage
+	for i := range 600 { // more than a scan's batch (500)
+		nms = append(nms, chat.NewMessage{ChatID: g, SenderID: bob.ID, ClientID: fmt.Sprint(i), Body: "hello", Now: at(2)})
+	}
+	if _, errs := store.SendBatch(s, nms); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	var fail atomic.Bool
+	store.FailSQLiteCommits(t, s, &fail)
+	fail.Store(true)
+	more, err := s.ScanPushJobs(ctx, at(3), 0)
+	if err == nil || more {
+		t.Errorf("a scan whose commit failed: more %v, err %v; want false and the error", more, err)
+	}
+	fail.Store(false)
+	if more, err := s.ScanPushJobs(ctx, at(3), 0); err != nil || !more {
+		t.Errorf("the same scan once commits work: more %v, err %v; want a whole batch taken", more, err)
 	}
 }
