@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"sync/atomic"
 	"testing"
 
@@ -78,6 +79,9 @@ func FailSQLiteCommits(t testing.TB, s *Store, fail *atomic.Bool) {
 	}
 	defer c.Close()
 	err = c.Raw(func(dc any) error {
+		if u, ok := dc.(interface{ Unwrap() driver.Conn }); ok {
+			dc = u.Unwrap()
+		}
 		dc.(interface{ RegisterCommitHook(sqlite.CommitHookFn) }).RegisterCommitHook(func() int32 {
 			if fail.Load() {
 				return 1

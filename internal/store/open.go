@@ -153,7 +153,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		// share the sync (docs/PERFORMANCE.md, "Embedded mode").
 		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 			"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
-		db, err := sql.Open("sqlite", dsn)
+		db, err := openSQLite(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
