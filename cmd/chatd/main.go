@@ -44,12 +44,26 @@ import (
 var version = ""
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := signalContext()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "chatd:", err)
 		os.Exit(1)
 	}
+}
+
+// signalContext is done at the first SIGINT or SIGTERM, which stops the server gracefully; a
+// second one ends the process at once (the signal's default action is back before the context
+// is done), for a stop that takes too long: a second Ctrl-C used to be ignored.
+func signalContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		signal.Stop(sig)
+		cancel()
+	}()
+	return ctx
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -265,7 +279,7 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 	// their commits first) and close the store. A request that outlasts the grace may commit
 	// after the broker is gone: the other instances' audits bring its change to their
 	// clients from the store (internal/hub/audit.go).
-	log.Info("shutting down")
+	log.Info("shutting down", "hint", "a second SIGINT or SIGTERM stops at once")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	ln.Close()
