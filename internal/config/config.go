@@ -135,7 +135,7 @@ var settings = []setting{
 	{"CHAT_LOG_FORMAT", "log-format", "text", "text or json"},
 	{"CHAT_INSTANCE_ID", "instance-id", "", "names the instance in logs and metrics (default: host name and port)"},
 	{"CHAT_PPROF_ADDR", "pprof-addr", "", "serve pprof on this local address (off when empty)"},
-	{"CHAT_SHUTDOWN_GRACE", "shutdown-grace", "10s", "how long a graceful shutdown may take"},
+	{"CHAT_SHUTDOWN_GRACE", "shutdown-grace", "10s", "how long a graceful shutdown (at SIGINT or SIGTERM) may take; a second signal ends the process at once"},
 	{"CHAT_EDIT_WINDOW", "edit-window", "24h", "how long after sending a message its author may edit it (0: forever)"},
 	{"CHAT_PASSWORD_COST", "password-cost", "default", "argon2id cost of new password hashes: default (19 MiB, 2 passes) or test (cheap, also for the demo users while they have the demo password; never in production)"},
 	{"CHAT_LIMIT_LOGIN_ADDR", "limit-login-addr", "30/30s", "login attempts per client address, N/period: N at once, refilled at N per period"},
