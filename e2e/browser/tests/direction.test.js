@@ -57,10 +57,11 @@ test('on a phone, Arabic reads right to left in messages, titles and previews', 
   const first = await rectOf(listTitle, 'مجموعة');
   assert.ok(first.right <= first.boxRight + 1 && first.left >= first.boxLeft - 1,
     `the title's first word is in its box (${Math.round(first.left)}..${Math.round(first.right)} in ${Math.round(first.boxLeft)}..${Math.round(first.boxRight)})`);
-  // The preview: "name: 3 apples", the 3 after the name, not inside it.
+  // The preview: "name: 3 apples", the 3 after the name, not inside it. The text is looked for
+  // whole: the name's tag may hold a 3 of its own.
   const preview = row.getByTestId('chat-preview');
   const name = await rectOf(preview, 'محمد');
-  const three = await rectOf(preview, '3');
+  const three = await rectOf(preview, '3 apples');
   assert.ok(three.left >= name.right - 1, `the 3 comes after the sender's name (3 at ${Math.round(three.left)}, the name ends at ${Math.round(name.right)})`);
 
   await row.click();
