@@ -182,11 +182,12 @@ func clip(s string, n int) string {
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
-// RefreshRetryGrace is how long after a rotation the token it replaced still rotates (once)
-// instead of revoking the session, when the same client (user agent and address) presents it:
-// a client whose refresh answer was lost on the way (a dropped connection, a timeout) retries
-// with the token it still holds, and must not be signed out for it. From another client, later,
-// or after another rotation, that token can only have been stolen.
+// RefreshRetryGrace is how long after a rotation the token it replaced is still answered,
+// with the same next token (NextRefreshToken), instead of revoking the session, when the same
+// client (user agent and address) presents it: a client whose refresh answer was lost on the
+// way (a dropped connection, a timeout), or a browser's tabs refreshing with one cookie at
+// once, must not be signed out for it. From another client, later, or after another rotation,
+// that token can only have been stolen.
 const RefreshRetryGrace = 30 * time.Second
 
 // Client is where a request came from, as far as the server can tell.
