@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -350,9 +351,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	errs = append(errs, checkScheme("CHAT_FILES_URL", c.Files.URL, "want a directory, file://, s3:// or s3+http://", "file", "s3", "s3+http"))
 	if c.RedisURL != "" {
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			// Its errors name the part that is wrong (the scheme, the database number), never
-			// the password.
-			errs = append(errs, fmt.Errorf("CHAT_REDIS_URL: %w (want redis://[:password@]host:port/db)", err))
+			errs = append(errs, fmt.Errorf("CHAT_REDIS_URL: %w (want redis://[:password@]host:port/db)", redactURLError(c.RedisURL, err)))
 		}
 	}
 	if c.InstanceID == "" {
@@ -368,6 +367,21 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// redactURLError is an error of a URL setting without the password. go-redis's own errors
+// name the part that is wrong (the scheme, the database number), but url.Parse's quote the
+// whole URL, and even the part it names may be the password ("redis://:pa/ss@host" has the
+// port ":pa"): with an @ in the URL, only that it is not one is said.
+func redactURLError(raw string, err error) error {
+	var uerr *url.Error
+	switch {
+	case !errors.As(err, &uerr):
+		return err
+	case strings.Contains(raw, "@"):
+		return errors.New("not a URL, a password's @ / : % and spaces percent-encoded")
+	}
+	return fmt.Errorf("not a URL: %w", uerr.Err)
 }
 
 // checkAddr checks a listen address, host:port, as net.Listen will take it: found when it

@@ -54,6 +54,11 @@ func TestInvalidURLsAndAddresses(t *testing.T) {
 		{"CHAT_DATABASE_URL", "mysql://chat:hunter2@db/chat", `CHAT_DATABASE_URL: scheme "mysql"`},
 		{"CHAT_REDIS_URL", "http://:hunter2@127.0.0.1:6379", "CHAT_REDIS_URL: redis: invalid URL scheme: http"},
 		{"CHAT_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/abc", `CHAT_REDIS_URL: redis: invalid database number: "abc"`},
+		// url.Parse's errors quote the whole URL, the password with it.
+		{"CHAT_REDIS_URL", "redis://:hunter2@127.0.0.1:63 79/0", "CHAT_REDIS_URL: not a URL"},
+		{"CHAT_REDIS_URL", "redis://:hunter2%zz@127.0.0.1:6379/0", "CHAT_REDIS_URL: not a URL"},
+		{"CHAT_REDIS_URL", "redis://:hunter2/x@127.0.0.1:6379/0", "CHAT_REDIS_URL: "},
+		{"CHAT_REDIS_URL", "redis://127.0.0.1:63x9/0", `CHAT_REDIS_URL: not a URL: invalid port ":63x9" after host`},
 		{"CHAT_FILES_URL", "ftp://files.example/chat", `CHAT_FILES_URL: scheme "ftp"`},
 		{"CHAT_ADDR", "127.0.0.1:99999", `CHAT_ADDR="127.0.0.1:99999": want host:port`},
 		{"CHAT_ADDR", "127.0.0.1:http-alt-nope", `CHAT_ADDR="127.0.0.1:http-alt-nope": want host:port`},
