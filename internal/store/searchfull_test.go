@@ -10,7 +10,6 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // A round of the search indexer whose commit fails indexed nothing, and says so: it reported
@@ -20,11 +19,7 @@ import (
 // embedded server whose tmpfs was full).
 func TestSearchIndexerFailedCommitMovedNothingSQLite(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, testdb.MigratedSQLite(t, store.MigrateURL), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t, migratedURLs["sqlite"](t))
 	alice, bob := mkUser(t, s, "Alice"), mkUser(t, s, "Bob")
 	g := mkGroup(t, s, alice, "Full", false, at(1), bob)
 	indexAll(t, s)
@@ -69,11 +64,7 @@ func TestSearchIndexerFailedCommitMovedNothingSQLite(t *testing.T) {
 // time (16,310 in 44 s on an embedded server whose tmpfs was full).
 func TestPushScanFailedCommitTookNothingSQLite(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, testdb.MigratedSQLite(t, store.MigrateURL), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t, migratedURLs["sqlite"](t))
 	alice, bob := mkUser(t, s, "Alice"), mkUser(t, s, "Bob")
 	g := mkGroup(t, s, alice, "Full", false, at(1), bob)
 	for {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/wschat/chat/internal/chat"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // recordingQuerier passes queries to a transaction and keeps each one with its arguments.
@@ -33,11 +32,7 @@ func (r *recordingQuerier) QueryContext(ctx context.Context, query string, args 
 // the longer its history. The plan is SQLite's own answer, whatever the machine's speed.
 func TestStoredByClientIDSearchesTheIndexSQLite(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.MigratedSQLite(t, MigrateURL), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := migratedSQLite(t)
 	var batch []*sendReq
 	for i := range 20 {
 		batch = append(batch, &sendReq{nm: chat.NewMessage{ChatID: 1, SenderID: int64(1 + i%2), ClientID: fmt.Sprintf("c%d", i)}})

@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-
-	"github.com/wschat/chat/internal/store"
-	"github.com/wschat/chat/internal/testdb"
 )
 
 // Every connection of the SQLite store runs in WAL mode and syncs the WAL at each commit
@@ -16,11 +13,7 @@ import (
 // for the write lock.
 func TestSQLiteConnectionSettings(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.Open(ctx, testdb.MigratedSQLite(t, store.MigrateURL), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := open(t, migratedURLs["sqlite"](t))
 	var conns []*sql.Conn
 	for range 3 { // held at once: three connections of the pool
 		c, err := s.DB().Conn(ctx)

@@ -36,11 +36,7 @@ func stmtMemory(t *testing.T, c *sql.Conn) int {
 // from there: the driver prepared each query anew and finalized it after.
 func TestSQLiteConnectionKeepsStatements(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.MigratedSQLite(t, MigrateURL), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := migratedSQLite(t)
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -74,11 +70,7 @@ func TestSQLiteConnectionKeepsStatements(t *testing.T) {
 // read what they should.
 func TestSQLiteKeptStatementInUse(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, testdb.MigratedSQLite(t, MigrateURL), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := migratedSQLite(t)
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -115,4 +107,15 @@ func TestSQLiteKeptStatementInUse(t *testing.T) {
 	if _, err := c.ExecContext(ctx, `INSERT INTO search_state (id, indexed_to) VALUES ($1, 0)`, 1); err == nil || !isUnique(err) {
 		t.Fatalf("the failed insert run again: %v, want the same unique violation", err)
 	}
+}
+
+// migratedSQLite opens a migrated SQLite store of the test's own, closed when the test ends.
+func migratedSQLite(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), testdb.MigratedSQLite(t, MigrateURL), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
