@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, chatItem, launch, message, openChat, send, signIn, unique, waitOnline } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -158,4 +158,41 @@ test('a chat opened offline loads once the network is back; what was written mea
   assert.equal(await message(page, text).count(), 1);
   page.assertClean();
   await B.context.close();
+});
+
+test('a socket that opens but never says hello is dropped and tried again; the tab syncs', async () => {
+  const tag = unique('h').slice(-6);
+  const { emailA, b, chat } = await pair(tag);
+  // A's WebSockets go through the test. The first carries on as usual until the test ends it;
+  // the second is accepted and then says nothing, as an upgrade a stalled line or a proxy sat
+  // on; later ones reach the server.
+  const sockets = [];
+  const route = (ws) => {
+    sockets.push(ws);
+    if (sockets.length === 2) return; // open, silent both ways, never closed
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => ws.send(m));
+  };
+  const A = await signIn(browser, emailA, { clock: true, setup: (page) => page.routeWebSocket(/\/api\/v1\/ws/, route) });
+  await openChat(A.page, `Piet ${tag}`);
+  assert.equal(sockets.length, 1, 'the page is connected through the route');
+
+  await sockets[0].close({ code: 1011, reason: 'test' });
+  await A.page.waitForFunction(() => document.querySelector('[data-testid="conn-banner"]')?.dataset.state === 'reconnecting');
+  for (let i = 0; sockets.length < 2; i += 1) {
+    assert.ok(i < 600, `the page opened a second socket (${sockets.length})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const text = unique('while-silent');
+  await b.send(chat.id, text);
+
+  // A minute of the page's time on the silent socket: it is given up and a new one says hello.
+  for (let s = 0; s < 60; s += 5) await A.page.clock.fastForward(5000);
+  await waitOnline(A.page);
+  assert.ok(sockets.length >= 3, `a new socket after the silent one (${sockets.length})`);
+  await message(A.page, text).waitFor();
+  assert.equal(await message(A.page, text).count(), 1);
+  A.page.assertClean();
+  await A.context.close();
 });

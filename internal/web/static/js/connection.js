@@ -14,6 +14,12 @@ import { api, refresh, ApiError } from './api.js';
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 15000;
 const PROBE_TIMEOUT = 5000;
+// A socket that opened (or is still opening) but has not said hello after this long, times
+// one more for each failed attempt up to 4, is dropped and tried again: a line that stalled
+// during the handshake, or an upgrade a proxy accepted and then sat on, would otherwise hold
+// the tab at "Reconnecting…" with no timer left to notice (heartbeats start with the hello)
+// until the browser gave up on the socket, minutes later or never.
+const HELLO_TIMEOUT = 15000;
 
 export class Connection {
   /**
@@ -64,6 +70,7 @@ export class Connection {
     document.removeEventListener('visibilitychange', this.onVisible);
     clearTimeout(this.timer);
     clearTimeout(this.probeTimer);
+    clearTimeout(this.helloTimer);
     clearInterval(this.heartbeat);
     if (this.ws) {
       const ws = this.ws;
@@ -149,6 +156,10 @@ export class Connection {
     ws.onmessage = (ev) => this.receive(ev);
     ws.onclose = (ev) => this.closed(ws, ev);
     ws.onerror = () => { /* onclose follows */ };
+    clearTimeout(this.helloTimer);
+    this.helloTimer = setTimeout(() => {
+      if (this.ws === ws && !this.gotHello) this.drop('no hello');
+    }, HELLO_TIMEOUT * (1 + Math.min(this.attempt, 3)));
   }
 
   receive(ev) {
@@ -162,6 +173,7 @@ export class Connection {
     }
     if (!frame || typeof frame.type !== 'string') return;
     if (frame.type === 'hello') {
+      clearTimeout(this.helloTimer);
       this.gotHello = true;
       this.attempt = 0;
       const hb = Number(frame.data?.heartbeat_ms);
@@ -199,6 +211,7 @@ export class Connection {
     this.pingSent = 0;
     clearInterval(this.heartbeat);
     clearTimeout(this.probeTimer);
+    clearTimeout(this.helloTimer);
     if (this.stopped) return;
     const code = ev.code;
     this.setStatus('reconnecting', { code });
