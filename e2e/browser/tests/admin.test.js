@@ -237,10 +237,13 @@ test('removed while offline: on reconnect the chat goes with a notice, its unsen
   const before = sockets.length;
   await p.Uma.req('DELETE', `/chats/${g.id}/members/${p.Vic.user.id}`);
 
-  // Back online: the hello no longer lists the group. It goes, with a word of why.
+  // Back online: the hello no longer lists the group. It goes, with a word of why, and of the
+  // message that will not be sent.
   await V.context.setOffline(false);
   await chatItem(page, title).waitFor({ state: 'detached' });
-  await page.getByTestId('notice').getByText(`You are no longer a member of “${title}”.`).waitFor();
+  const notice = page.getByTestId('notice').locator('.toast-text');
+  await notice.waitFor();
+  assert.equal(await notice.textContent(), `You are no longer a member of “${title}”. Your unsent message was not sent.`);
   await page.getByText('Pick a chat from the list').waitFor();
   // Its unsent message is gone from the tab's storage too, so that no reload sends it.
   const pending = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('chat.pending.')).map((k) => sessionStorage.getItem(k)).join());

@@ -429,10 +429,17 @@ export class Client {
     if (!chat) return;
     // The server follows it no more for this connection: no chat.open (or close) of it.
     if (this.openId === id) this.openId = null;
-    this.s.removeChat(id);
     // Its unsent messages go for good: a reload must not send them (after a new invitation).
+    // The notice says how many, so that words written offline are not lost without a word.
+    let unsent = 0;
+    for (const p of this.s.pending.values()) {
+      if (p.chat_id !== id) continue;
+      unsent += 1;
+      clearTimeout(this.sendTimers.get(p.client_id));
+    }
+    this.s.removeChat(id);
     this.savePending();
-    this.hooks.onChatGone?.(id, reason, chat.title);
+    this.hooks.onChatGone?.(id, reason, chat.title, unsent);
   }
 
   /**

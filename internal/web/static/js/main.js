@@ -12,6 +12,7 @@ import { newChatDialog } from './newchat.js';
 import { accountDialog } from './account.js';
 import { clearDrafts } from './composer.js';
 import { afterDialogs } from './dialogs.js';
+import { plural } from './format.js';
 import { mountToast } from './toast.js';
 import { badge, counted, forgetPush, mountNotifier, permission, subscribePush, unsubscribePush } from './notify.js';
 
@@ -94,11 +95,13 @@ async function startApp() {
   const ctx = { store };
   const client = new Client(store, {
     onSignedOut: () => showAuth('Your session has ended. Please sign in again.'),
-    onChatGone: (id, reason, title) => {
+    onChatGone: (id, reason, title, unsent = 0) => {
       if (store.activeChatId === id) go(null);
-      if (reason === 'removed') notice(`You were removed from “${title}”.`);
-      else if (reason === 'deleted') notice(`“${title}” was deleted.`);
-      else if (reason === 'gone') notice(`You are no longer a member of “${title}”.`);
+      const lost = unsent ? ` ${unsent === 1 ? 'Your unsent message was' : `Your ${plural(unsent, 'unsent message')} were`} not sent.` : '';
+      if (reason === 'removed') notice(`You were removed from “${title}”.${lost}`);
+      else if (reason === 'deleted') notice(`“${title}” was deleted.${lost}`);
+      else if (reason === 'gone') notice(`You are no longer a member of “${title}”.${lost}`);
+      else if (lost) notice(`You left “${title}”.${lost}`);
     },
     onMessage: (msg) => {
       app?.pane.onMessage(msg);
