@@ -174,10 +174,19 @@ test('a socket that opens but never says hello is dropped and tried again; the t
     ws.onMessage((m) => server.send(m));
     server.onMessage((m) => ws.send(m));
   };
-  const A = await signIn(browser, emailA, { clock: true, setup: (page) => page.routeWebSocket(/\/api\/v1\/ws/, route) });
+  // Once the line stalls, the API does not answer either (a dropped socket that never said
+  // hello makes the page ask whether its session is alive) until the test lets it.
+  let stalled = false;
+  const held = [];
+  const setup = async (page) => {
+    await page.routeWebSocket(/\/api\/v1\/ws/, route);
+    await page.route('**/api/v1/users/me', (r) => (stalled ? held.push(r) : r.continue()));
+  };
+  const A = await signIn(browser, emailA, { clock: true, setup });
   await openChat(A.page, `Piet ${tag}`);
   assert.equal(sockets.length, 1, 'the page is connected through the route');
 
+  stalled = true;
   await sockets[0].close({ code: 1011, reason: 'test' });
   await A.page.waitForFunction(() => document.querySelector('[data-testid="conn-banner"]')?.dataset.state === 'reconnecting');
   for (let i = 0; sockets.length < 2; i += 1) {
@@ -191,6 +200,8 @@ test('a socket that opens but never says hello is dropped and tried again; the t
   for (let s = 0; s < 60; s += 5) await A.page.clock.fastForward(5000);
   await waitOnline(A.page);
   assert.ok(sockets.length >= 3, `a new socket after the silent one (${sockets.length})`);
+  assert.ok(held.length >= 1, 'the page asked whether its session is alive, and got no answer');
+  for (const r of held) await r.abort().catch(() => {});
   await message(A.page, text).waitFor();
   assert.equal(await message(A.page, text).count(), 1);
   A.page.assertClean();

@@ -239,9 +239,12 @@ export class Connection {
     }
     if (!this.gotHello) {
       // The handshake failed. Browsers hide its status, so ask the API whether the session is
-      // alive (refreshing it if the access token expired) before trying again.
+      // alive (refreshing it if the access token expired) before trying again; not for longer
+      // than a probe, since on a stalled line the question may never be answered either.
       try {
-        await api.me();
+        const me = api.me();
+        me.catch(() => { /* an answer that comes too late is not waited for */ });
+        await Promise.race([me, new Promise((resolve) => { setTimeout(resolve, PROBE_TIMEOUT); })]);
       } catch (err) {
         if (this.stopped) return;
         if (err instanceof ApiError && err.status === 401) {
