@@ -14,11 +14,11 @@ import { api, refresh, ApiError } from './api.js';
 const BACKOFF_MIN = 500;
 const BACKOFF_MAX = 15000;
 const PROBE_TIMEOUT = 5000;
-// A socket that opened (or is still opening) but has not said hello after this long, times
-// one more for each failed attempt up to 4, is dropped and tried again: a line that stalled
-// during the handshake, or an upgrade a proxy accepted and then sat on, would otherwise hold
-// the tab at "Reconnecting…" with no timer left to notice (heartbeats start with the hello)
-// until the browser gave up on the socket, minutes later or never.
+// A socket that opened (or is still opening) but has not said hello after this long (twice as
+// long after a failed attempt, for a big hello on a slow link) is dropped and tried again: a
+// line that stalled during the handshake, or an upgrade a proxy accepted and then sat on, would
+// otherwise hold the tab at "Reconnecting…" with no timer left to notice (heartbeats start with
+// the hello) until the browser gave up on the socket, minutes later or never.
 const HELLO_TIMEOUT = 15000;
 
 export class Connection {
@@ -159,7 +159,7 @@ export class Connection {
     clearTimeout(this.helloTimer);
     this.helloTimer = setTimeout(() => {
       if (this.ws === ws && !this.gotHello) this.drop('no hello');
-    }, HELLO_TIMEOUT * (1 + Math.min(this.attempt, 3)));
+    }, this.attempt > 0 ? 2 * HELLO_TIMEOUT : HELLO_TIMEOUT);
   }
 
   receive(ev) {
