@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd, args = args[0], args[1:]
 	}
 	if cmd == "version" {
+		if len(args) > 0 {
+			return fmt.Errorf("version takes no arguments, got %q", args)
+		}
 		fmt.Fprintln(stdout, "chatd", buildVersion())
 		return nil
 	}

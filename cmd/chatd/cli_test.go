@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,5 +62,19 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		cmd.Process.Kill()
 		<-done
 		t.Fatal("a second SIGTERM did not end a stop that takes too long (a minute)")
+	}
+}
+
+// TestVersion: `chatd version` prints the version; anything after it is an error, not
+// ignored.
+func TestVersion(t *testing.T) {
+	var out strings.Builder
+	if err := run(t.Context(), []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "chatd ") {
+		t.Errorf("chatd version: %q, %v; want the version", out.String(), err)
+	}
+	out.Reset()
+	err := run(t.Context(), []string{"version", "extra"}, func(string) string { return "" }, &out, io.Discard)
+	if err == nil || out.Len() > 0 {
+		t.Errorf("chatd version extra: %q, %v; want an error and nothing printed", out.String(), err)
 	}
 }
