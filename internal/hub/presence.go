@@ -462,8 +462,8 @@ func (h *Hub) refreshPresence() {
 // were on is gone, and their chats would show them online for good.
 func (h *Hub) adoptOrphans() {
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.PresenceTTL/3)
-	defer cancel()
 	orphans, err := h.presence.Orphans(ctx)
+	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
 			h.log.Warn("presence of stopped instances", "err", err)
@@ -475,11 +475,23 @@ func (h *Hub) adoptOrphans() {
 			continue // an idle or emptied run: nobody to tell of
 		}
 		h.log.Info("presence of a stopped instance taken over", "run", o.Run, "last_mark", o.LastMark, "users", len(o.Users))
-		for _, id := range o.Users {
-			h.orphanOffline(ctx, id, o.LastMark)
-		}
+		// Orphans hands a run over once, so an announcement cut short is never made: each
+		// has orphanWait for its reads and writes of the store, off the loop that renews this
+		// instance's marks (which must come within their TTL). They had the third of the TTL
+		// the read of the orphans has, and a busy database took longer: the users of a crashed
+		// instance stayed online in their chats for good.
+		go func() {
+			for _, id := range o.Users {
+				ctx, cancel := context.WithTimeout(h.ctx, orphanWait)
+				h.orphanOffline(ctx, id, o.LastMark)
+				cancel()
+			}
+		}()
 	}
 }
+
+// orphanWait bounds the announcement of one user of a stopped instance (orphanOffline).
+const orphanWait = 10 * time.Second
 
 // orphanOffline announces a user of a stopped instance offline unless they are connected here
 // (or in their grace: goOffline will tell), are to be looked at by offlineLater, or have a mark

@@ -389,6 +389,44 @@ func TestOfflineOfACrashedInstancesUsers(t *testing.T) {
 	}
 }
 
+// TestOfflineOfACrashedInstancesUsersOnASlowStore: announcing a user of a crashed instance
+// reads and writes the store. It had the third of the presence TTL that the read of the
+// orphans has (200 ms here), and a store that took longer (a busy database: it failed a CI run
+// at load 11) left the user, whose run is handed over once, online in their chats for good.
+func TestOfflineOfACrashedInstancesUsersOnASlowStore(t *testing.T) {
+	t.Parallel()
+	slow := &slowChatsOf{}
+	marks := broker.NewMemoryPresence(time.Now)
+	s := startServer(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { slow.Store = st; return slow },
+		Presence: marks.Instance("live"), Hub: hub.Options{InstanceID: "live",
+			OfflineGrace: 50 * time.Millisecond, PresenceEvery: 20 * time.Millisecond, PresenceTTL: 600 * time.Millisecond}})
+	ann, ben := s.NewUser(t, "Ann"), s.NewUser(t, "Ben")
+	s.Private(t, ann, ben)
+	watcher := s.Dial(t, ann)
+	slow.user.Store(ben.ID)
+	if err := marks.Instance("crashed").SetOnline(context.Background(), 300*time.Millisecond, ben.ID); err != nil {
+		t.Fatal(err)
+	}
+	offlineOf(t, watcher, ben.ID)
+}
+
+// slowChatsOf is a store whose list of one user's chats takes a second, as on a busy database.
+type slowChatsOf struct {
+	chat.Store
+	user atomic.Int64
+}
+
+func (s *slowChatsOf) ChatIDsOf(ctx context.Context, userID int64) ([]int64, error) {
+	if userID == s.user.Load() {
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.Store.ChatIDsOf(ctx, userID)
+}
+
 // TestOfflineOfWhoDidNotComeBackAfterARestart: when an instance stops (Shutdown), its users
 // who reconnect elsewhere within RestartGrace stay online, and the others are announced
 // offline once it is over. They used to stay online in their chats for good.
