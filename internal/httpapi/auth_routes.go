@@ -160,8 +160,7 @@ func (s *Server) authRoutes() {
 		}
 		creds, err := s.svc.Refresh(ctx, token, chat.Client{UserAgent: in.UserAgent, Addr: Info(ctx).Addr})
 		if err != nil {
-			p := s.problem(ctx, err)
-			return nil, p
+			return nil, s.problem(ctx, err)
 		}
 		return s.tokens(ctx, nil, creds), nil
 	})

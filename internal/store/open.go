@@ -145,7 +145,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 		// Immediate transactions take the write lock at BEGIN, so two writers never deadlock
-		// upgrading read locks; readers are not blocked in WAL mode. synchronous(NORMAL) syncs
+		// upgrading read locks; readers are not blocked in WAL mode. synchronous(FULL) syncs
 		// the WAL at every commit, so what was answered (a message.ack) survives a power loss
 		// or a crash of the machine, as on PostgreSQL (synchronous_commit on); with NORMAL only
 		// a checkpoint synced, and a machine that went down could come back without the last

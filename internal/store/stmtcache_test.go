@@ -36,12 +36,7 @@ func stmtMemory(t *testing.T, c *sql.Conn) int {
 // from there: the driver prepared each query anew and finalized it after.
 func TestSQLiteConnectionKeepsStatements(t *testing.T) {
 	ctx := context.Background()
-	s := migratedSQLite(t)
-	c, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := sqliteConn(t)
 	const q = `SELECT count(*) FROM users WHERE id > $1`
 	const e = `UPDATE search_state SET indexed_to = indexed_to WHERE id = $1`
 	run := func() {
@@ -70,12 +65,7 @@ func TestSQLiteConnectionKeepsStatements(t *testing.T) {
 // read what they should.
 func TestSQLiteKeptStatementInUse(t *testing.T) {
 	ctx := context.Background()
-	s := migratedSQLite(t)
-	c, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := sqliteConn(t)
 	const q = `SELECT value FROM json_each($1)`
 	outer, err := c.QueryContext(ctx, q, `[1, 2, 3]`)
 	if err != nil {
@@ -118,4 +108,15 @@ func migratedSQLite(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// sqliteConn is one connection of a migrated SQLite store of the test's own.
+func sqliteConn(t *testing.T) *sql.Conn {
+	t.Helper()
+	c, err := migratedSQLite(t).db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
