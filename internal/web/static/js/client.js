@@ -239,9 +239,14 @@ export class Client {
     }
     for (const c of chats) {
       this.s.setChat(c, sent);
-      if (this.s.messages.get(c.id)?.loaded) this.catchUp(c.id);
-      else this.s.seen.set(c.id, Math.max(this.s.seen.get(c.id) || 0, c.last_seq || 0));
+      this.catchUpChat(c);
     }
+  }
+
+  /** catchUpChat brings a chat's loaded history up to c.last_seq, or notes it as seen if none is. */
+  catchUpChat(c) {
+    if (this.s.messages.get(c.id)?.loaded) this.catchUp(c.id);
+    else this.s.seen.set(c.id, Math.max(this.s.seen.get(c.id) || 0, c.last_seq || 0));
   }
 
   /** ingest takes one message from any source (live, ack, sync, history) exactly once. */
@@ -431,15 +436,11 @@ export class Client {
     if (this.openId === id) this.openId = null;
     // Its unsent messages go for good: a reload must not send them (after a new invitation).
     // The notice says how many, so that words written offline are not lost without a word.
-    let unsent = 0;
-    for (const p of this.s.pending.values()) {
-      if (p.chat_id !== id) continue;
-      unsent += 1;
-      clearTimeout(this.sendTimers.get(p.client_id));
-    }
+    const unsent = this.s.pendingOf(id);
+    for (const p of unsent) clearTimeout(this.sendTimers.get(p.client_id));
     this.s.removeChat(id);
     this.savePending();
-    this.hooks.onChatGone?.(id, reason, chat.title, unsent);
+    this.hooks.onChatGone?.(id, reason, chat.title, unsent.length);
   }
 
   /**
@@ -453,9 +454,7 @@ export class Client {
     const s = this.s;
     this.heldRemoval = null;
     s.setChat(chat);
-    const box = s.messages.get(chat.id);
-    if (box?.loaded) this.catchUp(chat.id);
-    else s.seen.set(chat.id, Math.max(s.seen.get(chat.id) || 0, chat.last_seq || 0));
+    this.catchUpChat(chat);
     if (s.members.has(chat.id)) this.loadDetail(chat.id);
   }
 
