@@ -9,7 +9,8 @@ import { h, icon } from './dom.js';
 import { UploadTray, fileLimits, limitsText } from './files.js';
 import { mountMentions } from './mentions.js';
 
-const MAX = 4000;
+// The most characters a message may have (the server's MaxBodyChars); the edit box's too (msgview.js).
+export const MAX = 4000;
 
 /**
  * charCount counts a message's characters as the server does (code points, MaxBodyChars): an

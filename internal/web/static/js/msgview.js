@@ -13,10 +13,9 @@ import { timeOf } from './format.js';
 import { ApiError, describe } from './api.js';
 import { confirmDialog } from './dialogs.js';
 import { EMOJI, deleteMessage, editMessage, quoteOf, toggleReaction } from './msgchanges.js';
-import { charCount } from './composer.js';
+import { MAX, charCount } from './composer.js';
 
 const LONG_PRESS = 500;
-const MAX = 4000;
 
 /** mountChanges wires message changes into a pane. Returns {sig, decorate}. */
 export function mountChanges(ctx, { composer, getChat }) {
