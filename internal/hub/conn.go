@@ -385,21 +385,20 @@ func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
 	}
 	added := st.added
 	st.added = chat.ChatHead{}
-	if t, ok := c.told[chatID]; ok {
-		if t >= seq {
-			// The hello, or a later chat.added, told it already: the stream goes on from
-			// there, even if this chat.added read the chat later (while the hello was built).
-			return
-		}
-		// The user left the membership the client was told of and came back before the
-		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
-		st.moveTo(added)
-		c.told[chatID] = seq
-		c.enqueueComeback(chatRemovedFrame(chatID), frame)
+	t, told := c.told[chatID]
+	if told && t >= seq {
+		// The hello, or a later chat.added, told it already: the stream goes on from there,
+		// even if this chat.added read the chat later (while the hello was built).
 		return
 	}
 	st.moveTo(added)
 	c.told[chatID] = seq
+	if told {
+		// The user left the membership the client was told of and came back before the
+		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
+		c.enqueueComeback(chatRemovedFrame(chatID), frame)
+		return
+	}
 	c.enqueue(chat.EventChatAdded, frame)
 }
 

@@ -73,9 +73,9 @@ const (
 	pushClosed                    // dropped: the connection is ending
 )
 
-// push queues f, refusing it when it would take the outbox past its budget. A frame larger
-// than the whole budget is still taken when nothing else waits (a big hello or message must
-// not make a connection unusable).
+// push queues fs, all or none: it refuses them when they would take the outbox past its
+// budget. A frame larger than the whole budget is still taken when nothing else waits (a big
+// hello or message must not make a connection unusable).
 func (o *outbox) push(fs ...[]byte) pushed {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -89,13 +89,7 @@ func (o *outbox) push(fs ...[]byte) pushed {
 	case o.bytes > 0 && o.bytes+n > o.limit:
 		return pushFull
 	}
-	res := pushQueued
-	for _, f := range fs {
-		if o.queueLocked(f, cost(f)) == pushStartWriter {
-			res = pushStartWriter
-		}
-	}
-	return res
+	return o.queueLocked(fs)
 }
 
 // pushAll queues frames whose room was waited for (waitRoom): they are taken whatever the
@@ -106,18 +100,15 @@ func (o *outbox) pushAll(fs [][]byte) pushed {
 	if o.closed {
 		return pushClosed
 	}
-	res := pushQueued
-	for _, f := range fs {
-		if r := o.queueLocked(f, cost(f)); r == pushStartWriter {
-			res = r
-		}
-	}
-	return res
+	return o.queueLocked(fs)
 }
 
-func (o *outbox) queueLocked(f []byte, n int64) pushed {
-	o.frames = append(o.frames, f)
-	o.addLocked(n)
+// queueLocked queues fs, and reports whether a writer is to be started for them.
+func (o *outbox) queueLocked(fs [][]byte) pushed {
+	for _, f := range fs {
+		o.frames = append(o.frames, f)
+		o.addLocked(cost(f))
+	}
 	if o.writing {
 		return pushQueued
 	}
