@@ -50,7 +50,7 @@ func (h *Hub) auditLoop() {
 			return
 		case <-t.C:
 		}
-		h.reconcile(h.wantedTopics()...)
+		h.reconcile(h.subs.takeFailed()...) // what the broker failed to subscribe
 		prev = h.audit(prev)
 		deep := h.checkMembers.Swap(false) || n%memberAuditEvery == 0
 		if deep || len(suspects) > 0 {
@@ -60,26 +60,6 @@ func (h *Hub) auditLoop() {
 			h.auditSessions()
 		}
 	}
-}
-
-// wantedTopics are the topics the local connections need, and the users topic. A topic whose
-// subscription the broker failed (Redis down for longer than a subscribe waits) is no longer
-// subscribed, and only a change of the connections that need it asked for it again: the
-// users topic, subscribed once by New, never (an instance started while Redis was down never
-// heard user.updated); a chat's or user's, not while its connections stayed. Each audit
-// reconciles them all; one that is subscribed costs a map lookup.
-func (h *Hub) wantedTopics() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	topics := make([]string, 0, 1+len(h.chats)+len(h.users))
-	topics = append(topics, usersTopic)
-	for id := range h.chats {
-		topics = append(topics, chatTopic(id))
-	}
-	for id := range h.users {
-		topics = append(topics, userTopic(id))
-	}
-	return topics
 }
 
 // audit catches up the streams behind prev, the heads read at the previous audit, and

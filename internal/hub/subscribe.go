@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +38,20 @@ type subscriptions struct {
 	topics map[string]*topicSub
 	queue  []subOp
 	kick   chan struct{} // one buffered signal: the queue has work
+	// failed are the topics whose subscription the broker failed (Redis down for longer than
+	// a subscribe waits), for the audit to ask for again (takeFailed): only a change of the
+	// connections that need a topic asked for it otherwise, and the users topic, subscribed
+	// once by New, never (an instance started while Redis was down never heard user.updated).
+	failed map[string]struct{}
+}
+
+// takeFailed returns the topics whose subscription failed since the last call.
+func (s *subscriptions) takeFailed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	topics := slices.Collect(maps.Keys(s.failed))
+	s.failed = nil
+	return topics
 }
 
 // reconcile brings the wanted subscriptions of topics in line with what the local
@@ -132,7 +148,7 @@ func (h *Hub) subscribeLoop() {
 }
 
 // subscribed settles a batch: each waiter learns the outcome; a failed topic is no longer
-// wanted, so that the next reconcile that needs it tries again.
+// wanted, so that the next reconcile that needs it tries again, the audit's among them.
 func (h *Hub) subscribed(batch []subOp, err error) {
 	if err != nil {
 		if h.ctx.Err() == nil {
@@ -142,6 +158,10 @@ func (h *Hub) subscribed(batch []subOp, err error) {
 		for _, op := range batch {
 			if h.subs.topics[op.topic] == op.sub {
 				delete(h.subs.topics, op.topic)
+				if h.subs.failed == nil {
+					h.subs.failed = map[string]struct{}{}
+				}
+				h.subs.failed[op.topic] = struct{}{}
 			}
 		}
 		h.subs.mu.Unlock()
