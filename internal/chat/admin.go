@@ -96,6 +96,11 @@ type AdminStore interface {
 	// EndedSessions returns those of ids whose session has ended at now: revoked, expired or
 	// gone.
 	EndedSessions(ctx context.Context, ids []int64, now time.Time) ([]int64, error)
+	// LeaveReason says why a user is not in a chat they were in at the chat's seq after, as
+	// chat.removed's reason tells it: "deleted" (the group was deleted), "removed" (the last
+	// message after that seq that ended their membership is their removal), or "" (their own
+	// leave, or no such message). ErrNotFound: no such chat.
+	LeaveReason(ctx context.Context, userID, chatID, after int64) (string, error)
 }
 
 // ChatUpdate is a change of a group by one of its owner or admins; nil fields stay.

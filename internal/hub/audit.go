@@ -283,7 +283,7 @@ func (h *Hub) mend(ctx context.Context, m mismatch) {
 			}
 		}
 	} else {
-		frame := chatRemovedFrame(m.chat)
+		frame := h.leaveFrame(ctx, m.user, m.chat, m.seq)
 		do = func() {
 			if seq, ok := h.followedAt(m.user, m.chat); ok && seq == m.seq {
 				h.mended(m)

@@ -96,8 +96,8 @@ func TestAuditHealsALostTail(t *testing.T) {
 // TestAuditMendsLostMemberships: a chat.added and a chat.removed that the broker lost (a user
 // added to one group and removed from another while the news went nowhere) still reach the
 // user's connected device: the audit reads which chats the user is in, and after two reads that
-// agree it does what the events would have done. A message of the new group then reaches the
-// device live. While nothing is lost the audit mends nothing.
+// agree it does what the events would have done, the chat.removed with its reason. A message
+// of the new group then reaches the device live. While nothing is lost the audit mends nothing.
 func TestAuditMendsLostMemberships(t *testing.T) {
 	t.Parallel()
 	const every = 200 * time.Millisecond
@@ -134,6 +134,11 @@ func TestAuditMendsLostMemberships(t *testing.T) {
 		case f.Type == "chat.added" && chatOf(f) == added:
 			gotAdded = true
 		case f.Type == "chat.removed" && chatOf(f) == old:
+			// The reason the lost one had, read from the store: without it, a client takes the
+			// removal for a leave of Ben's own.
+			if want := `{"chat_id":` + strconv.FormatInt(old, 10) + `,"reason":"removed"}`; string(f.Data) != want {
+				t.Errorf("chat.removed %s, want %s", f.Data, want)
+			}
 			gotRemoved = true
 		case f.Type == "message.new" && chatOf(f) == old:
 			t.Fatalf("a message of the group Ben was removed from: %s", f.Raw)

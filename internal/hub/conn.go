@@ -396,7 +396,7 @@ func (c *conn) addedLocked(chatID, seq int64, frame []byte) {
 	if told {
 		// The user left the membership the client was told of and came back before the
 		// leave's chat.removed came (it will be ignored): the client hears of the leave first.
-		c.enqueueComeback(chatRemovedFrame(chatID), frame)
+		c.enqueueComeback(chatRemovedFrame(chatID, ""), frame)
 		return
 	}
 	c.enqueue(chat.EventChatAdded, frame)

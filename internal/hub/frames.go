@@ -230,9 +230,9 @@ func (e *envelope) attach(ev, t chat.Event) error {
 
 // chatRemovedFrame is a chat.removed the hub makes itself, for a leave whose own frame it does
 // not have (the audit's mend, a hello's drop, a comeback's leave told first). Encoding a chat
-// id cannot fail.
-func chatRemovedFrame(chatID int64) []byte {
-	f, _ := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: chatID})
+// id and a reason cannot fail.
+func chatRemovedFrame(chatID int64, reason string) []byte {
+	f, _ := encodeFrame(chat.EventChatRemoved, nil, chat.ChatRemovedData{ChatID: chatID, Reason: reason})
 	return f
 }
 

@@ -107,7 +107,7 @@ var (
 // that) may be a comeback, and is left to the leave's chat.removed, or to the audit. One that a
 // chat.added says began after that read is a comeback: the connection goes on following the
 // chat, and the comeback's chat.added tells its client.
-func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (followed map[int64]int64, cameOnline bool, chats []int64) {
+func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]drop) (followed map[int64]int64, cameOnline bool, chats []int64) {
 	var left []string
 	defer func() {
 		if len(left) > 0 {
@@ -124,9 +124,9 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 			followed[id] = seq
 		}
 	}
-	for id, seq := range dropped {
+	for id, d := range dropped {
 		m, ok := u.chats[id]
-		if ok && m.joined > seq {
+		if ok && m.joined > d.seq {
 			// The user came back, and the connection follows the chat as the others do: the
 			// comeback's chat.added, held for the hello or on its way, tells the client.
 			continue
@@ -135,7 +135,7 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 		if !ok {
 			continue // its chat.removed came, or it was never followed
 		}
-		if h.unfollowLocked(u, c.userID, id, seq, chatRemovedFrame(id)) {
+		if h.unfollowLocked(u, c.userID, id, d.seq, d.frame) {
 			left = append(left, chatTopic(id))
 		}
 	}
@@ -148,6 +148,27 @@ func (h *Hub) attach(c *conn, last map[int64]int64, dropped map[int64]int64) (fo
 		chats = append(chats, id)
 	}
 	return followed, cameOnline, chats
+}
+
+// A drop is a chat that a hello's earlier read of the chat list had and a later one does not:
+// the user left it after seq, that read's last seq of the chat. frame is the leave's
+// chat.removed (leaveFrame), for the user's other connections.
+type drop struct {
+	seq   int64
+	frame []byte
+}
+
+// leaveFrame is the chat.removed of a leave that the hub learns of from the store instead of
+// from its event (a hello's drop, the audit's mend), with the reason the event carries, read
+// from the store: "deleted" or "removed" (a reason-less chat.removed told by the hub means a
+// comeback to a client that gets the chat's chat.added next, and a leave otherwise). after is
+// a seq of the chat from before the leave. When the read fails the frame has no reason.
+func (h *Hub) leaveFrame(ctx context.Context, userID, chatID, after int64) []byte {
+	reason, err := h.store.LeaveReason(ctx, userID, chatID, after)
+	if err != nil && ctx.Err() == nil {
+		h.log.Warn("read why a user left a chat", "user_id", userID, "chat_id", chatID, "err", err)
+	}
+	return chatRemovedFrame(chatID, reason)
 }
 
 // joinLocked records that the user follows a chat as of seq, unless a leave at or after

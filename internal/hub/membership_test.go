@@ -163,32 +163,60 @@ func TestNoChatRemovedAfterAHelloWithoutIt(t *testing.T) {
 // devices even when the leave's chat.removed is lost. The hello took the chat off the user's
 // chats on the instance, so the store and the instance agreed and the audit mended nothing:
 // Ben's first device showed G, which he had left, until it reconnected.
+//
+// The chat.removed carries the reason the lost one would have: the hello's was reason-less,
+// and it came first even when the leave's own was not lost but on its way, so a device whose
+// group was deleted, or who was removed from it, was told of a leave of its own (a CI run
+// saw it: TestDeletedGroupEndsEveryStream, a device opening on the other instance meanwhile).
 func TestHelloDroppingALeftChatTellsTheOtherDevices(t *testing.T) {
 	t.Parallel()
-	wrapped := &duringChatsOf{nth: 3, after: true} // the first device's hello reads twice
-	m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
-	m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
-	wrapped.user, wrapped.do = m.ben.ID, func() { m.leave(t) }
-	a, hello := m.s.DialHello(t, m.ben)
-	a.Bind(t)
-	if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
-		t.Fatalf("the first device's hello without G: %s", hello.Data)
-	}
-	m.g.closeFor("chat.removed") // the leave's, never let through: lost
-	b, hello := m.s.DialHello(t, m.ben)
-	b.Bind(t)
-	if strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
-		t.Fatalf("the second device's hello with G: %s", hello.Data)
-	}
-	if n := wrapped.calls.Load(); n != 4 {
-		t.Fatalf("%d reads of Ben's chats, want 4", n)
-	}
-	want := `chat.removed {"chat_id":` + itoa64(m.group) + `}`
-	if got := m.until(t, a); len(got) != 1 || got[0] != want {
-		t.Errorf("Ben's first device: %q, want %q", got, want)
-	}
-	if got := m.until(t, b); len(got) != 0 {
-		t.Errorf("Ben's second device, its hello without G: %q", got)
+	for _, tc := range []struct {
+		name, reason string
+		end          func(m *memberships, t *testing.T)
+	}{
+		{"leave", "", (*memberships).leave},
+		{"removal", "removed", func(m *memberships, t *testing.T) {
+			if err := m.s.Svc.RemoveMember(t.Context(), m.ann.P(), m.group, m.ben.ID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deletion", "deleted", func(m *memberships, t *testing.T) {
+			if err := m.s.Svc.DeleteChat(t.Context(), m.ann.P(), m.group); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			wrapped := &duringChatsOf{nth: 3, after: true} // the first device's hello reads twice
+			m := newMemberships(t, serverConfig{WrapStore: func(st chat.Store) chat.Store { wrapped.Store = st; return wrapped }})
+			m.group = m.s.Group(t, m.ann, "G", false, m.ben, m.cid)
+			wrapped.user, wrapped.do = m.ben.ID, func() { tc.end(m, t) }
+			a, hello := m.s.DialHello(t, m.ben)
+			a.Bind(t)
+			if !strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+				t.Fatalf("the first device's hello without G: %s", hello.Data)
+			}
+			m.g.closeFor("chat.removed") // the leave's, never let through: lost
+			b, hello := m.s.DialHello(t, m.ben)
+			b.Bind(t)
+			if strings.Contains(string(hello.Data), `"id":`+itoa64(m.group)+`,`) {
+				t.Fatalf("the second device's hello with G: %s", hello.Data)
+			}
+			if n := wrapped.calls.Load(); n != 4 {
+				t.Fatalf("%d reads of Ben's chats, want 4", n)
+			}
+			want := `chat.removed {"chat_id":` + itoa64(m.group) + `}`
+			if tc.reason != "" {
+				want = `chat.removed {"chat_id":` + itoa64(m.group) + `,"reason":"` + tc.reason + `"}`
+			}
+			if got := m.until(t, a); len(got) != 1 || got[0] != want {
+				t.Errorf("Ben's first device: %q, want %q", got, want)
+			}
+			if got := m.until(t, b); len(got) != 0 {
+				t.Errorf("Ben's second device, its hello without G: %q", got)
+			}
+		})
 	}
 }
 

@@ -137,13 +137,13 @@ func (h *Hub) hello(ctx context.Context, c *conn, p chat.Principal) ([]byte, boo
 				topics = append(topics, chatTopic(ch.ID))
 			}
 		}
-		var dropped map[int64]int64
+		var dropped map[int64]drop
 		for id, seq := range known {
 			if _, ok := last[id]; !ok {
 				if dropped == nil {
-					dropped = map[int64]int64{}
+					dropped = map[int64]drop{}
 				}
-				dropped[id] = seq
+				dropped[id] = drop{seq: seq, frame: h.leaveFrame(ctx, p.UserID, id, seq)}
 			}
 		}
 		known = last

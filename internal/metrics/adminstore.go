@@ -106,3 +106,10 @@ func (st store) EndedSessions(ctx context.Context, ids []int64, now time.Time) (
 	st.observe("EndedSessions", start, err)
 	return r0, err
 }
+
+func (st store) LeaveReason(ctx context.Context, userID, chatID, after int64) (string, error) {
+	start := time.Now()
+	r0, err := st.s.LeaveReason(ctx, userID, chatID, after)
+	st.observe("LeaveReason", start, err)
+	return r0, err
+}

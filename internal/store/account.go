@@ -119,6 +119,29 @@ func (s *Store) ChatIDsOfUsers(ctx context.Context, userIDs []int64) (map[int64]
 	return out, nil
 }
 
+// LeaveReason implements chat.AdminStore. The messages after `after` are few: it is a seq the
+// caller read while the user was still a member. Of several leaves after it (the user came
+// back in between), the last is the one that holds.
+func (s *Store) LeaveReason(ctx context.Context, userID, chatID, after int64) (string, error) {
+	var deleted bool
+	var event sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT c.deleted_at IS NOT NULL,
+		(SELECT m.event_type FROM messages m WHERE m.chat_id = c.id AND m.seq > $2 AND m.event_user_id = $3
+			AND m.event_type IN ('`+chat.SysMemberLeft+`', '`+chat.SysMemberRemoved+`') ORDER BY m.seq DESC LIMIT 1)
+		FROM chats c WHERE c.id = $1`, chatID, after, userID).Scan(&deleted, &event)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", chat.ErrNotFound
+	case err != nil:
+		return "", wrap(err)
+	case deleted:
+		return "deleted", nil
+	case event.String == chat.SysMemberRemoved:
+		return "removed", nil
+	}
+	return "", nil
+}
+
 // EndedSessions implements chat.AdminStore.
 func (s *Store) EndedSessions(ctx context.Context, ids []int64, now time.Time) ([]int64, error) {
 	live := make(map[int64]bool, len(ids))

@@ -228,6 +228,54 @@ func TestRemoveFromChat(t *testing.T) {
 	})
 }
 
+// TestLeaveReason: why a user is not in a chat they were in at a seq, as a chat.removed that
+// the hub makes from the store tells it: removed, their own leave, the last of several leaves
+// (they came back in between), the group deleted.
+func TestLeaveReason(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		owner, a, b := mkUser(t, s, "Owner"), mkUser(t, s, "A"), mkUser(t, s, "B")
+		id := mkGroup(t, s, owner, "G", false, at(1), a, b) // seq 1
+		check := func(what string, u chat.User, after int64, want string) {
+			t.Helper()
+			if got, err := s.LeaveReason(ctx, u.ID, id, after); err != nil || got != want {
+				t.Errorf("%s: got %q, %v; want %q", what, got, err, want)
+			}
+		}
+		if _, err := kick(s, id, owner, a, 2); err != nil { // seq 2
+			t.Fatal(err)
+		}
+		if _, err := kick(s, id, b, b, 3); err != nil { // seq 3
+			t.Fatal(err)
+		}
+		check("removed", a, 1, "removed")
+		check("left", b, 1, "")
+		check("no leave after the seq", a, 2, "")
+		if _, err := s.AddMember(ctx, id, a.ID, owner.ID, chat.SysMemberInvited, at(4)); err != nil { // seq 4
+			t.Fatal(err)
+		}
+		if _, err := kick(s, id, a, a, 5); err != nil { // seq 5
+			t.Fatal(err)
+		}
+		check("removed, back, then left", a, 1, "")
+		if _, err := s.AddMember(ctx, id, b.ID, owner.ID, chat.SysMemberInvited, at(6)); err != nil { // seq 6
+			t.Fatal(err)
+		}
+		if _, err := kick(s, id, owner, b, 7); err != nil { // seq 7
+			t.Fatal(err)
+		}
+		check("left, back, then removed", b, 1, "removed")
+		if _, err := s.DeleteChat(ctx, id, owner.ID, at(8)); err != nil {
+			t.Fatal(err)
+		}
+		check("deleted", owner, 1, "deleted")
+		check("removed, then deleted", b, 1, "deleted")
+		_, err := s.LeaveReason(ctx, a.ID, id+1_000_000, 0)
+		wantErr(t, "a missing chat", err, chat.ErrNotFound)
+	})
+}
+
 func TestOwnerHandsOn(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, s *store.Store) {
