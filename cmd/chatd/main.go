@@ -277,12 +277,22 @@ func serve(ctx context.Context, cfg config.Config, secrets [][]byte, st *store.S
 		return err
 	case <-ctx.Done():
 	}
-	// Shutdown order: stop accepting; close the sockets with 1012 while the requests in
-	// progress finish, both within the grace; then stop the broker (it sends the events of
-	// their commits first) and close the store. A request that outlasts the grace may commit
-	// after the broker is gone: the other instances' audits bring its change to their
-	// clients from the store (internal/hub/audit.go).
-	log.Info("shutting down", "hint", "a second SIGINT or SIGTERM stops at once")
+	// Shutdown order: /readyz answers 503 from the start, and for CHAT_SHUTDOWN_DELAY
+	// everything else is still served, for a load balancer to see it and send nothing new;
+	// then stop accepting; close the sockets with 1012 while the requests in progress finish,
+	// both within the grace; then stop the broker (it sends the events of their commits
+	// first) and close the store. A request that outlasts the grace may commit after the
+	// broker is gone: the other instances' audits bring its change to their clients from the
+	// store (internal/hub/audit.go).
+	api.Stopping()
+	log.Info("shutting down", "delay", cfg.ShutdownDelay, "hint", "a second SIGINT or SIGTERM stops at once")
+	if cfg.ShutdownDelay > 0 {
+		select {
+		case <-time.After(cfg.ShutdownDelay):
+		case err := <-errc: // the listener failed meanwhile
+			log.Warn("serve", "err", err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	ln.Close()

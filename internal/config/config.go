@@ -49,6 +49,7 @@ type Config struct {
 	InstanceID     string
 	PprofAddr      string
 	ShutdownGrace  time.Duration
+	ShutdownDelay  time.Duration // how long a stop keeps serving, /readyz 503, before it closes the listener (0: none)
 	WSWriteDelay   time.Duration // the least time between a WebSocket's writes (0: none)
 	EditWindow     time.Duration // how long after sending a message its author may edit it (0: forever)
 	SearchInterval time.Duration // how often the search indexer looks for new messages
@@ -137,6 +138,7 @@ var settings = []setting{
 	{"CHAT_INSTANCE_ID", "instance-id", "", "names the instance in logs and metrics (default: host name and port)"},
 	{"CHAT_PPROF_ADDR", "pprof-addr", "", "serve pprof on this local address (off when empty)"},
 	{"CHAT_SHUTDOWN_GRACE", "shutdown-grace", "10s", "how long a graceful shutdown (at SIGINT or SIGTERM) may take; a second signal ends the process at once"},
+	{"CHAT_SHUTDOWN_DELAY", "shutdown-delay", "0s", "how long a graceful shutdown keeps serving with /readyz answering 503 before it closes the listener, for a load balancer or readiness probe to stop sending it traffic (0: it closes at once); before CHAT_SHUTDOWN_GRACE"},
 	{"CHAT_EDIT_WINDOW", "edit-window", "24h", "how long after sending a message its author may edit it (0: forever)"},
 	{"CHAT_PASSWORD_COST", "password-cost", "default", "argon2id cost of new password hashes: default (19 MiB, 2 passes) or test (cheap, also for the demo users while they have the demo password; never in production)"},
 	{"CHAT_LIMIT_LOGIN_ADDR", "limit-login-addr", "30/30s", "login attempts per client address, N/period: N at once, refilled at N per period"},
@@ -246,6 +248,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		errs = append(errs, fmt.Errorf("CHAT_DB_LOCK_TIMEOUT=%q: want a duration like 10s, or 0 for no limit", get("CHAT_DB_LOCK_TIMEOUT")))
 	} else {
 		c.DBLockTimeout = d
+	}
+	if d, err := time.ParseDuration(get("CHAT_SHUTDOWN_DELAY")); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("CHAT_SHUTDOWN_DELAY=%q: want a duration like 5s, or 0 for none", get("CHAT_SHUTDOWN_DELAY")))
+	} else {
+		c.ShutdownDelay = d
 	}
 	if d, err := time.ParseDuration(get("CHAT_EDIT_WINDOW")); err != nil || d < 0 {
 		errs = append(errs, fmt.Errorf("CHAT_EDIT_WINDOW=%q: want a duration like 24h, or 0 for no limit", get("CHAT_EDIT_WINDOW")))

@@ -39,6 +39,7 @@ func TestInvalidSettings(t *testing.T) {
 		"CHAT_ACCESS_TTL": "soon", "CHAT_COOKIE_SECURE": "maybe", "CHAT_SIGNUP": "perhaps", "CHAT_LOG_LEVEL": "loud",
 		"CHAT_ALLOWED_ORIGINS": "evil.example", "CHAT_TRUSTED_PROXIES": "not-an-ip", "CHAT_ADDR": "nowhere", "CHAT_RATE_LIMITS": "x",
 		"CHAT_EDIT_WINDOW": "-1h", "CHAT_DEMO": "sometimes", "CHAT_DB_LOCK_TIMEOUT": "-1s",
+		"CHAT_SHUTDOWN_DELAY": "-1s",
 	} {
 		if _, err := Load(nil, env(map[string]string{k: v}), io.Discard); err == nil || !strings.Contains(err.Error(), k) {
 			t.Errorf("%s=%q: error %v, want one naming the variable", k, v, err)

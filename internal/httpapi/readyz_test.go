@@ -134,3 +134,41 @@ func TestReadWaitsBoundedUnderATableLock(t *testing.T) {
 		t.Errorf("the chat list once the table is free: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestReadyzWhileStopping: once the instance has begun to stop (Stopping, at SIGTERM),
+// /readyz answers 503 unavailable "not ready: the server is stopping" though the database and
+// the broker answer, so that a load balancer sends it nothing new while it drains (it answered
+// 200 until the listener closed); /healthz and the rest stay served.
+func TestReadyzWhileStopping(t *testing.T) {
+	t.Parallel()
+	ok := func(context.Context) error { return nil }
+	api := httpapi.NewServer(nil, slog.New(slog.DiscardHandler), httpapi.Options{
+		Ready: []httpapi.ReadyCheck{{Part: "database", Check: ok}, {Part: "broker", Check: ok}}})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, body
+	}
+	if status, body := get("/readyz"); status != http.StatusOK {
+		t.Fatalf("/readyz before the stop: %d %s, want 200", status, body)
+	}
+	api.Stopping()
+	status, body := get("/readyz")
+	var p problem
+	if status != http.StatusServiceUnavailable || json.Unmarshal(body, &p) != nil || p.Code != chat.CodeUnavailable {
+		t.Fatalf("/readyz once stopping: %d %s, want 503 unavailable", status, body)
+	}
+	if want := "not ready: the server is stopping"; p.Detail != want {
+		t.Errorf("detail %q, want %q", p.Detail, want)
+	}
+	if status, body := get("/healthz"); status != http.StatusOK {
+		t.Errorf("/healthz once stopping: %d %s, want 200 (the process is alive)", status, body)
+	}
+}

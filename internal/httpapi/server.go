@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -68,6 +69,8 @@ type Server struct {
 	handler     http.Handler
 	// unavailableLog bounds the warnings of requests refused as unavailable (problemFor).
 	unavailableLog chat.LogLimit
+	// stopping is set by Stopping: /readyz answers 503 from then on.
+	stopping atomic.Bool
 }
 
 // MaxBodyBytes bounds every request body.
@@ -209,7 +212,17 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", ")))
 }
 
+// Stopping tells the server that its instance has begun to stop (SIGTERM): /readyz answers
+// 503 from now on, so that a load balancer or a readiness probe sends it no new traffic while
+// the listener is still open (CHAT_SHUTDOWN_DELAY) and the requests in progress finish.
+// Everything else is served as before.
+func (s *Server) Stopping() { s.stopping.Store(true) }
+
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		writeProblem(w, newProblem(http.StatusServiceUnavailable, chat.CodeUnavailable, "not ready: the server is stopping"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	for _, c := range s.opts.Ready {
