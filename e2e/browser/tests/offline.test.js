@@ -207,3 +207,51 @@ test('a socket that opens but never says hello is dropped and tried again; the t
   A.page.assertClean();
   await A.context.close();
 });
+
+test('the session check after a failed handshake clears its 5 s bound once answered', async () => {
+  // A socket that closes before its hello makes the connection ask GET /users/me whether the
+  // session is alive, for 5 s at most; the timer of that bound was left running after the
+  // answer. The page's own Connection class drives a socket that closed before its hello.
+  const tag = unique('p').slice(-6);
+  const email = `quinn.${tag}@example.com`;
+  await Api.register(`Quinn ${tag}`, email);
+  const A = await signIn(browser, email);
+  const got = await A.page.evaluate(async () => {
+    const src = document.querySelector('script[type="module"]').src;
+    const { Connection } = await import(src.replace(/main\.js$/, 'connection.js'));
+    // The 5 s timers started from here on that have neither fired nor been cleared.
+    const pending = new Set();
+    const set = window.setTimeout;
+    const clear = window.clearTimeout;
+    window.setTimeout = (fn, ms, ...args) => {
+      const id = set.call(window, (...a) => {
+        pending.delete(id);
+        fn(...a);
+      }, ms, ...args);
+      if (ms === 5000) pending.add(id);
+      return id;
+    };
+    window.clearTimeout = (id) => {
+      pending.delete(id);
+      clear.call(window, id);
+    };
+    const statuses = [];
+    const c = new Connection({ onFrame() {}, onStatus: (s) => statuses.push(s), onSignedOut: () => statuses.push('signed out') });
+    try {
+      c.stopped = false;
+      const ws = {};
+      c.ws = ws;
+      c.gotHello = false;
+      await c.closed(ws, { code: 1006 });
+      return { pending: pending.size, statuses: [...statuses] };
+    } finally {
+      c.stop(); // its reconnect
+      window.setTimeout = set;
+      window.clearTimeout = clear;
+    }
+  });
+  assert.deepEqual(got.statuses, ['reconnecting', 'reconnecting'], 'the session was found alive and a reconnect planned');
+  assert.equal(got.pending, 0, 'no 5 s timer of the session check is left running');
+  A.page.assertClean();
+  await A.context.close();
+});

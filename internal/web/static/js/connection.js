@@ -241,10 +241,11 @@ export class Connection {
       // The handshake failed. Browsers hide its status, so ask the API whether the session is
       // alive (refreshing it if the access token expired) before trying again; not for longer
       // than a probe, since on a stalled line the question may never be answered either.
+      let bound;
       try {
         const me = api.me();
         me.catch(() => { /* an answer that comes too late is not waited for */ });
-        await Promise.race([me, new Promise((resolve) => { setTimeout(resolve, PROBE_TIMEOUT); })]);
+        await Promise.race([me, new Promise((resolve) => { bound = setTimeout(resolve, PROBE_TIMEOUT); })]);
       } catch (err) {
         if (this.stopped) return;
         if (err instanceof ApiError && err.status === 401) {
@@ -252,6 +253,8 @@ export class Connection {
           this.h.onSignedOut?.();
           return;
         }
+      } finally {
+        clearTimeout(bound); // the answer came first: its bound is not left running
       }
     }
     this.scheduleReconnect();
