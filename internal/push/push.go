@@ -84,6 +84,10 @@ type Service struct {
 	opts     Options
 	public   string // the VAPID public key, base64url of the uncompressed point
 	log      *slog.Logger
+	// roundLog bounds the warnings of a round's store calls (scan messages, scan reads, claim
+	// jobs) together to a line a second: while the database is unreachable all three fail
+	// every round (3 lines a second at the default Interval, for as long as it lasts).
+	roundLog chat.LogLimit
 }
 
 // Limits of a subscription.
@@ -362,14 +366,14 @@ func (s *Service) Step(ctx context.Context) bool {
 	// a busy chat's messages are scanned a round at a time, not one statement after another.
 	more, err := s.store.ScanPushJobs(ctx, now, s.opts.Delay)
 	if err != nil && ctx.Err() == nil {
-		s.log.Warn("push: scan messages", "err", err)
+		s.roundLog.Warn(ctx, s.log, "push: scan messages", "err", err)
 	}
 	if _, err := s.store.ScanPushWithdrawals(ctx, now); err != nil && ctx.Err() == nil {
-		s.log.Warn("push: scan reads", "err", err)
+		s.roundLog.Warn(ctx, s.log, "push: scan reads", "err", err)
 	}
 	jobs, err := s.store.ClaimPushJobs(ctx, s.opts.Instance, now, s.opts.Lease, claimBatch)
 	if err != nil && ctx.Err() == nil {
-		s.log.Warn("push: claim jobs", "err", err)
+		s.roundLog.Warn(ctx, s.log, "push: claim jobs", "err", err)
 	}
 	// The claim is this instance's until then (ClaimPushJobs leases from the same now); a job
 	// reached after it, behind slow sends of the batch, may be another instance's by now.

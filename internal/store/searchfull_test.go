@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,4 +95,66 @@ func TestPushScanFailedCommitTookNothingSQLite(t *testing.T) {
 	if more, err := s.ScanPushJobs(ctx, at(3), 0); err != nil || !more {
 		t.Errorf("the same scan once commits work: more %v, err %v; want a whole batch taken", more, err)
 	}
+}
+
+// While the database fails every round (unreachable, here a commit that always fails), the
+// search indexer warns a line a second at most (chat.LogLimit: the next line counts those
+// left out); it wrote one for each round (2 a second at the default interval, through a whole
+// PostgreSQL outage).
+func TestSearchIndexerFailureLogIsBoundedSQLite(t *testing.T) {
+	s := open(t, migratedURLs["sqlite"](t))
+	alice := mkUser(t, s, "Alice")
+	g := mkGroup(t, s, alice, "Down", false, at(1))
+	send(t, s, g, alice, "a message the index cannot take", at(2))
+	var fail atomic.Bool
+	store.FailSQLiteCommits(t, s, &fail)
+	fail.Store(true)
+
+	const rounds = 50
+	var n atomic.Int32
+	enough := make(chan struct{})
+	store.ObserveSearchRounds(s, func(int, bool) {
+		if n.Add(1) == rounds {
+			close(enough)
+		}
+	})
+	var logs lockedBuffer
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	began := time.Now()
+	go func() {
+		defer close(done)
+		s.RunSearchIndexer(runCtx, time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	select {
+	case <-enough:
+	case <-time.After(time.Minute): // only a hang gets here
+		t.Error("the indexer did not run 50 rounds")
+	}
+	cancel()
+	<-done
+	elapsed := time.Since(began)
+	lines := strings.Count(logs.String(), `msg="search indexer"`)
+	// One line, and one more for each second that passed since.
+	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
+		t.Errorf("%d failed rounds in %v logged %d lines, want 1 to %d:\n%s", n.Load(), elapsed, lines, most, logs.String())
+	}
+}
+
+// lockedBuffer is a log's buffer that the test reads while the log may be written.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

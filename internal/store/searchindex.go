@@ -156,6 +156,9 @@ func (s *Store) searchBatch() int {
 func (s *Store) RunSearchIndexer(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
+	// A line a second at most: while the database is unreachable every round fails (2 a
+	// second at the default interval, for as long as the outage lasts).
+	var warn chat.LogLimit
 	for {
 		select { // what was sent before this round is in it
 		case <-s.searchWake:
@@ -163,7 +166,7 @@ func (s *Store) RunSearchIndexer(ctx context.Context, interval time.Duration, lo
 		}
 		n, caughtUp, err := s.indexSearch(ctx, time.Now(), s.searchBatch())
 		if err != nil && ctx.Err() == nil {
-			log.Warn("search indexer", "err", err)
+			warn.Warn(ctx, log, "search indexer", "err", err)
 			caughtUp = false
 		}
 		if f := s.searchRound; f != nil {
