@@ -154,6 +154,34 @@ test('a group change whose chat.updated and member.role frames are lost still sh
   await juan.context.close();
 });
 
+test('members who come and go while a device is offline: after its reconnect the open group counts who is in it now', async () => {
+  const p = await people('Olga', 'Mona', 'Xena', 'Zed');
+  const title = `Comings ${p.tag}`;
+  const g = await p.Olga.group(title, [p.Mona.user.id, p.Xena.user.id]);
+  const mona = await signIn(browser, p.Mona.user.email);
+  const M = mona.page;
+  await openChat(M, title);
+  const sub = M.getByTestId('pane-sub');
+  await sub.getByText('3 members', { exact: true }).waitFor();
+
+  // Offline, Mona hears of none of it as it happens: the sync brings the system messages only
+  // (member.joined and member.left are not replayed).
+  await mona.context.setOffline(true);
+  await M.locator('[data-testid="conn-banner"][data-state="offline"]').waitFor();
+  await p.Olga.req('DELETE', `/chats/${g.id}/members/${p.Xena.user.id}`);
+  await p.Olga.req('POST', `/chats/${g.id}/members`, { user_id: p.Zed.user.id });
+  await p.Olga.req('POST', `/chats/${g.id}/leave`);
+  await mona.context.setOffline(false);
+  await M.getByTestId('system-message').getByText(`${name(p.Olga)} made you the owner`).waitFor();
+
+  // Mona and Zed (Xena and Olga are gone): the header counts them without the details being
+  // opened (which asks for the chat anyway).
+  await sub.getByText('2 members', { exact: true }).waitFor({ timeout: 15000 });
+  assert.equal((await p.Mona.req('GET', `/chats/${g.id}`)).members.length, 2);
+  M.assertClean();
+  await mona.context.close();
+});
+
 test('a removed member\'s chat disappears at once and nothing more of it arrives', async () => {
   const p = await people('Ada', 'Kai', 'Tess');
   const title = `Crew ${p.tag}`;

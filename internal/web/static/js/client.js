@@ -25,6 +25,8 @@ const PAGE = 50;
 // The most messages a chat's first load fetches to reach its first unread message.
 const REACH_UNREAD = 1000;
 const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']);
+// The system messages of someone joining or leaving a chat: member.joined / member.left follow.
+const MEMBERSHIP = new Set(['member_joined', 'member_invited', 'member_left', 'member_removed']);
 // How many names (GET /users/{id}) are asked for at once.
 const NAME_FETCHES = 4;
 
@@ -78,6 +80,9 @@ export class Client {
     this.filling = new Set();
     // Chats whose description changed, by a system message, and whose chat.updated has not come.
     this.describeTimers = new Map();
+    // Members who joined or left, by a system message, whose member.joined / member.left has not
+    // come: "chatId:userId" -> timer (awaitMember).
+    this.memberTimers = new Map();
     // The chat on screen (chat.open) and the users whose presence is asked for
     // (presence.subscribe): in a big group the server sends typing and presence only for them.
     this.openId = null;
@@ -112,6 +117,8 @@ export class Client {
     clearTimeout(this.readTimer);
     for (const t of this.sendTimers.values()) clearTimeout(t);
     for (const t of this.describeTimers.values()) clearTimeout(t);
+    for (const t of this.memberTimers.values()) clearTimeout(t);
+    this.memberTimers.clear();
   }
 
   // ---- frames -------------------------------------------------------------------------------
@@ -295,6 +302,7 @@ export class Client {
       this.ensureName(msg.event.user_id);
       this.ensureName(msg.event.actor_id);
       if (isNew && groupEvent(s, chat, msg.event)) this.awaitDescription(chat.id);
+      if (isNew && MEMBERSHIP.has(msg.event.type)) this.awaitMember(chat.id, msg.event.user_id);
     }
     if (isNew) this.hooks.onMessage?.(msg);
     // The message redraws its chat's row, and in the open chat itself (an acknowledged one of
@@ -314,6 +322,30 @@ export class Client {
       this.describeTimers.delete(chatId);
       if (this.s.chats.has(chatId)) this.loadDetail(chatId);
     }, 3000));
+  }
+
+  /**
+   * awaitMember: someone joined or left a chat whose members this tab holds, by its system
+   * message, and the member.joined / member.left that follows it should come at once. It does not
+   * when the message came by a sync (the frames of the time away are not replayed) or the broker
+   * lost the frame: then the members are asked for, or the list (the header's count, who is
+   * online, the details) would keep whoever left and miss whoever came until the chat is opened
+   * again.
+   */
+  awaitMember(chatId, userId) {
+    const key = `${chatId}:${userId}`;
+    if (!this.s.members.has(chatId) || this.memberTimers.has(key)) return;
+    this.memberTimers.set(key, setTimeout(() => {
+      this.memberTimers.delete(key);
+      if (this.s.chats.has(chatId) && this.s.members.has(chatId)) this.loadDetail(chatId);
+    }, 3000));
+  }
+
+  /** memberCame: the member.joined / member.left of a system message came (awaitMember). */
+  memberCame(chatId, userId) {
+    const key = `${chatId}:${userId}`;
+    clearTimeout(this.memberTimers.get(key));
+    this.memberTimers.delete(key);
   }
 
   onReadUpdated(d) {
@@ -375,6 +407,7 @@ export class Client {
     const s = this.s;
     const chat = s.chats.get(d.chat_id);
     if (!chat || !d.user) return;
+    this.memberCame(chat.id, d.user.id);
     const renamed = s.names.get(d.user.id) !== d.user.name;
     s.names.set(d.user.id, d.user.name);
     const mems = s.members.get(chat.id);
@@ -397,6 +430,7 @@ export class Client {
     const s = this.s;
     const chat = s.chats.get(d.chat_id);
     if (!chat) return;
+    this.memberCame(chat.id, d.user_id);
     const mems = s.members.get(chat.id);
     if (mems) {
       mems.delete(d.user_id);
