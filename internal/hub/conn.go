@@ -786,10 +786,14 @@ func (c *conn) catchUp() {
 		stuck := false
 		if st != nil {
 			for _, m := range page.msgs {
-				if m.seq == st.sent+1 && !c.advanceLocked(chatID, st, m) {
+				if m.seq != st.sent+1 {
+					continue
+				}
+				if !c.advanceLocked(chatID, st, m) {
 					st = nil // the membership ended at this message
 					break
 				}
+				c.releaseEventsLocked(st, m.seq)
 			}
 		}
 		var caughtUp bool // every message the store had is out: the changes are next
@@ -876,7 +880,9 @@ func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
 	for _, it := range items {
 		c.heldBytes -= it.size()
 	}
-	slices.SortFunc(items, func(a, b item) int {
+	// Stable: the events that follow one message keep the order they came in (a transfer's
+	// member.role of the new owner, then of the old one).
+	slices.SortStableFunc(items, func(a, b item) int {
 		if r := cmp.Compare(a.seq, b.seq); r != 0 {
 			return r
 		}
@@ -913,6 +919,27 @@ func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
 	st.held = rest
 	st.lag = len(rest) > 0
 	st.paused = st.lag
+}
+
+// releaseEventsLocked sends the held chat events (not changes) that follow message seq, just
+// sent from the store, so that each comes right after its message (member.left right after
+// the leave's message) rather than after the rest of the page (releaseHeldLocked).
+func (c *conn) releaseEventsLocked(st *stream, seq int64) {
+	if len(st.held) == 0 {
+		return
+	}
+	rest := make([]item, 0, len(st.held))
+	for _, it := range st.held {
+		if it.event && it.rev == 0 && it.seq == seq {
+			c.heldBytes -= it.size()
+			if st.heard(it.readAll) {
+				c.enqueue(it.typ, it.frame)
+			}
+			continue
+		}
+		rest = append(rest, it)
+	}
+	st.held = rest
 }
 
 func boolInt(b bool) int {
