@@ -486,7 +486,14 @@ func (h *Hub) fanOut(es []*envelope) {
 		case chat.EventMemberLeft:
 			h.resize(e.ChatID, -1)
 		}
-		for _, c := range h.chatConns(e.ChatID) {
+		var conns []*conn
+		switch e.Type {
+		case chat.EventMessageNew, chat.EventMessageUpdated, chat.EventReactionUpdated, chat.EventTyping:
+			conns = h.chatConns(e.ChatID)
+		default:
+			conns = h.eventConns(e)
+		}
+		for _, c := range conns {
 			if c.userID == e.ExceptUser {
 				continue
 			}
@@ -606,6 +613,10 @@ func (h *Hub) userConns(userID int64) []*conn {
 func (h *Hub) chatConns(chatID int64) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.chatConnsLocked(chatID)
+}
+
+func (h *Hub) chatConnsLocked(chatID int64) []*conn {
 	cs := h.chats[chatID]
 	if cs == nil {
 		return nil
@@ -620,6 +631,18 @@ func (h *Hub) chatConns(chatID int64) []*conn {
 		cs.conns, cs.dirty = out, false
 	}
 	return cs.conns
+}
+
+// eventConns is chatConns for a chat event (neither a message nor a change, which the
+// catch-up after a chat.added reads from the store): under the same lock, the event is held
+// for the users joining the chat whose connections do not follow it yet (holdForJoinersLocked).
+func (h *Hub) eventConns(e *envelope) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.adding) > 0 {
+		h.holdForJoinersLocked(e.ChatID, e.ExceptUser, item{seq: e.At, event: true, typ: e.Type, frame: e.frame, readAll: e.readAllSeq})
+	}
+	return h.chatConnsLocked(e.ChatID)
 }
 
 // control runs membership changes in the order their events arrived.

@@ -8,6 +8,7 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -154,5 +155,55 @@ func TestChatAddedCountsMessagesAfterTheJoin(t *testing.T) {
 	json.Unmarshal(f.Data, &added)
 	if got := added.Chat; got.UnreadCount != 2 || got.LastSeq != d.LastSeq || got.MyLastReadSeq != d.MyLastReadSeq {
 		t.Errorf("chat.added: last seq %d, mark %d, %d unread; want %d, %d, 2", got.LastSeq, got.MyLastReadSeq, got.UnreadCount, d.LastSeq, d.MyLastReadSeq)
+	}
+}
+
+// TestChatEventsWhileAJoinIsFollowed: the chat's events that reach the instance after a
+// joiner's chat.added did, and before the instance has set the joiner's connections up to
+// follow the chat (follow queued behind others, or waiting for a subscription), reach those
+// connections too, each right after the message it follows. They went to the chat's followers
+// only, so the joiner's device got the owner's leave and the handover as messages, but no
+// member.left and no member.role (an outside audit saw it in 1 to 3 of 30 joins racing the
+// last member's leave).
+func TestChatEventsWhileAJoinIsFollowed(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverConfig{})
+	owner, watcher, joiner := s.NewUser(t, "Owner"), s.NewUser(t, "Watcher"), s.NewUser(t, "Joiner")
+	g := s.Group(t, owner, "Open", true, watcher)
+	w := s.Dial(t, watcher) // follows the chat on this instance: its events reach the instance
+	c := s.Dial(t, joiner)
+	w.UntilPong("settled")
+	c.UntilPong("settled")
+	release := holdFollows(s, g)
+	if _, err := s.Svc.Join(t.Context(), joiner.P(), g); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Svc.Leave(t.Context(), owner.P(), g); err != nil {
+		t.Fatal(err)
+	}
+	// The watcher has them: the instance has fanned them out.
+	w.NextOf("member.left", 10*time.Second)
+	w.NextOf("member.role", 10*time.Second)
+	release()
+
+	var got []string
+	for len(got) == 0 || got[len(got)-1] != "member.role" {
+		f := c.Next(10 * time.Second)
+		if chatOf(f) != g {
+			continue
+		}
+		name := f.Type
+		if f.Type == "message.new" {
+			var d chat.MessageData
+			json.Unmarshal(f.Data, &d)
+			if d.Message.Event != nil {
+				name += " " + d.Message.Event.Type
+			}
+		}
+		got = append(got, name)
+	}
+	want := []string{"chat.added", "message.new member_left", "member.left", "message.new owner_transferred", "member.role"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the joiner's device: %q, want %q", got, want)
 	}
 }

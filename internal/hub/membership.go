@@ -198,10 +198,45 @@ func (h *Hub) joinLocked(u *userState, userID, chatID, seq, since, joined int64)
 type userChat struct{ userID, chatID int64 }
 
 // pendingAdd counts the chat.added of a user and chat received and not yet followed, and holds
-// the frames about that chat to the user's devices that came meanwhile.
+// the frames about that chat to the user's devices that came meanwhile, and the chat's events
+// (member.left, member.role, chat.updated, ...) that the user's connections, not following the
+// chat yet, were not given: follow gives them those once they follow it, where they wait for
+// the messages they come after, as any event ahead of its message does. The chat's messages
+// need no holding: the catch-up after chat.added reads them from the store.
 type pendingAdd struct {
 	n      int
 	frames []earlyFrame
+	events []item
+}
+
+// maxHeldEvents bounds the events a pendingAdd holds (a follow waits at most 10 s for the
+// chat's subscription): past it the oldest go, as they would have without the hold.
+const maxHeldEvents = 256
+
+func (p *pendingAdd) holdEvent(it item) {
+	if len(p.events) == maxHeldEvents {
+		p.events = p.events[1:]
+	}
+	p.events = append(p.events, it)
+}
+
+// holdForJoinersLocked holds a chat event for the users whose chat.added of the chat is on its
+// way (adding) and whose connections do not follow the chat yet, but for except (the event's
+// ExceptUser). The caller holds h.mu, under which it took the chat's connections the event goes
+// to, so that the event reaches each connection once: either then, or from follow.
+func (h *Hub) holdForJoinersLocked(chatID, except int64, it item) {
+	cs := h.chats[chatID]
+	for k, p := range h.adding {
+		if k.chatID != chatID || k.userID == except {
+			continue
+		}
+		if cs != nil {
+			if _, ok := cs.users[k.userID]; ok {
+				continue // following it already (an earlier membership, or a comeback)
+			}
+		}
+		p.holdEvent(it)
+	}
 }
 
 // maxHeldAbout bounds the frames a pendingAdd holds. Each of them (read.updated,
@@ -276,6 +311,15 @@ func (h *Hub) follow(userID, chatID int64, at chat.ChatHead, since int64, member
 	}
 	for c := range u.conns {
 		c.followSince(chatID, at, since)
+	}
+	// The chat's events that came since its chat.added did and went to its followers only.
+	if p := h.adding[userChat{userID, chatID}]; p != nil && len(p.events) > 0 {
+		for c := range u.conns {
+			for _, it := range p.events {
+				c.deliverEvent(chatID, it, false)
+			}
+		}
+		p.events = nil
 	}
 	h.mu.Unlock()
 	// chat.added goes out once the subscription is live, and the catch-up reads what was
