@@ -36,7 +36,7 @@
 // Every file and page is served brotli or gzip when the client accepts it (see
 // internal/precompress): the vendored assets and our own files are compressed ahead of time by
 // `go generate ./internal/docsui` (TestPrecompressedFilesAreFresh fails when that was
-// forgotten), the pages made from templates once at start-up. swagger-ui-bundle.js goes from
+// forgotten), the pages made from templates once, when first asked for. swagger-ui-bundle.js goes from
 // 1.7 MB to about 0.4 MB with brotli.
 //
 // HEAD works wherever GET does; other methods get 405.

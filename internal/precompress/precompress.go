@@ -5,7 +5,8 @@
 // Write) puts name.br and name.gz next to each compressible source file, they are committed and
 // embedded with it, and Load picks them up. A test of each embedding package calls Stale, which
 // fails when a variant is missing or does not decompress to its source, so nobody can forget to
-// regenerate. Pages made at start-up from a template are small and compressed once by New.
+// regenerate. Pages made at start-up from a template are small and compressed once by New, on
+// first use.
 package precompress
 
 import (
@@ -59,26 +60,44 @@ func IsVariant(name string) bool {
 type File struct {
 	body, br, gz []byte
 	hash         string // of body: the ETag, with a suffix per encoding
+	// key, for a File of New, is the body's SHA-256: its variants are made (or taken from
+	// made) by the first Serve, under once.
+	key  *[sha256.Size]byte
+	once sync.Once
 }
 
-// New makes a File of body, compressing it now (for small pages built at start-up).
+// New makes a File of body (a small page or document built at start-up), compressed on first
+// use: by the first request for it, not when the server starts.
 func New(body []byte) *File {
 	key := sha256.Sum256(body)
 	f := &File{body: body, hash: hashOf(key)}
 	if Compressible(".html", len(body)) {
-		if v, ok := made.Load(key); ok {
-			f.br, f.gz = v.(*variants).br, v.(*variants).gz
-		} else {
-			f.br, f.gz = mustCompress(body)
-			made.Store(key, &variants{f.br, f.gz})
-		}
+		f.key = &key
 	}
 	return f
 }
 
-// made holds what New compressed, by the body's SHA-256, for the life of the process: the
-// bodies are a few pages and API documents, the same for every server a process makes (a
-// test binary makes hundreds, and brotli at its best quality was a tenth of their CPU).
+// variants makes the compressed variants of a File of New, once.
+func (f *File) variants() {
+	if f.key == nil {
+		return
+	}
+	f.once.Do(func() {
+		if v, ok := made.Load(*f.key); ok {
+			f.br, f.gz = v.(*variants).br, v.(*variants).gz
+			return
+		}
+		f.br, f.gz = mustCompress(f.body)
+		made.Store(*f.key, &variants{f.br, f.gz})
+	})
+}
+
+// made holds what New's Files compressed, by the body's SHA-256, for the life of the process:
+// the bodies are a few pages and API documents, the same for every server a process makes (a
+// test binary makes hundreds, and brotli at its best quality was a tenth of their CPU). That is
+// also why a File compresses on first use: most test servers serve none of these pages, and
+// compressing the API documentation's pages once per test binary, under the race detector,
+// still cost a second or two of CPU for each.
 var made sync.Map
 
 type variants struct{ br, gz []byte }
@@ -118,6 +137,7 @@ func (f *File) Body() []byte { return f.body }
 // encoding and Content-Length; http.ServeContent answers HEAD, If-None-Match and (for the
 // uncompressed body only) Range.
 func (f *File) Serve(w http.ResponseWriter, r *http.Request, contentType, cacheControl string) {
+	f.variants()
 	hdr := w.Header()
 	body, etag := f.body, f.hash
 	if f.br != nil || f.gz != nil {

@@ -186,11 +186,21 @@ func TestWriteAndStale(t *testing.T) {
 	}
 }
 
-// TestNewCompressesABodyOnce: a second File of the same body shares the first one's variants
-// (every server a process makes builds the same pages), and another body gets its own.
+// TestNewCompressesABodyOnce: a File of New compresses nothing until it is first served (most
+// servers of a test binary serve none of their pages); then a second File of the same body
+// shares the first one's variants (every server a process makes builds the same pages), and
+// another body gets its own.
 func TestNewCompressesABodyOnce(t *testing.T) {
 	body := []byte(strings.Repeat("<p>made twice</p>\n", 100))
 	a, b := New(body), New(bytes.Clone(body))
+	if a.br != nil || a.gz != nil {
+		t.Error("compressed before it was served")
+	}
+	serve := func(f *File) {
+		f.Serve(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil), "text/html", "no-cache")
+	}
+	serve(a)
+	serve(b)
 	if a.br == nil || a.gz == nil {
 		t.Fatal("no variants")
 	}
@@ -198,6 +208,7 @@ func TestNewCompressesABodyOnce(t *testing.T) {
 		t.Error("the same body was compressed again")
 	}
 	c := New([]byte(strings.Repeat("<p>another page</p>\n", 100)))
+	serve(c)
 	if bytes.Equal(c.br, a.br) || bytes.Equal(c.gz, a.gz) {
 		t.Error("another body got the first one's variants")
 	}

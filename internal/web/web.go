@@ -22,7 +22,7 @@
 // per encoding). The files below static/ are compressed ahead of time: `go generate
 // ./internal/web` writes name.br and name.gz next to each of them (scripts/precompress), and
 // TestPrecompressedFilesAreFresh fails when one is missing or stale. index.html and sw.js are
-// templates, filled in and compressed once at start-up; index.html preloads every module (modulepreload), so a
+// templates, filled in at start-up and compressed once, when first asked for; index.html preloads every module (modulepreload), so a
 // first visit fetches the whole client in one round of requests.
 //
 // HEAD works wherever GET does; other methods get 405. The page needs no inline script or
