@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -616,11 +617,7 @@ func TestHostileFiles(t *testing.T) {
 		}
 
 		// A zip bomb named .png is a zip: stored as it is, never unpacked, served as a download.
-		var zb bytes.Buffer
-		zw := zip.NewWriter(&zb)
-		w, _ := zw.Create("zeros.bin")
-		w.Write(make([]byte, 20<<20))
-		zw.Close()
+		zb := zipBomb(t, 20<<20)
 		f := uploaded(t, e.upload(t, a, g, "cat.png", zb.Bytes()))
 		if f.ContentType != "application/zip" || f.ThumbnailURL != "" || f.Size != int64(zb.Len()) {
 			t.Errorf("zip bomb: %+v", f)
@@ -648,6 +645,63 @@ func TestHostileFiles(t *testing.T) {
 			}
 		}
 	})
+}
+
+// zipBomb is a zip of one file of n zero bytes, made without compressing them one by one
+// (archive/zip's deflate of 20 MiB was most of TestHostileFiles' CPU under the race detector):
+// its deflate stream is a compressed stretch of zeros repeated, each copy made by a fresh
+// compressor and ending with a sync flush (so it refers back only within itself and ends on a
+// byte), then the rest and a final empty block.
+func zipBomb(t *testing.T, n int) *bytes.Buffer {
+	t.Helper()
+	const stretch = 1 << 16
+	zeros := func(k int) []byte {
+		var b bytes.Buffer
+		fw, err := flate.NewWriter(&b, flate.BestCompression)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(make([]byte, k))
+		if err := fw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	var raw bytes.Buffer
+	raw.Write(bytes.Repeat(zeros(stretch), n/stretch))
+	if n%stretch > 0 {
+		raw.Write(zeros(n % stretch))
+	}
+	raw.Write([]byte{0x03, 0x00}) // the final block: fixed codes, end of block
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "zeros.bin", Method: zip.Deflate,
+		CRC32: crc32.ChecksumIEEE(make([]byte, n)), CompressedSize64: uint64(raw.Len()), UncompressedSize64: uint64(n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(raw.Bytes())
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &zb
+}
+
+func TestZipBomb(t *testing.T) {
+	t.Parallel()
+	zb := zipBomb(t, 3<<20+5)
+	zr, err := zip.NewReader(bytes.NewReader(zb.Bytes()), int64(zb.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := zr.File[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r) // checks the CRC-32 and the size at the end
+	if err != nil || len(zr.File) != 1 || !bytes.Equal(b, make([]byte, 3<<20+5)) || zb.Len() > 8<<10 {
+		t.Errorf("zipBomb(3 MiB + 5): %d files, %d bytes of %d unpacked (%v), want 3 MiB + 5 zeros from a few KiB", len(zr.File), len(b), zb.Len(), err)
+	}
 }
 
 // prng is an endless stream of a fixed pseudo-random sequence.
