@@ -60,14 +60,15 @@ func IsVariant(name string) bool {
 type File struct {
 	body, br, gz []byte
 	hash         string // of body: the ETag, with a suffix per encoding
-	// key, for a File of New, is the body's SHA-256: its variants are made (or taken from
-	// made) by the first Serve, under once.
-	key  *[sha256.Size]byte
-	once sync.Once
+	// key, for a File of New, is the body's SHA-256: it has both variants, each made (or taken
+	// from made) when it is first served, under its once.
+	key            *[sha256.Size]byte
+	brOnce, gzOnce sync.Once
 }
 
-// New makes a File of body (a small page or document built at start-up), compressed on first
-// use: by the first request for it, not when the server starts.
+// New makes a File of body (a small page or document built at start-up), with a brotli and a
+// gzip variant each compressed on first use: by the first request that takes it, not when the
+// server starts.
 func New(body []byte) *File {
 	key := sha256.Sum256(body)
 	f := &File{body: body, hash: hashOf(key)}
@@ -77,30 +78,42 @@ func New(body []byte) *File {
 	return f
 }
 
-// variants makes the compressed variants of a File of New, once.
-func (f *File) variants() {
-	if f.key == nil {
-		return
-	}
-	f.once.Do(func() {
-		if v, ok := made.Load(*f.key); ok {
-			f.br, f.gz = v.(*variants).br, v.(*variants).gz
-			return
-		}
-		f.br, f.gz = mustCompress(f.body)
-		made.Store(*f.key, &variants{f.br, f.gz})
-	})
-}
-
-// made holds what New's Files compressed, by the body's SHA-256, for the life of the process:
-// the bodies are a few pages and API documents, the same for every server a process makes (a
-// test binary makes hundreds, and brotli at its best quality was a tenth of their CPU). That is
-// also why a File compresses on first use: most test servers serve none of these pages, and
-// compressing the API documentation's pages once per test binary, under the race detector,
-// still cost a second or two of CPU for each.
+// made holds what New's Files compressed, by encoding and the body's SHA-256, for the life of
+// the process: the bodies are a few pages and API documents, the same for every server a
+// process makes (a test binary makes hundreds, and brotli at its best quality was a tenth of
+// their CPU). That is also why a File compresses a variant on first use: most test servers
+// serve none of these pages, Go's HTTP client asks for gzip only, and brotli at its best
+// quality under the race detector cost a test binary a second or more of CPU for each page.
 var made sync.Map
 
-type variants struct{ br, gz []byte }
+type madeKey struct {
+	enc string
+	sum [sha256.Size]byte
+}
+
+// variant returns the File's variant in enc ("br" or "gzip"), making it if it is the first use.
+func (f *File) variant(enc string) []byte {
+	v, once, compress := &f.gz, &f.gzOnce, compressGzip
+	if enc == "br" {
+		v, once, compress = &f.br, &f.brOnce, compressBrotli
+	}
+	if f.key != nil {
+		once.Do(func() {
+			k := madeKey{enc, *f.key}
+			if b, ok := made.Load(k); ok {
+				*v = b.([]byte)
+				return
+			}
+			b, err := compress(f.body)
+			if err != nil {
+				panic("precompress: " + err.Error()) // writers to memory do not fail
+			}
+			*v = b
+			made.Store(k, b)
+		})
+	}
+	return *v
+}
 
 // Load reads name and its variants (name.br, name.gz, when present) from fsys.
 func Load(fsys fs.FS, name string) (*File, error) {
@@ -137,17 +150,17 @@ func (f *File) Body() []byte { return f.body }
 // encoding and Content-Length; http.ServeContent answers HEAD, If-None-Match and (for the
 // uncompressed body only) Range.
 func (f *File) Serve(w http.ResponseWriter, r *http.Request, contentType, cacheControl string) {
-	f.variants()
 	hdr := w.Header()
 	body, etag := f.body, f.hash
-	if f.br != nil || f.gz != nil {
+	haveBr, haveGz := f.key != nil || f.br != nil, f.key != nil || f.gz != nil
+	if haveBr || haveGz {
 		hdr.Add("Vary", "Accept-Encoding")
-		switch enc := Negotiate(r.Header.Get("Accept-Encoding"), f.br != nil, f.gz != nil); enc {
+		switch enc := Negotiate(r.Header.Get("Accept-Encoding"), haveBr, haveGz); enc {
 		case "br":
-			body, etag = f.br, f.hash+"-br"
+			body, etag = f.variant(enc), f.hash+"-br"
 			hdr.Set("Content-Encoding", enc)
 		case "gzip":
-			body, etag = f.gz, f.hash+"-gz"
+			body, etag = f.variant(enc), f.hash+"-gz"
 			hdr.Set("Content-Encoding", enc)
 		}
 	}
@@ -210,37 +223,44 @@ func hashOf(sum [sha256.Size]byte) string { return hex.EncodeToString(sum[:8]) }
 // small as b allows: at its default (4 MiB) its best quality takes 32 MiB of working memory,
 // which a server compressing a small page at start-up would carry as resident memory.
 func Compress(b []byte) (br, gz []byte, err error) {
-	var bb, gb bytes.Buffer
+	if br, err = compressBrotli(b); err != nil {
+		return nil, nil, err
+	}
+	if gz, err = compressGzip(b); err != nil {
+		return nil, nil, err
+	}
+	return br, gz, nil
+}
+
+func compressBrotli(b []byte) ([]byte, error) {
+	var bb bytes.Buffer
 	lgwin := 16
 	for lgwin < 24 && 1<<lgwin < len(b) {
 		lgwin++
 	}
 	bw := brotli.NewWriterOptions(&bb, brotli.WriterOptions{Quality: brotli.BestCompression, LGWin: lgwin})
 	if _, err := bw.Write(b); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := bw.Close(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	gw, err := gzip.NewWriterLevel(&gb, gzip.BestCompression)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := gw.Write(b); err != nil {
-		return nil, nil, err
-	}
-	if err := gw.Close(); err != nil {
-		return nil, nil, err
-	}
-	return bb.Bytes(), gb.Bytes(), nil
+	return bb.Bytes(), nil
 }
 
-func mustCompress(b []byte) (br, gz []byte) {
-	br, gz, err := Compress(b)
+func compressGzip(b []byte) ([]byte, error) {
+	var gb bytes.Buffer
+	gw, err := gzip.NewWriterLevel(&gb, gzip.BestCompression)
 	if err != nil {
-		panic("precompress: " + err.Error()) // writers to memory do not fail
+		return nil, err
 	}
-	return br, gz
+	if _, err := gw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := gw.Close(); err != nil {
+		return nil, err
+	}
+	return gb.Bytes(), nil
 }
 
 // Skip names files (slash-separated, relative to the walked directory) that get no variants,

@@ -186,21 +186,30 @@ func TestWriteAndStale(t *testing.T) {
 	}
 }
 
-// TestNewCompressesABodyOnce: a File of New compresses nothing until it is first served (most
-// servers of a test binary serve none of their pages); then a second File of the same body
-// shares the first one's variants (every server a process makes builds the same pages), and
-// another body gets its own.
+// TestNewCompressesABodyOnce: a File of New compresses a variant only when it is first served
+// (most servers of a test binary serve none of their pages, and Go's client asks for gzip
+// only); then a second File of the same body shares the first one's variants (every server a
+// process makes builds the same pages), and another body gets its own.
 func TestNewCompressesABodyOnce(t *testing.T) {
 	body := []byte(strings.Repeat("<p>made twice</p>\n", 100))
 	a, b := New(body), New(bytes.Clone(body))
+	serve := func(f *File, accept string) {
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.Header.Set("Accept-Encoding", accept)
+		f.Serve(httptest.NewRecorder(), req, "text/html", "no-cache")
+	}
+	serve(a, "")
 	if a.br != nil || a.gz != nil {
-		t.Error("compressed before it was served")
+		t.Error("compressed for a client that takes neither")
 	}
-	serve := func(f *File) {
-		f.Serve(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil), "text/html", "no-cache")
+	serve(a, "gzip")
+	if a.br != nil || a.gz == nil {
+		t.Errorf("served gzip: brotli variant %v, gzip variant %v; want only gzip made", a.br != nil, a.gz != nil)
 	}
-	serve(a)
-	serve(b)
+	for _, f := range []*File{a, b} {
+		serve(f, "br")
+		serve(f, "gzip")
+	}
 	if a.br == nil || a.gz == nil {
 		t.Fatal("no variants")
 	}
@@ -208,7 +217,8 @@ func TestNewCompressesABodyOnce(t *testing.T) {
 		t.Error("the same body was compressed again")
 	}
 	c := New([]byte(strings.Repeat("<p>another page</p>\n", 100)))
-	serve(c)
+	serve(c, "br")
+	serve(c, "gzip")
 	if bytes.Equal(c.br, a.br) || bytes.Equal(c.gz, a.gz) {
 		t.Error("another body got the first one's variants")
 	}
