@@ -47,7 +47,7 @@ func heapInUse() int64 {
 func TestSyncFloodIsBounded(t *testing.T) {
 	const budget = hub.DefaultQueueBytes
 	const sockets = 16
-	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: budget})})
+	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: budget}), NoSearchIndexer: true})
 	owner, attacker := s.NewUser(t, "Owner"), s.NewUser(t, "Attacker")
 	id := seedHeavyChat(t, s, owner, 500, attacker)
 	const frame = 6*chat.MaxBodyChars + 300
@@ -89,7 +89,7 @@ func TestSyncFloodIsBounded(t *testing.T) {
 // keeps its socket and every message.
 func TestInstanceBudgetShedsTheSlowest(t *testing.T) {
 	const total = 1 << 20
-	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: 64 << 20, QueueTotal: total})})
+	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: 64 << 20, QueueTotal: total}), NoSearchIndexer: true})
 	owner, reader := s.NewUser(t, "Owner"), s.NewUser(t, "Reader")
 	silent := []*testUser{s.NewUser(t, "Silent1"), s.NewUser(t, "Silent2")}
 	id := s.Group(t, owner, "G", false, append([]*testUser{reader}, silent...)...)

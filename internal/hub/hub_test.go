@@ -167,7 +167,7 @@ func TestGapHealing(t *testing.T) {
 // buffers and the budget over the frame size) must drop it.
 func TestSlowConsumerIsDropped(t *testing.T) {
 	const budget = 64 << 10
-	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: budget})})
+	s := startServer(t, serverConfig{Hub: onlyBudgetsClose(hub.Options{QueueBytes: budget}), NoSearchIndexer: true})
 	ann, fast, slow := s.NewUser(t, "Ann"), s.NewUser(t, "Fast"), s.NewUser(t, "Slow")
 	id := s.Group(t, ann, "G", false, fast, slow)
 	fc := s.Dial(t, fast)
@@ -259,7 +259,7 @@ func itoa(i int) string { return fmt.Sprint(i) }
 func TestStalledSocketIsReset(t *testing.T) {
 	o := onlyBudgetsClose(hub.Options{QueueBytes: 1 << 30})
 	o.WriteTimeout = 200 * time.Millisecond
-	s := startServer(t, serverConfig{Hub: o})
+	s := startServer(t, serverConfig{Hub: o, NoSearchIndexer: true})
 	ann, slow := s.NewUser(t, "Ann"), s.NewUser(t, "Slow")
 	id := s.Group(t, ann, "G", false, slow)
 	sc := s.Stall(t, slow)

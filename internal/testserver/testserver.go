@@ -73,6 +73,10 @@ type Config struct {
 	// PushByHand, with Push, builds the sender without running it: the test steps it
 	// (s.Push.Step), on a clock of its own if Push.Now is set.
 	PushByHand bool
+	// NoSearchIndexer leaves the search indexer out, for a test that stores many messages of
+	// the largest size to fill the hub's queues and never searches: indexing them was a fifth
+	// of such a test's CPU under the race detector.
+	NoSearchIndexer bool
 }
 
 // PushKey is the VAPID private key of test servers.
@@ -126,13 +130,15 @@ func Start(tb testing.TB, cfg Config) *Server {
 	// messages sent while it works wait for the interval, which is short: a test waits for a
 	// message to be found, never for a timer. (At 20 ms its idle checks were a sixth of the hub
 	// tests' CPU.)
-	indexCtx, stopIndex := context.WithCancel(ctx)
-	indexDone := make(chan struct{})
-	go func() {
-		defer close(indexDone)
-		st.RunSearchIndexer(indexCtx, 200*time.Millisecond, slog.New(slog.DiscardHandler))
-	}()
-	tb.Cleanup(func() { stopIndex(); <-indexDone })
+	if !cfg.NoSearchIndexer {
+		indexCtx, stopIndex := context.WithCancel(ctx)
+		indexDone := make(chan struct{})
+		go func() {
+			defer close(indexDone)
+			st.RunSearchIndexer(indexCtx, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+		}()
+		tb.Cleanup(func() { stopIndex(); <-indexDone })
+	}
 	ttl := cfg.AccessTTL
 	if ttl == 0 {
 		ttl = time.Hour
