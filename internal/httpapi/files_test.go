@@ -773,9 +773,12 @@ func TestLargeUploadMemory(t *testing.T) {
 			}
 			growth := int64(peak.Load()) - int64(base)
 			t.Logf("%s: 25 MiB upload, heap %d KiB before, peak growth %d KiB", b.db, base>>10, growth>>10)
-			// The S3 store holds one part (5 MiB) at a time; the directory none.
-			if growth > 8<<20 {
-				t.Errorf("the heap grew by %d KiB during a %d KiB upload, want under 8 MiB", growth>>10, size>>10)
+			// The S3 store holds one part (5 MiB) at a time; the directory none. The S3 case
+			// peaks at 7.0-7.6 MiB (its part, the SDK's buffers, garbage the collector has not
+			// reached yet on a busy machine): 12 MiB leaves room for that and is still under half
+			// the file, which a handler that read the upload whole would exceed.
+			if growth > 12<<20 {
+				t.Errorf("the heap grew by %d KiB during a %d KiB upload, want under 12 MiB", growth>>10, size>>10)
 			}
 			// And the bytes are all there. The download is hashed as it arrives: read whole into a
 			// growing buffer (env.get), its copies were a third of this test's CPU under the race
