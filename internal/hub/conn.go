@@ -924,13 +924,18 @@ func (c *conn) releaseHeldLocked(chatID int64, st *stream) {
 // releaseEventsLocked sends the held chat events (not changes) that follow message seq, just
 // sent from the store, so that each comes right after its message (member.left right after
 // the leave's message) rather than after the rest of the page (releaseHeldLocked).
+//
+// It runs for every message a catch-up sends, while a lagging stream may hold many messages:
+// it looks without allocating, and filters in place only when it has something to send.
 func (c *conn) releaseEventsLocked(st *stream, seq int64) {
-	if len(st.held) == 0 {
+	follows := func(it item) bool { return it.event && it.rev == 0 && it.seq == seq }
+	i := slices.IndexFunc(st.held, follows)
+	if i < 0 {
 		return
 	}
-	rest := make([]item, 0, len(st.held))
-	for _, it := range st.held {
-		if it.event && it.rev == 0 && it.seq == seq {
+	rest := st.held[:i]
+	for _, it := range st.held[i:] {
+		if follows(it) {
 			c.heldBytes -= it.size()
 			if st.heard(it.readAll) {
 				c.enqueue(it.typ, it.frame)
@@ -939,6 +944,7 @@ func (c *conn) releaseEventsLocked(st *stream, seq int64) {
 		}
 		rest = append(rest, it)
 	}
+	clear(st.held[len(rest):]) // the frames sent are not kept alive by the array
 	st.held = rest
 }
 
