@@ -40,6 +40,23 @@ export function unique(prefix = 'x') {
 }
 
 /**
+ * pauseClock pauses a page's installed clock (newPage's clock) a moment ahead of its time.
+ * The clock runs until then: on a busy machine the moment asked for can pass before pauseAt
+ * gets there, which then refuses it ("Cannot fast-forward to the past", seen in CI), so a
+ * moment is asked for again.
+ */
+export async function pauseClock(page) {
+  for (let tries = 1; ; tries++) {
+    try {
+      await page.clock.pauseAt(await page.evaluate(() => Date.now() + 100));
+      return;
+    } catch (err) {
+      if (tries === 20 || !/fast-forward to the past/.test(String(err))) throw err;
+    }
+  }
+}
+
+/**
  * newPage opens a page in a fresh context (its own cookies: one "device") and watches it: page
  * errors, CSP violations and JavaScript dialogs are collected, and assertClean() fails on any.
  * base is the server the page talks to (BASE unless a cluster test pins it to one instance);

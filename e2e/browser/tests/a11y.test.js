@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Api, NARROW, chatItem, launch, message, newPage, openChat, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, launch, message, newPage, openChat, pauseClock, signIn, unique } from '../lib.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -426,7 +426,7 @@ test('screen readers: a burst of new messages is one announcement, not one a mes
   const { context, page } = await signIn(browser, email, { clock: true });
   await openChat(page, `Vic ${tag}`);
   await message(page, 'Are you there?').waitFor();
-  await page.clock.pauseAt(await page.evaluate(() => Date.now() + 100));
+  await pauseClock(page);
   const said = await watchLive(page);
   await vic.send(chat.id, 'First.');
   await page.getByTestId('announcer').getByText(`Vic ${tag}: First.`).waitFor();
