@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wschat/chat/internal/testdb"
+	"github.com/wschat/chat/internal/testlog"
 )
 
 // TestSecondSignalStopsAtOnce: the first SIGTERM starts the graceful stop, a second one ends
@@ -106,7 +107,7 @@ func TestNotReadyWhileStopping(t *testing.T) {
 	}
 	cmd.Env = append(cmd.Env, "CHATD_STOPPING_CHILD=1", "CHAT_ADDR="+addr, "CHAT_DATA_DIR="+t.TempDir(),
 		"CHAT_INSTANCE_ID="+id, "CHAT_PASSWORD_COST=test", "CHAT_LOG_LEVEL=warn", "CHAT_SHUTDOWN_DELAY=1h")
-	var stderr lockedBuffer
+	var stderr testlog.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wschat/chat/internal/auth"
@@ -16,29 +14,12 @@ import (
 	"github.com/wschat/chat/internal/config"
 	"github.com/wschat/chat/internal/store"
 	"github.com/wschat/chat/internal/testdb"
+	"github.com/wschat/chat/internal/testlog"
 )
-
-// lockedBuffer is a bytes.Buffer that the server goroutine may write while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestStartHintForTheEmbeddedDefault(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out testlog.Buffer
 	inst := startWith(t, nil, &out)
 	got := out.String()
 	for _, want := range []string{"open " + inst.URL + "\n", "first@example.com", `password "password"`} {

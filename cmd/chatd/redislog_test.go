@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/wschat/chat/internal/testlog"
 )
 
 // TestRedisLogBounded: while Redis is down, go-redis's own line for each command that cannot
 // dial goes to the server's log, as a warning of its format, a line a second at most.
 func TestRedisLogBounded(t *testing.T) {
-	var buf lockedBuffer
+	var buf testlog.Buffer
 	logRedisTo(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { logRedisTo(slog.New(slog.DiscardHandler)) })
 

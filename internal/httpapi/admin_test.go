@@ -11,6 +11,7 @@ import (
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/limit"
+	"github.com/wschat/chat/internal/testlog"
 )
 
 // Running a group and account settings over HTTP (issue 14), on SQLite and PostgreSQL.
@@ -578,7 +579,7 @@ func TestAccountLimits(t *testing.T) {
 // TestAccountSecretsNeverEchoed: the passwords of the account endpoints never come back in an
 // answer or go to the log, whatever is wrong with the request.
 func TestAccountSecretsNeverEchoed(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	bothBackends(t, envOptions{logs: logs}, func(t *testing.T, e *env) {
 		ann := e.newUser(t, "Ann")
 		long := "Long-" + strings.Repeat("y", 600)

@@ -18,6 +18,7 @@ import (
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/httpapi"
 	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testlog"
 	"github.com/wschat/chat/internal/testserver"
 )
 
@@ -61,7 +62,7 @@ func TestReadyzHidesInternals(t *testing.T) {
 		{"broker", []httpapi.ReadyCheck{{Part: "database", Check: ok}, {Part: "broker", Check: rb.Ping}}},
 	} {
 		t.Run(c.part, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &testlog.Buffer{}
 			log := slog.New(slog.NewTextHandler(logs, nil))
 			srv := httptest.NewServer(httpapi.NewServer(nil, log, httpapi.Options{Ready: c.checks}))
 			defer srv.Close()

@@ -4,33 +4,16 @@ import (
 	"bytes"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/wschat/chat/internal/testlog"
 )
-
-// lockedBuffer is a log sink that parallel requests may write to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestSecretsNeverEchoed: a rejected request never carries its password or token back in the
 // answer (huma echoes the offending value of a failed validation: a too-short password came
 // back as "value"), and never writes it to the log. One case per endpoint that takes a secret.
 func TestSecretsNeverEchoed(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	bothBackends(t, envOptions{logs: logs}, func(t *testing.T, e *env) {
 		ann := e.newUser(t, "Ann")
 		long := "Long-" + strings.Repeat("x", 130) // over the 128 characters a password may have

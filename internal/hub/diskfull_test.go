@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/wschat/chat/internal/blob"
 	"github.com/wschat/chat/internal/broker"
 	"github.com/wschat/chat/internal/chat"
+	"github.com/wschat/chat/internal/testlog"
 )
 
 // setMaxPages sets SQLite's max_page_count on every connection of db's pool: 1 holds the
@@ -187,30 +186,12 @@ func (downBroker) Publish(context.Context, string, []byte) error {
 	return errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
 }
 
-// syncBuffer is a log that tests read while the server writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestBrokerDownLogIsBounded: with the broker down every event fails to publish; the sends
 // are stored and answered (clients heal from the store), and the failures are logged at most a
 // line a second, not one each (Redis down under load logged 5,657 lines in 8 s).
 func TestBrokerDownLogIsBounded(t *testing.T) {
 	t.Parallel()
-	var log syncBuffer
+	var log testlog.Buffer
 	// The bound counts from before anything can publish: the group's creation fails a publish
 	// too (its chat.added), and with start taken after it that line fell outside the window,
 	// so sends taking 1 to 2 s under load logged 3 lines against a bound of 2.

@@ -1,17 +1,16 @@
 package push_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/push"
+	"github.com/wschat/chat/internal/testlog"
 	"github.com/wschat/chat/internal/testserver"
 )
 
@@ -34,7 +33,7 @@ func (downStore) ClaimPushJobs(context.Context, string, time.Time, time.Duration
 // whole outage).
 func TestPushOutageLogIsBounded(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	w, err := push.New(downStore{}, nil, push.Options{PrivateKey: testserver.PushKey,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -53,22 +52,4 @@ func TestPushOutageLogIsBounded(t *testing.T) {
 	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
 		t.Errorf("%d rounds with the store down in %v logged %d lines, want 1 to %d:\n%s", rounds, elapsed, lines, most, logs.String())
 	}
-}
-
-// lockedBuffer is a log's buffer that the test reads while the log may be written.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -1,18 +1,17 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/store"
+	"github.com/wschat/chat/internal/testlog"
 )
 
 // A round of the search indexer whose commit fails indexed nothing, and says so: it reported
@@ -118,7 +117,7 @@ func TestSearchIndexerFailureLogIsBoundedSQLite(t *testing.T) {
 			close(enough)
 		}
 	})
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	began := time.Now()
@@ -139,22 +138,4 @@ func TestSearchIndexerFailureLogIsBoundedSQLite(t *testing.T) {
 	if most := 1 + int(elapsed/time.Second); lines < 1 || lines > most {
 		t.Errorf("%d failed rounds in %v logged %d lines, want 1 to %d:\n%s", n.Load(), elapsed, lines, most, logs.String())
 	}
-}
-
-// lockedBuffer is a log's buffer that the test reads while the log may be written.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
