@@ -127,8 +127,8 @@ func (s *Store) LeaveReason(ctx context.Context, userID, chatID, after int64) (s
 	var event sql.NullString
 	err := s.db.QueryRowContext(ctx, `SELECT c.deleted_at IS NOT NULL,
 		(SELECT m.event_type FROM messages m WHERE m.chat_id = c.id AND m.seq > $2 AND m.event_user_id = $3
-			AND m.event_type IN ('`+chat.SysMemberLeft+`', '`+chat.SysMemberRemoved+`') ORDER BY m.seq DESC LIMIT 1)
-		FROM chats c WHERE c.id = $1`, chatID, after, userID).Scan(&deleted, &event)
+			AND m.event_type IN ($4, $5) ORDER BY m.seq DESC LIMIT 1)
+		FROM chats c WHERE c.id = $1`, chatID, after, userID, chat.SysMemberLeft, chat.SysMemberRemoved).Scan(&deleted, &event)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", chat.ErrNotFound
