@@ -160,8 +160,14 @@ func TestUploadSlotSettings(t *testing.T) {
 
 // uploadSlots holds an upload of First's open on an instance with env, then probes First's
 // and Second's uploads until each is refused with what it wants ("": First's is not probed).
+//
+// The wait for a slot is 2 s: a probe that comes before the held upload takes the slots holds
+// them while it stores its file, and the held upload waits for them meanwhile. With a wait of
+// 200 ms, a probe that took longer than that to store (seen in CI, under the race detector on
+// a busy machine) made the held upload give up every time, and the next probe raced the next
+// held upload again, 100 times over.
 func uploadSlots(t *testing.T, env map[string]string, firstWants, secondWants string) {
-	env["CHAT_LIMIT_UPLOAD_WAIT"], env["CHAT_LIMIT_UPLOAD_RATE"] = "200ms", "0"
+	env["CHAT_LIMIT_UPLOAD_WAIT"], env["CHAT_LIMIT_UPLOAD_RATE"] = "2s", "0"
 	inst := start(t, env)
 	first, second := signIn(t, inst, "first@example.com"), signIn(t, inst, "second@example.com")
 	post := func(c *client.Client, body io.Reader, contentType string) (int, string) {
@@ -214,8 +220,10 @@ func uploadSlots(t *testing.T, env map[string]string, firstWants, secondWants st
 	// that came after a probe took them, and another is started.
 	probe := func(who string, c *client.Client, want string) {
 		t.Helper()
+		var st int
+		var detail string
 		for range 100 {
-			st, detail := small(c)
+			st, detail = small(c)
 			if st == http.StatusServiceUnavailable && strings.Contains(detail, want) {
 				return
 			}
@@ -228,7 +236,7 @@ func uploadSlots(t *testing.T, env map[string]string, firstWants, secondWants st
 			default:
 			}
 		}
-		t.Fatalf("%s's uploads never found the slots taken (%q)", who, want)
+		t.Fatalf("%s's uploads never found the slots taken (%q); the last answer: %d %s", who, want, st, detail)
 	}
 	if firstWants != "" {
 		probe("First", first, firstWants)
