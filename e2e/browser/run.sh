@@ -111,8 +111,10 @@ else
   # demo: the suites that use the demo users First, Second and Third and assert on their
   # badges and lists, one at a time. restart: the suite that restarts the server, alone at the
   # end. rest: everything else works on users and chats of its own, so its files run
-  # CHAT_E2E_CONCURRENCY at a time (default 4; the machine mostly waits on the browser), the
-  # longest first so that the last ones to start are short.
+  # CHAT_E2E_CONCURRENCY at a time (default 2), the longest first so that the last ones to
+  # start are short. On a 2-core machine Chromium keeps the cores busy, and more files at once
+  # only wait on each other and cost more CPU in all (docs/PERFORMANCE.md, "The test suite's
+  # cost").
   demo=(tests/chat.test.js tests/devices.test.js tests/xss.test.js)
   restart=(tests/reconnect.test.js)
   longest=(tests/a11y.test.js tests/admin.test.js tests/changes.test.js tests/auth.test.js tests/files.test.js
@@ -124,7 +126,7 @@ else
   done
   run_group demo 1 "${demo[@]}" &
   demo_pid=$!
-  run_group rest "${CHAT_E2E_CONCURRENCY:-4}" "${rest[@]}" || status=1
+  run_group rest "${CHAT_E2E_CONCURRENCY:-2}" "${rest[@]}" || status=1
   wait "$demo_pid" || status=1
   show demo rest
   run_group restart 1 "${restart[@]}" || status=1
