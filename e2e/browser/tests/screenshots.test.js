@@ -3,7 +3,9 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, NARROW, WIDE, launch, newPage, openChat, screenshot, signIn, unique } from '../lib.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Api, NARROW, SHOTS, WIDE, launch, newPage, openChat, screenshot, signIn, unique } from '../lib.js';
 
 let browser;
 let cast;
@@ -48,6 +50,13 @@ async function seed() {
 }
 
 const schemes = ['light', 'dark'];
+
+/** assertShot checks that a screenshot was written as a PNG of the viewport's size. */
+function assertShot(name, viewport) {
+  const png = readFileSync(path.join(SHOTS, `${name}.png`));
+  assert.equal(png.subarray(1, 4).toString(), 'PNG', `${name}.png is a PNG`);
+  assert.deepEqual({ width: png.readUInt32BE(16), height: png.readUInt32BE(20) }, viewport, `${name}.png is the viewport's size`);
+}
 const sizes = [['wide', WIDE], ['narrow', NARROW]];
 
 test('sign-in screen', async () => {
@@ -64,6 +73,8 @@ test('sign-in screen', async () => {
       await page.getByRole('button', { name: 'Create an account' }).click();
       await page.getByRole('heading', { name: 'Create your account' }).waitFor();
       await screenshot(page, `signup-${colorScheme}-${size}`);
+      assertShot(`signin-error-${colorScheme}-${size}`, viewport);
+      assertShot(`signup-${colorScheme}-${size}`, viewport);
       page.assertClean();
       await context.close();
     }
@@ -110,10 +121,10 @@ test('chat list, chat, dialogs', async () => {
       await screenshot(page, name('devices'));
       await page.keyboard.press('Escape');
 
+      for (const screen of ['chat', 'members', 'new-group', 'devices']) assertShot(name(screen), viewport);
       page.assertClean();
       await context.close();
     }
   }
   await bruno.context.close();
-  assert.ok(true);
 });
