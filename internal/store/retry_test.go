@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,9 +77,38 @@ func deadlock(t *testing.T, s *store.Store, stop, other pgSession, first int64, 
 	if err := stop.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-locked; err != nil {
-		t.Fatalf("the test's session, beside %s: %v", what, err)
+	// PostgreSQL breaks the deadlock within the store's deadlock_timeout (10 ms). It once did
+	// not in CI, and the package hung until go test's 15-minute timeout: a bound far past any
+	// machine's slowness instead, with what the database's sessions were waiting for.
+	select {
+	case err := <-locked:
+		if err != nil {
+			t.Fatalf("the test's session, beside %s: %v", what, err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the deadlock of %s and the test's session was not broken in 2 minutes; sessions:\n%s", what, sessions(s.DB()))
 	}
+}
+
+// sessions describes the database's sessions: what each runs, waits for and is blocked by.
+func sessions(db *sql.DB) string {
+	rows, err := db.Query(`SELECT pid, state, coalesce(wait_event_type, ''), coalesce(wait_event, ''),
+		pg_blocking_pids(pid)::text, left(query, 120)
+		FROM pg_stat_activity WHERE datname = current_database() ORDER BY pid`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var pid int
+		var state, waitType, wait, blockedBy, query string
+		if err := rows.Scan(&pid, &state, &waitType, &wait, &blockedBy, &query); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "  %d %s wait=%s/%s blocked by %s: %s\n", pid, state, waitType, wait, blockedBy, query)
+	}
+	return b.String()
 }
 
 func waitBlockedBy(t *testing.T, db *sql.DB, pid int, done <-chan error, what string) {
