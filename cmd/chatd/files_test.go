@@ -162,10 +162,10 @@ func TestUploadSlotSettings(t *testing.T) {
 // and Second's uploads until each is refused with what it wants ("": First's is not probed).
 //
 // The wait for a slot is 2 s: a probe that comes before the held upload takes the slots holds
-// them while it stores its file, and the held upload waits for them meanwhile. With a wait of
-// 200 ms, a probe that took longer than that to store (seen in CI, under the race detector on
-// a busy machine) made the held upload give up every time, and the next probe raced the next
-// held upload again, 100 times over.
+// them while it stores its file, and the held upload waits for them meanwhile. With 200 ms,
+// the address case failed once in CI (race detector, busy machine) after 100 probes in 22 s,
+// most likely so: each probe stored for longer than the held upload waited, which gave up, and
+// the next probe raced the next held upload again. Not reproduced on demand.
 func uploadSlots(t *testing.T, env map[string]string, firstWants, secondWants string) {
 	env["CHAT_LIMIT_UPLOAD_WAIT"], env["CHAT_LIMIT_UPLOAD_RATE"] = "2s", "0"
 	inst := start(t, env)

@@ -50,6 +50,7 @@ async function seed() {
 }
 
 const schemes = ['light', 'dark'];
+const sizes = [['wide', WIDE], ['narrow', NARROW]];
 
 /** assertShot checks that a screenshot was written as a PNG of the viewport's size. */
 function assertShot(name, viewport) {
@@ -57,7 +58,6 @@ function assertShot(name, viewport) {
   assert.equal(png.subarray(1, 4).toString(), 'PNG', `${name}.png is a PNG`);
   assert.deepEqual({ width: png.readUInt32BE(16), height: png.readUInt32BE(20) }, viewport, `${name}.png is the viewport's size`);
 }
-const sizes = [['wide', WIDE], ['narrow', NARROW]];
 
 test('sign-in screen', async () => {
   for (const colorScheme of schemes) {
