@@ -69,6 +69,10 @@ var Wrap = wrap
 // second commits. What the store answers must be what one run answers.
 func ReplayTransactions(s *Store) { s.replayTx = true }
 
+// HoldRetries calls f each time a transaction of the store gave way (a deadlock), before it
+// runs again; the run waits for f to return. Set it before the store is used.
+func HoldRetries(s *Store, f func()) { s.beforeRetry = f }
+
 // FailSQLiteCommits leaves the SQLite store one connection, whose commits fail (SQLite rolls
 // them back) while fail is set.
 func FailSQLiteCommits(t testing.TB, s *Store, fail *atomic.Bool) {

@@ -46,6 +46,7 @@ type Store struct {
 	searchWake   chan struct{}                               // a send committed: the idle search indexer looks now (searchindex.go)
 	searchRound  func(moved int, caughtUp bool)              // tests: called after each round of RunSearchIndexer
 	replayTx     bool                                        // tests: every transaction runs twice, the first rolled back (ReplayTransactions)
+	beforeRetry  func()                                      // tests: called before a run that gave way runs again (HoldRetries)
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -502,6 +503,9 @@ func (s *Store) retryGaveWay(ctx context.Context, attempt func(replay bool) erro
 		err := attempt(false)
 		if n == txAttempts || !gaveWay(err) {
 			return err
+		}
+		if s.beforeRetry != nil {
+			s.beforeRetry()
 		}
 		t := time.NewTimer(pause/2 + rand.N(pause/2))
 		select {

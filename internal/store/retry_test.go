@@ -19,6 +19,14 @@ import (
 // sessions and the test's are given very different timeouts, so which one gives way is
 // decided, not raced. A third session of the test's holds a row the store's transaction
 // needs half-way, to stop it there until the test's transaction waits for it.
+//
+// The store's next run of the aborted transaction waits (holdRetries) until the test's
+// transaction has the row it waited for. Run at once, it could lock that row again first,
+// before the test's session, woken by the abort, took it: the two deadlock again, and
+// PostgreSQL looks for a deadlock once per wait, deadlock_timeout after it starts. When the
+// store's session waited before the test's session waited again, its one look found no
+// cycle, and the test's session would have looked after an hour: the package hung until go
+// test's timeout, twice in CI, and on a machine kept busy by other processes too.
 
 // openPGWith opens a store on a PostgreSQL database of the test's own whose connections start
 // with deadlock_timeout set as given.
@@ -27,16 +35,41 @@ func openPGWith(t *testing.T, deadlockTimeout string) *store.Store {
 	return open(t, withParam(t, migratedURLs["postgres"](t), "deadlock_timeout", deadlockTimeout))
 }
 
-// pgSession is an open transaction of the test's own and its server process.
+// retryHold holds the store's runs of a transaction that gave way, each until release is
+// closed (or the test ends); gaveWay receives a value as each run gave way.
+type retryHold struct {
+	gaveWay chan struct{}
+	release chan struct{}
+}
+
+func holdRetries(t *testing.T, s *store.Store) *retryHold {
+	h := &retryHold{gaveWay: make(chan struct{}, 8), release: make(chan struct{})}
+	ctx := t.Context()
+	store.HoldRetries(s, func() {
+		select {
+		case h.gaveWay <- struct{}{}:
+		default:
+		}
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+		}
+	})
+	return h
+}
+
+// pgSession is an open transaction of the test's own and its server process. Its statements
+// end with the test, so that a test that failed while one waits does not wait for it too.
 type pgSession struct {
 	*sql.Tx
+	ctx context.Context
 	pid int
 }
 
 // beginSession opens a transaction on its own connection whose deadlock_timeout is d.
 func beginSession(t *testing.T, db *sql.DB, deadlockTimeout string) pgSession {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +82,7 @@ func beginSession(t *testing.T, db *sql.DB, deadlockTimeout string) pgSession {
 	if _, err := tx.ExecContext(ctx, `SET LOCAL deadlock_timeout = '`+deadlockTimeout+`'`); err != nil {
 		t.Fatal(err)
 	}
-	return pgSession{tx, pid}
+	return pgSession{tx, ctx, pid}
 }
 
 // lock runs a locking statement in the session, in a goroutine, and reports its error on
@@ -57,19 +90,18 @@ func beginSession(t *testing.T, db *sql.DB, deadlockTimeout string) pgSession {
 func (x pgSession) lock(q string, args ...any) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		_, err := x.ExecContext(context.Background(), q, args...)
+		_, err := x.ExecContext(x.ctx, q, args...)
 		done <- err
 	}()
 	return done
 }
 
-// waitBlockedBy waits until a session of the database waits for a lock that the session pid
-// holds. It fails the test if done says first that what should have waited has finished.
 // deadlock makes what (a transaction of the store, done when it ends) and the test's session
 // other deadlock: what holds the first chat and waits for stop's lock on the second; other,
 // holding what the store asks for next, asks for the first chat; stop then lets go. other
 // goes on, and the store's transaction is the one aborted (other's deadlock_timeout is long).
-func deadlock(t *testing.T, s *store.Store, stop, other pgSession, first int64, done <-chan error, what string) {
+// Its next run waits (hold) until other has the first chat.
+func deadlock(t *testing.T, s *store.Store, hold *retryHold, stop, other pgSession, first int64, done <-chan error, what string) {
 	t.Helper()
 	waitBlockedBy(t, s.DB(), stop.pid, done, what+", the second chat held")
 	locked := other.lock(`SELECT id FROM chats WHERE id = $1 FOR NO KEY UPDATE`, first)
@@ -77,9 +109,9 @@ func deadlock(t *testing.T, s *store.Store, stop, other pgSession, first int64, 
 	if err := stop.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	// PostgreSQL breaks the deadlock within the store's deadlock_timeout (10 ms). It once did
-	// not in CI, and the package hung until go test's 15-minute timeout: a bound far past any
-	// machine's slowness instead, with what the database's sessions were waiting for.
+	// PostgreSQL breaks the deadlock within the store's deadlock_timeout (10 ms): 2 minutes
+	// is a bound far past any machine's slowness, and its failure shows what the database's
+	// sessions were waiting for.
 	select {
 	case err := <-locked:
 		if err != nil {
@@ -88,6 +120,14 @@ func deadlock(t *testing.T, s *store.Store, stop, other pgSession, first int64, 
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the deadlock of %s and the test's session was not broken in 2 minutes; sessions:\n%s", what, sessions(s.DB()))
 	}
+	select {
+	case <-hold.gaveWay:
+	case err := <-done:
+		t.Fatalf("%s ended (%v) without giving way to the test's session", what, err)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the test's session has the first chat, but %s did not give way in 2 minutes", what)
+	}
+	close(hold.release)
 }
 
 // sessions describes the database's sessions: what each runs, waits for and is blocked by.
@@ -153,11 +193,13 @@ func waitWaiting(t *testing.T, db *sql.DB, pid int, done <-chan error, what stri
 // store's transaction is an account deletion, which locks the user's chats in id order and
 // then the user's row; the test's holds the user's row as a send's foreign-key check does and
 // then asks for the first chat, which the deletion holds. The test's session gets that chat
-// while the deletion is still under way: the deletion's first run was rolled back.
+// while the deletion is still under way: the deletion's first run gave way (deadlock sees the
+// store run it again) and was rolled back.
 func TestDeadlockedTransactionRunsAgain(t *testing.T) {
 	t.Parallel()
 	s := openPGWith(t, "10ms")
-	ctx := context.Background()
+	hold := holdRetries(t, s)
+	ctx := t.Context()
 	gone, peer := mkUser(t, s, "Gone"), mkUser(t, s, "Peer")
 	first := mkGroup(t, s, peer, "First", false, at(1), gone)
 	second := mkGroup(t, s, peer, "Second", false, at(1), gone)
@@ -176,7 +218,7 @@ func TestDeadlockedTransactionRunsAgain(t *testing.T) {
 		deleted <- err
 	}()
 	// The deletion asks for the user's row: a deadlock, and the deletion is the one aborted.
-	deadlock(t, s, stop, other, first, deleted, "the deletion")
+	deadlock(t, s, hold, stop, other, first, deleted, "the deletion")
 	if err := other.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +237,8 @@ func TestDeadlockedTransactionRunsAgain(t *testing.T) {
 func TestDeadlockedSendRunsAgain(t *testing.T) {
 	t.Parallel()
 	s := openPGWith(t, "10ms")
-	ctx := context.Background()
+	hold := holdRetries(t, s)
+	ctx := t.Context()
 	a, b := mkUser(t, s, "A"), mkUser(t, s, "B")
 	first := mkGroup(t, s, a, "First", false, at(1), b)
 	second := mkGroup(t, s, a, "Second", false, at(1), b)
@@ -224,7 +267,7 @@ func TestDeadlockedSendRunsAgain(t *testing.T) {
 		sent <- r
 		done <- nil
 	}()
-	deadlock(t, s, stop, other, first, done, "the send")
+	deadlock(t, s, hold, stop, other, first, done, "the send")
 	if len(committed) != 0 {
 		t.Fatalf("a send was answered before its batch committed")
 	}
