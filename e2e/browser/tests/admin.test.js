@@ -130,8 +130,10 @@ test('a group change whose chat.updated and member.role frames are lost still sh
   });
 
   const renamed = `Found ${p.tag}`;
-  await p.Ines.req('PATCH', `/chats/${g.id}`, { title: renamed, public: true, description: 'Kept in the system messages.' });
+  // Stamped before the change is sent: the page may ask for the chat (3 s after the system
+  // message) before the PATCH's answer reaches the test, which on a busy machine it once did.
   const changed = Date.now();
+  await p.Ines.req('PATCH', `/chats/${g.id}`, { title: renamed, public: true, description: 'Kept in the system messages.' });
   await J.getByTestId('pane-title').getByText(renamed, { exact: true }).waitFor();
   await chatItem(J, renamed).waitFor();
   await J.getByTestId('pane-sub').getByText(/public/).waitFor();

@@ -596,3 +596,34 @@ test('a quote names its sender once the name is learnt, not "Someone" for good',
   page.assertClean();
   await context.close();
 });
+
+test('a name learnt while its own fetch fails keeps showing, not "Someone"', async () => {
+  const tag = unique('n').slice(-6);
+  const email = `eve-${tag}@example.com`;
+  const eve = await Api.register(`Eve ${tag}`, email);
+  const kai = await Api.register(`Kai ${tag}`);
+  const group = await eve.group(`Names ${tag}`, []);
+  // The system message of Kai's invitation asks for his name; member.joined, which follows it,
+  // brings the name first; then the held request fails.
+  const held = [];
+  const { context, page } = await signIn(browser, email, {
+    setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, (route) => held.push(route)),
+  });
+  await openChat(page, `Names ${tag}`);
+  await eve.req('POST', `/chats/${group.id}/members`, { user_id: kai.user.id });
+  const note = page.getByTestId('system-message').filter({ hasText: 'invited' });
+  await note.getByText(`Kai ${tag}`).waitFor();
+  assert.ok(held.length > 0, 'the invitation asked for Kai\'s name');
+  const failed = page.waitForEvent('requestfailed', (r) => new URL(r.url()).pathname === `/api/v1/users/${kai.user.id}`);
+  for (const r of held) await r.abort();
+  await failed;
+  // Kai's message comes after the failure: it and the note name him.
+  await kai.send(group.id, `hello ${tag}`);
+  const hello = message(page, `hello ${tag}`);
+  await hello.waitFor();
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  assert.match(await note.textContent(), new RegExp(`invited Kai ${tag}`));
+  assert.equal(await hello.getByTestId('sender').textContent(), `Kai ${tag}`);
+  page.assertClean();
+  await context.close();
+});

@@ -814,7 +814,8 @@ export class Client {
         if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
         if (u.last_seen_at) this.s.lastSeen.set(id, u.last_seen_at);
       }).catch(() => {
-        this.s.names.set(id, 'Someone');
+        // Nothing is set: a name that came meanwhile (member.joined, the chat's members) stays,
+        // where a stored "Someone" had replaced it; an unknown one shows as "Someone" (who()).
       }).finally(() => {
         this.namesInFlight -= 1;
         this.namesCame.add(id);
