@@ -499,7 +499,7 @@ test('keyboard on a phone: back from a chat (its button or Escape) puts the focu
   await context.close();
 });
 
-test('reduced motion: the jump to the latest message does not glide', async () => {
+test('reduced motion: the jump to the latest message does not glide; what pulses stands still', async () => {
   const tag = unique('r').slice(-6);
   const email = `rae.${tag}@example.com`;
   const rae = await Api.register(`Rae ${tag}`, email);
@@ -527,6 +527,18 @@ test('reduced motion: the jump to the latest message does not glide', async () =
       return s.scrollHeight - s.scrollTop - s.clientHeight < 2;
     });
   }
+  // Offline, the banner's dot pulses without end; with reduced motion it stands still (an
+  // endless animation only made short would flicker).
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await context.setOffline(true);
+  const dot = page.locator('[data-testid="conn-banner"][data-state="offline"] .banner-dot');
+  await dot.waitFor();
+  const running = () => dot.evaluate((el) => el.getAnimations().filter((a) => a.playState === 'running').length);
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  assert.equal(await running(), 0);
+  await page.emulateMedia({ reducedMotion: 'no-preference' });
+  assert.equal(await running(), 1, 'without reduced motion the dot pulses');
+  await context.setOffline(false);
   page.assertClean();
   await context.close();
 });
