@@ -521,7 +521,18 @@ test('account: a new name shows live; a new password signs the other devices out
   await unaPhone.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
   await U.getByTestId('chat-list').waitFor(); // this device stays
 
-  // Deleting the account: the password confirms it.
+  // Deleting the account: the password confirms it. The server ends the socket (4001) before it
+  // answers: the page's refresh, which tells a revoked session from an expired token, is held
+  // until the deletion's answer has come, so the notice of the deletion is shown first and must
+  // stay (it was replaced by "Your session has ended" when the answer came second).
+  const refreshes = [];
+  await U.route('**/api/v1/auth/refresh', (r) => refreshes.push(r));
+  await U.route('**/api/v1/users/me', async (r) => {
+    if (r.request().method() !== 'DELETE') return r.continue();
+    const answer = await r.fetch();
+    if (answer.ok()) for (let i = 0; i < 600 && refreshes.length === 0; i++) await new Promise((ok) => setTimeout(ok, 50));
+    await r.fulfill({ response: answer });
+  });
   await acc.getByTestId('delete-account').click();
   const del = U.getByTestId('delete-account-dialog');
   await del.getByLabel('Your password').fill(PASSWORD);
@@ -531,6 +542,12 @@ test('account: a new name shows live; a new password signs the other devices out
   await del.getByRole('button', { name: 'Delete my account' }).click();
   await U.getByText('Your account was deleted.').waitFor();
   await U.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  assert.ok(refreshes.length > 0, 'the closed socket asked for a refresh');
+  const refused = U.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/auth/refresh');
+  for (const r of refreshes) await r.continue();
+  assert.equal((await refused).status(), 401);
+  await U.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  assert.equal(await U.getByText('Your account was deleted.').count(), 1, 'the notice of the deletion stays');
 
   // Pip: the chat stays, with Una's words, read-only.
   await P.getByTestId('pane-title').getByText('Deleted user', { exact: true }).waitFor();

@@ -223,6 +223,9 @@ export class Connection {
       } catch {
         alive = true; // server trouble, not a verdict on the session: try again later
       }
+      // Stopped meanwhile (the account deleted, a sign-out): the page has said why already,
+      // and "Your session has ended" must not replace it.
+      if (this.stopped) return;
       if (!alive) {
         this.stop();
         this.h.onSignedOut?.();
