@@ -22,13 +22,16 @@ export const NARROW = { width: 390, height: 844 };
  * each window's omnibox popups (chrome://omnibox-popup.top-chrome, two WebUI pages in a
  * renderer of their own) though headless never shows them: about 1.5 CPU-seconds per context,
  * nearly half of what a sign-in cost. Without them the single-instance suite took 587 CPU-s
- * instead of 815 (307 s instead of 421 on a 2-core machine).
+ * instead of 815 (307 s instead of 421 on a 2-core machine). It also starts a spare renderer
+ * ahead of the next page, which a page in another context (every test's pages are) cannot use:
+ * 36 renderers for 20 blank contexts instead of 20, about 0.2 CPU-s a context
+ * (docs/PERFORMANCE.md, "The test suite's cost").
  */
 export function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup'],
+      '--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess'],
   });
 }
 
@@ -93,16 +96,27 @@ export async function newPage(browser, { viewport = WIDE, colorScheme = 'light',
 }
 
 /**
- * signIn opens the app in a new context and signs in through the form; opts are newPage's, plus
- * password and setup(page), which runs before the first navigation (routes, for instance).
+ * signIn opens the app signed in, in a new context: the session comes from a login request of
+ * the context (its cookies), and the app opens as on a return visit. The form is tested where
+ * it is the subject (auth.test.js, firstvisit.test.js); a page signed in through it cost about
+ * 0.25 CPU-s more. opts are newPage's, plus password and setup(page), which runs before the
+ * first navigation (routes, for instance).
  */
 export async function signIn(browser, email, opts = {}) {
   const { context, page } = await newPage(browser, opts);
   if (opts.setup) await opts.setup(page);
+  const res = await context.request.post('/api/v1/auth/login', { data: { email, password: opts.password || PASSWORD } });
+  if (!res.ok()) throw new Error(`sign-in of ${email}: ${res.status()} ${await res.text()}`);
+  // What the form's sign-in leaves in the browser (main.js, SIGNED_IN), set once in this tab:
+  // a later sign-out and reload must find it gone.
+  await page.addInitScript(() => {
+    try {
+      if (sessionStorage.getItem('e2e.signedIn')) return;
+      sessionStorage.setItem('e2e.signedIn', '1');
+      localStorage.setItem('chat.signedIn', '1');
+    } catch { /* an opaque frame */ }
+  });
   await page.goto('/');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(opts.password || PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByTestId('chat-list').waitFor();
   await waitOnline(page);
   return { context, page };
