@@ -44,9 +44,12 @@ test-browser-single:
 test-browser-cluster:
 	bash e2e/browser/run-cluster.sh
 
-## screenshot: remake docs/screenshot-chat.png (the demo data of a fresh chatd, in Chromium)
+## screenshot: remake docs/screenshot-chat.png (the demo data of a fresh chatd, in Chromium), and
+## the main screens light and dark, narrow and wide, into test-output/screenshots/ (pictures to
+## look at: not in make test, whose suites check those screens' pages already)
 screenshot:
 	bash e2e/browser/run.sh --script screenshot.js
+	bash e2e/browser/run.sh screenshots.test.js
 
 ## generate: refresh the committed brotli and gzip copies of the web client and /docs files
 generate:

@@ -118,7 +118,7 @@ else
   demo=(tests/chat.test.js tests/devices.test.js tests/xss.test.js)
   restart=(tests/reconnect.test.js)
   longest=(tests/a11y.test.js tests/admin.test.js tests/changes.test.js tests/auth.test.js tests/files.test.js
-    tests/history.test.js tests/compose.test.js tests/offline.test.js tests/screenshots.test.js)
+    tests/history.test.js tests/compose.test.js tests/offline.test.js)
   rest=()
   for f in "${longest[@]}" tests/*.test.js; do
     case " ${demo[*]} ${restart[*]} ${rest[*]} " in *" $f "*) continue ;; esac

@@ -1,11 +1,12 @@
 // Screenshots of the main screens, light and dark, narrow (390x844) and wide (1280x800), into
-// test-output/screenshots/ (the README's picture is made by `make screenshot`, from the demo data).
+// test-output/screenshots/: `make screenshot` runs it (bash e2e/browser/run.sh screenshots.test.js)
+// after screenshot.js, which makes the README's picture from the demo data. Not in make test.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Api, NARROW, SHOTS, WIDE, launch, newPage, openChat, screenshot, signIn, unique } from '../lib.js';
+import { Api, NARROW, SHOTS, WIDE, launch, newPage, openChat, screenshot, signIn, unique } from './lib.js';
 
 let browser;
 let cast;
