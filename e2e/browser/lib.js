@@ -25,13 +25,13 @@ export const NARROW = { width: 390, height: 844 };
  * instead of 815 (307 s instead of 421 on a 2-core machine). It also starts a spare renderer
  * ahead of the next page, which a page in another context (every test's pages are) cannot use:
  * 36 renderers for 20 blank contexts instead of 20, about 0.2 CPU-s a context
- * (docs/PERFORMANCE.md, "The test suite's cost").
+ * (docs/PERFORMANCE.md, "The test suite's cost"). extraArgs are more switches (perf/pagecost.mjs).
  */
-export function launch() {
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess'],
+      '--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,SpareRendererForSitePerProcess', ...extraArgs],
   });
 }
 
