@@ -627,3 +627,35 @@ test('a name learnt while its own fetch fails keeps showing, not "Someone"', asy
   page.assertClean();
   await context.close();
 });
+
+test('a name fetched before a rename and answered after it does not bring the old name back', async () => {
+  const tag = unique('o').slice(-6);
+  const email = `liv-${tag}@example.com`;
+  const liv = await Api.register(`Liv ${tag}`, email);
+  const kai = await Api.register(`Kai ${tag}`);
+  const group = await liv.group(`Renames ${tag}`, []);
+  // The page's question for Kai's name is answered by the server at once, and the answer held.
+  const held = [];
+  const { context, page } = await signIn(browser, email, {
+    setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, async (route) => {
+      held.push({ route, answer: await route.fetch() });
+    }),
+  });
+  await openChat(page, `Renames ${tag}`);
+  await liv.req('POST', `/chats/${group.id}/members`, { user_id: kai.user.id });
+  const note = page.getByTestId('system-message').filter({ hasText: 'invited' });
+  await note.getByText(`Kai ${tag}`).waitFor();
+  await kai.req('PATCH', '/users/me', { name: `Kai Renamed ${tag}` });
+  await note.getByText(`Kai Renamed ${tag}`).waitFor();
+  for (let i = 0; i < 600 && held.length === 0; i++) await page.waitForTimeout(50);
+  assert.ok(held.length > 0, 'the invitation asked for Kai\'s name');
+  const answered = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/users/${kai.user.id}`);
+  for (const { route, answer } of held) await route.fulfill({ response: answer });
+  await answered;
+  await kai.send(group.id, `later ${tag}`);
+  await message(page, `later ${tag}`).waitFor();
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  assert.match(await note.textContent(), new RegExp(`invited Kai Renamed ${tag}`));
+  page.assertClean();
+  await context.close();
+});

@@ -810,7 +810,10 @@ export class Client {
       const id = this.nameQueue.shift();
       this.namesInFlight += 1;
       api.user(id).then((u) => {
-        this.s.names.set(id, u.name);
+        // A name that came while this was asked (member.joined, the chat's members, a
+        // user.updated) stays: any later rename comes as user.updated too, whereas an answer
+        // overtaken by a rename brought the old name back.
+        if (!this.s.names.has(id)) this.s.names.set(id, u.name);
         if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
         if (u.last_seen_at) this.s.lastSeen.set(id, u.last_seen_at);
       }).catch(() => {
