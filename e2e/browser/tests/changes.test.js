@@ -597,54 +597,56 @@ test('a quote names its sender once the name is learnt, not "Someone" for good',
   await context.close();
 });
 
-test('a name learnt while its own fetch fails keeps showing, not "Someone"', async () => {
-  const tag = unique('n').slice(-6);
-  const email = `eve-${tag}@example.com`;
-  const eve = await Api.register(`Eve ${tag}`, email);
+/**
+ * invitedWhileAsked: the signed-in user opens a group of theirs and invites Kai; his invitation's
+ * system message asks the page for his name, each request of it handed to onAsked(route), and
+ * member.joined, which follows the message, brings the name first. Returns once the note names him.
+ */
+async function invitedWhileAsked(prefix, onAsked) {
+  const tag = unique(prefix).slice(-6);
+  const email = `${prefix}-${tag}@example.com`;
+  const owner = await Api.register(`Owner ${tag}`, email);
   const kai = await Api.register(`Kai ${tag}`);
-  const group = await eve.group(`Names ${tag}`, []);
-  // The system message of Kai's invitation asks for his name; member.joined, which follows it,
-  // brings the name first; then the held request fails.
-  const held = [];
+  const group = await owner.group(`Names ${tag}`, []);
   const { context, page } = await signIn(browser, email, {
-    setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, (route) => held.push(route)),
+    setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, onAsked),
   });
   await openChat(page, `Names ${tag}`);
-  await eve.req('POST', `/chats/${group.id}/members`, { user_id: kai.user.id });
+  await owner.req('POST', `/chats/${group.id}/members`, { user_id: kai.user.id });
   const note = page.getByTestId('system-message').filter({ hasText: 'invited' });
   await note.getByText(`Kai ${tag}`).waitFor();
+  return { tag, kai, group, context, page, note };
+}
+
+/** afterwards: Kai's message comes after what the test did, and is drawn; then two frames. */
+async function afterwards(page, kai, group, text) {
+  await kai.send(group.id, text);
+  await message(page, text).waitFor();
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
+test('a name learnt while its own fetch fails keeps showing, not "Someone"', async () => {
+  const held = [];
+  const { tag, kai, group, context, page, note } = await invitedWhileAsked('eve', (route) => held.push(route));
+  for (let i = 0; i < 600 && held.length === 0; i++) await page.waitForTimeout(50);
   assert.ok(held.length > 0, 'the invitation asked for Kai\'s name');
   const failed = page.waitForEvent('requestfailed', (r) => new URL(r.url()).pathname === `/api/v1/users/${kai.user.id}`);
   for (const r of held) await r.abort();
   await failed;
   // Kai's message comes after the failure: it and the note name him.
-  await kai.send(group.id, `hello ${tag}`);
-  const hello = message(page, `hello ${tag}`);
-  await hello.waitFor();
-  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await afterwards(page, kai, group, `hello ${tag}`);
   assert.match(await note.textContent(), new RegExp(`invited Kai ${tag}`));
-  assert.equal(await hello.getByTestId('sender').textContent(), `Kai ${tag}`);
+  assert.equal(await message(page, `hello ${tag}`).getByTestId('sender').textContent(), `Kai ${tag}`);
   page.assertClean();
   await context.close();
 });
 
 test('a name fetched before a rename and answered after it does not bring the old name back', async () => {
-  const tag = unique('o').slice(-6);
-  const email = `liv-${tag}@example.com`;
-  const liv = await Api.register(`Liv ${tag}`, email);
-  const kai = await Api.register(`Kai ${tag}`);
-  const group = await liv.group(`Renames ${tag}`, []);
   // The page's question for Kai's name is answered by the server at once, and the answer held.
   const held = [];
-  const { context, page } = await signIn(browser, email, {
-    setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, async (route) => {
-      held.push({ route, answer: await route.fetch() });
-    }),
+  const { tag, kai, group, context, page, note } = await invitedWhileAsked('liv', async (route) => {
+    held.push({ route, answer: await route.fetch() });
   });
-  await openChat(page, `Renames ${tag}`);
-  await liv.req('POST', `/chats/${group.id}/members`, { user_id: kai.user.id });
-  const note = page.getByTestId('system-message').filter({ hasText: 'invited' });
-  await note.getByText(`Kai ${tag}`).waitFor();
   await kai.req('PATCH', '/users/me', { name: `Kai Renamed ${tag}` });
   await note.getByText(`Kai Renamed ${tag}`).waitFor();
   for (let i = 0; i < 600 && held.length === 0; i++) await page.waitForTimeout(50);
@@ -652,9 +654,7 @@ test('a name fetched before a rename and answered after it does not bring the ol
   const answered = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/users/${kai.user.id}`);
   for (const { route, answer } of held) await route.fulfill({ response: answer });
   await answered;
-  await kai.send(group.id, `later ${tag}`);
-  await message(page, `later ${tag}`).waitFor();
-  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await afterwards(page, kai, group, `later ${tag}`);
   assert.match(await note.textContent(), new RegExp(`invited Kai Renamed ${tag}`));
   page.assertClean();
   await context.close();
