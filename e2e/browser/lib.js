@@ -107,19 +107,38 @@ export async function signIn(browser, email, opts = {}) {
   if (opts.setup) await opts.setup(page);
   const res = await context.request.post('/api/v1/auth/login', { data: { email, password: opts.password || PASSWORD } });
   if (!res.ok()) throw new Error(`sign-in of ${email}: ${res.status()} ${await res.text()}`);
-  // What the form's sign-in leaves in the browser (main.js, SIGNED_IN), set once in this tab:
-  // a later sign-out and reload must find it gone.
+  // What the form's sign-in leaves in the browser (main.js, SIGNED_IN), set once in this tab
+  // (window.name lasts across its reloads; a sign-out clears sessionStorage): a sign-out and a
+  // reload then find it gone, and the page asks the server nothing, as after the form.
   await page.addInitScript(() => {
+    if (window.top !== window || window.name.includes('e2e-signed-in')) return;
+    window.name += ' e2e-signed-in';
     try {
-      if (sessionStorage.getItem('e2e.signedIn')) return;
-      sessionStorage.setItem('e2e.signedIn', '1');
       localStorage.setItem('chat.signedIn', '1');
-    } catch { /* an opaque frame */ }
+    } catch { /* no storage */ }
   });
   await page.goto('/');
   await page.getByTestId('chat-list').waitFor();
   await waitOnline(page);
   return { context, page };
+}
+
+/**
+ * frames waits for two frames of the page: every redraw a change makes, the store's batch and
+ * the pane's scroll settling (requestAnimationFrame), is done by then. Checks that nothing more
+ * was drawn run after it, not after a guess at time.
+ */
+export function frames(page) {
+  return page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+}
+
+/** waitUntil asks cond() every 50 ms until it is true, for at most ms; it answers whether it came true. */
+export async function waitUntil(cond, ms = 30000) {
+  for (const end = Date.now() + ms; !(await cond());) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
 }
 
 /** waitOnline waits until the tab's WebSocket said hello (the banner is gone and stays gone). */

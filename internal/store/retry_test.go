@@ -151,6 +151,8 @@ func sessions(db *sql.DB) string {
 	return b.String()
 }
 
+// waitBlockedBy waits until a session of the database waits for a lock that the session pid
+// holds. It fails the test if done says first that what should have waited has finished.
 func waitBlockedBy(t *testing.T, db *sql.DB, pid int, done <-chan error, what string) {
 	t.Helper()
 	for {

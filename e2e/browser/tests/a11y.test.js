@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Api, NARROW, chatItem, launch, message, newPage, openChat, pauseClock, signIn, unique } from '../lib.js';
+import { Api, NARROW, chatItem, frames, launch, message, newPage, openChat, pauseClock, signIn, unique } from '../lib.js';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -534,7 +534,7 @@ test('reduced motion: the jump to the latest message does not glide; what pulses
   const dot = page.locator('[data-testid="conn-banner"][data-state="offline"] .banner-dot');
   await dot.waitFor();
   const running = () => dot.evaluate((el) => el.getAnimations().filter((a) => a.playState === 'running').length);
-  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await frames(page);
   assert.equal(await running(), 0);
   await page.emulateMedia({ reducedMotion: 'no-preference' });
   assert.equal(await running(), 1, 'without reduced motion the dot pulses');

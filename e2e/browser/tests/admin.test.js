@@ -6,7 +6,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, PASSWORD, chatItem, launch, message, openChat, send, signIn, unique } from '../lib.js';
+import { Api, PASSWORD, chatItem, frames, launch, message, openChat, send, signIn, unique, waitUntil } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -149,7 +149,7 @@ test('a group change whose chat.updated and member.role frames are lost still sh
   assert.equal(await d.getByLabel('Public group').isChecked(), true);
   // The frames were lost on the way (member.role leaves the server after the system message
   // that showed the badge, so it may still be on its way).
-  for (let i = 0; i < 600 && dropped.length < 2; i++) await J.waitForTimeout(50);
+  await waitUntil(() => dropped.length >= 2);
   assert.deepEqual(dropped, ['chat.updated', 'member.role']);
 
   J.assertClean();
@@ -338,7 +338,7 @@ test('removed from a public group while sending, the member does not get it back
   // The ack names a chat the tab no longer has, so it asks for it: a public group answers
   // anyone, from outside. It is not Yael's any more and must stay out of her list.
   await fetched;
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await frames(page);
   assert.equal(await chatItem(page, title).count(), 0, 'the group came back to the list of a member removed from it');
   page.assertClean();
   await Y.context.close();
@@ -530,7 +530,7 @@ test('account: a new name shows live; a new password signs the other devices out
   await U.route('**/api/v1/users/me', async (r) => {
     if (r.request().method() !== 'DELETE') return r.continue();
     const answer = await r.fetch();
-    if (answer.ok()) for (let i = 0; i < 600 && refreshes.length === 0; i++) await new Promise((ok) => setTimeout(ok, 50));
+    if (answer.ok()) await waitUntil(() => refreshes.length > 0);
     await r.fulfill({ response: answer });
   });
   await acc.getByTestId('delete-account').click();
@@ -546,7 +546,7 @@ test('account: a new name shows live; a new password signs the other devices out
   const refused = U.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/auth/refresh');
   for (const r of refreshes) await r.continue();
   assert.equal((await refused).status(), 401);
-  await U.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await frames(U);
   assert.equal(await U.getByText('Your account was deleted.').count(), 1, 'the notice of the deletion stays');
 
   // Pip: the chat stays, with Una's words, read-only.

@@ -5,7 +5,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, NARROW, chatItem, jumpedTo, launch, message, openChat, send, signIn, unique, watchJumps } from '../lib.js';
+import { Api, NARROW, chatItem, frames, jumpedTo, launch, message, openChat, send, signIn, unique, waitUntil, watchJumps } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -622,14 +622,13 @@ async function invitedWhileAsked(prefix, onAsked) {
 async function afterwards(page, kai, group, text) {
   await kai.send(group.id, text);
   await message(page, text).waitFor();
-  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await frames(page);
 }
 
 test('a name learnt while its own fetch fails keeps showing, not "Someone"', async () => {
   const held = [];
   const { tag, kai, group, context, page, note } = await invitedWhileAsked('eve', (route) => held.push(route));
-  for (let i = 0; i < 600 && held.length === 0; i++) await page.waitForTimeout(50);
-  assert.ok(held.length > 0, 'the invitation asked for Kai\'s name');
+  assert.ok(await waitUntil(() => held.length > 0), 'the invitation asked for Kai\'s name');
   const failed = page.waitForEvent('requestfailed', (r) => new URL(r.url()).pathname === `/api/v1/users/${kai.user.id}`);
   for (const r of held) await r.abort();
   await failed;
@@ -649,8 +648,7 @@ test('a name fetched before a rename and answered after it does not bring the ol
   });
   await kai.req('PATCH', '/users/me', { name: `Kai Renamed ${tag}` });
   await note.getByText(`Kai Renamed ${tag}`).waitFor();
-  for (let i = 0; i < 600 && held.length === 0; i++) await page.waitForTimeout(50);
-  assert.ok(held.length > 0, 'the invitation asked for Kai\'s name');
+  assert.ok(await waitUntil(() => held.length > 0), 'the invitation asked for Kai\'s name');
   const answered = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/users/${kai.user.id}`);
   for (const { route, answer } of held) await route.fulfill({ response: answer });
   await answered;

@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, privatePair, signIn, unique } from '../lib.js';
+import { Api, chatItem, frames, launch, message, openChat, privatePair, signIn, unique, waitUntil } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -119,9 +119,7 @@ test('more than 1,000 unread: the divider tops what was loaded and says so; no r
   assert.ok(await page.getByTestId('unread-bar').isHidden(), 'nothing more to mark once all is loaded');
   assert.equal(await nextSeq(), firstUnread);
   // Now what is seen is read; the first read mark came only once the older messages were there.
-  const deadline = Date.now() + 60000;
-  while (!page.reads.length && Date.now() < deadline) await page.waitForTimeout(50);
-  assert.ok(page.reads.length, 'a read mark was sent');
+  assert.ok(await waitUntil(() => page.reads.length > 0, 60000), 'a read mark was sent');
   assert.ok(page.reads[0] < firstLoaded, `the first read mark (${page.reads[0]}) passed messages not loaded then (before ${firstLoaded})`);
   page.assertClean();
   await context.close();
@@ -231,7 +229,7 @@ async function scrollUp({ step, delay, pause }) {
     if (busy) await busy;
     await scroller.evaluate((el, dy) => el.scrollBy(0, -dy), step);
     // Let the scroll event fire, then give the "user" a moment before the next step.
-    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await frames(page);
     await page.waitForTimeout(pause);
     if (!delay) await page.locator('[data-testid="history-status"]:not(:has(.spinner))').waitFor();
   }

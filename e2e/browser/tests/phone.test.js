@@ -8,7 +8,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, launch, message, openChat, signIn, unique } from '../lib.js';
+import { Api, frames, launch, message, openChat, signIn, unique } from '../lib.js';
 
 const SMALL = { width: 320, height: 568 };
 
@@ -105,7 +105,7 @@ test('on a phone, a message that arrives below a view scrolled up a little bring
   const fresh = await peer.send(chat.id, unique('new'));
   await message(page, fresh.body).waitFor({ state: 'attached' });
   // The frame after the message is drawn shows or hides the button.
-  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await frames(page);
   assert.ok(await jump.isVisible(), 'the jump button shows that something new is below');
   assert.equal(await page.getByTestId('jump-count').textContent(), '1');
   assert.equal(await jump.getAttribute('aria-label'), 'Jump to the latest message, 1 unread');

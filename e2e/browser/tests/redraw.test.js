@@ -6,7 +6,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, chatItem, launch, message, openChat, privatePair, send, signIn, unique } from '../lib.js';
+import { Api, chatItem, frames, launch, message, openChat, privatePair, send, signIn, unique } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -14,10 +14,6 @@ before(async () => {
 });
 after(() => browser?.close());
 
-// frames waits for two frames of the page: every redraw a change makes, the store's batch and
-// the pane's scroll settling (requestAnimationFrame), is done by then. Checks that nothing
-// more was drawn run after it, not after a guess at time.
-const frames = (page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 
 /** rowTitles lists the chat list's rows, top first, by title. */
 const rowTitles = (page) => page.getByTestId('chat-title').allTextContents();
