@@ -657,3 +657,28 @@ test('a name fetched before a rename and answered after it does not bring the ol
   page.assertClean();
   await context.close();
 });
+
+test('a name whose fetch failed is asked for again, and shows without a reload', async () => {
+  const tag = unique('ned').slice(-6);
+  const email = `ned-${tag}@example.com`;
+  const owner = await Api.register(`Owner ${tag}`, email);
+  const kai = await Api.register(`Kai ${tag}`);
+  const group = await owner.group(`Retry ${tag}`, [kai.user.id]);
+  await kai.send(group.id, `hello ${tag}`);
+  // The list's preview names Kai, and only his own fetch can bring the name: its first request
+  // fails, as when the network drops it; the next ones go through.
+  let asked = 0;
+  const { context, page } = await signIn(browser, email, {
+    setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, (route) => {
+      asked += 1;
+      return asked === 1 ? route.abort() : route.continue();
+    }),
+  });
+  const row = chatItem(page, `Retry ${tag}`);
+  await row.getByText(`hello ${tag}`).waitFor();
+  await row.getByText(`Kai ${tag}`).waitFor();
+  assert.equal(asked, 2, 'asked once more, not again and again');
+  page.assertClean();
+  await context.close();
+});
+

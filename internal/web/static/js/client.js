@@ -29,6 +29,10 @@ const TRANSIENT = new Set(['unavailable', 'rate_limited', 'internal', 'timeout']
 const MEMBERSHIP = new Set(['member_joined', 'member_invited', 'member_left', 'member_removed']);
 // How many names (GET /users/{id}) are asked for at once.
 const NAME_FETCHES = 4;
+// A name whose fetch failed (the network, the server) is asked for again after 2 s, then 4, 8,
+// ... at most a minute apart.
+const NAME_RETRY_FIRST = 2000;
+const NAME_RETRY_MAX = 60000;
 
 /** nextFrame runs fn before the next frame, or in 100 ms where frames stop (a hidden tab). */
 function nextFrame(fn) {
@@ -75,6 +79,7 @@ export class Client {
     this.nameQueue = [];
     this.namesInFlight = 0;
     this.namesCame = new Set();
+    this.nameRetries = new Map(); // user id -> {timer, tries} of a name whose fetch failed
     this.emailFetches = new Set(); // users whose email was asked for (ensureEmails)
     this.chatFetches = new Map();
     this.filling = new Set();
@@ -102,6 +107,7 @@ export class Client {
 
   /** resume goes on after stop with what the store holds: the socket, the pending sends. */
   resume() {
+    this.stopped = false;
     this.restorePending();
     this.conn.start();
     this.typingTimer = setInterval(() => this.s.expireTyping(), 1000);
@@ -109,9 +115,18 @@ export class Client {
   }
 
   stop() {
+    this.stopped = true;
     this.conn.stop();
     this.heldRemoval = null;
-    this.nameQueue.length = 0; // the names still to be asked for: no one is signed in to ask
+    // The names still to be asked for, now or again: no one is signed in to ask. They are asked
+    // for again when they are next drawn (ensureName).
+    for (const id of this.nameQueue) this.nameFetches.delete(id);
+    this.nameQueue.length = 0;
+    for (const [id, r] of this.nameRetries) {
+      clearTimeout(r.timer);
+      this.nameFetches.delete(id);
+    }
+    this.nameRetries.clear();
     clearInterval(this.typingTimer);
     this.unwatch?.();
     clearTimeout(this.readTimer);
@@ -813,12 +828,15 @@ export class Client {
         // A name that came while this was asked (member.joined, the chat's members, a
         // user.updated) stays: any later rename comes as user.updated too, whereas an answer
         // overtaken by a rename brought the old name back.
+        this.nameRetries.delete(id);
         if (!this.s.names.has(id)) this.s.names.set(id, u.name);
         if (typeof u.online === 'boolean' && !this.s.online.has(id)) this.s.online.set(id, u.online);
         if (u.last_seen_at) this.s.lastSeen.set(id, u.last_seen_at);
-      }).catch(() => {
+      }).catch((err) => {
         // Nothing is set: a name that came meanwhile (member.joined, the chat's members) stays,
-        // where a stored "Someone" had replaced it; an unknown one shows as "Someone" (who()).
+        // where a stored "Someone" had replaced it; an unknown one shows as "Someone" (who())
+        // until a retry brings it. A user who is not there (404) is not asked for again.
+        if (err?.status !== 404 && !this.stopped) this.retryName(id);
       }).finally(() => {
         this.namesInFlight -= 1;
         this.namesCame.add(id);
@@ -826,6 +844,21 @@ export class Client {
         if (this.namesCame.size === 1) nextFrame(() => this.namesShown());
       });
     }
+  }
+
+  /** retryName asks for the name of user id again, later and later, until it comes. */
+  retryName(id) {
+    const tries = (this.nameRetries.get(id)?.tries || 0) + 1;
+    const wait = Math.min(NAME_RETRY_MAX, NAME_RETRY_FIRST * 2 ** (tries - 1));
+    const timer = setTimeout(() => {
+      if (this.s.names.has(id)) {
+        this.nameRetries.delete(id); // it came meanwhile (member.joined, user.updated)
+        return;
+      }
+      this.nameQueue.push(id);
+      this.fetchNames();
+    }, wait);
+    this.nameRetries.set(id, { timer, tries });
   }
 
   /** namesShown redraws the rows that name a user whose name came (and the pane, the dialogs). */
