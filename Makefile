@@ -2,6 +2,13 @@
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# -trimpath for every go command make runs, and the scripts and tests it starts (go build of
+# chatd in e2e/browser/run.sh, scripts/cluster.sh and e2e/failover): without it Go's build
+# cache keys our packages by the checkout's directory, so a fresh clone compiled and vetted all
+# of them again (about 180 CPU-s of make test on a 2-core machine whose cache was warm from
+# another checkout; docs/PERFORMANCE.md, "The test suite's cost"). Binaries name files by
+# module path instead of this machine's directories.
+export GOFLAGS := -trimpath $(filter-out -trimpath,$(GOFLAGS))
 
 .PHONY: run build test test-go test-browser test-browser-single test-browser-cluster vet fmt clean screenshot generate
 
