@@ -38,6 +38,44 @@ import (
 // memberAuditEvery is how many audits go by between two reads of the users' chats.
 const memberAuditEvery = 6
 
+// auditWarnEvery bounds the warnings of an audit's read that keeps failing (the database down):
+// the first failure is logged, then one line this often saying how many failed, and a line when
+// it reads again. A line every AuditEvery, three reads each, buried the outage's other lines.
+const auditWarnEvery = time.Minute
+
+// auditFailure is what the audit knows of one of its reads that has been failing.
+type auditFailure struct {
+	since, logged time.Time
+	failed        int
+}
+
+// auditRead reports whether the audit's read what (err its error) went through, and logs its
+// failures within auditWarnEvery. Only the audit's goroutine calls it.
+func (h *Hub) auditRead(what string, err error, args ...any) bool {
+	f := h.auditFailures[what]
+	if err == nil {
+		if f != nil {
+			delete(h.auditFailures, what)
+			h.log.Info("audit: "+what+" again", "failed_audits", f.failed, "for", time.Since(f.since).Round(time.Second))
+		}
+		return true
+	}
+	if h.ctx.Err() != nil {
+		return false // shutting down: not a failure
+	}
+	now := time.Now()
+	if f == nil {
+		f = &auditFailure{since: now}
+		h.auditFailures[what] = f
+	}
+	f.failed++
+	if f.failed == 1 || now.Sub(f.logged) >= auditWarnEvery {
+		f.logged = now
+		h.log.Warn("audit: "+what, append(args, "failed_audits", f.failed, "err", err)...)
+	}
+	return false
+}
+
 // auditLoop runs the audits until Shutdown.
 func (h *Hub) auditLoop() {
 	t := time.NewTicker(h.opts.AuditEvery)
@@ -97,10 +135,7 @@ func (h *Hub) audit(prev map[int64]chat.ChatHead) map[int64]chat.ChatHead {
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.AuditEvery)
 	defer cancel()
 	heads, err := h.store.ChatHeads(ctx, ids)
-	if err != nil {
-		if h.ctx.Err() == nil {
-			h.log.Warn("audit: read the chats' heads", "chats", len(ids), "err", err)
-		}
+	if !h.auditRead("read the chats' heads", err, "chats", len(ids)) {
 		return nil
 	}
 	return heads
@@ -194,10 +229,7 @@ func (h *Hub) auditMembers(prev map[mismatch]struct{}) map[mismatch]struct{} {
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.AuditEvery)
 	defer cancel()
 	listed, err := h.store.ChatIDsOfUsers(ctx, users)
-	if err != nil {
-		if h.ctx.Err() == nil {
-			h.log.Warn("audit: read the users' chats", "users", len(users), "err", err)
-		}
+	if !h.auditRead("read the users' chats", err, "users", len(users)) {
 		return nil
 	}
 	found := map[mismatch]struct{}{}
@@ -358,10 +390,7 @@ func (h *Hub) auditSessions() {
 	ctx, cancel := context.WithTimeout(h.ctx, h.opts.AuditEvery)
 	defer cancel()
 	ended, err := h.store.EndedSessions(ctx, slices.Collect(maps.Keys(bySession)), time.Now())
-	if err != nil {
-		if h.ctx.Err() == nil {
-			h.log.Warn("audit: read the connections' sessions", "sessions", len(bySession), "err", err)
-		}
+	if !h.auditRead("read the connections' sessions", err, "sessions", len(bySession)) {
 		return
 	}
 	for _, sid := range ended {

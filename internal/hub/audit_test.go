@@ -4,6 +4,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -11,7 +15,9 @@ import (
 	"time"
 
 	"github.com/wschat/chat/internal/broker"
+	"github.com/wschat/chat/internal/chat"
 	"github.com/wschat/chat/internal/hub"
+	"github.com/wschat/chat/internal/testlog"
 )
 
 // sink is a broker that, once on is set, drops every event of the topics that begin with
@@ -320,5 +326,87 @@ func TestAuditMendsALostLeaveAndComeback(t *testing.T) {
 		if chatOf(f) == id && strings.Contains(string(f.Data), `"seq":`+strconv.FormatInt(m.Seq, 10)) {
 			break
 		}
+	}
+}
+
+// failingReads is a store whose audit reads (the chats' heads, the users' chats, the sessions)
+// fail while down is set, as with the database down, counting each failure.
+type failingReads struct {
+	chat.Store
+	down                   atomic.Bool
+	heads, chats, sessions atomic.Int32
+}
+
+var errDatabaseDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+
+func (s *failingReads) ChatHeads(ctx context.Context, ids []int64) (map[int64]chat.ChatHead, error) {
+	if s.down.Load() {
+		s.heads.Add(1)
+		return nil, errDatabaseDown
+	}
+	return s.Store.ChatHeads(ctx, ids)
+}
+
+func (s *failingReads) ChatIDsOfUsers(ctx context.Context, ids []int64) (map[int64][]int64, error) {
+	if s.down.Load() {
+		s.chats.Add(1)
+		return nil, errDatabaseDown
+	}
+	return s.Store.ChatIDsOfUsers(ctx, ids)
+}
+
+func (s *failingReads) EndedSessions(ctx context.Context, ids []int64, now time.Time) ([]int64, error) {
+	if s.down.Load() {
+		s.sessions.Add(1)
+		return nil, errDatabaseDown
+	}
+	return s.Store.EndedSessions(ctx, ids, now)
+}
+
+// TestAuditLogsAnOutageOnce: with the database down, each of the audit's reads fails at every
+// audit; each is logged once when it starts failing (then once a minute), not once an audit,
+// and once when it reads again, with how many audits failed.
+func TestAuditLogsAnOutageOnce(t *testing.T) {
+	t.Parallel()
+	var log testlog.Buffer
+	st := &failingReads{}
+	s := startServer(t, serverConfig{
+		WrapStore: func(cs chat.Store) chat.Store { st.Store = cs; return st },
+		Hub:       hub.Options{AuditEvery: 20 * time.Millisecond},
+		Log:       &log, LogLevel: slog.LevelDebug, // (LevelInfo is 0: the default, warn)
+	})
+	ann := s.NewUser(t, "Ann")
+	s.Group(t, ann, "G", false)
+	s.DialHello(t, ann) // a connection, whose chats, user and session the audit reads
+
+	st.down.Store(true)
+	// The users' chats and the sessions are read every sixth audit: three failures of each.
+	deadline := time.Now().Add(time.Minute)
+	for st.heads.Load() < 18 || st.chats.Load() < 3 || st.sessions.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit read %d heads, %d chat lists, %d sessions in a minute", st.heads.Load(), st.chats.Load(), st.sessions.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	reads := []string{"read the chats' heads", "read the users' chats", "read the connections' sessions"}
+	for _, what := range reads {
+		if n := strings.Count(log.String(), fmt.Sprintf(`level=WARN msg="audit: %s"`, what)); n != 1 {
+			t.Errorf("%q failed at several audits and was logged %d times, want once:\n%s", what, n, log.String())
+		}
+	}
+
+	st.down.Store(false)
+	for _, what := range reads {
+		again := fmt.Sprintf(`msg="audit: %s again"`, what)
+		for !strings.Contains(log.String(), again) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the log:\n%s", again, log.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	out := log.String()
+	if !regexp.MustCompile(`msg="audit: read the chats' heads again" failed_audits=(1[89]|[2-9][0-9]|[0-9]{3,})`).MatchString(out) {
+		t.Errorf("the line of the heads read again does not say that 18 or more audits failed:\n%s", out)
 	}
 }

@@ -149,6 +149,9 @@ type Hub struct {
 	// checkMembers asks the next audit to read the users' chats (audit.go): set when the
 	// broker resubscribed, as chat.added and chat.removed may have been lost.
 	checkMembers atomic.Bool
+	// auditFailures holds the audit's reads that are failing, by what they read (auditRead);
+	// only the audit's goroutine uses it.
+	auditFailures map[string]*auditFailure
 	// afterCommit, set by tests only, runs between a message.send's commit and its ack.
 	afterCommit atomic.Pointer[func(chatID, seq int64)]
 	// beforeFollow, set by tests only, runs before a chat.added received is followed.
@@ -265,7 +268,7 @@ func New(svc *chat.Service, b broker.Broker, p broker.Presence, log *slog.Logger
 	h := &Hub{svc: svc, store: svc.Store(), broker: b, presence: p, log: log, opts: opts, ctx: ctx, cancel: cancel,
 		users: map[int64]*userState{}, chats: map[int64]*chatState{}, watchers: map[int64]map[*conn]struct{}{},
 		opens: map[int64]map[*conn]struct{}{}, later: map[int64]*time.Timer{}, adding: map[userChat]*pendingAdd{},
-		ctrl: make(chan func(), 1<<16)}
+		ctrl: make(chan func(), 1<<16), auditFailures: map[string]*auditFailure{}}
 	h.order.release = h.fanOut
 	h.order.held = h.opts.Observer.Held
 	h.subs.topics, h.subs.kick = map[string]*topicSub{}, make(chan struct{}, 1)
