@@ -164,7 +164,8 @@ export class Connection {
 
   receive(ev) {
     this.lastRecv = Date.now();
-    this.pingSent = 0;
+    this.pingSent = 0; // anything that comes answers a ping: the line lives
+    clearTimeout(this.probeTimer);
     let frame;
     try {
       frame = JSON.parse(ev.data);
