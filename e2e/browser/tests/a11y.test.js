@@ -594,10 +594,10 @@ test('screen readers: near the length limit the composer says when a mark is pas
   const said = await watchLive(page);
   await box.fill('a'.repeat(3498));
   await box.pressSequentially('bcde'); // 3,502: past 500 left
-  await page.getByText('3502 / 4000').waitFor();
+  await page.getByText('3,502 / 4,000').waitFor();
   await box.fill('a'.repeat(3898));
   await box.pressSequentially('bcde'); // 3,902: past 100 left
-  await page.getByText('3902 / 4000').waitFor();
+  await page.getByText('3,902 / 4,000').waitFor();
   const counts = (await said()).filter((s) => /4000|characters/.test(s));
   assert.deepEqual(counts, ['counter-said: Fewer than 500 characters left', 'counter-said: Fewer than 100 characters left']);
   await box.fill('');

@@ -40,7 +40,7 @@ test('on a 320 px phone, a paste over the length limit is kept whole and says by
   await page.keyboard.insertText('word '.repeat(999) + 'words');
   assert.equal(await box.evaluate((el) => el.value.length), 5000, 'nothing of the paste is lost');
   const counter = page.getByTestId('counter');
-  assert.equal(await counter.textContent(), '5000 / 4000: 1,000 too many');
+  assert.equal(await counter.textContent(), '5,000 / 4,000: 1,000 too many');
   assert.ok(await page.getByTestId('send').isDisabled(), 'Send waits until it is short enough');
   // The count is not squeezed in beside the text: the composer keeps its width.
   assert.equal(await box.evaluate((el) => el.getBoundingClientRect().width), width, 'the composer keeps its width');

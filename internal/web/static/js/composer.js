@@ -6,6 +6,7 @@
 // text.
 
 import { h, icon } from './dom.js';
+import { count } from './format.js';
 import { UploadTray, fileLimits, limitsText } from './files.js';
 import { mountMentions } from './mentions.js';
 
@@ -232,9 +233,9 @@ export function mountComposer(ctx, { getChat, onSent, keepBottom = (fn) => fn() 
     send.disabled = (n === 0 && files === 0) || n > MAX || !!current?.busy;
     counter.hidden = n < MAX - 500;
     // Over the limit it says by how much: what to take out before it can be sent.
-    counter.textContent = n > MAX ? `${n} / ${MAX}: ${(n - MAX).toLocaleString('en-US')} too many` : `${n} / ${MAX}`;
+    counter.textContent = `${count(n)} / ${count(MAX)}` + (n > MAX ? `: ${count(n - MAX)} too many` : '');
     counter.classList.toggle('over', n > MAX);
-    const say = n > MAX ? `Too long: at most ${MAX} characters` : n > MAX - 100 ? 'Fewer than 100 characters left' : n > MAX - 500 ? 'Fewer than 500 characters left' : '';
+    const say = n > MAX ? `Too long: at most ${count(MAX)} characters` : n > MAX - 100 ? 'Fewer than 100 characters left' : n > MAX - 500 ? 'Fewer than 500 characters left' : '';
     if (counterSaid.textContent !== say) counterSaid.textContent = say;
   };
 

@@ -125,9 +125,17 @@ export function roleLabel(role) {
   return role === 'owner' ? 'Owner' : role === 'admin' ? 'Admin' : '';
 }
 
-/** plural: plural(3, 'member') → '3 members'. */
+/**
+ * count writes a number as the interface's English does, grouped: 1234 → '1,234' (the same on
+ * every machine, where toLocaleString() without a locale followed the browser's).
+ */
+export function count(n) {
+  return n.toLocaleString('en-US');
+}
+
+/** plural: plural(3, 'member') → '3 members', plural(1200, 'member') → '1,200 members'. */
 export function plural(n, word) {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 }
 
 export function describeAgent(ua) {

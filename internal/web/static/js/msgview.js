@@ -9,7 +9,7 @@
 // signature, so that a change redraws the message.
 
 import { h, icon } from './dom.js';
-import { timeOf } from './format.js';
+import { count, timeOf } from './format.js';
 import { ApiError, describe } from './api.js';
 import { confirmDialog } from './dialogs.js';
 import { EMOJI, deleteMessage, editMessage, quoteOf, toggleReaction } from './msgchanges.js';
@@ -127,7 +127,7 @@ export function mountChanges(ctx, { composer, getChat }) {
     }
     const n = charCount(body);
     if (n > MAX) {
-      ed.error = `Too long: ${n.toLocaleString('en-US')} characters, at most ${MAX.toLocaleString('en-US')}. Take out ${(n - MAX).toLocaleString('en-US')}.`;
+      ed.error = `Too long: ${count(n)} characters, at most ${count(MAX)}. Take out ${count(n - MAX)}.`;
       ed.focus = true;
       store.notify('pane');
       return;

@@ -4,7 +4,7 @@
 import { chatSettingsDialog } from './chatsettings.js';
 import { h, icon, place, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
-import { dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemParts, timeOf } from './format.js';
+import { count, dayKey, dayLabel, fullTime, hue, lastSeen, plural, systemParts, timeOf } from './format.js';
 import { ReadTracker, windowActive } from './reading.js';
 import { firstLineOf, who } from './chatlist.js';
 import { membersDialog, readByDialog } from './members.js';
@@ -550,7 +550,7 @@ export function mountPane(ctx, el, { back }) {
   /** renderUnreadBar shows the bar with the count while the divider is 'more above'. */
   function renderUnreadBar(chat) {
     if (unreadBar.hidden !== !dividerAbove) unreadBar.hidden = !dividerAbove;
-    const text = `${(chat.unread_count || 0).toLocaleString()} unread`;
+    const text = `${count(chat.unread_count || 0)} unread`;
     if (dividerAbove && unreadCount.textContent !== text) unreadCount.textContent = text;
   }
 
