@@ -3,8 +3,8 @@
 // emoji is one character); a message arriving below a view scrolled up shows on the jump button;
 // the message menu and the emoji picker fit the screen, their targets 44 px; with the keyboard
 // up a long draft leaves the messages room; the small buttons grow to a finger's size; a long
-// unbroken name in a system note breaks instead of making the messages scroll sideways; a long
-// press on a link is the browser's.
+// unbroken name in a system note breaks instead of making the messages scroll sideways; long
+// names and titles in the chat list end in an ellipsis; a long press on a link is the browser's.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -238,6 +238,31 @@ test('on a 320 px phone, a system note with a long unbroken name stays inside th
   });
   assert.ok(r.left >= 0 && r.right <= 320, `the note is on the screen (${Math.round(r.left)}..${Math.round(r.right)})`);
   assert.ok(r.sw <= r.cw, `the messages do not scroll sideways (${r.sw} > ${r.cw})`);
+  page.assertClean();
+  await context.close();
+});
+
+test('on a 320 px phone, a long name of one\'s own and long titles end in an ellipsis: the list stays on the screen', async () => {
+  const tag = unique('w').slice(-6);
+  const email = `max.${tag}@example.com`;
+  const me = await Api.register(`Maximilian Alexander Featherstonehaugh ${tag}`, email);
+  const peer = await Api.register(`Bartholomew Montgomery-Smythe ${tag}`);
+  const title = `The quarterly planning group of the northern region ${tag}`;
+  const group = await me.group(title, [peer.user.id]);
+  await me.send(group.id, 'a message long enough to be cut short in the preview of the chat list');
+  const { context, page } = await signIn(browser, email, { viewport: SMALL, touch: true });
+  const row = page.getByTestId('chat-item').filter({ hasText: tag });
+  await row.waitFor();
+  const r = await page.evaluate(() => ({
+    sw: document.scrollingElement.scrollWidth,
+    newChat: document.querySelector('[data-testid="new-chat"]').getBoundingClientRect().right,
+    list: document.querySelector('[data-testid="chat-list"]').getBoundingClientRect().right,
+    cut: [...document.querySelectorAll('.me-name, [data-testid="chat-title"]')].map((el) => el.scrollWidth > el.clientWidth),
+  }));
+  assert.ok(r.sw <= 320, `nothing is wider than the screen (${r.sw} px)`);
+  assert.ok(r.newChat <= 320, `the New chat button is on the screen (its right edge at ${Math.round(r.newChat)} px)`);
+  assert.ok(r.list <= 320, `the chat list fits the screen (${Math.round(r.list)} px)`);
+  assert.deepEqual(r.cut, [true, true], 'the name and the title are cut short (an ellipsis), not pushed past the edge');
   page.assertClean();
   await context.close();
 });
