@@ -242,7 +242,7 @@ test('on a 320 px phone, a system note with a long unbroken name stays inside th
   await context.close();
 });
 
-test('on a 320 px phone, a long name of one\'s own and long titles end in an ellipsis: the list stays on the screen', async () => {
+test('on a 320 px phone, a long name of one\'s own and long titles end in an ellipsis: the list stays on the screen; checkboxes keep their size', async () => {
   const tag = unique('w').slice(-6);
   const email = `max.${tag}@example.com`;
   const me = await Api.register(`Maximilian Alexander Featherstonehaugh ${tag}`, email);
@@ -263,6 +263,13 @@ test('on a 320 px phone, a long name of one\'s own and long titles end in an ell
   assert.ok(r.newChat <= 320, `the New chat button is on the screen (its right edge at ${Math.round(r.newChat)} px)`);
   assert.ok(r.list <= 320, `the chat list fits the screen (${Math.round(r.list)} px)`);
   assert.deepEqual(r.cut, [true, true], 'the name and the title are cut short (an ellipsis), not pushed past the edge');
+  // The group's settings: each checkbox keeps its size beside a line of text that fills the row.
+  await openChat(page, title);
+  await page.getByTestId('members-button').tap();
+  const boxes = page.getByTestId('members-dialog').locator('.check input');
+  await boxes.nth(1).waitFor();
+  const sizes = await boxes.evaluateAll((els) => els.map((el) => Math.round(el.getBoundingClientRect().width)));
+  assert.deepEqual(sizes, [18, 18], 'the checkboxes of the group\'s settings are all 18 px wide');
   page.assertClean();
   await context.close();
 });
