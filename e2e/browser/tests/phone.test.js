@@ -242,7 +242,7 @@ test('on a 320 px phone, a system note with a long unbroken name stays inside th
   await context.close();
 });
 
-test('on a 320 px phone, a long name of one\'s own and long titles end in an ellipsis: the list stays on the screen; checkboxes keep their size', async () => {
+test('on a 320 px phone, a long name of one\'s own and long titles end in an ellipsis: the list stays on the screen; checkboxes keep their size; "This device" is whole', async () => {
   const tag = unique('w').slice(-6);
   const email = `max.${tag}@example.com`;
   const me = await Api.register(`Maximilian Alexander Featherstonehaugh ${tag}`, email);
@@ -270,6 +270,20 @@ test('on a 320 px phone, a long name of one\'s own and long titles end in an ell
   await boxes.nth(1).waitFor();
   const sizes = await boxes.evaluateAll((els) => els.map((el) => Math.round(el.getBoundingClientRect().width)));
   assert.deepEqual(sizes, [18, 18], 'the checkboxes of the group\'s settings are all 18 px wide');
+  await page.keyboard.press('Escape');
+  await page.getByTestId('members-dialog').waitFor({ state: 'detached' });
+  // The account dialog: this device's tag is whole, beside its name or under it.
+  await page.goBack();
+  await page.getByTestId('account-button').tap();
+  const here = page.getByTestId('account-dialog').getByTestId('device').locator('.tag');
+  await here.waitFor();
+  const t = await here.evaluate((el) => ({
+    right: el.getBoundingClientRect().right,
+    room: el.parentElement.getBoundingClientRect().right, // the name's line, which clips
+    text: el.textContent,
+  }));
+  assert.equal(t.text, 'This device');
+  assert.ok(t.right <= t.room + 0.5, `"This device" is whole: it ends at ${Math.round(t.right)} px, its line at ${Math.round(t.room)}`);
   page.assertClean();
   await context.close();
 });
