@@ -242,7 +242,7 @@ test('on a 320 px phone, a system note with a long unbroken name stays inside th
   await context.close();
 });
 
-test('on a 320 px phone, a long name of one\'s own and long titles end in an ellipsis: the list stays on the screen; checkboxes keep their size; "This device" is whole', async () => {
+test('on a 320 px phone, long names and titles fit: the list, search results, group and notification settings, and the devices', async () => {
   const tag = unique('w').slice(-6);
   const email = `max.${tag}@example.com`;
   const me = await Api.register(`Maximilian Alexander Featherstonehaugh ${tag}`, email);
@@ -263,6 +263,17 @@ test('on a 320 px phone, a long name of one\'s own and long titles end in an ell
   assert.ok(r.newChat <= 320, `the New chat button is on the screen (its right edge at ${Math.round(r.newChat)} px)`);
   assert.ok(r.list <= 320, `the chat list fits the screen (${Math.round(r.list)} px)`);
   assert.deepEqual(r.cut, [true, true], 'the name and the title are cut short (an ellipsis), not pushed past the edge');
+  // Search results: the time and "Back to chats" keep one line beside the long title and the
+  // search's heading (two lines are more than twice the font's size high).
+  await page.getByLabel('Filter chats').fill('long enough');
+  await page.getByLabel('Filter chats').press('Enter');
+  await page.getByTestId('search-hit').first().waitFor();
+  const back = page.getByRole('button', { name: 'Back to chats' });
+  const lines = await page.evaluate(() => [document.querySelector('.hit-time'), [...document.querySelectorAll('.search-bar button')].find((b) => b.textContent === 'Back to chats')]
+    .map((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).fontSize)));
+  assert.ok(lines.every((n) => n < 2), `the time and "Back to chats" are one line high each (${lines.map((n) => n.toFixed(1)).join(', ')} times their font size)`);
+  await back.tap();
+  await page.getByLabel('Filter chats').fill('');
   // The group's settings: each checkbox keeps its size beside a line of text that fills the row.
   await openChat(page, title);
   await page.getByTestId('members-button').tap();
@@ -272,6 +283,15 @@ test('on a 320 px phone, a long name of one\'s own and long titles end in an ell
   assert.deepEqual(sizes, [18, 18], 'the checkboxes of the group\'s settings are all 18 px wide');
   await page.keyboard.press('Escape');
   await page.getByTestId('members-dialog').waitFor({ state: 'detached' });
+  // The notification settings: each choice is a row a finger can hit, the box to choose a mute
+  // as high as the other fields.
+  await page.getByTestId('bell-button').tap();
+  const settings = page.getByTestId('chat-settings');
+  await settings.getByTestId('mute-select').waitFor();
+  const heights = await settings.locator('.radio, select').evaluateAll((els) => els.map((el) => Math.round(el.getBoundingClientRect().height)));
+  assert.ok(heights.length === 4 && heights.every((h) => h >= 36), `the three choices and the mute box are 36 px high or more (${heights.join(', ')})`);
+  await page.keyboard.press('Escape');
+  await settings.waitFor({ state: 'detached' });
   // The account dialog: this device's tag is whole, beside its name or under it.
   await page.goBack();
   await page.getByTestId('account-button').tap();
