@@ -837,6 +837,7 @@ export class Client {
         // where a stored "Someone" had replaced it; an unknown one shows as "Someone" (who())
         // until a retry brings it. A user who is not there (404) is not asked for again.
         if (err?.status !== 404 && !this.stopped) this.retryName(id);
+        else this.nameRetries.delete(id);
       }).finally(() => {
         this.namesInFlight -= 1;
         this.namesCame.add(id);
