@@ -4,7 +4,8 @@
 // the message menu and the emoji picker fit the screen, their targets 44 px; with the keyboard
 // up a long draft leaves the messages room; the small buttons grow to a finger's size; a long
 // unbroken name in a system note breaks instead of making the messages scroll sideways; long
-// names and titles in the chat list end in an ellipsis; a long press on a link is the browser's.
+// names and titles end in an ellipsis and the lines that should stay one line do (the chat
+// list, search results, dialogs); a long press on a link is the browser's.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -242,7 +243,7 @@ test('on a 320 px phone, a system note with a long unbroken name stays inside th
   await context.close();
 });
 
-test('on a 320 px phone, long names and titles fit: the list, search results, group and notification settings, and the devices', async () => {
+test('on a 320 px phone, long names and titles fit: the list, search results, group and notification settings, the new chat tabs and the devices', async () => {
   const tag = unique('w').slice(-6);
   const email = `max.${tag}@example.com`;
   const me = await Api.register(`Maximilian Alexander Featherstonehaugh ${tag}`, email);
@@ -292,8 +293,16 @@ test('on a 320 px phone, long names and titles fit: the list, search results, gr
   assert.ok(heights.length === 4 && heights.every((h) => h >= 36), `the three choices and the mute box are 36 px high or more (${heights.join(', ')})`);
   await page.keyboard.press('Escape');
   await settings.waitFor({ state: 'detached' });
-  // The account dialog: this device's tag is whole, beside its name or under it.
+  // The new chat dialog: its tabs keep one line each ("New group" took two).
   await page.goBack();
+  await page.getByTestId('new-chat').tap();
+  const tabs = page.getByTestId('new-chat-dialog').getByRole('tab');
+  await tabs.first().waitFor();
+  const tabHeights = await tabs.evaluateAll((els) => els.map((el) => Math.round(el.getBoundingClientRect().height)));
+  assert.deepEqual(tabHeights, [36, 36, 36], 'each tab is one line high');
+  await page.keyboard.press('Escape');
+  await page.getByTestId('new-chat-dialog').waitFor({ state: 'detached' });
+  // The account dialog: this device's tag is whole, beside its name or under it.
   await page.getByTestId('account-button').tap();
   const here = page.getByTestId('account-dialog').getByTestId('device').locator('.tag');
   await here.waitFor();
