@@ -570,12 +570,21 @@ test('on a phone, the back arrow and Esc go back to the list: Back from there re
   await P.context.close();
 });
 
+/**
+ * groupOfTwo registers a user who signs in with the returned email and a second one, named
+ * `${first} ${tag}` and `${second} ${tag}`, both in a group titled `${title} ${tag}`.
+ */
+async function groupOfTwo(first, second, title) {
+  const tag = unique(first.toLowerCase()).slice(-6);
+  const email = `${first.toLowerCase()}-${tag}@example.com`;
+  const one = await Api.register(`${first} ${tag}`, email);
+  const two = await Api.register(`${second} ${tag}`);
+  const group = await one.group(`${title} ${tag}`, [two.user.id]);
+  return { tag, email, one, two, group };
+}
+
 test('a quote names its sender once the name is learnt, not "Someone" for good', async () => {
-  const tag = unique('q').slice(-6);
-  const email = `ada-${tag}@example.com`;
-  const ada = await Api.register(`Ada ${tag}`, email);
-  const cy = await Api.register(`Cy ${tag}`);
-  const group = await ada.group(`Quotes ${tag}`, [cy.user.id]);
+  const { tag, email, one: ada, two: cy, group } = await groupOfTwo('Ada', 'Cy', 'Quotes');
   const asked = await cy.send(group.id, 'Who brings the cake?');
   await ada.req('POST', `/chats/${group.id}/messages`, { body: 'I do.', client_id: unique('c'), reply_to_seq: asked.seq });
   // Cy's name comes with the group's details or on its own: both are held until the quote is drawn.
@@ -659,11 +668,7 @@ test('a name fetched before a rename and answered after it does not bring the ol
 });
 
 test('a name whose fetch failed is asked for again, and shows without a reload', async () => {
-  const tag = unique('ned').slice(-6);
-  const email = `ned-${tag}@example.com`;
-  const owner = await Api.register(`Owner ${tag}`, email);
-  const kai = await Api.register(`Kai ${tag}`);
-  const group = await owner.group(`Retry ${tag}`, [kai.user.id]);
+  const { tag, email, two: kai, group } = await groupOfTwo('Ned', 'Kai', 'Retry');
   await kai.send(group.id, `hello ${tag}`);
   // The list's preview names Kai, and only his own fetch can bring the name: its first request
   // fails, as when the network drops it; the next ones go through.
