@@ -686,4 +686,3 @@ test('a name whose fetch failed is asked for again, and shows without a reload',
   page.assertClean();
   await context.close();
 });
-

@@ -14,7 +14,6 @@ before(async () => {
 });
 after(() => browser?.close());
 
-
 /** rowTitles lists the chat list's rows, top first, by title. */
 const rowTitles = (page) => page.getByTestId('chat-title').allTextContents();
 

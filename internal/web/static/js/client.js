@@ -118,14 +118,11 @@ export class Client {
     this.stopped = true;
     this.conn.stop();
     this.heldRemoval = null;
-    // The names still to be asked for, now or again: no one is signed in to ask. They are asked
-    // for again when they are next drawn (ensureName).
-    for (const id of this.nameQueue) this.nameFetches.delete(id);
+    // No one is signed in to ask for names: the ones still unknown (queued, waiting for a retry,
+    // or failing now) are asked for when they are next drawn after a resume (ensureName).
     this.nameQueue.length = 0;
-    for (const [id, r] of this.nameRetries) {
-      clearTimeout(r.timer);
-      this.nameFetches.delete(id);
-    }
+    this.nameFetches.clear();
+    for (const r of this.nameRetries.values()) clearTimeout(r.timer);
     this.nameRetries.clear();
     clearInterval(this.typingTimer);
     this.unwatch?.();

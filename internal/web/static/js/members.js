@@ -5,7 +5,7 @@ import { api, describe } from './api.js';
 import { h, icon, reconcile } from './dom.js';
 import { avatar } from './avatar.js';
 import { confirmDialog, openDialog, searchBox } from './dialogs.js';
-import { lastSeen, plural, roleLabel } from './format.js';
+import { count, lastSeen, plural, roleLabel } from './format.js';
 import { aboutSection, deleteGroupButton, memberActions, myRole } from './admin.js';
 import { tellApart, twinsIn } from './lookalike.js';
 
@@ -197,7 +197,7 @@ export async function readByDialog(ctx, chatId, msg) {
     const twins = twinsIn(store, chatId);
     const done = others.filter((m) => (m.last_read_seq || 0) >= msg.seq);
     const not = others.filter((m) => (m.last_read_seq || 0) < msg.seq);
-    readTitle.textContent = `Read by ${done.length} of ${others.length}`;
+    readTitle.textContent = `Read by ${count(done.length)} of ${count(others.length)}`;
     readers.replaceChildren(...(done.length ? done.map((m) => memberRow(store, m, null, apartOf(store, twins, m.id))) : [h('li', { class: 'muted', text: 'Nobody yet.' })]));
     unread.replaceChildren(...not.map((m) => memberRow(store, m, null, apartOf(store, twins, m.id))));
     unreadTitle.hidden = !not.length;
