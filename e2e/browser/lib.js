@@ -141,6 +141,17 @@ export async function waitUntil(cond, ms = 30000) {
   return true;
 }
 
+/**
+ * reloadAfterDialog reloads a page whose dialog was just closed by one of its buttons. The
+ * dialog takes its history entry back as it closes (dialogs.js), and history.back() is
+ * asynchronous: here it lands up to 80 ms later, on a busy machine later still, and a reload
+ * before it lands is cancelled by it (page.reload fails: net::ERR_ABORTED).
+ */
+export async function reloadAfterDialog(page) {
+  await page.waitForFunction(() => !history.state?.dialog);
+  await page.reload();
+}
+
 /** waitOnline waits until the tab's WebSocket said hello (the banner is gone and stays gone). */
 export async function waitOnline(page, timeout = 15000) {
   await page.waitForFunction(() => {

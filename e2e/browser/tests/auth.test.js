@@ -2,7 +2,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Api, launch, newPage, signIn, unique, waitOnline } from '../lib.js';
+import { Api, launch, newPage, reloadAfterDialog, signIn, unique, waitOnline } from '../lib.js';
 
 let browser;
 before(async () => {
@@ -184,8 +184,7 @@ test('sign out of this device', async () => {
   await page.getByTestId('account-button').click();
   await page.getByTestId('sign-out').click();
   await page.getByText('You signed out.').waitFor();
-  await page.waitForFunction(() => !history.state?.dialog); // see the next test
-  await page.reload();
+  await reloadAfterDialog(page);
   await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
   page.assertClean();
   await context.close();
@@ -204,12 +203,12 @@ test('a sign-out that does not get through says so and stays signed in', async (
   assert.equal(await page.getByRole('heading', { name: 'Welcome back' }).count(), 0, 'no sign-in page');
   await waitOnline(page); // the socket is back
   await page.unroute('**/api/v1/auth/logout');
-  await page.reload();
+  await reloadAfterDialog(page);
   await page.getByTestId('chat-list').waitFor(); // the session was still there
   await page.getByTestId('account-button').click();
   await page.getByTestId('sign-out').click();
   await page.getByText('You signed out.').waitFor();
-  await page.reload();
+  await reloadAfterDialog(page);
   await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
   page.assertClean();
   await context.close();
@@ -257,11 +256,8 @@ test('a signed-out visit makes no failing request and logs no error', async () =
   await page.getByTestId('account-button').click();
   await page.getByTestId('sign-out').click();
   await page.getByText('You signed out.').waitFor();
-  // The account dialog took its history entry back as it closed (dialogs.js): history.back()
-  // is asynchronous, and a reload before it lands is cancelled by it (net::ERR_ABORTED).
-  await page.waitForFunction(() => !history.state?.dialog);
   noise.length = 0;
-  await page.reload();
+  await reloadAfterDialog(page);
   await page.getByRole('heading', { name: 'Welcome back' }).waitFor();
   await page.waitForLoadState('networkidle');
   assert.deepEqual(noise, [], 'visit after signing out');
