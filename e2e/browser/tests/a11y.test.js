@@ -1,6 +1,7 @@
 // Accessibility: axe-core finds no serious or critical violation on any screen, in light and
 // dark; the page has an h1; the chat list is one Tab stop with arrow keys; focus rings are
-// never clipped nor faint (3:1); messages and chats carry what a screen reader needs.
+// never clipped nor faint (3:1); messages and chats carry what a screen reader needs; in a
+// contrast theme (forced colors) every state still shows.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -703,6 +704,86 @@ test('keyboard: a form saved from its button keeps the focus there (a new name, 
   await page.keyboard.press('Enter');
   await details.getByText('Saved.').waitFor();
   assert.equal(await focused(), 'Save changes');
+  page.assertClean();
+  await context.close();
+});
+
+test('contrast themes (forced colors): the open chat, the chosen tab and mention, my reaction, a focused field and a mention of me still show', async () => {
+  // A contrast theme (Windows' high contrast, forced-colors: active) paints every background
+  // in its one colour and drops shadows: what told a state by either alone told nothing. Each
+  // element is drawn in its two states, and the two drawings must differ.
+  const tag = unique('f').slice(-6);
+  const email = `fay.${tag}@example.com`;
+  const fay = await Api.register(`Fay ${tag}`, email);
+  const gus = await Api.register(`Gus ${tag}`);
+  const hal = await Api.register(`Hal ${tag}`);
+  const kiln = await fay.group(`Kiln ${tag}`, [gus.user.id, hal.user.id]);
+  await fay.group(`Loom ${tag}`, [gus.user.id]);
+  await gus.send(kiln.id, 'The kiln is hot.');
+  const mine = await fay.send(kiln.id, 'Bring the clay.');
+  await gus.req('POST', `/chats/${kiln.id}/messages`, { body: `@Fay ${tag} you too`, client_id: unique('c'), mentions: [fay.user.id] });
+  const thumbs = encodeURIComponent('👍');
+  await gus.req('PUT', `/chats/${kiln.id}/messages/${mine.seq}/reactions/${thumbs}`);
+
+  const { context, page } = await signIn(browser, email);
+  await page.emulateMedia({ forcedColors: 'active' });
+  const drawn = async (locator, mask = []) => {
+    await page.mouse.move(0, 0); // no hover
+    await frames(page);
+    return locator.screenshot({ mask, animations: 'disabled', caret: 'hide' });
+  };
+  const differ = (a, b, what) => assert.ok(!a.equals(b), `${what}: both states are drawn alike`);
+
+  // The open chat (its time masked: a minute may turn between the drawings).
+  const row = chatItem(page, `Kiln ${tag}`);
+  await openChat(page, `Kiln ${tag}`);
+  await message(page, `@Fay ${tag} you too`).waitFor();
+  await row.getByTestId('unread-badge').waitFor({ state: 'detached' }); // read: the row stays as it is
+  const open = await drawn(row, [row.locator('.ci-time')]);
+  await openChat(page, `Loom ${tag}`);
+  differ(open, await drawn(row, [row.locator('.ci-time')]), 'the open chat in the list');
+
+  // The chosen tab of the new chat dialog.
+  await page.getByTestId('new-chat').click();
+  const direct = page.getByRole('tab', { name: 'Direct' });
+  await direct.waitFor();
+  const chosen = await drawn(direct);
+  await page.getByRole('tab', { name: 'New group' }).click();
+  differ(chosen, await drawn(direct), 'the chosen tab');
+  await page.keyboard.press('Escape');
+
+  // A reaction of mine, before and after I join it (its count masked: it goes from 1 to 2).
+  await openChat(page, `Kiln ${tag}`);
+  const chip = message(page, 'Bring the clay.').getByTestId('reaction');
+  const count = [chip.locator('.reaction-count')];
+  assert.equal(await chip.getAttribute('aria-pressed'), 'false');
+  const others = await drawn(chip, count);
+  await chip.click();
+  await chip.and(page.locator('[aria-pressed="true"]')).waitFor();
+  differ(others, await drawn(chip, count), 'my reaction');
+
+  // The chosen mention in the list the composer offers.
+  const box = page.getByLabel('Message', { exact: true });
+  const form = page.locator('form.composer');
+  await box.evaluate((el) => el.blur()); // the composer takes the focus when a chat opens
+  const unfocused = await drawn(form);
+  await box.focus();
+  differ(unfocused, await drawn(form), 'the focused composer');
+  await page.keyboard.type('@');
+  const first = page.getByTestId('mention-option').first();
+  await first.waitFor();
+  assert.equal(await first.getAttribute('aria-selected'), 'true');
+  const active = await drawn(first);
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await first.getAttribute('aria-selected'), 'false');
+  differ(active, await drawn(first), 'the chosen mention');
+  await page.keyboard.press('Escape');
+
+  // A message that mentions me, beside one that does not; every bubble keeps an edge.
+  const edge = (text) => message(page, text).locator('.bubble').evaluate((b) => getComputedStyle(b).borderInlineStartWidth);
+  const plain = await edge('The kiln is hot.');
+  assert.notEqual(plain, '0px', 'a bubble has no edge');
+  assert.notEqual(await edge(`@Fay ${tag} you too`), plain, 'a message that mentions me looks like any other');
   page.assertClean();
   await context.close();
 });
