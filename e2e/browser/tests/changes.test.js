@@ -620,7 +620,11 @@ async function invitedWhileAsked(prefix, onAsked) {
   const { context, page } = await signIn(browser, email, {
     setup: (p) => p.route((url) => url.pathname === `/api/v1/users/${kai.user.id}`, onAsked),
   });
+  // The group's details, asked for as it opens, are answered before the invitation: on a busy
+  // machine a later answer listed Kai with his name, and the page had nothing to ask.
+  const detail = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/chats/${group.id}`);
   await openChat(page, `Names ${tag}`);
+  await detail;
   await owner.req('POST', `/chats/${group.id}/members`, { user_id: kai.user.id });
   const note = page.getByTestId('system-message').filter({ hasText: 'invited' });
   await note.getByText(`Kai ${tag}`).waitFor();
