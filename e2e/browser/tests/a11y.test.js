@@ -769,6 +769,8 @@ test('contrast themes (forced colors): the open chat, the chosen tab and mention
   const unfocused = await drawn(form);
   await box.focus();
   differ(unfocused, await drawn(form), 'the focused composer');
+  // Its ring was a shadow: Chromium's theme still drew the border in another colour, 1 px.
+  assert.equal(await box.evaluate((el) => getComputedStyle(el).outlineStyle), 'solid', 'the focused composer has an outline');
   await page.keyboard.type('@');
   const first = page.getByTestId('mention-option').first();
   await first.waitFor();
